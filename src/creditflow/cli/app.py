@@ -1,0 +1,66 @@
+"""The typer application and the error handling every command shares."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from creditflow.data.errors import CreditflowError
+
+app = typer.Typer(
+    name="creditflow",
+    help="Credit risk modelling: features, scorecards, challengers, reports, decisions and monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def command(*args: Any, **kwargs: Any) -> Callable:
+    """Register a CLI command whose `CreditflowError`s become one clear line and exit status 2."""
+
+    def wrap(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def run(*a: Any, **kw: Any) -> Any:
+            try:
+                return func(*a, **kw)
+            except CreditflowError as exc:
+                err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+                raise typer.Exit(EXIT_BAD_INPUT) from None
+
+        return app.command(*args, **kwargs)(run)
+
+    return wrap
+
+
+def fail(reason: str, **where: Any) -> None:
+    """Stop a command for bad input (exit status 2)."""
+    raise CreditflowError(reason, **where)
+
+
+def main() -> None:
+    """Entry point: run the app; an unexpected error prints one line (set CREDITFLOW_DEBUG=1 for the traceback)."""
+    from creditflow.cli import _load_commands
+
+    _load_commands()
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last resort so users never see a traceback
+        if os.environ.get("CREDITFLOW_DEBUG"):
+            raise
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,111 @@
+"""Field dictionaries (字段解释): which variable means what, used to label every table we print or write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from creditflow.data.errors import DataError
+
+# Header words that mark the variable-name and meaning columns, lower-cased.
+_VARIABLE_HEADERS = ("variable", "var", "field", "column", "name", "变量名", "变量", "字段名", "字段", "特征")
+_MEANING_HEADERS = ("meaning", "description", "label", "desc", "变量解释", "字段解释", "含义", "解释", "说明", "中文名")
+_LOGIC_HEADERS = ("logic", "business logic", "业务逻辑说明", "业务逻辑", "取值说明")
+_CATEGORY_HEADERS = ("category", "cat", "group", "变量分类", "分类", "类别")
+
+
+@dataclass
+class FieldDictionary:
+    """Variable -> meaning (and optional logic and category) as read from a field dictionary."""
+
+    meanings: dict[str, str] = field(default_factory=dict)
+    logic: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    def meaning(self, variable: str, default: str = "") -> str:
+        """The meaning of `variable`, or `default` when the dictionary does not list it."""
+        return self.meanings.get(str(variable), default)
+
+    def label(self, variable: str) -> str:
+        """`variable (meaning)` when a meaning is known, else the variable name."""
+        m = self.meanings.get(str(variable))
+        return f"{variable} ({m})" if m and m != variable else str(variable)
+
+    def __len__(self) -> int:
+        return len(self.meanings)
+
+    def __contains__(self, variable: object) -> bool:
+        return str(variable) in self.meanings
+
+    def to_dict(self) -> dict:
+        return {"meanings": self.meanings, "logic": self.logic, "categories": self.categories}
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> FieldDictionary:
+        data = data or {}
+        return cls(
+            meanings=dict(data.get("meanings", {})),
+            logic=dict(data.get("logic", {})),
+            categories=dict(data.get("categories", {})),
+        )
+
+
+def _match(cell: object, names: tuple[str, ...]) -> bool:
+    return isinstance(cell, str) and cell.strip().lower() in names
+
+
+def _find_header(raw: pd.DataFrame) -> tuple[int, int, int]:
+    """Locate (header row, variable column, meaning column) in a sheet read without a header."""
+    for r in range(min(len(raw), 20)):
+        row = list(raw.iloc[r])
+        var_col = next((i for i, c in enumerate(row) if _match(c, _VARIABLE_HEADERS)), None)
+        mean_col = next((i for i, c in enumerate(row) if _match(c, _MEANING_HEADERS)), None)
+        if var_col is not None and mean_col is not None and var_col != mean_col:
+            return r, var_col, mean_col
+    raise DataError(
+        "no variable and meaning columns found in the first 20 rows",
+        hint="expected headers such as 'variable'/'meaning' or '变量名'/'变量解释'",
+    )
+
+
+def read_dictionary(path: str | Path) -> FieldDictionary:
+    """Read a field dictionary from CSV or XLSX with variable and meaning columns.
+
+    The header row may sit below a title line (as in 字段解释.xlsx); category cells that
+    span several rows (merged cells) are carried down.
+    """
+    from creditflow.data.io import read_raw_cells
+
+    path = Path(path)
+    try:
+        raw = read_raw_cells(path)
+        r, vcol, mcol = _find_header(raw)
+    except DataError as exc:
+        exc.file = exc.file or str(path)
+        raise
+    header = [str(c).strip().lower() if isinstance(c, str) else "" for c in raw.iloc[r]]
+    lcol = next((i for i, c in enumerate(header) if c in _LOGIC_HEADERS), None)
+    ccol = next((i for i, c in enumerate(header) if c in _CATEGORY_HEADERS), None)
+    out = FieldDictionary(source=str(path))
+    category = ""
+    for _, row in raw.iloc[r + 1 :].iterrows():
+        var = row.iloc[vcol]
+        if ccol is not None and isinstance(row.iloc[ccol], str) and row.iloc[ccol].strip():
+            category = row.iloc[ccol].strip()
+        if var is None or (isinstance(var, float) and pd.isna(var)) or str(var).strip() == "":
+            continue
+        name = str(var).strip()
+        meaning = row.iloc[mcol]
+        if isinstance(meaning, str) and meaning.strip():
+            out.meanings[name] = meaning.strip()
+        if lcol is not None and isinstance(row.iloc[lcol], str) and row.iloc[lcol].strip():
+            out.logic[name] = row.iloc[lcol].strip()
+        if category:
+            out.categories[name] = category
+    if not out.meanings:
+        raise DataError("the field dictionary lists no variable with a meaning", file=str(path))
+    return out

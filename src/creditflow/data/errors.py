@@ -1,0 +1,61 @@
+"""Errors raised for bad input. Each names the file, column and row where it can, and why."""
+
+from __future__ import annotations
+
+
+class CreditflowError(ValueError):
+    """Bad input: a message a user can act on, without a traceback.
+
+    The CLI turns it into exit status 2, the service into HTTP 422.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        column: str | None = None,
+        row: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.file = file
+        self.column = column
+        self.row = row
+        self.hint = hint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        where = []
+        if self.file is not None:
+            where.append(f"file '{self.file}'")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        text = (", ".join(where) + ": " if where else "") + self.reason
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "column": self.column,
+            "row": self.row,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+class DataError(CreditflowError):
+    """The data itself is unusable: unreadable, empty, wrong target, infinities ..."""
+
+
+class SchemaError(CreditflowError):
+    """Data does not match what a model was trained on (missing columns, wrong types)."""
+
+
+class BundleError(CreditflowError):
+    """A model bundle is missing, incomplete or fails its SHA-256 manifest."""

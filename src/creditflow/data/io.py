@@ -1,0 +1,320 @@
+"""Reading wide tables (CSV, Parquet, Excel) into a labelled `Dataset`."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.dictionary import FieldDictionary, read_dictionary
+from creditflow.data.errors import DataError
+
+CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+# Tried in order: UTF-8 (a BOM is dropped), then GB18030, a superset of GBK/GB2312.
+ENCODINGS = ("utf-8-sig", "gb18030")
+# Target values read as "bad" when --bad is not given.
+DEFAULT_BAD_VALUES = ("1", "1.0", "bad", "yes", "true", "y", "default", "逾期", "坏")
+DEFAULT_GOOD_VALUES = ("0", "0.0", "good", "no", "false", "n", "正常", "好", "未逾期")
+
+
+def _decode(path: Path, data: bytes, encoding: str | None) -> str:
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise DataError(f"cannot decode as {encoding}: {exc}", file=str(path)) from None
+    for enc in ENCODINGS:
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise DataError("cannot decode the file as UTF-8 or GBK/GB18030", file=str(path), hint="pass --encoding")
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise DataError("no such file", file=str(path))
+    if path.is_dir() and not any(path.glob("*.parquet")):
+        raise DataError("is a directory without Parquet files", file=str(path))
+
+
+def read_frame(path: str | Path, encoding: str | None = None, sheet: str | int = 0) -> pd.DataFrame:
+    """Read a CSV (UTF-8, UTF-8 with BOM, GBK), Parquet file/directory or Excel sheet into a DataFrame."""
+    path = Path(path)
+    _check_exists(path)
+    suffix = path.suffix.lower()
+    try:
+        if path.is_dir() or suffix in PARQUET_SUFFIXES:
+            frame = pd.read_parquet(path)
+        elif suffix in EXCEL_SUFFIXES:
+            frame = pd.read_excel(path, sheet_name=sheet)
+        else:
+            data = path.read_bytes()
+            if suffix == ".gz":
+                import gzip
+
+                data = gzip.decompress(data)
+            if not data.strip():
+                raise DataError("the file is empty", file=str(path))
+            text = _decode(path, data, encoding)
+            sep = "\t" if suffix == ".tsv" else _sniff_separator(text)
+            frame = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError("the file is empty", file=str(path)) from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"cannot parse: {exc}", file=str(path)) from None
+    except (ValueError, OSError, ImportError) as exc:
+        raise DataError(f"cannot read: {exc}", file=str(path)) from None
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise DataError("the file has no data rows", file=str(path))
+    frame.columns = [str(c).strip() for c in frame.columns]
+    dupes = frame.columns[frame.columns.duplicated()].tolist()
+    if dupes:
+        raise DataError(f"duplicate column names: {dupes}", file=str(path))
+    return frame
+
+
+def _sniff_separator(text: str) -> str:
+    head = text[:20000]
+    try:
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_raw_cells(path: Path) -> pd.DataFrame:
+    """All cells of a CSV or first Excel sheet, no header inferred (for dictionaries with title rows)."""
+    _check_exists(path)
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        try:
+            return pd.read_excel(path, header=None, dtype=object)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"cannot read: {exc}", file=str(path)) from None
+    text = _decode(path, path.read_bytes(), None)
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise DataError("the file is empty", file=str(path))
+    width = max(len(r) for r in rows)
+    return pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
+
+
+def encode_target(values: pd.Series, bad: object = None, *, file: str | None = None) -> np.ndarray:
+    """Turn a target column into 0/1 (1 = bad), using `bad` as the bad value when given."""
+    name = str(values.name)
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
+        n = int(values.isna().sum())
+        raise DataError(f"target has {n} missing value(s)", file=file, column=name, row=row)
+    text = values.astype(str).str.strip()
+    classes = sorted(text.unique())
+    if bad is not None:
+        bad_text = str(bad).strip()
+        if bad_text not in classes:
+            # numeric targets written as 1.0 should still match --bad 1
+            try:
+                num = float(bad_text)
+                match = [c for c in classes if _as_float(c) == num]
+            except ValueError:
+                match = []
+            if not match:
+                raise DataError(f"bad value '{bad}' not found; the column holds {classes[:10]}", file=file, column=name)
+            bad_text = match[0]
+        y = (text == bad_text).to_numpy(dtype=np.int8)
+    else:
+        if len(classes) != 2:
+            raise DataError(
+                f"target must have exactly two classes, found {len(classes)}: {classes[:10]}",
+                file=file,
+                column=name,
+            )
+        lowered = [c.lower() for c in classes]
+        bad_matches = [c for c, low in zip(classes, lowered, strict=True) if low in DEFAULT_BAD_VALUES]
+        if len(bad_matches) != 1:
+            good_matches = [c for c, low in zip(classes, lowered, strict=True) if low in DEFAULT_GOOD_VALUES]
+            if len(good_matches) == 1:
+                bad_matches = [c for c in classes if c != good_matches[0]]
+            else:
+                raise DataError(
+                    f"cannot tell which of {classes} is bad", file=file, column=name, hint="pass --bad VALUE"
+                )
+        y = (text == bad_matches[0]).to_numpy(dtype=np.int8)
+    if len(classes) > 2:
+        raise DataError(f"target must be binary, found {len(classes)} values: {classes[:10]}", file=file, column=name)
+    if y.min() == y.max():
+        raise DataError("target has a single class; need both goods and bads", file=file, column=name)
+    return y
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def check_finite(frame: pd.DataFrame, file: str | None = None) -> None:
+    """Refuse infinities: they have no place in a bin and would score silently wrong."""
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_float_dtype(s.dtype):
+            arr = s.to_numpy(dtype=float, na_value=np.nan)
+            bad = np.isinf(arr)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0]) + 1
+                raise DataError(
+                    f"{int(bad.sum())} infinite value(s)", file=file, column=str(col), row=row,
+                    hint="replace them with a missing value or a declared special value",
+                )
+
+
+@dataclass
+class Dataset:
+    """A labelled table: features, 0/1 target (1 = bad), optional ids and times, and a field dictionary."""
+
+    X: pd.DataFrame
+    y: np.ndarray | None = None
+    ids: pd.Series | None = None
+    time: pd.Series | None = None
+    target: str | None = None
+    id_column: str | None = None
+    time_column: str | None = None
+    dictionary: FieldDictionary = field(default_factory=FieldDictionary)
+    source: str | None = None
+    _splits: dict | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def bad_rate(self) -> float:
+        return float(np.mean(self.y)) if self.y is not None else float("nan")
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """Rows at positions `index`."""
+        return replace(
+            self,
+            X=self.X.iloc[index].reset_index(drop=True),
+            y=None if self.y is None else self.y[index],
+            ids=None if self.ids is None else self.ids.iloc[index].reset_index(drop=True),
+            time=None if self.time is None else self.time.iloc[index].reset_index(drop=True),
+            _splits=None,
+        )
+
+    def split(self, test_size: float = 0.3, seed: int = 42, oot_share: float = 0.1) -> dict[str, Dataset]:
+        """Stratified train/test split; with a time column the latest periods are held out as `oot` first."""
+        from sklearn.model_selection import train_test_split
+
+        if self.y is None:
+            raise DataError("cannot split a table without a target", file=self.source)
+        positions = np.arange(len(self))
+        out: dict[str, Dataset] = {}
+        if self.time is not None:
+            periods = period_of(self.time)
+            order = np.sort(periods.dropna().unique())[::-1]
+            held, share = [], 0.0
+            for p in order:
+                if share >= oot_share:
+                    break
+                held.append(p)
+                share = float(periods.isin(held).mean())
+            if share >= 0.9 or len(held) == len(order):
+                raise DataError(
+                    "the time column has too few periods to hold out an out-of-time sample",
+                    file=self.source, column=self.time_column,
+                )
+            is_oot = periods.isin(held).to_numpy()
+            out["oot"] = self.subset(positions[is_oot])
+            positions = positions[~is_oot]
+        train, test = train_test_split(
+            positions, test_size=test_size, random_state=seed, stratify=self.y[positions]
+        )
+        out = {"train": self.subset(np.sort(train)), "test": self.subset(np.sort(test)), **out}
+        self._splits = out
+        return out
+
+    @property
+    def train(self) -> Dataset:
+        return (self._splits or self.split())["train"]
+
+    @property
+    def test(self) -> Dataset:
+        return (self._splits or self.split())["test"]
+
+    @property
+    def oot(self) -> Dataset | None:
+        return (self._splits or self.split()).get("oot")
+
+
+def period_of(time: pd.Series) -> pd.Series:
+    """Calendar month of a time column (as 'YYYY-MM'), or the raw values when they are not dates."""
+    if pd.api.types.is_numeric_dtype(time.dtype):
+        return time
+    parsed = pd.to_datetime(time, errors="coerce", format="mixed")
+    if parsed.notna().mean() < 0.99:
+        return time.astype(str)
+    return parsed.dt.strftime("%Y-%m")
+
+
+def read_table(
+    path: str | Path | pd.DataFrame,
+    target: str | None = None,
+    *,
+    bad: object = None,
+    id: str | None = None,
+    time: str | None = None,
+    dictionary: str | Path | FieldDictionary | None = None,
+    exclude: list[str] | None = None,
+    encoding: str | None = None,
+) -> Dataset:
+    """Load a wide table (or take a DataFrame) as a `Dataset` with the target encoded 0/1 (1 = bad).
+
+    Infinite values, an all-missing feature column or a one-class target are refused with a
+    `DataError` naming the file and column.
+    """
+    if isinstance(path, pd.DataFrame):
+        frame, source = path.copy(), None
+    else:
+        frame, source = read_frame(path, encoding=encoding), str(path)
+    for role, col in (("target", target), ("id", id), ("time", time)):
+        if col is not None and col not in frame.columns:
+            raise DataError(
+                f"{role} column not found; columns are {list(frame.columns)[:12]}"
+                + (" ..." if frame.shape[1] > 12 else ""),
+                file=source, column=col,
+            )
+    y = encode_target(frame[target], bad, file=source) if target else None
+    drop = [c for c in (target, id, time) if c] + [c for c in (exclude or []) if c in frame.columns]
+    X = frame.drop(columns=drop)
+    if X.shape[1] == 0:
+        raise DataError("no feature columns besides the target, id and time", file=source)
+    for col in X.columns:
+        if X[col].isna().all():
+            raise DataError(
+                "the column is entirely missing", file=source, column=str(col), hint="drop it or pass --exclude"
+            )
+    check_finite(X, file=source)
+    if isinstance(dictionary, FieldDictionary):
+        fd = dictionary
+    elif dictionary is not None:
+        fd = read_dictionary(dictionary)
+    else:
+        fd = FieldDictionary()
+    return Dataset(
+        X=X.reset_index(drop=True),
+        y=y,
+        ids=frame[id].reset_index(drop=True) if id else None,
+        time=frame[time].reset_index(drop=True) if time else None,
+        target=target,
+        id_column=id,
+        time_column=time,
+        dictionary=fd,
+        source=source,
+    )
