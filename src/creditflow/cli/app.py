@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from creditflow.data.errors import CreditflowError
 
@@ -35,7 +36,7 @@ def command(*args: Any, **kwargs: Any) -> Callable:
             try:
                 return func(*a, **kw)
             except CreditflowError as exc:
-                err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+                err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
                 raise typer.Exit(EXIT_BAD_INPUT) from None
 
         return app.command(*args, **kwargs)(run)
@@ -62,5 +63,6 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - last resort so users never see a traceback
         if os.environ.get("CREDITFLOW_DEBUG"):
             raise
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
+                          highlight=False, soft_wrap=True)
         sys.exit(1)

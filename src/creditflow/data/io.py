@@ -129,6 +129,9 @@ def encode_target(values: pd.Series, bad: object = None, *, file: str | None = N
             bad_text = match[0]
         y = (text == bad_text).to_numpy(dtype=np.int8)
     else:
+        if len(classes) == 1:
+            raise DataError(f"target has a single class ({classes[0]!r}); need both goods and bads",
+                            file=file, column=name)
         if len(classes) != 2:
             raise DataError(
                 f"target must have exactly two classes, found {len(classes)}: {classes[:10]}",

@@ -1,0 +1,450 @@
+"""One variable's bins: numeric splits or category groups, plus named Missing, Special and Unseen bins.
+
+A fitted `VariableBinning` is plain data: `to_dict()` is what the model bundle stores, and the same
+object maps values to bins at fit, transform, scoring and export, so Missing and special values
+behave identically everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.binning.optimal import optimal_splits
+from creditflow.data.errors import CreditflowError
+
+MISSING = "Missing"
+# With monotonic="auto", a non-monotonic binning is kept only when its IV beats the best
+# monotonic one by this factor (U-shapes such as age are real; small wiggles are noise).
+AUTO_FREE_GAIN = 1.05
+UNSEEN = "Unseen"
+
+
+def special_label(value: float) -> str:
+    return f"Special {_fmt(value)}"
+
+
+def _fmt(v: float) -> str:
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.6g}"
+
+
+def category_key(value: Any) -> str | None:
+    """The string a category is known by: 1, 1.0 and "1" are the same category; None/NaN is missing."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    if isinstance(value, (np.floating,)):
+        return category_key(float(value))
+    if isinstance(value, (np.integer, np.bool_)):
+        return str(value.item())
+    text = str(value).strip()
+    return text if text != "" else None
+
+
+def category_keys(values: pd.Series) -> np.ndarray:
+    """Vectorised `category_key` for a column (object array; None for missing)."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        arr = values.to_numpy(dtype=float, na_value=np.nan)
+        out = np.empty(len(arr), dtype=object)
+        miss = np.isnan(arr)
+        out[miss] = None
+        ints = ~miss & (arr == np.floor(arr))
+        out[ints] = arr[ints].astype(np.int64).astype(str)
+        rest = ~miss & ~ints
+        out[rest] = [category_key(v) for v in arr[rest]]
+        return out
+    if pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        out = values.astype(str).to_numpy(dtype=object)
+        out[values.isna().to_numpy()] = None
+        return out
+    return np.array([category_key(v) for v in values.to_numpy(dtype=object)], dtype=object)
+
+
+@dataclass
+class BinningSettings:
+    """Constraints of the supervised binning (shares are fractions of all rows)."""
+
+    max_bins: int = 10
+    min_bin_share: float = 0.03
+    n_prebins: int = 50
+    monotonic: str = "auto"  # auto | ascending | descending | none
+    alpha: float = 0.5  # Laplace smoothing of goods/bads in WOE, so pure bins get a finite WOE
+
+    def check(self) -> None:
+        if self.monotonic not in {"auto", "ascending", "descending", "none"}:
+            raise CreditflowError(
+                f"monotonic must be auto, ascending, descending or none, not {self.monotonic!r}"
+            )
+        if not 1 <= self.max_bins <= 100:
+            raise CreditflowError(f"max_bins must be between 1 and 100, not {self.max_bins}")
+        if not 0 <= self.min_bin_share < 0.5:
+            raise CreditflowError(f"min_bin_share must be in [0, 0.5), not {self.min_bin_share}")
+        if self.n_prebins < 2:
+            raise CreditflowError(f"n_prebins must be at least 2, not {self.n_prebins}")
+
+
+def woe_iv(goods: np.ndarray, bads: np.ndarray, total_goods: float, total_bads: float, alpha: float):
+    """Smoothed WOE = ln(bad share / good share) per bin (positive = riskier) and its IV term.
+
+    A bin without any row gets WOE 0: it carries no evidence either way.
+    """
+    goods = np.asarray(goods, dtype=float)
+    bads = np.asarray(bads, dtype=float)
+    woe = np.log((bads + alpha) / (total_bads + alpha)) - np.log((goods + alpha) / (total_goods + alpha))
+    woe = np.where(goods + bads > 0, woe, 0.0)
+    iv = (bads / total_bads - goods / total_goods) * woe
+    return woe, iv
+
+
+@dataclass
+class VariableBinning:
+    """The fitted bins of one variable.
+
+    Numeric: bin i of `splits` s is [s[i-1], s[i]) (the first open to -inf, the last to +inf).
+    Categorical: bin i is the category group `groups[i]`.
+    Then come Missing, one bin per special value, and (categorical only) Unseen.
+    """
+
+    name: str
+    kind: str  # "numeric" | "categorical"
+    splits: list[float] = field(default_factory=list)
+    groups: list[list[str]] = field(default_factory=list)
+    special_values: list[float] = field(default_factory=list)
+    goods: list[float] = field(default_factory=list)
+    bads: list[float] = field(default_factory=list)
+    woe: list[float] = field(default_factory=list)
+    trend: str = "none"
+    user_splits: bool = False
+
+    # ---- layout ----
+    @property
+    def n_regular(self) -> int:
+        return len(self.splits) + 1 if self.kind == "numeric" else len(self.groups)
+
+    @property
+    def labels(self) -> list[str]:
+        if self.kind == "numeric":
+            edges = [-np.inf, *self.splits, np.inf]
+            regular = [
+                f"[{_fmt(lo) if np.isfinite(lo) else '-inf'}, {_fmt(hi) if np.isfinite(hi) else 'inf'})"
+                for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+            ]
+        else:
+            regular = [", ".join(g) if len(g) <= 8 else ", ".join(g[:8]) + f", ... (+{len(g) - 8})" for g in self.groups]
+        out = regular + [MISSING] + [special_label(v) for v in self.special_values]
+        if self.kind == "categorical":
+            out.append(UNSEEN)
+        return out
+
+    @property
+    def missing_index(self) -> int:
+        return self.n_regular
+
+    @property
+    def iv(self) -> float:
+        return float(self.table()["iv"].sum())
+
+    # ---- mapping values to bins ----
+    def bin_indices(self, values: pd.Series) -> np.ndarray:
+        """Bin index of every value (int32), Missing/Special/Unseen included."""
+        if self.kind == "numeric":
+            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            idx = np.searchsorted(np.asarray(self.splits, dtype=float), x, side="right").astype(np.int32)
+            idx[np.isnan(x)] = self.missing_index
+            for k, v in enumerate(self.special_values):
+                idx[x == v] = self.missing_index + 1 + k
+            return idx
+        keys = category_keys(values)
+        lookup = self._category_lookup()
+        unseen = self.missing_index + 1 + len(self.special_values)
+        missing = pd.isna(keys)
+        specials = {category_key(v): self.missing_index + 1 + k for k, v in enumerate(self.special_values)}
+        codes = pd.Series(keys).map({**lookup, **specials}).to_numpy(dtype=float, na_value=np.nan)
+        idx = np.where(np.isnan(codes), unseen, codes).astype(np.int32)
+        idx[missing] = self.missing_index
+        return idx
+
+    def bin_index(self, value: Any) -> int:
+        """Bin index of one value, the same as `bin_indices` on a one-row column."""
+        if self.kind == "numeric":
+            if value is None:
+                return self.missing_index
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                return self.missing_index
+            if math.isnan(x):
+                return self.missing_index
+            for k, v in enumerate(self.special_values):
+                if x == v:
+                    return self.missing_index + 1 + k
+            import bisect
+
+            return bisect.bisect_right(self.splits, x)
+        key = category_key(value)
+        if key is None:
+            return self.missing_index
+        for k, v in enumerate(self.special_values):
+            if key == category_key(v):
+                return self.missing_index + 1 + k
+        return self._category_lookup().get(key, self.missing_index + 1 + len(self.special_values))
+
+    def _category_lookup(self) -> dict[str, int]:
+        cache = getattr(self, "_lookup_cache", None)
+        if cache is None:
+            cache = {c: i for i, g in enumerate(self.groups) for c in g}
+            object.__setattr__(self, "_lookup_cache", cache)
+        return cache
+
+    def transform(self, values: pd.Series) -> np.ndarray:
+        """WOE of every value (float64)."""
+        return np.asarray(self.woe, dtype=float)[self.bin_indices(values)]
+
+    # ---- fitting ----
+    def fit_counts(self, idx: np.ndarray, y: np.ndarray, total_goods: float, total_bads: float, alpha: float) -> None:
+        """Set goods, bads and WOE from bin indices of the training rows."""
+        n_bins = len(self.labels)
+        bads = np.bincount(idx, weights=y, minlength=n_bins)
+        counts = np.bincount(idx, minlength=n_bins).astype(float)
+        self.goods = (counts - bads).tolist()
+        self.bads = bads.tolist()
+        woe, _ = woe_iv(counts - bads, bads, total_goods, total_bads, alpha)
+        self.woe = woe.tolist()
+        object.__setattr__(self, "_alpha", alpha)
+
+    def table(self, meaning: str | None = None) -> pd.DataFrame:
+        """The binning table: bin, count, share, goods, bads, bad_rate, woe, iv."""
+        goods = np.asarray(self.goods, dtype=float)
+        bads = np.asarray(self.bads, dtype=float)
+        count = goods + bads
+        tg, tb = goods.sum(), bads.sum()
+        woe = np.asarray(self.woe, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iv = np.where(count > 0, (bads / tb - goods / tg) * woe, 0.0)
+            bad_rate = np.where(count > 0, bads / count, np.nan)
+        frame = pd.DataFrame(
+            {
+                "bin": self.labels,
+                "count": count.astype(np.int64),
+                "share": count / count.sum(),
+                "goods": goods.astype(np.int64),
+                "bads": bads.astype(np.int64),
+                "bad_rate": bad_rate,
+                "woe": woe,
+                "iv": iv,
+            }
+        )
+        frame.attrs["variable"] = self.name
+        if meaning:
+            frame.attrs["meaning"] = meaning
+        return frame
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "splits": [float(s) for s in self.splits],
+            "groups": [list(g) for g in self.groups],
+            "special_values": [float(v) for v in self.special_values],
+            "labels": self.labels,
+            "goods": [float(v) for v in self.goods],
+            "bads": [float(v) for v in self.bads],
+            "woe": [float(v) for v in self.woe],
+            "trend": self.trend,
+            "user_splits": self.user_splits,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VariableBinning:
+        return cls(
+            name=data["name"],
+            kind=data["kind"],
+            splits=list(data.get("splits", [])),
+            groups=[list(g) for g in data.get("groups", [])],
+            special_values=list(data.get("special_values", [])),
+            goods=list(data.get("goods", [])),
+            bads=list(data.get("bads", [])),
+            woe=list(data.get("woe", [])),
+            trend=data.get("trend", "none"),
+            user_splits=bool(data.get("user_splits", False)),
+        )
+
+
+# ---------------------------------------------------------------- fitting helpers
+
+
+def _numeric_prebins(values: np.ndarray, counts: np.ndarray, n_prebins: int, min_count: float) -> np.ndarray:
+    """Candidate split points at the unique values where cumulative counts cross equal-frequency steps."""
+    if len(values) <= 1:
+        return np.array([], dtype=float)
+    cum = np.cumsum(counts)
+    total = cum[-1]
+    step = max(total / n_prebins, min_count / 2.0, 1.0)
+    targets = np.arange(1, n_prebins) * step
+    targets = targets[targets < total]
+    # the first unique value whose cumulative count reaches each target ends a pre-bin
+    pos = np.searchsorted(cum, targets, side="left")
+    pos = np.unique(pos[pos < len(values) - 1])
+    # split point: the next unique value starts the next pre-bin
+    return values[pos + 1].astype(float)
+
+
+def fit_numeric(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    settings: BinningSettings,
+    special_values: list[float],
+    user_splits: list[float] | None = None,
+) -> VariableBinning:
+    """Fit the bins of one numeric column (float array, NaN = missing)."""
+    n = len(x)
+    tb = float(y.sum())
+    tg = float(n - tb)
+    regular = ~np.isnan(x)
+    for v in special_values:
+        regular &= x != v
+    xr, yr = x[regular], y[regular]
+    vb = VariableBinning(name=name, kind="numeric", special_values=list(special_values))
+    if user_splits is not None:
+        splits = _check_user_splits(name, user_splits, xr)
+        vb.splits, vb.user_splits, vb.trend = splits, True, "user"
+    elif len(xr):
+        uniq, inverse = np.unique(xr, return_inverse=True)
+        cnt = np.bincount(inverse)
+        bad_u = np.bincount(inverse, weights=yr)
+        min_count = settings.min_bin_share * n
+        cand = _numeric_prebins(uniq, cnt, settings.n_prebins, min_count)
+        pidx = np.searchsorted(cand, uniq, side="right")
+        pc = np.bincount(pidx, weights=cnt, minlength=len(cand) + 1)
+        pb = np.bincount(pidx, weights=bad_u, minlength=len(cand) + 1)
+        starts, trend = _best_grouping(pc - pb, pb, settings, min_count, tg, tb)
+        vb.splits = [float(cand[s - 1]) for s in starts]
+        vb.trend = trend
+    idx = vb.bin_indices(pd.Series(x))
+    vb.fit_counts(idx, y, tg, tb, settings.alpha)
+    return vb
+
+
+def _best_grouping(
+    goods: np.ndarray, bads: np.ndarray, settings: BinningSettings, min_count: float, tg: float, tb: float
+) -> tuple[list[int], str]:
+    trends = ["ascending", "descending", "none"] if settings.monotonic == "auto" else [settings.monotonic]
+    found: dict[str, tuple[float, list[int]]] = {}
+    for trend in trends:
+        starts, iv = optimal_splits(
+            goods, bads, max_bins=settings.max_bins, min_count=min_count, trend=trend,
+            total_goods=tg, total_bads=tb, alpha=settings.alpha,
+        )
+        found[trend] = (iv, starts)
+    best = max(found, key=lambda t: (found[t][0] if t != "none" else -np.inf))
+    if "none" in found and (best == "none" or found["none"][0] > AUTO_FREE_GAIN * found[best][0]):
+        # auto: keep a monotonic trend unless bins free of it carry clearly more information
+        best = "none"
+    iv, starts = found[best]
+    return starts, best if starts else "none"
+
+
+def _check_user_splits(name: str, splits: list[float], xr: np.ndarray) -> list[float]:
+    try:
+        s = [float(v) for v in splits]
+    except (TypeError, ValueError):
+        raise CreditflowError(f"user splits must be numbers, got {splits!r}", column=name) from None
+    if any(math.isnan(v) or math.isinf(v) for v in s):
+        raise CreditflowError("user splits must be finite numbers", column=name)
+    if s != sorted(set(s)):
+        raise CreditflowError(f"user splits must be strictly increasing, got {s}", column=name)
+    counts = np.bincount(np.searchsorted(np.asarray(s), xr, side="right"), minlength=len(s) + 1)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        edges = [-np.inf, *s, np.inf]
+        k = int(empty[0])
+        raise CreditflowError(
+            f"user split bin [{edges[k]}, {edges[k + 1]}) holds no training rows; refused",
+            column=name,
+        )
+    return s
+
+
+def fit_categorical(
+    name: str,
+    keys: np.ndarray,
+    y: np.ndarray,
+    settings: BinningSettings,
+    special_values: list[float],
+    user_groups: list[list[Any]] | None = None,
+) -> VariableBinning:
+    """Fit the bins of one categorical column (`keys` from `category_keys`, None = missing)."""
+    n = len(keys)
+    tb = float(y.sum())
+    tg = float(n - tb)
+    special_keys = {category_key(v) for v in special_values}
+    missing = pd.isna(keys)
+    regular = ~missing & ~np.isin(keys, list(special_keys))
+    vb = VariableBinning(name=name, kind="categorical", special_values=list(special_values))
+    cats, inverse = np.unique(keys[regular].astype(str), return_inverse=True)
+    cnt = np.bincount(inverse, minlength=len(cats)).astype(float)
+    bad = np.bincount(inverse, weights=y[regular], minlength=len(cats))
+    if user_groups is not None:
+        vb.groups = _check_user_groups(name, user_groups, cats)
+        vb.user_splits, vb.trend = True, "user"
+    elif len(cats):
+        # order categories by smoothed bad rate, then merge neighbours like numeric pre-bins
+        rate = (bad + settings.alpha) / (cnt + 2 * settings.alpha)
+        order = np.lexsort((cats, rate))
+        cats, cnt, bad = cats[order], cnt[order], bad[order]
+        min_count = settings.min_bin_share * n
+        pre = _category_prebins(cnt, settings.n_prebins, min_count)
+        pc = np.add.reduceat(cnt, pre)
+        pb = np.add.reduceat(bad, pre)
+        settings_cat = BinningSettings(
+            settings.max_bins, settings.min_bin_share, settings.n_prebins, "ascending", settings.alpha
+        )
+        starts, _ = _best_grouping(pc - pb, pb, settings_cat, min_count, tg, tb)
+        bounds = [0, *[int(pre[s]) for s in starts], len(cats)]
+        vb.groups = [cats[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        vb.trend = "ascending"
+    idx = vb.bin_indices(pd.Series(keys, dtype=object))
+    vb.fit_counts(idx, y, tg, tb, settings.alpha)
+    return vb
+
+
+def _category_prebins(cnt: np.ndarray, n_prebins: int, min_count: float) -> np.ndarray:
+    """Start positions of pre-bins over bad-rate-ordered categories, about equal in count."""
+    if len(cnt) <= n_prebins:
+        return np.arange(len(cnt))
+    step = max(cnt.sum() / n_prebins, min_count / 2.0)
+    cum = np.cumsum(cnt)
+    starts = np.unique(np.searchsorted(cum, np.arange(1, n_prebins) * step, side="left") + 1)
+    starts = starts[starts < len(cnt)]
+    return np.concatenate([[0], starts]).astype(int)
+
+
+def _check_user_groups(name: str, groups: list[list[Any]], cats: np.ndarray) -> list[list[str]]:
+    out, seen = [], set()
+    for g in groups:
+        if not isinstance(g, (list, tuple)) or not g:
+            raise CreditflowError(f"user groups must be non-empty lists of categories, got {g!r}", column=name)
+        keys = [category_key(v) for v in g]
+        dup = seen.intersection(keys)
+        if dup:
+            raise CreditflowError(f"category {sorted(dup)[0]!r} is in more than one user group", column=name)
+        seen.update(keys)
+        out.append([k for k in keys if k is not None])
+    left = sorted(set(cats.tolist()) - seen)
+    if left:
+        raise CreditflowError(
+            f"user groups leave {len(left)} training categories without a bin, e.g. {left[:5]}; refused",
+            column=name,
+        )
+    return out

@@ -1,0 +1,50 @@
+"""What every creditflow model offers, so bundles, scoring, reports and the service treat them alike."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.dictionary import FieldDictionary
+from creditflow.scoring.scaling import Grades, Scaling
+
+
+@runtime_checkable
+class CreditModel(Protocol):
+    """A fitted model: probabilities of bad, integer scores, and a JSON form for the bundle."""
+
+    model_type: str
+    features_: list[str]
+    scaling_: Scaling
+    grades_: Grades
+    dictionary_: FieldDictionary
+
+    def predict_proba(self, X: Any) -> np.ndarray: ...
+
+    def scores(self, X: Any) -> pd.DataFrame: ...
+
+    def score_row(self, row: dict) -> dict: ...
+
+    def to_bundle(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_bundle(cls, files: dict[str, Any]) -> CreditModel: ...
+
+
+MODEL_TYPES: dict[str, str] = {
+    "scorecard": "creditflow.models.scorecard:Scorecard",
+}
+
+
+def model_class(model_type: str) -> type:
+    """The class registered for a bundle's model type."""
+    import importlib
+
+    from creditflow.data.errors import BundleError
+
+    if model_type not in MODEL_TYPES:
+        raise BundleError(f"unknown model type {model_type!r}; known: {sorted(MODEL_TYPES)}")
+    module, _, name = MODEL_TYPES[model_type].partition(":")
+    return getattr(importlib.import_module(module), name)

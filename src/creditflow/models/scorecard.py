@@ -1,0 +1,305 @@
+"""The WOE + logistic-regression scorecard: integer points per bin, a score that is their sum."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from creditflow.binning.process import BinningProcess, as_frame, as_target
+from creditflow.binning.variable import BinningSettings
+from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.errors import CreditflowError, SchemaError
+from creditflow.scoring.scaling import Grades, Scaling
+from creditflow.selection.filters import SelectionSettings, select_features
+
+
+def _settings(value: Any, cls: type) -> Any:
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        try:
+            return cls(**value)
+        except TypeError as exc:
+            raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
+    raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+
+
+class Scorecard(ClassifierMixin, BaseEstimator):
+    """WOE logistic scorecard (scikit-learn estimator).
+
+    ``fit`` bins every column (`BinningProcess`), selects variables (`SelectionSettings`), fits a
+    logistic regression on their WOE, drops variables whose coefficient turns negative (their
+    points would run against their own bad rates), and turns coefficients into integer points.
+
+    Parameters
+    ----------
+    binning : BinningSettings or dict, optional
+        max_bins, min_bin_share, n_prebins, monotonic, alpha.
+    selection : SelectionSettings or dict, optional
+        max_missing, min_iv, max_corr, max_vif, stepwise, criterion, max_features.
+    scaling : Scaling or dict, optional
+        base_score, base_odds, pdo, min_score, max_score.
+    grades : list of (grade, lowest score), optional
+    special_values, user_splits, categorical
+        Passed to `BinningProcess`.
+    C : float
+        Inverse L2 regularisation of the logistic regression.
+    dictionary : FieldDictionary, optional
+        Field meanings used to label tables; taken from a `Dataset` when fitting on one.
+    """
+
+    model_type = "scorecard"
+
+    def __init__(
+        self,
+        binning: BinningSettings | dict | None = None,
+        selection: SelectionSettings | dict | None = None,
+        scaling: Scaling | dict | None = None,
+        grades: list[tuple[str, int]] | None = None,
+        special_values: Any = None,
+        user_splits: dict | None = None,
+        categorical: list[str] | None = None,
+        C: float = 1.0,
+        dictionary: FieldDictionary | None = None,
+    ) -> None:
+        self.binning = binning
+        self.selection = selection
+        self.scaling = scaling
+        self.grades = grades
+        self.special_values = special_values
+        self.user_splits = user_splits
+        self.categorical = categorical
+        self.C = C
+        self.dictionary = dictionary
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None, progress: Any = None) -> Scorecard:
+        """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
+        yv = as_target(y, X)
+        frame = as_frame(X)
+        bset = _settings(self.binning, BinningSettings)
+        sset = _settings(self.selection, SelectionSettings)
+        self.scaling_ = _settings(self.scaling, Scaling)
+        self.scaling_.check()
+        self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
+        self.grades_.check()
+        self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
+        self.binning_ = BinningProcess(
+            max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,
+            monotonic=bset.monotonic, alpha=bset.alpha, special_values=self.special_values,
+            user_splits=self.user_splits, categorical=self.categorical,
+        ).fit(frame, yv, progress=progress)
+        woe = self.binning_.transform(frame)
+        missing_rate = frame.isna().mean()
+        self.selection_ = select_features(woe, yv, self.binning_.iv_, missing_rate, sset)
+        chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
+        chosen = self._fit_logistic(woe, yv, chosen)
+        if not chosen:
+            raise CreditflowError(
+                "no variable survived selection; loosen min_iv / max_corr or check the target",
+            )
+        self.features_ = chosen
+        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.classes_ = np.array([0, 1])
+        self._make_points()
+        return self
+
+    def _fit_logistic(self, woe: pd.DataFrame, y: np.ndarray, chosen: list[str]) -> list[str]:
+        while chosen:
+            lr = LogisticRegression(C=self.C, max_iter=1000, solver="lbfgs")
+            lr.fit(woe[chosen].to_numpy(dtype=float), y)
+            coef = lr.coef_[0]
+            if (coef > 0).all():
+                self.coef_ = coef.copy()
+                self.intercept_ = float(lr.intercept_[0])
+                return chosen
+            # WOE is ln(bad share / good share): a negative coefficient reverses the variable's own
+            # evidence (a collinearity artefact). Drop the worst offender and refit.
+            worst = int(np.argmin(coef))
+            var = chosen[worst]
+            idx = self.selection_.index[self.selection_["variable"] == var][0]
+            self.selection_.loc[idx, ["selected", "step", "reason"]] = [
+                False, "sign", f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)",
+            ]
+            chosen = [c for c in chosen if c != var]
+        return chosen
+
+    def _make_points(self) -> None:
+        s = self.scaling_
+        self.base_points_ = int(round(s.offset - s.factor * self.intercept_))
+        rows = []
+        self._compiled = []
+        for var, beta in zip(self.features_, self.coef_, strict=True):
+            vb = self.binning_.bins_[var]
+            woe = np.asarray(vb.woe, dtype=float)
+            lp = beta * woe
+            pts = np.rint(-s.factor * lp).astype(np.int64)
+            self._compiled.append((var, vb, lp, pts))
+            for label, w, p in zip(vb.labels, woe, pts, strict=True):
+                rows.append({"variable": var, "bin": label, "woe": float(w), "points": int(p)})
+        self.points_ = pd.DataFrame(rows, columns=["variable", "bin", "woe", "points"])
+        self.points_["meaning"] = self.points_["variable"].map(lambda v: self.dictionary_.meaning(v))
+
+    # -------------------------------------------------------------- predict
+    def _check(self, X: Any) -> pd.DataFrame:
+        check_is_fitted(self, "features_")
+        frame = as_frame(X)
+        missing = [v for v in self.features_ if v not in frame.columns]
+        if missing:
+            raise SchemaError(
+                f"{len(missing)} model column(s) missing from the data: {missing[:10]}", column=missing[0]
+            )
+        return frame
+
+    def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Log-odds of bad, point totals and each variable's bin indices; summed in feature order."""
+        n = len(frame)
+        logit = np.full(n, self.intercept_)
+        total = np.full(n, self.base_points_, dtype=np.int64)
+        idx = {}
+        for var, vb, lp, pts in self._compiled:
+            i = vb.bin_indices(frame[var])
+            logit += lp[i]
+            total += pts[i]
+            idx[var] = i
+        return logit, total, idx
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Log-odds of bad."""
+        return self._components(self._check(X))[0]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probability of good (column 0) and of bad (column 1)."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def predict_score(self, X: Any) -> np.ndarray:
+        """Integer credit scores (higher is better): base points plus each variable's points, clipped."""
+        return self.scaling_.clip(self._components(self._check(X))[1])
+
+    def point_matrix(self, X: Any) -> pd.DataFrame:
+        """Each row's points per variable (int columns); with `base_points_` they add up to the score."""
+        frame = self._check(X)
+        return pd.DataFrame(
+            {var: pts[vb.bin_indices(frame[var])] for var, vb, _, pts in self._compiled}, index=frame.index
+        )
+
+    def scores(self, X: Any) -> pd.DataFrame:
+        """probability (of bad), score (int, 350-950 by default, higher is better) and grade per row."""
+        logit, total, _ = self._components(self._check(X))
+        score = self.scaling_.clip(total)
+        return pd.DataFrame(
+            {
+                "probability": 1.0 / (1.0 + np.exp(-logit)),
+                "score": score,
+                "grade": self.grades_.assign(score),
+            }
+        )
+
+    def score_row(self, row: dict) -> dict:
+        """Score one applicant given as a dict; the same numbers as `scores` on a one-row frame."""
+        check_is_fitted(self, "features_")
+        logit = self.intercept_
+        total = self.base_points_
+        for var, vb, lp, pts in self._compiled:
+            try:
+                value = row[var]
+            except KeyError:
+                raise SchemaError("model field missing from the applicant", column=var) from None
+            i = vb.bin_index(value)
+            logit += lp[i]
+            total += pts[i]
+        score = min(max(int(total), self.scaling_.min_score), self.scaling_.max_score)
+        return {
+            "probability": 1.0 / (1.0 + math.exp(-logit)),
+            "score": score,
+            "grade": self.grades_.grade(score),
+        }
+
+    def score_range(self) -> tuple[int, int]:
+        """Lowest and highest possible point totals before clipping to the score scale."""
+        check_is_fitted(self, "features_")
+        lo = self.base_points_ + sum(int(p.min()) for *_, p in self._compiled)
+        hi = self.base_points_ + sum(int(p.max()) for *_, p in self._compiled)
+        return lo, hi
+
+    # ------------------------------------------------------------- tables
+    def binning_table(self, variable: str) -> pd.DataFrame:
+        """The binning table of a variable, labelled with its field-dictionary meaning."""
+        check_is_fitted(self, "features_")
+        table = self.binning_.binning_table(variable)
+        table.attrs["meaning"] = self.dictionary_.meaning(variable)
+        return table
+
+    @property
+    def iv_(self) -> pd.Series:
+        return self.binning_.iv_
+
+    # ------------------------------------------------------------- bundle
+    def to_bundle(self) -> dict[str, Any]:
+        """The JSON documents that make up this model in a bundle."""
+        check_is_fitted(self, "features_")
+        return {
+            "model.json": {
+                "model_type": self.model_type,
+                "features": list(self.features_),
+                "coefficients": {v: float(c) for v, c in zip(self.features_, self.coef_, strict=True)},
+                "intercept": self.intercept_,
+                "base_points": self.base_points_,
+                "points": self.points_[["variable", "bin", "woe", "points"]].to_dict(orient="records"),
+                "scaling": self.scaling_.to_dict(),
+                "grades": self.grades_.to_dict(),
+                "params": _jsonable_params(self.get_params()),
+            },
+            "binning.json": {"variables": [self.binning_.bins_[v].to_dict() for v in self.binning_.bins_]},
+            "selection.json": {"variables": self.selection_.to_dict(orient="records")},
+            "dictionary.json": self.dictionary_.to_dict(),
+        }
+
+    @classmethod
+    def from_bundle(cls, files: dict[str, Any]) -> Scorecard:
+        m = files["model.json"]
+        obj = cls()
+        obj.binning_ = BinningProcess.from_dict({"variables": files["binning.json"]["variables"]})
+        obj.features_ = list(m["features"])
+        obj.coef_ = np.asarray([m["coefficients"][v] for v in obj.features_], dtype=float)
+        obj.intercept_ = float(m["intercept"])
+        obj.scaling_ = Scaling(**m["scaling"])
+        obj.grades_ = Grades.from_dict(m["grades"])
+        obj.dictionary_ = FieldDictionary.from_dict(files.get("dictionary.json"))
+        obj.selection_ = pd.DataFrame(files.get("selection.json", {}).get("variables", []))
+        obj.feature_names_in_ = np.asarray(list(obj.binning_.bins_), dtype=object)
+        obj.n_features_in_ = len(obj.feature_names_in_)
+        obj.classes_ = np.array([0, 1])
+        obj._make_points()
+        stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
+        rebuilt = {(r.variable, r.bin): r.points for r in obj.points_.itertuples()}
+        if stored != rebuilt or obj.base_points_ != m["base_points"]:
+            from creditflow.data.errors import BundleError
+
+            raise BundleError("points table does not match the coefficients and binning it was saved with")
+        return obj
+
+
+def _jsonable_params(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if k == "dictionary":
+            continue
+        if hasattr(v, "__dataclass_fields__"):
+            v = asdict(v)
+        out[k] = v
+    return out

@@ -1,0 +1,119 @@
+"""Points scaling (points to double the odds) and risk grades by score band."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from creditflow.data.errors import CreditflowError
+
+
+@dataclass
+class Scaling:
+    """score = offset + factor * ln(good:bad odds), factor = pdo / ln 2, clipped to [min_score, max_score].
+
+    Defaults: 600 points at odds of 20 goods to 1 bad (4.8% bad), 40 points to double the odds,
+    on a 350-950 scale where higher is better.
+    """
+
+    base_score: float = 600.0
+    base_odds: float = 20.0
+    pdo: float = 40.0
+    min_score: int = 350
+    max_score: int = 950
+
+    def check(self) -> None:
+        if self.pdo <= 0:
+            raise CreditflowError(f"pdo must be positive, not {self.pdo}")
+        if self.base_odds <= 0:
+            raise CreditflowError(f"base_odds must be positive, not {self.base_odds}")
+        if self.min_score >= self.max_score:
+            raise CreditflowError(f"min_score {self.min_score} must be below max_score {self.max_score}")
+
+    @property
+    def factor(self) -> float:
+        return self.pdo / math.log(2.0)
+
+    @property
+    def offset(self) -> float:
+        return self.base_score - self.factor * math.log(self.base_odds)
+
+    def score_from_logit(self, logit_bad: np.ndarray) -> np.ndarray:
+        """Integer scores from the log-odds of bad."""
+        raw = self.offset - self.factor * np.asarray(logit_bad, dtype=float)
+        return self.clip(np.rint(raw))
+
+    def score_from_proba(self, p_bad: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p_bad, dtype=float), 1e-12, 1 - 1e-12)
+        return self.score_from_logit(np.log(p / (1 - p)))
+
+    def proba_from_score(self, score: np.ndarray) -> np.ndarray:
+        """Probability of bad that a score stands for."""
+        logit = (self.offset - np.asarray(score, dtype=float)) / self.factor
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    def clip(self, score: np.ndarray) -> np.ndarray:
+        return np.clip(score, self.min_score, self.max_score).astype(np.int64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_BANDS = [("A", 700), ("B", 650), ("C", 600), ("D", 550), ("E", 350)]
+
+
+@dataclass
+class Grades:
+    """Risk grades by score band: each (grade, lowest score) pair, best grade first.
+
+    The default follows Sesame Credit's bands: 700+ A, 650-699 B, 600-649 C, 550-599 D, below 550 E.
+    """
+
+    bands: list[tuple[str, int]] = field(default_factory=lambda: list(DEFAULT_BANDS))
+
+    def check(self) -> None:
+        mins = [int(m) for _, m in self.bands]
+        if not self.bands or mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
+            raise CreditflowError(f"grade bands must be listed best first with falling minimum scores: {self.bands}")
+
+    @property
+    def names(self) -> list[str]:
+        return [g for g, _ in self.bands]
+
+    def assign(self, scores: np.ndarray) -> np.ndarray:
+        """Grade of each score (object array); scores below the lowest band get the worst grade."""
+        lows = np.asarray([m for _, m in reversed(self.bands)], dtype=float)
+        names = np.asarray([g for g, _ in reversed(self.bands)], dtype=object)
+        pos = np.searchsorted(lows, np.asarray(scores, dtype=float), side="right") - 1
+        return names[np.clip(pos, 0, len(names) - 1)]
+
+    def grade(self, score: float) -> str:
+        lows = [m for _, m in reversed(self.bands)]
+        pos = bisect.bisect_right(lows, score) - 1
+        return self.bands[len(self.bands) - 1 - max(pos, 0)][0]
+
+    def table(self, scaling: Scaling) -> list[dict]:
+        """Each grade's score range and the bad-probability range its scores stand for."""
+        rows = []
+        upper = scaling.max_score
+        for name, low in self.bands:
+            lo = max(low, scaling.min_score)
+            rows.append({
+                "grade": name, "min_score": lo, "max_score": upper,
+                "max_bad_probability": float(scaling.proba_from_score(lo)),
+                "min_bad_probability": float(scaling.proba_from_score(upper)),
+            })
+            upper = lo - 1
+        return rows
+
+    def to_dict(self) -> dict:
+        return {"bands": [[g, int(m)] for g, m in self.bands]}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Grades:
+        if not data:
+            return cls()
+        return cls(bands=[(str(g), int(m)) for g, m in data["bands"]])

@@ -1,0 +1,114 @@
+"""Feature selection on WOE columns: missing rate, IV, correlation, VIF and stepwise, each with its reason."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import CreditflowError
+from creditflow.selection.stepwise import stepwise
+
+
+@dataclass
+class SelectionSettings:
+    """Thresholds of the selection steps; a step is skipped when its threshold is None."""
+
+    max_missing: float | None = 0.95  # drop when the missing rate exceeds this (fraction)
+    min_iv: float | None = 0.02  # drop when IV is below this
+    max_corr: float | None = 0.8  # of two WOE columns correlated above this, drop the lower-IV one
+    max_vif: float | None = 10.0  # drop the highest-VIF column until all are at or below this
+    stepwise: str | None = None  # forward | backward | both
+    criterion: str = "aic"  # aic | bic, for stepwise
+    max_features: int | None = None  # keep at most this many (highest IV) before stepwise
+
+    def check(self) -> None:
+        if self.stepwise not in (None, "forward", "backward", "both"):
+            raise CreditflowError(f"stepwise must be forward, backward, both or None, not {self.stepwise!r}")
+        if self.criterion not in ("aic", "bic"):
+            raise CreditflowError(f"criterion must be aic or bic, not {self.criterion!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def correlation_filter(woe: pd.DataFrame, iv: pd.Series, max_corr: float) -> dict[str, str]:
+    """Of each pair correlated above `max_corr`, drop the one with lower IV (in IV order, greedily)."""
+    cols = sorted(woe.columns, key=lambda c: -iv[c])
+    if len(cols) < 2:
+        return {}
+    corr = np.corrcoef(woe[cols].to_numpy(dtype=float), rowvar=False)
+    corr = np.nan_to_num(corr, nan=0.0)
+    kept: list[int] = []
+    dropped: dict[str, str] = {}
+    for j, c in enumerate(cols):
+        hit = next((k for k in kept if abs(corr[j, k]) > max_corr), None)
+        if hit is None:
+            kept.append(j)
+        else:
+            dropped[c] = f"correlation {corr[j, hit]:.3f} > {max_corr} with {cols[hit]} (IV {iv[cols[hit]]:.3f})"
+    return dropped
+
+
+def vif(woe: pd.DataFrame) -> pd.Series:
+    """Variance inflation factor of each column: diagonal of the inverse correlation matrix."""
+    if woe.shape[1] < 2:
+        return pd.Series(1.0, index=woe.columns)
+    corr = np.corrcoef(woe.to_numpy(dtype=float), rowvar=False)
+    inv = np.linalg.pinv(corr)
+    return pd.Series(np.diag(inv), index=woe.columns)
+
+
+def vif_filter(woe: pd.DataFrame, max_vif: float) -> dict[str, str]:
+    cols = list(woe.columns)
+    dropped: dict[str, str] = {}
+    while len(cols) > 1:
+        v = vif(woe[cols])
+        worst = v.idxmax()
+        if v[worst] <= max_vif:
+            break
+        dropped[worst] = f"VIF {v[worst]:.1f} > {max_vif}"
+        cols.remove(worst)
+    return dropped
+
+
+def select_features(
+    woe: pd.DataFrame,
+    y: np.ndarray,
+    iv: pd.Series,
+    missing_rate: pd.Series,
+    settings: SelectionSettings,
+) -> pd.DataFrame:
+    """Run the selection steps in order; one row per variable: iv, missing_rate, selected, step, reason."""
+    settings.check()
+    report = pd.DataFrame({"iv": iv.reindex(woe.columns), "missing_rate": missing_rate.reindex(woe.columns)})
+    report["selected"] = True
+    report["step"] = ""
+    report["reason"] = ""
+
+    def drop(reasons: dict[str, str], step: str) -> None:
+        for var, why in reasons.items():
+            report.loc[var, ["selected", "step", "reason"]] = [False, step, why]
+
+    def alive() -> list[str]:
+        return report.index[report["selected"]].tolist()
+
+    if settings.max_missing is not None:
+        drop({v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
+              for v in alive() if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
+    if settings.min_iv is not None:
+        drop({v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
+              for v in alive() if report.at[v, "iv"] < settings.min_iv}, "iv")
+    if settings.max_corr is not None:
+        drop(correlation_filter(woe[alive()], iv, settings.max_corr), "correlation")
+    if settings.max_vif is not None:
+        drop(vif_filter(woe[alive()], settings.max_vif), "vif")
+    if settings.max_features is not None and len(alive()) > settings.max_features:
+        ranked = sorted(alive(), key=lambda v: -iv[v])
+        drop({v: f"beyond the {settings.max_features} highest-IV variables" for v in ranked[settings.max_features:]},
+             "max_features")
+    if settings.stepwise:
+        drop(stepwise(woe[alive()], y, settings.stepwise, settings.criterion), "stepwise")
+    report.index.name = "variable"
+    return report.reset_index().sort_values(["selected", "iv"], ascending=[False, False], ignore_index=True)

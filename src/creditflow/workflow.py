@@ -1,0 +1,127 @@
+"""The train and score journeys shared by the CLI, the demo and notebooks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from creditflow.bundle import load_model, save_bundle
+from creditflow.data.errors import DataError, SchemaError
+from creditflow.data.io import Dataset, read_frame, read_table
+from creditflow.data.output import atomic_path, write_frame
+from creditflow.evaluate import SplitMetrics, evaluate
+
+MODEL_DIR = "model"
+METRICS_FILE = "metrics.json"
+
+
+def make_model(kind: str, seed: int = 42, **params: Any) -> Any:
+    """A fresh model of the named kind."""
+    if kind == "scorecard":
+        from creditflow.models.scorecard import Scorecard
+
+        return Scorecard(**params)
+    from creditflow.models.base import MODEL_TYPES, model_class
+
+    if kind not in MODEL_TYPES:
+        raise DataError(f"unknown model kind {kind!r}; choose one of {sorted(MODEL_TYPES)}")
+    cls = model_class(kind)
+    return cls(random_state=seed, **params) if "random_state" in cls().get_params() else cls(**params)
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    splits: dict[str, Dataset]
+    metrics: dict[str, SplitMetrics] = field(default_factory=dict)
+    out: Path | None = None
+
+    def metrics_json(self) -> dict:
+        return {"splits": {name: m.to_dict() for name, m in self.metrics.items()}}
+
+
+def train(
+    data: Dataset,
+    out: str | Path | None = None,
+    *,
+    kind: str = "scorecard",
+    seed: int = 42,
+    test_size: float = 0.3,
+    params: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+    report: bool = False,
+) -> TrainResult:
+    """Split (train / test / out-of-time), fit, evaluate each split, and write `out/model` and `out/metrics.json`."""
+    splits = data.split(test_size=test_size, seed=seed)
+    model = make_model(kind, seed=seed, **(params or {}))
+    fit_kwargs = {"progress": progress} if progress is not None else {}
+    model.fit(splits["train"], **fit_kwargs)
+    metrics = {name: evaluate(model, ds) for name, ds in splits.items()}
+    result = TrainResult(model=model, splits=splits, metrics=metrics)
+    if out is not None:
+        out = Path(out)
+        meta = {
+            "training": {
+                "source": data.source, "target": data.target, "id_column": data.id_column,
+                "time_column": data.time_column, "rows": {k: len(v) for k, v in splits.items()},
+                "bad_rate": {k: v.bad_rate for k, v in splits.items()}, "seed": seed, "test_size": test_size,
+                "columns": {c: str(t) for c, t in data.X.dtypes.items()},
+            },
+            "metrics": result.metrics_json()["splits"],
+        }
+        save_bundle(model, out / MODEL_DIR, metadata=meta, extras=_schema_doc(model, data))
+        with atomic_path(out / METRICS_FILE) as tmp:
+            tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
+        result.out = out
+    return result
+
+
+def _schema_doc(model: Any, data: Dataset) -> dict:
+    """The training schema: every model input with its type and training range, for validation at scoring."""
+    fields = []
+    for var in model.features_:
+        s = data.X[var]
+        numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+        doc: dict[str, Any] = {
+            "name": var, "type": "number" if numeric else "string",
+            "meaning": model.dictionary_.meaning(var), "missing_rate": float(s.isna().mean()),
+        }
+        if numeric:
+            doc.update(min=float(s.min()), max=float(s.max()))
+        fields.append(doc)
+    return {"schema.json": {"id_column": data.id_column, "target": data.target, "fields": fields}}
+
+
+def score_table(model_dir: str | Path, data: str | Path | pd.DataFrame, out: str | Path | None = None,
+                id_column: str | None = None) -> pd.DataFrame:
+    """Score every row of a table with a bundle: id (when known), probability, score, grade; input order."""
+    from creditflow.bundle import load_bundle
+
+    bundle = load_bundle(model_dir)
+    model = bundle.model
+    frame = data if isinstance(data, pd.DataFrame) else read_frame(data)
+    source = None if isinstance(data, pd.DataFrame) else str(data)
+    schema = bundle.files.get("schema.json", {})
+    id_col = id_column or schema.get("id_column")
+    missing = [v for v in model.features_ if v not in frame.columns]
+    if missing:
+        raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source, column=missing[0])
+    from creditflow.data.io import check_finite
+
+    check_finite(frame[model.features_], file=source)
+    scored = model.scores(frame)
+    if id_col and id_col in frame.columns:
+        scored.insert(0, id_col, frame[id_col].to_numpy())
+    unseen = getattr(getattr(model, "binning_", None), "unseen_counts", None)
+    scored.attrs["unseen"] = unseen(frame, model.features_) if unseen else {}
+    if out is not None:
+        write_frame(scored, out)
+    return scored
+
+
+__all__ = ["TrainResult", "load_model", "make_model", "read_table", "score_table", "train"]

@@ -1,0 +1,125 @@
+"""End-to-end CLI: train, score, demo, and bad input (exit 2, one clear line, no output left behind)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import GERMAN, UCI, UCI_TARGET, YINLIAN, YINLIAN_DICT
+
+CLI = [sys.executable, "-m", "creditflow"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    r = run("train", UCI, "--target", UCI_TARGET, "--id", "ID", "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_train_writes_bundle_and_metrics(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    for split in ("train", "test"):
+        m = metrics["splits"][split]
+        assert set(m) == {"rows", "bad_rate", "auc", "ks", "gini"}
+        assert m["gini"] == pytest.approx(2 * m["auc"] - 1)
+    assert metrics["splits"]["test"]["auc"] > 0.74
+    assert (trained / "model" / "manifest.json").exists()
+
+
+def test_score_keeps_ids_and_input_order(trained, tmp_path):
+    src = pd.read_csv(UCI).sample(500, random_state=1)
+    src.to_csv(tmp_path / "in.csv", index=False)
+    r = run("score", trained / "model", tmp_path / "in.csv", "--out", tmp_path / "scores.csv")
+    assert r.returncode == 0, r.stderr
+    out = pd.read_csv(tmp_path / "scores.csv")
+    assert list(out.columns) == ["ID", "probability", "score", "grade"]
+    assert out["ID"].tolist() == src["ID"].tolist()
+    assert out["score"].between(350, 950).all()
+
+
+def test_out_of_time_split_with_time_column(tmp_path):
+    frame = pd.read_csv(GERMAN)
+    frame["month"] = [f"2024-{1 + i % 6:02d}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    r = run("train", tmp_path / "g.csv", "--target", "creditability", "--bad", "bad", "--time", "month",
+            "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    splits = json.loads((tmp_path / "o" / "metrics.json").read_text())["splits"]
+    assert set(splits) == {"train", "test", "oot"}
+    assert splits["oot"]["rows"] == sum(1 for i in range(1000) if i % 6 == 5)
+
+
+def test_gbk_file_and_chinese_dictionary(tmp_path):
+    frame = pd.read_csv(YINLIAN).head(4000)
+    frame.to_csv(tmp_path / "gbk.csv", index=False, encoding="gbk")
+    r = run("train", tmp_path / "gbk.csv", "--target", "y", "--id", "user_id", "--dictionary", YINLIAN_DICT,
+            "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    assert "逾期" in r.stdout or "年龄" in r.stdout or "次数" in r.stdout
+
+
+BAD_INPUTS = {
+    "unknown target": (lambda d: d, ["--target", "nope"], "target column not found"),
+    "single class": (lambda d: d.assign(**{UCI_TARGET: 0}), ["--target", UCI_TARGET], "single class"),
+    "non-binary": (lambda d: d.assign(**{UCI_TARGET: d["AGE"]}), ["--target", UCI_TARGET], "two classes"),
+    "all missing": (lambda d: d.assign(EMPTY=float("nan")), ["--target", UCI_TARGET], "entirely missing"),
+    "infinity": (lambda d: d.assign(LIMIT_BAL=d["LIMIT_BAL"].where(d.index != 7, float("inf"))),
+                 ["--target", UCI_TARGET], "infinite"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_training_input_exits_2_with_a_clear_message(case, tmp_path):
+    change, args, expected = BAD_INPUTS[case]
+    change(pd.read_csv(UCI).head(3000)).to_csv(tmp_path / "bad.csv", index=False)
+    r = run("train", tmp_path / "bad.csv", *args, "--out", tmp_path / "o")
+    assert r.returncode == 2
+    assert expected in r.stderr
+    assert "bad.csv" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_and_undecodable_files(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    r = run("train", tmp_path / "empty.csv", "--target", "y")
+    assert r.returncode == 2 and "empty" in r.stderr
+    (tmp_path / "bin.csv").write_bytes(b"a,b\n\xff\xfe\x00\x81\x81,1\n" * 3)
+    r = run("train", tmp_path / "bin.csv", "--target", "b")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_scoring_data_lacking_model_columns(trained, tmp_path):
+    pd.read_csv(UCI).drop(columns=["PAY_0"]).head(50).to_csv(tmp_path / "x.csv", index=False)
+    r = run("score", trained / "model", tmp_path / "x.csv", "--out", tmp_path / "s.csv")
+    assert r.returncode == 2
+    assert "PAY_0" in r.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_tampered_bundle_is_refused(trained, tmp_path):
+    import shutil
+
+    shutil.copytree(trained / "model", tmp_path / "m")
+    p = tmp_path / "m" / "binning.json"
+    p.write_text(p.read_text().replace("0", "1", 1))
+    r = run("score", tmp_path / "m", UCI, "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "SHA-256" in r.stderr
+
+
+def test_demo_runs_on_the_bundled_data(tmp_path):
+    r = run("demo", "--out", tmp_path / "demo")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "demo" / "model" / "manifest.json").exists()
+    assert len(pd.read_csv(tmp_path / "demo" / "scores.csv")) == 30000

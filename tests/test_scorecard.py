@@ -1,0 +1,120 @@
+"""The scorecard: points add up to the score, sklearn compatibility, bundle round trip, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+
+import creditflow as cf
+from creditflow.bundle import load_bundle, save_bundle
+from creditflow.data import BundleError, SchemaError
+from tests.conftest import GERMAN, UCI, UCI_TARGET, YINLIAN, YINLIAN_DICT
+
+
+@pytest.fixture(scope="module")
+def uci():
+    return cf.read_table(UCI, UCI_TARGET, id="ID")
+
+
+@pytest.fixture(scope="module")
+def card(uci):
+    return cf.Scorecard().fit(uci.train)
+
+
+def test_score_is_exactly_the_sum_of_points(card, uci):
+    points = card.point_matrix(uci.test)
+    total = card.base_points_ + points.sum(axis=1).to_numpy()
+    scores = card.scores(uci.test)["score"].to_numpy()
+    np.testing.assert_array_equal(scores, np.clip(total, 350, 950))
+    inside = (total >= 350) & (total <= 950)
+    assert inside.mean() > 0.95
+    np.testing.assert_array_equal(scores[inside], total[inside])
+
+
+def test_higher_score_is_lower_risk_and_ranks(card, uci):
+    s = card.scores(uci.test)
+    assert roc_auc_score(uci.test.y, -s["score"]) > 0.74
+    assert np.corrcoef(s["score"], s["probability"])[0, 1] < -0.9
+    assert s["score"].between(350, 950).all()
+    assert set(s["grade"]) <= set(card.grades_.names)
+
+
+def test_dict_scorer_equals_vectorised_scorer(card, uci):
+    frame = uci.test.X.head(300)
+    vec = card.scores(frame)
+    for i, row in enumerate(frame.to_dict("records")):
+        one = card.score_row(row)
+        assert one["score"] == vec["score"].iat[i]
+        assert one["grade"] == vec["grade"].iat[i]
+        assert one["probability"] == vec["probability"].iat[i]  # bit-identical
+
+
+def test_missing_model_column_is_a_schema_error(card, uci):
+    with pytest.raises(SchemaError, match="PAY_0"):
+        card.scores(uci.test.X.drop(columns=["PAY_0"]))
+    with pytest.raises(SchemaError):
+        card.score_row({"LIMIT_BAL": 1000})
+
+
+def test_works_in_a_sklearn_pipeline_and_cross_validation(uci):
+    small = uci.X.head(6000)
+    y = uci.y[:6000]
+    scores = cross_val_score(make_pipeline(cf.Scorecard()), small, y, cv=3, scoring="roc_auc")
+    assert (scores > 0.7).all()
+    c = clone(cf.Scorecard(C=0.5, binning={"max_bins": 5}))
+    assert c.get_params()["C"] == 0.5
+
+
+def test_bundle_round_trip_and_tamper_detection(card, uci, tmp_path):
+    path = save_bundle(card, tmp_path / "model")
+    files = sorted(p.name for p in path.iterdir())
+    assert "manifest.json" in files and all(f.endswith(".json") for f in files)
+    loaded = load_bundle(path).model
+    np.testing.assert_array_equal(loaded.scores(uci.test)["score"], card.scores(uci.test)["score"])
+    model_json = path / "model.json"
+    doc = json.loads(model_json.read_text())
+    doc["intercept"] += 0.1
+    model_json.write_text(json.dumps(doc))
+    with pytest.raises(BundleError, match="SHA-256"):
+        load_bundle(path)
+
+
+def test_same_data_and_seed_give_the_same_model(uci, tmp_path):
+    a = save_bundle(cf.Scorecard().fit(uci.train), tmp_path / "a")
+    b = save_bundle(cf.Scorecard().fit(uci.train), tmp_path / "b")
+    ma = json.loads((a / "manifest.json").read_text())
+    mb = json.loads((b / "manifest.json").read_text())
+    assert ma["model_version"] == mb["model_version"]
+    assert {k: v for k, v in ma["files"].items() if k != "metadata.json"} == {
+        k: v for k, v in mb["files"].items() if k != "metadata.json"
+    }
+
+
+def test_categorical_data_and_field_dictionary():
+    g = cf.read_table(GERMAN, "creditability")
+    card = cf.Scorecard().fit(g.train)
+    assert roc_auc_score(g.test.y, card.predict_proba(g.test)[:, 1]) > 0.75
+    y = cf.read_table(YINLIAN, "y", id="user_id", dictionary=YINLIAN_DICT)
+    assert y.dictionary.meaning("x_002") == "年龄"
+    card = cf.Scorecard(selection={"max_features": 8}).fit(y.train)
+    assert card.points_["meaning"].str.len().gt(0).all()
+
+
+def test_selection_reports_a_reason_for_every_dropped_variable(card):
+    dropped = card.selection_[~card.selection_["selected"]]
+    assert len(dropped) > 0
+    assert dropped["reason"].str.len().gt(0).all()
+    assert set(dropped["step"]) <= {"missing", "iv", "correlation", "vif", "max_features", "stepwise", "sign"}
+
+
+def test_stepwise_selection_runs_on_real_data(uci):
+    card = cf.Scorecard(selection={"stepwise": "forward", "criterion": "bic"}).fit(uci.train.X.head(5000),
+                                                                                 uci.train.y[:5000])
+    assert 1 <= len(card.features_) <= 14
+    assert (card.selection_["step"] == "stepwise").any()
