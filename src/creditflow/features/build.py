@@ -1,0 +1,146 @@
+"""Profiles + events + observations -> one wide, point-in-time feature table."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import DataError
+from creditflow.features.flatten import flatten_profiles
+from creditflow.features.prepare import prepare_events, prepare_observations, prepare_profiles
+from creditflow.features.report import BuildReport
+from creditflow.features.spec import BehaviourSpec
+from creditflow.features.tags import TagRules
+
+ENGINES = ("duckdb", "pandas")
+
+
+@dataclass
+class FeatureTable:
+    """The wide table (one row per observation, in input order) and what the build did."""
+
+    frame: pd.DataFrame
+    report: BuildReport
+
+
+def compute_behaviour(
+    events: pd.DataFrame, observations: pd.DataFrame, spec: BehaviourSpec, engine: str = "duckdb"
+) -> pd.DataFrame:
+    """Windowed features for prepared events/observations (see `prepare`), indexed by ``__obs_row``."""
+    if engine == "duckdb":
+        from creditflow.features.duckdb_engine import compute_duckdb
+
+        return compute_duckdb(events, observations, spec)
+    if engine == "pandas":
+        from creditflow.features.pandas_engine import compute_pandas
+
+        return compute_pandas(events, observations, spec)
+    raise DataError(f"unknown engine {engine!r}; expected one of {list(ENGINES)}")
+
+
+def _clash(existing: pd.Index | list, new: list[str], what: str, file: str | None) -> None:
+    both = [c for c in new if c in set(existing)]
+    if both:
+        raise DataError(f"{what} column(s) {both} already exist in the table", file=file, column=both[0])
+
+
+def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.DataFrame:
+    for d in spec.derived:
+        try:
+            values = d.expr.evaluate(frame)
+        except DataError as exc:
+            raise DataError(f"derived feature '{d.name}': {exc.reason}", file=file, column=d.name) from None
+        if not pd.api.types.is_bool_dtype(values.dtype) and not pd.api.types.is_numeric_dtype(values.dtype):
+            raise DataError(f"derived feature '{d.name}' must give numbers or conditions", file=file, column=d.name)
+        frame[d.name] = values.astype("float64")
+    return frame
+
+
+def build_feature_table(
+    profiles: pd.DataFrame | None,
+    events: pd.DataFrame,
+    spec: BehaviourSpec,
+    observations: pd.DataFrame,
+    *,
+    engine: str = "duckdb",
+    tags: TagRules | None = None,
+    files: dict[str, str] | None = None,
+) -> FeatureTable:
+    """Build the wide table and a `BuildReport`.
+
+    Columns, in order: the observation columns as given (entity, observation date, labels ...),
+    the flattened profile columns, the windowed behaviour features, the derived features and the
+    tags (`tags` overrides ``spec.tags``). `files` names the inputs in error messages
+    (keys ``profiles``, ``events``, ``observations``, ``spec``).
+    """
+    files = files or {}
+    report = BuildReport(engine=engine)
+    clock = time.perf_counter()
+    obs = prepare_observations(observations, spec, file=files.get("observations"))
+    report.n_observations = len(obs)
+    flat = None
+    if profiles is not None:
+        flat = prepare_profiles(
+            flatten_profiles(profiles, spec.profile, file=files.get("profiles")), spec, file=files.get("profiles")
+        )
+        report.n_profiles = len(flat)
+        known, known_from = flat[spec.entity], "profiles"
+    else:
+        known, known_from = obs[spec.entity], "observations"
+    ev = prepare_events(events, spec, known, report, file=files.get("events"), known_from=known_from)
+    report.seconds["prepare"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    behaviour = compute_behaviour(ev, obs, spec, engine)
+    report.seconds["behaviour"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    out = observations.reset_index(drop=True).copy()
+    if flat is not None:
+        extra = [c for c in flat.columns if c != spec.entity]
+        _clash(out.columns, extra, "profile", files.get("profiles"))
+        missing = ~obs[spec.entity].isin(flat[spec.entity]).to_numpy()
+        report.observations_without_profile = int(missing.sum())
+        if missing.any():
+            report.warn(f"{int(missing.sum())} observation(s) have no profile; their profile columns are missing")
+        out = out.merge(flat, on=spec.entity, how="left", validate="many_to_one")
+    _clash(out.columns, list(behaviour.columns), "behaviour feature", files.get("spec"))
+    behaviour = behaviour.reindex(np.arange(len(out)))
+    for name in behaviour.columns:
+        out[name] = behaviour[name].to_numpy()
+    report.observations_without_events = int((~obs[spec.entity].isin(ev[spec.entity])).sum())
+    _clash(out.columns, [d.name for d in spec.derived], "derived feature", files.get("spec"))
+    out = _derive(out, spec, files.get("spec"))
+    rules = tags if tags is not None else spec.tags
+    if rules is not None:
+        out = rules.apply(out, file=files.get("tags") or files.get("spec"))
+    report.n_features = len(spec.output_names) + (len(rules.rules) if rules is not None else 0)
+    report.seconds["assemble"] = time.perf_counter() - clock
+    return FeatureTable(out, report)
+
+
+def build_features(
+    profiles: pd.DataFrame | None,
+    events: pd.DataFrame,
+    spec: BehaviourSpec,
+    observations: pd.DataFrame,
+    *,
+    engine: str = "duckdb",
+) -> pd.DataFrame:
+    """The wide point-in-time feature table: one row per observation row, in the same order.
+
+    `profiles` may be nested (cells holding dicts/lists) or flat; `observations` holds the entity
+    and observation-date columns named in the spec (other columns, e.g. a label, are kept).
+    Warnings (e.g. dropped duplicates when the spec says ``on_duplicate: drop``) go to the
+    ``creditflow.features`` logger; use `build_feature_table` to get them as a report.
+    """
+    return build_feature_table(profiles, events, spec, observations, engine=engine).frame
+
+
+def with_tags(spec: BehaviourSpec, tags: TagRules | None) -> BehaviourSpec:
+    """A copy of `spec` carrying `tags` (so one dict stores everything a model bundle needs)."""
+    return replace(spec, tags=tags)
+

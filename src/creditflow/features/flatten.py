@@ -1,0 +1,202 @@
+"""Flattening nested profile records (用户画像) into one typed column per leaf.
+
+Naming: nested keys are joined with ``__`` (``{"demographics": {"age": 24}}`` gives
+``demographics__age``), so every column is a valid identifier in expressions and SQL.
+
+Lists:
+
+* a list of scalars gives ``<key>__count`` (number of non-missing items), ``<key>__first`` and
+  ``<key>__joined`` (items as text joined by ``|``, in order; ``""`` for an empty list);
+* a list of objects gives ``<key>__count``, the fields of the first ``list_items`` objects as
+  ``<key>__0__<field>``, ``<key>__1__<field>`` ..., and for every numeric field over all objects
+  ``<key>__<field>__sum``, ``__min`` and ``__max``;
+* in a list that mixes objects and scalars, a scalar item counts as ``{"value": item}``.
+
+A key absent from a record, or ``null``, is missing. Types: a column of whole numbers without
+missing values is ``int64``, other numbers ``float64``, true/false ``boolean``, text ``str``; a
+column mixing numbers and text is refused (`DataError` naming the column and a row).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import DataError
+
+SEP = "__"
+JOIN = "|"
+
+
+@dataclass(frozen=True)
+class FlattenOptions:
+    """How lists of objects are flattened: `list_items` indexed items (and sum/min/max of numbers)."""
+
+    list_items: int = 3
+
+    def to_dict(self) -> dict:
+        return {"list_items": self.list_items}
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> FlattenOptions:
+        data = dict(data or {})
+        unknown = set(data) - {"list_items"}
+        if unknown:
+            raise DataError(f"profile options: unknown key(s) {sorted(unknown)}; expected 'list_items'")
+        n = data.get("list_items", 3)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise DataError(f"profile options: 'list_items' must be a whole number >= 0, got {n!r}")
+        return cls(list_items=n)
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
+    if any(isinstance(v, Mapping) for v in items):
+        objects = [v if isinstance(v, Mapping) else {"value": v} for v in items if not _is_missing(v)]
+        out[prefix + SEP + "count"] = len(objects)
+        flat_items = []
+        for obj in objects:
+            flat: dict[str, Any] = {}
+            _flatten_value(obj, "", flat, options)
+            flat_items.append(flat)
+        for i, flat in enumerate(flat_items[: options.list_items]):
+            for key, value in flat.items():
+                out[f"{prefix}{SEP}{i}{SEP}{key}"] = value
+        numeric_keys: dict[str, list[float]] = {}
+        for flat in flat_items:
+            for key, value in flat.items():
+                if _is_number(value):
+                    numeric_keys.setdefault(key, []).append(float(value))
+        for key, values in numeric_keys.items():
+            out[f"{prefix}{SEP}{key}{SEP}sum"] = float(sum(values))
+            out[f"{prefix}{SEP}{key}{SEP}min"] = min(values)
+            out[f"{prefix}{SEP}{key}{SEP}max"] = max(values)
+        return
+    present = [v for v in items if not _is_missing(v)]
+    as_text = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in present]
+    out[prefix + SEP + "count"] = len(present)
+    out[prefix + SEP + "first"] = present[0] if present and not isinstance(present[0], list) else (
+        as_text[0] if present else None
+    )
+    out[prefix + SEP + "joined"] = JOIN.join(as_text)
+
+
+def _flatten_value(value: object, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _flatten_value(sub, f"{prefix}{SEP}{key}" if prefix else str(key), out, options)
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        _flatten_list(list(value), prefix, out, options)
+    else:
+        out[prefix] = None if _is_missing(value) else value
+
+
+def flatten_record(record: Mapping, options: FlattenOptions | None = None) -> dict[str, Any]:
+    """One nested record as a flat ``{column: scalar}`` dict."""
+    out: dict[str, Any] = {}
+    _flatten_value(record, "", out, options or FlattenOptions())
+    return out
+
+
+def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
+    present = values.dropna()
+    if present.empty:
+        return values.astype("float64")
+    kinds = present.map(lambda v: "bool" if isinstance(v, (bool, np.bool_)) else (
+        "number" if _is_number(v) else "text"))
+    found = set(kinds)
+    if found == {"bool"}:
+        return values.astype("boolean")
+    if found == {"number"}:
+        numbers = values.astype("float64")
+        whole = present.map(lambda v: isinstance(v, (int, np.integer))).all()
+        return numbers.astype("int64") if whole and len(present) == len(values) else numbers
+    if found == {"text"}:
+        return values.astype("str").where(values.notna())
+    odd = kinds[kinds != kinds.value_counts().idxmax()]
+    row = int(odd.index[0]) + 1
+    raise DataError(
+        f"mixes {', '.join(sorted(found))} values ({len(odd)} of {len(present)} differ from the rest, "
+        f"e.g. {present[odd.index[0]]!r})",
+        file=file, column=column, row=row, hint="make the field one type in every profile",
+    )
+
+
+def _has_nested_cells(frame: pd.DataFrame) -> bool:
+    for col in frame.columns:
+        s = frame[col]
+        if s.dtype == object and s.map(lambda v: isinstance(v, (Mapping, list, tuple, np.ndarray))).any():
+            return True
+    return False
+
+
+def flatten_profiles(
+    records: Iterable[Mapping] | pd.DataFrame,
+    options: FlattenOptions | None = None,
+    *,
+    file: str | None = None,
+) -> pd.DataFrame:
+    """Flatten nested profile records (dicts, or a DataFrame whose cells hold dicts/lists) into typed columns."""
+    options = options or FlattenOptions()
+    if isinstance(records, pd.DataFrame):
+        if not _has_nested_cells(records):
+            return records.copy()
+        records = records.to_dict("records")
+    rows = [flatten_record(r, options) for r in records]
+    if not rows:
+        raise DataError("no profiles to flatten", file=file)
+    columns: list[str] = []
+    seen: set[str] = set()
+    for r in rows:
+        for key in r:
+            if key not in seen:
+                seen.add(key)
+                columns.append(key)
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    return pd.DataFrame({c: _typed(frame[c].astype(object), c, file) for c in columns}, index=frame.index)
+
+
+def read_profiles(path: str | Path, options: FlattenOptions | None = None) -> pd.DataFrame:
+    """Read profiles: JSON lines / a JSON array of objects (flattened), or a flat CSV/Parquet table."""
+    from creditflow.data.io import read_frame
+
+    path = Path(path)
+    if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
+        return read_frame(path)
+    if not path.exists():
+        raise DataError("no such file", file=str(path))
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise DataError("the file is empty", file=str(path))
+    records: list[dict] = []
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=exc.lineno) from None
+    else:
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=lineno) from None
+    bad = [i for i, r in enumerate(records, start=1) if not isinstance(r, Mapping)]
+    if bad:
+        raise DataError(f"{len(bad)} record(s) are not JSON objects", file=str(path), row=bad[0])
+    return flatten_profiles(records, options, file=str(path))

@@ -1,0 +1,187 @@
+"""Checking and normalising events, observations and profiles before features are computed.
+
+Every problem is either refused with a `DataError` (file, column, a sample row, the count) or,
+where the spec's policy says ``drop``, dropped with a count in the `BuildReport`.
+
+After preparation the events frame holds the entity column, ``__ts`` (naive timestamp), ``__row``
+(position in the input), ``__seq`` (rank by time, then input position: the order of "first" and
+"last") and the columns the spec reads;
+the observations frame holds the entity column, ``__obs_ts`` and ``__obs_row`` (position in the input).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import DataError
+from creditflow.features.report import BuildReport
+from creditflow.features.spec import BehaviourSpec
+from creditflow.features.times import parse_times
+
+TS, ROW, SEQ, OBS_TS, OBS_ROW = "__ts", "__row", "__seq", "__obs_ts", "__obs_row"
+
+
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0]) + 1
+
+
+def _require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str | None) -> None:
+    """`needed` maps column -> why it is needed; refuse the first missing one, listing all."""
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        shown = list(frame.columns)[:15]
+        raise DataError(
+            f"column not found, needed by {needed[missing[0]]}"
+            + (f" ({len(missing)} missing: {missing})" if len(missing) > 1 else "")
+            + f"; the data has {shown}" + (" ..." if frame.shape[1] > 15 else ""),
+            file=file, column=missing[0],
+        )
+
+
+def _check_ids(ids: pd.Series, column: str, file: str | None) -> None:
+    miss = ids.isna().to_numpy()
+    if miss.any():
+        raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=column, row=_first_row(miss))
+
+
+def _same_id_kind(a: pd.Series, b: pd.Series, column: str, file: str | None, other: str) -> None:
+    num_a, num_b = pd.api.types.is_numeric_dtype(a.dtype), pd.api.types.is_numeric_dtype(b.dtype)
+    if num_a != num_b:
+        kind = {True: "numbers", False: "text"}
+        raise DataError(
+            f"entity ids are {kind[num_a]} here but {kind[num_b]} in the {other}",
+            file=file, column=column, hint="write the ids the same way in every file",
+        )
+
+
+def _numeric(values: pd.Series, column: str, file: str | None) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("float64")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _finite(values, column, file)
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = (converted.isna() & values.notna()).to_numpy()
+    if bad.any():
+        first = _first_row(bad)
+        raise DataError(
+            f"{int(bad.sum())} value(s) are not numbers, e.g. {values.iloc[first - 1]!r}; aggregations need numbers",
+            file=file, column=column, row=first,
+        )
+    return _finite(converted, column, file)
+
+
+def _finite(values: pd.Series, column: str, file: str | None) -> pd.Series:
+    inf = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+    if inf.any():
+        raise DataError(
+            f"{int(inf.sum())} infinite value(s)", file=file, column=column, row=_first_row(inf),
+            hint="replace them with a missing value",
+        )
+    return values
+
+
+def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
+    """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates."""
+    _require_columns(
+        observations,
+        {spec.entity: "the spec ('entity')", spec.observation_date: "the spec ('observation_date')"},
+        file,
+    )
+    ids = observations[spec.entity]
+    _check_ids(ids, spec.entity, file)
+    ts = parse_times(observations[spec.observation_date], column=spec.observation_date, file=file,
+                     timezone=spec.timezone)
+    out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids))})
+    dup = out.duplicated([spec.entity, OBS_TS]).to_numpy()
+    if dup.any():
+        raise DataError(
+            f"{int(dup.sum())} observation(s) repeat an (entity, observation date) pair; "
+            "each output row must be one entity at one date",
+            file=file, column=spec.entity, row=_first_row(dup),
+        )
+    return out
+
+
+def prepare_profiles(profiles: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
+    """Check that the (flat) profiles have the entity column, once per entity."""
+    _require_columns(profiles, {spec.entity: "the spec ('entity')"}, file)
+    ids = profiles[spec.entity]
+    _check_ids(ids, spec.entity, file)
+    dup = ids.duplicated().to_numpy()
+    if dup.any():
+        raise DataError(
+            f"{int(dup.sum())} profile(s) repeat an entity id, e.g. {ids.iloc[_first_row(dup) - 1]!r}",
+            file=file, column=spec.entity, row=_first_row(dup),
+        )
+    return profiles
+
+
+def prepare_events(
+    events: pd.DataFrame,
+    spec: BehaviourSpec,
+    known: pd.Series,
+    report: BuildReport,
+    *,
+    file: str | None = None,
+    known_from: str = "observations",
+) -> pd.DataFrame:
+    """Validated events with ``__ts`` and ``__row``; duplicates and unknown entities per the spec's policy."""
+    needed = {spec.entity: "the spec ('entity')", spec.event_time: "the spec ('event_time')"}
+    for feature in spec.features:
+        for fc in feature.expand():
+            for term in fc.terms:
+                for col in term.columns:
+                    needed.setdefault(col, f"feature '{fc.name}'")
+    _require_columns(events, needed, file)
+    report.n_events = len(events)
+    ids = events[spec.entity]
+    _check_ids(ids, spec.entity, file)
+    _same_id_kind(ids, known, spec.entity, file, known_from)
+    keep = np.ones(len(events), dtype=bool)
+
+    dup = events.duplicated().to_numpy()
+    if dup.any():
+        n = int(dup.sum())
+        first = _first_row(dup)
+        if spec.on_duplicate == "error":
+            raise DataError(
+                f"{n} event row(s) are exact duplicates of an earlier row (every column equal), e.g. row {first}",
+                file=file, column=spec.entity, row=first,
+                hint="remove them, or set 'on_duplicate: drop' in the spec to drop them with a warning",
+            )
+        report.dropped_duplicate_events = n
+        report.warn(f"dropped {n} exact duplicate event row(s) (first at row {first})")
+        keep &= ~dup
+
+    unknown = (~ids.isin(known)).to_numpy()
+    if unknown.any():
+        n, n_ids = int(unknown.sum()), int(ids[unknown].nunique())
+        first = _first_row(unknown)
+        if spec.on_unknown_entity == "error":
+            raise DataError(
+                f"{n} event(s) for {n_ids} entity id(s) not in the {known_from}, e.g. {ids.iloc[first - 1]!r}",
+                file=file, column=spec.entity, row=first,
+                hint="set 'on_unknown_entity: drop' in the spec to drop them with a warning",
+            )
+        report.dropped_unknown_entity_events = n
+        report.warn(f"dropped {n} event(s) for {n_ids} entity id(s) not in the {known_from} (first at row {first})")
+        keep &= ~unknown
+
+    ts = parse_times(
+        events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
+        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone,
+    )
+    value_cols = set(spec.value_columns)
+    out = {spec.entity: ids.to_numpy(), TS: ts.to_numpy(), ROW: np.arange(len(events))}
+    for col in spec.event_columns:
+        values = events[col]
+        out[col] = (_numeric(values, col, file) if col in value_cols else values).to_numpy()
+    prepared = pd.DataFrame(out)
+    if not keep.all():
+        prepared = prepared[keep].reset_index(drop=True)
+    seq = np.empty(len(prepared), dtype=np.int64)
+    seq[np.argsort(prepared[TS].to_numpy(), kind="stable")] = np.arange(len(prepared))
+    prepared[SEQ] = seq
+    report.n_events_used = len(prepared)
+    return prepared

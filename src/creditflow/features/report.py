@@ -1,0 +1,35 @@
+"""What a feature build did with its input: counts, anything dropped, and warnings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+logger = logging.getLogger("creditflow.features")
+
+
+@dataclass
+class BuildReport:
+    """Counts and warnings from one `build_features` run (nothing is dropped without a count here)."""
+
+    engine: str = "duckdb"
+    n_events: int = 0
+    n_events_used: int = 0
+    n_observations: int = 0
+    n_profiles: int | None = None
+    n_features: int = 0
+    dropped_duplicate_events: int = 0
+    dropped_unknown_entity_events: int = 0
+    observations_without_events: int = 0
+    observations_without_profile: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        """Record a warning (also logged on the ``creditflow.features`` logger)."""
+        self.warnings.append(message)
+        logger.warning(message)
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict."""
+        return asdict(self)

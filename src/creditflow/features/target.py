@@ -1,0 +1,101 @@
+"""The target: bad when the worst delinquency in a performance window after the observation reaches N.
+
+The performance window of an observation at date D with length L holds the repayment records
+with ``D <= record_time < D + L`` (the same time stamping as the features, so the features'
+"strictly before D" and the target's "from D on" never share a record). An observation with no
+record in its window has a missing target (not "good"): its performance is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import DataError
+from creditflow.features.times import parse_times
+from creditflow.features.windows import Duration
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Where to read delinquency and what counts as bad.
+
+    `status` is a days-past-due or status column; an observation is bad (1) when the largest
+    value in the window is ``>= bad_at``, good (0) otherwise. `window` is a duration such as
+    ``'12m'`` or ``'90d'``; `period`/`period_anchor` stamp period-typed times as in the spec.
+    """
+
+    entity: str
+    time: str
+    status: str
+    bad_at: float = 1.0
+    window: str = "12m"
+    period: str | None = None
+    period_anchor: str = "start"
+    observation_date: str = "observation_date"
+    target: str = "bad"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> TargetSpec:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DataError(f"target spec: unknown key(s) {sorted(unknown)}")
+        return cls(**dict(data))
+
+
+def _column(frame: pd.DataFrame, name: str, file: str | None, why: str) -> pd.Series:
+    if name not in frame.columns:
+        raise DataError(f"column not found, needed as {why}; the data has {list(frame.columns)[:15]}",
+                        file=file, column=name)
+    return frame[name]
+
+
+def _status(values: pd.Series, column: str, file: str | None) -> np.ndarray:
+    out = pd.to_numeric(values, errors="coerce")
+    bad = (out.isna() & values.notna()).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise DataError(f"{int(bad.sum())} status value(s) are not numbers, e.g. {values.iloc[row - 1]!r}",
+                        file=file, column=column, row=row)
+    return out.to_numpy(dtype="float64")
+
+
+def define_target(
+    records: pd.DataFrame,
+    observations: pd.DataFrame,
+    spec: TargetSpec,
+    *,
+    files: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The observations with ``perf_records``, ``perf_worst_status`` and the 0/1 target (``Int8``, missing when unknown)."""
+    files = files or {}
+    rfile, ofile = files.get("records"), files.get("observations")
+    window = Duration.parse(spec.window)
+    rec_ent = _column(records, spec.entity, rfile, "the entity")
+    rec_ts = parse_times(_column(records, spec.time, rfile, "the record time"), column=spec.time, file=rfile,
+                         period=spec.period, anchor=spec.period_anchor)
+    status = _status(_column(records, spec.status, rfile, "the status"), spec.status, rfile)
+    obs_ent = _column(observations, spec.entity, ofile, "the entity")
+    obs_ts = parse_times(_column(observations, spec.observation_date, ofile, "the observation date"),
+                         column=spec.observation_date, file=ofile)
+    obs = pd.DataFrame({"__ent": obs_ent.to_numpy(), "__obs": obs_ts.to_numpy(),
+                        "__end": window.add_to(obs_ts).to_numpy(), "__i": np.arange(len(observations))})
+    rec = pd.DataFrame({"__ent": rec_ent.to_numpy(), "__t": rec_ts.to_numpy(), "__s": status})
+    joined = rec.merge(obs, on="__ent", how="inner")
+    joined = joined[(joined["__t"] >= joined["__obs"]) & (joined["__t"] < joined["__end"])]
+    grouped = joined.groupby("__i")["__s"]
+    n = grouped.count().reindex(np.arange(len(obs)), fill_value=0)
+    worst = grouped.max().reindex(np.arange(len(obs)))
+    out = observations.reset_index(drop=True).copy()
+    out["perf_records"] = n.to_numpy()
+    out["perf_worst_status"] = worst.to_numpy()
+    target = pd.array(np.where(worst.to_numpy() >= spec.bad_at, 1, 0), dtype="Int8")
+    target[worst.isna().to_numpy()] = pd.NA
+    out[spec.target] = target
+    return out

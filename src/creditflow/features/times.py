@@ -1,0 +1,130 @@
+"""Parsing event times and observation dates into naive timestamps, refusing what is ambiguous.
+
+* Unparseable or missing values are refused with a count and a sample row.
+* Time zones: values with different UTC offsets, or some with and some without an offset, are
+  refused unless a `timezone` is given; then values with an offset are converted to that zone and
+  values without one are taken as already in it. Values that all carry the same offset keep their
+  wall-clock time. The result is always naive (no zone), so comparisons are plain.
+* Periods: with ``period='month'`` a value such as ``2005-09`` (or any date inside the month) is
+  stamped at the first instant of the month (``anchor='start'``) or its last day, 00:00
+  (``anchor='end'``); with ``period='day'`` at the day's midnight.
+
+Values are parsed once per distinct value, so ten million monthly rows cost a factorize.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import DataError
+
+_OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+
+
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0]) + 1
+
+
+def _offset_of(text: str) -> str:
+    m = _OFFSET.search(text.strip())
+    if not m:
+        return "no offset"
+    off = m.group(1).upper()
+    return "+00:00" if off == "Z" else (off if ":" in off or len(off) == 3 else f"{off[:3]}:{off[3:]}")
+
+
+def _parse_text(uniques: pd.Index, fmt: str | None, timezone: str | None, where: dict) -> pd.DatetimeIndex:
+    text = pd.Index([str(u) for u in uniques])
+    try:
+        parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce")
+    except ValueError as exc:
+        if "Mixed timezones" not in str(exc):
+            raise DataError(f"cannot parse times: {exc}", **where) from None
+        parsed = None
+    if parsed is not None and (parsed.tz is None or timezone is None):
+        return parsed.tz_localize(None) if parsed.tz is not None else parsed
+    offsets = np.array([_offset_of(t) for t in text])
+    if timezone is None:
+        raise _MixedZones(offsets)
+    aware = offsets != "no offset"
+    values = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    try:
+        if aware.any():
+            conv = pd.to_datetime(text[aware], format=fmt or "ISO8601", errors="coerce", utc=True)
+            values[aware] = conv.tz_convert(timezone).tz_localize(None).to_numpy(dtype="datetime64[us]")
+        if (~aware).any():
+            naive = pd.to_datetime(text[~aware], format=fmt or "ISO8601", errors="coerce")
+            values[~aware] = naive.to_numpy(dtype="datetime64[us]")
+    except (ValueError, KeyError) as exc:
+        raise DataError(f"cannot convert times to time zone {timezone!r}: {exc}", **where) from None
+    return pd.DatetimeIndex(values)
+
+
+class _MixedZones(Exception):
+    def __init__(self, offsets: np.ndarray) -> None:
+        self.offsets = offsets
+
+
+def _mixed_zone_error(offsets: np.ndarray, values: pd.Series, where: dict) -> DataError:
+    kinds, counts = np.unique(offsets, return_counts=True)
+    summary = ", ".join(f"{c} row(s) with {k}" for k, c in zip(kinds, counts, strict=True))
+    minority = kinds[np.argmin(counts)]
+    first = _first_row(offsets == minority)
+    return DataError(
+        f"mixed time zones: {summary}; e.g. {str(values.iloc[first - 1])!r}", row=first, **where,
+        hint="give all times the same UTC offset, or set 'timezone' in the spec to convert them",
+    )
+
+
+def parse_times(
+    values: pd.Series,
+    *,
+    column: str,
+    file: str | None = None,
+    period: str | None = None,
+    anchor: str = "start",
+    fmt: str | None = None,
+    timezone: str | None = None,
+) -> pd.Series:
+    """Parse `values` to naive ``datetime64`` (see the module notes); `DataError` names column and row."""
+    where = {"file": file, "column": column}
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"{int(missing.sum())} missing time(s)", row=_first_row(missing), **where)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        parsed = pd.Series(pd.DatetimeIndex(values), index=values.index)
+        if parsed.dt.tz is not None:
+            parsed = parsed.dt.tz_convert(timezone) if timezone else parsed
+            parsed = parsed.dt.tz_localize(None)
+    else:
+        codes, uniques = pd.factorize(values)
+        if pd.api.types.is_numeric_dtype(uniques.dtype):
+            uniques = pd.Index([str(int(u)) if float(u).is_integer() else str(u) for u in uniques])
+        try:
+            idx = _parse_text(uniques, fmt, timezone, where)
+        except _MixedZones as exc:
+            raise _mixed_zone_error(exc.offsets[codes], values, where) from None
+        bad_unique = np.asarray(idx.isna())
+        if bad_unique.any():
+            bad = bad_unique[codes]
+            first = _first_row(bad)
+            raise DataError(
+                f"{int(bad.sum())} value(s) are not dates/times, e.g. {str(values.iloc[first - 1])!r}",
+                row=first, hint=f"expected {fmt or 'ISO 8601, e.g. 2005-09 or 2005-09-30'}", **where,
+            )
+        stamped = _stamp(pd.Series(idx), period, anchor).to_numpy(dtype="datetime64[us]")
+        return pd.Series(stamped[codes], index=values.index)
+    return _stamp(parsed.astype("datetime64[us]"), period, anchor)
+
+
+def _stamp(times: pd.Series, period: str | None, anchor: str) -> pd.Series:
+    """Map times to the timestamp of their period (see the module notes)."""
+    if period == "month":
+        months = times.dt.to_period("M")
+        times = months.dt.start_time if anchor == "start" else months.dt.end_time.dt.normalize()
+    elif period == "day":
+        times = times.dt.normalize()
+    return times.astype("datetime64[us]")
