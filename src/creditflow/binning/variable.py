@@ -8,6 +8,8 @@ behave identically everywhere.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.optimal import optimal_splits
-from creditflow.data.errors import CreditflowError
+from creditflow.data.errors import CreditflowError, SchemaError
 
 MISSING = "Missing"
 # With monotonic="auto", a non-monotonic binning is kept only when its IV beats the best
@@ -32,6 +34,21 @@ def _fmt(v: float) -> str:
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
     return f"{v:.6g}"
+
+
+def numeric_values(values: pd.Series, name: str) -> np.ndarray:
+    """A column as float64 (NaN = missing); text that is not a number is refused, never read as missing."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    coerced = pd.to_numeric(values, errors="coerce")
+    blank = values.isna() | values.astype(str).str.strip().eq("")
+    bad = coerced.isna() & ~blank
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise SchemaError(
+            f"{int(bad.sum())} value(s) are not numbers, e.g. {values.iloc[first]!r}", column=name, row=first + 1
+        )
+    return coerced.to_numpy(dtype=float, na_value=np.nan)
 
 
 def category_key(value: Any) -> str | None:
@@ -158,7 +175,7 @@ class VariableBinning:
     def bin_indices(self, values: pd.Series) -> np.ndarray:
         """Bin index of every value (int32), Missing/Special/Unseen included."""
         if self.kind == "numeric":
-            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            x = numeric_values(values, self.name)
             idx = np.searchsorted(np.asarray(self.splits, dtype=float), x, side="right").astype(np.int32)
             idx[np.isnan(x)] = self.missing_index
             for k, v in enumerate(self.special_values):
@@ -176,28 +193,65 @@ class VariableBinning:
 
     def bin_index(self, value: Any) -> int:
         """Bin index of one value, the same as `bin_indices` on a one-row column."""
-        if self.kind == "numeric":
-            if value is None:
-                return self.missing_index
-            try:
-                x = float(value)
-            except (TypeError, ValueError):
-                return self.missing_index
-            if math.isnan(x):
-                return self.missing_index
-            for k, v in enumerate(self.special_values):
-                if x == v:
-                    return self.missing_index + 1 + k
-            import bisect
+        return self.row_binner()(value)
 
-            return bisect.bisect_right(self.splits, x)
-        key = category_key(value)
-        if key is None:
-            return self.missing_index
+    def row_binner(self) -> Callable[[Any], int]:
+        """A fast function value -> bin index for scoring single rows (built once, cached)."""
+        fn = getattr(self, "_row_binner", None)
+        if fn is None:
+            fn = self._numeric_row_binner() if self.kind == "numeric" else self._categorical_row_binner()
+            object.__setattr__(self, "_row_binner", fn)
+        return fn
+
+    def _numeric_row_binner(self) -> Callable[[Any], int]:
+        splits = [float(s) for s in self.splits]
+        missing = self.missing_index
+        specials = {float(v): missing + 1 + k for k, v in enumerate(self.special_values)}
+        name = self.name
+
+        def binner(value: Any) -> int:
+            if value is None:
+                return missing
+            cls = value.__class__
+            if cls is int:
+                value = float(value)
+            elif cls is not float:
+                if isinstance(value, str):
+                    if not value.strip():
+                        return missing
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        raise SchemaError(f"not a number: {value!r}", column=name) from None
+                else:
+                    try:
+                        value = float(value)
+                    except (TypeError, ValueError):
+                        raise SchemaError(f"not a number: {value!r}", column=name) from None
+            if value != value:
+                return missing
+            if specials:
+                k = specials.get(value)
+                if k is not None:
+                    return k
+            return bisect_right(splits, value)
+
+        return binner
+
+    def _categorical_row_binner(self) -> Callable[[Any], int]:
+        lookup = dict(self._category_lookup())
+        missing = self.missing_index
         for k, v in enumerate(self.special_values):
-            if key == category_key(v):
-                return self.missing_index + 1 + k
-        return self._category_lookup().get(key, self.missing_index + 1 + len(self.special_values))
+            lookup[category_key(v)] = missing + 1 + k
+        unseen = missing + 1 + len(self.special_values)
+
+        def binner(value: Any) -> int:
+            key = category_key(value)
+            if key is None:
+                return missing
+            return lookup.get(key, unseen)
+
+        return binner
 
     def _category_lookup(self) -> dict[str, int]:
         cache = getattr(self, "_lookup_cache", None)

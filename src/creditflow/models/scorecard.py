@@ -139,12 +139,14 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.base_points_ = int(round(s.offset - s.factor * self.intercept_))
         rows = []
         self._compiled = []
+        self._row_plan = []  # the same per bin, as Python lists: fast for one row at a time
         for var, beta in zip(self.features_, self.coef_, strict=True):
             vb = self.binning_.bins_[var]
             woe = np.asarray(vb.woe, dtype=float)
             lp = beta * woe
             pts = np.rint(-s.factor * lp).astype(np.int64)
             self._compiled.append((var, vb, lp, pts))
+            self._row_plan.append((var, vb.row_binner(), lp.tolist(), pts.tolist()))
             for label, w, p in zip(vb.labels, woe, pts, strict=True):
                 rows.append({"variable": var, "bin": label, "woe": float(w), "points": int(p)})
         self.points_ = pd.DataFrame(rows, columns=["variable", "bin", "woe", "points"])
@@ -211,18 +213,20 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
     def score_row(self, row: dict) -> dict:
         """Score one applicant given as a dict; the same numbers as `scores` on a one-row frame."""
-        check_is_fitted(self, "features_")
+        if not hasattr(self, "_row_plan"):
+            check_is_fitted(self, "features_")
         logit = self.intercept_
         total = self.base_points_
-        for var, vb, lp, pts in self._compiled:
+        for var, binner, lp, pts in self._row_plan:
             try:
                 value = row[var]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=var) from None
-            i = vb.bin_index(value)
+            i = binner(value)
             logit += lp[i]
             total += pts[i]
-        score = min(max(int(total), self.scaling_.min_score), self.scaling_.max_score)
+        s = self.scaling_
+        score = s.min_score if total < s.min_score else s.max_score if total > s.max_score else total
         return {
             "probability": 1.0 / (1.0 + math.exp(-logit)),
             "score": score,

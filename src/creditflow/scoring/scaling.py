@@ -91,9 +91,17 @@ class Grades:
         return names[np.clip(pos, 0, len(names) - 1)]
 
     def grade(self, score: float) -> str:
-        lows = [m for _, m in reversed(self.bands)]
+        """Grade of one score (the same as `assign`)."""
+        lows, names = self._lookup()
         pos = bisect.bisect_right(lows, score) - 1
-        return self.bands[len(self.bands) - 1 - max(pos, 0)][0]
+        return names[pos if pos > 0 else 0]
+
+    def _lookup(self) -> tuple[list[int], list[str]]:
+        cache = self.__dict__.get("_cache")
+        if cache is None or cache[0] != self.bands:
+            cache = (list(self.bands), [m for _, m in reversed(self.bands)], [g for g, _ in reversed(self.bands)])
+            self.__dict__["_cache"] = cache
+        return cache[1], cache[2]
 
     def table(self, scaling: Scaling) -> list[dict]:
         """Each grade's score range and the bad-probability range its scores stand for."""
