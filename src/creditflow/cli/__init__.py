@@ -10,6 +10,7 @@ from creditflow.cli.app import app, main
 COMMAND_MODULES = [
     "creditflow.cli.core",
     "creditflow.cli.features",
+    "creditflow.cli.report",
 ]
 
 

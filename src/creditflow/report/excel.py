@@ -1,0 +1,126 @@
+"""Write a report as an Excel workbook: one sheet per section, its tables stacked with titles, its
+matplotlib figures placed to the right. Numbers stay numbers, with the same formats as the HTML page."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from creditflow.report.content import FORMATS, Note, Section, Table
+
+if TYPE_CHECKING:
+    from creditflow.report.report import Report
+
+HEADER_FILL = PatternFill("solid", fgColor="1F3B63")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+TITLE_FONT = Font(bold=True, size=12, color="1F3B63")
+NOTE_FONT = Font(italic=True, color="6B7280")
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)
+    if isinstance(value, int | float | bool):
+        return value
+    return str(value)
+
+
+def _sheet_name(title: str, used: set[str]) -> str:
+    base = "".join(ch for ch in title if ch not in "[]:*?/\\")[:31] or "Sheet"
+    name, i = base, 2
+    while name in used:
+        name = f"{base[:28]} {i}"
+        i += 1
+    used.add(name)
+    return name
+
+
+def _write_table(ws, t: Table, row: int, widths: dict[int, int]) -> int:
+    ws.cell(row=row, column=1, value=_cell(t.title)).font = TITLE_FONT
+    row += 1
+    kinds = t.kinds()
+    cols = list(t.frame.columns)
+    for j, c in enumerate(cols, start=1):
+        cell = ws.cell(row=row, column=j, value=str(c))
+        cell.fill, cell.font = HEADER_FILL, HEADER_FONT
+        cell.alignment = Alignment(horizontal="center")
+        widths[j] = max(widths.get(j, 8), min(len(str(c)) + 2, 40))
+    values = t.frame.to_numpy(dtype=object)
+    formats = [FORMATS.get(kinds[c], FORMATS["text"])[1] for c in cols]
+    for i, r in enumerate(values, start=row + 1):
+        for j, v in enumerate(r, start=1):
+            cell = ws.cell(row=i, column=j, value=_cell(v))
+            if formats[j - 1] != "@" and isinstance(cell.value, int | float):
+                cell.number_format = formats[j - 1]
+            if isinstance(cell.value, str):
+                widths[j] = max(widths.get(j, 8), min(len(cell.value) + 2, 60))
+            else:
+                widths[j] = max(widths.get(j, 8), 12)
+    row += len(values) + 1
+    if t.note:
+        ws.cell(row=row, column=1, value=_cell(t.note)).font = NOTE_FONT
+        row += 1
+    return row + 1
+
+
+def _write_section(wb: Workbook, s: Section, used: set[str]) -> None:
+    ws = wb.create_sheet(_sheet_name(s.title, used))
+    ws.cell(row=1, column=1, value=_cell(s.title)).font = Font(bold=True, size=14, color="1F3B63")
+    row = 2
+    if s.intro:
+        ws.cell(row=row, column=1, value=_cell(s.intro)).font = NOTE_FONT
+        row += 1
+    for b in s.blocks:
+        if isinstance(b, Note):
+            ws.cell(row=row, column=1, value=_cell(b.text)).font = NOTE_FONT
+            row += 1
+    row += 1
+    widths: dict[int, int] = {}
+    for t in s.tables():
+        row = _write_table(ws, t, row, widths)
+    for j, w in widths.items():
+        ws.column_dimensions[get_column_letter(j)].width = w
+    _place_figures(ws, s, max(widths, default=1) + 2)
+
+
+def _place_figures(ws, s: Section, column: int) -> None:
+    from openpyxl.drawing.image import Image
+
+    anchor_row = 3
+    for f in s.figures():
+        if f.png is None:
+            continue
+        img = Image(io.BytesIO(f.png))
+        ws.add_image(img, f"{get_column_letter(column)}{anchor_row}")
+        anchor_row += int(img.height / 20) + 2  # default row height is 20 px
+
+
+def write_workbook(report: Report, path: str | Path) -> None:
+    """Write the workbook to `path` (not atomically; `Report.to_excel` wraps this)."""
+    wb = Workbook()
+    info = wb.active
+    info.title = "Report"
+    info.cell(row=1, column=1, value=_cell(report.title)).font = Font(bold=True, size=14, color="1F3B63")
+    info.cell(row=2, column=1, value=_cell(report.subtitle)).font = NOTE_FONT
+    for i, (k, v) in enumerate(report.meta.items(), start=4):
+        info.cell(row=i, column=1, value=_cell(str(k))).font = Font(bold=True)
+        info.cell(row=i, column=2, value=_cell(str(v)))
+    info.column_dimensions["A"].width = 24
+    info.column_dimensions["B"].width = 80
+    used = {"Report"}
+    for s in report.sections:
+        _write_section(wb, s, used)
+    wb.save(path)

@@ -1,0 +1,101 @@
+"""The findings a validator signs off: each check with its value, its indicative threshold and a verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from creditflow.evaluation import stability_status
+from creditflow.report.content import Metric, Note, Section, Table
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Indicative thresholds of the automatic checks (a validator may judge otherwise)."""
+
+    auc_low_ok: float = 0.70  # lower 95% bound of the AUC
+    auc_low_warn: float = 0.60
+    ks_ok: float = 0.30
+    ks_warn: float = 0.20
+    gini_drop_ok: float = 0.10  # relative drop of Gini from train to the primary sample
+    gini_drop_warn: float = 0.20
+    hl_p: float = 0.05
+
+
+def _grade(value: float, ok: float, warn: float) -> str:
+    return "ok" if value >= ok else "warn" if value >= warn else "fail"
+
+
+_STATUS = {"stable": "ok", "monitor": "warn", "shift": "fail", "n/a": "info"}
+
+
+def findings(
+    disc: dict[str, dict], calib: dict[str, dict], stab: dict[str, dict], primary: str,
+    th: Thresholds = Thresholds(),
+) -> tuple[list[dict], list[Metric]]:
+    rows: list[dict] = []
+
+    def add(area: str, check: str, sample: str, value: str, threshold: str, result: str) -> None:
+        rows.append({"area": area, "check": check, "sample": sample, "value": value, "threshold": threshold,
+                     "result": result})
+
+    d = disc[primary]
+    add("discrimination", "AUC, lower 95% bound", primary, f"{d['auc_low']:.3f} (AUC {d['auc']:.3f})",
+        f"ok ≥ {th.auc_low_ok}, warn ≥ {th.auc_low_warn}", _grade(d["auc_low"], th.auc_low_ok, th.auc_low_warn))
+    add("discrimination", "KS", primary, f"{d['ks']:.3f}", f"ok ≥ {th.ks_ok}, warn ≥ {th.ks_warn}",
+        _grade(d["ks"], th.ks_ok, th.ks_warn))
+    if "train" in disc and primary != "train" and disc["train"]["gini"] > 0:
+        drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
+        add("discrimination", "Gini drop from train", primary, f"{drop:+.1%}",
+            f"ok < {th.gini_drop_ok:.0%}, warn < {th.gini_drop_warn:.0%}",
+            "ok" if drop < th.gini_drop_ok else "warn" if drop < th.gini_drop_warn else "fail")
+    for name, c in calib.items():
+        if c["rank_breaks"]:
+            value = "no: " + ", ".join(c["rank_breaks"])
+        elif c["rank_noise"]:
+            value = "yes, within noise (" + ", ".join(c["rank_noise"]) + ")"
+        else:
+            value = "yes"
+        add("calibration", "bad rate rises grade by grade", name, value,
+            "no fall beyond the Jeffreys intervals", "ok" if c["rank_ordered"] else "warn")
+        add("calibration", "Hosmer–Lemeshow p-value", name, f"{c['hl_p']:.4f}", f"ok ≥ {th.hl_p}",
+            "ok" if c["hl_p"] >= th.hl_p else "warn")
+        outside = c["grades_outside"]
+        add("calibration", "grades whose PD is outside the Jeffreys interval", name,
+            ", ".join(outside) if outside else "none", "none", "ok" if not outside else "warn")
+    for name, s in stab.items():
+        if "psi" in s:
+            add("stability", "PSI of the score", name, f"{s['psi']:.4f} ({s['status']})", "ok < 0.10, warn < 0.25",
+                _STATUS[s["status"]])
+        if "csi_max" in s and s["csi_max"] == s["csi_max"]:
+            st = stability_status(s["csi_max"])
+            add("stability", "largest CSI of a model variable", name, f"{s['csi_max']:.4f} ({s['csi_worst']})",
+                "ok < 0.10, warn < 0.25", _STATUS[st])
+    counts = pd.Series([r["result"] for r in rows]).value_counts()
+    psis = {n: s["psi"] for n, s in stab.items() if "psi" in s}
+    cards = []
+    if psis:
+        worst = max(psis, key=psis.get)
+        cards.append(Metric("PSI of the score", f"{psis[worst]:.3f}", f"{worst} · {stability_status(psis[worst])}",
+                            _STATUS[stability_status(psis[worst])]))
+    cards += [
+        Metric("checks passed", f"{int(counts.get('ok', 0))} / {len(rows)}",
+               f"{int(counts.get('warn', 0))} warn, {int(counts.get('fail', 0))} fail",
+               "fail" if counts.get("fail", 0) else "warn" if counts.get("warn", 0) else "ok"),
+    ]
+    return rows, cards
+
+
+def findings_section(rows: list[dict], cards: list[Metric], headline: list[Metric]) -> Section:
+    signoff = pd.DataFrame({
+        "role": ["Model developer", "Independent validator", "Model owner / approver"],
+        "name": ["", "", ""], "decision": ["", "", ""], "date": ["", "", ""], "signature": ["", "", ""],
+    })
+    return Section("findings", "Summary of findings", [
+        headline + cards,
+        Table("findings.checks", "Automatic checks", pd.DataFrame(rows),
+              note="Thresholds are indicative, not a verdict: the validator records the decision below."),
+        Note("Decision options: approved · approved with conditions · rejected.", "info"),
+        Table("findings.signoff", "Sign-off", signoff),
+    ])

@@ -1,0 +1,192 @@
+"""`build_report`: a model and its evaluation samples in, a validation `Report` out.
+
+The report shows itself in Jupyter and saves as one self-contained HTML page or an Excel workbook::
+
+    report = build_report(card, {"train": data.train, "test": data.test, "oot": data.oot})
+    report                      # renders inline in Jupyter
+    report.to_html("report.html"); report.to_excel("report.xlsx")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.errors import DataError
+from creditflow.data.io import Dataset
+from creditflow.data.output import atomic_path
+from creditflow.report import findings as fnd
+from creditflow.report import sections_model as sm
+from creditflow.report import sections_perf as sp
+from creditflow.report.content import Section, Table
+from creditflow.report.model_view import ModelView, Sample
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("creditflow")
+    except PackageNotFoundError:
+        return "dev"
+
+
+@dataclass
+class Report:
+    """A built validation report: sections of tables, figures and notes, plus the headline numbers.
+
+    `metrics` holds the numbers by area and sample, e.g. ``metrics["discrimination"]["test"]["auc"]``.
+    """
+
+    title: str
+    subtitle: str
+    meta: dict[str, str]
+    sections: list[Section]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    version: str = ""
+    lang: str = "en"
+
+    def section(self, key: str) -> Section:
+        for s in self.sections:
+            if s.key == key:
+                return s
+        raise KeyError(f"no section {key!r}; sections are {[s.key for s in self.sections]}")
+
+    def tables(self) -> dict[str, Table]:
+        """Every table by key, e.g. ``report.tables()["discrimination.metrics"].frame``."""
+        return {t.key: t for s in self.sections for t in s.tables()}
+
+    def table(self, key: str) -> pd.DataFrame:
+        tables = self.tables()
+        if key not in tables:
+            raise KeyError(f"no table {key!r}")
+        return tables[key].frame
+
+    def html(self) -> str:
+        """The whole report as a UTF-8 HTML document (string)."""
+        from creditflow.report.html import render_page
+
+        return render_page(self)
+
+    def _repr_html_(self) -> str:
+        from creditflow.report.html import render_fragment
+
+        return render_fragment(self)
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write one self-contained HTML file (atomically); returns the path."""
+        path = Path(path)
+        text = self.html()
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        return path
+
+    def to_excel(self, path: str | Path) -> Path:
+        """Write the tables (and charts) to an .xlsx workbook, one sheet per section (atomically)."""
+        from creditflow.report.excel import write_workbook
+
+        path = Path(path)
+        if path.suffix.lower() != ".xlsx":
+            raise DataError("the workbook must be an .xlsx file", file=str(path))
+        with atomic_path(path) as tmp:
+            write_workbook(self, tmp)
+        return path
+
+    def __repr__(self) -> str:
+        return f"<Report {self.title!r}: {len(self.sections)} sections, {len(self.tables())} tables>"
+
+
+def _as_datasets(datasets: Any) -> dict[str, Dataset]:
+    if isinstance(datasets, Dataset):
+        return {"data": datasets}
+    if not isinstance(datasets, Mapping) or not datasets:
+        raise DataError("datasets must be a Dataset or a non-empty mapping of names to Datasets")
+    out = {}
+    for name, d in datasets.items():
+        if d is None:
+            continue
+        if isinstance(d, tuple) and len(d) == 2:
+            X, y = d
+            d = Dataset(X=pd.DataFrame(X).reset_index(drop=True), y=np.asarray(y))
+        if not isinstance(d, Dataset):
+            raise DataError(f"sample '{name}' is a {type(d).__name__}, not a Dataset or (X, y) pair")
+        out[str(name)] = d
+    if not out:
+        raise DataError("no samples to report on")
+    return out
+
+
+def _primary(names: list[str], primary: str | None) -> str:
+    if primary is not None:
+        if primary not in names:
+            raise DataError(f"primary sample {primary!r} is not among {names}")
+        return primary
+    if "test" in names:
+        return "test"
+    return next((n for n in names if n != "train"), names[0])
+
+
+def build_report(
+    model: Any,
+    datasets: Mapping[str, Dataset] | Dataset,
+    *,
+    primary: str | None = None,
+    title: str | None = None,
+    dictionary: FieldDictionary | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Report:
+    """Build the validation report of a fitted model on named samples (e.g. train, test, oot).
+
+    `model`: a fitted `Scorecard`, a loaded bundle, or any classifier with `predict_proba` and
+    `feature_names_in_` (sections that need a binning then say they do not apply). `datasets`:
+    name → `Dataset` with a target (or an (X, y) pair). `primary`: the sample the detailed charts
+    use (default 'test', else the first sample not named 'train'). `meta`: extra lines for the header.
+    Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
+    """
+    data = _as_datasets(datasets)
+    merged = FieldDictionary()
+    for d in [*(x.dictionary for x in data.values()), dictionary]:
+        if d is not None:
+            merged.meanings.update(d.meanings)
+    view = ModelView(model, merged)
+    samples: list[Sample] = [view.sample(name, d) for name, d in data.items()]
+    main = next(s for s in samples if s.name == _primary([s.name for s in samples], primary))
+
+    disc_sec, disc = sp.discrimination(samples, main)
+    cal_sec, cal = sp.calibration(samples)
+    stab_sec, stab = sp.stability(view, samples)
+    rows, cards = fnd.findings(disc, cal, stab, main.name)
+    sections = [
+        fnd.findings_section(rows, cards, disc_sec.blocks[0]),
+        sm.summary_section(view, samples),
+        sm.selection_section(view),
+        sm.binning_section(view, samples),
+        sm.points_section(view),
+        disc_sec,
+        cal_sec,
+        stab_sec,
+        sp.strategy(view, main),
+    ]
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    info = {
+        "model": f"{view.model_type} with {len(view.features)} variables",
+        "model version": str(getattr(view.model, "bundle_version_", "") or "not saved"),
+        "samples": " · ".join(f"{s.name} {s.n:,} rows ({s.bad_rate:.1%} bad)" for s in samples),
+        "detailed sample": main.name,
+        **{str(k): str(v) for k, v in (meta or {}).items()},
+    }
+    return Report(
+        title=title or f"Model validation report — {view.model_type}",
+        subtitle="Discrimination, calibration, stability and cutoff strategy, with the model's binning and points.",
+        meta=info, sections=sections,
+        metrics={"discrimination": disc, "calibration": cal, "stability": stab, "findings": rows},
+        created=created, version=_version(),
+    )

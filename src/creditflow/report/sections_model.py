@@ -1,0 +1,219 @@
+"""Report sections about the data and the model itself: data summary, variable selection, binning, points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from creditflow.report import figures, svg
+from creditflow.report.content import Figure, Group, Note, Section, Table
+from creditflow.report.model_view import ModelView, Sample
+
+IV_STRENGTH = ((0.02, "unpredictive"), (0.1, "weak"), (0.3, "medium"), (0.5, "strong"))
+
+
+def iv_strength(iv: float) -> str:
+    """Siddiqi's rule of thumb: <0.02 unpredictive, <0.1 weak, <0.3 medium, <0.5 strong, else suspicious."""
+    for limit, name in IV_STRENGTH:
+        if iv < limit:
+            return name
+    return "suspicious (check for leakage)"
+
+
+def label(view: ModelView, variable: str, width: int = 24) -> str:
+    m = view.meaning(variable)
+    if not m or m == variable:
+        return variable
+    return f"{variable} ({m if len(m) <= width else m[: width - 1] + '…'})"
+
+
+def drop_empty(frame: pd.DataFrame, columns: tuple[str, ...] = ("meaning",)) -> pd.DataFrame:
+    """Leave out text columns that are empty everywhere (e.g. meanings without a field dictionary)."""
+    empty = [c for c in columns if c in frame and not frame[c].astype(str).str.strip().astype(bool).any()]
+    return frame.drop(columns=empty)
+
+
+def summary_section(view: ModelView, samples: list[Sample]) -> Section:
+    rows = []
+    for s in samples:
+        period = ""
+        if s.time is not None and len(s.time):
+            t = s.time.dropna()
+            period = f"{t.min()} – {t.max()}" if len(t) else ""
+        rows.append({"sample": s.name, "source": s.source or "", "rows": s.n, "bads": int(s.y.sum()),
+                     "goods": int(s.n - s.y.sum()), "bad_rate": s.bad_rate, "period": period})
+    overview = pd.DataFrame(rows)
+    if not overview["period"].astype(bool).any():
+        overview = overview.drop(columns="period")
+    first = samples[0].X
+    role = {}
+    if view.selection is not None:
+        role = {v: ("model" if sel else "dropped") for v, sel in zip(view.selection["variable"],
+                                                                     view.selection["selected"], strict=True)}
+    for f in view.features:
+        role[f] = "model"
+    cols = list(first.columns)
+    var = pd.DataFrame({
+        "variable": cols,
+        "meaning": [view.meaning(c) for c in cols],
+        "type": ["numeric" if pd.api.types.is_numeric_dtype(first[c].dtype)
+                 and not pd.api.types.is_bool_dtype(first[c].dtype) else "categorical" for c in cols],
+        "role": [role.get(c, "not used") for c in cols],
+        "distinct": [int(first[c].nunique()) for c in cols],
+    })
+    for s in samples:
+        miss = s.X.isna().mean()
+        var[f"missing_rate_{s.name}"] = [float(miss.get(c, np.nan)) for c in cols]
+    order = {"model": 0, "dropped": 1, "not used": 2}
+    var = var.sort_values("role", key=lambda r: r.map(order), kind="mergesort").reset_index(drop=True)
+    blocks: list = [
+        Table("summary.samples", "Samples", overview, note="Bad = 1. Every sample is scored by the model as saved."),
+        Table("summary.variables", "Variables", drop_empty(var),
+              note=f"'distinct' counts values in the first sample ({samples[0].name}). "
+                   "Missing rates are per sample."),
+    ]
+    return Section("summary", "Data summary", blocks)
+
+
+def selection_section(view: ModelView) -> Section:
+    iv = view.iv()
+    if view.selection is not None:
+        t = view.selection.copy()
+    elif len(iv):
+        t = pd.DataFrame({"variable": iv.index, "iv": iv.to_numpy(),
+                          "selected": [v in view.features for v in iv.index]})
+    else:
+        imp = getattr(view.model, "feature_importances_", None)
+        if imp is None:
+            return Section("selection", "Variable selection", [Note(
+                f"A {view.model_type} model has no binning or information values; its inputs are: "
+                + ", ".join(view.features), "info")])
+        t = pd.DataFrame({"variable": view.features, "meaning": [view.meaning(v) for v in view.features],
+                          "importance": np.asarray(imp, dtype=float)})
+        t = t.sort_values("importance", ascending=False, ignore_index=True)
+        return Section("selection", "Variable selection", [Table("selection.importance", "Feature importance", t,
+                                                                  formats={"importance": "f4"})])
+    if "iv" not in t:
+        t["iv"] = iv.reindex(t["variable"]).to_numpy()
+    t = t.sort_values("iv", ascending=False, kind="mergesort", ignore_index=True)
+    t.insert(0, "rank", np.arange(1, len(t) + 1))
+    t.insert(2, "meaning", [view.meaning(v) for v in t["variable"]])
+    t.insert(4, "strength", [iv_strength(float(v)) for v in t["iv"]])
+    t["selected"] = t["selected"].astype(bool)
+    t["status"] = np.where(t["selected"], "selected", "dropped")
+    keep = [c for c in ("rank", "variable", "meaning", "iv", "strength", "missing_rate", "status", "step", "reason")
+            if c in t]
+    t = drop_empty(t[keep])
+    png = figures.iv_ranking(t.set_index("variable")["iv"], [label(view, v) for v in t["variable"]],
+                             list(t["status"] == "selected"))
+    n_sel = int((t["status"] == "selected").sum())
+    dropped = t[t["status"] == "dropped"]
+    blocks: list = [
+        Note(f"{n_sel} of {len(t)} binned variables are in the model. IV strength follows the usual rule of thumb: "
+             "below 0.02 unpredictive, 0.02–0.1 weak, 0.1–0.3 medium, 0.3–0.5 strong, above 0.5 suspicious."),
+        Figure("selection.iv", "IV ranking", png=png),
+        Table("selection.iv_ranking", "IV ranking, selected and dropped variables", t),
+    ]
+    if len(dropped):
+        reasons = dropped.groupby(dropped.get("step", pd.Series("", index=dropped.index)).replace("", "other"),
+                                  sort=False).size()
+        blocks.append(Note("Dropped by step: " + ", ".join(f"{k} {v}" for k, v in reasons.items()) + "."))
+    return Section("selection", "Variable selection", blocks)
+
+
+def _sample_bins(view: ModelView, var: str, samples: list[Sample]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per sample: rows and bads in each bin of `var`."""
+    k = len(view.bin_labels(var))
+    out = {}
+    for s in samples:
+        if s.bins is None or var not in s.bins:
+            continue
+        idx = s.bins[var].to_numpy()
+        out[s.name] = (np.bincount(idx, minlength=k)[:k], np.bincount(idx, weights=s.y, minlength=k)[:k])
+    return out
+
+
+def binning_table(view: ModelView, var: str, samples: list[Sample]) -> pd.DataFrame:
+    """Development binning table of `var` plus each sample's share and bad rate per bin (and points)."""
+    t = view.binning_table(var)
+    t = t[[c for c in ("bin", "count", "share", "goods", "bads", "bad_rate", "woe", "iv") if c in t]].copy()
+    if view.points is not None and var in set(view.points["variable"]):
+        pts = view.points[view.points["variable"] == var].set_index("bin")["points"]
+        t["points"] = t["bin"].map(pts)
+    for name, (count, bads) in _sample_bins(view, var, samples).items():
+        total = max(count.sum(), 1)
+        t[f"share_{name}"] = count / total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t[f"bad_rate_{name}"] = np.where(count > 0, bads / np.maximum(count, 1), np.nan)
+    return t
+
+
+def _variable_group(view: ModelView, var: str, samples: list[Sample], selected: bool) -> Group:
+    t = binning_table(view, var, samples)
+    # bins nobody falls into (an unused Missing or Unseen bin) are kept in the table, not in the chart
+    shown = t[(t["count"] > 0) | t.filter(like="share_").gt(0).any(axis=1)]
+    rates = {"development": shown["bad_rate"].tolist()}
+    dev = shown["bad_rate"].to_numpy(dtype=float)
+    for s in samples:
+        col = f"bad_rate_{s.name}"
+        # the training sample usually is the development sample: its line would hide under the first
+        if col in shown and not np.allclose(shown[col].to_numpy(dtype=float), dev, equal_nan=True):
+            rates[s.name] = shown[col].tolist()
+    chart = svg.binning_chart(shown["bin"].astype(str).tolist(), shown["share"].tolist(), rates,
+                              woe=shown["woe"].tolist())
+    iv = float(t["iv"].sum())
+    meaning = view.meaning(var)
+    sub = f"IV {iv:.4f} · {iv_strength(iv)}" + ("" if selected else " · not in the model")
+    return Group(
+        title=var, subtitle=(meaning + " · " if meaning else "") + sub, open=selected, anchor=f"var-{var}",
+        blocks=[Figure(f"binning.{var}.chart", f"{var}: share and bad rate by bin", svg=chart),
+                Table(f"binning.{var}", f"Binning table — {label(view, var, 40)}", t)],
+    )
+
+
+def binning_section(view: ModelView, samples: list[Sample]) -> Section:
+    if not view.has_binning:
+        return Section("binning", "Binning", [Note(
+            f"A {view.model_type} model has no binning; per-variable tables are not available.")])
+    iv = view.iv()
+    model_vars = [v for v in view.features if v in view.binning.bins_]
+    others = [v for v in iv.index if v not in model_vars and v in view.binning.bins_]
+    groups = [_variable_group(view, v, samples, True) for v in model_vars]
+    groups += [_variable_group(view, v, samples, False) for v in others]
+    intro = ("Development counts come from the model's own fit. Columns share_<sample> and bad_rate_<sample> "
+             "show each evaluation sample in the same bins. Bars: share of rows; lines: bad rate; "
+             "numbers above bars: WOE (ln of bad share over good share).")
+    return Section("binning", "Binning", [Note(intro), *groups])
+
+
+def points_section(view: ModelView) -> Section:
+    if view.points is None:
+        return Section("points", "Scorecard points", [Note(
+            f"A {view.model_type} model has no points table; scores come from its probability via the scaling.")])
+    s = view.scaling
+    base = getattr(view.model, "base_points_", None)
+    pts = view.points.copy()
+    if "meaning" not in pts:
+        pts["meaning"] = [view.meaning(v) for v in pts["variable"]]
+    pts = pts[["variable", "meaning", "bin", "woe", "points"]]
+    spread = pts.groupby("variable", sort=False)["points"].agg(min_points="min", max_points="max").reset_index()
+    spread["spread"] = spread["max_points"] - spread["min_points"]
+    spread.insert(1, "meaning", [view.meaning(v) for v in spread["variable"]])
+    spread = spread.sort_values("spread", ascending=False, ignore_index=True)
+    scaling = pd.DataFrame([
+        {"setting": "base score", "value": f"{s.base_score:g} points at odds {s.base_odds:g}:1 (good:bad)"},
+        {"setting": "points to double the odds (PDO)", "value": f"{s.pdo:g}"},
+        {"setting": "score range", "value": f"{s.min_score}–{s.max_score}, higher is better"},
+        {"setting": "base points (intercept)", "value": "" if base is None else f"{base}"},
+    ])
+    grades = pd.DataFrame(view.grades.table(s)) if hasattr(view.grades, "table") else pd.DataFrame()
+    blocks: list = [Table("points.scaling", "Scaling", scaling)]
+    if len(grades):
+        blocks.append(Table("points.grades", "Grades", grades,
+                            formats={"min_score": "int", "max_score": "int"}))
+    blocks += [
+        Table("points.spread", "Points range per variable", drop_empty(spread)),
+        Table("points.table", "Points per bin", drop_empty(pts),
+              note="A score is the base points plus one bin's points per variable, clipped to the score range."),
+    ]
+    return Section("points", "Scorecard points", blocks)
