@@ -139,6 +139,12 @@ def _is_missing(value: object) -> pd.Series | bool:
     return False
 
 
+def _is_text(value: object) -> bool:
+    if isinstance(value, pd.Series):
+        return not pd.api.types.is_numeric_dtype(value.dtype) and not pd.api.types.is_bool_dtype(value.dtype)
+    return isinstance(value, str)
+
+
 def _as_bool(value: object, text: str) -> pd.Series | bool:
     if isinstance(value, pd.Series):
         if not pd.api.types.is_bool_dtype(value.dtype):
@@ -230,6 +236,8 @@ class _Evaluator:
     def _binary_compare(self, a: object, b: object, fn: Callable) -> object:
         if not isinstance(a, pd.Series) and not isinstance(b, pd.Series):
             return bool(fn(a, b))
+        if _is_text(a) != _is_text(b):
+            raise ExpressionError(f"expression {self.expr.text!r}: cannot compare text with numbers")
         try:
             raw = fn(a, b)
         except TypeError:

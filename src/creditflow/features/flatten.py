@@ -95,9 +95,15 @@ def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: Flatte
     out[prefix + SEP + "joined"] = JOIN.join(as_text)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _flatten_value(value: object, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
-    if isinstance(value, Mapping):
-        for key, sub in value.items():
+    kind = type(value)
+    if kind in _SCALARS:
+        out[prefix] = None if (kind is float and value != value) else value
+    elif kind is dict or isinstance(value, Mapping):
+        for key, sub in value.items():  # type: ignore[union-attr]
             _flatten_value(sub, f"{prefix}{SEP}{key}" if prefix else str(key), out, options)
     elif isinstance(value, (list, tuple, np.ndarray)):
         _flatten_list(list(value), prefix, out, options)
@@ -116,21 +122,22 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
     present = values.dropna()
     if present.empty:
         return values.astype("float64")
+    kind = pd.api.types.infer_dtype(present, skipna=True)
+    if kind == "boolean":
+        return values.astype("boolean")
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        numbers = values.astype("float64")
+        return numbers.astype("int64") if kind == "integer" and len(present) == len(values) else numbers
+    if kind == "string":
+        return values.astype("str").where(values.notna())
     kinds = present.map(lambda v: "bool" if isinstance(v, (bool, np.bool_)) else (
         "number" if _is_number(v) else "text"))
-    found = set(kinds)
-    if found == {"bool"}:
-        return values.astype("boolean")
-    if found == {"number"}:
-        numbers = values.astype("float64")
-        whole = present.map(lambda v: isinstance(v, (int, np.integer))).all()
-        return numbers.astype("int64") if whole and len(present) == len(values) else numbers
-    if found == {"text"}:
-        return values.astype("str").where(values.notna())
     odd = kinds[kinds != kinds.value_counts().idxmax()]
+    if odd.empty:  # e.g. dates or other objects: keep them as text
+        return values.astype("str").where(values.notna())
     row = int(odd.index[0]) + 1
     raise DataError(
-        f"mixes {', '.join(sorted(found))} values ({len(odd)} of {len(present)} differ from the rest, "
+        f"mixes {', '.join(sorted(set(kinds)))} values ({len(odd)} of {len(present)} differ from the rest, "
         f"e.g. {present[odd.index[0]]!r})",
         file=file, column=column, row=row, hint="make the field one type in every profile",
     )
@@ -189,13 +196,18 @@ def read_profiles(path: str | Path, options: FlattenOptions | None = None) -> pd
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=exc.lineno) from None
     else:
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=lineno) from None
+        lines = text.splitlines()
+        try:  # one parse for the whole file; line by line only to find a bad line
+            records = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
+        except json.JSONDecodeError:
+            for lineno, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=lineno) from None
+            raise DataError("not valid JSON lines", file=str(path)) from None
     bad = [i for i, r in enumerate(records, start=1) if not isinstance(r, Mapping)]
     if bad:
         raise DataError(f"{len(bad)} record(s) are not JSON objects", file=str(path), row=bad[0])

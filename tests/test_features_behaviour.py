@@ -1,0 +1,240 @@
+"""Behaviour features: every aggregation by hand, DuckDB == pandas, and point in time on the real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditflow.data.errors import DataError
+from creditflow.features import BehaviourSpec, build_feature_table, build_features, read_profiles
+from creditflow.features.duckdb_engine import behaviour_sql
+from tests.conftest import ROOT, SHARED_DATA, UCI
+
+DATA = SHARED_DATA / "uci_taiwan"
+EXAMPLE = ROOT / "examples" / "uci_taiwan_features.yaml"
+ENGINES = ["duckdb", "pandas"]
+
+# A hand-checkable log: entity 1 has events before, on and after its observation date.
+EVENTS = pd.DataFrame(
+    [
+        (1, "2005-09-29", 10.0, 0),
+        (1, "2005-09-15", 20.0, 2),
+        (1, "2005-08-31", np.nan, 1),
+        (1, "2005-08-10", 7.0, 0),
+        (1, "2005-07-15", 40.0, 0),
+        (1, "2005-06-29", 50.0, 3),
+        (1, "2005-09-30", 1000.0, 9),  # on the observation date: not strictly before
+        (1, "2005-10-05", 1000.0, 9),  # after it
+        (3, "2005-09-01", 5.0, 0),
+    ],
+    columns=["id", "t", "v", "status"],
+)
+OBS = pd.DataFrame({"id": [1, 2, 3], "obs": ["2005-09-30"] * 3, "label": [1, 0, 0]})
+HAND_SPEC = {
+    "entity": "id",
+    "event_time": "t",
+    "observation_date": "obs",
+    "windows": ["3m"],
+    "features": [
+        {"name": "n", "agg": "count"},
+        {"name": "n_v", "agg": "count", "column": "v"},
+        {"name": "sum", "agg": "sum", "column": "v"},
+        {"name": "mean", "agg": "mean", "column": "v"},
+        {"name": "min", "agg": "min", "column": "v"},
+        {"name": "max", "agg": "max", "column": "v"},
+        {"name": "std", "agg": "std", "column": "v"},
+        {"name": "last", "agg": "last", "column": "v"},
+        {"name": "first", "agg": "first", "column": "v"},
+        {"name": "since_last", "agg": "days_since_last"},
+        {"name": "since_first", "agg": "days_since_first"},
+        {"name": "slope", "agg": "slope", "column": "v"},
+        {"name": "n_late", "agg": "count", "filter": "status >= 1"},
+        {"name": "sum_late", "agg": "sum", "column": "v", "filter": "status >= 1"},
+        {"name": "since_late", "agg": "days_since_last", "filter": "status >= 1"},
+        {"name": "late_share", "agg": "ratio", "numerator": {"agg": "sum", "column": "v", "filter": "status >= 1"},
+         "denominator": {"agg": "sum", "column": "v"}},
+        {"name": "n_{window}", "agg": "count", "windows": ["6m", "30d", {"length": "1m", "offset": "1m"}]},
+        {"name": "worst_6m", "agg": "max", "column": "status", "windows": ["6m"]},
+        {"name": "last_prev_month", "agg": "last", "column": "v", "windows": [{"length": "1m", "offset": "1m"}]},
+        {"name": "sum_30d", "agg": "sum", "column": "v", "windows": ["30d"]},
+    ],
+    "derived": [{"name": "avg_check", "expr": "sum / n_v"}],
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_aggregation_matches_a_hand_computation(engine):
+    out = build_features(None, EVENTS, BehaviourSpec.from_dict(HAND_SPEC), OBS, engine=engine).set_index("id")
+    one = out.loc[1]
+    # window 3m = [2005-06-30, 2005-09-30): values 10, 20, (missing), 7, 40
+    assert one["n"] == 5 and one["n_v"] == 4
+    assert one["sum"] == 77 and one["mean"] == 77 / 4 and one["min"] == 7 and one["max"] == 40
+    assert one["std"] == pytest.approx(np.std([10, 20, 7, 40], ddof=1))
+    assert one["last"] == 10 and one["first"] == 40
+    assert one["since_last"] == 1 and one["since_first"] == 77
+    x, y = np.array([-1, -15, -51, -77]), np.array([10, 20, 7, 40])
+    assert one["slope"] == pytest.approx(np.polyfit(x, y, 1)[0])
+    assert one["n_late"] == 2 and one["sum_late"] == 20 and one["since_late"] == 15
+    assert one["late_share"] == pytest.approx(20 / 77)
+    assert one["n_6m"] == 6 and one["worst_6m"] == 3  # adds 2005-06-29 (status 3)
+    assert one["n_30d"] == 3 and one["sum_30d"] == 30  # [2005-08-31, 2005-09-30)
+    assert one["n_1m_2m"] == 1 and one["last_prev_month"] == 7  # [2005-07-30, 2005-08-30)
+    assert one["avg_check"] == one["mean"]
+    # no events: counts are 0, everything else missing
+    two = out.loc[2]
+    assert two["n"] == 0 and two["n_late"] == 0
+    assert all(np.isnan(two[c]) for c in ["sum", "mean", "std", "last", "since_last", "slope", "late_share"])
+    # one event: std and slope need two
+    three = out.loc[3]
+    assert three["n"] == 1 and three["sum"] == 5 and three["last"] == 5 and three["since_last"] == 29
+    assert np.isnan(three["std"]) and np.isnan(three["slope"])
+    assert out["n"].dtype == "int64" and out["sum"].dtype == "float64"
+    assert out["label"].tolist() == [1, 0, 0]
+
+
+def _random_log(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    n, n_ent = 6000, 300
+    days = pd.Timestamp("2004-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    ev = pd.DataFrame({
+        "id": rng.integers(0, n_ent + 20, n),
+        "t": days.strftime("%Y-%m-%d"),  # many same-day ties
+        "v": np.where(rng.random(n) < 0.1, np.nan, rng.normal(100, 50, n).round(2)),
+        "status": rng.integers(-2, 6, n),
+        "kind": rng.choice(np.array(["a", "b", "c"], dtype=object), n),
+    })
+    ev.loc[rng.random(n) < 0.05, "kind"] = None
+    month_ends = pd.date_range("2004-06-30", "2006-03-31", freq="ME")
+    ids = np.concatenate([np.arange(20, n_ent + 10), np.arange(n_ent + 100, n_ent + 105)])  # last 5: no events
+    obs = pd.DataFrame({
+        "id": np.tile(ids, 2),
+        "obs": np.concatenate([month_ends[rng.integers(0, len(month_ends), len(ids))].strftime("%Y-%m-%d"),
+                               ["2005-03-31"] * len(ids)]),
+    }).drop_duplicates(["id", "obs"])
+    return ev, obs
+
+
+RANDOM_SPEC = {
+    "entity": "id",
+    "event_time": "t",
+    "observation_date": "obs",
+    "windows": ["1m", "3m", "45d", {"length": "2m", "offset": "1m"}],
+    "on_unknown_entity": "drop",
+    "features": [
+        {"agg": a, "column": "v"} for a in ["count", "sum", "mean", "min", "max", "std", "first", "last", "slope"]
+    ] + [
+        {"name": "n_{window}", "agg": "count"},
+        {"name": "since_{window}", "agg": "days_since_last", "filter": "status >= 2"},
+        {"name": "since_first_{window}", "agg": "days_since_first", "column": "v"},
+        {"name": "ab_{window}", "agg": "sum", "column": "v", "filter": "kind in ['a', 'b'] and not (status > 3)"},
+        {"name": "notb_{window}", "agg": "count", "filter": "not (kind == 'b') or isna(v)"},
+        {"name": "r_{window}", "agg": "ratio", "numerator": {"agg": "max", "column": "status"},
+         "denominator": {"agg": "count", "filter": "status > 0"}},
+    ],
+}
+
+
+def test_duckdb_and_pandas_agree_on_a_random_log():
+    ev, obs = _random_log()
+    spec = BehaviourSpec.from_dict(RANDOM_SPEC)
+    fast = build_feature_table(None, ev, spec, obs, engine="duckdb")
+    slow = build_feature_table(None, ev, spec, obs, engine="pandas")
+    assert fast.report.dropped_unknown_entity_events > 0  # ids < 20 and >= 310 have no observation
+    assert fast.report.observations_without_events == 10
+    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=False, rtol=1e-9, atol=1e-9)
+    assert fast.frame["v_count_3m"].sum() > 0 and fast.frame["ab_45d"].notna().sum() > 50
+
+
+def test_sql_is_one_query_with_strict_point_in_time_join():
+    sql = behaviour_sql(BehaviourSpec.from_dict(HAND_SPEC))
+    assert sql.count("SELECT") == 1
+    assert 'e."__ts" < o."__obs_ts"' in sql
+
+
+@pytest.fixture(scope="module")
+def real():
+    spec = BehaviourSpec.from_yaml(EXAMPLE)
+    profiles = read_profiles(DATA / "profiles.jsonl", spec.profile)
+    events = pd.read_csv(DATA / "statements.csv")
+    labels = pd.read_csv(DATA / "labels.csv")
+    table = build_features(profiles, events, spec, labels)
+    return spec, profiles, events, labels, table
+
+
+def test_real_features_carry_the_wide_table(real):
+    spec, _, _, labels, table = real
+    wide = pd.read_csv(UCI).set_index("ID").loc[table["client_id"]]
+    pay = ["PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6"]
+    for k in range(1, 7):
+        assert (table[f"bill_m{k}"].to_numpy() == wide[f"BILL_AMT{k}"].to_numpy()).all()
+        assert (table[f"paid_m{k}"].to_numpy() == wide[f"PAY_AMT{k}"].to_numpy()).all()
+        assert (table[f"status_m{k}"].to_numpy() == wide[pay[k - 1]].to_numpy()).all()
+    assert (table["worst_status_3m"].to_numpy() == wide[pay[:3]].max(axis=1).to_numpy()).all()
+    assert (table["months_delinquent_6m"].to_numpy() == (wide[pay] >= 1).sum(axis=1).to_numpy()).all()
+    bills, paid = wide[[f"BILL_AMT{k}" for k in range(1, 7)]], wide[[f"PAY_AMT{k}" for k in range(1, 7)]]
+    ratio = paid.sum(axis=1).to_numpy() / bills.sum(axis=1).replace(0, np.nan).to_numpy()
+    np.testing.assert_allclose(table["pay_ratio_6m"].to_numpy(), ratio, equal_nan=True)
+    np.testing.assert_allclose(table["utilisation_m1"], wide["BILL_AMT1"].to_numpy() / wide["LIMIT_BAL"].to_numpy())
+    assert table["defaulted"].tolist() == labels["defaulted"].tolist()
+    assert list(table.columns[:3]) == ["client_id", "observation_date", "defaulted"]
+    assert len(table) == len(labels) and not np.isinf(table.select_dtypes("number").to_numpy()).any()
+
+
+def test_injected_future_events_do_not_change_any_feature(real):
+    spec, profiles, events, labels, table = real
+    rng = np.random.default_rng(1)
+    future = []
+    for month in ["2005-10", "2005-11", "2006-03"]:
+        f = events[events["statement_month"] == "2005-09"].copy()
+        f["statement_month"] = month
+        f["bill_amount"] = rng.normal(1e6, 1e5, len(f))
+        f["paid_amount"] = 0.0
+        f["repayment_status"] = 8
+        future.append(f)
+    polluted = pd.concat([events, *future], ignore_index=True).sample(frac=1, random_state=3)
+    again = build_features(profiles, polluted, spec, labels)
+    pd.testing.assert_frame_equal(again, table)
+
+
+def test_the_september_statement_is_used_at_september_30_but_not_at_august_31(real):
+    spec, profiles, events, labels, table = real
+    earlier = labels.assign(observation_date="2005-08-31")
+    shifted = build_features(profiles, events, spec, earlier)
+    assert (shifted["bill_m1"].to_numpy() == table["bill_m2"].to_numpy()).all()
+    assert (shifted["status_m1"].to_numpy() == table["status_m2"].to_numpy()).all()
+    assert shifted["bill_m6"].isna().all()  # March 2005 is not in the data
+
+
+def test_period_end_anchor_moves_statements_to_the_month_end():
+    ev = pd.DataFrame({"id": [1, 1], "m": ["2005-08", "2005-09"], "v": [1.0, 2.0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2005-09-30"]})
+    spec = {"entity": "id", "event_time": "m", "event_period": "month", "windows": ["6m"],
+            "features": [{"name": "last", "agg": "last", "column": "v"}]}
+    start = build_features(None, ev, BehaviourSpec.from_dict(spec), obs)
+    end = build_features(None, ev, BehaviourSpec.from_dict({**spec, "period_anchor": "end"}), obs)
+    assert start["last"].item() == 2.0  # 2005-09 -> 2005-09-01 < 2005-09-30
+    assert end["last"].item() == 1.0  # 2005-09 -> 2005-09-30, not strictly before
+
+
+def test_time_zones_convert_when_a_zone_is_given():
+    ev = pd.DataFrame({"id": [1, 1], "t": ["2005-09-29T23:30:00+00:00", "2005-09-30T07:30:00+08:00"], "v": [1.0, 2.0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2005-09-30 08:00"]})
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "n", "agg": "count"}]}
+    with pytest.raises(DataError, match="mixed time zones"):
+        build_features(None, ev, BehaviourSpec.from_dict(base), obs)
+    out = build_features(None, ev, BehaviourSpec.from_dict({**base, "timezone": "Asia/Taipei"}), obs)
+    assert out["n"].item() == 2  # 07:29:59 and 07:30 Taipei time, both before 08:00
+
+
+def test_duplicates_and_unknown_entities_are_dropped_only_when_asked_and_counted():
+    ev = pd.concat([EVENTS, EVENTS.iloc[[0, 1]], pd.DataFrame([(99, "2005-09-01", 1.0, 0)], columns=EVENTS.columns)])
+    spec = BehaviourSpec.from_dict({**HAND_SPEC, "on_duplicate": "drop", "on_unknown_entity": "drop"})
+    result = build_feature_table(None, ev, spec, OBS)
+    assert result.report.dropped_duplicate_events == 2
+    assert result.report.dropped_unknown_entity_events == 1
+    assert len(result.report.warnings) == 2
+    clean = build_features(None, EVENTS, BehaviourSpec.from_dict(HAND_SPEC), OBS)
+    pd.testing.assert_frame_equal(result.frame, clean)
+    with pytest.raises(DataError, match="2 event row"):
+        build_features(None, ev, BehaviourSpec.from_dict(HAND_SPEC), OBS)

@@ -1,0 +1,152 @@
+"""Profiles: flattening nested JSON into typed columns, and tag rules (on the real UCI profiles)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditflow.data.errors import DataError
+from creditflow.features import FlattenOptions, TagRules, flatten_profiles, flatten_record, read_profiles
+from tests.conftest import ROOT, SHARED_DATA, UCI
+
+PROFILES = SHARED_DATA / "uci_taiwan" / "profiles.jsonl"
+TAGS = ROOT / "examples" / "uci_taiwan_tags.yaml"
+
+
+@pytest.fixture(scope="module")
+def profiles() -> pd.DataFrame:
+    return read_profiles(PROFILES)
+
+
+@pytest.fixture(scope="module")
+def wide() -> pd.DataFrame:
+    return pd.read_csv(UCI)
+
+
+def test_real_profiles_flatten_to_typed_columns(profiles, wide):
+    assert list(profiles.columns) == [
+        "client_id", "demographics__sex", "demographics__age", "demographics__marriage",
+        "education__level", "account__credit_limit", "account__currency",
+    ]
+    assert len(profiles) == 30_000
+    assert profiles["client_id"].dtype == "int64"
+    assert profiles["demographics__age"].dtype == "int64"
+    assert profiles["account__credit_limit"].dtype == "float64"
+    assert pd.api.types.is_string_dtype(profiles["demographics__sex"].dtype)
+    merged = profiles.merge(wide, left_on="client_id", right_on="ID")
+    assert (merged["demographics__age"] == merged["AGE"]).all()
+    assert (merged["account__credit_limit"] == merged["LIMIT_BAL"]).all()
+    assert ((merged["SEX"] == 2) == (merged["demographics__sex"] == "female")).all()
+    assert ((merged["MARRIAGE"] == 1) == (merged["demographics__marriage"] == "married")).all()
+    assert profiles["demographics__sex"].value_counts().to_dict() == {"female": 18_112, "male": 11_888}
+
+
+def test_lists_of_scalars_and_objects_any_depth():
+    record = {
+        "id": 7,
+        "a": {"b": {"c": {"d": 1.5}}},
+        "phones": ["138", "139"],
+        "empty": [],
+        "loans": [
+            {"amount": 100, "bank": {"name": "x"}, "flags": ["late"]},
+            {"amount": 300, "bank": {"name": "y"}, "flags": []},
+            {"amount": 200, "bank": {"name": "z"}, "flags": ["late", "closed"]},
+        ],
+    }
+    flat = flatten_record(record, FlattenOptions(list_items=2))
+    assert flat["a__b__c__d"] == 1.5
+    assert flat["phones__count"] == 2 and flat["phones__first"] == "138" and flat["phones__joined"] == "138|139"
+    assert flat["empty__count"] == 0 and flat["empty__first"] is None and flat["empty__joined"] == ""
+    assert flat["loans__count"] == 3
+    assert flat["loans__0__amount"] == 100 and flat["loans__1__bank__name"] == "y"
+    assert "loans__2__amount" not in flat  # only list_items=2 objects are indexed
+    assert (flat["loans__amount__sum"], flat["loans__amount__min"], flat["loans__amount__max"]) == (600, 100, 300)
+    assert flat["loans__0__flags__joined"] == "late"
+    assert flat["loans__flags__count__sum"] == 3  # nested list counts are aggregated too
+
+
+def test_missing_keys_and_nulls_are_missing_and_types_follow_values():
+    records = [
+        {"id": 1, "p": {"age": 30, "vip": True, "tags": ["a"]}},
+        {"id": 2, "p": {"age": None, "vip": False}},
+        {"id": 3},
+    ]
+    frame = flatten_profiles(records)
+    assert frame["p__age"].dtype == "float64" and np.isnan(frame.loc[1, "p__age"])
+    assert frame["p__vip"].dtype == "boolean" and pd.isna(frame.loc[2, "p__vip"])
+    assert frame["id"].dtype == "int64"
+    # a record without the list has missing count, not 0
+    assert frame["p__tags__count"].tolist()[0] == 1 and frame["p__tags__count"].isna().sum() == 2
+
+
+def test_nested_dataframe_cells_are_flattened_and_flat_frames_pass_through():
+    nested = pd.DataFrame({"id": [1, 2], "d": [{"x": 1}, {"x": 2}]})
+    assert flatten_profiles(nested).columns.tolist() == ["id", "d__x"]
+    flat = pd.DataFrame({"id": [1, 2], "x": [3.0, 4.0]})
+    pd.testing.assert_frame_equal(flatten_profiles(flat), flat)
+
+
+def test_mixed_types_in_a_field_are_refused_with_the_row():
+    with pytest.raises(DataError) as err:
+        flatten_profiles([{"id": 1, "age": 30}, {"id": 2, "age": 31}, {"id": 3, "age": "unknown"}], file="p.jsonl")
+    assert err.value.column == "age" and err.value.row == 3 and "unknown" in err.value.message
+
+
+def test_bad_json_line_names_the_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": 1}\n{"id": 2,\n', encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_profiles(path)
+    assert err.value.row == 2 and "JSON" in err.value.reason
+
+
+def test_tags_on_real_profiles_match_the_wide_table(profiles, wide):
+    rules = TagRules.from_yaml(TAGS)
+    tagged = rules.apply(profiles)
+    assert rules.names == ["age_band", "life_stage", "education_band", "limit_band"]
+    ages = wide.set_index("ID").loc[tagged["client_id"], "AGE"].to_numpy()
+    expected = np.select(
+        [ages < 25, ages < 35, ages < 45, ages < 55], ["21-24", "25-34", "35-44", "45-54"], "55+"
+    )
+    assert (tagged["age_band"].to_numpy() == expected).all()
+    single_young = (tagged["demographics__marriage"] == "single") & (tagged["demographics__age"] < 30)
+    assert (tagged.loc[single_young, "life_stage"] == "young_single").all()
+    assert set(tagged["life_stage"]) == {"young_single", "single", "young_family", "established_family", "other"}
+    assert (tagged.loc[tagged["demographics__marriage"] == "others", "life_stage"] == "other").all()
+
+
+def test_tag_rules_round_trip_through_json_and_handle_missing():
+    rules = TagRules.from_dict({
+        "band": [
+            {"when": "age < 30", "value": "young"},
+            {"when": "age >= 30", "value": "older"},
+        ],
+        "risky": [{"when": "band == 'young' and limit > 100", "value": 1}, {"value": 0}],
+    })
+    again = TagRules.from_dict(json.loads(json.dumps(rules.to_dict())))
+    assert again.to_dict() == rules.to_dict()
+    frame = pd.DataFrame({"age": [25, 40, np.nan], "limit": [200, 200, 200]})
+    out = again.apply(frame)
+    assert out["band"].tolist()[:2] == ["young", "older"] and pd.isna(out["band"].iloc[2])
+    assert out["risky"].tolist() == [1.0, 0.0, 0.0]  # unknown condition -> the default
+
+
+@pytest.mark.parametrize("rules, words", [
+    ({"t": [{"value": "a"}, {"when": "x > 1", "value": "b"}]}, "must come last"),
+    ({"t": [{"when": "x >", "value": "b"}]}, "cannot parse"),
+    ({"t": [{"when": "__import__('os')", "value": "b"}]}, "only the functions"),
+    ({"t": [{"when": "x > 1"}]}, "'when' and 'value'"),
+])
+def test_bad_tag_rules_are_refused(rules, words):
+    with pytest.raises(DataError, match=words.replace("(", r"\(")):
+        TagRules.from_dict(rules)
+
+
+def test_tag_condition_on_a_missing_column_names_it():
+    rules = TagRules.from_dict({"t": [{"when": "nope > 1", "value": "b"}]})
+    with pytest.raises(DataError) as err:
+        rules.apply(pd.DataFrame({"x": [1]}), file="tags.yaml")
+    assert err.value.column == "t" and "nope" in err.value.reason
