@@ -74,7 +74,10 @@ def train(
             },
             "metrics": result.metrics_json()["splits"],
         }
-        save_bundle(model, out / MODEL_DIR, metadata=meta, extras=_schema_doc(model, data))
+        from creditflow.monitor.baseline import BASELINE_FILE, build_baseline
+
+        extras = {**_schema_doc(model, data), BASELINE_FILE: build_baseline(model, splits["train"])}
+        save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
         result.out = out

@@ -1,0 +1,225 @@
+"""Reading the scoring service's audit log (SQLite or PostgreSQL) as a monitorable batch.
+
+Expected layout (one row per decision; names in brackets are accepted aliases):
+
+    request_id     text     [id]
+    time           text ISO 8601 or timestamp   [created_at, ts, timestamp]
+    input          JSON object of the applicant's fields   [input_json, inputs, request, payload]
+    model_version  text     (the bundle's manifest model_version)
+    score          integer  (optional: compared with this bundle's score of the logged input)
+    decision       text     (optional: the decision mix)
+    reasons        JSON array (optional, not used)
+
+The table is `audit` unless named ([audit_log, decisions] are tried too). Rows of other model versions
+are left out and counted; the logged inputs are rescored with the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import DataError, SchemaError
+from creditflow.monitor.sources import Batch, check_columns, period_codes
+
+TABLES = ("audit", "audit_log", "decisions")
+ALIASES: dict[str, tuple[str, ...]] = {
+    "request_id": ("request_id", "id"),
+    "time": ("time", "created_at", "ts", "timestamp"),
+    "input": ("input", "input_json", "inputs", "request", "payload"),
+    "model_version": ("model_version", "version"),
+    "score": ("score",),
+    "decision": ("decision",),
+}
+FETCH = 50_000
+
+
+def _kind(url: str) -> tuple[str, str]:
+    """('sqlite', path) or ('postgresql', url)."""
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return "postgresql", url.replace("postgresql+psycopg://", "postgresql://", 1)
+    if url.startswith("sqlite:"):
+        parsed = urlparse(url)
+        path = unquote(parsed.path)
+        if parsed.netloc:  # sqlite://host/... is not a file
+            raise DataError("a SQLite URL has no host: use sqlite:///relative.db or sqlite:////abs/path.db", file=url)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            path = path.lstrip("/")
+        return "sqlite", path
+    if "://" in url:
+        raise DataError("unsupported audit URL: use a SQLite file (path or sqlite:///...) or postgresql://...",
+                        file=url)
+    return "sqlite", url
+
+
+@contextmanager
+def _connect(url: str) -> Iterator[tuple[Any, str]]:
+    kind, target = _kind(url)
+    if kind == "sqlite":
+        if not Path(target).is_file():
+            raise DataError("no such SQLite file", file=target)
+        try:
+            conn = sqlite3.connect(f"file:{Path(target).resolve()}?mode=ro", uri=True)
+            conn.execute("select count(*) from sqlite_master")
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"not a readable SQLite database: {exc}", file=target) from None
+    else:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(target, connect_timeout=10)
+            conn.read_only = True
+        except psycopg.Error as exc:
+            raise DataError(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}",
+                            file=_redact(target)) from None
+    try:
+        yield conn, kind
+    finally:
+        conn.close()
+
+
+def _redact(url: str) -> str:
+    p = urlparse(url)
+    if p.password:
+        return url.replace(f":{p.password}@", ":***@", 1)
+    return url
+
+
+def _tables(conn: Any, kind: str) -> list[str]:
+    if kind == "sqlite":
+        rows = conn.execute("select name from sqlite_master where type in ('table', 'view')").fetchall()
+    else:
+        with conn.cursor() as cur:
+            cur.execute("select table_name from information_schema.tables "
+                        "where table_schema = any(current_schemas(false))")
+            rows = cur.fetchall()
+    return [r[0] for r in rows]
+
+
+def _read(conn: Any, kind: str, table: str) -> pd.DataFrame:
+    quoted = '"' + table.replace('"', '""') + '"'
+    cur = conn.cursor()
+    try:
+        cur.execute(f"select * from {quoted}")  # noqa: S608 - the name is one of the database's own tables
+        cols = [d[0] for d in cur.description]
+        chunks = []
+        while True:
+            rows = cur.fetchmany(FETCH)
+            if not rows:
+                break
+            chunks.append(pd.DataFrame.from_records(rows, columns=cols))
+    finally:
+        cur.close()
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=cols)
+
+
+def _column(frame: pd.DataFrame, role: str) -> str | None:
+    lower = {str(c).lower(): c for c in frame.columns}
+    return next((lower[a] for a in ALIASES[role] if a in lower), None)
+
+
+def _inputs(values: pd.Series, ids: pd.Series, source: str) -> pd.DataFrame:
+    """Expand the logged inputs (JSON text or already-decoded objects) into one column per field."""
+    records = []
+    for i, v in enumerate(values.to_numpy(dtype=object)):
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            v = bytes(v).decode("utf-8", errors="replace")
+        if isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"logged input of request {ids.iloc[i]!r} is not valid JSON: {exc.msg}",
+                                file=source, column=str(values.name), row=i + 1) from None
+        if not isinstance(v, dict):
+            raise DataError(f"logged input of request {ids.iloc[i]!r} is not a JSON object",
+                            file=source, column=str(values.name), row=i + 1)
+        records.append(v)
+    frame = pd.DataFrame.from_records(records)
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            converted = pd.to_numeric(frame[col], errors="coerce")
+            if converted.notna().sum() == frame[col].notna().sum():
+                frame[col] = converted
+    return frame
+
+
+def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
+    """The decisions of `bundle`'s model version in an audit database, as a `Batch` with its inputs expanded."""
+    with _connect(url) as (conn, kind):
+        names = _tables(conn, kind)
+        if table is None:
+            table = next((t for t in TABLES if t in names), None)
+            if table is None:
+                raise DataError(f"no audit table found (looked for {list(TABLES)}); tables are {sorted(names)[:12]}",
+                                file=_redact(url), hint="pass --audit-table NAME")
+        elif table not in names:
+            raise DataError(f"no table '{table}'; tables are {sorted(names)[:12]}", file=_redact(url))
+        raw = _read(conn, kind, table)
+    source = f"{_redact(url)} (table {table})"
+    found = {role: _column(raw, role) for role in ALIASES}
+    if found["input"] is None:
+        raise SchemaError(f"the audit table has no input column (one of {list(ALIASES['input'])}); "
+                          f"columns are {list(raw.columns)}", file=source)
+    if raw.empty:
+        raise DataError("the audit table has no rows", file=source)
+    notes = []
+    version = bundle.model_version
+    if found["model_version"] is not None and version:
+        versions = raw[found["model_version"]].astype(str)
+        mine = (versions == version).to_numpy()
+        if not mine.any():
+            seen = versions.value_counts().head(5).to_dict()
+            raise DataError(f"no decision of model version {version} in the audit log; versions logged: {seen}",
+                            file=source, column=found["model_version"])
+        others = versions[~mine].value_counts()
+        if len(others):
+            notes.append(f"audit: {int(others.sum()):,} decision(s) of other model versions left out: "
+                         + ", ".join(f"{v} ({n:,})" for v, n in others.head(5).items()))
+        raw = raw.loc[mine].reset_index(drop=True)
+    ids = raw[found["request_id"]] if found["request_id"] else pd.Series(np.arange(1, len(raw) + 1))
+    frame = _inputs(raw[found["input"]], ids, source)
+    check_columns(frame, list(bundle.model.features_), source)
+    stored = pd.DataFrame({"request_id": ids.to_numpy()})
+    for role in ("time", "score", "decision"):
+        if found[role] is not None:
+            stored[role] = raw[found[role]].to_numpy()
+    id_col = None
+    if found["request_id"] and "request_id" not in frame.columns:
+        frame["request_id"] = ids.to_numpy()
+        id_col = "request_id"
+    batch = Batch(frame=frame, source=source, id_column=id_col, stored=stored, notes=notes)
+    if found["time"] is not None:
+        batch.period_codes, batch.periods = period_codes(_as_time(raw[found["time"]]))
+    return batch
+
+
+def _as_time(values: pd.Series) -> pd.Series:
+    """Logged times as timestamps (text, datetime or epoch seconds)."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return pd.to_datetime(values, unit="s", utc=True, errors="coerce")
+    return pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+
+
+def compare_stored(stored: pd.DataFrame, scores: pd.DataFrame) -> dict[str, Any]:
+    """What the audit log recorded against this bundle's rescoring: score mismatches and the decision mix."""
+    out: dict[str, Any] = {"rows": int(len(stored))}
+    if "score" in stored.columns:
+        logged = pd.to_numeric(stored["score"], errors="coerce").to_numpy(dtype=float)
+        now = scores["score"].to_numpy(dtype=float)
+        diff = np.abs(logged - now)
+        bad = np.isfinite(logged) & (diff > 0)
+        out["score_mismatches"] = int(bad.sum())
+        out["max_score_difference"] = float(diff[np.isfinite(diff)].max()) if np.isfinite(diff).any() else 0.0
+        out["mismatch_examples"] = [str(x) for x in stored.loc[bad, "request_id"].head(5)]
+    if "decision" in stored.columns:
+        mix = stored["decision"].astype(str).value_counts()
+        out["decisions"] = {str(k): int(v) for k, v in mix.items()}
+    return out

@@ -1,0 +1,73 @@
+"""Bin layouts for monitoring: the model's own bins, or quantile / category bins for models without them.
+
+A layout is a `VariableBinning` used only for its mapping of values to bins (no goods, bads or WOE),
+so Missing, special values and unseen categories land in the same named bins as at scoring.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.binning.process import is_categorical
+from creditflow.binning.variable import VariableBinning, category_keys
+
+QUANTILE_BINS = 10
+"""Equal-count bins for a numeric variable the model has no bins for (deciles)."""
+TOP_CATEGORIES = 20
+"""A categorical variable without model bins keeps its most frequent categories as bins; the rest share one."""
+
+
+def layout_spec(vb: VariableBinning) -> dict[str, Any]:
+    """The plain-data form of a layout (what baseline.json stores)."""
+    return {
+        "kind": vb.kind,
+        "splits": [float(s) for s in vb.splits],
+        "groups": [list(g) for g in vb.groups],
+        "special_values": [float(v) for v in vb.special_values],
+        "labels": vb.labels,
+    }
+
+
+def layout_from_spec(name: str, spec: dict[str, Any]) -> VariableBinning:
+    """Rebuild a layout from `layout_spec` output."""
+    return VariableBinning(
+        name=name, kind=spec["kind"], splits=list(spec.get("splits", [])),
+        groups=[list(g) for g in spec.get("groups", [])], special_values=list(spec.get("special_values", [])),
+    )
+
+
+def quantile_splits(values: np.ndarray, bins: int = QUANTILE_BINS) -> list[float]:
+    """Interior cut points at the quantiles of the finite values (fewer when values tie)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return []
+    qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
+    cuts = np.unique(qs)
+    return [float(c) for c in cuts if c > finite.min()]
+
+
+def own_layout(name: str, series: pd.Series, bins: int = QUANTILE_BINS, top: int = TOP_CATEGORIES) -> VariableBinning:
+    """Layout for a variable without model bins: deciles (numeric) or the `top` categories (text)."""
+    if not is_categorical(series):
+        x = series.to_numpy(dtype=float, na_value=np.nan)
+        return VariableBinning(name=name, kind="numeric", splits=quantile_splits(x, bins))
+    keys = pd.Series(category_keys(series)).dropna()
+    counts = keys.value_counts(sort=False)
+    order = sorted(counts.index, key=lambda k: (-int(counts[k]), k))
+    groups = [[k] for k in order[:top]]
+    rest = sorted(order[top:])
+    if rest:
+        groups.append(rest)
+    return VariableBinning(name=name, kind="categorical", groups=groups)
+
+
+def bin_counts(vb: VariableBinning, series: pd.Series, codes: np.ndarray | None = None, n_groups: int = 1) -> np.ndarray:
+    """Rows per bin (int64), one row per group code 0..n_groups-1 (all rows in one row without codes)."""
+    n_bins = len(vb.labels)
+    idx = vb.bin_indices(series).astype(np.int64)
+    if codes is None:
+        return np.bincount(idx, minlength=n_bins)[None, :]
+    return np.bincount(codes * n_bins + idx, minlength=n_groups * n_bins).reshape(n_groups, n_bins)

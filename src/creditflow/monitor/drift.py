@@ -1,0 +1,184 @@
+"""Drift against the baseline: score PSI, grade mix, per-column CSI, missing rates and out-of-range values,
+overall and per period. PSI/CSI use `creditflow.evaluation.psi_from_shares` (empty bins floored at 1e-4)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from creditflow.binning.variable import category_keys
+from creditflow.data.errors import CreditflowError
+from creditflow.evaluation.stability import psi_from_shares
+from creditflow.monitor.baseline import Baseline, VariableBaseline
+from creditflow.monitor.bins import bin_counts
+
+LEVELS = {"n/a": 0, "info": 0, "stable": 0, "warn": 1, "alert": 2}
+STATUS_OF_LEVEL = {0: "stable", 1: "warn", 2: "alert"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a PSI/CSI is a warning (>= warn) or an alert (>= alert); when realised performance warns.
+
+    `min_period_rows`: periods with fewer rows are shown but do not raise the status (PSI of a small
+    sample is inflated by noise). `p_value`: a grade whose bads exceed its promised rate with a
+    binomial p-value below this warns. `auc_drop`: AUC this far below training warns.
+    """
+
+    warn: float = 0.10
+    alert: float = 0.25
+    min_period_rows: int = 1000
+    p_value: float = 0.01
+    auc_drop: float = 0.05
+
+    def check(self) -> None:
+        if not (math.isfinite(self.warn) and math.isfinite(self.alert) and 0 < self.warn < self.alert):
+            raise CreditflowError(f"thresholds must satisfy 0 < warn < alert, got warn={self.warn}, alert={self.alert}")
+        if self.min_period_rows < 0:
+            raise CreditflowError(f"min_period_rows must be >= 0, got {self.min_period_rows}")
+        if not 0 < self.p_value < 1:
+            raise CreditflowError(f"p_value must be in (0, 1), got {self.p_value}")
+
+    def status(self, value: float) -> str:
+        """'alert', 'warn' or 'stable' for a PSI/CSI value ('n/a' when it is not a number)."""
+        if value is None or not np.isfinite(value):
+            return "n/a"
+        return "alert" if value >= self.alert else "warn" if value >= self.warn else "stable"
+
+
+def _psi(base: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """PSI of each row of `counts` (periods x bins) against the baseline shares; NaN for an empty row."""
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)
+    out = np.array([psi_from_shares(base, s).sum() if np.isfinite(s).all() else np.nan for s in shares])
+    return out
+
+
+def _bin_table(labels: list[str], base: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    total = counts.sum()
+    current = counts / total if total else np.zeros(len(counts))
+    return pd.DataFrame({"bin": labels, "baseline_share": base, "current_count": counts.astype(np.int64),
+                         "current_share": current, "psi": psi_from_shares(base, current)})
+
+
+@dataclass
+class Drift:
+    """Drift tables. `variables`: one row per column (model columns first); `periods`: one row per period;
+    `csi_by_period`: periods x model columns; `bins`: each column's bin shares, baseline vs now."""
+
+    score_psi: float
+    score_bins: pd.DataFrame
+    grade_mix: pd.DataFrame
+    variables: pd.DataFrame
+    bins: dict[str, pd.DataFrame] = field(default_factory=dict)
+    periods: pd.DataFrame | None = None
+    csi_by_period: pd.DataFrame | None = None
+
+
+def _range_check(vb: VariableBaseline, values: pd.Series, idx_unseen: np.ndarray | None) -> tuple[int, str]:
+    """Rows outside the training range (numeric) or with categories unseen in training, and a short note."""
+    if vb.numeric:
+        if vb.min is None or vb.max is None:
+            return 0, ""
+        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if vb.dist.layout.special_values:
+            x = np.where(np.isin(x, vb.dist.layout.special_values), np.nan, x)
+        below, above = int((x < vb.min).sum()), int((x > vb.max).sum())
+        parts = []
+        if below:
+            parts.append(f"{below:,} below the training minimum {vb.min:,.6g} (lowest {np.nanmin(x):,.6g})")
+        if above:
+            parts.append(f"{above:,} above the training maximum {vb.max:,.6g} (highest {np.nanmax(x):,.6g})")
+        return below + above, "; ".join(parts)
+    if idx_unseen is None or not idx_unseen.any():
+        return 0, ""
+    keys = pd.Series(category_keys(values[idx_unseen])).value_counts()
+    shown = ", ".join(f"{k} ({n:,})" for k, n in keys.head(5).items())
+    more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    return int(idx_unseen.sum()), f"{len(keys)} categor{'y' if len(keys) == 1 else 'ies'} unseen in training: {shown}{more}"
+
+
+def measure_drift(
+    baseline: Baseline,
+    frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    thresholds: Thresholds,
+    codes: np.ndarray | None = None,
+    periods: list[str] | None = None,
+) -> Drift:
+    """Compare a scored table with the baseline, overall and (with period codes) per period."""
+    n_p = len(periods) if codes is not None and periods else 1
+    codes = codes if n_p > 1 else None
+    score_counts = bin_counts(baseline.score.layout, scores["score"], codes, n_p)
+    score_base = baseline.score.shares
+    score_psi = float(_psi(score_base, score_counts.sum(axis=0, keepdims=True))[0])
+
+    names = [g.grade for g in baseline.grades]
+    gcodes = pd.Categorical(scores["grade"], categories=names).codes.astype(np.int64)
+    gcounts = np.bincount(gcodes[gcodes >= 0], minlength=len(names)).astype(float)
+    gbase = np.array([g.share for g in baseline.grades], dtype=float)
+    gshare = gcounts / max(gcounts.sum(), 1.0)
+    grade_mix = pd.DataFrame({"grade": names, "baseline_share": gbase, "current_count": gcounts.astype(np.int64),
+                              "current_share": gshare, "psi": psi_from_shares(gbase, gshare)})
+
+    rows, bins, per_period = [], {}, {}
+    for vb in baseline.variables:
+        if vb.name not in frame.columns:
+            continue
+        layout = vb.dist.layout
+        counts = bin_counts(layout, frame[vb.name], codes, n_p)
+        total = counts.sum(axis=0)
+        csi = float(_psi(vb.dist.shares, total[None, :])[0])
+        if vb.in_model and codes is not None:
+            per_period[vb.name] = _psi(vb.dist.shares, counts)
+        unseen = None
+        if layout.kind == "categorical":
+            unseen = layout.bin_indices(frame[vb.name]) == len(layout.labels) - 1
+        out_n, note = _range_check(vb, frame[vb.name], unseen)
+        n = max(int(total.sum()), 1)
+        missing_now = float(total[layout.missing_index] / n)
+        rows.append({
+            "variable": vb.name, "meaning": vb.meaning, "in_model": vb.in_model, "source": vb.source, "csi": csi,
+            "status": thresholds.status(csi), "baseline_missing": vb.missing_rate, "current_missing": missing_now,
+            "missing_change": missing_now - vb.missing_rate, "out_of_range": out_n, "out_of_range_share": out_n / n,
+            "note": note,
+        })
+        bins[vb.name] = _bin_table(layout.labels, vb.dist.shares, total)
+    variables = pd.DataFrame(rows)
+    if len(variables):
+        variables = variables.sort_values(["in_model", "csi"], ascending=[False, False], kind="mergesort")
+        variables = variables.reset_index(drop=True)
+
+    score_bins = _bin_table(baseline.score.labels, score_base, score_counts.sum(0))
+    score_bins = score_bins[(score_bins["baseline_share"] > 0) | (score_bins["current_count"] > 0)]
+    drift = Drift(score_psi=score_psi, score_bins=score_bins.reset_index(drop=True),
+                  grade_mix=grade_mix, variables=variables, bins=bins)
+    if codes is not None and periods:
+        drift.periods, drift.csi_by_period = _period_tables(scores, codes, periods, score_base, score_counts,
+                                                            per_period, thresholds)
+    return drift
+
+
+def _period_tables(scores: pd.DataFrame, codes: np.ndarray, periods: list[str], score_base: np.ndarray,
+                   score_counts: np.ndarray, per_period: dict[str, np.ndarray], thresholds: Thresholds
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_rows = score_counts.sum(axis=1)
+    score_sum = np.bincount(codes, weights=scores["score"].to_numpy(dtype=float), minlength=len(periods))
+    psi = _psi(score_base, score_counts)
+    csi = pd.DataFrame(per_period, index=pd.Index(periods, name="period"))
+    worst_var = csi.idxmax(axis=1) if csi.shape[1] else pd.Series([""] * len(periods), index=csi.index)
+    table = pd.DataFrame({
+        "period": periods, "rows": n_rows.astype(np.int64),
+        "mean_score": np.where(n_rows > 0, score_sum / np.maximum(n_rows, 1), np.nan),
+        "score_psi": psi, "score_status": [thresholds.status(v) for v in psi],
+        "max_csi": csi.max(axis=1).to_numpy() if csi.shape[1] else np.nan,
+        "max_csi_variable": worst_var.to_numpy(),
+        "variables_warn": (csi.ge(thresholds.warn) & csi.lt(thresholds.alert)).sum(axis=1).to_numpy(),
+        "variables_alert": csi.ge(thresholds.alert).sum(axis=1).to_numpy(),
+    })
+    table["counts_for_status"] = table["rows"] >= thresholds.min_period_rows
+    return table, csi.reset_index()

@@ -1,0 +1,100 @@
+"""Findings: what moved, how far, and whether it raises the monitoring status.
+
+Each finding has a `level` (info, warn, alert), an `area`, the `item` it is about, the `value`
+(PSI, CSI, share, p-value ...), a `message` and `counts` (whether it can raise the status).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.monitor.drift import LEVELS
+
+COLUMNS = ["level", "area", "period", "item", "value", "message", "counts"]
+MISSING_CHANGE = 0.05
+"""A model input whose missing rate moves by at least this much (absolute) gets an info finding."""
+
+
+def _drift_findings(result: Any, add: Any) -> None:
+    t, d = result.thresholds, result.drift
+    status = t.status(d.score_psi)
+    if LEVELS[status]:
+        add(status, "score", "", "score", d.score_psi, f"score PSI {d.score_psi:.3f} against the training deciles")
+    for r in d.variables.itertuples(index=False):
+        if LEVELS.get(r.status, 0):
+            extra = "" if r.in_model else " (not a model input: shown, does not raise the status)"
+            add(r.status, "input" if r.in_model else "other column", "", r.variable, r.csi,
+                f"CSI {r.csi:.3f}{extra}", bool(r.in_model))
+        if r.in_model and r.out_of_range:
+            add("info", "range", "", r.variable, r.out_of_range_share, r.note, False)
+        if r.in_model and abs(r.missing_change) >= MISSING_CHANGE:
+            add("info", "missing", "", r.variable, r.missing_change,
+                f"missing rate {r.baseline_missing:.1%} at training, {r.current_missing:.1%} now", False)
+    if d.periods is None:
+        return
+    csi = d.csi_by_period.set_index("period") if d.csi_by_period is not None else pd.DataFrame()
+    for r in d.periods.itertuples(index=False):
+        small = "" if r.counts_for_status else f" (only {r.rows:,} rows: shown, not counted)"
+        if LEVELS.get(r.score_status, 0):
+            add(r.score_status, "score", r.period, "score", r.score_psi, f"score PSI {r.score_psi:.3f}{small}",
+                bool(r.counts_for_status))
+        if r.period in csi.index:
+            row = csi.loc[r.period]
+            moved = row[row >= t.warn].sort_values(ascending=False)
+            if len(moved):
+                level = "alert" if moved.iloc[0] >= t.alert else "warn"
+                names = ", ".join(f"{v} {x:.3f}" for v, x in moved.items())
+                add(level, "input", r.period, moved.index[0], float(moved.iloc[0]), f"CSI: {names}{small}",
+                    bool(r.counts_for_status))
+
+
+def _performance_findings(result: Any, add: Any) -> None:
+    p, t = result.performance, result.thresholds
+    if p is None:
+        return
+    s = p.summary
+    if s.get("baseline_auc") is not None and np.isfinite(s["auc"]) and s["baseline_auc"] - s["auc"] >= t.auc_drop:
+        add("warn", "performance", "", "AUC", s["auc"],
+            f"AUC {s['auc']:.3f} on {s['labelled']:,} labelled rows, {s['baseline_auc']:.3f} at training")
+    g = p.grades
+    if len(g) and "verdict" in g.columns:
+        for r in g.itertuples(index=False):
+            if r.verdict == "underestimates" and r.binom_p < t.p_value:
+                why = (f"; the model's own mean PD for these rows is {r.predicted_now:.2%}, so the mix within "
+                       "the grade moved" if r.jeffreys_low <= r.predicted_now <= r.jeffreys_high else "")
+                add("warn", "performance", "", f"grade {r.grade}", r.observed,
+                    f"bad rate {r.observed:.2%} on {r.count:,} rows against the promised {r.promised:.2%} "
+                    f"(binomial p {r.binom_p:.2g}){why}")
+    if p.period_grades is not None and "verdict" in p.period_grades.columns:
+        for r in p.period_grades.itertuples(index=False):
+            if r.verdict == "underestimates" and r.binom_p < t.p_value:
+                add("info", "performance", r.period, f"grade {r.grade}", r.observed,
+                    f"bad rate {r.observed:.2%} on {r.count:,} rows against the promised {r.promised:.2%} "
+                    f"(binomial p {r.binom_p:.2g})", False)
+
+
+def findings(result: Any) -> pd.DataFrame:
+    """All findings of a `MonitorResult`, most severe first."""
+    rows: list[dict] = []
+
+    def add(level: str, area: str, period: str, item: str, value: float, message: str, counts: bool = True) -> None:
+        rows.append({"level": level, "area": area, "period": period, "item": str(item), "value": float(value),
+                     "message": message, "counts": counts})
+
+    _drift_findings(result, add)
+    _performance_findings(result, add)
+    if result.decisions is not None:
+        result.decisions.findings(result.thresholds, add)
+    audit = result.audit or {}
+    if audit.get("score_mismatches"):
+        add("warn", "audit", "", "score", audit["score_mismatches"],
+            f"{audit['score_mismatches']:,} logged score(s) differ from this bundle's score for the logged inputs "
+            f"(e.g. request {audit['mismatch_examples'][0]})")
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    if len(frame):
+        rank = frame["level"].map(LEVELS).fillna(0) + frame["counts"].astype(int) * 0.5
+        frame = frame.assign(_r=-rank).sort_values(["_r", "area"], kind="mergesort").drop(columns="_r")
+    return frame.reset_index(drop=True)

@@ -1,0 +1,245 @@
+"""`monitor`: score recent rows with a bundle and compare them with its baseline; status and exit code.
+
+Status is the worst of: the score's PSI, each model input's CSI (overall and in every period with at
+least `min_period_rows` rows), and, once labels arrive, a grade whose realised bad rate significantly
+exceeds its promise or an AUC well below training. Columns the model does not use are shown but never
+raise the status. Exit codes for schedulers: 0 stable, 3 warning, 4 alert (2 stays for bad input).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from creditflow.data.errors import DataError
+from creditflow.data.output import atomic_path
+from creditflow.monitor.baseline import Baseline, fit_baseline, load_baseline
+from creditflow.monitor.drift import LEVELS, STATUS_OF_LEVEL, Drift, Thresholds, measure_drift
+from creditflow.monitor.performance import Performance, measure_performance
+from creditflow.monitor.sources import (
+    Batch,
+    check_columns,
+    encode_labels,
+    join_labels,
+    period_codes,
+    read_data,
+)
+
+EXIT_CODES = {"stable": 0, "warn": 3, "alert": 4}
+
+
+@dataclass
+class MonitorResult:
+    """The outcome of one monitoring run: drift, realised performance, decision mix, findings and status."""
+
+    model_type: str
+    model_version: str
+    source: str
+    rows: int
+    baseline: Baseline
+    drift: Drift
+    thresholds: Thresholds
+    mean_score: float = float("nan")
+    performance: Performance | None = None
+    decisions: Any = None
+    periods: list[str] = field(default_factory=list)
+    findings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+    audit: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> str:
+        """'stable', 'warn' or 'alert': the worst finding that counts."""
+        f = self.findings
+        if f.empty:
+            return "stable"
+        counted = f.loc[f["counts"], "level"]
+        return STATUS_OF_LEVEL[max((LEVELS.get(x, 0) for x in counted), default=0)]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary: status, exit code, score PSI, CSI per column, periods, performance, findings."""
+        d = self.drift
+        out: dict[str, Any] = {
+            "status": self.status, "exit_code": self.exit_code,
+            "thresholds": {"warn": self.thresholds.warn, "alert": self.thresholds.alert,
+                           "min_period_rows": self.thresholds.min_period_rows},
+            "model": {"type": self.model_type, "version": self.model_version},
+            "source": self.source, "rows": self.rows,
+            "score": {"psi": d.score_psi, "status": self.thresholds.status(d.score_psi),
+                      "baseline_mean": self.baseline.mean_score, "current_mean": self.mean_score},
+            "variables": _records(d.variables.drop(columns=["meaning"], errors="ignore")),
+            "grade_mix": _records(d.grade_mix),
+            "findings": _records(self.findings),
+            "notes": list(self.notes),
+        }
+        if d.periods is not None:
+            out["periods"] = _records(d.periods)
+        if self.performance is not None:
+            p = self.performance
+            out["performance"] = {"summary": p.summary, "grades": _records(p.grades)}
+            if p.periods is not None:
+                out["performance"]["periods"] = _records(p.periods)
+        if self.decisions is not None:
+            out["decisions"] = self.decisions.summary()
+        if self.audit is not None:
+            out["audit"] = self.audit
+        return out
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write `summary()` as JSON (atomically)."""
+        from creditflow.bundle import dumps
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(dumps(self.summary()))
+        return path
+
+    def report(self) -> Any:
+        """The monitoring report (`creditflow.report.Report`): shows in Jupyter, saves as HTML or Excel."""
+        from creditflow.monitor.report import build_monitor_report
+
+        return build_monitor_report(self)
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict]:
+    if frame is None or frame.empty:
+        return []
+    return json.loads(frame.to_json(orient="records", double_precision=10))
+
+
+def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any, id: str | None) -> None:
+    """Attach outcomes to the batch: from a labels table joined by id, or from a target column in the data."""
+    schema = bundle.files.get("schema.json", {})
+    training = bundle.metadata.get("training", {})
+    frame = batch.frame
+    if labels is not None:
+        lab, lab_file = read_data(labels)
+        id_col = id or batch.id_column or schema.get("id_column") or training.get("id_column")
+        if id_col is None:
+            raise DataError("labels are joined by id: pass --id COLUMN", file=lab_file)
+        target = target or schema.get("target") or training.get("target")
+        if target is None:
+            raise DataError("name the outcome column of the labels with --target", file=lab_file)
+        batch.y, notes = join_labels(frame, id_col, lab, target, bad, data_file=batch.source, labels_file=lab_file)
+        batch.notes.extend(notes)
+        return
+    default = schema.get("target") or training.get("target")
+    col = target or (default if default in frame.columns else None)
+    if col is None:
+        return
+    if col not in frame.columns:
+        raise DataError("target column not found in the data", file=batch.source, column=col)
+    batch.y = encode_labels(frame[col], bad, file=batch.source)
+    if target is None:
+        batch.notes.append(f"outcomes read from the training target column '{col}' found in the data")
+
+
+def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit_table: str | None = None,
+               time: str | None = None) -> Batch:
+    """The rows to monitor: a table (file or DataFrame) or the service's audit log (`audit` URL)."""
+    if (data is None) == (audit is None):
+        raise DataError("monitor needs exactly one source: a DATA table or --audit URL")
+    if audit is not None:
+        from creditflow.monitor.audit import read_audit
+
+        batch = read_audit(audit, bundle, table=audit_table)
+    else:
+        frame, source = read_data(data)
+        check_columns(frame, list(bundle.model.features_), source)
+        batch = Batch(frame=frame, source=source or "DataFrame")
+    training_time = bundle.metadata.get("training", {}).get("time_column")
+    col = time or (training_time if training_time in batch.frame.columns else None)
+    if col is not None and batch.period_codes is None:
+        if col not in batch.frame.columns:
+            raise DataError("time column not found in the data", file=batch.source, column=col)
+        batch.period_codes, batch.periods = period_codes(batch.frame[col])
+        if time is None:
+            batch.notes.append(f"periods from the training time column '{col}' found in the data")
+    return batch
+
+
+def monitor(
+    model: Any,
+    data: Any = None,
+    *,
+    audit: str | None = None,
+    audit_table: str | None = None,
+    labels: Any = None,
+    target: str | None = None,
+    bad: Any = None,
+    id: str | None = None,
+    time: str | None = None,
+    policy: Any = None,
+    reference: Any = None,
+    thresholds: Thresholds | None = None,
+) -> MonitorResult:
+    """Monitor a bundle (directory or loaded `Bundle`) on a table or its audit log against its baseline.
+
+    `labels`: a table of outcomes joined on `id` (`target` names its outcome column); without it a
+    `target` column in the data is used. `time`: column whose calendar month (or value) is the period.
+    `policy`: a decision policy file whose decision mix is compared with training's. `reference`: a
+    table to build the baseline from instead of the bundle's `baseline.json`.
+    """
+    from creditflow.bundle import Bundle, load_bundle
+
+    thresholds = thresholds or Thresholds()
+    thresholds.check()
+    bundle = model if isinstance(model, Bundle) else load_bundle(model)
+    mdl = bundle.model
+    if reference is not None:
+        ref, ref_source = read_data(reference)
+        check_columns(ref, list(mdl.features_), ref_source)
+        baseline = fit_baseline(mdl, ref)
+        note = f"baseline built from the reference table {ref_source or 'DataFrame'} ({len(ref):,} rows)"
+    else:
+        baseline = load_baseline(bundle)
+        note = f"baseline: the {baseline.rows:,} training rows stored in the bundle"
+    batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time)
+    _labels(batch, bundle, labels, target, bad, id)
+    scores = mdl.scores(batch.frame)
+    codes = batch.period_codes if len(batch.periods) > 1 else None
+    periods = batch.periods if codes is not None else []
+    drift = measure_drift(baseline, batch.frame, scores, thresholds, codes, periods)
+    perf = None
+    if batch.y is not None and batch.labelled:
+        perf = measure_performance(baseline, scores, batch.y, codes, periods)
+    elif batch.y is not None:
+        batch.notes.append("no row has a known outcome yet: realised performance is not shown")
+    decisions = None
+    if policy is not None:
+        from creditflow.monitor.decisions import decision_mix
+
+        decisions = decision_mix(policy, bundle, baseline, batch, scores, reference)
+    result = MonitorResult(
+        model_type=baseline.model_type, model_version=bundle.model_version, source=batch.source,
+        rows=len(batch.frame), baseline=baseline, drift=drift, thresholds=thresholds,
+        mean_score=float(scores["score"].mean()), performance=perf, decisions=decisions, periods=periods,
+        notes=[note, *batch.notes],
+    )
+    if batch.stored is not None:
+        from creditflow.monitor.audit import compare_stored
+
+        result.audit = compare_stored(batch.stored, scores)
+    from creditflow.monitor.findings import findings
+
+    result.findings = findings(result)
+    return result
+
+
+def exit_code_of(status: str) -> int:
+    """Exit status for a scheduler: 0 stable, 3 warning, 4 alert."""
+    return EXIT_CODES[status]
+
+
+__all__ = ["MonitorResult", "Thresholds", "exit_code_of", "monitor"]

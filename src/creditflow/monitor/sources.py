@@ -1,0 +1,133 @@
+"""What monitoring reads: a table of recent applicants, its labels (joined by id) and its periods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from creditflow.binning.variable import category_keys
+from creditflow.data.errors import DataError, SchemaError
+from creditflow.data.io import check_finite, encode_target, period_of, read_frame
+
+NO_PERIOD = "(no time)"
+
+
+@dataclass
+class Batch:
+    """Rows to monitor: model inputs, labels (NaN = not yet known), period of each row, and their origin.
+
+    `stored` holds what a source recorded at decision time (the audit log's score and decision), aligned
+    with `frame`; `notes` says what was dropped or assumed on the way.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    id_column: str | None = None
+    y: np.ndarray | None = None
+    period_codes: np.ndarray | None = None
+    periods: list[str] = field(default_factory=list)
+    stored: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> int:
+        return 0 if self.y is None else int(np.isfinite(self.y).sum())
+
+
+def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) -> None:
+    """Refuse a table that lacks model columns or holds infinities in them."""
+    missing = [v for v in features if v not in frame.columns]
+    if missing:
+        raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source, column=missing[0])
+    check_finite(frame[features], file=source)
+
+
+def encode_labels(values: pd.Series, bad: object = None, *, file: str | None = None) -> np.ndarray:
+    """Labels as float 0/1 (1 = bad) with NaN where the outcome is not known yet."""
+    known = values.notna().to_numpy()
+    out = np.full(len(values), np.nan)
+    if not known.any():
+        return out
+    kept = values[known]
+    if bad is None and pd.api.types.is_numeric_dtype(kept.dtype) and not pd.api.types.is_bool_dtype(kept.dtype):
+        arr = kept.to_numpy(dtype=float)
+        wrong = ~np.isin(arr, (0.0, 1.0))
+        if wrong.any():
+            row = int(np.flatnonzero(known)[np.flatnonzero(wrong)[0]]) + 1
+            raise DataError(f"labels must be 0/1 (1 = bad) or empty, found {arr[wrong][0]:g}",
+                            file=file, column=str(values.name), row=row, hint="pass --bad VALUE for other codes")
+        out[known] = arr
+        return out
+    out[known] = encode_target(kept.reset_index(drop=True), bad, file=file)
+    return out
+
+
+def _keys(values: pd.Series) -> np.ndarray:
+    """Ids as comparable text: 7, 7.0 and '7' are the same id."""
+    return category_keys(values)
+
+
+def join_labels(frame: pd.DataFrame, id_column: str, labels: pd.DataFrame, target: str, bad: object = None,
+                *, data_file: str | None = None, labels_file: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """Each row's label from a labels table joined on `id_column` (NaN where it has none yet), and notes."""
+    if id_column not in frame.columns:
+        raise DataError("id column not found in the data; pass --id", file=data_file, column=id_column)
+    for col in (id_column, target):
+        if col not in labels.columns:
+            raise DataError(f"column not found in the labels; columns are {list(labels.columns)[:12]}",
+                            file=labels_file, column=col)
+    keys = pd.Series(_keys(labels[id_column]))
+    if keys.isna().any():
+        raise DataError("labels have rows without an id", file=labels_file, column=id_column,
+                        row=int(np.flatnonzero(keys.isna().to_numpy())[0]) + 1)
+    dup = keys.duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0]) + 1
+        raise DataError(f"id '{keys.iloc[row - 1]}' appears more than once in the labels", file=labels_file,
+                        column=id_column, row=row)
+    y = encode_labels(labels[target], bad, file=labels_file)
+    lookup = pd.Series(y, index=pd.Index(keys.to_numpy()))
+    data_keys = pd.Series(_keys(frame[id_column]))
+    joined = data_keys.map(lookup).to_numpy(dtype=float)
+    matched = int(data_keys.isin(lookup.index).sum())
+    notes = [f"labels: {matched:,} of {len(frame):,} rows matched an id in {labels_file or 'the labels'}; "
+             f"{int(np.isfinite(joined).sum()):,} have a known outcome"]
+    unmatched = len(labels) - int(lookup.index.isin(data_keys).sum())
+    if unmatched:
+        notes.append(f"labels: {unmatched:,} labelled id(s) are not in the monitored data and were ignored")
+    return joined, notes
+
+
+def period_codes(time: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Code of each row's period (calendar month for dates, the value itself otherwise) and the periods in order.
+
+    Rows without a time get the period '(no time)', listed last.
+    """
+    raw_codes, uniques = pd.factorize(time, sort=True)
+    if len(uniques):
+        labels = period_of(pd.Series(uniques)).astype(str).to_numpy()
+    else:
+        labels = np.array([], dtype=object)
+    order = sorted(set(labels), key=_period_sort_key)
+    has_missing = bool((raw_codes < 0).any())
+    names = order + ([NO_PERIOD] if has_missing else [])
+    position = {p: i for i, p in enumerate(names)}
+    remap = np.array([position[p] for p in labels] + [position.get(NO_PERIOD, 0)], dtype=np.int64)
+    return remap[raw_codes], names  # code -1 (missing) takes the last entry of remap
+
+
+def _period_sort_key(p: str) -> tuple:
+    try:
+        return (0, float(p), "")
+    except ValueError:
+        return (1, 0.0, p)
+
+
+def read_data(path: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """A table to monitor, and its file name (None for a DataFrame)."""
+    if isinstance(path, pd.DataFrame):
+        return path.reset_index(drop=True), None
+    return read_frame(path), str(path)
