@@ -270,6 +270,12 @@ class VariableBinning:
         n_bins = len(self.labels)
         bads = np.bincount(idx, weights=y, minlength=n_bins)
         counts = np.bincount(idx, minlength=n_bins).astype(float)
+        self.set_counts(counts, bads, total_goods, total_bads, alpha)
+
+    def set_counts(
+        self, counts: np.ndarray, bads: np.ndarray, total_goods: float, total_bads: float, alpha: float
+    ) -> None:
+        """Set goods, bads and WOE from rows and bads per bin (float arrays in `labels` order)."""
         self.goods = (counts - bads).tolist()
         self.bads = bads.tolist()
         woe, _ = woe_iv(counts - bads, bads, total_goods, total_bads, alpha)
@@ -353,6 +359,93 @@ def _numeric_prebins(values: np.ndarray, counts: np.ndarray, n_prebins: int, min
     return values[pos + 1].astype(float)
 
 
+@dataclass
+class ValueCounts:
+    """Rows and bads per distinct value of one column, and of its Missing and special-value rows.
+
+    These are all a binning needs: `fit_numeric_counts` / `fit_categorical_counts` give from them
+    exactly the bins `fit_numeric` / `fit_categorical` give from the rows, so counts taken per
+    partition and summed with `merge` bin a table that no single machine holds.
+    Special rows are counted at the position of the (last) equal entry of `special_values`,
+    as `VariableBinning.bin_indices` assigns them.
+    """
+
+    values: np.ndarray  # sorted distinct regular values: float64 (numeric) or str (categorical keys)
+    counts: np.ndarray  # rows per value (int64)
+    bads: np.ndarray  # bads per value (float64)
+    n_missing: int = 0
+    missing_bads: float = 0.0
+    special_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    special_bads: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.counts.sum()) + self.n_missing + int(self.special_counts.sum())
+
+    @property
+    def n_bads(self) -> float:
+        return float(self.bads.sum()) + self.missing_bads + float(self.special_bads.sum())
+
+    @classmethod
+    def merge(cls, parts: list[ValueCounts]) -> ValueCounts:
+        """Sum counts of the same column over partitions (values are matched exactly)."""
+        if not parts:
+            raise ValueError("nothing to merge")
+        values, inverse = np.unique(np.concatenate([p.values for p in parts]), return_inverse=True)
+        counts = np.bincount(inverse, weights=np.concatenate([p.counts for p in parts]), minlength=len(values))
+        bads = np.bincount(inverse, weights=np.concatenate([p.bads for p in parts]), minlength=len(values))
+        return cls(
+            values=values, counts=counts.astype(np.int64), bads=bads,
+            n_missing=sum(p.n_missing for p in parts), missing_bads=float(sum(p.missing_bads for p in parts)),
+            special_counts=np.sum([p.special_counts for p in parts], axis=0).astype(np.int64),
+            special_bads=np.sum([p.special_bads for p in parts], axis=0).astype(float),
+        )
+
+    def bin_totals(self, vb: VariableBinning) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and bads in each bin of `vb` (float arrays in `vb.labels` order)."""
+        n_bins = len(vb.labels)
+        if vb.kind == "numeric":
+            idx = np.searchsorted(np.asarray(vb.splits, dtype=float), self.values, side="right")
+        else:
+            lookup = vb._category_lookup()
+            unseen = vb.missing_index + 1 + len(vb.special_values)
+            idx = np.asarray([lookup.get(c, unseen) for c in self.values.tolist()], dtype=np.int64)
+        rows = np.bincount(idx, weights=self.counts, minlength=n_bins)
+        bads = np.bincount(idx, weights=self.bads, minlength=n_bins)
+        rows[vb.missing_index] += self.n_missing
+        bads[vb.missing_index] += self.missing_bads
+        for k in range(len(self.special_counts)):
+            rows[vb.missing_index + 1 + k] += self.special_counts[k]
+            bads[vb.missing_index + 1 + k] += self.special_bads[k]
+        return rows, bads
+
+
+def _special_counts(matches: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and bads per special value; a value listed twice counts at its last position."""
+    counts, bads = np.zeros(len(matches), dtype=np.int64), np.zeros(len(matches))
+    taken = np.zeros(len(y), dtype=bool)
+    for k in range(len(matches) - 1, -1, -1):
+        m = matches[k] & ~taken
+        counts[k], bads[k] = int(m.sum()), float(y[m].sum())
+        taken |= m
+    return counts, bads
+
+
+def numeric_counts(x: np.ndarray, y: np.ndarray, special_values: list[float]) -> ValueCounts:
+    """`ValueCounts` of a numeric column (float array, NaN = missing) against the 0/1 target `y`."""
+    miss = np.isnan(x)
+    regular = ~miss
+    for v in special_values:
+        regular &= x != v
+    uniq, inverse = np.unique(x[regular], return_inverse=True)
+    sc, sb = _special_counts([x == v for v in special_values], y)
+    return ValueCounts(
+        values=uniq, counts=np.bincount(inverse, minlength=len(uniq)),
+        bads=np.bincount(inverse, weights=y[regular], minlength=len(uniq)),
+        n_missing=int(miss.sum()), missing_bads=float(y[miss].sum()), special_counts=sc, special_bads=sb,
+    )
+
+
 def fit_numeric(
     name: str,
     x: np.ndarray,
@@ -362,21 +455,26 @@ def fit_numeric(
     user_splits: list[float] | None = None,
 ) -> VariableBinning:
     """Fit the bins of one numeric column (float array, NaN = missing)."""
-    n = len(x)
-    tb = float(y.sum())
+    return fit_numeric_counts(name, numeric_counts(x, y, special_values), settings, special_values, user_splits)
+
+
+def fit_numeric_counts(
+    name: str,
+    stats: ValueCounts,
+    settings: BinningSettings,
+    special_values: list[float],
+    user_splits: list[float] | None = None,
+) -> VariableBinning:
+    """Fit the bins of one numeric column from its `ValueCounts`."""
+    n = stats.n_rows
+    tb = stats.n_bads
     tg = float(n - tb)
-    regular = ~np.isnan(x)
-    for v in special_values:
-        regular &= x != v
-    xr, yr = x[regular], y[regular]
     vb = VariableBinning(name=name, kind="numeric", special_values=list(special_values))
+    uniq, cnt, bad_u = stats.values, stats.counts, stats.bads
     if user_splits is not None:
-        splits = _check_user_splits(name, user_splits, xr)
+        splits = _check_user_splits(name, user_splits, uniq)
         vb.splits, vb.user_splits, vb.trend = splits, True, "user"
-    elif len(xr):
-        uniq, inverse = np.unique(xr, return_inverse=True)
-        cnt = np.bincount(inverse)
-        bad_u = np.bincount(inverse, weights=yr)
+    elif len(uniq):
         min_count = settings.min_bin_share * n
         cand = _numeric_prebins(uniq, cnt, settings.n_prebins, min_count)
         pidx = np.searchsorted(cand, uniq, side="right")
@@ -385,8 +483,7 @@ def fit_numeric(
         starts, trend = _best_grouping(pc - pb, pb, settings, min_count, tg, tb)
         vb.splits = [float(cand[s - 1]) for s in starts]
         vb.trend = trend
-    idx = vb.bin_indices(pd.Series(x))
-    vb.fit_counts(idx, y, tg, tb, settings.alpha)
+    vb.set_counts(*stats.bin_totals(vb), tg, tb, settings.alpha)
     return vb
 
 
@@ -409,7 +506,7 @@ def _best_grouping(
     return starts, best if starts else "none"
 
 
-def _check_user_splits(name: str, splits: list[float], xr: np.ndarray) -> list[float]:
+def _check_user_splits(name: str, splits: list[float], values: np.ndarray) -> list[float]:
     try:
         s = [float(v) for v in splits]
     except (TypeError, ValueError):
@@ -418,7 +515,7 @@ def _check_user_splits(name: str, splits: list[float], xr: np.ndarray) -> list[f
         raise CreditflowError("user splits must be finite numbers", column=name)
     if s != sorted(set(s)):
         raise CreditflowError(f"user splits must be strictly increasing, got {s}", column=name)
-    counts = np.bincount(np.searchsorted(np.asarray(s), xr, side="right"), minlength=len(s) + 1)
+    counts = np.bincount(np.searchsorted(np.asarray(s), values, side="right"), minlength=len(s) + 1)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
         edges = [-np.inf, *s, np.inf]
@@ -430,6 +527,20 @@ def _check_user_splits(name: str, splits: list[float], xr: np.ndarray) -> list[f
     return s
 
 
+def categorical_counts(keys: np.ndarray, y: np.ndarray, special_values: list[float]) -> ValueCounts:
+    """`ValueCounts` of a categorical column (`keys` from `category_keys`, None = missing)."""
+    special_keys = [category_key(v) for v in special_values]
+    missing = pd.isna(keys)
+    regular = ~missing & ~np.isin(keys, list(set(special_keys)))
+    cats, inverse = np.unique(keys[regular].astype(str), return_inverse=True)
+    sc, sb = _special_counts([~missing & (keys == k) for k in special_keys], y)
+    return ValueCounts(
+        values=cats, counts=np.bincount(inverse, minlength=len(cats)),
+        bads=np.bincount(inverse, weights=y[regular], minlength=len(cats)),
+        n_missing=int(missing.sum()), missing_bads=float(y[missing].sum()), special_counts=sc, special_bads=sb,
+    )
+
+
 def fit_categorical(
     name: str,
     keys: np.ndarray,
@@ -439,16 +550,23 @@ def fit_categorical(
     user_groups: list[list[Any]] | None = None,
 ) -> VariableBinning:
     """Fit the bins of one categorical column (`keys` from `category_keys`, None = missing)."""
-    n = len(keys)
-    tb = float(y.sum())
+    stats = categorical_counts(keys, y, special_values)
+    return fit_categorical_counts(name, stats, settings, special_values, user_groups)
+
+
+def fit_categorical_counts(
+    name: str,
+    stats: ValueCounts,
+    settings: BinningSettings,
+    special_values: list[float],
+    user_groups: list[list[Any]] | None = None,
+) -> VariableBinning:
+    """Fit the bins of one categorical column from its `ValueCounts`."""
+    n = stats.n_rows
+    tb = stats.n_bads
     tg = float(n - tb)
-    special_keys = {category_key(v) for v in special_values}
-    missing = pd.isna(keys)
-    regular = ~missing & ~np.isin(keys, list(special_keys))
     vb = VariableBinning(name=name, kind="categorical", special_values=list(special_values))
-    cats, inverse = np.unique(keys[regular].astype(str), return_inverse=True)
-    cnt = np.bincount(inverse, minlength=len(cats)).astype(float)
-    bad = np.bincount(inverse, weights=y[regular], minlength=len(cats))
+    cats, cnt, bad = stats.values, stats.counts.astype(float), stats.bads
     if user_groups is not None:
         vb.groups = _check_user_groups(name, user_groups, cats)
         vb.user_splits, vb.trend = True, "user"
@@ -468,8 +586,7 @@ def fit_categorical(
         bounds = [0, *[int(pre[s]) for s in starts], len(cats)]
         vb.groups = [cats[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         vb.trend = "ascending"
-    idx = vb.bin_indices(pd.Series(keys, dtype=object))
-    vb.fit_counts(idx, y, tg, tb, settings.alpha)
+    vb.set_counts(*stats.bin_totals(vb), tg, tb, settings.alpha)
     return vb
 
 
