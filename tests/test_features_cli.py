@@ -1,0 +1,173 @@
+"""`creditflow features` end to end on the real UCI files, and bad input (exit 2, the column named, no output)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from creditflow.cli import _load_commands, app
+from tests.conftest import ROOT, SHARED_DATA
+
+DATA = SHARED_DATA / "uci_taiwan"
+SPEC = ROOT / "examples" / "uci_taiwan_features.yaml"
+TAGS = ROOT / "examples" / "uci_taiwan_tags.yaml"
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    """Run the CLI in-process; return the exit code and all output with whitespace normalised."""
+    _load_commands()
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    text = result.output + (getattr(result, "stderr", "") or "")
+    return result.exit_code, " ".join(text.split())
+
+
+def test_end_to_end_on_the_real_files(tmp_path):
+    out = tmp_path / "features.parquet"
+    code, text = invoke("features", "--profiles", DATA / "profiles.jsonl", "--events", DATA / "statements.csv",
+                        "--labels", DATA / "labels.csv", "--spec", SPEC, "--tags", TAGS, "--out", out,
+                        "--report", tmp_path / "report.json")
+    assert code == 0, text
+    assert "30,000 rows" in text
+    table = pd.read_parquet(out)
+    assert table.shape[0] == 30_000 and table["client_id"].is_unique
+    assert {"defaulted", "demographics__age", "account__credit_limit", "bill_m1", "status_m6", "worst_status_6m",
+            "utilisation_m1", "age_band", "life_stage"} <= set(table.columns)
+    wide = pd.read_csv(DATA / "UCI_Credit_Card.csv")
+    assert (table["bill_m1"] == wide["BILL_AMT1"]).all() and (table["defaulted"] == wide.iloc[:, -1]).all()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["n_events_used"] == 180_000 and report["warnings"] == []
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The first 200 clients of the real files."""
+    d = tmp_path_factory.mktemp("small")
+    events = pd.read_csv(DATA / "statements.csv")
+    events = events[events["client_id"] <= 200]
+    labels = pd.read_csv(DATA / "labels.csv").head(200)
+    lines = (DATA / "profiles.jsonl").read_text(encoding="utf-8").splitlines()[:200]
+    (d / "profiles.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    labels.to_csv(d / "labels.csv", index=False)
+    events.to_csv(d / "events.csv", index=False)
+    return d, events, labels
+
+
+def run_small(small, events: pd.DataFrame | None = None, *extra: object, spec=SPEC, out_name="out.parquet"):
+    d, good, _ = small
+    path = d / "events.csv"
+    if events is not None:
+        path = d / "events_bad.csv"
+        events.to_csv(path, index=False)
+    out = d / out_name
+    code, text = invoke("features", "--profiles", d / "profiles.jsonl", "--events", path,
+                        "--labels", d / "labels.csv", "--spec", spec, "--out", out, *extra)
+    return code, text, out
+
+
+def test_small_run_writes_csv_with_labels_and_ids(small):
+    code, text, out = run_small(small, out_name="out.csv")
+    assert code == 0, text
+    table = pd.read_csv(out)
+    assert len(table) == 200 and list(table.columns[:3]) == ["client_id", "observation_date", "defaulted"]
+    out.unlink()
+
+
+def assert_refused(code: int, text: str, out, *words: str) -> None:
+    assert code == 2, text
+    assert text.startswith("error:")
+    for w in words:
+        assert w in text, (w, text)
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]  # no temp left
+
+
+def test_unparseable_dates_are_refused(small):
+    bad = small[1].copy()
+    bad.iloc[[5, 9], bad.columns.get_loc("statement_month")] = ["2005-13", "sept"]
+    code, text, out = run_small(small, bad)
+    assert_refused(code, text, out, "column 'statement_month'", "row 6", "2 value(s) are not dates", "'2005-13'")
+
+
+def test_events_for_unknown_entities_are_refused_and_dropped_on_request(small, tmp_path):
+    bad = pd.concat([small[1], small[1].head(3).assign(client_id=99_999)], ignore_index=True)
+    code, text, out = run_small(small, bad)
+    assert_refused(code, text, out, "column 'client_id'", "3 event(s) for 1 entity id(s) not in the profiles",
+                   "99999", f"row {len(small[1]) + 1}")
+    report = tmp_path / "r.json"
+    code, text, out = run_small(small, bad, "--drop-unknown-entities", "--report", report)
+    assert code == 0, text
+    assert "warning: dropped 3 event(s) for 1 entity id(s)" in text
+    assert json.loads(report.read_text())["dropped_unknown_entity_events"] == 3
+    out.unlink()
+
+
+def test_duplicate_events_are_refused_and_dropped_on_request(small):
+    bad = pd.concat([small[1], small[1].iloc[[10, 11]]], ignore_index=True)
+    code, text, out = run_small(small, bad)
+    assert_refused(code, text, out, "column 'client_id'", "2 event row(s) are exact duplicates", "on_duplicate")
+    code, text, out = run_small(small, bad, "--drop-duplicates")
+    assert code == 0 and "warning: dropped 2 exact duplicate event row(s)" in text
+    out.unlink()
+
+
+def test_mixed_time_zones_are_refused(small, tmp_path):
+    d = small[0]
+    events = pd.DataFrame({
+        "client_id": [1, 1, 2, 2],
+        "posted_at": ["2005-09-01T10:00:00+08:00", "2005-09-02T10:00:00+08:00", "2005-09-03T02:00:00Z",
+                      "2005-09-04 10:00:00"],
+        "amount": [1.0, 2.0, 3.0, 4.0],
+    })
+    spec = tmp_path / "tz.yaml"
+    spec.write_text("entity: client_id\nevent_time: posted_at\nwindows: [30d]\n"
+                    "features:\n  - {name: n_30d, agg: count}\n", encoding="utf-8")
+    code, text, out = run_small(small, events, spec=spec)
+    assert_refused(code, text, out, "column 'posted_at'", "mixed time zones", "2 row(s) with +08:00",
+                   "1 row(s) with no offset", "timezone")
+    del d
+
+
+def test_a_spec_naming_a_missing_column_is_refused(small, tmp_path):
+    spec = tmp_path / "typo.yaml"
+    spec.write_text(SPEC.read_text(encoding="utf-8").replace("column: paid_amount, windows: *months",
+                                                             "column: paid_amt, windows: *months"))
+    code, text, out = run_small(small, None, spec=spec)
+    assert_refused(code, text, out, "column 'paid_amt'", "column not found, needed by feature 'paid_m1'",
+                   "events.csv")
+
+
+def test_non_numeric_values_and_bad_observation_dates_are_refused(small):
+    bad = small[1].astype({"bill_amount": object})
+    bad.iloc[3, bad.columns.get_loc("bill_amount")] = "1,234"
+    code, text, out = run_small(small, bad)
+    assert_refused(code, text, out, "column 'bill_amount'", "row 4", "not numbers")
+    d = small[0]
+    labels = small[2].copy()
+    labels.loc[7, "observation_date"] = "30/09/2005"
+    labels.to_csv(d / "labels_bad.csv", index=False)
+    out = d / "o.csv"
+    code, text = invoke("features", "--events", d / "events.csv", "--labels", d / "labels_bad.csv",
+                        "--spec", SPEC, "--out", out)
+    assert_refused(code, text, out, "column 'observation_date'", "row 8")
+
+
+def test_output_format_and_missing_observations_are_refused_early(small):
+    d = small[0]
+    code, text = invoke("features", "--events", d / "events.csv", "--spec", SPEC, "--out", d / "o.txt",
+                        "--as-of", "2005-09-30")
+    assert code == 2 and "use .csv, .parquet or .xlsx" in text
+    code, text = invoke("features", "--events", d / "events.csv", "--spec", SPEC, "--out", d / "o.csv")
+    assert code == 2 and "--labels" in text and "--as-of" in text
+
+
+def test_as_of_builds_one_row_per_entity(small):
+    d = small[0]
+    out = d / "asof.csv"
+    code, text = invoke("features", "--profiles", d / "profiles.jsonl", "--events", d / "events.csv",
+                        "--spec", SPEC, "--as-of", "2005-09-30", "--out", out, "--engine", "pandas")
+    assert code == 0, text
+    table = pd.read_csv(out)
+    assert len(table) == 200 and (table["observation_date"] == "2005-09-30").all()

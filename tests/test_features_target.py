@@ -1,0 +1,108 @@
+"""Target definition, vintage curves and roll rates, checked against the wide UCI table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditflow.data.errors import DataError
+from creditflow.features import TargetSpec, define_target, roll_rates, vintage_curves
+from tests.conftest import SHARED_DATA, UCI
+
+DATA = SHARED_DATA / "uci_taiwan"
+PAY = ["PAY_6", "PAY_5", "PAY_4", "PAY_3", "PAY_2", "PAY_0"]  # April .. September
+STATUS = {"entity": "client_id", "time": "statement_month", "status": "repayment_status"}
+
+
+@pytest.fixture(scope="module")
+def statements() -> pd.DataFrame:
+    return pd.read_csv(DATA / "statements.csv")
+
+
+@pytest.fixture(scope="module")
+def wide() -> pd.DataFrame:
+    return pd.read_csv(UCI)
+
+
+def test_target_is_the_worst_status_in_the_window_after_the_observation(statements, wide):
+    labels = pd.read_csv(DATA / "labels.csv").assign(observation_date="2005-06-30")
+    spec = TargetSpec(**STATUS, bad_at=2, window="3m", period="month", target="bad_3m")
+    out = define_target(statements, labels, spec)
+    # July, August, September = PAY_3, PAY_2, PAY_0; June (PAY_4) is before the observation
+    expected = (wide[["PAY_3", "PAY_2", "PAY_0"]].max(axis=1) >= 2).astype(int).to_numpy()
+    assert (out["bad_3m"].to_numpy(dtype=int) == expected).all()
+    assert (out["perf_records"] == 3).all()
+    assert out["defaulted"].tolist() == labels["defaulted"].tolist()
+    assert TargetSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_target_is_missing_without_performance_records(statements):
+    labels = pd.DataFrame({"client_id": [1, 1, 2], "observation_date": ["2005-09-30", "2005-03-31", "2005-03-31"]})
+    out = define_target(statements, labels, TargetSpec(**STATUS, window="1m", period="month"))
+    assert pd.isna(out["bad"].iloc[0]) and out["perf_records"].iloc[0] == 0  # no October data
+    assert out["bad"].iloc[1] == 0 and out["perf_worst_status"].iloc[1] == -2  # April 2005 (PAY_6)
+    assert out["bad"].iloc[2] == 1 and out["perf_worst_status"].iloc[2] == 2
+
+
+def test_target_refuses_non_numeric_status(statements):
+    bad = statements.head(10).astype({"repayment_status": object})
+    bad.loc[3, "repayment_status"] = "late"
+    with pytest.raises(DataError) as err:
+        define_target(bad, pd.DataFrame({"client_id": [1], "observation_date": ["2005-03-31"]}),
+                      TargetSpec(**STATUS, period="month"))
+    assert err.value.column == "repayment_status" and err.value.row == 4
+
+
+def test_roll_rates_equal_the_wide_table_transitions(statements, wide):
+    table = roll_rates(statements, **STATUS, horizon=1)
+    expected = sum(
+        pd.crosstab(wide[a], wide[b]).reindex(index=range(-2, 9), columns=range(-2, 9), fill_value=0)
+        for a, b in zip(PAY[:-1], PAY[1:], strict=True)
+    )
+    assert (table.counts.to_numpy() == expected.to_numpy()).all()
+    assert table.counts.to_numpy().sum() == 5 * 30_000
+    np.testing.assert_allclose(table.rates.sum(axis=1).dropna(), 1.0)
+
+
+def test_roll_rates_over_a_horizon_take_the_worst_status(statements, wide):
+    table = roll_rates(statements, **STATUS, horizon=3, clip=(0, 3))
+    assert list(table.counts.index) == ["<=0", "1", "2", "3+"]
+    pairs = []
+    for i in range(len(PAY) - 3):
+        now = wide[PAY[i]].clip(0, 3)
+        worst = wide[PAY[i + 1 : i + 4]].max(axis=1).clip(0, 3)
+        pairs.append(pd.crosstab(now, worst).reindex(index=range(4), columns=range(4), fill_value=0))
+    assert (table.counts.to_numpy() == sum(pairs).to_numpy()).all()
+
+
+def test_vintage_curves_are_cumulative_bad_rates_by_months_on_book(statements, wide):
+    table = vintage_curves(statements, **STATUS, bad_at=2)
+    assert list(table.rates.index) == ["2005-04"] and table.accounts.iloc[0] == 30_000
+    for mob in range(6):
+        ever = (wide[PAY[: mob + 1]] >= 2).any(axis=1).mean()
+        assert table.rates.loc["2005-04", mob] == pytest.approx(ever)
+    assert table.rates.iloc[0].is_monotonic_increasing
+
+
+def test_vintage_cohorts_from_opening_dates_and_unobserved_mobs_are_missing():
+    records = pd.DataFrame({
+        "id": [1, 1, 1, 2, 2, 3],
+        "m": ["2005-01", "2005-02", "2005-03", "2005-02", "2005-03", "2005-03"],
+        "dpd": [0, 30, 0, 0, 0, 60],
+    })
+    opened = pd.Series(["2005-01-15", "2005-01-20", "2005-03-01"], index=[1, 2, 3])
+    table = vintage_curves(records, entity="id", time="m", status="dpd", bad_at=30, opened=opened)
+    assert table.accounts.to_dict() == {"2005-01": 2, "2005-03": 1}
+    assert table.rates.loc["2005-01"].tolist() == [0.0, 0.5, 0.5]
+    assert table.rates.loc["2005-03", 0] == 1.0 and table.rates.loc["2005-03"].iloc[1:].isna().all()
+
+
+def test_plots_are_matplotlib_figures(statements, tmp_path):
+    vin = vintage_curves(statements, **STATUS, bad_at=2).plot()
+    roll = roll_rates(statements, **STATUS, horizon=1, clip=(0, 4)).plot()
+    for name, fig in (("vintage.png", vin), ("roll.png", roll)):
+        fig.savefig(tmp_path / name)
+        assert (tmp_path / name).stat().st_size > 5_000
