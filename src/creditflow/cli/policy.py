@@ -1,0 +1,124 @@
+"""`creditflow policy simulate` and `policy check`: what a lending policy does to a population."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from creditflow.cli.app import EXIT_BAD_INPUT, app, console, err_console
+from creditflow.data.errors import CreditflowError
+
+policy_app = typer.Typer(help="Lending policies: hard rules, cutoffs; simulate them on a table.",
+                         no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _guarded(func: Callable) -> Callable:
+    """Bad input becomes one line and exit status 2, as for every creditflow command."""
+
+    @functools.wraps(func)
+    def run(*a: Any, **kw: Any) -> Any:
+        try:
+            return func(*a, **kw)
+        except CreditflowError as exc:
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return run
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.2f}%"
+
+
+@policy_app.command("simulate")
+@_guarded
+def simulate_cmd(
+    policy: Path = typer.Argument(..., help="Policy YAML."),
+    model_dir: Path = typer.Argument(..., help="Model bundle directory."),
+    data: Path = typer.Argument(..., help="Population to simulate on: CSV, Parquet or Excel."),
+    target: str | None = typer.Option(None, "--target", help="Target column (1 = bad) for realised bad rates."),
+    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (default: 1/bad/yes)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Approval rate, expected bad rate (mean predicted probability) and realised bad rate (with --target)
+    among the approved, the decision mix, and how often each rule fired."""
+    from creditflow.bundle import load_bundle
+    from creditflow.data.io import encode_target, read_frame
+    from creditflow.data.output import atomic_path
+    from creditflow.policy import load_policy, simulate
+    from creditflow.service.validation import input_fields
+
+    pol = load_policy(policy)
+    bundle = load_bundle(model_dir)
+    model = bundle.model
+    schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
+    types = {f.name: f.type for f in input_fields(schema, pol)}
+    s = model.scaling_
+    pol.check_against(types, (int(s.min_score), int(s.max_score)))
+    frame = read_frame(data)
+    y = None
+    if target is not None:
+        if target not in frame.columns:
+            raise CreditflowError("target column not found", file=str(data), column=target)
+        y = encode_target(frame[target], bad, file=str(data))
+    result = simulate(pol, model, frame, y, model_version=bundle.model_version)
+    _print(result, str(data))
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        console.print(f"results: [bold]{json_out}[/]")
+
+
+def _print(result: Any, source: str) -> None:
+    doc = result.to_dict()
+    approved = doc["decisions"]["approve"]
+    console.print(f"[bold]policy {escape(result.policy_version)}[/] with model {result.model_version} on "
+                  f"{escape(source)} ({result.rows:,} rows)")
+    line = (f"approval rate [bold]{_pct(doc['approval_rate'])}[/]; expected bad rate among approved "
+            f"[bold]{_pct(approved['expected_bad_rate'])}[/]")
+    if result.realised_bad_rate is not None:
+        line += f"; realised bad rate among approved [bold]{_pct(approved['realised_bad_rate'])}[/]"
+    console.print(line)
+    mix = Table(title="decision mix", title_justify="left")
+    for col in ("decision", "count", "share", "mean score", "expected bad rate", "realised bad rate"):
+        mix.add_column(col, justify="left" if col == "decision" else "right")
+    for name, d in doc["decisions"].items():
+        mean = "-" if d["mean_score"] is None else f"{d['mean_score']:.0f}"
+        mix.add_row(name, f"{d['count']:,}", _pct(d["share"]), mean, _pct(d["expected_bad_rate"]),
+                    _pct(d["realised_bad_rate"]))
+    console.print(mix)
+    if doc["rules"]:
+        rules = Table(title="rules fired", title_justify="left")
+        for col in ("code", "action", "when", "fired", "share", "only rule"):
+            rules.add_column(col, justify="right" if col in ("fired", "share", "only rule") else "left")
+        for r in doc["rules"]:
+            rules.add_row(escape(r["code"]), r["action"], escape(r["when"]), f"{r['fired']:,}", _pct(r["share"]),
+                          f"{r['only_rule']:,}")
+        console.print(rules)
+
+
+@policy_app.command("check")
+@_guarded
+def check_cmd(
+    policy: Path = typer.Argument(..., help="Policy YAML."),
+    model_dir: Path | None = typer.Argument(None, help="Model bundle: also check the rules against its inputs."),
+) -> None:
+    """Parse a policy and, with a bundle, check that every rule reads a known field with the right type."""
+    from creditflow.policy import load_policy
+
+    pol = load_policy(policy)
+    if model_dir is not None:
+        from creditflow.service.config import ServiceConfig
+        from creditflow.service.state import load_state
+
+        load_state(ServiceConfig(model_dir=str(model_dir), policy=str(policy)))
+    console.print(f"policy {escape(pol.version)}: {len(pol.rules)} rule(s), approve at {pol.cutoffs.approve}, "
+                  f"review at {pol.cutoffs.review}" + (f"; consistent with {escape(str(model_dir))}" if model_dir else ""))

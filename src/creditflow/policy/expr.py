@@ -1,0 +1,511 @@
+"""The policy rule language: a tiny, safe condition language over applicant fields.
+
+A condition is text such as ``AGE < 18``, ``PAY_0 >= 3 and LIMIT_BAL <= 20000``,
+``EDUCATION in (0, 5, 6)``, ``not (MARRIAGE in ("1", "2"))`` or ``AGE is missing``. It is tokenised
+and parsed here by a recursive-descent parser into a small tree (never Python ``eval``), and
+evaluated on one applicant (a dict, for the service) or on a whole table (a DataFrame, for
+`policy simulate`); both give the same answer for the same row.
+
+Grammar (keywords are case-insensitive; names that are not identifiers go in backticks)::
+
+    condition  := or
+    or         := and ("or" and)*
+    and        := not ("and" not)*
+    not        := "not" not | test
+    test       := "(" condition ")"
+                | operand (op operand)            op: == != < <= > >=   (= is ==, <> is !=)
+                | name ["not"] "in" "(" literal ("," literal)* ")"   (or [ ... ])
+                | name "is" ["not"] "missing"
+                | "true" | "false"
+    operand    := name | number | string
+
+Missing values (absent, null, NaN) make every comparison and ``in`` false, so ``not (AGE < 18)`` is
+true for a missing age; say ``AGE is missing`` to catch them. A text literal matches a category the
+way the binning does: ``EDUCATION == "1"`` matches 1, 1.0 and "1".
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.binning.variable import category_key, category_keys, numeric_values
+from creditflow.data.errors import CreditflowError, SchemaError
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 50
+
+
+class ConditionError(CreditflowError):
+    """A rule condition that cannot be parsed or uses something the language does not have."""
+
+
+Value = float | str
+OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+_SWAP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+KEYWORDS = {"and", "or", "not", "in", "is", "missing", "true", "false"}
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+      | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<quoted>`[^`]+`)
+      | (?P<op><=|>=|==|!=|<>|<|>|=)
+      | (?P<punct>[(),\[\]])
+      | (?P<word>[^\W\d]\w*)
+    )""",
+    re.VERBOSE | re.UNICODE,
+)
+
+
+# ----------------------------------------------------------------------------- tree
+@dataclass(frozen=True)
+class Field:
+    name: str
+
+
+@dataclass(frozen=True)
+class Const:
+    value: Value
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: Field | Const
+    right: Field | Const
+
+
+@dataclass(frozen=True)
+class InList:
+    field: Field
+    values: tuple[Value, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class IsMissing:
+    field: Field
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+Node = Compare | InList | IsMissing | Bool | And | Or | Not
+
+
+# --------------------------------------------------------------------------- parser
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number | string | name | keyword | op | punct | end
+    text: str
+    pos: int
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a condition into tokens; anything the language does not know is an error."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            start = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
+            raise ConditionError(f"unexpected character {text[start]!r} at position {start + 1} in {text!r}")
+        kind = m.lastgroup or ""
+        value = m.group(kind)
+        start = m.start(kind)
+        if kind == "word":
+            low = value.lower()
+            tokens.append(Token("keyword", low, start) if low in KEYWORDS else Token("name", value, start))
+        elif kind == "quoted":
+            tokens.append(Token("name", value[1:-1], start))
+        elif kind == "string":
+            body = value[1:-1]
+            tokens.append(Token("string", re.sub(r"\\(.)", r"\1", body), start))
+        elif kind == "op":
+            tokens.append(Token("op", {"=": "==", "<>": "!="}.get(value, value), start))
+        else:
+            tokens.append(Token(kind, value, start))
+        pos = m.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+        self.depth = 0
+
+    # helpers
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def accept(self, kind: str, text: str | None = None) -> Token | None:
+        tok = self.tok
+        if tok.kind == kind and (text is None or tok.text == text):
+            self.i += 1
+            return tok
+        return None
+
+    def expect(self, kind: str, text: str | None = None, what: str = "") -> Token:
+        tok = self.accept(kind, text)
+        if tok is None:
+            self.fail(f"expected {what or text or kind}")
+        return tok  # type: ignore[return-value]
+
+    def fail(self, why: str) -> None:
+        got = "the end" if self.tok.kind == "end" else repr(self.tok.text)
+        raise ConditionError(f"{why} but found {got} at position {self.tok.pos + 1} in {self.text!r}")
+
+    # grammar
+    def parse(self) -> Node:
+        node = self.or_()
+        if self.tok.kind != "end":
+            self.fail("expected and/or or the end of the condition")
+        return node
+
+    def or_(self) -> Node:
+        items = [self.and_()]
+        while self.accept("keyword", "or"):
+            items.append(self.and_())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def and_(self) -> Node:
+        items = [self.not_()]
+        while self.accept("keyword", "and"):
+            items.append(self.not_())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def not_(self) -> Node:
+        if self.accept("keyword", "not"):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                self.fail(f"nested more than {MAX_DEPTH} levels")
+            node = Not(self.not_())
+            self.depth -= 1
+            return node
+        return self.test()
+
+    def test(self) -> Node:
+        if self.accept("punct", "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                self.fail(f"nested more than {MAX_DEPTH} levels")
+            node = self.or_()
+            self.expect("punct", ")")
+            self.depth -= 1
+            return node
+        if self.accept("keyword", "true"):
+            return Bool(True)
+        if self.accept("keyword", "false"):
+            return Bool(False)
+        left = self.operand()
+        if isinstance(left, Field):
+            if self.accept("keyword", "is"):
+                negate = self.accept("keyword", "not") is not None
+                self.expect("keyword", "missing", "'missing' after 'is'")
+                return IsMissing(left, negate)
+            negate = False
+            if self.tok.kind == "keyword" and self.tok.text == "not" and self.tokens[self.i + 1].text == "in":
+                self.i += 1
+                negate = True
+            if self.accept("keyword", "in"):
+                return InList(left, self.literal_list(), negate)
+        op = self.tok
+        if op.kind != "op":
+            self.fail("expected a comparison (==, !=, <, <=, >, >=), 'in' or 'is missing'")
+        self.i += 1
+        right = self.operand()
+        if isinstance(left, Const) and isinstance(right, Const):
+            raise ConditionError(f"comparison of two constants ({left.value!r} {op.text} {right.value!r}) "
+                                 f"in {self.text!r}: name an applicant field")
+        return Compare(op.text, left, right)
+
+    def operand(self) -> Field | Const:
+        tok = self.take()
+        if tok.kind == "name":
+            return Field(tok.text)
+        if tok.kind in ("number", "string"):
+            return Const(_literal(tok))
+        self.i -= 1
+        self.fail("expected a field name, a number or a quoted text")
+        raise AssertionError  # unreachable
+
+    def literal_list(self) -> tuple[Value, ...]:
+        close = ")" if self.accept("punct", "(") else "]" if self.accept("punct", "[") else None
+        if close is None:
+            self.fail("expected '(' or '[' after 'in'")
+        values = []
+        while True:
+            tok = self.take()
+            if tok.kind not in ("number", "string"):
+                self.i -= 1
+                self.fail("expected a number or a quoted text in the list")
+            values.append(_literal(tok))
+            if self.accept("punct", close):
+                break
+            self.expect("punct", ",", f"',' or '{close}'")
+        return tuple(values)
+
+
+def _literal(tok: Token) -> Value:
+    if tok.kind == "string":
+        return tok.text
+    value = float(tok.text)
+    if not math.isfinite(value):
+        raise ConditionError(f"number {tok.text} is out of range")
+    return value
+
+
+# ------------------------------------------------------------------------ condition
+@dataclass(frozen=True)
+class Condition:
+    """A parsed rule condition; `text` is what the policy file says."""
+
+    text: str
+    tree: Node
+
+    @classmethod
+    def parse(cls, text: Any) -> Condition:
+        """Parse a condition, refusing anything outside the language with a `ConditionError`."""
+        if isinstance(text, bool) or not isinstance(text, str) or not text.strip():
+            raise ConditionError(f"a condition must be non-empty text, not {text!r}")
+        if len(text) > MAX_LENGTH:
+            raise ConditionError(f"a condition may be at most {MAX_LENGTH} characters long")
+        return cls(text=text, tree=_Parser(text).parse())
+
+    @property
+    def fields(self) -> list[str]:
+        """Applicant fields the condition reads, in order of first use."""
+        out: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, Field) and node.name not in out:
+                out.append(node.name)
+            elif isinstance(node, Compare):
+                walk(node.left)
+                walk(node.right)
+            elif isinstance(node, (InList, IsMissing)):
+                walk(node.field)
+            elif isinstance(node, (And, Or)):
+                for item in node.items:
+                    walk(item)
+            elif isinstance(node, Not):
+                walk(node.item)
+
+        walk(self.tree)
+        return out
+
+    def uses(self) -> dict[str, set[str]]:
+        """Each field with the kinds of literal it is compared with ("number", "text", "order")."""
+        out: dict[str, set[str]] = {}
+
+        def note(name: str, kind: str) -> None:
+            out.setdefault(name, set()).add(kind)
+
+        def walk(node: Any) -> None:
+            if isinstance(node, Compare):
+                fields = [x for x in (node.left, node.right) if isinstance(x, Field)]
+                consts = [x for x in (node.left, node.right) if isinstance(x, Const)]
+                for f in fields:
+                    if consts:
+                        note(f.name, "text" if isinstance(consts[0].value, str) else "number")
+                    else:
+                        note(f.name, "number")
+                    if node.op not in ("==", "!="):
+                        note(f.name, "order")
+            elif isinstance(node, InList):
+                for v in node.values:
+                    note(node.field.name, "text" if isinstance(v, str) else "number")
+            elif isinstance(node, IsMissing):
+                note(node.field.name, "any")
+            elif isinstance(node, (And, Or)):
+                for item in node.items:
+                    walk(item)
+            elif isinstance(node, Not):
+                walk(node.item)
+
+        walk(self.tree)
+        return out
+
+    def evaluate(self, row: dict[str, Any]) -> bool:
+        """Whether the condition holds for one applicant (a dict of field -> value)."""
+        return _eval_row(self.tree, row)
+
+    def evaluate_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Whether the condition holds for each row of a table (bool array, same order)."""
+        return _eval_frame(self.tree, frame, {})
+
+
+# ------------------------------------------------------------------ row evaluation
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _number(value: Any, name: str) -> float | None:
+    if _is_missing(value):
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        x = float(value)
+        return None if x != x else x
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            x = float(value)
+        except ValueError:
+            raise SchemaError(f"not a number: {value!r}", column=name) from None
+        return None if x != x else x
+    raise SchemaError(f"not a number: {value!r}", column=name)
+
+
+def _eval_row(node: Node, row: dict[str, Any]) -> bool:
+    if isinstance(node, Compare):
+        text = isinstance(node.left, Const) and isinstance(node.left.value, str) or \
+            isinstance(node.right, Const) and isinstance(node.right.value, str)
+        a = _row_operand(node.left, row, text)
+        b = _row_operand(node.right, row, text)
+        if a is None or b is None:
+            return False
+        if text and node.op not in ("==", "!="):
+            return False
+        return bool(OPS[node.op](a, b))
+    if isinstance(node, InList):
+        raw = row.get(node.field.name)
+        if _is_missing(raw):
+            return False
+        key = category_key(raw)
+        found = any(key == (v if isinstance(v, str) else category_key(v)) for v in node.values)
+        return found != node.negate
+    if isinstance(node, IsMissing):
+        raw = row.get(node.field.name)
+        missing = _is_missing(raw) or (isinstance(raw, str) and not raw.strip())
+        return missing != node.negate
+    if isinstance(node, Bool):
+        return node.value
+    if isinstance(node, And):
+        return all(_eval_row(item, row) for item in node.items)
+    if isinstance(node, Or):
+        return any(_eval_row(item, row) for item in node.items)
+    if isinstance(node, Not):
+        return not _eval_row(node.item, row)
+    raise TypeError(f"unknown node {node!r}")
+
+
+def _row_operand(x: Field | Const, row: dict[str, Any], text: bool) -> Any:
+    if isinstance(x, Const):
+        return x.value
+    raw = row.get(x.name)
+    if text:
+        return category_key(raw)
+    return _number(raw, x.name)
+
+
+# ---------------------------------------------------------------- frame evaluation
+def _eval_frame(node: Node, frame: pd.DataFrame, cache: dict) -> np.ndarray:
+    n = len(frame)
+    if isinstance(node, Compare):
+        text = any(isinstance(x, Const) and isinstance(x.value, str) for x in (node.left, node.right))
+        a, a_ok = _frame_operand(node.left, frame, text, cache)
+        b, b_ok = _frame_operand(node.right, frame, text, cache)
+        ok = a_ok & b_ok
+        if text and node.op not in ("==", "!="):
+            return np.zeros(n, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            if text:
+                av = np.broadcast_to(np.asarray(a, dtype=object), (n,))
+                bv = np.broadcast_to(np.asarray(b, dtype=object), (n,))
+                eq = np.fromiter((x == y for x, y in zip(av, bv, strict=True)), dtype=bool, count=n)
+                res = eq if node.op == "==" else ~eq
+            else:
+                res = np.asarray(OPS[node.op](a, b), dtype=bool)
+        return np.broadcast_to(res, (n,)) & ok
+    if isinstance(node, InList):
+        keys = _keys(frame, node.field.name, cache)
+        wanted = {v if isinstance(v, str) else category_key(v) for v in node.values}
+        present = pd.notna(keys)
+        found = pd.Series(keys, dtype=object).isin(wanted).to_numpy()
+        return present & (found != node.negate)
+    if isinstance(node, IsMissing):
+        keys = _keys(frame, node.field.name, cache)
+        return pd.isna(keys) != node.negate
+    if isinstance(node, Bool):
+        return np.full(n, node.value)
+    if isinstance(node, And):
+        out = np.ones(n, dtype=bool)
+        for item in node.items:
+            out &= _eval_frame(item, frame, cache)
+        return out
+    if isinstance(node, Or):
+        out = np.zeros(n, dtype=bool)
+        for item in node.items:
+            out |= _eval_frame(item, frame, cache)
+        return out
+    if isinstance(node, Not):
+        return ~_eval_frame(node.item, frame, cache)
+    raise TypeError(f"unknown node {node!r}")
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame.columns:
+        raise SchemaError("field used by a policy rule is not in the data", column=name)
+    return frame[name]
+
+
+def _keys(frame: pd.DataFrame, name: str, cache: dict) -> np.ndarray:
+    key = ("keys", name)
+    if key not in cache:
+        cache[key] = category_keys(_column(frame, name))
+    return cache[key]
+
+
+def _frame_operand(x: Field | Const, frame: pd.DataFrame, text: bool, cache: dict) -> tuple[Any, np.ndarray | bool]:
+    if isinstance(x, Const):
+        return x.value, True
+    if text:
+        keys = _keys(frame, x.name, cache)
+        return keys, pd.notna(keys)
+    key = ("num", x.name)
+    if key not in cache:
+        cache[key] = numeric_values(_column(frame, x.name), x.name)
+    values = cache[key]
+    return values, ~np.isnan(values)

@@ -1,0 +1,281 @@
+"""A lending policy: hard rules checked before the model, score cutoffs, and a version string.
+
+The policy file is YAML::
+
+    version: "uci-demo-2024.06"          # required; recorded with every decision
+    cutoffs:
+      approve: 620                      # score >= 620 -> approve
+      review: 560                       # 560 <= score < 620 -> review; below 560 -> reject
+    rules:                              # checked in order; every rule that fires is reported
+      - code: HR01
+        description: applicant under 18
+        when: AGE < 18                  # see creditflow.policy.expr for the language
+        action: reject                  # reject | review
+    fields:                             # inputs the rules read that the model does not use
+      AGE: {type: number, min: 0, max: 120}
+
+The decision is the most severe of the cutoff decision and the actions of the rules that fired
+(reject > review > approve): a review rule sends an approvable applicant to manual review, a
+reject rule rejects whatever the score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from creditflow.data.errors import CreditflowError
+from creditflow.policy.expr import Condition, ConditionError
+
+DECISIONS = ("approve", "review", "reject")
+SEVERITY = {d: i for i, d in enumerate(DECISIONS)}
+RULE_ACTIONS = ("review", "reject")
+MAX_POLICY_BYTES = 1_000_000
+
+
+class PolicyError(CreditflowError):
+    """A policy file that cannot be read or does not make sense (with the file and the rule)."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """An applicant input the rules need: type number|string, whether it may be absent/null, bounds."""
+
+    name: str
+    type: str = "number"
+    required: bool = True
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "required": self.required, "nullable": self.nullable,
+                "min": self.min, "max": self.max}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A hard rule: when `condition` holds, the decision is at least `action`; `code` is reported."""
+
+    code: str
+    condition: Condition
+    action: str
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "when": self.condition.text, "action": self.action, "description": self.description}
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """score >= approve: approve; review <= score < approve: review; below review: reject."""
+
+    approve: int
+    review: int
+
+    def decide(self, score: float) -> str:
+        return "approve" if score >= self.approve else "review" if score >= self.review else "reject"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a policy made of one applicant: the decision, and the rules that fired (in policy order)."""
+
+    decision: str
+    score_decision: str
+    fired: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Rules, cutoffs and a version; `decide` turns an applicant and its score into a decision."""
+
+    version: str
+    cutoffs: Cutoffs
+    rules: tuple[Rule, ...] = ()
+    fields: tuple[FieldSpec, ...] = ()
+    description: str = ""
+    source: str | None = None
+
+    def fired(self, applicant: dict[str, Any]) -> tuple[Rule, ...]:
+        """The rules whose condition holds for this applicant, in policy order."""
+        return tuple(r for r in self.rules if r.condition.evaluate(applicant))
+
+    def decide(self, applicant: dict[str, Any], score: float) -> Outcome:
+        """The decision for one applicant with this model score (integer points, higher is better)."""
+        fired = self.fired(applicant)
+        by_score = self.cutoffs.decide(score)
+        decision = by_score
+        for rule in fired:
+            if SEVERITY[rule.action] > SEVERITY[decision]:
+                decision = rule.action
+        return Outcome(decision=decision, score_decision=by_score, fired=fired)
+
+    @property
+    def rule_fields(self) -> list[str]:
+        """Every applicant field some rule reads, in order of first use."""
+        out: list[str] = []
+        for rule in self.rules:
+            out += [f for f in rule.condition.fields if f not in out]
+        return out
+
+    def check_against(self, schema_fields: dict[str, str], score_range: tuple[int, int] | None = None) -> None:
+        """Refuse rules that read fields nobody supplies, or compare them with the wrong kind of value.
+
+        `schema_fields` maps the model's input fields to "number" or "string"; fields declared in the
+        policy's own `fields:` section count too.
+        """
+        types = dict(schema_fields)
+        types.update({f.name: f.type for f in self.fields})
+        for i, rule in enumerate(self.rules):
+            for name, kinds in rule.condition.uses().items():
+                if name not in types:
+                    raise PolicyError(
+                        f"rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is neither a model input "
+                        "nor declared under 'fields:'", file=self.source,
+                        hint=f"declare it, e.g. fields: {{{name}: {{type: number}}}}",
+                    )
+                kind = types[name]
+                if kind == "number" and "text" in kinds:
+                    raise PolicyError(f"rule {rule.code!r} (rules[{i}]) compares number field {name!r} with text",
+                                      file=self.source)
+                if kind == "string" and ({"number", "order"} & kinds):
+                    raise PolicyError(
+                        f"rule {rule.code!r} (rules[{i}]) compares text field {name!r} with a number or by order; "
+                        "use == or in with quoted values", file=self.source,
+                    )
+        if score_range is not None:
+            lo, hi = score_range
+            for name in ("approve", "review"):
+                value = getattr(self.cutoffs, name)
+                if not lo <= value <= hi + 1:
+                    raise PolicyError(f"cutoff {name}: {value} is outside the model's score scale {lo}-{hi}",
+                                      file=self.source)
+
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version, "description": self.description,
+            "cutoffs": {"approve": self.cutoffs.approve, "review": self.cutoffs.review},
+            "rules": [r.to_dict() for r in self.rules], "fields": [f.to_dict() for f in self.fields],
+        }
+
+
+# ---------------------------------------------------------------------------- loading
+def load_policy(path: str | Path) -> Policy:
+    """Read and check a policy YAML file (safe loader; no code is ever run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyError("no such policy file", file=str(path))
+    data = path.read_bytes()
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(f"policy file is larger than {MAX_POLICY_BYTES:,} bytes", file=str(path))
+    try:
+        doc = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PolicyError("policy file is not UTF-8 text", file=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"not valid YAML: {' '.join(str(exc).split())}", file=str(path)) from None
+    return policy_from_dict(doc, source=str(path))
+
+
+def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
+    """Build a `Policy` from its parsed YAML/JSON form, refusing unknown keys and bad values."""
+    if not isinstance(doc, dict):
+        raise PolicyError("a policy must be a mapping with version, cutoffs and rules", file=source)
+    _known(doc, {"version", "description", "cutoffs", "rules", "fields"}, "the policy", source)
+    version = doc.get("version")
+    if not isinstance(version, str) or not version.strip():
+        raise PolicyError("'version' must be non-empty text (quote it: version: \"2024.1\")", file=source)
+    cutoffs = _cutoffs(doc.get("cutoffs"), source)
+    fields = tuple(_field(name, spec, source) for name, spec in (_mapping(doc.get("fields"), "fields", source)).items())
+    raw_rules = doc.get("rules") or []
+    if not isinstance(raw_rules, list):
+        raise PolicyError("'rules' must be a list", file=source)
+    rules = tuple(_rule(i, r, source) for i, r in enumerate(raw_rules))
+    codes = [r.code for r in rules]
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        raise PolicyError(f"rule codes must be unique; repeated: {dupes}", file=source)
+    return Policy(version=version.strip(), cutoffs=cutoffs, rules=rules, fields=fields,
+                  description=str(doc.get("description") or ""), source=source)
+
+
+def _known(doc: dict, allowed: set[str], where: str, source: str | None) -> None:
+    unknown = sorted(str(k) for k in doc if k not in allowed)
+    if unknown:
+        raise PolicyError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}", file=source)
+
+
+def _mapping(value: Any, name: str, source: str | None) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PolicyError(f"'{name}' must be a mapping", file=source)
+    return value
+
+
+def _integer(value: Any, what: str, source: str | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise PolicyError(f"{what} must be a number, not {value!r}", file=source)
+    if float(value) != int(value):
+        raise PolicyError(f"{what} must be a whole score, not {value!r}", file=source)
+    return int(value)
+
+
+def _cutoffs(value: Any, source: str | None) -> Cutoffs:
+    doc = _mapping(value, "cutoffs", source)
+    _known(doc, {"approve", "review"}, "'cutoffs'", source)
+    if "approve" not in doc:
+        raise PolicyError("'cutoffs' needs 'approve' (the lowest score approved)", file=source)
+    approve = _integer(doc["approve"], "cutoffs.approve", source)
+    review = _integer(doc.get("review", approve), "cutoffs.review", source)
+    if review > approve:
+        raise PolicyError(f"cutoffs.review ({review}) must not be above cutoffs.approve ({approve})", file=source)
+    return Cutoffs(approve=approve, review=review)
+
+
+def _rule(i: int, doc: Any, source: str | None) -> Rule:
+    if not isinstance(doc, dict):
+        raise PolicyError(f"rules[{i}] must be a mapping with code, when and action", file=source)
+    _known(doc, {"code", "when", "action", "description"}, f"rules[{i}]", source)
+    code = doc.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise PolicyError(f"rules[{i}] needs a 'code' (text, e.g. HR01)", file=source)
+    action = doc.get("action")
+    if action not in RULE_ACTIONS:
+        raise PolicyError(f"rule {code!r} (rules[{i}]): action must be one of {list(RULE_ACTIONS)}, not {action!r}",
+                          file=source)
+    try:
+        condition = Condition.parse(doc.get("when"))
+    except ConditionError as exc:
+        raise PolicyError(f"rule {code!r} (rules[{i}]): {exc.reason}", file=source) from None
+    return Rule(code=code.strip(), condition=condition, action=action, description=str(doc.get("description") or ""))
+
+
+def _field(name: Any, spec: Any, source: str | None) -> FieldSpec:
+    if not isinstance(name, str) or not name:
+        raise PolicyError(f"field names must be text, not {name!r}", file=source)
+    spec = _mapping(spec, f"fields.{name}", source)
+    _known(spec, {"type", "required", "nullable", "min", "max"}, f"fields.{name}", source)
+    kind = spec.get("type", "number")
+    if kind not in ("number", "string"):
+        raise PolicyError(f"fields.{name}.type must be number or string, not {kind!r}", file=source)
+    bounds = {}
+    for key in ("min", "max"):
+        v = spec.get(key)
+        if v is not None:
+            if kind != "number" or isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise PolicyError(f"fields.{name}.{key} must be a number (number fields only)", file=source)
+            bounds[key] = float(v)
+    if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+        raise PolicyError(f"fields.{name}: min is above max", file=source)
+    flags = {}
+    for key, default in (("required", True), ("nullable", False)):
+        v = spec.get(key, default)
+        if not isinstance(v, bool):
+            raise PolicyError(f"fields.{name}.{key} must be true or false", file=source)
+        flags[key] = v
+    return FieldSpec(name=name, type=kind, **flags, **bounds)

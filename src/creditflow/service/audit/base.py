@@ -1,0 +1,95 @@
+"""What an audit log stores and promises, whatever the database.
+
+One row per decision (batch decisions get one row each, sharing a batch id), written in the same
+transaction as the request's idempotency key, before the client sees the response. A retried
+request with the same Idempotency-Key finds the stored response instead of writing again; two
+concurrent retries race on the key's unique constraint and exactly one of them writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+SCHEMA_VERSION = 1
+# `decisions` is the table `creditflow monitor --audit URL` looks for; its input_json is the flat applicant.
+DECISIONS_TABLE = "decisions"
+IDEMPOTENCY_TABLE = "idempotency_keys"
+SCHEMA_TABLE = "creditflow_audit_schema"
+COLUMNS = (
+    "request_id", "batch_id", "created_at", "application_id", "client", "input_json", "input_hash",
+    "model_version", "policy_version", "probability", "score", "grade", "decision", "reasons_json",
+    "idempotency_key",
+)
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit database could not record a decision; the decision must not be released."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision as recorded: the applicant's fields (canonical JSON) and its SHA-256, versions, outcome."""
+
+    request_id: str
+    batch_id: str | None
+    created_at: str  # ISO 8601, UTC, milliseconds
+    application_id: str | None
+    client: str | None  # first 12 hex digits of the API key's SHA-256 (who asked)
+    input_json: str
+    input_hash: str
+    model_version: str
+    policy_version: str
+    probability: float
+    score: int
+    grade: str
+    decision: str
+    reasons_json: str
+    idempotency_key: str | None = None
+
+    def row(self) -> tuple:
+        d = asdict(self)
+        return tuple(d[c] for c in COLUMNS)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The response first given for an Idempotency-Key, and a hash of the request it answered."""
+
+    key: str
+    request_hash: str
+    response_json: str
+    created_at: str
+
+
+def canonical_json(doc: Any) -> str:
+    """Compact JSON with sorted keys: the same input gives the same text and hash."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class AuditLog(Protocol):
+    """A durable, append-only decision log."""
+
+    url: str
+
+    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
+        """Write the entries (and the idempotency key) in one transaction.
+
+        Returns None when written; when the key was already recorded, writes nothing and returns
+        the stored response. Raises `AuditUnavailable` when the database cannot be written.
+        """
+        ...
+
+    def lookup(self, key: str) -> StoredResponse | None: ...
+
+    def ping(self) -> None: ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,172 @@
+"""The PostgreSQL audit log (``--audit postgresql://user@host:port/db``), with psycopg 3.
+
+Each executor thread keeps its own connection; a broken connection is dropped and reopened on the
+next request. Tables are created on first use, under an advisory lock so that several workers
+starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from creditflow.data.errors import CreditflowError
+from creditflow.service.audit.base import (
+    COLUMNS,
+    DECISIONS_TABLE,
+    IDEMPOTENCY_TABLE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
+    AuditEntry,
+    AuditUnavailable,
+    StoredResponse,
+)
+
+MIGRATIONS = {
+    1: [
+        f"""CREATE TABLE IF NOT EXISTS {DECISIONS_TABLE} (
+            request_id TEXT PRIMARY KEY,
+            batch_id TEXT,
+            created_at TIMESTAMPTZ NOT NULL,
+            application_id TEXT,
+            client TEXT,
+            input_json JSONB NOT NULL,
+            input_hash TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            policy_version TEXT NOT NULL,
+            probability DOUBLE PRECISION NOT NULL,
+            score INTEGER NOT NULL,
+            grade TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('approve', 'review', 'reject')),
+            reasons_json JSONB NOT NULL,
+            idempotency_key TEXT
+        )""",
+        f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_created_at ON {DECISIONS_TABLE} (created_at)",
+        f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_application_id ON {DECISIONS_TABLE} (application_id)",
+        f"""CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} (
+            idempotency_key TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            response_json TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        )""",
+    ],
+}
+_LOCK_ID = 0x63726564  # "cred": advisory lock taken while migrating
+_INSERT = f"INSERT INTO {DECISIONS_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and /v1/model."""
+    head, sep, tail = url.partition("@")
+    if not sep:
+        return url
+    scheme, _, cred = head.partition("://")
+    user = cred.split(":", 1)[0]
+    return f"{scheme}://{user}@{tail}"
+
+
+class PostgresAudit:
+    """Decisions in PostgreSQL tables; one connection per executor thread."""
+
+    def __init__(self, url: str, connect_timeout: int = 5) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self._dsn = url
+        self.url = _redact(url)
+        self._timeout = connect_timeout
+        self._local = threading.local()
+        try:
+            self._migrate()
+        except psycopg.Error as exc:
+            raise CreditflowError(f"cannot use the PostgreSQL audit database {self.url}: "
+                                  f"{' '.join(str(exc).split())}") from None
+
+    def _connect(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._psycopg.connect(self._dsn, connect_timeout=self._timeout, autocommit=False)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            except self._psycopg.Error:
+                pass
+        self._local.conn = None
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER NOT NULL)")
+            current = conn.execute(f"SELECT MAX(version) FROM {SCHEMA_TABLE}").fetchone()[0] or 0
+            if current > SCHEMA_VERSION:
+                raise CreditflowError(f"the audit database has schema version {current}, newer than this "
+                                      f"creditflow knows ({SCHEMA_VERSION})")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version,))
+
+    def _run(self, fn: Any) -> Any:
+        try:
+            conn = self._connect()
+            return fn(conn)
+        except self._psycopg.Error as exc:
+            self._drop()
+            raise AuditUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
+
+    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
+        def write(conn: Any) -> None:
+            with conn.transaction():
+                if stored is not None:
+                    cur = conn.execute(
+                        f"INSERT INTO {IDEMPOTENCY_TABLE} (idempotency_key, request_hash, response_json, created_at) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
+                        (stored.key, stored.request_hash, stored.response_json, stored.created_at),
+                    )
+                    if cur.fetchone() is None:
+                        raise _AlreadyStored  # rolls the transaction back; the first response stands
+                with conn.cursor() as cur:
+                    cur.executemany(_INSERT, [e.row() for e in entries])
+
+        try:
+            return self._run(write)
+        except _AlreadyStored:
+            return self.lookup(stored.key) if stored is not None else None
+
+    def lookup(self, key: str) -> StoredResponse | None:
+        def read(conn: Any) -> StoredResponse | None:
+            with conn.transaction():
+                row = conn.execute(
+                    f"SELECT idempotency_key, request_hash, response_json, created_at FROM {IDEMPOTENCY_TABLE} "
+                    "WHERE idempotency_key = %s", (key,),
+                ).fetchone()
+            return StoredResponse(row[0], row[1], row[2], row[3].isoformat()) if row else None
+
+        return self._run(read)
+
+    def ping(self) -> None:
+        def ping(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute("SELECT 1").fetchone()
+
+        self._run(ping)
+
+    def count(self) -> int:
+        def count(conn: Any) -> int:
+            with conn.transaction():
+                return int(conn.execute(f"SELECT COUNT(*) FROM {DECISIONS_TABLE}").fetchone()[0])
+
+        return self._run(count)
+
+    def close(self) -> None:
+        self._drop()
+
+
+class _AlreadyStored(Exception):
+    """Raised inside the transaction to roll it back when the idempotency key already exists."""

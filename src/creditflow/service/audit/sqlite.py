@@ -1,0 +1,151 @@
+"""The SQLite audit log (the default): WAL journal, one writer connection, transactions per request.
+
+With ``synchronous=NORMAL`` (default) a committed decision survives the process being killed
+(``kill -9``); ``sqlite:///path.db?synchronous=full`` also survives power loss, at the cost of
+an fsync per commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from creditflow.data.errors import CreditflowError
+from creditflow.service.audit.base import (
+    COLUMNS,
+    DECISIONS_TABLE,
+    IDEMPOTENCY_TABLE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
+    AuditEntry,
+    AuditUnavailable,
+    StoredResponse,
+)
+
+MIGRATIONS = {
+    1: [
+        f"""CREATE TABLE IF NOT EXISTS {DECISIONS_TABLE} (
+            request_id TEXT PRIMARY KEY,
+            batch_id TEXT,
+            created_at TEXT NOT NULL,
+            application_id TEXT,
+            client TEXT,
+            input_json TEXT NOT NULL,
+            input_hash TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            policy_version TEXT NOT NULL,
+            probability REAL NOT NULL,
+            score INTEGER NOT NULL,
+            grade TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('approve', 'review', 'reject')),
+            reasons_json TEXT NOT NULL,
+            idempotency_key TEXT
+        )""",
+        f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_created_at ON {DECISIONS_TABLE} (created_at)",
+        f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_application_id ON {DECISIONS_TABLE} (application_id)",
+        f"""CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} (
+            idempotency_key TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            response_json TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ],
+}
+_INSERT = f"INSERT INTO {DECISIONS_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+class SQLiteAudit:
+    """Decisions in a SQLite file; safe to share between worker processes (WAL, busy timeout)."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise CreditflowError(f"sqlite synchronous must be normal, full or extra, not {synchronous!r}",
+                                  file=str(self.path))
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise CreditflowError(f"cannot open the audit database: {exc}", file=str(self.path)) from None
+        except OSError as exc:
+            raise CreditflowError(f"cannot create the audit database: {exc}", file=str(self.path)) from None
+
+    def _migrate(self) -> None:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER NOT NULL)")
+            row = c.execute(f"SELECT MAX(version) FROM {SCHEMA_TABLE}").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                raise CreditflowError(f"the audit database has schema version {current}, newer than this "
+                                      f"creditflow knows ({SCHEMA_VERSION})", file=str(self.path))
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version]:
+                    c.execute(statement)
+                c.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (?)", (version,))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
+        with self._lock:
+            c = self._conn
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    if stored is not None:
+                        cur = c.execute(
+                            f"INSERT INTO {IDEMPOTENCY_TABLE} (idempotency_key, request_hash, response_json, "
+                            "created_at) VALUES (?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                            (stored.key, stored.request_hash, stored.response_json, stored.created_at),
+                        )
+                        if cur.rowcount == 0:
+                            c.execute("ROLLBACK")
+                            return self._lookup(stored.key)
+                    c.executemany(_INSERT, [e.row() for e in entries])
+                    c.execute("COMMIT")
+                except BaseException:
+                    if c.in_transaction:
+                        c.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise AuditUnavailable(f"sqlite: {exc}") from exc
+        return None
+
+    def _lookup(self, key: str) -> StoredResponse | None:
+        row = self._conn.execute(
+            f"SELECT idempotency_key, request_hash, response_json, created_at FROM {IDEMPOTENCY_TABLE} "
+            "WHERE idempotency_key = ?", (key,),
+        ).fetchone()
+        return StoredResponse(*row) if row else None
+
+    def lookup(self, key: str) -> StoredResponse | None:
+        with self._lock:
+            try:
+                return self._lookup(key)
+            except sqlite3.Error as exc:
+                raise AuditUnavailable(f"sqlite: {exc}") from exc
+
+    def ping(self) -> None:
+        with self._lock:
+            try:
+                self._conn.execute(f"SELECT 1 FROM {DECISIONS_TABLE} LIMIT 1").fetchall()
+            except sqlite3.Error as exc:
+                raise AuditUnavailable(f"sqlite: {exc}") from exc
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute(f"SELECT COUNT(*) FROM {DECISIONS_TABLE}").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,124 @@
+"""The per-process service runtime: current state, audit log and its thread, keys, metrics, reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from creditflow.data.errors import CreditflowError
+from creditflow.data.output import atomic_path
+from creditflow.service.audit import AuditLog, open_audit
+from creditflow.service.auth import ADMIN_KEYS_ENV, API_KEYS_ENV, KeyRing, load_keys
+from creditflow.service.config import ServiceConfig
+from creditflow.service.metrics import Metrics
+from creditflow.service.state import ServingState, load_state, read_deploy_file
+
+log = logging.getLogger("creditflow.service")
+T = TypeVar("T")
+
+
+def load_key_rings(config: ServiceConfig) -> tuple[KeyRing, KeyRing]:
+    """API keys and admin keys; refuses to run without API keys unless auth is explicitly switched off."""
+    api = load_keys(API_KEYS_ENV, config.api_keys_file)
+    admin = load_keys(ADMIN_KEYS_ENV, config.admin_keys_file)
+    if not api and not config.insecure_no_auth:
+        raise CreditflowError(
+            f"no API keys: set {API_KEYS_ENV} (comma-separated) or pass --api-keys-file "
+            "(SHA-256 digests from `creditflow keys hash`); --insecure-no-auth serves without keys (local only)"
+        )
+    return api, admin
+
+
+class Runtime:
+    """Holds what one service process serves; `state` is swapped whole on reload."""
+
+    def __init__(self, config: ServiceConfig, state: ServingState, audit: AuditLog,
+                 api_keys: KeyRing, admin_keys: KeyRing) -> None:
+        self.config = config
+        self.state = state
+        self.audit = audit
+        self.api_keys = api_keys
+        self.admin_keys = admin_keys
+        self.metrics = Metrics()
+        self.metrics.model_info = (state.model_version, state.policy_version)
+        threads = 1 if type(audit).__name__ == "SQLiteAudit" else 4
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="creditflow-audit")
+        self._reload_lock: asyncio.Lock | None = None
+
+    @classmethod
+    def from_config(cls, config: ServiceConfig) -> Runtime:
+        """Load keys, bundle, policy and audit log (a worker process; the deploy file may override paths)."""
+        api, admin = load_key_rings(config)
+        model_dir, policy = read_deploy_file(config.deploy_file)
+        if model_dir:
+            config.model_dir = model_dir
+            config.policy = policy
+        state = load_state(config)
+        return cls(config, state, open_audit(config.audit), api, admin)
+
+    async def in_audit_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking audit call on the audit thread(s), timing it."""
+        start = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        finally:
+            self.metrics.audit_latency.observe((), time.perf_counter() - start)
+
+    async def reload(self, model_dir: str | None = None, policy: str | None = None,
+                     roll: bool = False) -> tuple[ServingState, ServingState]:
+        """Load and check a new state off the event loop, then swap it in; returns (old, new).
+
+        On any error the old state keeps serving and the error is raised. `roll`: with several
+        workers, also have the supervisor replace the other workers (one by one) with the new state.
+        """
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            old = self.state
+            target_dir = model_dir or self.config.model_dir
+            target_policy = policy if policy is not None else self.config.policy
+            try:
+                new = await asyncio.to_thread(load_state, self.config, target_dir, target_policy)
+            except CreditflowError:
+                self.metrics.reload("refused")
+                raise
+            self.state = new
+            self.config.model_dir, self.config.policy = new.model_dir, new.policy_path
+            self.metrics.model_info = (new.model_version, new.policy_version)
+            self.metrics.reload("ok")
+            log.info("reloaded: model %s -> %s, policy %s -> %s", old.model_version, new.model_version,
+                     old.policy_version, new.policy_version)
+            if roll and self.config.workers > 1:
+                self._roll_workers(new)
+            return old, new
+
+    def _roll_workers(self, new: ServingState) -> None:
+        """With several workers: record the new paths for fresh workers and ask the supervisor to roll them."""
+        if self.config.deploy_file:
+            with atomic_path(Path(self.config.deploy_file)) as tmp:
+                tmp.write_text(json.dumps({"model_dir": new.model_dir, "policy": new.policy_path}), encoding="utf-8")
+        os.kill(os.getppid(), signal.SIGHUP)
+
+    def on_sighup(self) -> None:
+        """SIGHUP: re-read the configured bundle and policy; a bad one is refused and logged."""
+
+        async def run() -> None:
+            try:
+                await self.reload()
+            except CreditflowError as exc:
+                log.error("reload on SIGHUP refused, still serving model %s: %s", self.state.model_version,
+                          exc.message)
+
+        asyncio.get_running_loop().create_task(run())
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.audit.close()

@@ -1,0 +1,104 @@
+"""Run the decision service on uvicorn: checks first (exit 2 on bad input), then one or N workers.
+
+One worker: the `creditflow serve` process serves; SIGHUP or POST /v1/admin/reload swaps the
+bundle in place. N workers: uvicorn's supervisor runs N worker processes on one socket; SIGHUP
+to the supervisor replaces them one at a time, each new worker verifying the bundle before it
+takes traffic (a worker that cannot load it never starts and the old one keeps serving).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from creditflow.data.errors import CreditflowError
+from creditflow.service.audit import open_audit
+from creditflow.service.config import CONFIG_ENV, ServiceConfig
+from creditflow.service.runtime import Runtime, load_key_rings
+from creditflow.service.state import ServingState, load_state
+
+log = logging.getLogger("creditflow.service")
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or a clear error when the address cannot be used."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CreditflowError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def check(config: ServiceConfig) -> ServingState:
+    """Everything that can be wrong before serving: settings, keys, bundle, policy, audit database."""
+    config.check()
+    load_key_rings(config)
+    state = load_state(config)
+    open_audit(config.audit).close()
+    return state
+
+
+def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
+          access_log: bool = False) -> None:
+    """Check, then serve until SIGINT/SIGTERM (in-flight requests finish; graceful timeout 30 s)."""
+    import uvicorn
+
+    _setup_logging(log_level)
+    state = check(config)
+    sock = _bind(host, port)
+    common: dict[str, Any] = {"log_level": log_level, "access_log": access_log, "timeout_graceful_shutdown": 30,
+                              "server_header": False}
+    if config.workers == 1:
+        api, admin = load_key_rings(config)
+        runtime = Runtime(config, state, open_audit(config.audit), api, admin)
+        from creditflow.service.app import create_app
+
+        server = uvicorn.Server(uvicorn.Config(create_app(runtime), lifespan="on", **common))
+        log.info("serving model %s with policy %s on http://%s:%d (audit: %s)", state.model_version,
+                 state.policy_version, host, port, runtime.audit.url)
+        server.run(sockets=[sock])
+        if not server.started:
+            raise CreditflowError(f"the service did not start on {host}:{port}; see the log above")
+        return
+    sock.close()  # uvicorn's supervisor binds its own socket, shared by the workers
+    run_dir = Path(tempfile.mkdtemp(prefix="creditflow-serve-"))
+    config.deploy_file = str(run_dir / "deploy.json")
+    os.environ[CONFIG_ENV] = config.to_json()
+    os.environ["CREDITFLOW_SERVICE_LOG_LEVEL"] = log_level
+    log.info("serving model %s with policy %s on http://%s:%d with %d workers", state.model_version,
+             state.policy_version, host, port, config.workers)
+    try:
+        uvicorn.run("creditflow.service.server:worker_app", factory=True, host=host, port=port,
+                    workers=config.workers, **common)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def worker_app() -> Any:
+    """The application of one worker process (uvicorn factory), configured from CREDITFLOW_SERVICE_CONFIG."""
+    from creditflow.service.app import create_app
+
+    _setup_logging(os.environ.get("CREDITFLOW_SERVICE_LOG_LEVEL", "info"))
+    config = ServiceConfig.from_env()
+    try:
+        runtime = Runtime.from_config(config)
+    except CreditflowError as exc:
+        log.error("worker cannot start: %s", exc.message)
+        raise
+    log.info("worker ready: model %s, policy %s", runtime.state.model_version, runtime.state.policy_version)
+    return create_app(runtime)

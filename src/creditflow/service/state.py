@@ -1,0 +1,148 @@
+"""What the service serves at one moment: a verified bundle, a checked policy, and request models.
+
+A `ServingState` is built completely (bundle verified against its SHA-256 manifest, policy checked
+against the bundle's input schema, a smoke-test applicant scored) before it replaces the current
+one, and it never changes afterwards: a request keeps the state it started with, so a reload never
+mixes two models in one answer and never drops a request.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from creditflow.bundle import Bundle, load_bundle
+from creditflow.data.errors import BundleError, CreditflowError
+from creditflow.policy.policy import Cutoffs, Policy, load_policy
+from creditflow.service.config import ServiceConfig
+from creditflow.service.validation import InputField, RequestModels, build_models, input_fields
+
+DEFAULT_POLICY_VERSION = "default"
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """An immutable snapshot: model, policy, input validation and versions."""
+
+    bundle: Bundle
+    policy: Policy
+    models: RequestModels
+    model_dir: str
+    policy_path: str | None
+    loaded_at: str
+    reasons: Callable[[Any, dict], list] | None
+
+    @property
+    def model(self) -> Any:
+        return self.bundle.model
+
+    @property
+    def model_version(self) -> str:
+        return self.bundle.model_version
+
+    @property
+    def policy_version(self) -> str:
+        return self.policy.version
+
+    @property
+    def fields(self) -> tuple[InputField, ...]:
+        return self.models.fields
+
+    def describe(self) -> dict:
+        """Bundle metadata, input schema, score scale and policy, for GET /v1/model."""
+        model = self.model
+        meta = self.bundle.metadata
+        scaling = model.scaling_
+        return {
+            "model_type": self.bundle.manifest.get("model_type"),
+            "model_version": self.model_version,
+            "policy_version": self.policy_version,
+            "loaded_at": self.loaded_at,
+            "features": list(model.features_),
+            "input_schema": {"fields": [f.to_dict() for f in self.fields]},
+            "score_scale": {"min": scaling.min_score, "max": scaling.max_score, "base_score": scaling.base_score,
+                            "base_odds": scaling.base_odds, "pdo": scaling.pdo,
+                            "higher_is": "better (lower probability of going overdue)"},
+            "grades": model.grades_.table(scaling),
+            "policy": self.policy.to_dict(),
+            "bundle": {"created": meta.get("created"), "versions": meta.get("versions"),
+                       "training": {k: meta.get("training", {}).get(k) for k in ("rows", "bad_rate", "target")},
+                       "metrics": meta.get("metrics")},
+            "reasons": "available" if self.reasons is not None else "not available in this installation",
+        }
+
+
+def default_policy(model: Any) -> Policy:
+    """No rules; approve at the base score (its odds, e.g. 20:1 good:bad), review down to one PDO below."""
+    s = model.scaling_
+    approve = int(round(s.base_score))
+    return Policy(version=DEFAULT_POLICY_VERSION, cutoffs=Cutoffs(approve=approve, review=int(round(approve - s.pdo))),
+                  description="built-in: approve at the base score, review within one PDO below, reject under")
+
+
+def reason_function() -> Callable[[Any, dict], list] | None:
+    """`creditflow.scoring.reasons.reasons_row` when this installation has it, else None."""
+    try:
+        module = importlib.import_module("creditflow.scoring.reasons")
+    except ImportError:
+        return None
+    return getattr(module, "reasons_row", None)
+
+
+def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str | None = None) -> ServingState:
+    """Load, verify and check a bundle and policy; raises `CreditflowError` on anything wrong."""
+    model_dir = str(model_dir or config.model_dir)
+    policy_path = policy if policy is not None else config.policy
+    bundle = load_bundle(model_dir)
+    model = bundle.model
+    schema = bundle.files.get("schema.json")
+    if not isinstance(schema, dict):
+        raise BundleError("the bundle has no schema.json (input schema); retrain it with creditflow train",
+                          file=model_dir)
+    pol = load_policy(policy_path) if policy_path else default_policy(model)
+    fields = input_fields(schema, pol, config.range_tolerance)
+    types = {f.name: f.type for f in fields}
+    missing = [v for v in model.features_ if v not in types]
+    if missing:
+        raise BundleError(f"schema.json does not describe model input(s) {missing[:10]}", file=model_dir)
+    s = model.scaling_
+    pol.check_against(types, (int(s.min_score), int(s.max_score)))
+    models = build_models(fields, max_batch=config.max_batch, reject_unknown=config.reject_unknown_fields)
+    reasons = reason_function() if config.reasons > 0 else None
+    state = ServingState(bundle=bundle, policy=pol, models=models, model_dir=model_dir, policy_path=policy_path,
+                         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"), reasons=reasons)
+    _smoke_test(state)
+    return state
+
+
+def _smoke_test(state: ServingState) -> None:
+    """Score one plausible applicant (every number at the middle of its range) so a broken bundle fails now."""
+    row: dict[str, Any] = {}
+    for f in state.fields:
+        if f.type == "number":
+            lo = f.min if f.min is not None else 0.0
+            hi = f.max if f.max is not None else lo
+            row[f.name] = (lo + hi) / 2
+        else:
+            row[f.name] = None if f.nullable else ""
+    try:
+        out = state.model.score_row(row)
+        state.policy.decide(row, out["score"])
+    except CreditflowError as exc:
+        raise BundleError(f"the model cannot score a test applicant: {exc.message}", file=state.model_dir) from None
+
+
+def read_deploy_file(path: str | None) -> tuple[str | None, str | None]:
+    """The model_dir and policy an admin reload recorded for worker processes (None, None if none)."""
+    if not path or not Path(path).is_file():
+        return None, None
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        return doc.get("model_dir"), doc.get("policy")
+    except (OSError, json.JSONDecodeError):
+        return None, None

@@ -1,0 +1,160 @@
+"""Request models built from a bundle's input schema (schema.json) and the policy's extra fields.
+
+Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
+
+* every model input must be present; ``null`` (missing) is accepted only for fields that had
+  missing values in training (the model has learnt what missing means there) or that the policy
+  declares ``nullable``;
+* numbers must be JSON numbers (not text, not true/false), finite, and inside the plausible range:
+  a field never negative in training may not be negative, and no value may lie more than
+  `range_tolerance` training ranges beyond the training minimum or maximum (default 1.0: for AGE
+  seen as 21-79, anything in 0-137 is accepted; rules in the policy decide what is acceptable);
+* text fields must be JSON strings of at most 200 characters;
+* other keys in ``applicant`` are ignored, or refused with ``reject_unknown=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from creditflow.data.errors import BundleError
+from creditflow.policy.policy import FieldSpec, Policy
+
+MAX_TEXT = 200
+MAX_ID = 128
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One applicant input: its JSON type, whether null is allowed, and the accepted range."""
+
+    name: str
+    type: str  # number | string
+    nullable: bool
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    meaning: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "nullable": self.nullable, "required": self.required,
+                "min": self.min, "max": self.max, "meaning": self.meaning}
+
+
+def input_fields(schema: dict, policy: Policy | None = None, range_tolerance: float = 1.0) -> list[InputField]:
+    """The accepted inputs: the bundle's schema fields with their ranges, then the policy's own fields."""
+    out: dict[str, InputField] = {}
+    fields = schema.get("fields")
+    if not isinstance(fields, list) or not fields:
+        raise BundleError("schema.json lists no input fields; retrain with creditflow train to write one")
+    for doc in fields:
+        try:
+            name, kind = str(doc["name"]), doc.get("type", "number")
+        except (KeyError, TypeError):
+            raise BundleError(f"schema.json field without a name: {doc!r}") from None
+        lo = hi = None
+        if kind == "number" and doc.get("min") is not None and doc.get("max") is not None:
+            tmin, tmax = float(doc["min"]), float(doc["max"])
+            span = max(tmax - tmin, 1.0)
+            lo = 0.0 if tmin >= 0 else tmin - range_tolerance * span
+            hi = tmax + range_tolerance * span
+        out[name] = InputField(name=name, type="number" if kind == "number" else "string",
+                               nullable=float(doc.get("missing_rate") or 0.0) > 0.0, min=lo, max=hi,
+                               meaning=str(doc.get("meaning") or ""))
+    for spec in policy.fields if policy is not None else ():
+        out[spec.name] = _merge(out.get(spec.name), spec)
+    return list(out.values())
+
+
+def _merge(model_field: InputField | None, spec: FieldSpec) -> InputField:
+    """A policy declaration narrows a model field's range, or adds a field the model does not use."""
+    if model_field is None:
+        return InputField(name=spec.name, type=spec.type, nullable=spec.nullable, required=spec.required,
+                          min=spec.min, max=spec.max)
+    lo = model_field.min if spec.min is None else spec.min if model_field.min is None else max(spec.min, model_field.min)
+    hi = model_field.max if spec.max is None else spec.max if model_field.max is None else min(spec.max, model_field.max)
+    return InputField(name=model_field.name, type=model_field.type, nullable=model_field.nullable or spec.nullable,
+                      required=True, min=lo, max=hi, meaning=model_field.meaning)
+
+
+def _annotation(f: InputField) -> Any:
+    if f.type == "number":
+        base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=f.min, le=f.max)]
+    else:
+        base = Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
+    return base | None if f.nullable else base
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """The pydantic models of one serving state: single decision, batch, and the applicant."""
+
+    applicant: type[BaseModel]
+    decision: type[BaseModel]
+    batch: type[BaseModel]
+    fields: tuple[InputField, ...]
+
+    def parse_decision(self, body: bytes) -> BaseModel:
+        return self.decision.model_validate_json(body)
+
+    def parse_batch(self, body: bytes) -> BaseModel:
+        return self.batch.model_validate_json(body)
+
+
+def build_models(fields: list[InputField], max_batch: int = 100, reject_unknown: bool = False) -> RequestModels:
+    """Pydantic models for the request bodies; field names that are not identifiers travel as aliases."""
+    spec: dict[str, Any] = {}
+    for i, f in enumerate(fields):
+        default = ... if f.required else None
+        desc = f.meaning or None
+        spec[f"f{i}"] = (_annotation(f), Field(default, alias=f.name, description=desc))
+    config = ConfigDict(extra="forbid" if reject_unknown else "ignore", populate_by_name=False)
+    applicant = create_model("Applicant", __config__=config, **spec)
+    strict = ConfigDict(extra="forbid")
+    app_id = Annotated[str | None, Field(max_length=MAX_ID, strict=True,
+                                         description="Your reference for the application (recorded in the audit)")]
+    decision = create_model("DecisionRequest", __config__=strict, application_id=(app_id, None),
+                            applicant=(applicant, ...))
+    batch = create_model("BatchRequest", __config__=strict,
+                         applications=(Annotated[list[decision], Field(min_length=1, max_length=max_batch)], ...))
+    return RequestModels(applicant=applicant, decision=decision, batch=batch, fields=tuple(fields))
+
+
+def applicant_dict(model: BaseModel) -> dict[str, Any]:
+    """The validated applicant as field name -> value (None for missing)."""
+    return model.model_dump(by_alias=True)
+
+
+def error_details(exc: ValidationError, prefix: tuple = ("body",)) -> list[dict]:
+    """Field-level errors as JSON: loc (path to the field), msg, type, and the offending input."""
+    out = []
+    for e in exc.errors(include_url=False, include_context=False):
+        out.append({"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", ""),
+                    "input": _jsonable(e.get("input"))})
+    return out
+
+
+def _jsonable(x: Any, depth: int = 0) -> Any:
+    """Error inputs made safe for JSON (no NaN, no bytes, bounded size)."""
+    if depth > 3:
+        return "..."
+    if x is None or isinstance(x, (bool, int, str)):
+        return x[:200] if isinstance(x, str) else x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else str(x)
+    if isinstance(x, bytes):
+        return x[:200].decode("utf-8", "replace")
+    if isinstance(x, dict):
+        return {str(k)[:200]: _jsonable(v, depth + 1) for k, v in list(x.items())[:20]}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in list(x)[:20]]
+    try:
+        return json.loads(json.dumps(x, default=str))
+    except (TypeError, ValueError):
+        return str(x)[:200]
+
