@@ -130,6 +130,7 @@ class Baseline:
     mean_probability: float
     performance: dict[str, float] | None = None
     features: list[str] = field(default_factory=list)
+    score_histogram: dict[str, Any] | None = None  # {"min": lowest score, "counts": rows per integer score}
 
     def variable(self, name: str) -> VariableBaseline:
         for v in self.variables:
@@ -143,7 +144,8 @@ class Baseline:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "model_type": self.model_type, "rows": self.rows,
-            "features": list(self.features), "score": {**self.score.to_dict(), "mean": self.mean_score},
+            "features": list(self.features),
+            "score": {**self.score.to_dict(), "mean": self.mean_score, "histogram": self.score_histogram},
             "probability": {"mean": self.mean_probability}, "performance": self.performance,
             "grades": [g.to_dict() for g in self.grades], "variables": [v.to_dict() for v in self.variables],
         }
@@ -161,6 +163,7 @@ class Baseline:
                 variables=[VariableBaseline.from_dict(v) for v in d["variables"]],
                 mean_score=float(d["score"]["mean"]), mean_probability=float(d["probability"]["mean"]),
                 performance=d.get("performance"), features=list(d.get("features", [])),
+                score_histogram=d["score"].get("histogram"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{BASELINE_FILE} is incomplete: {exc!r}") from None
@@ -211,6 +214,15 @@ def _grades(model: Any, scored: pd.DataFrame, y: np.ndarray | None) -> list[Grad
     return out
 
 
+def score_histogram(score: np.ndarray) -> dict[str, Any] | None:
+    """Rows per integer score from the lowest to the highest (None when scores are not whole numbers)."""
+    finite = score[np.isfinite(score)]
+    if finite.size == 0 or not np.array_equal(finite, np.round(finite)) or finite.max() - finite.min() > 100_000:
+        return None
+    lo = int(finite.min())
+    return {"min": lo, "counts": np.bincount((finite - lo).astype(np.int64)).tolist()}
+
+
 def fit_baseline(model: Any, dataset: Any, *, score_bins: int = SCORE_BINS, bins: int = QUANTILE_BINS) -> Baseline:
     """The `Baseline` of a fitted model on its training rows (a `Dataset` or a DataFrame)."""
     frame = as_frame(dataset)
@@ -237,7 +249,7 @@ def fit_baseline(model: Any, dataset: Any, *, score_bins: int = SCORE_BINS, bins
         score=Distribution.measure(score_layout, scored["score"]), grades=_grades(model, scored, y),
         variables=[_variable(c, frame[c], model, c in features, bins) for c in columns],
         mean_score=float(score.mean()), mean_probability=float(scored["probability"].mean()),
-        performance=performance, features=features,
+        performance=performance, features=features, score_histogram=score_histogram(score),
     )
 
 

@@ -1,11 +1,12 @@
 """Monitoring charts (PNG bytes): PSI and CSI trends by period, bad rate by period, CSI ranking.
 
-Drawn with matplotlib's object API on the Agg canvas in the validation report's style (its palette
-and CJK font fallback), so nothing touches pyplot's global state.
+Drawn with matplotlib's object API on the Agg canvas, so nothing touches pyplot's global state;
+Chinese labels use the first installed CJK font.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +18,21 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from creditflow.report.figures import BAD, DPI, GOOD, PALETTE, cjk_font
-
+PALETTE = ["#1f3b63", "#2a9d8f", "#e76f51", "#8e6bbf", "#e9c46a", "#6c757d"]
+GOOD, BAD = "#2a9d8f", "#d1495b"
 WARN_COLOR, ALERT_COLOR = "#e9a23b", "#d1495b"
+DPI = 110
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "Microsoft YaHei", "SimHei", "PingFang SC", "Noto Sans CJK JP", "Arial Unicode MS")
+
+
+@functools.cache
+def cjk_font() -> str | None:
+    """Name of an installed font with Chinese glyphs, or None."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    return next((n for n in CJK_FONTS if n in names), None)
 
 
 @contextmanager
@@ -108,4 +121,21 @@ def shares(table: pd.DataFrame, title: str) -> bytes:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set(ylabel="share of rows", title=title)
         ax.legend(loc="upper right")
+        return _png(fig)
+
+
+def calibration(grades: pd.DataFrame) -> bytes:
+    """Realised bad rate per grade with its 95% Jeffreys interval, against the rate the grade promised."""
+    with _axes(6.4, 3.4) as (fig, ax):
+        x = np.arange(len(grades))
+        obs = grades["observed"].to_numpy(dtype=float)
+        err = np.vstack([obs - grades["jeffreys_low"].to_numpy(dtype=float),
+                         grades["jeffreys_high"].to_numpy(dtype=float) - obs])
+        ax.errorbar(x, obs, yerr=err, fmt="o", ms=5, color=BAD, capsize=3, lw=1.2, label="realised (95% Jeffreys)")
+        ax.scatter(x, grades["promised"], marker="_", s=300, color="#111827", lw=2, label="promised", zorder=3)
+        ax.set_xticks(x)
+        ax.set_xticklabels(grades["grade"].astype(str))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set(xlabel="grade", ylabel="bad rate", title="Bad rate per grade: promised vs realised")
+        ax.legend(loc="upper left", fontsize=8)
         return _png(fig)

@@ -104,11 +104,8 @@ def _performance_section(r: Any) -> Section | None:
     if len(p.grades):
         blocks.append(Table("performance.grades", "Bad rate per grade against its promise", p.grades))
         if "jeffreys_low" in p.grades.columns:
-            from creditflow.report.figures import calibration
-
-            view = p.grades.rename(columns={"grade": "group", "promised": "predicted"})
             blocks.append(Figure("performance.calibration", "Promised vs realised bad rate",
-                                 png=calibration([("now", view)])))
+                                 png=figures.calibration(p.grades)))
     if p.periods is not None:
         blocks.append(Table("performance.periods", "Realised performance by period", p.periods))
         blocks.append(Figure("performance.trend", "Bad rate by period", png=figures.bad_rate_trend(p.periods)))

@@ -197,6 +197,7 @@ def monitor(
     thresholds.check()
     bundle = model if isinstance(model, Bundle) else load_bundle(model)
     mdl = bundle.model
+    ref = None
     if reference is not None:
         ref, ref_source = read_data(reference)
         check_columns(ref, list(mdl.features_), ref_source)
@@ -220,7 +221,7 @@ def monitor(
     if policy is not None:
         from creditflow.monitor.decisions import decision_mix
 
-        decisions = decision_mix(policy, bundle, baseline, batch, scores, reference)
+        decisions = decision_mix(policy, bundle, baseline, batch, scores, ref)
     result = MonitorResult(
         model_type=baseline.model_type, model_version=bundle.model_version, source=batch.source,
         rows=len(batch.frame), baseline=baseline, drift=drift, thresholds=thresholds,

@@ -1,0 +1,307 @@
+"""Monitoring on the UCI Taiwan data: the bundle's baseline, drift under selection shifts, periods, labels.
+
+A scorecard is trained on 12,000 rows; the other 18,000 rows are the "live" population. Selecting
+sub-populations from them (the young, the lowest credit limits) must move the variables that the
+selection acts on, and leave alone the ones it does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from creditflow.bundle import load_bundle, save_bundle
+from creditflow.data.errors import BundleError, CreditflowError, DataError
+from creditflow.data.io import read_table
+from creditflow.evaluation import csi as label_csi
+from creditflow.monitor import Thresholds, build_baseline, monitor
+from creditflow.workflow import train
+from tests.conftest import GERMAN, UCI, UCI_TARGET
+
+PAY_STATUS = ["PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6"]
+PAY_AMOUNTS = [f"PAY_AMT{i}" for i in range(1, 7)]
+
+
+def make_bundle(out: Path, rows: int = 12_000, seed: int = 7) -> tuple[Path, pd.DataFrame, object]:
+    """Train on `rows` UCI rows; return the bundle path, the other rows (live) and the training result."""
+    raw = pd.read_csv(UCI)
+    dev = raw.sample(rows, random_state=seed)
+    result = train(read_table(dev, UCI_TARGET, id="ID"), out)
+    return out / "model", raw.drop(dev.index).reset_index(drop=True), result
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("monitor"))
+
+
+@pytest.fixture(scope="module")
+def model_dir(setup):
+    return setup[0]
+
+
+@pytest.fixture(scope="module")
+def live(setup):
+    return setup[1]
+
+
+def status_of(result, var: str) -> str:
+    v = result.drift.variables.set_index("variable")
+    return v.loc[var, "status"]
+
+
+# ---------------------------------------------------------------- baseline
+
+
+def test_train_stores_a_verified_deterministic_baseline(setup, tmp_path):
+    model_dir, _, result = setup
+    bundle = load_bundle(model_dir)  # SHA-256 verified
+    assert "baseline.json" in bundle.manifest["files"]
+    doc = bundle.files["baseline.json"]
+    model = bundle.model
+    train_rows = result.splits["train"]
+    assert doc["rows"] == len(train_rows)
+    # the same fit on the same rows gives the same document
+    assert build_baseline(result.model, train_rows) == json.loads((model_dir / "baseline.json").read_text())
+    # each grade promised the mean predicted probability of its training rows
+    scored = model.scores(train_rows.X)
+    for g in doc["grades"]:
+        mask = scored["grade"] == g["grade"]
+        assert g["rows"] == int(mask.sum())
+        if mask.any():
+            assert g["promised_bad_rate"] == pytest.approx(scored.loc[mask, "probability"].mean())
+            assert g["observed_bad_rate"] == pytest.approx(train_rows.y[mask.to_numpy()].mean())
+        else:
+            assert g["promised_bad_rate"] is None
+    # model inputs are measured on the model's own bins, which hold the training counts
+    by_name = {v["name"]: v for v in doc["variables"]}
+    assert [v["name"] for v in doc["variables"] if v["in_model"]] == model.features_
+    for var in model.features_:
+        vb = model.binning_.bins_[var]
+        entry = by_name[var]
+        assert entry["source"] == "model bins" and entry["layout"]["splits"] == vb.splits
+        counts = np.asarray(vb.goods) + np.asarray(vb.bads)
+        np.testing.assert_allclose(entry["shares"], counts / counts.sum(), atol=1e-12)
+        assert entry["min"] == train_rows.X[var].min() and entry["max"] == train_rows.X[var].max()
+    assert sum(doc["score"]["shares"]) == pytest.approx(1.0)
+    assert sum(doc["score"]["histogram"]["counts"]) == len(train_rows)
+
+
+def test_bundle_without_baseline_needs_a_reference(setup, live, tmp_path):
+    model_dir, _, result = setup
+    bare = save_bundle(result.model, tmp_path / "bare")
+    with pytest.raises(BundleError, match="no baseline.json"):
+        monitor(bare, live.head(2000))
+    ref = pd.read_csv(UCI).head(5000)
+    r = monitor(bare, live.sample(5000, random_state=3), reference=ref)
+    assert r.baseline.rows == 5000 and r.status == "stable"
+
+
+# ---------------------------------------------------------------- drift
+
+
+def test_random_half_of_live_rows_is_stable(model_dir, live):
+    r = monitor(model_dir, live.sample(frac=0.5, random_state=11))
+    assert r.status == "stable" and r.exit_code == 0
+    assert r.drift.score_psi < 0.02
+    inputs = r.drift.variables[r.drift.variables["in_model"]]
+    assert (inputs["csi"] < 0.02).all(), inputs
+    assert not r.findings["level"].isin(["warn", "alert"]).any()
+
+
+def test_young_applicants_move_age_and_not_repayment_status(model_dir, live):
+    # Selecting AGE < 30 empties every age bin from 30 up: AGE must alert. Marital status follows age
+    # (few under-30s are married) but is not a model input: shown, not counted. Repayment status
+    # (PAY_*), sex and education are not selected on and barely depend on age: they stay stable.
+    r = monitor(model_dir, live[live["AGE"] < 30])
+    assert r.status == "alert" and r.exit_code == 4
+    assert status_of(r, "AGE") == "alert"
+    for var in PAY_STATUS + ["SEX", "EDUCATION"]:
+        assert status_of(r, var) == "stable", var
+    f = r.findings.set_index("item")
+    assert f.loc["AGE", "counts"] and f.loc["AGE", "area"] == "input"
+    assert status_of(r, "MARRIAGE") in ("warn", "alert") and not f.loc["MARRIAGE", "counts"]
+
+
+def test_lowest_credit_limits_move_limit_and_payments(model_dir, live):
+    # Only limits below 50,000: LIMIT_BAL alerts by construction; repayments are bounded by bills,
+    # which are bounded by the limit, so PAY_AMT* move too; sex and marital status do not depend on it.
+    r = monitor(model_dir, live[live["LIMIT_BAL"] < 50_000])
+    assert status_of(r, "LIMIT_BAL") == "alert"
+    for var in PAY_AMOUNTS:
+        assert status_of(r, var) in ("warn", "alert"), var
+    for var in ("SEX", "MARRIAGE"):
+        assert status_of(r, var) == "stable", var
+    # LIMIT_BAL carries points: the lowest limits score lower, so the score distribution moves
+    assert r.mean_score < r.baseline.mean_score and r.thresholds.status(r.drift.score_psi) in ("warn", "alert")
+
+
+def test_csi_matches_the_label_based_csi_of_evaluation(setup, live):
+    # An independent path: creditflow.evaluation.csi on bin labels of the training rows and the live rows.
+    model_dir, _, result = setup
+    sub = live[live["AGE"] < 30]
+    r = monitor(model_dir, sub)
+    ours = r.drift.variables.set_index("variable")["csi"]
+    train_x = result.splits["train"].X
+    for var, vb in result.model.binning_.bins_.items():
+        labels = np.asarray(vb.labels, dtype=object)
+        expected = label_csi(labels[vb.bin_indices(train_x[var])], labels[vb.bin_indices(sub[var])])
+        assert ours[var] == pytest.approx(expected.value, rel=1e-9), var
+
+
+def test_missing_and_out_of_range_values_are_counted(model_dir, live):
+    sub = live.sample(6000, random_state=5).reset_index(drop=True)
+    sub.loc[:1799, "LIMIT_BAL"] = np.nan  # 30 % missing, never missing in training
+    sub.loc[2000:2049, "AGE"] = 99  # above the training maximum
+    r = monitor(model_dir, sub)
+    v = r.drift.variables.set_index("variable")
+    assert v.loc["LIMIT_BAL", "current_missing"] == pytest.approx(0.3)
+    assert v.loc["LIMIT_BAL", "baseline_missing"] == 0.0 and v.loc["LIMIT_BAL", "status"] == "alert"
+    assert v.loc["AGE", "out_of_range"] == 50 and "above the training maximum" in v.loc["AGE", "note"]
+    kinds = set(zip(r.findings["area"], r.findings["item"], strict=True))
+    assert ("missing", "LIMIT_BAL") in kinds and ("range", "AGE") in kinds
+
+
+def test_unseen_categories_are_reported(tmp_path):
+    raw = pd.read_csv(GERMAN)
+    train(read_table(raw, "creditability", bad="bad"), tmp_path)
+    live = raw.drop(columns="creditability").sample(400, random_state=1).reset_index(drop=True)
+    bundle = load_bundle(tmp_path / "model")
+    cat = next(v for v in bundle.model.features_ if bundle.model.binning_.bins_[v].kind == "categorical")
+    live.loc[:39, cat] = "brand new value"
+    r = monitor(tmp_path / "model", live)
+    row = r.drift.variables.set_index("variable").loc[cat]
+    assert row["out_of_range"] == 40 and "brand new value (40)" in row["note"]
+    assert r.drift.bins[cat].set_index("bin").loc["Unseen", "current_count"] == 40
+
+
+def test_thresholds_are_configurable_and_checked(model_dir, live):
+    young = live[live["AGE"] < 30]
+    age = monitor(model_dir, young).drift.variables.set_index("variable").loc["AGE", "csi"]
+    assert monitor(model_dir, young, thresholds=Thresholds(warn=age / 2, alert=age * 2)).status == "warn"
+    assert monitor(model_dir, young, thresholds=Thresholds(warn=age * 2, alert=age * 3)).status == "stable"
+    with pytest.raises(CreditflowError, match="warn < alert"):
+        monitor(model_dir, young, thresholds=Thresholds(warn=0.3, alert=0.2))
+
+
+# ---------------------------------------------------------------- periods
+
+
+def _periods(live: pd.DataFrame, young_rows: int) -> pd.DataFrame:
+    base = live.sample(6000, random_state=21).assign(month="2024-01-15")
+    young = live[live["AGE"] < 30].sample(young_rows, random_state=22).assign(month="2024-02-03")
+    return pd.concat([base, young], ignore_index=True)
+
+
+def test_a_shifted_month_is_found_per_period(model_dir, live):
+    r = monitor(model_dir, _periods(live, 2500), time="month")
+    p = r.drift.periods.set_index("period")
+    assert list(p.index) == ["2024-01", "2024-02"]
+    assert p.loc["2024-01", "max_csi"] < 0.1 and p.loc["2024-01", "score_status"] == "stable"
+    assert p.loc["2024-02", "max_csi_variable"] == "AGE" and p.loc["2024-02", "variables_alert"] >= 1
+    assert r.status == "alert"
+    per = r.findings[r.findings["period"] == "2024-02"].set_index("item")
+    assert per.loc["AGE", "level"] == "alert" and per.loc["AGE", "counts"]
+
+
+def test_small_periods_are_shown_but_do_not_count(model_dir, live):
+    # 300 young applicants on top of 6,000 ordinary ones: overall nothing moves past the warning,
+    # but their own month is far off. Below min_period_rows it is shown only; above, it alerts.
+    data = _periods(live, 300)
+    r = monitor(model_dir, data, time="month")
+    assert r.drift.variables.set_index("variable").loc["AGE", "status"] == "stable"
+    small = r.findings[r.findings["period"] == "2024-02"]
+    assert len(small) and not small["counts"].any()
+    assert r.status == "stable"
+    assert monitor(model_dir, data, time="month", thresholds=Thresholds(min_period_rows=200)).status == "alert"
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_labels_joined_by_id_give_auc_and_grade_bad_rates(setup, live, tmp_path):
+    model_dir, _, result = setup
+    data = live.sample(8000, random_state=31).reset_index(drop=True)
+    labels = data[["ID", UCI_TARGET]].sample(frac=1.0, random_state=1)  # another order
+    labels.loc[labels.index[:1000], UCI_TARGET] = np.nan  # outcome not known yet
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    data.drop(columns=UCI_TARGET).to_csv(tmp_path / "data.csv", index=False)
+    r = monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "labels.csv", target=UCI_TARGET, id="ID")
+    known = data.set_index("ID")[UCI_TARGET].drop(labels["ID"].iloc[:1000])
+    s = r.performance.summary
+    assert s["labelled"] == 7000 and s["bads"] == int(known.sum())
+    p = pd.Series(result.model.predict_proba(data)[:, 1], index=data["ID"]).loc[known.index]
+    assert s["auc"] == pytest.approx(roc_auc_score(known, p), abs=1e-12)
+    grades = pd.Series(result.model.scores(data)["grade"].to_numpy(), index=data["ID"]).loc[known.index]
+    promised = {g.grade: g.promised_bad_rate for g in r.baseline.grades}
+    for row in r.performance.grades.itertuples():
+        mask = grades == row.grade
+        assert row.count == int(mask.sum()) and row.observed == pytest.approx(known[mask].mean())
+        assert row.promised == pytest.approx(promised[row.grade])
+
+
+def test_realised_bad_rate_above_the_promise_warns(model_dir, live):
+    # Lowest limits default more than the average applicant of their grade: the grade's realised rate
+    # exceeds its promise (the target column in the data is used as the outcome).
+    r = monitor(model_dir, live[live["LIMIT_BAL"] < 50_000])
+    g = r.performance.grades.set_index("grade")
+    worst = g.loc["E"]
+    assert worst["observed"] > worst["promised"] and worst["verdict"] == "underestimates"
+    perf = r.findings[r.findings["area"] == "performance"]
+    assert "grade E" in set(perf["item"]) and perf["counts"].all()
+    # on an ordinary sample the promise holds
+    ok = monitor(model_dir, live.sample(6000, random_state=8))
+    assert not (ok.findings["area"] == "performance").any()
+
+
+def test_performance_by_period(model_dir, live):
+    data = _periods(live, 2500)
+    r = monitor(model_dir, data, time="month")
+    per = r.performance.periods.set_index("period")
+    expected = data.groupby(data["month"].str[:7])[UCI_TARGET].mean()
+    for period, rate in expected.items():
+        assert per.loc[period, "bad_rate"] == pytest.approx(rate)
+    assert set(r.performance.period_grades["period"]) == {"2024-01", "2024-02"}
+
+
+def test_bad_labels_are_refused(model_dir, live, tmp_path):
+    data = live.head(500)
+    dup = data[["ID", UCI_TARGET]].copy()
+    dup.iloc[10, 0] = dup.iloc[3, 0]
+    dup.to_csv(tmp_path / "dup.csv", index=False)
+    with pytest.raises(DataError, match="more than once") as e:
+        monitor(model_dir, data, labels=tmp_path / "dup.csv", target=UCI_TARGET, id="ID")
+    assert e.value.row == 11 and e.value.file == str(tmp_path / "dup.csv")
+    wrong = data[["ID", UCI_TARGET]].assign(**{UCI_TARGET: 2})
+    wrong.to_csv(tmp_path / "wrong.csv", index=False)
+    with pytest.raises(DataError, match="0/1"):
+        monitor(model_dir, data, labels=tmp_path / "wrong.csv", target=UCI_TARGET, id="ID")
+    with pytest.raises(DataError, match="column not found"):
+        monitor(model_dir, data, labels=tmp_path / "wrong.csv", target="nope", id="ID")
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_report_and_summary(model_dir, live, tmp_path):
+    data = _periods(live, 2500)
+    r = monitor(model_dir, data, time="month")
+    summary = json.loads(r.to_json(tmp_path / "m.json").read_text())
+    assert summary["status"] == "alert" and summary["exit_code"] == 4
+    assert {p["period"] for p in summary["periods"]} == {"2024-01", "2024-02"}
+    assert summary["performance"]["summary"]["labelled"] == len(data)
+    report = r.report()
+    keys = {s.key for s in report.sections}
+    assert {"summary", "score", "inputs", "periods", "performance"} <= keys
+    html = report.to_html(tmp_path / "m.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") >= 4  # score, CSI, PSI trend, bad-rate trend ...
+    assert "http://" not in html and "https://" not in html
+    from openpyxl import load_workbook
+
+    wb = load_workbook(report.to_excel(tmp_path / "m.xlsx"))
+    assert {"Summary", "By period", "Realised performance"} <= set(wb.sheetnames)
