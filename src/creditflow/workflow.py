@@ -18,6 +18,8 @@ from creditflow.evaluate import SplitMetrics, evaluate
 
 MODEL_DIR = "model"
 METRICS_FILE = "metrics.json"
+REPORT_HTML = "report.html"
+REPORT_XLSX = "report.xlsx"
 
 
 def make_model(kind: str, seed: int = 42, **params: Any) -> Any:
@@ -77,11 +79,23 @@ def train(
         from creditflow.monitor.baseline import BASELINE_FILE, build_baseline
 
         extras = {**_schema_doc(model, data), BASELINE_FILE: build_baseline(model, splits["train"])}
+        validation = _build_report(model, splits, data) if report else None
         save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
+        if validation is not None:
+            validation.to_html(out / REPORT_HTML)
+            validation.to_excel(out / REPORT_XLSX)
         result.out = out
     return result
+
+
+def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset) -> Any:
+    """The validation report of a freshly trained model on its train / test / oot samples."""
+    from creditflow.report import build_report
+
+    source = Path(data.source).name if data.source else "a DataFrame"
+    return build_report(model, splits, title=f"Validation report: {model.model_type} on {source}")
 
 
 def _schema_doc(model: Any, data: Dataset) -> dict:

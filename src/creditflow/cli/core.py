@@ -16,7 +16,8 @@ from creditflow.data.io import read_table
 from creditflow.workflow import TrainResult, score_table, train
 
 
-def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None = None) -> TrainResult:
+def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None = None,
+                    report: bool = True) -> TrainResult:
     with Progress(
         TextColumn("[bold]binning[/] {task.fields[var]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=err_console, transient=True,
@@ -26,7 +27,7 @@ def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None =
         def tick(var: str) -> None:
             bar.update(task, advance=1, var=var)
 
-        return train(data, out, kind=kind, seed=seed, progress=tick, params=params)
+        return train(data, out, kind=kind, seed=seed, progress=tick, params=params, report=report)
 
 
 def _summary(result: TrainResult) -> None:
@@ -47,6 +48,8 @@ def _summary(result: TrainResult) -> None:
         console.print(sel)
     if result.out is not None:
         console.print(f"model bundle: [bold]{result.out / 'model'}[/]   metrics: {result.out / 'metrics.json'}")
+        if (result.out / "report.html").exists():
+            console.print(f"validation report: [bold]{result.out / 'report.html'}[/] and {result.out / 'report.xlsx'}")
 
 
 @command("train")
@@ -61,10 +64,12 @@ def train_cmd(
     model: str = typer.Option("scorecard", "--model", help="Model kind: scorecard (more as installed)."),
     seed: int = typer.Option(42, "--seed", help="Random seed of the split and the model."),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory: model/ and metrics.json."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Also write the validation report "
+                                                                   "(report.html, report.xlsx)."),
 ) -> None:
-    """Train a model on a labelled table and write DIR/model (bundle) and DIR/metrics.json."""
+    """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json and the validation report."""
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude)
-    result = _progress_train(ds, out, model, seed)
+    result = _progress_train(ds, out, model, seed, report=report)
     _summary(result)
 
 
