@@ -1,9 +1,8 @@
-"""Write a report as an Excel workbook: one sheet per section, its tables stacked with titles, its
-matplotlib figures placed to the right. Numbers stay numbers, with the same formats as the HTML page."""
+"""Write a report as an Excel workbook: one sheet per section, its tables stacked under their titles.
+Numbers stay numbers (with the same formats as the HTML page), so a validator can recompute them."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,19 +92,6 @@ def _write_section(wb: Workbook, s: Section, used: set[str]) -> None:
         row = _write_table(ws, t, row, widths)
     for j, w in widths.items():
         ws.column_dimensions[get_column_letter(j)].width = w
-    _place_figures(ws, s, max(widths, default=1) + 2)
-
-
-def _place_figures(ws, s: Section, column: int) -> None:
-    from openpyxl.drawing.image import Image
-
-    anchor_row = 3
-    for f in s.figures():
-        if f.png is None:
-            continue
-        img = Image(io.BytesIO(f.png))
-        ws.add_image(img, f"{get_column_letter(column)}{anchor_row}")
-        anchor_row += int(img.height / 20) + 2  # default row height is 20 px
 
 
 def write_workbook(report: Report, path: str | Path) -> None:

@@ -104,14 +104,14 @@ def selection_section(view: ModelView) -> Section:
     keep = [c for c in ("rank", "variable", "meaning", "iv", "strength", "missing_rate", "status", "step", "reason")
             if c in t]
     t = drop_empty(t[keep])
-    png = figures.iv_ranking(t.set_index("variable")["iv"], [label(view, v) for v in t["variable"]],
+    chart = figures.iv_ranking(t.set_index("variable")["iv"], [label(view, v) for v in t["variable"]],
                              list(t["status"] == "selected"))
     n_sel = int((t["status"] == "selected").sum())
     dropped = t[t["status"] == "dropped"]
     blocks: list = [
         Note(f"{n_sel} of {len(t)} binned variables are in the model. IV strength follows the usual rule of thumb: "
              "below 0.02 unpredictive, 0.02–0.1 weak, 0.1–0.3 medium, 0.3–0.5 strong, above 0.5 suspicious."),
-        Figure("selection.iv", "IV ranking", png=png),
+        Figure("selection.iv", "IV ranking", svg=chart),
         Table("selection.iv_ranking", "IV ranking, selected and dropped variables", t),
     ]
     if len(dropped):

@@ -24,8 +24,9 @@ from creditflow.evaluation import (
     strategy_table,
 )
 from creditflow.report import figures
-from creditflow.report.content import Figure, Metric, Note, Section, Table
+from creditflow.report.content import Figure, Group, Metric, Note, Section, Table
 from creditflow.report.model_view import ModelView, Sample
+from creditflow.report.sections_model import drop_empty
 
 
 def _score(s: Sample) -> np.ndarray:
@@ -60,14 +61,14 @@ def discrimination(samples: list[Sample], primary: Sample) -> tuple[Section, dic
         Table("discrimination.metrics", "AUC, Gini and KS by sample", metrics,
               note="95% confidence intervals by DeLong's method; Gini = 2·AUC − 1. KS is the largest gap between "
                    "the cumulative shares of bads and goods; ks_score is the score where it occurs."),
-        Figure("discrimination.roc", "ROC", png=figures.roc([(n, k.curve, results[n]["auc"]) for n, k in curves])),
-        Figure("discrimination.ks", "KS curve", png=figures.ks_curve(pk.curve, pk.statistic, pk.threshold,
-                                                                     primary.name)),
+        Figure("discrimination.roc", "ROC", svg=figures.roc([(n, k, results[n]["auc"]) for n, k in curves])),
+        Figure("discrimination.ks", "KS curve", svg=figures.ks_curve(pk, primary.name)),
         Table("discrimination.lift", f"Lift and gain by decile — {primary.name}", gain,
               note="Group 1 holds the lowest scores (the riskiest tenth)."),
-        Figure("discrimination.gain", "Gain and lift", png=figures.gain_lift(gain, primary.name)),
+        Figure("discrimination.gain", "Cumulative gain", svg=figures.gain(gain, primary.name)),
+        Figure("discrimination.lift", "Lift", svg=figures.lift(gain, primary.name)),
         Figure("discrimination.scores", "Score distributions",
-               png=figures.score_distribution(_score(primary), primary.y, primary.name)),
+               svg=figures.score_distribution(_score(primary), primary.y, primary.name)),
         Table("discrimination.bands", f"Bad rate by score band — {primary.name}", bands),
     ]
     intro = (f"Computed on the integer score (higher is better). Detailed tables and charts are for the "
@@ -112,16 +113,18 @@ def calibration(samples: list[Sample]) -> tuple[Section, dict[str, dict]]:
         blocks.append(Table(f"calibration.grades.{s.name}", f"Calibration by grade — {s.name}",
                             t.drop(columns=["min_p", "max_p"])))
         hl_t = hl.table.assign(group=np.arange(1, len(hl.table) + 1))
-        blocks.append(Table(f"calibration.hl.{s.name}", f"Hosmer–Lemeshow deciles — {s.name}", hl_t,
-                            note="observed and expected are numbers of bads (expected = sum of PDs).",
-                            formats={"observed": "int", "expected": "f2", "contribution": "f3"}))
+        blocks.append(Group(f"Hosmer–Lemeshow deciles — {s.name}", open=False, subtitle=(
+            f"χ² {hl.statistic:.2f} on {hl.df} df, p = {hl.p_value:.4f}"), blocks=[
+            Table(f"calibration.hl.{s.name}", f"Hosmer–Lemeshow deciles — {s.name}", hl_t,
+                  note="observed and expected are numbers of bads (expected = sum of PDs).",
+                  formats={"observed": "int", "expected": "f2", "contribution": "f3"})]))
     head: list = [
         Table("calibration.summary", "Calibration summary", pd.DataFrame(summary),
               note="predicted = mean PD, observed = bad rate; binom_p: exact binomial test of all bads against the "
                    "mean PD. Hosmer–Lemeshow on deciles of PD, df = groups − 2 on 'train' and = groups on other "
                    "samples. A grade is 'outside' when its mean PD falls outside the 95% Jeffreys interval of its "
                    "observed bad rate."),
-        Figure("calibration.chart", "Calibration by grade", png=figures.calibration(per_grade)),
+        Figure("calibration.chart", "Calibration by grade", svg=figures.calibration(per_grade)),
     ]
     return Section("calibration", "Calibration", head + blocks), results
 
@@ -187,13 +190,13 @@ def stability(view: ModelView, samples: list[Sample]) -> tuple[Section, dict[str
                   note=f"Bins: deciles of the '{ref.name}' scores. Status: below 0.10 stable, 0.10–0.25 monitor, "
                        "0.25 and above shift. Empty bins are floored at a share of 0.0001."),
             Figure("stability.bands", "Score distribution by sample",
-                   png=figures.band_shares(band, f"Score deciles of '{ref.name}': share of each sample")),
+                   svg=figures.band_shares(band, f"Score deciles of '{ref.name}': share of each sample")),
         ]
     else:
         blocks.append(Note("PSI of the score needs a second sample (e.g. --oot); only one was given.", "warn"))
     csi_t, basis = _csi_table(view, samples, ref)
     if csi_t.shape[1] > 2:
-        blocks.append(Table("stability.csi", "Characteristic stability (CSI) of the model variables", csi_t,
+        blocks.append(Table("stability.csi", "Characteristic stability (CSI) of the model variables", drop_empty(csi_t),
                             note=f"CSI compares each sample's shares per bin with {basis}; same thresholds as PSI."))
         for col in [c for c in csi_t.columns if c.startswith("csi_")]:
             name = col[4:]
@@ -213,5 +216,5 @@ def strategy(view: ModelView, primary: Sample) -> Section:
         Note(f"Applicants with a score at or above the cutoff are approved. Sample: '{primary.name}'. Cutoffs: "
              "every 5% of the score distribution and each grade boundary."),
         Table("strategy.table", f"Strategy table — {primary.name}", t),
-        Figure("strategy.chart", "Approval rate vs bad rate", png=figures.strategy(t, primary.name)),
+        Figure("strategy.chart", "Approval rate vs bad rate", svg=figures.strategy(t, primary.name)),
     ])

@@ -8,7 +8,7 @@ from html import escape
 
 import numpy as np
 
-from creditflow.report.figures import sample_color
+from creditflow.report.svgplot import sample_color
 
 W, PLOT_H = 460, 150
 LEFT, RIGHT, TOP = 48, 52, 26

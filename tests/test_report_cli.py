@@ -1,0 +1,81 @@
+"""`creditflow report` end to end on a saved bundle, and its clear errors (exit status 2)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from creditflow.cli import _load_commands, app
+from creditflow.data import read_table
+from creditflow.workflow import train
+
+TARGET = "default.payment.next.month"
+
+
+@pytest.fixture(scope="module")
+def bundle(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    from creditflow.data import FieldDictionary
+    from creditflow.datasets import UCI_TAIWAN_MEANINGS
+
+    data = read_table(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv", target=TARGET, id="ID",
+                      dictionary=FieldDictionary(meanings=dict(UCI_TAIWAN_MEANINGS)))
+    train(data, out)
+    return out / "model"
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    _load_commands()
+    return CliRunner()
+
+
+def test_report_with_split_and_oot_writes_html_and_xlsx(runner, bundle, shared_data, tmp_path):
+    uci = shared_data / "uci_taiwan" / "UCI_Credit_Card.csv"
+    frame = pd.read_csv(uci)
+    oot = tmp_path / "oot.csv"
+    frame[frame["ID"] > 25000].to_csv(oot, index=False)
+    html, xlsx = tmp_path / "r.html", tmp_path / "r.xlsx"
+    result = runner.invoke(app, ["report", str(bundle), str(uci), "--split", "--oot", str(oot),
+                                 "--out", str(html), "--xlsx", str(xlsx)])
+    assert result.exit_code == 0, result.output
+    assert html.stat().st_size > 50_000 and xlsx.stat().st_size > 10_000
+    text = html.read_text(encoding="utf-8")
+    assert "train" in result.output and "oot" in result.output
+    assert "PSI bins — train vs oot" in text and "credit limit (NT$)" in text  # the bundle's own dictionary
+
+
+def test_target_defaults_to_the_training_one(runner, bundle, shared_data, tmp_path):
+    html = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(bundle), str(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv"),
+                                 "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    assert "data: 30,000 rows" in result.output
+
+
+def test_data_without_a_model_column_exits_2_naming_it(runner, bundle, shared_data, tmp_path):
+    frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv").drop(columns=["PAY_0"])
+    path = tmp_path / "no_pay0.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["report", str(bundle), str(path), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2
+    assert "PAY_0" in result.output and "no_pay0.csv" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_data_without_the_target_exits_2(runner, bundle, shared_data, tmp_path):
+    frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv").drop(columns=[TARGET])
+    path = tmp_path / "unlabelled.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["report", str(bundle), str(path), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2
+    assert "target column not found" in result.output and TARGET in result.output
+
+
+def test_bad_workbook_suffix_and_missing_bundle_exit_2(runner, bundle, shared_data, tmp_path):
+    uci = str(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv")
+    r1 = runner.invoke(app, ["report", str(bundle), uci, "--xlsx", str(tmp_path / "r.xls")])
+    assert r1.exit_code == 2 and ".xlsx" in r1.output
+    r2 = runner.invoke(app, ["report", str(tmp_path / "nowhere"), uci])
+    assert r2.exit_code == 2
