@@ -1,0 +1,177 @@
+"""Policy files, decisions, and `creditflow policy simulate` on real UCI data with a real scorecard."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditflow.bundle import load_bundle
+from creditflow.policy import PolicyError, load_policy, policy_from_dict, simulate
+from tests.conftest import UCI, UCI_TARGET
+from tests.service_support import EXAMPLE_POLICY, service_bundle  # noqa: F401
+
+BASE = {"version": "t1", "cutoffs": {"approve": 530, "review": 500}}
+
+
+def policy(**extra):
+    return policy_from_dict({**BASE, **extra})
+
+
+def test_example_policy_loads():
+    pol = load_policy(EXAMPLE_POLICY)
+    assert pol.version == "uci-demo-2024.06"
+    assert (pol.cutoffs.approve, pol.cutoffs.review) == (530, 500)
+    assert [r.code for r in pol.rules] == ["HR01", "HR02", "HR03", "HR04", "HR05"]
+    assert {"AGE", "PAY_0", "LIMIT_BAL", "EDUCATION"} <= set(pol.rule_fields)
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ([1, 2], "must be a mapping"),
+    ({"cutoffs": {"approve": 500}}, "'version' must be non-empty text"),
+    ({"version": 1.1, "cutoffs": {"approve": 500}}, "'version' must be non-empty text"),
+    ({"version": "v", "cutoffs": {"approve": 500}, "rule": []}, "unknown key(s) ['rule']"),
+    ({"version": "v"}, "'cutoffs' needs 'approve'"),
+    ({"version": "v", "cutoffs": {"approve": 500, "review": 600}}, "must not be above cutoffs.approve"),
+    ({"version": "v", "cutoffs": {"approve": "high"}}, "cutoffs.approve must be a number"),
+    ({"version": "v", "cutoffs": {"approve": 500.5}}, "whole score"),
+    ({**BASE, "rules": [{"code": "R1", "when": "AGE < 18", "action": "deny"}]}, "action must be one of"),
+    ({**BASE, "rules": [{"code": "R1", "when": "AGE < ", "action": "reject"}]}, "rule 'R1' (rules[0])"),
+    ({**BASE, "rules": [{"when": "AGE < 18", "action": "reject"}]}, "needs a 'code'"),
+    ({**BASE, "rules": [{"code": "R1", "when": "AGE < 18", "action": "reject"},
+                        {"code": "R1", "when": "AGE > 99", "action": "review"}]}, "repeated: ['R1']"),
+    ({**BASE, "rules": [{"code": "R1", "when": "__import__('os')", "action": "reject"}]}, "rule 'R1'"),
+    ({**BASE, "fields": {"AGE": {"type": "date"}}}, "must be number or string"),
+    ({**BASE, "fields": {"AGE": {"min": 10, "max": 1}}}, "min is above max"),
+])
+def test_bad_policies_are_refused_with_a_reason(doc, message):
+    with pytest.raises(PolicyError) as err:
+        policy_from_dict(doc, source="p.yaml")
+    assert message in err.value.message and "p.yaml" in err.value.message
+
+
+def test_policy_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: [unclosed\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        load_policy(bad)
+    with pytest.raises(PolicyError, match="no such policy file"):
+        load_policy(tmp_path / "absent.yaml")
+    tag = tmp_path / "tag.yaml"
+    tag.write_text("version: !!python/object/apply:os.system ['true']\ncutoffs: {approve: 1}\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="not valid YAML"):  # the safe loader refuses Python tags
+        load_policy(tag)
+
+
+def test_rules_are_checked_against_the_model_inputs():
+    schema = {"AGE": "number", "CITY": "string"}
+    policy(rules=[{"code": "R1", "when": "AGE < 18", "action": "reject"}]).check_against(schema)
+    with pytest.raises(PolicyError, match="neither a model input nor declared"):
+        policy(rules=[{"code": "R1", "when": "INCOME < 1", "action": "reject"}]).check_against(schema)
+    declared = policy(rules=[{"code": "R1", "when": "INCOME < 1", "action": "reject"}],
+                      fields={"INCOME": {"type": "number"}})
+    declared.check_against(schema)
+    with pytest.raises(PolicyError, match="compares number field 'AGE' with text"):
+        policy(rules=[{"code": "R1", "when": 'AGE == "x"', "action": "reject"}]).check_against(schema)
+    with pytest.raises(PolicyError, match="compares text field 'CITY'"):
+        policy(rules=[{"code": "R1", "when": "CITY > 3", "action": "reject"}]).check_against(schema)
+    with pytest.raises(PolicyError, match="outside the model's score scale"):
+        policy_from_dict({"version": "v", "cutoffs": {"approve": 2000}}).check_against(schema, (350, 950))
+
+
+def test_decision_is_the_most_severe_of_rules_and_cutoffs():
+    pol = policy(rules=[{"code": "YOUNG", "when": "AGE < 18", "action": "reject"},
+                        {"code": "LATE", "when": "PAY_0 >= 1", "action": "review"}])
+    assert pol.decide({"AGE": 30, "PAY_0": 0}, 600).decision == "approve"
+    assert pol.decide({"AGE": 30, "PAY_0": 0}, 515).decision == "review"
+    assert pol.decide({"AGE": 30, "PAY_0": 0}, 499).decision == "reject"
+    late = pol.decide({"AGE": 30, "PAY_0": 2}, 600)
+    assert late.decision == "review" and late.score_decision == "approve" and [r.code for r in late.fired] == ["LATE"]
+    assert pol.decide({"AGE": 30, "PAY_0": 2}, 400).decision == "reject"  # a review rule never softens a reject
+    both = pol.decide({"AGE": 16, "PAY_0": 2}, 900)
+    assert both.decision == "reject" and [r.code for r in both.fired] == ["YOUNG", "LATE"]
+
+
+@pytest.fixture(scope="module")
+def population() -> pd.DataFrame:
+    """UCI rows the test model never saw."""
+    return pd.read_csv(UCI).iloc[10_000:14_000].reset_index(drop=True)
+
+
+def test_simulate_matches_one_applicant_at_a_time(service_bundle, population):  # noqa: F811
+    bundle = load_bundle(service_bundle)
+    model = bundle.model
+    pol = load_policy(EXAMPLE_POLICY)
+    y = population[UCI_TARGET].to_numpy()
+    sim = simulate(pol, model, population, y, model_version=bundle.model_version)
+    rows = population.to_dict(orient="records")
+    decisions, probs, fired = [], [], {r.code: 0 for r in pol.rules}
+    for row in rows:
+        scored = model.score_row(row)
+        out = pol.decide(row, scored["score"])
+        decisions.append(out.decision)
+        probs.append(scored["probability"])
+        for r in out.fired:
+            fired[r.code] += 1
+    decisions, probs = np.array(decisions), np.array(probs)
+    approved = decisions == "approve"
+    assert sim.rows == len(rows)
+    assert sim.counts == {d: int((decisions == d).sum()) for d in ("approve", "review", "reject")}
+    assert sim.approval_rate == pytest.approx(approved.mean())
+    assert sim.expected_bad_rate["approve"] == pytest.approx(probs[approved].mean())
+    assert sim.realised_bad_rate["approve"] == pytest.approx(y[approved].mean())
+    assert {r["code"]: r["fired"] for r in sim.rules} == fired
+    # the policy should separate risk: the approved are safer than the rejected, predicted and realised
+    assert sim.realised_bad_rate["approve"] < sim.realised_bad_rate["reject"]
+    assert sim.expected_bad_rate["approve"] < sim.expected_bad_rate["reject"]
+    assert 0 < sim.counts["approve"] < sim.rows
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "creditflow", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_simulate_prints_rates_and_writes_json(service_bundle, population, tmp_path):  # noqa: F811
+    data = tmp_path / "pop.csv"
+    population.to_csv(data, index=False)
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--target", UCI_TARGET,
+             "--json", tmp_path / "sim.json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "sim.json").read_text())
+    approve = doc["decisions"]["approve"]
+    assert f"{100 * doc['approval_rate']:.2f}%" in r.stdout
+    assert f"{100 * approve['realised_bad_rate']:.2f}%" in r.stdout
+    assert "HR02" in r.stdout and "rules fired" in r.stdout
+    assert sum(d["count"] for d in doc["decisions"].values()) == len(population)
+
+
+def test_cli_simulate_bad_input_exits_2_with_one_line(service_bundle, population, tmp_path):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    runner = CliRunner()
+
+    def run(*args) -> tuple[int, str]:
+        result = runner.invoke(app, [str(a) for a in args])
+        return result.exit_code, result.output
+
+    data = tmp_path / "pop.csv"
+    population.drop(columns=["PAY_0"]).to_csv(data, index=False)
+    code, out = run("policy", "simulate", EXAMPLE_POLICY, service_bundle, data)
+    assert code == 2 and "PAY_0" in out and "Traceback" not in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: v\ncutoffs: {approve: 500}\nrules:\n- {code: X, when: 'SALARY > 1', action: reject}\n")
+    population.to_csv(data, index=False)
+    code, out = run("policy", "simulate", bad, service_bundle, data)
+    assert code == 2 and "SALARY" in out and "Traceback" not in out
+    code, out = run("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--target", "nope")
+    assert code == 2 and "nope" in out
+    code, out = run("policy", "check", EXAMPLE_POLICY, service_bundle)
+    assert code == 0 and "uci-demo-2024.06" in out
