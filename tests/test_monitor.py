@@ -283,6 +283,8 @@ def test_bad_labels_are_refused(model_dir, live, tmp_path):
         monitor(model_dir, data, labels=tmp_path / "wrong.csv", target=UCI_TARGET, id="ID")
     with pytest.raises(DataError, match="column not found"):
         monitor(model_dir, data, labels=tmp_path / "wrong.csv", target="nope", id="ID")
+    with pytest.raises(DataError, match="exactly one source"):
+        monitor(model_dir)
 
 
 # ---------------------------------------------------------------- outputs

@@ -1,0 +1,195 @@
+"""Monitoring the service's audit log: a real SQLite file and a real PostgreSQL server in the expected layout
+(request_id, time, input JSON, model_version, score, decision, reasons)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditflow.bundle import load_bundle
+from creditflow.data.errors import DataError, SchemaError
+from creditflow.monitor import monitor
+from tests.conftest import UCI_TARGET
+from tests.test_monitor import make_bundle
+
+SCHEMA = """create table audit (request_id text primary key, time text not null, input text not null,
+    model_version text not null, score integer, decision text, reasons text)"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    model_dir, live, _ = make_bundle(tmp_path_factory.mktemp("audit"), rows=8000, seed=3)
+    return model_dir, live
+
+
+def audit_rows(model_dir: Path, frame: pd.DataFrame, months: list[str], version: str | None = None) -> list[tuple]:
+    """What the service would log: each applicant's input as JSON, scored by the bundle, with a decision."""
+    bundle = load_bundle(model_dir)
+    scored = bundle.model.scores(frame)
+    inputs = frame.drop(columns=[UCI_TARGET]).to_dict(orient="records")
+    rows = []
+    for i, (inp, s) in enumerate(zip(inputs, scored.itertuples(), strict=True)):
+        decision = "approve" if s.score >= 560 else "review" if s.score >= 520 else "reject"
+        rows.append((f"req-{i:06d}", f"{months[i % len(months)]}-15T10:00:00+08:00", json.dumps(inp),
+                     version or bundle.model_version, int(s.score), decision, json.dumps([])))
+    return rows
+
+
+def write_sqlite(path: Path, rows: list[tuple]) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.execute(SCHEMA)
+        conn.executemany("insert into audit values (?, ?, ?, ?, ?, ?, ?)", rows)
+    return path
+
+
+def test_sqlite_audit_log_is_monitored(setup, tmp_path):
+    model_dir, live = setup
+    frame = live.sample(3000, random_state=4).reset_index(drop=True)
+    rows = audit_rows(model_dir, frame, ["2024-05", "2024-06"])
+    old = audit_rows(model_dir, frame.head(200), ["2024-04"], version="0123456789abcdef")
+    db = write_sqlite(tmp_path / "audit.db", rows + [(f"old-{i}", *r[1:]) for i, r in enumerate(old)])
+    r = monitor(model_dir, audit=str(db))
+    assert r.rows == 3000 and r.periods == ["2024-05", "2024-06"]
+    assert any("200 decision(s) of other model versions" in n for n in r.notes)
+    assert r.audit["score_mismatches"] == 0
+    logged = pd.Series([row[5] for row in rows]).value_counts().to_dict()
+    assert r.audit["decisions"] == logged
+    assert r.status == "stable"
+    # the same file through a sqlite:/// URL, and the input JSON rescored gives the same drift
+    same = monitor(model_dir, audit=f"sqlite:///{db}")
+    assert same.drift.score_psi == pytest.approx(r.drift.score_psi)
+    direct = monitor(model_dir, frame)
+    assert direct.drift.score_psi == pytest.approx(r.drift.score_psi)
+
+
+def test_logged_scores_that_differ_from_the_bundle_warn(setup, tmp_path):
+    model_dir, live = setup
+    rows = audit_rows(model_dir, live.sample(2000, random_state=5).reset_index(drop=True), ["2024-06"])
+    for i in (3, 50, 700):
+        rows[i] = (*rows[i][:4], rows[i][4] + 7, *rows[i][5:])
+    r = monitor(model_dir, audit=str(write_sqlite(tmp_path / "a.db", rows)))
+    assert r.audit["score_mismatches"] == 3 and r.audit["max_score_difference"] == 7
+    f = r.findings.set_index("area").loc["audit"]
+    assert f["level"] == "warn" and "req-000003" in f["message"]
+    assert r.status == "warn" and r.exit_code == 3
+
+
+def test_young_applicants_in_the_audit_log_alert(setup, tmp_path):
+    model_dir, live = setup
+    young = live[live["AGE"] < 30].reset_index(drop=True)
+    db = write_sqlite(tmp_path / "y.db", audit_rows(model_dir, young, ["2024-06"]))
+    r = monitor(model_dir, audit=str(db))
+    assert r.drift.variables.set_index("variable").loc["AGE", "status"] == "alert" and r.exit_code == 4
+
+
+def test_labels_join_the_audit_log_by_request_id(setup, tmp_path):
+    model_dir, live = setup
+    frame = live.sample(2000, random_state=6).reset_index(drop=True)
+    rows = audit_rows(model_dir, frame, ["2024-05", "2024-06"])
+    db = write_sqlite(tmp_path / "l.db", rows)
+    labels = pd.DataFrame({"request_id": [r[0] for r in rows], "overdue": frame[UCI_TARGET]})
+    labels.head(1500).to_csv(tmp_path / "labels.csv", index=False)
+    r = monitor(model_dir, audit=str(db), labels=tmp_path / "labels.csv", target="overdue")
+    assert r.performance.summary["labelled"] == 1500
+    assert r.performance.summary["bads"] == int(frame[UCI_TARGET].head(1500).sum())
+
+
+def test_bad_audit_sources_are_refused(setup, tmp_path):
+    model_dir, live = setup
+    with pytest.raises(DataError, match="no such SQLite file"):
+        monitor(model_dir, audit=str(tmp_path / "none.db"))
+    (tmp_path / "text.db").write_text("not a database")
+    with pytest.raises(DataError, match="not a readable SQLite"):
+        monitor(model_dir, audit=str(tmp_path / "text.db"))
+    with pytest.raises(DataError, match="unsupported audit URL"):
+        monitor(model_dir, audit="mysql://localhost/x")
+    rows = audit_rows(model_dir, live.head(50), ["2024-06"])
+    rows[7] = (*rows[7][:2], '{"LIMIT_BAL": 1', *rows[7][3:])
+    with pytest.raises(DataError, match="req-000007.*not valid JSON") as e:
+        monitor(model_dir, audit=str(write_sqlite(tmp_path / "j.db", rows)))
+    assert e.value.row == 8
+    rows = audit_rows(model_dir, live.head(50), ["2024-06"], version="ffffffffffffffff")
+    with pytest.raises(DataError, match="no decision of model version"):
+        monitor(model_dir, audit=str(write_sqlite(tmp_path / "v.db", rows)))
+    rows = audit_rows(model_dir, live.head(50), ["2024-06"])
+    rows = [(*r[:2], json.dumps({k: v for k, v in json.loads(r[2]).items() if k != "PAY_0"}), *r[3:]) for r in rows]
+    with pytest.raises(SchemaError, match="PAY_0"):
+        monitor(model_dir, audit=str(write_sqlite(tmp_path / "c.db", rows)))
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if found is None:
+        pytest.fail(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+    return str(found)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throw-away PostgreSQL server on loopback (run as the postgres user when we are root)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="creditflow-monitor-pg-"))  # under /tmp: reachable by the postgres user
+    data, port = root / "data", _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    try:
+        import psycopg
+
+        for _ in range(50):
+            try:
+                psycopg.connect(url).close()
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_audit_log_is_monitored(setup, postgres):
+    import psycopg
+
+    model_dir, live = setup
+    frame = live.sample(2000, random_state=9).reset_index(drop=True)
+    rows = audit_rows(model_dir, frame, ["2024-05", "2024-06"])
+    with psycopg.connect(postgres) as conn:
+        conn.execute("create table audit (request_id text primary key, time timestamptz not null, input jsonb, "
+                     "model_version text, score integer, decision text, reasons jsonb)")
+        with conn.cursor() as cur:
+            cur.executemany("insert into audit values (%s, %s, %s, %s, %s, %s, %s)", rows)
+    r = monitor(model_dir, audit=postgres)
+    assert r.rows == 2000 and r.periods == ["2024-05", "2024-06"]
+    assert r.audit["score_mismatches"] == 0
+    direct = monitor(model_dir, frame)
+    np.testing.assert_allclose(r.drift.variables.set_index("variable")["csi"],
+                               direct.drift.variables.set_index("variable")["csi"], rtol=1e-9)
+    with pytest.raises(DataError, match="cannot connect to PostgreSQL"):
+        monitor(model_dir, audit=f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres")

@@ -1,0 +1,84 @@
+"""`creditflow monitor` end to end: exit codes a scheduler acts on (0 stable, 3 warn, 4 alert, 2 bad input),
+the self-contained HTML report, the Excel workbook and the JSON summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from tests.conftest import UCI, UCI_TARGET
+
+CLI = [sys.executable, "-m", "creditflow"]
+
+
+def run(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("monitor_cli")
+    raw = pd.read_csv(UCI)
+    dev = raw.sample(8000, random_state=13)
+    dev.to_csv(d / "dev.csv", index=False)
+    r = run("train", d / "dev.csv", "--target", UCI_TARGET, "--id", "ID", "--out", d / "out")
+    assert r.returncode == 0, r.stderr
+    live = raw.drop(dev.index)
+    live.sample(6000, random_state=1).drop(columns=UCI_TARGET).to_csv(d / "stable.csv", index=False)
+    live[live["AGE"] < 30].assign(month="2024-06").to_csv(d / "young.csv", index=False)
+    return d
+
+
+def test_stable_population_exits_0_with_report(files):
+    d = files
+    r = run("monitor", d / "out" / "model", d / "stable.csv", "--out", d / "s.html", "--json", d / "s.json")
+    assert r.returncode == 0, r.stderr
+    assert "STABLE" in r.stdout
+    summary = json.loads((d / "s.json").read_text())
+    assert summary["status"] == "stable" and summary["exit_code"] == 0 and summary["rows"] == 6000
+    html = (d / "s.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype html>")
+    assert "http://" not in html and "https://" not in html and "data:image/png;base64," in html
+
+
+def test_alert_exits_4_and_warn_exits_3(files):
+    d = files
+    model = d / "out" / "model"
+    r = run("monitor", model, d / "young.csv", "--time", "month", "--out", d / "y.html", "--xlsx", d / "y.xlsx",
+            "--json", d / "y.json")
+    assert r.returncode == 4, r.stderr
+    assert "ALERT" in r.stdout and "AGE" in r.stdout
+    summary = json.loads((d / "y.json").read_text())
+    age = next(v for v in summary["variables"] if v["variable"] == "AGE")
+    assert age["status"] == "alert" and summary["performance"]["summary"]["labelled"] > 0
+    assert {"Summary", "Inputs", "Realised performance"} <= set(load_workbook(d / "y.xlsx").sheetnames)
+    # the same data with the alert threshold above AGE's CSI is a warning
+    r = run("monitor", model, d / "young.csv", "--warn", "0.10", "--alert", str(age["csi"] * 1.5),
+            "--out", d / "w.html", "--json", d / "w.json")
+    assert r.returncode == 3, r.stderr
+    assert json.loads((d / "w.json").read_text())["status"] == "warn"
+
+
+def test_bad_input_exits_2_with_one_line_and_no_report(files, tmp_path):
+    d = files
+    model = d / "out" / "model"
+    pd.read_csv(d / "stable.csv").drop(columns=["PAY_0"]).to_csv(tmp_path / "lacking.csv", index=False)
+    cases = [
+        (["monitor", model, tmp_path / "lacking.csv", "--out", tmp_path / "a.html"], "PAY_0"),
+        (["monitor", model, d / "stable.csv", "--warn", "0.3", "--alert", "0.2", "--out", tmp_path / "b.html"],
+         "warn < alert"),
+        (["monitor", model, "--audit", tmp_path / "missing.db", "--out", tmp_path / "e.html"], "no such SQLite"),
+    ]
+    for args, expected in cases:
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not list(tmp_path.glob("*.html"))
+    assert not Path(tmp_path / "missing.db").exists()
