@@ -4,12 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import sqlite3
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +14,8 @@ import pytest
 from creditflow.bundle import load_bundle
 from creditflow.data.errors import DataError, SchemaError
 from creditflow.monitor import monitor
-from tests.conftest import UCI_TARGET
+from tests.conftest import UCI, UCI_TARGET
+from tests.service_support import EXAMPLE_POLICY, ServiceProcess, free_port, postgres, service_bundle  # noqa: F401
 from tests.test_monitor import make_bundle
 
 SCHEMA = """create table audit (request_id text primary key, time text not null, input text not null,
@@ -127,69 +123,77 @@ def test_bad_audit_sources_are_refused(setup, tmp_path):
         monitor(model_dir, audit=str(write_sqlite(tmp_path / "c.db", rows)))
 
 
-# ---------------------------------------------------------------- PostgreSQL
+# ---------------------------------------------------------------- the service's own audit log
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def service_entries(model_dir: Path, frame: pd.DataFrame, months: list[str]) -> list:
+    """Audit entries as the service writes them (its AuditEntry and canonical JSON), one per applicant."""
+    from creditflow.service.audit.base import AuditEntry, canonical_json, sha256_text
+
+    bundle = load_bundle(model_dir)
+    out = []
+    for i, row in enumerate(frame.drop(columns=[UCI_TARGET, "ID"]).to_dict(orient="records")):
+        applicant = {k: float(v) for k, v in row.items()}
+        s = bundle.model.score_row(applicant)
+        text = canonical_json(applicant)
+        out.append(AuditEntry(
+            request_id=f"r{i:05d}", batch_id=None, created_at=f"{months[i % len(months)]}-10T08:00:00.000+00:00",
+            application_id=f"app-{frame['ID'].iloc[i]}", client="test", input_json=text, input_hash=sha256_text(text),
+            model_version=bundle.model_version, policy_version="p1", probability=s["probability"], score=s["score"],
+            grade=s["grade"], decision="approve" if s["score"] >= 530 else "reject", reasons_json="[]"))
+    return out
 
 
-def _pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
-    if found is None:
-        pytest.fail(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
-    return str(found)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A throw-away PostgreSQL server on loopback (run as the postgres user when we are root)."""
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="creditflow-monitor-pg-"))  # under /tmp: reachable by the postgres user
-    data, port = root / "data", _free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    try:
-        import psycopg
-
-        for _ in range(50):
-            try:
-                psycopg.connect(url).close()
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def test_postgresql_audit_log_is_monitored(setup, postgres):
-    import psycopg
+def test_postgresql_audit_log_written_by_the_service_is_monitored(setup, postgres, tmp_path):  # noqa: F811
+    from creditflow.service.audit import open_audit
 
     model_dir, live = setup
-    frame = live.sample(2000, random_state=9).reset_index(drop=True)
-    rows = audit_rows(model_dir, frame, ["2024-05", "2024-06"])
-    with psycopg.connect(postgres) as conn:
-        conn.execute("create table audit (request_id text primary key, time timestamptz not null, input jsonb, "
-                     "model_version text, score integer, decision text, reasons jsonb)")
-        with conn.cursor() as cur:
-            cur.executemany("insert into audit values (%s, %s, %s, %s, %s, %s, %s)", rows)
-    r = monitor(model_dir, audit=postgres)
-    assert r.rows == 2000 and r.periods == ["2024-05", "2024-06"]
-    assert r.audit["score_mismatches"] == 0
+    frame = live.sample(1500, random_state=9).reset_index(drop=True)
+    log = open_audit(postgres.url)  # the service's writer creates its tables
+    try:
+        log.record(service_entries(model_dir, frame, ["2024-05", "2024-06"]))
+    finally:
+        log.close()
+    r = monitor(model_dir, audit=postgres.url)
+    assert r.rows == 1500 and r.periods == ["2024-05", "2024-06"]
+    assert r.audit["score_mismatches"] == 0 and r.audit["policy_versions"] == {"p1": 1500}
     direct = monitor(model_dir, frame)
     np.testing.assert_allclose(r.drift.variables.set_index("variable")["csi"],
-                               direct.drift.variables.set_index("variable")["csi"], rtol=1e-9)
+                               direct.drift.variables.set_index("variable").loc[r.drift.variables["variable"], "csi"],
+                               rtol=1e-9)
+    # outcomes keyed by the caller's application id join the log
+    labels = pd.DataFrame({"application_id": "app-" + frame["ID"].astype(str), "bad": frame[UCI_TARGET]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    lab = monitor(model_dir, audit=postgres.url, labels=tmp_path / "labels.csv", target="bad")
+    assert lab.performance.summary["labelled"] == 1500
     with pytest.raises(DataError, match="cannot connect to PostgreSQL"):
-        monitor(model_dir, audit=f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres")
+        monitor(model_dir, audit=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+
+
+def test_a_live_service_audit_log_is_monitored(service_bundle, tmp_path):  # noqa: F811
+    # The real journey: `creditflow serve` decides young applicants over HTTP and logs them; monitoring
+    # its SQLite audit log sees AGE move, finds every logged score reproduced, and the policy's decision
+    # mix on the logged inputs equals the decisions the service returned.
+    frame = pd.read_csv(UCI).iloc[20_000:26_000]
+    young = frame[frame["AGE"] < 30].drop(columns=[UCI_TARGET, "ID"]).head(1200)
+    apps = [{"application_id": f"a{i}", "applicant": {k: float(v) for k, v in row.items()}}
+            for i, row in enumerate(young.to_dict(orient="records"))]
+    server = ServiceProcess([str(service_bundle), "--policy", str(EXAMPLE_POLICY), "--max-batch", "400"],
+                            workdir=tmp_path).start()
+    try:
+        with server.client() as client:
+            returned = []
+            for k in range(0, len(apps), 400):
+                r = client.post("/v1/decisions/batch", json={"applications": apps[k:k + 400]})
+                assert r.status_code == 200, r.text
+                returned += [d["decision"] for d in r.json()["decisions"]]
+    finally:
+        server.stop()
+    result = monitor(service_bundle, audit=str(tmp_path / "creditflow-audit.db"), policy=EXAMPLE_POLICY)
+    assert result.rows == len(apps) and result.audit["score_mismatches"] == 0
+    assert result.drift.variables.set_index("variable").loc["AGE", "status"] == "alert" and result.exit_code == 4
+    counts = pd.Series(returned).value_counts()
+    assert result.audit["decisions"] == {k: int(v) for k, v in counts.items()}
+    mix = result.decisions.table.set_index("decision")
+    for decision, n in counts.items():
+        assert mix.loc[decision, "current_count"] == n

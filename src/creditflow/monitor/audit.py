@@ -1,17 +1,19 @@
-"""Reading the scoring service's audit log (SQLite or PostgreSQL) as a monitorable batch.
+"""Reading the decision service's audit log (SQLite or PostgreSQL) as a monitorable batch.
 
-Expected layout (one row per decision; names in brackets are accepted aliases):
+The service (`creditflow.service.audit`) writes one row per decision to the table `decisions`:
 
-    request_id     text     [id]
-    time           text ISO 8601 or timestamp   [created_at, ts, timestamp]
-    input          JSON object of the applicant's fields   [input_json, inputs, request, payload]
-    model_version  text     (the bundle's manifest model_version)
-    score          integer  (optional: compared with this bundle's score of the logged input)
-    decision       text     (optional: the decision mix)
-    reasons        JSON array (optional, not used)
+    request_id      text      unique id of the decision
+    created_at      ISO 8601 text (SQLite) / timestamptz (PostgreSQL)
+    application_id  text      the caller's reference (optional)
+    input_json      JSON object of the applicant's fields (text in SQLite, jsonb in PostgreSQL)
+    model_version   text      the bundle's manifest model_version
+    policy_version  text
+    probability, score, grade, decision, reasons_json, ...
 
-The table is `audit` unless named ([audit_log, decisions] are tried too). Rows of other model versions
-are left out and counted; the logged inputs are rescored with the bundle.
+Other writers are read too when they follow that layout; accepted aliases: table `audit`/`audit_log`,
+`id` for request_id, `time`/`ts`/`timestamp` for created_at, `input`/`inputs`/`request`/`payload` for
+input_json. Rows of other model versions are left out and counted; the logged inputs are rescored
+with the bundle and the logged scores compared with that rescoring.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ import pandas as pd
 from creditflow.data.errors import DataError, SchemaError
 from creditflow.monitor.sources import Batch, check_columns, period_codes
 
-TABLES = ("audit", "audit_log", "decisions")
+TABLES = ("decisions", "audit", "audit_log")
 ALIASES: dict[str, tuple[str, ...]] = {
     "request_id": ("request_id", "id"),
-    "time": ("time", "created_at", "ts", "timestamp"),
-    "input": ("input", "input_json", "inputs", "request", "payload"),
+    "time": ("created_at", "time", "ts", "timestamp"),
+    "input": ("input_json", "input", "inputs", "request", "payload"),
+    "application_id": ("application_id",),
+    "policy_version": ("policy_version",),
     "model_version": ("model_version", "version"),
     "score": ("score",),
     "decision": ("decision",),
@@ -188,14 +192,17 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
     frame = _inputs(raw[found["input"]], ids, source)
     check_columns(frame, list(bundle.model.features_), source)
     stored = pd.DataFrame({"request_id": ids.to_numpy()})
-    for role in ("time", "score", "decision"):
+    for role in ("time", "score", "decision", "policy_version"):
         if found[role] is not None:
             stored[role] = raw[found[role]].to_numpy()
-    id_col = None
-    if found["request_id"] and "request_id" not in frame.columns:
-        frame["request_id"] = ids.to_numpy()
-        id_col = "request_id"
-    batch = Batch(frame=frame, source=source, id_column=id_col, stored=stored, notes=notes)
+    id_columns = []
+    for role in ("application_id", "request_id"):  # what --labels can be joined on
+        if found[role] is not None and role not in frame.columns and raw[found[role]].notna().any():
+            frame[role] = raw[found[role]].to_numpy()
+            id_columns.append(role)
+    batch = Batch(frame=frame, source=source, id_column=id_columns[-1] if id_columns else None, stored=stored,
+                  notes=notes)
+    batch.id_columns = id_columns
     if found["time"] is not None:
         batch.period_codes, batch.periods = period_codes(_as_time(raw[found["time"]]))
     return batch
@@ -222,4 +229,6 @@ def compare_stored(stored: pd.DataFrame, scores: pd.DataFrame) -> dict[str, Any]
     if "decision" in stored.columns:
         mix = stored["decision"].astype(str).value_counts()
         out["decisions"] = {str(k): int(v) for k, v in mix.items()}
+    if "policy_version" in stored.columns:
+        out["policy_versions"] = {str(k): int(v) for k, v in stored["policy_version"].astype(str).value_counts().items()}
     return out

@@ -125,7 +125,9 @@ def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any
     frame = batch.frame
     if labels is not None:
         lab, lab_file = read_data(labels)
-        id_col = id or batch.id_column or schema.get("id_column") or training.get("id_column")
+        joinable = [c for c in batch.id_columns if c in lab.columns]  # audit log: application_id, request_id
+        id_col = id or (joinable[0] if joinable else None) or batch.id_column or schema.get("id_column") \
+            or training.get("id_column")
         if id_col is None:
             raise DataError("labels are joined by id: pass --id COLUMN", file=lab_file)
         target = target or schema.get("target") or training.get("target")

@@ -26,6 +26,7 @@ class Batch:
     frame: pd.DataFrame
     source: str
     id_column: str | None = None
+    id_columns: list[str] = field(default_factory=list)
     y: np.ndarray | None = None
     period_codes: np.ndarray | None = None
     periods: list[str] = field(default_factory=list)
