@@ -307,3 +307,73 @@ def test_report_and_summary(model_dir, live, tmp_path):
 
     wb = load_workbook(report.to_excel(tmp_path / "m.xlsx"))
     assert {"Summary", "By period", "Realised performance"} <= set(wb.sheetnames)
+
+
+# ---------------------------------------------------------------- a model without bins, and a policy
+
+
+class BoostedTrees:
+    """A CreditModel with no binning: real LightGBM on the raw columns, scored on the default scale."""
+
+    model_type = "test-lightgbm"
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> BoostedTrees:
+        from lightgbm import LGBMClassifier
+
+        from creditflow.data.dictionary import FieldDictionary
+        from creditflow.scoring.scaling import Grades, Scaling
+
+        self.features_ = list(X.columns)
+        self.booster_ = LGBMClassifier(n_estimators=60, num_leaves=15, learning_rate=0.1, random_state=0,
+                                       n_jobs=1, verbose=-1).fit(X, y)
+        self.scaling_, self.grades_, self.dictionary_ = Scaling(), Grades(), FieldDictionary()
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.booster_.predict_proba(X[self.features_])
+
+    def scores(self, X: pd.DataFrame) -> pd.DataFrame:
+        p = self.predict_proba(X)[:, 1]
+        score = self.scaling_.score_from_proba(p)
+        return pd.DataFrame({"probability": p, "score": score, "grade": self.grades_.assign(score)})
+
+
+def test_a_model_without_bins_is_monitored_on_deciles(live):
+    from creditflow.bundle import Bundle
+
+    dev = pd.read_csv(UCI).sample(6000, random_state=41)
+    X = dev.drop(columns=[UCI_TARGET, "ID"])
+    model = BoostedTrees().fit(X, dev[UCI_TARGET].to_numpy())
+    baseline = build_baseline(model, X)
+    entry = next(v for v in baseline["variables"] if v["name"] == "BILL_AMT1")
+    assert entry["source"] == "deciles"
+    assert all(0.08 <= s <= 0.12 for s in entry["shares"][:10]), entry["shares"]  # a continuous column
+    bundle = Bundle(path=Path("."), model=model, files={"baseline.json": baseline}, manifest={"model_version": "t"})
+    stable = monitor(bundle, live.sample(frac=0.5, random_state=2))
+    assert stable.status == "stable"
+    young = monitor(bundle, live[live["AGE"] < 30])
+    assert status_of(young, "AGE") == "alert"
+    for var in PAY_STATUS:
+        assert status_of(young, var) == "stable", var
+
+
+def test_decision_mix_under_a_policy(setup, live):
+    from creditflow.policy import load_policy
+    from tests.service_support import EXAMPLE_POLICY
+
+    model_dir, _, result = setup
+    policy = load_policy(EXAMPLE_POLICY)
+    young = live[live["AGE"] < 30].reset_index(drop=True)
+    r = monitor(model_dir, young, policy=EXAMPLE_POLICY)
+    mix = r.decisions.table.set_index("decision")
+    # each applicant decided one by one with the service's path gives the same counts
+    rows = young.to_dict(orient="records")
+    one_by_one = pd.Series([policy.decide(a, result.model.score_row(a)["score"]).decision for a in rows])
+    for decision, n in one_by_one.value_counts().items():
+        assert mix.loc[decision, "current_count"] == n
+    # the training mix of the cutoffs is what the cutoffs make of the training scores
+    train_scores = result.model.scores(result.splits["train"].X)["score"]
+    c = policy.cutoffs
+    assert mix.loc["approve", "baseline_share"] == pytest.approx((train_scores >= c.approve).mean())
+    assert mix.loc["reject", "baseline_share"] == pytest.approx((train_scores < c.review).mean())
+    assert r.decisions.psi > 0 and "cutoffs only" in r.decisions.basis
