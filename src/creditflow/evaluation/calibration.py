@@ -43,7 +43,7 @@ def _equal_count_groups(p: np.ndarray, groups: int) -> np.ndarray:
     return g
 
 
-def _grouping(p: np.ndarray, groups: int | ArrayLike) -> np.ndarray:
+def _grouping(p: np.ndarray, groups: int | ArrayLike) -> np.ndarray | pd.Categorical:
     if np.isscalar(groups):
         k = int(groups)  # type: ignore[arg-type]
         if k < 1:
@@ -54,7 +54,12 @@ def _grouping(p: np.ndarray, groups: int | ArrayLike) -> np.ndarray:
         raise DataError(
             f"found inconsistent numbers of samples: probabilities have {p.shape[0]}, groups have {labels.shape[0]}"
         )
-    return pd.Series(labels).astype(object).where(pd.notna(labels), "missing").astype(str).to_numpy()
+    codes, uniques = pd.factorize(labels)  # missing labels get code -1
+    names = [str(u) for u in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names.append("missing")
+    return pd.Categorical.from_codes(codes, categories=names)
 
 
 def _check_pd(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -80,13 +85,12 @@ def calibration_table(
     yy, pp = _check_pd(y, p)
     g = _grouping(pp, groups)
     frame = pd.DataFrame({"group": g, "y": yy, "p": pp})
-    out = frame.groupby("group", sort=False).agg(
+    out = frame.groupby("group", sort=False, observed=True).agg(
         count=("y", "size"), bads=("y", "sum"), predicted=("p", "mean"),
         min_p=("p", "min"), max_p=("p", "max"),
     )
     out = out.sort_values(["predicted", "min_p"], kind="mergesort").reset_index()
-    if np.isscalar(groups):
-        out["group"] = np.arange(1, len(out) + 1)
+    out["group"] = np.arange(1, len(out) + 1) if np.isscalar(groups) else out["group"].astype(str)
     out["observed"] = out["bads"] / out["count"]
     low, high = jeffreys_interval(out["bads"], out["count"], level)
     out["jeffreys_low"], out["jeffreys_high"] = low, high
@@ -133,8 +137,12 @@ def hosmer_lemeshow(
     yy, pp = _check_pd(y, p)
     g = _grouping(pp, groups)
     frame = pd.DataFrame({"group": g, "y": yy, "p": pp})
-    t = frame.groupby("group", sort=False).agg(count=("y", "size"), observed=("y", "sum"), expected=("p", "sum"))
+    t = frame.groupby("group", sort=False, observed=True).agg(
+        count=("y", "size"), observed=("y", "sum"), expected=("p", "sum")
+    )
     t = t.sort_values("expected", kind="mergesort").reset_index()
+    if not np.isscalar(groups):
+        t["group"] = t["group"].astype(str)
     denom = t["expected"] * (1.0 - t["expected"] / t["count"])
     t["contribution"] = np.where(denom > 0, (t["observed"] - t["expected"]) ** 2 / denom.where(denom > 0, 1.0), 0.0)
     stat = float(t["contribution"].sum())

@@ -7,7 +7,7 @@ model lacks say so instead of failing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,16 @@ class Sample:
     source: str | None = None
     time: pd.Series | None = None
     bins: pd.DataFrame | None = None  # bin index per binned variable, when the model has a binning
+
+    _counts: dict = field(default_factory=dict, repr=False)
+
+    def bin_counts(self, variable: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and bads in each of the `k` bins of `variable` (computed once)."""
+        if variable not in self._counts:
+            idx = self.bins[variable].to_numpy()
+            self._counts[variable] = (np.bincount(idx, minlength=k)[:k],
+                                      np.bincount(idx, weights=self.y, minlength=k)[:k])
+        return self._counts[variable]
 
     @property
     def n(self) -> int:

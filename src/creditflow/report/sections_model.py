@@ -128,8 +128,7 @@ def _sample_bins(view: ModelView, var: str, samples: list[Sample]) -> dict[str, 
     for s in samples:
         if s.bins is None or var not in s.bins:
             continue
-        idx = s.bins[var].to_numpy()
-        out[s.name] = (np.bincount(idx, minlength=k)[:k], np.bincount(idx, weights=s.y, minlength=k)[:k])
+        out[s.name] = s.bin_counts(var, k)
     return out
 
 

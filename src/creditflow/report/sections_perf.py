@@ -135,8 +135,7 @@ def _reference(samples: list[Sample]) -> Sample:
 
 def _dev_shares(view: ModelView, var: str, s: Sample) -> pd.DataFrame:
     t = view.binning_table(var)
-    k = len(t)
-    count = np.bincount(s.bins[var].to_numpy(), minlength=k)[:k]
+    count, _ = s.bin_counts(var, len(t))
     return pd.DataFrame({"variable": var, "expected_share": t["share"].to_numpy(),
                          "actual_share": count / max(count.sum(), 1)})
 
