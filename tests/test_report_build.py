@@ -148,3 +148,15 @@ def test_a_single_sample_degrades_to_a_note(card, uci):
     notes = [b.text for b in r.section("stability").blocks if hasattr(b, "text")]
     assert any("second sample" in n for n in notes)
     assert isinstance(r.table("stability.csi"), pd.DataFrame)  # CSI still works against the development bins
+
+
+def test_missing_model_column_or_target_is_a_clear_error(card, uci):
+    from creditflow.data import DataError, Dataset, SchemaError
+
+    test = uci["test"]
+    var = card.features_[0]
+    with pytest.raises(SchemaError, match=var) as err:
+        build_report(card, {"test": Dataset(X=test.X.drop(columns=[var]), y=test.y, source="new.csv")})
+    assert err.value.file == "new.csv" and err.value.column == var
+    with pytest.raises(DataError, match="no target"):
+        build_report(card, {"test": Dataset(X=test.X, y=None)})
