@@ -58,6 +58,12 @@ SPEC = {
 }
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_gb() -> float:
     """Peak resident memory of this process so far, in GB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
@@ -87,10 +93,11 @@ def synthesise(n_events: int, n_entities: int, path: Path, seed: int = 42) -> pd
 
 def run_engine(engine: str, events: pd.DataFrame, obs: pd.DataFrame, spec: BehaviourSpec) -> tuple[dict, pd.DataFrame]:
     gc.collect()
-    clock = time.perf_counter()
+    cpu, clock = cpu_seconds(), time.perf_counter()
     table = build_feature_table(None, events, spec, obs, engine=engine)
     total = time.perf_counter() - clock
-    timing = {"total_s": round(total, 2), **{f"{k}_s": round(v, 2) for k, v in table.report.seconds.items()}}
+    timing = {"total_s": round(total, 2), **{f"{k}_s": round(v, 2) for k, v in table.report.seconds.items()},
+              "cpu_s": round(cpu_seconds() - cpu, 2)}
     return timing, table.frame
 
 
@@ -112,7 +119,8 @@ def main() -> None:
         "entities": args.entities,
         "features": n_features,
         "windows": WINDOWS,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
     }
     with tempfile.TemporaryDirectory(prefix="cf_bench_features_") as tmp:
         path = Path(tmp) / "events.parquet"

@@ -2,7 +2,9 @@
 
 Each observation is left-joined to its entity's events strictly before the observation time
 (and no older than the widest window); every feature column is one aggregate with a
-``FILTER (WHERE <window> AND <filters>)`` clause, grouped by observation.
+``FILTER (WHERE <window> AND <filters>)`` clause, grouped by observation. Window bounds
+(``observation - INTERVAL n MONTH``) are computed once per observation, before the join, so the
+per-event work is plain timestamp comparisons.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from creditflow.features.spec import BehaviourSpec, FeatureColumn, Term
 from creditflow.features.windows import Duration
 
 _DAY_US = "86400000000.0"
+OBS_US = "__obs_us"
 _SIMPLE = {"sum": "sum", "mean": "avg", "min": "min", "max": "max", "std": "stddev_samp"}
 
 
@@ -27,11 +30,26 @@ def _minus(obs: str, d: Duration) -> str:
     return obs if d.n == 0 else f"({obs} - {d.sql_interval()})"
 
 
+def _bound(d: Duration) -> str:
+    """The observation column holding ``observation - d``."""
+    return f"o.{_q(f'__b_{d}')}"
+
+
+def _durations(spec: BehaviourSpec) -> list[Duration]:
+    out: set[Duration] = set()
+    for col in spec.columns:
+        for term in col.terms:
+            out.add(term.window.start)
+            if term.window.offset.n:
+                out.add(term.window.offset)
+    return sorted(out, key=lambda d: (d.unit, d.n))
+
+
 def _condition(term: Term) -> str:
-    obs, ts = f"o.{_q(OBS_TS)}", f"e.{_q(TS)}"
-    parts = [f"{ts} >= {_minus(obs, term.window.start)}"]
+    ts = f"e.{_q(TS)}"
+    parts = [f"{ts} >= {_bound(term.window.start)}"]
     if term.window.offset.n:
-        parts.append(f"{ts} < {_minus(obs, term.window.offset)}")
+        parts.append(f"{ts} < {_bound(term.window.offset)}")
     parts += [f.to_sql("e.") for f in term.filters]
     return " AND ".join(parts)
 
@@ -40,7 +58,7 @@ def term_sql(term: Term) -> str:
     """The SQL aggregate for one term (NULL when the window holds no usable event, 0 for counts)."""
     cond = _condition(term)
     col = f"CAST(e.{_q(term.column)} AS DOUBLE)" if term.column else None
-    obs_us, ts = f"epoch_us(o.{_q(OBS_TS)})", f"e.{_q(TS)}"
+    obs_us, ts = f"o.{_q(OBS_US)}", f"e.{_q(TS)}"
     if term.agg == "count":
         return f"count({col if col else ts}) FILTER (WHERE {cond})"
     if term.agg in _SIMPLE:
@@ -69,27 +87,27 @@ def column_sql(col: FeatureColumn) -> str:
 
 
 def _lowest_bound(spec: BehaviourSpec) -> str:
-    obs = f"o.{_q(OBS_TS)}"
-    widest: dict[str, int] = {}
-    for col in spec.columns:
-        for term in col.terms:
-            start = term.window.start
-            widest[start.unit] = max(widest.get(start.unit, 0), start.n)
-    bounds = [_minus(obs, Duration(n, unit)) for unit, n in sorted(widest.items())]
+    widest: dict[str, Duration] = {}
+    for d in _durations(spec):
+        if d.n >= widest.get(d.unit, d).n:
+            widest[d.unit] = d
+    bounds = [_bound(d) for d in widest.values()]
     return bounds[0] if len(bounds) == 1 else f"least({', '.join(bounds)})"
 
 
 def behaviour_sql(spec: BehaviourSpec, events: str = "events", observations: str = "observations") -> str:
     """The whole query: one row per observation (``__obs_row``), one column per windowed feature."""
-    ent = _q(spec.entity)
+    ent, obs_ts = _q(spec.entity), _q(OBS_TS)
+    bounds = [f"{_minus(obs_ts, d)} AS {_q(f'__b_{d}')}" for d in _durations(spec)]
     selects = [f"o.{_q(OBS_ROW)}"] + [f"{column_sql(c)} AS {_q(c.name)}" for c in spec.columns]
     return (
+        f"WITH o AS (\n  SELECT {ent}, {obs_ts}, {_q(OBS_ROW)}, epoch_us({obs_ts}) AS {_q(OBS_US)},\n    "
+        + ",\n    ".join(bounds) + f"\n  FROM {observations}\n)\n"
         "SELECT\n  " + ",\n  ".join(selects) + "\n"
-        f"FROM {observations} AS o\n"
+        "FROM o\n"
         f"LEFT JOIN {events} AS e\n"
-        f"  ON e.{ent} = o.{ent} AND e.{_q(TS)} < o.{_q(OBS_TS)} AND e.{_q(TS)} >= {_lowest_bound(spec)}\n"
-        f"GROUP BY o.{_q(OBS_ROW)}, o.{_q(OBS_TS)}\n"
-        f"ORDER BY o.{_q(OBS_ROW)}"
+        f"  ON e.{ent} = o.{ent} AND e.{_q(TS)} < o.{obs_ts} AND e.{_q(TS)} >= {_lowest_bound(spec)}\n"
+        f"GROUP BY o.{_q(OBS_ROW)}, o.{_q(OBS_US)}"
     )
 
 
@@ -119,7 +137,7 @@ def compute_duckdb(
     finally:
         if connection is None:
             con.close()
-    result = result.set_index(OBS_ROW)
+    result = result.set_index(OBS_ROW).sort_index()
     for col in spec.columns:
         if col.term is not None and col.term.agg == "count":
             result[col.name] = result[col.name].astype("int64")

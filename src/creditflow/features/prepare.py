@@ -81,6 +81,22 @@ def _finite(values: pd.Series, column: str, file: str | None) -> pd.Series:
     return values
 
 
+def exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
+    """Rows equal in every column to an earlier row (as `DataFrame.duplicated`, via row hashes)."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    out = np.zeros(len(frame), dtype=bool)
+    if len(frame) < 2 or not (np.diff(np.sort(hashes)) == 0).any():
+        return out
+    order = np.argsort(hashes, kind="stable")
+    same = hashes[order][1:] == hashes[order][:-1]
+    candidates = np.zeros(len(frame), dtype=bool)
+    candidates[order[1:][same]] = True
+    candidates[order[:-1][same]] = True
+    if candidates.any():  # confirm exactly: equal hashes need not mean equal rows
+        out[np.flatnonzero(candidates)[frame[candidates].duplicated().to_numpy()]] = True
+    return out
+
+
 def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
     """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates."""
     _require_columns(
@@ -140,7 +156,7 @@ def prepare_events(
     _same_id_kind(ids, known, spec.entity, file, known_from)
     keep = np.ones(len(events), dtype=bool)
 
-    dup = events.duplicated().to_numpy()
+    dup = exact_duplicates(events)
     if dup.any():
         n = int(dup.sum())
         first = _first_row(dup)
@@ -180,8 +196,8 @@ def prepare_events(
     prepared = pd.DataFrame(out)
     if not keep.all():
         prepared = prepared[keep].reset_index(drop=True)
-    seq = np.empty(len(prepared), dtype=np.int64)
-    seq[np.argsort(prepared[TS].to_numpy(), kind="stable")] = np.arange(len(prepared))
-    prepared[SEQ] = seq
+    # order key of (time, input row) in one int64: dense time rank * n + row (< n**2, no overflow)
+    rank, _ = pd.factorize(prepared[TS], sort=True)
+    prepared[SEQ] = rank.astype(np.int64) * max(len(events), 1) + prepared[ROW].to_numpy()
     report.n_events_used = len(prepared)
     return prepared
