@@ -14,7 +14,6 @@ from creditflow.features.build import (
     build_feature_table,
     build_features,
     compute_behaviour,
-    with_tags,
 )
 from creditflow.features.expr import Expression, ExpressionError
 from creditflow.features.flatten import FlattenOptions, flatten_profiles, flatten_record, read_profiles
@@ -51,5 +50,4 @@ __all__ = [
     "flatten_profiles",
     "flatten_record",
     "read_profiles",
-    "with_tags",
 ]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError
 from creditflow.features.flatten import flatten_profiles
-from creditflow.features.prepare import prepare_events, prepare_observations, prepare_profiles
+from creditflow.features.prepare import prepare_events, prepare_observations, prepare_profiles, same_id_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.tags import TagRules
@@ -87,6 +87,7 @@ def build_feature_table(
             flatten_profiles(profiles, spec.profile, file=files.get("profiles")), spec, file=files.get("profiles")
         )
         report.n_profiles = len(flat)
+        same_id_kind(obs[spec.entity], flat[spec.entity], spec.entity, files.get("observations"), "profiles")
         known, known_from = flat[spec.entity], "profiles"
     else:
         known, known_from = obs[spec.entity], "observations"
@@ -138,9 +139,4 @@ def build_features(
     ``creditflow.features`` logger; use `build_feature_table` to get them as a report.
     """
     return build_feature_table(profiles, events, spec, observations, engine=engine).frame
-
-
-def with_tags(spec: BehaviourSpec, tags: TagRules | None) -> BehaviourSpec:
-    """A copy of `spec` carrying `tags` (so one dict stores everything a model bundle needs)."""
-    return replace(spec, tags=tags)
 

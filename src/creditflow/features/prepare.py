@@ -45,7 +45,8 @@ def _check_ids(ids: pd.Series, column: str, file: str | None) -> None:
         raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=column, row=_first_row(miss))
 
 
-def _same_id_kind(a: pd.Series, b: pd.Series, column: str, file: str | None, other: str) -> None:
+def same_id_kind(a: pd.Series, b: pd.Series, column: str, file: str | None, other: str) -> None:
+    """Refuse ids that are numbers on one side and text on the other (a join would silently miss)."""
     num_a, num_b = pd.api.types.is_numeric_dtype(a.dtype), pd.api.types.is_numeric_dtype(b.dtype)
     if num_a != num_b:
         kind = {True: "numbers", False: "text"}
@@ -153,7 +154,7 @@ def prepare_events(
     report.n_events = len(events)
     ids = events[spec.entity]
     _check_ids(ids, spec.entity, file)
-    _same_id_kind(ids, known, spec.entity, file, known_from)
+    same_id_kind(ids, known, spec.entity, file, known_from)
     keep = np.ones(len(events), dtype=bool)
 
     dup = exact_duplicates(events)

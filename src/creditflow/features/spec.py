@@ -358,12 +358,11 @@ def _feature(data: object, default_windows: list[Window], i: int) -> FeatureDef:
         name = f"{column}_{agg}_{{window}}" if column else f"{agg}_{{window}}"
     name = str(name)
     try:
-        probe = name.format(window="W", agg=agg, column=column or "")
+        name.format(window="W", agg=agg, column=column or "")
     except (KeyError, IndexError, ValueError):
         raise SpecError(f"{where}: name {name!r} may only use {{window}}, {{agg}} and {{column}}") from None
     if "{window}" not in name and len(windows) > 1:
         raise SpecError(f"{where}: name {name!r} must contain {{window}} since it has {len(windows)} windows")
-    del probe
     return FeatureDef(
         name=name,
         agg=str(agg),
