@@ -377,3 +377,52 @@ def test_decision_mix_under_a_policy(setup, live):
     assert mix.loc["approve", "baseline_share"] == pytest.approx((train_scores >= c.approve).mean())
     assert mix.loc["reject", "baseline_share"] == pytest.approx((train_scores < c.review).mean())
     assert r.decisions.psi > 0 and "cutoffs only" in r.decisions.basis
+
+
+# ---------------------------------------------------------------- fast paths agree with the library
+
+
+def test_fast_paths_match_the_reference_implementations(setup, live):
+    from creditflow.binning.variable import VariableBinning
+    from creditflow.evaluation import auc, calibration_table, ks
+    from creditflow.monitor.bins import numeric_indices
+    from creditflow.monitor.performance import grade_table
+    from creditflow.monitor.scored import Scored, auc_ks
+
+    _, _, result = setup
+    model = result.model
+    frame = live.sample(5000, random_state=51).reset_index(drop=True)
+    frame.loc[:99, "LIMIT_BAL"] = np.nan
+    frame.loc[100:149, "BILL_AMT1"] = -999.0
+    layouts = [*model.binning_.bins_.values(),
+               VariableBinning(name="BILL_AMT1", kind="numeric", splits=[0.0, 5000.0], special_values=[-999.0])]
+    for vb in layouts:
+        if vb.kind == "numeric":
+            x = frame[vb.name].to_numpy(dtype=float)
+            np.testing.assert_array_equal(numeric_indices(vb, x), vb.bin_indices(frame[vb.name]), err_msg=vb.name)
+    scores = model.scores(frame)
+    names = model.grades_.names
+    scored = Scored.from_scores(scores, names, model.grades_)
+    np.testing.assert_array_equal(np.asarray(names, dtype=object)[scored.grade], scores["grade"].to_numpy())
+    y = frame[UCI_TARGET].to_numpy()
+    order = np.argsort(scored.probability, kind="mergesort")
+    a, k = auc_ks(y[order].astype(float), scored.probability[order])
+    assert a == pytest.approx(auc(y, scored.probability), abs=1e-12)
+    assert k == pytest.approx(ks(y, scored.probability).statistic, abs=1e-12)
+    # grade calibration from counts equals calibration_table on the rows, with the promise as the prediction
+    promised = {g: float(q) for g, q in zip(names, [0.02, 0.04, 0.06, 0.10, 0.25], strict=True)}
+    grade = scores["grade"].to_numpy()
+    reference = calibration_table(y, pd.Series(grade).map(promised).to_numpy(), groups=grade)
+    g = scored.grade
+    ours = grade_table(names, np.bincount(g, minlength=5), np.bincount(g, weights=y, minlength=5),
+                       np.bincount(g, weights=scored.probability, minlength=5), [promised[n] for n in names])
+    merged = ours.merge(reference, left_on="grade", right_on="group", suffixes=("", "_ref"))
+    assert len(merged) == len(reference) == len(ours)
+    for col in ("count", "bads", "observed", "jeffreys_low", "jeffreys_high", "binom_p", "jeffreys_p", "verdict"):
+        ref_col = col + "_ref" if col + "_ref" in merged.columns else col
+        if not pd.api.types.is_numeric_dtype(merged[col]):
+            assert (merged[col].astype(str) == merged[ref_col].astype(str)).all(), col
+        else:
+            np.testing.assert_allclose(merged[col].astype(float), merged[ref_col].astype(float), rtol=1e-12,
+                                       err_msg=col)
+    np.testing.assert_allclose(merged["promised"], merged["predicted"], rtol=1e-12)

@@ -4,19 +4,23 @@ overall and per period. PSI/CSI use `creditflow.evaluation.psi_from_shares` (emp
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from creditflow.binning.variable import category_keys
+from creditflow.binning.variable import category_keys, numeric_values
 from creditflow.data.errors import CreditflowError
 from creditflow.evaluation.stability import psi_from_shares
 from creditflow.monitor.baseline import Baseline, VariableBaseline
-from creditflow.monitor.bins import bin_counts
+from creditflow.monitor.bins import grouped_counts, numeric_indices
+from creditflow.monitor.scored import Scored
 
 LEVELS = {"n/a": 0, "info": 0, "stable": 0, "warn": 1, "alert": 2}
 STATUS_OF_LEVEL = {0: "stable", 1: "warn", 2: "alert"}
+THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -79,75 +83,94 @@ class Drift:
     csi_by_period: pd.DataFrame | None = None
 
 
-def _range_check(vb: VariableBaseline, values: pd.Series, idx_unseen: np.ndarray | None) -> tuple[int, str]:
-    """Rows outside the training range (numeric) or with categories unseen in training, and a short note."""
-    if vb.numeric:
-        if vb.min is None or vb.max is None:
-            return 0, ""
-        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if vb.dist.layout.special_values:
-            x = np.where(np.isin(x, vb.dist.layout.special_values), np.nan, x)
-        below, above = int((x < vb.min).sum()), int((x > vb.max).sum())
-        parts = []
-        if below:
-            parts.append(f"{below:,} below the training minimum {vb.min:,.6g} (lowest {np.nanmin(x):,.6g})")
-        if above:
-            parts.append(f"{above:,} above the training maximum {vb.max:,.6g} (highest {np.nanmax(x):,.6g})")
-        return below + above, "; ".join(parts)
-    if idx_unseen is None or not idx_unseen.any():
+def _numeric_range(vb: VariableBaseline, x: np.ndarray) -> tuple[int, str]:
+    """Rows outside the training range (special values excluded) and a short note."""
+    if vb.min is None or vb.max is None:
         return 0, ""
-    keys = pd.Series(category_keys(values[idx_unseen])).value_counts()
-    shown = ", ".join(f"{k} ({n:,})" for k, n in keys.head(5).items())
+    specials = vb.dist.layout.special_values
+    if specials:
+        x = np.where(np.isin(x, specials), np.nan, x)
+    low, high = x < vb.min, x > vb.max
+    below, above = int(low.sum()), int(high.sum())
+    parts = []
+    if below:
+        parts.append(f"{below:,} below the training minimum {vb.min:,.6g} (lowest {x[low].min():,.6g})")
+    if above:
+        parts.append(f"{above:,} above the training maximum {vb.max:,.6g} (highest {x[high].max():,.6g})")
+    return below + above, "; ".join(parts)
+
+
+def _unseen_note(values: pd.Series, unseen: np.ndarray) -> tuple[int, str]:
+    """Rows with categories unseen in training, and which (the five most frequent)."""
+    n = int(unseen.sum())
+    if not n:
+        return 0, ""
+    keys = pd.Series(category_keys(values[unseen])).value_counts()
+    shown = ", ".join(f"{k} ({c:,})" for k, c in keys.head(5).items())
     more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
-    return int(idx_unseen.sum()), f"{len(keys)} categor{'y' if len(keys) == 1 else 'ies'} unseen in training: {shown}{more}"
+    return n, f"{len(keys)} categor{'y' if len(keys) == 1 else 'ies'} unseen in training: {shown}{more}"
+
+
+def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray | None, n_p: int,
+                      thresholds: Thresholds) -> tuple[dict, pd.DataFrame, np.ndarray | None]:
+    """One column against its baseline: the summary row, its bin table, and its CSI per period."""
+    layout = vb.dist.layout
+    n_bins = len(layout.labels)
+    if layout.kind == "numeric":
+        x = numeric_values(values, vb.name)
+        idx = numeric_indices(layout, x)
+        out_n, note = _numeric_range(vb, x)
+    else:
+        idx = layout.bin_indices(values).astype(np.intp)
+        out_n, note = _unseen_note(values, idx == n_bins - 1)
+    counts = grouped_counts(idx, n_bins, codes, n_p)
+    total = counts.sum(axis=0)
+    csi = float(_psi(vb.dist.shares, total[None, :])[0])
+    n = max(int(total.sum()), 1)
+    missing_now = float(total[layout.missing_index] / n)
+    row = {
+        "variable": vb.name, "meaning": vb.meaning, "in_model": vb.in_model, "source": vb.source, "csi": csi,
+        "status": thresholds.status(csi), "baseline_missing": vb.missing_rate, "current_missing": missing_now,
+        "missing_change": missing_now - vb.missing_rate, "out_of_range": out_n, "out_of_range_share": out_n / n,
+        "note": note,
+    }
+    per_period = _psi(vb.dist.shares, counts) if vb.in_model and codes is not None else None
+    return row, _bin_table(layout.labels, vb.dist.shares, total), per_period
 
 
 def measure_drift(
     baseline: Baseline,
     frame: pd.DataFrame,
-    scores: pd.DataFrame,
+    scored: Scored,
     thresholds: Thresholds,
     codes: np.ndarray | None = None,
     periods: list[str] | None = None,
 ) -> Drift:
-    """Compare a scored table with the baseline, overall and (with period codes) per period."""
+    """Compare a scored table with the baseline, overall and (with period codes) per period.
+
+    Columns are measured in parallel threads (the work is in numpy, which releases the GIL).
+    """
     n_p = len(periods) if codes is not None and periods else 1
     codes = codes if n_p > 1 else None
-    score_counts = bin_counts(baseline.score.layout, scores["score"], codes, n_p)
+    score_layout = baseline.score.layout
+    score_counts = grouped_counts(numeric_indices(score_layout, scored.score), len(score_layout.labels), codes, n_p)
     score_base = baseline.score.shares
     score_psi = float(_psi(score_base, score_counts.sum(axis=0, keepdims=True))[0])
 
     names = [g.grade for g in baseline.grades]
-    gcodes = pd.Categorical(scores["grade"], categories=names).codes.astype(np.int64)
-    gcounts = np.bincount(gcodes[gcodes >= 0], minlength=len(names)).astype(float)
+    listed = scored.grade[scored.grade >= 0]
+    gcounts = np.bincount(listed, minlength=len(names)).astype(float)
     gbase = np.array([g.share for g in baseline.grades], dtype=float)
     gshare = gcounts / max(gcounts.sum(), 1.0)
     grade_mix = pd.DataFrame({"grade": names, "baseline_share": gbase, "current_count": gcounts.astype(np.int64),
                               "current_share": gshare, "psi": psi_from_shares(gbase, gshare)})
 
-    rows, bins, per_period = [], {}, {}
-    for vb in baseline.variables:
-        if vb.name not in frame.columns:
-            continue
-        layout = vb.dist.layout
-        counts = bin_counts(layout, frame[vb.name], codes, n_p)
-        total = counts.sum(axis=0)
-        csi = float(_psi(vb.dist.shares, total[None, :])[0])
-        if vb.in_model and codes is not None:
-            per_period[vb.name] = _psi(vb.dist.shares, counts)
-        unseen = None
-        if layout.kind == "categorical":
-            unseen = layout.bin_indices(frame[vb.name]) == len(layout.labels) - 1
-        out_n, note = _range_check(vb, frame[vb.name], unseen)
-        n = max(int(total.sum()), 1)
-        missing_now = float(total[layout.missing_index] / n)
-        rows.append({
-            "variable": vb.name, "meaning": vb.meaning, "in_model": vb.in_model, "source": vb.source, "csi": csi,
-            "status": thresholds.status(csi), "baseline_missing": vb.missing_rate, "current_missing": missing_now,
-            "missing_change": missing_now - vb.missing_rate, "out_of_range": out_n, "out_of_range_share": out_n / n,
-            "note": note,
-        })
-        bins[vb.name] = _bin_table(layout.labels, vb.dist.shares, total)
+    present = [vb for vb in baseline.variables if vb.name in frame.columns]
+    with ThreadPoolExecutor(max_workers=max(1, min(THREADS, len(present)))) as pool:
+        measured = list(pool.map(lambda vb: _measure_variable(vb, frame[vb.name], codes, n_p, thresholds), present))
+    rows = [m[0] for m in measured]
+    bins = {vb.name: m[1] for vb, m in zip(present, measured, strict=True)}
+    per_period = {vb.name: m[2] for vb, m in zip(present, measured, strict=True) if m[2] is not None}
     variables = pd.DataFrame(rows)
     if len(variables):
         variables = variables.sort_values(["in_model", "csi"], ascending=[False, False], kind="mergesort")
@@ -158,16 +181,16 @@ def measure_drift(
     drift = Drift(score_psi=score_psi, score_bins=score_bins.reset_index(drop=True),
                   grade_mix=grade_mix, variables=variables, bins=bins)
     if codes is not None and periods:
-        drift.periods, drift.csi_by_period = _period_tables(scores, codes, periods, score_base, score_counts,
+        drift.periods, drift.csi_by_period = _period_tables(scored, codes, periods, score_base, score_counts,
                                                             per_period, thresholds)
     return drift
 
 
-def _period_tables(scores: pd.DataFrame, codes: np.ndarray, periods: list[str], score_base: np.ndarray,
+def _period_tables(scored: Scored, codes: np.ndarray, periods: list[str], score_base: np.ndarray,
                    score_counts: np.ndarray, per_period: dict[str, np.ndarray], thresholds: Thresholds
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     n_rows = score_counts.sum(axis=1)
-    score_sum = np.bincount(codes, weights=scores["score"].to_numpy(dtype=float), minlength=len(periods))
+    score_sum = np.bincount(codes, weights=scored.score, minlength=len(periods))
     psi = _psi(score_base, score_counts)
     csi = pd.DataFrame(per_period, index=pd.Index(periods, name="period"))
     worst_var = csi.idxmax(axis=1) if csi.shape[1] else pd.Series([""] * len(periods), index=csi.index)

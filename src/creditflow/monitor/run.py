@@ -20,6 +20,7 @@ from creditflow.data.output import atomic_path
 from creditflow.monitor.baseline import Baseline, fit_baseline, load_baseline
 from creditflow.monitor.drift import LEVELS, STATUS_OF_LEVEL, Drift, Thresholds, measure_drift
 from creditflow.monitor.performance import Performance, measure_performance
+from creditflow.monitor.scored import Scored
 from creditflow.monitor.sources import (
     Batch,
     check_columns,
@@ -213,10 +214,11 @@ def monitor(
     scores = mdl.scores(batch.frame)
     codes = batch.period_codes if len(batch.periods) > 1 else None
     periods = batch.periods if codes is not None else []
-    drift = measure_drift(baseline, batch.frame, scores, thresholds, codes, periods)
+    scored = Scored.from_scores(scores, [g.grade for g in baseline.grades], getattr(mdl, "grades_", None))
+    drift = measure_drift(baseline, batch.frame, scored, thresholds, codes, periods)
     perf = None
     if batch.y is not None and batch.labelled:
-        perf = measure_performance(baseline, scores, batch.y, codes, periods)
+        perf = measure_performance(baseline, scored, batch.y, codes, periods)
     elif batch.y is not None:
         batch.notes.append("no row has a known outcome yet: realised performance is not shown")
     decisions = None
@@ -227,7 +229,7 @@ def monitor(
     result = MonitorResult(
         model_type=baseline.model_type, model_version=bundle.model_version, source=batch.source,
         rows=len(batch.frame), baseline=baseline, drift=drift, thresholds=thresholds,
-        mean_score=float(scores["score"].mean()), performance=perf, decisions=decisions, periods=periods,
+        mean_score=float(scored.score.mean()), performance=perf, decisions=decisions, periods=periods,
         notes=[note, *batch.notes],
     )
     if batch.stored is not None:
