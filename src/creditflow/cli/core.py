@@ -66,8 +66,14 @@ def train_cmd(
     out: Path = typer.Option(Path("out"), "--out", help="Output directory: model/ and metrics.json."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write the validation report "
                                                                    "(report.html, report.xlsx)."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Run on Dask (Parquet input): local:N or tcp://host:port."),
 ) -> None:
     """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json and the validation report."""
+    if cluster:
+        from creditflow.distributed.cli import train_command
+
+        return _summary(train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
+                                      exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report))
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude)
     result = _progress_train(ds, out, model, seed, report=report)
     _summary(result)
@@ -78,8 +84,14 @@ def score_cmd(
     model_dir: Path = typer.Argument(..., help="Model bundle directory (DIR/model from train)."),
     data: Path = typer.Argument(..., help="Table to score."),
     out: Path = typer.Option(..., "--out", help="Output file (.csv, .parquet or .xlsx)."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Run on Dask: local:N or tcp://host:port; "
+                                                               "--out is then a directory of Parquet parts."),
 ) -> None:
     """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order."""
+    if cluster:
+        from creditflow.distributed.cli import score_command
+
+        return score_command(model_dir, data, out, cluster)
     scored = score_table(model_dir, data, out)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     for var, n in scored.attrs.get("unseen", {}).items():

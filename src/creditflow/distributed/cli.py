@@ -1,0 +1,52 @@
+"""What `creditflow train --cluster` and `creditflow score --cluster` run (called from `cli/core.py`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from creditflow.cli.app import console, err_console
+from creditflow.distributed.cluster import cluster_client
+from creditflow.distributed.labelled import read_labelled
+from creditflow.workflow import TrainResult
+
+
+def _say(start: float):  # noqa: ANN202 - a progress printer
+    def say(message: str) -> None:
+        err_console.print(f"[dim]{time.perf_counter() - start:7.1f}s[/] {message}", highlight=False)
+
+    return say
+
+
+def train_command(
+    data: Path, target: str, *, bad: str | None, id: str | None, time_column: str | None,
+    dictionary: Path | None, exclude: list[str], kind: str, seed: int, out: Path, cluster: str, report: bool,
+) -> TrainResult:
+    """Train on a cluster from a Parquet file or directory; the same outputs as `creditflow train`."""
+    from creditflow.distributed.train import train_on_cluster
+
+    say = _say(time.perf_counter())
+    with cluster_client(cluster) as client:
+        n = len(client.scheduler_info(n_workers=-1)["workers"])
+        say(f"cluster {cluster}: {n} worker(s)")
+        ds = read_labelled(client, data, target, bad=bad, id=id, time=time_column, dictionary=dictionary,
+                           exclude=exclude, seed=seed)
+        say(f"{len(ds.y):,} rows in {ds.table.npartitions} piece(s); splits " +
+            ", ".join(f"{s} {ds.rows(s):,}" for s in ds.splits))
+        result = train_on_cluster(client, ds, out, kind=kind, progress=say)
+    if report:
+        err_console.print("[yellow]note:[/] the validation report is not built on a cluster (it needs the rows in "
+                          "memory); run `creditflow report` on a sample of the table")
+    return result
+
+
+def score_command(model_dir: Path, data: Path, out: Path, cluster: str) -> None:
+    """Score a Parquet file or directory on a cluster into a directory of Parquet parts."""
+    from creditflow.distributed.score import score_on_cluster
+
+    with cluster_client(cluster) as client:
+        summary = score_on_cluster(client, model_dir, data, out)
+    console.print(f"scored {summary.rows:,} rows -> [bold]{summary.out}[/] ({summary.parts} Parquet part(s))")
+    for var, n in summary.unseen.items():
+        err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
+                          "scored in the Unseen bin")

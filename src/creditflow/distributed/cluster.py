@@ -1,0 +1,124 @@
+"""Connecting to a Dask cluster: ``local:N`` starts one on this machine, ``tcp://host:port`` joins one."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from creditflow.data.errors import CreditflowError
+
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+_REMOTE = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
+CLUSTER_HELP = "Dask cluster: local:N starts N worker processes here; tcp://host:port joins a running scheduler."
+
+
+def parse_cluster(spec: str) -> tuple[str, int | str]:
+    """("local", N workers) or ("remote", scheduler address) from a ``--cluster`` value."""
+    text = str(spec).strip()
+    m = _LOCAL.match(text)
+    if m:
+        n = int(m.group(1)) if m.group(1) else _cpu_count()
+        if not 1 <= n <= 1024:
+            raise CreditflowError(f"--cluster {text}: the number of local workers must be between 1 and 1024")
+        return "local", n
+    if _REMOTE.match(text):
+        return "remote", text
+    raise CreditflowError(
+        f"--cluster {text!r} is not understood; use local:N (N worker processes on this machine) "
+        "or a scheduler address such as tcp://10.0.0.5:8786"
+    )
+
+
+def _cpu_count() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def cluster_client(
+    spec: Any,
+    *,
+    memory_limit: str | float | None = None,
+    local_directory: str | None = None,
+    timeout: float = 30.0,
+    check_versions: bool = True,
+) -> Iterator[Any]:
+    """A `dask.distributed.Client` for ``--cluster`` SPEC, closed (and a local cluster stopped) on exit.
+
+    `spec` is ``local:N`` (a `LocalCluster` of N single-threaded worker processes, no dashboard,
+    `memory_limit` per worker, e.g. ``"2GiB"``), a scheduler address (``tcp://host:port``), or an
+    existing `Client`, which is used as is and left open. Every worker must run the same creditflow
+    version as this process; a scheduler that cannot be reached within `timeout` seconds is a
+    `CreditflowError`.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - the [dask] extra is missing
+        raise CreditflowError(
+            "--cluster needs Dask: pip install 'creditflow[dask]' (dask[distributed,dataframe])"
+        ) from None
+    if isinstance(spec, Client):
+        yield spec
+        return
+    kind, where = parse_cluster(spec)
+    with contextlib.ExitStack() as stack:
+        if kind == "local":
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=int(where), threads_per_worker=1, processes=True, dashboard_address=None,
+                    scheduler_port=0, memory_limit=memory_limit if memory_limit is not None else "auto",
+                    local_directory=local_directory, silence_logs=logging.ERROR,
+                )
+            )
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+        else:
+            try:
+                client = stack.enter_context(Client(str(where), timeout=timeout, set_as_default=False))
+            except (OSError, TimeoutError) as exc:
+                raise CreditflowError(
+                    f"cannot reach the Dask scheduler at {where} within {timeout:g} s: {exc}",
+                    hint="start it with `dask scheduler` and workers with `dask worker ADDRESS`",
+                ) from None
+        if check_versions:
+            check_workers(client)
+        yield client
+
+
+def _worker_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("creditflow")
+    except PackageNotFoundError:  # pragma: no cover - only on a misconfigured worker
+        return "not installed"
+
+
+def check_workers(client: Any) -> None:
+    """Refuse a cluster without workers or whose workers run another creditflow version."""
+    mine = _worker_version()
+    try:
+        theirs = client.run(_worker_version)
+    except Exception as exc:  # noqa: BLE001 - a worker that cannot import creditflow fails here
+        raise CreditflowError(f"the Dask workers cannot run creditflow: {exc}") from None
+    if not theirs:
+        raise CreditflowError("the Dask cluster has no workers", hint="start some with `dask worker ADDRESS`")
+    odd = {w: v for w, v in theirs.items() if v != mine}
+    if odd:
+        w, v = next(iter(odd.items()))
+        raise CreditflowError(
+            f"{len(odd)} Dask worker(s) run creditflow {v}, this process runs {mine} (e.g. {w})",
+            hint="install the same creditflow version on every worker",
+        )
+
+
+def tree_reduce(client: Any, futures: list, merge: Any, fan_in: int = 8) -> Any:
+    """Combine futures with `merge(*parts)` in a tree on the workers; returns one future."""
+    if not futures:
+        raise ValueError("nothing to reduce")
+    while len(futures) > 1:
+        futures = [client.submit(merge, *futures[i : i + fan_in]) for i in range(0, len(futures), fan_in)]
+    return futures[0]

@@ -1,0 +1,192 @@
+"""A labelled partitioned table: the target read on the workers, and the same train/test/oot split as `Dataset.split`.
+
+Only two small per-row arrays ever reach the client: the 0/1 target and the code of each row's
+period (with ``--time``); they are what `sklearn.model_selection.train_test_split` needs to give
+the very rows the single-machine run trains and tests on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.dictionary import FieldDictionary, read_dictionary
+from creditflow.data.errors import DataError
+from creditflow.data.io import encode_target
+from creditflow.distributed.source import PartitionedTable, Piece, read_dataset, read_piece
+
+SPLIT_NAMES = ("train", "test", "oot")
+
+
+@dataclass
+class LabelledTable:
+    """Partitioned features plus the target of every row and its split (0 train, 1 test, 2 oot)."""
+
+    table: PartitionedTable
+    target: str
+    features: list[str]
+    y: np.ndarray  # int8, 1 = bad, one per row in table order
+    role: np.ndarray  # int8 split code per row, see SPLIT_NAMES
+    id_column: str | None = None
+    time_column: str | None = None
+    dictionary: FieldDictionary = field(default_factory=FieldDictionary)
+    seed: int = 42
+    test_size: float = 0.3
+
+    @property
+    def source(self) -> str:
+        return self.table.path
+
+    def labels(self) -> list[np.ndarray]:
+        """Per piece, one int8 per row: 2 * split code + target."""
+        code = (2 * self.role + self.y).astype(np.int8)
+        return [code[p.offset : p.offset + p.n_rows] for p in self.table.pieces]
+
+    def rows(self, split: str) -> int:
+        return int((self.role == SPLIT_NAMES.index(split)).sum())
+
+    def bad_rate(self, split: str) -> float:
+        return float(np.mean(self.y[self.role == SPLIT_NAMES.index(split)]))
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for i, s in enumerate(SPLIT_NAMES) if (self.role == i).any()]
+
+
+def _label_piece(piece: Piece, target: str, time: str | None) -> dict[str, Any]:
+    """Per piece: target classes as text (as `encode_target` reads them) with per-row codes, and time values."""
+    frame = read_piece(piece, [target] + ([time] if time else []))
+    t = frame[target]
+    na = t.isna().to_numpy()
+    out: dict[str, Any] = {"n_na": int(na.sum()), "first_na": int(np.flatnonzero(na)[0]) if na.any() else -1}
+    codes, classes = pd.factorize(t.astype(str).str.strip())
+    out["codes"], out["classes"] = codes.astype(np.int32), list(classes)
+    if time:
+        tcodes, tvalues = pd.factorize(frame[time], use_na_sentinel=False)
+        out["time_codes"], out["time_values"] = tcodes.astype(np.int32), pd.Series(tvalues, dtype=frame[time].dtype)
+    return out
+
+
+def read_labelled(
+    client: Any,
+    path: str | Path,
+    target: str,
+    *,
+    bad: object = None,
+    id: str | None = None,
+    time: str | None = None,
+    dictionary: str | Path | FieldDictionary | None = None,
+    exclude: list[str] | None = None,
+    seed: int = 42,
+    test_size: float = 0.3,
+    oot_share: float = 0.1,
+) -> LabelledTable:
+    """Open partitioned Parquet like `read_table` and split it like `Dataset.split`, reading only the target and time.
+
+    Errors (file, column, row inside the file) are those `read_table` gives for the same data.
+    """
+    table = read_dataset(path)
+    for role, col in (("target", target), ("id", id), ("time", time)):
+        if col is not None and col not in table.columns:
+            raise DataError(
+                f"{role} column not found; columns are {table.columns[:12]}" + (" ..." if len(table.columns) > 12 else ""),
+                file=table.path, column=col,
+            )
+    drop = [c for c in (target, id, time) if c] + [c for c in (exclude or []) if c in table.columns]
+    features = [c for c in table.columns if c not in drop]
+    if not features:
+        raise DataError("no feature columns besides the target, id and time", file=table.path)
+    parts = client.gather(client.map(_label_piece, table.pieces, target=target, time=time, pure=False))
+    y = _encode(parts, table, target, bad)
+    periods = _periods(parts, table.pieces) if time else None
+    role = split_roles(y, periods, test_size=test_size, seed=seed, oot_share=oot_share, source=table.path,
+                       time_column=time)
+    if isinstance(dictionary, FieldDictionary):
+        fd = dictionary
+    elif dictionary is not None:
+        fd = read_dictionary(dictionary)
+    else:
+        fd = FieldDictionary()
+    return LabelledTable(table=table, target=target, features=features, y=y, role=role, id_column=id,
+                         time_column=time, dictionary=fd, seed=seed, test_size=test_size)
+
+
+def _encode(parts: list[dict], table: PartitionedTable, target: str, bad: object) -> np.ndarray:
+    n_na = sum(p["n_na"] for p in parts)
+    if n_na:
+        k = next(i for i, p in enumerate(parts) if p["n_na"])
+        piece = table.pieces[k]
+        raise DataError(f"target has {n_na} missing value(s)", file=piece.file, column=target,
+                        row=piece.file_row + parts[k]["first_na"] + 1)
+    classes = sorted({c for p in parts for c in p["classes"]})
+    flags = encode_target(pd.Series(classes, name=target, dtype=object), bad, file=table.path)
+    lookup = dict(zip(classes, flags.tolist(), strict=True))
+    return np.concatenate(
+        [np.asarray([lookup[c] for c in p["classes"]], dtype=np.int8)[p["codes"]] for p in parts]
+    ).astype(np.int8)
+
+
+def _periods(parts: list[dict], pieces: list[Piece]) -> tuple[np.ndarray, pd.Series]:
+    """(code per row, period of each code): `period_of` applied to the distinct time values."""
+    values = pd.concat([p["time_values"] for p in parts], ignore_index=True)
+    gcodes, distinct = pd.factorize(values, use_na_sentinel=False)
+    codes, start = [], 0
+    for p in parts:
+        k = len(p["time_values"])
+        codes.append(gcodes[start : start + k][p["time_codes"]])
+        start += k
+    row_codes = np.concatenate(codes).astype(np.int64)
+    counts = np.bincount(row_codes, minlength=len(distinct))
+    return row_codes, distinct_periods(pd.Series(distinct, dtype=values.dtype), counts)
+
+
+def distinct_periods(values: pd.Series, counts: np.ndarray) -> pd.Series:
+    """`creditflow.data.io.period_of` of a column given as its distinct values and their row counts."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    if counts[parsed.notna().to_numpy()].sum() / counts.sum() < 0.99:
+        return values.astype(str)
+    return parsed.dt.strftime("%Y-%m")
+
+
+def split_roles(
+    y: np.ndarray,
+    periods: tuple[np.ndarray, pd.Series] | None,
+    *,
+    test_size: float = 0.3,
+    seed: int = 42,
+    oot_share: float = 0.1,
+    source: str | None = None,
+    time_column: str | None = None,
+) -> np.ndarray:
+    """Split code of every row (0 train, 1 test, 2 oot): the rows `Dataset.split` gives for the same data."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(y)
+    role = np.zeros(n, dtype=np.int8)
+    positions = np.arange(n)
+    if periods is not None:
+        codes, per = periods
+        counts = np.bincount(codes, minlength=len(per))
+        order = np.sort(per.dropna().unique())[::-1]
+        held: list[Any] = []
+        share = 0.0
+        for p in order:
+            if share >= oot_share:
+                break
+            held.append(p)
+            share = float(counts[per.isin(held).to_numpy()].sum() / n)
+        if share >= 0.9 or len(held) == len(order):
+            raise DataError("the time column has too few periods to hold out an out-of-time sample",
+                            file=source, column=time_column)
+        is_oot = per.isin(held).to_numpy()[codes]
+        role[is_oot] = 2
+        positions = positions[~is_oot]
+    _, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=y[positions])
+    role[test] = 1
+    return role

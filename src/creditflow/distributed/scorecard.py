@@ -1,0 +1,231 @@
+"""Fitting a `Scorecard` on a Dask cluster: the same model `Scorecard().fit` gives on the same rows.
+
+Passes over the data (each a task per piece, nothing but sums and small tables reach the client):
+
+1. counts: for every column, rows and bads per distinct value (plus Missing / special rows);
+   merged exactly, they give the single-machine bins, IV and missing rates;
+2. patterns: the training rows of each piece as distinct (bin per surviving variable, target)
+   rows with counts, kept in worker memory;
+3. over the patterns: centred WOE cross-products (correlation and VIF filters), stepwise
+   log-likelihoods if asked for, and the loss and gradient of every L-BFGS step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.binning.process import BinningProcess, is_categorical
+from creditflow.binning.variable import (
+    BinningSettings,
+    ValueCounts,
+    VariableBinning,
+    fit_categorical_counts,
+    fit_numeric_counts,
+)
+from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.errors import CreditflowError
+from creditflow.distributed.cluster import tree_reduce
+from creditflow.distributed.labelled import LabelledTable
+from creditflow.distributed.logistic import fit_lbfgs, newton_loglik
+from creditflow.distributed.patterns import piece_crossprod, piece_loss_gradient, piece_newton, piece_patterns
+from creditflow.distributed.selection import _alive, correlation, finish, prefilter
+from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
+from creditflow.models.scorecard import Scorecard, _settings
+from creditflow.scoring.scaling import Grades, Scaling
+from creditflow.selection.filters import SelectionSettings
+
+Progress = Callable[[str], None]
+MAX_LOCAL_PATTERNS = 2_000_000
+"""Fetch the training patterns to the client when there are at most this many (about 200 bytes each)."""
+
+
+def categorical_columns(data: LabelledTable, categorical: list[str] | None) -> list[str]:
+    """The feature columns binned as categories: those named, and every non-numeric dtype."""
+    named = set(categorical or [])
+    return [c for c in data.features if c in named or is_categorical(data.table.meta[c])]
+
+
+def feature_stats(client: Any, data: LabelledTable, labels: list, categorical: list[str],
+                  specials: dict[str, list[float]]) -> TableStats:
+    """Pass 1: merged `TableStats` of the feature columns (training rows for the counts, all rows for checks)."""
+    futures = client.map(piece_stats, data.table.pieces, labels, columns=data.features, categorical=categorical,
+                         specials=specials, pure=False)
+    stats = tree_reduce(client, futures, merge_stats).result()
+    check_stats(stats, data.features, data.source, data.table.locate)
+    return stats
+
+
+def fit_column(counts: ValueCounts, name: str, categorical: bool, settings: BinningSettings,
+               specials: list[float], user: Any) -> VariableBinning:
+    """The bins of one column from its merged counts (run on a worker)."""
+    fit = fit_categorical_counts if categorical else fit_numeric_counts
+    try:
+        return fit(name, counts, settings, specials, user)
+    except CreditflowError as exc:
+        exc.column = exc.column or name
+        raise
+
+
+def binning_from_stats(
+    bp: BinningProcess, stats: TableStats, columns: list[str], categorical: list[str], client: Any = None
+) -> BinningProcess:
+    """Set the fitted state of `bp` (as `BinningProcess.fit` would) from merged counts; columns in parallel on `client`."""
+    settings = bp._settings()
+    unknown = set(bp.user_splits or {}) - set(columns)
+    if unknown:
+        raise CreditflowError(f"user splits given for columns not in the data: {sorted(unknown)}")
+    cats = set(categorical)
+    args = [(stats.counts[c], c, c in cats, settings, bp._specials(c), (bp.user_splits or {}).get(c)) for c in columns]
+    if client is None:
+        fitted = [fit_column(*a) for a in args]
+    else:
+        fitted = client.gather([client.submit(fit_column, *a, pure=False) for a in args])
+    bp.bins_ = dict(zip(columns, fitted, strict=True))
+    bp.feature_names_in_ = np.asarray(columns, dtype=object)
+    bp.n_features_in_ = len(columns)
+    bp.iv_ = pd.Series({k: v.iv for k, v in bp.bins_.items()}, name="iv").sort_values(ascending=False)
+    return bp
+
+
+class PatternSums:
+    """Sums over the training patterns of every piece, added on the client in piece order.
+
+    The patterns stay on the workers (one task per piece and evaluation) unless they are few
+    enough (`max_local` rows in all) to be fetched once; both ways add the same per-piece sums in
+    the same order, so the results are identical.
+    """
+
+    def __init__(self, client: Any, futures: list, variables: list[str], woes: list[np.ndarray],
+                 max_local: int = MAX_LOCAL_PATTERNS) -> None:
+        self.client, self.futures, self.variables, self.woes = client, futures, variables, woes
+        sizes = client.gather(client.map(_n_patterns, futures, pure=False))
+        self.n_patterns = int(sum(sizes))
+        self.local = client.gather(futures) if self.n_patterns <= max_local else None
+        if self.local is not None:
+            client.cancel(futures)
+
+    def _parts(self, fn: Callable, **kwargs: Any) -> list:
+        if self.local is not None:
+            return [fn(p, woes=self.woes, **kwargs) for p in self.local]
+        return self.client.gather(self.client.map(fn, self.futures, woes=self.woes, pure=False, **kwargs))
+
+    def _sum(self, fn: Callable, **kwargs: Any) -> list:
+        parts = self._parts(fn, **kwargs)
+        total = list(parts[0])
+        for part in parts[1:]:
+            total = [a + b for a, b in zip(total, part, strict=True)]
+        return total
+
+    def crossprod(self, centre: np.ndarray) -> np.ndarray:
+        parts = self._parts(piece_crossprod, centre=centre)
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total += part
+        return total
+
+    def columns(self, names: list[str]) -> list[int]:
+        return [self.variables.index(v) for v in names]
+
+    def loss_gradient(self, names: list[str]) -> Callable[[np.ndarray], tuple[float, np.ndarray, float]]:
+        cols = self.columns(names)
+        return lambda coef: tuple(self._sum(piece_loss_gradient, columns=cols, coef=coef))  # type: ignore[return-value]
+
+    def loglik(self, mean_y: float) -> Callable[[list[str]], float]:
+        def ll(names: list[str]) -> float:
+            cols = self.columns(names)
+            return newton_loglik(lambda beta: tuple(self._sum(piece_newton, columns=cols, beta=beta)),  # type: ignore[arg-type]
+                                 len(cols) + 1, mean_y)
+
+        return ll
+
+
+def _n_patterns(pat: Any) -> int:
+    return len(pat.y)
+
+
+def fit_scorecard(
+    client: Any, data: LabelledTable, params: dict[str, Any] | None = None, progress: Progress | None = None,
+    max_local: int = MAX_LOCAL_PATTERNS,
+) -> Scorecard:
+    """A `Scorecard(**params)` fitted on the training rows of `data` with the work done on the cluster."""
+    return fit_scorecard_stats(client, data, params, progress, max_local)[0]
+
+
+def fit_scorecard_stats(
+    client: Any, data: LabelledTable, params: dict[str, Any] | None = None, progress: Progress | None = None,
+    max_local: int = MAX_LOCAL_PATTERNS,
+) -> tuple[Scorecard, TableStats]:
+    """`fit_scorecard`, and the merged column statistics it binned from."""
+    say = progress or (lambda _msg: None)
+    card = Scorecard(**(params or {}))
+    bset = _settings(card.binning, BinningSettings)
+    sset = _settings(card.selection, SelectionSettings)
+    sset.check()
+    card.scaling_ = _settings(card.scaling, Scaling)
+    card.scaling_.check()
+    card.grades_ = Grades(bands=list(card.grades)) if card.grades else Grades()
+    card.grades_.check()
+    card.dictionary_ = card.dictionary or data.dictionary or FieldDictionary()
+    bp = BinningProcess(
+        max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,
+        monotonic=bset.monotonic, alpha=bset.alpha, special_values=card.special_values,
+        user_splits=card.user_splits, categorical=card.categorical,
+    )
+    bp._settings()
+    categorical = categorical_columns(data, card.categorical)
+    labels = client.scatter(data.labels())
+    say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")
+    stats = feature_stats(client, data, labels, categorical, {c: bp._specials(c) for c in data.features})
+    say(f"binning {len(data.features)} columns")
+    card.binning_ = binning_from_stats(bp, stats, data.features, categorical, client)
+    n = stats.n_train
+    missing_rate = pd.Series({c: stats.n_missing_train[c] / n for c in data.features})
+    report = prefilter(data.features, bp.iv_, missing_rate, sset)
+    alive = _alive(report)
+    say(f"compressing training rows to patterns over {len(alive)} variables")
+    bins = [bp.bins_[v] for v in alive]
+    futures = client.map(piece_patterns, data.table.pieces, labels, bins=bins, pure=False)
+    sums = PatternSums(client, futures, alive, [np.asarray(vb.woe, dtype=float) for vb in bins], max_local)
+    centre = np.asarray([_woe_mean(vb) for vb in bins])
+    corr = pd.DataFrame(correlation(sums.crossprod(centre), n) if alive else np.zeros((0, 0)),
+                        index=alive, columns=alive)
+    mean_y = float(data.y[data.role == 0].mean())
+    card.selection_ = finish(report, corr, bp.iv_, sset, n, sums.loglik(mean_y))
+    chosen = card.selection_.loc[card.selection_["selected"], "variable"].tolist()
+    say(f"fitting the logistic regression on {len(chosen)} variables")
+    chosen = _fit_logistic(card, sums, n, chosen)
+    if not chosen:
+        raise CreditflowError("no variable survived selection; loosen min_iv / max_corr or check the target")
+    card.features_ = chosen
+    card.feature_names_in_ = np.asarray([str(c) for c in data.features], dtype=object)
+    card.n_features_in_ = len(card.feature_names_in_)
+    card.classes_ = np.array([0, 1])
+    card._make_points()
+    return card, stats
+
+
+def _woe_mean(vb: Any) -> float:
+    rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
+    return float(rows @ np.asarray(vb.woe, dtype=float) / rows.sum())
+
+
+def _fit_logistic(card: Scorecard, sums: PatternSums, n: int, chosen: list[str]) -> list[str]:
+    """`Scorecard._fit_logistic`: refit without the worst negative coefficient until all are positive."""
+    while chosen:
+        coef, intercept = fit_lbfgs(sums.loss_gradient(chosen), n, len(chosen), card.C)
+        if (coef > 0).all():
+            card.coef_ = coef.copy()
+            card.intercept_ = intercept
+            return chosen
+        worst = int(np.argmin(coef))
+        var = chosen[worst]
+        idx = card.selection_.index[card.selection_["variable"] == var][0]
+        card.selection_.loc[idx, ["selected", "step", "reason"]] = [
+            False, "sign", f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)",
+        ]
+        chosen = [c for c in chosen if c != var]
+    return chosen

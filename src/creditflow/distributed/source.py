@@ -1,0 +1,205 @@
+"""Partitioned Parquet inputs: files split into row-group pieces that Dask reads one per task.
+
+Row order is the order `pandas.read_parquet(directory)` gives (files in lexicographic path
+order, rows in file order), so a distributed run sees the rows the single-machine run sees, and
+every error names the file and the row inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.data.errors import DataError
+
+ROWS_PER_PIECE = 1_000_000
+PIECE_ATTR = "creditflow_piece"
+_INDEX_COLUMN = re.compile(r"^__index_level_\d+__$")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Rows of one Parquet file read by one task: its row groups, first row in the file and in the table."""
+
+    file: str
+    row_groups: tuple[int, ...]
+    file_row: int  # 0-based position of the piece's first row inside its file
+    offset: int  # 0-based position of the piece's first row in the whole table
+    n_rows: int
+
+
+@dataclass
+class PartitionedTable:
+    """A Parquet file or directory seen as ordered pieces (see `read_dataset`)."""
+
+    path: str
+    pieces: list[Piece]
+    columns: list[str]
+    meta: pd.DataFrame  # empty frame with the pandas dtypes of every column
+
+    @property
+    def n_rows(self) -> int:
+        return sum(p.n_rows for p in self.pieces)
+
+    @property
+    def npartitions(self) -> int:
+        return len(self.pieces)
+
+    def check_columns(self, needed: list[str], why: str) -> None:
+        missing = [c for c in needed if c not in self.columns]
+        if missing:
+            raise DataError(
+                f"{len(missing)} column(s) {why} missing: {missing[:10]}; the data has {self.columns[:12]}"
+                + (" ..." if len(self.columns) > 12 else ""),
+                file=self.path, column=missing[0],
+            )
+
+    def to_dask(self, columns: list[str] | None = None) -> Any:
+        """A `dask.dataframe.DataFrame` with one partition per piece, rows in table order.
+
+        Partitions hold exactly what `read_piece` reads (Dask's conversion of text columns to
+        ``string[pyarrow]``, whose missing value is ``pd.NA``, is switched off for them); the index
+        is the row's position in the whole table.
+        """
+        import dask
+        import dask.dataframe as dd
+
+        cols = list(columns) if columns is not None else list(self.columns)
+        self.check_columns(cols, "asked for are")
+        with dask.config.set({"dataframe.convert-string": False}):
+            return dd.from_map(read_piece, self.pieces, columns=cols, meta=self.meta[cols], enforce_metadata=False)
+
+    def locate(self, row: int) -> tuple[str, int]:
+        """(file, 1-based row inside the file) of 0-based row `row` of the table."""
+        for p in self.pieces:
+            if p.offset <= row < p.offset + p.n_rows:
+                return p.file, p.file_row + (row - p.offset) + 1
+        raise IndexError(row)
+
+
+def read_piece(piece: Piece, columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of one piece as a DataFrame (dtypes as `pandas.read_parquet` gives them)."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(piece.file).read_row_groups(
+            list(piece.row_groups), columns=columns, use_pandas_metadata=False
+        )
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read: {exc}", file=piece.file) from None
+    frame = table.to_pandas()
+    frame.index = pd.RangeIndex(piece.offset, piece.offset + len(frame))
+    frame.attrs[PIECE_ATTR] = (piece.file, piece.file_row, piece.offset)
+    return frame
+
+
+def locate_row(frame: pd.DataFrame, position: int) -> tuple[str | None, int]:
+    """(file, 1-based row in the file) of the row at `position` of a frame read by `read_piece`."""
+    row = int(frame.index[position])
+    where = frame.attrs.get(PIECE_ATTR)
+    if where is None:
+        return None, row + 1
+    file, file_row, offset = where
+    return file, file_row + row - offset + 1
+
+
+def parquet_files(path: str | Path) -> list[Path]:
+    """The Parquet files of a file or directory, in the order `pandas.read_parquet` reads them."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("no such file or directory", file=str(path))
+    if path.is_file():
+        return [path]
+    files, hive = [], []
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).parts
+        if any(part.startswith((".", "_")) for part in rel):
+            continue
+        if p.is_dir():
+            if "=" in p.name:
+                hive.append(p)
+            continue
+        files.append(p)
+    if hive:
+        raise DataError(
+            f"hive-partitioned directories (e.g. {hive[0].name}) are not supported; "
+            "write the partition key as a column", file=str(path),
+        )
+    files = sorted(files, key=lambda f: f.relative_to(path).as_posix())
+    if not files:
+        raise DataError("is a directory without Parquet files", file=str(path))
+    return files
+
+
+def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> PartitionedTable:
+    """Open a Parquet file or a directory of Parquet files (all with the same columns) for Dask.
+
+    Only metadata is read here. Row groups of a file are grouped into pieces of about
+    `rows_per_piece` rows; a piece never spans two files. ``.to_dask()`` gives the Dask DataFrame.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = parquet_files(path)
+    pieces: list[Piece] = []
+    schema: pa.Schema | None = None
+    first = None
+    offset = 0
+    for f in files:
+        try:
+            pf = pq.ParquetFile(f)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise DataError(f"not a readable Parquet file: {exc}", file=str(f)) from None
+        s = pa.schema([fld for fld in pf.schema_arrow if not _INDEX_COLUMN.match(fld.name)])
+        if schema is None:
+            schema, first = s, f
+        elif not s.equals(schema):
+            _schema_mismatch(schema, s, first, f)
+        md = pf.metadata
+        group: list[int] = []
+        rows = 0
+        file_row = 0
+        for rg in range(md.num_row_groups):
+            n = md.row_group(rg).num_rows
+            if group and rows + n > rows_per_piece:
+                pieces.append(Piece(str(f), tuple(group), file_row, offset, rows))
+                offset, file_row, group, rows = offset + rows, file_row + rows, [], 0
+            group.append(rg)
+            rows += n
+        if rows:
+            pieces.append(Piece(str(f), tuple(group), file_row, offset, rows))
+            offset += rows
+    assert schema is not None
+    if offset == 0:
+        raise DataError("the data has no rows", file=str(path))
+    meta = schema.empty_table().to_pandas()
+    for fld in schema:  # an empty table cannot tell which categories a column holds
+        if isinstance(meta[fld.name].dtype, pd.CategoricalDtype):
+            meta[fld.name] = meta[fld.name].astype(object)
+    return PartitionedTable(path=str(path), pieces=pieces, columns=list(schema.names), meta=meta)
+
+
+def _schema_mismatch(schema: Any, other: Any, first: Path | None, f: Path) -> None:
+    names, other_names = list(schema.names), list(other.names)
+    if names != other_names:
+        missing = [c for c in names if c not in other_names]
+        extra = [c for c in other_names if c not in names]
+        col = (missing or extra or [None])[0]
+        raise DataError(
+            f"columns differ from {first}: missing {missing[:5]}, extra {extra[:5]}"
+            if missing or extra else f"columns are in another order than in {first}",
+            file=str(f), column=col,
+        )
+    for a, b in zip(schema, other, strict=True):
+        if not a.type.equals(b.type):
+            raise DataError(f"type {b.type} differs from {a.type} in {first}", file=str(f), column=b.name)
+
+
+def positions_of(pieces: list[Piece], values: np.ndarray) -> list[np.ndarray]:
+    """Split a per-row array of the whole table into one array per piece."""
+    return [values[p.offset : p.offset + p.n_rows] for p in pieces]

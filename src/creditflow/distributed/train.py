@@ -1,0 +1,128 @@
+"""`train` on a Dask cluster: split, fit, evaluate and save exactly what `creditflow.workflow.train` saves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.bundle import save_bundle
+from creditflow.data.errors import DataError
+from creditflow.data.output import atomic_path
+from creditflow.distributed.labelled import SPLIT_NAMES, LabelledTable
+from creditflow.distributed.models import ModelDocs
+from creditflow.distributed.source import PartitionedTable, Piece, read_piece
+from creditflow.distributed.stats import TableStats, column_types
+from creditflow.evaluate import SplitMetrics
+from creditflow.evaluation.metrics import auc, bad_rate_by_band, ks
+from creditflow.workflow import METRICS_FILE, MODEL_DIR, TrainResult
+
+
+def piece_scores(piece: Piece, model: ModelDocs) -> tuple[np.ndarray, np.ndarray]:
+    """Probability of bad (float64) and score (int64) of every row of a piece."""
+    m = model.model()
+    scored = m.scores(read_piece(piece, list(m.features_)))
+    return scored["probability"].to_numpy(dtype=float), scored["score"].to_numpy(dtype=np.int64)
+
+
+def score_all(client: Any, table: PartitionedTable, model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, score) of every row in table order; 16 bytes a row reach the client."""
+    docs = client.scatter(ModelDocs.of(model), broadcast=True)
+    parts = client.gather(client.map(piece_scores, table.pieces, model=docs, pure=False))
+    return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
+
+
+def split_metrics(model: Any, y: np.ndarray, p: np.ndarray, score: np.ndarray) -> SplitMetrics:
+    """What `creditflow.evaluate` reports for these rows, from their probabilities and scores."""
+    yv = np.asarray(y).astype(int)
+    a = auc(yv, p)
+    by_grade = bad_rate_by_band(yv, model.grades_.assign(score))
+    order = {g: i for i, g in enumerate(model.grades_.names)}
+    by_grade = by_grade.sort_values("band", key=lambda s: s.map(order)).rename(columns={"band": "grade"})
+    return SplitMetrics(
+        rows=len(yv), bad_rate=float(np.mean(yv)), auc=a, ks=ks(yv, p).statistic, gini=2 * a - 1,
+        by_grade=by_grade.reset_index(drop=True),
+    )
+
+
+def train_on_cluster(
+    client: Any,
+    data: LabelledTable,
+    out: str | Path | None = None,
+    *,
+    kind: str = "scorecard",
+    params: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Fit on the training rows, evaluate every split, and write `out/model` and `out/metrics.json`.
+
+    The bundle (model, binning, selection, schema and monitoring baseline) and the metrics are
+    those `creditflow.workflow.train` writes for the same table, seed and test size.
+    """
+    say = progress or (lambda _msg: None)
+    if kind != "scorecard":
+        raise DataError(f"model kind {kind!r} cannot be trained on a cluster yet; use scorecard")
+    from creditflow.distributed.scorecard import fit_scorecard_stats
+
+    model, stats = fit_scorecard_stats(client, data, params, say)
+    say("scoring every split")
+    p, score = score_all(client, data.table, model)
+    metrics = {}
+    for code, name in enumerate(SPLIT_NAMES):
+        mask = data.role == code
+        if mask.any():
+            metrics[name] = split_metrics(model, data.y[mask], p[mask], score[mask])
+    result = TrainResult(model=model, splits={}, metrics=metrics)
+    if out is not None:
+        out = Path(out)
+        train = data.role == 0
+        scored = pd.DataFrame({"probability": p[train], "score": score[train],
+                               "grade": model.grades_.assign(score[train])})
+        _save(model, data, stats, result, scored, out, client)
+        result.out = out
+    return result
+
+
+def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResult, scored: pd.DataFrame,
+          out: Path, client: Any) -> None:
+    from creditflow.distributed.baseline import baseline_from_stats
+    from creditflow.monitor.baseline import BASELINE_FILE
+
+    meta = {
+        "training": {
+            "source": data.source, "target": data.target, "id_column": data.id_column,
+            "time_column": data.time_column, "rows": {s: data.rows(s) for s in data.splits},
+            "bad_rate": {s: data.bad_rate(s) for s in data.splits}, "seed": data.seed, "test_size": data.test_size,
+            "columns": column_types(data.table.meta, stats, data.features),
+        },
+        "metrics": result.metrics_json()["splits"],
+        "distributed": {"engine": "dask", "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
+                        "pieces": data.table.npartitions},
+    }
+    extras = {
+        **schema_doc(model, data, stats),
+        BASELINE_FILE: baseline_from_stats(model, stats, data.features, scored, data.y[data.role == 0]),
+    }
+    save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
+    with atomic_path(out / METRICS_FILE) as tmp:
+        tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
+
+
+def schema_doc(model: Any, data: LabelledTable, stats: TableStats) -> dict:
+    """`schema.json` as `creditflow.workflow` writes it: each model input's type, meaning, missing rate and range."""
+    fields = []
+    for var in model.features_:
+        dtype = data.table.meta[var].dtype
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        doc: dict[str, Any] = {
+            "name": var, "type": "number" if numeric else "string",
+            "meaning": model.dictionary_.meaning(var), "missing_rate": float(stats.n_missing[var] / stats.n_rows),
+        }
+        if numeric:
+            doc.update(min=stats.minimum[var], max=stats.maximum[var])
+        fields.append(doc)
+    return {"schema.json": {"id_column": data.id_column, "target": data.target, "fields": fields}}
