@@ -57,6 +57,7 @@ def train(
     params: dict | None = None,
     progress: Callable[[str], None] | None = None,
     report: bool = False,
+    reasons: dict | None = None,
 ) -> TrainResult:
     """Split (train / test / out-of-time), fit, evaluate each split, and write `out/model` and `out/metrics.json`."""
     splits = data.split(test_size=test_size, seed=seed)
@@ -79,6 +80,9 @@ def train(
         from creditflow.monitor.baseline import BASELINE_FILE, build_baseline
 
         extras = {**_schema_doc(model, data), BASELINE_FILE: build_baseline(model, splits["train"])}
+        from creditflow.scoring.reasons import bundle_reason_docs
+
+        extras.update(bundle_reason_docs(model, splits["train"], reasons))
         validation = _build_report(model, splits, data) if report else None
         save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
@@ -115,8 +119,9 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
 
 
 def score_table(model_dir: str | Path, data: str | Path | pd.DataFrame, out: str | Path | None = None,
-                id_column: str | None = None) -> pd.DataFrame:
-    """Score every row of a table with a bundle: id (when known), probability, score, grade; input order."""
+                id_column: str | None = None, reasons: bool = True, n_reasons: int = 4) -> pd.DataFrame:
+    """Score every row of a table with a bundle: id (when known), probability, score, grade and, with
+    `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons, see `scoring.reasons`); input order."""
     from creditflow.bundle import load_bundle
 
     bundle = load_bundle(model_dir)
@@ -134,7 +139,13 @@ def score_table(model_dir: str | Path, data: str | Path | pd.DataFrame, out: str
     scored = model.scores(frame)
     if id_col and id_col in frame.columns:
         scored.insert(0, id_col, frame[id_col].to_numpy())
-    unseen = getattr(getattr(model, "binning_", None), "unseen_counts", None)
+    if reasons:
+        from creditflow.scoring.reasons import reason_table, supports_reasons
+
+        if supports_reasons(model):
+            for col, values in reason_table(bundle, frame, n_reasons).items():
+                scored[col] = values.to_numpy()
+    unseen = getattr(model, "unseen_counts", None) or getattr(getattr(model, "binning_", None), "unseen_counts", None)
     scored.attrs["unseen"] = unseen(frame, model.features_) if unseen else {}
     if out is not None:
         write_frame(scored, out)

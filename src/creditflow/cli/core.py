@@ -17,7 +17,7 @@ from creditflow.workflow import TrainResult, score_table, train
 
 
 def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None = None,
-                    report: bool = True) -> TrainResult:
+                    report: bool = True, reasons: dict | None = None) -> TrainResult:
     with Progress(
         TextColumn("[bold]binning[/] {task.fields[var]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=err_console, transient=True,
@@ -27,7 +27,7 @@ def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None =
         def tick(var: str) -> None:
             bar.update(task, advance=1, var=var)
 
-        return train(data, out, kind=kind, seed=seed, progress=tick, params=params, report=report)
+        return train(data, out, kind=kind, seed=seed, progress=tick, params=params, report=report, reasons=reasons)
 
 
 def _summary(result: TrainResult) -> None:
@@ -61,12 +61,18 @@ def train_cmd(
     time: str | None = typer.Option(None, "--time", help="Time column; the latest period is held out as out-of-time."),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Field dictionary (CSV/XLSX: variable, meaning)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Columns not to use as features (repeatable)."),
-    model: str = typer.Option("scorecard", "--model", help="Model kind: scorecard (more as installed)."),
+    model: str = typer.Option("scorecard", "--model", help="Model kind: scorecard, gbdt (LightGBM challenger), "
+                                                           "or another registered kind."),
     seed: int = typer.Option(42, "--seed", help="Random seed of the split and the model."),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory: model/ and metrics.json."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write the validation report "
                                                                    "(report.html, report.xlsx)."),
     cluster: str | None = typer.Option(None, "--cluster", help="Run on Dask (Parquet input): local:N or tcp://host:port."),
+    protected: list[str] = typer.Option([], "--protected", help="Variables never given as reasons, e.g. SEX,AGE."),
+    reason_codes: Path | None = typer.Option(None, "--reason-codes", help="Reason-code table (CSV/XLSX: variable, "
+                                                                         "code, text) replacing the defaults."),
+    reason_reference: str = typer.Option("auto", "--reason-reference", help="Reasons against: auto, max (scorecard), "
+                                                                           "mean (gbdt) or cutoff:SCORE."),
 ) -> None:
     """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json and the validation report."""
     if cluster:
@@ -75,7 +81,13 @@ def train_cmd(
         return _summary(train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
                                       exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report))
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude)
-    result = _progress_train(ds, out, model, seed, report=report)
+    names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
+    lacking = [p for p in names if p not in ds.X.columns]
+    if lacking:
+        raise CreditflowError(f"protected variable(s) not among the features: {lacking}", file=str(data),
+                              column=lacking[0])
+    reasons = {"protected": names, "codes": reason_codes, "reference": reason_reference}
+    result = _progress_train(ds, out, model, seed, report=report, reasons=reasons)
     _summary(result)
 
 
@@ -86,17 +98,18 @@ def score_cmd(
     out: Path = typer.Option(..., "--out", help="Output file (.csv, .parquet or .xlsx)."),
     cluster: str | None = typer.Option(None, "--cluster", help="Run on Dask: local:N or tcp://host:port; "
                                                                "--out is then a directory of Parquet parts."),
+    reasons: bool = typer.Option(True, "--reasons/--no-reasons", help="Add reason_1..4 code and text columns."),
 ) -> None:
     """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order."""
     if cluster:
         from creditflow.distributed.cli import score_command
 
         return score_command(model_dir, data, out, cluster)
-    scored = score_table(model_dir, data, out)
+    scored = score_table(model_dir, data, out, reasons=reasons)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
-                          "scored in the Unseen bin")
+                          "scored as unseen (the Unseen bin, or the trees' other branch)")
 
 
 @command("demo")

@@ -35,6 +35,7 @@ class CreditModel(Protocol):
 
 MODEL_TYPES: dict[str, str] = {
     "scorecard": "creditflow.models.scorecard:Scorecard",
+    "gbdt": "creditflow.models.gbdt:GBDTModel",
 }
 
 

@@ -1,0 +1,396 @@
+"""The gradient-boosted challenger: LightGBM trees, calibrated onto the scorecard's 350-950 odds scale.
+
+`fit` cross-fits: the training rows are split into `folds` stratified folds; on the first fold each
+candidate setting is trained with early stopping on the held-out rows and the best validation AUC
+wins; the winner is then trained on every other fold the same way. The fold models are averaged into
+one LightGBM text model (`model.txt`), and their out-of-fold margins fit the calibration (Platt by
+default), so probabilities, and hence scores, are fitted out of sample. Scores use the same
+`Scaling` as the scorecard: the same score means the same odds in both models.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from creditflow.binning.process import as_frame, as_target, is_categorical
+from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.errors import BundleError, CreditflowError
+from creditflow.models.gbdt_boost import (
+    DEFAULT_CANDIDATES,
+    Calibration,
+    average_models,
+    check_candidate,
+    fit_fold,
+    fixed_params,
+    monotone_trends,
+)
+from creditflow.models.gbdt_features import FeatureEncoder
+from creditflow.scoring.scaling import Grades, Scaling
+
+ENGINES = ("auto", "native", "compiled")
+COMPILE_MIN_ROWS = 50_000  # engine="auto" compiles the trees for tables at least this long
+
+
+def _settings(value: Any, cls: type) -> Any:
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return cls(**value)
+        except TypeError as exc:
+            raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
+    raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+
+
+class GBDTModel(ClassifierMixin, BaseEstimator):
+    """LightGBM challenger with calibrated probabilities and 350-950 scores (scikit-learn estimator).
+
+    Parameters
+    ----------
+    candidates : list of dict, optional
+        LightGBM settings to choose from (num_leaves, min_data_in_leaf, feature_fraction, ...);
+        default `DEFAULT_CANDIDATES` (shallow trees, at most 8 leaves).
+    tune : bool
+        Try every candidate on the first fold and keep the best validation AUC; False uses the first.
+    folds : int
+        Cross-fitting folds (>= 2); the fold models are averaged. 1: one 80/20 split, no averaging.
+    learning_rate, max_rounds, early_stopping
+        Shrinkage, the most trees per fold, and the patience (rounds without a better validation AUC).
+    monotone : "none", "binning" or dict
+        "binning": each numeric variable's trend from a `BinningProcess` (risk rising: +1, falling: -1)
+        becomes a LightGBM monotone constraint; a dict gives ``{variable: +1 | -1 | 0}`` directly.
+    calibration : "platt", "isotonic" or "none"
+        Fitted on the out-of-fold margins.
+    categorical : list of str, optional
+        Numeric columns to treat as categories (text columns always are).
+    scaling, grades, dictionary
+        As for `Scorecard`.
+    random_state : int
+        Seed of the folds and of LightGBM.
+    num_threads : int
+        LightGBM threads when training (fixed, so results are reproducible); prediction uses all cores
+        unless `predict_threads` is set.
+    engine : "auto", "native" or "compiled"
+        Batch prediction engine; "auto" compiles the trees (treelite + tl2cgen, when installed) for
+        tables of at least `COMPILE_MIN_ROWS` rows. Single rows always use native LightGBM.
+    """
+
+    model_type = "gbdt"
+
+    def __init__(
+        self,
+        candidates: list[dict] | None = None,
+        tune: bool = True,
+        folds: int = 5,
+        learning_rate: float = 0.05,
+        max_rounds: int = 5000,
+        early_stopping: int = 100,
+        monotone: str | dict = "none",
+        calibration: str = "platt",
+        categorical: list[str] | None = None,
+        scaling: Scaling | dict | None = None,
+        grades: list[tuple[str, int]] | None = None,
+        dictionary: FieldDictionary | None = None,
+        random_state: int = 42,
+        num_threads: int = 1,
+        predict_threads: int = 0,
+        engine: str = "auto",
+    ) -> None:
+        self.candidates = candidates
+        self.tune = tune
+        self.folds = folds
+        self.learning_rate = learning_rate
+        self.max_rounds = max_rounds
+        self.early_stopping = early_stopping
+        self.monotone = monotone
+        self.calibration = calibration
+        self.categorical = categorical
+        self.scaling = scaling
+        self.grades = grades
+        self.dictionary = dictionary
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.predict_threads = predict_threads
+        self.engine = engine
+
+    # ------------------------------------------------------------------ fit
+    def _check_parameters(self) -> None:
+        if int(self.folds) < 1:
+            raise CreditflowError(f"folds must be at least 1, not {self.folds}")
+        if not 0 < float(self.learning_rate) <= 1:
+            raise CreditflowError(f"learning_rate must be in (0, 1], not {self.learning_rate}")
+        if int(self.max_rounds) < 1 or int(self.early_stopping) < 1:
+            raise CreditflowError("max_rounds and early_stopping must be positive")
+        if self.calibration not in {"platt", "isotonic", "none"}:
+            raise CreditflowError(f"calibration must be platt, isotonic or none, not {self.calibration!r}")
+        if not isinstance(self.monotone, Mapping) and self.monotone not in {"none", "binning"}:
+            raise CreditflowError(f"monotone must be 'none', 'binning' or a dict, not {self.monotone!r}")
+        if self.engine not in ENGINES:
+            raise CreditflowError(f"engine must be one of {ENGINES}, not {self.engine!r}")
+
+    def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> GBDTModel:
+        """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
+        self._check_parameters()
+        yv = as_target(y, X)
+        frame = as_frame(X)
+        if len(frame) != len(yv):
+            raise CreditflowError(f"X has {len(frame)} rows but y has {len(yv)}")
+        self.scaling_ = _settings(self.scaling, Scaling)
+        self.scaling_.check()
+        self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
+        self.grades_.check()
+        self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
+        wanted = {str(c) for c in (self.categorical or [])}
+        unknown = wanted - {str(c) for c in frame.columns}
+        if unknown:
+            raise CreditflowError(f"categorical columns not in the data: {sorted(unknown)}")
+        cats = [str(c) for c in frame.columns if str(c) in wanted or is_categorical(frame[c])]
+        self.encoder_ = FeatureEncoder.fit(frame, cats)
+        M = self.encoder_.matrix(frame)
+        self.monotone_ = self._monotone(frame, yv)
+        params = fixed_params(float(self.learning_rate), int(self.random_state), int(self.num_threads))
+        if any(self.monotone_.values()):
+            params["monotone_constraints"] = [int(self.monotone_.get(f, 0)) for f in self.encoder_.features]
+            params["monotone_constraints_method"] = "intermediate"
+        splits = self._splits(yv)
+        fit_args = {"names": [f"f{i}" for i in range(M.shape[1])], "categorical": self.encoder_.categorical_indices,
+                    "max_rounds": int(self.max_rounds), "patience": int(self.early_stopping)}
+        candidates = [check_candidate(c) for c in (self.candidates or DEFAULT_CANDIDATES)]
+        if not candidates:
+            raise CreditflowError("candidates is empty")
+        if not self.tune:
+            candidates = candidates[:1]
+        trials, first = [], []
+        for i, cand in enumerate(candidates):
+            if progress is not None:
+                progress(f"candidate {i + 1}/{len(candidates)}")
+            fold = fit_fold(M, yv, *splits[0], {**params, **cand}, **fit_args)
+            first.append(fold)
+            trials.append({**cand, "best_iteration": fold.best_iteration, "valid_auc": fold.valid_auc})
+        best = max(range(len(trials)), key=lambda i: (round(trials[i]["valid_auc"], 6), -trials[i]["best_iteration"]))
+        self.params_ = {**params, **candidates[best]}
+        fits = [first[best]]
+        for k, (tr, va) in enumerate(splits[1:], start=2):
+            if progress is not None:
+                progress(f"fold {k}/{len(splits)}")
+            fits.append(fit_fold(M, yv, tr, va, self.params_, **fit_args))
+        self._finish(fits, yv, trials, best)
+        self.feature_names_in_ = np.asarray(self.encoder_.features, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _monotone(self, frame: pd.DataFrame, y: np.ndarray) -> dict[str, int]:
+        if isinstance(self.monotone, Mapping):
+            bad = {k: v for k, v in self.monotone.items() if k not in self.encoder_.features or v not in (-1, 0, 1)}
+            if bad:
+                raise CreditflowError(f"monotone must map model columns to -1, 0 or +1; bad entries: {bad}")
+            cats = [k for k, v in self.monotone.items() if v and k in self.encoder_.categories]
+            if cats:
+                raise CreditflowError(f"categorical columns cannot be monotone: {cats}")
+            return {k: int(v) for k, v in self.monotone.items()}
+        if self.monotone == "binning":
+            numeric = [f for f in self.encoder_.features if f not in self.encoder_.categories]
+            return monotone_trends(frame, y, numeric)
+        return {}
+
+    def _splits(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        positions = np.arange(len(y))
+        k = int(self.folds)
+        if k == 1:
+            tr, va = train_test_split(positions, test_size=0.2, random_state=int(self.random_state), stratify=y)
+            return [(np.sort(tr), np.sort(va))]
+        if min(np.bincount(y.astype(int))) < k:
+            raise CreditflowError(f"too few bads or goods for {k} folds")
+        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(self.random_state))
+        return [(tr, va) for tr, va in skf.split(positions, y)]
+
+    def _finish(self, fits: list, y: np.ndarray, trials: list[dict], best: int) -> None:
+        from creditflow.evaluation.metrics import auc
+
+        oof = np.full(len(y), np.nan)
+        for f in fits:
+            oof[f.valid_index] = f.valid_margin
+        seen = ~np.isnan(oof)
+        self.calibration_ = Calibration.fit(oof[seen], y[seen], self.calibration)
+        self.oof_auc_ = float(auc(y[seen], oof[seen]))
+        self.tuning_ = pd.DataFrame(trials)
+        self.tuning_["chosen"] = np.arange(len(trials)) == best
+        self.folds_ = pd.DataFrame([{"fold": i + 1, "best_iteration": f.best_iteration, "valid_auc": f.valid_auc,
+                                     "valid_rows": len(f.valid_index)} for i, f in enumerate(fits)])
+        self._set_booster(average_models([f.booster.model_to_string() for f in fits]))
+
+    def _set_booster(self, text: str) -> None:
+        import lightgbm as lgb
+
+        self.model_text_ = text
+        self.booster_ = lgb.Booster(model_str=text)
+        self.__dict__.pop("_tables", None)
+        self.__dict__.pop("_compiled", None)
+
+    # -------------------------------------------------------------- predict
+    def _matrix(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "booster_")
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64 and X.shape[1] == len(self.features_):
+            return X
+        return self.encoder_.matrix(as_frame(X))
+
+    def predictor(self, rows: int = 0) -> Any:
+        """The batch predictor for a table of `rows` rows (see `engine`)."""
+        from creditflow.scoring.compiled import NativePredictor, compiler_available, make_predictor
+
+        threads = int(self.predict_threads) or (os.cpu_count() or 1)
+        engine = os.environ.get("CREDITFLOW_ENGINE") or self.engine
+        if engine == "auto":
+            engine = "compiled" if rows >= COMPILE_MIN_ROWS and compiler_available() is None else "native"
+        if engine == "compiled":
+            if "_compiled" not in self.__dict__:
+                self.__dict__["_compiled"] = make_predictor(self.booster_, self.model_text_, "compiled", threads)
+            return self.__dict__["_compiled"]
+        return NativePredictor(self.booster_, threads)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Raw margin of the trees (log-odds of bad before calibration)."""
+        M = self._matrix(X)
+        return self.predictor(len(M)).margin(M)
+
+    def _logit(self, M: np.ndarray) -> np.ndarray:
+        return self.calibration_.logit(self.predictor(len(M)).margin(M))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated probability of good (column 0) and of bad (column 1)."""
+        p = 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X))))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def predict_score(self, X: Any) -> np.ndarray:
+        """Integer credit scores (higher is better) on the model's `Scaling`."""
+        return self.scaling_.score_from_logit(self._logit(self._matrix(X)))
+
+    def scores(self, X: Any) -> pd.DataFrame:
+        """probability (of bad, calibrated), score (int, 350-950 by default, higher is better) and grade per row."""
+        logit = self._logit(self._matrix(X))
+        score = self.scaling_.score_from_logit(logit)
+        return pd.DataFrame({"probability": 1.0 / (1.0 + np.exp(-logit)), "score": score,
+                             "grade": self.grades_.assign(score)})
+
+    def score_row(self, row: Mapping[str, Any]) -> dict:
+        """Score one applicant given as a dict; the same numbers as `scores` on a one-row table."""
+        check_is_fitted(self, "booster_")
+        logit = float(self.calibration_.logit(self.booster_.predict(self.encoder_.row(row), raw_score=True,
+                                                                    num_threads=1, validate_features=False))[0])
+        score = int(self.scaling_.score_from_logit(np.array([logit]))[0])
+        return {"probability": 1.0 / (1.0 + math.exp(-logit)), "score": score, "grade": self.grades_.grade(score)}
+
+    def unseen_counts(self, X: Any, variables: Any = None) -> dict[str, int]:
+        """Rows per categorical input whose category was not seen in training."""
+        check_is_fitted(self, "booster_")
+        return self.encoder_.unseen_counts(as_frame(X), variables)
+
+    # -------------------------------------------------------- explanations
+    def tree_tables(self) -> Any:
+        """Exact TreeSHAP lookup tables (`scoring.treeshap.TreeTables`), or None for trees too deep to table."""
+        check_is_fitted(self, "booster_")
+        if "_tables" not in self.__dict__:
+            from creditflow.scoring.treeshap import TreeTables
+
+            self.__dict__["_tables"] = TreeTables.from_model_text(self.model_text_, len(self.features_))
+        return self.__dict__["_tables"]
+
+    def contributions(self, X: Any) -> tuple[np.ndarray, float]:
+        """Exact TreeSHAP values (rows, features) in margin units (log-odds of bad) and the expected margin.
+
+        Row sums plus the expected margin give the raw margin; equal to LightGBM's ``pred_contrib``.
+        """
+        M = self._matrix(X)
+        tables = self.tree_tables()
+        if tables is not None:
+            return tables.contributions(M), tables.expected_value
+        out = self.booster_.predict(M, pred_contrib=True, validate_features=False)
+        return out[:, :-1], float(out[0, -1]) if len(out) else 0.0
+
+    @property
+    def features_(self) -> list[str]:
+        check_is_fitted(self, "encoder_")
+        return list(self.encoder_.features)
+
+    @property
+    def feature_importances_(self) -> pd.Series:
+        """Total split gain per model column (the averaged model's trees)."""
+        check_is_fitted(self, "booster_")
+        gain = self.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.features_, name="gain").sort_values(ascending=False)
+
+    # ------------------------------------------------------------- bundle
+    def to_bundle(self) -> dict[str, Any]:
+        """model.txt (LightGBM text model) and gbdt.json (inputs, categories, calibration, scaling, grades)."""
+        check_is_fitted(self, "booster_")
+        doc = {
+            "model_type": self.model_type,
+            "encoder": self.encoder_.to_dict(),
+            "monotone": dict(self.monotone_),
+            "calibration": self.calibration_.to_dict(),
+            "scaling": self.scaling_.to_dict(),
+            "grades": self.grades_.to_dict(),
+            "lightgbm_params": {k: v for k, v in self.params_.items()},
+            "num_trees": int(self.booster_.num_trees()),
+            "oof_auc": self.oof_auc_,
+            "tuning": self.tuning_.to_dict(orient="records"),
+            "folds": self.folds_.to_dict(orient="records"),
+            "params": _jsonable_params(self.get_params()),
+        }
+        return {"model.txt": self.model_text_, "gbdt.json": doc, "dictionary.json": self.dictionary_.to_dict()}
+
+    @classmethod
+    def from_bundle(cls, files: dict[str, Any]) -> GBDTModel:
+        doc = files["gbdt.json"]
+        text = files["model.txt"]
+        params = {k: v for k, v in doc.get("params", {}).items() if k in cls().get_params()}
+        obj = cls(**params)
+        obj.encoder_ = FeatureEncoder.from_dict(doc["encoder"])
+        obj.monotone_ = dict(doc.get("monotone", {}))
+        obj.calibration_ = Calibration.from_dict(doc["calibration"])
+        obj.scaling_ = Scaling(**doc["scaling"])
+        obj.grades_ = Grades.from_dict(doc["grades"])
+        obj.params_ = dict(doc.get("lightgbm_params", {}))
+        obj.oof_auc_ = float(doc.get("oof_auc", float("nan")) or float("nan"))
+        obj.tuning_ = pd.DataFrame(doc.get("tuning", []))
+        obj.folds_ = pd.DataFrame(doc.get("folds", []))
+        obj.dictionary_ = FieldDictionary.from_dict(files.get("dictionary.json"))
+        try:
+            obj._set_booster(text)
+        except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error type on a bad model
+            raise BundleError(f"model.txt is not a LightGBM model: {exc}") from None
+        if obj.booster_.num_feature() != len(obj.encoder_.features):
+            raise BundleError(f"model.txt has {obj.booster_.num_feature()} features but gbdt.json lists "
+                              f"{len(obj.encoder_.features)}")
+        obj.feature_names_in_ = np.asarray(obj.encoder_.features, dtype=object)
+        obj.n_features_in_ = len(obj.feature_names_in_)
+        obj.classes_ = np.array([0, 1])
+        obj.reason_docs_ = {k: files[k] for k in ("reasons.json", "reason_codes.json") if k in files}
+        return obj
+
+
+def _jsonable_params(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if k == "dictionary":
+            continue
+        if hasattr(v, "__dataclass_fields__"):
+            v = asdict(v)
+        out[k] = v
+    return out

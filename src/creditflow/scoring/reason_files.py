@@ -1,0 +1,98 @@
+"""Editing a bundle's reason-code table: export it as CSV/XLSX, import an edited one (new table version,
+new SHA-256 manifest), and rewrite bundle documents atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from creditflow.bundle import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    dumps,
+    load_bundle,
+    read_manifest,
+    sha256,
+    verify_bundle,
+)
+from creditflow.data.errors import CreditflowError
+from creditflow.data.output import atomic_path, write_frame
+from creditflow.scoring.reasons import CODES_FILE, REASONS_FILE, ReasonCodes, Reasoner, ReasonSettings
+
+
+def rewrite_bundle(path: str | Path, docs: dict[str, Any]) -> dict:
+    """Replace (or add) documents of a verified bundle and write a new manifest; returns the manifest.
+
+    The model version is recomputed as in `save_bundle` (SHA-256 over every document but metadata).
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    blobs = verify_bundle(path)
+    for name, doc in docs.items():
+        if name in (MANIFEST, "metadata.json"):
+            raise CreditflowError(f"{name} cannot be replaced")
+        blobs[name] = doc.encode("utf-8") if isinstance(doc, str) else dumps(doc)
+    digest = hashlib.sha256()
+    for name in sorted(blobs):
+        if name != "metadata.json":
+            digest.update(name.encode() + b"\0" + blobs[name])
+    new = {
+        "format": FORMAT, "format_version": manifest.get("format_version", FORMAT_VERSION),
+        "model_type": manifest.get("model_type"), "model_version": digest.hexdigest()[:16],
+        "files": {name: sha256(b) for name, b in sorted(blobs.items())},
+    }
+    with atomic_path(path) as tmp:
+        tmp.mkdir(parents=True)
+        for name, b in blobs.items():
+            (tmp / name).write_bytes(b)
+        (tmp / MANIFEST).write_bytes(dumps(new))
+    return new
+
+
+def current_codes(model_dir: str | Path) -> tuple[Any, ReasonCodes]:
+    """The bundle and its reason-code table (the default one when the bundle has none)."""
+    bundle = load_bundle(model_dir)
+    if CODES_FILE in bundle.files:
+        return bundle, ReasonCodes.from_dict(bundle.files[CODES_FILE])
+    return bundle, ReasonCodes.default(bundle.model)
+
+
+def export_codes(model_dir: str | Path, out: str | Path) -> pd.DataFrame:
+    """Write the bundle's reason-code table (code, variable, text, missing_code, missing_text, version)."""
+    _, codes = current_codes(model_dir)
+    frame = codes.to_frame()
+    write_frame(frame, out)
+    return frame
+
+
+def import_codes(model_dir: str | Path, table: str | Path | pd.DataFrame) -> tuple[ReasonCodes, int, dict]:
+    """Apply an edited reason-code table to the bundle (a new table version and manifest).
+
+    Returns the new table, how many entries changed, and the new manifest. Nothing is written when
+    nothing changed.
+    """
+    from creditflow.data.io import read_frame
+
+    bundle, codes = current_codes(model_dir)
+    source = None if isinstance(table, pd.DataFrame) else str(table)
+    frame = table if isinstance(table, pd.DataFrame) else read_frame(table)
+    new, changed = codes.edited(frame, source)
+    settings = (ReasonSettings.from_dict(bundle.files[REASONS_FILE]) if REASONS_FILE in bundle.files else None)
+    Reasoner(bundle.model, settings, new)  # validates before writing
+    if not changed:
+        return new, 0, bundle.manifest
+    manifest = rewrite_bundle(model_dir, {CODES_FILE: new.to_dict()})
+    return new, changed, manifest
+
+
+def describe(model_dir: str | Path) -> dict:
+    """The bundle's reason settings (reference, protected variables) and code-table version, for printing."""
+    bundle, codes = current_codes(model_dir)
+    settings = bundle.files.get(REASONS_FILE) or Reasoner(bundle.model).settings.to_dict()
+    return {"model_version": bundle.model_version, "codes_version": codes.version,
+            "settings": json.loads(json.dumps(settings))}

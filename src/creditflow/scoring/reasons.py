@@ -1,0 +1,438 @@
+"""Reason codes: the principal reasons (at most four) behind each score, taken from what the model scored.
+
+Each model variable gets an *impact* in score points: how far the applicant's own value pulled the
+score below a stored reference. Reasons are the variables with the largest positive impacts.
+
+* Scorecard: reference points per variable are the variable's maximum points (default) or the average
+  points of training applicants scoring just above a cutoff (``reference="cutoff"``); impact =
+  reference points - the applicant's points.
+* GBDT: exact TreeSHAP contributions (log-odds of bad, equal to LightGBM's ``pred_contrib``) minus
+  their average over a reference population (the training rows, or those just above a cutoff),
+  turned into points with the scaling factor (and the Platt slope): only contributions pushing
+  towards "bad" are reasons.
+
+Variables marked protected are never reasons. Texts come from a versioned reason-code table
+(``reason_codes.json``: code, variable, text, missing text, version), by default the field
+dictionary's label; a missing value says so ("PAY_0 (repayment status): missing"). The bundle keeps
+the settings in ``reasons.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditflow.binning.process import as_frame
+from creditflow.data.errors import BundleError, CreditflowError, SchemaError
+
+REASONS_FILE = "reasons.json"
+CODES_FILE = "reason_codes.json"
+N_REASONS = 4
+MIN_IMPACT = 1e-9  # points; smaller pulls are not reasons
+MAX_REFERENCE_ROWS = 20_000
+REFERENCES = ("auto", "max", "mean", "cutoff")
+
+
+# ------------------------------------------------------------------------------------------- code table
+@dataclass
+class ReasonCode:
+    """One variable's reason code and human text (and the text used when its value is missing)."""
+
+    code: str
+    variable: str
+    text: str
+    missing_code: str
+    missing_text: str
+    version: int = 1
+
+
+@dataclass
+class ReasonCodes:
+    """The versioned reason-code table stored as ``reason_codes.json``."""
+
+    version: int = 1
+    codes: list[ReasonCode] = field(default_factory=list)
+
+    @classmethod
+    def default(cls, model: Any) -> ReasonCodes:
+        """R01, R02, ... in the model's variable order, with the field dictionary's label as text."""
+        d = model.dictionary_
+        out = []
+        for i, var in enumerate(model.features_, start=1):
+            label = d.label(var)
+            out.append(ReasonCode(f"R{i:02d}", var, label, f"R{i:02d}M", f"{label}: missing"))
+        return cls(version=1, codes=out)
+
+    def by_variable(self) -> dict[str, ReasonCode]:
+        return {c.variable: c for c in self.codes}
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "codes": [asdict(c) for c in self.codes]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ReasonCodes:
+        try:
+            return cls(version=int(data["version"]), codes=[ReasonCode(**c) for c in data["codes"]])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{CODES_FILE} is malformed: {exc}") from None
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = ["code", "variable", "text", "missing_code", "missing_text", "version"]
+        return pd.DataFrame([asdict(c) for c in self.codes], columns=cols)
+
+    def edited(self, frame: pd.DataFrame, source: str | None = None) -> tuple[ReasonCodes, int]:
+        """A new version with the rows of `frame` (variable, code, text[, missing_code, missing_text]) applied.
+
+        Variables not in `frame` keep their entries; returns the table and how many entries changed.
+        """
+        need = {"variable", "code", "text"}
+        if not need <= set(frame.columns):
+            raise CreditflowError(f"reason-code table needs columns {sorted(need)}; found {list(frame.columns)}",
+                                  file=source)
+        current = self.by_variable()
+        new_version = self.version + 1
+        changed = 0
+        for i, rec in enumerate(frame.to_dict(orient="records"), start=2):
+            var = _text(rec.get("variable"))
+            if var not in current:
+                raise CreditflowError(f"variable {var!r} is not a model variable", file=source, row=i,
+                                      column="variable")
+            old = current[var]
+            code, text = _text(rec.get("code")), _text(rec.get("text"))
+            if not code or not text:
+                raise CreditflowError("code and text must not be empty", file=source, row=i)
+            label_missing = _text(rec.get("missing_text")) or f"{text}: missing"
+            entry = ReasonCode(code, var, text, _text(rec.get("missing_code")) or f"{code}M", label_missing,
+                               old.version)
+            if (entry.code, entry.text, entry.missing_code, entry.missing_text) != (
+                    old.code, old.text, old.missing_code, old.missing_text):
+                entry.version = new_version
+                changed += 1
+            current[var] = entry
+        codes = [current[c.variable] for c in self.codes]
+        seen: dict[str, str] = {}
+        for c in codes:
+            for k in (c.code, c.missing_code):
+                if k in seen and seen[k] != c.variable:
+                    raise CreditflowError(f"code {k!r} is used for both {seen[k]!r} and {c.variable!r}", file=source)
+                seen[k] = c.variable
+        return ReasonCodes(version=new_version if changed else self.version, codes=codes), changed
+
+
+def _text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return str(v).strip()
+
+
+# ------------------------------------------------------------------------------------------- settings
+@dataclass
+class ReasonSettings:
+    """How impacts are measured (``reasons.json``): reference kind, its per-variable values, protected variables."""
+
+    method: str = "points"  # points (scorecard) | shap (gbdt)
+    reference: str = "max"  # max | mean | cutoff
+    values: dict[str, float] = field(default_factory=dict)  # points (scorecard) or margin contribution (gbdt)
+    cutoff: float | None = None
+    band: float | None = None
+    rows: int = 0
+    protected: list[str] = field(default_factory=list)
+    version: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ReasonSettings:
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:
+            raise BundleError(f"{REASONS_FILE} is malformed: {exc}") from None
+
+
+def _kind(model: Any) -> str:
+    if getattr(model, "model_type", "") == "gbdt" or hasattr(model, "contributions"):
+        return "shap"
+    if hasattr(model, "_compiled") and hasattr(model, "binning_"):
+        return "points"
+    raise CreditflowError(f"reason codes are not available for model type {getattr(model, 'model_type', '?')!r}")
+
+
+# ------------------------------------------------------------------------------------------- reasoner
+class Reasoner:
+    """Impacts (score points below the reference) and reason codes of a fitted model."""
+
+    def __init__(self, model: Any, settings: ReasonSettings | None = None, codes: ReasonCodes | None = None) -> None:
+        self.model = model
+        self.kind = _kind(model)
+        self.settings = settings or ReasonSettings(method=self.kind, reference="max" if self.kind == "points" else "mean")
+        self.codes = codes or ReasonCodes.default(model)
+        self.features = list(model.features_)
+        missing = [v for v in self.features if v not in self.codes.by_variable()]
+        if missing:
+            raise BundleError(f"{CODES_FILE} has no entry for model variable(s) {missing[:5]}")
+        protected = set(self.settings.protected)
+        self._allowed = np.asarray([v not in protected for v in self.features])
+        self._ref = np.asarray([float(self.settings.values.get(v, 0.0)) for v in self.features])
+        if self.kind == "points" and self.settings.reference == "max":
+            self._ref = np.asarray([float(pts.max()) for _, _, _, pts in model._compiled])
+        by_var = self.codes.by_variable()
+        entries = [by_var[v] for v in self.features]
+        self._codes = np.asarray([e.code for e in entries] + [e.missing_code for e in entries] + [""], dtype=object)
+        self._texts = np.asarray([e.text for e in entries] + [e.missing_text for e in entries] + [""], dtype=object)
+
+    @classmethod
+    def from_docs(cls, model: Any, docs: Mapping[str, Any] | None) -> Reasoner:
+        """From a bundle's ``reasons.json`` / ``reason_codes.json`` (either may be absent: defaults)."""
+        docs = docs or {}
+        settings = ReasonSettings.from_dict(docs[REASONS_FILE]) if REASONS_FILE in docs else None
+        codes = ReasonCodes.from_dict(docs[CODES_FILE]) if CODES_FILE in docs else None
+        return cls(model, settings, codes)
+
+    # ---- impacts ----
+    def _points_scale(self) -> float:
+        m = self.model
+        return float(m.scaling_.factor) * float(m.calibration_.slope)
+
+    def impacts(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, variables) impact in score points (positive = pulled the score down) and missing flags."""
+        if self.kind == "points":
+            frame = as_frame(X)
+            lacking = [v for v in self.features if v not in frame.columns]
+            if lacking:
+                raise SchemaError(f"{len(lacking)} model column(s) missing from the data: {lacking[:10]}",
+                                  column=lacking[0])
+            n = len(frame)
+            pts = np.empty((n, len(self.features)))
+            miss = np.empty((n, len(self.features)), dtype=bool)
+            for j, (var, vb, _, p) in enumerate(self.model._compiled):
+                idx = vb.bin_indices(frame[var])
+                pts[:, j] = p[idx]
+                miss[:, j] = idx == vb.missing_index
+            return self._ref[None, :] - pts, miss
+        M = self.model._matrix(X)
+        phi, _ = self.model.contributions(M)
+        return (phi - self._ref[None, :]) * self._points_scale(), np.isnan(M)
+
+    def _row_impacts(self, row: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        if self.kind == "points":
+            pts = np.empty(len(self.features))
+            miss = np.empty(len(self.features), dtype=bool)
+            for j, (var, vb, _, p) in enumerate(self.model._compiled):
+                try:
+                    i = vb.bin_index(row[var])
+                except KeyError:
+                    raise SchemaError("model field missing from the applicant", column=var) from None
+                pts[j], miss[j] = p[i], i == vb.missing_index
+            return (self._ref - pts)[None, :], miss[None, :]
+        M = self.model.encoder_.row(row)
+        phi, _ = self.model.contributions(M)
+        return (phi - self._ref[None, :]) * self._points_scale(), np.isnan(M)
+
+    # ---- ranking ----
+    def _rank(self, impact: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        masked = np.where(self._allowed[None, :], impact, -np.inf)
+        order = np.argsort(-masked, axis=1, kind="stable")[:, :n]
+        top = np.take_along_axis(masked, order, axis=1)
+        return order, top > MIN_IMPACT
+
+    def table(self, X: Any, n: int = N_REASONS) -> pd.DataFrame:
+        """reason_1_code, reason_1_text, ... reason_n_text per row (empty strings where fewer reasons)."""
+        _check_n(n)
+        impact, missing = self.impacts(X)
+        order, valid = self._rank(impact, n)
+        F = len(self.features)
+        cols: dict[str, np.ndarray] = {}
+        rows = np.arange(impact.shape[0])
+        for k in range(n):
+            if k < order.shape[1]:
+                j = order[:, k]
+                key = np.where(valid[:, k], j + F * missing[rows, j], 2 * F)
+            else:
+                key = np.full(impact.shape[0], 2 * F)
+            cols[f"reason_{k + 1}_code"] = self._codes[key]
+            cols[f"reason_{k + 1}_text"] = self._texts[key]
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(cols, index=index)
+
+    def row(self, row: Mapping[str, Any], n: int = N_REASONS) -> list[dict]:
+        """The reasons of one applicant: [{rank, code, variable, text, impact (points), missing}], best first."""
+        _check_n(n)
+        impact, missing = self._row_impacts(row)
+        order, valid = self._rank(impact, n)
+        out = []
+        for k in range(order.shape[1]):
+            if not valid[0, k]:
+                break
+            j = int(order[0, k])
+            miss = bool(missing[0, j])
+            key = j + len(self.features) * miss
+            out.append({"rank": k + 1, "code": str(self._codes[key]), "variable": self.features[j],
+                        "text": str(self._texts[key]), "impact": round(float(impact[0, j]), 6), "missing": miss})
+        return out
+
+
+def _check_n(n: int) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1 or n > 20:
+        raise CreditflowError(f"the number of reasons must be between 1 and 20, not {n!r}")
+
+
+# ------------------------------------------------------------------------------------------- entry points
+def reasoner_for(model: Any) -> Reasoner:
+    """The `Reasoner` of a `Bundle` (its stored codes, reference and protected list) or of a model.
+
+    A bare model uses the documents its bundle attached (GBDT models keep them) or the defaults.
+    Cached on the object.
+    """
+    holder = model
+    cached = holder.__dict__.get("_reasoner") if hasattr(holder, "__dict__") else None
+    if cached is not None:
+        return cached
+    if hasattr(model, "files") and hasattr(model, "model"):  # a creditflow Bundle
+        reasoner = Reasoner.from_docs(model.model, model.files)
+    else:
+        reasoner = Reasoner.from_docs(model, getattr(model, "reason_docs_", None))
+    holder.__dict__["_reasoner"] = reasoner
+    return reasoner
+
+
+def reasons_row(model: Any, row: Mapping[str, Any], n: int = N_REASONS) -> list[dict]:
+    """Top `n` reasons for one applicant (dict of field -> value); `model` is a `Bundle` or a fitted model.
+
+    Each reason: ``{"rank", "code", "variable", "text", "impact", "missing"}``, impact in score points
+    (how far the value pulled the score below the reference). The same numbers as `reason_table`.
+    """
+    return reasoner_for(model).row(row, n)
+
+
+def reason_table(model: Any, X: Any, n: int = N_REASONS) -> pd.DataFrame:
+    """reason_k_code / reason_k_text columns (k = 1..n) for every row of `X`; `model` is a `Bundle` or a model."""
+    return reasoner_for(model).table(X, n)
+
+
+# ------------------------------------------------------------------------------------------- training
+def reason_docs(
+    model: Any,
+    data: Any,
+    *,
+    protected: Sequence[str] = (),
+    codes: ReasonCodes | pd.DataFrame | str | None = None,
+    reference: str = "auto",
+    cutoff: float | None = None,
+    band: float | None = None,
+) -> dict[str, dict]:
+    """``reasons.json`` and ``reason_codes.json`` for a freshly fitted model, from its training rows.
+
+    reference: "auto" (max points for a scorecard, the mean contribution for GBDT), "max" (scorecard),
+    "mean" (GBDT) or "cutoff" (applicants scoring in [cutoff, cutoff + band); band defaults to half
+    the PDO). `codes`: a table (or CSV/XLSX path) of edits to the default code table.
+    """
+    frame = as_frame(data)
+    kind = _kind(model)
+    unknown = [p for p in protected if p not in frame.columns]
+    if unknown:
+        raise CreditflowError(f"protected variable(s) not in the training data: {unknown}", column=unknown[0])
+    if reference not in REFERENCES:
+        raise CreditflowError(f"reason reference must be one of {REFERENCES}, not {reference!r}")
+    if reference == "auto":
+        reference = "max" if kind == "points" else "mean"
+    if reference == "max" and kind == "shap":
+        raise CreditflowError("reference 'max' is for scorecards; use 'mean' or 'cutoff' for a GBDT model")
+    if reference == "mean" and kind == "points":
+        raise CreditflowError("reference 'mean' is for GBDT models; use 'max' or 'cutoff' for a scorecard")
+    settings = ReasonSettings(method=kind, reference=reference, protected=[str(p) for p in protected])
+    if reference != "max":
+        sample = _reference_rows(model, frame, reference, cutoff, band, settings)
+        base = Reasoner(model, ReasonSettings(method=kind, reference="mean"))  # zero reference
+        impact, _ = base.impacts(sample)
+        if kind == "points":  # impact = -points against a zero reference
+            settings.values = {v: float(-impact[:, j].mean()) for j, v in enumerate(base.features)}
+        else:
+            phi = impact / base._points_scale()
+            settings.values = {v: float(phi[:, j].mean()) for j, v in enumerate(base.features)}
+        settings.rows = len(sample)
+    table = ReasonCodes.default(model)
+    if codes is not None:
+        if isinstance(codes, ReasonCodes):
+            table = codes
+        else:
+            edits, source = _read_codes(codes)
+            table, _ = table.edited(edits, source)
+            table.version = 1
+            for c in table.codes:
+                c.version = 1
+    Reasoner(model, settings, table)  # validates the pair
+    return {REASONS_FILE: settings.to_dict(), CODES_FILE: table.to_dict()}
+
+
+def _reference_rows(model: Any, frame: pd.DataFrame, reference: str, cutoff: float | None, band: float | None,
+                    settings: ReasonSettings) -> pd.DataFrame:
+    rows = frame
+    if reference == "cutoff":
+        if cutoff is None:
+            raise CreditflowError("reference 'cutoff' needs a cutoff score")
+        s = model.scaling_
+        if not s.min_score <= cutoff <= s.max_score:
+            raise CreditflowError(f"cutoff {cutoff} is outside the score scale {s.min_score}-{s.max_score}")
+        width = float(band) if band is not None else float(s.pdo) / 2
+        score = model.scores(frame)["score"].to_numpy()
+        near = (score >= cutoff) & (score < cutoff + width)
+        if near.sum() < 30:
+            raise CreditflowError(f"only {int(near.sum())} training rows score in [{cutoff}, {cutoff + width}); "
+                                  "choose another cutoff or a wider band")
+        rows = frame.loc[near]
+        settings.cutoff, settings.band = float(cutoff), width
+    if len(rows) > MAX_REFERENCE_ROWS:
+        pick = np.sort(np.random.default_rng(0).choice(len(rows), MAX_REFERENCE_ROWS, replace=False))
+        rows = rows.iloc[pick]
+    return rows
+
+
+def _read_codes(codes: pd.DataFrame | str) -> tuple[pd.DataFrame, str | None]:
+    if isinstance(codes, pd.DataFrame):
+        return codes, None
+    from creditflow.data.io import read_frame
+
+    return read_frame(codes), str(codes)
+
+
+def supports_reasons(model: Any) -> bool:
+    """Whether reason codes can be computed for this model (scorecards and GBDT)."""
+    try:
+        _kind(model)
+    except CreditflowError:
+        return False
+    return True
+
+
+def bundle_reason_docs(model: Any, data: Any, settings: Mapping[str, Any] | None = None) -> dict[str, dict]:
+    """`reason_docs` for `workflow.train`: {} for a model without reason codes unless settings were asked for.
+
+    settings: protected (list or "A,B"), codes (table or path), reference ("auto", "max", "mean",
+    "cutoff" or "cutoff:620"), cutoff, band.
+    """
+    settings = dict(settings or {})
+    asked = settings.get("protected") or settings.get("codes") or settings.get("reference") not in (None, "auto")
+    if not supports_reasons(model) and not asked:
+        return {}
+    protected = settings.pop("protected", None) or []
+    if isinstance(protected, str):
+        protected = [p for p in protected.split(",") if p.strip()]
+    protected = [str(p).strip() for p in protected]
+    reference = str(settings.pop("reference", None) or "auto")
+    cutoff = settings.pop("cutoff", None)
+    if reference.startswith("cutoff:"):
+        reference, _, text = reference.partition(":")
+        try:
+            cutoff = float(text)
+        except ValueError:
+            raise CreditflowError(f"reason reference 'cutoff:SCORE' needs a number, not {text!r}") from None
+    unknown = set(settings) - {"codes", "band"}
+    if unknown:
+        raise CreditflowError(f"unknown reason settings: {sorted(unknown)}")
+    return reason_docs(model, data, protected=protected, codes=settings.get("codes"), reference=reference,
+                       cutoff=cutoff, band=settings.get("band"))
