@@ -178,7 +178,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def record(request: Request, entries: list, stored: StoredResponse | None) -> Response | None:
         """Write the audit rows; a response to send instead (503, or a replay) or None when written."""
         try:
-            existing = await runtime.in_audit_thread(runtime.audit.record, entries, stored)
+            existing = await runtime.audit_call(runtime.audit.record, entries, stored)
         except AuditUnavailable as exc:
             log.error("audit write failed, decision withheld (request id %s): %s", request.scope.get(REQUEST_ID), exc)
             return _error(503, request, "the audit log cannot be written; no decision was issued, retry later",
@@ -201,7 +201,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         request_hash = sha256_text(request.url.path + "\n" + body.decode("utf-8", "replace"))
         if key is not None:
             try:
-                stored = await runtime.in_audit_thread(runtime.audit.lookup, key)
+                stored = await runtime.audit_call(runtime.audit.lookup, key)
             except AuditUnavailable:
                 return _error(503, request, "the audit log cannot be read; retry later", {"Retry-After": "1"})
             if stored is not None:
@@ -300,7 +300,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def readyz(request: Request) -> Response:
         state = runtime.state
         try:
-            await runtime.in_audit_thread(runtime.audit.ping)
+            await runtime.audit_call(runtime.audit.ping)
         except AuditUnavailable as exc:
             return _json({"status": "not ready", "reason": f"audit log unavailable: {exc}"}, 503)
         return _json({"status": "ready", "model_version": state.model_version, "policy_version": state.policy_version})

@@ -68,6 +68,8 @@ def _redact(url: str) -> str:
 class PostgresAudit:
     """Decisions in PostgreSQL tables; one connection per executor thread."""
 
+    inline = False  # network round trips: run on the audit threads, not the event loop
+
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
         import psycopg
 

@@ -2,7 +2,9 @@
 
 With ``synchronous=NORMAL`` (default) a committed decision survives the process being killed
 (``kill -9``); ``sqlite:///path.db?synchronous=full`` also survives power loss, at the cost of
-an fsync per commit.
+an fsync per commit. Commits are cheap (no fsync) and run inline on the service's event loop
+(``inline = True``); WAL checkpoints, which do fsync, run on a background thread instead of
+inside whichever commit happens to cross the WAL size limit.
 """
 
 from __future__ import annotations
@@ -55,10 +57,16 @@ MIGRATIONS = {
 _INSERT = f"INSERT INTO {DECISIONS_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
+CHECKPOINT_EVERY_S = 0.25
+RESTART_FRAMES = 16_384  # about 64 MB of WAL at 4 KiB pages
+
+
 class SQLiteAudit:
     """Decisions in a SQLite file; safe to share between worker processes (WAL, busy timeout)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+    inline = True
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_every: float = CHECKPOINT_EVERY_S) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
@@ -71,11 +79,44 @@ class SQLiteAudit:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+            self._conn.execute("PRAGMA journal_size_limit=67108864")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise CreditflowError(f"cannot open the audit database: {exc}", file=str(self.path)) from None
         except OSError as exc:
             raise CreditflowError(f"cannot create the audit database: {exc}", file=str(self.path)) from None
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(checkpoint_every,),
+                                              name="creditflow-audit-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, every: float) -> None:
+        """Copy the WAL back into the database file now and then, off the request path.
+
+        PASSIVE checkpoints never block a writer, but under steady traffic they never catch up with
+        the newest frames either, so the WAL would never restart and would grow without end. When it
+        passes RESTART_FRAMES the checkpointer holds the writer lock for one short checkpoint (only the
+        frames since the last pass, and two fsyncs), after which the next commit starts the WAL over.
+        """
+        try:
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stop.wait(every):
+                try:
+                    frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+                    if frames > RESTART_FRAMES:
+                        with self._lock:
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    continue
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
 
     def _migrate(self) -> None:
         c = self._conn
@@ -147,5 +188,7 @@ class SQLiteAudit:
             return int(self._conn.execute(f"SELECT COUNT(*) FROM {DECISIONS_TABLE}").fetchone()[0])
 
     def close(self) -> None:
+        self._stop.set()
+        self._checkpointer.join(timeout=30)
         with self._lock:
             self._conn.close()

@@ -1,0 +1,337 @@
+"""The decision service as a platform engineer meets it: a real `creditflow serve` process on loopback,
+real HTTP, a real SQLite audit log. Numbers are checked against the model's own single-row path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from creditflow.bundle import load_bundle
+from creditflow.policy import load_policy
+from creditflow.service.audit.base import canonical_json
+from tests.service_support import (  # noqa: F401
+    API_KEY,
+    API_KEY_2,
+    EXAMPLE_POLICY,
+    ServiceProcess,
+    applicants,
+    service_bundle,
+)
+
+MAX_BATCH = 20
+
+
+@pytest.fixture(scope="module")
+def server(service_bundle, tmp_path_factory):  # noqa: F811
+    work = tmp_path_factory.mktemp("serve")
+    keys = work / "keys.sha256"
+    keys.write_text("# service keys\n" + hashlib.sha256(API_KEY_2.encode()).hexdigest() + "  ops team\n")
+    proc = ServiceProcess([str(service_bundle), "--policy", str(EXAMPLE_POLICY), "--api-keys-file", str(keys),
+                           "--max-batch", str(MAX_BATCH)], workdir=work).start()
+    yield proc
+    assert proc.stop() in (0, -15), proc.log()  # uvicorn finishes in-flight work, then re-raises SIGTERM
+    assert "Traceback" not in proc.log()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with server.client() as c:
+        yield c
+
+
+def audit_rows(server, where: str = "", args: tuple = ()) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(f"file:{server.workdir / 'creditflow-audit.db'}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(f"SELECT * FROM decisions {where}", args).fetchall()
+    finally:
+        conn.close()
+
+
+def audit_count(server) -> int:
+    return len(audit_rows(server))
+
+
+# ------------------------------------------------------------------------------------------ auth
+def test_health_is_open_and_everything_else_needs_a_key(server):
+    import httpx
+
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(server.url + "/readyz").status_code == 200
+    for method, path in [("POST", "/v1/decisions"), ("POST", "/v1/decisions/batch"), ("GET", "/v1/model"),
+                         ("GET", "/metrics"), ("POST", "/v1/admin/reload")]:
+        r = httpx.request(method, server.url + path, json={})
+        assert r.status_code == 401, (path, r.text)
+        assert r.json()["request_id"] == r.headers["x-request-id"]
+        r = httpx.request(method, server.url + path, json={}, headers={"X-API-Key": API_KEY + "x"})
+        assert r.status_code == 403, (path, r.text)
+    assert httpx.post(server.url + "/v1/decisions", json={}).headers["www-authenticate"] == "Bearer"
+
+
+def test_keys_from_env_and_hashed_file_by_header_or_bearer(server, applicants):  # noqa: F811
+    import httpx
+
+    body = {"applicant": applicants[0]}
+    for headers in ({"X-API-Key": API_KEY}, {"Authorization": f"Bearer {API_KEY}"},
+                    {"X-API-Key": API_KEY_2}, {"Authorization": f"bearer {API_KEY_2}"}):
+        assert httpx.post(server.url + "/v1/decisions", json=body, headers=headers).status_code == 200
+    # an API key is not an admin key
+    r = httpx.post(server.url + "/v1/admin/reload", headers={"X-API-Key": API_KEY})
+    assert r.status_code == 403
+
+
+# ------------------------------------------------------------------------------------- decisions
+def test_decisions_match_the_model_and_policy_and_are_audited(server, client, service_bundle, applicants):  # noqa: F811
+    bundle = load_bundle(service_bundle)
+    model, pol = bundle.model, load_policy(EXAMPLE_POLICY)
+    before = audit_count(server)
+    seen = {}
+    for i, applicant in enumerate(applicants[:60]):
+        r = client.post("/v1/decisions", json={"application_id": f"app-{i}", "applicant": applicant})
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        expected = model.score_row(applicant)
+        outcome = pol.decide(applicant, expected["score"])
+        assert doc["probability"] == pytest.approx(expected["probability"], rel=1e-12)
+        assert (doc["score"], doc["grade"]) == (expected["score"], expected["grade"])
+        assert doc["decision"] == outcome.decision
+        assert doc["rules_fired"] == [rule.code for rule in outcome.fired]
+        assert [x["code"] for x in doc["reasons"] if x["source"] == "policy"] == doc["rules_fired"]
+        assert (doc["model_version"], doc["policy_version"]) == (bundle.model_version, pol.version)
+        assert doc["application_id"] == f"app-{i}" and doc["request_id"] == r.headers["x-request-id"]
+        seen[doc["request_id"]] = (doc, applicant)
+    assert len({d["decision"] for d, _ in seen.values()}) >= 2, "the sample should reach more than one outcome"
+    rows = audit_rows(server, f"WHERE request_id IN ({','.join('?' * len(seen))})", tuple(seen))
+    assert audit_count(server) == before + len(seen) and len(rows) == len(seen)
+    for row in rows:
+        doc, applicant = seen[row["request_id"]]
+        logged = json.loads(row["input_json"])
+        assert set(bundle.model.features_) <= set(logged)  # the fields the decision was made on ...
+        assert all(applicant[k] == v for k, v in logged.items() if k in applicant)  # ... as sent
+        assert row["input_hash"] == hashlib.sha256(row["input_json"].encode()).hexdigest()
+        assert row["input_json"] == canonical_json(logged)
+        assert (row["score"], row["decision"], row["grade"]) == (doc["score"], doc["decision"], doc["grade"])
+        assert row["probability"] == pytest.approx(doc["probability"], rel=1e-12)
+        assert (row["model_version"], row["policy_version"]) == (doc["model_version"], doc["policy_version"])
+        assert json.loads(row["reasons_json"]) == doc["reasons"] and row["created_at"] == doc["created_at"]
+        assert row["application_id"] == doc["application_id"]
+        assert row["client"] == hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
+
+
+def test_a_reject_rule_overrides_a_good_score(client, applicants):  # noqa: F811
+    young = {**applicants[0], "AGE": 16.0}
+    doc = client.post("/v1/decisions", json={"applicant": young}).json()
+    assert doc["decision"] == "reject" and "HR01" in doc["rules_fired"]
+    # EDUCATION is a policy-only field: optional and nullable; a code outside the documented ones -> review rule
+    assert "HR05" in client.post("/v1/decisions", json={"applicant": {**applicants[0], "EDUCATION": 6}}).json()[
+        "rules_fired"]
+
+
+# ------------------------------------------------------------------------------------ bad input
+def _bad_bodies(applicant: dict) -> list[tuple[str, object, list | None]]:
+    a = dict(applicant)
+    drop = dict(a)
+    del drop["PAY_0"]
+    return [
+        ("missing field", {"applicant": drop}, ["body", "applicant", "PAY_0"]),
+        ("text number", {"applicant": {**a, "PAY_0": "2"}}, ["body", "applicant", "PAY_0"]),
+        ("boolean", {"applicant": {**a, "LIMIT_BAL": True}}, ["body", "applicant", "LIMIT_BAL"]),
+        ("list", {"applicant": {**a, "LIMIT_BAL": [1]}}, ["body", "applicant", "LIMIT_BAL"]),
+        ("object", {"applicant": {**a, "LIMIT_BAL": {"v": 1}}}, ["body", "applicant", "LIMIT_BAL"]),
+        ("null, never missing in training", {"applicant": {**a, "PAY_0": None}}, ["body", "applicant", "PAY_0"]),
+        ("negative age", {"applicant": {**a, "AGE": -3}}, ["body", "applicant", "AGE"]),
+        ("age above policy max", {"applicant": {**a, "AGE": 150}}, ["body", "applicant", "AGE"]),
+        ("far beyond training range", {"applicant": {**a, "LIMIT_BAL": 1e12}}, ["body", "applicant", "LIMIT_BAL"]),
+        ("negative limit", {"applicant": {**a, "LIMIT_BAL": -1}}, ["body", "applicant", "LIMIT_BAL"]),
+        ("no applicant", {"application_id": "x"}, ["body", "applicant"]),
+        ("applicant not an object", {"applicant": [1, 2]}, ["body", "applicant"]),
+        ("unknown top-level key", {"applicant": a, "extra": 1}, ["body", "extra"]),
+        ("application id not text", {"applicant": a, "application_id": 12}, ["body", "application_id"]),
+        ("application id too long", {"applicant": a, "application_id": "x" * 500}, ["body", "application_id"]),
+        ("top-level list", [a], None),
+    ]
+
+
+def test_bad_input_gets_422_with_the_field_and_no_audit_row(server, client, applicants):  # noqa: F811
+    before = audit_count(server)
+    for name, body, loc in _bad_bodies(applicants[0]):
+        r = client.post("/v1/decisions", json=body)
+        assert r.status_code == 422, (name, r.text)
+        detail = r.json()["detail"]
+        assert isinstance(detail, list) and detail, name
+        if loc is not None:
+            assert loc in [d["loc"] for d in detail], (name, detail)
+    raw = [b"", b"{", b"null", b"42", b'"text"', b"{'single': 'quotes'}", b'{"applicant": NaN}',
+           b'{"applicant": {"AGE": Infinity}}', b"\xff\xfe\x00", b'{"applicant": ' * 2000 + b"}" * 2000,
+           json.dumps({"applicant": {**applicants[0], "AGE": float("nan")}}).encode(),
+           json.dumps({"applicant": {**applicants[0], "LIMIT_BAL": float("inf")}}).encode()]
+    for body in raw:
+        r = client.post("/v1/decisions", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (body[:40], r.text)
+    assert audit_count(server) == before
+
+
+def test_random_malformed_requests_never_get_a_500(server, client, applicants):  # noqa: F811
+    """A deterministic fuzzer: mutate real applicants in every way JSON allows."""
+    rng = random.Random(20240601)
+    junk = [None, True, False, 0, -1, 1e308, -1e308, 2**70, "", "x", "１２", "NaN", [], {}, [1, "a"], {"a": {"b": []}},
+            "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "\u0000", "1e5", 3.5, -0.0]
+    before = audit_count(server)
+    ok = 0
+    for _ in range(250):
+        a = dict(rng.choice(applicants))
+        for _ in range(rng.randint(1, 3)):
+            action = rng.random()
+            key = rng.choice(list(a) + ["NEW", "", "\u4e2d", "AGE"])
+            if action < 0.5:
+                a[key] = rng.choice(junk)
+            elif action < 0.7 and key in a:
+                del a[key]
+            else:
+                a[key] = a.get(key, 0) * rng.choice([-1, 0.5, 10, 1e6]) if isinstance(a.get(key), float) else 1.0
+        body = rng.choice([{"applicant": a}, {"applicant": a, "application_id": rng.choice(junk)}, a,
+                           {"applications": [{"applicant": a}]}])
+        url = rng.choice(["/v1/decisions", "/v1/decisions/batch"])
+        try:
+            content = json.dumps(body, allow_nan=True).encode()
+        except (TypeError, ValueError):
+            continue
+        r = client.post(url, content=content)
+        assert r.status_code in (200, 422), (r.status_code, r.text[:300], content[:300])
+        if r.status_code == 200:
+            ok += len(r.json().get("decisions", [None]))
+    assert audit_count(server) == before + ok
+    assert 0 < ok, "some mutations are harmless and should be decided"
+
+
+def test_unknown_route_and_oversized_body(client):
+    r = client.get("/v1/nothing")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/json")
+    r = client.post("/v1/decisions", content=b"{" + b" " * (65 * 1024) + b"}")
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+
+
+# ----------------------------------------------------------------------------------------- batch
+def test_batch_decides_each_application_in_order(server, client, service_bundle, applicants):  # noqa: F811
+    model = load_bundle(service_bundle).model
+    before = audit_count(server)
+    apps = [{"application_id": f"b{i}", "applicant": a} for i, a in enumerate(applicants[100:100 + MAX_BATCH])]
+    r = client.post("/v1/decisions/batch", json={"applications": apps})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["count"] == MAX_BATCH and [d["application_id"] for d in doc["decisions"]] == [a["application_id"]
+                                                                                          for a in apps]
+    assert [d["score"] for d in doc["decisions"]] == [model.score_row(a["applicant"])["score"] for a in apps]
+    assert len({d["request_id"] for d in doc["decisions"]}) == MAX_BATCH
+    rows = audit_rows(server, "WHERE batch_id = ?", (doc["request_id"],))
+    assert len(rows) == MAX_BATCH and audit_count(server) == before + MAX_BATCH
+    # too many, none, or one bad application: the whole batch is refused and nothing is recorded
+    assert client.post("/v1/decisions/batch", json={"applications": apps + apps[:1]}).status_code == 422
+    assert client.post("/v1/decisions/batch", json={"applications": []}).status_code == 422
+    broken = [*apps[:3], {"applicant": {**apps[3]["applicant"], "AGE": "old"}}]
+    r = client.post("/v1/decisions/batch", json={"applications": broken})
+    assert r.status_code == 422 and ["body", "applications", 3, "applicant", "AGE"] in [d["loc"] for d in
+                                                                                        r.json()["detail"]]
+    assert audit_count(server) == before + MAX_BATCH
+
+
+# ----------------------------------------------------------------------------------- idempotency
+def test_idempotent_retry_returns_the_first_response_without_a_second_record(server, client, applicants):  # noqa: F811
+    body = {"application_id": "retry-1", "applicant": applicants[5]}
+    before = audit_count(server)
+    first = client.post("/v1/decisions", json=body, headers={"Idempotency-Key": "order-0001"})
+    again = client.post("/v1/decisions", json=body, headers={"Idempotency-Key": "order-0001"})
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+    assert audit_count(server) == before + 1
+    other = client.post("/v1/decisions", json={**body, "application_id": "retry-2"},
+                        headers={"Idempotency-Key": "order-0001"})
+    assert other.status_code == 422 and other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert client.post("/v1/decisions", json=body, headers={"Idempotency-Key": "x" * 300}).status_code == 422
+    assert audit_count(server) == before + 1
+
+
+def test_concurrent_retries_record_exactly_once(server, applicants):  # noqa: F811
+    body = {"application_id": "race", "applicant": applicants[6]}
+    before = audit_count(server)
+    results, barrier = [], threading.Barrier(8)
+
+    def go() -> None:
+        with server.client() as c:
+            barrier.wait()
+            results.append(c.post("/v1/decisions", json=body, headers={"Idempotency-Key": "race-key-1"}))
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [r.status_code for r in results] == [200] * 8
+    assert len({r.json()["request_id"] for r in results}) == 1
+    assert audit_count(server) == before + 1
+    assert len(audit_rows(server, "WHERE idempotency_key = ?", ("race-key-1",))) == 1
+
+
+# --------------------------------------------------------------------------- model, metrics, docs
+def test_model_endpoint_describes_bundle_schema_and_policy(client, service_bundle):  # noqa: F811
+    bundle = load_bundle(service_bundle)
+    doc = client.get("/v1/model").json()
+    assert doc["model_version"] == bundle.model_version and doc["policy_version"] == "uci-demo-2024.06"
+    fields = {f["name"]: f for f in doc["input_schema"]["fields"]}
+    assert set(bundle.model.features_) <= set(fields)
+    assert fields["EDUCATION"]["required"] is False  # declared by the policy only
+    assert fields["AGE"]["min"] == 0 and fields["AGE"]["max"] == 120  # training range narrowed by the policy
+    assert doc["score_scale"]["min"] == 350 and doc["audit"].endswith("creditflow-audit.db")
+
+
+def test_metrics_count_requests_and_decisions(client, applicants):  # noqa: F811
+    def decided() -> dict[str, float]:
+        out = {}
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith("creditflow_decisions_total{"):
+                name, value = line.rsplit(" ", 1)
+                out[name.split('"')[1]] = float(value)
+        return out
+
+    before = decided()
+    docs = [client.post("/v1/decisions", json={"applicant": a}).json() for a in applicants[200:230]]
+    client.post("/v1/decisions", json={"applicant": {}})
+    after = decided()
+    for outcome in ("approve", "review", "reject"):
+        made = sum(d["decision"] == outcome for d in docs)
+        assert after.get(outcome, 0) - before.get(outcome, 0) == made
+    text = client.get("/metrics").text
+    assert 'creditflow_http_requests_total{path="/v1/decisions",method="POST",status="422"}' in text
+    buckets = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith('creditflow_http_request_duration_seconds_bucket{path="/v1/decisions"')]
+    assert buckets == sorted(buckets) and buckets[-1] > 0
+    assert "# TYPE creditflow_http_request_duration_seconds histogram" in text
+
+
+def test_openapi_documents_the_served_inputs(server, client):
+    import httpx
+
+    doc = httpx.get(server.url + "/openapi.json").json()
+    applicant = doc["components"]["schemas"]["Applicant"]
+    assert {"PAY_0", "LIMIT_BAL", "AGE", "EDUCATION"} <= set(applicant["properties"])
+    assert "PAY_0" in applicant["required"] and "EDUCATION" not in applicant["required"]
+    body = doc["paths"]["/v1/decisions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/DecisionRequest")
+    assert httpx.get(server.url + "/docs").status_code == 200
+
+
+def test_monitor_reads_the_service_audit_log(server, service_bundle):  # noqa: F811
+    """The audit log is what `creditflow monitor --audit` reads: logged scores agree with a rescoring."""
+    from creditflow.monitor.audit import compare_stored, read_audit
+
+    bundle = load_bundle(service_bundle)
+    batch = read_audit(str(Path(server.workdir) / "creditflow-audit.db"), bundle)
+    rescored = bundle.model.scores(batch.frame)
+    stats = compare_stored(batch.stored, rescored)
+    assert stats["rows"] == audit_count(server) and stats["score_mismatches"] == 0
