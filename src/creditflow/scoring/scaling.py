@@ -15,13 +15,15 @@ from creditflow.data.errors import CreditflowError
 class Scaling:
     """score = offset + factor * ln(good:bad odds), factor = pdo / ln 2, clipped to [min_score, max_score].
 
-    Defaults: 600 points at odds of 20 goods to 1 bad (4.8% bad), 40 points to double the odds,
-    on a 350-950 scale where higher is better.
+    Defaults: 600 points at odds of 10 goods to 1 bad (9.1% bad), 35 points to double the odds,
+    on a 350-950 scale where higher is better. The scale then spans bad probabilities from about
+    0.93 (350) to 0.0001 (950), so few point totals are clipped even in high-risk books; grades
+    (Sesame Credit's bands) start at about 21% bad (550), 9% (600), 3.6% (650) and 1.4% (700).
     """
 
     base_score: float = 600.0
-    base_odds: float = 20.0
-    pdo: float = 40.0
+    base_odds: float = 10.0
+    pdo: float = 35.0
     min_score: int = 350
     max_score: int = 950
 
