@@ -79,7 +79,9 @@ def train_cmd(
         from creditflow.distributed.cli import train_command
 
         return _summary(train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
-                                      exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report))
+                                      exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report,
+                                      reasons={"protected": protected, "codes": reason_codes,
+                                               "reference": reason_reference}))
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude)
     names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
     lacking = [p for p in names if p not in ds.X.columns]
@@ -104,7 +106,7 @@ def score_cmd(
     if cluster:
         from creditflow.distributed.cli import score_command
 
-        return score_command(model_dir, data, out, cluster)
+        return score_command(model_dir, data, out, cluster, reasons=reasons)
     scored = score_table(model_dir, data, out, reasons=reasons)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     for var, n in scored.attrs.get("unseen", {}).items():

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from creditflow.cli.app import console, err_console
+from creditflow.data.errors import CreditflowError
 from creditflow.distributed.cluster import cluster_client
 from creditflow.distributed.labelled import read_labelled
 from creditflow.workflow import TrainResult
@@ -21,6 +22,7 @@ def _say(start: float):  # noqa: ANN202 - a progress printer
 def train_command(
     data: Path, target: str, *, bad: str | None, id: str | None, time_column: str | None,
     dictionary: Path | None, exclude: list[str], kind: str, seed: int, out: Path, cluster: str, report: bool,
+    reasons: dict | None = None,
 ) -> TrainResult:
     """Train on a cluster from a Parquet file or directory; the same outputs as `creditflow train`."""
     from creditflow.distributed.train import train_on_cluster
@@ -33,19 +35,26 @@ def train_command(
                            exclude=exclude, seed=seed)
         say(f"{len(ds.y):,} rows in {ds.table.npartitions} piece(s); splits " +
             ", ".join(f"{s} {ds.rows(s):,}" for s in ds.splits))
-        result = train_on_cluster(client, ds, out, kind=kind, progress=say)
+        reasons = dict(reasons or {})
+        names = [p.strip() for item in reasons.get("protected") or [] for p in str(item).split(",") if p.strip()]
+        lacking = [p for p in names if p not in ds.features]
+        if lacking:
+            raise CreditflowError(f"protected variable(s) not among the features: {lacking}", file=str(data),
+                                  column=lacking[0])
+        reasons["protected"] = names
+        result = train_on_cluster(client, ds, out, kind=kind, progress=say, reasons=reasons)
     if report:
         err_console.print("[yellow]note:[/] the validation report is not built on a cluster (it needs the rows in "
                           "memory); run `creditflow report` on a sample of the table")
     return result
 
 
-def score_command(model_dir: Path, data: Path, out: Path, cluster: str) -> None:
+def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons: bool = True) -> None:
     """Score a Parquet file or directory on a cluster into a directory of Parquet parts."""
     from creditflow.distributed.score import score_on_cluster
 
     with cluster_client(cluster) as client:
-        summary = score_on_cluster(client, model_dir, data, out)
+        summary = score_on_cluster(client, model_dir, data, out, reasons=reasons)
     console.print(f"scored {summary.rows:,} rows -> [bold]{summary.out}[/] ({summary.parts} Parquet part(s))")
     for var, n in summary.unseen.items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "

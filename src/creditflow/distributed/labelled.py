@@ -17,7 +17,7 @@ import pandas as pd
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError
 from creditflow.data.io import encode_target
-from creditflow.distributed.source import PartitionedTable, Piece, read_dataset, read_piece
+from creditflow.distributed.source import ROWS_PER_PIECE, PartitionedTable, Piece, read_dataset, read_piece
 
 SPLIT_NAMES = ("train", "test", "oot")
 
@@ -84,12 +84,13 @@ def read_labelled(
     seed: int = 42,
     test_size: float = 0.3,
     oot_share: float = 0.1,
+    rows_per_piece: int = ROWS_PER_PIECE,
 ) -> LabelledTable:
     """Open partitioned Parquet like `read_table` and split it like `Dataset.split`, reading only the target and time.
 
     Errors (file, column, row inside the file) are those `read_table` gives for the same data.
     """
-    table = read_dataset(path)
+    table = read_dataset(path, rows_per_piece=rows_per_piece)
     for role, col in (("target", target), ("id", id), ("time", time)):
         if col is not None and col not in table.columns:
             raise DataError(

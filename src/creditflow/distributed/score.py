@@ -44,29 +44,39 @@ def _check_finite(frame: pd.DataFrame, columns: list[str]) -> None:
                                 hint="replace them with a missing value or a declared special value")
 
 
-def score_partition(frame: pd.DataFrame, model: ModelDocs, id_column: str | None) -> pd.DataFrame:
-    """id (when given), probability, score and grade of every row of one partition, in its order."""
-    m = model.model()
+def score_partition(frame: pd.DataFrame, model: ModelDocs, id_column: str | None, n_reasons: int = 0) -> pd.DataFrame:
+    """id (when given), probability, score, grade and `n_reasons` reason codes of every row of one partition."""
+    bundle = model.bundle()
+    m = bundle.model
     _check_finite(frame, list(m.features_))
     scored = m.scores(frame)
     scored.index = frame.index
     if id_column:
         scored.insert(0, id_column, frame[id_column].to_numpy())
+    if n_reasons:
+        from creditflow.scoring.reasons import reason_table
+
+        for col, values in reason_table(bundle, frame, n_reasons).items():
+            scored[col] = values.to_numpy()
     return scored
 
 
 def unseen_partition(frame: pd.DataFrame, model: ModelDocs) -> pd.DataFrame:
     """Rows per categorical model variable whose category was not seen in training (one-row frame)."""
     m = model.model()
-    counts = getattr(getattr(m, "binning_", None), "unseen_counts", None)
+    counts = getattr(m, "unseen_counts", None) or getattr(getattr(m, "binning_", None), "unseen_counts", None)
     found = counts(frame, m.features_) if counts else {}
     return pd.DataFrame({v: [found.get(v, 0)] for v in m.features_}, dtype=np.int64)
 
 
 def score_on_cluster(
-    client: Any, model_dir: str | Path, data: str | Path, out: str | Path, *, id_column: str | None = None
+    client: Any, model_dir: str | Path, data: str | Path, out: str | Path, *, id_column: str | None = None,
+    reasons: bool = True, n_reasons: int = 4,
 ) -> ScoreSummary:
     """Score a Parquet file or directory with a bundle into directory `out` (one Parquet part per input piece).
+
+    Columns are those of `creditflow.workflow.score_table`: id, probability, score, grade and, with
+    `reasons` (for models that give them), reason_k_code / reason_k_text for k = 1..n_reasons.
 
     `out` is replaced atomically and must be a path every worker can write (local disk for a
     ``local:N`` cluster, a shared file system for a multi-machine one).
@@ -86,14 +96,20 @@ def score_on_cluster(
     missing = [v for v in model.features_ if v not in table.columns]
     if missing:
         raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=table.path, column=missing[0])
+    from creditflow.scoring.reasons import supports_reasons
+
+    n_reasons = n_reasons if reasons and supports_reasons(model) else 0
     columns = list(dict.fromkeys([*([id_col] if id_col else []), *model.features_]))
-    docs = client.scatter(ModelDocs.of(model), broadcast=True)
+    local = ModelDocs.of_bundle(bundle)
+    docs = client.scatter(local, broadcast=True)
     frame = table.to_dask(columns)
-    meta = score_partition(table.meta[columns].iloc[:0], ModelDocs.of(model), id_col)
-    meta["grade"] = meta["grade"].astype("str")  # what `scores` gives for rows (an empty frame says object)
+    meta = score_partition(table.meta[columns].iloc[:0], local, id_col, n_reasons)
+    for col in meta.columns:  # what `scores` gives for rows (an empty frame says object)
+        if meta[col].dtype == object:
+            meta[col] = meta[col].astype("str")
     unseen_meta = pd.DataFrame({v: pd.Series(dtype=np.int64) for v in model.features_})
     with atomic_path(out) as tmp, dask.config.set({"dataframe.convert-string": False}):
-        scored = frame.map_partitions(score_partition, docs, id_col, meta=meta)
+        scored = frame.map_partitions(score_partition, docs, id_col, n_reasons, meta=meta)
         unseen = frame.map_partitions(unseen_partition, docs, meta=unseen_meta).sum()
         write = scored.to_parquet(str(tmp), write_index=False, compute=False, write_metadata_file=False,
                                   name_function=PART_NAME.format)

@@ -57,13 +57,19 @@ def train_on_cluster(
     kind: str = "scorecard",
     params: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    reasons: dict | None = None,
 ) -> TrainResult:
     """Fit on the training rows, evaluate every split, and write `out/model` and `out/metrics.json`.
 
-    The bundle (model, binning, selection, schema and monitoring baseline) and the metrics are
-    those `creditflow.workflow.train` writes for the same table, seed and test size.
+    The bundle (model, binning, selection, schema, monitoring baseline and reason codes) and the
+    metrics are those `creditflow.workflow.train` writes for the same table, seed and test size.
+    `reasons` as for `creditflow.workflow.train` (a reference of "cutoff" needs the rows: refused).
     """
     say = progress or (lambda _msg: None)
+    reference = str((reasons or {}).get("reference") or "auto")
+    if reference not in ("auto", "max"):
+        raise DataError(f"reason reference {reference!r} needs the training rows in memory; on a cluster use "
+                        "'auto' or 'max'")
     if kind != "scorecard":
         raise DataError(f"model kind {kind!r} cannot be trained on a cluster yet; use scorecard")
     from creditflow.distributed.scorecard import fit_scorecard_stats
@@ -82,15 +88,16 @@ def train_on_cluster(
         train = data.role == 0
         scored = pd.DataFrame({"probability": p[train], "score": score[train],
                                "grade": model.grades_.assign(score[train])})
-        _save(model, data, stats, result, scored, out, client)
+        _save(model, data, stats, result, scored, out, client, reasons)
         result.out = out
     return result
 
 
 def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResult, scored: pd.DataFrame,
-          out: Path, client: Any) -> None:
+          out: Path, client: Any, reasons: dict | None) -> None:
     from creditflow.distributed.baseline import baseline_from_stats
     from creditflow.monitor.baseline import BASELINE_FILE
+    from creditflow.scoring.reasons import bundle_reason_docs
 
     meta = {
         "training": {
@@ -107,6 +114,8 @@ def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResul
         **schema_doc(model, data, stats),
         BASELINE_FILE: baseline_from_stats(model, stats, data.features, scored, data.y[data.role == 0]),
     }
+    # reference "max" (the scorecard default) needs only the column names of the training rows
+    extras.update(bundle_reason_docs(model, pd.DataFrame(columns=data.features), reasons))
     save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
     with atomic_path(out / METRICS_FILE) as tmp:
         tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
