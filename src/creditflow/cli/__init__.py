@@ -9,6 +9,8 @@ from creditflow.cli.app import app, main
 # Command modules, imported lazily so `creditflow --help` stays fast and optional extras stay optional.
 COMMAND_MODULES = [
     "creditflow.cli.core",
+    "creditflow.cli.compare",
+    "creditflow.cli.reasons",
     "creditflow.cli.serve",
     "creditflow.cli.policy",
     "creditflow.cli.keys",

@@ -10,7 +10,6 @@ default), so probabilities, and hence scores, are fitted out of sample. Scores u
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -291,10 +290,11 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
     def score_row(self, row: Mapping[str, Any]) -> dict:
         """Score one applicant given as a dict; the same numbers as `scores` on a one-row table."""
         check_is_fitted(self, "booster_")
-        logit = float(self.calibration_.logit(self.booster_.predict(self.encoder_.row(row), raw_score=True,
-                                                                    num_threads=1, validate_features=False))[0])
-        score = int(self.scaling_.score_from_logit(np.array([logit]))[0])
-        return {"probability": 1.0 / (1.0 + math.exp(-logit)), "score": score, "grade": self.grades_.grade(score)}
+        logit = self.calibration_.logit(self.booster_.predict(self.encoder_.row(row), raw_score=True,
+                                                              num_threads=1, validate_features=False))
+        score = int(self.scaling_.score_from_logit(logit)[0])
+        p = float((1.0 / (1.0 + np.exp(-logit)))[0])
+        return {"probability": p, "score": score, "grade": self.grades_.grade(score)}
 
     def unseen_counts(self, X: Any, variables: Any = None) -> dict[str, int]:
         """Rows per categorical input whose category was not seen in training."""

@@ -73,7 +73,7 @@ class FeatureEncoder:
     def _codes(self, name: str, keys: np.ndarray) -> np.ndarray:
         lookup = self._lookup(name)
         unseen = float(len(lookup))
-        codes = pd.Series(keys, dtype=object).map(lookup).to_numpy(dtype=float, na_value=np.nan)
+        codes = np.array(pd.Series(keys, dtype=object).map(lookup).to_numpy(dtype=float, na_value=np.nan))
         missing = pd.isna(keys)
         codes[np.isnan(codes) & ~missing] = unseen
         return codes

@@ -1,0 +1,77 @@
+"""`creditflow compare`: champion against challenger on the same labelled data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from creditflow.cli.app import command, console, err_console
+from creditflow.data.errors import CreditflowError
+
+
+@command("compare")
+def compare_cmd(
+    champion: Path = typer.Argument(..., help="Champion model bundle directory."),
+    challenger: Path = typer.Argument(..., help="Challenger model bundle directory."),
+    data: Path = typer.Argument(..., help="Labelled table (CSV, Parquet or Excel)."),
+    target: str | None = typer.Option(None, "--target", help="Target column (default: the champion's training target)."),
+    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (default: 1/bad/yes)."),
+    cutoff: float | None = typer.Option(None, "--cutoff", help="Approve at or above this score (default: the "
+                                                               "champion's base score)."),
+    out: Path | None = typer.Option(None, "--out", help="Write the comparison: .json or .html."),
+) -> None:
+    """AUC (DeLong test), KS, calibration, score PSI and the swap set at a cutoff of two models on the same rows."""
+    from creditflow.bundle import load_bundle
+    from creditflow.data.io import read_table
+    from creditflow.data.output import atomic_path
+    from creditflow.evaluation.compare import compare_models
+
+    if out is not None and out.suffix.lower() not in {".json", ".html"}:
+        raise CreditflowError("unsupported output format; use .json or .html", file=str(out))
+    a, b = load_bundle(champion), load_bundle(challenger)
+    target = target or a.files.get("schema.json", {}).get("target")
+    if not target:
+        raise CreditflowError("the champion bundle does not record its target; pass --target", file=str(champion))
+    ds = read_table(data, target, bad=bad)
+    for bundle, path in ((a, champion), (b, challenger)):
+        lacking = [v for v in bundle.model.features_ if v not in ds.X.columns]
+        if lacking:
+            raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
+                                  file=str(data), column=lacking[0])
+    result = compare_models(a, b, ds, cutoff=cutoff)
+    _print(result)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            if out.suffix.lower() == ".html":
+                tmp.write_text(result.to_html(), encoding="utf-8")
+            else:
+                tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        console.print(f"comparison: [bold]{out}[/]")
+
+
+def _print(result) -> None:
+    t = Table(title=f"champion vs challenger on {result.rows:,} rows (bad rate {result.bad_rate:.4f})",
+              title_justify="left")
+    for col in ("model", "type", "AUC", "95% CI", "KS", "Gini", "HL p", "mean PD", f"approve >= {result.cutoff:g}"):
+        t.add_column(col, justify="left" if col in ("model", "type") else "right")
+    for r in result.summary.to_dict(orient="records"):
+        t.add_row(r["model"], r["model_type"], f"{r['auc']:.4f}", f"{r['auc_low']:.4f}-{r['auc_high']:.4f}",
+                  f"{r['ks']:.4f}", f"{r['gini']:.4f}", f"{r['hl_p_value']:.3g}", f"{r['mean_probability']:.4f}",
+                  f"{r['approval_rate']:.1%}")
+    console.print(t)
+    d = result.delong
+    console.print(f"DeLong: AUC difference {d['difference']:+.4f} (challenger - champion), z = {d['z']:.2f}, "
+                  f"p = {d['p_value']:.3g};  score PSI {result.psi_value:.4f}")
+    s = Table(title=f"swap set at cutoff {result.cutoff:g}", title_justify="left")
+    for col in ("segment", "champion", "challenger", "count", "share", "bads", "bad rate"):
+        s.add_column(col, justify="left" if col in ("segment", "champion", "challenger") else "right")
+    for r in result.swap.to_dict(orient="records"):
+        rate = "" if r["bad_rate"] != r["bad_rate"] else f"{r['bad_rate']:.4f}"
+        s.add_row(r["segment"], r["champion"], r["challenger"], f"{r['count']:,}", f"{r['share']:.1%}",
+                  f"{r['bads']:,}", rate)
+    console.print(s)
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {note}")

@@ -1,0 +1,76 @@
+"""`creditflow reasons show|export|import`: the bundle's reason-code table, editable as CSV/XLSX."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from creditflow.cli.app import EXIT_BAD_INPUT, app, console, err_console
+from creditflow.data.errors import CreditflowError
+
+reasons_app = typer.Typer(help="Reason codes of a model bundle: show, export, edit and import.",
+                          no_args_is_help=True)
+app.add_typer(reasons_app, name="reasons")
+
+
+def _command(name: str) -> Callable:
+    """A `reasons` subcommand whose `CreditflowError`s become one clear line and exit status 2."""
+
+    def wrap(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def run(*a: Any, **kw: Any) -> Any:
+            try:
+                return func(*a, **kw)
+            except CreditflowError as exc:
+                err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+                raise typer.Exit(EXIT_BAD_INPUT) from None
+
+        return reasons_app.command(name)(run)
+
+    return wrap
+
+
+@_command("show")
+def show_cmd(model_dir: Path = typer.Argument(..., help="Model bundle directory.")) -> None:
+    """Print the reason settings (reference, protected variables) and the code table."""
+    from creditflow.scoring.reason_files import current_codes, describe
+
+    info = describe(model_dir)
+    console.print_json(json.dumps(info, ensure_ascii=False))
+    _, codes = current_codes(model_dir)
+    console.print(codes.to_frame().to_string(index=False), highlight=False)
+
+
+@_command("export")
+def export_cmd(
+    model_dir: Path = typer.Argument(..., help="Model bundle directory."),
+    out: Path = typer.Argument(..., help="Output table: .csv (UTF-8 with BOM, opens in Excel) or .xlsx."),
+) -> None:
+    """Write the reason-code table (code, variable, text, missing_code, missing_text, version) for editing."""
+    from creditflow.scoring.reason_files import export_codes
+
+    frame = export_codes(model_dir, out)
+    console.print(f"{len(frame)} reason codes -> [bold]{out}[/]; edit code/text columns, then "
+                  f"`creditflow reasons import {model_dir} {out}`")
+
+
+@_command("import")
+def import_cmd(
+    model_dir: Path = typer.Argument(..., help="Model bundle directory (rewritten with a new manifest)."),
+    table: Path = typer.Argument(..., help="Edited table (CSV/XLSX with variable, code, text columns)."),
+) -> None:
+    """Apply an edited reason-code table: new table version, new SHA-256 manifest and model version."""
+    from creditflow.scoring.reason_files import import_codes
+
+    codes, changed, manifest = import_codes(model_dir, table)
+    if not changed:
+        console.print("no reason code changed; the bundle is untouched")
+        return
+    console.print(f"{changed} reason code(s) changed; table version {codes.version}; "
+                  f"model version {manifest['model_version']}")

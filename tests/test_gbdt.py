@@ -1,0 +1,206 @@
+"""The LightGBM challenger: same interfaces and score scale as the scorecard, calibration, categories,
+determinism, bundle round trip, exact TreeSHAP tables, compiled trees."""
+
+from __future__ import annotations
+
+import json
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+import creditflow as cf
+from creditflow.bundle import load_bundle, save_bundle
+from creditflow.data import BundleError, SchemaError
+from creditflow.evaluation import auc
+from creditflow.models.base import CreditModel, model_class
+from creditflow.models.gbdt import GBDTModel
+from creditflow.models.gbdt_boost import average_models
+from creditflow.scoring.treeshap import TreeTables
+from tests.conftest import GERMAN, UCI, UCI_TARGET
+
+FAST = {"folds": 3, "learning_rate": 0.1, "early_stopping": 30}
+
+
+@pytest.fixture(scope="module")
+def uci():
+    data = cf.read_table(UCI, UCI_TARGET, id="ID")
+    return data.subset(np.arange(6000))
+
+
+@pytest.fixture(scope="module")
+def model(uci):
+    return GBDTModel(**FAST).fit(uci.train)
+
+
+@pytest.fixture(scope="module")
+def german():
+    return cf.read_table(GERMAN, "creditability", bad="bad")
+
+
+@pytest.fixture(scope="module")
+def gmodel(german):
+    return GBDTModel(**FAST, tune=False).fit(german.train)
+
+
+def test_registered_and_follows_the_protocol(model):
+    assert model_class("gbdt") is GBDTModel
+    assert isinstance(model, CreditModel)
+    assert model.model_type == "gbdt"
+    assert clone(model).get_params()["folds"] == 3
+
+
+def test_ranks_and_is_calibrated_out_of_sample(model, uci):
+    p = model.predict_proba(uci.test)[:, 1]
+    assert auc(uci.test.y, p) > 0.74
+    # Platt fitted on out-of-fold margins: the average PD matches the held-out bad rate
+    assert abs(p.mean() - uci.test.bad_rate) < 0.03
+    assert model.calibration_.method == "platt" and model.calibration_.slope > 0
+    assert len(model.folds_) == 3 and model.tuning_["chosen"].sum() == 1
+
+
+def test_scores_use_the_scorecard_scale(model, uci):
+    s = model.scores(uci.test)
+    np.testing.assert_array_equal(s["score"], model.scaling_.score_from_proba(s["probability"]))
+    assert s["score"].between(350, 950).all()
+    np.testing.assert_array_equal(s["grade"], model.grades_.assign(s["score"]))
+    card = cf.Scorecard().fit(uci.train)
+    assert model.scaling_ == card.scaling_  # same odds at the same score
+
+
+def test_dict_scorer_equals_vectorised_scorer(model, uci):
+    frame = uci.test.X.head(200)
+    vec = model.scores(frame)
+    for i, row in enumerate(frame.to_dict("records")):
+        one = model.score_row(row)
+        assert one["probability"] == vec["probability"].iat[i]
+        assert (one["score"], one["grade"]) == (vec["score"].iat[i], vec["grade"].iat[i])
+
+
+def test_deterministic(german):
+    a = GBDTModel(**FAST, tune=False).fit(german.train)
+    b = GBDTModel(**FAST, tune=False).fit(german.train)
+    assert a.model_text_ == b.model_text_
+    assert a.to_bundle()["gbdt.json"] == b.to_bundle()["gbdt.json"]
+
+
+def test_bundle_round_trip_is_exact_and_verified(model, uci, tmp_path):
+    save_bundle(model, tmp_path / "m")
+    text = (tmp_path / "m" / "model.txt").read_text()
+    assert text.startswith("tree\n") and "Tree=0" in text
+    doc = json.loads((tmp_path / "m" / "gbdt.json").read_text())
+    assert doc["calibration"]["method"] == "platt" and doc["encoder"]["features"] == model.features_
+    back = load_bundle(tmp_path / "m").model
+    pd.testing.assert_frame_equal(back.scores(uci.test), model.scores(uci.test))
+    (tmp_path / "m" / "model.txt").write_text(text.replace("leaf_value=", "leaf_value=1", 1))
+    with pytest.raises(BundleError, match="SHA-256"):
+        load_bundle(tmp_path / "m")
+
+
+def test_averaged_model_is_the_mean_of_its_parts(uci):
+    X = uci.train.X.to_numpy(dtype=float)
+    y = uci.train.y
+    texts = [lgb.train({"objective": "binary", "num_leaves": 5, "seed": s, "bagging_fraction": 0.7, "bagging_freq": 1,
+                        "verbosity": -1, "deterministic": True, "num_threads": 1}, lgb.Dataset(X, y), 20).model_to_string()
+             for s in (1, 2, 3)]
+    merged = lgb.Booster(model_str=average_models(texts))
+    mean = np.mean([lgb.Booster(model_str=t).predict(X, raw_score=True) for t in texts], axis=0)
+    np.testing.assert_allclose(merged.predict(X, raw_score=True), mean, rtol=0, atol=1e-12)
+    assert merged.num_trees() == 60
+
+
+def test_categories_and_unseen_categories(gmodel, german):
+    assert "purpose" in gmodel.encoder_.categories
+    frame = german.test.X.copy()
+    frame.loc[frame.index[:7], "purpose"] = "space travel"
+    frame.loc[frame.index[7:10], "purpose"] = None
+    s = gmodel.scores(frame)
+    assert s["score"].between(350, 950).all() and s["probability"].notna().all()
+    assert gmodel.unseen_counts(frame) == {"purpose": 7}
+    one = gmodel.score_row(frame.iloc[0].to_dict())
+    assert one["score"] == s["score"].iat[0]
+
+
+def test_bad_input_is_refused_with_column_and_row(model, uci):
+    frame = uci.test.X.head(20).copy()
+    with pytest.raises(SchemaError, match="PAY_0"):
+        model.scores(frame.drop(columns=["PAY_0"]))
+    frame["LIMIT_BAL"] = frame["LIMIT_BAL"].astype(object)
+    frame.loc[frame.index[4], "LIMIT_BAL"] = "lots"
+    with pytest.raises(SchemaError) as err:
+        model.scores(frame)
+    assert err.value.column == "LIMIT_BAL" and err.value.row == 5
+    with pytest.raises(SchemaError, match="AGE"):
+        model.score_row({**uci.test.X.iloc[0].to_dict(), "AGE": "old"})
+    inf = uci.test.X.head(5).astype({"AGE": float})
+    inf.loc[inf.index[2], "AGE"] = np.inf
+    with pytest.raises(SchemaError, match="infinite"):
+        model.scores(inf)
+
+
+def test_monotone_constraints_from_binning(uci):
+    m = GBDTModel(**FAST, tune=False, monotone="binning").fit(uci.train)
+    bins = cf.BinningProcess().fit(uci.train.X, uci.train.y).bins_
+    for var, sign in m.monotone_.items():
+        vb = bins[var]
+        trend = {"ascending": 1, "descending": -1}.get(vb.trend, 0) if vb.n_regular >= 2 and vb.iv >= 0.02 else 0
+        assert sign == trend, var
+    constrained = [v for v, s in m.monotone_.items() if s]
+    assert m.monotone_["PAY_0"] == 1 and len(constrained) >= 3
+    base = uci.test.X.head(50)
+    for var in constrained[:4]:
+        grid = np.linspace(base[var].min(), base[var].max(), 25)
+        margins = np.stack([m.decision_function(base.assign(**{var: v})) for v in grid])
+        steps = np.diff(margins, axis=0) * m.monotone_[var]
+        assert (steps >= -1e-12).all(), var
+
+
+def test_treeshap_tables_equal_lightgbm_pred_contrib(model, gmodel, uci, german):
+    for m, frame in ((model, uci.test.X.head(500)), (gmodel, german.test.X)):
+        frame = frame.copy()
+        frame.iloc[::9, 0] = np.nan
+        M = m.encoder_.matrix(frame)
+        native = m.booster_.predict(M, pred_contrib=True)
+        tables = m.tree_tables()
+        assert tables is not None
+        for engine in ("kernel", "numpy"):
+            phi = tables.contributions(M, engine=engine)
+            np.testing.assert_allclose(phi, native[:, :-1], rtol=0, atol=1e-9)
+        assert tables.expected_value == pytest.approx(native[0, -1], abs=1e-9)
+
+
+def test_deep_trees_fall_back_to_lightgbm(uci):
+    m = GBDTModel(candidates=[{"num_leaves": 31, "min_data_in_leaf": 20}], folds=2, learning_rate=0.2,
+                  early_stopping=10).fit(uci.train)
+    assert TreeTables.from_model_text(m.model_text_, len(m.features_)) is None
+    phi, expected = m.contributions(uci.test.X.head(50))
+    margin = m.decision_function(uci.test.X.head(50))
+    np.testing.assert_allclose(phi.sum(axis=1) + expected, margin, atol=1e-9)
+
+
+def test_compiled_trees_equal_native(gmodel, german):
+    from creditflow.scoring.compiled import compile_model, compiler_available
+
+    why = compiler_available()
+    if why is not None:
+        pytest.fail(f"compiled trees need treelite, tl2cgen and gcc: {why}")
+    frame = german.test.X.copy()
+    frame.loc[frame.index[:5], "purpose"] = "space travel"
+    frame.iloc[5:9, 1] = np.nan
+    M = gmodel.encoder_.matrix(frame)
+    native = gmodel.booster_.predict(M, raw_score=True)
+    compiled = compile_model(gmodel.model_text_).margin(M)
+    np.testing.assert_allclose(compiled, native, rtol=0, atol=1e-9)
+
+
+def test_compiled_engine_falls_back_when_unavailable(model, uci, monkeypatch):
+    import creditflow.scoring.compiled as compiled
+
+    monkeypatch.setattr(compiled, "compiler_available", lambda: "test: no compiler")
+    fresh = clone(model).set_params(engine="compiled")
+    fresh.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_") and not k.startswith("_")})
+    fresh._set_booster(model.model_text_)
+    assert fresh.predictor(10).engine == "native"
+    np.testing.assert_array_equal(fresh.predict_proba(uci.test.X.head(100)), model.predict_proba(uci.test.X.head(100)))
