@@ -1,141 +1,116 @@
-"""Monitoring charts (PNG bytes): PSI and CSI trends by period, bad rate by period, CSI ranking.
+"""Monitoring charts as inline SVG, drawn with the validation report's plotting kit
+(`creditflow.report.svgplot`): PSI/CSI and bad rate by period, CSI ranking, bin shares, grade calibration.
 
-Drawn with matplotlib's object API on the Agg canvas, so nothing touches pyplot's global state;
-Chinese labels use the first installed CJK font.
+Pure string building, so a chart costs microseconds and its text (Chinese included) is set by the
+browser; nothing is loaded from the network.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-from collections.abc import Iterator
-from contextlib import contextmanager
+from html import escape
 
 import numpy as np
 import pandas as pd
-from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
 
-PALETTE = ["#1f3b63", "#2a9d8f", "#e76f51", "#8e6bbf", "#e9c46a", "#6c757d"]
-GOOD, BAD = "#2a9d8f", "#d1495b"
+from creditflow.report.svgplot import BAD, GOOD, PALETTE, Plot, fmt_pct, text_width
+
 WARN_COLOR, ALERT_COLOR = "#e9a23b", "#d1495b"
-DPI = 110
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-             "Microsoft YaHei", "SimHei", "PingFang SC", "Noto Sans CJK JP", "Arial Unicode MS")
 
 
-@functools.cache
-def cjk_font() -> str | None:
-    """Name of an installed font with Chinese glyphs, or None."""
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((n for n in CJK_FONTS if n in names), None)
+def _top(values: np.ndarray, floor: float = 0.0) -> float:
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    top = float(finite.max()) if finite.size else 0.0
+    return max(top * 1.1, floor) or 1.0
 
 
-@contextmanager
-def _axes(width: float = 6.8, height: float = 3.4) -> Iterator[tuple[Figure, object]]:
-    family = ["DejaVu Sans"] + ([cjk_font()] if cjk_font() else [])
-    style = {"font.family": family, "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-             "axes.grid": True, "grid.color": "#e5e7eb", "axes.edgecolor": "#9ca3af", "axes.titlesize": 10,
-             "axes.titleweight": "bold", "legend.frameon": False, "axes.unicode_minus": False,
-             "axes.axisbelow": True}
-    with rc_context(style):
-        fig = Figure(figsize=(width, height), dpi=DPI)
-        FigureCanvasAgg(fig)
-        yield fig, fig.add_subplot(1, 1, 1)
+def _thresholds(p: Plot, warn: float, alert: float) -> None:
+    for value, color, name in ((warn, WARN_COLOR, "warn"), (alert, ALERT_COLOR, "alert")):
+        if value <= p.ylim[1]:
+            p.hline(value, color, "5 3")
+            p.label(p.xlim[1], value, f"{name} {value:g}", dx=-4, dy=-4, size=9, color=color, anchor="end")
 
 
-def _png(fig: Figure) -> bytes:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
-def _thresholds(ax: object, warn: float, alert: float) -> None:
-    ax.axhline(warn, color=WARN_COLOR, ls="--", lw=1, label=f"warn {warn:g}")
-    ax.axhline(alert, color=ALERT_COLOR, ls="--", lw=1, label=f"alert {alert:g}")
-
-
-def psi_trend(periods: pd.DataFrame, csi: pd.DataFrame | None, warn: float, alert: float, top: int = 5) -> bytes:
+def psi_trend(periods: pd.DataFrame, csi: pd.DataFrame | None, warn: float, alert: float, top: int = 5) -> str:
     """Score PSI by period, with the CSI of the inputs that moved most, against the thresholds."""
-    with _axes(7.2, 3.6) as (fig, ax):
-        x = np.arange(len(periods))
-        ax.plot(x, periods["score_psi"], marker="o", ms=4, lw=2.2, color=PALETTE[0], label="score PSI")
-        if csi is not None and csi.shape[1] > 1:
-            values = csi.drop(columns="period")
-            for i, var in enumerate(values.max().sort_values(ascending=False).index[:top]):
-                ax.plot(x, values[var], marker=".", lw=1.2, color=PALETTE[(i + 1) % len(PALETTE)], alpha=0.85,
-                        label=f"CSI {var}")
-        _thresholds(ax, warn, alert)
-        ax.set_xticks(x)
-        ax.set_xticklabels(periods["period"].astype(str), rotation=30 if len(x) > 6 else 0, ha="right", fontsize=8)
-        ax.set(xlabel="period", ylabel="PSI / CSI", title="Stability by period")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-        return _png(fig)
+    cats = periods["period"].astype(str).tolist()
+    lines = [("score PSI", periods["score_psi"].to_numpy(dtype=float), PALETTE[0], 2.6)]
+    if csi is not None and csi.shape[1] > 1:
+        values = csi.drop(columns="period")
+        for i, var in enumerate(values.max().sort_values(ascending=False).index[:top]):
+            lines.append((f"CSI {var}", values[var].to_numpy(dtype=float), PALETTE[(i + 1) % len(PALETTE)], 1.5))
+    ymax = _top(np.concatenate([v for _, v, _, _ in lines]), warn * 1.3)
+    p = Plot(max(620, 48 * len(cats) + 160), 340, title="Stability by period", ylabel="PSI / CSI", categories=cats,
+             rotate=len(cats) > 8, ylim=(0, ymax))
+    _thresholds(p, warn, alert)
+    x = np.arange(len(cats))
+    for label, v, color, width in lines:
+        p.line(x, np.minimum(v, ymax), color, width=width, label=label, markers=True)
+    return p.svg("upper left")
 
 
-def bad_rate_trend(periods: pd.DataFrame) -> bytes:
+def bad_rate_trend(periods: pd.DataFrame) -> str:
     """Realised bad rate by period against the mean predicted probability of bad."""
-    with _axes(7.2, 3.4) as (fig, ax):
-        x = np.arange(len(periods))
-        ax.plot(x, periods["bad_rate"], marker="o", ms=4, lw=2, color=BAD, label="realised bad rate")
-        ax.plot(x, periods["predicted_bad_rate"], marker="s", ms=3.5, lw=1.4, ls="--", color=GOOD,
-                label="predicted (mean PD)")
-        ax.set_xticks(x)
-        ax.set_xticklabels(periods["period"].astype(str), rotation=30 if len(x) > 6 else 0, ha="right", fontsize=8)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set(xlabel="period", ylabel="bad rate", title="Bad rate by period")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-        return _png(fig)
+    cats = periods["period"].astype(str).tolist()
+    both = np.r_[periods["bad_rate"].to_numpy(dtype=float), periods["predicted_bad_rate"].to_numpy(dtype=float)]
+    p = Plot(max(620, 48 * len(cats) + 160), 320, title="Bad rate by period", ylabel="bad rate", categories=cats,
+             rotate=len(cats) > 8, ylim=(0, _top(both, 0.01)), yfmt=fmt_pct)
+    x = np.arange(len(cats))
+    p.line(x, periods["bad_rate"].to_numpy(dtype=float), BAD, label="realised bad rate", markers=True)
+    p.line(x, periods["predicted_bad_rate"].to_numpy(dtype=float), GOOD, dash="5 3", label="predicted (mean PD)",
+           markers=True)
+    return p.svg("lower right")
 
 
-def csi_ranking(variables: pd.DataFrame, warn: float, alert: float, top: int = 25) -> bytes:
+def csi_ranking(variables: pd.DataFrame, warn: float, alert: float, top: int = 30) -> str:
     """Horizontal bars of each model input's CSI, largest first, coloured by status."""
     t = variables[variables["in_model"]].sort_values("csi", ascending=False).head(top)
-    n = max(len(t), 1)
-    with _axes(7.2, 0.9 + 0.26 * n) as (fig, ax):
-        vals = t["csi"].to_numpy()[::-1]
-        colors = [ALERT_COLOR if v >= alert else WARN_COLOR if v >= warn else PALETTE[1] for v in vals]
-        ax.barh(np.arange(len(vals)), vals, color=colors, height=0.7)
-        ax.set_yticks(np.arange(len(vals)))
-        ax.set_yticklabels(t["variable"].astype(str).to_numpy()[::-1], fontsize=8)
-        ax.axvline(warn, color=WARN_COLOR, ls="--", lw=1)
-        ax.axvline(alert, color=ALERT_COLOR, ls="--", lw=1)
-        ax.set(xlabel="CSI against training", title="Model inputs: characteristic stability")
-        ax.grid(axis="y", visible=False)
-        return _png(fig)
+    labels = t["variable"].astype(str).tolist()
+    vals = t["csi"].to_numpy(dtype=float)
+    n = max(len(labels), 1)
+    left = int(min(max((text_width(s, 11) for s in labels), default=40) + 16, 300))
+    xmax = _top(vals, alert * 1.2)
+    p = Plot(760, 46 + 18 * n + 44, title="Model inputs: characteristic stability (CSI)", xlabel="CSI",
+             xlim=(0, xmax), ylim=(n - 0.5, -0.5), left=left, yticks=False)
+    for i, (lbl, v) in enumerate(zip(labels, vals, strict=True)):
+        color = ALERT_COLOR if v >= alert else WARN_COLOR if v >= warn else PALETTE[1]
+        y0, y1 = p.Y(i - 0.35), p.Y(i + 0.35)
+        p.items.append(f'<rect x="{p.X(0):.1f}" y="{min(y0, y1):.1f}" width="{max(p.X(v) - p.X(0), 0.5):.1f}" '
+                       f'height="{abs(y1 - y0):.1f}" fill="{color}"><title>{escape(lbl)}: CSI {v:.4f}</title></rect>'
+                       f'<text x="{left - 6}" y="{p.Y(i) + 4:.1f}" text-anchor="end" fill="#374151">'
+                       f"{escape(lbl)}</text>")
+    for cut, color in ((warn, WARN_COLOR), (alert, ALERT_COLOR)):
+        x = p.X(cut)
+        p.items.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{p.m["t"] - 4}" y2="{p.m["t"] + p.ph:.1f}" '
+                       f'stroke="{color}" stroke-dasharray="4 3"/>')
+    return p.svg("upper right")
 
 
-def shares(table: pd.DataFrame, title: str) -> bytes:
-    """Baseline and current share per bin, side by side."""
-    with _axes(7.2, 3.4) as (fig, ax):
-        x = np.arange(len(table))
-        ax.bar(x - 0.2, table["baseline_share"], width=0.38, color=PALETTE[0], label="training")
-        ax.bar(x + 0.2, table["current_share"], width=0.38, color=PALETTE[2], label="now")
-        ax.set_xticks(x)
-        ax.set_xticklabels(table["bin"].astype(str), rotation=30, ha="right", fontsize=8)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set(ylabel="share of rows", title=title)
-        ax.legend(loc="upper right")
-        return _png(fig)
+def shares(table: pd.DataFrame, title: str) -> str:
+    """Training and current share per bin, side by side."""
+    cats = table["bin"].astype(str).tolist()
+    base, now = table["baseline_share"].to_numpy(dtype=float), table["current_share"].to_numpy(dtype=float)
+    p = Plot(max(560, 46 * len(cats) + 100), 340, title=title, ylabel="share of rows", categories=cats, rotate=True,
+             ylim=(0, _top(np.r_[base, now], 0.05)), yfmt=fmt_pct)
+    x = np.arange(len(cats))
+    p.bars(x - 0.2, base, PALETTE[0], width=0.38, label="training",
+           tips=[f"training {c}: {v:.2%}" for c, v in zip(cats, base, strict=True)])
+    p.bars(x + 0.2, now, PALETTE[2], width=0.38, label="now",
+           tips=[f"now {c}: {v:.2%}" for c, v in zip(cats, now, strict=True)])
+    return p.svg("upper right")
 
 
-def calibration(grades: pd.DataFrame) -> bytes:
+def calibration(grades: pd.DataFrame) -> str:
     """Realised bad rate per grade with its 95% Jeffreys interval, against the rate the grade promised."""
-    with _axes(6.4, 3.4) as (fig, ax):
-        x = np.arange(len(grades))
-        obs = grades["observed"].to_numpy(dtype=float)
-        err = np.vstack([obs - grades["jeffreys_low"].to_numpy(dtype=float),
-                         grades["jeffreys_high"].to_numpy(dtype=float) - obs])
-        ax.errorbar(x, obs, yerr=err, fmt="o", ms=5, color=BAD, capsize=3, lw=1.2, label="realised (95% Jeffreys)")
-        ax.scatter(x, grades["promised"], marker="_", s=300, color="#111827", lw=2, label="promised", zorder=3)
-        ax.set_xticks(x)
-        ax.set_xticklabels(grades["grade"].astype(str))
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set(xlabel="grade", ylabel="bad rate", title="Bad rate per grade: promised vs realised")
-        ax.legend(loc="upper left", fontsize=8)
-        return _png(fig)
+    cats = grades["grade"].astype(str).tolist()
+    top = float(np.nanmax(grades[["jeffreys_high", "promised"]].to_numpy(dtype=float))) if len(grades) else 1.0
+    p = Plot(620, 340, title="Bad rate per grade: promised vs realised (95% Jeffreys)", xlabel="grade",
+             ylabel="bad rate", categories=cats, ylim=(0, min(1.0, top * 1.1) or 1.0), yfmt=fmt_pct)
+    x = np.arange(len(cats))
+    p.errorbars(x, grades["jeffreys_low"], grades["jeffreys_high"], BAD)
+    tips = [f"grade {g}: realised {o:.2%}, promised {q:.2%}, n = {n:,}" for g, o, q, n in
+            zip(cats, grades["observed"], grades["promised"], grades["count"], strict=True)]
+    p.points(x, grades["observed"], BAD, label="realised", tips=tips)
+    p.points(x, grades["promised"], "#111827", shape="tick", label="promised")
+    return p.svg("upper left")
+

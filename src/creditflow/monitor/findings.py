@@ -56,9 +56,10 @@ def _performance_findings(result: Any, add: Any) -> None:
     if p is None:
         return
     s = p.summary
-    if s.get("baseline_auc") is not None and np.isfinite(s["auc"]) and s["baseline_auc"] - s["auc"] >= t.auc_drop:
+    if s.get("expected_auc") is not None and np.isfinite(s["auc"]) and s["expected_auc"] - s["auc"] >= t.auc_drop:
         add("warn", "performance", "", "AUC", s["auc"],
-            f"AUC {s['auc']:.3f} on {s['labelled']:,} labelled rows, {s['baseline_auc']:.3f} at training")
+            f"AUC {s['auc']:.3f} on {s['labelled']:,} labelled rows, {s['expected_auc']:.3f} on the "
+            f"{s['expected_from']} sample at training")
     g = p.grades
     if len(g) and "verdict" in g.columns:
         for r in g.itertuples(index=False):

@@ -63,8 +63,13 @@ def measure_performance(
     y: np.ndarray,
     codes: np.ndarray | None = None,
     periods: list[str] | None = None,
+    held_out: dict[str, dict] | None = None,
 ) -> Performance:
-    """AUC, KS and calibration by grade on the rows with a known outcome (y not NaN), overall and per period."""
+    """AUC, KS and calibration by grade on the rows with a known outcome (y not NaN), overall and per period.
+
+    `held_out`: the bundle's metrics per split (metadata.json); the AUC/KS to expect on new rows are
+    those of the out-of-time split, else the test split, else (optimistic) the training rows.
+    """
     known = np.isfinite(y)
     all_known = bool(known.all())
     yk = y if all_known else y[known]
@@ -85,6 +90,10 @@ def measure_performance(
         "auc": a, "ks": k, "baseline_auc": base.get("auc"), "baseline_ks": base.get("ks"),
         "baseline_bad_rate": base.get("bad_rate"),
     }
+    split = next((n for n in ("oot", "test") if (held_out or {}).get(n, {}).get("auc") is not None), None)
+    expected = held_out[split] if split else base
+    summary.update(expected_auc=expected.get("auc"), expected_ks=expected.get("ks"),
+                   expected_from=split or ("training" if base else None))
     gl, yl, pl = g[listed], yk[listed], p[listed]
     table = grade_table(names, np.bincount(gl, minlength=n_g), np.bincount(gl, weights=yl, minlength=n_g),
                         np.bincount(gl, weights=pl, minlength=n_g), promised)

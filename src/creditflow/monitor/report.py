@@ -13,6 +13,7 @@ from creditflow.report.content import Figure, Group, Metric, Note, Section, Tabl
 from creditflow.report.report import Report
 
 LEVEL_CARD = {"stable": "ok", "warn": "warn", "alert": "fail", "n/a": "info"}
+PCT = {"promised": "pct", "predicted_now": "pct"}
 MAX_DETAIL = 12
 """Bin tables are shown for at most this many moved inputs."""
 
@@ -31,9 +32,9 @@ def _summary_section(r: Any) -> Section:
     ]
     if r.performance is not None:
         s = r.performance.summary
-        base = s.get("baseline_auc")
+        base = s.get("expected_auc")
         cards.append(Metric("AUC", f"{s['auc']:.3f}" if pd.notna(s["auc"]) else "n/a",
-                            f"training {base:.3f}" if base is not None else f"{s['labelled']:,} labelled"))
+                            f"{s['expected_from']} {base:.3f}" if base is not None else f"{s['labelled']:,} labelled"))
     findings = r.findings.rename(columns={"level": "status"})
     blocks: list = [cards]
     if len(findings):
@@ -52,7 +53,7 @@ def _score_section(r: Any) -> Section:
     d = r.drift
     return Section("score", "Score stability", [
         Table("score.bins", f"Score by training decile — PSI {d.score_psi:.4f}", d.score_bins),
-        Figure("score.chart", "Score distribution", png=figures.shares(d.score_bins, "Score: training vs now")),
+        Figure("score.chart", "Score distribution", svg=figures.shares(d.score_bins, "Score: training vs now")),
         Table("score.grades", "Grade mix", d.grade_mix),
     ], intro="Bins are the training score deciles, stored with their edges in the bundle's baseline.json.")
 
@@ -65,14 +66,14 @@ def _inputs_section(r: Any) -> Section:
     blocks: list = [Table("inputs.csi", "Characteristic stability (CSI) per column", table,
                           formats={"in_model": "text"})]
     if len(table) and table["in_model"].any():
-        blocks.append(Figure("inputs.chart", "CSI of the model inputs", png=figures.csi_ranking(table, t.warn, t.alert)))
+        blocks.append(Figure("inputs.chart", "CSI of the model inputs", svg=figures.csi_ranking(table, t.warn, t.alert)))
     moved = table[table["status"].isin(["warn", "alert"])].head(MAX_DETAIL)
     for row in moved.itertuples(index=False):
         bins = d.bins[row.variable]
         blocks.append(Group(f"{row.variable}: CSI {row.csi:.3f} ({row.status})", [
             Table(f"inputs.{row.variable}.bins", f"{row.variable}: bin shares", bins),
             Figure(f"inputs.{row.variable}.chart", f"{row.variable}: bin shares",
-                   png=figures.shares(bins, f"{row.variable}: training vs now")),
+                   svg=figures.shares(bins, f"{row.variable}: training vs now")),
         ], subtitle=row.meaning or "", open=False, anchor=f"input-{row.variable}"))
     return Section("inputs", "Inputs", blocks,
                    intro="Bins: the model's own (Missing, special values and unseen categories included) or, "
@@ -84,9 +85,10 @@ def _period_section(r: Any) -> Section | None:
     if d.periods is None:
         return None
     blocks: list = [
-        Table("periods.table", "Stability by period", d.periods),
+        Table("periods.table", "Stability by period", d.periods,
+              formats={"score_psi": "f4", "max_csi": "f4", "mean_score": "f2", "counts_for_status": "text"}),
         Figure("periods.trend", "PSI and CSI by period",
-               png=figures.psi_trend(d.periods, d.csi_by_period, t.warn, t.alert)),
+               svg=figures.psi_trend(d.periods, d.csi_by_period, t.warn, t.alert)),
     ]
     if d.csi_by_period is not None and d.csi_by_period.shape[1] > 1:
         blocks.append(Table("periods.csi", "CSI of each model input by period", d.csi_by_period,
@@ -102,15 +104,17 @@ def _performance_section(r: Any) -> Section | None:
     s = pd.DataFrame([p.summary])
     blocks: list = [Table("performance.summary", "Realised performance", s)]
     if len(p.grades):
-        blocks.append(Table("performance.grades", "Bad rate per grade against its promise", p.grades))
+        blocks.append(Table("performance.grades", "Bad rate per grade against its promise", p.grades,
+                            formats=PCT))
         if "jeffreys_low" in p.grades.columns:
             blocks.append(Figure("performance.calibration", "Promised vs realised bad rate",
-                                 png=figures.calibration(p.grades)))
+                                 svg=figures.calibration(p.grades)))
     if p.periods is not None:
         blocks.append(Table("performance.periods", "Realised performance by period", p.periods))
-        blocks.append(Figure("performance.trend", "Bad rate by period", png=figures.bad_rate_trend(p.periods)))
+        blocks.append(Figure("performance.trend", "Bad rate by period", svg=figures.bad_rate_trend(p.periods)))
     if p.period_grades is not None:
-        blocks.append(Table("performance.period_grades", "Bad rate per grade and period", p.period_grades))
+        blocks.append(Table("performance.period_grades", "Bad rate per grade and period", p.period_grades,
+                            formats=PCT))
     blocks.extend(Note(n) for n in p.notes)
     return Section("performance", "Realised performance", blocks,
                    intro="A grade's promise is its mean predicted probability of bad on the training rows; "

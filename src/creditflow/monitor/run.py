@@ -218,7 +218,8 @@ def monitor(
     drift = measure_drift(baseline, batch.frame, scored, thresholds, codes, periods)
     perf = None
     if batch.y is not None and batch.labelled:
-        perf = measure_performance(baseline, scored, batch.y, codes, periods)
+        perf = measure_performance(baseline, scored, batch.y, codes, periods,
+                                   held_out=None if reference is not None else bundle.metadata.get("metrics"))
     elif batch.y is not None:
         batch.notes.append("no row has a known outcome yet: realised performance is not shown")
     decisions = None
