@@ -8,7 +8,7 @@ import pytest
 
 from creditflow.data.errors import DataError
 from creditflow.features import BehaviourSpec, build_feature_table, build_features, read_profiles
-from creditflow.features.duckdb_engine import behaviour_sql
+from creditflow.features.duckdb_engine import behaviour_sql, plan
 from tests.conftest import ROOT, SHARED_DATA, UCI
 
 DATA = SHARED_DATA / "uci_taiwan"
@@ -146,10 +146,14 @@ def test_duckdb_and_pandas_agree_on_a_random_log():
     assert fast.frame["v_count_3m"].sum() > 0 and fast.frame["ab_45d"].notna().sum() > 50
 
 
-def test_sql_is_one_query_with_strict_point_in_time_join():
-    sql = behaviour_sql(BehaviourSpec.from_dict(HAND_SPEC))
-    assert sql.count("LEFT JOIN") == 1 and "GROUP BY" in sql
-    assert 'e."__ts" < o."__obs_ts"' in sql
+def test_sql_is_one_query_over_observation_window_pairs():
+    spec = BehaviourSpec.from_dict(HAND_SPEC)
+    sql = behaviour_sql(spec)
+    assert sql.count("SELECT") == 2 and sql.count("GROUP BY") == 1  # the pairs, then one aggregate
+    assert 'e."__ts" < ow."__hi"' in sql  # hi is the observation itself for windows without offset
+    p = plan(spec)
+    assert len(p.windows) == 4  # 3m, 6m, 30d and the 1m window 1 month back
+    assert len(p.measures) < len(spec.columns)  # a measure is computed once for all its windows
 
 
 @pytest.fixture(scope="module")

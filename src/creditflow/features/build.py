@@ -110,8 +110,7 @@ def build_feature_table(
         out = out.merge(flat, on=spec.entity, how="left", validate="many_to_one")
     _clash(out.columns, list(behaviour.columns), "behaviour feature", files.get("spec"))
     behaviour = behaviour.reindex(np.arange(len(out)))
-    for name in behaviour.columns:
-        out[name] = behaviour[name].to_numpy()
+    out = pd.concat([out, behaviour.set_axis(out.index)], axis=1)
     report.observations_without_events = int((~obs[spec.entity].isin(ev[spec.entity])).sum())
     _clash(out.columns, [d.name for d in spec.derived], "derived feature", files.get("spec"))
     out = _derive(out, spec, files.get("spec"))

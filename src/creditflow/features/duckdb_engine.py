@@ -1,24 +1,34 @@
 """Behaviour features on DuckDB: one generated SQL query per spec.
 
-Each observation is left-joined to its entity's events strictly before the observation time
-(and no older than the widest window); every feature column is one aggregate with a
-``FILTER (WHERE <window> AND <filters>)`` clause, grouped by observation. Window bounds
-(``observation - INTERVAL n MONTH``) are computed once per observation, before the join, so the
-per-event work is plain timestamp comparisons.
+The query works on (observation, window) pairs rather than on feature columns:
+
+1. every observation is paired with every distinct window of the spec, with the window's bounds
+   (``observation - INTERVAL n MONTH``) computed once per pair;
+2. the pairs are joined to their entity's events inside the bounds (events strictly before the
+   observation, by construction of the bounds);
+3. grouped by (observation, window), each distinct *measure* (aggregation, column, filter) is one
+   aggregate; a measure used only in some windows carries ``FILTER (WHERE __w IN (...))``.
+
+The result (one row per observation and window holding events) is then laid out as one column per
+feature. Computing a measure once per window, instead of once per feature column with a window
+filter, does about half the aggregate updates (`benchmarks/bench_features.py`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from creditflow.features.expr import Expression
 from creditflow.features.prepare import OBS_ROW, OBS_TS, SEQ, TS
-from creditflow.features.spec import BehaviourSpec, FeatureColumn, Term
+from creditflow.features.spec import BehaviourSpec, Term
 from creditflow.features.windows import Duration
 
 _DAY_US = "86400000000.0"
-OBS_US = "__obs_us"
+OBS_US, WIN, LO, HI = "__obs_us", "__w", "__lo", "__hi"
 _SIMPLE = {"sum": "sum", "mean": "avg", "min": "min", "max": "max", "std": "stddev_samp"}
 
 
@@ -26,89 +36,133 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _minus(obs: str, d: Duration) -> str:
-    return obs if d.n == 0 else f"({obs} - {d.sql_interval()})"
+@dataclass(frozen=True)
+class Measure:
+    """A term without its window: aggregation, column and filters (compared by filter text)."""
+
+    agg: str
+    column: str | None
+    filters: tuple[str, ...]
 
 
-def _bound(d: Duration) -> str:
-    """The observation column holding ``observation - d``."""
-    return f"o.{_q(f'__b_{d}')}"
+@dataclass
+class Plan:
+    """Distinct windows and measures of a spec, and where each output column reads from."""
+
+    windows: list[tuple[Duration, Duration]]  # (start, offset) per window id
+    measures: list[Measure]
+    expressions: dict[str, Expression]
+    used_in: dict[int, set[int]]  # measure id -> window ids it is needed in
+    cells: dict[str, tuple[tuple[int, int], tuple[int, int] | None]]  # column -> (num, den) (measure, window)
 
 
-def _durations(spec: BehaviourSpec) -> list[Duration]:
-    out: set[Duration] = set()
+def plan(spec: BehaviourSpec) -> Plan:
+    """Group the spec's terms into distinct windows and measures."""
+    windows: list[tuple[Duration, Duration]] = []
+    measures: list[Measure] = []
+    expressions: dict[str, Expression] = {}
+    used_in: dict[int, set[int]] = {}
+
+    def locate(term: Term) -> tuple[int, int]:
+        wkey = (term.window.start, term.window.offset)
+        if wkey not in windows:
+            windows.append(wkey)
+        for f in term.filters:
+            expressions.setdefault(f.text, f)
+        measure = Measure(term.agg, term.column, tuple(f.text for f in term.filters))
+        if measure not in measures:
+            measures.append(measure)
+        m, w = measures.index(measure), windows.index(wkey)
+        used_in.setdefault(m, set()).add(w)
+        return m, w
+
+    cells: dict[str, tuple[tuple[int, int], tuple[int, int] | None]] = {}
     for col in spec.columns:
-        for term in col.terms:
-            out.add(term.window.start)
-            if term.window.offset.n:
-                out.add(term.window.offset)
-    return sorted(out, key=lambda d: (d.unit, d.n))
+        if col.term is not None:
+            cells[col.name] = (locate(col.term), None)
+        else:
+            assert col.numerator is not None and col.denominator is not None
+            cells[col.name] = (locate(col.numerator), locate(col.denominator))
+    return Plan(windows, measures, expressions, used_in, cells)
 
 
-def _condition(term: Term) -> str:
+def _interval(n_sql: str, unit: str) -> str:
+    return f"to_months({n_sql})" if unit == "m" else f"to_days({n_sql})"
+
+
+def _measure_sql(p: Plan, m: int) -> str:
+    measure = p.measures[m]
+    conds = [p.expressions[t].to_sql("e.") for t in measure.filters]
+    if len(p.used_in[m]) < len(p.windows):
+        conds.append(f"ow.{_q(WIN)} IN ({', '.join(str(w) for w in sorted(p.used_in[m]))})")
+    col = f"CAST(e.{_q(measure.column)} AS DOUBLE)" if measure.column else None
     ts = f"e.{_q(TS)}"
-    parts = [f"{ts} >= {_bound(term.window.start)}"]
-    if term.window.offset.n:
-        parts.append(f"{ts} < {_bound(term.window.offset)}")
-    parts += [f.to_sql("e.") for f in term.filters]
-    return " AND ".join(parts)
 
+    def filt(extra: list[str]) -> str:
+        allc = conds + extra
+        return f" FILTER (WHERE {' AND '.join(allc)})" if allc else ""
 
-def term_sql(term: Term) -> str:
-    """The SQL aggregate for one term (NULL when the window holds no usable event, 0 for counts)."""
-    cond = _condition(term)
-    col = f"CAST(e.{_q(term.column)} AS DOUBLE)" if term.column else None
-    obs_us, ts = f"o.{_q(OBS_US)}", f"e.{_q(TS)}"
-    if term.agg == "count":
-        return f"count({col if col else ts}) FILTER (WHERE {cond})"
-    if term.agg in _SIMPLE:
-        return f"{_SIMPLE[term.agg]}({col}) FILTER (WHERE {cond})"
-    if term.agg in ("last", "first"):
-        fn = "arg_max" if term.agg == "last" else "arg_min"
-        return f"{fn}({col}, e.{_q(SEQ)}) FILTER (WHERE {cond} AND {col} IS NOT NULL)"
-    if term.agg in ("days_since_last", "days_since_first"):
-        fn = "max" if term.agg == "days_since_last" else "min"
-        if col:
-            cond += f" AND {col} IS NOT NULL"
-        return f"(({obs_us} - epoch_us({fn}({ts}) FILTER (WHERE {cond}))) / {_DAY_US})"
-    if term.agg == "slope":
-        x = f"((epoch_us({ts}) - {obs_us}) / {_DAY_US})"
-        return f"regr_slope({col}, {x}) FILTER (WHERE {cond})"
-    raise ValueError(f"no SQL for aggregation {term.agg!r}")
-
-
-def column_sql(col: FeatureColumn) -> str:
-    """The SQL expression for one output column."""
-    if col.term is not None:
-        expr = term_sql(col.term)
-        return expr if col.term.agg == "count" else f"CAST({expr} AS DOUBLE)"
-    assert col.numerator is not None and col.denominator is not None
-    return f"(CAST({term_sql(col.numerator)} AS DOUBLE) / NULLIF({term_sql(col.denominator)}, 0))"
-
-
-def _lowest_bound(spec: BehaviourSpec) -> str:
-    widest: dict[str, Duration] = {}
-    for d in _durations(spec):
-        if d.n >= widest.get(d.unit, d).n:
-            widest[d.unit] = d
-    bounds = [_bound(d) for d in widest.values()]
-    return bounds[0] if len(bounds) == 1 else f"least({', '.join(bounds)})"
+    agg = measure.agg
+    if agg == "count":
+        return f"count({col or ts}){filt([])}"
+    if agg in _SIMPLE:
+        return f"{_SIMPLE[agg]}({col}){filt([])}"
+    if agg in ("last", "first"):
+        fn = "arg_max" if agg == "last" else "arg_min"
+        return f"{fn}({col}, e.{_q(SEQ)}){filt([f'{col} IS NOT NULL'])}"
+    if agg in ("days_since_last", "days_since_first"):
+        fn = "max" if agg == "days_since_last" else "min"
+        edge = f"{fn}({ts}){filt([f'{col} IS NOT NULL'] if col else [])}"
+        return f"((ow.{_q(OBS_US)} - epoch_us({edge})) / {_DAY_US})"
+    if agg == "slope":
+        x = f"((epoch_us({ts}) - ow.{_q(OBS_US)}) / {_DAY_US})"
+        return f"regr_slope({col}, {x}){filt([])}"
+    raise ValueError(f"no SQL for aggregation {agg!r}")
 
 
 def behaviour_sql(spec: BehaviourSpec, events: str = "events", observations: str = "observations") -> str:
-    """The whole query: one row per observation (``__obs_row``), one column per windowed feature."""
-    ent, obs_ts = _q(spec.entity), _q(OBS_TS)
-    bounds = [f"{_minus(obs_ts, d)} AS {_q(f'__b_{d}')}" for d in _durations(spec)]
-    selects = [f"o.{_q(OBS_ROW)}"] + [f"{column_sql(c)} AS {_q(c.name)}" for c in spec.columns]
+    """The query: one row per (``__obs_row``, window ``__w``) holding events, one column ``m<k>`` per measure."""
+    p = plan(spec)
+    ent, obs_ts = _q(spec.entity), f"o.{_q(OBS_TS)}"
+    rows = ", ".join(f"({w}, {s.n}, '{s.unit}', {o.n})" for w, (s, o) in enumerate(p.windows))
+    lo = f"CASE w.unit WHEN 'm' THEN {obs_ts} - {_interval('w.start_n', 'm')} ELSE {obs_ts} - {_interval('w.start_n', 'd')} END"
+    hi = f"CASE w.unit WHEN 'm' THEN {obs_ts} - {_interval('w.offset_n', 'm')} ELSE {obs_ts} - {_interval('w.offset_n', 'd')} END"
+    measures = [f"{_measure_sql(p, m)} AS {_q(f'm{m}')}" for m in range(len(p.measures))]
     return (
-        f"WITH o AS (\n  SELECT {ent}, {obs_ts}, {_q(OBS_ROW)}, epoch_us({obs_ts}) AS {_q(OBS_US)},\n    "
-        + ",\n    ".join(bounds) + f"\n  FROM {observations}\n)\n"
-        "SELECT\n  " + ",\n  ".join(selects) + "\n"
-        "FROM o\n"
-        f"LEFT JOIN {events} AS e\n"
-        f"  ON e.{ent} = o.{ent} AND e.{_q(TS)} < o.{obs_ts} AND e.{_q(TS)} >= {_lowest_bound(spec)}\n"
-        f"GROUP BY o.{_q(OBS_ROW)}, o.{_q(OBS_US)}"
+        f"WITH w({_q(WIN)}, start_n, unit, offset_n) AS (VALUES {rows}),\n"
+        f"ow AS (\n  SELECT o.{ent}, o.{_q(OBS_ROW)}, epoch_us({obs_ts}) AS {_q(OBS_US)}, w.{_q(WIN)},\n"
+        f"    {lo} AS {_q(LO)},\n    {hi} AS {_q(HI)}\n"
+        f"  FROM {observations} AS o CROSS JOIN w\n)\n"
+        f"SELECT ow.{_q(OBS_ROW)}, ow.{_q(WIN)},\n  " + ",\n  ".join(measures) + "\n"
+        f"FROM ow JOIN {events} AS e\n"
+        f"  ON e.{ent} = ow.{ent} AND e.{_q(TS)} >= ow.{_q(LO)} AND e.{_q(TS)} < ow.{_q(HI)}\n"
+        f"GROUP BY ow.{_q(OBS_ROW)}, ow.{_q(OBS_US)}, ow.{_q(WIN)}"
     )
+
+
+def _layout(result: pd.DataFrame, spec: BehaviourSpec, p: Plan, n_obs: int) -> pd.DataFrame:
+    """(observation, window) rows -> one row per observation, one column per feature."""
+    win = result[WIN].to_numpy()
+    rows = result[OBS_ROW].to_numpy()
+    where = {w: (win == w) for w in range(len(p.windows))}
+
+    def cell(m: int, w: int) -> np.ndarray:
+        count = p.measures[m].agg == "count"
+        out = np.zeros(n_obs, dtype=np.int64) if count else np.full(n_obs, np.nan)
+        sel = where[w]
+        values = result[f"m{m}"].to_numpy()[sel]
+        out[rows[sel]] = values if count else values.astype("float64")
+        return out
+
+    columns: dict[str, np.ndarray] = {}
+    for name, (num, den) in p.cells.items():
+        if den is None:
+            columns[name] = cell(*num)
+        else:
+            d = cell(*den).astype("float64")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                columns[name] = cell(*num).astype("float64") / np.where(d == 0, np.nan, d)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n_obs, name=OBS_ROW))[[c.name for c in spec.columns]]
 
 
 def compute_duckdb(
@@ -121,7 +175,7 @@ def compute_duckdb(
     """Windowed features for each prepared observation (index = ``__obs_row``), computed by DuckDB.
 
     `events` is a prepared events frame, or the name of a table/view with the same columns in
-    `connection`.
+    `connection`. Observations are numbered 0..n-1 in ``__obs_row`` (as `prepare_observations` does).
     """
     import duckdb
 
@@ -137,10 +191,4 @@ def compute_duckdb(
     finally:
         if connection is None:
             con.close()
-    result = result.set_index(OBS_ROW).sort_index()
-    for col in spec.columns:
-        if col.term is not None and col.term.agg == "count":
-            result[col.name] = result[col.name].astype("int64")
-        else:
-            result[col.name] = result[col.name].astype("float64")
-    return result
+    return _layout(result, spec, plan(spec), len(observations))
