@@ -147,9 +147,9 @@ def run_serve(args: list[str], cwd: Path, env: dict[str, str] | None = None,
               timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `creditflow serve` expecting it to stop by itself (bad input)."""
     full_env = {**os.environ, "CREDITFLOW_API_KEYS": API_KEY, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "creditflow", "serve", *args, "--host", "127.0.0.1",
-                           "--port", str(free_port())], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    port = [] if "--port" in args else ["--port", str(free_port())]
+    return subprocess.run([sys.executable, "-m", "creditflow", "serve", *args, "--host", "127.0.0.1", *port],
+                          cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 # ------------------------------------------------------------------------------------ PostgreSQL

@@ -1,0 +1,138 @@
+"""Faults: the service refuses to start on bad input (exit 2, one line), and a `kill -9` under load
+leaves an audit log that opens cleanly, holds every decision a client saw, and lets retries finish
+the rest exactly once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import sqlite3
+import threading
+
+import httpx
+
+from tests.service_support import (  # noqa: F401
+    EXAMPLE_POLICY,
+    ServiceProcess,
+    applicants,
+    free_port,
+    run_serve,
+    service_bundle,
+)
+
+
+def _tampered(bundle, dest):
+    shutil.copytree(bundle, dest)
+    text = (dest / "binning.json").read_text(encoding="utf-8")
+    m = re.search(r'"woe": \[\s*(-?[0-9.]+)', text)
+    (dest / "binning.json").write_text(text.replace(m.group(1), str(float(m.group(1)) + 0.1), 1), encoding="utf-8")
+    return dest
+
+
+def test_refuses_a_tampered_bundle_at_start(service_bundle, tmp_path):  # noqa: F811
+    r = run_serve([str(_tampered(service_bundle, tmp_path / "tampered"))], tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "binning.json" in r.stderr and "SHA-256 does not match" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_refuses_to_start_on_other_bad_input(service_bundle, tmp_path, monkeypatch):  # noqa: F811
+    """The same checks in-process (they all stop before serving): one line, exit status 2."""
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def serve(*args: str, keys: str = "key-for-the-tests-0123456789") -> tuple[int, str]:
+        monkeypatch.setenv("CREDITFLOW_API_KEYS", keys)
+        result = runner.invoke(app, ["serve", str(service_bundle), "--host", "127.0.0.1", *args])
+        return result.exit_code, result.output
+
+    code, out = serve("--port", str(free_port()), keys="")
+    assert code == 2 and "no API keys" in out
+    code, out = serve("--port", str(free_port()), keys="short")
+    assert code == 2 and "shorter than 16 characters" in out
+    bad_policy = tmp_path / "p.yaml"
+    bad_policy.write_text("version: v\ncutoffs: {approve: 530}\nrules:\n- {code: R, when: 'AGE <', action: reject}\n")
+    code, out = serve("--port", str(free_port()), "--policy", str(bad_policy))
+    assert code == 2 and "rule 'R'" in out
+    code, out = serve("--port", str(free_port()), "--audit", "mysql://db/audit")
+    assert code == 2 and "unsupported audit URL" in out
+    keys = tmp_path / "keys.txt"
+    keys.write_text("not-a-digest\n")
+    code, out = serve("--port", str(free_port()), "--api-keys-file", str(keys))
+    assert code == 2 and "row 1" in out and "SHA-256 hex digest" in out
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = serve("--port", str(port))
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in out
+    assert "Traceback" not in out
+
+
+def test_kill_9_under_load_then_restart(service_bundle, applicants, tmp_path):  # noqa: F811
+    server = ServiceProcess([str(service_bundle), "--policy", str(EXAMPLE_POLICY)], workdir=tmp_path).start()
+    answered: dict[str, str] = {}  # idempotency key -> request id the client saw
+    sent: list[str] = []
+    lock = threading.Lock()
+    go = threading.Event()
+
+    def client(k: int) -> None:
+        with server.client() as c:
+            for i in range(k, 100_000, 4):
+                key = f"k-{i}"
+                with lock:
+                    sent.append(key)
+                try:
+                    r = c.post("/v1/decisions", json={"applicant": applicants[i % len(applicants)]},
+                               headers={"Idempotency-Key": key})
+                except httpx.HTTPError:
+                    return  # the server is gone
+                assert r.status_code == 200, r.text
+                with lock:
+                    answered[key] = r.json()["request_id"]
+                    if len(answered) >= 150:
+                        go.set()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    assert go.wait(120), server.log()
+    server.kill9()
+    for t in threads:
+        t.join(60)
+
+    db = tmp_path / "creditflow-audit.db"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rows = dict(conn.execute("SELECT idempotency_key, request_id FROM decisions"))
+    total, distinct = conn.execute("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM decisions").fetchone()
+    conn.close()
+    assert total == distinct == len(rows), "no duplicate rows"
+    assert all(rows.get(key) == rid for key, rid in answered.items()), "every decision a client saw is recorded"
+
+    server.port = free_port()
+    server.start()
+    try:
+        unanswered = [k for k in sent if k not in answered]
+        with server.client() as c:
+            for key in unanswered + list(answered)[:20]:
+                i = int(key[2:])
+                r = c.post("/v1/decisions", json={"applicant": applicants[i % len(applicants)]},
+                           headers={"Idempotency-Key": key})
+                assert r.status_code == 200, r.text
+                if key in answered:
+                    assert r.json()["request_id"] == answered[key], "a retry gets the first response"
+                elif key in rows:
+                    assert r.json()["request_id"] == rows[key], "recorded before the kill: replayed, not redone"
+    finally:
+        server.stop()
+    conn = sqlite3.connect(db)
+    total, keys = conn.execute("SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM decisions").fetchone()
+    conn.close()
+    assert total == keys == len(sent), "after retries: exactly one row per application"
