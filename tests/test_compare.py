@@ -1,0 +1,120 @@
+"""Champion vs challenger: the numbers agree with the metric functions, the swap set with the decisions,
+and the CLI writes JSON/HTML and refuses bad input with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import creditflow as cf
+from creditflow.bundle import save_bundle
+from creditflow.data import CreditflowError
+from creditflow.evaluation import auc, delong_test, ks
+from creditflow.evaluation.compare import compare_models, comparison_tables
+from creditflow.models.gbdt import GBDTModel
+from tests.conftest import UCI, UCI_TARGET
+
+
+def run(*args):
+    """The real `creditflow` command line, in process."""
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def uci():
+    return cf.read_table(UCI, UCI_TARGET, id="ID").subset(np.arange(6000))
+
+
+@pytest.fixture(scope="module")
+def models(uci):
+    card = cf.Scorecard().fit(uci.train)
+    gbdt = GBDTModel(folds=3, learning_rate=0.1, early_stopping=30, tune=False).fit(uci.train)
+    return card, gbdt
+
+
+def test_numbers_agree_with_the_metric_functions(models, uci):
+    card, gbdt = models
+    result = compare_models(card, gbdt, uci.test, cutoff=580)
+    y = uci.test.y
+    pa = card.predict_proba(uci.test)[:, 1]
+    pb = gbdt.predict_proba(uci.test)[:, 1]
+    summary = result.summary.set_index("model")
+    assert summary.loc["champion", "auc"] == pytest.approx(auc(y, pa))
+    assert summary.loc["challenger", "auc"] == pytest.approx(auc(y, pb))
+    assert summary.loc["challenger", "ks"] == pytest.approx(ks(y, pb).statistic)
+    test = delong_test(y, pb, pa)
+    assert result.delong["difference"] == pytest.approx(test["difference"])
+    assert result.delong["p_value"] == pytest.approx(test["p_value"])
+    sa = card.scores(uci.test)["score"].to_numpy()
+    sb = gbdt.scores(uci.test)["score"].to_numpy()
+    swap = result.swap.set_index("segment")
+    out = (sa >= 580) & (sb < 580)
+    assert swap.loc["swap-out", "count"] == out.sum()
+    assert swap.loc["swap-out", "bads"] == y[out].sum()
+    assert swap.loc["swap-in", "count"] == ((sa < 580) & (sb >= 580)).sum()
+    assert swap.loc["total", "count"] == len(y)
+    assert summary.loc["challenger", "approval_rate"] == pytest.approx((sb >= 580).mean())
+    cal = result.calibration
+    assert set(cal["model"]) == {"champion", "challenger"}
+    assert cal.groupby("model")["count"].sum().eq(len(y)).all()
+    assert result.psi_value > 0
+
+
+def test_a_model_against_itself(models, uci):
+    card, _ = models
+    result = compare_models(card, card, uci.test)
+    assert result.delong["difference"] == 0 and result.psi_value == pytest.approx(0, abs=1e-12)
+    swap = result.swap.set_index("segment")
+    assert swap.loc["swap-in", "count"] == 0 and swap.loc["swap-out", "count"] == 0
+    assert result.cutoff == card.scaling_.base_score
+    tables = comparison_tables(card, card, uci.test)
+    assert set(tables) == {"summary", "delong", "calibration", "psi", "swap"}
+    assert all(isinstance(t, pd.DataFrame) for t in tables.values())
+    with pytest.raises(CreditflowError, match="outside"):
+        compare_models(card, card, uci.test, cutoff=10)
+
+
+def test_cli_writes_json_and_html(models, uci, tmp_path):
+    card, gbdt = models
+    save_bundle(card, tmp_path / "champ", extras={"schema.json": {"target": UCI_TARGET, "fields": []}})
+    save_bundle(gbdt, tmp_path / "chall")
+    frame = pd.read_csv(UCI).iloc[4000:6000]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "d.csv", "--cutoff", "600",
+            "--out", tmp_path / "c.json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["rows"] == 2000 and doc["cutoff"] == 600
+    assert {s["model"] for s in doc["summary"]} == {"champion", "challenger"}
+    assert sum(s["count"] for s in doc["swap"] if s["segment"] != "total") == 2000
+    assert "DeLong" in r.stdout and "swap-out" in r.stdout
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "d.csv", "--out", tmp_path / "c.html")
+    assert r.exit_code == 0, r.output
+    assert "<h2>Swap set" in (tmp_path / "c.html").read_text(encoding="utf-8")
+
+
+def test_cli_bad_input_exits_2(models, tmp_path):
+    card, gbdt = models
+    save_bundle(card, tmp_path / "champ")
+    save_bundle(gbdt, tmp_path / "chall")
+    frame = pd.read_csv(UCI).head(500)
+    frame.drop(columns=["PAY_0"]).to_csv(tmp_path / "d.csv", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "d.csv", "--target", UCI_TARGET)
+    assert r.exit_code == 2 and "PAY_0" in r.stderr
+    frame.to_csv(tmp_path / "ok.csv", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "ok.csv")
+    assert r.exit_code == 2 and "--target" in r.stderr
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "ok.csv", "--target", UCI_TARGET,
+            "--cutoff", "9999")
+    assert r.exit_code == 2 and "outside" in r.stderr
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "ok.csv", "--target", UCI_TARGET,
+            "--out", tmp_path / "c.txt")
+    assert r.exit_code == 2 and not (tmp_path / "c.txt").exists()

@@ -1,0 +1,200 @@
+"""Reason codes: what the model scored (points short of the reference, or TreeSHAP against a reference
+population), protected variables, missing values, the versioned code table, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import creditflow as cf
+from creditflow.bundle import load_bundle, save_bundle
+from creditflow.data import CreditflowError
+from creditflow.models.gbdt import GBDTModel
+from creditflow.scoring.reasons import Reasoner, reason_docs, reason_table, reasons_row
+from tests.conftest import UCI, UCI_TARGET
+
+
+def run(*args):
+    """The real `creditflow` command line, in process (exit code, stdout and stderr kept apart)."""
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    result.returncode = result.exit_code
+    return result
+
+
+@pytest.fixture(scope="module")
+def uci():
+    meanings = {"PAY_0": "repayment status in September", "LIMIT_BAL": "credit limit"}
+    data = cf.read_table(UCI, UCI_TARGET, id="ID", dictionary=cf.FieldDictionary(meanings=meanings))
+    return data.subset(np.arange(5000))
+
+
+@pytest.fixture(scope="module")
+def card(uci):
+    return cf.Scorecard().fit(uci.train)
+
+
+@pytest.fixture(scope="module")
+def gbdt(uci):
+    return GBDTModel(folds=3, learning_rate=0.1, early_stopping=30, tune=False).fit(uci.train)
+
+
+@pytest.fixture(scope="module")
+def applicants(uci):
+    frame = uci.test.X.head(400).copy()
+    frame["PAY_0"] = frame["PAY_0"].astype(float)
+    frame.loc[frame.index[:25], "PAY_0"] = np.nan
+    return frame
+
+
+def test_scorecard_reasons_are_the_largest_point_shortfalls(card, applicants):
+    table = reason_table(card, applicants)
+    assert list(table.columns) == [f"reason_{k}_{w}" for k in range(1, 5) for w in ("code", "text")]
+    points = card.point_matrix(applicants)
+    best = card.points_.groupby("variable")["points"].max()
+    short = best[points.columns].to_numpy()[None, :] - points.to_numpy()
+    codes = {c.variable: c for c in Reasoner(card).codes.codes}
+    for i in range(len(applicants)):
+        expect = [points.columns[j] for j in np.argsort(-short[i], kind="stable")[:4] if short[i, j] > 0]
+        got = [table.iat[i, 2 * k] for k in range(4) if table.iat[i, 2 * k]]
+        assert [c.rstrip("M") for c in got] == [codes[v].code for v in expect]
+
+
+def _best_row(card, base: dict) -> dict:
+    """An applicant in each variable's highest-points bin."""
+    best = {}
+    for var, vb, _, pts in card._compiled:
+        i = int(np.argmax(pts))
+        if vb.kind == "numeric" and i < vb.n_regular:
+            edges = [-np.inf, *vb.splits, np.inf]
+            best[var] = edges[i] if np.isfinite(edges[i]) else edges[i + 1] - 1
+        else:
+            best[var] = None if vb.labels[i] == "Missing" else vb.groups[i][0]
+    return {**base, **best}
+
+
+def test_missing_values_say_so(card, uci):
+    row = _best_row(card, uci.test.X.iloc[0].to_dict())
+    assert reasons_row(card, row) == []
+    row["PAY_0"] = None
+    got = reasons_row(card, row)
+    assert [r["variable"] for r in got] == ["PAY_0"]
+    assert got[0]["missing"] and got[0]["text"] == "PAY_0 (repayment status in September): missing"
+    assert got[0]["code"].endswith("M")
+    table = reason_table(card, pd.DataFrame([row]))
+    assert table.iloc[0].tolist()[:2] == [got[0]["code"], got[0]["text"]]
+
+
+def test_row_api_equals_table(card, gbdt, applicants):
+    for model in (card, gbdt):
+        table = reason_table(model, applicants.head(60))
+        for i, row in enumerate(applicants.head(60).to_dict("records")):
+            got = reasons_row(model, row)
+            codes = [r["code"] for r in got] + [""] * (4 - len(got))
+            assert codes == [table.iat[i, 2 * k] for k in range(4)]
+            assert all(r["impact"] > 0 for r in got)
+            assert [r["impact"] for r in got] == sorted((r["impact"] for r in got), reverse=True)
+
+
+def test_gbdt_reasons_are_shap_pushes_towards_bad(gbdt, applicants):
+    M = gbdt.encoder_.matrix(applicants)
+    contrib = gbdt.booster_.predict(M, pred_contrib=True)[:, :-1]  # LightGBM's own TreeSHAP
+    docs = reason_docs(gbdt, applicants)  # mean contribution of this population as the reference
+    reasoner = Reasoner.from_docs(gbdt, docs)
+    ref = np.asarray([docs["reasons.json"]["values"][v] for v in gbdt.features_])
+    table = reasoner.table(applicants)
+    push = contrib - ref
+    for i in range(len(applicants)):
+        expect = [gbdt.features_[j] for j in np.argsort(-push[i], kind="stable")[:4] if push[i, j] > 1e-9]
+        got = [reasoner.codes.codes[[c.code for c in reasoner.codes.codes].index(code.rstrip("M"))].variable
+               for code in table.iloc[i, ::2] if code]
+        assert got == expect
+    # impacts are in score points: factor * Platt slope * contribution
+    one = reasoner.row(applicants.iloc[3].to_dict(), n=1)[0]
+    j = gbdt.features_.index(one["variable"])
+    scale = gbdt.scaling_.factor * gbdt.calibration_.slope
+    assert one["impact"] == pytest.approx(push[3, j] * scale, abs=1e-5)
+
+
+def test_protected_variables_are_never_reasons(card, gbdt, uci, applicants):
+    for model in (card, gbdt):
+        protected = list(model.features_[:3])
+        docs = reason_docs(model, uci.train, protected=protected)
+        table = Reasoner.from_docs(model, docs).table(applicants)
+        codes = {c["variable"]: c["code"] for c in docs["reason_codes.json"]["codes"]}
+        used = set(table.filter(like="_code").to_numpy().ravel())
+        assert not {codes[p] for p in protected} & {u.rstrip("M") for u in used}
+        assert table["reason_1_code"].ne("").mean() > 0.9
+    with pytest.raises(CreditflowError, match="NOPE"):
+        reason_docs(card, uci.train, protected=["NOPE"])
+
+
+def test_cutoff_reference_is_stored_and_used(card, uci, applicants):
+    docs = reason_docs(card, uci.train, reference="cutoff", cutoff=600)
+    settings = docs["reasons.json"]
+    assert settings["reference"] == "cutoff" and settings["cutoff"] == 600 and settings["rows"] >= 30
+    scores = card.scores(uci.train)["score"]
+    near = uci.train.X[(scores >= 600) & (scores < 600 + card.scaling_.pdo / 2)]
+    mean_points = card.point_matrix(near).mean()
+    for var, value in settings["values"].items():
+        assert value == pytest.approx(mean_points[var])
+    with pytest.raises(CreditflowError, match="cutoff"):
+        reason_docs(card, uci.train, reference="cutoff", cutoff=2000)
+
+
+def test_bundle_carries_reasons_and_codes_can_be_edited(card, uci, applicants, tmp_path):
+    docs = reason_docs(card, uci.train, protected=["SEX"])
+    save_bundle(card, tmp_path / "m", extras=docs)
+    bundle = load_bundle(tmp_path / "m")
+    assert reasons_row(bundle, applicants.iloc[0].to_dict()) == Reasoner.from_docs(card, docs).row(
+        applicants.iloc[0].to_dict())
+    r = run("reasons", "export", tmp_path / "m", tmp_path / "codes.csv")
+    assert r.returncode == 0, r.stderr
+    codes = pd.read_csv(tmp_path / "codes.csv", encoding="utf-8-sig")
+    assert set(codes["variable"]) == set(card.features_) and (codes["version"] == 1).all()
+    codes.loc[codes["variable"] == "PAY_0", "text"] = "最近一期还款状态逾期"
+    codes.to_csv(tmp_path / "codes.csv", index=False, encoding="utf-8-sig")
+    before = bundle.model_version
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "codes.csv")
+    assert r.returncode == 0, r.stderr
+    after = load_bundle(tmp_path / "m")  # verified against the new manifest
+    assert after.model_version != before
+    table = after.files["reason_codes.json"]
+    assert table["version"] == 2
+    entry = next(c for c in table["codes"] if c["variable"] == "PAY_0")
+    assert entry["text"] == "最近一期还款状态逾期" and entry["version"] == 2
+    assert after.files["reasons.json"]["protected"] == ["SEX"]
+    codes.loc[0, "variable"] = "NOT_A_VARIABLE"
+    codes.to_csv(tmp_path / "bad.csv", index=False)
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "bad.csv")
+    assert r.returncode == 2 and "NOT_A_VARIABLE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_and_score_cli_write_reasons(tmp_path):
+    sample = pd.read_csv(UCI).head(3000)
+    sample.to_csv(tmp_path / "uci.csv", index=False)
+    r = run("train", tmp_path / "uci.csv", "--target", UCI_TARGET, "--id", "ID", "--model", "gbdt",
+            "--protected", "SEX,AGE", "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    settings = json.loads((tmp_path / "o" / "model" / "reasons.json").read_text())
+    assert settings["method"] == "shap" and settings["protected"] == ["SEX", "AGE"]
+    r = run("score", tmp_path / "o" / "model", tmp_path / "uci.csv", "--out", tmp_path / "s.csv")
+    assert r.returncode == 0, r.stderr
+    out = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
+    assert list(out.columns[:4]) == ["ID", "probability", "score", "grade"]
+    assert "reason_4_text" in out.columns
+    codes = json.loads((tmp_path / "o" / "model" / "reason_codes.json").read_text())["codes"]
+    protected = {c["code"] for c in codes if c["variable"] in ("SEX", "AGE")}
+    assert not protected & set(out.filter(like="_code").to_numpy().ravel())
+    r = run("score", tmp_path / "o" / "model", tmp_path / "uci.csv", "--out", tmp_path / "n.csv", "--no-reasons")
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(tmp_path / "n.csv").columns) == ["ID", "probability", "score", "grade"]
+    r = run("train", tmp_path / "uci.csv", "--target", UCI_TARGET, "--protected", "GENDER", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "GENDER" in r.stderr and not (tmp_path / "x").exists()
