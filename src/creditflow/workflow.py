@@ -119,7 +119,7 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
 
 
 def score_table(model_dir: str | Path, data: str | Path | pd.DataFrame, out: str | Path | None = None,
-                id_column: str | None = None, reasons: bool = True, n_reasons: int = 4) -> pd.DataFrame:
+                id_column: str | None = None, reasons: bool = False, n_reasons: int = 4) -> pd.DataFrame:
     """Score every row of a table with a bundle: id (when known), probability, score, grade and, with
     `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons, see `scoring.reasons`); input order."""
     from creditflow.bundle import load_bundle

@@ -129,6 +129,6 @@ def demo_cmd(
                     dictionary=FieldDictionary(meanings=dict(UCI_TAIWAN_MEANINGS)))
     result = _progress_train(ds, out, "scorecard", 42)
     _summary(result)
-    scored = score_table(out / "model", path, out / "scores.csv")
+    scored = score_table(out / "model", path, out / "scores.csv", reasons=True)
     console.print(f"scores: [bold]{out / 'scores.csv'}[/] ({len(scored):,} rows); grade mix: "
                   + json.dumps(scored["grade"].value_counts().sort_index().to_dict()))
