@@ -84,12 +84,14 @@ class PostgresAudit:
             raise CreditflowError(f"cannot use the PostgreSQL audit database {self.url}: "
                                   f"{' '.join(str(exc).split())}") from None
 
-    def _connect(self) -> Any:
+    def _connect(self) -> tuple[Any, bool]:
+        """This thread's connection, and whether it was just opened."""
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
+        if conn is None or conn.closed or conn.broken:
             conn = self._psycopg.connect(self._dsn, connect_timeout=self._timeout, autocommit=False)
             self._local.conn = conn
-        return conn
+            return conn, True
+        return conn, False
 
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -101,7 +103,7 @@ class PostgresAudit:
         self._local.conn = None
 
     def _migrate(self) -> None:
-        conn = self._connect()
+        conn, _ = self._connect()
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
             conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER NOT NULL)")
@@ -115,12 +117,20 @@ class PostgresAudit:
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version,))
 
     def _run(self, fn: Any) -> Any:
-        try:
-            conn = self._connect()
-            return fn(conn)
-        except self._psycopg.Error as exc:
-            self._drop()
-            raise AuditUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
+        """Run `fn(connection)`; a connection that went stale (database restarted) is replaced once."""
+        psycopg = self._psycopg
+        for attempt in (1, 2):
+            try:
+                conn, fresh = self._connect()
+                return fn(conn)
+            except psycopg.OperationalError as exc:
+                self._drop()
+                if fresh or attempt == 2:
+                    raise AuditUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
+            except psycopg.Error as exc:
+                self._drop()
+                raise AuditUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
+        raise AssertionError("unreachable")
 
     def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
         def write(conn: Any) -> None:

@@ -1,0 +1,85 @@
+"""The audit log in a real PostgreSQL (a throwaway cluster started by the `postgres` fixture; the test
+FAILS, not skips, where PostgreSQL is not installed)."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from tests.service_support import (  # noqa: F401
+    EXAMPLE_POLICY,
+    ServiceProcess,
+    applicants,
+    postgres,
+    service_bundle,
+)
+
+
+@pytest.fixture(scope="module")
+def pg_server(postgres, service_bundle, tmp_path_factory):  # noqa: F811
+    proc = ServiceProcess([str(service_bundle), "--policy", str(EXAMPLE_POLICY), "--audit", postgres.url],
+                          workdir=tmp_path_factory.mktemp("pg")).start()
+    yield proc
+    proc.stop()
+    assert "Traceback" not in proc.log()
+
+
+def pg_rows(postgres, sql: str, args: tuple = ()) -> list[tuple]:  # noqa: F811
+    with psycopg.connect(postgres.url) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def test_decisions_are_recorded_in_postgres(pg_server, postgres, applicants):  # noqa: F811
+    with pg_server.client() as c:
+        docs = [c.post("/v1/decisions", json={"application_id": f"pg-{i}", "applicant": a}).json()
+                for i, a in enumerate(applicants[:25])]
+        batch = c.post("/v1/decisions/batch", json={"applications": [{"applicant": a} for a in applicants[25:30]]})
+        assert c.post("/v1/decisions", json={"applicant": {"AGE": "x"}}).status_code == 422
+    assert batch.status_code == 200
+    rows = {r[0]: r for r in pg_rows(postgres, "SELECT request_id, score, decision, model_version, policy_version, "
+                                     "input_json, created_at FROM decisions")}
+    assert len(rows) == 30
+    for doc, applicant in zip(docs, applicants, strict=False):
+        rid, score, decision, mv, pv, input_json, created = rows[doc["request_id"]]
+        assert (score, decision, mv, pv) == (doc["score"], doc["decision"], doc["model_version"], doc["policy_version"])
+        assert input_json["PAY_0"] == applicant["PAY_0"]  # JSONB: queryable by field
+        assert created.isoformat(timespec="milliseconds").startswith(doc["created_at"][:19])
+    assert pg_rows(postgres, "SELECT MAX(version) FROM creditflow_audit_schema") == [(1,)]
+
+
+def test_concurrent_idempotent_retries_write_once(pg_server, postgres, applicants):  # noqa: F811
+    results, barrier = [], threading.Barrier(6)
+
+    def go() -> None:
+        with pg_server.client() as c:
+            barrier.wait()
+            results.append(c.post("/v1/decisions", json={"applicant": applicants[40]},
+                                  headers={"Idempotency-Key": "pg-race"}))
+
+    threads = [threading.Thread(target=go) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [r.status_code for r in results] == [200] * 6
+    assert len({r.json()["request_id"] for r in results}) == 1
+    assert pg_rows(postgres, "SELECT COUNT(*) FROM decisions WHERE idempotency_key = 'pg-race'") == [(1,)]
+
+
+def test_database_outage_gives_503_never_an_unrecorded_decision(pg_server, postgres, applicants):  # noqa: F811
+    before = pg_rows(postgres, "SELECT COUNT(*) FROM decisions")[0][0]
+    postgres.stop()
+    try:
+        with pg_server.client() as c:
+            r = c.post("/v1/decisions", json={"applicant": applicants[50]})
+            assert r.status_code == 503 and "no decision was issued" in r.json()["detail"]
+            assert c.get("/readyz").status_code == 503
+    finally:
+        postgres.start()
+    with pg_server.client() as c:
+        r = c.post("/v1/decisions", json={"applicant": applicants[51]})  # reconnects by itself
+        assert r.status_code == 200, r.text
+        assert c.get("/readyz").status_code == 200
+    assert pg_rows(postgres, "SELECT COUNT(*) FROM decisions")[0][0] == before + 1
