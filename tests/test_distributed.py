@@ -174,11 +174,12 @@ def test_cluster_training_equals_single_machine(both):
 
 def test_scores_equal_and_parts_keep_input_order(both, client, uci_dir, tmp_path):
     single, _, out = both
-    summary = score_on_cluster(client, out / "dist" / "model", uci_dir, tmp_path / "scores")
+    summary = score_on_cluster(client, out / "dist" / "model", uci_dir, tmp_path / "scores", reasons=True)
     parts = sorted(p.name for p in (tmp_path / "scores").iterdir())
     assert parts == [f"part.{i:06d}.parquet" for i in range(len(SIZES))] and summary.rows == sum(SIZES)
     got = pd.read_parquet(tmp_path / "scores")
-    pd.testing.assert_frame_equal(got, score_table(out / "dist" / "model", uci_dir))
+    assert "reason_1_code" in got.columns
+    pd.testing.assert_frame_equal(got, score_table(out / "dist" / "model", uci_dir, reasons=True))
     mine = score_table(out / "single" / "model", uci_dir)
     assert (got["ID"].to_numpy() == pd.read_parquet(uci_dir)["ID"].to_numpy()).all()
     assert (got["score"] == mine["score"]).all() and (got["grade"] == mine["grade"]).all()
@@ -194,8 +195,9 @@ def test_categorical_stepwise_and_remote_sums(client, german_dir, tmp_path):
     pd.testing.assert_frame_equal(local.selection_, single.selection_)
     assert local.features_ == single.features_ and local.points_.equals(single.points_)
     np.testing.assert_allclose(local.coef_, single.coef_, rtol=0, atol=1e-9)
-    remote = fit_scorecard(client, data, {"selection": {"max_corr": 0.6}}, max_local=0)  # sums stay on the workers
-    plain = fit_scorecard(client, data, {"selection": {"max_corr": 0.6}})
+    few = {"selection": {"max_features": 4}}
+    remote = fit_scorecard(client, data, few, max_local=0)  # the sums stay on the workers
+    plain = fit_scorecard(client, data, few)
     assert remote.coef_.tolist() == plain.coef_.tolist() and remote.intercept_ == plain.intercept_
     # a category never seen in training is scored in the Unseen bin, and counted
     frame = pd.read_parquet(german_dir)
@@ -268,18 +270,23 @@ def test_cluster_specs_and_unreachable_scheduler():
 
 
 def test_cli_train_and_score_on_a_running_cluster(client, german_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
     address = client.scheduler.address
-    cli = [sys.executable, "-m", "creditflow"]
-    r = subprocess.run([*cli, "train", str(german_dir), "--target", "creditability", "--bad", "bad", "--out",
-                        str(tmp_path / "out"), "--cluster", address, "--no-report"],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert "test" in r.stdout and (tmp_path / "out" / "model" / "manifest.json").exists()
-    r = subprocess.run([*cli, "score", str(tmp_path / "out" / "model"), str(german_dir), "--out",
-                        str(tmp_path / "scores"), "--cluster", address], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert "1,000 rows" in r.stdout and len(pd.read_parquet(tmp_path / "scores")) == 1000
-    r = subprocess.run([*cli, "train", str(german_dir), "--target", "creditability", "--out", str(tmp_path / "x"),
-                        "--cluster", "local:zero"], capture_output=True, text=True, timeout=300)
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", str(german_dir), "--target", "creditability", "--bad", "bad", "--out",
+                            str(tmp_path / "out"), "--cluster", address, "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert "test" in r.output and (tmp_path / "out" / "model" / "manifest.json").exists()
+    r = runner.invoke(app, ["score", str(tmp_path / "out" / "model"), str(german_dir), "--out",
+                            str(tmp_path / "scores"), "--cluster", address])
+    assert r.exit_code == 0, r.output
+    assert "1,000 rows" in r.output and len(pd.read_parquet(tmp_path / "scores")) == 1000
+    r = subprocess.run([sys.executable, "-m", "creditflow", "train", str(german_dir), "--target", "creditability",
+                        "--out", str(tmp_path / "x"), "--cluster", "local:zero"], capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 2 and "--cluster" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x").exists()

@@ -71,7 +71,7 @@ def unseen_partition(frame: pd.DataFrame, model: ModelDocs) -> pd.DataFrame:
 
 def score_on_cluster(
     client: Any, model_dir: str | Path, data: str | Path, out: str | Path, *, id_column: str | None = None,
-    reasons: bool = True, n_reasons: int = 4,
+    reasons: bool = False, n_reasons: int = 4,
 ) -> ScoreSummary:
     """Score a Parquet file or directory with a bundle into directory `out` (one Parquet part per input piece).
 
@@ -101,7 +101,7 @@ def score_on_cluster(
     n_reasons = n_reasons if reasons and supports_reasons(model) else 0
     columns = list(dict.fromkeys([*([id_col] if id_col else []), *model.features_]))
     local = ModelDocs.of_bundle(bundle)
-    docs = client.scatter(local, broadcast=True)
+    docs = client.scatter(local, broadcast=True, hash=False)
     frame = table.to_dask(columns)
     meta = score_partition(table.meta[columns].iloc[:0], local, id_col, n_reasons)
     for col in meta.columns:  # what `scores` gives for rows (an empty frame says object)

@@ -177,7 +177,7 @@ def fit_scorecard_stats(
     )
     bp._settings()
     categorical = categorical_columns(data, card.categorical)
-    labels = client.scatter(data.labels())
+    labels = client.scatter(data.labels(), hash=False)
     say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")
     stats = feature_stats(client, data, labels, categorical, {c: bp._specials(c) for c in data.features})
     say(f"binning {len(data.features)} columns")

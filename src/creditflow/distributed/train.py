@@ -31,7 +31,7 @@ def piece_scores(piece: Piece, model: ModelDocs) -> tuple[np.ndarray, np.ndarray
 
 def score_all(client: Any, table: PartitionedTable, model: Any) -> tuple[np.ndarray, np.ndarray]:
     """(probability, score) of every row in table order; 16 bytes a row reach the client."""
-    docs = client.scatter(ModelDocs.of(model), broadcast=True)
+    docs = client.scatter(ModelDocs.of(model), broadcast=True, hash=False)
     parts = client.gather(client.map(piece_scores, table.pieces, model=docs, pure=False))
     return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
 
