@@ -232,7 +232,8 @@ def anchor_scorecardpy(X_train, y_train, X_test, timer) -> tuple[np.ndarray, dic
     settings = {
         "var_filter": "var_filter(iv_limit=0.02, missing_limit=0.95, identical_limit=0.95) (defaults)",
         "woebin": "woebin(method='tree', stop_limit=0.1, count_distr_limit=0.05, bin_num_limit=8) (defaults), no_cores=1",
-        "model": "LogisticRegression(penalty='l1', C=0.9, solver='saga') (README)",
+        "model": "LogisticRegression(penalty='l1', C=0.9, solver='saga') (README) + random_state=42 "
+        "(saga shuffles; without a seed the selected features vary from run to run)",
         "scorecard": "scorecard(points0=600, odds0=1/19, pdo=50) (defaults)",
         "source": "scorecardpy README",
     }
@@ -243,7 +244,7 @@ def anchor_scorecardpy(X_train, y_train, X_test, timer) -> tuple[np.ndarray, dic
         train_woe = sc.woebin_ply(train_sel, bins, no_cores=1)
     y = train_woe["target"]
     Xw = train_woe.drop(columns=["target"])
-    lr = LogisticRegression(penalty="l1", C=0.9, solver="saga")
+    lr = LogisticRegression(penalty="l1", C=0.9, solver="saga", random_state=SEED)
     lr.fit(Xw, y)
     with contextlib.redirect_stdout(io.StringIO()):
         card = sc.scorecard(bins, lr, Xw.columns)
@@ -428,11 +429,14 @@ ANCHOR_FUNCS = {
 class Timer:
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
+        self.c0 = time.process_time()
         self.fit_seconds: float | None = None
+        self.fit_cpu_seconds: float | None = None
 
     def stop(self) -> None:
         if self.fit_seconds is None:
             self.fit_seconds = time.perf_counter() - self.t0
+            self.fit_cpu_seconds = time.process_time() - self.c0
 
 
 def run_accuracy(args) -> None:
@@ -451,8 +455,13 @@ def run_accuracy(args) -> None:
             "gini": "2 * AUC - 1",
             "fit_seconds": "wall seconds from raw train frame to fitted model/scorecard (selection, binning, "
             "WOE, model, card; for LightGBM the whole search + refit), single process",
+            "fit_cpu_seconds": "CPU seconds (user+sys) of this process over the same span: hardly moved by "
+            "other load on the machine; all anchors run single-threaded here, so on an idle machine it is close "
+            "to fit_seconds",
             "predict_seconds": "wall seconds to score the test part",
             "points_metrics": "for scorecards: the same metrics from the card's points (higher = better risk)",
+            "loadavg_1min_before_after": "the 2-core machine is shared: a load well above 2 means other "
+            "processes competed for the CPU and the seconds are inflated",
         },
         "datasets": {},
     }
@@ -471,12 +480,14 @@ def run_accuracy(args) -> None:
         for anchor in args.anchors:
             log(f"{name}: {anchor} ...")
             gc.collect()
+            load_before = round(os.getloadavg()[0], 2)
             timer = Timer()
             try:
                 p_bad, info = ANCHOR_FUNCS[anchor](X_train.copy(), y_train.copy(), X_test.copy(), timer)
                 total = time.perf_counter() - timer.t0
                 res = {"status": "ok", **metrics(y_test, p_bad)}
                 res["fit_seconds"] = round(timer.fit_seconds, 2)
+                res["fit_cpu_seconds"] = round(timer.fit_cpu_seconds, 2)
                 res["predict_seconds"] = round(total - timer.fit_seconds, 2)
                 points = info.pop("_points", None)
                 if points is not None:  # scorecard points rise with creditworthiness
@@ -491,6 +502,7 @@ def run_accuracy(args) -> None:
                     "seconds_until_error": round(time.perf_counter() - timer.t0, 2),
                 }
                 log(f"{name}: {anchor} FAILED {res['error']}")
+            res["loadavg_1min_before_after"] = [load_before, round(os.getloadavg()[0], 2)]
             ds["anchors"][anchor] = res
             write_json(args.out, payload)  # keep partial results if the run is interrupted
     write_json(args.out, payload)
@@ -569,9 +581,9 @@ def child_optbinning_fit(rows: int, cols: int, seed: int, model_path: str) -> di
         scaling_method_params={"min": 300, "max": 850},
     )
     with PeakRSS() as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         card.fit(X, y.to_numpy())
-        fit_s = time.perf_counter() - t0
+        fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     with open(model_path, "wb") as fh:
         pickle.dump(card, fh)
     return {
@@ -581,6 +593,7 @@ def child_optbinning_fit(rows: int, cols: int, seed: int, model_path: str) -> di
         "table_build_seconds": build_s,
         "table_mib": table_mib,
         "fit_seconds": round(fit_s, 2),
+        "fit_cpu_seconds": round(fit_cpu, 2),
         "optbinning_internal_seconds": {
             "binning_process": round(card._time_binning_process, 2),
             "estimator": round(card._time_estimator, 2),
@@ -599,30 +612,34 @@ def child_optbinning_fit(rows: int, cols: int, seed: int, model_path: str) -> di
 def _median_latency_ms(fn, inputs) -> dict:
     for inp in inputs[:5]:  # warm-up
         fn(inp)
-    times = []
+    wall, cpu = [], []
     for inp in inputs:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(inp)
-        times.append(time.perf_counter() - t0)
-    a = np.asarray(times) * 1000
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    a = np.asarray(wall) * 1000
     return {
         "calls": len(a),
         "median_ms": round(float(np.median(a)), 3),
         "p95_ms": round(float(np.percentile(a, 95)), 3),
         "min_ms": round(float(a.min()), 3),
+        "median_cpu_ms": round(float(np.median(cpu)) * 1000, 3),
     }
 
 
-def _batch(fn, X: pd.DataFrame, max_seconds_hint: float | None = None) -> dict:
-    t0 = time.perf_counter()
+def _batch(fn, X: pd.DataFrame) -> tuple[dict, object]:
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(X)
-    s = time.perf_counter() - t0
+    s, c = time.perf_counter() - t0, time.process_time() - c0
     return {
         "rows": len(X),
         "seconds": round(s, 2),
         "rows_per_second": round(len(X) / s, 1),
+        "cpu_seconds": round(c, 2),
+        "rows_per_cpu_second": round(len(X) / max(c, 1e-9), 1),
         "n_scores": len(out),
-    }
+    }, out
 
 
 def child_scoring(
@@ -700,16 +717,21 @@ def child_scoring(
         Xf, yf = X.iloc[:fit_rows], y.iloc[:fit_rows]
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            train = sc.var_filter(Xf.assign(target=yf.to_numpy()), y="target")
+            # var_filter is skipped here: its IV groups every distinct value, which on the jittered
+            # float columns takes minutes; all 50 columns go to woebin (the card is only for scoring)
+            train = Xf.assign(target=yf.to_numpy())
             bins = sc.woebin(train, y="target", no_cores=1)
             tw = sc.woebin_ply(train, bins, no_cores=1)
             Xw = tw.drop(columns=["target"])
-            lr = LogisticRegression(penalty="l1", C=0.9, solver="saga").fit(Xw, tw["target"])
+            lr = LogisticRegression(penalty="l1", C=0.9, solver="saga", random_state=SEED).fit(
+                Xw, tw["target"]
+            )
             card = sc.scorecard(bins, lr, Xw.columns)
         res["model"] = {
             "fit_rows": fit_rows,
             "fit_seconds": round(time.perf_counter() - t0, 2),
-            "settings": "as in the accuracy run (var_filter -> woebin(no_cores=1) -> woebin_ply -> LR(l1, C=0.9, saga) -> scorecard)",
+            "settings": "as in the accuracy run but without var_filter: woebin(no_cores=1) -> woebin_ply -> "
+            "LR(l1, C=0.9, saga) -> scorecard",
             "n_features_used": int(np.sum(lr.coef_[0] != 0)),
         }
 
@@ -727,7 +749,7 @@ def child_scoring(
         raise ValueError(lib)
 
     Xb = X.iloc[:batch_rows] if batch_rows < len(X) else X
-    res["batch"] = _batch(batch, Xb)
+    res["batch"], batch_out = _batch(batch, Xb)
     if batch_rows < len(X):
         res["batch"]["note"] = f"scored the first {batch_rows:,} of {len(X):,} rows to keep the run short"
     one_row_frames = [X.iloc[[int(i)]] for i in single_idx]
@@ -744,8 +766,23 @@ def child_scoring(
             "status": "error",
             "error": f"{type(exc).__name__}: {exc}",
         }
+    if calls < 200:
+        res["single_row_dataframe"]["note"] = f"only {calls} calls: each takes about a second or more"
+    # the three ways must give the same points for the same row
+    row0 = X.iloc[[0]]
+    check = {"batch_row0": _first_score(batch_out), "frame_row0": _first_score(single_df(row0))}
+    with contextlib.suppress(Exception):
+        check["dict_row0"] = _first_score(single_dict(X.iloc[0].to_dict()))
+    check["consistent"] = bool(np.ptp(list(check.values())) < 1e-6)
+    res["same_points_check"] = check
     res["child_ru_maxrss_mib"] = _maxrss_mib()
     return res
+
+
+def _first_score(out) -> float:
+    if isinstance(out, pd.DataFrame):
+        out = out["score"].to_numpy()
+    return float(np.ravel(np.asarray(out, dtype=float))[0])
 
 
 def _child_entry(conn, fn_name: str, kwargs: dict) -> None:
@@ -766,6 +803,7 @@ def run_in_child(fn_name: str, timeout: float, **kwargs) -> dict:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_child_entry, args=(child, fn_name, kwargs))
+    load_before = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
     p.start()
     child.close()
@@ -782,6 +820,7 @@ def run_in_child(fn_name: str, timeout: float, **kwargs) -> dict:
         }
     p.join()
     out["wall_seconds_incl_table_build"] = round(time.perf_counter() - t0, 2)
+    out["loadavg_1min_before_after"] = [load_before, round(os.getloadavg()[0], 2)]
     out["ru_maxrss_children_mib_so_far"] = round(
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
     )
@@ -804,8 +843,18 @@ def run_speed(args) -> None:
             "isolation": "every step runs in a fresh spawned child process that builds the table itself",
             "peak_memory": "peak_rss_during_fit_mib: psutil RSS sampled every 20 ms during fit; "
             "child_ru_maxrss_mib: getrusage(RUSAGE_SELF).ru_maxrss of that child (whole life: table build + fit)",
-            "batch": "one call on a DataFrame of `rows` rows, wall seconds",
-            "single_row": f"{args.calls} calls, each on a different random row, after 5 warm-up calls; median",
+            "cpu_time": "every wall time has a CPU-time twin (time.process_time of the child): the machine is "
+            "shared, and CPU time is what another process cannot inflate much",
+            "batch": "one call on a DataFrame of `rows` rows, wall seconds (scorecardpy: the first "
+            f"{min(args.rows, args.scorecardpy_batch_rows):,} rows, as scorecard_ply runs at only a few "
+            "thousand rows/s)",
+            "single_row": f"{args.calls} calls ({args.scorecardpy_calls} for scorecardpy: about 1-2 s a call), "
+            "each on a different random row, after 5 warm-up calls; median",
+            "cards_for_scoring": f"optbinning: the card of the fit step ({args.rows:,} rows); toad: fitted on the "
+            f"first {args.card_fit_rows:,} rows; scorecardpy: fitted on the first {args.scorecardpy_fit_rows:,} rows "
+            "(its woebin is slow); fit rows change the cards, not how scoring works",
+            "loadavg": "1-minute load average before/after each step: the 2-core machine is shared, so a load "
+            "well above 2 means other processes competed for the CPU and times are inflated",
         },
         "steps": {},
     }
@@ -826,6 +875,8 @@ def run_speed(args) -> None:
         "toad": args.rows,
         "scorecardpy": min(args.rows, args.scorecardpy_batch_rows),
     }
+    fit_rows = {"optbinning": args.rows, "toad": args.card_fit_rows, "scorecardpy": args.scorecardpy_fit_rows}
+    calls = {"optbinning": args.calls, "toad": args.calls, "scorecardpy": args.scorecardpy_calls}
     for lib in ("optbinning", "toad", "scorecardpy"):
         if lib == "optbinning" and payload["steps"]["optbinning_fit"].get("status") != "ok":
             payload["steps"]["optbinning_scoring"] = {"status": "skipped", "reason": "optbinning fit failed"}
@@ -835,9 +886,9 @@ def run_speed(args) -> None:
             "child_scoring",
             args.step_timeout,
             lib=lib,
-            fit_rows=args.card_fit_rows,
+            fit_rows=fit_rows[lib],
             batch_rows=batch_rows[lib],
-            calls=args.calls,
+            calls=calls[lib],
             model_path=model_path,
             **common,
         )
@@ -869,14 +920,16 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--seed", type=int, default=SEED)
     s.add_argument("--out", default="benchmarks/results/anchors_speed.json")
     s.add_argument("--calls", type=int, default=200, help="single-row calls per library (>= 200)")
+    s.add_argument("--card-fit-rows", type=int, default=50_000, help="rows the toad card is fitted on")
     s.add_argument(
-        "--card-fit-rows", type=int, default=100_000, help="rows the toad/scorecardpy cards are fitted on"
+        "--scorecardpy-fit-rows", type=int, default=5_000, help="rows the scorecardpy card is fitted on"
     )
     s.add_argument(
-        "--scorecardpy-batch-rows", type=int, default=1_000_000, help="rows for scorecardpy batch scoring"
+        "--scorecardpy-batch-rows", type=int, default=100_000, help="rows for scorecardpy batch scoring"
     )
+    s.add_argument("--scorecardpy-calls", type=int, default=30, help="single-row calls for scorecardpy")
     s.add_argument(
-        "--step-timeout", type=float, default=400.0, help="seconds before a step's child is killed"
+        "--step-timeout", type=float, default=540.0, help="seconds before a step's child is killed"
     )
     args = ap.parse_args(argv)
     if args.cmd == "accuracy":
