@@ -40,8 +40,8 @@ def uci_frame() -> pd.DataFrame:
     return pd.read_csv(UCI)
 
 
-def train_bundle(root: Path, name: str, rows: slice) -> Path:
-    """Train a scorecard on some UCI rows with the real workflow; cached per name for the session."""
+def train_bundle(root: Path, name: str, rows: slice, kind: str = "scorecard") -> Path:
+    """Train a model on some UCI rows with the real workflow; cached per name for the session."""
     if name in _CACHE:
         return _CACHE[name]
     from creditflow.data.io import read_table
@@ -50,7 +50,7 @@ def train_bundle(root: Path, name: str, rows: slice) -> Path:
     csv = root / f"{name}.csv"
     uci_frame().iloc[rows].to_csv(csv, index=False)
     ds = read_table(csv, UCI_TARGET, id="ID")
-    train(ds, root / name)
+    train(ds, root / name, kind=kind)
     _CACHE[name] = root / name / "model"
     return _CACHE[name]
 

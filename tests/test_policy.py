@@ -25,7 +25,7 @@ def policy(**extra):
 def test_example_policy_loads():
     pol = load_policy(EXAMPLE_POLICY)
     assert pol.version == "uci-demo-2024.06"
-    assert (pol.cutoffs.approve, pol.cutoffs.review) == (530, 500)
+    assert pol.cutoffs.review < pol.cutoffs.approve
     assert [r.code for r in pol.rules] == ["HR01", "HR02", "HR03", "HR04", "HR05"]
     assert {"AGE", "PAY_0", "LIMIT_BAL", "EDUCATION"} <= set(pol.rule_fields)
 

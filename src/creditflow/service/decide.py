@@ -63,10 +63,11 @@ def decide(state: ServingState, applicant: dict[str, Any], *, application_id: st
 
 
 def model_reasons(state: ServingState, applicant: dict[str, Any], n: int) -> list[dict]:
-    """The model's top reasons (from creditflow.scoring.reasons when installed), tagged source=model."""
+    """The model's top reasons (creditflow.scoring.reasons, with the bundle's reason-code table), each
+    {rank, code, variable, text, impact (score points below the reference), missing, source="model"}."""
     if state.reasons is None or n <= 0:
         return []
-    raw = state.reasons(state.model, applicant, n=n)
+    raw = state.reasons(state.bundle, applicant, n=n)
     out = []
     for item in raw or []:
         doc = dict(item) if isinstance(item, dict) else {"reason": str(item)}

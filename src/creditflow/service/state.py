@@ -8,7 +8,6 @@ mixes two models in one answer and never drops a request.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +72,7 @@ class ServingState:
             "bundle": {"created": meta.get("created"), "versions": meta.get("versions"),
                        "training": {k: meta.get("training", {}).get(k) for k in ("rows", "bad_rate", "target")},
                        "metrics": meta.get("metrics")},
-            "reasons": "available" if self.reasons is not None else "not available in this installation",
+            "reasons": "available" if self.reasons is not None else "not available for this model",
         }
 
 
@@ -85,13 +84,16 @@ def default_policy(model: Any) -> Policy:
                   description="built-in: approve at the base score, review within one PDO below, reject under")
 
 
-def reason_function() -> Callable[[Any, dict], list] | None:
-    """`creditflow.scoring.reasons.reasons_row` when this installation has it, else None."""
+def reason_function(bundle: Bundle) -> Callable[[Any, dict], list] | None:
+    """`creditflow.scoring.reasons.reasons_row` when installed and the model supports reason codes.
+
+    It is called with the `Bundle`, so the bundle's own reason-code table and reference are used.
+    """
     try:
-        module = importlib.import_module("creditflow.scoring.reasons")
+        from creditflow.scoring.reasons import reasons_row, supports_reasons
     except ImportError:
         return None
-    return getattr(module, "reasons_row", None)
+    return reasons_row if supports_reasons(bundle.model) else None
 
 
 def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str | None = None) -> ServingState:
@@ -113,7 +115,7 @@ def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str 
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
     models = build_models(fields, max_batch=config.max_batch, reject_unknown=config.reject_unknown_fields)
-    reasons = reason_function() if config.reasons > 0 else None
+    reasons = reason_function(bundle) if config.reasons > 0 else None
     state = ServingState(bundle=bundle, policy=pol, models=models, model_dir=model_dir, policy_path=policy_path,
                          loaded_at=datetime.now(UTC).isoformat(timespec="seconds"), reasons=reasons)
     _smoke_test(state)
@@ -133,6 +135,8 @@ def _smoke_test(state: ServingState) -> None:
     try:
         out = state.model.score_row(row)
         state.policy.decide(row, out["score"])
+        if state.reasons is not None:  # also builds and caches the reasoner before the first request
+            state.reasons(state.bundle, row, n=1)
     except CreditflowError as exc:
         raise BundleError(f"the model cannot score a test applicant: {exc.message}", file=state.model_dir) from None
 

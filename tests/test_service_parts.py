@@ -1,0 +1,162 @@
+"""The service's parts in-process: input rules from the schema, the decision path for each model kind,
+keys, audit URLs and the SQLite log, and the Prometheus text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+import pytest
+from pydantic import ValidationError
+
+from creditflow.bundle import load_bundle
+from creditflow.data.errors import CreditflowError
+from creditflow.policy import load_policy, policy_from_dict
+from creditflow.service.audit import AuditEntry, StoredResponse, open_audit
+from creditflow.service.auth import KeyRing, hash_key, keys_from_file, presented_key
+from creditflow.service.config import ServiceConfig
+from creditflow.service.decide import decide
+from creditflow.service.metrics import Metrics
+from creditflow.service.state import load_state
+from creditflow.service.validation import applicant_dict, build_models, input_fields
+from tests.service_support import (  # noqa: F401
+    EXAMPLE_POLICY,
+    TRAIN_ROWS,
+    applicants,
+    service_bundle,
+    train_bundle,
+)
+
+SCHEMA = {"fields": [
+    {"name": "AGE", "type": "number", "min": 21, "max": 79, "missing_rate": 0.0},
+    {"name": "BILL", "type": "number", "min": -20000, "max": 80000, "missing_rate": 0.0},
+    {"name": "INCOME", "type": "number", "min": 0, "max": 100, "missing_rate": 0.2},
+    {"name": "城市", "type": "string", "missing_rate": 0.0},
+]}
+
+
+def parse(models, applicant: dict) -> dict:
+    return applicant_dict(models.parse_decision(json.dumps({"applicant": applicant}).encode()).applicant)
+
+
+def test_input_rules_from_the_training_schema():
+    models = build_models(input_fields(SCHEMA, None, range_tolerance=1.0))
+    ok = {"AGE": 30, "BILL": -5, "INCOME": None, "城市": "上海", "EXTRA": "ignored"}
+    assert parse(models, ok) == {"AGE": 30.0, "BILL": -5.0, "INCOME": None, "城市": "上海"}
+    for bad, field in [({"AGE": -1}, "AGE"),              # never negative in training: never negative
+                       ({"AGE": 138}, "AGE"),             # more than one training range above the maximum
+                       ({"BILL": -120001}, "BILL"),       # negative seen in training: down to one range below
+                       ({"AGE": None}, "AGE"),            # never missing in training: null refused
+                       ({"城市": 5}, "城市"),              # text field needs text
+                       ({"INCOME": "12"}, "INCOME")]:     # number field needs a JSON number
+        with pytest.raises(ValidationError) as err:
+            parse(models, {**ok, **bad})
+        assert [e["loc"] for e in err.value.errors()] == [("applicant", field)]
+    assert parse(models, {**ok, "AGE": 137, "BILL": -120000})["AGE"] == 137.0
+    strict = build_models(input_fields(SCHEMA), reject_unknown=True)
+    with pytest.raises(ValidationError):
+        parse(strict, ok)
+    tight = build_models(input_fields(SCHEMA, None, range_tolerance=0.0))
+    with pytest.raises(ValidationError):
+        parse(tight, {**ok, "AGE": 80})
+
+
+def test_policy_fields_narrow_or_add_inputs():
+    pol = policy_from_dict({"version": "v", "cutoffs": {"approve": 1},
+                            "fields": {"AGE": {"min": 18, "max": 100}, "EDU": {"type": "string", "required": False,
+                                                                              "nullable": True}}})
+    fields = {f.name: f for f in input_fields(SCHEMA, pol)}
+    assert (fields["AGE"].min, fields["AGE"].max) == (18, 100)
+    assert fields["EDU"].required is False and fields["EDU"].nullable is True
+    models = build_models(list(fields.values()))
+    row = parse(models, {"AGE": 40, "BILL": 0, "INCOME": 5, "城市": "x"})
+    assert row["EDU"] is None
+
+
+def test_decision_path_for_a_scorecard(service_bundle, applicants):  # noqa: F811
+    from creditflow.scoring.reasons import reasons_row
+
+    state = load_state(ServiceConfig(model_dir=str(service_bundle), policy=str(EXAMPLE_POLICY)))
+    pol = load_policy(EXAMPLE_POLICY)
+    for a in applicants[:50]:
+        row = parse(state.models, a)
+        doc, entry = decide(state, row, application_id="x", request_id="r", created_at="t", client=None)
+        expected = state.model.score_row(a)
+        assert (doc["score"], doc["probability"]) == (expected["score"], expected["probability"])
+        assert doc["decision"] == pol.decide(a, expected["score"]).decision
+        model_reasons = [{k: v for k, v in r.items() if k != "source"} for r in doc["reasons"] if r["source"] == "model"]
+        assert model_reasons == reasons_row(state.bundle, a, n=4)
+        assert entry.input_hash == hashlib.sha256(entry.input_json.encode()).hexdigest()
+        assert json.loads(entry.reasons_json) == doc["reasons"]
+
+
+@pytest.mark.slow
+def test_decision_path_for_a_gbdt_challenger(tmp_path_factory, applicants):  # noqa: F811
+    """Any bundle kind that scores single rows can be served; GBDT reasons come from TreeSHAP."""
+    root = tmp_path_factory.getbasetemp()
+    bundle_dir = train_bundle(root, "svc_gbdt", slice(0, TRAIN_ROWS), kind="gbdt")
+    state = load_state(ServiceConfig(model_dir=str(bundle_dir), policy=str(EXAMPLE_POLICY), reasons=2))
+    bundle = load_bundle(bundle_dir)
+    assert bundle.manifest["model_type"] == "gbdt"
+    for a in applicants[:5]:
+        doc, _ = decide(state, parse(state.models, a), application_id=None, request_id="r", created_at="t",
+                        client=None, n_reasons=2)
+        assert doc["score"] == bundle.model.score_row(a)["score"]
+        assert len([r for r in doc["reasons"] if r["source"] == "model"]) <= 2
+
+
+def test_keys_are_hashed_and_checked_against_every_digest(tmp_path):
+    ring = KeyRing.from_plain(["alpha-key-000000000001", "beta-key-0000000000002"])
+    assert ring.check("beta-key-0000000000002") and not ring.check("beta-key-000000000000") and not ring.check("")
+    keys = tmp_path / "keys"
+    keys.write_text(f"# ops\n{hash_key('gamma-key-00000000003')}  gamma\n\n")
+    assert keys_from_file(keys).check("gamma-key-00000000003")
+    keys.write_text("abc\n")
+    with pytest.raises(CreditflowError, match="row 1"):
+        keys_from_file(keys)
+    assert presented_key({"x-api-key": " k "}) == "k"
+    assert presented_key({"authorization": "Bearer  tok"}) == "tok"
+    assert presented_key({"authorization": "Basic dXNlcg=="}) is None
+
+
+def test_audit_urls_and_sqlite_idempotency(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    log = open_audit(None)
+    assert log.url.endswith("creditflow-audit.db") and (tmp_path / "creditflow-audit.db").exists()
+    entry = AuditEntry(request_id="r1", batch_id=None, created_at="2024-01-01T00:00:00.000+00:00",
+                       application_id="a", client=None, input_json="{}", input_hash="h", model_version="m",
+                       policy_version="p", probability=0.1, score=600, grade="B", decision="approve",
+                       reasons_json="[]", idempotency_key="k")
+    stored = StoredResponse("k", "hash", '{"request_id": "r1"}', entry.created_at)
+    assert log.record([entry], stored) is None
+    again = log.record([AuditEntry(**{**entry.__dict__, "request_id": "r2"})], stored)
+    assert again is not None and again.response_json == stored.response_json
+    assert log.count() == 1
+    log.close()
+    log = open_audit(f"sqlite:///{tmp_path}/x.db?synchronous=full")
+    assert sqlite3.connect(tmp_path / "x.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    log.close()
+    for url, message in [("mysql://h/db", "unsupported audit URL"), ("sqlite:///x.db?fsync=1", "unknown sqlite option")]:
+        with pytest.raises(CreditflowError, match=message):
+            open_audit(url)
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(CreditflowError, match="cannot open the audit database"):
+        open_audit(str(tmp_path / "junk.db"))
+
+
+def test_prometheus_text_format():
+    m = Metrics()
+    m.request("/v1/decisions", "POST", 200, 0.004)
+    m.request("/v1/decisions", "POST", 200, 0.02)
+    m.decision("approve", [])
+    m.decision("reject", ["HR01"])
+    m.model_info = ("abc", 'v"1')
+    text = m.render()
+    assert 'creditflow_http_requests_total{path="/v1/decisions",method="POST",status="200"} 2' in text
+    assert 'creditflow_http_request_duration_seconds_bucket{path="/v1/decisions",le="0.005"} 1' in text
+    assert 'creditflow_http_request_duration_seconds_bucket{path="/v1/decisions",le="+Inf"} 2' in text
+    assert 'creditflow_policy_rules_fired_total{rule="HR01"} 1' in text
+    assert 'policy_version="v\\"1"' in text
+    for line in text.splitlines():
+        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
