@@ -162,7 +162,8 @@ def _layout(result: pd.DataFrame, spec: BehaviourSpec, p: Plan, n_obs: int) -> p
             d = cell(*den).astype("float64")
             with np.errstate(divide="ignore", invalid="ignore"):
                 columns[name] = cell(*num).astype("float64") / np.where(d == 0, np.nan, d)
-    return pd.DataFrame(columns, index=pd.RangeIndex(n_obs, name=OBS_ROW))[[c.name for c in spec.columns]]
+    ordered = {c.name: columns[c.name] for c in spec.columns}
+    return pd.DataFrame(ordered, index=pd.RangeIndex(n_obs, name=OBS_ROW), copy=False)
 
 
 def compute_duckdb(

@@ -194,7 +194,7 @@ def prepare_events(
     for col in spec.event_columns:
         values = events[col]
         out[col] = (_numeric(values, col, file) if col in value_cols else values).to_numpy()
-    prepared = pd.DataFrame(out)
+    prepared = pd.DataFrame(out, copy=False)  # no block consolidation: saves a copy of every column
     if not keep.all():
         prepared = prepared[keep].reset_index(drop=True)
     # order key of (time, input row) in one int64: dense time rank * n + row (< n**2, no overflow)
