@@ -161,6 +161,8 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
         frame, source = read_data(data)
         check_columns(frame, list(bundle.model.features_), source)
         batch = Batch(frame=frame, source=source or "DataFrame")
+    if len(batch.frame) == 0:
+        raise DataError("no rows to monitor", file=batch.source)
     training_time = bundle.metadata.get("training", {}).get("time_column")
     col = time or (training_time if training_time in batch.frame.columns else None)
     if col is not None and batch.period_codes is None:
