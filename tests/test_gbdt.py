@@ -204,3 +204,18 @@ def test_compiled_engine_falls_back_when_unavailable(model, uci, monkeypatch):
     fresh._set_booster(model.model_text_)
     assert fresh.predictor(10).engine == "native"
     np.testing.assert_array_equal(fresh.predict_proba(uci.test.X.head(100)), model.predict_proba(uci.test.X.head(100)))
+
+
+def test_table_engine_equals_native(model, gmodel, uci, german):
+    from creditflow.scoring.compiled import TablePredictor
+
+    frame = german.test.X.copy()
+    frame.loc[frame.index[:5], "purpose"] = "space travel"
+    frame.iloc[5:9, 1] = np.nan
+    for m, X in ((model, uci.test.X), (gmodel, frame)):
+        M = m.encoder_.matrix(X)
+        predictor = m.predictor(len(M))
+        assert isinstance(predictor, TablePredictor)
+        native = m.booster_.predict(M, raw_score=True)
+        np.testing.assert_allclose(predictor.margin(M), native, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(m.tree_tables().margins(M, engine="numpy"), native, rtol=0, atol=1e-9)

@@ -36,7 +36,7 @@ from creditflow.models.gbdt_boost import (
 from creditflow.models.gbdt_features import FeatureEncoder
 from creditflow.scoring.scaling import Grades, Scaling
 
-ENGINES = ("auto", "native", "compiled")
+ENGINES = ("auto", "tables", "native", "compiled")
 COMPILE_MIN_ROWS = 50_000  # engine="auto" compiles the trees for tables at least this long
 
 
@@ -81,9 +81,11 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
     num_threads : int
         LightGBM threads when training (fixed, so results are reproducible); prediction uses all cores
         unless `predict_threads` is set.
-    engine : "auto", "native" or "compiled"
-        Batch prediction engine; "auto" compiles the trees (treelite + tl2cgen, when installed) for
-        tables of at least `COMPILE_MIN_ROWS` rows. Single rows always use native LightGBM.
+    engine : "auto", "tables", "native" or "compiled"
+        Prediction engine (`scoring.compiled`): "auto" uses the leaf lookup tables and C kernel when
+        the trees are shallow enough and gcc is here, else treelite + tl2cgen compiled trees for
+        tables of at least `COMPILE_MIN_ROWS` rows when installed, else native LightGBM. Single rows
+        use the same engine as tables, so both give the same numbers.
     """
 
     model_type = "gbdt"
@@ -247,11 +249,22 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
         return self.encoder_.matrix(as_frame(X))
 
     def predictor(self, rows: int = 0) -> Any:
-        """The batch predictor for a table of `rows` rows (see `engine`)."""
-        from creditflow.scoring.compiled import NativePredictor, compiler_available, make_predictor
+        """The batch predictor for a table of `rows` rows (see `engine`); every engine gives LightGBM's margins
+        to rounding (1e-9)."""
+        from creditflow.scoring.compiled import (
+            NativePredictor,
+            TablePredictor,
+            compiler_available,
+            make_predictor,
+        )
+        from creditflow.scoring.treeshap_kernel import kernel
 
         threads = int(self.predict_threads) or (os.cpu_count() or 1)
         engine = os.environ.get("CREDITFLOW_ENGINE") or self.engine
+        if engine in ("auto", "tables"):
+            if self.tree_tables() is not None and kernel() is not None:
+                return TablePredictor(self.tree_tables(), threads)
+            engine = "auto"
         if engine == "auto":
             engine = "compiled" if rows >= COMPILE_MIN_ROWS and compiler_available() is None else "native"
         if engine == "compiled":
@@ -290,8 +303,7 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
     def score_row(self, row: Mapping[str, Any]) -> dict:
         """Score one applicant given as a dict; the same numbers as `scores` on a one-row table."""
         check_is_fitted(self, "booster_")
-        logit = self.calibration_.logit(self.booster_.predict(self.encoder_.row(row), raw_score=True,
-                                                              num_threads=1, validate_features=False))
+        logit = self.calibration_.logit(self.predictor(1).margin(self.encoder_.row(row)))
         score = int(self.scaling_.score_from_logit(logit)[0])
         p = float((1.0 / (1.0 + np.exp(-logit)))[0])
         return {"probability": p, "score": score, "grade": self.grades_.grade(score)}

@@ -1,4 +1,10 @@
-"""Batch margins of a LightGBM text model: native LightGBM, or trees compiled to C (treelite + tl2cgen).
+"""Batch margins of a LightGBM text model: native LightGBM, lookup tables, or trees compiled to C.
+
+* ``tables`` (`TablePredictor`): each tree becomes a table of its leaf values indexed by the
+  directions a row takes at its splits (`scoring.treeshap.TreeTables`), summed by a small generic C
+  kernel; branch-free, several times faster than LightGBM on creditflow's shallow trees. Needs gcc.
+* ``compiled`` (`CompiledPredictor`): the trees compiled to C with treelite + tl2cgen (optional).
+* ``native`` (`NativePredictor`): LightGBM's own ``predict``.
 
 Compiling needs the optional packages ``treelite`` and ``tl2cgen`` and a C compiler (gcc). The
 shared library is built once per model (keyed by the SHA-256 of the model text) into the cache
@@ -53,6 +59,19 @@ class NativePredictor:
         """Raw margin (log-odds of bad before calibration) per row."""
         return self.booster.predict(np.ascontiguousarray(X, dtype=np.float64), raw_score=True,
                                     num_threads=self.num_threads, validate_features=False)
+
+
+class TablePredictor:
+    """Margins from the per-tree leaf tables and the C kernel (`TreeTables.margins`)."""
+
+    engine = "tables"
+
+    def __init__(self, tables: Any, num_threads: int = 0) -> None:
+        self.tables = tables
+        self.num_threads = num_threads
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        return self.tables.margins(X, engine="kernel", threads=self.num_threads)
 
 
 class CompiledPredictor:

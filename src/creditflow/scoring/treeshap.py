@@ -30,6 +30,7 @@ class _Tree:
     nodes: list[int]  # condition id of each split node (bit i of the row's code = went left at node i)
     table: np.ndarray  # (2**k, len(features)) Shapley values of the features for each direction code
     expected: float
+    leaves: np.ndarray  # (2**k, 1) the leaf value each direction code reaches (the tree's output)
 
 
 def _parse_trees(text: str) -> list[dict[str, str]]:
@@ -57,23 +58,26 @@ def _floats(tree: dict[str, str], key: str) -> list[float]:
 class TreeTables:
     """Per-tree TreeSHAP lookup tables of a LightGBM binary model (margins: log-odds of bad)."""
 
-    def __init__(self, n_features: int, trees: list[_Tree], conditions: list[tuple], expected: float) -> None:
+    def __init__(self, n_features: int, trees: list[_Tree], conditions: list[tuple], expected: float,
+                 constant: float = 0.0) -> None:
         self.n_features = n_features
         self.trees = trees
         self.conditions = conditions
         self.expected_value = expected
+        self.constant = constant  # the output of single-leaf trees
 
     @classmethod
     def from_model_text(cls, text: str, n_features: int, max_splits: int = MAX_SPLITS) -> TreeTables | None:
         """Tables for every tree, or None when some tree has more than `max_splits` splits."""
         cond_ids: dict[tuple, int] = {}
         trees: list[_Tree] = []
-        expected = 0.0
+        expected = constant = 0.0
         for raw in _parse_trees(text):
             n_leaves = int(raw["num_leaves"])
             leaf_value = np.asarray(_floats(raw, "leaf_value"), dtype=float)
             if n_leaves == 1:
                 expected += float(leaf_value[0])
+                constant += float(leaf_value[0])
                 continue
             if n_leaves - 1 > max_splits:
                 return None
@@ -83,7 +87,7 @@ class TreeTables:
         conditions = [None] * len(cond_ids)
         for key, i in cond_ids.items():
             conditions[i] = key
-        return cls(n_features, trees, conditions, expected)
+        return cls(n_features, trees, conditions, expected, constant)
 
     def contributions(self, X: np.ndarray, engine: str = "auto", threads: int = 0) -> np.ndarray:
         """(rows, features) Shapley values in margin units (log-odds of bad); each row sums with
@@ -91,38 +95,55 @@ class TreeTables:
 
         engine: "auto" (the C kernel when it builds here, else numpy), "kernel" or "numpy".
         """
+        return self._sum("shap", X, engine, threads)
+
+    def margins(self, X: np.ndarray, engine: str = "auto", threads: int = 0) -> np.ndarray:
+        """The model's raw margin per row (sum of the trees' leaf values), equal to LightGBM's to rounding."""
+        return self._sum("leaves", X, engine, threads)[:, 0] + self.constant
+
+    def _layout(self, what: str) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+        if what == "shap":
+            return [t.table for t in self.trees], [t.features for t in self.trees], self.n_features
+        zero = np.zeros(1, dtype=np.intp)
+        return [t.leaves for t in self.trees], [zero] * len(self.trees), 1
+
+    def _sum(self, what: str, X: np.ndarray, engine: str, threads: int) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"expected a (rows, {self.n_features}) matrix, got shape {X.shape}")
+        tables, feats, width = self._layout(what)
         if engine in ("auto", "kernel"):
             from creditflow.scoring.treeshap_kernel import KernelArrays, kernel
 
             lib = kernel()
             if lib is not None:
-                arrays = self.__dict__.get("_arrays")
+                key = f"_arrays_{what}"
+                arrays = self.__dict__.get(key)
                 if arrays is None:
-                    arrays = self.__dict__["_arrays"] = KernelArrays(self.conditions, self.trees)
-                return arrays.run(lib, X, self.n_features, threads or os.cpu_count() or 1)
+                    arrays = self.__dict__[key] = KernelArrays(self.conditions, self.trees, tables, feats)
+                return arrays.run(lib, X, width, threads or os.cpu_count() or 1)
             if engine == "kernel":
                 raise RuntimeError("the TreeSHAP C kernel cannot be built here (no gcc?)")
-        out = np.zeros((X.shape[0], self.n_features), dtype=np.float64)
+        out = np.zeros((X.shape[0], width), dtype=np.float64)
         for start in range(0, X.shape[0], CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, X.shape[0])
-            out[start:stop] = self._chunk(X[start:stop])
+            out[start:stop] = self._chunk(X[start:stop], tables, feats, width)
         return out
 
-    def _chunk(self, X: np.ndarray) -> np.ndarray:
+    def _chunk(self, X: np.ndarray, tables: list[np.ndarray], feats: list[np.ndarray], width: int) -> np.ndarray:
         n = X.shape[0]
-        out_t = np.zeros((self.n_features, n), dtype=np.float64)  # feature-major: contiguous adds
+        out_t = np.zeros((width, n), dtype=np.float64)  # feature-major: contiguous adds
         cols = [np.ascontiguousarray(X[:, j]) for j in range(X.shape[1])]
         cache: dict[int, np.ndarray] = {}
-        for tree in self.trees:
+        for tree, table, fs in zip(self.trees, tables, feats, strict=True):
             code = np.zeros(n, dtype=np.intp)
             for bit, cid in enumerate(tree.nodes):
                 left = cache.get(cid)
                 if left is None:
                     left = cache[cid] = _goes_left(cols, self.conditions[cid])
                 code += left * (1 << bit)
-            values = tree.table[code]  # (n, m)
-            for k, f in enumerate(tree.features):
+            values = table[code]  # (n, m)
+            for k, f in enumerate(fs):
                 out_t[f] += values[:, k]
         return out_t.T
 
@@ -202,4 +223,5 @@ def _table_tree(raw: dict[str, str], leaf_value: np.ndarray, cond_ids: dict[tupl
         without = subsets[(subsets >> j) & 1 == 0]
         table[:, j] = (weight[without][:, None] * (f[without | (1 << j)] - f[without])).sum(axis=0)
     expected = float(f[0, 0])
-    return _Tree(np.asarray(features, dtype=np.intp), nodes, table, expected)
+    leaves = np.ascontiguousarray(f[-1][:, None])  # every feature known: the leaf each code reaches
+    return _Tree(np.asarray(features, dtype=np.intp), nodes, table, expected, leaves)

@@ -41,28 +41,30 @@ static inline uint8_t goes_left(double x, int8_t kind, double thr, int8_t dl, in
     return x <= thr;
 }
 
-int treeshap(const double* X, int64_t n, int32_t F,
+int treeshap(const double* X, int64_t n, int32_t F, int32_t G,
              int32_t n_cond, const int32_t* cfeat, const double* cthr, const int8_t* ckind,
              const int8_t* cdl, const int8_t* cmiss, const int32_t* cword_start, const int32_t* cword_len,
              const uint32_t* words,
              int32_t T, const int32_t* tk, const int32_t* tnode_start, const int32_t* nodes,
              const int32_t* tm, const int32_t* tfeat_start, const int32_t* feats,
              const int64_t* ttab_start, const double* tables, double* out, int32_t nthreads) {
-    /* Blocks of B rows, tree-major inside a block, so each tree's table stays in cache. */
+    /* X: n rows of F inputs. out: n rows of G sums. Blocks of B rows, tree-major inside a block (each
+       tree's table stays in cache), sums kept column-major per block so the adds are independent. */
     enum { B = 64 };
     const int64_t nblocks = (n + B - 1) / B;
     int failed = 0;
     #pragma omp parallel num_threads(nthreads)
     {
         uint8_t* cb = (uint8_t*)malloc((size_t)(n_cond > 0 ? n_cond : 1) * B);
-        if (!cb) { failed = 1; }
+        double* ot = (double*)malloc((size_t)G * B * sizeof(double));
+        if (!cb || !ot) { failed = 1; }
         else {
             #pragma omp for schedule(static)
             for (int64_t blk = 0; blk < nblocks; blk++) {
                 const int64_t r0 = blk * B;
                 const int32_t nb = (int32_t)((n - r0) < B ? (n - r0) : B);
                 const double* xb = X + r0 * F;
-                double* ob = out + r0 * F;
+                for (int64_t i = 0; i < (int64_t)G * B; i++) ot[i] = 0.0;
                 for (int32_t i = 0; i < n_cond; i++) {
                     uint8_t* ci = cb + (int64_t)i * B;
                     const double* xf = xb + cfeat[i];
@@ -95,15 +97,20 @@ int treeshap(const double* X, int64_t n, int32_t F,
                         const uint8_t* ci = cb + (int64_t)nd[b] * B;
                         for (int32_t r = 0; r < nb; r++) code[r] |= ((int32_t)ci[r]) << b;
                     }
-                    for (int32_t r = 0; r < nb; r++) {
-                        const double* row = tab + (int64_t)code[r] * m;
-                        double* o = ob + (int64_t)r * F;
-                        for (int32_t j = 0; j < m; j++) o[fs[j]] += row[j];
+                    for (int32_t r = 0; r < nb; r++) code[r] *= m;
+                    for (int32_t j = 0; j < m; j++) {
+                        double* dst = ot + (int64_t)fs[j] * B;
+                        const double* tj = tab + j;
+                        for (int32_t r = 0; r < nb; r++) dst[r] += tj[code[r]];
                     }
                 }
+                double* ob = out + r0 * G;
+                for (int32_t r = 0; r < nb; r++)
+                    for (int32_t g = 0; g < G; g++) ob[(int64_t)r * G + g] = ot[(int64_t)g * B + r];
             }
-            free(cb);
         }
+        free(cb);
+        free(ot);
     }
     return failed;
 }
@@ -159,7 +166,8 @@ def _ptr(a: np.ndarray) -> ctypes.c_void_p:
 class KernelArrays:
     """The tables of a `TreeTables` flattened into the arrays the kernel reads."""
 
-    def __init__(self, conditions: list[tuple], trees: list) -> None:
+    def __init__(self, conditions: list[tuple], trees: list, tables: list[np.ndarray],
+                 feats: list[np.ndarray]) -> None:
         nc = len(conditions)
         self.cfeat = np.zeros(nc, np.int32)
         self.cthr = np.zeros(nc, np.float64)
@@ -186,21 +194,22 @@ class KernelArrays:
         self.tk = np.asarray([len(t.nodes) for t in trees], np.int32)
         self.tnode_start = np.asarray(np.r_[0, np.cumsum(self.tk)[:-1]] if trees else [], np.int32)
         self.nodes = np.asarray([c for t in trees for c in t.nodes] or [0], np.int32)
-        self.tm = np.asarray([len(t.features) for t in trees], np.int32)
+        self.tm = np.asarray([len(f) for f in feats], np.int32)
         self.tfeat_start = np.asarray(np.r_[0, np.cumsum(self.tm)[:-1]] if trees else [], np.int32)
-        self.feats = np.asarray([f for t in trees for f in t.features] or [0], np.int32)
-        sizes = [t.table.size for t in trees]
+        self.feats = np.asarray([f for fs in feats for f in fs] or [0], np.int32)
+        sizes = [t.size for t in tables]
         self.ttab_start = np.asarray(np.r_[0, np.cumsum(sizes)[:-1]] if trees else [], np.int64)
-        self.tables = np.ascontiguousarray(np.concatenate([t.table.ravel() for t in trees]) if trees else np.zeros(1))
+        self.tables = np.ascontiguousarray(np.concatenate([t.ravel() for t in tables]) if trees else np.zeros(1))
         self.n_trees = len(trees)
 
-    def run(self, lib: ctypes.CDLL, X: np.ndarray, n_features: int, threads: int) -> np.ndarray:
+    def run(self, lib: ctypes.CDLL, X: np.ndarray, n_out: int, threads: int) -> np.ndarray:
+        """(rows, n_out) sums of every tree's table row at each row's direction code."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        out = np.zeros((X.shape[0], n_features), dtype=np.float64)
+        out = np.zeros((X.shape[0], n_out), dtype=np.float64)
         if X.shape[0] == 0 or self.n_trees == 0:
             return out
         failed = lib.treeshap(
-            _ptr(X), ctypes.c_int64(X.shape[0]), ctypes.c_int32(X.shape[1]),
+            _ptr(X), ctypes.c_int64(X.shape[0]), ctypes.c_int32(X.shape[1]), ctypes.c_int32(n_out),
             ctypes.c_int32(len(self.cfeat)), _ptr(self.cfeat), _ptr(self.cthr), _ptr(self.ckind), _ptr(self.cdl),
             _ptr(self.cmiss), _ptr(self.cword_start), _ptr(self.cword_len), _ptr(self.words),
             ctypes.c_int32(self.n_trees), _ptr(self.tk), _ptr(self.tnode_start), _ptr(self.nodes),
