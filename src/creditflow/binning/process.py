@@ -71,7 +71,7 @@ class BinningProcess(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        max_bins: int = 10,
+        max_bins: int = 8,
         min_bin_share: float = 0.03,
         n_prebins: int = 50,
         monotonic: str = "auto",

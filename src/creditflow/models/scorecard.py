@@ -68,7 +68,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         special_values: Any = None,
         user_splits: dict | None = None,
         categorical: list[str] | None = None,
-        C: float = 1.0,
+        C: float = 0.1,
         dictionary: FieldDictionary | None = None,
     ) -> None:
         self.binning = binning

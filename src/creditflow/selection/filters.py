@@ -16,7 +16,7 @@ class SelectionSettings:
     """Thresholds of the selection steps; a step is skipped when its threshold is None."""
 
     max_missing: float | None = 0.95  # drop when the missing rate exceeds this (fraction)
-    min_iv: float | None = 0.02  # drop when IV is below this
+    min_iv: float | None = 0.01  # drop when IV is below this
     max_corr: float | None = 0.8  # of two WOE columns correlated above this, drop the lower-IV one
     max_vif: float | None = 10.0  # drop the highest-VIF column until all are at or below this
     stepwise: str | None = None  # forward | backward | both
