@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.binning.variable import VariableBinning, category_key
+from creditflow.binning.variable import ValueCounts, VariableBinning, category_key
 from creditflow.distributed.stats import TableStats
 from creditflow.monitor.baseline import (
     MAX_CATEGORIES,
@@ -18,17 +18,37 @@ from creditflow.monitor.baseline import (
     _grades,
     score_histogram,
 )
-from creditflow.monitor.bins import quantile_splits
+from creditflow.monitor.bins import QUANTILE_BINS, TOP_CATEGORIES, quantile_splits
 
 
-def _variable(name: str, model: Any, stats: TableStats, in_model: bool) -> VariableBaseline:
-    vb = model.binning_.bins_[name]
-    layout = VariableBinning(name=name, kind=vb.kind, splits=list(vb.splits), groups=[list(g) for g in vb.groups],
-                             special_values=list(vb.special_values))
+def own_layout(name: str, counts: ValueCounts, numeric: bool) -> VariableBinning:
+    """`monitor.bins.own_layout` from a column's counts: deciles (numeric) or the top categories."""
+    if numeric:
+        return VariableBinning(name=name, kind="numeric", splits=quantile_splits(np.repeat(counts.values, counts.counts),
+                                                                                 QUANTILE_BINS))
+    order = sorted(range(len(counts.values)), key=lambda i: (-int(counts.counts[i]), counts.values[i]))
+    keys = [str(counts.values[i]) for i in order]
+    groups = [[k] for k in keys[:TOP_CATEGORIES]]
+    rest = sorted(keys[TOP_CATEGORIES:])
+    if rest:
+        groups.append(rest)
+    return VariableBinning(name=name, kind="categorical", groups=groups)
+
+
+def _variable(name: str, model: Any, stats: TableStats, in_model: bool, numeric: bool) -> VariableBaseline:
     counts = stats.counts[name]
+    binning = getattr(getattr(model, "binning_", None), "bins_", {}) or {}
+    if name in binning:
+        vb = binning[name]
+        layout = VariableBinning(name=name, kind=vb.kind, splits=list(vb.splits),
+                                 groups=[list(g) for g in vb.groups], special_values=list(vb.special_values))
+        source = "model bins"
+    else:
+        layout = own_layout(name, counts, numeric)
+        source = "deciles" if layout.kind == "numeric" else "categories"
     rows, _ = counts.bin_totals(layout)
     dist = Distribution(layout=layout, shares=rows / max(rows.sum(), 1.0))
-    out = VariableBaseline(name=name, in_model=in_model, source="model bins", dist=dist,
+    out = VariableBaseline(name=name, in_model=in_model, source=source, dist=dist,
                            missing_rate=float(stats.n_missing_train[name] / stats.n_train))
     if layout.kind == "numeric":
         if len(counts.values):
@@ -44,9 +64,16 @@ def _variable(name: str, model: Any, stats: TableStats, in_model: bool) -> Varia
 
 
 def baseline_from_stats(
-    model: Any, stats: TableStats, columns: list[str], scored: pd.DataFrame, y: np.ndarray
+    model: Any, stats: TableStats, columns: list[str], scored: pd.DataFrame, y: np.ndarray,
+    numeric: set[str] | None = None,
 ) -> dict[str, Any]:
-    """The baseline document of a binned model on its training rows (`scored`: probability, score, grade)."""
+    """The baseline document of a model on its training rows (`scored`: probability, score, grade).
+
+    Columns without model bins get deciles or top categories from their counts; `numeric` names
+    the columns binned as numbers (default: those whose counts are of numbers).
+    """
+    if numeric is None:
+        numeric = {c for c, vc in stats.counts.items() if vc.values.dtype.kind == "f"}
     features = list(model.features_)
     score = scored["score"].to_numpy(dtype=float)
     score_layout = VariableBinning(name="score", kind="numeric", splits=quantile_splits(score, SCORE_BINS))
@@ -61,7 +88,7 @@ def baseline_from_stats(
     return Baseline(
         model_type=str(getattr(model, "model_type", type(model).__name__)), rows=len(scored),
         score=Distribution.measure(score_layout, scored["score"]), grades=_grades(model, scored, y),
-        variables=[_variable(c, model, stats, c in features) for c in ordered],
+        variables=[_variable(c, model, stats, c in features, c in numeric) for c in ordered],
         mean_score=float(score.mean()), mean_probability=float(scored["probability"].mean()),
         performance=performance, features=features, score_histogram=score_histogram(score),
     ).to_dict()

@@ -61,20 +61,27 @@ def train_on_cluster(
 ) -> TrainResult:
     """Fit on the training rows, evaluate every split, and write `out/model` and `out/metrics.json`.
 
-    The bundle (model, binning, selection, schema, monitoring baseline and reason codes) and the
-    metrics are those `creditflow.workflow.train` writes for the same table, seed and test size.
-    `reasons` as for `creditflow.workflow.train` (a reference of "cutoff" needs the rows: refused).
+    kind "scorecard": the bundle (model, binning, selection, schema, monitoring baseline, reason
+    codes) and the metrics are those `creditflow.workflow.train` writes for the same table, seed
+    and test size. kind "gbdt": the same recipe with `lightgbm.dask` (see `distributed.gbdt`).
+    `reasons` as for `creditflow.workflow.train`.
     """
     say = progress or (lambda _msg: None)
-    reference = str((reasons or {}).get("reference") or "auto")
-    if reference not in ("auto", "max"):
-        raise DataError(f"reason reference {reference!r} needs the training rows in memory; on a cluster use "
-                        "'auto' or 'max'")
-    if kind != "scorecard":
-        raise DataError(f"model kind {kind!r} cannot be trained on a cluster yet; use scorecard")
-    from creditflow.distributed.scorecard import fit_scorecard_stats
+    if kind == "scorecard":
+        from creditflow.distributed.scorecard import fit_scorecard_stats
 
-    model, stats = fit_scorecard_stats(client, data, params, say)
+        model, stats = fit_scorecard_stats(client, data, params, say)
+    elif kind == "gbdt":
+        from creditflow.distributed.gbdt import fit_gbdt, gbdt_categorical
+        from creditflow.distributed.scorecard import feature_stats
+
+        labels = client.scatter(data.labels(), hash=False)
+        say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")
+        categorical = gbdt_categorical(data, (params or {}).get("categorical"))
+        stats = feature_stats(client, data, labels, categorical, {})
+        model = fit_gbdt(client, data, stats, params, say)
+    else:
+        raise DataError(f"model kind {kind!r} cannot be trained on a cluster; use scorecard or gbdt")
     say("scoring every split")
     p, score = score_all(client, data.table, model)
     metrics = {}
@@ -91,6 +98,46 @@ def train_on_cluster(
         _save(model, data, stats, result, scored, out, client, reasons)
         result.out = out
     return result
+
+
+def rows_at(piece: Piece, columns: list[str], positions: np.ndarray) -> pd.DataFrame:
+    """The rows of a piece at the given positions inside it."""
+    return read_piece(piece, columns).iloc[positions]
+
+
+def gather_rows(client: Any, data: LabelledTable, rows: np.ndarray) -> pd.DataFrame:
+    """Feature columns of the table rows at sorted 0-based positions `rows`, in that order."""
+    jobs = []
+    for piece in data.table.pieces:
+        inside = rows[(rows >= piece.offset) & (rows < piece.offset + piece.n_rows)] - piece.offset
+        if len(inside):
+            jobs.append(client.submit(rows_at, piece, data.features, inside, pure=False))
+    return pd.concat(client.gather(jobs)).reset_index(drop=True)
+
+
+def reason_reference(client: Any, model: Any, data: LabelledTable, scored: pd.DataFrame, reasons: dict | None) -> Any:
+    """The training rows `scoring.reasons` would take its reference from (none needed for 'max')."""
+    from creditflow.scoring.reasons import MAX_REFERENCE_ROWS, supports_reasons
+
+    settings = dict(reasons or {})
+    reference = str(settings.get("reference") or "auto")
+    columns = pd.DataFrame(columns=data.features)
+    if not supports_reasons(model) or reference == "max" or (reference == "auto" and model.model_type == "scorecard"):
+        return columns
+    train = np.flatnonzero(data.role == 0)
+    if reference.startswith("cutoff"):
+        cutoff = float(reference.partition(":")[2] or settings.get("cutoff") or "nan")
+        band = settings.get("band")
+        width = float(band) if band is not None else float(model.scaling_.pdo) / 2
+        s = scored["score"].to_numpy()
+        near = np.flatnonzero((s >= cutoff) & (s < cutoff + width))
+        if len(near) < 30:
+            return columns  # `reason_docs` gives the error
+        train = train[near]
+    if len(train) > MAX_REFERENCE_ROWS:
+        pick = np.sort(np.random.default_rng(0).choice(len(train), MAX_REFERENCE_ROWS, replace=False))
+        train = train[pick]
+    return gather_rows(client, data, train)
 
 
 def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResult, scored: pd.DataFrame,
@@ -114,8 +161,7 @@ def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResul
         **schema_doc(model, data, stats),
         BASELINE_FILE: baseline_from_stats(model, stats, data.features, scored, data.y[data.role == 0]),
     }
-    # reference "max" (the scorecard default) needs only the column names of the training rows
-    extras.update(bundle_reason_docs(model, pd.DataFrame(columns=data.features), reasons))
+    extras.update(bundle_reason_docs(model, reason_reference(client, model, data, scored, reasons), reasons))
     save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
     with atomic_path(out / METRICS_FILE) as tmp:
         tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
