@@ -68,22 +68,4 @@ def model_reasons(state: ServingState, applicant: dict[str, Any], n: int) -> lis
     if state.reasons is None or n <= 0:
         return []
     raw = state.reasons(state.bundle, applicant, n=n)
-    out = []
-    for item in raw or []:
-        doc = dict(item) if isinstance(item, dict) else {"reason": str(item)}
-        doc.setdefault("source", "model")
-        out.append(_plain(doc))
-    return out
-
-
-def _plain(x: Any) -> Any:
-    """Numpy scalars and tuples made plain JSON values."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if hasattr(x, "item") and callable(x.item):
-        return x.item()
-    if isinstance(x, float) and x != x:
-        return None
-    return x
+    return [{**item, "source": "model"} for item in raw or []]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 SCHEMA_VERSION = 1
@@ -50,8 +50,7 @@ class AuditEntry:
     idempotency_key: str | None = None
 
     def row(self) -> tuple:
-        d = asdict(self)
-        return tuple(d[c] for c in COLUMNS)
+        return tuple(getattr(self, c) for c in COLUMNS)
 
 
 @dataclass(frozen=True)
