@@ -174,7 +174,7 @@ def malformed(rng: random.Random, a: dict) -> bytes:
         return b'{"applicant": {"AGE": NaN}}'
     if choice == 6:
         return json.dumps([a]).encode()
-    return json.dumps({"applicant": {**a, "BILL_AMT1": 1e300}}).encode()
+    return json.dumps({"applicant": {**a, "LIMIT_BAL": 1e300}}).encode()
 
 
 def make_jobs(n: int, seed: int, malformed_share: float = 0.0, idempotent: bool = False) -> list[tuple]:
@@ -201,6 +201,8 @@ def free_port() -> int:
 
 
 class Server:
+    options: list[str] = []  # extra `creditflow serve` options for every server of the run (--http, --loop)
+
     def __init__(self, bundle: Path, workdir: Path, workers: int = 1, port: int | None = None) -> None:
         self.bundle, self.workdir, self.workers = bundle, workdir, workers
         self.port = port or free_port()
@@ -213,7 +215,8 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "creditflow", "serve", str(self.bundle), "--policy", str(POLICY),
              "--audit", str(self.db), "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
-             "--log-level", "warning"], cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+             "--log-level", "warning", *self.options], cwd=self.workdir, env=env, stdout=log,
+            stderr=subprocess.STDOUT)
         import httpx
 
         deadline = time.monotonic() + 120
@@ -451,13 +454,21 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--malformed", type=float, default=0.01)
+    parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    Server.options = ["--http", args.http, "--loop", args.loop]
+    import importlib.util
+
+    http = args.http if args.http != "auto" else ("httptools" if importlib.util.find_spec("httptools") else "h11")
+    loop = args.loop if args.loop != "auto" else ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
     workdir = Path(tempfile.mkdtemp(prefix="bench-service-"))
     out: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                              "platform": platform.platform()},
                  "client": "open-loop asyncio, raw HTTP/1.1 keep-alive (benchmarks/bench_service.py)",
-                 "server": "creditflow serve (uvicorn, h11, asyncio loop), SQLite audit (WAL, synchronous=NORMAL)"}
+                 "server": f"creditflow serve --workers {args.workers} (uvicorn, {http} parser, {loop} loop), "
+                           "SQLite audit log (WAL, synchronous=NORMAL)"}
     try:
         t0 = time.perf_counter()
         bundle = train_bundle(workdir, "model_a", slice(0, 20000))

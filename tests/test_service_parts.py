@@ -160,3 +160,19 @@ def test_prometheus_text_format():
     assert 'policy_version="v\\"1"' in text
     for line in text.splitlines():
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+
+
+def test_keys_cli_makes_keys_and_digests():
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    runner = CliRunner()
+    out = runner.invoke(app, ["keys", "new"]).output.split()
+    key, digest = out[out.index("key:") + 1], out[out.index("sha256:") + 1]
+    assert key.startswith("cf_") and len(key) > 30 and digest == hashlib.sha256(key.encode()).hexdigest()
+    r = runner.invoke(app, ["keys", "hash", "my-key-0123456789abcdef"])
+    assert r.exit_code == 0 and r.output.strip() == hash_key("my-key-0123456789abcdef")
+    r = runner.invoke(app, ["keys", "hash"], input="a-key-000000000000001\n\nb-key-000000000000002\n")
+    assert r.output.split() == [hash_key("a-key-000000000000001"), hash_key("b-key-000000000000002")]

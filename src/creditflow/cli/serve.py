@@ -33,6 +33,8 @@ def serve_cmd(
                                           "testing only)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn access log)."),
+    http: str = typer.Option("auto", "--http", help="HTTP parser: auto (httptools if installed), h11, httptools."),
+    loop: str = typer.Option("auto", "--loop", help="Event loop: auto (uvloop if installed), asyncio, uvloop."),
 ) -> None:
     """Serve a bundle as an HTTP decision service (FastAPI on uvicorn); docs at /docs."""
     from creditflow.service.config import ServiceConfig
@@ -45,4 +47,4 @@ def serve_cmd(
         max_batch=max_batch, range_tolerance=range_tolerance, reject_unknown_fields=reject_unknown_fields,
         reasons=reasons, workers=workers,
     )
-    serve(config, host=host, port=port, log_level=log_level.lower(), access_log=access_log)
+    serve(config, host=host, port=port, log_level=log_level.lower(), access_log=access_log, http=http, loop=loop)

@@ -57,16 +57,37 @@ def check(config: ServiceConfig) -> ServingState:
     return state
 
 
+HTTP_IMPLEMENTATIONS = ("auto", "h11", "httptools")
+LOOPS = ("auto", "asyncio", "uvloop")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _check_choices(http: str, loop: str, log_level: str) -> None:
+    import importlib.util
+
+    for value, allowed, what in ((http, HTTP_IMPLEMENTATIONS, "--http"), (loop, LOOPS, "--loop"),
+                                 (log_level, LOG_LEVELS, "--log-level")):
+        if value not in allowed:
+            raise CreditflowError(f"{what} must be one of {list(allowed)}, not {value!r}")
+    for value, module in ((http, "httptools"), (loop, "uvloop")):
+        if value == module and importlib.util.find_spec(module) is None:
+            raise CreditflowError(f"{module} is not installed (pip install uvicorn[standard]); use auto")
+
+
 def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
-          access_log: bool = False) -> None:
-    """Check, then serve until SIGINT/SIGTERM (in-flight requests finish; graceful timeout 30 s)."""
+          access_log: bool = False, http: str = "auto", loop: str = "auto") -> None:
+    """Check, then serve until SIGINT/SIGTERM (in-flight requests finish; graceful timeout 30 s).
+
+    http / loop: uvicorn's HTTP parser and event loop; "auto" takes httptools and uvloop when installed.
+    """
     import uvicorn
 
+    _check_choices(http, loop, log_level)
     _setup_logging(log_level)
     state = check(config)
     sock = _bind(host, port)
     common: dict[str, Any] = {"log_level": log_level, "access_log": access_log, "timeout_graceful_shutdown": 30,
-                              "server_header": False}
+                              "server_header": False, "http": http, "loop": loop}
     if config.workers == 1:
         api, admin = load_key_rings(config)
         runtime = Runtime(config, state, open_audit(config.audit), api, admin)
