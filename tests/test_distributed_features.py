@@ -1,0 +1,81 @@
+"""Behaviour features on a real Dask LocalCluster: events shuffled by entity, the embedded DuckDB engine per
+partition, and exactly the single-machine table (and its errors, with the original file and row)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditflow.data.errors import DataError
+from creditflow.distributed.features import bucket_of, build_features_on_cluster
+from creditflow.features import BehaviourSpec, TagRules, build_feature_table, read_profiles
+from tests import dask_cluster
+from tests.conftest import ROOT, SHARED_DATA
+
+UCI_DIR = SHARED_DATA / "uci_taiwan"
+CLIENTS = 2000
+
+
+@pytest.fixture(scope="session")
+def client():
+    yield dask_cluster.shared_client()
+    dask_cluster.close()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    spec = BehaviourSpec.from_yaml(ROOT / "examples" / "uci_taiwan_features.yaml")
+    tags = TagRules.from_yaml(ROOT / "examples" / "uci_taiwan_tags.yaml")
+    events = pd.read_csv(UCI_DIR / "statements.csv")
+    events = events[events["client_id"] <= CLIENTS].sample(frac=1.0, random_state=5).reset_index(drop=True)
+    obs = pd.read_csv(UCI_DIR / "labels.csv").head(CLIENTS)
+    profiles = read_profiles(UCI_DIR / "profiles.jsonl", spec.profile)
+    profiles = profiles[profiles["client_id"] <= CLIENTS].reset_index(drop=True)
+    folder = tmp_path_factory.mktemp("events") / "events"
+    folder.mkdir()
+    for i, start in enumerate(range(0, len(events), 3500)):
+        events.iloc[start : start + 3500].to_parquet(folder / f"part.{i:02d}.parquet", index=False)
+    return spec, tags, events, obs, profiles, folder
+
+
+def test_buckets_are_stable_and_agree_across_id_dtypes():
+    ids = pd.Series([1, 2, 3, 40_000_000_001])
+    a = bucket_of(ids, 7)
+    np.testing.assert_array_equal(a, bucket_of(ids.astype(float), 7))
+    np.testing.assert_array_equal(bucket_of(pd.Series(["u1", "u2"]), 5), bucket_of(pd.Series(["u1", "u2"]), 5))
+    assert ((a >= 0) & (a < 7)).all()
+
+
+def test_cluster_features_equal_the_embedded_engine(client, inputs):
+    spec, tags, events, obs, profiles, folder = inputs
+    single = build_feature_table(profiles, events, spec, obs, tags=tags)
+    dist = build_features_on_cluster(client, profiles, folder, spec, obs, tags=tags, partitions=5)
+    pd.testing.assert_frame_equal(dist.frame, single.frame)
+    assert dist.report.n_events == single.report.n_events == len(events)
+    assert dist.report.n_features == single.report.n_features
+
+
+def test_drop_policies_count_and_errors_name_the_original_row(client, inputs, tmp_path):
+    spec, tags, events, obs, profiles, _ = inputs
+    dirty = pd.concat([events, events.iloc[[10, 20]], events.iloc[[0]].assign(client_id=999_999)], ignore_index=True)
+    folder = tmp_path / "dirty"
+    folder.mkdir()
+    dirty.iloc[:6000].to_parquet(folder / "a.parquet", index=False)
+    dirty.iloc[6000:].to_parquet(folder / "b.parquet", index=False)
+    lenient = replace(spec, on_duplicate="drop", on_unknown_entity="drop")
+    single = build_feature_table(profiles, dirty, lenient, obs)
+    dist = build_features_on_cluster(client, profiles, folder, lenient, obs, partitions=3)
+    pd.testing.assert_frame_equal(dist.frame, single.frame)
+    assert dist.report.dropped_duplicate_events == 2 and dist.report.dropped_unknown_entity_events == 1
+    bad = events.copy()
+    bad["bill_amount"] = bad["bill_amount"].map(str)  # amounts as text, as some exports write them
+    bad.loc[6000 + 41, "bill_amount"] = "n/a"  # row 42 of b.parquet
+    (tmp_path / "bad").mkdir()
+    bad.iloc[:6000].to_parquet(tmp_path / "bad" / "a.parquet", index=False)
+    bad.iloc[6000:].to_parquet(tmp_path / "bad" / "b.parquet", index=False)
+    with pytest.raises(DataError, match="not numbers") as err:
+        build_features_on_cluster(client, profiles, tmp_path / "bad", spec, obs, partitions=3)
+    assert "b.parquet" in str(err.value) and "row 42" in str(err.value) and "bill_amount" in str(err.value)
