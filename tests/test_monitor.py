@@ -117,16 +117,17 @@ def test_random_half_of_live_rows_is_stable(model_dir, live):
 
 def test_young_applicants_move_age_and_not_repayment_status(model_dir, live):
     # Selecting AGE < 30 empties every age bin from 30 up: AGE must alert. Marital status follows age
-    # (few under-30s are married) but is not a model input: shown, not counted. Repayment status
+    # (few under-30s are married): it moves too, and counts only if the model uses it. Repayment status
     # (PAY_*), sex and education are not selected on and barely depend on age: they stay stable.
     r = monitor(model_dir, live[live["AGE"] < 30])
+    in_model = "MARRIAGE" in load_bundle(model_dir).model.features_
     assert r.status == "alert" and r.exit_code == 4
     assert status_of(r, "AGE") == "alert"
     for var in PAY_STATUS + ["SEX", "EDUCATION"]:
         assert status_of(r, var) == "stable", var
     f = r.findings.set_index("item")
     assert f.loc["AGE", "counts"] and f.loc["AGE", "area"] == "input"
-    assert status_of(r, "MARRIAGE") in ("warn", "alert") and not f.loc["MARRIAGE", "counts"]
+    assert status_of(r, "MARRIAGE") in ("warn", "alert") and f.loc["MARRIAGE", "counts"] == in_model
 
 
 def test_lowest_credit_limits_move_limit_and_payments(model_dir, live):
@@ -139,6 +140,7 @@ def test_lowest_credit_limits_move_limit_and_payments(model_dir, live):
     for var in ("SEX", "MARRIAGE"):
         assert status_of(r, var) == "stable", var
     # LIMIT_BAL carries points: the lowest limits score lower, so the score distribution moves
+    assert "LIMIT_BAL" in load_bundle(model_dir).model.features_, "the premise: the scorecard uses LIMIT_BAL"
     assert r.mean_score < r.baseline.mean_score and r.thresholds.status(r.drift.score_psi) in ("warn", "alert")
 
 
@@ -371,7 +373,7 @@ def test_fast_paths_match_the_reference_implementations(setup, live):
     from creditflow.evaluation import auc, calibration_table, ks
     from creditflow.monitor.bins import numeric_indices
     from creditflow.monitor.performance import grade_table
-    from creditflow.monitor.scored import Scored, auc_ks
+    from creditflow.monitor.scored import Scored, auc_ks, auc_ks_by_group
 
     _, _, result = setup
     model = result.model
@@ -393,6 +395,15 @@ def test_fast_paths_match_the_reference_implementations(setup, live):
     a, k = auc_ks(y[order].astype(float), scored.probability[order])
     assert a == pytest.approx(auc(y, scored.probability), abs=1e-12)
     assert k == pytest.approx(ks(y, scored.probability).statistic, abs=1e-12)
+    # per group, from per-value counts and from one sort: the same as the library on each group's rows
+    groups = (frame["AGE"].to_numpy() >= 35).astype(np.intp)
+    for max_distinct in (10**9, 1):
+        overall, per = auc_ks_by_group(y, scored.probability, groups, 2, max_distinct=max_distinct)
+        assert overall == pytest.approx((a, k), abs=1e-12)
+        for i in (0, 1):
+            m = groups == i
+            assert per[i][0] == pytest.approx(auc(y[m], scored.probability[m]), abs=1e-12)
+            assert per[i][1] == pytest.approx(ks(y[m], scored.probability[m]).statistic, abs=1e-12)
     # grade calibration from counts equals calibration_table on the rows, with the promise as the prediction
     promised = {g: float(q) for g, q in zip(names, [0.02, 0.04, 0.06, 0.10, 0.25], strict=True)}
     grade = scores["grade"].to_numpy()

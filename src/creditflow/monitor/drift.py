@@ -15,7 +15,7 @@ from creditflow.binning.variable import category_keys, numeric_values
 from creditflow.data.errors import CreditflowError
 from creditflow.evaluation.stability import psi_from_shares
 from creditflow.monitor.baseline import Baseline, VariableBaseline
-from creditflow.monitor.bins import grouped_counts, numeric_indices
+from creditflow.monitor.bins import grouped_counts, numeric_codes
 from creditflow.monitor.scored import Scored
 
 LEVELS = {"n/a": 0, "info": 0, "stable": 0, "warn": 1, "alert": 2}
@@ -83,11 +83,14 @@ class Drift:
     csi_by_period: pd.DataFrame | None = None
 
 
-def _numeric_range(vb: VariableBaseline, x: np.ndarray) -> tuple[int, str]:
-    """Rows outside the training range (special values excluded) and a short note."""
+def _numeric_range(vb: VariableBaseline, x: np.ndarray, lowest: float, highest: float) -> tuple[int, str]:
+    """Rows outside the training range (special values excluded) and a short note; `lowest`/`highest` are
+    the column's own extremes (NaN-aware), so a column inside the range costs no extra pass."""
     if vb.min is None or vb.max is None:
         return 0, ""
     specials = vb.dist.layout.special_values
+    if not specials and not (lowest < vb.min or highest > vb.max):
+        return 0, ""
     if specials:
         x = np.where(np.isin(x, specials), np.nan, x)
     low, high = x < vb.min, x > vb.max
@@ -118,8 +121,12 @@ def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray
     n_bins = len(layout.labels)
     if layout.kind == "numeric":
         x = numeric_values(values, vb.name)
-        idx = numeric_indices(layout, x)
-        out_n, note = _numeric_range(vb, x)
+        lowest, highest = (float(x.min()), float(x.max())) if len(x) else (np.nan, np.nan)
+        has_nan = bool(np.isnan(lowest))  # min propagates NaN: one pass tells whether any value is missing
+        if has_nan and not np.isnan(x).all():
+            lowest, highest = float(np.nanmin(x)), float(np.nanmax(x))
+        idx = numeric_codes(layout, x, has_nan=has_nan)
+        out_n, note = _numeric_range(vb, x, lowest, highest)
     else:
         idx = layout.bin_indices(values).astype(np.intp)
         out_n, note = _unseen_note(values, idx == n_bins - 1)
@@ -153,7 +160,9 @@ def measure_drift(
     n_p = len(periods) if codes is not None and periods else 1
     codes = codes if n_p > 1 else None
     score_layout = baseline.score.layout
-    score_counts = grouped_counts(numeric_indices(score_layout, scored.score), len(score_layout.labels), codes, n_p)
+    if codes is not None and n_p < np.iinfo(np.int16).max:
+        codes = codes.astype(np.int16)
+    score_counts = grouped_counts(numeric_codes(score_layout, scored.score), len(score_layout.labels), codes, n_p)
     score_base = baseline.score.shares
     score_psi = float(_psi(score_base, score_counts.sum(axis=0, keepdims=True))[0])
 

@@ -94,7 +94,8 @@ def measure_performance(
     expected = held_out[split] if split else base
     summary.update(expected_auc=expected.get("auc"), expected_ks=expected.get("ks"),
                    expected_from=split or ("training" if base else None))
-    gl, yl, pl = g[listed], yk[listed], p[listed]
+    all_listed = bool(listed.all())
+    gl, yl, pl = (g, yk, p) if all_listed else (g[listed], yk[listed], p[listed])
     table = grade_table(names, np.bincount(gl, minlength=n_g), np.bincount(gl, weights=yl, minlength=n_g),
                         np.bincount(gl, weights=pl, minlength=n_g), promised)
     notes = []
@@ -105,7 +106,7 @@ def measure_performance(
         notes.append(f"{int((~listed).sum()):,} labelled rows have a grade the baseline does not list")
     out = Performance(summary=summary, grades=table, notes=notes)
     if n_p > 1:
-        key = ck[listed] * n_g + gl
+        key = (ck if all_listed else ck[listed]).astype(np.intp) * n_g + gl
         size = n_p * n_g
         cnt = np.bincount(key, minlength=size).reshape(n_p, n_g)
         bad = np.bincount(key, weights=yl, minlength=size).reshape(n_p, n_g)

@@ -51,36 +51,64 @@ def _codes_from_bands(score: np.ndarray, names: np.ndarray, grades: list[str], b
     return codes if np.array_equal(codes[check], expected) else None
 
 
+def _auc_ks_runs(bads: np.ndarray, goods: np.ndarray) -> tuple[float, float]:
+    """AUC and KS from the bads and goods at each distinct probability, in ascending order of probability."""
+    n_bad, n_good = float(bads.sum()), float(goods.sum())
+    if n_bad == 0 or n_good == 0:
+        return float("nan"), float("nan")
+    cum_good = np.cumsum(goods)
+    auc = float(np.sum(bads * (cum_good - 0.5 * goods)) / (n_bad * n_good))
+    ks = float(np.max(np.abs(np.cumsum(bads) / n_bad - cum_good / n_good)))
+    return auc, ks
+
+
 def auc_ks(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """AUC and KS of a probability of bad `p` against 0/1 `y`, both sorted by ascending `p` (ties count 1/2).
 
     The same numbers as `creditflow.evaluation.auc` and `ks`; NaN when a class is absent.
     """
-    n_bad = float(y.sum())
-    n_good = float(len(y) - n_bad)
-    if n_bad == 0 or n_good == 0:
+    if len(y) == 0:
         return float("nan"), float("nan")
     last = np.r_[p[1:] != p[:-1], True]  # last row of each run of equal values
     cum_bad = np.cumsum(y, dtype=float)[last]
     cum_good = np.cumsum(1.0 - y, dtype=float)[last]
-    bad_run = np.diff(cum_bad, prepend=0.0)
-    good_run = np.diff(cum_good, prepend=0.0)
-    auc = float(np.sum(bad_run * (cum_good - good_run + 0.5 * good_run)) / (n_bad * n_good))
-    ks = float(np.max(np.abs(cum_bad / n_bad - cum_good / n_good)))
-    return auc, ks
+    return _auc_ks_runs(np.diff(cum_bad, prepend=0.0), np.diff(cum_good, prepend=0.0))
 
 
-def auc_ks_by_group(y: np.ndarray, p: np.ndarray, codes: np.ndarray | None, n_groups: int
-                    ) -> tuple[tuple[float, float], list[tuple[float, float]]]:
-    """AUC and KS overall and for each group code, from a single sort of `p`."""
+MAX_DISTINCT = 2_000_000
+"""Up to this many distinct probabilities, AUC and KS come from per-value counts (one hash pass);
+beyond, from one sort of all rows."""
+
+
+def auc_ks_by_group(y: np.ndarray, p: np.ndarray, codes: np.ndarray | None, n_groups: int,
+                    max_distinct: int = MAX_DISTINCT) -> tuple[tuple[float, float], list[tuple[float, float]]]:
+    """AUC and KS overall and for each group code (0 .. n_groups-1), exactly, without a sort per group.
+
+    Scores take far fewer distinct probabilities than there are rows, so the rows are counted per
+    distinct value (and group) and the curves are built from those counts; with too many distinct
+    values one sort of all rows is used instead.
+    """
+    value, uniques = pd.factorize(p, sort=False)
+    k = len(uniques)
+    groups = n_groups if codes is not None else 0
+    if k <= max_distinct and (groups + 1) * k <= 4 * max_distinct:
+        rank = np.empty(k, dtype=np.intp)
+        rank[np.argsort(uniques)] = np.arange(k)
+        v = rank[value]
+        yf = y.astype(float, copy=False)
+        total = np.bincount(v, minlength=k).astype(float)
+        bads = np.bincount(v, weights=yf, minlength=k)
+        overall = _auc_ks_runs(bads, total - bads)
+        if codes is None:
+            return overall, []
+        key = codes.astype(np.intp) * k + v
+        t2 = np.bincount(key, minlength=groups * k).astype(float).reshape(groups, k)
+        b2 = np.bincount(key, weights=yf, minlength=groups * k).reshape(groups, k)
+        return overall, [_auc_ks_runs(b2[i], t2[i] - b2[i]) for i in range(groups)]
     order = np.argsort(p)
     ys, ps = y[order].astype(float), p[order]
     overall = auc_ks(ys, ps)
     if codes is None:
         return overall, []
     cs = codes[order]
-    per = []
-    for i in range(n_groups):
-        m = cs == i
-        per.append(auc_ks(ys[m], ps[m]))
-    return overall, per
+    return overall, [auc_ks(ys[cs == i], ps[cs == i]) for i in range(groups)]
