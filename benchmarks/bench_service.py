@@ -456,6 +456,7 @@ def main() -> None:
     parser.add_argument("--malformed", type=float, default=0.01)
     parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
     parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
+    parser.add_argument("--tag", default="", help="suffix for the result keys (e.g. h11), to keep several runs")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     Server.options = ["--http", args.http, "--loop", args.loop]
@@ -490,7 +491,9 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     if not args.no_write:
         previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        previous.update(out)
+        suffix = f"_{args.tag}" if args.tag else ""
+        previous.update({f"{k}{suffix}" if isinstance(v, dict) and k not in ("machine",) else k: v
+                         for k, v in out.items()})
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
         print(f"wrote {RESULTS}")
