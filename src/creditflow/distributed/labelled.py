@@ -64,11 +64,17 @@ def _label_piece(piece: Piece, target: str, time: str | None) -> dict[str, Any]:
     na = t.isna().to_numpy()
     out: dict[str, Any] = {"n_na": int(na.sum()), "first_na": int(np.flatnonzero(na)[0]) if na.any() else -1}
     codes, classes = pd.factorize(t.astype(str).str.strip())
-    out["codes"], out["classes"] = codes.astype(np.int32), list(classes)
+    out["codes"], out["classes"] = _small(codes), list(classes)
     if time:
         tcodes, tvalues = pd.factorize(frame[time], use_na_sentinel=False)
-        out["time_codes"], out["time_values"] = tcodes.astype(np.int32), pd.Series(tvalues, dtype=frame[time].dtype)
+        out["time_codes"], out["time_values"] = _small(tcodes), pd.Series(tvalues, dtype=frame[time].dtype)
     return out
+
+
+def _small(codes: np.ndarray) -> np.ndarray:
+    """Codes in the smallest integer type that holds them (what travels to the client per row)."""
+    top = int(codes.max()) if len(codes) else 0
+    return codes.astype(np.int8 if top < 2**7 else np.int16 if top < 2**15 else np.int32)
 
 
 def read_labelled(
