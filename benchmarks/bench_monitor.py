@@ -101,10 +101,12 @@ def main() -> None:
     rows = make_rows(raw, args.rows)
     make_s = time.perf_counter() - t
     gc.collect()
+    load_before = os.getloadavg()[0]
     with PeakMemory() as mem:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         result = monitor(model_dir, rows, time="month")
-        monitor_s = time.perf_counter() - t
+        monitor_s, monitor_cpu = time.perf_counter() - t, time.process_time() - cpu
+    load_after = os.getloadavg()[0]
 
     t = time.perf_counter()
     result.report().to_html(work / "monitor.html")
@@ -134,6 +136,8 @@ def main() -> None:
         "periods": len(d.periods),
         "seconds": {"monitor": round(monitor_s, 2), "report_html_and_json": round(report_s, 2),
                     "read_parquet": round(read_s, 2), "make_rows_untimed": round(make_s, 2)},
+        "cpu_seconds_monitor": round(monitor_cpu, 2),
+        "load_average_1min": [round(load_before, 1), round(load_after, 1)],
         "rows_per_second": round(args.rows / monitor_s),
         "target_seconds": TARGET_SECONDS,
         "meets_target": monitor_s < TARGET_SECONDS,
