@@ -43,7 +43,7 @@ def monitor_cmd(
     data: Path | None = typer.Argument(None, help="Recent rows to monitor: CSV, Parquet or Excel (or use --audit)."),
     audit: str | None = typer.Option(None, "--audit", help="The service's audit database instead of DATA: a SQLite "
                                                            "path / sqlite:///... URL or postgresql://..."),
-    audit_table: str | None = typer.Option(None, "--audit-table", help="Audit table name (default: audit)."),
+    audit_table: str | None = typer.Option(None, "--audit-table", help="Audit table name (default: decisions, else audit or audit_log)."),
     labels: Path | None = typer.Option(None, "--labels", help="Outcomes that arrived later, joined to DATA by --id."),
     target: str | None = typer.Option(None, "--target", help="Outcome column (in --labels, or in DATA)."),
     bad: str | None = typer.Option(None, "--bad", help="Outcome value that means bad (default: 1/bad/yes)."),
