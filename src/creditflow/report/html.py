@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 BADGES = {
     "ok": "ok", "stable": "ok", "selected": "ok", "model": "ok", "approve": "ok",
     "warn": "warn", "monitor": "warn", "underestimates": "warn", "overestimates": "warn",
-    "fail": "fail", "shift": "fail", "reject": "fail",
+    "fail": "fail", "shift": "fail", "reject": "fail", "alert": "fail", "warning": "warn",
     "dropped": "muted", "not used": "muted", "info": "muted", "n/a": "muted",
 }
 BADGE_COLUMNS = ("status", "result", "verdict", "role")
