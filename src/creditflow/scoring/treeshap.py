@@ -22,6 +22,7 @@ import numpy as np
 MAX_SPLITS = 8
 ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 CHUNK_ROWS = 32_768
+SMALL_BATCH = 2_048
 
 
 @dataclass
@@ -121,7 +122,9 @@ class TreeTables:
                 arrays = self.__dict__.get(key)
                 if arrays is None:
                     arrays = self.__dict__[key] = KernelArrays(self.conditions, self.trees, tables, feats)
-                return arrays.run(lib, X, width, threads or os.cpu_count() or 1)
+                # small batches (single applicants in the service) stay on the calling thread
+                threads = 1 if X.shape[0] < SMALL_BATCH else (threads or os.cpu_count() or 1)
+                return arrays.run(lib, X, width, threads)
             if engine == "kernel":
                 raise RuntimeError("the TreeSHAP C kernel cannot be built here (no gcc?)")
         out = np.zeros((X.shape[0], width), dtype=np.float64)
