@@ -116,18 +116,25 @@ def _scale_tree(block: str, k: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ monotone
-def monotone_trends(frame: pd.DataFrame, y: np.ndarray, numeric: Sequence[str], min_iv: float = 0.02) -> dict[str, int]:
-    """+1 where the binning finds risk rising with the value, -1 falling, 0 none (or too weak: IV < min_iv)."""
+def monotone_trends(frame: pd.DataFrame, y: np.ndarray, numeric: Sequence[str], min_iv: float = 0.02,
+                    keep: float = 0.8) -> dict[str, int]:
+    """+1 where risk rises with the value, -1 where it falls, 0 where neither trend holds.
+
+    Each numeric column is binned three times (`BinningProcess` with monotonic ascending, descending
+    and none). The better monotone direction is kept when its IV is at least `min_iv` and at least
+    `keep` of the unconstrained binning's IV (so U-shapes, e.g. of age, stay unconstrained).
+    """
     from creditflow.binning.process import BinningProcess
 
     if not numeric:
         return {}
-    bp = BinningProcess(monotonic="auto").fit(frame[list(numeric)], y)
+    cols = frame[list(numeric)]
+    iv = {trend: BinningProcess(monotonic=trend).fit(cols, y).iv_ for trend in ("ascending", "descending", "none")}
     out = {}
-    for name in numeric:
-        vb = bp.bins_[str(name)]
-        sign = {"ascending": 1, "descending": -1}.get(vb.trend, 0)
-        out[str(name)] = sign if vb.n_regular >= 2 and vb.iv >= min_iv else 0
+    for name in map(str, numeric):
+        up, down, free = iv["ascending"][name], iv["descending"][name], iv["none"][name]
+        best = max(up, down)
+        out[name] = (1 if up >= down else -1) if best >= min_iv and best >= keep * free else 0
     return out
 
 
