@@ -36,6 +36,7 @@ class CreditModel(Protocol):
 MODEL_TYPES: dict[str, str] = {
     "scorecard": "creditflow.models.scorecard:Scorecard",
     "gbdt": "creditflow.models.gbdt:GBDTModel",
+    "boosted-scorecard": "creditflow.models.boosted:BoostedScorecard",
 }
 
 
