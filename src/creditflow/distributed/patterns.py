@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from creditflow.binning.variable import VariableBinning
 from creditflow.distributed.source import Piece, read_piece
@@ -35,10 +36,24 @@ def piece_patterns(piece: Piece, labels: np.ndarray, bins: list[VariableBinning]
     frame = read_piece(piece, [vb.name for vb in bins])
     keep = labels // 2 == TRAIN
     cols = [vb.bin_indices(frame[vb.name][keep]).astype(np.int16) for vb in bins]
-    rows = np.column_stack([*cols, (labels[keep] % 2).astype(np.int16)]) if cols else np.zeros((0, 1), np.int16)
-    distinct, counts = np.unique(rows, axis=0, return_counts=True)
+    rows = np.ascontiguousarray(np.column_stack([*cols, (labels[keep] % 2).astype(np.int16)]))
+    distinct, counts = distinct_rows(rows)
     return Patterns(codes=np.ascontiguousarray(distinct[:, :-1]), y=distinct[:, -1].astype(float),
                     weight=counts.astype(float))
+
+
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a 2-D array in order of first appearance, and how often each occurs.
+
+    Hashing whole rows (``pandas.factorize`` on a bytes view) is several times faster than
+    ``numpy.unique(axis=0)``, which sorts them.
+    """
+    if len(rows) == 0:
+        return rows[:0], np.zeros(0, dtype=np.int64)
+    view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    codes, _ = pd.factorize(view)
+    _, first = np.unique(codes, return_index=True)
+    return rows[first], np.bincount(codes)
 
 
 def woe_matrix(pat: Patterns, woes: list[np.ndarray], columns: list[int]) -> np.ndarray:
