@@ -134,16 +134,22 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             chosen = [c for c in chosen if c != var]
         return chosen
 
+    def _bin_logodds(self) -> list[tuple[str, np.ndarray]]:
+        """Each model variable with its per-bin log-odds of bad (here coefficient x WOE)."""
+        return [
+            (var, beta * np.asarray(self.binning_.bins_[var].woe, dtype=float))
+            for var, beta in zip(self.features_, self.coef_, strict=True)
+        ]
+
     def _make_points(self) -> None:
         s = self.scaling_
         self.base_points_ = int(round(s.offset - s.factor * self.intercept_))
         rows = []
         self._compiled = []
         self._row_plan = []  # the same per bin, as Python lists: fast for one row at a time
-        for var, beta in zip(self.features_, self.coef_, strict=True):
+        for var, lp in self._bin_logodds():
             vb = self.binning_.bins_[var]
             woe = np.asarray(vb.woe, dtype=float)
-            lp = beta * woe
             pts = np.rint(-s.factor * lp).astype(np.int64)
             self._compiled.append((var, vb, lp, pts))
             self._row_plan.append((var, vb.row_binner(), lp.tolist(), pts.tolist()))
