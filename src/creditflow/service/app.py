@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -127,6 +128,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def freeze_heap() -> None:
+    """Move everything loaded so far (libraries, model, policy) out of the garbage collector's sight.
+
+    A full collection walks every object: with pandas, scikit-learn and a model loaded that takes about
+    100 ms, and under 500 requests/s one comes every few seconds, a pause that would land in the p99.
+    Frozen objects are never scanned again; the per-request garbage is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """The service application around a loaded runtime."""
 
@@ -135,6 +147,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, runtime.on_sighup)
+        freeze_heap()
         yield
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGHUP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -94,6 +95,8 @@ class Runtime:
                 self.metrics.reload("refused")
                 raise
             self.state = new
+            gc.collect()
+            gc.freeze()  # the new model joins the rest of the long-lived heap (see app.freeze_heap)
             self.config.model_dir, self.config.policy = new.model_dir, new.policy_path
             self.metrics.model_info = (new.model_version, new.policy_version)
             self.metrics.reload("ok")
