@@ -231,20 +231,14 @@ class BoostedScorecard(Scorecard):
         return F
 
     # ------------------------------------------------------------- points
+    def _bin_logodds(self) -> list[tuple[str, np.ndarray]]:
+        """Each model variable with its per-bin log-odds of bad: the compressed boosted shape."""
+        return [(var, np.asarray(self.contributions_[var], dtype=float)) for var in self.features_]
+
     def _make_points(self) -> None:
-        s = self.scaling_
-        self.base_points_ = int(round(s.offset - s.factor * self.intercept_))
-        rows = []
-        self._compiled = []
-        for var in self.features_:
-            vb = self.binning_.bins_[var]
-            lp = np.asarray(self.contributions_[var], dtype=float)
-            pts = np.rint(-s.factor * lp).astype(np.int64)
-            self._compiled.append((var, vb, lp, pts))
-            for label, w, c, p in zip(vb.labels, vb.woe, lp, pts, strict=True):
-                rows.append({"variable": var, "bin": label, "woe": float(w), "logodds": float(c), "points": int(p)})
-        self.points_ = pd.DataFrame(rows, columns=["variable", "bin", "woe", "logodds", "points"])
-        self.points_["meaning"] = self.points_["variable"].map(lambda v: self.dictionary_.meaning(v))
+        super()._make_points()
+        logodds = np.concatenate([lp for _, _, lp, _ in self._compiled]) if self._compiled else np.zeros(0)
+        self.points_.insert(3, "logodds", logodds)
 
     # ------------------------------------------------------------- bundle
     def to_bundle(self) -> dict[str, Any]:

@@ -1,0 +1,235 @@
+"""The boosted scorecard: points add up, readable bins, named Missing/Special bins, bundles, determinism, CLI,
+and accuracy above the classic WOE scorecard on the same split."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+import creditflow as cf
+from creditflow.bundle import load_bundle, save_bundle
+from creditflow.data import BundleError, CreditflowError, SchemaError
+from creditflow.models.boosted import BoostedScorecard, accuracy_by_bins
+from creditflow.models.boosted_shape import isotonic, segment
+from tests.conftest import GERMAN, UCI, UCI_TARGET
+
+
+@pytest.fixture(scope="module")
+def uci():
+    return cf.read_table(UCI, UCI_TARGET, id="ID")
+
+
+@pytest.fixture(scope="module")
+def card(uci):
+    return BoostedScorecard().fit(uci.train)
+
+
+@pytest.fixture(scope="module")
+def holey(uci):
+    """4,000 training rows with missing values and a special value, and a small model on them."""
+    X = uci.train.X.head(4000).copy()
+    y = uci.train.y[:4000]
+    rng = np.random.default_rng(0)
+    X.loc[rng.random(len(X)) < 0.08, "AGE"] = np.nan
+    X.loc[rng.random(len(X)) < 0.05, "LIMIT_BAL"] = -999
+    model = BoostedScorecard(
+        special_values={"LIMIT_BAL": [-999]},
+        monotone={"LIMIT_BAL": "descending", "PAY_0": "ascending", "AGE": "ascending"},
+        boosting={"outer_bags": 3},
+    ).fit(X, y)
+    return X, y, model
+
+
+def test_score_is_exactly_the_sum_of_points(card, uci):
+    points = card.point_matrix(uci.test)
+    total = card.base_points_ + points.sum(axis=1).to_numpy()
+    scores = card.scores(uci.test)["score"].to_numpy()
+    np.testing.assert_array_equal(scores, np.clip(total, 350, 950))
+    assert ((total >= 350) & (total <= 950)).mean() > 0.95
+    assert set(points.columns) == set(card.features_)
+
+
+def test_dict_scorer_equals_vectorised_scorer(card, uci):
+    frame = uci.test.X.head(300)
+    vec = card.scores(frame)
+    for i, row in enumerate(frame.to_dict("records")):
+        one = card.score_row(row)
+        assert one["score"] == vec["score"].iat[i]
+        assert one["grade"] == vec["grade"].iat[i]
+        assert one["probability"] == vec["probability"].iat[i]  # bit-identical
+    with pytest.raises(SchemaError):
+        card.score_row({"LIMIT_BAL": 1000})
+
+
+def test_beats_the_classic_scorecard_on_the_same_split(card, uci):
+    classic = cf.Scorecard().fit(uci.train)
+    auc_boosted = roc_auc_score(uci.test.y, card.predict_proba(uci.test)[:, 1])
+    auc_classic = roc_auc_score(uci.test.y, classic.predict_proba(uci.test)[:, 1])
+    assert auc_boosted > auc_classic + 0.005, (auc_boosted, auc_classic)
+    # the integer points rank as well as the probabilities
+    assert roc_auc_score(uci.test.y, -card.scores(uci.test)["score"]) > auc_boosted - 0.002
+
+
+def test_at_most_max_bins_per_variable(card):
+    for var in card.features_:
+        vb = card.binning_.bins_[var]
+        assert 1 <= vb.n_regular <= 12
+        assert len(card.points_[card.points_["variable"] == var]) == len(vb.labels)
+    small = card.recompress({"max_bins": 4, "min_bin_share": 0.05})
+    for var in small.features_:
+        vb = small.binning_.bins_[var]
+        assert vb.n_regular <= 4
+        share = np.asarray(vb.goods[: vb.n_regular]) + np.asarray(vb.bads[: vb.n_regular])
+        assert share.min() / share.sum() >= 0.05 - 1e-9 or vb.n_regular == 1
+
+
+def test_points_are_integers_with_reasons_readable_from_them(card, uci):
+    pts = card.points_
+    assert pts["points"].dtype.kind == "i"
+    np.testing.assert_array_equal(pts["points"], np.rint(-card.scaling_.factor * pts["logodds"]).astype(int))
+    lo, hi = card.score_range()
+    assert lo < 600 < hi
+
+
+def test_monotone_when_asked(holey):
+    _, _, model = holey
+    for var, trend in {"LIMIT_BAL": "descending", "PAY_0": "ascending", "AGE": "ascending"}.items():
+        vb = model.binning_.bins_[var]
+        assert vb.trend == trend and var in model.features_
+        regular = model.contributions_[var][: vb.n_regular]  # log-odds of bad, in value order
+        step = np.diff(regular)
+        assert (step >= -1e-12).all() if trend == "ascending" else (step <= 1e-12).all(), (var, regular)
+
+
+def test_missing_and_special_values_keep_their_own_bins(holey):
+    X, y, model = holey
+    age = model.binning_.bins_["AGE"]
+    assert age.labels[age.missing_index] == "Missing"
+    counts = np.asarray(age.goods) + np.asarray(age.bads)
+    assert counts[age.missing_index] == X["AGE"].isna().sum()
+    limit = model.binning_.bins_["LIMIT_BAL"]
+    special = limit.labels.index("Special -999")
+    assert (np.asarray(limit.goods) + np.asarray(limit.bads))[special] == (X["LIMIT_BAL"] == -999).sum()
+    # at scoring, a missing value and the special value go to those bins, in both scorers
+    row = X.iloc[0].to_dict()
+    row.update(AGE=None, LIMIT_BAL=-999)
+    pm = model.point_matrix(pd.DataFrame([row]))
+    pts = model.points_.set_index(["variable", "bin"])["points"]
+    if "AGE" in model.features_:
+        assert pm["AGE"].iat[0] == pts[("AGE", "Missing")]
+    if "LIMIT_BAL" in model.features_:
+        assert pm["LIMIT_BAL"].iat[0] == pts[("LIMIT_BAL", "Special -999")]
+    assert model.score_row(row)["score"] == model.scores(pd.DataFrame([row]))["score"].iat[0]
+
+
+def test_unseen_category_scores_as_average_risk():
+    g = cf.read_table(GERMAN, "creditability")
+    model = BoostedScorecard(boosting={"outer_bags": 3}).fit(g.train)
+    assert roc_auc_score(g.test.y, model.predict_proba(g.test)[:, 1]) > 0.75
+    var = "purpose"
+    assert model.binning_.bins_[var].kind == "categorical"
+    row = g.test.X.iloc[0].to_dict()
+    row[var] = "a purpose never seen"
+    unseen = model.binning_.bins_[var].labels.index("Unseen")
+    if var in model.features_:
+        assert model.contributions_[var][unseen] == 0.0
+        assert model.point_matrix(pd.DataFrame([row]))[var].iat[0] == 0
+
+
+def test_bundle_round_trip_and_tamper_refused(card, uci, tmp_path):
+    path = save_bundle(card, tmp_path / "model")
+    assert (path / "shapes.json").exists()
+    loaded = load_bundle(path).model
+    assert isinstance(loaded, BoostedScorecard)
+    pd.testing.assert_frame_equal(loaded.scores(uci.test), card.scores(uci.test))
+    pd.testing.assert_frame_equal(loaded.points_, card.points_)
+    # the stored shapes let a loaded model recompress exactly like the fitted one
+    a = loaded.recompress({"max_bins": 6}).scores(uci.test)
+    pd.testing.assert_frame_equal(a, card.recompress({"max_bins": 6}).scores(uci.test))
+    doc = json.loads((path / "model.json").read_text())
+    doc["contributions"][card.features_[0]][0] += 0.5
+    (path / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(BundleError, match="SHA-256"):
+        load_bundle(path)
+
+
+def test_points_that_disagree_with_the_contributions_are_refused(card):
+    files = json.loads(json.dumps(card.to_bundle()))
+    files["model.json"]["points"][0]["points"] += 7
+    with pytest.raises(BundleError, match="points table"):
+        BoostedScorecard.from_bundle(files)
+
+
+def test_same_data_and_seed_give_the_same_model(uci, tmp_path):
+    X, y = uci.train.X.head(3000), uci.train.y[:3000]
+    settings = {"outer_bags": 2}
+    a = save_bundle(BoostedScorecard(boosting=settings).fit(X, y), tmp_path / "a")
+    b = save_bundle(BoostedScorecard(boosting=settings).fit(X, y), tmp_path / "b")
+    c = save_bundle(BoostedScorecard(boosting=settings, random_state=7).fit(X, y), tmp_path / "c")
+    ma, mb, mc = (json.loads((p / "manifest.json").read_text()) for p in (a, b, c))
+    assert ma["model_version"] == mb["model_version"]
+    assert ma["model_version"] != mc["model_version"]
+
+
+def test_accuracy_by_bins_table(card, uci):
+    t = accuracy_by_bins(card, uci.test, max_bins=(2, 4, 12))
+    assert list(t.columns[:5]) == ["max_bins", "variables", "mean_bins", "total_bins", "auc"]
+    assert t["max_bins"].iloc[:3].tolist() == [2, 4, 12] and pd.isna(t["max_bins"].iloc[-1])
+    assert (t["mean_bins"].iloc[:3].diff().dropna() >= 0).all()
+    assert t["auc"].iloc[0] < t["auc"].iloc[2]  # two bins per variable lose ranking power
+    np.testing.assert_allclose(t["gini"], 2 * t["auc"] - 1)
+
+
+def test_sklearn_params_and_bad_settings(uci):
+    model = clone(BoostedScorecard(shape={"max_bins": 6}, random_state=3))
+    assert model.get_params()["shape"] == {"max_bins": 6} and model.get_params()["random_state"] == 3
+    X, y = uci.train.X.head(500), uci.train.y[:500]
+    with pytest.raises(CreditflowError, match="max_bins"):
+        BoostedScorecard(shape={"max_bins": 0}).fit(X, y)
+    with pytest.raises(CreditflowError, match="NOT_A_COLUMN"):
+        BoostedScorecard(monotone={"NOT_A_COLUMN": "ascending"}).fit(X, y)
+    with pytest.raises(CreditflowError, match="monotone"):
+        BoostedScorecard(monotone={"AGE": "upwards"}).fit(X, y)
+    with pytest.raises(CreditflowError, match="learning_rate"):
+        BoostedScorecard(boosting={"learning_rate": 0}).fit(X, y)
+    with pytest.raises(CreditflowError):
+        BoostedScorecard(boosting={"no_such_setting": 1}).fit(X, y)
+
+
+def test_shape_helpers():
+    f = np.array([0.0, 2.0, 1.0, 3.0])
+    np.testing.assert_allclose(isotonic(f, np.ones(4)), [0.0, 1.5, 1.5, 3.0])
+    np.testing.assert_allclose(isotonic(f, np.ones(4), increasing=False), [1.5, 1.5, 1.5, 1.5])
+    step = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 5.0])
+    assert segment(step, np.ones(6), np.ones(6), 3, 0) == [3, 5]
+    assert segment(step, np.ones(6), np.ones(6), 3, 2) == [2, 4]  # the last value alone is too small
+    assert segment(step, np.ones(6), np.ones(6), 3, 4) == []  # no two segments of 4 rows fit in 6
+
+
+def test_cli_trains_a_boosted_scorecard(uci, tmp_path):
+    data = tmp_path / "loans.csv"
+    pd.read_csv(UCI).head(4000).to_csv(data, index=False)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "creditflow", "train", str(data), "--target", UCI_TARGET, "--id", "ID",
+           "--model", "boosted-scorecard", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    assert manifest["model_type"] == "boosted-scorecard"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["splits"]["test"]["auc"] > 0.7
+    scored = out / "scores.csv"
+    r = subprocess.run([sys.executable, "-m", "creditflow", "score", str(out / "model"), str(data), "--out",
+                        str(scored)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = pd.read_csv(scored)
+    assert len(s) == 4000 and s["score"].between(350, 950).all()
+    model = load_bundle(out / "model").model
+    np.testing.assert_array_equal(s["score"], model.scores(pd.read_csv(data))["score"])
