@@ -1,14 +1,18 @@
-"""Cyclic gradient boosting of one additive shape per variable on fine bins (like an EBM without pairs).
+"""Bagged boosting of one additive shape per variable on fine bins (like an EBM without pairs).
 
-Each round visits every variable in turn. A visit sums the gradient and hessian of the log-loss per fine
-bin (`np.bincount` on the bin codes: the only work proportional to the rows), then takes
-`inner_steps` boosting steps on that histogram alone: each step is one stump (a single split of the
-ordered bins, or of the categories ordered by their gradient) with Newton leaf values, scaled by the
-learning rate, while the histogram's gradient is moved by the step (G - H * delta, exact to second
-order because every row of a bin moves by the same amount). Missing and special values are separate
-bins with their own Newton step. The first `smoothing_rounds` split at random admissible points, which
-gives smoother shapes. Each outer bag boosts on its own stratified training part, stops early on the
-log-loss of its validation part, and the shapes are averaged over bags. Everything is seeded.
+A visit of a variable sums the gradient and hessian of the log-loss per fine bin (`np.bincount` on the
+bin codes: the only work proportional to the rows), then takes `inner_steps` boosting steps on that
+histogram alone: each step is one stump (a single split of the ordered bins, or of the categories
+ordered by their gradient) with Newton leaf values, scaled by the learning rate, while the histogram's
+gradient is moved by the step (G - H * delta, exact to second order because every row of a bin moves by
+the same amount). Missing and special values are separate bins with their own Newton step.
+
+Each bag first runs `smoothing_rounds` cyclic rounds (every variable in turn) with random split points,
+which gives smooth shapes; then blocks of visits: a cyclic round that also measures each variable's gain,
+followed by `greedy_ratio` blocks of greedy visits (the variable whose last visit gained most goes next),
+checking the validation log-loss after every block and keeping the best shapes. Each bag boosts on its
+own stratified training part (at most `max_bag_rows` rows) and stops early on its validation part; the
+shapes are averaged over bags. Everything is seeded.
 """
 
 from __future__ import annotations
