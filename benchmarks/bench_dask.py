@@ -46,6 +46,13 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+def _cpu() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system)
+
+
 class PeakMemory:
     """Peak resident memory of every worker process, sampled from the client every `interval` seconds."""
 
@@ -163,13 +170,16 @@ def score(model: Path, data: Path, out: Path, workers: int, memory_limit: str, l
             if not target.exists():
                 os.symlink(f, target)
     with cluster_client(f"local:{workers}", memory_limit=memory_limit) as client:
+        cpu0 = sum(client.run(_cpu).values())
         with PeakMemory(client) as peak:
             clock = time.perf_counter()
             summary = score_on_cluster(client, model, source, out)
             seconds = time.perf_counter() - clock
+        cpu = sum(client.run(_cpu).values()) - cpu0
     result = {"workers": workers, "memory_limit_per_worker": memory_limit, "rows": summary.rows,
               "parts": summary.parts, "seconds": round(seconds, 1), "rows_per_s": round(summary.rows / seconds),
-              "peak_rss_per_worker_mib": peak.mib(),
+              "worker_cpu_s": round(cpu, 1), "worker_cpu_s_per_million_rows": round(cpu / summary.rows * 1e6, 2),
+              "load_average": os.getloadavg()[0], "peak_rss_per_worker_mib": peak.mib(),
               "output_bytes": sum(f.stat().st_size for f in out.iterdir())}
     shutil.rmtree(out)
     return result
@@ -186,6 +196,8 @@ def train_big(data: Path, out: Path, rows_files: int, workers: int, memory_limit
             os.symlink(f, source / f.name)
     stages: list[tuple[str, float]] = []
     with cluster_client(f"local:{workers}", memory_limit=memory_limit) as client:
+        cpu0 = sum(client.run(_cpu).values())
+        client_cpu0 = _cpu()
         with PeakMemory(client) as peak:
             clock = time.perf_counter()
             table = read_labelled(client, source, TARGET, id="ID")
@@ -193,10 +205,13 @@ def train_big(data: Path, out: Path, rows_files: int, workers: int, memory_limit
             result = train_on_cluster(client, table, out,
                                       progress=lambda msg: stages.append((msg, time.perf_counter() - clock)))
             seconds = time.perf_counter() - clock
+        cpu = sum(client.run(_cpu).values()) - cpu0
     rows = len(table.y)
     return {"workers": workers, "memory_limit_per_worker": memory_limit, "rows": rows,
             "train_rows": table.rows("train"), "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
-            "stages_s": [[m, round(t, 1)] for m, t in stages], "peak_rss_per_worker_mib": peak.mib(),
+            "stages_s": [[m, round(t, 1)] for m, t in stages], "worker_cpu_s": round(cpu, 1),
+            "client_cpu_s": round(_cpu() - client_cpu0, 1), "load_average": os.getloadavg()[0],
+            "peak_rss_per_worker_mib": peak.mib(),
             "features_in_model": len(result.model.features_), "test_auc": result.metrics["test"].auc}
 
 
@@ -227,7 +242,8 @@ def main() -> None:
             train(cf.read_table(UCI, TARGET, id="ID"), work / "eq" / "dist", report=False)
         model = work / "eq" / "dist" / "model"
         gen = generate(work / "big", int(max(args.score_rows, args.train_rows)), part_rows)
-        results["generated"] = gen
+        results["generated" if "score" not in args.skip else "train_data" if "train" not in args.skip
+                else "scaling_data"] = gen
         print(json.dumps(gen), flush=True)
         if "score" not in args.skip:
             results["score"] = score(model, work / "big", work / "scores", args.workers, args.memory_limit)
@@ -245,6 +261,18 @@ def main() -> None:
         results["load_average_at_end"] = os.getloadavg()[0]
         results["date"] = time.strftime("%Y-%m-%d")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        ran = [k for k in ("equality", "score", "scaling", "train") if k not in args.skip]
+        if RESULTS.exists() and len(ran) < 4:  # a partial run updates just its own sections
+            kept = json.loads(RESULTS.read_text(encoding="utf-8"))
+            for key in ran:
+                kept[key] = results[key]
+                kept[f"{key}_run"] = {"command": results["command"], "date": results["date"],
+                                      "load_average": [results["machine"]["load_average_at_start"],
+                                                       results["load_average_at_end"]]}
+            for key in ("train_data", "scaling_data"):
+                if key in results:
+                    kept[key] = results[key]
+            results = kept
         RESULTS.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         print(f"results -> {RESULTS}")
     finally:
