@@ -12,6 +12,7 @@ ones; the benchmark measures the AUC difference.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -91,8 +92,10 @@ def _fit_fold(client: Any, frame: Any, k: int, params: dict, names: list[str], c
     while len(curve) < max_rounds:
         n = min(chunk, max_rounds - len(curve))
         clf = DaskLGBMClassifier(client=client, n_estimators=n, **params)
-        clf.fit(train[names], train[Y], feature_name=names, categorical_feature=cats,
-                **({"init_model": booster} if booster is not None else {}))
+        with warnings.catch_warnings():  # lightgbm.dask sets the threads per worker itself and says so
+            warnings.filterwarnings("ignore", message=r"Parameter \w+ will be ignored")
+            clf.fit(train[names], train[Y], feature_name=names, categorical_feature=cats,
+                    **({"init_model": booster} if booster is not None else {}))
         booster = clf.booster_
         for i in range(len(curve), booster.current_iteration()):
             margin += booster.predict(xv, raw_score=True, start_iteration=i, num_iteration=1)
