@@ -55,3 +55,23 @@ def test_gbdt_on_the_cluster_matches_single_machine(client, tmp_path):
     summary = score_on_cluster(client, model, folder, tmp_path / "scores", reasons=True)
     assert summary.rows == 8000
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "scores"), score_table(model, folder, reasons=True))
+
+
+def test_monotone_trends_from_merged_counts_equal_single_machine(client, tmp_path):
+    from creditflow.distributed.gbdt import _monotone
+    from creditflow.distributed.scorecard import feature_stats
+    from creditflow.models.gbdt import GBDTModel
+    from creditflow.models.gbdt_boost import monotone_trends
+    from creditflow.models.gbdt_features import FeatureEncoder
+
+    frame = pd.read_csv(UCI).head(6000)
+    frame.iloc[:2500].to_parquet(tmp_path / "a.parquet", index=False)
+    frame.iloc[2500:].to_parquet(tmp_path / "b.parquet", index=False)
+    ds = cf.read_table(tmp_path, UCI_TARGET, id="ID")
+    single = monotone_trends(ds.train.X, ds.train.y, list(ds.X.columns))
+    data = read_labelled(client, tmp_path, UCI_TARGET, id="ID")
+    stats = feature_stats(client, data, client.scatter(data.labels(), hash=False), [], {})
+    model = GBDTModel(monotone="binning")
+    model.encoder_ = FeatureEncoder(features=data.features, categories={})
+    assert _monotone(model, stats, data) == single
+    assert any(v == 1 for v in single.values())

@@ -219,10 +219,12 @@ def _monotone(model: Any, stats: TableStats, data: LabelledTable) -> dict[str, i
     numeric = [f for f in model.encoder_.features if f not in model.encoder_.categories]
     if not numeric:
         return {}
-    bp = binning_from_stats(BinningProcess(monotonic="auto"), stats, numeric, [])
+    # `gbdt_boost.monotone_trends` from the merged counts: ascending, descending and free binnings
+    iv = {trend: binning_from_stats(BinningProcess(monotonic=trend), stats, numeric, []).iv_
+          for trend in ("ascending", "descending", "none")}
     out = {}
     for name in numeric:
-        vb = bp.bins_[name]
-        sign = {"ascending": 1, "descending": -1}.get(vb.trend, 0)
-        out[name] = sign if vb.n_regular >= 2 and vb.iv >= 0.02 else 0
+        up, down, free = iv["ascending"][name], iv["descending"][name], iv["none"][name]
+        best = max(up, down)
+        out[name] = (1 if up >= down else -1) if best >= 0.02 and best >= 0.8 * free else 0
     return out
