@@ -53,7 +53,21 @@ def test_score_is_exactly_the_sum_of_points(card, uci):
     scores = card.scores(uci.test)["score"].to_numpy()
     np.testing.assert_array_equal(scores, np.clip(total, 350, 950))
     assert ((total >= 350) & (total <= 950)).mean() > 0.95
-    assert set(points.columns) == set(card.features_)
+    assert set(points.columns) == set(card.features_) | {t.name for t in card.pairs_}
+
+
+def test_interaction_tables_are_few_significant_and_integer_points(card, uci):
+    assert 1 <= len(card.pairs_) <= 5  # uci_taiwan has strong PAY_x interactions
+    for t in card.pairs_:
+        assert t.a in card.features_ and t.b in card.features_
+        assert t.axis_a.n_regular <= 4 and t.axis_b.n_regular <= 4
+        rows = card.points_[card.points_["variable"] == t.name]
+        assert len(rows) == len(t.labels)
+        np.testing.assert_array_equal(rows["points"], np.rint(-card.scaling_.factor * t.logodds).astype(int))
+    additive = BoostedScorecard(interactions=0, boosting={"outer_bags": 2}).fit(uci.train.X.head(3000),
+                                                                              uci.train.y[:3000])
+    assert additive.pairs_ == [] and set(additive.points_["variable"]) == set(additive.features_)
+    assert additive.point_matrix(uci.test.X.head(5)).shape[1] == len(additive.features_)
 
 
 def test_dict_scorer_equals_vectorised_scorer(card, uci):
@@ -133,6 +147,7 @@ def test_unseen_category_scores_as_average_risk():
     g = cf.read_table(GERMAN, "creditability")
     model = BoostedScorecard(boosting={"outer_bags": 3}).fit(g.train)
     assert roc_auc_score(g.test.y, model.predict_proba(g.test)[:, 1]) > 0.75
+    assert model.pairs_ == []  # 700 rows: no interaction passes the corrected test
     var = "purpose"
     assert model.binning_.bins_[var].kind == "categorical"
     row = g.test.X.iloc[0].to_dict()
@@ -163,6 +178,10 @@ def test_bundle_round_trip_and_tamper_refused(card, uci, tmp_path):
 def test_points_that_disagree_with_the_contributions_are_refused(card):
     files = json.loads(json.dumps(card.to_bundle()))
     files["model.json"]["points"][0]["points"] += 7
+    with pytest.raises(BundleError, match="points table"):
+        BoostedScorecard.from_bundle(files)
+    files = json.loads(json.dumps(card.to_bundle()))
+    files["model.json"]["interactions"][0]["logodds"][0] += 1.0
     with pytest.raises(BundleError, match="points table"):
         BoostedScorecard.from_bundle(files)
 

@@ -10,6 +10,7 @@ service use the same machinery as the WOE scorecard.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,11 +25,15 @@ from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError, DataError, SchemaError
 from creditflow.models.boosted_bins import fine_bins, layout_of
 from creditflow.models.boosted_engine import BoostSettings, boost_shapes
+from creditflow.models.boosted_pairs import PAIR_SEP, PairTable, fit_cells, select_pairs
 from creditflow.models.boosted_shape import TRENDS, ShapeSettings, compress
 from creditflow.models.scorecard import Scorecard, _jsonable_params, _settings
 from creditflow.scoring.scaling import Grades, Scaling
 
 WOE_ALPHA = 0.5  # Laplace smoothing of the WOE shown in the binning tables (as in BinningProcess)
+# the axes of interaction tables: a few coarse bins per variable, each holding at least 5% of the rows
+PAIR_AXIS = ShapeSettings(max_bins=4, min_bin_share=0.05, monotone="none", merge_points=0.0)
+PAIR_LAMBDA = 10.0  # ridge (in hessian units) on each cell's Newton step
 
 
 class BoostedScorecard(Scorecard):
@@ -45,6 +50,11 @@ class BoostedScorecard(Scorecard):
     monotone : dict, optional
         Per-variable trend of risk against the value, overriding ``shape.monotone``:
         ``{"AGE": "descending", "PAY_0": "ascending"}``.
+    interactions : int
+        At most this many pairwise interaction tables (default 5; 0 gives a purely additive card). Only
+        pairs that pass a Bonferroni-corrected score test on the main effects' residuals are used. Each
+        table crosses up to 4 bins of two model variables (plus their Missing / Special / Unseen bins);
+        its integer points are added to the score.
     scaling, grades, special_values, categorical, dictionary
         As for `Scorecard`.
     random_state : int
@@ -62,6 +72,7 @@ class BoostedScorecard(Scorecard):
         grades: list[tuple[str, int]] | None = None,
         special_values: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
         categorical: list[str] | None = None,
+        interactions: int = 5,
         random_state: int = 42,
         dictionary: FieldDictionary | None = None,
     ) -> None:
@@ -72,6 +83,7 @@ class BoostedScorecard(Scorecard):
         self.grades = grades
         self.special_values = special_values
         self.categorical = categorical
+        self.interactions = interactions
         self.random_state = random_state
         self.dictionary = dictionary
 
@@ -84,6 +96,8 @@ class BoostedScorecard(Scorecard):
             raise DataError(f"X has {len(frame)} rows but y has {len(yv)}")
         if frame.shape[1] == 0:
             raise DataError("no columns to fit on")
+        if not isinstance(self.interactions, (int, np.integer)) or self.interactions < 0:
+            raise CreditflowError(f"interactions must be a whole number >= 0, not {self.interactions!r}")
         bset = _settings(self.boosting, BoostSettings)
         bset.check()
         self.shape_settings_ = _settings(self.shape, ShapeSettings)
@@ -116,10 +130,21 @@ class BoostedScorecard(Scorecard):
         self.boost_info_ = {"rounds": result.rounds, "validation_loss": result.validation_loss,
                             "settings": bset.to_dict()}
         bins, contrib, mappings = self._build(monotone)
-        self.intercept_ = _refit_intercept(
-            result.intercept, [(contrib[v], mappings[v][c]) for v, c in zip(fine, codes, strict=True)], yv
-        )
+        final = {v: mappings[v][c] for v, c in zip(fine, codes, strict=True)}
+        F = np.zeros(len(yv))
+        for v, idx in final.items():
+            F += contrib[v][idx]
+        self.intercept_ = _refit_intercept(result.intercept, F, yv)
         self._set_bins(bins, contrib)
+        self.pairs_ = []
+        if int(self.interactions) > 0:
+            F = np.zeros(len(yv))
+            for v in self.features_:
+                F += contrib[v][final[v]]
+            self.pairs_ = self._fit_pairs(codes, F + self.intercept_, yv, bset)
+            for t in self.pairs_:
+                F += t.logodds[t.cell_indices(frame)]
+            self.intercept_ = _refit_intercept(self.intercept_, F, yv)
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.classes_ = np.array([0, 1])
@@ -191,12 +216,13 @@ class BoostedScorecard(Scorecard):
         )
 
     def _compress_one(
-        self, fvb: VariableBinning, shape: np.ndarray, counts: np.ndarray, hessian: np.ndarray, monotone: str | None
+        self, fvb: VariableBinning, shape: np.ndarray, counts: np.ndarray, hessian: np.ndarray, monotone: str | None,
+        settings: ShapeSettings | None = None,
     ) -> tuple[VariableBinning, np.ndarray, np.ndarray]:
         """Final binning, per-bin log-odds and the map from fine bin to final bin of one variable."""
         lay = layout_of(fvb)
         R = lay.n_regular
-        comp = compress(shape[:R], counts[:R], hessian[:R], lay.ordered, self.shape_settings_, int(counts.sum()),
+        comp = compress(shape[:R], counts[:R], hessian[:R], lay.ordered, settings or self.shape_settings_, int(counts.sum()),
                         self.scaling_.factor, monotone)
         K = len(comp.values)
         if fvb.kind == "numeric":
@@ -216,6 +242,23 @@ class BoostedScorecard(Scorecard):
         if fvb.kind == "categorical":
             lp[-1] = 0.0  # Unseen: average risk
         return vb, lp, mapping
+
+    def _fit_pairs(self, codes: list[np.ndarray], F: np.ndarray, y: np.ndarray, bset: BoostSettings) -> list[PairTable]:
+        """The `interactions` best pair tables of the model variables, boosted on the main effects' log-odds F."""
+        pos = {v: j for j, v in enumerate(self.fine_bins_)}
+        axis_bins, axis_idx, sizes = {}, {}, {}
+        for v in self.features_:
+            vb, _, mapping = self._compress_one(self.fine_bins_[v], self.shapes_[v], self.fine_counts_[v],
+                                                self.fine_hessian_[v], "none", PAIR_AXIS)
+            axis_bins[v], axis_idx[v], sizes[v] = vb, mapping[codes[pos[v]]], len(vb.labels)
+        chosen = select_pairs(axis_idx, sizes, F, y, int(self.interactions), PAIR_LAMBDA, int(self.random_state))
+        self.boost_info_["interactions"] = [{"pair": f"{a}{PAIR_SEP}{b}", "statistic": round(stat, 2)}
+                                            for a, b, stat in chosen]
+        cells = [axis_idx[a] * sizes[b] + axis_idx[b] for a, b, _ in chosen]
+        tables = fit_cells(cells, [sizes[a] * sizes[b] for a, b, _ in chosen], F, y, bags=bset.outer_bags,
+                           validation_size=bset.validation_size, learning_rate=0.1, lam=PAIR_LAMBDA, patience=10,
+                           max_rounds=500, seed=int(self.random_state), max_rows=bset.max_bag_rows)
+        return [PairTable(a, b, axis_bins[a], axis_bins[b], t) for (a, b, _), t in zip(chosen, tables, strict=True)]
 
     def fine_decision_function(self, X: Any) -> np.ndarray:
         """Log-odds of bad from the uncompressed fine shapes (for comparison; the model scores with its bins)."""
@@ -239,6 +282,70 @@ class BoostedScorecard(Scorecard):
         super()._make_points()
         logodds = np.concatenate([lp for _, _, lp, _ in self._compiled]) if self._compiled else np.zeros(0)
         self.points_.insert(3, "logodds", logodds)
+        self._pair_plan = []
+        rows = []
+        for t in getattr(self, "pairs_", []):
+            pts = np.rint(-self.scaling_.factor * t.logodds).astype(np.int64)
+            self._pair_plan.append((t, t.logodds, pts, t.logodds.tolist(), pts.tolist()))
+            rows += [{"variable": t.name, "bin": label, "woe": np.nan, "logodds": float(c), "points": int(p),
+                      "meaning": ""} for label, c, p in zip(t.labels, t.logodds, pts, strict=True)]
+        if rows:
+            self.points_ = pd.concat([self.points_, pd.DataFrame(rows)], ignore_index=True)
+
+    # ------------------------------------------------------------- scoring with interaction tables
+    def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        logit, total, idx = super()._components(frame)
+        for t, lp, pts, _, _ in self._pair_plan:
+            i = t.cell_indices(frame)
+            logit += lp[i]
+            total += pts[i]
+            idx[t.name] = i
+        return logit, total, idx
+
+    def point_matrix(self, X: Any) -> pd.DataFrame:
+        """Each row's points per variable and per interaction table ("A × B" columns); with
+        `base_points_` they add up to the score."""
+        out = super().point_matrix(X)
+        if self._pair_plan:
+            frame = self._check(X)
+            for t, _, pts, _, _ in self._pair_plan:
+                out[t.name] = pts[t.cell_indices(frame)]
+        return out
+
+    def score_row(self, row: dict) -> dict:
+        """Score one applicant given as a dict; the same numbers as `scores` on a one-row frame."""
+        if not getattr(self, "_pair_plan", None):
+            return super().score_row(row)
+        logit = self.intercept_
+        total = self.base_points_
+        for var, binner, lp, pts in self._row_plan:
+            try:
+                value = row[var]
+            except KeyError:
+                raise SchemaError("model field missing from the applicant", column=var) from None
+            i = binner(value)
+            logit += lp[i]
+            total += pts[i]
+        for t, _, _, lp_list, pts_list in self._pair_plan:
+            i = t.cell_index(row)
+            logit += lp_list[i]
+            total += pts_list[i]
+        s = self.scaling_
+        score = min(max(int(total), s.min_score), s.max_score)
+        return {"probability": 1.0 / (1.0 + math.exp(-logit)), "score": score, "grade": self.grades_.grade(score)}
+
+    def score_range(self) -> tuple[int, int]:
+        lo, hi = super().score_range()
+        for _, _, pts, _, _ in getattr(self, "_pair_plan", []):
+            lo, hi = lo + int(pts.min()), hi + int(pts.max())
+        return lo, hi
+
+    def _check(self, X: Any) -> pd.DataFrame:
+        frame = super()._check(X)
+        lacking = [v for t in getattr(self, "pairs_", []) for v in (t.a, t.b) if v not in frame.columns]
+        if lacking:
+            raise SchemaError(f"interaction column(s) missing from the data: {lacking[:10]}", column=lacking[0])
+        return frame
 
     # ------------------------------------------------------------- bundle
     def to_bundle(self) -> dict[str, Any]:
@@ -255,6 +362,7 @@ class BoostedScorecard(Scorecard):
                 "scaling": self.scaling_.to_dict(),
                 "grades": self.grades_.to_dict(),
                 "params": _jsonable_params(self.get_params()),
+                "interactions": [t.to_dict() for t in getattr(self, "pairs_", [])],
             },
             "binning.json": {"variables": [self.binning_.bins_[v].to_dict() for v in self.binning_.bins_]},
             "selection.json": {"variables": self.selection_.to_dict(orient="records")},
@@ -288,6 +396,7 @@ class BoostedScorecard(Scorecard):
             if len(obj.contributions_[v]) != len(obj.binning_.bins_[v].labels):
                 raise BundleError(f"contributions of {v!r} do not match its bins")
         obj.intercept_ = float(m["intercept"])
+        obj.pairs_ = [PairTable.from_dict(d) for d in m.get("interactions", [])]
         obj.scaling_ = Scaling(**m["scaling"])
         obj.grades_ = Grades.from_dict(m["grades"])
         obj.dictionary_ = FieldDictionary.from_dict(files.get("dictionary.json"))
@@ -309,6 +418,8 @@ class BoostedScorecard(Scorecard):
         obj.classes_ = np.array([0, 1])
         obj._make_points()
         stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
+        if len(stored) != len(m["points"]):
+            raise BundleError("points table lists a bin twice")
         rebuilt = {(r.variable, r.bin): r.points for r in obj.points_.itertuples()}
         if stored != rebuilt or obj.base_points_ != m["base_points"]:
             raise BundleError("points table does not match the contributions and binning it was saved with")
@@ -337,13 +448,9 @@ class BoostedScorecard(Scorecard):
         return other
 
 
-def _refit_intercept(start: float, parts: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray) -> float:
-    """The intercept that makes the mean predicted probability equal the bad rate (Newton, log-odds).
-
-    `parts` holds each variable's per-bin log-odds and the training rows' bin indices."""
-    F = np.zeros(len(y))
-    for lp, idx in parts:
-        F += lp[idx]
+def _refit_intercept(start: float, F: np.ndarray, y: np.ndarray) -> float:
+    """The intercept that makes the mean predicted probability equal the bad rate (Newton, log-odds);
+    `F` is the training rows' log-odds without intercept."""
     b = float(start)
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-(F + b)))
