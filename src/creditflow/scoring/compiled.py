@@ -83,7 +83,12 @@ class CompiledPredictor:
         import tl2cgen
 
         self.libpath = libpath
-        self.predictor = tl2cgen.Predictor(str(libpath), nthread=num_threads or os.cpu_count() or 1)
+        wanted = num_threads or os.cpu_count() or 1
+        try:
+            self.predictor = tl2cgen.Predictor(str(libpath), nthread=wanted)
+        except tl2cgen.exception.TL2cgenError:
+            # OpenMP may be capped below the core count (OMP_NUM_THREADS, threadpoolctl): use one thread
+            self.predictor = tl2cgen.Predictor(str(libpath), nthread=1)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         import tl2cgen
