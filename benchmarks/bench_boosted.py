@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import split  # noqa: E402
@@ -99,7 +100,7 @@ def bench_dataset(name: str) -> dict:
         "boost_settings": model.boost_info_["settings"], "shape_settings": model.shape_settings_.to_dict(),
     }
     trade = accuracy_by_bins(model, X_test, y_test, max_bins=TRADEOFF_BINS)
-    out["tradeoff"] = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+    out["tradeoff"] = [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                        for r in trade.round(4).to_dict(orient="records")]
     t0 = time.perf_counter()
     card = Scorecard().fit(X_train, y_train)

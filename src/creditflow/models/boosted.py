@@ -479,9 +479,11 @@ def accuracy_by_bins(
     """Accuracy against readability: the fitted shapes recompressed at each `max_bins`, scored on (X, y).
 
     One row per setting: max_bins, variables, mean_bins and total_bins (regular bins of the model's
-    variables), auc, ks and gini on the given sample, and the points range; a final row ``max_bins =
-    None`` gives the uncompressed fine shapes (the accuracy the boosting reached before compression).
-    `X` is a DataFrame (with `y` the 0/1 target, 1 = bad) or a `Dataset`.
+    variables), auc, ks and gini on the given sample, and the points range (lowest and highest point
+    total before clipping); interaction tables, if any, are kept as fitted. A final row with ``max_bins``
+    missing (<NA>) gives the uncompressed fine main-effect shapes alone (the accuracy the boosting reached
+    before compression). `X` is a DataFrame (with `y` the 0/1 target, 1 = bad) or a `Dataset`. No
+    re-boosting: a 30,000-row sample takes about a second.
     """
     from creditflow.evaluation.metrics import ks as ks_stat
 
@@ -504,6 +506,7 @@ def accuracy_by_bins(
                  "auc": float(roc_auc_score(yv, fine)), "ks": float(ks_stat(yv, fine).statistic),
                  "points_min": None, "points_max": None})
     out = pd.DataFrame(rows)
+    out["max_bins"] = out["max_bins"].astype("Int64")
     out["gini"] = 2 * out["auc"] - 1
     return out
 
