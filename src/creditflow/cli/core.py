@@ -125,8 +125,10 @@ def demo_cmd(
     if not path.exists():
         raise CreditflowError("the bundled demo data is missing from this installation", file=str(path))
     console.print(f"[bold]creditflow demo[/]: UCI default of credit card clients (CC BY 4.0), {path.name}")
-    ds = read_table(path, UCI_TAIWAN_TARGET, id=UCI_TAIWAN_ID,
+    # Sex is a protected characteristic in most lending law: the demo model does not use it.
+    ds = read_table(path, UCI_TAIWAN_TARGET, id=UCI_TAIWAN_ID, exclude=["SEX"],
                     dictionary=FieldDictionary(meanings=dict(UCI_TAIWAN_MEANINGS)))
+    console.print("SEX is left out of the model: a protected characteristic.")
     result = _progress_train(ds, out, "scorecard", 42)
     _summary(result)
     scored = score_table(out / "model", path, out / "scores.csv", reasons=True)
