@@ -7,7 +7,8 @@ Run with the project venv, alone on the machine (it times things):
 * accuracy: ``BoostedScorecard()`` with its defaults (random_state 42) fitted on the shared 70 % of
   uci_taiwan, yinlian and german_credit (``benchmarks/split.py``); test AUC / KS / Gini of its
   probability and of its integer score, fit seconds, bins per variable, and the accuracy of the
-  uncompressed boosted shapes. The classic creditflow ``Scorecard()`` is fitted for reference. The
+  uncompressed boosted shapes; the same without interaction tables (``interactions=0``, a purely
+  additive card). The classic creditflow ``Scorecard()`` is fitted for reference. The
   anchors (classic scorecards, EBM, tuned LightGBM) come from ``benchmarks/results/anchors_accuracy.json``;
   with ``--same-run-anchors`` the EBM and tuned-LightGBM anchors are also re-run now in ``.venv-bench``
   (``benchmarks/anchors.py accuracy --anchors ebm lightgbm_tuned``) so both sides share the machine state.
@@ -99,6 +100,12 @@ def bench_dataset(name: str) -> dict:
         "settings": "BoostedScorecard(random_state=42), other arguments default",
         "boost_settings": model.boost_info_["settings"], "shape_settings": model.shape_settings_.to_dict(),
     }
+    out["boosted"]["interaction_tables"] = model.boost_info_.get("interactions", [])
+    t0 = time.perf_counter()
+    additive = BoostedScorecard(random_state=SEED, interactions=0).fit(X_train, y_train)
+    out["boosted_additive"] = {**metrics(y_test, additive.predict_proba(X_test)[:, 1]),
+                               "fit_seconds": round(time.perf_counter() - t0, 2),
+                               "settings": "BoostedScorecard(random_state=42, interactions=0)"}
     trade = accuracy_by_bins(model, X_test, y_test, max_bins=TRADEOFF_BINS)
     out["tradeoff"] = [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                        for r in trade.round(4).to_dict(orient="records")]
@@ -107,7 +114,8 @@ def bench_dataset(name: str) -> dict:
     out["creditflow_scorecard"] = {**metrics(y_test, card.predict_proba(X_test)[:, 1]),
                                    "fit_seconds": round(time.perf_counter() - t0, 2)}
     log(f"{name}: boosted AUC {out['boosted']['auc']} (fine {out['boosted']['fine_shapes_metrics']['auc']}, "
-        f"points {out['boosted']['points_metrics']['auc']}) fit {fit_s:.1f}s; scorecard "
+        f"points {out['boosted']['points_metrics']['auc']}, additive {out['boosted_additive']['auc']}) "
+        f"fit {fit_s:.1f}s; scorecard "
         f"{out['creditflow_scorecard']['auc']}")
     return out
 
