@@ -27,19 +27,25 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
-def command(*args: Any, **kwargs: Any) -> Callable:
-    """Register a CLI command whose `CreditflowError`s become one clear line and exit status 2."""
+def guarded(func: Callable) -> Callable:
+    """Wrap a command so a `CreditflowError` becomes one clear line on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def run(*a: Any, **kw: Any) -> Any:
+        try:
+            return func(*a, **kw)
+        except CreditflowError as exc:
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return run
+
+
+def command(*args: Any, on: typer.Typer | None = None, **kwargs: Any) -> Callable:
+    """Register a guarded CLI command on `app` (or on a sub-app such as `creditflow policy`)."""
 
     def wrap(func: Callable) -> Callable:
-        @functools.wraps(func)
-        def run(*a: Any, **kw: Any) -> Any:
-            try:
-                return func(*a, **kw)
-            except CreditflowError as exc:
-                err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-                raise typer.Exit(EXIT_BAD_INPUT) from None
-
-        return app.command(*args, **kwargs)(run)
+        return (on or app).command(*args, **kwargs)(guarded(func))
 
     return wrap
 

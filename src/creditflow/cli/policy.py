@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from creditflow.cli.app import EXIT_BAD_INPUT, app, console, err_console
+from creditflow.cli.app import app, command, console
 from creditflow.data.errors import CreditflowError
 
 policy_app = typer.Typer(help="Lending policies: hard rules, cutoffs; simulate them on a table.",
@@ -20,26 +18,13 @@ policy_app = typer.Typer(help="Lending policies: hard rules, cutoffs; simulate t
 app.add_typer(policy_app, name="policy")
 
 
-def _guarded(func: Callable) -> Callable:
-    """Bad input becomes one line and exit status 2, as for every creditflow command."""
-
-    @functools.wraps(func)
-    def run(*a: Any, **kw: Any) -> Any:
-        try:
-            return func(*a, **kw)
-        except CreditflowError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-
-    return run
 
 
 def _pct(x: float | None) -> str:
     return "-" if x is None or x != x else f"{100 * x:.2f}%"
 
 
-@policy_app.command("simulate")
-@_guarded
+@command("simulate", on=policy_app)
 def simulate_cmd(
     policy: Path = typer.Argument(..., help="Policy YAML."),
     model_dir: Path = typer.Argument(..., help="Model bundle directory."),
@@ -105,8 +90,7 @@ def _print(result: Any, source: str) -> None:
         console.print(rules)
 
 
-@policy_app.command("check")
-@_guarded
+@command("check", on=policy_app)
 def check_cmd(
     policy: Path = typer.Argument(..., help="Policy YAML."),
     model_dir: Path | None = typer.Argument(None, help="Model bundle: also check the rules against its inputs."),

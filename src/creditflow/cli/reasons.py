@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.markup import escape
 
-from creditflow.cli.app import EXIT_BAD_INPUT, app, console, err_console
-from creditflow.data.errors import CreditflowError
+from creditflow.cli.app import app, command, console
 
 reasons_app = typer.Typer(help="Reason codes of a model bundle: show, export, edit and import.",
                           no_args_is_help=True)
@@ -20,20 +16,8 @@ app.add_typer(reasons_app, name="reasons")
 
 
 def _command(name: str) -> Callable:
-    """A `reasons` subcommand whose `CreditflowError`s become one clear line and exit status 2."""
-
-    def wrap(func: Callable) -> Callable:
-        @functools.wraps(func)
-        def run(*a: Any, **kw: Any) -> Any:
-            try:
-                return func(*a, **kw)
-            except CreditflowError as exc:
-                err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-                raise typer.Exit(EXIT_BAD_INPUT) from None
-
-        return reasons_app.command(name)(run)
-
-    return wrap
+    """A guarded `reasons` subcommand."""
+    return command(name, on=reasons_app)
 
 
 @_command("show")

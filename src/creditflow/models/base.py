@@ -50,3 +50,21 @@ def model_class(model_type: str) -> type:
         raise BundleError(f"unknown model type {model_type!r}; known: {sorted(MODEL_TYPES)}")
     module, _, name = MODEL_TYPES[model_type].partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def coerce_settings(value: Any, cls: type) -> Any:
+    """A settings dataclass from None (defaults), an instance, or a dict of its fields."""
+    from collections.abc import Mapping
+
+    from creditflow.data.errors import CreditflowError
+
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return cls(**value)
+        except TypeError as exc:
+            raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
+    raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")

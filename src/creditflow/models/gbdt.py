@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from creditflow.binning.process import as_frame, as_target, is_categorical
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
+from creditflow.models.base import coerce_settings
 from creditflow.models.gbdt_boost import (
     DEFAULT_CANDIDATES,
     Calibration,
@@ -40,17 +41,7 @@ ENGINES = ("auto", "tables", "native", "compiled")
 COMPILE_MIN_ROWS = 50_000  # engine="auto" compiles the trees for tables at least this long
 
 
-def _settings(value: Any, cls: type) -> Any:
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, Mapping):
-        try:
-            return cls(**value)
-        except TypeError as exc:
-            raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
-    raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+_settings = coerce_settings
 
 
 class GBDTModel(ClassifierMixin, BaseEstimator):

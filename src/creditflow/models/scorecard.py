@@ -16,21 +16,11 @@ from creditflow.binning.process import BinningProcess, as_frame, as_target
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
+from creditflow.models.base import coerce_settings
 from creditflow.scoring.scaling import Grades, Scaling
 from creditflow.selection.filters import SelectionSettings, select_features
 
-
-def _settings(value: Any, cls: type) -> Any:
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, dict):
-        try:
-            return cls(**value)
-        except TypeError as exc:
-            raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
-    raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+_settings = coerce_settings
 
 
 class Scorecard(ClassifierMixin, BaseEstimator):
