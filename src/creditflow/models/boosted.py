@@ -23,11 +23,12 @@ from creditflow.binning.process import BinningProcess, as_frame, as_target
 from creditflow.binning.variable import VariableBinning, woe_iv
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError, DataError, SchemaError
+from creditflow.models.base import coerce_settings as _settings
 from creditflow.models.boosted_bins import fine_bins, layout_of
 from creditflow.models.boosted_engine import BoostSettings, boost_shapes
 from creditflow.models.boosted_pairs import PAIR_SEP, PairTable, fit_cells, select_pairs
 from creditflow.models.boosted_shape import TRENDS, ShapeSettings, compress
-from creditflow.models.scorecard import Scorecard, _jsonable_params, _settings
+from creditflow.models.scorecard import Scorecard, _jsonable_params
 from creditflow.scoring.scaling import Grades, Scaling
 
 WOE_ALPHA = 0.5  # Laplace smoothing of the WOE shown in the binning tables (as in BinningProcess)
