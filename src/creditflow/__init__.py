@@ -14,12 +14,14 @@ from creditflow.bundle import load_bundle, load_model, save_bundle
 from creditflow.data import CreditflowError, Dataset, FieldDictionary, read_dictionary, read_table
 from creditflow.evaluate import evaluate
 from creditflow.models import Scorecard
+from creditflow.models.boosted import BoostedScorecard
 from creditflow.scoring import Grades, Scaling
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BinningProcess",
+    "BoostedScorecard",
     "CreditflowError",
     "Dataset",
     "FieldDictionary",
