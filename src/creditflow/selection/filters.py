@@ -38,33 +38,57 @@ def correlation_filter(woe: pd.DataFrame, iv: pd.Series, max_corr: float) -> dic
     cols = sorted(woe.columns, key=lambda c: -iv[c])
     if len(cols) < 2:
         return {}
-    corr = np.corrcoef(woe[cols].to_numpy(dtype=float), rowvar=False)
-    corr = np.nan_to_num(corr, nan=0.0)
+    return correlation_filter_corr(cols, woe_correlation(woe[cols]), iv, max_corr)
+
+
+def woe_correlation(woe: pd.DataFrame) -> pd.DataFrame:
+    """Correlation matrix of the WOE columns, labelled by variable."""
+    corr = np.corrcoef(woe.to_numpy(dtype=float), rowvar=False)
+    return pd.DataFrame(np.atleast_2d(corr), index=woe.columns, columns=woe.columns)
+
+
+def correlation_filter_corr(cols: list[str], corr: pd.DataFrame, iv: pd.Series, max_corr: float) -> dict[str, str]:
+    """`correlation_filter` from a correlation matrix (single machine or merged worker sums)."""
+    cols = sorted(cols, key=lambda c: -iv[c])
+    if len(cols) < 2:
+        return {}
+    m = np.nan_to_num(corr.loc[cols, cols].to_numpy(), nan=0.0)
     kept: list[int] = []
     dropped: dict[str, str] = {}
     for j, c in enumerate(cols):
-        hit = next((k for k in kept if abs(corr[j, k]) > max_corr), None)
+        hit = next((k for k in kept if abs(m[j, k]) > max_corr), None)
         if hit is None:
             kept.append(j)
         else:
-            dropped[c] = f"correlation {corr[j, hit]:.3f} > {max_corr} with {cols[hit]} (IV {iv[cols[hit]]:.3f})"
+            dropped[c] = f"correlation {m[j, hit]:.3f} > {max_corr} with {cols[hit]} (IV {iv[cols[hit]]:.3f})"
     return dropped
 
 
 def vif(woe: pd.DataFrame) -> pd.Series:
     """Variance inflation factor of each column: diagonal of the inverse correlation matrix."""
-    if woe.shape[1] < 2:
-        return pd.Series(1.0, index=woe.columns)
-    corr = np.corrcoef(woe.to_numpy(dtype=float), rowvar=False)
-    inv = np.linalg.pinv(corr)
-    return pd.Series(np.diag(inv), index=woe.columns)
+    return vif_corr(list(woe.columns), woe_correlation(woe))
+
+
+def vif_corr(cols: list[str], corr: pd.DataFrame) -> pd.Series:
+    """VIF of `cols` from a correlation matrix that holds them."""
+    if len(cols) < 2:
+        return pd.Series(1.0, index=cols)
+    return pd.Series(np.diag(np.linalg.pinv(corr.loc[cols, cols].to_numpy())), index=cols)
 
 
 def vif_filter(woe: pd.DataFrame, max_vif: float) -> dict[str, str]:
-    cols = list(woe.columns)
+    """Drop the highest-VIF column until all are at or below `max_vif`."""
+    if woe.shape[1] < 2:
+        return {}
+    return vif_filter_corr(list(woe.columns), woe_correlation(woe), max_vif)
+
+
+def vif_filter_corr(cols: list[str], corr: pd.DataFrame, max_vif: float) -> dict[str, str]:
+    """`vif_filter` from a correlation matrix (single machine or merged worker sums)."""
+    cols = list(cols)
     dropped: dict[str, str] = {}
     while len(cols) > 1:
-        v = vif(woe[cols])
+        v = vif_corr(cols, corr)
         worst = v.idxmax()
         if v[worst] <= max_vif:
             break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -34,12 +36,19 @@ def _ic(ll: float, k: int, n: int, criterion: str) -> float:
 
 def stepwise(woe: pd.DataFrame, y: np.ndarray, direction: str, criterion: str) -> dict[str, str]:
     """Variables to drop, with the information criterion that decided it."""
-    cols = list(woe.columns)
     X = woe.to_numpy(dtype=float)
-    n = len(y)
+    position = {c: i for i, c in enumerate(woe.columns)}
+    return stepwise_search(list(woe.columns), len(y), lambda names: logit_loglik(X[:, [position[c] for c in names]], y),
+                           direction, criterion)
+
+
+def stepwise_search(
+    cols: list[str], n: int, loglik: Callable[[list[str]], float], direction: str, criterion: str
+) -> dict[str, str]:
+    """Stepwise search over `cols` given the maximised log-likelihood of any subset (`n` rows)."""
 
     def score(idx: list[int]) -> float:
-        return _ic(logit_loglik(X[:, idx], y), len(idx), n, criterion)
+        return _ic(loglik([cols[i] for i in idx]), len(idx), n, criterion)
 
     chosen: list[int] = [] if direction in ("forward", "both") else list(range(len(cols)))
     current = score(chosen)
