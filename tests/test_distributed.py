@@ -14,6 +14,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import creditflow as cf
+from creditflow.binning.patterns import Patterns
 from creditflow.binning.variable import (
     BinningSettings,
     ValueCounts,
@@ -27,11 +28,11 @@ from creditflow.binning.variable import (
 )
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
 from creditflow.distributed import cluster_client, parse_cluster, read_dataset, read_labelled
-from creditflow.distributed.logistic import fit_lbfgs
-from creditflow.distributed.patterns import Patterns, piece_loss_gradient
+from creditflow.distributed.patterns import piece_newton
 from creditflow.distributed.score import score_on_cluster
 from creditflow.distributed.scorecard import fit_scorecard
 from creditflow.distributed.train import train_on_cluster
+from creditflow.selection.logistic import matrix_sums, newton_logistic
 from creditflow.workflow import score_table, train
 from tests import dask_cluster
 from tests.conftest import GERMAN, UCI, UCI_TARGET
@@ -132,27 +133,30 @@ def test_merged_value_counts_bin_exactly_like_the_whole_column():
         assert trial < 6 or len(whole.splits) >= 1
 
 
-def test_lbfgs_on_summed_pieces_follows_sklearn():
+def test_newton_on_summed_pieces_reaches_sklearns_optimum():
     data = cf.read_table(GERMAN, "creditability", bad="bad")
-    card = cf.Scorecard().fit(data)
+    card = cf.Scorecard(C=0.7).fit(data)
     idx = card.binning_.bin_indices(data.X, card.features_).to_numpy()
     woes = [np.asarray(card.binning_.bins_[v].woe) for v in card.features_]
     X = np.column_stack([w[idx[:, j]] for j, w in enumerate(woes)])
-    lr = LogisticRegression(C=0.7, max_iter=1000).fit(X, data.y)
-    pieces = [Patterns(codes=idx[p].astype(np.int16), y=data.y[p].astype(float), weight=np.ones(len(p)))
+    pieces = [Patterns.from_codes([idx[p, j] for j in range(idx.shape[1])], data.y[p])
               for p in np.array_split(np.arange(len(data.y)), 3)]
+    assert sum(p.n_rows for p in pieces) == len(data.y)
     cols = list(range(len(woes)))
 
-    def evaluate(coef):
-        parts = [piece_loss_gradient(p, woes, cols, coef) for p in pieces]
+    def sums(beta):
+        parts = [piece_newton(p, woes, cols, beta) for p in pieces]
         return sum(a for a, _, _ in parts), sum(b for _, b, _ in parts), sum(c for _, _, c in parts)
 
-    coef, intercept = fit_lbfgs(evaluate, len(data.y), len(cols), 0.7)
-    np.testing.assert_allclose(coef, lr.coef_[0], rtol=0, atol=1e-10)
-    assert intercept == pytest.approx(lr.intercept_[0], abs=1e-10)
-    # while the exact optimum is measurably elsewhere: matching sklearn needs its own solver
-    exact = LogisticRegression(C=0.7, max_iter=1000, tol=1e-12).fit(X, data.y)
-    assert np.abs(exact.coef_[0] - lr.coef_[0]).max() > 1e-6
+    beta, _ = newton_logistic(sums, len(cols) + 1, float(data.y.mean()), C=0.7)
+    whole, _ = newton_logistic(matrix_sums(X, data.y.astype(float)), len(cols) + 1, float(data.y.mean()), C=0.7)
+    np.testing.assert_allclose(beta, whole, rtol=0, atol=1e-10)
+    # the penalised optimum is sklearn's: its own solver, run to a tight tolerance, agrees
+    exact = LogisticRegression(C=0.7, max_iter=10000, tol=1e-12).fit(X, data.y)
+    np.testing.assert_allclose(beta[1:], exact.coef_[0], rtol=0, atol=1e-5)
+    assert beta[0] == pytest.approx(exact.intercept_[0], abs=1e-5)
+    # and the fitted card's own coefficients are that optimum on its training rows
+    np.testing.assert_allclose(card.coef_, beta[1:], rtol=0, atol=1e-9)
 
 
 def test_cluster_training_equals_single_machine(both):

@@ -7,7 +7,8 @@ Passes over the data (each a task per piece, nothing but sums and small tables r
 2. patterns: the training rows of each piece as distinct (bin per surviving variable, target)
    rows with counts, kept in worker memory;
 3. over the patterns: centred WOE cross-products (correlation and VIF filters), stepwise
-   log-likelihoods if asked for, and the loss and gradient of every L-BFGS step.
+   log-likelihoods if asked for, and the Newton statistics of every logistic fit
+   (`Scorecard._fit_patterns` runs the same selection and solver as on one machine).
 """
 
 from __future__ import annotations
@@ -30,13 +31,12 @@ from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
 from creditflow.distributed.cluster import tree_reduce
 from creditflow.distributed.labelled import LabelledTable
-from creditflow.distributed.logistic import fit_lbfgs, newton_loglik
-from creditflow.distributed.patterns import piece_crossprod, piece_loss_gradient, piece_newton, piece_patterns
-from creditflow.distributed.selection import _alive, correlation, finish, prefilter
+from creditflow.distributed.patterns import piece_crossprod, piece_newton, piece_patterns
 from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
 from creditflow.models.scorecard import Scorecard, _settings
 from creditflow.scoring.scaling import Grades, Scaling
-from creditflow.selection.filters import SelectionSettings
+from creditflow.selection.filters import SelectionSettings, alive_variables, prefilter
+from creditflow.selection.logistic import NewtonSums
 
 Progress = Callable[[str], None]
 MAX_LOCAL_PATTERNS = 2_000_000
@@ -130,17 +130,9 @@ class PatternSums:
     def columns(self, names: list[str]) -> list[int]:
         return [self.variables.index(v) for v in names]
 
-    def loss_gradient(self, names: list[str]) -> Callable[[np.ndarray], tuple[float, np.ndarray, float]]:
+    def newton(self, names: list[str]) -> NewtonSums:
         cols = self.columns(names)
-        return lambda coef: tuple(self._sum(piece_loss_gradient, columns=cols, coef=coef))  # type: ignore[return-value]
-
-    def loglik(self, mean_y: float) -> Callable[[list[str]], float]:
-        def ll(names: list[str]) -> float:
-            cols = self.columns(names)
-            return newton_loglik(lambda beta: tuple(self._sum(piece_newton, columns=cols, beta=beta)),  # type: ignore[arg-type]
-                                 len(cols) + 1, mean_y)
-
-        return ll
+        return lambda beta: tuple(self._sum(piece_newton, columns=cols, beta=beta))  # type: ignore[return-value]
 
 
 def _n_patterns(pat: Any) -> int:
@@ -185,47 +177,17 @@ def fit_scorecard_stats(
     n = stats.n_train
     missing_rate = pd.Series({c: stats.n_missing_train[c] / n for c in data.features})
     report = prefilter(data.features, bp.iv_, missing_rate, sset)
-    alive = _alive(report)
+    alive = alive_variables(report)
     say(f"compressing training rows to patterns over {len(alive)} variables")
     bins = [bp.bins_[v] for v in alive]
     futures = client.map(piece_patterns, data.table.pieces, labels, bins=bins, pure=False)
     sums = PatternSums(client, futures, alive, [np.asarray(vb.woe, dtype=float) for vb in bins], max_local)
-    centre = np.asarray([_woe_mean(vb) for vb in bins])
-    corr = pd.DataFrame(correlation(sums.crossprod(centre), n) if alive else np.zeros((0, 0)),
-                        index=alive, columns=alive)
     mean_y = float(data.y[data.role == 0].mean())
-    card.selection_ = finish(report, corr, bp.iv_, sset, n, sums.loglik(mean_y))
-    chosen = card.selection_.loc[card.selection_["selected"], "variable"].tolist()
-    say(f"fitting the logistic regression on {len(chosen)} variables")
-    chosen = _fit_logistic(card, sums, n, chosen)
-    if not chosen:
-        raise CreditflowError("no variable survived selection; loosen min_iv / max_corr or check the target")
+    say(f"selecting variables and fitting the logistic regression on {len(alive)} variables")
+    chosen = card._fit_patterns(report, sums, n, mean_y)
     card.features_ = chosen
     card.feature_names_in_ = np.asarray([str(c) for c in data.features], dtype=object)
     card.n_features_in_ = len(card.feature_names_in_)
     card.classes_ = np.array([0, 1])
     card._make_points()
     return card, stats
-
-
-def _woe_mean(vb: Any) -> float:
-    rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
-    return float(rows @ np.asarray(vb.woe, dtype=float) / rows.sum())
-
-
-def _fit_logistic(card: Scorecard, sums: PatternSums, n: int, chosen: list[str]) -> list[str]:
-    """`Scorecard._fit_logistic`: refit without the worst negative coefficient until all are positive."""
-    while chosen:
-        coef, intercept = fit_lbfgs(sums.loss_gradient(chosen), n, len(chosen), card.C)
-        if (coef > 0).all():
-            card.coef_ = coef.copy()
-            card.intercept_ = intercept
-            return chosen
-        worst = int(np.argmin(coef))
-        var = chosen[worst]
-        idx = card.selection_.index[card.selection_["variable"] == var][0]
-        card.selection_.loc[idx, ["selected", "step", "reason"]] = [
-            False, "sign", f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)",
-        ]
-        chosen = [c for c in chosen if c != var]
-    return chosen

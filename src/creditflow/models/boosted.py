@@ -10,7 +10,6 @@ service use the same machinery as the WOE scorecard.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -333,7 +332,7 @@ class BoostedScorecard(Scorecard):
             total += pts_list[i]
         s = self.scaling_
         score = min(max(int(total), s.min_score), s.max_score)
-        return {"probability": 1.0 / (1.0 + math.exp(-logit)), "score": score, "grade": self.grades_.grade(score)}
+        return {"probability": float(1.0 / (1.0 + np.exp(-logit))), "score": score, "grade": self.grades_.grade(score)}
 
     def score_range(self) -> tuple[int, int]:
         lo, hi = super().score_range()

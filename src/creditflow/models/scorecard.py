@@ -2,25 +2,63 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from creditflow.binning.patterns import Patterns, crossprod, design
 from creditflow.binning.process import BinningProcess, as_frame, as_target
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
 from creditflow.models.base import coerce_settings
 from creditflow.scoring.scaling import Grades, Scaling
-from creditflow.selection.filters import SelectionSettings, select_features
+from creditflow.selection.filters import SelectionSettings, alive_variables, correlation, finish, prefilter
+from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
 
 _settings = coerce_settings
+
+
+class PatternSumsLike(Protocol):
+    """Sums over the training patterns: centred WOE cross-products and logistic Newton statistics."""
+
+    def crossprod(self, centre: np.ndarray) -> np.ndarray: ...
+
+    def newton(self, names: list[str]) -> NewtonSums: ...
+
+
+class LocalPatternSums:
+    """`PatternSumsLike` over patterns held in this process."""
+
+    def __init__(self, pat: Patterns, variables: list[str], woes: list[np.ndarray]) -> None:
+        self.pat, self.variables, self.woes = pat, variables, woes
+        self._narrow: tuple[set[str], list[str], Patterns] | None = None
+
+    def crossprod(self, centre: np.ndarray) -> np.ndarray:
+        return crossprod(self.pat, self.woes, centre)
+
+    def newton(self, names: list[str]) -> NewtonSums:
+        pat, variables = self.pat, self.variables
+        if len(names) < len(self.variables):
+            # the logistic fits (and refits after a drop) see only the selected variables: merge
+            # the patterns that differ elsewhere once, then reuse them for every subset
+            if self._narrow is None or not set(names) <= self._narrow[0]:
+                cols = [self.variables.index(v) for v in names]
+                self._narrow = (set(names), list(names), self.pat.restrict(cols))
+            _, variables, pat = self._narrow
+        woes = {v: self.woes[self.variables.index(v)] for v in variables}
+        a = design(pat, [woes[v] for v in variables], [variables.index(v) for v in names])
+        return lambda beta: logistic_sums(a, pat.y, pat.weight, beta)
+
+
+def _woe_mean(vb: Any) -> float:
+    """Mean WOE of a variable over its training rows (from the bin counts)."""
+    rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
+    return float(rows @ np.asarray(vb.woe, dtype=float) / rows.sum())
 
 
 class Scorecard(ClassifierMixin, BaseEstimator):
@@ -88,15 +126,14 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             monotonic=bset.monotonic, alpha=bset.alpha, special_values=self.special_values,
             user_splits=self.user_splits, categorical=self.categorical,
         ).fit(frame, yv, progress=progress)
-        woe = self.binning_.transform(frame)
         missing_rate = frame.isna().mean()
-        self.selection_ = select_features(woe, yv, self.binning_.iv_, missing_rate, sset)
-        chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
-        chosen = self._fit_logistic(woe, yv, chosen)
-        if not chosen:
-            raise CreditflowError(
-                "no variable survived selection; loosen min_iv / max_corr or check the target",
-            )
+        report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset)
+        alive = alive_variables(report)
+        bins = [self.binning_.bins_[v] for v in alive]
+        # every later step sees a row only through its bins: fit on the distinct patterns
+        pat = Patterns.from_codes([vb.bin_indices(frame[vb.name]) for vb in bins], yv)
+        sums = LocalPatternSums(pat, alive, [np.asarray(vb.woe, dtype=float) for vb in bins])
+        chosen = self._fit_patterns(report, sums, len(yv), float(yv.mean()))
         self.features_ = chosen
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -104,17 +141,37 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self._make_points()
         return self
 
-    def _fit_logistic(self, woe: pd.DataFrame, y: np.ndarray, chosen: list[str]) -> list[str]:
+    def _fit_patterns(self, report: pd.DataFrame, sums: PatternSumsLike, n: float, mean_y: float) -> list[str]:
+        """Correlation, VIF and stepwise selection, then the logistic fit, on pattern sums (any backend)."""
+        sset = _settings(self.selection, SelectionSettings)
+        alive = alive_variables(report)
+        centre = np.asarray([_woe_mean(self.binning_.bins_[v]) for v in alive])
+        corr = pd.DataFrame(correlation(sums.crossprod(centre), n) if alive else np.zeros((0, 0)),
+                            index=alive, columns=alive)
+
+        def loglik(names: list[str]) -> float:
+            return newton_logistic(sums.newton(names), len(names) + 1, mean_y)[1]
+
+        self.selection_ = finish(report, corr, self.binning_.iv_, sset, n, loglik)
+        chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
+        chosen = self._fit_logistic(sums, chosen, mean_y)
+        if not chosen:
+            raise CreditflowError(
+                "no variable survived selection; loosen min_iv / max_corr or check the target",
+            )
+        return chosen
+
+    def _fit_logistic(self, sums: PatternSumsLike, chosen: list[str], mean_y: float) -> list[str]:
+        beta = None
         while chosen:
-            lr = LogisticRegression(C=self.C, max_iter=1000, solver="lbfgs")
-            lr.fit(woe[chosen].to_numpy(dtype=float), y)
-            coef = lr.coef_[0]
+            beta, _ = newton_logistic(sums.newton(chosen), len(chosen) + 1, mean_y, C=self.C, start=beta)
+            coef = beta[1:]
             if (coef > 0).all():
                 self.coef_ = coef.copy()
-                self.intercept_ = float(lr.intercept_[0])
+                self.intercept_ = float(beta[0])
                 return chosen
             # WOE is ln(bad share / good share): a negative coefficient reverses the variable's own
-            # evidence (a collinearity artefact). Drop the worst offender and refit.
+            # evidence (a collinearity artefact). Drop the worst offender and refit from where we are.
             worst = int(np.argmin(coef))
             var = chosen[worst]
             idx = self.selection_.index[self.selection_["variable"] == var][0]
@@ -122,6 +179,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 False, "sign", f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)",
             ]
             chosen = [c for c in chosen if c != var]
+            beta = np.delete(beta, worst + 1)
         return chosen
 
     def _bin_logodds(self) -> list[tuple[str, np.ndarray]]:
@@ -224,7 +282,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         s = self.scaling_
         score = s.min_score if total < s.min_score else s.max_score if total > s.max_score else total
         return {
-            "probability": 1.0 / (1.0 + math.exp(-logit)),
+            # np.exp, not math.exp: the same exp as the vectorised path, so the numbers are bit-identical
+            "probability": float(1.0 / (1.0 + np.exp(-logit))),
             "score": score,
             "grade": self.grades_.grade(score),
         }

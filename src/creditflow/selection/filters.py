@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import CreditflowError
-from creditflow.selection.stepwise import stepwise
+from creditflow.selection.stepwise import logit_loglik, stepwise_search
 
 
 @dataclass
@@ -97,6 +98,10 @@ def vif_filter_corr(cols: list[str], corr: pd.DataFrame, max_vif: float) -> dict
     return dropped
 
 
+Loglik = Callable[[list[str]], float]
+"""Maximised log-likelihood of the logistic model on the named variables (intercept only when empty)."""
+
+
 def select_features(
     woe: pd.DataFrame,
     y: np.ndarray,
@@ -105,34 +110,79 @@ def select_features(
     settings: SelectionSettings,
 ) -> pd.DataFrame:
     """Run the selection steps in order; one row per variable: iv, missing_rate, selected, step, reason."""
+    report = prefilter(list(woe.columns), iv, missing_rate, settings)
+    alive = _alive(report)
+    corr = woe_correlation(woe[alive]) if len(alive) > 1 else pd.DataFrame(1.0, index=alive, columns=alive)
+    X = woe.to_numpy(dtype=float)
+    position = {c: i for i, c in enumerate(woe.columns)}
+    mean_y = float(np.mean(y))
+
+    def loglik(names: list[str]) -> float:
+        return logit_loglik(X[:, [position[c] for c in names]], y, mean_y)
+
+    return finish(report, corr, iv, settings, len(y), loglik)
+
+
+def correlation(crossprod: np.ndarray, n_rows: float) -> np.ndarray:
+    """Correlation matrix from the centred cross-products of `n_rows` rows, in `numpy.corrcoef`'s steps."""
+    c = crossprod * np.true_divide(1, n_rows - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.sqrt(np.diag(c))
+        c = c / sd[:, None]
+        c = c / sd[None, :]
+    return np.clip(c, -1, 1)
+
+
+def prefilter(
+    variables: list[str], iv: pd.Series, missing_rate: pd.Series, settings: SelectionSettings
+) -> pd.DataFrame:
+    """The selection report after the missing-rate and IV steps (which need no pass over the rows)."""
     settings.check()
-    report = pd.DataFrame({"iv": iv.reindex(woe.columns), "missing_rate": missing_rate.reindex(woe.columns)})
+    report = pd.DataFrame({"iv": iv.reindex(variables), "missing_rate": missing_rate.reindex(variables)})
     report["selected"] = True
     report["step"] = ""
     report["reason"] = ""
-
-    def drop(reasons: dict[str, str], step: str) -> None:
-        for var, why in reasons.items():
-            report.loc[var, ["selected", "step", "reason"]] = [False, step, why]
-
-    def alive() -> list[str]:
-        return report.index[report["selected"]].tolist()
-
     if settings.max_missing is not None:
-        drop({v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
-              for v in alive() if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
+        _drop(report, {v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
+                       for v in _alive(report) if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
     if settings.min_iv is not None:
-        drop({v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
-              for v in alive() if report.at[v, "iv"] < settings.min_iv}, "iv")
+        _drop(report, {v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
+                       for v in _alive(report) if report.at[v, "iv"] < settings.min_iv}, "iv")
+    return report
+
+
+def finish(
+    report: pd.DataFrame,
+    corr: pd.DataFrame,
+    iv: pd.Series,
+    settings: SelectionSettings,
+    n_rows: float,
+    loglik: Loglik,
+) -> pd.DataFrame:
+    """The remaining steps (correlation, VIF, max_features, stepwise) and the final report layout."""
     if settings.max_corr is not None:
-        drop(correlation_filter(woe[alive()], iv, settings.max_corr), "correlation")
+        _drop(report, correlation_filter_corr(_alive(report), corr, iv, settings.max_corr), "correlation")
     if settings.max_vif is not None:
-        drop(vif_filter(woe[alive()], settings.max_vif), "vif")
-    if settings.max_features is not None and len(alive()) > settings.max_features:
-        ranked = sorted(alive(), key=lambda v: -iv[v])
-        drop({v: f"beyond the {settings.max_features} highest-IV variables" for v in ranked[settings.max_features:]},
-             "max_features")
+        _drop(report, vif_filter_corr(_alive(report), corr, settings.max_vif), "vif")
+    if settings.max_features is not None and len(_alive(report)) > settings.max_features:
+        ranked = sorted(_alive(report), key=lambda v: -iv[v])
+        _drop(report, {v: f"beyond the {settings.max_features} highest-IV variables"
+                       for v in ranked[settings.max_features:]}, "max_features")
     if settings.stepwise:
-        drop(stepwise(woe[alive()], y, settings.stepwise, settings.criterion), "stepwise")
+        _drop(report, stepwise_search(_alive(report), int(n_rows), loglik, settings.stepwise, settings.criterion),
+              "stepwise")
     report.index.name = "variable"
     return report.reset_index().sort_values(["selected", "iv"], ascending=[False, False], ignore_index=True)
+
+
+def alive_variables(report: pd.DataFrame) -> list[str]:
+    """Variables still selected in a (variable-indexed) selection report."""
+    return report.index[report["selected"]].tolist()
+
+
+_alive = alive_variables
+
+
+def _drop(report: pd.DataFrame, reasons: dict[str, str], step: str) -> None:
+    for var, why in reasons.items():
+        report.loc[var, ["selected", "step", "reason"]] = [False, step, why]

@@ -7,26 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from creditflow.selection.logistic import matrix_sums, newton_logistic
 
-def logit_loglik(X: np.ndarray, y: np.ndarray, max_iter: int = 50, tol: float = 1e-8) -> float:
+
+def logit_loglik(X: np.ndarray, y: np.ndarray, mean_y: float | None = None) -> float:
     """Maximised log-likelihood of an unpenalised logistic regression with intercept (Newton-Raphson)."""
-    n = len(y)
-    A = np.column_stack([np.ones(n), X]) if X.size else np.ones((n, 1))
-    beta = np.zeros(A.shape[1])
-    p0 = np.clip(y.mean(), 1e-6, 1 - 1e-6)
-    beta[0] = np.log(p0 / (1 - p0))
-    ll_old = -np.inf
-    for _ in range(max_iter):
-        eta = A @ beta
-        p = 1.0 / (1.0 + np.exp(-eta))
-        ll = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
-        if abs(ll - ll_old) < tol * (abs(ll) + 1.0):
-            break
-        ll_old = ll
-        w = p * (1 - p)
-        H = A.T @ (A * w[:, None]) + 1e-9 * np.eye(A.shape[1])
-        beta = beta + np.linalg.solve(H, A.T @ (y - p))
-    return ll
+    X = np.asarray(X, dtype=float).reshape(len(y), -1)
+    mean_y = float(np.mean(y)) if mean_y is None else mean_y
+    return newton_logistic(matrix_sums(X, y), X.shape[1] + 1, mean_y)[1]
 
 
 def _ic(ll: float, k: int, n: int, criterion: str) -> float:
