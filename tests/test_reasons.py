@@ -198,3 +198,113 @@ def test_train_and_score_cli_write_reasons(tmp_path):
     assert list(pd.read_csv(tmp_path / "n.csv").columns) == ["ID", "probability", "score", "grade"]
     r = run("train", tmp_path / "uci.csv", "--target", UCI_TARGET, "--protected", "GENDER", "--out", tmp_path / "x")
     assert r.returncode == 2 and "GENDER" in r.stderr and not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------ boosted scorecard: interaction tables
+@pytest.fixture(scope="module")
+def boosted():
+    """A boosted scorecard with interaction tables (the full UCI training part: its PAY_0 pairs pass the test)."""
+    from creditflow.models.boosted import BoostedScorecard
+
+    data = cf.read_table(UCI, UCI_TARGET, id="ID")
+    model = BoostedScorecard(boosting={"outer_bags": 3}).fit(data.train)
+    assert model.pairs_, "the fixture needs a model with interaction tables"
+    return model, data
+
+
+def _unit_shortfalls(model, frame):
+    """Points short of each variable's best bin and each table's best cell, from point_matrix."""
+    points = model.point_matrix(frame)
+    best = model.points_.groupby("variable")["points"].max()
+    return best[points.columns].to_numpy()[None, :] - points.to_numpy(), list(points.columns)
+
+
+def test_interaction_points_are_reasons(boosted):
+    model, data = boosted
+    frame = data.test.X.head(3000)
+    reasoner = Reasoner(model)
+    assert reasoner.units == list(model.features_) + [t.name for t in model.pairs_]
+    impact, _ = reasoner.impacts(frame)
+    short, columns = _unit_shortfalls(model, frame)
+    assert columns == reasoner.units
+    np.testing.assert_array_equal(impact, short)  # every point below the best, tables included, is counted
+    table = reasoner.table(frame)
+    codes = reasoner.codes.by_variable()
+    key = {v: (codes[v].code, codes[v].missing_code) for v in model.features_}
+    for t in model.pairs_:
+        key[t.name] = tuple(f"{ca}*{cb}" for ca in key[t.a] for cb in key[t.b])
+    for i in range(len(frame)):  # reasons are the largest shortfalls, over variables and tables alike
+        expect = [columns[j] for j in np.argsort(-short[i], kind="stable")[:4] if short[i, j] > 0]
+        got = [table.iat[i, 2 * k] for k in range(4) if table.iat[i, 2 * k]]
+        assert len(got) == len(expect) and all(g in key[u] for g, u in zip(got, expect, strict=True))
+    assert any("*" in c for c in table.filter(like="_code").to_numpy().ravel())
+    # applicants in every variable's best bin except the two of one table: where that table's cell costs
+    # more than the two variables' own bins, the table is the first reason, naming both variables
+    best = _best_row(model, frame.iloc[0].to_dict())
+    n_first = 0
+    for t in model.pairs_:
+        crafted = pd.DataFrame([best] * len(frame))
+        crafted[t.a] = frame[t.a].to_numpy()
+        crafted[t.b] = frame[t.b].to_numpy()
+        short, columns = _unit_shortfalls(model, crafted)
+        j = columns.index(t.name)
+        first = np.flatnonzero((np.argmax(short, axis=1) == j) & (short[:, j] > 0))
+        rows = reasoner.table(crafted.iloc[first])
+        assert rows["reason_1_code"].isin(key[t.name]).all()
+        assert rows["reason_1_text"].str.contains(" × ").all()
+        if len(first):
+            assert reasoner.row(crafted.iloc[first[0]].to_dict())[0]["variable"] == t.name
+        n_first += len(first)
+    assert n_first > 0, "an interaction cell should cost the most points for some crafted applicants"
+
+
+def test_boosted_row_reasons_equal_batch(boosted):
+    model, data = boosted
+    frame = data.test.X.iloc[:300].copy()
+    frame.loc[frame.index[:20], "PAY_0"] = np.nan  # missing values in a table's variable
+    table = reason_table(model, frame)
+    reasoner = Reasoner(model)
+    impact, _ = reasoner.impacts(frame)
+    n_pair_reasons = 0
+    for i, row in enumerate(frame.to_dict("records")):
+        got = reasons_row(model, row)
+        assert [r["code"] for r in got] + [""] * (4 - len(got)) == [table.iat[i, 2 * k] for k in range(4)]
+        assert [r["text"] for r in got] + [""] * (4 - len(got)) == [table.iat[i, 2 * k + 1] for k in range(4)]
+        for r in got:
+            assert r["impact"] == pytest.approx(impact[i, reasoner.units.index(r["variable"])])
+            n_pair_reasons += " × " in r["variable"]
+    assert n_pair_reasons > 0
+
+
+def test_boosted_protected_variable_never_surfaces_through_a_table(boosted):
+    model, data = boosted
+    protected = model.pairs_[0].a  # a variable that is in at least one interaction table
+    assert any(protected in (t.a, t.b) for t in model.pairs_)
+    docs = reason_docs(model, data.train.X.head(3000), protected=[protected])
+    reasoner = Reasoner.from_docs(model, docs)
+    frame = data.test.X.head(2000)
+    table = reasoner.table(frame)
+    code = reasoner.codes.by_variable()[protected]
+    used = {part for c in table.filter(like="_code").to_numpy().ravel() for part in c.split("*")}
+    assert not {code.code, code.missing_code} & used
+    label = model.dictionary_.label(protected)
+    assert not any(label in t.split(" × ") or label + ": missing" in t.split(" × ")
+                   for t in table.filter(like="_text").to_numpy().ravel())
+    for row in frame.head(200).to_dict("records"):
+        for r in reasoner.row(row):
+            assert protected not in r["variable"].split(" × ")
+    # tables not crossing the protected variable still give reasons
+    others = [t for t in model.pairs_ if protected not in (t.a, t.b)]
+    if others:
+        assert any("*" in c for c in table.filter(like="_code").to_numpy().ravel())
+
+
+def test_boosted_cutoff_reference_covers_tables(boosted, tmp_path):
+    model, data = boosted
+    docs = reason_docs(model, data.train.X.head(5000), reference="cutoff", cutoff=600)
+    values = docs["reasons.json"]["values"]
+    assert set(values) == set(model.features_) | {t.name for t in model.pairs_}
+    save_bundle(model, tmp_path / "m", extras=docs)
+    bundle = load_bundle(tmp_path / "m")
+    row = data.test.X.iloc[5].to_dict()
+    assert reasons_row(bundle, row) == Reasoner.from_docs(model, docs).row(row)

@@ -5,7 +5,10 @@ score below a stored reference. Reasons are the variables with the largest posit
 
 * Scorecard: reference points per variable are the variable's maximum points (default) or the average
   points of training applicants scoring just above a cutoff (``reference="cutoff"``); impact =
-  reference points - the applicant's points.
+  reference points - the applicant's points. A boosted scorecard's interaction tables ("A × B") are
+  reason units of their own, with the same kind of reference (best cell, or mean cell points); their
+  code and text join the two variables' (``R07*R09``, "text A × text B"). A table crossing a protected
+  variable is never a reason.
 * GBDT: exact TreeSHAP contributions (log-odds of bad, equal to LightGBM's ``pred_contrib``) minus
   their average over a reference population (the training rows, or those just above a cutoff),
   turned into points with the scaling factor (and the Platt slope): only contributions pushing
@@ -35,6 +38,8 @@ N_REASONS = 4
 MIN_IMPACT = 1e-9  # points; smaller pulls are not reasons
 MAX_REFERENCE_ROWS = 20_000
 REFERENCES = ("auto", "max", "mean", "cutoff")
+PAIR_CODE_SEP = "*"  # the code of interaction table "a × b" is code(a) * code(b), e.g. R03*R07
+PAIR_TEXT_SEP = " × "
 
 
 # ------------------------------------------------------------------------------------------- code table
@@ -175,15 +180,39 @@ class Reasoner:
         missing = [v for v in self.features if v not in self.codes.by_variable()]
         if missing:
             raise BundleError(f"{CODES_FILE} has no entry for model variable(s) {missing[:5]}")
+        # interaction tables of a boosted scorecard ("A × B"): each table is a reason unit of its own
+        self.pairs = [plan[0] for plan in getattr(model, "_pair_plan", [])] if self.kind == "points" else []
+        self._pair_points = [plan[2] for plan in getattr(model, "_pair_plan", [])] if self.kind == "points" else []
+        self.units = self.features + [t.name for t in self.pairs]
+        self.unit_variables = [[v] for v in self.features] + [[t.a, t.b] for t in self.pairs]
         protected = set(self.settings.protected)
-        self._allowed = np.asarray([v not in protected for v in self.features])
-        self._ref = np.asarray([float(self.settings.values.get(v, 0.0)) for v in self.features])
+        # a unit is a reason only when none of its variables is protected: a table crossing a protected
+        # variable is never a reason (crediting its points to the partner would make the partner a proxy)
+        self._allowed = np.asarray([not (set(vs) & protected) for vs in self.unit_variables])
+        self._ref = np.asarray([float(self.settings.values.get(u, 0.0)) for u in self.units])
         if self.kind == "points" and self.settings.reference == "max":
-            self._ref = np.asarray([float(pts.max()) for _, _, _, pts in model._compiled])
+            self._ref = np.asarray([float(pts.max()) for _, _, _, pts in model._compiled]
+                                   + [float(pts.max()) for pts in self._pair_points])
         by_var = self.codes.by_variable()
         entries = [by_var[v] for v in self.features]
-        self._codes = np.asarray([e.code for e in entries] + [e.missing_code for e in entries] + [""], dtype=object)
-        self._texts = np.asarray([e.text for e in entries] + [e.missing_text for e in entries] + [""], dtype=object)
+        # code/text lookup: unit j with missing-pattern m (a variable: 0/1; a table: 2 * a missing + b missing)
+        # is entry offset[j] + m; the last entry is the empty reason
+        codes_, texts = [], []
+        self._offset = np.zeros(len(self.units), dtype=np.intp)
+        for j, e in enumerate(entries):
+            self._offset[j] = len(codes_)
+            codes_ += [e.code, e.missing_code]
+            texts += [e.text, e.missing_text]
+        for k, t in enumerate(self.pairs):
+            self._offset[len(entries) + k] = len(codes_)
+            ea, eb = by_var[t.a], by_var[t.b]
+            for ma in (False, True):
+                for mb in (False, True):
+                    codes_.append(f"{ea.missing_code if ma else ea.code}{PAIR_CODE_SEP}{eb.missing_code if mb else eb.code}")
+                    texts.append(f"{ea.missing_text if ma else ea.text}{PAIR_TEXT_SEP}{eb.missing_text if mb else eb.text}")
+        self._empty = len(codes_)
+        self._codes = np.asarray(codes_ + [""], dtype=object)
+        self._texts = np.asarray(texts + [""], dtype=object)
 
     @classmethod
     def from_docs(cls, model: Any, docs: Mapping[str, Any] | None) -> Reasoner:
@@ -199,39 +228,55 @@ class Reasoner:
         return float(m.scaling_.factor) * float(m.calibration_.slope)
 
     def impacts(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, variables) impact in score points (positive = pulled the score down) and missing flags."""
+        """(rows, units) impact in score points (positive = pulled the score down) and missing patterns.
+
+        Units are the model variables, then (boosted scorecard) its interaction tables (`units`). The
+        missing pattern is 0/1 for a variable and 2 * (a missing) + (b missing) for a table "a × b".
+        """
         if self.kind == "points":
             frame = as_frame(X)
-            lacking = [v for v in self.features if v not in frame.columns]
+            lacking = [v for v in dict.fromkeys(v for vs in self.unit_variables for v in vs) if v not in frame.columns]
             if lacking:
                 raise SchemaError(f"{len(lacking)} model column(s) missing from the data: {lacking[:10]}",
                                   column=lacking[0])
             n = len(frame)
-            pts = np.empty((n, len(self.features)))
-            miss = np.empty((n, len(self.features)), dtype=bool)
+            pts = np.empty((n, len(self.units)))
+            miss = np.empty((n, len(self.units)), dtype=np.intp)
             for j, (var, vb, _, p) in enumerate(self.model._compiled):
                 idx = vb.bin_indices(frame[var])
                 pts[:, j] = p[idx]
                 miss[:, j] = idx == vb.missing_index
+            F = len(self.features)
+            for k, (t, p) in enumerate(zip(self.pairs, self._pair_points, strict=True)):
+                ia = t.axis_a.bin_indices(frame[t.a]).astype(np.intp)
+                ib = t.axis_b.bin_indices(frame[t.b]).astype(np.intp)
+                pts[:, F + k] = p[ia * len(t.axis_b.labels) + ib]
+                miss[:, F + k] = 2 * (ia == t.axis_a.missing_index) + (ib == t.axis_b.missing_index)
             return self._ref[None, :] - pts, miss
         M = self.model._matrix(X)
         phi, _ = self.model.contributions(M)
-        return (phi - self._ref[None, :]) * self._points_scale(), np.isnan(M)
+        return (phi - self._ref[None, :]) * self._points_scale(), np.isnan(M).astype(np.intp)
 
     def _row_impacts(self, row: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == "points":
-            pts = np.empty(len(self.features))
-            miss = np.empty(len(self.features), dtype=bool)
+            pts = np.empty(len(self.units))
+            miss = np.empty(len(self.units), dtype=np.intp)
             for j, (var, vb, _, p) in enumerate(self.model._compiled):
                 try:
                     i = vb.bin_index(row[var])
                 except KeyError:
                     raise SchemaError("model field missing from the applicant", column=var) from None
                 pts[j], miss[j] = p[i], i == vb.missing_index
+            F = len(self.features)
+            for k, (t, p) in enumerate(zip(self.pairs, self._pair_points, strict=True)):
+                c = t.cell_index(row)
+                nb = len(t.axis_b.labels)
+                pts[F + k] = p[c]
+                miss[F + k] = 2 * (c // nb == t.axis_a.missing_index) + (c % nb == t.axis_b.missing_index)
             return (self._ref - pts)[None, :], miss[None, :]
         M = self.model.encoder_.row(row)
         phi, _ = self.model.contributions(M)
-        return (phi - self._ref[None, :]) * self._points_scale(), np.isnan(M)
+        return (phi - self._ref[None, :]) * self._points_scale(), np.isnan(M).astype(np.intp)
 
     # ---- ranking ----
     def _rank(self, impact: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,22 +290,24 @@ class Reasoner:
         _check_n(n)
         impact, missing = self.impacts(X)
         order, valid = self._rank(impact, n)
-        F = len(self.features)
         cols: dict[str, np.ndarray] = {}
         rows = np.arange(impact.shape[0])
         for k in range(n):
             if k < order.shape[1]:
                 j = order[:, k]
-                key = np.where(valid[:, k], j + F * missing[rows, j], 2 * F)
+                key = np.where(valid[:, k], self._offset[j] + missing[rows, j], self._empty)
             else:
-                key = np.full(impact.shape[0], 2 * F)
+                key = np.full(impact.shape[0], self._empty)
             cols[f"reason_{k + 1}_code"] = self._codes[key]
             cols[f"reason_{k + 1}_text"] = self._texts[key]
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(cols, index=index)
 
     def row(self, row: Mapping[str, Any], n: int = N_REASONS) -> list[dict]:
-        """The reasons of one applicant: [{rank, code, variable, text, impact (points), missing}], best first."""
+        """The reasons of one applicant: [{rank, code, variable, text, impact (points), missing}], best first.
+
+        For an interaction table ``variable`` is its name "a × b" and ``missing`` says whether either value is.
+        """
         _check_n(n)
         impact, missing = self._row_impacts(row)
         order, valid = self._rank(impact, n)
@@ -269,10 +316,10 @@ class Reasoner:
             if not valid[0, k]:
                 break
             j = int(order[0, k])
-            miss = bool(missing[0, j])
-            key = j + len(self.features) * miss
-            out.append({"rank": k + 1, "code": str(self._codes[key]), "variable": self.features[j],
-                        "text": str(self._texts[key]), "impact": round(float(impact[0, j]), 6), "missing": miss})
+            key = int(self._offset[j] + missing[0, j])
+            out.append({"rank": k + 1, "code": str(self._codes[key]), "variable": self.units[j],
+                        "text": str(self._texts[key]), "impact": round(float(impact[0, j]), 6),
+                        "missing": bool(missing[0, j])})
         return out
 
 
@@ -349,8 +396,8 @@ def reason_docs(
         sample = _reference_rows(model, frame, reference, cutoff, band, settings)
         base = Reasoner(model, ReasonSettings(method=kind, reference="mean"))  # zero reference
         impact, _ = base.impacts(sample)
-        if kind == "points":  # impact = -points against a zero reference
-            settings.values = {v: float(-impact[:, j].mean()) for j, v in enumerate(base.features)}
+        if kind == "points":  # impact = -points against a zero reference (variables and interaction tables)
+            settings.values = {v: float(-impact[:, j].mean()) for j, v in enumerate(base.units)}
         else:
             phi = impact / base._points_scale()
             settings.values = {v: float(phi[:, j].mean()) for j, v in enumerate(base.features)}
