@@ -177,7 +177,7 @@ class VariableBinning:
         """Bin index of every value (int32), Missing/Special/Unseen included."""
         if self.kind == "numeric":
             x = numeric_values(values, self.name)
-            idx = np.searchsorted(np.asarray(self.splits, dtype=float), x, side="right").astype(np.int32)
+            idx = bin_of(np.asarray(self.splits, dtype=float), x)
             idx[np.isnan(x)] = self.missing_index
             for k, v in enumerate(self.special_values):
                 idx[x == v] = self.missing_index + 1 + k
@@ -342,6 +342,22 @@ class VariableBinning:
 
 
 # ---------------------------------------------------------------- fitting helpers
+
+
+def bin_of(splits: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Regular bin of each value, ``searchsorted(splits, x, side="right")`` as int32 (NaN -> len(splits)).
+
+    With a scorecard's handful of splits, counting the splits at or below each value with one
+    vectorised comparison per split is an order of magnitude faster than a binary search per value.
+    """
+    if len(splits) > 64:
+        return np.searchsorted(splits, x, side="right").astype(np.int32)
+    acc = np.zeros(len(x), dtype=np.uint8)
+    for s in splits:
+        acc += (x >= s).view(np.uint8)
+    out = acc.astype(np.int32)
+    out[np.isnan(x)] = len(splits)
+    return out
 
 
 def _numeric_prebins(values: np.ndarray, counts: np.ndarray, n_prebins: int, min_count: float) -> np.ndarray:
