@@ -422,13 +422,20 @@ class ValueCounts:
         """Rows and bads in each bin of `vb` (float arrays in `vb.labels` order)."""
         n_bins = len(vb.labels)
         if vb.kind == "numeric":
-            idx = np.searchsorted(np.asarray(vb.splits, dtype=float), self.values, side="right")
+            # values are sorted and distinct: cut their running totals at the splits (counts and
+            # bads are whole numbers, so the differences are exact)
+            edges = np.searchsorted(self.values, np.asarray(vb.splits, dtype=float), side="left")
+            edges = np.concatenate([[0], edges, [len(self.values)]])
+            rows, bads = np.zeros(n_bins), np.zeros(n_bins)
+            for out, per_value in ((rows, self.counts), (bads, self.bads)):
+                running = np.concatenate([[0.0], np.cumsum(per_value, dtype=float)])
+                out[: len(edges) - 1] = running[edges[1:]] - running[edges[:-1]]
         else:
             lookup = vb._category_lookup()
             unseen = vb.missing_index + 1 + len(vb.special_values)
             idx = np.asarray([lookup.get(c, unseen) for c in self.values.tolist()], dtype=np.int64)
-        rows = np.bincount(idx, weights=self.counts, minlength=n_bins)
-        bads = np.bincount(idx, weights=self.bads, minlength=n_bins)
+            rows = np.bincount(idx, weights=self.counts, minlength=n_bins)
+            bads = np.bincount(idx, weights=self.bads, minlength=n_bins)
         rows[vb.missing_index] += self.n_missing
         bads[vb.missing_index] += self.missing_bads
         for k in range(len(self.special_counts)):
