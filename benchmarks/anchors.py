@@ -869,6 +869,10 @@ def run_speed(args) -> None:
         f"optbinning fit: {json.dumps({k: v for k, v in payload['steps']['optbinning_fit'].items() if 'seconds' in k or 'mib' in k})}"
     )
     write_json(args.out, payload)
+    if args.fit_only:
+        payload["total_wall_seconds"] = round(time.perf_counter() - t_start, 1)
+        write_json(args.out, payload)
+        return
 
     batch_rows = {
         "optbinning": args.rows,
@@ -931,6 +935,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument(
         "--step-timeout", type=float, default=540.0, help="seconds before a step's child is killed"
     )
+    s.add_argument("--fit-only", action="store_true", help="only the optbinning fit step (for bench_scorecard.py)")
     args = ap.parse_args(argv)
     if args.cmd == "accuracy":
         run_accuracy(args)

@@ -3,6 +3,12 @@
     .venv/bin/python benchmarks/bench_scorecard.py accuracy   # test AUC/KS/Gini on the three datasets
     .venv/bin/python benchmarks/bench_scorecard.py speed      # 1,000,000 x 50 fit, batch and single-row scoring
     .venv/bin/python benchmarks/bench_scorecard.py all
+    .venv/bin/python benchmarks/bench_scorecard.py speed --anchors .venv-bench   # + optbinning's fit, same run
+
+With ``--anchors VENV`` the speed run is creditflow, then optbinning's BinningProcess + Scorecard fit
+(``anchors.py speed --fit-only`` in the anchors' venv, its own spawned child on the identical table),
+then creditflow again, so both sides see the same machine within minutes; the ratio uses the slower
+creditflow run.
 
 Results go to benchmarks/results/scorecard_{accuracy,speed}.json and are compared with the anchors'
 results (benchmarks/results/anchors_*.json, made by benchmarks/anchors.py in .venv-bench) by
@@ -71,9 +77,9 @@ def _fit_child(rows: int, cols: int, queue: mp.Queue) -> None:
 
     X, y = split.make_wide(rows, cols, 42)
     data_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     card = cf.Scorecard().fit(X, y.to_numpy())
-    fit_s = time.perf_counter() - t
+    fit_s, fit_cpu = time.perf_counter() - t, time.process_time() - c
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # batch scoring of the same 1,000,000 rows (best of 3)
     batch = []
@@ -94,7 +100,7 @@ def _fit_child(rows: int, cols: int, queue: mp.Queue) -> None:
         lat.append(time.perf_counter_ns() - t)
     queue.put({
         "rows": rows, "cols": cols, "table_sha256": split.table_sha256(X, y),
-        "fit_seconds": fit_s, "peak_rss_mib": peak, "rss_after_building_table_mib": data_rss,
+        "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu, "peak_rss_mib": peak, "rss_after_building_table_mib": data_rss,
         "n_features": len(card.features_),
         "batch_scores_seconds": min(batch), "batch_rows_per_second": rows / min(batch),
         "batch_predict_score_seconds": min(score_only), "predict_score_rows_per_second": rows / min(score_only),
@@ -103,15 +109,49 @@ def _fit_child(rows: int, cols: int, queue: mp.Queue) -> None:
     })
 
 
-def speed(rows: int, cols: int) -> dict:
+def _creditflow_child(rows: int, cols: int) -> dict:
     queue: mp.Queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=_fit_child, args=(rows, cols, queue))
+    load = os.getloadavg()[0]
     proc.start()
     result = queue.get()
     proc.join()
+    result["loadavg_1min_before_after"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     print(json.dumps(result, indent=1), flush=True)
-    return {"meta": _meta(), "what": "Scorecard().fit (binning + selection + logistic) on make_wide(rows, cols, 42); "
-            "peak_rss_mib is the whole child process's maximum resident size, table included", "results": result}
+    return result
+
+
+def _optbinning_fit(venv: str, rows: int, cols: int) -> dict:
+    import subprocess
+    import tempfile
+
+    out = Path(tempfile.mkdtemp()) / "optbinning_fit.json"
+    cmd = [str(Path(venv) / "bin" / "python"), str(Path(__file__).resolve().parent / "anchors.py"), "speed",
+           "--fit-only", "--rows", str(rows), "--cols", str(cols), "--out", str(out)]
+    subprocess.run(cmd, check=True)
+    step = json.loads(out.read_text())["steps"]["optbinning_fit"]
+    print(json.dumps(step, indent=1), flush=True)
+    return step
+
+
+def speed(rows: int, cols: int, anchors: str | None = None) -> dict:
+    runs = [_creditflow_child(rows, cols)]
+    payload = {"meta": _meta(), "what": "Scorecard().fit (binning + selection + logistic) on make_wide(rows, cols, 42); "
+               "peak_rss_mib is the whole child process's maximum resident size, table included",
+               "results": runs[0]}
+    if anchors:
+        payload["optbinning_fit"] = _optbinning_fit(anchors, rows, cols)
+        runs.append(_creditflow_child(rows, cols))
+        payload["creditflow_runs"] = runs
+        slowest = max(r["fit_seconds"] for r in runs)
+        opt = payload["optbinning_fit"]
+        payload["fit_speedup_vs_optbinning"] = {
+            "wall": opt["fit_seconds"] / slowest,
+            "note": "optbinning fit wall seconds / the slower of the two creditflow fits around it; "
+                    "both on the identical table (compare table_sha256)",
+        }
+        print(json.dumps(payload["fit_speedup_vs_optbinning"], indent=1), flush=True)
+    return payload
 
 
 def main() -> None:
@@ -119,12 +159,13 @@ def main() -> None:
     ap.add_argument("what", choices=["accuracy", "speed", "all"])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--cols", type=int, default=50)
+    ap.add_argument("--anchors", metavar="VENV", help="also time optbinning's fit in this venv (e.g. .venv-bench)")
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.what in ("accuracy", "all"):
         (RESULTS / "scorecard_accuracy.json").write_text(json.dumps(accuracy(), indent=1))
     if args.what in ("speed", "all"):
-        (RESULTS / "scorecard_speed.json").write_text(json.dumps(speed(args.rows, args.cols), indent=1))
+        (RESULTS / "scorecard_speed.json").write_text(json.dumps(speed(args.rows, args.cols, args.anchors), indent=1))
 
 
 if __name__ == "__main__":
