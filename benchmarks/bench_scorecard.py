@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_scorecard.py accuracy   # test AUC/KS/Gini on the three datasets
     .venv/bin/python benchmarks/bench_scorecard.py speed      # 1,000,000 x 50 fit, batch and single-row scoring
+    .venv/bin/python benchmarks/bench_scorecard.py cv         # 5-fold out-of-fold AUC/KS on TRAIN (anchors' folds)
     .venv/bin/python benchmarks/bench_scorecard.py all
     .venv/bin/python benchmarks/bench_scorecard.py speed --anchors .venv-bench   # + optbinning's fit, same run
 
@@ -70,6 +71,35 @@ def accuracy() -> dict:
         print(f"{name:14s} test AUC {out[name]['auc']:.4f} KS {out[name]['ks']:.4f} "
               f"({len(card.features_)} variables, fit {fit_s:.2f} s)", flush=True)
     return {"meta": _meta(), "split": "benchmarks/split.py load(name): stratified 70/30, seed 42", "results": out}
+
+
+def cv(datasets: list[str]) -> dict:
+    """Out-of-fold AUC/KS on the TRAIN part with the anchors' folds (split.cv_folds)."""
+    import creditflow as cf
+
+    out: dict = {}
+    for name in datasets:
+        X_train, _, y_train, _ = split.load(name)
+        y = y_train.to_numpy()
+        fold = split.cv_folds(name)
+        out[name] = {}
+        for label, make in (("scorecard", cf.Scorecard), ("boosted-scorecard", lambda: cf.BoostedScorecard(random_state=42))):
+            oof = np.full(len(y), np.nan)
+            per_fold = []
+            for k in range(split.CV_FOLDS):
+                tr, va = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+                card = make().fit(X_train.iloc[tr], y[tr])
+                oof[va] = card.predict_proba(X_train.iloc[va])[:, 1]
+                per_fold.append(_metrics(y[va], oof[va]))
+            res = {**_metrics(y, oof),
+                   "fold_auc_mean": float(np.mean([m["auc"] for m in per_fold])),
+                   "fold_auc_std": float(np.std([m["auc"] for m in per_fold], ddof=1)),
+                   "fold_ks_mean": float(np.mean([m["ks"] for m in per_fold])),
+                   "fold_ks_std": float(np.std([m["ks"] for m in per_fold], ddof=1))}
+            out[name][label] = res
+            print(f"{name:14s} {label:18s} cv AUC {res['auc']:.4f} KS {res['ks']:.4f}", flush=True)
+    return {"meta": _meta(), "method": "split.cv_folds(name): the anchors' 5 stratified folds of the TRAIN part; "
+            "pooled out-of-fold AUC/KS and per-fold mean/std", "results": out}
 
 
 def _fit_child(rows: int, cols: int, queue: mp.Queue) -> None:
@@ -156,7 +186,8 @@ def speed(rows: int, cols: int, anchors: str | None = None) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["accuracy", "speed", "all"])
+    ap.add_argument("what", choices=["accuracy", "speed", "cv", "all"])
+    ap.add_argument("--datasets", nargs="+", default=["german_credit", "yinlian"], help="for cv")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--cols", type=int, default=50)
     ap.add_argument("--anchors", metavar="VENV", help="also time optbinning's fit in this venv (e.g. .venv-bench)")
@@ -164,6 +195,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     if args.what in ("accuracy", "all"):
         (RESULTS / "scorecard_accuracy.json").write_text(json.dumps(accuracy(), indent=1))
+    if args.what in ("cv", "all"):
+        (RESULTS / "scorecard_cv.json").write_text(json.dumps(cv(args.datasets), indent=1))
     if args.what in ("speed", "all"):
         (RESULTS / "scorecard_speed.json").write_text(json.dumps(speed(args.rows, args.cols, args.anchors), indent=1))
 

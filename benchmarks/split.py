@@ -210,3 +210,37 @@ if __name__ == "__main__":
     for n in NAMES:
         Xtr, Xte, ytr, yte = load(n)
         print(f"{n}: train {Xtr.shape} bad rate {ytr.mean():.4f}; test {Xte.shape} bad rate {yte.mean():.4f}")
+
+
+CV_FOLDS = 5
+CV_SEED = 7
+
+
+def cv_folds(name: str) -> np.ndarray:
+    """Fold (0..4) of every TRAIN row of the shared split, stratified by target; cached like the split.
+
+    Numpy only (a permutation per class from ``default_rng(7)``, folds dealt round-robin), so both
+    venvs use the identical folds: cross-validation on the training part is a second, less noisy
+    comparison than the single 30 % test part, and never looks at it.
+    """
+    _, y = load_frame(name)
+    train, _ = split_positions(name, y)
+    y_train = np.asarray(y)[train]
+    path = CACHE_DIR / f"folds_{name}.json"
+    checksum = _checksum(pd.Series(y_train))
+    if path.exists():
+        info = json.loads(path.read_text())
+        if info.get("target_sha256") != checksum:
+            raise RuntimeError(f"{path} does not match the training rows; delete it to recompute")
+        return np.asarray(info["fold"], dtype=np.int64)
+    rng = np.random.default_rng(CV_SEED)
+    fold = np.empty(len(y_train), dtype=np.int64)
+    for cls in np.unique(y_train):
+        idx = np.flatnonzero(y_train == cls)
+        fold[idx[rng.permutation(len(idx))]] = np.arange(len(idx)) % CV_FOLDS
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"dataset": name, "target_sha256": checksum, "folds": CV_FOLDS, "seed": CV_SEED,
+                               "fold": [int(f) for f in fold]}))
+    os.replace(tmp, path)
+    return fold
