@@ -7,8 +7,8 @@
         score_on_cluster(client, "out/model", "book/", "scores/")   # partitioned Parquet, input order
 
 Bins, selection, coefficients, points, scores and metrics equal the single-machine ones on the same
-rows: binning runs on exactly merged per-value counts, and the logistic fit is sklearn's own L-BFGS
-with each loss and gradient summed over the workers. Needs the ``[dask]`` extra.
+rows: binning runs on exactly merged per-value counts, and the logistic fit is the single-machine
+Newton solver with each log-likelihood, score and information summed over the workers. Needs the ``[dask]`` extra.
 """
 
 from creditflow.distributed.cluster import CLUSTER_HELP, cluster_client, parse_cluster, tree_reduce
