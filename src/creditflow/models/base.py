@@ -68,3 +68,17 @@ def coerce_settings(value: Any, cls: type) -> Any:
         except TypeError as exc:
             raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
     raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+
+
+def jsonable_params(params: dict) -> dict:
+    """An estimator's `get_params()` for model.json: settings dataclasses as dicts, the dictionary left out."""
+    from dataclasses import asdict
+
+    out = {}
+    for k, v in params.items():
+        if k == "dictionary":
+            continue
+        if hasattr(v, "__dataclass_fields__"):
+            v = asdict(v)
+        out[k] = v
+    return out

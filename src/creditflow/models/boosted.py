@@ -23,11 +23,12 @@ from creditflow.binning.variable import VariableBinning, woe_iv
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError, DataError, SchemaError
 from creditflow.models.base import coerce_settings as _settings
+from creditflow.models.base import jsonable_params
 from creditflow.models.boosted_bins import fine_bins, layout_of
 from creditflow.models.boosted_engine import BoostSettings, boost_shapes
 from creditflow.models.boosted_pairs import PAIR_SEP, PairTable, fit_cells, select_pairs
 from creditflow.models.boosted_shape import TRENDS, ShapeSettings, compress
-from creditflow.models.scorecard import Scorecard, _jsonable_params
+from creditflow.models.scorecard import Scorecard
 from creditflow.scoring.scaling import Grades, Scaling
 
 WOE_ALPHA = 0.5  # Laplace smoothing of the WOE shown in the binning tables (as in BinningProcess)
@@ -312,27 +313,13 @@ class BoostedScorecard(Scorecard):
                 out[t.name] = pts[t.cell_indices(frame)]
         return out
 
-    def score_row(self, row: dict) -> dict:
-        """Score one applicant given as a dict; the same numbers as `scores` on a one-row frame."""
-        if not getattr(self, "_pair_plan", None):
-            return super().score_row(row)
-        logit = self.intercept_
-        total = self.base_points_
-        for var, binner, lp, pts in self._row_plan:
-            try:
-                value = row[var]
-            except KeyError:
-                raise SchemaError("model field missing from the applicant", column=var) from None
-            i = binner(value)
-            logit += lp[i]
-            total += pts[i]
-        for t, _, _, lp_list, pts_list in self._pair_plan:
+    def _row_sums(self, row: dict) -> tuple[float, int]:
+        logit, total = super()._row_sums(row)
+        for t, _, _, lp_list, pts_list in getattr(self, "_pair_plan", None) or []:
             i = t.cell_index(row)
             logit += lp_list[i]
             total += pts_list[i]
-        s = self.scaling_
-        score = min(max(int(total), s.min_score), s.max_score)
-        return {"probability": float(1.0 / (1.0 + np.exp(-logit))), "score": score, "grade": self.grades_.grade(score)}
+        return logit, total
 
     def score_range(self) -> tuple[int, int]:
         lo, hi = super().score_range()
@@ -361,7 +348,7 @@ class BoostedScorecard(Scorecard):
                 "points": self.points_[["variable", "bin", "woe", "logodds", "points"]].to_dict(orient="records"),
                 "scaling": self.scaling_.to_dict(),
                 "grades": self.grades_.to_dict(),
-                "params": _jsonable_params(self.get_params()),
+                "params": jsonable_params(self.get_params()),
                 "interactions": [t.to_dict() for t in getattr(self, "pairs_", [])],
             },
             "binning.json": {"variables": [self.binning_.bins_[v].to_dict() for v in self.binning_.bins_]},

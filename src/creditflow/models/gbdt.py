@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from creditflow.binning.process import as_frame, as_target, is_categorical
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
-from creditflow.models.base import coerce_settings
+from creditflow.models.base import coerce_settings, jsonable_params
 from creditflow.models.gbdt_boost import (
     DEFAULT_CANDIDATES,
     Calibration,
@@ -354,7 +353,7 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
             "oof_auc": self.oof_auc_,
             "tuning": self.tuning_.to_dict(orient="records"),
             "folds": self.folds_.to_dict(orient="records"),
-            "params": _jsonable_params(self.get_params()),
+            "params": jsonable_params(self.get_params()),
         }
         return {"model.txt": self.model_text_, "gbdt.json": doc, "dictionary.json": self.dictionary_.to_dict()}
 
@@ -386,14 +385,3 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
         obj.classes_ = np.array([0, 1])
         obj.reason_docs_ = {k: files[k] for k in ("reasons.json", "reason_codes.json") if k in files}
         return obj
-
-
-def _jsonable_params(params: dict) -> dict:
-    out = {}
-    for k, v in params.items():
-        if k == "dictionary":
-            continue
-        if hasattr(v, "__dataclass_fields__"):
-            v = asdict(v)
-        out[k] = v
-    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any, Protocol
 
 import numpy as np
@@ -15,7 +14,7 @@ from creditflow.binning.process import BinningProcess, as_frame, as_target
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
-from creditflow.models.base import coerce_settings
+from creditflow.models.base import coerce_settings, jsonable_params
 from creditflow.scoring.scaling import Grades, Scaling
 from creditflow.selection.filters import SelectionSettings, alive_variables, correlation, finish, prefilter
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
@@ -269,6 +268,18 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         """Score one applicant given as a dict; the same numbers as `scores` on a one-row frame."""
         if not hasattr(self, "_row_plan"):
             check_is_fitted(self, "features_")
+        logit, total = self._row_sums(row)
+        s = self.scaling_
+        score = s.min_score if total < s.min_score else s.max_score if total > s.max_score else total
+        return {
+            # np.exp, not math.exp: the same exp as the vectorised path, so the numbers are bit-identical
+            "probability": float(1.0 / (1.0 + np.exp(-logit))),
+            "score": score,
+            "grade": self.grades_.grade(score),
+        }
+
+    def _row_sums(self, row: dict) -> tuple[float, int]:
+        """Log-odds of bad and point total of one applicant, summed in feature order."""
         logit = self.intercept_
         total = self.base_points_
         for var, binner, lp, pts in self._row_plan:
@@ -279,14 +290,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             i = binner(value)
             logit += lp[i]
             total += pts[i]
-        s = self.scaling_
-        score = s.min_score if total < s.min_score else s.max_score if total > s.max_score else total
-        return {
-            # np.exp, not math.exp: the same exp as the vectorised path, so the numbers are bit-identical
-            "probability": float(1.0 / (1.0 + np.exp(-logit))),
-            "score": score,
-            "grade": self.grades_.grade(score),
-        }
+        return logit, total
 
     def score_range(self) -> tuple[int, int]:
         """Lowest and highest possible point totals before clipping to the score scale."""
@@ -321,7 +325,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 "points": self.points_[["variable", "bin", "woe", "points"]].to_dict(orient="records"),
                 "scaling": self.scaling_.to_dict(),
                 "grades": self.grades_.to_dict(),
-                "params": _jsonable_params(self.get_params()),
+                "params": jsonable_params(self.get_params()),
             },
             "binning.json": {"variables": [self.binning_.bins_[v].to_dict() for v in self.binning_.bins_]},
             "selection.json": {"variables": self.selection_.to_dict(orient="records")},
@@ -351,14 +355,3 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
             raise BundleError("points table does not match the coefficients and binning it was saved with")
         return obj
-
-
-def _jsonable_params(params: dict) -> dict:
-    out = {}
-    for k, v in params.items():
-        if k == "dictionary":
-            continue
-        if hasattr(v, "__dataclass_fields__"):
-            v = asdict(v)
-        out[k] = v
-    return out
