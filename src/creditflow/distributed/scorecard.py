@@ -27,14 +27,12 @@ from creditflow.binning.variable import (
     fit_categorical_counts,
     fit_numeric_counts,
 )
-from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
 from creditflow.distributed.cluster import tree_reduce
 from creditflow.distributed.labelled import LabelledTable
 from creditflow.distributed.patterns import piece_crossprod, piece_newton, piece_patterns
 from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
 from creditflow.models.scorecard import Scorecard, _settings
-from creditflow.scoring.scaling import Grades, Scaling
 from creditflow.selection.filters import SelectionSettings, alive_variables, prefilter
 from creditflow.selection.logistic import NewtonSums
 
@@ -154,20 +152,8 @@ def fit_scorecard_stats(
     """`fit_scorecard`, and the merged column statistics it binned from."""
     say = progress or (lambda _msg: None)
     card = Scorecard(**(params or {}))
-    bset = _settings(card.binning, BinningSettings)
     sset = _settings(card.selection, SelectionSettings)
-    sset.check()
-    card.scaling_ = _settings(card.scaling, Scaling)
-    card.scaling_.check()
-    card.grades_ = Grades(bands=list(card.grades)) if card.grades else Grades()
-    card.grades_.check()
-    card.dictionary_ = card.dictionary or data.dictionary or FieldDictionary()
-    bp = BinningProcess(
-        max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,
-        monotonic=bset.monotonic, alpha=bset.alpha, special_values=card.special_values,
-        user_splits=card.user_splits, categorical=card.categorical,
-    )
-    bp._settings()
+    bp = card._start_fit(data.dictionary)
     categorical = categorical_columns(data, card.categorical)
     labels = client.scatter(data.labels(), hash=False)
     say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")

@@ -113,18 +113,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         yv = as_target(y, X)
         frame = as_frame(X)
-        bset = _settings(self.binning, BinningSettings)
         sset = _settings(self.selection, SelectionSettings)
-        self.scaling_ = _settings(self.scaling, Scaling)
-        self.scaling_.check()
-        self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check()
-        self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
-        self.binning_ = BinningProcess(
-            max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,
-            monotonic=bset.monotonic, alpha=bset.alpha, special_values=self.special_values,
-            user_splits=self.user_splits, categorical=self.categorical,
-        ).fit(frame, yv, progress=progress)
+        self.binning_ = self._start_fit(getattr(X, "dictionary", None)).fit(frame, yv, progress=progress)
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset)
         alive = alive_variables(report)
@@ -139,6 +129,23 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self._make_points()
         return self
+
+    def _start_fit(self, dictionary: FieldDictionary | None) -> BinningProcess:
+        """Check and set scaling, grades and dictionary; the (unfitted) binning step of this card."""
+        bset = _settings(self.binning, BinningSettings)
+        _settings(self.selection, SelectionSettings).check()
+        self.scaling_ = _settings(self.scaling, Scaling)
+        self.scaling_.check()
+        self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
+        self.grades_.check()
+        self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
+        bp = BinningProcess(
+            max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,
+            monotonic=bset.monotonic, alpha=bset.alpha, special_values=self.special_values,
+            user_splits=self.user_splits, categorical=self.categorical,
+        )
+        bp._settings()
+        return bp
 
     def _fit_patterns(self, report: pd.DataFrame, sums: PatternSumsLike, n: float, mean_y: float) -> list[str]:
         """Correlation, VIF and stepwise selection, then the logistic fit, on pattern sums (any backend)."""
