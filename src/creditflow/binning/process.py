@@ -64,7 +64,8 @@ class BinningProcess(TransformerMixin, BaseEstimator):
     ----------
     max_bins, min_bin_share, n_prebins, monotonic, alpha
         See `BinningSettings`: at most `max_bins` regular bins, each holding at least
-        `min_bin_share` of the rows, WOE monotonic in the value (auto picks the better direction).
+        `min_bin_share` of the rows, WOE monotonic in the value (auto picks the better direction, and
+        bins free of a trend only when their extra likelihood passes a BIC test).
     special_values
         Values that get their own named bin, e.g. ``[-999]`` for every column or ``{"x_001": [-1]}``.
     user_splits
