@@ -118,3 +118,34 @@ def test_stepwise_selection_runs_on_real_data(uci):
                                                                                  uci.train.y[:5000])
     assert 1 <= len(card.features_) <= 14
     assert (card.selection_["step"] == "stepwise").any()
+
+
+def test_fit_on_patterns_equals_the_fit_on_every_row(card, uci):
+    from sklearn.linear_model import LogisticRegression
+
+    from creditflow.binning.patterns import Patterns
+    from creditflow.selection import select_features
+    from creditflow.selection.filters import SelectionSettings
+    from creditflow.selection.logistic import matrix_sums, newton_logistic
+
+    X, y = uci.train.X, uci.train.y.astype(float)
+    woe = card.binning_.transform(X, card.features_).to_numpy()
+    # the compressed rows carry every training row exactly once
+    pat = Patterns.from_codes([card.binning_.bins_[v].bin_indices(X[v]) for v in card.features_], y)
+    assert len(pat.y) < len(y) and pat.n_rows == len(y)
+    assert pat.restrict([0, 3]).n_rows == len(y) and len(pat.restrict([0, 3]).y) <= len(pat.y)
+    # the card's coefficients are the penalised optimum on the uncompressed WOE rows ...
+    beta, _ = newton_logistic(matrix_sums(woe, y), woe.shape[1] + 1, float(y.mean()), C=card.C)
+    np.testing.assert_allclose(card.coef_, beta[1:], rtol=0, atol=1e-9)
+    assert card.intercept_ == pytest.approx(beta[0], abs=1e-9)
+    # ... which is scikit-learn's, run to a tight tolerance
+    lr = LogisticRegression(C=card.C, max_iter=10000, tol=1e-12).fit(woe, y)
+    np.testing.assert_allclose(card.coef_, lr.coef_[0], rtol=0, atol=1e-5)
+    # and selection from the patterns' cross-products agrees with selection on the WOE frame
+    frame = card.binning_.transform(X)
+    direct = select_features(frame, y, card.binning_.iv_, X.isna().mean(), SelectionSettings())
+    sel = card.selection_
+    before_sign = set(sel.loc[sel["selected"] | (sel["step"] == "sign"), "variable"])
+    assert set(direct.loc[direct["selected"], "variable"]) == before_sign
+    steps = dict(zip(direct["variable"], direct["step"], strict=True))
+    assert all(steps[v] == st for v, st in zip(sel["variable"], sel["step"], strict=True) if st != "sign")

@@ -18,7 +18,7 @@ import pandas as pd
 class Patterns:
     """Distinct rows of (bin index per variable, target), with the number of training rows of each."""
 
-    codes: np.ndarray  # (m, k) int16 bin indices, columns in the caller's variable order
+    codes: np.ndarray  # (m, k) int16 (int32 past 32,766 bins) bin indices, in the caller's variable order
     y: np.ndarray  # (m,) float64 0/1
     weight: np.ndarray  # (m,) float64 rows per pattern
 
@@ -28,7 +28,7 @@ class Patterns:
 
     def restrict(self, columns: list[int]) -> Patterns:
         """The same rows seen through some of the variables only, merged into their distinct patterns."""
-        rows = np.empty((len(self.y), len(columns) + 1), dtype=np.int16)
+        rows = np.empty((len(self.y), len(columns) + 1), dtype=self.codes.dtype)
         rows[:, :-1] = self.codes[:, columns]
         rows[:, -1] = self.y
         distinct, first = distinct_rows(rows, self.weight)
@@ -38,7 +38,9 @@ class Patterns:
     @classmethod
     def from_codes(cls, codes: list[np.ndarray], y: np.ndarray) -> Patterns:
         """Patterns of the rows whose bin indices per variable are `codes` (one array each) and target `y`."""
-        rows = np.empty((len(y), len(codes) + 1), dtype=np.int16)
+        # int16 holds any binning short of 32,767 bins (user splits can ask for many); wider if needed
+        widest = max((int(c.max()) for c in codes if len(c)), default=0)
+        rows = np.empty((len(y), len(codes) + 1), dtype=np.int16 if widest < 2**15 - 1 else np.int32)
         for j, c in enumerate(codes):
             rows[:, j] = c
         rows[:, -1] = y
