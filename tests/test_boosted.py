@@ -252,3 +252,23 @@ def test_cli_trains_a_boosted_scorecard(uci, tmp_path):
     assert len(s) == 4000 and s["score"].between(350, 950).all()
     model = load_bundle(out / "model").model
     np.testing.assert_array_equal(s["score"], model.scores(pd.read_csv(data))["score"])
+
+
+def test_report_shows_the_accuracy_against_bins_trade_off(card, uci, tmp_path):
+    from creditflow.report import build_report
+
+    saved = tmp_path / "model"
+    save_bundle(card, saved)
+    loaded = load_bundle(saved)  # the trade-off is rebuilt from the bundle's fine shapes
+    report = build_report(loaded, {"train": uci.train, "test": uci.test})
+    t = report.table("points.tradeoff")
+    assert "(this model)" in " ".join(t["setting"]) and t["setting"].iloc[-1].startswith("fine shapes")
+    mine = t[t["setting"].str.contains("this model")].iloc[0]
+    assert mine["total_bins"] == sum(card.binning_.bins_[v].n_regular for v in card.features_)
+    expected = accuracy_by_bins(card, uci.test)
+    np.testing.assert_allclose(t["auc"], expected["auc"])
+    html = report.html()
+    assert "Accuracy against bins per variable (test)" in html
+    # a classic card has no shapes to recompress: no trade-off table
+    classic = build_report(cf.Scorecard().fit(uci.train), {"test": uci.test})
+    assert "points.tradeoff" not in classic.tables()

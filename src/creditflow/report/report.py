@@ -169,7 +169,7 @@ def build_report(
         sm.summary_section(view, samples),
         sm.selection_section(view),
         sm.binning_section(view, samples),
-        sm.points_section(view),
+        sm.points_section(view, main),
         disc_sec,
         cal_sec,
         stab_sec,

@@ -185,7 +185,36 @@ def binning_section(view: ModelView, samples: list[Sample]) -> Section:
     return Section("binning", "Binning", [Note(intro), *groups])
 
 
-def points_section(view: ModelView) -> Section:
+TRADEOFF_MAX_ROWS = 200_000
+
+
+def tradeoff_table(view: ModelView, sample: Sample) -> Table | None:
+    """A boosted scorecard's accuracy at each maximum of bins per variable (its fitted shapes recompressed)."""
+    model = view.model
+    if getattr(model, "model_type", "") != "boosted-scorecard" or not hasattr(model, "fine_bins_"):
+        return None
+    from creditflow.models.boosted import accuracy_by_bins
+
+    X, y, note = sample.X, sample.y, ""
+    if sample.n > TRADEOFF_MAX_ROWS:  # recompression is cheap, scoring every row 7 times is not
+        keep = np.sort(np.random.default_rng(0).choice(sample.n, TRADEOFF_MAX_ROWS, replace=False))
+        X, y = X.iloc[keep], y[keep]
+        note = f" On {TRADEOFF_MAX_ROWS:,} rows drawn at random (seed 0) from the {sample.n:,}."
+    t = accuracy_by_bins(model, X, y)
+    current = int(model.shape_settings_.max_bins)
+    t.insert(0, "setting", ["fine shapes (before compression)" if pd.isna(k) else
+                            f"max_bins {int(k)}" + (" (this model)" if int(k) == current else "")
+                            for k in t["max_bins"]])
+    t = t.drop(columns="max_bins")
+    return Table("points.tradeoff", f"Accuracy against bins per variable ({sample.name})", t,
+                 formats={"variables": "int", "total_bins": "int", "mean_bins": "f2", "points_min": "int",
+                          "points_max": "int"},
+                 note="The fitted shapes recompressed at each maximum number of bins per variable (no refit); "
+                      "fewer bins read more easily and lose some ranking power. Refit with "
+                      "shape={'max_bins': k} to adopt a setting." + note)
+
+
+def points_section(view: ModelView, sample: Sample | None = None) -> Section:
     if view.points is None:
         return Section("points", "Scorecard points", [Note(
             f"A {view.model_type} model has no points table; scores come from its probability via the scaling.")])
@@ -215,4 +244,7 @@ def points_section(view: ModelView) -> Section:
         Table("points.table", "Points per bin", drop_empty(pts),
               note="A score is the base points plus one bin's points per variable, clipped to the score range."),
     ]
+    tradeoff = tradeoff_table(view, sample) if sample is not None else None
+    if tradeoff is not None:
+        blocks.append(tradeoff)
     return Section("points", "Scorecard points", blocks)
