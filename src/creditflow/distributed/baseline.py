@@ -16,6 +16,7 @@ from creditflow.monitor.baseline import (
     Distribution,
     VariableBaseline,
     _grades,
+    model_layout,
     score_histogram,
 )
 from creditflow.monitor.bins import QUANTILE_BINS, TOP_CATEGORIES, quantile_splits
@@ -37,11 +38,8 @@ def own_layout(name: str, counts: ValueCounts, numeric: bool) -> VariableBinning
 
 def _variable(name: str, model: Any, stats: TableStats, in_model: bool, numeric: bool) -> VariableBaseline:
     counts = stats.counts[name]
-    binning = getattr(getattr(model, "binning_", None), "bins_", {}) or {}
-    if name in binning:
-        vb = binning[name]
-        layout = VariableBinning(name=name, kind=vb.kind, splits=list(vb.splits),
-                                 groups=[list(g) for g in vb.groups], special_values=list(vb.special_values))
+    layout = model_layout(name, model)
+    if layout is not None:
         source = "model bins"
     else:
         layout = own_layout(name, counts, numeric)

@@ -169,12 +169,19 @@ class Baseline:
             raise BundleError(f"{BASELINE_FILE} is incomplete: {exc!r}") from None
 
 
-def _variable(name: str, values: pd.Series, model: Any, in_model: bool, bins: int) -> VariableBaseline:
+def model_layout(name: str, model: Any) -> VariableBinning | None:
+    """The model's own bins of a variable (splits or groups, specials), without their counts; None if unbinned."""
     binning = getattr(getattr(model, "binning_", None), "bins_", {}) or {}
-    if name in binning:
-        vb = binning[name]
-        layout = VariableBinning(name=name, kind=vb.kind, splits=list(vb.splits),
-                                 groups=[list(g) for g in vb.groups], special_values=list(vb.special_values))
+    if name not in binning:
+        return None
+    vb = binning[name]
+    return VariableBinning(name=name, kind=vb.kind, splits=list(vb.splits),
+                           groups=[list(g) for g in vb.groups], special_values=list(vb.special_values))
+
+
+def _variable(name: str, values: pd.Series, model: Any, in_model: bool, bins: int) -> VariableBaseline:
+    layout = model_layout(name, model)
+    if layout is not None:
         source = "model bins"
     else:
         layout = own_layout(name, values, bins)
