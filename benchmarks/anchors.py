@@ -177,21 +177,12 @@ def categorical_columns(X: pd.DataFrame) -> list[str]:
 # counts as fit time; the caller times the whole call and the scoring is timed separately.
 
 
-def anchor_toad(X_train, y_train, X_test, timer) -> tuple[np.ndarray, dict]:
+def _toad_card(X_train, y_train):
+    """toad's README pipeline: select -> chi Combiner -> WOE -> stepwise -> ScoreCard. (card, features, selected)."""
     import toad
 
-    settings = {
-        "select": "toad.selection.select(empty=0.5, iv=0.02, corr=0.7)",
-        "combiner": "Combiner.fit(method='chi', min_samples=0.05)",
-        "woe": "WOETransformer",
-        "stepwise": "toad.selection.stepwise(estimator='ols', direction='both', criterion='aic')",
-        "scorecard": "ScoreCard(C=0.1, class_weight='balanced', base_score=600, base_odds=35, pdo=60, rate=2)",
-        "source": "toad README / tutorial",
-    }
     train = X_train.assign(target=y_train.to_numpy())
-    selected, dropped = toad.selection.select(
-        train, target="target", empty=0.5, iv=0.02, corr=0.7, return_drop=True
-    )
+    selected = toad.selection.select(train, target="target", empty=0.5, iv=0.02, corr=0.7)
     combiner = toad.transform.Combiner()
     combiner.fit(selected, y="target", method="chi", min_samples=0.05)
     transer = toad.transform.WOETransformer()
@@ -211,6 +202,19 @@ def anchor_toad(X_train, y_train, X_test, timer) -> tuple[np.ndarray, dict]:
         rate=2,
     )
     card.fit(final[cols], final["target"])
+    return card, cols, selected
+
+
+def anchor_toad(X_train, y_train, X_test, timer) -> tuple[np.ndarray, dict]:
+    settings = {
+        "select": "toad.selection.select(empty=0.5, iv=0.02, corr=0.7)",
+        "combiner": "Combiner.fit(method='chi', min_samples=0.05)",
+        "woe": "WOETransformer",
+        "stepwise": "toad.selection.stepwise(estimator='ols', direction='both', criterion='aic')",
+        "scorecard": "ScoreCard(C=0.1, class_weight='balanced', base_score=600, base_odds=35, pdo=60, rate=2)",
+        "source": "toad README / tutorial",
+    }
+    card, cols, selected = _toad_card(X_train, y_train)
     timer.stop()
     points = np.asarray(card.predict(X_test[cols]), dtype=float)
     p_bad = card.predict_proba(X_test[cols])[:, 1]
@@ -705,31 +709,9 @@ def child_scoring(
 
         single_dict_how = "card.score(pd.DataFrame([record]))"
     elif lib == "toad":
-        import toad
-
         Xf, yf = X.iloc[:fit_rows], y.iloc[:fit_rows]
         t0 = time.perf_counter()
-        train = Xf.assign(target=yf.to_numpy())
-        selected = toad.selection.select(train, target="target", empty=0.5, iv=0.02, corr=0.7)
-        combiner = toad.transform.Combiner()
-        combiner.fit(selected, y="target", method="chi", min_samples=0.05)
-        transer = toad.transform.WOETransformer()
-        woe = transer.fit_transform(combiner.transform(selected), selected["target"], exclude=["target"])
-        final = toad.selection.stepwise(
-            woe, target="target", estimator="ols", direction="both", criterion="aic"
-        )
-        feats = [c for c in final.columns if c != "target"]
-        card = toad.ScoreCard(
-            combiner=combiner,
-            transer=transer,
-            class_weight="balanced",
-            C=0.1,
-            base_score=600,
-            base_odds=35,
-            pdo=60,
-            rate=2,
-        )
-        card.fit(final[feats], final["target"])
+        card, feats, _ = _toad_card(Xf, yf)
         res["model"] = {
             "fit_rows": fit_rows,
             "fit_seconds": round(time.perf_counter() - t0, 2),
