@@ -31,9 +31,7 @@ class Patterns:
         rows = np.empty((len(self.y), len(columns) + 1), dtype=self.codes.dtype)
         rows[:, :-1] = self.codes[:, columns]
         rows[:, -1] = self.y
-        distinct, first = distinct_rows(rows, self.weight)
-        return Patterns(codes=np.ascontiguousarray(distinct[:, :-1]), y=distinct[:, -1].astype(float),
-                        weight=first)
+        return Patterns._of_rows(rows, self.weight)
 
     @classmethod
     def from_codes(cls, codes: list[np.ndarray], y: np.ndarray) -> Patterns:
@@ -44,9 +42,14 @@ class Patterns:
         for j, c in enumerate(codes):
             rows[:, j] = c
         rows[:, -1] = y
-        distinct, counts = distinct_rows(rows)
+        return cls._of_rows(rows)
+
+    @classmethod
+    def _of_rows(cls, rows: np.ndarray, weight: np.ndarray | None = None) -> Patterns:
+        """Patterns of (codes..., target) rows, each weighing 1 or its `weight`."""
+        distinct, total = distinct_rows(rows, weight)
         return cls(codes=np.ascontiguousarray(distinct[:, :-1]), y=distinct[:, -1].astype(float),
-                   weight=counts.astype(float))
+                   weight=total.astype(float))
 
 
 def distinct_rows(rows: np.ndarray, weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -66,9 +69,9 @@ def distinct_rows(rows: np.ndarray, weight: np.ndarray | None = None) -> tuple[n
     return rows[first], np.bincount(codes, weights=weight, minlength=len(uniques))
 
 
-def woe_matrix(pat: Patterns, woes: list[np.ndarray], columns: list[int]) -> np.ndarray:
-    """(m, len(columns)) float64 WOE of the patterns for the chosen variable positions."""
-    out = np.empty((len(pat.y), len(columns)))
+def woe_matrix(pat: Patterns, woes: list[np.ndarray], columns: list[int], out: np.ndarray | None = None) -> np.ndarray:
+    """(m, len(columns)) float64 WOE of the patterns for the chosen variable positions (into `out` if given)."""
+    out = np.empty((len(pat.y), len(columns))) if out is None else out
     for i, j in enumerate(columns):
         np.take(woes[j], pat.codes[:, j], out=out[:, i])
     return out
@@ -94,6 +97,5 @@ def design(pat: Patterns, woes: list[np.ndarray], columns: list[int]) -> np.ndar
     """(m, 1 + len(columns)) design matrix: a column of ones, then the WOE of the chosen variables."""
     a = np.empty((len(pat.y), len(columns) + 1))
     a[:, 0] = 1.0
-    for i, j in enumerate(columns):
-        np.take(woes[j], pat.codes[:, j], out=a[:, i + 1])
+    woe_matrix(pat, woes, columns, out=a[:, 1:])
     return a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from creditflow.binning.patterns import Patterns, crossprod, design
+from creditflow.binning.patterns import Patterns, design
 from creditflow.binning.variable import VariableBinning
 from creditflow.distributed.source import Piece, read_piece
 from creditflow.distributed.stats import TRAIN
@@ -20,11 +20,6 @@ def piece_patterns(piece: Piece, labels: np.ndarray, bins: list[VariableBinning]
     frame = read_piece(piece, [vb.name for vb in bins])
     keep = labels // 2 == TRAIN
     return Patterns.from_codes([vb.bin_indices(frame[vb.name][keep]) for vb in bins], labels[keep] % 2)
-
-
-def piece_crossprod(pat: Patterns, woes: list[np.ndarray], centre: np.ndarray) -> np.ndarray:
-    """Centred WOE cross-products of one piece's patterns."""
-    return crossprod(pat, woes, centre)
 
 
 def piece_newton(

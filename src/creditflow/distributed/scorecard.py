@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditflow.binning.patterns import crossprod
 from creditflow.binning.process import BinningProcess, is_categorical
 from creditflow.binning.variable import (
     BinningSettings,
@@ -30,7 +31,7 @@ from creditflow.binning.variable import (
 from creditflow.data.errors import CreditflowError
 from creditflow.distributed.cluster import tree_reduce
 from creditflow.distributed.labelled import LabelledTable
-from creditflow.distributed.patterns import piece_crossprod, piece_newton, piece_patterns
+from creditflow.distributed.patterns import piece_newton, piece_patterns
 from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
 from creditflow.models.scorecard import Scorecard, _settings
 from creditflow.selection.filters import SelectionSettings, alive_variables, prefilter
@@ -119,7 +120,7 @@ class PatternSums:
         return total
 
     def crossprod(self, centre: np.ndarray) -> np.ndarray:
-        parts = self._parts(piece_crossprod, centre=centre)
+        parts = self._parts(crossprod, centre=centre)
         total = parts[0].copy()
         for part in parts[1:]:
             total += part

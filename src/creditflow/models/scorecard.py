@@ -35,22 +35,21 @@ class LocalPatternSums:
 
     def __init__(self, pat: Patterns, variables: list[str], woes: list[np.ndarray]) -> None:
         self.pat, self.variables, self.woes = pat, variables, woes
-        self._narrow: tuple[set[str], list[str], Patterns] | None = None
+        self._narrow: tuple[list[str], Patterns, list[np.ndarray]] | None = None
 
     def crossprod(self, centre: np.ndarray) -> np.ndarray:
         return crossprod(self.pat, self.woes, centre)
 
     def newton(self, names: list[str]) -> NewtonSums:
-        pat, variables = self.pat, self.variables
+        variables, pat, woes = self.variables, self.pat, self.woes
         if len(names) < len(self.variables):
             # the logistic fits (and refits after a drop) see only the selected variables: merge
             # the patterns that differ elsewhere once, then reuse them for every subset
-            if self._narrow is None or not set(names) <= self._narrow[0]:
+            if self._narrow is None or not set(names) <= set(self._narrow[0]):
                 cols = [self.variables.index(v) for v in names]
-                self._narrow = (set(names), list(names), self.pat.restrict(cols))
-            _, variables, pat = self._narrow
-        woes = {v: self.woes[self.variables.index(v)] for v in variables}
-        a = design(pat, [woes[v] for v in variables], [variables.index(v) for v in names])
+                self._narrow = (list(names), self.pat.restrict(cols), [self.woes[j] for j in cols])
+            variables, pat, woes = self._narrow
+        a = design(pat, woes, [variables.index(v) for v in names])
         return lambda beta: logistic_sums(a, pat.y, pat.weight, beta)
 
 
