@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import CreditflowError
-from creditflow.selection.stepwise import logit_loglik, stepwise_search
+from creditflow.selection.stepwise import frame_loglik, stepwise_search
 
 
 @dataclass
@@ -111,16 +111,9 @@ def select_features(
 ) -> pd.DataFrame:
     """Run the selection steps in order; one row per variable: iv, missing_rate, selected, step, reason."""
     report = prefilter(list(woe.columns), iv, missing_rate, settings)
-    alive = _alive(report)
+    alive = alive_variables(report)
     corr = woe_correlation(woe[alive]) if len(alive) > 1 else pd.DataFrame(1.0, index=alive, columns=alive)
-    X = woe.to_numpy(dtype=float)
-    position = {c: i for i, c in enumerate(woe.columns)}
-    mean_y = float(np.mean(y))
-
-    def loglik(names: list[str]) -> float:
-        return logit_loglik(X[:, [position[c] for c in names]], y, mean_y)
-
-    return finish(report, corr, iv, settings, len(y), loglik)
+    return finish(report, corr, iv, settings, len(y), frame_loglik(woe, y))
 
 
 def correlation(crossprod: np.ndarray, n_rows: float) -> np.ndarray:
@@ -144,10 +137,10 @@ def prefilter(
     report["reason"] = ""
     if settings.max_missing is not None:
         _drop(report, {v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
-                       for v in _alive(report) if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
+                       for v in alive_variables(report) if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
     if settings.min_iv is not None:
         _drop(report, {v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
-                       for v in _alive(report) if report.at[v, "iv"] < settings.min_iv}, "iv")
+                       for v in alive_variables(report) if report.at[v, "iv"] < settings.min_iv}, "iv")
     return report
 
 
@@ -161,15 +154,15 @@ def finish(
 ) -> pd.DataFrame:
     """The remaining steps (correlation, VIF, max_features, stepwise) and the final report layout."""
     if settings.max_corr is not None:
-        _drop(report, correlation_filter_corr(_alive(report), corr, iv, settings.max_corr), "correlation")
+        _drop(report, correlation_filter_corr(alive_variables(report), corr, iv, settings.max_corr), "correlation")
     if settings.max_vif is not None:
-        _drop(report, vif_filter_corr(_alive(report), corr, settings.max_vif), "vif")
-    if settings.max_features is not None and len(_alive(report)) > settings.max_features:
-        ranked = sorted(_alive(report), key=lambda v: -iv[v])
+        _drop(report, vif_filter_corr(alive_variables(report), corr, settings.max_vif), "vif")
+    if settings.max_features is not None and len(alive_variables(report)) > settings.max_features:
+        ranked = sorted(alive_variables(report), key=lambda v: -iv[v])
         _drop(report, {v: f"beyond the {settings.max_features} highest-IV variables"
                        for v in ranked[settings.max_features:]}, "max_features")
     if settings.stepwise:
-        _drop(report, stepwise_search(_alive(report), int(n_rows), loglik, settings.stepwise, settings.criterion),
+        _drop(report, stepwise_search(alive_variables(report), int(n_rows), loglik, settings.stepwise, settings.criterion),
               "stepwise")
     report.index.name = "variable"
     return report.reset_index().sort_values(["selected", "iv"], ascending=[False, False], ignore_index=True)
@@ -179,8 +172,6 @@ def alive_variables(report: pd.DataFrame) -> list[str]:
     """Variables still selected in a (variable-indexed) selection report."""
     return report.index[report["selected"]].tolist()
 
-
-_alive = alive_variables
 
 
 def _drop(report: pd.DataFrame, reasons: dict[str, str], step: str) -> None:

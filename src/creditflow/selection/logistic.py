@@ -72,8 +72,8 @@ def logistic_sums(a: np.ndarray, y: np.ndarray, weight: np.ndarray, beta: np.nda
     return ll, a.T @ (weight * (y - p)), a.T @ (a * (weight * p * (1 - p))[:, None])
 
 
-def matrix_sums(X: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> NewtonSums:
-    """`NewtonSums` of a dense design: an intercept column is added in front of `X`."""
+def matrix_sums(X: np.ndarray, y: np.ndarray) -> NewtonSums:
+    """`NewtonSums` of a dense design, one row per observation: an intercept column is added in front of `X`."""
     a = np.column_stack([np.ones(len(y)), X]) if X.size else np.ones((len(y), 1))
-    w = np.ones(len(y)) if weight is None else weight
+    w = np.ones(len(y))
     return lambda beta: logistic_sums(a, y, w, beta)

@@ -22,12 +22,23 @@ def _ic(ll: float, k: int, n: int, criterion: str) -> float:
     return -2.0 * ll + penalty * (k + 1)
 
 
+def frame_loglik(woe: pd.DataFrame, y: np.ndarray) -> Callable[[list[str]], float]:
+    """Maximised log-likelihood of the logistic model on any named WOE columns of `woe` (for stepwise)."""
+    position = {c: i for i, c in enumerate(woe.columns)}
+    mean_y = float(np.mean(y))
+    matrix: list[np.ndarray] = []  # the float copy of the frame is made on the first call only
+
+    def loglik(names: list[str]) -> float:
+        if not matrix:
+            matrix.append(woe.to_numpy(dtype=float))
+        return logit_loglik(matrix[0][:, [position[c] for c in names]], y, mean_y)
+
+    return loglik
+
+
 def stepwise(woe: pd.DataFrame, y: np.ndarray, direction: str, criterion: str) -> dict[str, str]:
     """Variables to drop, with the information criterion that decided it."""
-    X = woe.to_numpy(dtype=float)
-    position = {c: i for i, c in enumerate(woe.columns)}
-    return stepwise_search(list(woe.columns), len(y), lambda names: logit_loglik(X[:, [position[c] for c in names]], y),
-                           direction, criterion)
+    return stepwise_search(list(woe.columns), len(y), frame_loglik(woe, y), direction, criterion)
 
 
 def stepwise_search(
