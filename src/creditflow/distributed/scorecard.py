@@ -33,8 +33,8 @@ from creditflow.distributed.cluster import tree_reduce
 from creditflow.distributed.labelled import LabelledTable
 from creditflow.distributed.patterns import piece_newton, piece_patterns
 from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
-from creditflow.models.scorecard import Scorecard, _settings
-from creditflow.selection.filters import SelectionSettings, alive_variables, prefilter
+from creditflow.models.scorecard import Scorecard
+from creditflow.selection.filters import alive_variables, prefilter
 from creditflow.selection.logistic import NewtonSums
 
 Progress = Callable[[str], None]
@@ -153,8 +153,7 @@ def fit_scorecard_stats(
     """`fit_scorecard`, and the merged column statistics it binned from."""
     say = progress or (lambda _msg: None)
     card = Scorecard(**(params or {}))
-    sset = _settings(card.selection, SelectionSettings)
-    bp = card._start_fit(data.dictionary)
+    bp, sset = card._start_fit(data.dictionary)
     categorical = categorical_columns(data, card.categorical)
     labels = client.scatter(data.labels(), hash=False)
     say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")
@@ -171,7 +170,7 @@ def fit_scorecard_stats(
     sums = PatternSums(client, futures, alive, [np.asarray(vb.woe, dtype=float) for vb in bins], max_local)
     mean_y = float(data.y[data.role == 0].mean())
     say(f"selecting variables and fitting the logistic regression on {len(alive)} variables")
-    chosen = card._fit_patterns(report, sums, n, mean_y)
+    chosen = card._fit_patterns(report, sset, sums, n, mean_y)
     card.features_ = chosen
     card.feature_names_in_ = np.asarray([str(c) for c in data.features], dtype=object)
     card.n_features_in_ = len(card.feature_names_in_)

@@ -112,8 +112,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         yv = as_target(y, X)
         frame = as_frame(X)
-        sset = _settings(self.selection, SelectionSettings)
-        self.binning_ = self._start_fit(getattr(X, "dictionary", None)).fit(frame, yv, progress=progress)
+        bp, sset = self._start_fit(getattr(X, "dictionary", None))
+        self.binning_ = bp.fit(frame, yv, progress=progress)
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset)
         alive = alive_variables(report)
@@ -121,7 +121,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         # every later step sees a row only through its bins: fit on the distinct patterns
         pat = Patterns.from_codes([vb.bin_indices(frame[vb.name]) for vb in bins], yv)
         sums = LocalPatternSums(pat, alive, [np.asarray(vb.woe, dtype=float) for vb in bins])
-        chosen = self._fit_patterns(report, sums, len(yv), float(yv.mean()))
+        chosen = self._fit_patterns(report, sset, sums, len(yv), float(yv.mean()))
         self.features_ = chosen
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -129,10 +129,11 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self._make_points()
         return self
 
-    def _start_fit(self, dictionary: FieldDictionary | None) -> BinningProcess:
-        """Check and set scaling, grades and dictionary; the (unfitted) binning step of this card."""
+    def _start_fit(self, dictionary: FieldDictionary | None) -> tuple[BinningProcess, SelectionSettings]:
+        """Check and set scaling, grades and dictionary; the (unfitted) binning step and the selection settings."""
         bset = _settings(self.binning, BinningSettings)
-        _settings(self.selection, SelectionSettings).check()
+        sset = _settings(self.selection, SelectionSettings)
+        sset.check()
         self.scaling_ = _settings(self.scaling, Scaling)
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
@@ -144,11 +145,12 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             user_splits=self.user_splits, categorical=self.categorical,
         )
         bp._settings()
-        return bp
+        return bp, sset
 
-    def _fit_patterns(self, report: pd.DataFrame, sums: PatternSumsLike, n: float, mean_y: float) -> list[str]:
+    def _fit_patterns(
+        self, report: pd.DataFrame, sset: SelectionSettings, sums: PatternSumsLike, n: float, mean_y: float
+    ) -> list[str]:
         """Correlation, VIF and stepwise selection, then the logistic fit, on pattern sums (any backend)."""
-        sset = _settings(self.selection, SelectionSettings)
         alive = alive_variables(report)
         centre = np.asarray([_woe_mean(self.binning_.bins_[v]) for v in alive])
         corr = pd.DataFrame(correlation(sums.crossprod(centre), n) if alive else np.zeros((0, 0)),
