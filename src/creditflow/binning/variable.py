@@ -341,19 +341,18 @@ class VariableBinning:
 
 
 def bin_of(splits: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Regular bin of each value, ``searchsorted(splits, x, side="right")`` as int32 (NaN -> len(splits)).
+    """Regular bin of each non-missing value, ``searchsorted(splits, x, side="right")`` as int32.
 
-    With a scorecard's handful of splits, counting the splits at or below each value with one
-    vectorised comparison per split is an order of magnitude faster than a binary search per value.
+    NaN gets an arbitrary regular bin: the caller puts it in Missing. With a scorecard's handful of
+    splits, counting the splits at or below each value with one vectorised comparison per split is
+    an order of magnitude faster than a binary search per value.
     """
     if len(splits) > 64:
         return np.searchsorted(splits, x, side="right").astype(np.int32)
     acc = np.zeros(len(x), dtype=np.uint8)
     for s in splits:
         acc += (x >= s).view(np.uint8)
-    out = acc.astype(np.int32)
-    out[np.isnan(x)] = len(splits)
-    return out
+    return acc.astype(np.int32)
 
 
 def _numeric_prebins(values: np.ndarray, counts: np.ndarray, n_prebins: int, min_count: float) -> np.ndarray:
