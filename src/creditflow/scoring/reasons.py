@@ -181,8 +181,9 @@ class Reasoner:
         if missing:
             raise BundleError(f"{CODES_FILE} has no entry for model variable(s) {missing[:5]}")
         # interaction tables of a boosted scorecard ("A × B"): each table is a reason unit of its own
-        self.pairs = [plan[0] for plan in getattr(model, "_pair_plan", [])] if self.kind == "points" else []
-        self._pair_points = [plan[2] for plan in getattr(model, "_pair_plan", [])] if self.kind == "points" else []
+        plans = (getattr(model, "_pair_plan", None) or []) if self.kind == "points" else []
+        self.pairs = [plan[0] for plan in plans]
+        self._pair_points = [plan[2] for plan in plans]
         self.units = self.features + [t.name for t in self.pairs]
         self.unit_variables = [[v] for v in self.features] + [[t.a, t.b] for t in self.pairs]
         protected = set(self.settings.protected)
