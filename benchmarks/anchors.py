@@ -520,26 +520,12 @@ def run_cv(args) -> None:
                          "fitted on 4 folds, scored on the fifth; pooled out-of-fold AUC/KS and per-fold mean/std",
                "datasets": {}}
     for name in args.datasets:
-        X_train, _, y_train, _ = split.load(name)
-        fold = split.cv_folds(name)
         ds = payload["datasets"][name] = {}
         for anchor in args.anchors:
             log(f"{name}: {anchor} cv ...")
-            oof = np.full(len(y_train), np.nan)
-            per_fold = []
             try:
-                for k in range(split.CV_FOLDS):
-                    tr, va = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-                    Xa, ya = X_train.iloc[tr].reset_index(drop=True), y_train.iloc[tr].reset_index(drop=True)
-                    Xb = X_train.iloc[va].reset_index(drop=True)
-                    p_bad, _ = ANCHOR_FUNCS[anchor](Xa, ya, Xb, Timer())
-                    oof[va] = np.asarray(p_bad, dtype=float)
-                    per_fold.append(metrics(y_train.iloc[va], oof[va]))
-                res = {"status": "ok", **metrics(y_train, oof),
-                       "fold_auc_mean": float(np.mean([m["auc"] for m in per_fold])),
-                       "fold_auc_std": float(np.std([m["auc"] for m in per_fold], ddof=1)),
-                       "fold_ks_mean": float(np.mean([m["ks"] for m in per_fold])),
-                       "fold_ks_std": float(np.std([m["ks"] for m in per_fold], ddof=1))}
+                res = {"status": "ok", **split.cross_validate(
+                    name, lambda Xa, ya, Xb, a=anchor: ANCHOR_FUNCS[a](Xa, ya, Xb, Timer())[0], metrics)}
                 log(f"{name}: {anchor} cv AUC {res['auc']:.4f} KS {res['ks']:.4f}")
             except Exception as exc:  # a failing anchor is recorded, the run goes on
                 res = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}

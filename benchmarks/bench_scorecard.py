@@ -79,23 +79,10 @@ def cv(datasets: list[str]) -> dict:
 
     out: dict = {}
     for name in datasets:
-        X_train, _, y_train, _ = split.load(name)
-        y = y_train.to_numpy()
-        fold = split.cv_folds(name)
         out[name] = {}
         for label, make in (("scorecard", cf.Scorecard), ("boosted-scorecard", lambda: cf.BoostedScorecard(random_state=42))):
-            oof = np.full(len(y), np.nan)
-            per_fold = []
-            for k in range(split.CV_FOLDS):
-                tr, va = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-                card = make().fit(X_train.iloc[tr], y[tr])
-                oof[va] = card.predict_proba(X_train.iloc[va])[:, 1]
-                per_fold.append(_metrics(y[va], oof[va]))
-            res = {**_metrics(y, oof),
-                   "fold_auc_mean": float(np.mean([m["auc"] for m in per_fold])),
-                   "fold_auc_std": float(np.std([m["auc"] for m in per_fold], ddof=1)),
-                   "fold_ks_mean": float(np.mean([m["ks"] for m in per_fold])),
-                   "fold_ks_std": float(np.std([m["ks"] for m in per_fold], ddof=1))}
+            res = split.cross_validate(
+                name, lambda Xa, ya, Xb, make=make: make().fit(Xa, ya.to_numpy()).predict_proba(Xb)[:, 1], _metrics)
             out[name][label] = res
             print(f"{name:14s} {label:18s} cv AUC {res['auc']:.4f} KS {res['ks']:.4f}", flush=True)
     return {"meta": _meta(), "method": "split.cv_folds(name): the anchors' 5 stratified folds of the TRAIN part; "

@@ -118,11 +118,15 @@ def split_positions(name: str, y: pd.Series | None = None) -> tuple[np.ndarray, 
         "train": [int(i) for i in train],
         "test": [int(i) for i in test],
     }
+    _write_cache(path, info)
+    return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
+
+
+def _write_cache(path: Path, info: dict) -> None:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(info))
     os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-    return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
 
 
 def load(name: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
@@ -238,9 +242,30 @@ def cv_folds(name: str) -> np.ndarray:
     for cls in np.unique(y_train):
         idx = np.flatnonzero(y_train == cls)
         fold[idx[rng.permutation(len(idx))]] = np.arange(len(idx)) % CV_FOLDS
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"dataset": name, "target_sha256": checksum, "folds": CV_FOLDS, "seed": CV_SEED,
-                               "fold": [int(f) for f in fold]}))
-    os.replace(tmp, path)
+    _write_cache(path, {"dataset": name, "target_sha256": checksum, "folds": CV_FOLDS, "seed": CV_SEED,
+                        "fold": [int(f) for f in fold]})
     return fold
+
+
+def cross_validate(name: str, fit_predict, metrics) -> dict:
+    """Out-of-fold metrics of one model on the TRAIN part of `name`, over `cv_folds(name)`.
+
+    `fit_predict(X_fit, y_fit, X_out)` returns the probability of bad of `X_out` (frames and target with
+    fresh 0..n-1 indexes); `metrics(y, p)` returns a dict with at least "auc" and "ks". The result is the
+    pooled out-of-fold metrics plus the mean and standard deviation of each fold's AUC and KS.
+    """
+    X_train, _, y_train, _ = load(name)
+    fold = cv_folds(name)
+    oof = np.full(len(y_train), np.nan)
+    per_fold = []
+    for k in range(CV_FOLDS):
+        tr, va = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        p = fit_predict(X_train.iloc[tr].reset_index(drop=True), y_train.iloc[tr].reset_index(drop=True),
+                        X_train.iloc[va].reset_index(drop=True))
+        oof[va] = np.asarray(p, dtype=float)
+        per_fold.append(metrics(y_train.iloc[va].to_numpy(), oof[va]))
+    out = dict(metrics(y_train.to_numpy(), oof))
+    for m in ("auc", "ks"):
+        out[f"fold_{m}_mean"] = float(np.mean([f[m] for f in per_fold]))
+        out[f"fold_{m}_std"] = float(np.std([f[m] for f in per_fold], ddof=1))
+    return out
