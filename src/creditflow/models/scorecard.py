@@ -16,7 +16,7 @@ from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
 from creditflow.models.base import coerce_settings, jsonable_params
 from creditflow.scoring.scaling import Grades, Scaling
-from creditflow.selection.filters import SelectionSettings, alive_variables, correlation, finish, prefilter
+from creditflow.selection.filters import SelectionSettings, alive_variables, correlation, finish, mark_dropped, prefilter
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
 
 _settings = coerce_settings
@@ -64,7 +64,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
     ``fit`` bins every column (`BinningProcess`), selects variables (`SelectionSettings`), fits a
     logistic regression on their WOE, drops variables whose coefficient turns negative (their
-    points would run against their own bad rates), and turns coefficients into integer points.
+    points would run against their own bad rates) and runs the correlation/VIF filters again
+    without them, then turns coefficients into integer points.
 
     Parameters
     ----------
@@ -159,35 +160,51 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         def loglik(names: list[str]) -> float:
             return newton_logistic(sums.newton(names), len(names) + 1, mean_y)[1]
 
-        self.selection_ = finish(report, corr, self.binning_.iv_, sset, n, loglik)
-        chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
-        chosen = self._fit_logistic(sums, chosen, mean_y)
-        if not chosen:
-            raise CreditflowError(
-                "no variable survived selection; loosen min_iv / max_corr or check the target",
-            )
-        return chosen
-
-    def _fit_logistic(self, sums: PatternSumsLike, chosen: list[str], mean_y: float) -> list[str]:
-        beta = None
-        while chosen:
-            beta, _ = newton_logistic(sums.newton(chosen), len(chosen) + 1, mean_y, C=self.C, start=beta)
-            coef = beta[1:]
-            if (coef > 0).all():
-                self.coef_ = coef.copy()
-                self.intercept_ = float(beta[0])
+        # A variable whose coefficient runs against its WOE leaves the card; the filters then run again
+        # without it, so a variable that lost only to it (correlation, VIF) gets its chance back.
+        signs: dict[str, str] = {}
+        fit = None
+        while True:
+            trial = report.copy()
+            mark_dropped(trial, signs, "sign")
+            self.selection_ = finish(trial, corr, self.binning_.iv_, sset, n, loglik)
+            chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
+            if not chosen:
+                raise CreditflowError(
+                    "no variable survived selection; loosen min_iv / max_corr or check the target",
+                )
+            fit, dropped = self._fit_logistic(sums, chosen, mean_y, fit)
+            if dropped is None:
                 return chosen
-            # WOE is ln(bad share / good share): a negative coefficient reverses the variable's own
-            # evidence (a collinearity artefact). Drop the worst offender and refit from where we are.
-            worst = int(np.argmin(coef))
-            var = chosen[worst]
-            idx = self.selection_.index[self.selection_["variable"] == var][0]
-            self.selection_.loc[idx, ["selected", "step", "reason"]] = [
-                False, "sign", f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)",
-            ]
-            chosen = [c for c in chosen if c != var]
-            beta = np.delete(beta, worst + 1)
-        return chosen
+            signs[dropped[0]] = dropped[1]
+
+    def _fit_logistic(
+        self, sums: PatternSumsLike, chosen: list[str], mean_y: float, previous: tuple[list[str], np.ndarray] | None
+    ) -> tuple[tuple[list[str], np.ndarray], tuple[str, str] | None]:
+        """Fit the logistic on `chosen`; keep it when every coefficient is positive, else name the worst.
+
+        `previous` (variables, coefficients) warm-starts Newton from the last fit's values.
+        """
+        start = None
+        if previous is not None:
+            names, prev = previous
+            start = np.zeros(len(chosen) + 1)
+            start[0] = prev[0]
+            at = {v: i for i, v in enumerate(names)}
+            for j, v in enumerate(chosen):
+                if v in at:
+                    start[j + 1] = prev[at[v] + 1]
+        beta, _ = newton_logistic(sums.newton(chosen), len(chosen) + 1, mean_y, C=self.C, start=start)
+        coef = beta[1:]
+        if (coef > 0).all():
+            self.coef_ = coef.copy()
+            self.intercept_ = float(beta[0])
+            return (chosen, beta), None
+        # WOE is ln(bad share / good share): a negative coefficient reverses the variable's own
+        # evidence (a collinearity artefact). Drop the worst offender.
+        worst = int(np.argmin(coef))
+        why = f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)"
+        return (chosen, beta), (chosen[worst], why)
 
     def _bin_logodds(self) -> list[tuple[str, np.ndarray]]:
         """Each model variable with its per-bin log-odds of bad (here coefficient x WOE)."""

@@ -136,10 +136,10 @@ def prefilter(
     report["step"] = ""
     report["reason"] = ""
     if settings.max_missing is not None:
-        _drop(report, {v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
+        mark_dropped(report, {v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
                        for v in alive_variables(report) if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
     if settings.min_iv is not None:
-        _drop(report, {v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
+        mark_dropped(report, {v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
                        for v in alive_variables(report) if report.at[v, "iv"] < settings.min_iv}, "iv")
     return report
 
@@ -154,15 +154,15 @@ def finish(
 ) -> pd.DataFrame:
     """The remaining steps (correlation, VIF, max_features, stepwise) and the final report layout."""
     if settings.max_corr is not None:
-        _drop(report, correlation_filter_corr(alive_variables(report), corr, iv, settings.max_corr), "correlation")
+        mark_dropped(report, correlation_filter_corr(alive_variables(report), corr, iv, settings.max_corr), "correlation")
     if settings.max_vif is not None:
-        _drop(report, vif_filter_corr(alive_variables(report), corr, settings.max_vif), "vif")
+        mark_dropped(report, vif_filter_corr(alive_variables(report), corr, settings.max_vif), "vif")
     if settings.max_features is not None and len(alive_variables(report)) > settings.max_features:
         ranked = sorted(alive_variables(report), key=lambda v: -iv[v])
-        _drop(report, {v: f"beyond the {settings.max_features} highest-IV variables"
+        mark_dropped(report, {v: f"beyond the {settings.max_features} highest-IV variables"
                        for v in ranked[settings.max_features:]}, "max_features")
     if settings.stepwise:
-        _drop(report, stepwise_search(alive_variables(report), int(n_rows), loglik, settings.stepwise, settings.criterion),
+        mark_dropped(report, stepwise_search(alive_variables(report), int(n_rows), loglik, settings.stepwise, settings.criterion),
               "stepwise")
     report.index.name = "variable"
     return report.reset_index().sort_values(["selected", "iv"], ascending=[False, False], ignore_index=True)
@@ -174,6 +174,7 @@ def alive_variables(report: pd.DataFrame) -> list[str]:
 
 
 
-def _drop(report: pd.DataFrame, reasons: dict[str, str], step: str) -> None:
+def mark_dropped(report: pd.DataFrame, reasons: dict[str, str], step: str) -> None:
+    """Mark each variable of `reasons` as not selected, by `step`, for its reason (in place)."""
     for var, why in reasons.items():
         report.loc[var, ["selected", "step", "reason"]] = [False, step, why]
