@@ -25,6 +25,44 @@ COLUMNS = (
 )
 
 
+
+def migrations(timestamp: str, json_type: str, real: str) -> dict[int, list[str]]:
+    """The DDL of each schema version, in a database's own types for timestamps, JSON and floats."""
+    return {
+        1: [
+            f"""CREATE TABLE IF NOT EXISTS {DECISIONS_TABLE} (
+                request_id TEXT PRIMARY KEY,
+                batch_id TEXT,
+                created_at {timestamp} NOT NULL,
+                application_id TEXT,
+                client TEXT,
+                input_json {json_type} NOT NULL,
+                input_hash TEXT NOT NULL,
+                model_version TEXT NOT NULL,
+                policy_version TEXT NOT NULL,
+                probability {real} NOT NULL,
+                score INTEGER NOT NULL,
+                grade TEXT NOT NULL,
+                decision TEXT NOT NULL CHECK (decision IN ('approve', 'review', 'reject')),
+                reasons_json {json_type} NOT NULL,
+                idempotency_key TEXT
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_created_at ON {DECISIONS_TABLE} (created_at)",
+            f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_application_id ON {DECISIONS_TABLE} (application_id)",
+            f"""CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} (
+                idempotency_key TEXT PRIMARY KEY,
+                request_hash TEXT NOT NULL,
+                response_json TEXT NOT NULL,
+                created_at {timestamp} NOT NULL
+            )""",
+        ],
+    }
+
+
+def insert_sql(placeholder: str) -> str:
+    """INSERT of one decision row (`AuditEntry.row()` order) with the driver's parameter placeholder."""
+    return f"INSERT INTO {DECISIONS_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join([placeholder] * len(COLUMNS))})"
+
 class AuditUnavailable(RuntimeError):
     """The audit database could not record a decision; the decision must not be released."""
 

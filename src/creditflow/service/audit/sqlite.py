@@ -15,7 +15,6 @@ from pathlib import Path
 
 from creditflow.data.errors import CreditflowError
 from creditflow.service.audit.base import (
-    COLUMNS,
     DECISIONS_TABLE,
     IDEMPOTENCY_TABLE,
     SCHEMA_TABLE,
@@ -23,38 +22,12 @@ from creditflow.service.audit.base import (
     AuditEntry,
     AuditUnavailable,
     StoredResponse,
+    insert_sql,
+    migrations,
 )
 
-MIGRATIONS = {
-    1: [
-        f"""CREATE TABLE IF NOT EXISTS {DECISIONS_TABLE} (
-            request_id TEXT PRIMARY KEY,
-            batch_id TEXT,
-            created_at TEXT NOT NULL,
-            application_id TEXT,
-            client TEXT,
-            input_json TEXT NOT NULL,
-            input_hash TEXT NOT NULL,
-            model_version TEXT NOT NULL,
-            policy_version TEXT NOT NULL,
-            probability REAL NOT NULL,
-            score INTEGER NOT NULL,
-            grade TEXT NOT NULL,
-            decision TEXT NOT NULL CHECK (decision IN ('approve', 'review', 'reject')),
-            reasons_json TEXT NOT NULL,
-            idempotency_key TEXT
-        )""",
-        f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_created_at ON {DECISIONS_TABLE} (created_at)",
-        f"CREATE INDEX IF NOT EXISTS {DECISIONS_TABLE}_application_id ON {DECISIONS_TABLE} (application_id)",
-        f"""CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} (
-            idempotency_key TEXT PRIMARY KEY,
-            request_hash TEXT NOT NULL,
-            response_json TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        )""",
-    ],
-}
-_INSERT = f"INSERT INTO {DECISIONS_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+MIGRATIONS = migrations("TEXT", "TEXT", "REAL")
+_INSERT = insert_sql("?")
 
 
 CHECKPOINT_EVERY_S = 0.25
