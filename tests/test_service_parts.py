@@ -22,6 +22,7 @@ from creditflow.service.state import load_state
 from creditflow.service.validation import applicant_dict, build_models, input_fields
 from tests.service_support import (  # noqa: F401
     EXAMPLE_POLICY,
+    ROOT,
     TRAIN_ROWS,
     applicants,
     service_bundle,
@@ -176,3 +177,28 @@ def test_keys_cli_makes_keys_and_digests():
     assert r.exit_code == 0 and r.output.strip() == hash_key("my-key-0123456789abcdef")
     r = runner.invoke(app, ["keys", "hash"], input="a-key-000000000000001\n\nb-key-000000000000002\n")
     assert r.output.split() == [hash_key("a-key-000000000000001"), hash_key("b-key-000000000000002")]
+
+
+def test_the_documented_quick_start_request_is_complete_and_answered_as_shown(tmp_path):
+    """docs/service.md: the curl example, sent to the demo bundle under the example policy, is accepted
+    (every model input present) and gets the decision, score, grade and reasons the doc shows."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    assert CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")]).exit_code == 0
+    doc = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    request = json.loads(re.search(r"-d '(\{.*?\})'", doc, re.S).group(1))
+    shown = json.loads(re.search(r"```json\n(\{\"request_id.*?\})\n```", doc, re.S).group(1))
+    state = load_state(ServiceConfig(model_dir=str(tmp_path / "demo" / "model"), policy=str(EXAMPLE_POLICY)))
+    assert set(state.model.features_) <= set(request["applicant"])
+    doc_answer, _ = decide(state, parse(state.models, request["applicant"]), application_id="A-1001",
+                           request_id="r", created_at="t", client=None)
+    for key in ("decision", "score", "grade", "score_decision", "rules_fired", "policy_version"):
+        assert doc_answer[key] == shown[key], key
+    assert doc_answer["probability"] == pytest.approx(shown["probability"], abs=1e-9)
+    assert [(r["code"], r["impact"]) for r in doc_answer["reasons"]] == [(r["code"], r["impact"])
+                                                                          for r in shown["reasons"]]
