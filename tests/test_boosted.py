@@ -18,7 +18,7 @@ from creditflow.bundle import load_bundle, save_bundle
 from creditflow.data import BundleError, CreditflowError, SchemaError
 from creditflow.models.boosted import BoostedScorecard, accuracy_by_bins
 from creditflow.models.boosted_shape import isotonic, segment
-from tests.conftest import GERMAN, UCI, UCI_TARGET
+from tests.conftest import GERMAN, ROOT, UCI, UCI_TARGET
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +272,15 @@ def test_report_shows_the_accuracy_against_bins_trade_off(card, uci, tmp_path):
     # a classic card has no shapes to recompress: no trade-off table
     classic = build_report(cf.Scorecard().fit(uci.train), {"test": uci.test})
     assert "points.tradeoff" not in classic.tables()
+
+
+def test_documented_scaling_is_the_one_the_bundle_records(card, tmp_path):
+    """docs/boosted-scorecard.md states the default scale; it must be what model.json records."""
+    import re
+
+    text = (ROOT / "docs" / "boosted-scorecard.md").read_text(encoding="utf-8").replace("\n", " ")
+    m = re.search(r"(\d+) points at (\d+):1 good:bad odds, (\d+) points to double the odds, on (\d+)–(\d+)", text)
+    assert m, "the scale is no longer stated in the doc"
+    stored = json.loads((save_bundle(card, tmp_path / "model") / "model.json").read_text())["scaling"]
+    assert [float(g) for g in m.groups()] == [stored["base_score"], stored["base_odds"], stored["pdo"],
+                                             stored["min_score"], stored["max_score"]]

@@ -77,7 +77,7 @@ class ServingState:
 
 
 def default_policy(model: Any) -> Policy:
-    """No rules; approve at the base score (its odds, e.g. 20:1 good:bad), review down to one PDO below."""
+    """No rules; approve at the base score (its odds, by default 10:1 good:bad), review down to one PDO below."""
     s = model.scaling_
     approve = int(round(s.base_score))
     return Policy(version=DEFAULT_POLICY_VERSION, cutoffs=Cutoffs(approve=approve, review=int(round(approve - s.pdo))),
