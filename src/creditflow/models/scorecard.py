@@ -16,7 +16,14 @@ from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
 from creditflow.models.base import coerce_settings, jsonable_params
 from creditflow.scoring.scaling import Grades, Scaling
-from creditflow.selection.filters import SelectionSettings, alive_variables, correlation, finish, mark_dropped, prefilter
+from creditflow.selection.filters import (
+    SelectionSettings,
+    alive_variables,
+    correlation,
+    finish,
+    mark_dropped,
+    prefilter,
+)
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
 
 _settings = coerce_settings
