@@ -171,3 +171,32 @@ def test_as_of_builds_one_row_per_entity(small):
     assert code == 0, text
     table = pd.read_csv(out)
     assert len(table) == 200 and (table["observation_date"] == "2005-09-30").all()
+
+
+@pytest.mark.slow
+def test_documented_pipeline_leaves_sex_out_and_gives_the_documented_aucs(tmp_path):
+    """docs/features.md: its features -> train commands, re-run here, keep sex out of the card and give
+    the test AUCs the doc quotes (features table and wide table)."""
+    import re
+    import shlex
+
+    doc = (ROOT / "docs" / "features.md").read_text(encoding="utf-8")
+    flat = " ".join(doc.split())
+    quoted = re.search(r"test AUC of (0\.\d{4}) against (0\.\d{4})", flat)
+    assert quoted, "the doc no longer quotes the two AUCs"
+    feature_train = shlex.split(re.search(r"^creditflow train uci_features\.parquet .*$", doc, re.M).group(0))
+    wide_train = shlex.split(re.search(r"`(creditflow train UCI_Credit_Card\.csv [^`]*)`", flat).group(1))
+    features = tmp_path / "uci_features.parquet"
+    code, text = invoke("features", "--profiles", DATA / "profiles.jsonl", "--events", DATA / "statements.csv",
+                        "--labels", DATA / "labels.csv", "--spec", SPEC, "--tags", TAGS, "--out", features)
+    assert code == 0, text
+    paths = {"uci_features.parquet": features, "UCI_Credit_Card.csv": DATA / "UCI_Credit_Card.csv",
+             "model_dir": tmp_path / "model_dir", "wide_dir": tmp_path / "wide_dir"}
+    for args, out, protected, expected in ((feature_train, "model_dir", "demographics__sex", quoted.group(1)),
+                                           (wide_train, "wide_dir", "SEX", quoted.group(2))):
+        code, text = invoke(*[paths.get(a, a) for a in args[1:]], "--no-report")
+        assert code == 0, text
+        features_used = json.loads((tmp_path / out / "model" / "metadata.json").read_text())["features"]
+        assert protected not in features_used and len(features_used) > 5
+        auc = json.loads((tmp_path / out / "metrics.json").read_text())["splits"]["test"]["auc"]
+        assert auc == pytest.approx(float(expected), abs=1e-4), (out, auc)
