@@ -123,3 +123,53 @@ def test_demo_runs_on_the_bundled_data(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "demo" / "model" / "manifest.json").exists()
     assert len(pd.read_csv(tmp_path / "demo" / "scores.csv")) == 30000
+
+
+def test_train_output_folder_given_for_the_bundle_suggests_dir_model(trained, tmp_path):
+    r = run("score", trained, UCI, "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "not a creditflow model bundle" in r.stderr
+    assert f"did you mean {trained / 'model'}?" in " ".join(r.stderr.split())
+    r = run("score", tmp_path, UCI, "--out", tmp_path / "s.csv")  # no bundle inside: no suggestion
+    assert r.returncode == 2 and "did you mean" not in r.stderr
+
+
+def _rehashed(bundle: Path, dest: Path, name: str, change) -> Path:
+    """A copy of a real bundle with one document edited and the manifest digests recomputed."""
+    import hashlib
+    import shutil
+
+    shutil.copytree(bundle, dest)
+    doc = json.loads((dest / name).read_text(encoding="utf-8"))
+    change(doc)
+    (dest / name).write_text(json.dumps(doc), encoding="utf-8")
+    manifest = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"][name] = hashlib.sha256((dest / name).read_bytes()).hexdigest()
+    (dest / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return dest
+
+
+REHASHED_EDITS = {
+    "key removed": ("model.json", lambda d: d.pop("scaling"), "missing key 'scaling'"),
+    "nested key removed": ("binning.json", lambda d: d["variables"][0].pop("kind"), "missing key 'variables[0].kind'"),
+    "wrong type": ("model.json", lambda d: d.__setitem__("intercept", "abc"), "invalid or inconsistent value at key 'intercept'"),
+    "not a mapping": ("model.json", lambda d: d.__setitem__("scaling", 600), "at key 'scaling'"),
+    "points edited": ("model.json", lambda d: d["points"][0].__setitem__("points", 99), "key 'points': the points table"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REHASHED_EDITS))
+def test_rehashed_edited_bundle_names_the_file_and_the_key(trained, tmp_path, case):
+    from creditflow.bundle import load_bundle
+    from creditflow.data.errors import BundleError
+
+    name, change, expected = REHASHED_EDITS[case]
+    edited = _rehashed(trained / "model", tmp_path / "m", name, change)
+    with pytest.raises(BundleError) as err:
+        load_bundle(edited)
+    assert err.value.file == str(edited / name)
+    assert expected in err.value.message
+    r = run("score", edited, UCI, "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+    text = " ".join(r.stderr.split())
+    assert str(edited / name) in text and expected in text

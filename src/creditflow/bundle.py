@@ -142,7 +142,9 @@ def read_manifest(path: str | Path) -> dict:
         raise BundleError("not a model bundle directory", file=str(path))
     mf = path / MANIFEST
     if not mf.exists():
-        raise BundleError(f"no {MANIFEST}: not a creditflow model bundle", file=str(path))
+        inner = path / "model"  # the bundle inside a `creditflow train --out DIR` folder
+        hint = f"did you mean {inner}?" if (inner / MANIFEST).is_file() else None
+        raise BundleError(f"no {MANIFEST}: not a creditflow model bundle", file=str(path), hint=hint)
     try:
         manifest = json.loads(mf.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -176,6 +178,58 @@ def verify_bundle(path: str | Path) -> dict[str, bytes]:
     return blobs
 
 
+class _MissingKey(BundleError, KeyError):
+    """A key a bundle document lacks: a `BundleError` for users, still a `KeyError` for code that asks."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class _Doc(dict):
+    """A JSON document (or a part of one) handed to `from_bundle`: reading a key it lacks is a
+    `BundleError` naming the file and the key path (``scaling.pdo``, ``points[3].bin``), and the key
+    read last is kept in `last` (one slot), so a value of the wrong type can be traced to it."""
+
+    def __init__(self, data: dict, file: str, where: str, last: list) -> None:
+        super().__init__((k, _wrap(v, file, f"{where}.{k}" if where else str(k), last)) for k, v in data.items())
+        self._file, self._where, self._last = file, where, last
+
+    def _key(self, key: Any) -> str:
+        return f"{self._where}.{key}" if self._where else str(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._last[0] = (self._file, self._key(key))
+        return super().__getitem__(key)
+
+    def __missing__(self, key: Any) -> Any:
+        raise _MissingKey(f"missing key {self._key(key)!r}", file=self._file)
+
+    def __reduce__(self) -> tuple:  # copies and pickles of what a model keeps are plain dicts
+        return dict, (dict(self),)
+
+
+def _wrap(value: Any, file: str, where: str, last: list) -> Any:
+    if isinstance(value, dict):
+        return _Doc(value, file, where, last)
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return [_wrap(v, file, f"{where}[{i}]", last) for i, v in enumerate(value)]
+    return value
+
+
+class _Files(dict):
+    """The bundle's documents by file name; JSON documents wrapped as `_Doc`, a missing one named."""
+
+    def __init__(self, path: Path, files: dict[str, Any], last: list) -> None:
+        super().__init__((name, _wrap(doc, name, "", last)) for name, doc in files.items())
+        self._path = path
+
+    def __missing__(self, name: str) -> Any:
+        raise _MissingKey(f"the bundle has no {name} (not listed in its {MANIFEST})", file=str(self._path))
+
+    def __reduce__(self) -> tuple:
+        return dict, (dict(self),)
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Load and verify a bundle; the model is rebuilt from its JSON documents."""
     from creditflow.models.base import model_class
@@ -192,13 +246,24 @@ def load_bundle(path: str | Path) -> Bundle:
                 raise BundleError(f"not valid JSON: {exc}", file=str(path / name)) from None
         else:
             files[name] = data.decode("utf-8")
-    cls = model_class(manifest.get("model_type", ""))
     try:
-        model = cls.from_bundle(files)
-    except BundleError:
+        cls = model_class(manifest.get("model_type", ""))
+    except BundleError as exc:
+        exc.file = str(path / MANIFEST)
         raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"bundle documents are incomplete or inconsistent: {exc!r}", file=str(path)) from None
+    last: list[tuple[str, str] | None] = [None]
+    try:
+        model = cls.from_bundle(_Files(path, files, last))
+    except BundleError as exc:
+        # documents and the models name a file of the bundle ("model.json"): give its path
+        exc.file = str(path / exc.file) if exc.file in files else exc.file or str(path)
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        if last[0] is None:
+            raise BundleError(f"bundle documents are incomplete or inconsistent: {exc!r}", file=str(path)) from None
+        name, key = last[0]
+        raise BundleError(f"invalid or inconsistent value at key {key!r} ({type(exc).__name__}: {exc})",
+                          file=str(path / name)) from None
     model.bundle_version_ = manifest.get("model_version", "")
     return Bundle(path=path, model=model, files=files, manifest=manifest)
 

@@ -377,11 +377,11 @@ class BoostedScorecard(Scorecard):
         obj.features_ = list(m["features"])
         missing = [v for v in obj.features_ if v not in obj.binning_.bins_ or v not in m["contributions"]]
         if missing:
-            raise BundleError(f"model features without a binning or contributions: {missing[:10]}")
+            raise BundleError(f"model features without a binning or contributions: {missing[:10]}", file="model.json")
         obj.contributions_ = {v: np.asarray(m["contributions"][v], dtype=float) for v in obj.features_}
         for v in obj.features_:
             if len(obj.contributions_[v]) != len(obj.binning_.bins_[v].labels):
-                raise BundleError(f"contributions of {v!r} do not match its bins")
+                raise BundleError(f"key 'contributions.{v}' does not match its bins in binning.json", file="model.json")
         obj.intercept_ = float(m["intercept"])
         obj.pairs_ = [PairTable.from_dict(d) for d in m.get("interactions", [])]
         obj.scaling_ = Scaling(**m["scaling"])
@@ -406,10 +406,11 @@ class BoostedScorecard(Scorecard):
         obj._make_points()
         stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
         if len(stored) != len(m["points"]):
-            raise BundleError("points table lists a bin twice")
+            raise BundleError("key 'points': the points table lists a bin twice", file="model.json")
         rebuilt = {(r.variable, r.bin): r.points for r in obj.points_.itertuples()}
         if stored != rebuilt or obj.base_points_ != m["base_points"]:
-            raise BundleError("points table does not match the contributions and binning it was saved with")
+            raise BundleError("key 'points': the points table does not match the contributions and binning it "
+                              "was saved with", file="model.json")
         return obj
 
     # ------------------------------------------------------------- readability

@@ -376,10 +376,10 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
         try:
             obj._set_booster(text)
         except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error type on a bad model
-            raise BundleError(f"model.txt is not a LightGBM model: {exc}") from None
+            raise BundleError(f"not a LightGBM model: {exc}", file="model.txt") from None
         if obj.booster_.num_feature() != len(obj.encoder_.features):
             raise BundleError(f"model.txt has {obj.booster_.num_feature()} features but gbdt.json lists "
-                              f"{len(obj.encoder_.features)}")
+                              f"{len(obj.encoder_.features)} (key 'encoder')", file="gbdt.json")
         obj.feature_names_in_ = np.asarray(obj.encoder_.features, dtype=object)
         obj.n_features_in_ = len(obj.feature_names_in_)
         obj.classes_ = np.array([0, 1])

@@ -385,5 +385,6 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         if stored != rebuilt or obj.base_points_ != m["base_points"]:
             from creditflow.data.errors import BundleError
 
-            raise BundleError("points table does not match the coefficients and binning it was saved with")
+            raise BundleError("key 'points': the points table does not match the coefficients and binning "
+                              "it was saved with", file="model.json")
         return obj
