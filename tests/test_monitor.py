@@ -421,3 +421,61 @@ def test_fast_paths_match_the_reference_implementations(setup, live):
             np.testing.assert_allclose(merged[col].astype(float), merged[ref_col].astype(float), rtol=1e-12,
                                        err_msg=col)
     np.testing.assert_allclose(merged["promised"], merged["predicted"], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- too few rows to judge
+
+
+def test_too_few_rows_are_insufficient_not_an_alert(model_dir, live):
+    # On 7 or 50 rows of the live population the PSI/CSI cross the thresholds by sampling noise alone
+    # (about 9 / n over ten bins): shown, not counted, and the status says the sample is too small.
+    from tests.service_support import EXAMPLE_POLICY
+
+    unlabelled = live.drop(columns=UCI_TARGET)
+    for n in (7, 50):
+        sample = unlabelled.sample(n, random_state=61)
+        r = monitor(model_dir, sample, policy=EXAMPLE_POLICY)
+        assert r.status == "insufficient" and r.exit_code == 5 and not r.enough_rows
+        judged = r.findings[r.findings["area"].isin(["score", "input", "decisions"])]
+        assert judged["level"].isin(["warn", "alert"]).any(), "the premise: noise crosses the thresholds"
+        assert not judged["counts"].any()
+        assert judged["message"].str.contains(f"only {n} of the 500 rows needed to judge").all()
+        if n == 7:  # the decision mix over three decisions is as noisy: its PSI is not counted either
+            assert r.decisions.psi >= 0.25 and "decisions" in set(judged["area"])
+        assert r.notes[0].startswith(f"insufficient data: {n} rows, at least 500 are needed")
+        s = r.summary()
+        assert s["status"] == "insufficient" and s["exit_code"] == 5 and s["score"]["counts"] is False
+        assert s["sample"] == {"rows": n, "min_rows": 500, "enough_rows": False, "message": r.notes[0]}
+        # judged anyway, the same rows give the false alarm the user saw
+        forced = monitor(model_dir, sample, thresholds=Thresholds(min_rows=n))
+        assert forced.status in ("warn", "alert") and forced.enough_rows
+
+
+def test_enough_rows_give_the_real_verdict(model_dir, live):
+    young = live[live["AGE"] < 30].sample(600, random_state=62)
+    r = monitor(model_dir, young)
+    assert r.status == "alert" and r.exit_code == 4 and r.enough_rows
+    assert r.findings.set_index("item").loc["AGE", "counts"]
+    assert r.summary()["sample"]["enough_rows"] is True and not any("insufficient" in n for n in r.notes)
+    ok = monitor(model_dir, live.sample(600, random_state=63))
+    assert ok.status == "stable" and ok.exit_code == 0
+    # min_rows is the boundary, and configurable
+    assert monitor(model_dir, young.head(499)).status == "insufficient"
+    assert monitor(model_dir, young.head(499), thresholds=Thresholds(min_rows=499)).status == "alert"
+    with pytest.raises(CreditflowError, match="min_rows"):
+        monitor(model_dir, young, thresholds=Thresholds(min_rows=-1))
+
+
+def test_a_small_sample_keeps_the_evidence_that_accounts_for_its_size(model_dir, live):
+    # Outcomes turned upside down: the AUC falls far below training, and every grade goes bad far above
+    # its promise. On 100 rows the AUC is not counted (too few rows), but the exact binomial test of a grade
+    # already accounts for the sample size: it still warns, so the status is warn, not insufficient.
+    flipped = live.sample(600, random_state=64).assign(**{UCI_TARGET: lambda f: 1 - f[UCI_TARGET]})
+    small = monitor(model_dir, flipped.head(100))
+    perf = small.findings[small.findings["area"] == "performance"].set_index("item")
+    assert not perf.loc["AUC", "counts"] and "only 100 of the 500 rows" in perf.loc["AUC", "message"]
+    grades = perf.drop(index="AUC")
+    assert len(grades) and grades["counts"].all()
+    assert small.status == "warn" and small.exit_code == 3 and not small.enough_rows
+    big = monitor(model_dir, flipped)
+    assert big.findings.set_index("item").loc["AUC", "counts"] and big.status in ("warn", "alert")

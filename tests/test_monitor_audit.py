@@ -197,3 +197,20 @@ def test_a_live_service_audit_log_is_monitored(service_bundle, tmp_path):  # noq
     mix = result.decisions.table.set_index("decision")
     for decision, n in counts.items():
         assert mix.loc[decision, "current_count"] == n
+
+
+def test_a_tiny_audit_log_is_insufficient_not_an_alert(setup, tmp_path):
+    # A new service's first decisions: 7 or 50 rows. Their PSI is noise; the status says so (exit 5).
+    model_dir, live = setup
+    frame = live.sample(50, random_state=12).reset_index(drop=True)
+    for n in (7, 50):
+        rows = audit_rows(model_dir, frame.head(n), ["2024-06"])
+        r = monitor(model_dir, audit=str(write_sqlite(tmp_path / f"tiny{n}.db", rows)))
+        assert r.rows == n and r.status == "insufficient" and r.exit_code == 5
+        assert r.notes[0].startswith(f"insufficient data: {n} rows, at least 500")
+        assert r.findings["level"].isin(["warn", "alert"]).any() and not r.findings["counts"].any()
+    # a logged score that differs from the bundle's is evidence on any number of rows: it still warns
+    rows[3] = (*rows[3][:4], rows[3][4] + 7, *rows[3][5:])
+    r = monitor(model_dir, audit=str(write_sqlite(tmp_path / "tiny_mismatch.db", rows)))
+    assert r.status == "warn" and r.exit_code == 3 and not r.enough_rows
+    assert r.findings.set_index("area").loc["audit", "counts"]

@@ -27,6 +27,10 @@ THREADS = min(4, os.cpu_count() or 1)
 class Thresholds:
     """When a PSI/CSI is a warning (>= warn) or an alert (>= alert); when realised performance warns.
 
+    `min_rows`: with fewer rows in all, drift (score PSI, input CSI, decision-mix PSI) and the AUC are
+    shown but not judged, and a run that nothing else raises has the status 'insufficient' (exit 5).
+    A PSI on n rows over k bins has sampling noise of about (k - 1) / n (chi-square / n): 0.09 on 100
+    rows of the ten score deciles, 0.018 on 500, a fifth of the warning threshold.
     `min_period_rows`: periods with fewer rows are shown but do not raise the status (PSI of a small
     sample is inflated by noise). `p_value`: a grade whose bads exceed its promised rate with a
     binomial p-value below this warns. `auc_drop`: AUC this far below training warns.
@@ -35,6 +39,7 @@ class Thresholds:
     warn: float = 0.10
     alert: float = 0.25
     min_period_rows: int = 1000
+    min_rows: int = 500
     p_value: float = 0.01
     auc_drop: float = 0.05
 
@@ -43,6 +48,8 @@ class Thresholds:
             raise CreditflowError(f"thresholds must satisfy 0 < warn < alert, got warn={self.warn}, alert={self.alert}")
         if self.min_period_rows < 0:
             raise CreditflowError(f"min_period_rows must be >= 0, got {self.min_period_rows}")
+        if self.min_rows < 0:
+            raise CreditflowError(f"min_rows must be >= 0, got {self.min_rows}")
         if not 0 < self.p_value < 1:
             raise CreditflowError(f"p_value must be in (0, 1), got {self.p_value}")
 

@@ -2,6 +2,7 @@
 
 Each finding has a `level` (info, warn, alert), an `area`, the `item` it is about, the `value`
 (PSI, CSI, share, p-value ...), a `message` and `counts` (whether it can raise the status).
+On fewer rows than `thresholds.min_rows` the drift findings and the AUC are shown but do not count.
 """
 
 from __future__ import annotations
@@ -18,16 +19,23 @@ MISSING_CHANGE = 0.05
 """A model input whose missing rate moves by at least this much (absolute) gets an info finding."""
 
 
+def _too_few(rows: int, minimum: int) -> str:
+    return f" (only {rows:,} of the {minimum:,} rows needed to judge: shown, not counted)"
+
+
 def _drift_findings(result: Any, add: Any) -> None:
     t, d = result.thresholds, result.drift
+    enough = result.rows >= t.min_rows
+    small = "" if enough else _too_few(result.rows, t.min_rows)
     status = t.status(d.score_psi)
     if LEVELS[status]:
-        add(status, "score", "", "score", d.score_psi, f"score PSI {d.score_psi:.3f} against the training deciles")
+        add(status, "score", "", "score", d.score_psi,
+            f"score PSI {d.score_psi:.3f} against the training deciles{small}", enough)
     for r in d.variables.itertuples(index=False):
         if LEVELS.get(r.status, 0):
-            extra = "" if r.in_model else " (not a model input: shown, does not raise the status)"
+            extra = small if r.in_model else " (not a model input: shown, does not raise the status)"
             add(r.status, "input" if r.in_model else "other column", "", r.variable, r.csi,
-                f"CSI {r.csi:.3f}{extra}", bool(r.in_model))
+                f"CSI {r.csi:.3f}{extra}", bool(r.in_model) and enough)
         if r.in_model and r.out_of_range:
             add("info", "range", "", r.variable, r.out_of_range_share, r.note, False)
         if r.in_model and abs(r.missing_change) >= MISSING_CHANGE:
@@ -57,9 +65,11 @@ def _performance_findings(result: Any, add: Any) -> None:
         return
     s = p.summary
     if s.get("expected_auc") is not None and np.isfinite(s["auc"]) and s["expected_auc"] - s["auc"] >= t.auc_drop:
+        enough = s["labelled"] >= t.min_rows  # the AUC of a few hundred rows moves by several points by chance
         add("warn", "performance", "", "AUC", s["auc"],
             f"AUC {s['auc']:.3f} on {s['labelled']:,} labelled rows, {s['expected_auc']:.3f} on the "
-            f"{s['expected_from']} sample at training")
+            f"{s['expected_from']} sample at training" + ("" if enough else _too_few(s["labelled"], t.min_rows)),
+            enough)
     g = p.grades
     if len(g) and "verdict" in g.columns:
         for r in g.itertuples(index=False):
@@ -88,7 +98,15 @@ def findings(result: Any) -> pd.DataFrame:
     _drift_findings(result, add)
     _performance_findings(result, add)
     if result.decisions is not None:
-        result.decisions.findings(result.thresholds, add)
+        t = result.thresholds
+
+        def add_mix(level: str, area: str, period: str, item: str, value: float, message: str,
+                    counts: bool = True) -> None:
+            enough = result.rows >= t.min_rows
+            add(level, area, period, item, value, message + ("" if enough else _too_few(result.rows, t.min_rows)),
+                counts and enough)
+
+        result.decisions.findings(t, add_mix)
     audit = result.audit or {}
     if audit.get("score_mismatches"):
         add("warn", "audit", "", "score", audit["score_mismatches"],

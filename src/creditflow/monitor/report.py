@@ -12,7 +12,7 @@ from creditflow.monitor import figures
 from creditflow.report.content import Figure, Group, Metric, Note, Section, Table
 from creditflow.report.report import Report
 
-LEVEL_CARD = {"stable": "ok", "warn": "warn", "alert": "fail", "n/a": "info"}
+LEVEL_CARD = {"stable": "ok", "warn": "warn", "alert": "fail", "insufficient": "warn", "n/a": "info"}
 PCT = {"promised": "pct", "predicted_now": "pct"}
 MAX_DETAIL = 12
 """Bin tables are shown for at most this many moved inputs."""
@@ -22,13 +22,16 @@ def _summary_section(r: Any) -> Section:
     t, d = r.thresholds, r.drift
     inputs = d.variables[d.variables["in_model"]] if len(d.variables) else d.variables
     moved = int((inputs["status"].isin(["warn", "alert"])).sum()) if len(inputs) else 0
+    judged = r.enough_rows
+    not_judged = f"not judged: fewer than {t.min_rows:,} rows"
     cards = [
         Metric("status", r.status.upper(), f"exit code {r.exit_code}", LEVEL_CARD[r.status]),
-        Metric("score PSI", f"{d.score_psi:.3f}", f"warn {t.warn:g} · alert {t.alert:g}",
-               LEVEL_CARD[t.status(d.score_psi)]),
-        Metric("inputs moved", f"{moved} of {len(inputs)}", "CSI at or above warn",
-               "warn" if moved else "ok"),
-        Metric("rows", f"{r.rows:,}", f"mean score {r.mean_score:.0f} (training {r.baseline.mean_score:.0f})"),
+        Metric("score PSI", f"{d.score_psi:.3f}", f"warn {t.warn:g} · alert {t.alert:g}" if judged else not_judged,
+               LEVEL_CARD[t.status(d.score_psi)] if judged else "info"),
+        Metric("inputs moved", f"{moved} of {len(inputs)}", "CSI at or above warn" if judged else not_judged,
+               ("warn" if moved else "ok") if judged else "info"),
+        Metric("rows", f"{r.rows:,}", f"mean score {r.mean_score:.0f} (training {r.baseline.mean_score:.0f})",
+               "info" if judged else "warn"),
     ]
     if r.performance is not None:
         s = r.performance.summary
@@ -37,16 +40,22 @@ def _summary_section(r: Any) -> Section:
                             f"{s['expected_from']} {base:.3f}" if base is not None else f"{s['labelled']:,} labelled"))
     findings = r.findings.rename(columns={"level": "status"})
     blocks: list = [cards]
+    if not judged:
+        blocks.append(Note(f"Insufficient data: {r.rows:,} rows, at least {t.min_rows:,} are needed to judge drift. "
+                           f"A PSI over ten bins averages about {9 / max(r.rows, 1):.2f} from sampling noise alone on this many "
+                           f"rows, so the PSI/CSI below are shown but do not raise the status.", "warn"))
     if len(findings):
         blocks.append(Table("summary.findings", "Findings", findings,
-                            note="counts = whether the finding can raise the status (model inputs and the score "
-                                 "in periods with enough rows; other columns are shown only).",
+                            note="counts = whether the finding can raise the status (model inputs and the score, "
+                                 f"overall on at least {t.min_rows:,} rows and in periods with enough rows; other "
+                                 "columns are shown only).",
                             formats={"value": "f4"}))
-    else:
+    elif judged:
         blocks.append(Note("Nothing moved: the score and every model input are within the warning threshold.", "ok"))
-    blocks.extend(Note(n) for n in r.notes)
+    blocks.extend(Note(n) for n in r.notes if n != r.sample_note)
     return Section("summary", "Summary", blocks,
-                   intro="Exit status for schedulers: 0 stable, 3 warning, 4 alert (2 = bad input).")
+                   intro="Exit status for schedulers: 0 stable, 3 warning, 4 alert, 5 insufficient data "
+                         "(2 = bad input).")
 
 
 def _score_section(r: Any) -> Section:
@@ -162,7 +171,8 @@ def build_monitor_report(result: Any, title: str | None = None) -> Report:
         "monitored": f"{result.source}: {result.rows:,} rows"
                      + (f" in {len(result.periods)} periods" if result.periods else ""),
         "baseline": f"{result.baseline.rows:,} training rows",
-        "thresholds": f"warn {result.thresholds.warn:g}, alert {result.thresholds.alert:g}",
+        "thresholds": f"warn {result.thresholds.warn:g}, alert {result.thresholds.alert:g}, "
+                      f"at least {result.thresholds.min_rows:,} rows to judge",
     }
     return Report(
         title=title or f"Model monitoring — {result.model_type}",

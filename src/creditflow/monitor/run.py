@@ -3,7 +3,9 @@
 Status is the worst of: the score's PSI, each model input's CSI (overall and in every period with at
 least `min_period_rows` rows), and, once labels arrive, a grade whose realised bad rate significantly
 exceeds its promise or an AUC well below training. Columns the model does not use are shown but never
-raise the status. Exit codes for schedulers: 0 stable, 3 warning, 4 alert (2 stays for bad input).
+raise the status. With fewer than `min_rows` rows in all, drift and the AUC are shown but not judged
+(their PSI is mostly sampling noise): unless something else raises it, the status is 'insufficient'.
+Exit codes for schedulers: 0 stable, 3 warning, 4 alert, 5 insufficient data (2 stays for bad input).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from creditflow.monitor.sources import (
     read_data,
 )
 
-EXIT_CODES = {"stable": 0, "warn": 3, "alert": 4}
+EXIT_CODES = {"stable": 0, "warn": 3, "alert": 4, "insufficient": 5}
 
 
 @dataclass
@@ -53,13 +55,27 @@ class MonitorResult:
     audit: dict[str, Any] | None = None
 
     @property
+    def enough_rows(self) -> bool:
+        """Whether there are enough rows (`thresholds.min_rows`) to judge drift at all."""
+        return self.rows >= self.thresholds.min_rows
+
+    @property
+    def sample_note(self) -> str | None:
+        """The line that says the sample is too small to judge, or None."""
+        if self.enough_rows:
+            return None
+        return (f"insufficient data: {self.rows:,} rows, at least {self.thresholds.min_rows:,} are needed to judge "
+                f"drift (--min-rows); the PSI/CSI of so few rows is mostly sampling noise, so it is shown but does "
+                f"not raise the status")
+
+    @property
     def status(self) -> str:
-        """'stable', 'warn' or 'alert': the worst finding that counts."""
+        """'stable', 'warn' or 'alert': the worst finding that counts; 'insufficient' when none counts and
+        there are fewer than `thresholds.min_rows` rows."""
         f = self.findings
-        if f.empty:
-            return "stable"
-        counted = f.loc[f["counts"], "level"]
-        return STATUS_OF_LEVEL[max((LEVELS.get(x, 0) for x in counted), default=0)]
+        counted = f.loc[f["counts"], "level"] if len(f) else []
+        status = STATUS_OF_LEVEL[max((LEVELS.get(x, 0) for x in counted), default=0)]
+        return "insufficient" if status == "stable" and not self.enough_rows else status
 
     @property
     def exit_code(self) -> int:
@@ -71,10 +87,12 @@ class MonitorResult:
         out: dict[str, Any] = {
             "status": self.status, "exit_code": self.exit_code,
             "thresholds": {"warn": self.thresholds.warn, "alert": self.thresholds.alert,
-                           "min_period_rows": self.thresholds.min_period_rows},
+                           "min_rows": self.thresholds.min_rows, "min_period_rows": self.thresholds.min_period_rows},
+            "sample": {"rows": self.rows, "min_rows": self.thresholds.min_rows, "enough_rows": self.enough_rows,
+                       "message": self.sample_note},
             "model": {"type": self.model_type, "version": self.model_version},
             "source": self.source, "rows": self.rows,
-            "score": {"psi": d.score_psi, "status": self.thresholds.status(d.score_psi),
+            "score": {"psi": d.score_psi, "status": self.thresholds.status(d.score_psi), "counts": self.enough_rows,
                       "baseline_mean": self.baseline.mean_score, "current_mean": self.mean_score},
             "variables": _records(d.variables.drop(columns=["meaning"], errors="ignore")),
             "grade_mix": _records(d.grade_mix),
@@ -242,11 +260,13 @@ def monitor(
     from creditflow.monitor.findings import findings
 
     result.findings = findings(result)
+    if result.sample_note:
+        result.notes.insert(0, result.sample_note)
     return result
 
 
 def exit_code_of(status: str) -> int:
-    """Exit status for a scheduler: 0 stable, 3 warning, 4 alert."""
+    """Exit status for a scheduler: 0 stable, 3 warning, 4 alert, 5 insufficient data."""
     return EXIT_CODES[status]
 
 
