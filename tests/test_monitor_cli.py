@@ -80,3 +80,22 @@ def test_bad_input_exits_2_with_one_line_and_no_report(files, tmp_path):
         assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not list(tmp_path.glob("*.html"))
+
+
+def test_too_few_rows_exit_5_and_min_rows_sets_the_bar(files):
+    # 50 young applicants: AGE really moved, but 50 rows are too few to judge by default (exit 5, not 4);
+    # --min-rows 50 judges them.
+    d = files
+    model = d / "out" / "model"
+    pd.read_csv(d / "young.csv").head(50).to_csv(d / "young50.csv", index=False)
+    r = run("monitor", model, d / "young50.csv", "--out", d / "i.html", "--json", d / "i.json")
+    assert r.returncode == 5, r.stderr
+    assert r.stdout.startswith("INSUFFICIENT") and "Traceback" not in r.stderr
+    assert "insufficient data: 50 rows, at least 500 are needed" in " ".join(r.stderr.split())
+    summary = json.loads((d / "i.json").read_text())
+    assert summary["status"] == "insufficient" and summary["exit_code"] == 5
+    assert summary["sample"]["enough_rows"] is False and summary["thresholds"]["min_rows"] == 500
+    assert "INSUFFICIENT" in (d / "i.html").read_text(encoding="utf-8")
+    r = run("monitor", model, d / "young50.csv", "--min-rows", "50", "--out", d / "j.html")
+    assert r.returncode == 4, r.stderr
+    assert "ALERT" in r.stdout and "AGE" in r.stdout

@@ -11,7 +11,7 @@ from rich.table import Table
 from creditflow.cli.app import command, console, err_console
 from creditflow.data.errors import DataError
 
-STYLE = {"stable": "green", "warn": "yellow", "alert": "bold red", "info": "dim"}
+STYLE = {"stable": "green", "warn": "yellow", "alert": "bold red", "info": "dim", "insufficient": "bold yellow"}
 
 
 def _print(result) -> None:  # noqa: ANN001 - MonitorResult, imported lazily
@@ -59,6 +59,7 @@ def monitor_cmd(
     alert: float = typer.Option(0.25, "--alert", help="PSI/CSI at or above this is an alert (exit 4)."),
     min_period_rows: int = typer.Option(1000, "--min-period-rows", help="Smaller periods are shown but do not "
                                                                         "raise the status."),
+    min_rows: int = typer.Option(500, "--min-rows", help="With fewer rows in all, drift is not judged (exit 5)."),
 ) -> None:
     """Compare recent rows (or the audit log) with the model's training baseline; exit 0 stable, 3 warn, 4 alert."""
     from creditflow.monitor import Thresholds, monitor
@@ -67,7 +68,7 @@ def monitor_cmd(
         raise DataError("the report must be an .html file", file=str(out))
     if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
         raise DataError("the workbook must be an .xlsx file", file=str(xlsx))
-    thresholds = Thresholds(warn=warn, alert=alert, min_period_rows=min_period_rows)
+    thresholds = Thresholds(warn=warn, alert=alert, min_period_rows=min_period_rows, min_rows=min_rows)
     result = monitor(model_dir, data, audit=audit, audit_table=audit_table, labels=labels, target=target, bad=bad,
                      id=id, time=time, policy=policy, reference=reference, thresholds=thresholds)
     report = result.report()
