@@ -1,5 +1,5 @@
 """`creditflow monitor`: drift, stability and realised performance of a live model, with exit codes
-for schedulers (0 stable, 3 warning, 4 alert; 2 bad input)."""
+for schedulers (0 stable, 3 warning, 4 alert, 5 too few rows to judge; 2 bad input)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def monitor_cmd(
                                                                         "raise the status."),
     min_rows: int = typer.Option(500, "--min-rows", help="With fewer rows in all, drift is not judged (exit 5)."),
 ) -> None:
-    """Compare recent rows (or the audit log) with the model's training baseline; exit 0 stable, 3 warn, 4 alert."""
+    """Compare recent rows (or the audit log) with the model's training baseline; exit 0 stable, 3 warn, 4 alert, 5 too few rows."""
     from creditflow.monitor import Thresholds, monitor
 
     if out.suffix.lower() not in {".html", ".htm"}:
