@@ -69,3 +69,82 @@ def test_split_is_stratified_and_reproducible():
     assert len(a["train"]) == 21000 and len(a["test"]) == 9000
     pd.testing.assert_series_equal(a["test"].ids, b["test"].ids)
     assert abs(a["train"].bad_rate - a["test"].bad_rate) < 0.001
+
+
+def test_a_one_two_target_needs_the_bad_value(tmp_path):
+    """german_credit's original coding is 1 = good, 2 = bad: neither value may be guessed as bad."""
+    frame = pd.read_csv(GERMAN)
+    frame["creditability"] = frame["creditability"].map({"good": 1, "bad": 2})
+    frame.to_csv(tmp_path / "g12.csv", index=False)
+    with pytest.raises(DataError, match=r"cannot tell which of \['1', '2'\] is bad") as err:
+        read_table(tmp_path / "g12.csv", "creditability")
+    assert "--bad" in err.value.message
+    assert read_table(tmp_path / "g12.csv", "creditability", bad=2).bad_rate == pytest.approx(0.3)
+
+
+def test_text_in_a_numeric_column_is_refused_not_binned_as_categories(tmp_path):
+    frame = pd.read_csv(UCI).head(2000)
+    frame["LIMIT_BAL"] = frame["LIMIT_BAL"].astype(object)
+    frame.loc[5, "LIMIT_BAL"] = "abc"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="non-numeric value.*'abc'") as err:
+        read_table(tmp_path / "t.csv", UCI_TARGET)
+    assert (err.value.column, err.value.row, err.value.file) == ("LIMIT_BAL", 6, str(tmp_path / "t.csv"))
+    # declared categorical, the same column is read as text codes
+    ds = read_table(tmp_path / "t.csv", UCI_TARGET, categorical=["LIMIT_BAL"])
+    assert ds.X["LIMIT_BAL"].iloc[5] == "abc" and ds.X["LIMIT_BAL"].iloc[0] == "20000.0"
+    # a truly categorical text column is untouched
+    g = read_table(GERMAN, "creditability")
+    assert g.X["purpose"].iloc[0] == "radio/television"
+
+
+def test_header_naming_a_column_twice_is_refused(tmp_path):
+    text = pd.read_csv(UCI).head(50).to_csv(index=False).replace("PAY_AMT6", "PAY_AMT5", 1)
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(DataError, match="more than once") as err:
+        read_frame(tmp_path / "d.csv")
+    assert err.value.column == "PAY_AMT5"
+
+
+def test_time_column_with_unreadable_or_missing_dates_is_refused(tmp_path):
+    frame = pd.read_csv(UCI).head(3000)
+    frame["apply_date"] = pd.date_range("2024-01-01", periods=len(frame), freq="h").strftime("%Y-%m-%d")
+    frame.loc[7, "apply_date"] = "not a date"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="not dates.*'not a date'") as err:
+        read_table(tmp_path / "t.csv", UCI_TARGET, time="apply_date")
+    assert (err.value.column, err.value.row) == ("apply_date", 8)
+    frame.loc[7, "apply_date"] = None
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="missing time") as err:
+        read_table(tmp_path / "t.csv", UCI_TARGET, time="apply_date")
+    assert err.value.row == 8
+
+
+def test_roles_must_name_distinct_existing_columns():
+    with pytest.raises(DataError, match="as the target and the id"):
+        read_table(UCI, UCI_TARGET, id=UCI_TARGET)
+    with pytest.raises(DataError, match="excluded column not found") as err:
+        read_table(UCI, UCI_TARGET, exclude=["SEXX"])
+    assert err.value.column == "SEXX"
+
+
+def test_too_few_rows_to_split_is_a_clear_error(tmp_path):
+    (tmp_path / "tiny.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
+    with pytest.raises(DataError, match="too few rows to split"):
+        read_table(tmp_path / "tiny.csv", "y").split()
+
+
+def test_the_estimators_refuse_text_in_a_numeric_column_too():
+    """A DataFrame handed straight to fit gets the same check as a file read with read_table."""
+    import creditflow as cf
+
+    u = read_table(UCI, UCI_TARGET, id="ID")
+    X = u.X.head(3000).copy()
+    X["AGE"] = X["AGE"].astype(object)
+    X.loc[10, "AGE"] = "unknown"
+    with pytest.raises(DataError, match="otherwise numeric") as err:
+        cf.Scorecard().fit(X, u.y[:3000])
+    assert (err.value.column, err.value.row) == ("AGE", 11)
+    card = cf.Scorecard(categorical=["AGE"]).fit(X, u.y[:3000])  # declared: codes, not a typo
+    assert card.binning_.bins_["AGE"].kind == "categorical"

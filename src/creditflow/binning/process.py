@@ -20,6 +20,7 @@ from creditflow.binning.variable import (
     fit_numeric,
 )
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
+from creditflow.data.io import check_numeric_text
 
 PARALLEL_CELLS = 2_000_000
 """Bin the columns in several threads when the table has at least this many cells."""
@@ -119,6 +120,7 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         if unknown:
             raise CreditflowError(f"user splits given for columns not in the data: {sorted(unknown)}")
         categorical = set(self.categorical or [])
+        check_numeric_text(frame, skip={str(c) for c in categorical})
         self.bins_: dict[str, VariableBinning] = {}
 
         def fit_one(name: Any) -> VariableBinning:

@@ -54,6 +54,8 @@ def read_frame(path: str | Path, encoding: str | None = None, sheet: str | int =
             frame = pd.read_parquet(path)
         elif suffix in EXCEL_SUFFIXES:
             frame = pd.read_excel(path, sheet_name=sheet)
+            _check_header(path, pd.read_excel(path, sheet_name=sheet, header=None, nrows=1).iloc[0].tolist()
+                          if len(frame.columns) else [])
         else:
             data = path.read_bytes()
             if suffix == ".gz":
@@ -65,6 +67,7 @@ def read_frame(path: str | Path, encoding: str | None = None, sheet: str | int =
             text = _decode(path, data, encoding)
             sep = "\t" if suffix == ".tsv" else _sniff_separator(text)
             frame = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False)
+            _check_header(path, next(csv.reader(io.StringIO(text), delimiter=sep), []))
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -80,6 +83,16 @@ def read_frame(path: str | Path, encoding: str | None = None, sheet: str | int =
     if dupes:
         raise DataError(f"duplicate column names: {dupes}", file=str(path))
     return frame
+
+
+def _check_header(path: Path, names: list) -> None:
+    """Refuse a header that names a column twice (pandas would silently rename the second to NAME.1)."""
+    seen: set[str] = set()
+    for name in (str(n).strip() for n in names if not (isinstance(n, float) and np.isnan(n))):
+        if name in seen:
+            raise DataError("the header names this column more than once", file=str(path), column=name,
+                            hint="rename or remove the duplicate")
+        seen.add(name)
 
 
 def _sniff_separator(text: str) -> str:
@@ -138,16 +151,15 @@ def encode_target(values: pd.Series, bad: object = None, *, file: str | None = N
                 file=file,
                 column=name,
             )
+        # only a recognised pair (0/1, good/bad, 正常/逾期 ...) decides by itself: with 1/2 codings
+        # either value can mean bad (german_credit's original file has 1 = good, 2 = bad)
         lowered = [c.lower() for c in classes]
         bad_matches = [c for c, low in zip(classes, lowered, strict=True) if low in DEFAULT_BAD_VALUES]
-        if len(bad_matches) != 1:
-            good_matches = [c for c, low in zip(classes, lowered, strict=True) if low in DEFAULT_GOOD_VALUES]
-            if len(good_matches) == 1:
-                bad_matches = [c for c in classes if c != good_matches[0]]
-            else:
-                raise DataError(
-                    f"cannot tell which of {classes} is bad", file=file, column=name, hint="pass --bad VALUE"
-                )
+        good_matches = [c for c, low in zip(classes, lowered, strict=True) if low in DEFAULT_GOOD_VALUES]
+        if len(bad_matches) != 1 or len(good_matches) != 1 or bad_matches == good_matches:
+            raise DataError(
+                f"cannot tell which of {classes} is bad", file=file, column=name, hint="pass --bad VALUE"
+            )
         y = (text == bad_matches[0]).to_numpy(dtype=np.int8)
     if len(classes) > 2:
         raise DataError(f"target must be binary, found {len(classes)} values: {classes[:10]}", file=file, column=name)
@@ -176,6 +188,53 @@ def check_finite(frame: pd.DataFrame, file: str | None = None) -> None:
                     f"{int(bad.sum())} infinite value(s)", file=file, column=str(col), row=row,
                     hint="replace them with a missing value or a declared special value",
                 )
+
+
+# A column whose non-missing values parse as numbers at least this often is numeric: the rest are typos.
+NUMERIC_SHARE = 0.95
+
+
+def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None) -> None:
+    """Refuse text cells in a column that is otherwise numeric.
+
+    pandas reads such a column as text, so one typo ('abc', '1,5') would silently turn a numeric
+    variable into categories: every value unseen as a string at scoring time, the trend lost.
+    """
+    for col in frame.columns:
+        s = frame[col]
+        if str(col) in (skip or set()) or not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        present = s.notna().to_numpy()
+        if not present.any():
+            continue
+        codes, uniques = pd.factorize(s[present])  # parse each distinct text once
+        parsed = pd.to_numeric(pd.Series(uniques).astype(str).str.strip(), errors="coerce").notna().to_numpy()
+        ok = parsed[codes]
+        if ok.all() or ok.mean() < NUMERIC_SHARE:
+            continue
+        first = int(np.flatnonzero(present)[np.flatnonzero(~ok)[0]])
+        raise DataError(
+            f"{int((~ok).sum())} non-numeric value(s) in a column that is otherwise numeric, "
+            f"e.g. {s.iloc[first]!r}", file=file, column=str(col), row=first + 1,
+            hint="fix or blank them; if the column is a code list, declare it categorical",
+        )
+
+
+def check_times(time: pd.Series, file: str | None = None) -> None:
+    """Refuse a time column with missing or unreadable values: such rows would land in no period."""
+    missing = time.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"{int(missing.sum())} missing time value(s)", file=file, column=str(time.name),
+                        row=int(np.flatnonzero(missing)[0]) + 1,
+                        hint="every row needs a time to be placed in or out of the out-of-time sample")
+    if pd.api.types.is_numeric_dtype(time.dtype) or pd.api.types.is_datetime64_any_dtype(time.dtype):
+        return
+    parsed = pd.to_datetime(time, errors="coerce", format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad.any() and bad.mean() < 0.5:  # mostly dates: the rest are typos, not labels such as '2024Q1'
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{int(bad.sum())} value(s) that are not dates, e.g. {time.iloc[first]!r}", file=file,
+                        column=str(time.name), row=first + 1)
 
 
 @dataclass
@@ -236,6 +295,13 @@ class Dataset:
             is_oot = periods.isin(held).to_numpy()
             out["oot"] = self.subset(positions[is_oot])
             positions = positions[~is_oot]
+        counts = np.bincount(self.y[positions], minlength=2)
+        if counts.min() < 5:
+            raise DataError(
+                f"too few rows to split into train and test: {int(counts[0])} good(s) and {int(counts[1])} bad(s)"
+                + (" outside the out-of-time periods" if self.time is not None else ""),
+                file=self.source, hint="need at least 5 of each",
+            )
         train, test = train_test_split(
             positions, test_size=test_size, random_state=seed, stratify=self.y[positions]
         )
@@ -276,26 +342,41 @@ def read_table(
     dictionary: str | Path | FieldDictionary | None = None,
     exclude: list[str] | None = None,
     encoding: str | None = None,
+    categorical: list[str] | None = None,
 ) -> Dataset:
     """Load a wide table (or take a DataFrame) as a `Dataset` with the target encoded 0/1 (1 = bad).
 
-    Infinite values, an all-missing feature column or a one-class target are refused with a
-    `DataError` naming the file and column.
+    Infinite values, an all-missing feature column, a one-class target, text in an otherwise
+    numeric column and unreadable times are refused with a `DataError` naming the file, column
+    and row. `categorical` columns are read as text whatever their values look like.
     """
     if isinstance(path, pd.DataFrame):
         frame, source = path.copy(), None
     else:
         frame, source = read_frame(path, encoding=encoding), str(path)
-    for role, col in (("target", target), ("id", id), ("time", time)):
-        if col is not None and col not in frame.columns:
+    roles = [(r, c) for r, c in (("target", target), ("id", id), ("time", time)) if c is not None]
+    roles += [("excluded", c) for c in exclude or []] + [("categorical", c) for c in categorical or []]
+    for role, col in roles:
+        if col not in frame.columns:
             raise DataError(
                 f"{role} column not found; columns are {list(frame.columns)[:12]}"
                 + (" ..." if frame.shape[1] > 12 else ""),
                 file=source, column=col,
             )
+    named = [(r, c) for r, c in roles if r in ("target", "id", "time")]
+    for i, (role, col) in enumerate(named):
+        other = next((r for r, c in named[:i] if c == col), None)
+        if other is not None:
+            raise DataError(f"the same column is given as the {other} and the {role}", file=source, column=col)
     y = encode_target(frame[target], bad, file=source) if target else None
-    drop = [c for c in (target, id, time) if c] + [c for c in (exclude or []) if c in frame.columns]
+    if time is not None:
+        check_times(frame[time], file=source)
+    drop = list(dict.fromkeys([c for _, c in named] + list(exclude or [])))
     X = frame.drop(columns=drop)
+    for col in categorical or []:
+        if col in X.columns:
+            X[col] = X[col].astype(str).where(X[col].notna())
+    check_numeric_text(X, skip=set(categorical or []), file=source)
     if X.shape[1] == 0:
         raise DataError("no feature columns besides the target, id and time", file=source)
     for col in X.columns:
