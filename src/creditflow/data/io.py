@@ -12,6 +12,7 @@ import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError
+from creditflow.data.split import distinct_periods, factorize_times, split_roles, time_problem
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
@@ -220,23 +221,6 @@ def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: 
         )
 
 
-def check_times(time: pd.Series, file: str | None = None) -> None:
-    """Refuse a time column with missing or unreadable values: such rows would land in no period."""
-    missing = time.isna().to_numpy()
-    if missing.any():
-        raise DataError(f"{int(missing.sum())} missing time value(s)", file=file, column=str(time.name),
-                        row=int(np.flatnonzero(missing)[0]) + 1,
-                        hint="every row needs a time to be placed in or out of the out-of-time sample")
-    if pd.api.types.is_numeric_dtype(time.dtype) or pd.api.types.is_datetime64_any_dtype(time.dtype):
-        return
-    parsed = pd.to_datetime(time, errors="coerce", format="mixed")
-    bad = parsed.isna().to_numpy()
-    if bad.any() and bad.mean() < 0.5:  # mostly dates: the rest are typos, not labels such as '2024Q1'
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{int(bad.sum())} value(s) that are not dates, e.g. {time.iloc[first]!r}", file=file,
-                        column=str(time.name), row=first + 1)
-
-
 @dataclass
 class Dataset:
     """A labelled table: features, 0/1 target (1 = bad), optional ids and times, and a field dictionary."""
@@ -272,40 +256,17 @@ class Dataset:
 
     def split(self, test_size: float = 0.3, seed: int = 42, oot_share: float = 0.1) -> dict[str, Dataset]:
         """Stratified train/test split; with a time column the latest periods are held out as `oot` first."""
-        from sklearn.model_selection import train_test_split
-
         if self.y is None:
             raise DataError("cannot split a table without a target", file=self.source)
-        positions = np.arange(len(self))
-        out: dict[str, Dataset] = {}
+        periods = None
         if self.time is not None:
-            periods = period_of(self.time)
-            order = np.sort(periods.dropna().unique())[::-1]
-            held, share = [], 0.0
-            for p in order:
-                if share >= oot_share:
-                    break
-                held.append(p)
-                share = float(periods.isin(held).mean())
-            if share >= 0.9 or len(held) == len(order):
-                raise DataError(
-                    "the time column has too few periods to hold out an out-of-time sample",
-                    file=self.source, column=self.time_column,
-                )
-            is_oot = periods.isin(held).to_numpy()
-            out["oot"] = self.subset(positions[is_oot])
-            positions = positions[~is_oot]
-        counts = np.bincount(self.y[positions], minlength=2)
-        if counts.min() < 5:
-            raise DataError(
-                f"too few rows to split into train and test: {int(counts[0])} good(s) and {int(counts[1])} bad(s)"
-                + (" outside the out-of-time periods" if self.time is not None else ""),
-                file=self.source, hint="need at least 5 of each",
-            )
-        train, test = train_test_split(
-            positions, test_size=test_size, random_state=seed, stratify=self.y[positions]
-        )
-        out = {"train": self.subset(np.sort(train)), "test": self.subset(np.sort(test)), **out}
+            codes, values, counts = factorize_times(self.time)
+            periods = (codes, distinct_periods(values, counts))
+        role = split_roles(self.y, periods, test_size=test_size, seed=seed, oot_share=oot_share,
+                           source=self.source, time_column=self.time_column)
+        out = {"train": self.subset(np.flatnonzero(role == 0)), "test": self.subset(np.flatnonzero(role == 1))}
+        if periods is not None:
+            out["oot"] = self.subset(np.flatnonzero(role == 2))
         self._splits = out
         return out
 
@@ -322,14 +283,33 @@ class Dataset:
         return (self._splits or self.split()).get("oot")
 
 
-def period_of(time: pd.Series) -> pd.Series:
-    """Calendar month of a time column (as 'YYYY-MM'), or the raw values when they are not dates."""
-    if pd.api.types.is_numeric_dtype(time.dtype):
-        return time
-    parsed = pd.to_datetime(time, errors="coerce", format="mixed")
-    if parsed.notna().mean() < 0.99:
-        return time.astype(str)
-    return parsed.dt.strftime("%Y-%m")
+def check_roles(
+    columns: list[str],
+    source: str | None,
+    *,
+    target: str | None = None,
+    id: str | None = None,
+    time: str | None = None,
+    exclude: list[str] | None = None,
+    categorical: list[str] | None = None,
+) -> list[str]:
+    """Check that every named column exists and no column has two roles; the columns that are not features."""
+    listing = f"columns are {columns[:12]}" + (" ..." if len(columns) > 12 else "")
+    roles = [(r, c) for r, c in (("target", target), ("id", id), ("time", time)) if c is not None]
+    roles += [("categorical", c) for c in categorical or []]
+    for role, col in roles:
+        if col not in columns:
+            raise DataError(f"{role} column not found; {listing}", file=source, column=col)
+    unknown = [c for c in exclude or [] if c not in columns]
+    if unknown:  # a typo would leave the column in the model
+        raise DataError(f"--exclude names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
+                        file=source, column=unknown[0])
+    named = [(r, c) for r, c in roles if r in ("target", "id", "time")]
+    for i, (role, col) in enumerate(named):
+        other = next((r for r, c in named[:i] if c == col), None)
+        if other is not None:
+            raise DataError(f"the same column is given as the {other} and the {role}", file=source, column=col)
+    return list(dict.fromkeys([c for _, c in named] + list(exclude or [])))
 
 
 def read_table(
@@ -354,24 +334,15 @@ def read_table(
         frame, source = path.copy(), None
     else:
         frame, source = read_frame(path, encoding=encoding), str(path)
-    roles = [(r, c) for r, c in (("target", target), ("id", id), ("time", time)) if c is not None]
-    roles += [("excluded", c) for c in exclude or []] + [("categorical", c) for c in categorical or []]
-    for role, col in roles:
-        if col not in frame.columns:
-            raise DataError(
-                f"{role} column not found; columns are {list(frame.columns)[:12]}"
-                + (" ..." if frame.shape[1] > 12 else ""),
-                file=source, column=col,
-            )
-    named = [(r, c) for r, c in roles if r in ("target", "id", "time")]
-    for i, (role, col) in enumerate(named):
-        other = next((r for r, c in named[:i] if c == col), None)
-        if other is not None:
-            raise DataError(f"the same column is given as the {other} and the {role}", file=source, column=col)
+    drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
+                       categorical=categorical)
     y = encode_target(frame[target], bad, file=source) if target else None
     if time is not None:
-        check_times(frame[time], file=source)
-    drop = list(dict.fromkeys([c for _, c in named] + list(exclude or [])))
+        codes, values, counts = factorize_times(frame[time])
+        problem = time_problem(values, counts)
+        if problem:
+            raise DataError(problem[0], file=source, column=time, row=int(np.flatnonzero(problem[1][codes])[0]) + 1,
+                            hint="every row needs a date to be placed in or out of the out-of-time sample")
     X = frame.drop(columns=drop)
     for col in categorical or []:
         if col in X.columns:

@@ -16,7 +16,8 @@ import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError
-from creditflow.data.io import encode_target
+from creditflow.data.io import check_roles, encode_target
+from creditflow.data.split import distinct_periods, split_roles, time_problem
 from creditflow.distributed.source import ROWS_PER_PIECE, PartitionedTable, Piece, read_dataset, read_piece
 
 SPLIT_NAMES = ("train", "test", "oot")
@@ -97,19 +98,13 @@ def read_labelled(
     Errors (file, column, row inside the file) are those `read_table` gives for the same data.
     """
     table = read_dataset(path, rows_per_piece=rows_per_piece)
-    for role, col in (("target", target), ("id", id), ("time", time)):
-        if col is not None and col not in table.columns:
-            raise DataError(
-                f"{role} column not found; columns are {table.columns[:12]}" + (" ..." if len(table.columns) > 12 else ""),
-                file=table.path, column=col,
-            )
-    drop = [c for c in (target, id, time) if c] + [c for c in (exclude or []) if c in table.columns]
+    drop = check_roles(list(table.columns), table.path, target=target, id=id, time=time, exclude=exclude)
     features = [c for c in table.columns if c not in drop]
     if not features:
         raise DataError("no feature columns besides the target, id and time", file=table.path)
     parts = client.gather(client.map(_label_piece, table.pieces, target=target, time=time, pure=False))
     y = _encode(parts, table, target, bad)
-    periods = _periods(parts, table.pieces) if time else None
+    periods = _periods(parts, table.pieces, time) if time else None
     role = split_roles(y, periods, test_size=test_size, seed=seed, oot_share=oot_share, source=table.path,
                        time_column=time)
     if isinstance(dictionary, FieldDictionary):
@@ -137,7 +132,7 @@ def _encode(parts: list[dict], table: PartitionedTable, target: str, bad: object
     ).astype(np.int8)
 
 
-def _periods(parts: list[dict], pieces: list[Piece]) -> tuple[np.ndarray, pd.Series]:
+def _periods(parts: list[dict], pieces: list[Piece], time: str) -> tuple[np.ndarray, pd.Series]:
     """(code per row, period of each code): `period_of` applied to the distinct time values."""
     values = pd.concat([p["time_values"] for p in parts], ignore_index=True)
     gcodes, distinct = pd.factorize(values, use_na_sentinel=False)
@@ -148,52 +143,11 @@ def _periods(parts: list[dict], pieces: list[Piece]) -> tuple[np.ndarray, pd.Ser
         start += k
     row_codes = np.concatenate(codes).astype(np.int64)
     counts = np.bincount(row_codes, minlength=len(distinct))
-    return row_codes, distinct_periods(pd.Series(distinct, dtype=values.dtype), counts)
-
-
-def distinct_periods(values: pd.Series, counts: np.ndarray) -> pd.Series:
-    """`creditflow.data.io.period_of` of a column given as its distinct values and their row counts."""
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return values
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-    if counts[parsed.notna().to_numpy()].sum() / counts.sum() < 0.99:
-        return values.astype(str)
-    return parsed.dt.strftime("%Y-%m")
-
-
-def split_roles(
-    y: np.ndarray,
-    periods: tuple[np.ndarray, pd.Series] | None,
-    *,
-    test_size: float = 0.3,
-    seed: int = 42,
-    oot_share: float = 0.1,
-    source: str | None = None,
-    time_column: str | None = None,
-) -> np.ndarray:
-    """Split code of every row (0 train, 1 test, 2 oot): the rows `Dataset.split` gives for the same data."""
-    from sklearn.model_selection import train_test_split
-
-    n = len(y)
-    role = np.zeros(n, dtype=np.int8)
-    positions = np.arange(n)
-    if periods is not None:
-        codes, per = periods
-        counts = np.bincount(codes, minlength=len(per))
-        order = np.sort(per.dropna().unique())[::-1]
-        held: list[Any] = []
-        share = 0.0
-        for p in order:
-            if share >= oot_share:
-                break
-            held.append(p)
-            share = float(counts[per.isin(held).to_numpy()].sum() / n)
-        if share >= 0.9 or len(held) == len(order):
-            raise DataError("the time column has too few periods to hold out an out-of-time sample",
-                            file=source, column=time_column)
-        is_oot = per.isin(held).to_numpy()[codes]
-        role[is_oot] = 2
-        positions = positions[~is_oot]
-    _, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=y[positions])
-    role[test] = 1
-    return role
+    distinct = pd.Series(distinct, dtype=values.dtype)
+    problem = time_problem(distinct, counts)
+    if problem:
+        at = int(np.flatnonzero(problem[1][row_codes])[0])
+        piece = next(p for p in pieces if p.offset <= at < p.offset + p.n_rows)
+        raise DataError(problem[0], file=piece.file, column=time, row=piece.file_row + at - piece.offset + 1,
+                        hint="every row needs a date to be placed in or out of the out-of-time sample")
+    return row_codes, distinct_periods(distinct, counts)

@@ -10,7 +10,8 @@ import pandas as pd
 
 from creditflow.binning.variable import category_keys
 from creditflow.data.errors import DataError, SchemaError
-from creditflow.data.io import check_finite, encode_target, period_of, read_frame
+from creditflow.data.io import check_finite, encode_target, read_frame
+from creditflow.data.split import period_of
 
 NO_PERIOD = "(no time)"
 
