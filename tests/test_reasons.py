@@ -171,10 +171,16 @@ def test_bundle_carries_reasons_and_codes_can_be_edited(card, uci, applicants, t
     entry = next(c for c in table["codes"] if c["variable"] == "PAY_0")
     assert entry["text"] == "最近一期还款状态逾期" and entry["version"] == 2
     assert after.files["reasons.json"]["protected"] == ["SEX"]
+    dup = codes.copy()
+    dup.loc[4, "code"] = dup.loc[1, "code"]  # 5th row below the header reuses the 2nd row's code
+    dup.to_csv(tmp_path / "dup.csv", index=False)
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "dup.csv")
+    assert r.returncode == 2 and "column 'code', row 5" in r.stderr and "used for both" in r.stderr
     codes.loc[0, "variable"] = "NOT_A_VARIABLE"
     codes.to_csv(tmp_path / "bad.csv", index=False)
     r = run("reasons", "import", tmp_path / "m", tmp_path / "bad.csv")
-    assert r.returncode == 2 and "NOT_A_VARIABLE" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "NOT_A_VARIABLE" in r.stderr and "row 1:" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_train_and_score_cli_write_reasons(tmp_path):

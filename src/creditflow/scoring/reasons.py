@@ -101,7 +101,9 @@ class ReasonCodes:
         current = self.by_variable()
         new_version = self.version + 1
         changed = 0
-        for i, rec in enumerate(frame.to_dict(orient="records"), start=2):
+        row_of: dict[str, int] = {}
+        # rows are counted like everywhere in creditflow: 1 is the first row below the header
+        for i, rec in enumerate(frame.to_dict(orient="records"), start=1):
             var = _text(rec.get("variable"))
             if var not in current:
                 raise CreditflowError(f"variable {var!r} is not a model variable", file=source, row=i,
@@ -118,12 +120,14 @@ class ReasonCodes:
                 entry.version = new_version
                 changed += 1
             current[var] = entry
+            row_of[var] = i
         codes = [current[c.variable] for c in self.codes]
         seen: dict[str, str] = {}
         for c in codes:
             for k in (c.code, c.missing_code):
                 if k in seen and seen[k] != c.variable:
-                    raise CreditflowError(f"code {k!r} is used for both {seen[k]!r} and {c.variable!r}", file=source)
+                    raise CreditflowError(f"code {k!r} is used for both {seen[k]!r} and {c.variable!r}", file=source,
+                                          column="code", row=row_of.get(c.variable, row_of.get(seen[k])))
                 seen[k] = c.variable
         return ReasonCodes(version=new_version if changed else self.version, codes=codes), changed
 
