@@ -75,6 +75,40 @@ def test_refuses_to_start_on_other_bad_input(service_bundle, tmp_path, monkeypat
     assert "Traceback" not in out
 
 
+def test_port_out_of_range_exits_2(service_bundle, tmp_path):  # noqa: F811
+    for port in ("80000", "-1", "0"):
+        r = run_serve([str(service_bundle), "--port", port], tmp_path, timeout=60)
+        assert r.returncode == 2, (port, r.stderr[-2000:])
+        assert "Invalid value for '--port'" in r.stderr and "internal error" not in r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_commands_needing_the_service_extra_say_how_to_install_it(service_bundle, tmp_path):  # noqa: F811
+    """Without the [service] extra (its modules made unimportable in a fresh interpreter, as when they are
+    not installed) `serve` stops with exit 2 and the pip command, not a traceback. (pydantic, which
+    `policy simulate` needs too, cannot be blocked here: typer itself imports it.)"""
+    import os
+    import subprocess
+    import sys
+
+    def without(modules: list[str], *args: str) -> subprocess.CompletedProcess:
+        code = ("import sys\n"
+                f"for m in {modules!r}: sys.modules[m] = None\n"
+                "from creditflow.cli import main\n"
+                f"sys.argv = ['creditflow', *{list(args)!r}]\n"
+                "main()\n")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                              env={**os.environ, "CREDITFLOW_API_KEYS": "key-for-the-tests-0123456789"})
+
+    r = without(["uvicorn"], "serve", str(service_bundle), "--port", "8000")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == ("error: creditflow serve needs the [service] extra (uvicorn not installed): "
+                                "pip install 'creditflow[service]'")
+    r = without(["fastapi", "uvicorn"], "serve", str(service_bundle))
+    assert r.returncode == 2 and "(fastapi, uvicorn not installed)" in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
 def test_kill_9_under_load_then_restart(service_bundle, applicants, tmp_path):  # noqa: F811
     server = ServiceProcess([str(service_bundle), "--policy", str(EXAMPLE_POLICY)], workdir=tmp_path).start()
     answered: dict[str, str] = {}  # idempotency key -> request id the client saw

@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -53,6 +54,32 @@ def command(*args: Any, on: typer.Typer | None = None, **kwargs: Any) -> Callabl
 def fail(reason: str, **where: Any) -> None:
     """Stop a command for bad input (exit status 2)."""
     raise CreditflowError(reason, **where)
+
+
+def encoding_option() -> Any:
+    """`--encoding` for commands that read CSV tables (passed to `read_frame` / `read_table`)."""
+    return typer.Option(None, "--encoding", help="Text encoding of CSV input, e.g. gbk, big5, latin-1 "
+                                                 "(default: UTF-8, then GBK/GB18030).")
+
+
+def require_extra(extra: str, *modules: str, command: str) -> None:
+    """Stop with a clear message (exit status 2) when an optional extra the command needs is not installed."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CreditflowError(f"{command} needs the [{extra}] extra ({', '.join(missing)} not installed): "
+                              f"pip install 'creditflow[{extra}]'")
+
+
+def check_output_dir(out: Path, what: str = "--out") -> None:
+    """An output directory: refuse a path that is (or lies under) an existing regular file."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                fail(f"{what} must be a directory, but {'this' if p == out else 'a parent'} is an existing file",
+                     file=str(p))
+            return
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from creditflow.cli.app import command
+from creditflow.cli.app import command, require_extra
 
 
 @command("serve")
@@ -15,7 +15,7 @@ def serve_cmd(
     policy: Path | None = typer.Option(None, "--policy", help="Policy YAML: rules, cutoffs, version. "
                                        "Default: approve at the base score, review one PDO below."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on (1-65535)."),
     audit: str | None = typer.Option(None, "--audit", help="Audit log: SQLite path or sqlite:///path.db "
                                      "(default ./creditflow-audit.db), or postgresql://user@host:port/db."),
     workers: int = typer.Option(1, "--workers", help="Worker processes."),
@@ -37,6 +37,7 @@ def serve_cmd(
     loop: str = typer.Option("auto", "--loop", help="Event loop: auto (uvloop if installed), asyncio, uvloop."),
 ) -> None:
     """Serve a bundle as an HTTP decision service (FastAPI on uvicorn); docs at /docs."""
+    require_extra("service", "fastapi", "uvicorn", "pydantic", command="creditflow serve")
     from creditflow.service.config import ServiceConfig
     from creditflow.service.server import serve
 
