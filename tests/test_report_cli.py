@@ -79,3 +79,29 @@ def test_bad_workbook_suffix_and_missing_bundle_exit_2(runner, bundle, shared_da
     assert r1.exit_code == 2 and ".xlsx" in r1.output
     r2 = runner.invoke(app, ["report", str(tmp_path / "nowhere"), uci])
     assert r2.exit_code == 2
+
+
+def test_report_out_must_be_html(runner, bundle, shared_data, tmp_path):
+    uci = str(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv")
+    for name in ("r5.pdf", "r.xlsx", "report"):
+        result = runner.invoke(app, ["report", str(bundle), uci, "--out", str(tmp_path / name)])
+        assert result.exit_code == 2, (name, result.output)
+        assert "give an .html file" in result.output and name in result.output
+        assert not (tmp_path / name).exists()
+    result = runner.invoke(app, ["report", str(bundle), uci, "--out", str(tmp_path / "r.htm")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.htm").read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+
+
+def test_train_folder_for_the_bundle_suggests_dir_model_and_encoding_is_passed(runner, bundle, shared_data, tmp_path):
+    uci = shared_data / "uci_taiwan" / "UCI_Credit_Card.csv"
+    result = runner.invoke(app, ["report", str(bundle.parent), str(uci), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and f"did you mean {bundle}?" in " ".join(result.output.split())
+    data = tmp_path / "utf16.csv"
+    pd.read_csv(uci).head(2000).to_csv(data, index=False, encoding="utf-16")
+    result = runner.invoke(app, ["report", str(bundle), str(data), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and "pass --encoding" in result.output
+    result = runner.invoke(app, ["report", str(bundle), str(data), "--encoding", "utf-16",
+                                 "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "data: 2,000 rows" in result.output

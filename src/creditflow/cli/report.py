@@ -8,15 +8,15 @@ from typing import Any
 
 import typer
 
-from creditflow.cli.app import command, console
+from creditflow.cli.app import command, console, encoding_option
 from creditflow.data.errors import CreditflowError, DataError
 from creditflow.data.io import Dataset, read_frame, read_table
 
 
 def _load(path: Path, target: str | None, bad: str | None, id: str | None, time_col: str | None,
-          dictionary: Path | None) -> Dataset:
+          dictionary: Path | None, encoding: str | None = None) -> Dataset:
     """Read a table; a default id column from the bundle is used only when the table has it."""
-    frame = read_frame(path)
+    frame = read_frame(path, encoding=encoding)
     if target is None:
         raise DataError("no target column given and the bundle does not record one", file=str(path),
                         hint="pass --target COLUMN")
@@ -55,24 +55,27 @@ def report_cmd(
     out: Path = typer.Option(Path("report.html"), "--out", help="HTML report to write (self-contained)."),
     xlsx: Path | None = typer.Option(None, "--xlsx", help="Also write the tables to this Excel workbook."),
     title: str | None = typer.Option(None, "--title", help="Report title."),
+    encoding: str | None = encoding_option(),
 ) -> None:
     """Write a validation report: data, binning, points, AUC/Gini/KS with CIs, calibration, PSI/CSI, cutoffs."""
     from creditflow.bundle import load_bundle
     from creditflow.report import build_report
 
     started = time.perf_counter()
+    if out.suffix.lower() not in {".html", ".htm"}:
+        raise DataError("the report is HTML: give an .html file (and --xlsx FILE.xlsx for the tables)", file=str(out))
     if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
         raise DataError("the workbook must be an .xlsx file", file=str(xlsx))
     bundle = load_bundle(model_dir)
     info = _training(bundle)
     tgt, idc, tcol = target or info["target"], id or info["id"], time_col or info["time"]
-    main = _load(data, tgt, bad, idc, tcol, dictionary)
+    main = _load(data, tgt, bad, idc, tcol, dictionary, encoding)
     if split:
         datasets = dict(main.split(test_size=float(info["test_size"]), seed=int(info["seed"])))
     else:
         datasets = {"data": main}
     if oot is not None:
-        datasets["oot"] = _load(oot, tgt, bad, idc, tcol, dictionary)
+        datasets["oot"] = _load(oot, tgt, bad, idc, tcol, dictionary, encoding)
     version = getattr(bundle, "model_version", "")
     report = build_report(bundle.model, datasets, title=title,
                           meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)})
