@@ -173,3 +173,73 @@ def test_rehashed_edited_bundle_names_the_file_and_the_key(trained, tmp_path, ca
     assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
     text = " ".join(r.stderr.split())
     assert str(edited / name) in text and expected in text
+
+
+def test_encoding_option_reads_a_table_neither_utf8_nor_gbk(trained, tmp_path):
+    src = pd.read_csv(UCI).head(3000)
+    src.to_csv(tmp_path / "utf16.csv", index=False, encoding="utf-16")
+    r = run("train", tmp_path / "utf16.csv", "--target", UCI_TARGET, "--id", "ID", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "pass --encoding" in r.stderr and "utf16.csv" in r.stderr
+    r = run("train", tmp_path / "utf16.csv", "--target", UCI_TARGET, "--id", "ID", "--encoding", "utf-16",
+            "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "o" / "model" / "metadata.json").read_text())["training"]["rows"]["train"] == 2100
+    r = run("score", trained / "model", tmp_path / "utf16.csv", "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "pass --encoding" in r.stderr
+    r = run("score", trained / "model", tmp_path / "utf16.csv", "--encoding", "utf-16", "--out", tmp_path / "s.csv")
+    assert r.returncode == 0, r.stderr
+    assert pd.read_csv(tmp_path / "s.csv")["ID"].tolist() == src["ID"].tolist()
+    r = run("score", trained / "model", tmp_path / "utf16.csv", "--encoding", "no-such-codec", "--out", tmp_path / "t.csv")
+    assert r.returncode == 2 and "cannot decode as no-such-codec" in r.stderr and not (tmp_path / "t.csv").exists()
+
+
+def test_train_out_that_is_an_existing_file_exits_2(tmp_path):
+    (tmp_path / "afile").write_text("keep me")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--out", out)
+        assert r.returncode == 2, r.stderr
+        assert "--out must be a directory" in r.stderr and "afile" in r.stderr
+        assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "afile").read_text() == "keep me"
+    r = run("demo", "--out", tmp_path / "afile")
+    assert r.returncode == 2 and "--out must be a directory" in r.stderr
+
+
+def test_unknown_excluded_column_is_refused(tmp_path):
+    r = run("train", UCI, "--target", UCI_TARGET, "--exclude", "SEXX", "--exclude", "AGE", "--out", tmp_path / "o")
+    assert r.returncode == 2
+    text = " ".join(r.stderr.split())
+    assert "column 'SEXX'" in text and "exclude" in text
+    assert "UCI_Credit_Card.csv" in text and "Traceback" not in text
+    assert not (tmp_path / "o").exists()
+
+
+def test_excluded_column_stays_out_of_the_model(tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--exclude", "personal_status_and_sex",
+            "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "o" / "model" / "metadata.json").read_text())
+    assert "personal_status_and_sex" not in meta["training"]["columns"]
+    assert meta["training"]["source"] == str(GERMAN)
+
+
+def test_scoring_a_table_without_the_id_column_warns(trained, tmp_path):
+    src = pd.read_csv(UCI).sample(300, random_state=2)
+    src.drop(columns=["ID"]).to_csv(tmp_path / "noid.csv", index=False)
+    src.to_csv(tmp_path / "withid.csv", index=False)
+    r = run("score", trained / "model", tmp_path / "noid.csv", "--out", tmp_path / "a.csv")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "warning: file" in text and "noid.csv' has no column 'ID'" in text and "input's order" in text
+    a = pd.read_csv(tmp_path / "a.csv")
+    assert "ID" not in a.columns
+    r = run("score", trained / "model", tmp_path / "withid.csv", "--out", tmp_path / "b.csv")
+    assert r.returncode == 0 and "warning" not in r.stderr
+    b = pd.read_csv(tmp_path / "b.csv")
+    assert a["score"].tolist() == b["score"].tolist()  # the same rows in the same order
+
+
+def test_unknown_model_kind_is_one_line(tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "xgboost", "--out", tmp_path / "o")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: unknown model kind 'xgboost'") and len(r.stderr.splitlines()) == 1

@@ -188,6 +188,12 @@ def test_scores_equal_and_parts_keep_input_order(both, client, uci_dir, tmp_path
     assert (got["ID"].to_numpy() == pd.read_parquet(uci_dir)["ID"].to_numpy()).all()
     assert (got["score"] == mine["score"]).all() and (got["grade"] == mine["grade"]).all()
     assert np.abs(got["probability"] - mine["probability"]).max() < 1e-12
+    # a table without the bundle's id column: scores without ids, in input order, and the summary says so
+    write_parts(pd.read_parquet(uci_dir).drop(columns=["ID"]), tmp_path / "noid")
+    summary = score_on_cluster(client, out / "dist" / "model", tmp_path / "noid", tmp_path / "noid_scores")
+    assert summary.missing_id == "ID"
+    noid = pd.read_parquet(tmp_path / "noid_scores")
+    assert "ID" not in noid.columns and (noid["score"].to_numpy() == got["score"].to_numpy()).all()
 
 
 def test_categorical_stepwise_and_remote_sums(client, german_dir, tmp_path):

@@ -200,3 +200,21 @@ def test_documented_pipeline_leaves_sex_out_and_gives_the_documented_aucs(tmp_pa
         assert protected not in features_used and len(features_used) > 5
         auc = json.loads((tmp_path / out / "metrics.json").read_text())["splits"]["test"]["auc"]
         assert auc == pytest.approx(float(expected), abs=1e-4), (out, auc)
+
+
+def test_encoding_option_reads_utf16_profiles_events_and_labels(small, tmp_path):
+    d, events, labels = small
+    events.to_csv(tmp_path / "events.csv", index=False, encoding="utf-16")
+    labels.to_csv(tmp_path / "labels.csv", index=False, encoding="utf-16")
+    text = (d / "profiles.jsonl").read_text(encoding="utf-8")
+    (tmp_path / "profiles.jsonl").write_bytes(text.encode("utf-16"))
+    args = ["features", "--profiles", tmp_path / "profiles.jsonl", "--events", tmp_path / "events.csv",
+            "--labels", tmp_path / "labels.csv", "--spec", SPEC]
+    code, text = invoke(*args, "--out", tmp_path / "a.csv")
+    assert_refused(code, text, tmp_path / "a.csv", "profiles.jsonl", "pass --encoding")
+    code, text = invoke(*args, "--encoding", "utf-16", "--out", tmp_path / "a.csv")
+    assert code == 0, text
+    code, text = invoke("features", "--profiles", d / "profiles.jsonl", "--events", d / "events.csv",
+                        "--labels", d / "labels.csv", "--spec", SPEC, "--out", tmp_path / "b.csv")
+    assert code == 0, text
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from creditflow.cli.app import command, console, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console
 from creditflow.data.errors import CreditflowError
 
 
@@ -22,6 +22,7 @@ def compare_cmd(
     cutoff: float | None = typer.Option(None, "--cutoff", help="Approve at or above this score (default: the "
                                                                "champion's base score)."),
     out: Path | None = typer.Option(None, "--out", help="Write the comparison: .json or .html."),
+    encoding: str | None = encoding_option(),
 ) -> None:
     """AUC (DeLong test), KS, calibration, score PSI and the swap set at a cutoff of two models on the same rows."""
     from creditflow.bundle import load_bundle
@@ -35,7 +36,7 @@ def compare_cmd(
     target = target or a.files.get("schema.json", {}).get("target")
     if not target:
         raise CreditflowError("the champion bundle does not record its target; pass --target", file=str(champion))
-    ds = read_table(data, target, bad=bad)
+    ds = read_table(data, target, bad=bad, encoding=encoding)
     for bundle, path in ((a, champion), (b, challenger)):
         lacking = [v for v in bundle.model.features_ if v not in ds.X.columns]
         if lacking:

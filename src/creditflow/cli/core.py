@@ -9,10 +9,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from creditflow.cli.app import command, console, err_console
+from creditflow.cli.app import check_output_dir, command, console, encoding_option, err_console, fail
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
-from creditflow.data.io import read_table
+from creditflow.data.io import read_frame, read_table
 from creditflow.workflow import TrainResult, score_table, train
 
 
@@ -21,6 +21,7 @@ def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None =
     with Progress(
         TextColumn("[bold]binning[/] {task.fields[var]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=err_console, transient=True,
+        disable=not err_console.is_terminal,  # a bar in a pipe or log only leaves a blank line behind
     ) as bar:
         task = bar.add_task("binning", total=data.X.shape[1], var="")
 
@@ -73,16 +74,26 @@ def train_cmd(
                                                                          "code, text) replacing the defaults."),
     reason_reference: str = typer.Option("auto", "--reason-reference", help="Reasons against: auto, max (scorecard), "
                                                                            "mean (gbdt) or cutoff:SCORE."),
+    encoding: str | None = encoding_option(),
 ) -> None:
     """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json and the validation report."""
+    from creditflow.models.base import MODEL_TYPES
+
+    if model not in MODEL_TYPES:
+        fail(f"unknown model kind {model!r}; choose one of {sorted(MODEL_TYPES)}")
+    check_output_dir(out)
     if cluster:
+        if encoding:
+            fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
         from creditflow.distributed.cli import train_command
 
         return _summary(train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
                                       exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report,
                                       reasons={"protected": protected, "codes": reason_codes,
                                                "reference": reason_reference}))
-    ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude)
+    # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
+    ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
+                    encoding=encoding)
     names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
     lacking = [p for p in names if p not in ds.X.columns]
     if lacking:
@@ -101,17 +112,45 @@ def score_cmd(
     cluster: str | None = typer.Option(None, "--cluster", help="Run on Dask: local:N or tcp://host:port; "
                                                                "--out is then a directory of Parquet parts."),
     reasons: bool = typer.Option(True, "--reasons/--no-reasons", help="Add reason_1..4 code and text columns."),
+    encoding: str | None = encoding_option(),
 ) -> None:
-    """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order."""
+    """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order.
+
+    The id column is the one the model was trained with (--id); when the table lacks it the scores
+    carry no id (a warning says so) and stay in input order."""
+    from creditflow.bundle import read_manifest
+
     if cluster:
         from creditflow.distributed.cli import score_command
 
+        if encoding:
+            fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons)
-    scored = score_table(model_dir, data, out, reasons=reasons)
+    read_manifest(model_dir)  # a wrong bundle path fails before a big table is read
+    frame = read_frame(data, encoding=encoding)
+    try:
+        scored = score_table(model_dir, frame, out, reasons=reasons)
+    except CreditflowError as exc:
+        exc.file = exc.file or str(data)
+        raise
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
+    id_col = _bundle_id_column(model_dir)
+    if id_col and id_col not in scored.columns:
+        missing_id_warning(data, id_col)
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored as unseen (the Unseen bin, or the trees' other branch)")
+
+
+def _bundle_id_column(model_dir: Path) -> str | None:
+    """The id column the bundle was trained with (its schema.json, already verified by loading)."""
+    schema = Path(model_dir) / "schema.json"
+    return json.loads(schema.read_text(encoding="utf-8")).get("id_column") if schema.is_file() else None
+
+
+def missing_id_warning(data: Path, id_col: str) -> None:
+    err_console.print(f"[yellow]warning:[/] file '{data}' has no column '{id_col}' (the model's id column): "
+                      "the scores carry no id; their rows are in the input's order", highlight=False, soft_wrap=True)
 
 
 @command("demo")
@@ -119,6 +158,7 @@ def demo_cmd(
     out: Path = typer.Option(Path("creditflow-demo"), "--out", help="Output directory."),
 ) -> None:
     """Train and score a scorecard on the UCI Taiwan credit-card data shipped with creditflow."""
+    check_output_dir(out)
     from creditflow.datasets import UCI_TAIWAN_ID, UCI_TAIWAN_MEANINGS, UCI_TAIWAN_TARGET, uci_taiwan_path
 
     path = uci_taiwan_path()

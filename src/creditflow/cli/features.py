@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from creditflow.cli.app import command, console, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console
 from creditflow.data.errors import DataError
 from creditflow.data.io import read_frame
 from creditflow.data.output import write_frame
@@ -18,12 +18,13 @@ OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq", ".xlsx")
 
 
 def _observations(
-    labels: Path | None, as_of: str | None, profiles: pd.DataFrame | None, events: pd.DataFrame, spec: object
+    labels: Path | None, as_of: str | None, profiles: pd.DataFrame | None, events: pd.DataFrame, spec: object,
+    encoding: str | None = None,
 ) -> tuple[pd.DataFrame, str | None]:
     if labels is not None and as_of is not None:
         raise DataError("give either --labels or --as-of, not both")
     if labels is not None:
-        return read_frame(labels), str(labels)
+        return read_frame(labels, encoding=encoding), str(labels)
     if as_of is None:
         raise DataError("give --labels FILE (entity, observation date, label) or --as-of DATE")
     entity = spec.entity  # type: ignore[attr-defined]
@@ -53,6 +54,7 @@ def features_cmd(
         False, "--drop-unknown-entities", help="Drop events of unknown entities with a warning instead of refusing."
     ),
     report: Path | None = typer.Option(None, "--report", help="Also write the build report (counts, warnings) as JSON."),
+    encoding: str | None = encoding_option(),
 ) -> None:
     """Build one row per entity and observation date from profiles and events, strictly before that date."""
     from creditflow.features import BehaviourSpec, TagRules, build_feature_table, read_profiles
@@ -65,9 +67,9 @@ def features_cmd(
     if drop_unknown:
         behaviour = replace(behaviour, on_unknown_entity="drop")
     rules = TagRules.from_yaml(tags) if tags is not None else None
-    flat = read_profiles(profiles, behaviour.profile) if profiles is not None else None
-    event_frame = read_frame(events)
-    observations, obs_file = _observations(labels, as_of, flat, event_frame, behaviour)
+    flat = read_profiles(profiles, behaviour.profile, encoding=encoding) if profiles is not None else None
+    event_frame = read_frame(events, encoding=encoding)
+    observations, obs_file = _observations(labels, as_of, flat, event_frame, behaviour, encoding)
     files = {"events": str(events), "spec": str(spec)}
     files.update({k: str(v) for k, v in (("profiles", profiles), ("tags", tags)) if v is not None})
     if obs_file:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from creditflow.cli.app import app, command, console
+from creditflow.cli.app import app, command, console, encoding_option, require_extra
 from creditflow.data.errors import CreditflowError
 
 policy_app = typer.Typer(help="Lending policies: hard rules, cutoffs; simulate them on a table.",
@@ -32,9 +32,11 @@ def simulate_cmd(
     target: str | None = typer.Option(None, "--target", help="Target column (1 = bad) for realised bad rates."),
     bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (default: 1/bad/yes)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    encoding: str | None = encoding_option(),
 ) -> None:
     """Approval rate, expected bad rate (mean predicted probability) and realised bad rate (with --target)
     among the approved, the decision mix, and how often each rule fired."""
+    require_extra("service", "pydantic", command="creditflow policy simulate")
     from creditflow.bundle import load_bundle
     from creditflow.data.io import encode_target, read_frame
     from creditflow.data.output import atomic_path
@@ -48,7 +50,7 @@ def simulate_cmd(
     types = {f.name: f.type for f in input_fields(schema, pol)}
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
-    frame = read_frame(data)
+    frame = read_frame(data, encoding=encoding)
     y = None
     if target is not None:
         if target not in frame.columns:
@@ -100,6 +102,7 @@ def check_cmd(
 
     pol = load_policy(policy)
     if model_dir is not None:
+        require_extra("service", "pydantic", command="creditflow policy check with a model bundle")
         from creditflow.service.config import ServiceConfig
         from creditflow.service.state import load_state
 

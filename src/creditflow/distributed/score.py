@@ -31,6 +31,7 @@ class ScoreSummary:
     rows: int
     parts: int
     unseen: dict[str, int] = field(default_factory=dict)  # rows scored in the Unseen bin, per variable
+    missing_id: str | None = None  # the bundle's id column, when the table lacks it (scores without ids)
 
 
 def _check_finite(frame: pd.DataFrame, columns: list[str]) -> None:
@@ -92,6 +93,7 @@ def score_on_cluster(
     table = read_dataset(data)
     schema = bundle.files.get("schema.json", {})
     id_col = id_column or schema.get("id_column")
+    missing_id = id_col if id_col and id_col not in table.columns else None
     id_col = id_col if id_col in table.columns else None
     missing = [v for v in model.features_ if v not in table.columns]
     if missing:
@@ -115,4 +117,4 @@ def score_on_cluster(
                                   name_function=PART_NAME.format)
         _, counts = dask.compute(write, unseen, scheduler=client.get)
     found = {v: int(n) for v, n in counts.items() if n}
-    return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found)
+    return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found, missing_id=missing_id)
