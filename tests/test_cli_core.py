@@ -76,7 +76,35 @@ BAD_INPUTS = {
     "all missing": (lambda d: d.assign(EMPTY=float("nan")), ["--target", UCI_TARGET], "entirely missing"),
     "infinity": (lambda d: d.assign(LIMIT_BAL=d["LIMIT_BAL"].where(d.index != 7, float("inf"))),
                  ["--target", UCI_TARGET], "infinite"),
+    "text in a numeric column": (lambda d: d.assign(LIMIT_BAL=d["LIMIT_BAL"].astype(object).where(d.index != 5, "abc")),
+                                 ["--target", UCI_TARGET], "column 'LIMIT_BAL', row 6: 1 non-numeric value(s)"),
+    "one column in two roles": (lambda d: d, ["--target", UCI_TARGET, "--id", UCI_TARGET], "the target and the id"),
+    "dates with a typo": (lambda d: d.assign(day=[f"2024-01-{1 + i % 28:02d}" for i in range(len(d))])
+                          .assign(day=lambda x: x["day"].where(x.index != 9, "31/02/2024x")),
+                          ["--target", UCI_TARGET, "--time", "day"], "column 'day', row 10"),
 }
+
+
+def test_categorical_declares_codes_that_look_numeric(tmp_path):
+    """The typo case above, declared as codes: trained as categories, scored from a clean numeric file."""
+    frame = pd.read_csv(UCI).head(6000)
+    frame.assign(LIMIT_BAL=frame["LIMIT_BAL"].astype(object).where(frame.index != 5, "abc")).to_csv(
+        tmp_path / "codes.csv", index=False)
+    r = run("train", tmp_path / "codes.csv", "--target", UCI_TARGET, "--id", "ID", "--categorical", "LIMIT_BAL",
+            "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    binning = json.loads((tmp_path / "o" / "model" / "binning.json").read_text())
+    limit = next(v for v in binning["variables"] if v["name"] == "LIMIT_BAL")
+    assert limit["kind"] == "categorical"
+    # a clean numeric file scores as the training file did: 20000.0 is the code "20000.0" of training
+    frame.to_csv(tmp_path / "clean.csv", index=False)
+    for name in ("clean", "codes"):
+        r = run("score", tmp_path / "o" / "model", tmp_path / f"{name}.csv", "--out", tmp_path / f"{name}_s.csv")
+        assert r.returncode == 0, r.stderr
+    clean, codes = (pd.read_csv(tmp_path / f"{n}_s.csv", encoding="utf-8-sig") for n in ("clean", "codes"))
+    same = clean.index != 5
+    pd.testing.assert_frame_equal(clean[same], codes[same])
+    assert clean["score"].nunique() > 100
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))

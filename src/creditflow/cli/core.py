@@ -62,6 +62,8 @@ def train_cmd(
     time: str | None = typer.Option(None, "--time", help="Time column; the latest period is held out as out-of-time."),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Field dictionary (CSV/XLSX: variable, meaning)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Columns not to use as features (repeatable)."),
+    categorical: list[str] = typer.Option([], "--categorical", help="Columns of codes to bin as categories even "
+                                                                    "when they look numeric (repeatable)."),
     model: str = typer.Option("scorecard", "--model", help="Model kind: scorecard, gbdt (LightGBM challenger), "
                                                            "or another registered kind."),
     seed: int = typer.Option(42, "--seed", help="Random seed of the split and the model."),
@@ -85,6 +87,9 @@ def train_cmd(
     if cluster:
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
+        if categorical:
+            fail("--categorical applies to CSV/Excel input; with --cluster store the column as text in the Parquet "
+                 "files", file=str(data))
         from creditflow.distributed.cli import train_command
 
         return _summary(train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
@@ -93,7 +98,7 @@ def train_cmd(
                                                "reference": reason_reference}))
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
-                    encoding=encoding)
+                    encoding=encoding, categorical=categorical)
     names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
     lacking = [p for p in names if p not in ds.X.columns]
     if lacking:

@@ -217,7 +217,7 @@ def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: 
         raise DataError(
             f"{int((~ok).sum())} non-numeric value(s) in a column that is otherwise numeric, "
             f"e.g. {s.iloc[first]!r}", file=file, column=str(col), row=first + 1,
-            hint="fix or blank them; if the column is a code list, declare it categorical",
+            hint="fix or blank them; if the column holds codes, declare it categorical (--categorical COL)",
         )
 
 
@@ -346,7 +346,7 @@ def read_table(
     X = frame.drop(columns=drop)
     for col in categorical or []:
         if col in X.columns:
-            X[col] = X[col].astype(str).where(X[col].notna())
+            X[col] = X[col].astype("category")  # codes, whatever they look like (see is_categorical)
     check_numeric_text(X, skip=set(categorical or []), file=source)
     if X.shape[1] == 0:
         raise DataError("no feature columns besides the target, id and time", file=source)
