@@ -47,6 +47,19 @@ def test_stable_population_exits_0_with_report(files):
     assert "<svg" in html and not re.search(r"""(src|href)=["']?(https?:)?//""", html)
 
 
+def test_encoding_reads_a_utf16_table_as_the_utf8_one(files):
+    d = files
+    pd.read_csv(d / "stable.csv").to_csv(d / "stable16.csv", index=False, encoding="utf-16")
+    r = run("monitor", d / "out" / "model", d / "stable16.csv", "--out", d / "u.html")
+    assert r.returncode == 2 and "--encoding" in r.stderr  # neither UTF-8 nor GBK
+    for name, extra in (("stable16", ["--encoding", "utf-16"]), ("stable", [])):
+        r = run("monitor", d / "out" / "model", d / f"{name}.csv", *extra, "--out", d / "u.html",
+                "--json", d / f"{name}.json")
+        assert r.returncode == 0, r.stderr
+    a, b = (json.loads((d / n).read_text()) for n in ("stable.json", "stable16.json"))
+    assert a["score"] == b["score"] and a["rows"] == b["rows"] == 6000
+
+
 def test_alert_exits_4_and_warn_exits_3(files):
     d = files
     model = d / "out" / "model"

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from creditflow.cli.app import command, console, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console
 from creditflow.data.errors import DataError
 
 STYLE = {"stable": "green", "warn": "yellow", "alert": "bold red", "info": "dim", "insufficient": "bold yellow"}
@@ -60,6 +60,7 @@ def monitor_cmd(
     min_period_rows: int = typer.Option(1000, "--min-period-rows", help="Smaller periods are shown but do not "
                                                                         "raise the status."),
     min_rows: int = typer.Option(500, "--min-rows", help="With fewer rows in all, drift is not judged (exit 5)."),
+    encoding: str | None = encoding_option(),
 ) -> None:
     """Compare recent rows (or the audit log) with the model's training baseline; exit 0 stable, 3 warn, 4 alert, 5 too few rows."""
     from creditflow.monitor import Thresholds, monitor
@@ -70,7 +71,8 @@ def monitor_cmd(
         raise DataError("the workbook must be an .xlsx file", file=str(xlsx))
     thresholds = Thresholds(warn=warn, alert=alert, min_period_rows=min_period_rows, min_rows=min_rows)
     result = monitor(model_dir, data, audit=audit, audit_table=audit_table, labels=labels, target=target, bad=bad,
-                     id=id, time=time, policy=policy, reference=reference, thresholds=thresholds)
+                     id=id, time=time, policy=policy, reference=reference, thresholds=thresholds,
+                     encoding=encoding)
     report = result.report()
     report.to_html(out)
     written = [str(out)]

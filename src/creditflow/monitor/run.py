@@ -137,13 +137,14 @@ def _records(frame: pd.DataFrame | None) -> list[dict]:
     return json.loads(frame.to_json(orient="records", double_precision=10))
 
 
-def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any, id: str | None) -> None:
+def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any, id: str | None,
+            encoding: str | None = None) -> None:
     """Attach outcomes to the batch: from a labels table joined by id, or from a target column in the data."""
     schema = bundle.files.get("schema.json", {})
     training = bundle.metadata.get("training", {})
     frame = batch.frame
     if labels is not None:
-        lab, lab_file = read_data(labels)
+        lab, lab_file = read_data(labels, encoding)
         joinable = [c for c in batch.id_columns if c in lab.columns]  # audit log: application_id, request_id
         id_col = id or (joinable[0] if joinable else None) or batch.id_column or schema.get("id_column") \
             or training.get("id_column")
@@ -167,7 +168,7 @@ def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any
 
 
 def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit_table: str | None = None,
-               time: str | None = None) -> Batch:
+               time: str | None = None, encoding: str | None = None) -> Batch:
     """The rows to monitor: a table (file or DataFrame) or the service's audit log (`audit` URL)."""
     if (data is None) == (audit is None):
         raise DataError("monitor needs exactly one source: a DATA table or --audit URL")
@@ -176,7 +177,7 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
 
         batch = read_audit(audit, bundle, table=audit_table)
     else:
-        frame, source = read_data(data)
+        frame, source = read_data(data, encoding)
         check_columns(frame, list(bundle.model.features_), source)
         batch = Batch(frame=frame, source=source or "DataFrame")
     if len(batch.frame) == 0:
@@ -206,13 +207,15 @@ def monitor(
     policy: Any = None,
     reference: Any = None,
     thresholds: Thresholds | None = None,
+    encoding: str | None = None,
 ) -> MonitorResult:
     """Monitor a bundle (directory or loaded `Bundle`) on a table or its audit log against its baseline.
 
     `labels`: a table of outcomes joined on `id` (`target` names its outcome column); without it a
     `target` column in the data is used. `time`: column whose calendar month (or value) is the period.
     `policy`: a decision policy file whose decision mix is compared with training's. `reference`: a
-    table to build the baseline from instead of the bundle's `baseline.json`.
+    table to build the baseline from instead of the bundle's `baseline.json`. `encoding`: of CSV inputs
+    (default UTF-8, then GBK/GB18030).
     """
     from creditflow.bundle import Bundle, load_bundle
 
@@ -222,15 +225,15 @@ def monitor(
     mdl = bundle.model
     ref = None
     if reference is not None:
-        ref, ref_source = read_data(reference)
+        ref, ref_source = read_data(reference, encoding)
         check_columns(ref, list(mdl.features_), ref_source)
         baseline = fit_baseline(mdl, ref)
         note = f"baseline built from the reference table {ref_source or 'DataFrame'} ({len(ref):,} rows)"
     else:
         baseline = load_baseline(bundle)
         note = f"baseline: the {baseline.rows:,} training rows stored in the bundle"
-    batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time)
-    _labels(batch, bundle, labels, target, bad, id)
+    batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding)
+    _labels(batch, bundle, labels, target, bad, id, encoding)
     scores = mdl.scores(batch.frame)
     codes = batch.period_codes if len(batch.periods) > 1 else None
     periods = batch.periods if codes is not None else []

@@ -128,8 +128,8 @@ def _period_sort_key(p: str) -> tuple:
         return (1, 0.0, p)
 
 
-def read_data(path: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
-    """A table to monitor, and its file name (None for a DataFrame)."""
+def read_data(path: str | Path | pd.DataFrame, encoding: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """A table to monitor, and its file name (None for a DataFrame); `encoding` for CSV files."""
     if isinstance(path, pd.DataFrame):
         return path.reset_index(drop=True), None
-    return read_frame(path), str(path)
+    return read_frame(path, encoding=encoding), str(path)
