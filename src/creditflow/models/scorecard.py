@@ -60,6 +60,15 @@ class LocalPatternSums:
         return lambda beta: logistic_sums(a, pat.y, pat.weight, beta)
 
 
+def _blocks_others(selection: pd.DataFrame, var: str) -> bool:
+    """Whether removing `var` could let a dropped variable back: it beat one on correlation, or a
+    step that judges the set as a whole (VIF, max_features, stepwise) dropped any."""
+    steps = selection["step"]
+    if steps.isin(["vif", "max_features", "stepwise"]).any():
+        return True
+    return bool(selection.loc[steps == "correlation", "reason"].str.contains(f" with {var} (IV", regex=False).any())
+
+
 def _woe_mean(vb: Any) -> float:
     """Mean WOE of a variable over its training rows (from the bin counts)."""
     rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
@@ -171,11 +180,13 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         # without it, so a variable that lost only to it (correlation, VIF) gets its chance back.
         signs: dict[str, str] = {}
         fit = None
+        rerun = True
         while True:
-            trial = report.copy()
-            mark_dropped(trial, signs, "sign")
-            self.selection_ = finish(trial, corr, self.binning_.iv_, sset, n, loglik)
-            chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
+            if rerun:
+                trial = report.copy()
+                mark_dropped(trial, signs, "sign")
+                self.selection_ = finish(trial, corr, self.binning_.iv_, sset, n, loglik)
+                chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
             if not chosen:
                 raise CreditflowError(
                     "no variable survived selection; loosen min_iv / max_corr or check the target",
@@ -183,7 +194,13 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             fit, dropped = self._fit_logistic(sums, chosen, mean_y, fit)
             if dropped is None:
                 return chosen
-            signs[dropped[0]] = dropped[1]
+            var, why = dropped
+            signs[var] = why
+            rerun = _blocks_others(self.selection_, var)
+            if not rerun:  # the filters would drop the same variables: only this one leaves
+                row = self.selection_.index[self.selection_["variable"] == var][0]
+                self.selection_.loc[row, ["selected", "step", "reason"]] = [False, "sign", why]
+                chosen = [c for c in chosen if c != var]
 
     def _fit_logistic(
         self, sums: PatternSumsLike, chosen: list[str], mean_y: float, previous: tuple[list[str], np.ndarray] | None
