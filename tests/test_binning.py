@@ -122,12 +122,3 @@ def test_auto_trend_keeps_a_monotonic_shape_unless_the_free_one_is_significant()
     u_shape = lambda x: 0.1 + 0.3 * ((x - 5) / 5) ** 2  # noqa: E731
     assert trend_of(50_000, u_shape) == "none"
 
-
-def test_category_keys_read_float_text_as_its_number_but_keep_leading_zeros():
-    from creditflow.binning.variable import category_key, category_keys
-
-    assert [category_key(v) for v in ("20000.0", "20000", 20000.0, 20000, "-0.0", "01", "1.5", " a ")] == [
-        "20000", "20000", "20000", "20000", "0", "01", "1.5", "a"]
-    text = pd.Series(["3.0", "01", None, "x"], dtype=object)
-    assert category_keys(text).tolist() == ["3", "01", None, "x"]
-    assert category_keys(pd.Series([3.0, float("nan")])).tolist() == ["3", None]

@@ -148,3 +148,25 @@ def test_the_estimators_refuse_text_in_a_numeric_column_too():
     assert (err.value.column, err.value.row) == ("AGE", 11)
     card = cf.Scorecard(categorical=["AGE"]).fit(X, u.y[:3000])  # declared: codes, not a typo
     assert card.binning_.bins_["AGE"].kind == "categorical"
+
+
+def test_code_columns_are_read_as_written_at_training_and_scoring(tmp_path):
+    """Codes '01'..'05' stay codes (not 1..5) when declared categorical, and the model's text inputs
+    are read as text when scoring, so a batch without the one non-numeric code is not all Unseen."""
+    from creditflow.workflow import score_table, train
+
+    frame = pd.read_csv(UCI).head(6000)
+    frame["BRANCH"] = [f"{1 + i % 5:02d}" for i in range(len(frame))]
+    frame.loc[7, "BRANCH"] = "HQ"
+    frame["BRANCH"] = frame["BRANCH"].where(frame[UCI_TARGET] == 0, "01")  # make it informative
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    ds = read_table(tmp_path / "train.csv", UCI_TARGET, id="ID", categorical=["BRANCH"])
+    assert set(ds.X["BRANCH"].astype(str)) == {"01", "02", "03", "04", "05", "HQ"}
+    result = train(ds, tmp_path / "o")
+    assert "BRANCH" in result.model.features_
+    batch = frame.drop(index=7)
+    batch.to_csv(tmp_path / "batch.csv", index=False)
+    assert pd.read_csv(tmp_path / "batch.csv")["BRANCH"].dtype != object  # pandas alone would read 1..5
+    scored = score_table(tmp_path / "o" / "model", tmp_path / "batch.csv")
+    assert scored.attrs["unseen"].get("BRANCH", 0) == 0
+    pd.testing.assert_series_equal(scored["score"], score_table(tmp_path / "o" / "model", batch)["score"])

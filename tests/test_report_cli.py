@@ -105,3 +105,20 @@ def test_train_folder_for_the_bundle_suggests_dir_model_and_encoding_is_passed(r
                                  "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     assert "data: 2,000 rows" in result.output
+
+
+def test_report_and_compare_judge_only_the_model_inputs(runner, bundle, shared_data, tmp_path):
+    """A messy column the model does not use (excluded at training) does not stop report or compare."""
+    frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv")
+    frame["NOTES"] = frame["LIMIT_BAL"].astype(object).where(frame.index != 3, "see file")  # text in numbers
+    path = tmp_path / "with_notes.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["report", str(bundle), str(path), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(bundle), str(bundle), str(path)])
+    assert result.exit_code == 0, result.output
+    # a model input with the same flaw is still refused, naming it
+    frame["LIMIT_BAL"] = frame["NOTES"]
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["report", str(bundle), str(path), "--out", str(tmp_path / "r2.html")])
+    assert result.exit_code == 2 and "LIMIT_BAL" in result.output and "row 4" in result.output

@@ -12,7 +12,7 @@ import pandas as pd
 
 from creditflow.bundle import load_model, save_bundle
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
-from creditflow.data.io import Dataset, read_frame, read_table
+from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
 from creditflow.evaluate import SplitMetrics, evaluate
 
@@ -118,17 +118,21 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
     return {"schema.json": {"id_column": data.id_column, "target": data.target, "fields": fields}}
 
 
-def score_table(model_dir: str | Path, data: str | Path | pd.DataFrame, out: str | Path | None = None,
-                id_column: str | None = None, reasons: bool = False, n_reasons: int = 4) -> pd.DataFrame:
-    """Score every row of a table with a bundle: id (when known), probability, score, grade and, with
-    `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons, see `scoring.reasons`); input order."""
-    from creditflow.bundle import load_bundle
+def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, out: str | Path | None = None,
+                id_column: str | None = None, reasons: bool = False, n_reasons: int = 4,
+                encoding: str | None = None) -> pd.DataFrame:
+    """Score every row of a table with a bundle (directory or loaded `Bundle`): id (when known),
+    probability, score, grade and, with `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons,
+    see `scoring.reasons`); input order. The model's text inputs are read as written."""
+    from creditflow.bundle import Bundle, load_bundle
 
-    bundle = load_bundle(model_dir)
+    bundle = model_dir if isinstance(model_dir, Bundle) else load_bundle(model_dir)
     model = bundle.model
-    frame = data if isinstance(data, pd.DataFrame) else read_frame(data)
-    source = None if isinstance(data, pd.DataFrame) else str(data)
     schema = bundle.files.get("schema.json", {})
+    if isinstance(data, pd.DataFrame):
+        frame, source = data, None
+    else:
+        frame, source = read_frame(data, encoding=encoding, text=text_columns(schema)), str(data)
     id_col = id_column or schema.get("id_column")
     missing = [v for v in model.features_ if v not in frame.columns]
     if missing:

@@ -8,7 +8,6 @@ behave identically everywhere.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,12 +48,8 @@ def numeric_values(values: pd.Series, name: str) -> np.ndarray:
     return coerced.to_numpy(dtype=float, na_value=np.nan)
 
 
-_FLOAT_TEXT = re.compile(r"-?\d+\.0+")
-
-
 def category_key(value: Any) -> str | None:
-    """The string a category is known by: 1, 1.0, "1" and "1.0" are the same category ("01" is not);
-    None/NaN is missing."""
+    """The string a category is known by: 1, 1.0 and "1" are the same category; None/NaN is missing."""
     if value is None:
         return None
     if isinstance(value, float):
@@ -67,9 +62,6 @@ def category_key(value: Any) -> str | None:
     if isinstance(value, (np.integer, np.bool_)):
         return str(value.item())
     text = str(value).strip()
-    if _FLOAT_TEXT.fullmatch(text):  # "20000.0": a number written by a float column, the same as 20000
-        whole = text[: text.index(".")]
-        return "0" if whole == "-0" else whole
     return text if text != "" else None
 
 

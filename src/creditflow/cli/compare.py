@@ -26,7 +26,7 @@ def compare_cmd(
 ) -> None:
     """AUC (DeLong test), KS, calibration, score PSI and the swap set at a cutoff of two models on the same rows."""
     from creditflow.bundle import load_bundle
-    from creditflow.data.io import read_table
+    from creditflow.data.io import read_frame, read_table, text_columns
     from creditflow.data.output import atomic_path
     from creditflow.evaluation.compare import compare_models
 
@@ -36,12 +36,19 @@ def compare_cmd(
     target = target or a.files.get("schema.json", {}).get("target")
     if not target:
         raise CreditflowError("the champion bundle does not record its target; pass --target", file=str(champion))
-    ds = read_table(data, target, bad=bad, encoding=encoding)
+    frame = read_frame(data, encoding=encoding,
+                       text=[*text_columns(a.files.get("schema.json", {})), *text_columns(b.files.get("schema.json", {}))])
     for bundle, path in ((a, champion), (b, challenger)):
-        lacking = [v for v in bundle.model.features_ if v not in ds.X.columns]
+        lacking = [v for v in bundle.model.features_ if v not in frame.columns]
         if lacking:
             raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
                                   file=str(data), column=lacking[0])
+    try:  # only the two models' inputs are features: other columns are not checked
+        ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])))
+    except CreditflowError as exc:
+        exc.file = exc.file or str(data)
+        raise
+    ds.source = str(data)
     result = compare_models(a, b, ds, cutoff=cutoff)
     _print(result)
     if out is not None:

@@ -12,7 +12,7 @@ from rich.table import Table
 from creditflow.cli.app import check_output_dir, command, console, encoding_option, err_console, fail
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
-from creditflow.data.io import read_frame, read_table
+from creditflow.data.io import read_table
 from creditflow.workflow import TrainResult, score_table, train
 
 
@@ -123,7 +123,7 @@ def score_cmd(
 
     The id column is the one the model was trained with (--id); when the table lacks it the scores
     carry no id (a warning says so) and stay in input order."""
-    from creditflow.bundle import read_manifest
+    from creditflow.bundle import load_bundle
 
     if cluster:
         from creditflow.distributed.cli import score_command
@@ -131,26 +131,15 @@ def score_cmd(
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons)
-    read_manifest(model_dir)  # a wrong bundle path fails before a big table is read
-    frame = read_frame(data, encoding=encoding)
-    try:
-        scored = score_table(model_dir, frame, out, reasons=reasons)
-    except CreditflowError as exc:
-        exc.file = exc.file or str(data)
-        raise
+    bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
+    scored = score_table(bundle, data, out, reasons=reasons, encoding=encoding)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
-    id_col = _bundle_id_column(model_dir)
+    id_col = bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
         missing_id_warning(data, id_col)
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored as unseen (the Unseen bin, or the trees' other branch)")
-
-
-def _bundle_id_column(model_dir: Path) -> str | None:
-    """The id column the bundle was trained with (its schema.json, already verified by loading)."""
-    schema = Path(model_dir) / "schema.json"
-    return json.loads(schema.read_text(encoding="utf-8")).get("id_column") if schema.is_file() else None
 
 
 def missing_id_warning(data: Path, id_col: str) -> None:

@@ -10,19 +10,22 @@ import typer
 
 from creditflow.cli.app import command, console, encoding_option
 from creditflow.data.errors import CreditflowError, DataError
-from creditflow.data.io import Dataset, read_frame, read_table
+from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 
 
 def _load(path: Path, target: str | None, bad: str | None, id: str | None, time_col: str | None,
-          dictionary: Path | None, encoding: str | None = None) -> Dataset:
-    """Read a table; a default id column from the bundle is used only when the table has it."""
-    frame = read_frame(path, encoding=encoding)
+          dictionary: Path | None, encoding: str | None = None, bundle: Any = None) -> Dataset:
+    """Read a table for the bundle's model: its inputs (text ones as written), target, and the default
+    id / time columns of the bundle when the table has them."""
+    schema = bundle.files.get("schema.json", {}) if bundle is not None else {}
+    frame = read_frame(path, encoding=encoding, text=text_columns(schema))
     if target is None:
         raise DataError("no target column given and the bundle does not record one", file=str(path),
                         hint="pass --target COLUMN")
     try:
         ds = read_table(frame, target, bad=bad, id=id if id in frame.columns else None,
-                        time=time_col if time_col in frame.columns else None, dictionary=dictionary)
+                        time=time_col if time_col in frame.columns else None, dictionary=dictionary,
+                        features=list(bundle.model.features_) if bundle is not None else None)
     except CreditflowError as exc:
         exc.file = exc.file or str(path)
         raise
@@ -69,13 +72,13 @@ def report_cmd(
     bundle = load_bundle(model_dir)
     info = _training(bundle)
     tgt, idc, tcol = target or info["target"], id or info["id"], time_col or info["time"]
-    main = _load(data, tgt, bad, idc, tcol, dictionary, encoding)
+    main = _load(data, tgt, bad, idc, tcol, dictionary, encoding, bundle)
     if split:
         datasets = dict(main.split(test_size=float(info["test_size"]), seed=int(info["seed"])))
     else:
         datasets = {"data": main}
     if oot is not None:
-        datasets["oot"] = _load(oot, tgt, bad, idc, tcol, dictionary, encoding)
+        datasets["oot"] = _load(oot, tgt, bad, idc, tcol, dictionary, encoding, bundle)
     version = getattr(bundle, "model_version", "")
     report = build_report(bundle.model, datasets, title=title,
                           meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)})

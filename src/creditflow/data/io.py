@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -12,7 +13,13 @@ import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError
-from creditflow.data.split import distinct_periods, factorize_times, split_roles, time_problem
+from creditflow.data.split import (
+    distinct_periods,
+    factorize_times,
+    period_of,  # noqa: F401  (imported from here before data/split.py)
+    split_roles,
+    time_problem,
+)
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
@@ -45,16 +52,22 @@ def _check_exists(path: Path) -> None:
         raise DataError("is a directory without Parquet files", file=str(path))
 
 
-def read_frame(path: str | Path, encoding: str | None = None, sheet: str | int = 0) -> pd.DataFrame:
-    """Read a CSV (UTF-8, UTF-8 with BOM, GBK), Parquet file/directory or Excel sheet into a DataFrame."""
+def read_frame(
+    path: str | Path, encoding: str | None = None, sheet: str | int = 0, text: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV (UTF-8, UTF-8 with BOM, GBK), Parquet file/directory or Excel sheet into a DataFrame.
+
+    `text` columns of a CSV or Excel file are read as written ("01" stays "01"), not as numbers.
+    """
     path = Path(path)
+    dtype = {c: str for c in text} if text else None
     _check_exists(path)
     suffix = path.suffix.lower()
     try:
         if path.is_dir() or suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         elif suffix in EXCEL_SUFFIXES:
-            frame = pd.read_excel(path, sheet_name=sheet)
+            frame = pd.read_excel(path, sheet_name=sheet, dtype=dtype)
             _check_header(path, pd.read_excel(path, sheet_name=sheet, header=None, nrows=1).iloc[0].tolist()
                           if len(frame.columns) else [])
         else:
@@ -67,7 +80,7 @@ def read_frame(path: str | Path, encoding: str | None = None, sheet: str | int =
                 raise DataError("the file is empty", file=str(path))
             text = _decode(path, data, encoding)
             sep = "\t" if suffix == ".tsv" else _sniff_separator(text)
-            frame = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False)
+            frame = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype)
             _check_header(path, next(csv.reader(io.StringIO(text), delimiter=sep), []))
     except DataError:
         raise
@@ -90,6 +103,8 @@ def _check_header(path: Path, names: list) -> None:
     """Refuse a header that names a column twice (pandas would silently rename the second to NAME.1)."""
     seen: set[str] = set()
     for name in (str(n).strip() for n in names if not (isinstance(n, float) and np.isnan(n))):
+        if not name:  # blank header cells (trailing commas): pandas names them "Unnamed: N"
+            continue
         if name in seen:
             raise DataError("the header names this column more than once", file=str(path), column=name,
                             hint="rename or remove the duplicate")
@@ -203,7 +218,9 @@ def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: 
     """
     for col in frame.columns:
         s = frame[col]
-        if str(col) in (skip or set()) or not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+        if str(col) in (skip or set()) or isinstance(s.dtype, pd.CategoricalDtype):
+            continue  # declared categorical, by name or by dtype
+        if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
             continue
         present = s.notna().to_numpy()
         if not present.any():
@@ -283,6 +300,11 @@ class Dataset:
         return (self._splits or self.split()).get("oot")
 
 
+def text_columns(schema: dict) -> list[str]:
+    """A model's inputs that are text (`schema.json` type "string"): read them as written when scoring."""
+    return [f["name"] for f in schema.get("fields", []) if f.get("type") == "string" and "name" in f]
+
+
 def check_roles(
     columns: list[str],
     source: str | None,
@@ -323,19 +345,30 @@ def read_table(
     exclude: list[str] | None = None,
     encoding: str | None = None,
     categorical: list[str] | None = None,
+    features: list[str] | None = None,
+    text: list[str] | None = None,
 ) -> Dataset:
     """Load a wide table (or take a DataFrame) as a `Dataset` with the target encoded 0/1 (1 = bad).
 
     Infinite values, an all-missing feature column, a one-class target, text in an otherwise
     numeric column and unreadable times are refused with a `DataError` naming the file, column
-    and row. `categorical` columns are read as text whatever their values look like.
+    and row. `categorical` columns are codes: read as written and binned as categories whatever
+    their values look like. `features` (a model's inputs, to validate or report on a model) keeps
+    only those columns as features, unchecked beyond them; `text` columns are read as written
+    (a model's text inputs, see `text_columns`).
     """
     if isinstance(path, pd.DataFrame):
         frame, source = path.copy(), None
     else:
-        frame, source = read_frame(path, encoding=encoding), str(path)
+        as_text = list(dict.fromkeys([*(text or []), *(categorical or [])]))
+        frame, source = read_frame(path, encoding=encoding, text=as_text), str(path)
     drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
                        categorical=categorical)
+    if features is not None:
+        lacking = [c for c in features if c not in frame.columns]
+        if lacking:
+            raise DataError(f"{len(lacking)} model column(s) missing: {lacking[:10]}", file=source, column=lacking[0])
+        drop = [c for c in frame.columns if c not in features or c in drop]
     y = encode_target(frame[target], bad, file=source) if target else None
     if time is not None:
         codes, values, counts = factorize_times(frame[time])

@@ -39,9 +39,9 @@ class Thresholds:
     warn: float = 0.10
     alert: float = 0.25
     min_period_rows: int = 1000
-    min_rows: int = 500
     p_value: float = 0.01
     auc_drop: float = 0.05
+    min_rows: int = 500  # last: positional Thresholds(warn, alert, min_period_rows, p_value, auc_drop) keep their meaning
 
     def check(self) -> None:
         if not (math.isfinite(self.warn) and math.isfinite(self.alert) and 0 < self.warn < self.alert):

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from creditflow.data.errors import DataError
+from creditflow.data.io import text_columns
 from creditflow.data.output import atomic_path
 from creditflow.monitor.baseline import Baseline, fit_baseline, load_baseline
 from creditflow.monitor.drift import LEVELS, STATUS_OF_LEVEL, Drift, Thresholds, measure_drift
@@ -177,7 +178,7 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
 
         batch = read_audit(audit, bundle, table=audit_table)
     else:
-        frame, source = read_data(data, encoding)
+        frame, source = read_data(data, encoding, text_columns(bundle.files.get("schema.json", {})))
         check_columns(frame, list(bundle.model.features_), source)
         batch = Batch(frame=frame, source=source or "DataFrame")
     if len(batch.frame) == 0:
@@ -225,7 +226,7 @@ def monitor(
     mdl = bundle.model
     ref = None
     if reference is not None:
-        ref, ref_source = read_data(reference, encoding)
+        ref, ref_source = read_data(reference, encoding, text_columns(bundle.files.get("schema.json", {})))
         check_columns(ref, list(mdl.features_), ref_source)
         baseline = fit_baseline(mdl, ref)
         note = f"baseline built from the reference table {ref_source or 'DataFrame'} ({len(ref):,} rows)"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from creditflow.binning.variable import category_keys
 from creditflow.data.errors import DataError, SchemaError
-from creditflow.data.io import check_finite, encode_target, read_frame
+from creditflow.data.io import Dataset, check_finite, encode_target, read_frame
 from creditflow.data.split import period_of
 
 NO_PERIOD = "(no time)"
@@ -128,8 +128,17 @@ def _period_sort_key(p: str) -> tuple:
         return (1, 0.0, p)
 
 
-def read_data(path: str | Path | pd.DataFrame, encoding: str | None = None) -> tuple[pd.DataFrame, str | None]:
-    """A table to monitor, and its file name (None for a DataFrame); `encoding` for CSV files."""
+def read_data(path: Any, encoding: str | None = None, text: list[str] | None = None) -> tuple[pd.DataFrame, str | None]:
+    """A table to monitor (file, DataFrame or `Dataset`), and its file name (None for a DataFrame).
+
+    `encoding` for CSV files; `text` columns (the model's text inputs) are read as written.
+    """
+    if isinstance(path, Dataset):  # its features, with its outcomes, ids and times under their own names
+        frame = path.X.reset_index(drop=True).copy()
+        for name, values in ((path.target, path.y), (path.id_column, path.ids), (path.time_column, path.time)):
+            if name is not None and values is not None:
+                frame[name] = np.asarray(values)
+        return frame, path.source
     if isinstance(path, pd.DataFrame):
         return path.reset_index(drop=True), None
-    return read_frame(path, encoding=encoding), str(path)
+    return read_frame(path, encoding=encoding, text=text), str(path)
