@@ -18,7 +18,7 @@ def compare_cmd(
     challenger: Path = typer.Argument(..., help="Challenger model bundle directory."),
     data: Path = typer.Argument(..., help="Labelled table (CSV, Parquet or Excel)."),
     target: str | None = typer.Option(None, "--target", help="Target column (default: the champion's training target)."),
-    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (default: 1/bad/yes)."),
+    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (needed unless the values are a known pair: 0/1, good/bad, yes/no, 正常/逾期)."),
     cutoff: float | None = typer.Option(None, "--cutoff", help="Approve at or above this score (default: the "
                                                                "champion's base score)."),
     out: Path | None = typer.Option(None, "--out", help="Write the comparison: .json or .html."),

@@ -57,7 +57,7 @@ def _summary(result: TrainResult) -> None:
 def train_cmd(
     data: Path = typer.Argument(..., help="Training table: CSV (UTF-8/GBK), Parquet or Excel."),
     target: str = typer.Option(..., "--target", help="Target column (overdue / bad flag)."),
-    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (default: 1/bad/yes)."),
+    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (needed unless the values are a known pair: 0/1, good/bad, yes/no, 正常/逾期)."),
     id: str | None = typer.Option(None, "--id", help="Id column, carried to scores."),
     time: str | None = typer.Option(None, "--time", help="Time column; the latest period is held out as out-of-time."),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Field dictionary (CSV/XLSX: variable, meaning)."),

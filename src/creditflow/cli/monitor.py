@@ -46,7 +46,7 @@ def monitor_cmd(
     audit_table: str | None = typer.Option(None, "--audit-table", help="Audit table name (default: decisions, else audit or audit_log)."),
     labels: Path | None = typer.Option(None, "--labels", help="Outcomes that arrived later, joined to DATA by --id."),
     target: str | None = typer.Option(None, "--target", help="Outcome column (in --labels, or in DATA)."),
-    bad: str | None = typer.Option(None, "--bad", help="Outcome value that means bad (default: 1/bad/yes)."),
+    bad: str | None = typer.Option(None, "--bad", help="Outcome value that means bad (needed unless the values are a known pair: 0/1, good/bad, yes/no, 正常/逾期)."),
     id: str | None = typer.Option(None, "--id", help="Id column joining DATA and --labels (default: the training one)."),
     time: str | None = typer.Option(None, "--time", help="Time column: results per calendar month (or value)."),
     policy: Path | None = typer.Option(None, "--policy", help="Decision policy file: compare the decision mix."),

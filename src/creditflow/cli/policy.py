@@ -30,7 +30,7 @@ def simulate_cmd(
     model_dir: Path = typer.Argument(..., help="Model bundle directory."),
     data: Path = typer.Argument(..., help="Population to simulate on: CSV, Parquet or Excel."),
     target: str | None = typer.Option(None, "--target", help="Target column (1 = bad) for realised bad rates."),
-    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (default: 1/bad/yes)."),
+    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (needed unless the values are a known pair: 0/1, good/bad, yes/no, 正常/逾期)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
     encoding: str | None = encoding_option(),
 ) -> None:

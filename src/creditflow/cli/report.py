@@ -48,7 +48,7 @@ def report_cmd(
     oot: Path | None = typer.Option(None, "--oot", help="A second labelled table: the out-of-time sample."),
     target: str | None = typer.Option(None, "--target", help="Target column (default: the one the model was "
                                                              "trained with)."),
-    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (default: 1/bad/yes)."),
+    bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (needed unless the values are a known pair: 0/1, good/bad, yes/no, 正常/逾期)."),
     id: str | None = typer.Option(None, "--id", help="Id column (default: the training one, when present)."),
     time_col: str | None = typer.Option(None, "--time", help="Time column (default: the training one)."),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Field dictionary (CSV/XLSX) to label "

@@ -28,7 +28,7 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 ENCODINGS = ("utf-8-sig", "gb18030")
 # Target values read as "bad" when --bad is not given.
 DEFAULT_BAD_VALUES = ("1", "1.0", "bad", "yes", "true", "y", "default", "逾期", "坏")
-DEFAULT_GOOD_VALUES = ("0", "0.0", "good", "no", "false", "n", "正常", "好", "未逾期")
+DEFAULT_GOOD_VALUES = ("0", "0.0", "good", "no", "false", "n", "ok", "current", "normal", "正常", "好", "未逾期")
 
 
 def _decode(path: Path, data: bytes, encoding: str | None) -> str:
