@@ -180,9 +180,18 @@ def _rehashed(bundle: Path, dest: Path, name: str, change) -> Path:
 REHASHED_EDITS = {
     "key removed": ("model.json", lambda d: d.pop("scaling"), "missing key 'scaling'"),
     "nested key removed": ("binning.json", lambda d: d["variables"][0].pop("kind"), "missing key 'variables[0].kind'"),
-    "wrong type": ("model.json", lambda d: d.__setitem__("intercept", "abc"), "invalid or inconsistent value at key 'intercept'"),
-    "not a mapping": ("model.json", lambda d: d.__setitem__("scaling", 600), "at key 'scaling'"),
+    "wrong type": ("model.json", lambda d: d.__setitem__("intercept", "abc"), "key 'intercept': must be a finite number"),
+    "not a mapping": ("model.json", lambda d: d.__setitem__("scaling", 600), "key 'scaling': must be a mapping"),
     "points edited": ("model.json", lambda d: d["points"][0].__setitem__("points", 99), "key 'points': the points table"),
+    # values that fail only later, inside the model, once blamed on the key read last (variables[22].kind)
+    "short woe list": ("binning.json", lambda d: d["variables"][0].__setitem__("woe", d["variables"][0]["woe"][:2]),
+                       "key 'variables[0].woe': has 2 values but the variable has"),
+    "text in splits": ("binning.json", lambda d: d["variables"][0]["splits"].__setitem__(0, "abc"),
+                       "key 'variables[0].splits[0]': must be a finite number, not str 'abc'"),
+    "pdo text": ("model.json", lambda d: d["scaling"].__setitem__("pdo", "abc"),
+                 "key 'scaling.pdo': must be a finite number, not str 'abc'"),
+    "unknown kind": ("binning.json", lambda d: d["variables"][1].__setitem__("kind", "ordinal"),
+                     "key 'variables[1].kind': must be one of ['numeric', 'categorical'], not str 'ordinal'"),
 }
 
 
@@ -197,6 +206,7 @@ def test_rehashed_edited_bundle_names_the_file_and_the_key(trained, tmp_path, ca
         load_bundle(edited)
     assert err.value.file == str(edited / name)
     assert expected in err.value.message
+    assert err.value.message.count("key '") == 1  # the faulty key only, no other one blamed
     r = run("score", edited, UCI, "--out", tmp_path / "s.csv")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
     text = " ".join(r.stderr.split())

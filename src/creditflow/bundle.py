@@ -187,19 +187,18 @@ class _MissingKey(BundleError, KeyError):
 
 class _Doc(dict):
     """A JSON document (or a part of one) handed to `from_bundle`: reading a key it lacks is a
-    `BundleError` naming the file and the key path (``scaling.pdo``, ``points[3].bin``), and the key
-    read last is kept in `last` (one slot), so a value of the wrong type can be traced to it."""
+    `BundleError` naming the file and the key path (``scaling.pdo``, ``points[3].bin``).
 
-    def __init__(self, data: dict, file: str, where: str, last: list) -> None:
-        super().__init__((k, _wrap(v, file, f"{where}.{k}" if where else str(k), last)) for k, v in data.items())
-        self._file, self._where, self._last = file, where, last
+    Only a missing key is traced this way: a value of the wrong type or length fails later, in code
+    that no longer knows where it came from, so the values that matter are checked beforehand by
+    `check_documents`."""
+
+    def __init__(self, data: dict, file: str, where: str) -> None:
+        super().__init__((k, _wrap(v, file, f"{where}.{k}" if where else str(k))) for k, v in data.items())
+        self._file, self._where = file, where
 
     def _key(self, key: Any) -> str:
         return f"{self._where}.{key}" if self._where else str(key)
-
-    def __getitem__(self, key: Any) -> Any:
-        self._last[0] = (self._file, self._key(key))
-        return super().__getitem__(key)
 
     def __missing__(self, key: Any) -> Any:
         raise _MissingKey(f"missing key {self._key(key)!r}", file=self._file)
@@ -208,19 +207,19 @@ class _Doc(dict):
         return dict, (dict(self),)
 
 
-def _wrap(value: Any, file: str, where: str, last: list) -> Any:
+def _wrap(value: Any, file: str, where: str) -> Any:
     if isinstance(value, dict):
-        return _Doc(value, file, where, last)
+        return _Doc(value, file, where)
     if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        return [_wrap(v, file, f"{where}[{i}]", last) for i, v in enumerate(value)]
+        return [_wrap(v, file, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
 
 
 class _Files(dict):
     """The bundle's documents by file name; JSON documents wrapped as `_Doc`, a missing one named."""
 
-    def __init__(self, path: Path, files: dict[str, Any], last: list) -> None:
-        super().__init__((name, _wrap(doc, name, "", last)) for name, doc in files.items())
+    def __init__(self, path: Path, files: dict[str, Any]) -> None:
+        super().__init__((name, _wrap(doc, name, "")) for name, doc in files.items())
         self._path = path
 
     def __missing__(self, name: str) -> Any:
@@ -228,6 +227,200 @@ class _Files(dict):
 
     def __reduce__(self) -> tuple:
         return dict, (dict(self),)
+
+
+# ---------------------------------------------------------------- checks of the values that matter
+#
+# A re-hashed bundle (a document edited and its digest recomputed) passes `verify_bundle`. Its
+# values are checked here, before the model is rebuilt, so that a wrong type or length is reported
+# with the file and the exact key path that holds it (a failure deep inside the model could not say).
+
+BIN_KINDS = ("numeric", "categorical")
+SCALING_INTEGERS = ("min_score", "max_score")
+
+
+def _bad(file: str, key: str, why: str) -> BundleError:
+    return BundleError(f"key {key!r}: {why}", file=file)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _what(v: Any) -> str:
+    return "null" if v is None else f"{type(v).__name__} {v!r}" if not isinstance(v, (dict, list)) else type(v).__name__
+
+
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _mapping(doc: Any, file: str, key: str) -> dict:
+    if not isinstance(doc, dict):
+        raise _bad(file, key, f"must be a mapping (a JSON object), not {_what(doc)}")
+    return doc
+
+
+def _numbers(value: Any, file: str, key: str) -> list:
+    if not isinstance(value, list):
+        raise _bad(file, key, f"must be a list of numbers, not {_what(value)}")
+    for i, v in enumerate(value):
+        if not _is_number(v):
+            raise _bad(file, f"{key}[{i}]", f"must be a finite number, not {_what(v)}")
+    return value
+
+
+def _number(doc: dict, name: str, file: str, key: str, *, integer: bool = False) -> None:
+    if name in doc:
+        v = doc[name]
+        if not _is_number(v) or (integer and float(v) != int(v)):
+            raise _bad(file, key, f"must be {'an integer' if integer else 'a finite number'}, not {_what(v)}")
+
+
+def check_variable_binning(doc: Any, file: str, key: str, *, counts: bool = True) -> int:
+    """Check one variable's bins (a `VariableBinning.to_dict()`); return its number of bins.
+
+    `counts`: goods, bads and woe must give one value per bin (binning.json); otherwise they may be
+    empty (the fine bins of shapes.json keep their counts beside the binning).
+    """
+    doc = _mapping(doc, file, key)
+    for name in ("name", "kind"):
+        if name not in doc:
+            raise _MissingKey(f"missing key '{key}.{name}'", file=file)
+    if not isinstance(doc["name"], str) or not doc["name"]:
+        raise _bad(file, f"{key}.name", f"must be a variable name (text), not {_what(doc['name'])}")
+    kind = doc["kind"]
+    if kind not in BIN_KINDS:
+        raise _bad(file, f"{key}.kind", f"must be one of {list(BIN_KINDS)}, not {_what(kind)}")
+    splits = _numbers(doc.get("splits", []), file, f"{key}.splits")
+    if any(b <= a for a, b in zip(splits, splits[1:], strict=False)):
+        raise _bad(file, f"{key}.splits", "must rise strictly (each split above the one before)")
+    groups = doc.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
+        raise _bad(file, f"{key}.groups", f"must be a list of category lists, not {_what(groups)}")
+    specials = _numbers(doc.get("special_values", []), file, f"{key}.special_values")
+    regular = len(splits) + 1 if kind == "numeric" else len(groups)
+    n_bins = regular + 1 + len(specials) + (kind == "categorical")
+    layout = (f"{len(splits)} splits" if kind == "numeric" else f"{len(groups)} groups") + \
+        f", Missing, {len(specials)} special values" + (", Unseen" if kind == "categorical" else "")
+    for name in ("goods", "bads", "woe"):
+        values = _numbers(doc.get(name, []), file, f"{key}.{name}")
+        if len(values) != n_bins and (counts or values):
+            raise _bad(file, f"{key}.{name}", f"has {_count(values, 'value')} but the variable has {n_bins} bins ({layout})")
+    labels = doc.get("labels")
+    if labels is not None and (not isinstance(labels, list) or len(labels) != n_bins):
+        got = _count(labels, "label") if isinstance(labels, list) else _what(labels)
+        raise _bad(file, f"{key}.labels", f"has {got} but the variable has {n_bins} bins ({layout})")
+    return n_bins
+
+
+def check_scaling(doc: Any, file: str, key: str = "scaling") -> None:
+    """Check a score scaling (`Scaling.to_dict()`): known keys, numbers, a positive pdo and odds."""
+    from dataclasses import fields
+
+    from creditflow.scoring.scaling import Scaling
+
+    known = [f.name for f in fields(Scaling)]
+    doc = _mapping(doc, file, key)
+    for name in doc:
+        if name not in known:
+            raise _bad(file, f"{key}.{name}", f"not a scaling setting (known: {', '.join(known)})")
+    for name in known:
+        _number(doc, name, file, f"{key}.{name}", integer=name in SCALING_INTEGERS)
+    for name in ("pdo", "base_odds"):
+        if name in doc and doc[name] <= 0:
+            raise _bad(file, f"{key}.{name}", f"must be positive, not {doc[name]!r}")
+    if {"min_score", "max_score"} <= set(doc) and doc["min_score"] >= doc["max_score"]:
+        raise _bad(file, f"{key}.min_score", f"{doc['min_score']} must be below max_score {doc['max_score']}")
+
+
+def check_grades(doc: Any, file: str, key: str = "grades") -> None:
+    """Check grade bands (`Grades.to_dict()`): [grade, lowest score] pairs, best grade first."""
+    if not doc:
+        return  # the default bands
+    doc = _mapping(doc, file, key)
+    if "bands" not in doc:
+        raise _MissingKey(f"missing key '{key}.bands'", file=file)
+    bands = doc["bands"]
+    if not isinstance(bands, list) or not bands:
+        raise _bad(file, f"{key}.bands", f"must be a non-empty list of [grade, lowest score] pairs, not {_what(bands)}")
+    for i, band in enumerate(bands):
+        if not (isinstance(band, list) and len(band) == 2 and isinstance(band[0], str) and _is_number(band[1])
+                and float(band[1]) == int(band[1])):
+            raise _bad(file, f"{key}.bands[{i}]", f"must be a [grade, lowest score] pair, not {band!r}")
+    lows = [b[1] for b in bands]
+    if any(b >= a for a, b in zip(lows, lows[1:], strict=False)):
+        raise _bad(file, f"{key}.bands", "must be listed best grade first, with falling lowest scores")
+
+
+def _check_model_doc(m: Any, file: str, binned: dict[str, int] | None) -> None:
+    """model.json of a scorecard or boosted scorecard (`binned`: bins per variable of binning.json)."""
+    m = _mapping(m, file, "")
+    if "features" in m:
+        feats = m["features"]
+        if not isinstance(feats, list) or not all(isinstance(v, str) for v in feats):
+            raise _bad(file, "features", f"must be a list of variable names, not {_what(feats)}")
+        if binned is not None:
+            unbinned = [v for v in feats if v not in binned]
+            if unbinned:
+                raise _bad(file, "features", f"{unbinned[:5]} have no variable in binning.json")
+    for name in ("intercept", "base_points"):
+        _number(m, name, file, name)
+    if "coefficients" in m:
+        for v, c in _mapping(m["coefficients"], file, "coefficients").items():
+            if not _is_number(c):
+                raise _bad(file, f"coefficients.{v}", f"must be a finite number, not {_what(c)}")
+    if "contributions" in m:
+        for v, c in _mapping(m["contributions"], file, "contributions").items():
+            _numbers(c, file, f"contributions.{v}")
+            if binned is not None and v in binned and len(c) != binned[v]:
+                raise _bad(file, f"contributions.{v}", f"has {_count(c, 'value')} but binning.json gives it {binned[v]} bins")
+    if "points" in m and not (isinstance(m["points"], list) and all(isinstance(r, dict) for r in m["points"])):
+        raise _bad(file, "points", "must be a list of {variable, bin, points} rows")
+
+
+def check_documents(files: dict[str, Any]) -> None:
+    """Check the values of a bundle's model documents that the model is rebuilt from.
+
+    A fault is a `BundleError` naming the document (``binning.json``) and the exact key path
+    (``variables[0].woe``); a missing key the model needs is left to `from_bundle`, which names it.
+    """
+    binned: dict[str, int] | None = None
+    if "binning.json" in files:
+        doc = _mapping(files["binning.json"], "binning.json", "")
+        if "variables" in doc:
+            variables = doc["variables"]
+            if not isinstance(variables, list):
+                raise _bad("binning.json", "variables", f"must be a list of variables, not {_what(variables)}")
+            binned = {}
+            for i, var in enumerate(variables):
+                n = check_variable_binning(var, "binning.json", f"variables[{i}]")
+                if var["name"] in binned:
+                    raise _bad("binning.json", f"variables[{i}].name", f"{var['name']!r} is binned twice")
+                binned[var["name"]] = n
+    if "shapes.json" in files:
+        shapes = _mapping(files["shapes.json"], "shapes.json", "")
+        variables = shapes.get("variables", [])
+        if not isinstance(variables, list):
+            raise _bad("shapes.json", "variables", f"must be a list of variables, not {_what(variables)}")
+        for i, var in enumerate(variables):
+            key = f"variables[{i}]"
+            var = _mapping(var, "shapes.json", key)
+            if "binning" in var:
+                n = check_variable_binning(var["binning"], "shapes.json", f"{key}.binning", counts=False)
+                for name in ("logodds", "counts", "bads", "hessian"):
+                    if name in var and len(_numbers(var[name], "shapes.json", f"{key}.{name}")) != n:
+                        raise _bad("shapes.json", f"{key}.{name}",
+                                   f"has {_count(var[name], 'value')} but the variable has {n} bins")
+    for name in ("model.json", "gbdt.json"):
+        if name in files:
+            doc = _mapping(files[name], name, "")
+            if name == "model.json":
+                _check_model_doc(doc, name, binned)
+            if "scaling" in doc:
+                check_scaling(doc["scaling"], name)
+            if "grades" in doc:
+                check_grades(doc["grades"], name)
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -251,19 +444,17 @@ def load_bundle(path: str | Path) -> Bundle:
     except BundleError as exc:
         exc.file = str(path / MANIFEST)
         raise
-    last: list[tuple[str, str] | None] = [None]
     try:
-        model = cls.from_bundle(_Files(path, files, last))
+        check_documents(files)
+        model = cls.from_bundle(_Files(path, files))
     except BundleError as exc:
         # documents and the models name a file of the bundle ("model.json"): give its path
         exc.file = str(path / exc.file) if exc.file in files else exc.file or str(path)
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        if last[0] is None:
-            raise BundleError(f"bundle documents are incomplete or inconsistent: {exc!r}", file=str(path)) from None
-        name, key = last[0]
-        raise BundleError(f"invalid or inconsistent value at key {key!r} ({type(exc).__name__}: {exc})",
-                          file=str(path / name)) from None
+        # past the checks, which document and key hold the fault is not known: name the bundle only
+        raise BundleError(f"the bundle's documents are invalid or inconsistent ({type(exc).__name__}: {exc})",
+                          file=str(path)) from None
     model.bundle_version_ = manifest.get("model_version", "")
     return Bundle(path=path, model=model, files=files, manifest=manifest)
 
