@@ -161,3 +161,23 @@ def test_a_variable_dropped_for_sign_blocks_no_other(shared_data):
     blockers = sel.loc[sel["step"] == "correlation", "reason"].str.extract(r" with (\S+) \(IV")[0]
     assert len(blockers) > 0 and blockers.isin(card.features_).all()
     assert not sel.loc[["x_142", "x_143"], "reason"].str.contains("x_144").any()
+
+
+def test_a_sign_drop_reruns_the_filters_when_a_correlation_drop_is_correlated_with_it():
+    """On yinlian x_121 lost on correlation to x_125, but is also correlated above 0.8 with x_124: dropping
+    x_124 must rerun the filters (its name is not in x_121's reason)."""
+    from creditflow.models.scorecard import _blocks_others
+    from creditflow.selection.filters import woe_correlation
+
+    data = cf.read_table(YINLIAN, "y", id="user_id")
+    card = cf.Scorecard().fit(data.train)
+    sel = card.selection_
+    alive = sel.loc[~sel["step"].isin(["missing", "iv"]), "variable"].tolist()
+    corr = woe_correlation(card.binning_.transform(data.train.X, alive))
+    only_x121 = sel[(sel["step"] != "correlation") | (sel["variable"] == "x_121")]
+    assert "x_125" in only_x121.set_index("variable").at["x_121", "reason"]
+    assert _blocks_others(only_x121, corr, "x_124", 0.8)
+    assert not _blocks_others(only_x121, corr, "x_124", 0.9)
+    dropped = sel.loc[sel["step"] == "correlation", "variable"]
+    unrelated = [v for v in card.features_ if not (corr.loc[dropped, v].abs() > 0.8).any()]
+    assert unrelated and not any(_blocks_others(sel, corr, v, 0.8) for v in unrelated)

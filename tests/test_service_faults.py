@@ -4,14 +4,20 @@ the rest exactly once."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import re
 import shutil
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import httpx
+import pytest
 
+from tests.conftest import UCI
 from tests.service_support import (  # noqa: F401
     EXAMPLE_POLICY,
     ServiceProcess,
@@ -19,6 +25,7 @@ from tests.service_support import (  # noqa: F401
     free_port,
     run_serve,
     service_bundle,
+    uci_frame,
 )
 
 
@@ -83,30 +90,61 @@ def test_port_out_of_range_exits_2(service_bundle, tmp_path):  # noqa: F811
         assert "Traceback" not in r.stderr
 
 
+def _without(modules: list[str], *args: str, cwd) -> subprocess.CompletedProcess:
+    """`creditflow ARGS` in a fresh interpreter where `modules` cannot be imported, as when they are not installed."""
+    code = ("import sys\n"
+            f"for m in {modules!r}: sys.modules[m] = None\n"
+            "from creditflow.cli import main\n"
+            f"sys.argv = ['creditflow', *{list(args)!r}]\n"
+            "main()\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=300,
+                          env={**os.environ, "CREDITFLOW_API_KEYS": "key-for-the-tests-0123456789"})
+
+
 def test_commands_needing_the_service_extra_say_how_to_install_it(service_bundle, tmp_path):  # noqa: F811
-    """Without the [service] extra (its modules made unimportable in a fresh interpreter, as when they are
-    not installed) `serve` stops with exit 2 and the pip command, not a traceback. (pydantic, which
-    `policy simulate` needs too, cannot be blocked here: typer itself imports it.)"""
-    import os
-    import subprocess
-    import sys
-
-    def without(modules: list[str], *args: str) -> subprocess.CompletedProcess:
-        code = ("import sys\n"
-                f"for m in {modules!r}: sys.modules[m] = None\n"
-                "from creditflow.cli import main\n"
-                f"sys.argv = ['creditflow', *{list(args)!r}]\n"
-                "main()\n")
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                              env={**os.environ, "CREDITFLOW_API_KEYS": "key-for-the-tests-0123456789"})
-
-    r = without(["uvicorn"], "serve", str(service_bundle), "--port", "8000")
+    """Without the [service] extra (its modules made unimportable) `serve` stops with exit 2 and the pip
+    command, not a traceback."""
+    r = _without(["uvicorn"], "serve", str(service_bundle), "--port", "8000", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip() == ("error: creditflow serve needs the [service] extra (uvicorn not installed): "
                                 "pip install 'creditflow[service]'")
-    r = without(["fastapi", "uvicorn"], "serve", str(service_bundle))
+    r = _without(["fastapi", "uvicorn"], "serve", str(service_bundle), cwd=tmp_path)
     assert r.returncode == 2 and "(fastapi, uvicorn not installed)" in r.stderr
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
+SERVICE_ONLY = ["fastapi", "starlette", "uvicorn", "httpx", "psycopg"]
+
+
+def test_policy_commands_need_no_more_of_the_service_extra_than_pydantic(service_bundle, tmp_path):  # noqa: F811
+    """`policy simulate` and `policy check MODEL` use the service's input validation, which needs pydantic
+    only: without the web server, HTTP client and PostgreSQL driver they still run."""
+    uci_frame().head(2000).to_csv(tmp_path / "pop.csv", index=False)
+    r = _without(SERVICE_ONLY, "policy", "simulate", str(EXAMPLE_POLICY), str(service_bundle), str(tmp_path / "pop.csv"),
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "(2,000 rows)" in " ".join(r.stdout.split()) and "approval rate" in r.stdout
+    r = _without(SERVICE_ONLY, "policy", "check", str(EXAMPLE_POLICY), str(service_bundle), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"consistent with {service_bundle}" in " ".join(r.stdout.split())
+
+
+@pytest.mark.skipif(any(req.split(";")[0].strip().lower().startswith("pydantic")
+                        for req in importlib.metadata.requires("typer") or []),
+                    reason="this typer depends on pydantic and coerces every CLI parameter with it, so pydantic "
+                           "cannot be missing while the CLI runs (blocking it fails inside typer, before the "
+                           "command's own check)")
+def test_policy_commands_without_pydantic_say_how_to_install_it(service_bundle, tmp_path):  # noqa: F811
+    """With a typer that does not need pydantic, the policy commands that validate inputs check for it."""
+    r = _without(["pydantic"], "policy", "simulate", str(EXAMPLE_POLICY), str(service_bundle), str(UCI), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == ("error: creditflow policy simulate needs the [service] extra (pydantic not "
+                                "installed): pip install 'creditflow[service]'")
+    r = _without(["pydantic"], "policy", "check", str(EXAMPLE_POLICY), str(service_bundle), cwd=tmp_path)
+    assert r.returncode == 2 and "policy check with a model bundle needs the [service] extra" in r.stderr
+    assert "pip install 'creditflow[service]'" in r.stderr and "Traceback" not in r.stderr
+    r = _without(["pydantic"], "policy", "check", str(EXAMPLE_POLICY), cwd=tmp_path)  # no bundle: no pydantic needed
+    assert r.returncode == 0, r.stderr
 
 
 def test_kill_9_under_load_then_restart(service_bundle, applicants, tmp_path):  # noqa: F811

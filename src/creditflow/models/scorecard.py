@@ -60,13 +60,17 @@ class LocalPatternSums:
         return lambda beta: logistic_sums(a, pat.y, pat.weight, beta)
 
 
-def _blocks_others(selection: pd.DataFrame, var: str) -> bool:
-    """Whether removing `var` could let a dropped variable back: it beat one on correlation, or a
-    step that judges the set as a whole (VIF, max_features, stepwise) dropped any."""
+def _blocks_others(selection: pd.DataFrame, corr: pd.DataFrame, var: str, max_corr: float | None) -> bool:
+    """Whether removing `var` could let a dropped variable back: one dropped on correlation is
+    correlated with it above `max_corr`, or a step that judges the set as a whole (VIF,
+    max_features, stepwise) dropped any."""
     steps = selection["step"]
     if steps.isin(["vif", "max_features", "stepwise"]).any():
         return True
-    return bool(selection.loc[steps == "correlation", "reason"].str.contains(f" with {var} (IV", regex=False).any())
+    dropped = selection.loc[steps == "correlation", "variable"].tolist()
+    if max_corr is None or not dropped:
+        return False
+    return bool((corr.loc[dropped, var].abs().to_numpy() > max_corr).any())
 
 
 def _woe_mean(vb: Any) -> float:
@@ -196,7 +200,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 return chosen
             var, why = dropped
             signs[var] = why
-            rerun = _blocks_others(self.selection_, var)
+            rerun = _blocks_others(self.selection_, corr, var, sset.max_corr)
             if not rerun:  # the filters would drop the same variables: only this one leaves
                 row = self.selection_.index[self.selection_["variable"] == var][0]
                 self.selection_.loc[row, ["selected", "step", "reason"]] = [False, "sign", why]
