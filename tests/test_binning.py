@@ -122,3 +122,45 @@ def test_auto_trend_keeps_a_monotonic_shape_unless_the_free_one_is_significant()
     u_shape = lambda x: 0.1 + 0.3 * ((x - 5) / 5) ** 2  # noqa: E731
     assert trend_of(50_000, u_shape) == "none"
 
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"max_bins": 2.5}, "max_bins must be a whole number"), ({"max_bins": "8"}, "max_bins must be a whole number"),
+    ({"n_prebins": None}, "n_prebins"), ({"min_bin_share": "5%"}, "min_bin_share must be a number"),
+    ({"alpha": -1}, "alpha"), ({"alpha": 0}, "alpha"), ({"special_values": "x"}, "special_values"),
+    ({"special_values": [float("nan")]}, "finite"), ({"categorical": ["NOPE"]}, "NOPE"),
+    ({"special_values": {"NOPE": [1]}}, "NOPE"), ({"user_splits": [30]}, "user_splits"),
+])
+def test_bad_settings_are_refused_with_the_reason(uci, params, match):
+    with pytest.raises(CreditflowError, match=match):
+        BinningProcess(**params).fit(uci.X[["AGE", "SEX"]], uci.y)
+
+
+def test_one_special_value_or_categorical_name_reads_as_a_list(uci):
+    X = uci.X[["LIMIT_BAL", "SEX"]]
+    one = BinningProcess(special_values=50000, categorical="SEX").fit(X, uci.y)
+    listed = BinningProcess(special_values=[50000], categorical=["SEX"]).fit(X, uci.y)
+    assert one.bins_["SEX"].kind == "categorical"
+    assert one.to_dict()["variables"] == listed.to_dict()["variables"]
+    assert "Special 50000" in one.bins_["LIMIT_BAL"].labels
+    assert BinningProcess(max_bins=6.0).fit(X, uci.y).to_dict()["variables"] == \
+        BinningProcess(max_bins=6).fit(X, uci.y).to_dict()["variables"]
+
+
+def test_column_names_of_any_type_duplicates_and_infinities(uci):
+    X = uci.X[["AGE", "PAY_0", "LIMIT_BAL"]]
+    bp = BinningProcess().fit(X, uci.y)
+    numbered = BinningProcess(user_splits={0: [30, 40]}).fit(X.set_axis([0, 1, 2], axis=1), uci.y)
+    assert list(numbered.bins_) == ["0", "1", "2"] and numbered.bins_["0"].splits == [30.0, 40.0]
+    np.testing.assert_array_equal(numbered.transform(X.set_axis([0, 1, 2], axis=1))["1"], bp.transform(X)["PAY_0"])
+    np.testing.assert_array_equal(bp.transform(X.to_numpy()), bp.transform(X))
+    with pytest.raises(CreditflowError, match="fitted on 3"):
+        bp.transform(X.to_numpy()[:, :2])
+    with pytest.raises(CreditflowError, match="more than once") as err:
+        BinningProcess().fit(pd.concat([X, X[["AGE"]]], axis=1), uci.y)
+    assert err.value.column == "AGE"
+    inf = X.astype({"AGE": float})
+    inf.loc[inf.index[9], "AGE"] = np.inf
+    for step in (lambda: BinningProcess().fit(inf, uci.y), lambda: bp.transform(inf)):
+        with pytest.raises(CreditflowError, match="infinite") as err:
+            step()
+        assert (err.value.column, err.value.row) == ("AGE", 10)

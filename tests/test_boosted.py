@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 import creditflow as cf
 from creditflow.bundle import load_bundle, save_bundle
-from creditflow.data import BundleError, CreditflowError, SchemaError
+from creditflow.data import BundleError, CreditflowError, DataError, SchemaError
 from creditflow.models.boosted import BoostedScorecard, accuracy_by_bins
 from creditflow.models.boosted_shape import isotonic, segment
 from tests.conftest import GERMAN, ROOT, UCI, UCI_TARGET
@@ -284,3 +284,40 @@ def test_documented_scaling_is_the_one_the_bundle_records(card, tmp_path):
     stored = json.loads((save_bundle(card, tmp_path / "model") / "model.json").read_text())["scaling"]
     assert [float(g) for g in m.groups()] == [stored["base_score"], stored["base_odds"], stored["pdo"],
                                              stored["min_score"], stored["max_score"]]
+
+
+@pytest.fixture(scope="module")
+def german():
+    return cf.read_table(GERMAN, "creditability", bad="bad")
+
+
+def test_text_in_a_numeric_column_is_refused_unless_declared_categorical(german):
+    X = german.X.copy()
+    X["age_in_years"] = X["age_in_years"].astype(object)
+    X.iloc[4, X.columns.get_loc("age_in_years")] = "abc"
+    with pytest.raises(DataError, match="non-numeric") as err:
+        BoostedScorecard(interactions=0).fit(X, german.y)
+    assert (err.value.column, err.value.row) == ("age_in_years", 5)
+    model = BoostedScorecard(interactions=0, categorical=["age_in_years"]).fit(X, german.y)
+    assert model.binning_.bins_["age_in_years"].kind == "categorical"
+
+
+def test_unknown_columns_infinities_and_arrays(german):
+    X, y = german.train.X, german.train.y
+    with pytest.raises(CreditflowError, match="x_041"):
+        BoostedScorecard(special_values={"x_041": [-999]}).fit(X, y)
+    inf = X.astype({"duration_in_month": float})
+    inf.loc[inf.index[2], "duration_in_month"] = -np.inf
+    with pytest.raises(DataError, match="infinite") as err:
+        BoostedScorecard().fit(inf, y)
+    assert (err.value.column, err.value.row) == ("duration_in_month", 3)
+    model = BoostedScorecard(interactions=2).fit(X, y)
+    with pytest.raises(SchemaError, match="infinite"):
+        model.scores(inf)
+    numbered = BoostedScorecard(interactions=2).fit(X.set_axis(range(X.shape[1]), axis=1), y)
+    np.testing.assert_array_equal(numbered.points_["points"], model.points_["points"])
+    test = german.test.X
+    as_array = test.to_numpy(dtype=object)
+    np.testing.assert_array_equal(model.predict_score(as_array), model.predict_score(test))
+    with pytest.raises(SchemaError, match="fitted on 20"):
+        model.predict_score(as_array[:, 1:])

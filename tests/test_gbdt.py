@@ -13,7 +13,7 @@ from sklearn.base import clone
 
 import creditflow as cf
 from creditflow.bundle import load_bundle, save_bundle
-from creditflow.data import BundleError, SchemaError
+from creditflow.data import BundleError, DataError, SchemaError
 from creditflow.evaluation import auc
 from creditflow.models.base import CreditModel, model_class
 from creditflow.models.gbdt import GBDTModel
@@ -219,3 +219,33 @@ def test_table_engine_equals_native(model, gmodel, uci, german):
         native = m.booster_.predict(M, raw_score=True)
         np.testing.assert_allclose(predictor.margin(M), native, rtol=0, atol=1e-9)
         np.testing.assert_allclose(m.tree_tables().margins(M, engine="numpy"), native, rtol=0, atol=1e-9)
+
+
+def test_text_in_a_numeric_column_is_refused_unless_declared_categorical(german):
+    X = german.X.copy()
+    X["age_in_years"] = X["age_in_years"].astype(object)
+    X.iloc[4, X.columns.get_loc("age_in_years")] = "abc"
+    with pytest.raises(DataError, match="non-numeric") as err:
+        GBDTModel(**FAST, tune=False).fit(X, german.y)
+    assert (err.value.column, err.value.row) == ("age_in_years", 5)
+    coded = GBDTModel(**FAST, tune=False, categorical="age_in_years").fit(X, german.y)
+    assert "age_in_years" in coded.encoder_.categories
+    by_dtype = GBDTModel(**FAST, tune=False).fit(X.astype({"age_in_years": "category"}), german.y)
+    assert by_dtype.encoder_.categories["age_in_years"] == coded.encoder_.categories["age_in_years"]
+
+
+def test_column_names_of_any_type_and_arrays_of_the_fitted_width(gmodel, german):
+    X, y = german.train.X, german.train.y
+    numbered = GBDTModel(**FAST, tune=False).fit(X.set_axis(range(X.shape[1]), axis=1), y)
+    assert numbered.features_ == [str(i) for i in range(X.shape[1])]
+    assert numbered.model_text_ == gmodel.model_text_
+    test = german.test.X
+    np.testing.assert_array_equal(gmodel.predict_proba(test.to_numpy(dtype=object)), gmodel.predict_proba(test))
+    with pytest.raises(SchemaError, match="fitted on 20"):
+        gmodel.predict_proba(test.to_numpy(dtype=object)[:, :3])
+    with pytest.raises(DataError, match="more than once"):
+        clone(gmodel).fit(pd.concat([X, X[["purpose"]]], axis=1), y)
+    inf = X.astype({"duration_in_month": float})
+    inf.loc[inf.index[0], "duration_in_month"] = np.inf
+    with pytest.raises(DataError, match="infinite"):
+        GBDTModel(**FAST).fit(inf, y)

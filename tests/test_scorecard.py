@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
@@ -13,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 
 import creditflow as cf
 from creditflow.bundle import load_bundle, save_bundle
-from creditflow.data import BundleError, SchemaError
+from creditflow.data import BundleError, CreditflowError, DataError, SchemaError
 from tests.conftest import GERMAN, UCI, UCI_TARGET, YINLIAN, YINLIAN_DICT
 
 
@@ -161,6 +162,75 @@ def test_a_variable_dropped_for_sign_blocks_no_other(shared_data):
     blockers = sel.loc[sel["step"] == "correlation", "reason"].str.extract(r" with (\S+) \(IV")[0]
     assert len(blockers) > 0 and blockers.isin(card.features_).all()
     assert not sel.loc[["x_142", "x_143"], "reason"].str.contains("x_144").any()
+
+
+@pytest.fixture(scope="module")
+def german():
+    return cf.read_table(GERMAN, "creditability", bad="bad")
+
+
+def test_integer_column_names_fit_and_score_as_their_text(german):
+    X = german.train.X
+    named = cf.Scorecard().fit(X, german.train.y)
+    numbered = cf.Scorecard().fit(X.set_axis(range(X.shape[1]), axis=1), german.train.y)
+    position = {c: str(i) for i, c in enumerate(X.columns)}
+    assert numbered.features_ == [position[f] for f in named.features_]
+    np.testing.assert_array_equal(numbered.points_["points"], named.points_["points"])
+    test = german.test.X
+    np.testing.assert_array_equal(numbered.predict_score(test.set_axis(range(test.shape[1]), axis=1)),
+                                  named.predict_score(test))
+
+
+def test_duplicate_column_names_are_refused_naming_the_column(card, uci):
+    doubled = pd.concat([uci.train.X, uci.train.X[["AGE"]]], axis=1)
+    with pytest.raises(DataError, match="more than once") as err:
+        cf.Scorecard().fit(doubled, uci.train.y)
+    assert err.value.column == "AGE"
+    with pytest.raises(DataError, match="AGE"):
+        card.predict_proba(pd.concat([uci.test.X, uci.test.X[["AGE"]]], axis=1))
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"C": 0}, "C .*positive"), ({"C": -1}, "C .*positive"), ({"C": "a"}, "C must be a number"),
+    ({"grades": "abc"}, "grade must be a"), ({"binning": {"max_bins": 2.5}}, "max_bins must be a whole number"),
+    ({"binning": {"max_bins": "8"}}, "max_bins"), ({"binning": {"alpha": -1}}, "alpha"),
+    ({"categorical": ["NOPE"]}, "NOPE"), ({"special_values": {"NOPE": [1]}}, "NOPE"),
+    ({"special_values": ["a"]}, "special_values must be numbers"),
+])
+def test_bad_settings_are_refused_with_the_reason(german, params, match):
+    with pytest.raises(CreditflowError, match=match):
+        cf.Scorecard(**params).fit(german.train)
+
+
+def test_text_labels_are_read_as_read_table_reads_them(german):
+    X, y = german.train.X, german.train.y
+    labelled = cf.Scorecard().fit(X, pd.Series(np.where(y == 1, "bad", "good"), name="creditability"))
+    pd.testing.assert_frame_equal(labelled.points_, cf.Scorecard().fit(X, y).points_)
+    with pytest.raises(DataError, match="cannot tell which") as err:
+        cf.Scorecard().fit(X, np.where(y == 1, "A", "B"))
+    assert "0/1" in err.value.hint
+    with pytest.raises(DataError, match="empty"):
+        cf.Scorecard().fit(X.iloc[:0], y[:0])
+
+
+def test_infinities_are_refused_at_fit_and_at_scoring(card, uci):
+    X = uci.train.X.head(3000).astype({"LIMIT_BAL": float})
+    X.loc[X.index[6], "LIMIT_BAL"] = np.inf
+    with pytest.raises(DataError, match="infinite") as err:
+        cf.Scorecard().fit(X, uci.train.y[:3000])
+    assert (err.value.column, err.value.row) == ("LIMIT_BAL", 7)
+    with pytest.raises(SchemaError, match="infinite") as err:
+        card.scores(X)
+    assert (err.value.column, err.value.row) == ("LIMIT_BAL", 7)
+    with pytest.raises(SchemaError, match="infinite"):
+        card.score_row({**uci.test.X.iloc[0].to_dict(), "LIMIT_BAL": -np.inf})
+
+
+def test_an_array_of_the_fitted_width_is_read_in_feature_order(card, uci):
+    frame = uci.test.X
+    np.testing.assert_array_equal(card.predict_proba(frame.to_numpy()), card.predict_proba(frame))
+    with pytest.raises(SchemaError, match="fitted on 23"):
+        card.predict_proba(frame.to_numpy()[:, :5])
 
 
 def test_a_sign_drop_reruns_the_filters_when_a_correlation_drop_is_correlated_with_it():

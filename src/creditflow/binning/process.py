@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,38 +20,176 @@ from creditflow.binning.variable import (
     fit_numeric,
 )
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
-from creditflow.data.io import check_numeric_text
+from creditflow.data.io import check_finite, check_numeric_text, encode_target
 
 PARALLEL_CELLS = 2_000_000
 """Bin the columns in several threads when the table has at least this many cells."""
 
 
-def as_frame(X: Any) -> pd.DataFrame:
-    """Accept a DataFrame, a creditflow Dataset, or an array (columns named x0, x1, ...)."""
+def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Accept a DataFrame, a creditflow Dataset, or a 2-D array.
+
+    Column names are made text (a model knows its columns by str names, so a column named 0 is "0"),
+    and a name that appears twice is refused. An array's columns are `names` by position when given
+    (a fitted model's ``feature_names_in_``; an array of another width is refused), else x0, x1, ...
+    """
     if hasattr(X, "X") and isinstance(X.X, pd.DataFrame):
-        return X.X
+        return _named_columns(X.X)
     if isinstance(X, pd.DataFrame):
-        return X
+        return _named_columns(X)
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}")
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    if names is None:
+        return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    if arr.shape[1] != len(names):
+        raise SchemaError(
+            f"the array has {arr.shape[1]} column(s) but the model was fitted on {len(names)}",
+            hint="pass a DataFrame with the model's column names, or an array of its columns in "
+                 "feature_names_in_ order",
+        )
+    return pd.DataFrame(arr, columns=[str(n) for n in names])
+
+
+def _named_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with text column names (a relabelled view when some were not text); refused if a name repeats."""
+    if frame.columns.inferred_type not in ("string", "empty"):
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    if not frame.columns.is_unique:
+        dupes = list(dict.fromkeys(str(c) for c in frame.columns[frame.columns.duplicated()]))
+        raise DataError(f"the table has {len(dupes)} column name(s) more than once: {dupes[:10]}",
+                        column=dupes[0], hint="rename or drop the duplicate columns")
+    return frame
 
 
 def as_target(y: Any, X: Any = None) -> np.ndarray:
-    """0/1 target as float64, from `y` or a Dataset's own target."""
+    """0/1 target as float64, from `y` or a Dataset's own target.
+
+    Text labels are read as `read_table` reads them: a recognised pair (good/bad, 0/1, yes/no ...).
+    """
     if y is None and hasattr(X, "y"):
         y = X.y
     if y is None:
         raise DataError("a target is needed to fit")
-    arr = np.asarray(y, dtype=float).ravel()
+    try:
+        arr = np.asarray(y, dtype=float).ravel()
+    except (TypeError, ValueError):
+        arr = _text_target(y)
+    if arr.size == 0:
+        raise DataError("the target is empty: no rows to fit on")
     if np.isnan(arr).any():
-        raise DataError("target has missing values")
+        raise DataError("target has missing values", row=int(np.flatnonzero(np.isnan(arr))[0]) + 1)
     if not np.isin(arr, (0.0, 1.0)).all():
         raise DataError(f"target must be 0/1 (1 = bad), found values {np.unique(arr)[:10].tolist()}")
     if arr.min() == arr.max():
         raise DataError("target has a single class; need both goods and bads")
     return arr
+
+
+def _text_target(y: Any) -> np.ndarray:
+    """A target of labels (text) as 0/1 floats, with `encode_target`'s rules."""
+    name = getattr(y, "name", None)
+    values = pd.Series(np.asarray(y, dtype=object).ravel(), name="y" if name is None else str(name))
+    try:
+        return encode_target(values).astype(float)
+    except DataError as exc:
+        raise DataError(exc.reason, column=exc.column, row=exc.row,
+                        hint="encode the target as 0/1 (1 = bad)") from None
+
+
+def fit_inputs(X: Any, y: Any, categorical: Sequence[str] = ()) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table and 0/1 target to fit on, checked: as many rows as targets, at least one column, no
+    infinities, and no text in an otherwise numeric column (other than the `categorical` ones and
+    those of category dtype)."""
+    yv = as_target(y, X)
+    frame = as_frame(X)
+    if len(frame) != len(yv):
+        raise DataError(f"X has {len(frame)} rows but y has {len(yv)}")
+    if frame.shape[1] == 0:
+        raise DataError("no columns to fit on")
+    check_numeric_text(frame, skip=set(categorical))
+    check_finite(frame)
+    return frame, yv
+
+
+def refuse_infinite(frame: pd.DataFrame, names: Sequence[str]) -> None:
+    """Refuse infinities in the named columns at scoring: no bin holds them, they would score silently wrong."""
+    for name in names:
+        s = frame[name]
+        if pd.api.types.is_float_dtype(s.dtype):
+            bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
+            if bad.any():
+                raise SchemaError(f"{int(bad.sum())} infinite value(s)", column=str(name),
+                                  row=int(np.flatnonzero(bad)[0]) + 1,
+                                  hint="replace them with a missing value or a declared special value")
+
+
+def column_names(value: Any, what: str, columns: Sequence[str] | None = None) -> list[str]:
+    """A parameter naming columns (None, one name, or a list of names) as str names; with `columns`,
+    a name that is not among them is refused."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        names = [value]
+    elif isinstance(value, (Mapping, bytes)) or not isinstance(value, Iterable):
+        raise CreditflowError(f"{what} must be a list of column names, not {value!r}")
+    else:
+        names = [str(v) for v in value]
+    if columns is not None:
+        known = set(columns)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise CreditflowError(f"{what} names {len(unknown)} column(s) not in the data: {unknown[:10]}",
+                                  column=unknown[0])
+    return names
+
+
+def special_numbers(value: Any, what: str = "special_values") -> list[float]:
+    """Special values as floats: one number, or a list of numbers (a missing value is no special value)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, (int, float, np.number)) else value
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise CreditflowError(f"{what} must be a number or a list of numbers, not {value!r}")
+    out = []
+    for v in items:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise CreditflowError(f"{what} must be numbers, not {v!r}") from None
+        if not np.isfinite(f):
+            raise CreditflowError(f"{what} must be finite numbers (missing values have their own bin), not {v!r}")
+        out.append(f)
+    return out
+
+
+def special_map(value: Any, columns: Sequence[str]) -> dict[str, list[float]]:
+    """Special values per column from `special_values`: one list for every column, or ``{column: list}``
+    (a column not in the data is refused)."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        out = {str(k): special_numbers(v, f"special_values[{k!r}]") for k, v in value.items()}
+        column_names(list(out), "special_values", columns)
+        return out
+    vals = special_numbers(value)
+    return {str(c): vals for c in columns}
+
+
+def whole_number(value: Any, what: str) -> int:
+    """A parameter that must be a whole number (8 or 8.0, not 2.5, "8" or True)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not float(value).is_integer():
+        raise CreditflowError(f"{what} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def real_number(value: Any, what: str) -> float:
+    """A parameter that must be a number (not NaN, text or a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or np.isnan(value):
+        raise CreditflowError(f"{what} must be a number, not {value!r}")
+    return value
 
 
 def is_categorical(series: pd.Series) -> bool:
@@ -68,12 +206,13 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         `min_bin_share` of the rows, WOE monotonic in the value (auto picks the better direction, and
         bins free of a trend only when their extra likelihood passes a BIC test).
     special_values
-        Values that get their own named bin, e.g. ``[-999]`` for every column or ``{"x_001": [-1]}``.
+        Values that get their own named bin, e.g. ``[-999]`` (or ``-999``) for every column or
+        ``{"x_001": [-1]}``; a column named here must be in the data.
     user_splits
         ``{column: [split, ...]}`` for numeric or ``{column: [[cat, ...], ...]}`` for categorical
         columns; honoured as given, or refused with the reason.
     categorical
-        Numeric columns to treat as categorical codes.
+        Numeric columns to treat as categorical codes (a list, or one name); each must be in the data.
     """
 
     def __init__(
@@ -97,40 +236,54 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         self.alpha = alpha
 
     def _settings(self) -> BinningSettings:
-        s = BinningSettings(self.max_bins, self.min_bin_share, self.n_prebins, self.monotonic, self.alpha)
+        s = BinningSettings(
+            whole_number(self.max_bins, "max_bins"), real_number(self.min_bin_share, "min_bin_share"),
+            whole_number(self.n_prebins, "n_prebins"), self.monotonic, real_number(self.alpha, "alpha"),
+        )
         s.check()
+        if not s.alpha > 0:
+            raise CreditflowError(f"alpha (the WOE smoothing) must be positive, not {s.alpha}")
         return s
 
     def _specials(self, name: str) -> list[float]:
         sv = self.special_values
-        if sv is None:
-            return []
         if isinstance(sv, Mapping):
-            return [float(v) for v in sv.get(name, [])]
-        return [float(v) for v in sv]
+            return special_map(sv, list(map(str, sv))).get(str(name), [])
+        return special_numbers(sv)
+
+    def _categorical(self) -> list[str]:
+        return column_names(self.categorical, "categorical")
+
+    def _user_splits(self, columns: Sequence[str]) -> dict[str, Any]:
+        if self.user_splits is None:
+            return {}
+        if not isinstance(self.user_splits, Mapping):
+            raise CreditflowError(f"user_splits must be a dict {{column: splits}}, not {self.user_splits!r}")
+        out = {str(k): v for k, v in self.user_splits.items()}
+        unknown = set(out) - set(columns)
+        if unknown:
+            raise CreditflowError(f"user splits given for columns not in the data: {sorted(unknown)}")
+        return out
 
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> BinningProcess:
         """Fit the bins of every column of `X` against the 0/1 target `y` (1 = bad)."""
-        yv = as_target(y, X)
-        frame = as_frame(X)
-        if len(frame) != len(yv):
-            raise DataError(f"X has {len(frame)} rows but y has {len(yv)}")
         settings = self._settings()
-        unknown = set(self.user_splits or {}) - set(frame.columns)
-        if unknown:
-            raise CreditflowError(f"user splits given for columns not in the data: {sorted(unknown)}")
-        categorical = set(self.categorical or [])
-        check_numeric_text(frame, skip={str(c) for c in categorical})
+        categorical = set(self._categorical())
+        frame, yv = fit_inputs(X, y, categorical)
+        column_names(sorted(categorical), "categorical", frame.columns)
+        user_splits = self._user_splits(frame.columns)
+        specials = special_map(self.special_values, frame.columns)
         self.bins_: dict[str, VariableBinning] = {}
 
         def fit_one(name: Any) -> VariableBinning:
             col = frame[name]
-            user = (self.user_splits or {}).get(name)
+            user = user_splits.get(name)
+            sv = specials.get(name, [])
             try:
                 if name in categorical or is_categorical(col):
-                    return fit_categorical(str(name), category_keys(col), yv, settings, self._specials(name), user)
+                    return fit_categorical(str(name), category_keys(col), yv, settings, sv, user)
                 x = col.to_numpy(dtype=float, na_value=np.nan)
-                return fit_numeric(str(name), x, yv, settings, self._specials(name), user)
+                return fit_numeric(str(name), x, yv, settings, sv, user)
             except CreditflowError as exc:
                 exc.column = exc.column or str(name)
                 raise
@@ -167,11 +320,12 @@ class BinningProcess(TransformerMixin, BaseEstimator):
                 f"{len(missing)} model column(s) missing from the data: {missing[:10]}",
                 column=missing[0],
             )
+        refuse_infinite(frame, variables)
 
     def transform(self, X: Any, variables: Sequence[str] | None = None) -> pd.DataFrame:
         """WOE of every fitted (or each named) variable, as float64 columns of the same names."""
         check_is_fitted(self, "bins_")
-        frame = as_frame(X)
+        frame = as_frame(X, self.feature_names_in_)
         names = list(variables) if variables is not None else list(self.bins_)
         self._check_columns(frame, names)
         return pd.DataFrame({n: self.bins_[n].transform(frame[n]) for n in names}, index=frame.index)
@@ -179,7 +333,7 @@ class BinningProcess(TransformerMixin, BaseEstimator):
     def bin_indices(self, X: Any, variables: Sequence[str] | None = None) -> pd.DataFrame:
         """Bin index of every value (int32 columns); look labels up in `bins_[v].labels`."""
         check_is_fitted(self, "bins_")
-        frame = as_frame(X)
+        frame = as_frame(X, self.feature_names_in_)
         names = list(variables) if variables is not None else list(self.bins_)
         self._check_columns(frame, names)
         return pd.DataFrame({n: self.bins_[n].bin_indices(frame[n]) for n in names}, index=frame.index)

@@ -18,10 +18,18 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 
-from creditflow.binning.process import BinningProcess, as_frame, as_target
+from creditflow.binning.process import (
+    BinningProcess,
+    as_frame,
+    as_target,
+    column_names,
+    fit_inputs,
+    refuse_infinite,
+    special_map,
+)
 from creditflow.binning.variable import VariableBinning, woe_iv
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import BundleError, CreditflowError, DataError, SchemaError
+from creditflow.data.errors import BundleError, CreditflowError, SchemaError
 from creditflow.models.base import coerce_settings as _settings
 from creditflow.models.base import jsonable_params
 from creditflow.models.boosted_bins import fine_bins, layout_of
@@ -91,12 +99,8 @@ class BoostedScorecard(Scorecard):
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> BoostedScorecard:
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
-        yv = as_target(y, X)
-        frame = as_frame(X)
-        if len(frame) != len(yv):
-            raise DataError(f"X has {len(frame)} rows but y has {len(yv)}")
-        if frame.shape[1] == 0:
-            raise DataError("no columns to fit on")
+        categorical = column_names(self.categorical, "categorical")
+        frame, yv = fit_inputs(X, y, categorical)
         if not isinstance(self.interactions, (int, np.integer)) or self.interactions < 0:
             raise CreditflowError(f"interactions must be a whole number >= 0, not {self.interactions!r}")
         bset = _settings(self.boosting, BoostSettings)
@@ -109,11 +113,9 @@ class BoostedScorecard(Scorecard):
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
         self.grades_.check()
         self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
-        unknown = sorted(set(self.categorical or []) - set(map(str, frame.columns)))
-        if unknown:
-            raise CreditflowError(f"categorical columns not in the data: {unknown[:10]}", column=unknown[0])
-        specials = self._specials(frame)
-        fine, codes = fine_bins(frame, set(self.categorical or []), specials, bset.max_fine_bins, progress)
+        column_names(sorted(categorical), "categorical", frame.columns)
+        specials = special_map(self.special_values, frame.columns)
+        fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
         layouts = [layout_of(vb) for vb in fine.values()]
         result = boost_shapes(codes, layouts, yv, bset, int(self.random_state))
         self.fine_bins_ = fine
@@ -161,14 +163,6 @@ class BoostedScorecard(Scorecard):
                 raise CreditflowError(f"monotone must be one of {', '.join(TRENDS)}, not {trend!r}", column=str(var))
             out[str(var)] = trend
         return out
-
-    def _specials(self, frame: pd.DataFrame) -> dict[str, list[float]]:
-        sv = self.special_values
-        if sv is None:
-            return {}
-        if isinstance(sv, Mapping):
-            return {str(k): [float(v) for v in vals] for k, vals in sv.items()}
-        return {str(c): [float(v) for v in sv] for c in frame.columns}
 
     def _build(
         self, monotone: dict[str, str]
@@ -266,11 +260,12 @@ class BoostedScorecard(Scorecard):
         check_is_fitted(self, "features_")
         if not getattr(self, "shapes_", None):
             raise CreditflowError("this model has no fine shapes (shapes.json)")
-        frame = as_frame(X)
+        frame = as_frame(X, getattr(self, "feature_names_in_", None))
         F = np.full(len(frame), float(self.fine_intercept_))
         for var, vb in self.fine_bins_.items():
             if var not in frame.columns:
                 raise SchemaError("model column missing from the data", column=var)
+            refuse_infinite(frame, [var])
             F += self.shapes_[var][vb.bin_indices(frame[var])]
         return F
 

@@ -20,7 +20,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from creditflow.binning.process import as_frame, as_target, is_categorical
+from creditflow.binning.process import (
+    as_frame,
+    column_names,
+    fit_inputs,
+    is_categorical,
+    real_number,
+    whole_number,
+)
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
 from creditflow.models.base import coerce_settings, jsonable_params
@@ -118,11 +125,11 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def _check_parameters(self) -> None:
-        if int(self.folds) < 1:
+        if whole_number(self.folds, "folds") < 1:
             raise CreditflowError(f"folds must be at least 1, not {self.folds}")
-        if not 0 < float(self.learning_rate) <= 1:
+        if not 0 < real_number(self.learning_rate, "learning_rate") <= 1:
             raise CreditflowError(f"learning_rate must be in (0, 1], not {self.learning_rate}")
-        if int(self.max_rounds) < 1 or int(self.early_stopping) < 1:
+        if whole_number(self.max_rounds, "max_rounds") < 1 or whole_number(self.early_stopping, "early_stopping") < 1:
             raise CreditflowError("max_rounds and early_stopping must be positive")
         if self.calibration not in {"platt", "isotonic", "none"}:
             raise CreditflowError(f"calibration must be platt, isotonic or none, not {self.calibration!r}")
@@ -134,19 +141,14 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> GBDTModel:
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         self._check_parameters()
-        yv = as_target(y, X)
-        frame = as_frame(X)
-        if len(frame) != len(yv):
-            raise CreditflowError(f"X has {len(frame)} rows but y has {len(yv)}")
+        categorical = column_names(self.categorical, "categorical")
+        frame, yv = fit_inputs(X, y, categorical)
         self.scaling_ = _settings(self.scaling, Scaling)
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
         self.grades_.check()
         self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
-        wanted = {str(c) for c in (self.categorical or [])}
-        unknown = wanted - {str(c) for c in frame.columns}
-        if unknown:
-            raise CreditflowError(f"categorical columns not in the data: {sorted(unknown)}")
+        wanted = set(column_names(sorted(set(categorical)), "categorical", frame.columns))
         cats = [str(c) for c in frame.columns if str(c) in wanted or is_categorical(frame[c])]
         self.encoder_ = FeatureEncoder.fit(frame, cats)
         M = self.encoder_.matrix(frame)
@@ -185,13 +187,14 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
 
     def _monotone(self, frame: pd.DataFrame, y: np.ndarray) -> dict[str, int]:
         if isinstance(self.monotone, Mapping):
-            bad = {k: v for k, v in self.monotone.items() if k not in self.encoder_.features or v not in (-1, 0, 1)}
+            given = {str(k): v for k, v in self.monotone.items()}
+            bad = {k: v for k, v in given.items() if k not in self.encoder_.features or v not in (-1, 0, 1)}
             if bad:
                 raise CreditflowError(f"monotone must map model columns to -1, 0 or +1; bad entries: {bad}")
-            cats = [k for k, v in self.monotone.items() if v and k in self.encoder_.categories]
+            cats = [k for k, v in given.items() if v and k in self.encoder_.categories]
             if cats:
                 raise CreditflowError(f"categorical columns cannot be monotone: {cats}")
-            return {k: int(v) for k, v in self.monotone.items()}
+            return {k: int(v) for k, v in given.items()}
         if self.monotone == "binning":
             numeric = [f for f in self.encoder_.features if f not in self.encoder_.categories]
             return monotone_trends(frame, y, numeric)
@@ -236,7 +239,7 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "booster_")
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64 and X.shape[1] == len(self.features_):
             return X
-        return self.encoder_.matrix(as_frame(X))
+        return self.encoder_.matrix(as_frame(X, self.feature_names_in_))
 
     def predictor(self, rows: int = 0) -> Any:
         """The batch predictor for a table of `rows` rows (see `engine`); every engine gives LightGBM's margins
@@ -301,7 +304,7 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
     def unseen_counts(self, X: Any, variables: Any = None) -> dict[str, int]:
         """Rows per categorical input whose category was not seen in training."""
         check_is_fitted(self, "booster_")
-        return self.encoder_.unseen_counts(as_frame(X), variables)
+        return self.encoder_.unseen_counts(as_frame(X, self.feature_names_in_), variables)
 
     # -------------------------------------------------------- explanations
     def tree_tables(self) -> Any:

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from creditflow.binning.patterns import Patterns, crossprod, design
-from creditflow.binning.process import BinningProcess, as_frame, as_target
+from creditflow.binning.process import BinningProcess, as_frame, fit_inputs, real_number, refuse_infinite
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
@@ -27,6 +27,7 @@ from creditflow.selection.filters import (
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
 
 _settings = coerce_settings
+_INF = float("inf")
 
 
 class PatternSumsLike(Protocol):
@@ -131,9 +132,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, progress: Any = None) -> Scorecard:
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
-        yv = as_target(y, X)
-        frame = as_frame(X)
         bp, sset = self._start_fit(getattr(X, "dictionary", None))
+        frame, yv = fit_inputs(X, y, bp._categorical())
         self.binning_ = bp.fit(frame, yv, progress=progress)
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset)
@@ -154,6 +154,9 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         """Check and set scaling, grades and dictionary; the (unfitted) binning step and the selection settings."""
         bset = _settings(self.binning, BinningSettings)
         sset = _settings(self.selection, SelectionSettings)
+        c = real_number(self.C, "C")
+        if not c > 0:
+            raise CreditflowError(f"C (the inverse regularisation strength) must be positive, not {self.C!r}")
         sset.check()
         self.scaling_ = _settings(self.scaling, Scaling)
         self.scaling_.check()
@@ -261,12 +264,13 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     # -------------------------------------------------------------- predict
     def _check(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "features_")
-        frame = as_frame(X)
+        frame = as_frame(X, getattr(self, "feature_names_in_", None))
         missing = [v for v in self.features_ if v not in frame.columns]
         if missing:
             raise SchemaError(
                 f"{len(missing)} model column(s) missing from the data: {missing[:10]}", column=missing[0]
             )
+        refuse_infinite(frame, self.features_)
         return frame
 
     def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -340,6 +344,9 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 value = row[var]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=var) from None
+            if isinstance(value, float) and (value == _INF or value == -_INF):
+                raise SchemaError(f"infinite value {value!r}", column=var,
+                                  hint="replace it with a missing value or a declared special value")
             i = binner(value)
             logit += lp[i]
             total += pts[i]

@@ -28,6 +28,9 @@ class Scaling:
     max_score: int = 950
 
     def check(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != value:
+                raise CreditflowError(f"scaling {name} must be a number, not {value!r}")
         if self.pdo <= 0:
             raise CreditflowError(f"pdo must be positive, not {self.pdo}")
         if self.base_odds <= 0:
@@ -64,6 +67,17 @@ class Scaling:
         return asdict(self)
 
 
+def _is_band(band: object) -> bool:
+    """A (grade, lowest score) pair."""
+    if not isinstance(band, (list, tuple)) or len(band) != 2 or isinstance(band[1], bool):
+        return False
+    try:
+        int(band[1])
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 DEFAULT_BANDS = [("A", 700), ("B", 650), ("C", 600), ("D", 550), ("E", 350)]
 
 
@@ -77,6 +91,10 @@ class Grades:
     bands: list[tuple[str, int]] = field(default_factory=lambda: list(DEFAULT_BANDS))
 
     def check(self) -> None:
+        bands = self.bands if isinstance(self.bands, (list, tuple)) else [self.bands]
+        bad = [b for b in bands if not _is_band(b)]
+        if bad:
+            raise CreditflowError(f"each grade must be a (name, lowest score) pair such as ('A', 700), not {bad[0]!r}")
         mins = [int(m) for _, m in self.bands]
         if not self.bands or mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
             raise CreditflowError(f"grade bands must be listed best first with falling minimum scores: {self.bands}")
