@@ -321,3 +321,4 @@ def test_unknown_columns_infinities_and_arrays(german):
     np.testing.assert_array_equal(model.predict_score(as_array), model.predict_score(test))
     with pytest.raises(SchemaError, match="fitted on 20"):
         model.predict_score(as_array[:, 1:])
+    assert clone(model).set_params(shape__max_bins=5, boosting__outer_bags=2).shape == {"max_bins": 5}

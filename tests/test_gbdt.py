@@ -249,3 +249,4 @@ def test_column_names_of_any_type_and_arrays_of_the_fitted_width(gmodel, german)
     inf.loc[inf.index[0], "duration_in_month"] = np.inf
     with pytest.raises(DataError, match="infinite"):
         GBDTModel(**FAST).fit(inf, y)
+    assert clone(gmodel).set_params(scaling__pdo=20).scaling == {"pdo": 20}

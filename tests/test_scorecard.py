@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 import creditflow as cf
@@ -231,6 +231,24 @@ def test_an_array_of_the_fitted_width_is_read_in_feature_order(card, uci):
     np.testing.assert_array_equal(card.predict_proba(frame.to_numpy()), card.predict_proba(frame))
     with pytest.raises(SchemaError, match="fitted on 23"):
         card.predict_proba(frame.to_numpy()[:, :5])
+
+
+def test_nested_settings_in_grid_search(german):
+    from creditflow.binning import BinningSettings
+
+    card = cf.Scorecard(binning=BinningSettings(max_bins=6, alpha=1.0))
+    assert card.set_params(binning__max_bins=4).binning == BinningSettings(max_bins=4, alpha=1.0)
+    assert cf.Scorecard().set_params(binning__max_bins=4).binning == {"max_bins": 4}
+    kept = cf.Scorecard(selection={"min_iv": 0.02}).set_params(selection__max_corr=0.7)
+    assert kept.selection == {"min_iv": 0.02, "max_corr": 0.7}
+    with pytest.raises(CreditflowError, match="no setting 'max_bin'"):
+        card.set_params(binning__max_bin=4)
+    search = GridSearchCV(cf.Scorecard(), {"binning__max_bins": [3, 8]}, cv=2, scoring="roc_auc")
+    search.fit(german.X, german.y)
+    assert set(search.cv_results_["param_binning__max_bins"]) == {3, 8}
+    small = search.best_estimator_ if search.best_params_["binning__max_bins"] == 3 else \
+        clone(search.best_estimator_).set_params(binning__max_bins=3).fit(german.X, german.y)
+    assert max(small.binning_.bins_[v].n_regular for v in small.features_) <= 3
 
 
 def test_a_sign_drop_reruns_the_filters_when_a_correlation_drop_is_correlated_with_it():

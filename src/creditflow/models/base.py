@@ -52,6 +52,44 @@ def model_class(model_type: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+class NestedSettings:
+    """`set_params` for estimators whose settings are dataclasses (or dicts) rather than estimators:
+    ``set_params(binning__max_bins=4)`` sets ``binning`` to a copy with ``max_bins`` 4, so
+    ``GridSearchCV(card, {"binning__max_bins": [4, 8]})`` works. `_nested_settings` maps each such
+    parameter to its dataclass."""
+
+    _nested_settings: dict[str, type] = {}
+
+    def set_params(self, **params: Any) -> Any:
+        from collections.abc import Mapping
+        from dataclasses import fields, replace
+
+        from creditflow.data.errors import CreditflowError
+
+        nested: dict[str, dict[str, Any]] = {}
+        plain: dict[str, Any] = {}
+        for key, value in params.items():
+            head, sep, sub = key.partition("__")
+            if sep and head in self._nested_settings:
+                nested.setdefault(head, {})[sub] = value
+            else:
+                plain[key] = value
+        for head, subs in nested.items():
+            cls = self._nested_settings[head]
+            names = [f.name for f in fields(cls)]
+            unknown = [k for k in subs if k not in names]
+            if unknown:
+                raise CreditflowError(f"{head} has no setting {unknown[0]!r}; its settings are {', '.join(names)}")
+            current = plain.get(head, getattr(self, head))
+            if isinstance(current, cls):
+                plain[head] = replace(current, **subs)
+            elif isinstance(current, Mapping) or current is None:
+                plain[head] = {**(current or {}), **subs}
+            else:
+                coerce_settings(current, cls)  # refuses it
+        return super().set_params(**plain)  # type: ignore[misc]
+
+
 def coerce_settings(value: Any, cls: type) -> Any:
     """A settings dataclass from None (defaults), an instance, or a dict of its fields."""
     from collections.abc import Mapping

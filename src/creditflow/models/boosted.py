@@ -71,6 +71,7 @@ class BoostedScorecard(Scorecard):
     """
 
     model_type = "boosted-scorecard"
+    _nested_settings = {"boosting": BoostSettings, "shape": ShapeSettings, "scaling": Scaling}
 
     def __init__(
         self,

@@ -30,7 +30,7 @@ from creditflow.binning.process import (
 )
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
-from creditflow.models.base import coerce_settings, jsonable_params
+from creditflow.models.base import NestedSettings, coerce_settings, jsonable_params
 from creditflow.models.gbdt_boost import (
     DEFAULT_CANDIDATES,
     Calibration,
@@ -50,7 +50,7 @@ COMPILE_MIN_ROWS = 50_000  # engine="auto" compiles the trees for tables at leas
 _settings = coerce_settings
 
 
-class GBDTModel(ClassifierMixin, BaseEstimator):
+class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
     """LightGBM challenger with calibrated probabilities and 350-950 scores (scikit-learn estimator).
 
     Parameters
@@ -86,6 +86,7 @@ class GBDTModel(ClassifierMixin, BaseEstimator):
     """
 
     model_type = "gbdt"
+    _nested_settings = {"scaling": Scaling}
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from creditflow.binning.process import BinningProcess, as_frame, fit_inputs, rea
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
-from creditflow.models.base import coerce_settings, jsonable_params
+from creditflow.models.base import NestedSettings, coerce_settings, jsonable_params
 from creditflow.scoring.scaling import Grades, Scaling
 from creditflow.selection.filters import (
     SelectionSettings,
@@ -80,7 +80,7 @@ def _woe_mean(vb: Any) -> float:
     return float(rows @ np.asarray(vb.woe, dtype=float) / rows.sum())
 
 
-class Scorecard(ClassifierMixin, BaseEstimator):
+class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
     """WOE logistic scorecard (scikit-learn estimator).
 
     ``fit`` bins every column (`BinningProcess`), selects variables (`SelectionSettings`), fits a
@@ -106,6 +106,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     """
 
     model_type = "scorecard"
+    _nested_settings = {"binning": BinningSettings, "selection": SelectionSettings, "scaling": Scaling}
 
     def __init__(
         self,
