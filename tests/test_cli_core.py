@@ -96,7 +96,7 @@ def test_categorical_declares_codes_that_look_numeric(tmp_path):
     binning = json.loads((tmp_path / "o" / "model" / "binning.json").read_text())
     limit = next(v for v in binning["variables"] if v["name"] == "LIMIT_BAL")
     assert limit["kind"] == "categorical"
-    # a clean numeric file scores as the training file did: 20000.0 is the code "20000.0" of training
+    # a clean numeric file scores as the training file did: the model's text input LIMIT_BAL is read as written
     frame.to_csv(tmp_path / "clean.csv", index=False)
     for name in ("clean", "codes"):
         r = run("score", tmp_path / "o" / "model", tmp_path / f"{name}.csv", "--out", tmp_path / f"{name}_s.csv")
