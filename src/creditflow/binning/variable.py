@@ -92,7 +92,11 @@ class BinningSettings:
     min_bin_share: float = 0.03
     n_prebins: int = 50
     monotonic: str = "auto"  # auto | ascending | descending | none
-    alpha: float = 0.5  # Laplace smoothing of goods/bads in WOE, so pure bins get a finite WOE
+    # Smoothing added to each bin's bads and goods, and once to the totals, in
+    # WOE_i = ln((bads_i + alpha) / (bads + alpha)) - ln((goods_i + alpha) / (goods + alpha)): a bin with
+    # no bads or no goods keeps a finite WOE; a larger alpha moves small bins' WOE towards 0, large ones
+    # hardly at all. Must be positive.
+    alpha: float = 0.5
 
     def check(self) -> None:
         if self.monotonic not in {"auto", "ascending", "descending", "none"}:
@@ -108,7 +112,8 @@ class BinningSettings:
 
 
 def woe_iv(goods: np.ndarray, bads: np.ndarray, total_goods: float, total_bads: float, alpha: float):
-    """Smoothed WOE = ln(bad share / good share) per bin (positive = riskier) and its IV term.
+    """WOE_i = ln((bads_i + alpha) / (bads + alpha)) - ln((goods_i + alpha) / (goods + alpha)) per bin
+    (positive = riskier: the smoothed ln(bad share / good share)) and its IV term.
 
     A bin without any row gets WOE 0: it carries no evidence either way.
     """

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.patterns import crossprod
-from creditflow.binning.process import BinningProcess, is_categorical
+from creditflow.binning.process import BinningProcess, column_names, is_categorical
 from creditflow.binning.variable import (
     BinningSettings,
     ValueCounts,
@@ -44,7 +44,7 @@ MAX_LOCAL_PATTERNS = 2_000_000
 
 def categorical_columns(data: LabelledTable, categorical: list[str] | None) -> list[str]:
     """The feature columns binned as categories: those named, and every non-numeric dtype."""
-    named = set(categorical or [])
+    named = set(column_names(categorical, "categorical", data.features))
     return [c for c in data.features if c in named or is_categorical(data.table.meta[c])]
 
 
