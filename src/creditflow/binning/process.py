@@ -114,14 +114,7 @@ def fit_inputs(X: Any, y: Any, categorical: Sequence[str] = ()) -> tuple[pd.Data
 
 def refuse_infinite(frame: pd.DataFrame, names: Sequence[str]) -> None:
     """Refuse infinities in the named columns at scoring: no bin holds them, they would score silently wrong."""
-    for name in names:
-        s = frame[name]
-        if pd.api.types.is_float_dtype(s.dtype):
-            bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
-            if bad.any():
-                raise SchemaError(f"{int(bad.sum())} infinite value(s)", column=str(name),
-                                  row=int(np.flatnonzero(bad)[0]) + 1,
-                                  hint="replace them with a missing value or a declared special value")
+    check_finite(frame, columns=names, error=SchemaError)
 
 
 def column_names(value: Any, what: str, columns: Sequence[str] | None = None) -> list[str]:

@@ -7,12 +7,13 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
-from creditflow.data.errors import DataError
+from creditflow.data.errors import CreditflowError, DataError
 from creditflow.data.split import (
     distinct_periods,
     factorize_times,
@@ -191,19 +192,29 @@ def _as_float(text: str) -> float | None:
         return None
 
 
-def check_finite(frame: pd.DataFrame, file: str | None = None) -> None:
-    """Refuse infinities: they have no place in a bin and would score silently wrong."""
-    for col in frame.columns:
+def first_infinite(frame: pd.DataFrame, columns: Sequence[Any] | None = None) -> tuple[str, int, int] | None:
+    """(column, 0-based position of its first infinity, how many) of the first column holding one."""
+    for col in frame.columns if columns is None else columns:
         s = frame[col]
         if pd.api.types.is_float_dtype(s.dtype):
-            arr = s.to_numpy(dtype=float, na_value=np.nan)
-            bad = np.isinf(arr)
+            bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
             if bad.any():
-                row = int(np.flatnonzero(bad)[0]) + 1
-                raise DataError(
-                    f"{int(bad.sum())} infinite value(s)", file=file, column=str(col), row=row,
-                    hint="replace them with a missing value or a declared special value",
-                )
+                return str(col), int(np.flatnonzero(bad)[0]), int(bad.sum())
+    return None
+
+
+INFINITE_HINT = "replace them with a missing value or a declared special value"
+
+
+def check_finite(
+    frame: pd.DataFrame, file: str | None = None, columns: Sequence[Any] | None = None,
+    error: type[CreditflowError] = DataError,
+) -> None:
+    """Refuse infinities (in `columns`, default all): they have no place in a bin and would score silently wrong."""
+    hit = first_infinite(frame, columns)
+    if hit is not None:
+        col, pos, n = hit
+        raise error(f"{n} infinite value(s)", file=file, column=col, row=pos + 1, hint=INFINITE_HINT)
 
 
 # A column whose non-missing values parse as numbers at least this often is numeric: the rest are typos.

@@ -16,6 +16,7 @@ import pandas as pd
 
 from creditflow.bundle import load_bundle
 from creditflow.data.errors import DataError, SchemaError
+from creditflow.data.io import INFINITE_HINT, first_infinite
 from creditflow.data.output import atomic_path
 from creditflow.distributed.models import ModelDocs
 from creditflow.distributed.source import locate_row, read_dataset
@@ -35,14 +36,11 @@ class ScoreSummary:
 
 
 def _check_finite(frame: pd.DataFrame, columns: list[str]) -> None:
-    for col in columns:
-        s = frame[col]
-        if pd.api.types.is_float_dtype(s.dtype):
-            bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
-            if bad.any():
-                file, row = locate_row(frame, int(np.flatnonzero(bad)[0]))
-                raise DataError(f"{int(bad.sum())} infinite value(s)", file=file, column=col, row=row,
-                                hint="replace them with a missing value or a declared special value")
+    hit = first_infinite(frame, columns)
+    if hit is not None:
+        col, pos, n = hit
+        file, row = locate_row(frame, pos)
+        raise DataError(f"{n} infinite value(s)", file=file, column=col, row=row, hint=INFINITE_HINT)
 
 
 def score_partition(frame: pd.DataFrame, model: ModelDocs, id_column: str | None, n_reasons: int = 0) -> pd.DataFrame:
