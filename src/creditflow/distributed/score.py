@@ -63,6 +63,7 @@ def score_partition(frame: pd.DataFrame, model: ModelDocs, id_column: str | None
 def unseen_partition(frame: pd.DataFrame, model: ModelDocs) -> pd.DataFrame:
     """Rows per categorical model variable whose category was not seen in training (one-row frame)."""
     m = model.model()
+    _check_finite(frame, list(m.features_))  # the same located error as score_partition, whichever runs first
     counts = getattr(m, "unseen_counts", None) or getattr(getattr(m, "binning_", None), "unseen_counts", None)
     found = counts(frame, m.features_) if counts else {}
     return pd.DataFrame({v: [found.get(v, 0)] for v in m.features_}, dtype=np.int64)
