@@ -122,3 +122,30 @@ def test_report_and_compare_judge_only_the_model_inputs(runner, bundle, shared_d
     frame.to_csv(path, index=False)
     result = runner.invoke(app, ["report", str(bundle), str(path), "--out", str(tmp_path / "r2.html")])
     assert result.exit_code == 2 and "LIMIT_BAL" in result.output and "row 4" in result.output
+
+
+def test_the_bad_value_given_at_training_is_remembered(runner, shared_data, tmp_path):
+    """german_credit coded 1 = good, 2 = bad: --bad 2 at training; report, compare and monitor then read
+    the same coding without being told, while a 0/1 file still reads as 0/1."""
+    frame = pd.read_csv(shared_data / "german_credit" / "germancredit.csv")
+    frame["creditability"] = frame["creditability"].map({"good": 1, "bad": 2})
+    path = tmp_path / "g12.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["train", str(path), "--target", "creditability", "--bad", "2", "--no-report",
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    model = str(tmp_path / "o" / "model")
+    result = runner.invoke(app, ["report", model, str(path), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    auc = float(result.output.split("AUC ")[1].split()[0])
+    assert auc > 0.75  # read the other way round (1 = bad) it would be below 0.5
+    result = runner.invoke(app, ["compare", model, model, str(path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["monitor", model, str(path), "--min-rows", "0", "--out", str(tmp_path / "m.html"),
+                                 "--json", str(tmp_path / "m.json")])
+    assert result.exit_code in (0, 3, 4), result.output
+    import json
+
+    summary = json.loads((tmp_path / "m.json").read_text())
+    assert summary["performance"]["summary"]["bad_rate"] == pytest.approx(0.3)
+    assert summary["performance"]["summary"]["auc"] > 0.75

@@ -71,7 +71,8 @@ def train(
         meta = {
             "training": {
                 "source": data.source, "target": data.target, "id_column": data.id_column,
-                "time_column": data.time_column, "rows": {k: len(v) for k, v in splits.items()},
+                "time_column": data.time_column, "bad": data.bad_value,
+                "rows": {k: len(v) for k, v in splits.items()},
                 "bad_rate": {k: v.bad_rate for k, v in splits.items()}, "seed": seed, "test_size": test_size,
                 "columns": {c: str(t) for c, t in data.X.dtypes.items()},
             },

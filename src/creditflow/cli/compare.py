@@ -44,7 +44,8 @@ def compare_cmd(
             raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
                                   file=str(data), column=lacking[0])
     try:  # only the two models' inputs are features: other columns are not checked
-        ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])))
+        ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])),
+                        default_bad=a.metadata.get("training", {}).get("bad"))
     except CreditflowError as exc:
         exc.file = exc.file or str(data)
         raise

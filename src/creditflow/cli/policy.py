@@ -55,7 +55,7 @@ def simulate_cmd(
     if target is not None:
         if target not in frame.columns:
             raise CreditflowError("target column not found", file=str(data), column=target)
-        y = encode_target(frame[target], bad, file=str(data))
+        y = encode_target(frame[target], bad, file=str(data), default_bad=bundle.metadata.get("training", {}).get("bad"))
     result = simulate(pol, model, frame, y, model_version=bundle.model_version)
     _print(result, str(data))
     if json_out is not None:

@@ -25,7 +25,8 @@ def _load(path: Path, target: str | None, bad: str | None, id: str | None, time_
     try:
         ds = read_table(frame, target, bad=bad, id=id if id in frame.columns else None,
                         time=time_col if time_col in frame.columns else None, dictionary=dictionary,
-                        features=list(bundle.model.features_) if bundle is not None else None)
+                        features=list(bundle.model.features_) if bundle is not None else None,
+                        default_bad=_training(bundle)["bad"] if bundle is not None else None)
     except CreditflowError as exc:
         exc.file = exc.file or str(path)
         raise
@@ -38,7 +39,8 @@ def _training(bundle: Any) -> dict:
     schema = bundle.files.get("schema.json", {}) if hasattr(bundle, "files") else {}
     return {"target": meta.get("target") or schema.get("target"),
             "id": meta.get("id_column") or schema.get("id_column"),
-            "time": meta.get("time_column"), "seed": meta.get("seed", 42), "test_size": meta.get("test_size", 0.3)}
+            "time": meta.get("time_column"), "seed": meta.get("seed", 42), "test_size": meta.get("test_size", 0.3),
+            "bad": meta.get("bad")}
 
 
 @command("report")

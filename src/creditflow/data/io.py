@@ -136,8 +136,14 @@ def read_raw_cells(path: Path) -> pd.DataFrame:
     return pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
 
 
-def encode_target(values: pd.Series, bad: object = None, *, file: str | None = None) -> np.ndarray:
-    """Turn a target column into 0/1 (1 = bad), using `bad` as the bad value when given."""
+def encode_target(
+    values: pd.Series, bad: object = None, *, file: str | None = None, default_bad: object = None
+) -> np.ndarray:
+    """Turn a target column into 0/1 (1 = bad), using `bad` as the bad value when given.
+
+    Without `bad`, a recognised pair (0/1, good/bad ...) decides; otherwise `default_bad` (e.g. the
+    bad value a model was trained with) is used when given.
+    """
     name = str(values.name)
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
@@ -174,6 +180,8 @@ def encode_target(values: pd.Series, bad: object = None, *, file: str | None = N
         bad_matches = [c for c, low in zip(classes, lowered, strict=True) if low in DEFAULT_BAD_VALUES]
         good_matches = [c for c, low in zip(classes, lowered, strict=True) if low in DEFAULT_GOOD_VALUES]
         if len(bad_matches) != 1 or len(good_matches) != 1 or bad_matches == good_matches:
+            if default_bad is not None:
+                return encode_target(values, default_bad, file=file)
             raise DataError(
                 f"cannot tell which of {classes} is bad", file=file, column=name, hint="pass --bad VALUE"
             )
@@ -262,6 +270,7 @@ class Dataset:
     time_column: str | None = None
     dictionary: FieldDictionary = field(default_factory=FieldDictionary)
     source: str | None = None
+    bad_value: str | None = None  # the bad value given to read_table (recorded in a model's metadata)
     _splits: dict | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -358,6 +367,7 @@ def read_table(
     categorical: list[str] | None = None,
     features: list[str] | None = None,
     text: list[str] | None = None,
+    default_bad: object = None,
 ) -> Dataset:
     """Load a wide table (or take a DataFrame) as a `Dataset` with the target encoded 0/1 (1 = bad).
 
@@ -366,7 +376,7 @@ def read_table(
     and row. `categorical` columns are codes: read as written and binned as categories whatever
     their values look like. `features` (a model's inputs, to validate or report on a model) keeps
     only those columns as features, unchecked beyond them; `text` columns are read as written
-    (a model's text inputs, see `text_columns`).
+    (a model's text inputs, see `text_columns`). `default_bad`: see `encode_target`.
     """
     if isinstance(path, pd.DataFrame):
         frame, source = path.copy(), None
@@ -380,7 +390,7 @@ def read_table(
         if lacking:
             raise DataError(f"{len(lacking)} model column(s) missing: {lacking[:10]}", file=source, column=lacking[0])
         drop = [c for c in frame.columns if c not in features or c in drop]
-    y = encode_target(frame[target], bad, file=source) if target else None
+    y = encode_target(frame[target], bad, file=source, default_bad=default_bad) if target else None
     if time is not None:
         codes, values, counts = factorize_times(frame[time])
         problem = time_problem(values, counts)
@@ -416,4 +426,5 @@ def read_table(
         time_column=time,
         dictionary=fd,
         source=source,
+        bad_value=str(bad).strip() if bad is not None and y is not None else None,
     )

@@ -154,7 +154,8 @@ def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any
         target = target or schema.get("target") or training.get("target")
         if target is None:
             raise DataError("name the outcome column of the labels with --target", file=lab_file)
-        batch.y, notes = join_labels(frame, id_col, lab, target, bad, data_file=batch.source, labels_file=lab_file)
+        batch.y, notes = join_labels(frame, id_col, lab, target, bad, data_file=batch.source, labels_file=lab_file,
+                                     default_bad=training.get("bad"))
         batch.notes.extend(notes)
         return
     default = schema.get("target") or training.get("target")
@@ -163,7 +164,7 @@ def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any
         return
     if col not in frame.columns:
         raise DataError("target column not found in the data", file=batch.source, column=col)
-    batch.y = encode_labels(frame[col], bad, file=batch.source)
+    batch.y = encode_labels(frame[col], bad, file=batch.source, default_bad=training.get("bad"))
     if target is None:
         batch.notes.append(f"outcomes read from the training target column '{col}' found in the data")
 

@@ -47,8 +47,11 @@ def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) 
     check_finite(frame[features], file=source)
 
 
-def encode_labels(values: pd.Series, bad: object = None, *, file: str | None = None) -> np.ndarray:
-    """Labels as float 0/1 (1 = bad) with NaN where the outcome is not known yet."""
+def encode_labels(
+    values: pd.Series, bad: object = None, *, file: str | None = None, default_bad: object = None
+) -> np.ndarray:
+    """Labels as float 0/1 (1 = bad) with NaN where the outcome is not known yet (`default_bad`: see
+    `encode_target`)."""
     known = values.notna().to_numpy()
     out = np.full(len(values), np.nan)
     if not known.any():
@@ -57,13 +60,16 @@ def encode_labels(values: pd.Series, bad: object = None, *, file: str | None = N
     if bad is None and pd.api.types.is_numeric_dtype(kept.dtype) and not pd.api.types.is_bool_dtype(kept.dtype):
         arr = kept.to_numpy(dtype=float)
         wrong = ~np.isin(arr, (0.0, 1.0))
+        if wrong.any() and default_bad is not None:
+            out[known] = encode_target(kept.reset_index(drop=True), default_bad, file=file)
+            return out
         if wrong.any():
             row = int(np.flatnonzero(known)[np.flatnonzero(wrong)[0]]) + 1
             raise DataError(f"labels must be 0/1 (1 = bad) or empty, found {arr[wrong][0]:g}",
                             file=file, column=str(values.name), row=row, hint="pass --bad VALUE for other codes")
         out[known] = arr
         return out
-    out[known] = encode_target(kept.reset_index(drop=True), bad, file=file)
+    out[known] = encode_target(kept.reset_index(drop=True), bad, file=file, default_bad=default_bad)
     return out
 
 
@@ -73,7 +79,8 @@ def _keys(values: pd.Series) -> np.ndarray:
 
 
 def join_labels(frame: pd.DataFrame, id_column: str, labels: pd.DataFrame, target: str, bad: object = None,
-                *, data_file: str | None = None, labels_file: str | None = None) -> tuple[np.ndarray, list[str]]:
+                *, data_file: str | None = None, labels_file: str | None = None,
+                default_bad: object = None) -> tuple[np.ndarray, list[str]]:
     """Each row's label from a labels table joined on `id_column` (NaN where it has none yet), and notes."""
     if id_column not in frame.columns:
         raise DataError("id column not found in the data; pass --id", file=data_file, column=id_column)
@@ -90,7 +97,7 @@ def join_labels(frame: pd.DataFrame, id_column: str, labels: pd.DataFrame, targe
         row = int(np.flatnonzero(dup)[0]) + 1
         raise DataError(f"id '{keys.iloc[row - 1]}' appears more than once in the labels", file=labels_file,
                         column=id_column, row=row)
-    y = encode_labels(labels[target], bad, file=labels_file)
+    y = encode_labels(labels[target], bad, file=labels_file, default_bad=default_bad)
     lookup = pd.Series(y, index=pd.Index(keys.to_numpy()))
     data_keys = pd.Series(_keys(frame[id_column]))
     joined = data_keys.map(lookup).to_numpy(dtype=float)
