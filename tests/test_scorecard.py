@@ -269,3 +269,55 @@ def test_a_sign_drop_reruns_the_filters_when_a_correlation_drop_is_correlated_wi
     dropped = sel.loc[sel["step"] == "correlation", "variable"]
     unrelated = [v for v in card.features_ if not (corr.loc[dropped, v].abs() > 0.8).any()]
     assert unrelated and not any(_blocks_others(sel, corr, v, 0.8) for v in unrelated)
+
+
+def test_typed_and_text_readings_of_a_value_score_alike(uci, tmp_path):
+    """A column read as numbers or bools at training and as text at scoring (the CLI reads a model's
+    text inputs as written) keys the same: 2.0 / "2.0" / "2", True / "true"."""
+    from creditflow.binning.variable import category_key
+
+    assert category_key(2.0) == category_key("2.0") == category_key("2") == "2" and category_key("02") == "02"
+    assert category_key(True) == category_key("true") == category_key("TRUE") == "True"
+    X = uci.train.X.head(4000).copy()
+    y = uci.train.y[:4000]
+    X["EDU"] = X["EDUCATION"].astype(float)
+    X["YOUNG"] = X["AGE"] < 30
+    card = cf.Scorecard(categorical=["EDU"], selection={"min_iv": 0.0, "max_corr": None, "max_vif": None}).fit(X, y)
+    assert {"EDU", "YOUNG"} & set(card.features_)  # at least one is scored (else the test shows nothing)
+    as_text = X.assign(EDU=X["EDU"].map(lambda v: f"{v:.1f}"), YOUNG=X["YOUNG"].map(lambda v: str(v).lower()))
+    pd.testing.assert_frame_equal(card.scores(X), card.scores(as_text))
+    assert card.binning_.unseen_counts(as_text, card.features_) == {}
+
+
+def test_infinities_are_refused_at_scoring_whatever_their_type(card, uci):
+    from creditflow.data.errors import SchemaError
+
+    var = next(v for v in card.features_ if card.binning_.bins_[v].kind == "numeric")
+    row = uci.test.X.iloc[0].to_dict()
+    for bad in ("inf", np.float32("inf"), float("-inf")):
+        with pytest.raises(SchemaError, match="infinite"):
+            card.score_row({**row, var: bad})
+    frame = uci.test.X.head(50).copy()
+    frame[var] = frame[var].astype(object)
+    frame.loc[7, var] = "inf"
+    with pytest.raises(SchemaError, match="infinite") as err:
+        card.scores(frame)
+    assert err.value.column == var and err.value.row == 8
+
+
+def test_a_repeated_column_the_model_does_not_use_does_not_block_scoring(card, uci):
+    frame = uci.test.X.head(100)
+    extra = frame[[card.features_[0]]].rename(columns={card.features_[0]: "NOTE"})
+    doubled = pd.concat([frame, extra, extra], axis=1)
+    pd.testing.assert_frame_equal(card.scores(doubled), card.scores(frame))
+    with pytest.raises(Exception, match="more than once"):
+        card.scores(pd.concat([frame, frame[[card.features_[0]]]], axis=1))
+
+
+def test_grades_and_scaling_that_a_bundle_could_not_hold_are_refused():
+    from creditflow.data.errors import CreditflowError
+
+    with pytest.raises(CreditflowError, match="pair"):
+        cf.Scorecard(grades=[(1, 700), (2, 350)]).fit(pd.DataFrame({"a": range(40)}), np.arange(40) % 2)
+    with pytest.raises(CreditflowError, match="whole number"):
+        cf.Scorecard(scaling={"min_score": 300.5}).fit(pd.DataFrame({"a": range(40)}), np.arange(40) % 2)

@@ -34,9 +34,9 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
     (a fitted model's ``feature_names_in_``; an array of another width is refused), else x0, x1, ...
     """
     if hasattr(X, "X") and isinstance(X.X, pd.DataFrame):
-        return _named_columns(X.X)
+        return _named_columns(X.X, names)
     if isinstance(X, pd.DataFrame):
-        return _named_columns(X)
+        return _named_columns(X, names)
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}")
@@ -51,12 +51,18 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(arr, columns=[str(n) for n in names])
 
 
-def _named_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with text column names (a relabelled view when some were not text); refused if a name repeats."""
+def _named_columns(frame: pd.DataFrame, needed: Sequence[str] | None = None) -> pd.DataFrame:
+    """`frame` with text column names (a relabelled view when some were not text); refused if a name
+    repeats (at scoring, with the model's columns `needed`, only if one of those repeats)."""
     if frame.columns.inferred_type not in ("string", "empty"):
         frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     if not frame.columns.is_unique:
         dupes = list(dict.fromkeys(str(c) for c in frame.columns[frame.columns.duplicated()]))
+        if needed is not None:
+            wanted = {str(n) for n in needed}
+            dupes = [d for d in dupes if d in wanted]
+            if not dupes:
+                return frame.loc[:, ~frame.columns.duplicated()]
         raise DataError(f"the table has {len(dupes)} column name(s) more than once: {dupes[:10]}",
                         column=dupes[0], hint="rename or drop the duplicate columns")
     return frame

@@ -8,6 +8,7 @@ behave identically everywhere.
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,11 +46,25 @@ def numeric_values(values: pd.Series, name: str) -> np.ndarray:
         raise SchemaError(
             f"{int(bad.sum())} value(s) are not numbers, e.g. {values.iloc[first]!r}", column=name, row=first + 1
         )
-    return coerced.to_numpy(dtype=float, na_value=np.nan)
+    out = coerced.to_numpy(dtype=float, na_value=np.nan)
+    inf = np.isinf(out)  # "inf" as text: no bin holds it
+    if inf.any():
+        raise SchemaError(f"{int(inf.sum())} infinite value(s)", column=name, row=int(np.flatnonzero(inf)[0]) + 1,
+                          hint="replace them with a missing value or a declared special value")
+    return out
+
+
+_INF = float("inf")
+_FLOAT_TEXT = re.compile(r"-?\d+\.0+")
 
 
 def category_key(value: Any) -> str | None:
-    """The string a category is known by: 1, 1.0 and "1" are the same category; None/NaN is missing."""
+    """The string a category is known by; None/NaN is missing.
+
+    A value means the same whether a column was read as numbers or as text: 1, 1.0, "1" and "1.0" are
+    one category ("01" is another), True and "true" another. Stored keys go through it again when a
+    bundle is loaded, so keys saved by older versions match too.
+    """
     if value is None:
         return None
     if isinstance(value, float):
@@ -62,6 +77,11 @@ def category_key(value: Any) -> str | None:
     if isinstance(value, (np.integer, np.bool_)):
         return str(value.item())
     text = str(value).strip()
+    if _FLOAT_TEXT.fullmatch(text):  # "1.0": a number written by a float column
+        whole = text[: text.index(".")]
+        return "0" if whole == "-0" else whole
+    if text.lower() in ("true", "false"):  # pandas reads true/false as bool, whose key is "True"/"False"
+        return text.capitalize()
     return text if text != "" else None
 
 
@@ -232,6 +252,9 @@ class VariableBinning:
                         raise SchemaError(f"not a number: {value!r}", column=name) from None
             if value != value:
                 return missing
+            if value == _INF or value == -_INF:
+                raise SchemaError(f"infinite value {value!r}", column=name,
+                                  hint="replace it with a missing value or a declared special value")
             if specials:
                 k = specials.get(value)
                 if k is not None:
@@ -258,7 +281,7 @@ class VariableBinning:
     def _category_lookup(self) -> dict[str, int]:
         cache = getattr(self, "_lookup_cache", None)
         if cache is None:
-            cache = {c: i for i, g in enumerate(self.groups) for c in g}
+            cache = {category_key(c): i for i, g in enumerate(self.groups) for c in g}
             object.__setattr__(self, "_lookup_cache", cache)
         return cache
 

@@ -37,6 +37,7 @@ class LabelledTable:
     dictionary: FieldDictionary = field(default_factory=FieldDictionary)
     seed: int = 42
     test_size: float = 0.3
+    bad_value: str | None = None  # the bad value given (kept in the model's metadata, as read_table's)
 
     @property
     def source(self) -> str:
@@ -114,7 +115,8 @@ def read_labelled(
     else:
         fd = FieldDictionary()
     return LabelledTable(table=table, target=target, features=features, y=y, role=role, id_column=id,
-                         time_column=time, dictionary=fd, seed=seed, test_size=test_size)
+                         time_column=time, dictionary=fd, seed=seed, test_size=test_size,
+                         bad_value=str(bad).strip() if bad is not None else None)
 
 
 def _encode(parts: list[dict], table: PartitionedTable, target: str, bad: object) -> np.ndarray:

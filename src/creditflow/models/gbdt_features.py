@@ -44,7 +44,7 @@ class FeatureEncoder:
     def _lookup(self, name: str) -> dict[str, int]:
         cache = self.__dict__.setdefault("_lookups", {})
         if name not in cache:
-            cache[name] = {c: i for i, c in enumerate(self.categories[name])}
+            cache[name] = {category_key(c): i for i, c in enumerate(self.categories[name])}  # older keys too
         return cache[name]
 
     def check_columns(self, frame: pd.DataFrame, file: str | None = None) -> None:

@@ -27,7 +27,6 @@ from creditflow.selection.filters import (
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
 
 _settings = coerce_settings
-_INF = float("inf")
 
 
 class PatternSumsLike(Protocol):
@@ -345,10 +344,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
                 value = row[var]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=var) from None
-            if isinstance(value, float) and (value == _INF or value == -_INF):
-                raise SchemaError(f"infinite value {value!r}", column=var,
-                                  hint="replace it with a missing value or a declared special value")
-            i = binner(value)
+            i = binner(value)  # refuses infinities, whatever their type
             logit += lp[i]
             total += pts[i]
         return logit, total

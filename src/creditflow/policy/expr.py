@@ -420,7 +420,7 @@ def _compile(node: Node) -> Callable[[dict[str, Any]], bool]:
         return compare
     if isinstance(node, InList):
         name, negate = node.field.name, node.negate
-        wanted = frozenset(v if isinstance(v, str) else category_key(v) for v in node.values)
+        wanted = frozenset(category_key(v) for v in node.values)
 
         def in_list(row: dict[str, Any]) -> bool:
             key = category_key(row.get(name))
@@ -476,7 +476,7 @@ def _eval_frame(node: Node, frame: pd.DataFrame, cache: dict) -> np.ndarray:
         return np.broadcast_to(res, (n,)) & ok
     if isinstance(node, InList):
         keys = _keys(frame, node.field.name, cache)
-        wanted = {v if isinstance(v, str) else category_key(v) for v in node.values}
+        wanted = {category_key(v) for v in node.values}
         present = pd.notna(keys)
         found = pd.Series(keys, dtype=object).isin(wanted).to_numpy()
         return present & (found != node.negate)

@@ -35,6 +35,10 @@ class Scaling:
             raise CreditflowError(f"pdo must be positive, not {self.pdo}")
         if self.base_odds <= 0:
             raise CreditflowError(f"base_odds must be positive, not {self.base_odds}")
+        for name in ("min_score", "max_score"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or float(value) != int(value):
+                raise CreditflowError(f"{name} must be a whole number (scores are integers), not {value!r}")
         if self.min_score >= self.max_score:
             raise CreditflowError(f"min_score {self.min_score} must be below max_score {self.max_score}")
 
@@ -68,14 +72,15 @@ class Scaling:
 
 
 def _is_band(band: object) -> bool:
-    """A (grade, lowest score) pair."""
+    """A (grade name, lowest score as a whole number) pair, as a bundle stores and checks it."""
     if not isinstance(band, (list, tuple)) or len(band) != 2 or isinstance(band[1], bool):
         return False
-    try:
-        int(band[1])
-    except (TypeError, ValueError):
+    if not isinstance(band[0], str) or not band[0]:
         return False
-    return True
+    try:
+        return float(band[1]) == int(band[1])
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 DEFAULT_BANDS = [("A", 700), ("B", 650), ("C", 600), ("D", 550), ("E", 350)]
