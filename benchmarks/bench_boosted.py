@@ -109,12 +109,22 @@ def bench_dataset(name: str) -> dict:
     trade = accuracy_by_bins(model, X_test, y_test, max_bins=TRADEOFF_BINS)
     out["tradeoff"] = [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                        for r in trade.round(4).to_dict(orient="records")]
+    # the blend with the classic card (an option, not the default): a fixed half, and "auto" (5-fold CV)
+    for key, blend in (("boosted_blend_0.5", 0.5), ("boosted_blend_auto", "auto")):
+        t0 = time.perf_counter()
+        blended = BoostedScorecard(random_state=SEED, blend=blend).fit(X_train, y_train)
+        out[key] = {**metrics(y_test, blended.predict_proba(X_test)[:, 1]),
+                    "fit_seconds": round(time.perf_counter() - t0, 2), "weight": blended.blend_,
+                    "cv_log_loss": {k: round(v, 5) for k, v in blended.boost_info_["blend"]["cv_log_loss"].items()},
+                    "settings": f"BoostedScorecard(random_state=42, blend={blend!r})"}
     t0 = time.perf_counter()
     card = Scorecard().fit(X_train, y_train)
     out["creditflow_scorecard"] = {**metrics(y_test, card.predict_proba(X_test)[:, 1]),
                                    "fit_seconds": round(time.perf_counter() - t0, 2)}
     log(f"{name}: boosted AUC {out['boosted']['auc']} (fine {out['boosted']['fine_shapes_metrics']['auc']}, "
-        f"points {out['boosted']['points_metrics']['auc']}, additive {out['boosted_additive']['auc']}) "
+        f"points {out['boosted']['points_metrics']['auc']}, additive {out['boosted_additive']['auc']}, "
+        f"blend 0.5 {out['boosted_blend_0.5']['auc']}, blend auto {out['boosted_blend_auto']['auc']} "
+        f"(weight {out['boosted_blend_auto']['weight']})) "
         f"fit {fit_s:.1f}s; scorecard "
         f"{out['creditflow_scorecard']['auc']}")
     return out

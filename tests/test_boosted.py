@@ -322,3 +322,51 @@ def test_unknown_columns_infinities_and_arrays(german):
     with pytest.raises(SchemaError, match="fitted on 20"):
         model.predict_score(as_array[:, 1:])
     assert clone(model).set_params(shape__max_bins=5, boosting__outer_bags=2).shape == {"max_bins": 5}
+
+
+def test_blend_shrinks_the_shapes_toward_the_classic_card(german, tmp_path):
+    X, y = german.train.X, german.train.y
+    kw = {"interactions": 0, "boosting": {"outer_bags": 3}}
+    alone = BoostedScorecard(**kw).fit(X, y)
+    half = BoostedScorecard(blend=0.5, **kw).fit(X, y)
+    full = BoostedScorecard(blend=1.0, **kw).fit(X, y)
+    classic = cf.Scorecard().fit(X, y)
+    assert (alone.blend_, half.blend_, full.blend_) == (0.0, 0.5, 1.0)
+    # on the fine bins the half blend lies exactly halfway between the boosted shape and the blend=1 shape
+    for v in alone.shapes_:
+        np.testing.assert_allclose(half.shapes_[v], 0.5 * alone.shapes_[v] + 0.5 * full.shapes_[v], atol=1e-9)
+    # blend=1 keeps only the classic card's variables, and ranks the test rows almost as it does
+    left_out = set(X.columns) - set(classic.features_)
+    assert all(np.allclose(full.shapes_[v], 0) for v in left_out)
+    t = german.test
+    corr = np.corrcoef(full.decision_function(t.X), classic.decision_function(t.X))[0, 1]
+    assert corr > 0.97
+    # still a scorecard: the score is the sum of its points, and the bundle keeps the weight
+    total = half.base_points_ + half.point_matrix(t.X).sum(axis=1).to_numpy()
+    np.testing.assert_array_equal(half.scores(t.X)["score"], np.clip(total, 350, 950))
+    save_bundle(half, tmp_path / "m")
+    back = load_bundle(tmp_path / "m").model
+    assert back.blend_ == 0.5 and back.get_params()["blend"] == 0.5
+    np.testing.assert_array_equal(back.predict_score(t.X), half.predict_score(t.X))
+
+
+def test_blend_auto_cross_validates_and_bad_values_are_refused(german):
+    X, y = german.train.X, german.train.y
+    kw = {"interactions": 0, "boosting": {"outer_bags": 2}}
+    auto = BoostedScorecard(blend="auto", **kw).fit(X, y)
+    info = auto.boost_info_["blend"]
+    assert set(info["cv_log_loss"]) == {"0.0", "0.25", "0.5", "0.75"}
+    assert all(0.3 < v < 0.7 for v in info["cv_log_loss"].values())
+    assert auto.blend_ == info["weight"] and auto.blend_ in (0.0, 0.25, 0.5, 0.75)
+    # a chosen blend has the lowest cross-validated loss of the candidates that passed
+    if auto.blend_:
+        assert info["cv_log_loss"][str(auto.blend_)] < info["cv_log_loss"]["0.0"]
+    again = BoostedScorecard(blend="auto", **kw).fit(X, y)
+    np.testing.assert_array_equal(again.points_["points"], auto.points_["points"])
+    capped = BoostedScorecard(blend="auto", blend_max_rows=100, **kw).fit(X, y)
+    assert capped.blend_ == 0.0 and capped.boost_info_["blend"]["cv_log_loss"] == {}
+    for bad in (1.5, -0.1, "yes", True, float("nan")):
+        with pytest.raises(CreditflowError, match="blend"):
+            BoostedScorecard(blend=bad).fit(X, y)
+    with pytest.raises(CreditflowError, match="blend_max_rows"):
+        BoostedScorecard(blend="auto", blend_max_rows=-1).fit(X, y)

@@ -24,6 +24,7 @@ from creditflow.binning.process import (
     as_target,
     column_names,
     fit_inputs,
+    real_number,
     refuse_infinite,
     special_map,
 )
@@ -43,6 +44,9 @@ WOE_ALPHA = 0.5  # Laplace smoothing of the WOE shown in the binning tables (as 
 # the axes of interaction tables: a few coarse bins per variable, each holding at least 5% of the rows
 PAIR_AXIS = ShapeSettings(max_bins=4, min_bin_share=0.05, monotone="none", merge_points=0.0)
 PAIR_LAMBDA = 10.0  # ridge (in hessian units) on each cell's Newton step
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75)  # the weights of the classic card that blend="auto" tries
+BLEND_FOLDS = 5
+BLEND_SE = 2.0
 
 
 class BoostedScorecard(Scorecard):
@@ -59,6 +63,17 @@ class BoostedScorecard(Scorecard):
     monotone : dict, optional
         Per-variable trend of risk against the value, overriding ``shape.monotone``:
         ``{"AGE": "descending", "PAY_0": "ascending"}``.
+    blend : float or "auto"
+        Weight (0 to 1, default 0) of the classic WOE + logistic card (`Scorecard` with its defaults) in
+        each variable's shape before compression: shape = (1 - blend) x boosted + blend x coefficient x
+        WOE, the latter averaged over each fine bin. Boosting is noisy on small samples and the parametric
+        card is steady, so a blend shrinks the boosted shapes toward it. "auto" cross-validates the
+        candidates 0, 0.25, 0.5, 0.75 (5 folds of the training rows, both models refitted on each) and
+        keeps the one with the lowest out-of-fold log-loss among those that beat 0 by more than two
+        paired standard errors; 0 when none does, or when there are more than `blend_max_rows` rows. The
+        weight used is `blend_`; the cross-validated losses are in ``boost_info_["blend"]``.
+    blend_max_rows : int
+        Largest training sample on which "auto" runs its cross-validation (default 100,000).
     interactions : int
         At most this many pairwise interaction tables (default 5; 0 gives a purely additive card). Only
         pairs that pass a Bonferroni-corrected score test on the main effects' residuals are used. Each
@@ -83,6 +98,8 @@ class BoostedScorecard(Scorecard):
         special_values: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
         categorical: list[str] | None = None,
         interactions: int = 5,
+        blend: float | str = 0.0,
+        blend_max_rows: int = 100_000,
         random_state: int = 42,
         dictionary: FieldDictionary | None = None,
     ) -> None:
@@ -94,6 +111,8 @@ class BoostedScorecard(Scorecard):
         self.special_values = special_values
         self.categorical = categorical
         self.interactions = interactions
+        self.blend = blend
+        self.blend_max_rows = blend_max_rows
         self.random_state = random_state
         self.dictionary = dictionary
 
@@ -104,6 +123,7 @@ class BoostedScorecard(Scorecard):
         frame, yv = fit_inputs(X, y, categorical)
         if not isinstance(self.interactions, (int, np.integer)) or self.interactions < 0:
             raise CreditflowError(f"interactions must be a whole number >= 0, not {self.interactions!r}")
+        self._check_blend()
         bset = _settings(self.boosting, BoostSettings)
         bset.check()
         self.shape_settings_ = _settings(self.shape, ShapeSettings)
@@ -119,12 +139,22 @@ class BoostedScorecard(Scorecard):
         fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
         layouts = [layout_of(vb) for vb in fine.values()]
         result = boost_shapes(codes, layouts, yv, bset, int(self.random_state))
+        weight, blend_cv = self._blend_weight(frame, yv, codes, layouts, bset)
+        shapes, intercept = result.shapes, result.intercept
+        if weight > 0:
+            try:
+                card = self._classic().fit(frame, yv)
+            except CreditflowError as exc:
+                raise CreditflowError(f"blend={weight} needs the classic card, which could not be fitted: {exc}") from exc
+            shapes, intercept = _blend(shapes, intercept, _classic_shapes(card, frame, fine, codes, layouts),
+                                       card.intercept_, weight, codes)
+        self.blend_ = weight
         self.fine_bins_ = fine
-        self.shapes_ = dict(zip(fine, result.shapes, strict=True))
-        self.fine_intercept_ = result.intercept
+        self.shapes_ = dict(zip(fine, shapes, strict=True))
+        self.fine_intercept_ = intercept
         self.fine_counts_, self.fine_bads_, self.fine_hessian_ = {}, {}, {}
-        F = np.full(len(yv), result.intercept)
-        for c, shape in zip(codes, result.shapes, strict=True):
+        F = np.full(len(yv), intercept)
+        for c, shape in zip(codes, shapes, strict=True):
             F += shape[c]
         p = 1.0 / (1.0 + np.exp(-F))
         for v, c, lay in zip(fine, codes, layouts, strict=True):
@@ -132,7 +162,7 @@ class BoostedScorecard(Scorecard):
             self.fine_bads_[v] = np.bincount(c, weights=yv, minlength=lay.n_bins).astype(np.int64)
             self.fine_hessian_[v] = np.bincount(c, weights=p * (1 - p), minlength=lay.n_bins)
         self.boost_info_ = {"rounds": result.rounds, "validation_loss": result.validation_loss,
-                            "settings": bset.to_dict()}
+                            "settings": bset.to_dict(), "blend": {"weight": weight, "cv_log_loss": blend_cv}}
         bins, contrib, mappings = self._build(monotone)
         final = {v: mappings[v][c] for v, c in zip(fine, codes, strict=True)}
         F = np.zeros(len(yv))
@@ -154,6 +184,55 @@ class BoostedScorecard(Scorecard):
         self.classes_ = np.array([0, 1])
         self._make_points()
         return self
+
+    def _classic(self) -> Scorecard:
+        """The classic card the shapes are blended with: `Scorecard` defaults, this model's special values."""
+        return Scorecard(special_values=self.special_values, categorical=self.categorical)
+
+    def _blend_weight(
+        self, frame: pd.DataFrame, y: np.ndarray, codes: list[np.ndarray], layouts: list, bset: BoostSettings
+    ) -> tuple[float, dict[str, float]]:
+        """The blend weight, and the cross-validated log-loss of each candidate when "auto" chose it."""
+        if self._check_blend() != "auto":
+            return float(self.blend), {}
+        if len(y) > self.blend_max_rows or min(int(y.sum()), int(len(y) - y.sum())) < 2 * BLEND_FOLDS:
+            return 0.0, {}
+        from sklearn.model_selection import StratifiedKFold
+
+        folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=int(self.random_state))
+        fb, fc = np.zeros(len(y)), np.zeros(len(y))
+        for k, (tr, va) in enumerate(folds.split(np.zeros(len(y)), y)):
+            res = boost_shapes([c[tr] for c in codes], layouts, y[tr], bset, int(self.random_state) + k)
+            fb[va] = res.intercept + sum(sh[c[va]] for sh, c in zip(res.shapes, codes, strict=True))
+            part = frame.iloc[tr].reset_index(drop=True)
+            try:
+                card = self._classic().fit(part, y[tr])
+            except CreditflowError:  # no variable survives on this fold: the classic card has nothing to add
+                return 0.0, {}
+            fc[va] = card.decision_function(frame.iloc[va].reset_index(drop=True))
+        rows = {w: _row_log_loss(y, (1 - w) * fb + w * fc) for w in BLEND_WEIGHTS}
+        losses = {str(w): float(r.mean()) for w, r in rows.items()}
+        # a blend must beat the boosted shapes alone by more than BLEND_SE paired standard errors
+        ok = []
+        for w in BLEND_WEIGHTS[1:]:
+            gain = rows[0.0] - rows[w]
+            se = gain.std(ddof=1) / np.sqrt(len(gain))
+            if gain.mean() > BLEND_SE * se:
+                ok.append(w)
+        best = min(ok, key=lambda w: (losses[str(w)], w)) if ok else 0.0
+        return float(best), losses
+
+    def _check_blend(self) -> float | str:
+        if isinstance(self.blend, str):
+            if self.blend != "auto":
+                raise CreditflowError(f"blend must be a number from 0 to 1 or 'auto', not {self.blend!r}")
+            if not isinstance(self.blend_max_rows, (int, np.integer)) or self.blend_max_rows < 0:
+                raise CreditflowError(f"blend_max_rows must be a whole number >= 0, not {self.blend_max_rows!r}")
+            return "auto"
+        w = real_number(self.blend, "blend")
+        if not 0 <= w <= 1:
+            raise CreditflowError(f"blend must be a number from 0 to 1 or 'auto', not {self.blend!r}")
+        return w
 
     def _check_monotone(self, frame: pd.DataFrame) -> dict[str, str]:
         out = {}
@@ -387,6 +466,7 @@ class BoostedScorecard(Scorecard):
         obj.shape_settings_ = _settings(params.get("shape"), ShapeSettings)
         shapes = files.get("shapes.json", {})
         obj.boost_info_ = shapes.get("boosting", {})
+        obj.blend_ = float(obj.boost_info_.get("blend", {}).get("weight", 0.0))
         obj.fine_intercept_ = float(shapes.get("fine_intercept", obj.intercept_))
         obj.fine_bins_, obj.shapes_, obj.fine_counts_, obj.fine_bads_, obj.fine_hessian_ = {}, {}, {}, {}, {}
         for doc in shapes.get("variables", []):
@@ -430,6 +510,46 @@ class BoostedScorecard(Scorecard):
         other._set_bins(bins, contrib)
         other._make_points()
         return other
+
+
+def _row_log_loss(y: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Log-loss of each 0/1 target y against its log-odds F."""
+    return np.logaddexp(0.0, np.where(y > 0, -F, F))
+
+
+def _classic_shapes(
+    card: Scorecard, frame: pd.DataFrame, fine: dict[str, VariableBinning], codes: list[np.ndarray], layouts: list
+) -> list[np.ndarray]:
+    """The classic card's log-odds (coefficient x WOE) of each variable, averaged over each fine bin of the
+    training rows (0 for a variable the card left out or a fine bin no row fell in)."""
+    _, _, idx = card._components(card._check(frame))
+    lp = dict(card._bin_logodds())
+    out = []
+    for v, c, lay in zip(fine, codes, layouts, strict=True):
+        if v not in lp:
+            out.append(np.zeros(lay.n_bins))
+            continue
+        cnt = np.bincount(c, minlength=lay.n_bins).astype(float)
+        tot = np.bincount(c, weights=lp[v][idx[v]], minlength=lay.n_bins)
+        out.append(np.divide(tot, cnt, out=np.zeros(lay.n_bins), where=cnt > 0))
+    return out
+
+
+def _blend(
+    boosted: list[np.ndarray], boosted_intercept: float, classic: list[np.ndarray], classic_intercept: float,
+    weight: float, codes: list[np.ndarray],
+) -> tuple[list[np.ndarray], float]:
+    """(1 - weight) x boosted + weight x classic per variable, each shape re-centred on the training rows
+    (its mean goes to the intercept) like the boosted shapes."""
+    intercept = (1 - weight) * boosted_intercept + weight * classic_intercept
+    shapes = []
+    for b, c, cd in zip(boosted, classic, codes, strict=True):
+        f = (1 - weight) * b + weight * c
+        cnt = np.bincount(cd, minlength=len(f)).astype(float)
+        mean = float(np.dot(f, cnt) / cnt.sum())
+        intercept += mean
+        shapes.append(np.where(cnt > 0, f - mean, 0.0))
+    return shapes, intercept
 
 
 def _refit_intercept(start: float, F: np.ndarray, y: np.ndarray) -> float:
