@@ -281,3 +281,29 @@ def test_unknown_model_kind_is_one_line(tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "xgboost", "--out", tmp_path / "o")
     assert r.returncode == 2
     assert r.stderr.startswith("error: unknown model kind 'xgboost'") and len(r.stderr.splitlines()) == 1
+
+
+def test_model_parameters_from_the_command_line(tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--no-report", "--out", tmp_path / "o",
+            "--param", "coef_sign=any", "-p", "binning.max_bins=3", "-p", "selection__min_iv=0.03")
+    assert r.returncode == 0, r.stderr
+    params = json.loads((tmp_path / "o" / "model" / "model.json").read_text())["params"]
+    assert params["coef_sign"] == "any"
+    assert params["binning"] == {"max_bins": 3} and params["selection"] == {"min_iv": 0.03}
+    binning = json.loads((tmp_path / "o" / "model" / "binning.json").read_text())
+    regular = [len(v["groups"]) if v["kind"] == "categorical" else len(v["splits"]) + 1 for v in binning["variables"]]
+    assert max(regular) == 3
+
+
+@pytest.mark.parametrize(("param", "expected"), [
+    ("coefsign=any", "scorecard has no parameter 'coefsign'; its parameters are C, binning"),
+    ("binning.bins=3", "binning has no setting 'bins'"),
+    ("C=-1", "C (the inverse regularisation strength) must be positive"),
+    ("coef_sign", "a model parameter is KEY=VALUE"),
+    ("random_state=3", "set by --seed"),
+])
+def test_bad_model_parameter_exits_2(param, expected, tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--param", param, "--out", tmp_path / "o")
+    assert r.returncode == 2
+    assert expected in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()

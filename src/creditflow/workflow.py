@@ -36,6 +36,45 @@ def make_model(kind: str, seed: int = 42, **params: Any) -> Any:
     return cls(random_state=seed, **params) if "random_state" in cls().get_params() else cls(**params)
 
 
+def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42) -> dict[str, Any]:
+    """Constructor arguments for `make_model(kind)` from ``KEY=VALUE`` settings (as on the command line).
+
+    VALUE is read as JSON when it parses (``6``, ``0.05``, ``true``, ``{"PAY_0": "descending"}``),
+    else kept as text (``coef_sign=any``). A nested setting is named ``binning.max_bins`` or
+    ``binning__max_bins`` (scikit-learn's ``set_params`` spelling). Unknown names are refused with
+    the valid ones listed; the seed is given by `seed`, not here.
+    """
+    items = settings.items() if isinstance(settings, dict) else [_split_setting(s) for s in settings]
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        key = key.strip().replace(".", "__")
+        if key.split("__")[0] == "random_state":
+            raise CreditflowError("the model's random_state is set by --seed, not as a parameter")
+        flat[key] = value
+    model = make_model(kind, seed=seed)
+    try:
+        model.set_params(**flat)
+    except ValueError as exc:  # scikit-learn's message for an unknown name lists the valid ones
+        valid = sorted(k for k in model.get_params(deep=False) if k not in ("random_state", "dictionary"))
+        bad = next((k for k in flat if k.split("__")[0] not in valid), None)
+        if bad is None:
+            raise CreditflowError(f"bad parameter for {kind}: {exc}") from None
+        raise CreditflowError(f"{kind} has no parameter {bad!r}; its parameters are {', '.join(valid)}") from None
+    own = model.get_params(deep=False)
+    return {k: own[k] for k in dict.fromkeys(k.split("__")[0] for k in flat)}
+
+
+def _split_setting(text: str) -> tuple[str, Any]:
+    key, sep, raw = str(text).partition("=")
+    if not sep or not key.strip():
+        raise CreditflowError(f"a model parameter is KEY=VALUE (e.g. coef_sign=any, binning.max_bins=6), not {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
 @dataclass
 class TrainResult:
     model: Any

@@ -76,13 +76,18 @@ def train_cmd(
                                                                          "code, text) replacing the defaults."),
     reason_reference: str = typer.Option("auto", "--reason-reference", help="Reasons against: auto, max (scorecard), "
                                                                            "mean (gbdt) or cutoff:SCORE."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Model parameter KEY=VALUE (repeatable; VALUE as "
+                                                             "JSON or text), e.g. coef_sign=any, binning.max_bins=6, "
+                                                             "shape.max_bins=8."),
     encoding: str | None = encoding_option(),
 ) -> None:
     """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json and the validation report."""
     from creditflow.models.base import MODEL_TYPES
+    from creditflow.workflow import model_params
 
     if model not in MODEL_TYPES:
         fail(f"unknown model kind {model!r}; choose one of {sorted(MODEL_TYPES)}")
+    params = model_params(model, param, seed=seed) if param else None
     check_output_dir(out)
     if cluster:
         if encoding:
@@ -94,6 +99,7 @@ def train_cmd(
 
         return _summary(train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
                                       exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report,
+                                      params=params,
                                       reasons={"protected": protected, "codes": reason_codes,
                                                "reference": reason_reference}))
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
@@ -105,7 +111,7 @@ def train_cmd(
         raise CreditflowError(f"protected variable(s) not among the features: {lacking}", file=str(data),
                               column=lacking[0])
     reasons = {"protected": names, "codes": reason_codes, "reference": reason_reference}
-    result = _progress_train(ds, out, model, seed, report=report, reasons=reasons)
+    result = _progress_train(ds, out, model, seed, params=params, report=report, reasons=reasons)
     _summary(result)
 
 

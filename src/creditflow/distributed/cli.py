@@ -22,7 +22,7 @@ def _say(start: float):  # noqa: ANN202 - a progress printer
 def train_command(
     data: Path, target: str, *, bad: str | None, id: str | None, time_column: str | None,
     dictionary: Path | None, exclude: list[str], kind: str, seed: int, out: Path, cluster: str, report: bool,
-    reasons: dict | None = None,
+    reasons: dict | None = None, params: dict | None = None,
 ) -> TrainResult:
     """Train on a cluster from a Parquet file or directory; the same outputs as `creditflow train`."""
     from creditflow.distributed.train import train_on_cluster
@@ -42,7 +42,7 @@ def train_command(
             raise CreditflowError(f"protected variable(s) not among the features: {lacking}", file=str(data),
                                   column=lacking[0])
         reasons["protected"] = names
-        result = train_on_cluster(client, ds, out, kind=kind, progress=say, reasons=reasons)
+        result = train_on_cluster(client, ds, out, kind=kind, params=params, progress=say, reasons=reasons)
     if report:
         err_console.print("[yellow]note:[/] the validation report is not built on a cluster (it needs the rows in "
                           "memory); run `creditflow report` on a sample of the table")
