@@ -295,6 +295,15 @@ def test_cli_train_and_score_on_a_running_cluster(client, german_dir, tmp_path):
                             str(tmp_path / "scores"), "--cluster", address])
     assert r.exit_code == 0, r.output
     assert "1,000 rows" in r.output and len(pd.read_parquet(tmp_path / "scores")) == 1000
+    # model parameters reach the cluster's fit as they reach the local one
+    r = runner.invoke(app, ["train", str(german_dir), "--target", "creditability", "--bad", "bad", "--out",
+                            str(tmp_path / "p"), "--cluster", address, "--no-report", "-p", "binning.max_bins=3",
+                            "-p", "coef_sign=any"])
+    assert r.exit_code == 0, r.output
+    params = json.loads((tmp_path / "p" / "model" / "model.json").read_text())["params"]
+    assert params["binning"] == {"max_bins": 3} and params["coef_sign"] == "any"
+    variables = json.loads((tmp_path / "p" / "model" / "binning.json").read_text())["variables"]
+    assert max(len(v["groups"]) if v["kind"] == "categorical" else len(v["splits"]) + 1 for v in variables) == 3
     r = subprocess.run([sys.executable, "-m", "creditflow", "train", str(german_dir), "--target", "creditability",
                         "--out", str(tmp_path / "x"), "--cluster", "local:zero"], capture_output=True, text=True,
                        timeout=300)
