@@ -164,3 +164,43 @@ def test_column_names_of_any_type_duplicates_and_infinities(uci):
         with pytest.raises(CreditflowError, match="infinite") as err:
             step()
         assert (err.value.column, err.value.row) == ("AGE", 10)
+
+
+def test_rare_categories_are_pooled_so_their_own_targets_do_not_make_the_bins():
+    """300 noise categories of ~4 rows each: ordered one by one by their bad rates, the bins would sort the
+    rows by their own targets (IV far above what a new sample shows); pooled, the noise earns no IV."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    noise = pd.Series([f"c{i}" for i in rng.integers(0, 300, n)], name="noise")
+    city = pd.Series(rng.choice(["north", "south", "east"], n), name="city")
+    y = (rng.random(n) < np.where(city == "south", 0.45, 0.15)).astype(int)
+    bp = BinningProcess().fit(pd.DataFrame({"noise": noise, "city": city}), y)
+    assert bp.iv_["noise"] < 0.05 and bp.iv_["city"] > 0.2
+    groups = bp.bins_["noise"].groups
+    assert len(groups) == 1 and len(groups[0]) == noise.nunique()
+    assert set(bp.bins_["noise"].bin_indices(noise)) == {0}
+
+
+def test_an_identifier_column_is_not_binned_and_the_scorecard_says_why(tmp_path):
+    import json
+
+    from creditflow import Scorecard, load_model, save_bundle
+
+    g = read_table(GERMAN, "creditability", bad="bad")
+    X = g.X.copy()
+    X.insert(0, "application_no", [f"A{i:05d}" for i in range(len(X))])
+    card = Scorecard().fit(X, g.y)
+    vb = card.binning_.bins_["application_no"]
+    assert vb.groups == [] and vb.note == f"identifier-like: {len(X):,} distinct values in {len(X):,} rows"
+    assert card.binning_.iv_["application_no"] == 0.0
+    row = card.selection_.set_index("variable").loc["application_no"]
+    assert not row["selected"] and row["step"] == "identifier" and "give it as the id column" in row["reason"]
+    assert "application_no" not in card.features_
+    # the same card as without the column, and it scores rows that lack it
+    plain = Scorecard().fit(g.X, g.y)
+    assert card.features_ == plain.features_ and np.allclose(card.coef_, plain.coef_)
+    assert (card.predict_score(g.X) == plain.predict_score(g.X)).all()
+    save_bundle(card, tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "binning.json").read_text())
+    assert next(v for v in doc["variables"] if v["name"] == "application_no")["groups"] == []
+    assert load_model(tmp_path / "m").binning_.bins_["application_no"].note == vb.note

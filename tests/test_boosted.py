@@ -370,3 +370,15 @@ def test_blend_auto_cross_validates_and_bad_values_are_refused(german):
             BoostedScorecard(blend=bad).fit(X, y)
     with pytest.raises(CreditflowError, match="blend_max_rows"):
         BoostedScorecard(blend="auto", blend_max_rows=-1).fit(X, y)
+
+
+def test_an_identifier_column_is_left_out_with_the_reason():
+    g = cf.read_table(GERMAN, "creditability")
+    X = g.train.X.copy()
+    X["application_no"] = [f"A{i:05d}" for i in range(len(X))]
+    model = BoostedScorecard(boosting={"outer_bags": 2}, interactions=0).fit(X, g.train.y)
+    assert "application_no" not in model.features_
+    assert model.fine_bins_["application_no"].groups == []
+    row = model.selection_.set_index("variable").loc["application_no"]
+    assert row["step"] == "identifier" and row["reason"].startswith("identifier-like: 700 distinct values in 700 rows")
+    assert len(model.predict_score(g.test.X)) == len(g.test.X)  # scored without the column

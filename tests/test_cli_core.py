@@ -307,3 +307,17 @@ def test_bad_model_parameter_exits_2(param, expected, tmp_path):
     assert r.returncode == 2
     assert expected in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_an_identifier_column_given_as_a_feature_is_left_out_with_a_warning(tmp_path):
+    frame = pd.read_csv(GERMAN)
+    frame.insert(0, "application_no", [f"A{i:05d}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    r = run("train", tmp_path / "g.csv", "--target", "creditability", "--bad", "bad", "--no-report",
+            "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "warning: column 'application_no' left out of the model: identifier-like: 700 distinct values in 700 rows" in text
+    assert "--id" in text
+    selection = json.loads((tmp_path / "o" / "model" / "selection.json").read_text())["variables"]
+    assert next(v for v in selection if v["variable"] == "application_no")["step"] == "identifier"

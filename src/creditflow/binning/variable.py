@@ -164,6 +164,8 @@ class VariableBinning:
     woe: list[float] = field(default_factory=list)
     trend: str = "none"
     user_splits: bool = False
+    # why the variable cannot be a feature, e.g. "identifier-like: ..." (then it has no regular bins)
+    note: str = ""
 
     # ---- layout ----
     @property
@@ -347,6 +349,7 @@ class VariableBinning:
             "woe": [float(v) for v in self.woe],
             "trend": self.trend,
             "user_splits": self.user_splits,
+            **({"note": self.note} if self.note else {}),
         }
 
     @classmethod
@@ -362,6 +365,7 @@ class VariableBinning:
             woe=list(data.get("woe", [])),
             trend=data.get("trend", "none"),
             user_splits=bool(data.get("user_splits", False)),
+            note=str(data.get("note", "")),
         )
 
 
@@ -642,12 +646,15 @@ def fit_categorical_counts(
     if user_groups is not None:
         vb.groups = _check_user_groups(name, user_groups, cats)
         vb.user_splits, vb.trend = True, "user"
+    elif len(cats) and (note := identifier_note(len(cats), int(cnt.sum()))):
+        vb.note = note  # no groups: every training value falls in Unseen (WOE 0, IV 0)
     elif len(cats):
+        min_count = settings.min_bin_share * n
+        members, cnt, bad = _pool_rare(cats, cnt, bad, max(0.5 * min_count, RARE_MIN_ROWS))
         # order categories by smoothed bad rate, then merge neighbours like numeric pre-bins
         rate = (bad + settings.alpha) / (cnt + 2 * settings.alpha)
-        order = np.lexsort((cats, rate))
-        cats, cnt, bad = cats[order], cnt[order], bad[order]
-        min_count = settings.min_bin_share * n
+        order = np.lexsort((np.array([m[0] for m in members], dtype=object), rate))
+        members, cnt, bad = [members[i] for i in order], cnt[order], bad[order]
         pre = _category_prebins(cnt, settings.n_prebins, min_count)
         pc = np.add.reduceat(cnt, pre)
         pb = np.add.reduceat(bad, pre)
@@ -655,11 +662,40 @@ def fit_categorical_counts(
             settings.max_bins, settings.min_bin_share, settings.n_prebins, "ascending", settings.alpha
         )
         starts, _ = _best_grouping(pc - pb, pb, settings_cat, min_count, tg, tb)
-        bounds = [0, *[int(pre[s]) for s in starts], len(cats)]
-        vb.groups = [cats[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        bounds = [0, *[int(pre[s]) for s in starts], len(members)]
+        vb.groups = [[c for m in members[a:b] for c in m] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         vb.trend = "ascending"
     vb.set_counts(*stats.bin_totals(vb), tg, tb, settings.alpha)
     return vb
+
+
+# A text column in which nearly every row has its own value (an application or user id) carries no
+# pattern a score could use, only the rows' own targets: it is not binned.
+ID_LIKE_MIN_DISTINCT = 50
+ID_LIKE_SHARE = 0.9
+# Categories with fewer rows than this (or than half the minimum bin) are pooled before the categories
+# are ordered by bad rate: ordering by a bad rate from a handful of rows sorts those rows by their own
+# targets, and the bins would then separate goods from bads that no new applicant resembles.
+RARE_MIN_ROWS = 10
+
+
+def identifier_note(n_distinct: int, n_rows: int) -> str:
+    """Why a text column is an identifier rather than a feature, '' when it is not."""
+    if n_distinct >= ID_LIKE_MIN_DISTINCT and n_distinct >= ID_LIKE_SHARE * n_rows:
+        return f"identifier-like: {n_distinct:,} distinct values in {n_rows:,} rows"
+    return ""
+
+
+def _pool_rare(
+    cats: np.ndarray, cnt: np.ndarray, bad: np.ndarray, min_rows: float
+) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
+    """Categories as units to order and group: each on its own, the rare ones (< `min_rows`) pooled."""
+    rare = cnt < min_rows
+    if rare.sum() < 2:
+        return [[c] for c in cats.tolist()], cnt, bad
+    keep = ~rare
+    members = [[c] for c in cats[keep].tolist()] + [sorted(cats[rare].tolist())]
+    return members, np.append(cnt[keep], cnt[rare].sum()), np.append(bad[keep], bad[rare].sum())
 
 
 def _category_prebins(cnt: np.ndarray, n_prebins: int, min_count: float) -> np.ndarray:

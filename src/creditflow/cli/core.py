@@ -47,6 +47,10 @@ def _summary(result: TrainResult) -> None:
         for var, coef in zip(model.features_, getattr(model, "coef_", [None] * len(model.features_)), strict=True):
             sel.add_row(var, d.meaning(var), f"{model.iv_[var]:.3f}", "" if coef is None else f"{coef:.3f}")
         console.print(sel)
+    selection = getattr(model, "selection_", None)
+    if selection is not None and "step" in selection:
+        for row in selection[selection["step"] == "identifier"].itertuples():
+            err_console.print(f"[yellow]warning:[/] column {row.variable!r} left out of the model: {row.reason}")
     if result.out is not None:
         console.print(f"model bundle: [bold]{result.out / 'model'}[/]   metrics: {result.out / 'metrics.json'}")
         if (result.out / "report.html").exists():

@@ -162,7 +162,7 @@ def fit_scorecard_stats(
     card.binning_ = binning_from_stats(bp, stats, data.features, categorical, client)
     n = stats.n_train
     missing_rate = pd.Series({c: stats.n_missing_train[c] / n for c in data.features})
-    report = prefilter(data.features, bp.iv_, missing_rate, sset)
+    report = prefilter(data.features, bp.iv_, missing_rate, sset, {v: vb.note for v, vb in bp.bins_.items() if vb.note})
     alive = alive_variables(report)
     say(f"compressing training rows to patterns over {len(alive)} variables")
     bins = [bp.bins_[v] for v in alive]

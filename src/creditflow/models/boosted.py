@@ -274,14 +274,18 @@ class BoostedScorecard(Scorecard):
             cnt = np.asarray(vb.goods) + np.asarray(vb.bads)
             seen = cnt > 0
             spread = float(pts[seen].max() - pts[seen].min()) if seen.any() else 0.0
-            selected = spread > 0
+            fine = self.fine_bins_.get(var)
+            note = fine.note if fine is not None else ""
+            selected = spread > 0 and not note
             if selected:
                 self.features_.append(var)
+            step, reason = ("", "") if selected else ("flat", "every bin of its boosted shape gets the same points")
+            if note:
+                step, reason = "identifier", f"{note}; give it as the id column (--id, id=) or exclude it"
             rows.append({
                 "variable": var, "iv": vb.iv, "missing_rate": float(cnt[vb.missing_index] / max(cnt.sum(), 1.0)),
                 "importance": float(np.dot(cnt, np.abs(lp)) / max(cnt.sum(), 1.0)), "n_bins": vb.n_regular,
-                "trend": vb.trend, "selected": selected, "step": "" if selected else "flat",
-                "reason": "" if selected else "every bin of its boosted shape gets the same points",
+                "trend": vb.trend, "selected": selected, "step": step, "reason": reason,
             })
         if not self.features_:
             raise CreditflowError("no variable has a shape that moves the points; check the target")

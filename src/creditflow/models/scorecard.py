@@ -144,7 +144,8 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         frame, yv = fit_inputs(X, y, bp._categorical())
         self.binning_ = bp.fit(frame, yv, progress=progress)
         missing_rate = frame.isna().mean()
-        report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset)
+        report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
+                           {v: vb.note for v, vb in self.binning_.bins_.items() if vb.note})
         alive = alive_variables(report)
         bins = [self.binning_.bins_[v] for v in alive]
         # every later step sees a row only through its bins: fit on the distinct patterns

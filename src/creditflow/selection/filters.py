@@ -127,14 +127,22 @@ def correlation(crossprod: np.ndarray, n_rows: float) -> np.ndarray:
 
 
 def prefilter(
-    variables: list[str], iv: pd.Series, missing_rate: pd.Series, settings: SelectionSettings
+    variables: list[str], iv: pd.Series, missing_rate: pd.Series, settings: SelectionSettings,
+    unusable: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The selection report after the missing-rate and IV steps (which need no pass over the rows)."""
+    """The selection report after the missing-rate and IV steps (which need no pass over the rows).
+
+    `unusable` names variables that cannot be features whatever the settings (the binning's note,
+    e.g. an identifier-like column) with the reason; they are dropped first, as step "identifier".
+    """
     settings.check()
     report = pd.DataFrame({"iv": iv.reindex(variables), "missing_rate": missing_rate.reindex(variables)})
     report["selected"] = True
     report["step"] = ""
     report["reason"] = ""
+    if unusable:
+        mark_dropped(report, {v: f"{why}; give it as the id column (--id, id=) or exclude it"
+                              for v, why in unusable.items() if v in report.index}, "identifier")
     if settings.max_missing is not None:
         mark_dropped(report, {v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
                        for v in alive_variables(report) if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
