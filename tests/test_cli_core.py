@@ -297,6 +297,9 @@ def test_model_parameters_from_the_command_line(tmp_path):
 
 @pytest.mark.parametrize(("param", "expected"), [
     ("coefsign=any", "scorecard has no parameter 'coefsign'; its parameters are C, binning"),
+    ("shape.max_bins=6", "scorecard has no parameter 'shape'"),
+    ("binning=5", "parameter 'binning': expected BinningSettings or dict"),
+    ("selection.max_corr=2", "parameter 'selection': selection setting max_corr must be between 0 and 1"),
     ("binning.bins=3", "binning has no setting 'bins'"),
     ("C=-1", "C (the inverse regularisation strength) must be positive"),
     ("coef_sign", "a model parameter is KEY=VALUE"),
@@ -321,3 +324,25 @@ def test_an_identifier_column_given_as_a_feature_is_left_out_with_a_warning(tmp_
     assert "--id" in text
     selection = json.loads((tmp_path / "o" / "model" / "selection.json").read_text())["variables"]
     assert next(v for v in selection if v["variable"] == "application_no")["step"] == "identifier"
+
+
+def test_score_id_option_and_a_stale_report(tmp_path):
+    frame = pd.read_csv(GERMAN)
+    frame.insert(0, "application_no", [f"A{i:05d}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    r = run("train", tmp_path / "g.csv", "--target", "creditability", "--bad", "bad", "--out", tmp_path / "o")
+    assert r.returncode == 0 and "validation report:" in r.stdout
+    # trained without --id: `score --id` carries the column; a name that is not a column is refused
+    r = run("score", tmp_path / "o" / "model", tmp_path / "g.csv", "--id", "application_no", "--out", tmp_path / "s.csv")
+    assert r.returncode == 0, r.stderr
+    scored = pd.read_csv(tmp_path / "s.csv")
+    assert scored.columns[0] == "application_no" and scored["application_no"].tolist() == frame["application_no"].tolist()
+    r = run("score", tmp_path / "o" / "model", tmp_path / "g.csv", "--id", "app_no", "--out", tmp_path / "t.csv")
+    assert r.returncode == 2 and "no column 'app_no' to carry as the id" in r.stderr and "g.csv" in r.stderr
+    assert not (tmp_path / "t.csv").exists()
+    # retrained in the same folder without a report: the old report is not announced as this model's
+    r = run("train", tmp_path / "g.csv", "--target", "creditability", "--bad", "bad", "--no-report",
+            "--out", tmp_path / "o", "-p", "coef_sign=any")
+    assert r.returncode == 0, r.stderr
+    assert "validation report:" not in r.stdout
+    assert "is from an earlier run" in " ".join(r.stderr.split())

@@ -217,6 +217,11 @@ def test_duplicate_column_names_are_refused_naming_the_column(card, uci):
     ({"categorical": ["NOPE"]}, "NOPE"), ({"special_values": {"NOPE": [1]}}, "NOPE"),
     ({"special_values": ["a"]}, "special_values must be numbers"),
     ({"coef_sign": "negative"}, "coef_sign must be 'positive' or 'any'"), ({"coef_sign": None}, "coef_sign"),
+    ({"selection": {"min_iv": -0.01}}, "min_iv must be at least 0"),
+    ({"selection": {"max_corr": 2}}, "max_corr must be between 0 and 1"),
+    ({"selection": {"max_vif": 0.5}}, "max_vif must be at least 1"),
+    ({"selection": {"max_missing": "x"}}, "max_missing must be a number or None"),
+    ({"selection": {"max_features": 0}}, "max_features must be a whole number >= 1"),
 ])
 def test_bad_settings_are_refused_with_the_reason(german, params, match):
     with pytest.raises(CreditflowError, match=match):
@@ -342,3 +347,14 @@ def test_grades_and_scaling_that_a_bundle_could_not_hold_are_refused():
         cf.Scorecard(grades=[(1, 700), (2, 350)]).fit(pd.DataFrame({"a": range(40)}), np.arange(40) % 2)
     with pytest.raises(CreditflowError, match="whole number"):
         cf.Scorecard(scaling={"min_score": 300.5}).fit(pd.DataFrame({"a": range(40)}), np.arange(40) % 2)
+
+
+def test_a_variable_with_one_woe_is_dropped_as_constant_whatever_the_thresholds(german):
+    """min_iv=0 lets single-bin variables through to the correlation / VIF steps, whose correlation
+    with a constant column is undefined; they leave first, with the reason."""
+    X = german.train.X.assign(same=1.0, flag=np.where(np.arange(len(german.train.X)) == 0, "x", "y"))
+    card = cf.Scorecard(selection={"min_iv": 0}).fit(X, german.train.y)
+    rows = card.selection_.set_index("variable")
+    for var in ("same", "flag"):
+        assert rows.loc[var, "step"] == "constant" and "same WOE" in rows.loc[var, "reason"]
+    assert "same" not in card.features_ and len(card.features_) >= 10

@@ -56,12 +56,23 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
         model.set_params(**flat)
     except ValueError as exc:  # scikit-learn's message for an unknown name lists the valid ones
         valid = sorted(k for k in model.get_params(deep=False) if k not in ("random_state", "dictionary"))
-        bad = next((k for k in flat if k.split("__")[0] not in valid), None)
+        bad = next((k.split("__")[0] for k in flat if k.split("__")[0] not in valid), None)
         if bad is None:
             raise CreditflowError(f"bad parameter for {kind}: {exc}") from None
         raise CreditflowError(f"{kind} has no parameter {bad!r}; its parameters are {', '.join(valid)}") from None
     own = model.get_params(deep=False)
-    return {k: own[k] for k in dict.fromkeys(k.split("__")[0] for k in flat)}
+    params = {k: own[k] for k in dict.fromkeys(k.split("__")[0] for k in flat)}
+    from creditflow.models.base import coerce_settings
+
+    for head, cls in getattr(model, "_nested_settings", {}).items():
+        if head in params:
+            try:
+                coerce_settings(params[head], cls).check()
+            except CreditflowError as exc:
+                raise CreditflowError(f"parameter {head!r}: {exc}") from None
+            except (TypeError, ValueError):
+                pass  # a value of the wrong type: the fit names it (e.g. "max_bins must be a whole number")
+    return params
 
 
 def _split_setting(text: str) -> tuple[str, Any]:
@@ -173,6 +184,8 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         frame, source = data, None
     else:
         frame, source = read_frame(data, encoding=encoding, text=text_columns(schema)), str(data)
+    if id_column is not None and id_column not in frame.columns:
+        raise SchemaError(f"no column {id_column!r} to carry as the id", file=source, column=id_column)
     id_col = id_column or schema.get("id_column")
     missing = [v for v in model.features_ if v not in frame.columns]
     if missing:

@@ -31,7 +31,7 @@ def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None =
         return train(data, out, kind=kind, seed=seed, progress=tick, params=params, report=report, reasons=reasons)
 
 
-def _summary(result: TrainResult) -> None:
+def _summary(result: TrainResult, report: bool = True) -> None:
     table = Table(title="creditflow model", title_justify="left")
     for col in ("split", "rows", "bad rate", "AUC", "KS", "Gini"):
         table.add_column(col, justify="right" if col != "split" else "left")
@@ -53,8 +53,12 @@ def _summary(result: TrainResult) -> None:
             err_console.print(f"[yellow]warning:[/] column {row.variable!r} left out of the model: {row.reason}")
     if result.out is not None:
         console.print(f"model bundle: [bold]{result.out / 'model'}[/]   metrics: {result.out / 'metrics.json'}")
-        if (result.out / "report.html").exists():
-            console.print(f"validation report: [bold]{result.out / 'report.html'}[/] and {result.out / 'report.xlsx'}")
+        html = result.out / "report.html"
+        if report and html.exists():
+            console.print(f"validation report: [bold]{html}[/] and {result.out / 'report.xlsx'}")
+        elif html.exists():
+            err_console.print(f"[yellow]note:[/] {html} is from an earlier run (--no-report leaves it as it was): "
+                              "it does not describe this model", highlight=False, soft_wrap=True)
 
 
 @command("train")
@@ -101,11 +105,11 @@ def train_cmd(
                  "files", file=str(data))
         from creditflow.distributed.cli import train_command
 
-        return _summary(train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
-                                      exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report,
-                                      params=params,
-                                      reasons={"protected": protected, "codes": reason_codes,
-                                               "reference": reason_reference}))
+        result = train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
+                               exclude=exclude, kind=model, seed=seed, out=out, cluster=cluster, report=report,
+                               params=params, reasons={"protected": protected, "codes": reason_codes,
+                                                       "reference": reason_reference})
+        return _summary(result, report=False)  # a cluster run writes no report
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
                     encoding=encoding, categorical=categorical)
@@ -116,7 +120,7 @@ def train_cmd(
                               column=lacking[0])
     reasons = {"protected": names, "codes": reason_codes, "reference": reason_reference}
     result = _progress_train(ds, out, model, seed, params=params, report=report, reasons=reasons)
-    _summary(result)
+    _summary(result, report=report)
 
 
 @command("score")
@@ -127,12 +131,14 @@ def score_cmd(
     cluster: str | None = typer.Option(None, "--cluster", help="Run on Dask: local:N or tcp://host:port; "
                                                                "--out is then a directory of Parquet parts."),
     reasons: bool = typer.Option(True, "--reasons/--no-reasons", help="Add reason_1..4 code and text columns."),
+    id: str | None = typer.Option(None, "--id", help="Column to carry to the scores as the id (default: the id "
+                                                     "column the model was trained with)."),
     encoding: str | None = encoding_option(),
 ) -> None:
     """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order.
 
-    The id column is the one the model was trained with (--id); when the table lacks it the scores
-    carry no id (a warning says so) and stay in input order."""
+    The id column is --id, else the one the model was trained with; when the table lacks the training
+    id the scores carry no id (a warning says so) and stay in input order."""
     from creditflow.bundle import load_bundle
 
     if cluster:
@@ -140,11 +146,11 @@ def score_cmd(
 
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
-        return score_command(model_dir, data, out, cluster, reasons=reasons)
+        return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id)
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
-    scored = score_table(bundle, data, out, reasons=reasons, encoding=encoding)
+    scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
-    id_col = bundle.files.get("schema.json", {}).get("id_column")
+    id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
         missing_id_warning(data, id_col)
     for var, n in scored.attrs.get("unseen", {}).items():

@@ -49,12 +49,13 @@ def train_command(
     return result
 
 
-def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons: bool = True) -> None:
+def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons: bool = True,
+                  id_column: str | None = None) -> None:
     """Score a Parquet file or directory on a cluster into a directory of Parquet parts."""
     from creditflow.distributed.score import score_on_cluster
 
     with cluster_client(cluster) as client:
-        summary = score_on_cluster(client, model_dir, data, out, reasons=reasons)
+        summary = score_on_cluster(client, model_dir, data, out, reasons=reasons, id_column=id_column)
     console.print(f"scored {summary.rows:,} rows -> [bold]{summary.out}[/] ({summary.parts} Parquet part(s))")
     for var, n in summary.unseen.items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "

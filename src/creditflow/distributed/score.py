@@ -91,6 +91,8 @@ def score_on_cluster(
     model = bundle.model
     table = read_dataset(data)
     schema = bundle.files.get("schema.json", {})
+    if id_column is not None and id_column not in table.columns:
+        raise SchemaError(f"no column {id_column!r} to carry as the id", file=table.path, column=id_column)
     id_col = id_column or schema.get("id_column")
     missing_id = id_col if id_col and id_col not in table.columns else None
     id_col = id_col if id_col in table.columns else None

@@ -34,7 +34,7 @@ from creditflow.distributed.labelled import LabelledTable
 from creditflow.distributed.patterns import piece_newton, piece_patterns
 from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
 from creditflow.models.scorecard import Scorecard
-from creditflow.selection.filters import alive_variables, prefilter
+from creditflow.selection.filters import alive_variables, prefilter, unusable_variables
 from creditflow.selection.logistic import NewtonSums
 
 Progress = Callable[[str], None]
@@ -162,7 +162,7 @@ def fit_scorecard_stats(
     card.binning_ = binning_from_stats(bp, stats, data.features, categorical, client)
     n = stats.n_train
     missing_rate = pd.Series({c: stats.n_missing_train[c] / n for c in data.features})
-    report = prefilter(data.features, bp.iv_, missing_rate, sset, {v: vb.note for v, vb in bp.bins_.items() if vb.note})
+    report = prefilter(data.features, bp.iv_, missing_rate, sset, unusable_variables(bp.bins_))
     alive = alive_variables(report)
     say(f"compressing training rows to patterns over {len(alive)} variables")
     bins = [bp.bins_[v] for v in alive]

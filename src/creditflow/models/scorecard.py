@@ -23,6 +23,7 @@ from creditflow.selection.filters import (
     finish,
     mark_dropped,
     prefilter,
+    unusable_variables,
 )
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
 
@@ -145,7 +146,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         self.binning_ = bp.fit(frame, yv, progress=progress)
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
-                           {v: vb.note for v, vb in self.binning_.bins_.items() if vb.note})
+                           unusable_variables(self.binning_.bins_))
         alive = alive_variables(report)
         bins = [self.binning_.bins_[v] for v in alive]
         # every later step sees a row only through its bins: fit on the distinct patterns

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,22 @@ class SelectionSettings:
     max_features: int | None = None  # keep at most this many (highest IV) before stepwise
 
     def check(self) -> None:
+        ranges = {"max_missing": (0.0, 1.0), "min_iv": (0.0, np.inf), "max_corr": (0.0, 1.0), "max_vif": (1.0, np.inf)}
+        for name, (lo, hi) in ranges.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise CreditflowError(f"selection setting {name} must be a number or None, not {value!r}")
+            if not lo <= value <= hi:
+                span = f"at least {lo:g}" if hi == np.inf else f"between {lo:g} and {hi:g}"
+                raise CreditflowError(f"selection setting {name} must be {span} (or None), not {value!r}")
+        if self.max_features is not None and (
+            isinstance(self.max_features, bool) or not isinstance(self.max_features, (int, np.integer))
+            or self.max_features < 1
+        ):
+            raise CreditflowError(f"selection setting max_features must be a whole number >= 1 or None, "
+                                  f"not {self.max_features!r}")
         if self.stepwise not in (None, "forward", "backward", "both"):
             raise CreditflowError(f"stepwise must be forward, backward, both or None, not {self.stepwise!r}")
         if self.criterion not in ("aic", "bic"):
@@ -126,23 +143,36 @@ def correlation(crossprod: np.ndarray, n_rows: float) -> np.ndarray:
     return np.clip(c, -1, 1)
 
 
+def unusable_variables(bins: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Variables that no setting makes features, as {name: (step, reason)}: identifier-like text
+    columns (the binning's note) and those whose WOE is the same on every training row (one bin)."""
+    out: dict[str, tuple[str, str]] = {}
+    for name, vb in bins.items():
+        if vb.note:
+            out[name] = ("identifier", f"{vb.note}; give it as the id column (--id, id=) or exclude it")
+            continue
+        rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
+        woe = np.asarray(vb.woe, dtype=float)[rows > 0]
+        if len(woe) == 0 or np.ptp(woe) == 0:
+            out[name] = ("constant", "every training row falls in bins of the same WOE: no information")
+    return out
+
+
 def prefilter(
     variables: list[str], iv: pd.Series, missing_rate: pd.Series, settings: SelectionSettings,
-    unusable: dict[str, str] | None = None,
+    unusable: dict[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """The selection report after the missing-rate and IV steps (which need no pass over the rows).
 
-    `unusable` names variables that cannot be features whatever the settings (the binning's note,
-    e.g. an identifier-like column) with the reason; they are dropped first, as step "identifier".
+    `unusable` ({name: (step, reason)}, see `unusable_variables`) are dropped first, whatever the settings.
     """
     settings.check()
     report = pd.DataFrame({"iv": iv.reindex(variables), "missing_rate": missing_rate.reindex(variables)})
     report["selected"] = True
     report["step"] = ""
     report["reason"] = ""
-    if unusable:
-        mark_dropped(report, {v: f"{why}; give it as the id column (--id, id=) or exclude it"
-                              for v, why in unusable.items() if v in report.index}, "identifier")
+    for step in sorted({st for st, _ in (unusable or {}).values()}):
+        mark_dropped(report, {v: why for v, (st, why) in unusable.items() if st == step and v in report.index}, step)
     if settings.max_missing is not None:
         mark_dropped(report, {v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
                        for v in alive_variables(report) if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
