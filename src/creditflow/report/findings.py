@@ -32,8 +32,12 @@ _STATUS = {"stable": "ok", "monitor": "warn", "shift": "fail", "n/a": "info"}
 
 def findings(
     disc: dict[str, dict], calib: dict[str, dict], stab: dict[str, dict], primary: str,
-    th: Thresholds = Thresholds(),
+    th: Thresholds = Thresholds(), protected: dict[str, str] | None = None,
 ) -> tuple[list[dict], list[Metric]]:
+    """The automatic checks as rows (area, check, sample, value, threshold, result) and headline cards.
+
+    `protected`: model variables that look like protected characteristics ({variable: characteristic}).
+    """
     rows: list[dict] = []
 
     def add(area: str, check: str, sample: str, value: str, threshold: str, result: str) -> None:
@@ -72,6 +76,10 @@ def findings(
             st = stability_status(s["csi_max"])
             add("stability", "largest CSI of a model variable", name, f"{s['csi_max']:.4f} ({s['csi_worst']})",
                 "ok < 0.10, warn < 0.25", _STATUS[st])
+    if protected is not None:
+        add("fairness", "model variables that look like protected characteristics", "model",
+            ", ".join(f"{v} ({what})" for v, what in protected.items()) or "none", "none",
+            "warn" if protected else "ok")
     counts = pd.Series([r["result"] for r in rows]).value_counts()
     psis = {n: s["psi"] for n, s in stab.items() if "psi" in s}
     cards = []

@@ -22,6 +22,7 @@ from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import DataError
 from creditflow.data.io import Dataset
 from creditflow.data.output import atomic_path
+from creditflow.data.protected import protected_variables
 from creditflow.report import findings as fnd
 from creditflow.report import sections_model as sm
 from creditflow.report import sections_perf as sp
@@ -163,7 +164,8 @@ def build_report(
     disc_sec, disc = sp.discrimination(samples, main)
     cal_sec, cal = sp.calibration(samples)
     stab_sec, stab = sp.stability(view, samples)
-    rows, cards = fnd.findings(disc, cal, stab, main.name)
+    rows, cards = fnd.findings(disc, cal, stab, main.name,
+                               protected=protected_variables(view.features, view.dictionary))
     sections = [
         fnd.findings_section(rows, cards, disc_sec.blocks[0]),
         sm.summary_section(view, samples),

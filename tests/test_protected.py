@@ -1,0 +1,26 @@
+"""Variables that look like protected characteristics, by name or dictionary meaning."""
+
+from __future__ import annotations
+
+import pytest
+
+from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.protected import protected_characteristic, protected_variables
+
+
+@pytest.mark.parametrize(("name", "meaning", "expected"), [
+    ("SEX", "", "sex"), ("personal_status_and_sex", "", "sex"), ("applicantGender", "", "sex"),
+    ("x_001", "性别", "sex"), ("MARRIAGE", "", "marital status"), ("isMarried", "", "marital status"),
+    ("x_9", "婚姻状况", "marital status"), ("eth", "ethnic group", "race or ethnicity"),
+    ("x_3", "民族", "race or ethnicity"), ("nationality_code", "", "national origin"),
+    # not protected: age, look-alike words, ordinary credit variables
+    ("AGE", "age in years", None), ("essex_branch", "", None), ("sexual_x", "", None),
+    ("PAY_0", "repayment status in September", None), ("EDUCATION", "", None), ("x_125", "近6个月逾期次数", None),
+])
+def test_protected_characteristic(name, meaning, expected):
+    assert protected_characteristic(name, meaning) == expected
+
+
+def test_protected_variables_read_the_dictionary():
+    d = FieldDictionary(meanings={"x_001": "性别", "x_002": "年龄"})
+    assert protected_variables(["x_001", "x_002", "SEX"], d) == {"x_001": "sex", "SEX": "sex"}
