@@ -35,6 +35,7 @@ def test_early_stopping_replay_matches_lightgbm_rule():
 
 def test_gbdt_on_the_cluster_matches_single_machine(client, tmp_path):
     frame = pd.read_csv(UCI).head(8000)
+    frame["app_no"] = [f"A{i:05d}" for i in range(len(frame))]  # an id given as a feature: left out on both
     folder = tmp_path / "loans"
     folder.mkdir()
     for i, part in enumerate((frame.iloc[:3000], frame.iloc[3000:5500], frame.iloc[5500:])):
@@ -43,6 +44,8 @@ def test_gbdt_on_the_cluster_matches_single_machine(client, tmp_path):
     data = read_labelled(client, folder, UCI_TARGET, id="ID")
     dist = train_on_cluster(client, data, tmp_path / "dist", kind="gbdt", params=PARAMS)
     assert dist.model.folds_["valid_rows"].tolist() == single.model.folds_["valid_rows"].tolist()
+    assert list(dist.model.unused_) == list(single.model.unused_) == ["app_no"]
+    assert dist.model.unused_ == single.model.unused_
     for split in ("train", "test"):
         assert dist.metrics[split].rows == single.metrics[split].rows
     assert abs(dist.metrics["test"].auc - single.metrics["test"].auc) < 0.01

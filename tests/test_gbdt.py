@@ -250,3 +250,11 @@ def test_column_names_of_any_type_and_arrays_of_the_fitted_width(gmodel, german)
     with pytest.raises(DataError, match="infinite"):
         GBDTModel(**FAST).fit(inf, y)
     assert clone(gmodel).set_params(scaling__pdo=20).scaling == {"pdo": 20}
+
+
+def test_an_identifier_column_is_not_an_input(german):
+    X = german.train.X.assign(app_no=[f"A{i:05d}" for i in range(len(german.train.X))])
+    m = GBDTModel(**FAST, tune=False).fit(X, german.train.y)
+    assert m.unused_ == {"app_no": "identifier-like: 700 distinct values in 700 rows"}
+    assert "app_no" not in m.encoder_.features and "app_no" not in m.encoder_.categories
+    assert len(m.predict_score(german.test.X)) == len(german.test.X)  # scored without the column

@@ -54,10 +54,13 @@ def _summary(result: TrainResult, report: bool = True) -> None:
         err_console.print(f"[yellow]warning:[/] model variable {label} looks like a protected characteristic "
                           f"({what}); equal-credit law in most markets forbids deciding on it: --exclude it "
                           "unless your compliance review allows it", highlight=False, soft_wrap=True)
+    left_out = {var: f"{note}; give it as the id column (--id, id=) or exclude it"
+                for var, note in getattr(model, "unused_", {}).items()}
     selection = getattr(model, "selection_", None)
     if selection is not None and "step" in selection:
-        for row in selection[selection["step"] == "identifier"].itertuples():
-            err_console.print(f"[yellow]warning:[/] column {row.variable!r} left out of the model: {row.reason}")
+        left_out.update({row.variable: row.reason for row in selection[selection["step"] == "identifier"].itertuples()})
+    for var, why in left_out.items():
+        err_console.print(f"[yellow]warning:[/] column {var!r} left out of the model: {why}")
     if result.out is not None:
         console.print(f"model bundle: [bold]{result.out / 'model'}[/]   metrics: {result.out / 'metrics.json'}")
         html = result.out / "report.html"

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.process import BinningProcess, is_categorical
+from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
 from creditflow.distributed.labelled import LabelledTable
@@ -133,7 +134,10 @@ def fit_gbdt(
     model.grades_.check()
     model.dictionary_ = model.dictionary or data.dictionary or FieldDictionary()
     cats = gbdt_categorical(data, model.categorical)
-    model.encoder_ = FeatureEncoder(features=list(data.features),
+    model.unused_ = {c: note for c in cats
+                     if (note := identifier_note(len(stats.counts[c].values), int(stats.counts[c].counts.sum())))}
+    cats = [c for c in cats if c not in model.unused_]
+    model.encoder_ = FeatureEncoder(features=[f for f in data.features if f not in model.unused_],
                                     categories={c: stats.counts[c].values.tolist() for c in cats})
     model.monotone_ = _monotone(model, stats, data)
     lgb_params = fixed_params(float(model.learning_rate), int(model.random_state), int(model.num_threads))
