@@ -204,3 +204,27 @@ def test_an_identifier_column_is_not_binned_and_the_scorecard_says_why(tmp_path)
     doc = json.loads((tmp_path / "m" / "binning.json").read_text())
     assert next(v for v in doc["variables"] if v["name"] == "application_no")["groups"] == []
     assert load_model(tmp_path / "m").binning_.bins_["application_no"].note == vb.note
+
+
+def test_well_counted_categories_of_a_big_table_are_not_pooled():
+    """The pooling threshold is rows, not share: 80 provinces of ~310 rows each in 25,000 keep their own
+    bad rates (half the minimum bin would be 375 rows)."""
+    rng = np.random.default_rng(5)
+    n = 25_000
+    code = rng.integers(0, 80, n)
+    y = (rng.random(n) < np.where(code % 2 == 0, 0.05, 0.40)).astype(int)
+    bp = BinningProcess().fit(pd.DataFrame({"province": [f"p{c}" for c in code]}), y)
+    assert bp.iv_["province"] > 1.0 and len(bp.bins_["province"].groups) >= 2
+
+
+def test_a_mostly_missing_text_column_is_not_taken_for_an_identifier():
+    rng = np.random.default_rng(6)
+    n = 400
+    y = (rng.random(n) < 0.3).astype(int)
+    values = np.array([f"v{i}" for i in range(n)], dtype=object)
+    values[rng.random(n) < 0.8] = None  # 80 % missing, the rest all distinct
+    bp = BinningProcess().fit(pd.DataFrame({"note": values}), y)
+    assert bp.bins_["note"].note == ""
+    ids = BinningProcess().fit(pd.DataFrame({"app": [f"A{i}" for i in range(n)]}), y)
+    vb = ids.bins_["app"]
+    assert vb.note.startswith("identifier-like") and set(vb.woe) == {0.0} and ids.iv_["app"] == 0.0

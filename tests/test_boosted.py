@@ -382,3 +382,13 @@ def test_an_identifier_column_is_left_out_with_the_reason():
     row = model.selection_.set_index("variable").loc["application_no"]
     assert row["step"] == "identifier" and row["reason"].startswith("identifier-like: 700 distinct values in 700 rows")
     assert len(model.predict_score(g.test.X)) == len(g.test.X)  # scored without the column
+
+
+def test_rare_categories_share_one_fine_bin():
+    from creditflow.binning.variable import category_keys
+    from creditflow.models.boosted_bins import fine_categorical
+
+    keys = category_keys(pd.Series(["a"] * 30 + ["b"] * 12 + ["c"] * 3 + ["d"] * 2 + ["e"] + [None] * 4))
+    vb = fine_categorical("x", keys, [])
+    assert vb.groups == [["a"], ["b"], ["c", "d", "e"]]
+    assert fine_categorical("x", category_keys(pd.Series(["a"] * 30 + ["e"])), []).groups == [["a"], ["e"]]

@@ -285,12 +285,15 @@ def test_unknown_model_kind_is_one_line(tmp_path):
 
 def test_model_parameters_from_the_command_line(tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--no-report", "--out", tmp_path / "o",
-            "--param", "coef_sign=any", "-p", "binning.max_bins=3", "-p", "selection__min_iv=0.03")
+            "--param", "coef_sign=any", "-p", "binning.max_bins=3", "-p", "selection__min_iv=0.03",
+            "-p", "user_splits.age_in_years=[30]")
     assert r.returncode == 0, r.stderr
     params = json.loads((tmp_path / "o" / "model" / "model.json").read_text())["params"]
     assert params["coef_sign"] == "any"
     assert params["binning"] == {"max_bins": 3} and params["selection"] == {"min_iv": 0.03}
+    assert params["user_splits"] == {"age_in_years": [30]}
     binning = json.loads((tmp_path / "o" / "model" / "binning.json").read_text())
+    assert next(v for v in binning["variables"] if v["name"] == "age_in_years")["splits"] == [30]
     regular = [len(v["groups"]) if v["kind"] == "categorical" else len(v["splits"]) + 1 for v in binning["variables"]]
     assert max(regular) == 3
 
@@ -303,7 +306,8 @@ def test_model_parameters_from_the_command_line(tmp_path):
     ("binning.bins=3", "binning has no setting 'bins'"),
     ("C=-1", "C (the inverse regularisation strength) must be positive"),
     ("coef_sign", "a model parameter is KEY=VALUE"),
-    ("random_state=3", "set by --seed"),
+    ("random_state=3", "scorecard has no parameter 'random_state'"),
+    ("C.x=1", "parameter 'C' is not a mapping"),
 ])
 def test_bad_model_parameter_exits_2(param, expected, tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--param", param, "--out", tmp_path / "o")

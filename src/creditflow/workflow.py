@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,21 +45,32 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
     the valid ones listed; the seed is given by `seed`, not here.
     """
     items = settings.items() if isinstance(settings, dict) else [_split_setting(s) for s in settings]
+    model = make_model(kind, seed=seed)
+    current = model.get_params(deep=False)
+    valid = sorted(k for k in current if k not in ("random_state", "dictionary"))
+    nested = getattr(model, "_nested_settings", {})
     flat: dict[str, Any] = {}
     for key, value in items:
         key = key.strip().replace(".", "__")
-        if key.split("__")[0] == "random_state":
+        head, sep, sub = key.partition("__")
+        if head == "random_state" and "random_state" in current:
             raise CreditflowError("the model's random_state is set by --seed, not as a parameter")
-        flat[key] = value
-    model = make_model(kind, seed=seed)
+        if head not in valid:
+            raise CreditflowError(f"{kind} has no parameter {head!r}; its parameters are {', '.join(valid)}")
+        if sep and head not in nested:
+            # one entry of a mapping parameter, e.g. monotone.PAY_0=descending or user_splits.AGE=[30,40]
+            base = flat.get(head, current[head])
+            if base is None:
+                base = {}
+            if not isinstance(base, Mapping):
+                raise CreditflowError(f"parameter {head!r} is not a mapping: give it whole, e.g. {head}=<JSON>")
+            flat[head] = {**base, sub: value}
+        else:
+            flat[key] = value
     try:
         model.set_params(**flat)
-    except ValueError as exc:  # scikit-learn's message for an unknown name lists the valid ones
-        valid = sorted(k for k in model.get_params(deep=False) if k not in ("random_state", "dictionary"))
-        bad = next((k.split("__")[0] for k in flat if k.split("__")[0] not in valid), None)
-        if bad is None:
-            raise CreditflowError(f"bad parameter for {kind}: {exc}") from None
-        raise CreditflowError(f"{kind} has no parameter {bad!r}; its parameters are {', '.join(valid)}") from None
+    except ValueError as exc:
+        raise CreditflowError(f"bad parameter for {kind}: {exc}") from None
     own = model.get_params(deep=False)
     params = {k: own[k] for k in dict.fromkeys(k.split("__")[0] for k in flat)}
     from creditflow.models.base import coerce_settings

@@ -646,11 +646,12 @@ def fit_categorical_counts(
     if user_groups is not None:
         vb.groups = _check_user_groups(name, user_groups, cats)
         vb.user_splits, vb.trend = True, "user"
-    elif len(cats) and (note := identifier_note(len(cats), int(cnt.sum()))):
-        vb.note = note  # no groups: every training value falls in Unseen (WOE 0, IV 0)
+    elif len(cats) and (note := identifier_note(len(cats), n)):
+        vb.note = note  # no groups, and WOE 0 everywhere (below): the column carries no evidence
     elif len(cats):
         min_count = settings.min_bin_share * n
-        members, cnt, bad = _pool_rare(cats, cnt, bad, max(0.5 * min_count, RARE_MIN_ROWS))
+        rare = min(max(0.5 * min_count, RARE_MIN_ROWS), RARE_MAX_ROWS)
+        members, cnt, bad = _pool_rare(cats, cnt, bad, rare)
         # order categories by smoothed bad rate, then merge neighbours like numeric pre-bins
         rate = (bad + settings.alpha) / (cnt + 2 * settings.alpha)
         order = np.lexsort((np.array([m[0] for m in members], dtype=object), rate))
@@ -666,6 +667,8 @@ def fit_categorical_counts(
         vb.groups = [[c for m in members[a:b] for c in m] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         vb.trend = "ascending"
     vb.set_counts(*stats.bin_totals(vb), tg, tb, settings.alpha)
+    if vb.note:
+        vb.woe = [0.0] * len(vb.woe)
     return vb
 
 
@@ -673,14 +676,18 @@ def fit_categorical_counts(
 # pattern a score could use, only the rows' own targets: it is not binned.
 ID_LIKE_MIN_DISTINCT = 50
 ID_LIKE_SHARE = 0.9
-# Categories with fewer rows than this (or than half the minimum bin) are pooled before the categories
-# are ordered by bad rate: ordering by a bad rate from a handful of rows sorts those rows by their own
-# targets, and the bins would then separate goods from bads that no new applicant resembles.
+# Categories with fewer rows than half the minimum bin, but at least 10 and at most 50 rows, are pooled
+# before the categories are ordered by bad rate: ordering by a bad rate from a handful of rows sorts
+# those rows by their own targets, and the bins would then separate goods from bads that no new
+# applicant resembles. The cap keeps well-counted categories of a big table (a province with 300
+# rows out of 25,000) apart: how far a bad rate can be trusted depends on its rows, not its share.
 RARE_MIN_ROWS = 10
+RARE_MAX_ROWS = 50
 
 
 def identifier_note(n_distinct: int, n_rows: int) -> str:
-    """Why a text column is an identifier rather than a feature, '' when it is not."""
+    """Why a text column is an identifier rather than a feature, '' when it is not (`n_rows`: all
+    training rows, missing ones included)."""
     if n_distinct >= ID_LIKE_MIN_DISTINCT and n_distinct >= ID_LIKE_SHARE * n_rows:
         return f"identifier-like: {n_distinct:,} distinct values in {n_rows:,} rows"
     return ""

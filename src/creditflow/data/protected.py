@@ -21,7 +21,7 @@ PROTECTED_TERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "religion": (("religion", "religious"), ("宗教", "信仰")),
     "marital status": (("marital", "marriage", "married"), ("婚姻", "婚否")),
     "national origin": (("nationality", "citizenship"), ("国籍", "籍贯")),
-    "disability": (("disability", "disabled"), ("残疾",)),
+    "disability": (("disability",), ("残疾",)),  # not "disabled": a card or an account is disabled too
 }
 
 

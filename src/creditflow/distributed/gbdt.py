@@ -135,7 +135,7 @@ def fit_gbdt(
     model.dictionary_ = model.dictionary or data.dictionary or FieldDictionary()
     cats = gbdt_categorical(data, model.categorical)
     model.unused_ = {c: note for c in cats
-                     if (note := identifier_note(len(stats.counts[c].values), int(stats.counts[c].counts.sum())))}
+                     if (note := identifier_note(len(stats.counts[c].values), int(stats.counts[c].n_rows)))}
     cats = [c for c in cats if c not in model.unused_]
     model.encoder_ = FeatureEncoder(features=[f for f in data.features if f not in model.unused_],
                                     categories={c: stats.counts[c].values.tolist() for c in cats})

@@ -55,20 +55,24 @@ def fine_numeric(name: str, x: np.ndarray, special_values: list[float], max_bins
 
 
 def fine_categorical(name: str, keys: np.ndarray, special_values: list[float]) -> VariableBinning:
-    """One fine bin per category seen in training (keys from `category_keys`; None = missing)."""
-    from creditflow.binning.variable import category_key, identifier_note
+    """One fine bin per category seen in training, the rare ones (< `RARE_MIN_ROWS` rows) sharing one
+    (keys from `category_keys`; None = missing)."""
+    from creditflow.binning.variable import RARE_MIN_ROWS, category_key, identifier_note
 
     special_keys = {category_key(v) for v in special_values}
     missing = pd.isna(keys)
     regular = keys[~missing]
     regular = regular[~np.isin(regular, list(special_keys))] if special_keys else regular
-    cats = np.unique(regular.astype(str)) if len(regular) else np.array([], dtype=str)
-    note = identifier_note(len(cats), len(regular))
+    cats, counts = np.unique(regular.astype(str), return_counts=True)
+    note = identifier_note(len(cats), len(keys))
     if note:  # no fine bins: every training value falls in Unseen and the shape stays flat
         return VariableBinning(name=name, kind="categorical", special_values=list(special_values), note=note)
-    return VariableBinning(
-        name=name, kind="categorical", groups=[[str(c)] for c in cats], special_values=list(special_values)
-    )
+    # categories too small for a bad rate of their own share one fine bin (as in the classic binning)
+    rare = np.asarray(counts) < RARE_MIN_ROWS
+    if rare.sum() < 2:
+        rare[:] = False
+    groups = [[str(c)] for c in cats[~rare]] + ([[str(c) for c in cats[rare]]] if rare.any() else [])
+    return VariableBinning(name=name, kind="categorical", groups=groups, special_values=list(special_values))
 
 
 def layout_of(vb: VariableBinning) -> FineLayout:

@@ -157,7 +157,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         for c in cats:
             keys = category_keys(frame[c])
             seen = keys[~pd.isna(keys)]
-            note = identifier_note(len(set(seen.tolist())), len(seen))
+            note = identifier_note(len(set(seen.tolist())), len(frame))
             if note:
                 self.unused_[c] = note
         if self.unused_:
