@@ -75,7 +75,7 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
     params = {k: own[k] for k in dict.fromkeys(k.split("__")[0] for k in flat)}
     from creditflow.models.base import coerce_settings
 
-    for head, cls in getattr(model, "_nested_settings", {}).items():
+    for head, cls in nested.items():
         if head in params:
             try:
                 coerce_settings(params[head], cls).check()

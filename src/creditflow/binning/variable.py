@@ -651,7 +651,8 @@ def fit_categorical_counts(
     elif len(cats):
         min_count = settings.min_bin_share * n
         rare = min(max(0.5 * min_count, RARE_MIN_ROWS), RARE_MAX_ROWS)
-        members, cnt, bad = _pool_rare(cats, cnt, bad, rare)
+        members, unit = pool_rare(cats, cnt, rare)
+        cnt, bad = np.bincount(unit, weights=cnt), np.bincount(unit, weights=bad)
         # order categories by smoothed bad rate, then merge neighbours like numeric pre-bins
         rate = (bad + settings.alpha) / (cnt + 2 * settings.alpha)
         order = np.lexsort((np.array([m[0] for m in members], dtype=object), rate))
@@ -693,16 +694,20 @@ def identifier_note(n_distinct: int, n_rows: int) -> str:
     return ""
 
 
-def _pool_rare(
-    cats: np.ndarray, cnt: np.ndarray, bad: np.ndarray, min_rows: float
-) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
-    """Categories as units to order and group: each on its own, the rare ones (< `min_rows`) pooled."""
-    rare = cnt < min_rows
+def identifier_reason(note: str) -> str:
+    """The reason shown where an identifier-like column is left out of a model."""
+    return f"{note}; give it as the id column (--id, id=) or exclude it"
+
+
+def pool_rare(cats: np.ndarray, cnt: np.ndarray, min_rows: float) -> tuple[list[list[str]], np.ndarray]:
+    """Sorted categories as units: each on its own, the rare ones (< `min_rows` rows, when there are
+    two or more) pooled into a last unit; and each category's unit index (for `np.bincount`)."""
+    rare = np.asarray(cnt) < min_rows
     if rare.sum() < 2:
-        return [[c] for c in cats.tolist()], cnt, bad
-    keep = ~rare
-    members = [[c] for c in cats[keep].tolist()] + [sorted(cats[rare].tolist())]
-    return members, np.append(cnt[keep], cnt[rare].sum()), np.append(bad[keep], bad[rare].sum())
+        rare[:] = False
+    unit = np.where(rare, int((~rare).sum()), np.cumsum(~rare) - 1)
+    members = [[c] for c in cats[~rare].tolist()] + ([cats[rare].tolist()] if rare.any() else [])
+    return members, unit
 
 
 def _category_prebins(cnt: np.ndarray, n_prebins: int, min_count: float) -> np.ndarray:

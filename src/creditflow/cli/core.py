@@ -47,15 +47,15 @@ def _summary(result: TrainResult, report: bool = True) -> None:
         for var, coef in zip(model.features_, getattr(model, "coef_", [None] * len(model.features_)), strict=True):
             sel.add_row(var, d.meaning(var), f"{model.iv_[var]:.3f}", "" if coef is None else f"{coef:.3f}")
         console.print(sel)
+    from creditflow.binning.variable import identifier_reason
     from creditflow.data.protected import protected_variables
 
-    for var, what in protected_variables(model.features_, getattr(model, "dictionary_", None)).items():
-        label = model.dictionary_.label(var) if hasattr(model, "dictionary_") else var
-        err_console.print(f"[yellow]warning:[/] model variable {label} looks like a protected characteristic "
-                          f"({what}); equal-credit law in most markets forbids deciding on it: --exclude it "
-                          "unless your compliance review allows it", highlight=False, soft_wrap=True)
-    left_out = {var: f"{note}; give it as the id column (--id, id=) or exclude it"
-                for var, note in getattr(model, "unused_", {}).items()}
+    meanings = getattr(model, "dictionary_", None) or FieldDictionary()
+    for var, what in protected_variables(model.features_, meanings).items():
+        err_console.print(f"[yellow]warning:[/] model variable {meanings.label(var)} looks like a protected "
+                          f"characteristic ({what}); equal-credit law in most markets forbids deciding on it: "
+                          "--exclude it unless your compliance review allows it", highlight=False, soft_wrap=True)
+    left_out = {var: identifier_reason(note) for var, note in getattr(model, "unused_", {}).items()}
     selection = getattr(model, "selection_", None)
     if selection is not None and "step" in selection:
         left_out.update({row.variable: row.reason for row in selection[selection["step"] == "identifier"].itertuples()})

@@ -28,7 +28,7 @@ from creditflow.binning.process import (
     refuse_infinite,
     special_map,
 )
-from creditflow.binning.variable import VariableBinning, woe_iv
+from creditflow.binning.variable import VariableBinning, identifier_reason, woe_iv
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError, SchemaError
 from creditflow.models.base import coerce_settings as _settings
@@ -281,7 +281,7 @@ class BoostedScorecard(Scorecard):
                 self.features_.append(var)
             step, reason = ("", "") if selected else ("flat", "every bin of its boosted shape gets the same points")
             if note:
-                step, reason = "identifier", f"{note}; give it as the id column (--id, id=) or exclude it"
+                step, reason = "identifier", identifier_reason(note)
             rows.append({
                 "variable": var, "iv": vb.iv, "missing_rate": float(cnt[vb.missing_index] / max(cnt.sum(), 1.0)),
                 "importance": float(np.dot(cnt, np.abs(lp)) / max(cnt.sum(), 1.0)), "n_bins": vb.n_regular,

@@ -57,7 +57,7 @@ def fine_numeric(name: str, x: np.ndarray, special_values: list[float], max_bins
 def fine_categorical(name: str, keys: np.ndarray, special_values: list[float]) -> VariableBinning:
     """One fine bin per category seen in training, the rare ones (< `RARE_MIN_ROWS` rows) sharing one
     (keys from `category_keys`; None = missing)."""
-    from creditflow.binning.variable import RARE_MIN_ROWS, category_key, identifier_note
+    from creditflow.binning.variable import RARE_MIN_ROWS, category_key, identifier_note, pool_rare
 
     special_keys = {category_key(v) for v in special_values}
     missing = pd.isna(keys)
@@ -68,10 +68,7 @@ def fine_categorical(name: str, keys: np.ndarray, special_values: list[float]) -
     if note:  # no fine bins: every training value falls in Unseen and the shape stays flat
         return VariableBinning(name=name, kind="categorical", special_values=list(special_values), note=note)
     # categories too small for a bad rate of their own share one fine bin (as in the classic binning)
-    rare = np.asarray(counts) < RARE_MIN_ROWS
-    if rare.sum() < 2:
-        rare[:] = False
-    groups = [[str(c)] for c in cats[~rare]] + ([[str(c) for c in cats[rare]]] if rare.any() else [])
+    groups, _ = pool_rare(cats, counts, RARE_MIN_ROWS)
     return VariableBinning(name=name, kind="categorical", groups=groups, special_values=list(special_values))
 
 

@@ -28,7 +28,7 @@ from creditflow.binning.process import (
     real_number,
     whole_number,
 )
-from creditflow.binning.variable import category_keys, identifier_note
+from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
 from creditflow.models.base import NestedSettings, coerce_settings, jsonable_params
@@ -152,18 +152,14 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
         wanted = set(column_names(sorted(set(categorical)), "categorical", frame.columns))
         cats = [str(c) for c in frame.columns if str(c) in wanted or is_categorical(frame[c])]
+        encoder = FeatureEncoder.fit(frame, cats)
         # a text column with nearly one value per row is an id, not an input: left out, with the reason
-        self.unused_ = {}
-        for c in cats:
-            keys = category_keys(frame[c])
-            seen = keys[~pd.isna(keys)]
-            note = identifier_note(len(set(seen.tolist())), len(frame))
-            if note:
-                self.unused_[c] = note
-        if self.unused_:
-            frame = frame.drop(columns=list(self.unused_))
-            cats = [c for c in cats if c not in self.unused_]
-        self.encoder_ = FeatureEncoder.fit(frame, cats)
+        self.unused_ = {c: note for c, values in encoder.categories.items()
+                        if (note := identifier_note(len(values), len(frame)))}
+        self.encoder_ = FeatureEncoder(
+            features=[f for f in encoder.features if f not in self.unused_],
+            categories={c: v for c, v in encoder.categories.items() if c not in self.unused_},
+        )
         M = self.encoder_.matrix(frame)
         self.monotone_ = self._monotone(frame, yv)
         params = fixed_params(float(self.learning_rate), int(self.random_state), int(self.num_threads))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditflow.binning.variable import identifier_reason
 from creditflow.data.errors import CreditflowError
 from creditflow.selection.stepwise import frame_loglik, stepwise_search
 
@@ -149,7 +150,7 @@ def unusable_variables(bins: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     for name, vb in bins.items():
         if vb.note:
-            out[name] = ("identifier", f"{vb.note}; give it as the id column (--id, id=) or exclude it")
+            out[name] = ("identifier", identifier_reason(vb.note))
             continue
         rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
         woe = np.asarray(vb.woe, dtype=float)[rows > 0]
