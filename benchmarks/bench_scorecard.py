@@ -56,6 +56,14 @@ def _metrics(y, p) -> dict:
     return {"auc": a, "ks": ks(np.asarray(y), p).statistic, "gini": 2 * a - 1}
 
 
+def _variants() -> dict:
+    import creditflow as cf
+
+    unfiltered = {"min_iv": None, "max_corr": None, "max_vif": None}
+    return {"coef_sign_any": lambda: cf.Scorecard(coef_sign="any"),
+            "unfiltered_C1": lambda: cf.Scorecard(C=1.0, selection=unfiltered)}
+
+
 def accuracy() -> dict:
     import creditflow as cf
 
@@ -70,14 +78,15 @@ def accuracy() -> dict:
                      "train_auc": _metrics(y_train, card.predict_proba(X_train)[:, 1])["auc"]}
         print(f"{name:14s} test AUC {out[name]['auc']:.4f} KS {out[name]['ks']:.4f} "
               f"({len(card.features_)} variables, fit {fit_s:.2f} s)", flush=True)
-        # the option that lets coefficients run against their WOE, as the anchors do by default
-        free = cf.Scorecard(coef_sign="any").fit(X_train, y_train.to_numpy())
-        out[name]["coef_sign_any"] = {**_metrics(y_test, free.predict_proba(X_test)[:, 1]),
-                                      "n_features": len(free.features_),
-                                      "negative_coefficients": int((free.coef_ < 0).sum())}
-        print(f"{name:14s} coef_sign='any': test AUC {out[name]['coef_sign_any']['auc']:.4f} "
-              f"KS {out[name]['coef_sign_any']['ks']:.4f} ({len(free.features_)} variables, "
-              f"{out[name]['coef_sign_any']['negative_coefficients']} negative)", flush=True)
+        # the option that lets coefficients run against their WOE, as the anchors do by default, and the
+        # sign-consistent card without the IV / correlation / VIF filters
+        for key, variant in _variants().items():
+            other = variant().fit(X_train, y_train.to_numpy())
+            out[name][key] = {**_metrics(y_test, other.predict_proba(X_test)[:, 1]),
+                              "n_features": len(other.features_),
+                              "negative_coefficients": int((other.coef_ < 0).sum())}
+            print(f"{name:14s} {key}: test AUC {out[name][key]['auc']:.4f} KS {out[name][key]['ks']:.4f} "
+                  f"({len(other.features_)} variables, {out[name][key]['negative_coefficients']} negative)", flush=True)
     return {"meta": _meta(), "split": "benchmarks/split.py load(name): stratified 70/30, seed 42", "results": out}
 
 
@@ -88,7 +97,7 @@ def cv(datasets: list[str]) -> dict:
     out: dict = {}
     for name in datasets:
         out[name] = {}
-        makers = (("scorecard", cf.Scorecard), ("scorecard coef_sign=any", lambda: cf.Scorecard(coef_sign="any")),
+        makers = (("scorecard", cf.Scorecard), *_variants().items(),
                   ("boosted-scorecard", lambda: cf.BoostedScorecard(random_state=42)))
         for label, make in makers:
             res = split.cross_validate(
