@@ -392,3 +392,30 @@ def test_rare_categories_share_one_fine_bin():
     vb = fine_categorical("x", keys, [])
     assert vb.groups == [["a"], ["b"], ["c", "d", "e"]]
     assert fine_categorical("x", category_keys(pd.Series(["a"] * 30 + ["e"])), []).groups == [["a"], ["e"]]
+
+
+def test_smoothing_rounds_stop_early_when_they_overfit():
+    # a pure-noise target on a small sample: the random-split smoothing rounds alone would fit noise, so
+    # each bag keeps the smoothing state of least validation loss (before this, every bag kept all 15)
+    from creditflow.models.boosted_bins import fine_bins, layout_of
+    from creditflow.models.boosted_engine import BoostSettings, _Bag, boost_shapes
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({f"x{i}": rng.normal(size=600) for i in range(6)})
+    y = rng.integers(0, 2, size=600).astype(float)
+    fine, codes = fine_bins(X, set(), {}, 64)
+    layouts = [layout_of(v) for v in fine.values()]
+    settings = BoostSettings()
+    res = boost_shapes(codes, layouts, y, settings, 0)
+    assert max(res.rounds) < settings.smoothing_rounds
+    # going back to earlier shapes recomputes the running log-odds of both parts exactly
+    bag = _Bag(codes, layouts, y, settings, np.random.default_rng(1))
+    bag.visit(0, True)
+    early, loss = [s.copy() for s in bag.shapes], bag.validation_loss()
+    for j in range(6):
+        bag.visit(j, False)
+    assert bag.validation_loss() != loss
+    bag.restore(early)
+    assert bag.validation_loss() == pytest.approx(loss, abs=1e-12)
+    F = bag.base + sum(s[c] for s, c in zip(bag.shapes, bag.ctr, strict=True))
+    np.testing.assert_allclose(bag.F, F, rtol=0, atol=1e-5)

@@ -7,8 +7,10 @@ ordered by their gradient) with Newton leaf values, scaled by the learning rate,
 gradient is moved by the step (G - H * delta, exact to second order because every row of a bin moves by
 the same amount). Missing and special values are separate bins with their own Newton step.
 
-Each bag first runs `smoothing_rounds` cyclic rounds (every variable in turn) with random split points,
-which gives smooth shapes; then blocks of visits: a cyclic round that also measures each variable's gain,
+Each bag first runs up to `smoothing_rounds` cyclic rounds (every variable in turn) with random split
+points, which gives smooth shapes; they are checked on the validation part too (stopping after
+`early_stopping_rounds` rounds without improvement and going back to the best round), because on a small
+sample the smoothing rounds alone overfit; then blocks of visits: a cyclic round that also measures each variable's gain,
 followed by `greedy_ratio` blocks of greedy visits (the variable whose last visit gained most goes next),
 checking the validation log-loss after every block and keeping the best shapes. Each bag boosts on its
 own stratified training part (at most `max_bag_rows` rows) and stops early on its validation part; the
@@ -34,7 +36,7 @@ class BoostSettings:
     max_rounds: int = 50  # blocks of visits after smoothing (each block visits as often as there are variables)
     early_stopping_rounds: int = 5  # stop after this many blocks of visits without validation improvement
     early_stopping_tolerance: float = 1e-6  # improvement in mean validation log-loss that counts
-    smoothing_rounds: int = 15  # first rounds split at random points (and never stop early)
+    smoothing_rounds: int = 15  # first rounds split at random points (at most; they stop early too)
     greedy_ratio: float = 3.0  # after smoothing, each cyclic round is followed by this many rounds of greedy visits
     outer_bags: int = 8
     validation_size: float = 0.15
@@ -214,6 +216,15 @@ class _Bag:
     def validation_loss(self) -> float:
         return _log_loss(self.yva, self.Fva)
 
+    def restore(self, shapes: list[np.ndarray]) -> None:
+        """Go back to earlier shapes: the running log-odds of both parts are recomputed from them."""
+        self.shapes = [x.copy() for x in shapes]
+        self.F[:] = self.base
+        self.Fva[:] = self.base
+        for f, ctr, cva in zip(self.shapes, self.ctr, self.cva, strict=True):
+            self.F += f.astype(np.float32)[ctr]
+            self.Fva += f[cva]
+
 
 def _boost_bag(
     codes: list[np.ndarray], layouts: list[FineLayout], y: np.ndarray, s: BoostSettings, rng: np.random.Generator
@@ -221,10 +232,22 @@ def _boost_bag(
     bag = _Bag(codes, layouts, y, s, rng)
     active = bag.active()
     gains = np.zeros(len(layouts))
-    for _ in range(s.smoothing_rounds):
+    # smoothing rounds are checked on the validation rows too: on a small sample they alone can overfit,
+    # so smoothing stops after `early_stopping_rounds` rounds without improvement and the best state is
+    # where the greedy blocks start
+    best_loss, best_smooth, best = bag.validation_loss(), 0, [x.copy() for x in bag.shapes]
+    r = 0
+    for r in range(1, s.smoothing_rounds + 1):
         for j in active:
             bag.visit(j, True)
-    best_loss, best_block, best = bag.validation_loss(), 0, [x.copy() for x in bag.shapes]
+        loss = bag.validation_loss()
+        if loss < best_loss - s.early_stopping_tolerance:
+            best_loss, best_smooth, best = loss, r, [x.copy() for x in bag.shapes]
+        elif r - best_smooth > s.early_stopping_rounds:
+            break
+    if best_smooth < r:
+        bag.restore(best)
+    best_block = 0
     # after smoothing, blocks of len(active) visits: a cyclic round, then `greedy_ratio` rounds' worth of
     # greedy visits (the variable whose last visit gained most goes next); the validation loss is checked
     # after every block and the best shapes are kept
@@ -249,8 +272,7 @@ def _boost_bag(
                 best_loss, best_block, best = loss, block, [x.copy() for x in bag.shapes]
         if block - best_block > s.early_stopping_rounds:
             break
-    best_round = s.smoothing_rounds + best_block - 1
-    return bag.base, best, best_round + 1, best_loss
+    return bag.base, best, best_smooth + best_block, best_loss
 
 
 def boost_shapes(
