@@ -63,7 +63,7 @@ def train_on_cluster(
 
     kind "scorecard": the bundle (model, binning, selection, schema, monitoring baseline, reason
     codes) and the metrics are those `creditflow.workflow.train` writes for the same table, seed
-    and test size. kind "gbdt": the same recipe with `lightgbm.dask` (see `distributed.gbdt`).
+    and test size; so are those of kind "boosted-scorecard" (`distributed.boosted`). kind "gbdt": the same recipe with `lightgbm.dask` (see `distributed.gbdt`).
     `reasons` as for `creditflow.workflow.train`.
     """
     say = progress or (lambda _msg: None)
@@ -71,6 +71,10 @@ def train_on_cluster(
         from creditflow.distributed.scorecard import fit_scorecard_stats
 
         model, stats = fit_scorecard_stats(client, data, params, say)
+    elif kind == "boosted-scorecard":
+        from creditflow.distributed.boosted import fit_boosted_stats
+
+        model, stats = fit_boosted_stats(client, data, params, say)
     elif kind == "gbdt":
         from creditflow.distributed.gbdt import fit_gbdt, gbdt_categorical
         from creditflow.distributed.scorecard import feature_stats
@@ -81,7 +85,7 @@ def train_on_cluster(
         stats = feature_stats(client, data, labels, categorical, {})
         model = fit_gbdt(client, data, stats, params, say)
     else:
-        raise DataError(f"model kind {kind!r} cannot be trained on a cluster; use scorecard or gbdt")
+        raise DataError(f"model kind {kind!r} cannot be trained on a cluster; use scorecard, boosted-scorecard or gbdt")
     say("scoring every split")
     p, score = score_all(client, data.table, model)
     metrics = {}

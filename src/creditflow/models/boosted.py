@@ -121,6 +121,15 @@ class BoostedScorecard(Scorecard):
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         categorical = column_names(self.categorical, "categorical")
         frame, yv = fit_inputs(X, y, categorical)
+        bset, monotone = self._start_fit([str(c) for c in frame.columns], getattr(X, "dictionary", None))
+        column_names(sorted(categorical), "categorical", frame.columns)
+        specials = special_map(self.special_values, frame.columns)
+        fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
+        return self.fit_fine(fine, codes, yv, frame, getattr(X, "dictionary", None))
+
+    def _start_fit(self, columns: list[str], dictionary: FieldDictionary | None) -> tuple[BoostSettings, dict[str, str]]:
+        """Check the parameters against the columns and set the settings' fitted copies; the boosting
+        settings and the per-variable trends."""
         if not isinstance(self.interactions, (int, np.integer)) or self.interactions < 0:
             raise CreditflowError(f"interactions must be a whole number >= 0, not {self.interactions!r}")
         self._check_blend()
@@ -128,20 +137,32 @@ class BoostedScorecard(Scorecard):
         bset.check()
         self.shape_settings_ = _settings(self.shape, ShapeSettings)
         self.shape_settings_.check()
-        monotone = self._check_monotone(frame)
+        monotone = self._check_monotone(columns)
         self.scaling_ = _settings(self.scaling, Scaling)
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
         self.grades_.check()
-        self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
-        column_names(sorted(categorical), "categorical", frame.columns)
-        specials = special_map(self.special_values, frame.columns)
-        fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
+        self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
+        return bset, monotone
+
+    def fit_fine(
+        self, fine: dict[str, VariableBinning], codes: list[np.ndarray], y: np.ndarray, frame: pd.DataFrame | None = None,
+        dictionary: FieldDictionary | None = None,
+    ) -> BoostedScorecard:
+        """Fit from every column's fine bins and the training rows' fine-bin codes (`fine_bins`), with the
+        0/1 target `y`; the rows themselves (`frame`) are needed only for a blend with the classic card,
+        `dictionary` (field meanings) is used when the model has none of its own.
+        `fit` and the Dask path (`creditflow.distributed.boosted`) both end here."""
+        yv = np.asarray(y, dtype=float)
+        columns = list(fine)
+        bset, monotone = self._start_fit(columns, dictionary)
         layouts = [layout_of(vb) for vb in fine.values()]
         result = boost_shapes(codes, layouts, yv, bset, int(self.random_state))
         weight, blend_cv = self._blend_weight(frame, yv, codes, layouts, bset)
         shapes, intercept = result.shapes, result.intercept
         if weight > 0:
+            if frame is None:
+                raise CreditflowError("blend needs the training rows on one machine; use blend=0 here")
             try:
                 card = self._classic().fit(frame, yv)
             except CreditflowError as exc:
@@ -175,11 +196,11 @@ class BoostedScorecard(Scorecard):
             F = np.zeros(len(yv))
             for v in self.features_:
                 F += contrib[v][final[v]]
-            self.pairs_ = self._fit_pairs(codes, F + self.intercept_, yv, bset)
-            for t in self.pairs_:
-                F += t.logodds[t.cell_indices(frame)]
+            self.pairs_, cells = self._fit_pairs(codes, F + self.intercept_, yv, bset)
+            for t, cell in zip(self.pairs_, cells, strict=True):
+                F += t.logodds[cell]
             self.intercept_ = _refit_intercept(self.intercept_, F, yv)
-        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+        self.feature_names_in_ = np.asarray(columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.classes_ = np.array([0, 1])
         self._make_points()
@@ -190,13 +211,15 @@ class BoostedScorecard(Scorecard):
         return Scorecard(special_values=self.special_values, categorical=self.categorical)
 
     def _blend_weight(
-        self, frame: pd.DataFrame, y: np.ndarray, codes: list[np.ndarray], layouts: list, bset: BoostSettings
+        self, frame: pd.DataFrame | None, y: np.ndarray, codes: list[np.ndarray], layouts: list, bset: BoostSettings
     ) -> tuple[float, dict[str, float]]:
         """The blend weight, and the cross-validated log-loss of each candidate when "auto" chose it."""
         if self._check_blend() != "auto":
             return float(self.blend), {}
         if len(y) > self.blend_max_rows or min(int(y.sum()), int(len(y) - y.sum())) < 2 * BLEND_FOLDS:
             return 0.0, {}
+        if frame is None:
+            raise CreditflowError("blend='auto' needs the training rows on one machine; use blend=0 here")
         from sklearn.model_selection import StratifiedKFold
 
         folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=int(self.random_state))
@@ -234,10 +257,10 @@ class BoostedScorecard(Scorecard):
             raise CreditflowError(f"blend must be a number from 0 to 1 or 'auto', not {self.blend!r}")
         return w
 
-    def _check_monotone(self, frame: pd.DataFrame) -> dict[str, str]:
+    def _check_monotone(self, columns: list[str]) -> dict[str, str]:
         out = {}
         for var, trend in (self.monotone or {}).items():
-            if str(var) not in map(str, frame.columns):
+            if str(var) not in columns:
                 raise CreditflowError(f"monotone constraint for a column not in the data: {var!r}", column=str(var))
             if trend not in TRENDS:
                 raise CreditflowError(f"monotone must be one of {', '.join(TRENDS)}, not {trend!r}", column=str(var))
@@ -322,8 +345,11 @@ class BoostedScorecard(Scorecard):
             lp[-1] = 0.0  # Unseen: average risk
         return vb, lp, mapping
 
-    def _fit_pairs(self, codes: list[np.ndarray], F: np.ndarray, y: np.ndarray, bset: BoostSettings) -> list[PairTable]:
-        """The `interactions` best pair tables of the model variables, boosted on the main effects' log-odds F."""
+    def _fit_pairs(
+        self, codes: list[np.ndarray], F: np.ndarray, y: np.ndarray, bset: BoostSettings
+    ) -> tuple[list[PairTable], list[np.ndarray]]:
+        """The `interactions` best pair tables of the model variables, boosted on the main effects' log-odds F,
+        and each table's cell index of the training rows."""
         pos = {v: j for j, v in enumerate(self.fine_bins_)}
         axis_bins, axis_idx, sizes = {}, {}, {}
         for v in self.features_:
@@ -337,7 +363,7 @@ class BoostedScorecard(Scorecard):
         tables = fit_cells(cells, [sizes[a] * sizes[b] for a, b, _ in chosen], F, y, bags=bset.outer_bags,
                            validation_size=bset.validation_size, learning_rate=0.1, lam=PAIR_LAMBDA, patience=10,
                            max_rounds=500, seed=int(self.random_state), max_rows=bset.max_bag_rows)
-        return [PairTable(a, b, axis_bins[a], axis_bins[b], t) for (a, b, _), t in zip(chosen, tables, strict=True)]
+        return [PairTable(a, b, axis_bins[a], axis_bins[b], t) for (a, b, _), t in zip(chosen, tables, strict=True)], cells
 
     def fine_decision_function(self, X: Any) -> np.ndarray:
         """Log-odds of bad from the uncompressed fine shapes (for comparison; the model scores with its bins)."""

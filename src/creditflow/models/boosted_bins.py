@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from creditflow.binning.variable import VariableBinning, category_keys
+from creditflow.binning.variable import ValueCounts, VariableBinning, category_keys
 
 
 @dataclass
@@ -36,10 +36,16 @@ def fine_numeric(name: str, x: np.ndarray, special_values: list[float], max_bins
     regular = ~np.isnan(x)
     for v in special_values:
         regular &= x != v
-    xr = x[regular]
+    uniq, counts = np.unique(x[regular], return_counts=True)
+    return fine_numeric_counts(name, uniq, counts, special_values, max_bins)
+
+
+def fine_numeric_counts(
+    name: str, uniq: np.ndarray, counts: np.ndarray, special_values: list[float], max_bins: int
+) -> VariableBinning:
+    """`fine_numeric` from the sorted distinct regular values and their row counts."""
     splits: np.ndarray = np.array([], dtype=float)
-    if len(xr):
-        uniq, counts = np.unique(xr, return_counts=True)
+    if len(uniq):
         if len(uniq) <= max_bins:
             splits = uniq[1:]
         else:
@@ -57,19 +63,39 @@ def fine_numeric(name: str, x: np.ndarray, special_values: list[float], max_bins
 def fine_categorical(name: str, keys: np.ndarray, special_values: list[float]) -> VariableBinning:
     """One fine bin per category seen in training, the rare ones (< `RARE_MIN_ROWS` rows) sharing one
     (keys from `category_keys`; None = missing)."""
-    from creditflow.binning.variable import RARE_MIN_ROWS, category_key, identifier_note, pool_rare
+    from creditflow.binning.variable import category_key
 
     special_keys = {category_key(v) for v in special_values}
     missing = pd.isna(keys)
     regular = keys[~missing]
     regular = regular[~np.isin(regular, list(special_keys))] if special_keys else regular
     cats, counts = np.unique(regular.astype(str), return_counts=True)
-    note = identifier_note(len(cats), len(keys))
+    return fine_categorical_counts(name, cats, counts, len(keys), special_values)
+
+
+def fine_categorical_counts(
+    name: str, cats: np.ndarray, counts: np.ndarray, n_rows: int, special_values: list[float]
+) -> VariableBinning:
+    """`fine_categorical` from the sorted distinct regular categories, their row counts and the column's
+    number of rows (missing and special ones included)."""
+    from creditflow.binning.variable import RARE_MIN_ROWS, identifier_note, pool_rare
+
+    note = identifier_note(len(cats), n_rows)
     if note:  # no fine bins: every training value falls in Unseen and the shape stays flat
         return VariableBinning(name=name, kind="categorical", special_values=list(special_values), note=note)
     # categories too small for a bad rate of their own share one fine bin (as in the classic binning)
     groups, _ = pool_rare(cats, counts, RARE_MIN_ROWS)
     return VariableBinning(name=name, kind="categorical", groups=groups, special_values=list(special_values))
+
+
+def fine_from_counts(
+    name: str, stats: ValueCounts, categorical: bool, special_values: list[float], max_bins: int
+) -> VariableBinning:
+    """The fine bins of one column from its training `ValueCounts` (merged over pieces on a cluster):
+    the bins `fine_bins` gives from the rows."""
+    if categorical:
+        return fine_categorical_counts(name, stats.values, stats.counts, stats.n_rows, special_values)
+    return fine_numeric_counts(name, np.asarray(stats.values, dtype=float), stats.counts, special_values, max_bins)
 
 
 def layout_of(vb: VariableBinning) -> FineLayout:
