@@ -353,3 +353,33 @@ def test_score_id_option_and_a_stale_report(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "validation report:" not in r.stdout
     assert "is from an earlier run" in " ".join(r.stderr.split())
+
+
+@pytest.mark.parametrize(("param", "expected"), [
+    ("shape.max_bins=abc", "shape.max_bins must be a whole number, not 'abc'"),
+    ("shape.max_bins=1e400", "shape.max_bins must be a whole number, not inf"),
+    ("shape.max_bins=2.5", "shape.max_bins must be a whole number, not 2.5"),
+    ("shape.max_bins=1", "max_bins must be between 2 and 256"),
+    ("boosting.max_bag_rows=many", "boosting.max_bag_rows must be a whole number or None, not 'many'"),
+    ("boosting.learning_rate=NaN", "boosting.learning_rate must be a number, not nan"),
+    ("shape.monotone=3", "shape.monotone must be text, not 3"),
+    ("interactions=true", "interactions must be a whole number >= 0, not True"),
+    ("monotone=ascending", "monotone must map columns to trends"),
+    ("monotone.purpose=ascending", "'purpose' is categorical"),
+])
+def test_bad_boosted_parameter_exits_2(param, expected, tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "boosted-scorecard",
+            "--param", param, "--out", tmp_path / "o")
+    assert r.returncode == 2, r.stderr
+    assert expected in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_monotone_constraint_that_flattens_a_variable_is_warned(tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "boosted-scorecard",
+            "--no-report", "-p", "monotone.duration_in_month=descending", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "warning: column 'duration_in_month' left out of the model: the monotone constraint (descending)" in text
+    selection = json.loads((tmp_path / "o" / "model" / "selection.json").read_text())["variables"]
+    assert next(v for v in selection if v["variable"] == "duration_in_month")["step"] == "monotone"

@@ -78,11 +78,10 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
     for head, cls in nested.items():
         if head in params:
             try:
-                coerce_settings(params[head], cls).check()
+                coerce_settings(params[head], cls, head).check()
             except CreditflowError as exc:
-                raise CreditflowError(f"parameter {head!r}: {exc}") from None
-            except (TypeError, ValueError):
-                pass  # a value of the wrong type: the fit names it (e.g. "max_bins must be a whole number")
+                text = str(exc)
+                raise CreditflowError(text if text.startswith(f"{head}.") else f"parameter {head!r}: {text}") from None
     return params
 
 

@@ -42,10 +42,13 @@ def _summary(result: TrainResult, report: bool = True) -> None:
     if hasattr(model, "selection_"):
         d = model.dictionary_
         sel = Table(title=f"{len(model.features_)} variables in the model", title_justify="left")
-        for col in ("variable", "meaning", "IV", "coefficient"):
+        coefs = getattr(model, "coef_", None)
+        for col in ("variable", "meaning", "IV", "coefficient" if coefs is not None else "points range"):
             sel.add_column(col)
-        for var, coef in zip(model.features_, getattr(model, "coef_", [None] * len(model.features_)), strict=True):
-            sel.add_row(var, d.meaning(var), f"{model.iv_[var]:.3f}", "" if coef is None else f"{coef:.3f}")
+        pts = model.points_.groupby("variable")["points"] if coefs is None else None
+        for i, var in enumerate(model.features_):
+            last = f"{coefs[i]:.3f}" if coefs is not None else f"{pts.get_group(var).min()} to {pts.get_group(var).max()}"
+            sel.add_row(var, d.meaning(var), f"{model.iv_[var]:.3f}", last)
         console.print(sel)
     from creditflow.binning.variable import identifier_reason
     from creditflow.data.protected import protected_variables
@@ -58,7 +61,8 @@ def _summary(result: TrainResult, report: bool = True) -> None:
     left_out = {var: identifier_reason(note) for var, note in getattr(model, "unused_", {}).items()}
     selection = getattr(model, "selection_", None)
     if selection is not None and "step" in selection:
-        left_out.update({row.variable: row.reason for row in selection[selection["step"] == "identifier"].itertuples()})
+        warn = selection["step"].isin(["identifier", "monotone"])
+        left_out.update({row.variable: row.reason for row in selection[warn].itertuples()})
     for var, why in left_out.items():
         err_console.print(f"[yellow]warning:[/] column {var!r} left out of the model: {why}")
     if result.out is not None:

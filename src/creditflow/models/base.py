@@ -90,8 +90,10 @@ class NestedSettings:
         return super().set_params(**plain)  # type: ignore[misc]
 
 
-def coerce_settings(value: Any, cls: type) -> Any:
-    """A settings dataclass from None (defaults), an instance, or a dict of its fields."""
+def coerce_settings(value: Any, cls: type, what: str | None = None) -> Any:
+    """A settings dataclass from None (defaults), an instance, or a dict of its fields, each field's value
+    checked against its type (a whole number for ``int``, a number for ``float``, text for ``str``, ``None``
+    only where the field allows it); `what` names the parameter in messages (e.g. "shape")."""
     from collections.abc import Mapping
 
     from creditflow.data.errors import CreditflowError
@@ -99,13 +101,52 @@ def coerce_settings(value: Any, cls: type) -> Any:
     if value is None:
         return cls()
     if isinstance(value, cls):
-        return value
-    if isinstance(value, Mapping):
+        obj = value
+    elif isinstance(value, Mapping):
         try:
-            return cls(**value)
+            obj = cls(**value)
         except TypeError as exc:
             raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
-    raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+    else:
+        raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+    check_field_types(obj, what or cls.__name__)
+    return obj
+
+
+def check_field_types(obj: Any, what: str) -> None:
+    """Refuse a dataclass field whose value does not fit its annotation (``int``, ``float``, ``str``,
+    ``bool``, optionally ``| None``): one line naming ``what.field``, before any range check can trip on it."""
+    import typing
+    from dataclasses import fields
+
+    from creditflow.binning.process import real_number, whole_number
+    from creditflow.data.errors import CreditflowError
+
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        hint = hints.get(f.name)
+        args = set(typing.get_args(hint)) if typing.get_args(hint) else {hint}
+        value = getattr(obj, f.name)
+        name = f"{what}.{f.name}"
+        if value is None:
+            if type(None) not in args:
+                raise CreditflowError(f"{name} must be given, not None")
+            continue
+        optional = " or None" if type(None) in args else ""
+        try:
+            if int in args and float not in args:
+                whole_number(value, name)
+            elif float in args:
+                real_number(value, name)
+            elif str in args and not isinstance(value, str):
+                raise CreditflowError(f"{name} must be text, not {value!r}")
+            elif bool in args and not isinstance(value, (bool, np.bool_)):
+                raise CreditflowError(f"{name} must be true or false, not {value!r}")
+        except CreditflowError as exc:
+            if not optional:
+                raise
+            head, _, tail = str(exc).partition(", not ")
+            raise CreditflowError(f"{head}{optional}, not {tail}") from None
 
 
 def jsonable_params(params: dict) -> dict:

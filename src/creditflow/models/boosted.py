@@ -130,15 +130,16 @@ class BoostedScorecard(Scorecard):
     def _start_fit(self, columns: list[str], dictionary: FieldDictionary | None) -> tuple[BoostSettings, dict[str, str]]:
         """Check the parameters against the columns and set the settings' fitted copies; the boosting
         settings and the per-variable trends."""
-        if not isinstance(self.interactions, (int, np.integer)) or self.interactions < 0:
+        if isinstance(self.interactions, (bool, np.bool_)) or not isinstance(self.interactions, (int, np.integer)) \
+                or self.interactions < 0:
             raise CreditflowError(f"interactions must be a whole number >= 0, not {self.interactions!r}")
         self._check_blend()
-        bset = _settings(self.boosting, BoostSettings)
+        bset = _settings(self.boosting, BoostSettings, "boosting")
         bset.check()
-        self.shape_settings_ = _settings(self.shape, ShapeSettings)
+        self.shape_settings_ = _settings(self.shape, ShapeSettings, "shape")
         self.shape_settings_.check()
         monotone = self._check_monotone(columns)
-        self.scaling_ = _settings(self.scaling, Scaling)
+        self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
         self.grades_.check()
@@ -156,6 +157,11 @@ class BoostedScorecard(Scorecard):
         yv = np.asarray(y, dtype=float)
         columns = list(fine)
         bset, monotone = self._start_fit(columns, dictionary)
+        for var, trend in monotone.items():
+            if fine[var].kind == "categorical" and trend in ("ascending", "descending"):
+                raise CreditflowError(f"monotone {trend} needs ordered values, but {var!r} is categorical "
+                                      "(its categories are ordered by risk already)", column=var)
+        self._monotone = monotone
         layouts = [layout_of(vb) for vb in fine.values()]
         result = boost_shapes(codes, layouts, yv, bset, int(self.random_state))
         weight, blend_cv = self._blend_weight(frame, yv, codes, layouts, bset)
@@ -257,7 +263,15 @@ class BoostedScorecard(Scorecard):
             raise CreditflowError(f"blend must be a number from 0 to 1 or 'auto', not {self.blend!r}")
         return w
 
+    def _fine_spread(self, var: str) -> float:
+        """Points between the lowest and highest fine bin of a variable's unconstrained shape (seen bins)."""
+        f = np.asarray(self.shapes_[var])[np.asarray(self.fine_counts_[var]) > 0]
+        return float(self.scaling_.factor * (f.max() - f.min())) if len(f) else 0.0
+
     def _check_monotone(self, columns: list[str]) -> dict[str, str]:
+        if self.monotone is not None and not isinstance(self.monotone, Mapping):
+            raise CreditflowError("monotone must map columns to trends, e.g. {\"PAY_0\": \"ascending\"} "
+                                  f"(monotone.PAY_0=ascending on the command line), not {self.monotone!r}")
         out = {}
         for var, trend in (self.monotone or {}).items():
             if str(var) not in columns:
@@ -303,6 +317,10 @@ class BoostedScorecard(Scorecard):
             if selected:
                 self.features_.append(var)
             step, reason = ("", "") if selected else ("flat", "every bin of its boosted shape gets the same points")
+            trend = getattr(self, "_monotone", {}).get(var)
+            if not selected and trend in ("ascending", "descending") and self._fine_spread(var) >= 1:
+                step, reason = "monotone", (f"the monotone constraint ({trend}) flattened its shape, which moves "
+                                            f"{self._fine_spread(var):.0f} points unconstrained: check the direction")
             if note:
                 step, reason = "identifier", identifier_reason(note)
             rows.append({
@@ -311,7 +329,8 @@ class BoostedScorecard(Scorecard):
                 "trend": vb.trend, "selected": selected, "step": step, "reason": reason,
             })
         if not self.features_:
-            raise CreditflowError("no variable has a shape that moves the points; check the target")
+            raise CreditflowError("no variable has a shape that moves the points: the columns carry no signal about "
+                                  "the target on these rows, or the shape settings / monotone constraints flattened them")
         self.contributions_ = {v: contrib[v] for v in self.features_}
         self.selection_ = pd.DataFrame(rows).sort_values(
             ["selected", "importance"], ascending=[False, False], ignore_index=True

@@ -32,8 +32,9 @@ class ShapeSettings:
     merge_points: float = 0.5  # neighbours whose points differ by less than this are merged
 
     def check(self) -> None:
-        if not 1 <= int(self.max_bins) <= 256:
-            raise CreditflowError(f"max_bins must be between 1 and 256, not {self.max_bins}")
+        if not 2 <= int(self.max_bins) <= 256:
+            raise CreditflowError(f"max_bins must be between 2 and 256 (one bin gives every row the same points), "
+                                  f"not {self.max_bins}")
         if not 0 <= self.min_bin_share < 0.5:
             raise CreditflowError(f"min_bin_share must be in [0, 0.5), not {self.min_bin_share}")
         if self.monotone not in TRENDS:

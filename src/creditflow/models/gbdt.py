@@ -145,7 +145,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         self._check_parameters()
         categorical = column_names(self.categorical, "categorical")
         frame, yv = fit_inputs(X, y, categorical)
-        self.scaling_ = _settings(self.scaling, Scaling)
+        self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
         self.grades_.check()

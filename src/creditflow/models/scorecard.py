@@ -162,15 +162,15 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
 
     def _start_fit(self, dictionary: FieldDictionary | None) -> tuple[BinningProcess, SelectionSettings]:
         """Check and set scaling, grades and dictionary; the (unfitted) binning step and the selection settings."""
-        bset = _settings(self.binning, BinningSettings)
-        sset = _settings(self.selection, SelectionSettings)
+        bset = _settings(self.binning, BinningSettings, "binning")
+        sset = _settings(self.selection, SelectionSettings, "selection")
         c = real_number(self.C, "C")
         if not c > 0:
             raise CreditflowError(f"C (the inverse regularisation strength) must be positive, not {self.C!r}")
         if not isinstance(self.coef_sign, str) or self.coef_sign not in ("positive", "any"):
             raise CreditflowError(f"coef_sign must be 'positive' or 'any', not {self.coef_sign!r}")
         sset.check()
-        self.scaling_ = _settings(self.scaling, Scaling)
+        self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
         self.grades_.check()
