@@ -16,7 +16,8 @@ from creditflow.workflow import score_table, train
 from tests import dask_cluster
 from tests.conftest import GERMAN, UCI, UCI_TARGET
 
-MODEL_DOCS = ("model.json", "binning.json", "selection.json", "shapes.json", "schema.json", "baseline.json")
+MODEL_DOCS = ("model.json", "binning.json", "selection.json", "shapes.json", "schema.json", "baseline.json",
+              "reasons.json", "reason_codes.json")
 
 
 @pytest.fixture(scope="session")

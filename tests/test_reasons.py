@@ -13,7 +13,16 @@ import creditflow as cf
 from creditflow.bundle import load_bundle, save_bundle
 from creditflow.data import CreditflowError
 from creditflow.models.gbdt import GBDTModel
-from creditflow.scoring.reasons import Reasoner, reason_docs, reason_table, reasons_row
+from creditflow.scoring.reasons import (
+    Reasoner,
+    ReasonSettings,
+    default_reference,
+    reason_docs,
+    reason_table,
+    reasons_row,
+    top_points,
+    top_reference,
+)
 from tests.conftest import UCI, UCI_TARGET
 
 
@@ -228,7 +237,7 @@ def _unit_shortfalls(model, frame):
 def test_interaction_points_are_reasons(boosted):
     model, data = boosted
     frame = data.test.X.head(3000)
-    reasoner = Reasoner(model)
+    reasoner = Reasoner(model, ReasonSettings(method="points", reference="max"))
     assert reasoner.units == list(model.features_) + [t.name for t in model.pairs_]
     impact, _ = reasoner.impacts(frame)
     short, columns = _unit_shortfalls(model, frame)
@@ -314,3 +323,35 @@ def test_boosted_cutoff_reference_covers_tables(boosted, tmp_path):
     bundle = load_bundle(tmp_path / "m")
     row = data.test.X.iloc[5].to_dict()
     assert reasons_row(bundle, row) == Reasoner.from_docs(model, docs).row(row)
+
+
+def test_top_points_skip_a_thin_tail():
+    # +42 points for 1.6% of the rows, +1 for 80%: the "p95" reference is +1, "max" would be +42
+    assert top_points(np.array([42, 1, -5]), np.array([16, 800, 184])) == 1
+    assert top_points(np.array([31, 24, 12, 7]), np.array([2, 4, 6, 88])) == 24  # 2% above 24, 6% above 12
+    assert top_points(np.array([10, 3]), np.array([300, 700])) == 10  # a large best bin is the reference
+    assert top_points(np.array([50, 10, 3]), np.array([0, 300, 700])) == 10  # an empty bin does not count
+
+
+def test_boosted_reasons_default_to_the_points_few_applicants_beat(boosted):
+    model, data = boosted
+    frame = data.test.X.head(3000)
+    reasoner = Reasoner(model)
+    assert reasoner.settings.reference == "p95" and default_reference(model) == "p95"
+    ref = top_reference(model)
+    assert reasoner.settings.values == ref and set(ref) == set(reasoner.units)
+    points = model.point_matrix(data.train.X)
+    for unit, value in ref.items():  # at most 5% of the training rows score above the reference
+        assert (points[unit] > value).mean() <= 0.05 + 1e-9
+        assert value in set(points[unit])
+    impact, _ = reasoner.impacts(frame)
+    np.testing.assert_array_equal(impact, np.asarray([ref[u] for u in reasoner.units])[None, :]
+                                  - model.point_matrix(frame)[reasoner.units].to_numpy())
+    # the docs train writes carry the same reference, so batch and service use it
+    docs = reason_docs(model, data.train.X)
+    assert docs["reasons.json"]["reference"] == "p95" and docs["reasons.json"]["values"] == ref
+    # against "max", one variable's thin best bin makes it most applicants' first reason; against "p95" not
+    first = {}
+    for r in (Reasoner(model, ReasonSettings(method="points", reference="max")), reasoner):
+        first[r.settings.reference] = r.table(frame)["reason_1_code"].value_counts(normalize=True).iloc[0]
+    assert first["p95"] < first["max"]

@@ -96,8 +96,9 @@ def train_cmd(
     protected: list[str] = typer.Option([], "--protected", help="Variables never given as reasons, e.g. SEX,AGE."),
     reason_codes: Path | None = typer.Option(None, "--reason-codes", help="Reason-code table (CSV/XLSX: variable, "
                                                                          "code, text) replacing the defaults."),
-    reason_reference: str = typer.Option("auto", "--reason-reference", help="Reasons against: auto, max (scorecard), "
-                                                                           "mean (gbdt) or cutoff:SCORE."),
+    reason_reference: str = typer.Option("auto", "--reason-reference", help="Reasons against: auto, max or p95 (scorecards; "
+                                                                           "auto = max for the WOE card, p95 for the boosted "
+                                                                           "card), mean (gbdt) or cutoff:SCORE."),
     param: list[str] = typer.Option([], "--param", "-p", help="Model parameter KEY=VALUE (repeatable; VALUE as "
                                                              "JSON or text), e.g. coef_sign=any, binning.max_bins=6, "
                                                              "shape.max_bins=8."),

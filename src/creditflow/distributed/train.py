@@ -121,12 +121,14 @@ def gather_rows(client: Any, data: LabelledTable, rows: np.ndarray) -> pd.DataFr
 
 def reason_reference(client: Any, model: Any, data: LabelledTable, scored: pd.DataFrame, reasons: dict | None) -> Any:
     """The training rows `scoring.reasons` would take its reference from (none needed for 'max')."""
-    from creditflow.scoring.reasons import MAX_REFERENCE_ROWS, supports_reasons
+    from creditflow.scoring.reasons import MAX_REFERENCE_ROWS, default_reference, supports_reasons
 
     settings = dict(reasons or {})
     reference = str(settings.get("reference") or "auto")
     columns = pd.DataFrame(columns=data.features)
-    if not supports_reasons(model) or reference == "max" or (reference == "auto" and model.model_type == "scorecard"):
+    if reference == "auto" and supports_reasons(model):
+        reference = default_reference(model)
+    if not supports_reasons(model) or reference in ("max", "p95"):  # from the model's own bins
         return columns
     train = np.flatnonzero(data.role == 0)
     if reference.startswith("cutoff"):

@@ -205,6 +205,7 @@ class BoostedScorecard(Scorecard):
             self.pairs_, cells = self._fit_pairs(codes, F + self.intercept_, yv, bset)
             for t, cell in zip(self.pairs_, cells, strict=True):
                 F += t.logodds[cell]
+                t.counts = np.bincount(cell, minlength=len(t.logodds)).astype(np.int64)
             self.intercept_ = _refit_intercept(self.intercept_, F, yv)
         self.feature_names_in_ = np.asarray(columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)

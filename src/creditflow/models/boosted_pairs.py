@@ -33,6 +33,7 @@ class PairTable:
     axis_a: VariableBinning
     axis_b: VariableBinning
     logodds: np.ndarray  # flat, cell = index_a * n_b + index_b
+    counts: np.ndarray | None = None  # training rows per cell (bundles before 2026-12-06 lack them)
 
     @property
     def name(self) -> str:
@@ -54,8 +55,11 @@ class PairTable:
         return self.axis_a.bin_index(va) * len(self.axis_b.labels) + self.axis_b.bin_index(vb)
 
     def to_dict(self) -> dict:
-        return {"variables": [self.a, self.b], "axes": [self.axis_a.to_dict(), self.axis_b.to_dict()],
-                "logodds": [float(x) for x in self.logodds]}
+        out = {"variables": [self.a, self.b], "axes": [self.axis_a.to_dict(), self.axis_b.to_dict()],
+               "logodds": [float(x) for x in self.logodds]}
+        if self.counts is not None:
+            out["counts"] = [int(x) for x in self.counts]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> PairTable:
@@ -64,7 +68,12 @@ class PairTable:
         lp = np.asarray(data["logodds"], dtype=float)
         if len(lp) != len(ax.labels) * len(bx.labels):
             raise ValueError(f"interaction {a}{PAIR_SEP}{b}: {len(lp)} cells for a {len(ax.labels)} x {len(bx.labels)} table")
-        return cls(a, b, ax, bx, lp)
+        counts = data.get("counts")
+        if counts is not None:
+            counts = np.asarray(counts, dtype=np.int64)
+            if len(counts) != len(lp):
+                raise ValueError(f"interaction {a}{PAIR_SEP}{b}: {len(counts)} counts for {len(lp)} cells")
+        return cls(a, b, ax, bx, lp, counts)
 
 
 def _gain(G: np.ndarray, H: np.ndarray, lam: float) -> float:

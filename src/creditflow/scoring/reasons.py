@@ -3,9 +3,11 @@
 Each model variable gets an *impact* in score points: how far the applicant's own value pulled the
 score below a stored reference. Reasons are the variables with the largest positive impacts.
 
-* Scorecard: reference points per variable are the variable's maximum points (default) or the average
-  points of training applicants scoring just above a cutoff (``reference="cutoff"``); impact =
-  reference points - the applicant's points. A boosted scorecard's interaction tables ("A × B") are
+* Scorecard: reference points per variable are the variable's maximum points (``"max"``, the default
+  for the WOE scorecard), the points that only 5% of training applicants beat (``"p95"``, the default
+  for the boosted scorecard, whose best bin can be a tail of 0.5% of the rows: against it every
+  applicant would get the same first reason), or the average points of training applicants scoring
+  just above a cutoff (``reference="cutoff"``); impact = reference points - the applicant's points. A boosted scorecard's interaction tables ("A × B") are
   reason units of their own, with the same kind of reference (best cell, or mean cell points); their
   code and text join the two variables' (``R07*R09``, "text A × text B"). A table crossing a protected
   variable is never a reason.
@@ -37,7 +39,8 @@ CODES_FILE = "reason_codes.json"
 N_REASONS = 4
 MIN_IMPACT = 1e-9  # points; smaller pulls are not reasons
 MAX_REFERENCE_ROWS = 20_000
-REFERENCES = ("auto", "max", "mean", "cutoff")
+REFERENCES = ("auto", "max", "p95", "mean", "cutoff")
+TOP_SHARE = 0.05  # "p95": the points that at most this share of training applicants beat
 PAIR_CODE_SEP = "*"  # the code of interaction table "a × b" is code(a) * code(b), e.g. R03*R07
 PAIR_TEXT_SEP = " × "
 
@@ -178,7 +181,11 @@ class Reasoner:
     def __init__(self, model: Any, settings: ReasonSettings | None = None, codes: ReasonCodes | None = None) -> None:
         self.model = model
         self.kind = _kind(model)
-        self.settings = settings or ReasonSettings(method=self.kind, reference="max" if self.kind == "points" else "mean")
+        if settings is None:
+            reference = default_reference(model)
+            settings = ReasonSettings(method=self.kind, reference=reference,
+                                      values=top_reference(model) if reference == "p95" else {})
+        self.settings = settings
         self.codes = codes or ReasonCodes.default(model)
         self.features = list(model.features_)
         missing = [v for v in self.features if v not in self.codes.by_variable()]
@@ -379,8 +386,7 @@ def reason_docs(
 ) -> dict[str, dict]:
     """``reasons.json`` and ``reason_codes.json`` for a freshly fitted model, from its training rows.
 
-    reference: "auto" (max points for a scorecard, the mean contribution for GBDT), "max" (scorecard),
-    "mean" (GBDT) or "cutoff" (applicants scoring in [cutoff, cutoff + band); band defaults to half
+    reference: "auto" (`default_reference`), "max" or "p95" (scorecards), "mean" (GBDT) or "cutoff" (applicants scoring in [cutoff, cutoff + band); band defaults to half
     the PDO). `codes`: a table (or CSV/XLSX path) of edits to the default code table.
     """
     frame = as_frame(data)
@@ -391,13 +397,15 @@ def reason_docs(
     if reference not in REFERENCES:
         raise CreditflowError(f"reason reference must be one of {REFERENCES}, not {reference!r}")
     if reference == "auto":
-        reference = "max" if kind == "points" else "mean"
-    if reference == "max" and kind == "shap":
-        raise CreditflowError("reference 'max' is for scorecards; use 'mean' or 'cutoff' for a GBDT model")
+        reference = default_reference(model)
+    if reference in ("max", "p95") and kind == "shap":
+        raise CreditflowError(f"reference {reference!r} is for scorecards; use 'mean' or 'cutoff' for a GBDT model")
     if reference == "mean" and kind == "points":
-        raise CreditflowError("reference 'mean' is for GBDT models; use 'max' or 'cutoff' for a scorecard")
+        raise CreditflowError("reference 'mean' is for GBDT models; use 'max', 'p95' or 'cutoff' for a scorecard")
     settings = ReasonSettings(method=kind, reference=reference, protected=[str(p) for p in protected])
-    if reference != "max":
+    if reference == "p95":
+        settings.values = top_reference(model)
+    elif reference != "max":
         sample = _reference_rows(model, frame, reference, cutoff, band, settings)
         base = Reasoner(model, ReasonSettings(method=kind, reference="mean"))  # zero reference
         impact, _ = base.impacts(sample)
@@ -419,6 +427,39 @@ def reason_docs(
                 c.version = 1
     Reasoner(model, settings, table)  # validates the pair
     return {REASONS_FILE: settings.to_dict(), CODES_FILE: table.to_dict()}
+
+
+def top_points(points: np.ndarray, counts: np.ndarray, share: float = TOP_SHARE) -> float:
+    """The lowest points value (of a bin holding training rows) that at most `share` of the rows exceed."""
+    points = np.asarray(points, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    seen = counts > 0
+    if not seen.any():
+        return float(points.max())
+    values = np.unique(points[seen])[::-1]
+    shares = np.array([counts[seen][points[seen] == v].sum() for v in values]) / counts[seen].sum()
+    above = np.concatenate([[0.0], np.cumsum(shares)[:-1]])  # share of rows above each value
+    return float(values[above <= share + 1e-12][-1])
+
+
+def top_reference(model: Any, share: float = TOP_SHARE) -> dict[str, float]:
+    """The "p95" reference of a points model from its training counts: per variable (and interaction
+    table), the points that at most `share` of the training rows beat."""
+    out = {}
+    for var, vb, _, pts in model._compiled:
+        out[var] = top_points(pts, np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float), share)
+    for t, _, pts, _, _ in getattr(model, "_pair_plan", None) or []:
+        counts = t.counts if t.counts is not None else np.ones(len(pts))
+        out[t.name] = top_points(pts, counts, share)
+    return out
+
+
+def default_reference(model: Any) -> str:
+    """The reference "auto" means: "max" for the WOE scorecard (its bins hold at least a few percent of
+    the rows), "p95" for the boosted scorecard (its bins can be tails of 0.5%), "mean" for GBDT."""
+    if _kind(model) == "shap":
+        return "mean"
+    return "max" if getattr(model, "model_type", "") == "scorecard" else "p95"
 
 
 def _reference_rows(model: Any, frame: pd.DataFrame, reference: str, cutoff: float | None, band: float | None,
