@@ -242,6 +242,8 @@ def test_cli_trains_a_boosted_scorecard(uci, tmp_path):
     assert r.returncode == 0, r.stderr
     manifest = json.loads((out / "model" / "manifest.json").read_text())
     assert manifest["model_type"] == "boosted-scorecard"
+    # the report train writes names the saved bundle's version
+    assert f"<dt>model version</dt><dd>{manifest['model_version']}</dd>" in (out / "report.html").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["splits"]["test"]["auc"] > 0.7
     scored = out / "scores.csv"
@@ -269,6 +271,18 @@ def test_report_shows_the_accuracy_against_bins_trade_off(card, uci, tmp_path):
     np.testing.assert_allclose(t["auc"], expected["auc"])
     html = report.html()
     assert "Accuracy against bins per variable (test)" in html
+    # the points table shows where the points come from (the shape's log-odds) and each bin's / cell's share
+    pts = report.table("points.table")
+    assert list(pts.columns[:6]) == ["variable", "bin", "share", "logodds", "points", "woe"] or \
+        list(pts.columns[:7]) == ["variable", "meaning", "bin", "share", "logodds", "points", "woe"]
+    np.testing.assert_array_equal(pts["points"], np.rint(-card.scaling_.factor * pts["logodds"]))
+    for var in [*card.features_, *(t.name for t in card.pairs_)]:
+        assert pts.loc[pts["variable"] == var, "share"].sum() == pytest.approx(1.0)
+    assert report.meta["interaction tables"].startswith(str(len(card.pairs_)))
+    assert report.meta["blend with the classic card"] == "0"
+    # the training sample is the CSI basis itself: no finding of its own
+    assert not any(r["check"].startswith("largest CSI") and r["sample"] == "train"
+                   for r in report.metrics["findings"])
     # a classic card has no shapes to recompress: no trade-off table
     classic = build_report(cf.Scorecard().fit(uci.train), {"test": uci.test})
     assert "points.tradeoff" not in classic.tables()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from creditflow.bundle import load_model, save_bundle
+from creditflow.bundle import load_model, read_manifest, save_bundle
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
@@ -149,6 +149,8 @@ def train(
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
         if validation is not None:
+            # known once the bundle is written
+            validation.meta["model version"] = read_manifest(out / MODEL_DIR)["model_version"]
             validation.to_html(out / REPORT_HTML)
             validation.to_excel(out / REPORT_XLSX)
         result.out = out

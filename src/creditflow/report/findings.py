@@ -51,7 +51,8 @@ def findings(
         _grade(d["ks"], th.ks_ok, th.ks_warn))
     if "train" in disc and primary != "train" and disc["train"]["gini"] > 0:
         drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
-        add("discrimination", "Gini drop from train", primary, f"{drop:+.1%}",
+        add("discrimination", "Gini drop from train", primary,
+            f"{drop:.1%} lower than train" if drop >= 0 else f"{-drop:.1%} higher than train",
             f"ok < {th.gini_drop_ok:.0%}, warn < {th.gini_drop_warn:.0%}",
             "ok" if drop < th.gini_drop_ok else "warn" if drop < th.gini_drop_warn else "fail")
     for name, c in calib.items():

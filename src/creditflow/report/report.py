@@ -181,6 +181,7 @@ def build_report(
     info = {
         "model": f"{view.model_type} with {len(view.features)} variables",
         "model version": str(getattr(view.model, "bundle_version_", "") or "not saved"),
+        **_model_settings(view.model),
         "samples": " · ".join(f"{s.name} {s.n:,} rows ({s.bad_rate:.1%} bad)" for s in samples),
         "detailed sample": main.name,
         **{str(k): str(v) for k, v in (meta or {}).items()},
@@ -192,3 +193,18 @@ def build_report(
         metrics={"discrimination": disc, "calibration": cal, "stability": stab, "findings": rows},
         created=created, version=_version(),
     )
+
+
+def _model_settings(model: Any) -> dict[str, str]:
+    """The fitted settings a validator asks about that the parameters alone do not tell (boosted scorecard)."""
+    if getattr(model, "model_type", "") != "boosted-scorecard" or not hasattr(model, "blend_"):
+        return {}
+    shape = model.shape_settings_
+    out = {"bins": f"at most {shape.max_bins} per variable, each at least {shape.min_bin_share:.1%} of the rows, "
+                   f"monotone {shape.monotone}",
+           "interaction tables": str(len(getattr(model, "pairs_", []))) + f" (at most {model.interactions})"}
+    asked = model.get_params().get("blend")
+    weight = f"{model.blend_:g}"
+    out["blend with the classic card"] = (f"{weight} (chosen by blend='auto': 5-fold CV log-loss)" if asked == "auto"
+                                          else weight)
+    return out

@@ -211,7 +211,23 @@ def tradeoff_table(view: ModelView, sample: Sample) -> Table | None:
                           "points_max": "int"},
                  note="The fitted shapes recompressed at each maximum number of bins per variable (no refit); "
                       "fewer bins read more easily and lose some ranking power. Refit with "
-                      "shape={'max_bins': k} to adopt a setting." + note)
+                      "shape={'max_bins': k} to adopt a setting. AUC, KS and Gini here rank the rows by "
+                      "log-odds (the probability); the headline metrics rank by the integer score, whose ties "
+                      "can move them slightly." + note)
+
+
+def _bin_shares(view: ModelView, pts: pd.DataFrame) -> list[float]:
+    """Training share of each row of a boosted scorecard's points table (variable bins and table cells)."""
+    shares: dict[tuple[str, str], float] = {}
+    for var in dict.fromkeys(pts["variable"]):
+        if view.binning is not None and var in view.binning.bins_:
+            t = view.binning_table(var)
+            shares.update({(var, str(b)): float(x) for b, x in zip(t["bin"], t["share"], strict=True)})
+    for t in getattr(view.model, "pairs_", []):
+        if t.counts is not None and t.counts.sum() > 0:
+            share = t.counts / t.counts.sum()
+            shares.update({(t.name, label): float(x) for label, x in zip(t.labels, share, strict=True)})
+    return [shares.get((v, str(b)), np.nan) for v, b in zip(pts["variable"], pts["bin"], strict=True)]
 
 
 def points_section(view: ModelView, sample: Sample | None = None) -> Section:
@@ -223,7 +239,17 @@ def points_section(view: ModelView, sample: Sample | None = None) -> Section:
     pts = view.points.copy()
     if "meaning" not in pts:
         pts["meaning"] = [view.meaning(v) for v in pts["variable"]]
-    pts = pts[["variable", "meaning", "bin", "woe", "points"]]
+    note = "A score is the base points plus one bin's points per variable, clipped to the score range."
+    if "logodds" in pts:  # boosted scorecard: the points come from its shapes' log-odds, not from the WOE
+        pts["share"] = _bin_shares(view, pts)
+        pts = pts[["variable", "meaning", "bin", "share", "logodds", "points", "woe"]]
+        note = ("A score is the base points plus one bin's points per variable and one cell's points per "
+                "interaction table (\"A × B\"), clipped to the score range. Points = −(PDO / ln 2) × logodds, "
+                "the boosted shape's log-odds of bad, fitted jointly with the other variables; the WOE is the "
+                "bin's own marginal evidence and need not follow the points where variables overlap. share: "
+                "training rows in the bin or cell.")
+    else:
+        pts = pts[["variable", "meaning", "bin", "woe", "points"]]
     spread = pts.groupby("variable", sort=False)["points"].agg(min_points="min", max_points="max").reset_index()
     spread["spread"] = spread["max_points"] - spread["min_points"]
     spread.insert(1, "meaning", [view.meaning(v) for v in spread["variable"]])
@@ -241,8 +267,7 @@ def points_section(view: ModelView, sample: Sample | None = None) -> Section:
                             formats={"min_score": "int", "max_score": "int"}))
     blocks += [
         Table("points.spread", "Points range per variable", drop_empty(spread)),
-        Table("points.table", "Points per bin", drop_empty(pts),
-              note="A score is the base points plus one bin's points per variable, clipped to the score range."),
+        Table("points.table", "Points per bin", drop_empty(pts), note=note),
     ]
     tradeoff = tradeoff_table(view, sample) if sample is not None else None
     if tradeoff is not None:
