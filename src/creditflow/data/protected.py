@@ -20,17 +20,26 @@ PROTECTED_TERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "race or ethnicity": (("race", "racial", "ethnic", "ethnicity"), ("民族", "种族")),
     "religion": (("religion", "religious"), ("宗教", "信仰")),
     "marital status": (("marital", "marriage", "married"), ("婚姻", "婚否")),
-    "national origin": (("nationality", "citizenship"), ("国籍", "籍贯")),
+    "national origin": (("nationality", "citizenship", "citizen", "immigrant", "immigration"),
+                        ("国籍", "籍贯", "外籍")),
     "disability": (("disability",), ("残疾",)),  # not "disabled": a card or an account is disabled too
+}
+
+
+# two-word English phrases (a plain "foreign" is too broad: foreign currency, foreign key)
+PROTECTED_PHRASES: dict[str, tuple[str, ...]] = {
+    "national origin": ("foreign worker", "foreign national", "foreign born", "country of birth"),
 }
 
 
 def protected_characteristic(name: str, meaning: str = "") -> str | None:
     """The protected characteristic a variable's name or meaning points at, or None."""
     text = f"{name} {meaning}"
-    words = set(re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()))
+    sequence = [w for w in re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()) if w]
+    words, joined = set(sequence), f" {' '.join(sequence)} "
     for what, (english, chinese) in PROTECTED_TERMS.items():
-        if words.intersection(english) or any(term in text for term in chinese):
+        if words.intersection(english) or any(term in text for term in chinese) \
+                or any(f" {p} " in joined for p in PROTECTED_PHRASES.get(what, ())):
             return what
     return None
 
