@@ -220,6 +220,12 @@ def test_sklearn_params_and_bad_settings(uci):
         BoostedScorecard(boosting={"learning_rate": 0}).fit(X, y)
     with pytest.raises(CreditflowError):
         BoostedScorecard(boosting={"no_such_setting": 1}).fit(X, y)
+    # whole numbers given as floats are used as ints (JSON and --param give 10.0); the caller's dict is kept
+    asked = {"inner_steps": 5.0, "outer_bags": 2.0, "smoothing_rounds": 0}
+    fitted = BoostedScorecard(boosting=asked, interactions=0).fit(X, y)
+    assert fitted.boost_info_["settings"]["inner_steps"] == 5 and asked["inner_steps"] == 5.0
+    with pytest.raises(CreditflowError, match="boosting.learning_rate must be a number"):
+        BoostedScorecard(boosting={"learning_rate": 10**400}).fit(X, y)
 
 
 def test_shape_helpers():
@@ -283,6 +289,9 @@ def test_report_shows_the_accuracy_against_bins_trade_off(card, uci, tmp_path):
     # the training sample is the CSI basis itself: no finding of its own
     assert not any(r["check"].startswith("largest CSI") and r["sample"] == "train"
                    for r in report.metrics["findings"])
+    # without a training sample every sample is compared with the development bins, the first one too
+    other = build_report(loaded, {"test": uci.test, "later": uci.test.subset(np.arange(2000))})
+    assert {r["sample"] for r in other.metrics["findings"] if r["check"].startswith("largest CSI")} == {"test", "later"}
     # a classic card has no shapes to recompress: no trade-off table
     classic = build_report(cf.Scorecard().fit(uci.train), {"test": uci.test})
     assert "points.tradeoff" not in classic.tables()
@@ -433,3 +442,12 @@ def test_smoothing_rounds_stop_early_when_they_overfit():
     assert bag.validation_loss() == pytest.approx(loss, abs=1e-12)
     F = bag.base + sum(s[c] for s, c in zip(bag.shapes, bag.ctr, strict=True))
     np.testing.assert_allclose(bag.F, F, rtol=0, atol=1e-5)
+
+
+def test_a_flattening_monotone_constraint_reads_the_same_after_recompress(german, tmp_path):
+    card = BoostedScorecard(monotone={"duration_in_month": "descending"}, interactions=0).fit(german.train)
+    step = card.selection_.set_index("variable").loc["duration_in_month", "step"]
+    assert step == "monotone"
+    save_bundle(card, tmp_path / "m")
+    again = load_bundle(tmp_path / "m").model.recompress({"max_bins": 8})
+    assert again.selection_.set_index("variable").loc["duration_in_month", "step"] == step

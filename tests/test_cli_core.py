@@ -366,6 +366,8 @@ def test_score_id_option_and_a_stale_report(tmp_path):
     ("interactions=true", "interactions must be a whole number >= 0, not True"),
     ("monotone=ascending", "monotone must map columns to trends"),
     ("monotone.purpose=ascending", "'purpose' is categorical"),
+    ("shape.max_bins=" + "1" * 400, "shape.max_bins must be a whole number, not 1111"),
+    ("boosting.smoothing_rounds=-1", "smoothing_rounds must be at least 0"),
 ])
 def test_bad_boosted_parameter_exits_2(param, expected, tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "boosted-scorecard",

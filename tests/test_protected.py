@@ -15,7 +15,8 @@ from creditflow.data.protected import protected_characteristic, protected_variab
     ("x_3", "民族", "race or ethnicity"), ("nationality_code", "", "national origin"),
     ("foreign_worker", "", "national origin"), ("ForeignWorker", "", "national origin"),
     ("x_7", "外籍人士", "national origin"), ("is_citizen", "", "national origin"),
-    ("foreign_currency_amt", "", None), ("pay_foreign", "", None),
+    ("foreign_currency_amt", "", None), ("pay_foreign", "", None), ("SeniorCitizen", "", None),
+    ("citizen_services_score", "", None),
     # not protected: age, look-alike words, ordinary credit variables
     ("AGE", "age in years", None), ("essex_branch", "", None), ("sexual_x", "", None),
     ("PAY_0", "repayment status in September", None), ("EDUCATION", "", None), ("x_125", "近6个月逾期次数", None),

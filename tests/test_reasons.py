@@ -355,3 +355,15 @@ def test_boosted_reasons_default_to_the_points_few_applicants_beat(boosted):
     for r in (Reasoner(model, ReasonSettings(method="points", reference="max")), reasoner):
         first[r.settings.reference] = r.table(frame)["reason_1_code"].value_counts(normalize=True).iloc[0]
     assert first["p95"] < first["max"]
+    # a bundle saved before cell counts were kept: its tables' reference is their best cell, as "max"
+    import copy
+
+    old = copy.copy(model)
+    old.pairs_ = [copy.copy(t) for t in model.pairs_]
+    for t in old.pairs_:
+        t.counts = None
+    old._make_points()
+    ref_old = top_reference(old)
+    for t, (_, _, pts, _, _) in zip(old.pairs_, old._pair_plan, strict=True):
+        assert ref_old[t.name] == pts.max()
+    assert all(ref_old[v] == ref[v] for v in model.features_)

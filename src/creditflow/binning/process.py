@@ -177,18 +177,32 @@ def special_map(value: Any, columns: Sequence[str]) -> dict[str, list[float]]:
 
 def whole_number(value: Any, what: str) -> int:
     """A parameter that must be a whole number (8 or 8.0, not 2.5, "8" or True)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not float(value).is_integer():
-        raise CreditflowError(f"{what} must be a whole number, not {value!r}")
+    try:
+        ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating)) \
+            and float(value).is_integer()
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        raise CreditflowError(f"{what} must be a whole number, not {_short(value)}")
     return int(value)
 
 
 def real_number(value: Any, what: str) -> float:
     """A parameter that must be a number (not NaN, text or a bool)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or np.isnan(value):
-        raise CreditflowError(f"{what} must be a number, not {value!r}")
+    try:
+        ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating)) \
+            and not np.isnan(float(value))
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        raise CreditflowError(f"{what} must be a number, not {_short(value)}")
     return value
+
+
+def _short(value: Any) -> str:
+    """repr of a refused value, cut short (a 400-digit number would fill the screen)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def is_categorical(series: pd.Series) -> bool:

@@ -20,7 +20,7 @@ PROTECTED_TERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "race or ethnicity": (("race", "racial", "ethnic", "ethnicity"), ("民族", "种族")),
     "religion": (("religion", "religious"), ("宗教", "信仰")),
     "marital status": (("marital", "marriage", "married"), ("婚姻", "婚否")),
-    "national origin": (("nationality", "citizenship", "citizen", "immigrant", "immigration"),
+    "national origin": (("nationality", "citizenship", "immigrant", "immigration"),
                         ("国籍", "籍贯", "外籍")),
     "disability": (("disability",), ("残疾",)),  # not "disabled": a card or an account is disabled too
 }
@@ -28,7 +28,8 @@ PROTECTED_TERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 # two-word English phrases (a plain "foreign" is too broad: foreign currency, foreign key)
 PROTECTED_PHRASES: dict[str, tuple[str, ...]] = {
-    "national origin": ("foreign worker", "foreign national", "foreign born", "country of birth"),
+    "national origin": ("foreign worker", "foreign national", "foreign born", "country of birth", "non citizen",
+                        "citizen status", "is citizen", "us citizen"),
 }
 
 

@@ -44,10 +44,8 @@ def fit_boosted_stats(
     """A `BoostedScorecard(**params)` fitted on the training rows of `data`, and the merged column statistics."""
     say = progress or (lambda _msg: None)
     model = BoostedScorecard(**(params or {}))
-    if model.blend not in (0, 0.0):
-        raise CreditflowError("blend needs the training rows on one machine; on a cluster use blend=0")
-    bset, _ = model._start_fit(list(data.features), data.dictionary)
     categorical = categorical_columns(data, model.categorical)
+    bset, monotone = model._start_fit(list(data.features), data.dictionary, set(categorical), rows=False)
     specials = special_map(model.special_values, data.features)
     labels = client.scatter(data.labels(), hash=False)
     say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")
@@ -56,9 +54,19 @@ def fit_boosted_stats(
     fine = {c: fine_from_counts(c, stats.counts[c], c in cats, specials.get(c, []), bset.max_fine_bins)
             for c in data.features}
     say(f"coding the training rows into fine bins of {len(fine)} columns")
-    parts = client.gather(client.map(piece_codes, data.table.pieces, labels, bins=list(fine.values()), pure=False))
-    codes = [np.concatenate([p[j] for p in parts]) for j in range(len(fine))]
+    futures = client.map(piece_codes, data.table.pieces, labels, bins=list(fine.values()), pure=False)
+    codes = [np.empty(stats.n_train, dtype=code_dtype(len(vb.labels))) for vb in fine.values()]
+    at = 0
+    for future in futures:  # piece by piece into the preallocated arrays, in row order
+        part = future.result()
+        n = len(part[0]) if part else 0
+        for j, c in enumerate(part):
+            codes[j][at : at + n] = c
+        at += n
+        future.release()
+    if at != stats.n_train:
+        raise CreditflowError(f"the pieces gave {at} training rows, the counts {stats.n_train}")
     y = data.y[data.role == 0].astype(float)
     say(f"boosting the shapes of {len(fine)} columns on {len(y):,} training rows")
-    model.fit_fine(fine, codes, y, None, data.dictionary)
+    model._fit_fine(bset, monotone, fine, codes, y, None)
     return model, stats

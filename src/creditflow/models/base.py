@@ -109,13 +109,18 @@ def coerce_settings(value: Any, cls: type, what: str | None = None) -> Any:
             raise CreditflowError(f"bad {cls.__name__} settings: {exc}") from None
     else:
         raise CreditflowError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
-    check_field_types(obj, what or cls.__name__)
+    fixes = check_field_types(obj, what or cls.__name__)
+    if fixes:  # whole numbers given as floats (10.0) become ints; the caller's instance is not changed
+        from dataclasses import replace
+
+        obj = replace(obj, **fixes)
     return obj
 
 
-def check_field_types(obj: Any, what: str) -> None:
+def check_field_types(obj: Any, what: str) -> dict[str, int]:
     """Refuse a dataclass field whose value does not fit its annotation (``int``, ``float``, ``str``,
-    ``bool``, optionally ``| None``): one line naming ``what.field``, before any range check can trip on it."""
+    ``bool``, optionally ``| None``): one line naming ``what.field``, before any range check can trip on it.
+    Returns the ``int`` fields given as whole floats (10.0), as ints."""
     import typing
     from dataclasses import fields
 
@@ -123,6 +128,7 @@ def check_field_types(obj: Any, what: str) -> None:
     from creditflow.data.errors import CreditflowError
 
     hints = typing.get_type_hints(type(obj))
+    fixes: dict[str, int] = {}
     for f in fields(obj):
         hint = hints.get(f.name)
         args = set(typing.get_args(hint)) if typing.get_args(hint) else {hint}
@@ -135,7 +141,9 @@ def check_field_types(obj: Any, what: str) -> None:
         optional = " or None" if type(None) in args else ""
         try:
             if int in args and float not in args:
-                whole_number(value, name)
+                number = whole_number(value, name)
+                if type(value) is not int:
+                    fixes[f.name] = number
             elif float in args:
                 real_number(value, name)
             elif str in args and not isinstance(value, str):
@@ -147,6 +155,7 @@ def check_field_types(obj: Any, what: str) -> None:
                 raise
             head, _, tail = str(exc).partition(", not ")
             raise CreditflowError(f"{head}{optional}, not {tail}") from None
+    return fixes
 
 
 def jsonable_params(params: dict) -> dict:

@@ -24,6 +24,7 @@ from creditflow.binning.process import (
     as_target,
     column_names,
     fit_inputs,
+    is_categorical,
     real_number,
     refuse_infinite,
     special_map,
@@ -33,7 +34,7 @@ from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError, SchemaError
 from creditflow.models.base import coerce_settings as _settings
 from creditflow.models.base import jsonable_params
-from creditflow.models.boosted_bins import fine_bins, layout_of
+from creditflow.models.boosted_bins import code_dtype, fine_bins, layout_of
 from creditflow.models.boosted_engine import BoostSettings, boost_shapes
 from creditflow.models.boosted_pairs import PAIR_SEP, PairTable, fit_cells, select_pairs
 from creditflow.models.boosted_shape import TRENDS, ShapeSettings, compress
@@ -121,24 +122,34 @@ class BoostedScorecard(Scorecard):
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         categorical = column_names(self.categorical, "categorical")
         frame, yv = fit_inputs(X, y, categorical)
-        bset, monotone = self._start_fit([str(c) for c in frame.columns], getattr(X, "dictionary", None))
         column_names(sorted(categorical), "categorical", frame.columns)
+        kinds = {str(c) for c in frame.columns if c in categorical or is_categorical(frame[c])}
+        bset, monotone = self._start_fit([str(c) for c in frame.columns], getattr(X, "dictionary", None), kinds)
         specials = special_map(self.special_values, frame.columns)
         fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
-        return self.fit_fine(fine, codes, yv, frame, getattr(X, "dictionary", None))
+        return self._fit_fine(bset, monotone, fine, codes, yv, frame)
 
-    def _start_fit(self, columns: list[str], dictionary: FieldDictionary | None) -> tuple[BoostSettings, dict[str, str]]:
-        """Check the parameters against the columns and set the settings' fitted copies; the boosting
-        settings and the per-variable trends."""
+    def _start_fit(
+        self, columns: list[str], dictionary: FieldDictionary | None, categorical: set[str], rows: bool = True,
+    ) -> tuple[BoostSettings, dict[str, str]]:
+        """Check the parameters against the columns (`categorical`: those binned as categories; `rows`:
+        whether the training rows themselves are at hand, which a blend needs) and set the settings'
+        fitted copies; the boosting settings and the per-variable trends."""
         if isinstance(self.interactions, (bool, np.bool_)) or not isinstance(self.interactions, (int, np.integer)) \
                 or self.interactions < 0:
             raise CreditflowError(f"interactions must be a whole number >= 0, not {self.interactions!r}")
-        self._check_blend()
+        if self._check_blend() != 0 and not rows:
+            raise CreditflowError(f"blend={self.blend!r} needs the training rows on one machine (it refits the "
+                                  "classic card on them); use blend=0 here")
         bset = _settings(self.boosting, BoostSettings, "boosting")
         bset.check()
         self.shape_settings_ = _settings(self.shape, ShapeSettings, "shape")
         self.shape_settings_.check()
         monotone = self._check_monotone(columns)
+        for var, trend in monotone.items():
+            if var in categorical and trend in ("ascending", "descending"):
+                raise CreditflowError(f"monotone {trend} needs ordered values, but {var!r} is categorical "
+                                      "(its categories are ordered by risk already)", column=var)
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
@@ -153,22 +164,22 @@ class BoostedScorecard(Scorecard):
         """Fit from every column's fine bins and the training rows' fine-bin codes (`fine_bins`), with the
         0/1 target `y`; the rows themselves (`frame`) are needed only for a blend with the classic card,
         `dictionary` (field meanings) is used when the model has none of its own.
-        `fit` and the Dask path (`creditflow.distributed.boosted`) both end here."""
+        `fit` and the Dask path (`creditflow.distributed.boosted`) both end in `_fit_fine`."""
+        kinds = {v for v, vb in fine.items() if vb.kind == "categorical"}
+        bset, monotone = self._start_fit(list(fine), dictionary, kinds, rows=frame is not None)
+        return self._fit_fine(bset, monotone, fine, codes, y, frame)
+
+    def _fit_fine(
+        self, bset: BoostSettings, monotone: dict[str, str], fine: dict[str, VariableBinning], codes: list[np.ndarray],
+        y: np.ndarray, frame: pd.DataFrame | None,
+    ) -> BoostedScorecard:
         yv = np.asarray(y, dtype=float)
         columns = list(fine)
-        bset, monotone = self._start_fit(columns, dictionary)
-        for var, trend in monotone.items():
-            if fine[var].kind == "categorical" and trend in ("ascending", "descending"):
-                raise CreditflowError(f"monotone {trend} needs ordered values, but {var!r} is categorical "
-                                      "(its categories are ordered by risk already)", column=var)
-        self._monotone = monotone
         layouts = [layout_of(vb) for vb in fine.values()]
         result = boost_shapes(codes, layouts, yv, bset, int(self.random_state))
         weight, blend_cv = self._blend_weight(frame, yv, codes, layouts, bset)
         shapes, intercept = result.shapes, result.intercept
         if weight > 0:
-            if frame is None:
-                raise CreditflowError("blend needs the training rows on one machine; use blend=0 here")
             try:
                 card = self._classic().fit(frame, yv)
             except CreditflowError as exc:
@@ -191,12 +202,13 @@ class BoostedScorecard(Scorecard):
         self.boost_info_ = {"rounds": result.rounds, "validation_loss": result.validation_loss,
                             "settings": bset.to_dict(), "blend": {"weight": weight, "cv_log_loss": blend_cv}}
         bins, contrib, mappings = self._build(monotone)
-        final = {v: mappings[v][c] for v, c in zip(fine, codes, strict=True)}
+        # final-bin codes of the training rows, as small as the fine codes (a cluster fit holds them all)
+        final = {v: mappings[v].astype(code_dtype(len(bins[v].labels)))[c] for v, c in zip(fine, codes, strict=True)}
         F = np.zeros(len(yv))
         for v, idx in final.items():
             F += contrib[v][idx]
         self.intercept_ = _refit_intercept(result.intercept, F, yv)
-        self._set_bins(bins, contrib)
+        self._set_bins(bins, contrib, monotone)
         self.pairs_ = []
         if int(self.interactions) > 0:
             F = np.zeros(len(yv))
@@ -225,8 +237,6 @@ class BoostedScorecard(Scorecard):
             return float(self.blend), {}
         if len(y) > self.blend_max_rows or min(int(y.sum()), int(len(y) - y.sum())) < 2 * BLEND_FOLDS:
             return 0.0, {}
-        if frame is None:
-            raise CreditflowError("blend='auto' needs the training rows on one machine; use blend=0 here")
         from sklearn.model_selection import StratifiedKFold
 
         folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=int(self.random_state))
@@ -300,8 +310,11 @@ class BoostedScorecard(Scorecard):
             bins[var], contrib[var], mappings[var] = vb, lp, mapping
         return bins, contrib, mappings
 
-    def _set_bins(self, bins: dict[str, VariableBinning], contrib: dict[str, np.ndarray]) -> None:
-        """Keep the variables whose points move, and record why the others were left out."""
+    def _set_bins(
+        self, bins: dict[str, VariableBinning], contrib: dict[str, np.ndarray], monotone: dict[str, str]
+    ) -> None:
+        """Keep the variables whose points move, and record why the others were left out (`monotone`: the
+        trends asked for, to tell a shape the constraint flattened)."""
         self.binning_ = _binning_process(bins, self.special_values, self.categorical)
         factor = self.scaling_.factor
         self.features_ = []
@@ -318,7 +331,7 @@ class BoostedScorecard(Scorecard):
             if selected:
                 self.features_.append(var)
             step, reason = ("", "") if selected else ("flat", "every bin of its boosted shape gets the same points")
-            trend = getattr(self, "_monotone", {}).get(var)
+            trend = monotone.get(var)
             if not selected and trend in ("ascending", "descending") and self._fine_spread(var) >= 1:
                 step, reason = "monotone", (f"the monotone constraint ({trend}) flattened its shape, which moves "
                                             f"{self._fine_spread(var):.0f} points unconstrained: check the direction")
@@ -375,11 +388,11 @@ class BoostedScorecard(Scorecard):
         for v in self.features_:
             vb, _, mapping = self._compress_one(self.fine_bins_[v], self.shapes_[v], self.fine_counts_[v],
                                                 self.fine_hessian_[v], "none", PAIR_AXIS)
-            axis_bins[v], axis_idx[v], sizes[v] = vb, mapping[codes[pos[v]]], len(vb.labels)
+            axis_bins[v], axis_idx[v], sizes[v] = vb, mapping.astype(code_dtype(len(vb.labels)))[codes[pos[v]]], len(vb.labels)
         chosen = select_pairs(axis_idx, sizes, F, y, int(self.interactions), PAIR_LAMBDA, int(self.random_state))
         self.boost_info_["interactions"] = [{"pair": f"{a}{PAIR_SEP}{b}", "statistic": round(stat, 2)}
                                             for a, b, stat in chosen]
-        cells = [axis_idx[a] * sizes[b] + axis_idx[b] for a, b, _ in chosen]
+        cells = [axis_idx[a].astype(np.intp) * sizes[b] + axis_idx[b] for a, b, _ in chosen]
         tables = fit_cells(cells, [sizes[a] * sizes[b] for a, b, _ in chosen], F, y, bags=bset.outer_bags,
                            validation_size=bset.validation_size, learning_rate=0.1, lam=PAIR_LAMBDA, patience=10,
                            max_rounds=500, seed=int(self.random_state), max_rows=bset.max_bag_rows)
@@ -513,7 +526,7 @@ class BoostedScorecard(Scorecard):
         obj.grades_ = Grades.from_dict(m["grades"])
         obj.dictionary_ = FieldDictionary.from_dict(files.get("dictionary.json"))
         obj.selection_ = pd.DataFrame(files.get("selection.json", {}).get("variables", []))
-        obj.shape_settings_ = _settings(params.get("shape"), ShapeSettings)
+        obj.shape_settings_ = _settings(params.get("shape"), ShapeSettings, "shape")
         shapes = files.get("shapes.json", {})
         obj.boost_info_ = shapes.get("boosting", {})
         obj.blend_ = float(obj.boost_info_.get("blend", {}).get("weight", 0.0))
@@ -554,10 +567,11 @@ class BoostedScorecard(Scorecard):
 
         other = copy.copy(self)
         other.shape = shape
-        other.shape_settings_ = _settings(shape, ShapeSettings)
+        other.shape_settings_ = _settings(shape, ShapeSettings, "shape")
         other.shape_settings_.check()
-        bins, contrib, _ = other._build({str(k): v for k, v in (self.monotone or {}).items()})
-        other._set_bins(bins, contrib)
+        monotone = {str(k): v for k, v in (self.monotone or {}).items()}
+        bins, contrib, _ = other._build(monotone)
+        other._set_bins(bins, contrib, monotone)
         other._make_points()
         return other
 

@@ -8,8 +8,8 @@ gradient is moved by the step (G - H * delta, exact to second order because ever
 the same amount). Missing and special values are separate bins with their own Newton step.
 
 Each bag first runs up to `smoothing_rounds` cyclic rounds (every variable in turn) with random split
-points, which gives smooth shapes; they are checked on the validation part too (stopping after
-`early_stopping_rounds` rounds without improvement and going back to the best round), because on a small
+points, which gives smooth shapes; they are checked on the validation part too (stopping once more than
+`early_stopping_rounds` rounds pass without improvement and going back to the best round), because on a small
 sample the smoothing rounds alone overfit; then blocks of visits: a cyclic round that also measures each variable's gain,
 followed by `greedy_ratio` blocks of greedy visits (the variable whose last visit gained most goes next),
 checking the validation log-loss after every block and keeping the best shapes. Each bag boosts on its
@@ -34,7 +34,7 @@ class BoostSettings:
     learning_rate: float = 0.015  # shrinkage of each stump step
     inner_steps: int = 10  # stump steps per visit of a variable, on its histogram
     max_rounds: int = 50  # blocks of visits after smoothing (each block visits as often as there are variables)
-    early_stopping_rounds: int = 5  # stop after this many blocks of visits without validation improvement
+    early_stopping_rounds: int = 5  # stop once more than this many blocks (or smoothing rounds) pass without improvement
     early_stopping_tolerance: float = 1e-6  # improvement in mean validation log-loss that counts
     smoothing_rounds: int = 15  # first rounds split at random points (at most; they stop early too)
     greedy_ratio: float = 3.0  # after smoothing, each cyclic round is followed by this many rounds of greedy visits
@@ -51,6 +51,8 @@ class BoostSettings:
         for name in ("inner_steps", "max_rounds", "outer_bags", "early_stopping_rounds", "min_samples_leaf"):
             if int(getattr(self, name)) < 1:
                 raise CreditflowError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if int(self.smoothing_rounds) < 0:
+            raise CreditflowError(f"smoothing_rounds must be at least 0, not {self.smoothing_rounds}")
         if self.greedy_ratio < 0:
             raise CreditflowError(f"greedy_ratio must be >= 0, not {self.greedy_ratio}")
         if not 0 < self.validation_size < 0.5:
@@ -233,7 +235,7 @@ def _boost_bag(
     active = bag.active()
     gains = np.zeros(len(layouts))
     # smoothing rounds are checked on the validation rows too: on a small sample they alone can overfit,
-    # so smoothing stops after `early_stopping_rounds` rounds without improvement and the best state is
+    # so smoothing stops once more than `early_stopping_rounds` rounds pass without improvement; the best state is
     # where the greedy blocks start
     best_loss, best_smooth, best = bag.validation_loss(), 0, [x.copy() for x in bag.shapes]
     r = 0

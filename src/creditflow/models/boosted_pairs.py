@@ -104,7 +104,7 @@ def select_pairs(
     found = []
     for a, b in pairs:
         m = sizes[a] * sizes[b]
-        cell = ax[a] * sizes[b] + ax[b]
+        cell = ax[a].astype(np.intp) * sizes[b] + ax[b]
         stat = 2.0 * (_gain(np.bincount(cell, g, m), np.bincount(cell, h, m), lam) - margin[a] - margin[b])
         df = max(1, int((np.bincount(cell, minlength=m) > 0).sum()) - used[a] - used[b] + 1)
         # a score test of "no interaction", Bonferroni-corrected for every pair tried

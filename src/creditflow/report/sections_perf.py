@@ -199,8 +199,8 @@ def stability(view: ModelView, samples: list[Sample]) -> tuple[Section, dict[str
                             note=f"CSI compares each sample's shares per bin with {basis}; same thresholds as PSI."))
         for col in [c for c in csi_t.columns if c.startswith("csi_")]:
             name = col[4:]
-            if others and name == ref.name:
-                continue  # the reference sample (usually the development rows themselves): no finding of its own
+            if others and name == "train":
+                continue  # the development rows themselves: their CSI against their own bins is 0
             worst = csi_t.loc[csi_t[col].idxmax()] if csi_t[col].notna().any() else None
             results.setdefault(name, {})["csi_max"] = float(worst[col]) if worst is not None else float("nan")
             results[name]["csi_worst"] = str(worst["variable"]) if worst is not None else ""

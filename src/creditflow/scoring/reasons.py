@@ -8,7 +8,7 @@ score below a stored reference. Reasons are the variables with the largest posit
   for the boosted scorecard, whose best bin can be a tail of 0.5% of the rows: against it every
   applicant would get the same first reason), or the average points of training applicants scoring
   just above a cutoff (``reference="cutoff"``); impact = reference points - the applicant's points. A boosted scorecard's interaction tables ("A × B") are
-  reason units of their own, with the same kind of reference (best cell, or mean cell points); their
+  reason units of their own, with the same kind of reference (best cell, top-5% cell, or mean cell points); their
   code and text join the two variables' (``R07*R09``, "text A × text B"). A table crossing a protected
   variable is never a reason.
 * GBDT: exact TreeSHAP contributions (log-odds of bad, equal to LightGBM's ``pred_contrib``) minus
@@ -147,7 +147,7 @@ class ReasonSettings:
     """How impacts are measured (``reasons.json``): reference kind, its per-variable values, protected variables."""
 
     method: str = "points"  # points (scorecard) | shap (gbdt)
-    reference: str = "max"  # max | mean | cutoff
+    reference: str = "max"  # max | p95 (scorecards) | mean (gbdt) | cutoff
     values: dict[str, float] = field(default_factory=dict)  # points (scorecard) or margin contribution (gbdt)
     cutoff: float | None = None
     band: float | None = None
@@ -449,8 +449,8 @@ def top_reference(model: Any, share: float = TOP_SHARE) -> dict[str, float]:
     for var, vb, _, pts in model._compiled:
         out[var] = top_points(pts, np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float), share)
     for t, _, pts, _, _ in getattr(model, "_pair_plan", None) or []:
-        counts = t.counts if t.counts is not None else np.ones(len(pts))
-        out[t.name] = top_points(pts, counts, share)
+        # bundles saved before cell counts were kept: the table's best cell, as "max" does
+        out[t.name] = top_points(pts, t.counts, share) if t.counts is not None else float(np.max(pts))
     return out
 
 
