@@ -101,16 +101,21 @@ def selection_section(view: ModelView) -> Section:
     t.insert(4, "strength", [iv_strength(float(v)) for v in t["iv"]])
     t["selected"] = t["selected"].astype(bool)
     t["status"] = np.where(t["selected"], "selected", "dropped")
-    keep = [c for c in ("rank", "variable", "meaning", "iv", "strength", "missing_rate", "status", "step", "reason")
-            if c in t]
+    keep = [c for c in ("rank", "variable", "meaning", "iv", "strength", "importance", "missing_rate", "status", "step",
+                        "reason") if c in t]
     t = drop_empty(t[keep])
     chart = figures.iv_ranking(t.set_index("variable")["iv"], [label(view, v) for v in t["variable"]],
                              list(t["status"] == "selected"))
     n_sel = int((t["status"] == "selected").sum())
     dropped = t[t["status"] == "dropped"]
+    intro = (f"{n_sel} of {len(t)} binned variables are in the model. IV strength follows the usual rule of thumb: "
+             "below 0.02 unpredictive, 0.02–0.1 weak, 0.1–0.3 medium, 0.3–0.5 strong, above 0.5 suspicious.")
+    if view.model_type == "boosted-scorecard":
+        intro += (" The boosted scorecard keeps every variable whose points move, whatever its IV: its shapes are "
+                  "fitted jointly, so a variable with a low IV of its own can still add to the others; importance "
+                  "is the mean absolute log-odds a variable adds per training row (mean |points| / (PDO / ln 2)).")
     blocks: list = [
-        Note(f"{n_sel} of {len(t)} binned variables are in the model. IV strength follows the usual rule of thumb: "
-             "below 0.02 unpredictive, 0.02–0.1 weak, 0.1–0.3 medium, 0.3–0.5 strong, above 0.5 suspicious."),
+        Note(intro),
         Figure("selection.iv", "IV ranking", svg=chart),
         Table("selection.iv_ranking", "IV ranking, selected and dropped variables", t),
     ]
