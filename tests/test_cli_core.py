@@ -368,6 +368,11 @@ def test_score_id_option_and_a_stale_report(tmp_path):
     ("monotone.purpose=ascending", "'purpose' is categorical"),
     ("shape.max_bins=" + "1" * 400, "shape.max_bins must be a whole number, not 1111"),
     ("boosting.smoothing_rounds=-1", "smoothing_rounds must be at least 0"),
+    ("boosting.inner_steps=1e9", "inner_steps must be at most 1,000"),
+    ("blend_max_rows=-5", "blend_max_rows must be a whole number >= 0"),
+    ("scaling.base_score=1e20", "base_score must be between -1,000,000 and 1,000,000"),
+    ("scaling.pdo=1e308", "pdo must be between 1 and 1000 points"),
+    ("scaling.pdo=1e-300", "pdo must be between 1 and 1000 points"),
 ])
 def test_bad_boosted_parameter_exits_2(param, expected, tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "boosted-scorecard",

@@ -101,8 +101,9 @@ def save_bundle(
 ) -> Path:
     """Write `model` (and extra documents: dict -> JSON, str/bytes -> as is) to directory `path` atomically.
 
-    The model version recorded in the manifest is the SHA-256 of the model's own documents, so
-    the same data and seed give the same version.
+    The model version recorded in the manifest is the SHA-256 of every document but `metadata.json`
+    (the model's own and the extras, such as reason settings, that change what it returns), so the
+    same data, seed and settings give the same version.
     """
     docs: dict[str, Any] = dict(model.to_bundle())
     docs.update(extras or {})

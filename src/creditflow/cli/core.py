@@ -86,8 +86,9 @@ def train_cmd(
     exclude: list[str] = typer.Option([], "--exclude", help="Columns not to use as features (repeatable)."),
     categorical: list[str] = typer.Option([], "--categorical", help="Columns of codes to bin as categories even "
                                                                     "when they look numeric (repeatable)."),
-    model: str = typer.Option("scorecard", "--model", help="Model kind: scorecard, gbdt (LightGBM challenger), "
-                                                           "or another registered kind."),
+    model: str = typer.Option("scorecard", "--model", help="Model kind: scorecard (WOE + logistic), "
+                                                           "boosted-scorecard (glass-box, boosted points) or gbdt "
+                                                           "(LightGBM challenger)."),
     seed: int = typer.Option(42, "--seed", help="Random seed of the split and the model."),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory: model/ and metrics.json."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write the validation report "

@@ -263,11 +263,12 @@ class BoostedScorecard(Scorecard):
         return float(best), losses
 
     def _check_blend(self) -> float | str:
+        if isinstance(self.blend_max_rows, (bool, np.bool_)) or not isinstance(self.blend_max_rows, (int, np.integer)) \
+                or self.blend_max_rows < 0:
+            raise CreditflowError(f"blend_max_rows must be a whole number >= 0, not {self.blend_max_rows!r}")
         if isinstance(self.blend, str):
             if self.blend != "auto":
                 raise CreditflowError(f"blend must be a number from 0 to 1 or 'auto', not {self.blend!r}")
-            if not isinstance(self.blend_max_rows, (int, np.integer)) or self.blend_max_rows < 0:
-                raise CreditflowError(f"blend_max_rows must be a whole number >= 0, not {self.blend_max_rows!r}")
             return "auto"
         w = real_number(self.blend, "blend")
         if not 0 <= w <= 1:

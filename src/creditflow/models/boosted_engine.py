@@ -53,6 +53,11 @@ class BoostSettings:
                 raise CreditflowError(f"{name} must be at least 1, not {getattr(self, name)}")
         if int(self.smoothing_rounds) < 0:
             raise CreditflowError(f"smoothing_rounds must be at least 0, not {self.smoothing_rounds}")
+        # upper bounds well above any useful value, so a typo cannot make a fit run for hours
+        for name, most in (("inner_steps", 1000), ("smoothing_rounds", 10_000), ("max_rounds", 100_000),
+                           ("outer_bags", 1000)):
+            if int(getattr(self, name)) > most:
+                raise CreditflowError(f"{name} must be at most {most:,}, not {getattr(self, name)}")
         if self.greedy_ratio < 0:
             raise CreditflowError(f"greedy_ratio must be >= 0, not {self.greedy_ratio}")
         if not 0 < self.validation_size < 0.5:

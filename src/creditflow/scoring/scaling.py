@@ -31,10 +31,14 @@ class Scaling:
         for name, value in asdict(self).items():
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != value:
                 raise CreditflowError(f"scaling {name} must be a number, not {value!r}")
-        if self.pdo <= 0:
-            raise CreditflowError(f"pdo must be positive, not {self.pdo}")
-        if self.base_odds <= 0:
-            raise CreditflowError(f"base_odds must be positive, not {self.base_odds}")
+        if not 1 <= self.pdo <= 1000:
+            # points are whole numbers: below 1 point per doubling of the odds most bins round to 0
+            raise CreditflowError(f"pdo must be between 1 and 1000 points, not {self.pdo}")
+        if not 0 < self.base_odds <= 1e6:
+            raise CreditflowError(f"base_odds must be positive and at most 1,000,000, not {self.base_odds}")
+        for name in ("base_score", "min_score", "max_score"):
+            if not abs(getattr(self, name)) <= 1e6:
+                raise CreditflowError(f"{name} must be between -1,000,000 and 1,000,000, not {getattr(self, name)}")
         for name in ("min_score", "max_score"):
             value = getattr(self, name)
             if not math.isfinite(value) or float(value) != int(value):
