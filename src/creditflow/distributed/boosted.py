@@ -8,7 +8,7 @@ Two passes over the data, each a task per piece:
 
 The codes (one byte per training cell for up to 256 fine bins: 50 MB for 1,000,000 rows x 50 columns,
 a fraction of the table itself) and the targets come to the client, which runs the boosting, the
-compression and the interaction tables exactly as on one machine (`BoostedScorecard.fit_fine`).
+compression and the interaction tables exactly as on one machine (`BoostedScorecard._fit_fine`).
 """
 
 from __future__ import annotations

@@ -157,22 +157,14 @@ class BoostedScorecard(Scorecard):
         self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
         return bset, monotone
 
-    def fit_fine(
-        self, fine: dict[str, VariableBinning], codes: list[np.ndarray], y: np.ndarray, frame: pd.DataFrame | None = None,
-        dictionary: FieldDictionary | None = None,
-    ) -> BoostedScorecard:
-        """Fit from every column's fine bins and the training rows' fine-bin codes (`fine_bins`), with the
-        0/1 target `y`; the rows themselves (`frame`) are needed only for a blend with the classic card,
-        `dictionary` (field meanings) is used when the model has none of its own.
-        `fit` and the Dask path (`creditflow.distributed.boosted`) both end in `_fit_fine`."""
-        kinds = {v for v, vb in fine.items() if vb.kind == "categorical"}
-        bset, monotone = self._start_fit(list(fine), dictionary, kinds, rows=frame is not None)
-        return self._fit_fine(bset, monotone, fine, codes, y, frame)
-
     def _fit_fine(
         self, bset: BoostSettings, monotone: dict[str, str], fine: dict[str, VariableBinning], codes: list[np.ndarray],
         y: np.ndarray, frame: pd.DataFrame | None,
     ) -> BoostedScorecard:
+        """Fit from every column's fine bins and the training rows' fine-bin codes (`fine_bins`), with the
+        0/1 target `y` and the settings `_start_fit` checked; the rows themselves (`frame`) are needed only
+        for a blend with the classic card. `fit` and the Dask path (`creditflow.distributed.boosted`) both
+        end here."""
         yv = np.asarray(y, dtype=float)
         columns = list(fine)
         layouts = [layout_of(vb) for vb in fine.values()]
@@ -202,8 +194,8 @@ class BoostedScorecard(Scorecard):
         self.boost_info_ = {"rounds": result.rounds, "validation_loss": result.validation_loss,
                             "settings": bset.to_dict(), "blend": {"weight": weight, "cv_log_loss": blend_cv}}
         bins, contrib, mappings = self._build(monotone)
-        # final-bin codes of the training rows, as small as the fine codes (a cluster fit holds them all)
-        final = {v: mappings[v].astype(code_dtype(len(bins[v].labels)))[c] for v, c in zip(fine, codes, strict=True)}
+        # final-bin codes of the training rows (small unsigned ints, like the fine codes)
+        final = {v: mappings[v][c] for v, c in zip(fine, codes, strict=True)}
         F = np.zeros(len(yv))
         for v, idx in final.items():
             F += contrib[v][idx]
@@ -333,9 +325,9 @@ class BoostedScorecard(Scorecard):
                 self.features_.append(var)
             step, reason = ("", "") if selected else ("flat", "every bin of its boosted shape gets the same points")
             trend = monotone.get(var)
-            if not selected and trend in ("ascending", "descending") and self._fine_spread(var) >= 1:
+            if not selected and trend in ("ascending", "descending") and (free := self._fine_spread(var)) >= 1:
                 step, reason = "monotone", (f"the monotone constraint ({trend}) flattened its shape, which moves "
-                                            f"{self._fine_spread(var):.0f} points unconstrained: check the direction")
+                                            f"{free:.0f} points unconstrained: check the direction")
             if note:
                 step, reason = "identifier", identifier_reason(note)
             rows.append({
@@ -373,7 +365,8 @@ class BoostedScorecard(Scorecard):
                                  special_values=list(fvb.special_values), trend="none")
         # after the regular bins: Missing, each Special, (Unseen) -- the same order in both binnings
         tail = np.arange(R, lay.n_bins)
-        mapping = np.concatenate([comp.mapping, K + (tail - R)]).astype(np.intp)
+        # in the smallest integer type: a cluster fit maps every training row's code through it
+        mapping = np.concatenate([comp.mapping, K + (tail - R)]).astype(code_dtype(len(vb.labels)))
         lp = np.concatenate([comp.values, shape[R:]])
         if fvb.kind == "categorical":
             lp[-1] = 0.0  # Unseen: average risk
@@ -389,7 +382,7 @@ class BoostedScorecard(Scorecard):
         for v in self.features_:
             vb, _, mapping = self._compress_one(self.fine_bins_[v], self.shapes_[v], self.fine_counts_[v],
                                                 self.fine_hessian_[v], "none", PAIR_AXIS)
-            axis_bins[v], axis_idx[v], sizes[v] = vb, mapping.astype(code_dtype(len(vb.labels)))[codes[pos[v]]], len(vb.labels)
+            axis_bins[v], axis_idx[v], sizes[v] = vb, mapping[codes[pos[v]]], len(vb.labels)
         chosen = select_pairs(axis_idx, sizes, F, y, int(self.interactions), PAIR_LAMBDA, int(self.random_state))
         self.boost_info_["interactions"] = [{"pair": f"{a}{PAIR_SEP}{b}", "statistic": round(stat, 2)}
                                             for a, b, stat in chosen]

@@ -436,10 +436,10 @@ def top_points(points: np.ndarray, counts: np.ndarray, share: float = TOP_SHARE)
     seen = counts > 0
     if not seen.any():
         return float(points.max())
-    values = np.unique(points[seen])[::-1]
-    shares = np.array([counts[seen][points[seen] == v].sum() for v in values]) / counts[seen].sum()
-    above = np.concatenate([[0.0], np.cumsum(shares)[:-1]])  # share of rows above each value
-    return float(values[above <= share + 1e-12][-1])
+    values, inverse = np.unique(points[seen], return_inverse=True)
+    shares = np.bincount(inverse, weights=counts[seen]) / counts[seen].sum()
+    above = np.cumsum(shares[::-1]) - shares[::-1]  # share of rows above each value, highest value first
+    return float(values[::-1][above <= share + 1e-12][-1])
 
 
 def top_reference(model: Any, share: float = TOP_SHARE) -> dict[str, float]:
