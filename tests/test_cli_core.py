@@ -192,6 +192,12 @@ REHASHED_EDITS = {
                  "key 'scaling.pdo': must be a finite number, not str 'abc'"),
     "unknown kind": ("binning.json", lambda d: d["variables"][1].__setitem__("kind", "ordinal"),
                      "key 'variables[1].kind': must be one of ['numeric', 'categorical'], not str 'ordinal'"),
+    # documents read only when scoring with reasons or serving: checked on load all the same
+    "reason reference text": ("reasons.json", lambda d: d["values"].__setitem__("AGE", "x"),
+                              "key 'values.AGE': must be a finite number of points, not str 'x'"),
+    "reason reference kind": ("reasons.json", lambda d: d.__setitem__("reference", "foo"),
+                              "key 'reference': must be one of max, p95, mean, cutoff"),
+    "schema fields": ("schema.json", lambda d: d.__setitem__("fields", "x"), "key 'fields': must be a list"),
 }
 
 
@@ -390,3 +396,52 @@ def test_a_monotone_constraint_that_flattens_a_variable_is_warned(tmp_path):
     assert "warning: column 'duration_in_month' left out of the model: the monotone constraint (descending)" in text
     selection = json.loads((tmp_path / "o" / "model" / "selection.json").read_text())["variables"]
     assert next(v for v in selection if v["variable"] == "duration_in_month")["step"] == "monotone"
+
+
+def test_rows_with_too_many_or_too_few_fields_are_refused_not_shifted(trained, tmp_path):
+    lines = UCI.read_text(encoding="utf-8").splitlines()[:200]
+    n = len(lines[0].split(","))
+    cases = {"extra field in the first row": (1, lines[1] + ",7", n + 1),  # pandas would take column 1 as the index
+             "short row": (4, lines[4].rsplit(",", 2)[0], n - 2)}
+    for what, (row, text, fields) in cases.items():
+        bad = [*lines]
+        bad[row] = text
+        path = tmp_path / "bad.csv"
+        path.write_text("\n".join(bad) + "\n", encoding="utf-8")
+        for args in (("score", trained / "model", path, "--out", tmp_path / "s.csv"),
+                     ("train", path, "--target", UCI_TARGET, "--out", tmp_path / "t")):
+            r = run(*args)
+            text_err = " ".join(r.stderr.split())
+            assert r.returncode == 2, (what, args[0], r.stderr)
+            assert f"row {row}" in text_err and f"has {fields} field(s) but the header has {n}" in text_err, text_err
+        assert not (tmp_path / "s.csv").exists()
+    # a separator closing every line is an export habit, not a fault
+    path = tmp_path / "trailing.csv"
+    path.write_text("\n".join(line + "," for line in lines) + "\n", encoding="utf-8")
+    r = run("score", trained / "model", path, "--out", tmp_path / "s.csv")
+    assert r.returncode == 0, r.stderr
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run("score", trained / "model", clean, "--out", tmp_path / "c.csv").returncode == 0
+    a, b = pd.read_csv(tmp_path / "s.csv"), pd.read_csv(tmp_path / "c.csv")
+    pd.testing.assert_series_equal(a["score"], b["score"])
+
+
+def test_scoring_warns_of_a_blank_model_column_and_never_overwrites_its_input(trained, tmp_path):
+    frame = pd.read_csv(UCI, nrows=300)
+    frame["PAY_0"] = None
+    path = tmp_path / "blank.csv"
+    frame.to_csv(path, index=False)
+    r = run("score", trained / "model", path, "--out", tmp_path / "s.csv")
+    assert r.returncode == 0 and "column 'PAY_0' is blank on every row" in " ".join(r.stderr.split())
+    before = path.read_bytes()
+    r = run("score", trained / "model", path, "--out", path)
+    assert r.returncode == 2 and "would be overwritten" in r.stderr and path.read_bytes() == before
+
+
+def test_seed_and_grades_out_of_range_exit_2(tmp_path):
+    for args, expected in ((("--seed", "-1"), "seed must be a whole number from 0 to 4294967295"),
+                           (("-p", 'grades=[["A",700],["A",600]]'), "grade names must differ"),
+                           (("-p", 'grades=[["A",1000],["C",350]]'), "above the highest score")):
+        r = run("train", GERMAN, "--target", "creditability", *args, "--out", tmp_path / "x")
+        assert r.returncode == 2 and expected in " ".join(r.stderr.split()), r.stderr

@@ -358,3 +358,12 @@ def test_a_variable_with_one_woe_is_dropped_as_constant_whatever_the_thresholds(
     for var in ("same", "flag"):
         assert rows.loc[var, "step"] == "constant" and "same WOE" in rows.loc[var, "reason"]
     assert "same" not in card.features_ and len(card.features_) >= 10
+
+
+def test_the_worst_grade_covers_every_score_below_it():
+    from creditflow.scoring.scaling import Grades, Scaling
+
+    grades, s = Grades(bands=[("A", 700), ("B", 600)]), Scaling()
+    assert grades.assign(np.array([389, 599, 600, 950])).tolist() == ["B", "B", "B", "A"]
+    table = grades.table(s)
+    assert table[-1]["grade"] == "B" and table[-1]["min_score"] == s.min_score  # the table says what assign does

@@ -262,6 +262,46 @@ def _mapping(doc: Any, file: str, key: str) -> dict:
     return doc
 
 
+def _check_schema_doc(doc: Any) -> None:
+    """schema.json: the model inputs, each a mapping with a name, a type and optional numeric bounds."""
+    doc = _mapping(doc, "schema.json", "")
+    fields = doc.get("fields", [])
+    if not isinstance(fields, list):
+        raise _bad("schema.json", "fields", f"must be a list of fields, not {_what(fields)}")
+    for i, f in enumerate(fields):
+        f = _mapping(f, "schema.json", f"fields[{i}]")
+        if not isinstance(f.get("name"), str):
+            raise _bad("schema.json", f"fields[{i}].name", f"must be a column name, not {_what(f.get('name'))}")
+        if f.get("type") not in ("number", "string"):
+            raise _bad("schema.json", f"fields[{i}].type", f"must be 'number' or 'string', not {_what(f.get('type'))}")
+        for bound in ("min", "max", "missing_rate"):
+            if bound in f and not _is_number(f[bound]):
+                raise _bad("schema.json", f"fields[{i}].{bound}", f"must be a finite number, not {_what(f[bound])}")
+
+
+REASON_REFERENCES = ("max", "p95", "mean", "cutoff")
+
+
+def _check_reasons_doc(doc: Any) -> None:
+    """reasons.json: how reason impacts are measured (see `creditflow.scoring.reasons.ReasonSettings`)."""
+    doc = _mapping(doc, "reasons.json", "")
+    if doc.get("method", "points") not in ("points", "shap"):
+        raise _bad("reasons.json", "method", f"must be 'points' or 'shap', not {_what(doc.get('method'))}")
+    if doc.get("reference", "max") not in REASON_REFERENCES:
+        raise _bad("reasons.json", "reference", f"must be one of {', '.join(REASON_REFERENCES)}, "
+                                                f"not {_what(doc.get('reference'))}")
+    values = _mapping(doc.get("values", {}), "reasons.json", "values")
+    for k, v in values.items():
+        if not _is_number(v):
+            raise _bad("reasons.json", f"values.{k}", f"must be a finite number of points, not {_what(v)}")
+    for k in ("cutoff", "band"):
+        if doc.get(k) is not None and not _is_number(doc[k]):
+            raise _bad("reasons.json", k, f"must be a finite number or null, not {_what(doc[k])}")
+    protected = doc.get("protected", [])
+    if not isinstance(protected, list) or not all(isinstance(p, str) for p in protected):
+        raise _bad("reasons.json", "protected", f"must be a list of column names, not {_what(protected)}")
+
+
 def _numbers(value: Any, file: str, key: str) -> list:
     if not isinstance(value, list):
         raise _bad(file, key, f"must be a list of numbers, not {_what(value)}")
@@ -413,6 +453,10 @@ def check_documents(files: dict[str, Any]) -> None:
                     if name in var and len(_numbers(var[name], "shapes.json", f"{key}.{name}")) != n:
                         raise _bad("shapes.json", f"{key}.{name}",
                                    f"has {_count(var[name], 'value')} but the variable has {n} bins")
+    if "schema.json" in files:
+        _check_schema_doc(files["schema.json"])
+    if "reasons.json" in files:
+        _check_reasons_doc(files["reasons.json"])
     for name in ("model.json", "gbdt.json"):
         if name in files:
             doc = _mapping(files[name], name, "")

@@ -221,6 +221,10 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
                 scored[col] = values.to_numpy()
     unseen = getattr(model, "unseen_counts", None) or getattr(getattr(model, "binning_", None), "unseen_counts", None)
     scored.attrs["unseen"] = unseen(frame, model.features_) if unseen else {}
+    # a model input blank on every row (a column dropped upstream?) scores each row at its Missing bin
+    trained_missing = {f.get("name"): f.get("missing_rate") for f in schema.get("fields", []) if isinstance(f, dict)}
+    scored.attrs["all_missing"] = {v: trained_missing.get(v) for v in model.features_
+                                   if len(frame) > 1 and frame[v].isna().all() and trained_missing.get(v) != 1.0}
     if out is not None:
         write_frame(scored, out)
     return scored

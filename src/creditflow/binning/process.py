@@ -20,7 +20,7 @@ from creditflow.binning.variable import (
     fit_numeric,
 )
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
-from creditflow.data.io import check_finite, check_numeric_text, encode_target
+from creditflow.data.io import check_finite, check_no_dates, check_numeric_text, encode_target
 
 PARALLEL_CELLS = 2_000_000
 """Bin the columns in several threads when the table has at least this many cells."""
@@ -115,6 +115,7 @@ def fit_inputs(X: Any, y: Any, categorical: Sequence[str] = ()) -> tuple[pd.Data
         raise DataError("no columns to fit on")
     check_numeric_text(frame, skip=set(categorical))
     check_finite(frame)
+    check_no_dates(frame)
     return frame, yv
 
 
@@ -185,6 +186,17 @@ def whole_number(value: Any, what: str) -> int:
     if not ok:
         raise CreditflowError(f"{what} must be a whole number, not {_short(value)}")
     return int(value)
+
+
+def seed_number(value: Any, what: str = "random_state") -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1 (None is refused: the same seed gives the same model)."""
+    if value is None:
+        raise CreditflowError(f"{what} must be a whole number from 0 to 4294967295, not None (a fixed seed keeps "
+                              "the model reproducible)")
+    seed = whole_number(value, what)
+    if not 0 <= seed < 2**32:
+        raise CreditflowError(f"{what} must be a whole number from 0 to 4294967295, not {_short(value)}")
+    return seed
 
 
 def real_number(value: Any, what: str) -> float:

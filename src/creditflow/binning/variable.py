@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +28,20 @@ def special_label(value: float) -> str:
     return f"Special {_fmt(value)}"
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float, digits: int = 6) -> str:
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
-    return f"{v:.6g}"
+    return f"{v:.{digits}g}"
+
+
+def _split_texts(splits: Sequence[float]) -> list[str]:
+    """Split points as text: 6 significant digits, more where that would print two of them alike (labels
+    must stay unique: bundles key the points by them)."""
+    for digits in (6, 9, 12, 17):
+        texts = [_fmt(float(v), digits) for v in splits]
+        if len(set(texts)) == len(texts):
+            break
+    return texts
 
 
 def numeric_values(values: pd.Series, name: str) -> np.ndarray:
@@ -65,7 +75,7 @@ def category_key(value: Any) -> str | None:
     one category ("01" is another), True and "true" another. Stored keys go through it again when a
     bundle is loaded, so keys saved by older versions match too.
     """
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float):
         if math.isnan(value):
@@ -92,7 +102,8 @@ def category_keys(values: pd.Series) -> np.ndarray:
         out = np.empty(len(arr), dtype=object)
         miss = np.isnan(arr)
         out[miss] = None
-        ints = ~miss & (arr == np.floor(arr))
+        # beyond int64 the cast would wrap around: those few go through category_key
+        ints = ~miss & (arr == np.floor(arr)) & (np.abs(arr) < 2.0**63)
         out[ints] = arr[ints].astype(np.int64).astype(str)
         rest = ~miss & ~ints
         out[rest] = [category_key(v) for v in arr[rest]]
@@ -175,11 +186,8 @@ class VariableBinning:
     @property
     def labels(self) -> list[str]:
         if self.kind == "numeric":
-            edges = [-np.inf, *self.splits, np.inf]
-            regular = [
-                f"[{_fmt(lo) if np.isfinite(lo) else '-inf'}, {_fmt(hi) if np.isfinite(hi) else 'inf'})"
-                for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-            ]
+            edges = ["-inf", *_split_texts(self.splits), "inf"]
+            regular = [f"[{lo}, {hi})" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
         else:
             regular = [", ".join(g) if len(g) <= 8 else ", ".join(g[:8]) + f", ... (+{len(g) - 8})" for g in self.groups]
         out = regular + [MISSING] + [special_label(v) for v in self.special_values]
@@ -234,11 +242,15 @@ class VariableBinning:
         name = self.name
 
         def binner(value: Any) -> int:
-            if value is None:
+            if value is None or value is pd.NA or value is pd.NaT:
                 return missing
             cls = value.__class__
             if cls is int:
-                value = float(value)
+                try:
+                    value = float(value)
+                except OverflowError:
+                    raise SchemaError(f"number too large: {str(value)[:20]}... ({len(str(value))} digits)",
+                                      column=name) from None
             elif cls is not float:
                 if isinstance(value, str):
                     if not value.strip():
@@ -250,8 +262,8 @@ class VariableBinning:
                 else:
                     try:
                         value = float(value)
-                    except (TypeError, ValueError):
-                        raise SchemaError(f"not a number: {value!r}", column=name) from None
+                    except (TypeError, ValueError, OverflowError):
+                        raise SchemaError(f"not a number: {str(value)[:40]!r}", column=name) from None
             if value != value:
                 return missing
             if value == _INF or value == -_INF:

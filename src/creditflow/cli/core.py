@@ -50,6 +50,17 @@ def _summary(result: TrainResult, report: bool = True) -> None:
             last = f"{coefs[i]:.3f}" if coefs is not None else f"{pts.get_group(var).min()} to {pts.get_group(var).max()}"
             sel.add_row(var, d.meaning(var), f"{model.iv_[var]:.3f}", last)
         console.print(sel)
+        pairs = getattr(model, "pairs_", None) or []
+        if pairs:
+            tables = Table(title=f"{len(pairs)} interaction table(s): their points are added to the score",
+                           title_justify="left")
+            for col in ("table", "cells", "points range"):
+                tables.add_column(col)
+            by_unit = model.points_.groupby("variable")["points"]
+            for t in pairs:
+                p = by_unit.get_group(t.name)
+                tables.add_row(t.name, str(len(p)), f"{p.min()} to {p.max()}")
+            console.print(tables)
     from creditflow.binning.variable import identifier_reason
     from creditflow.data.protected import protected_variables
 
@@ -163,12 +174,19 @@ def score_cmd(
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id)
+    if out.exists() and data.exists() and out.resolve() == data.resolve():
+        fail("--out is the table being scored: it would be overwritten", file=str(out))
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
     scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
         missing_id_warning(data, id_col)
+    for var, rate in scored.attrs.get("all_missing", {}).items():
+        was = f" (missing in {rate:.1%} of the training rows)" if isinstance(rate, float) else ""
+        err_console.print(f"[yellow]warning:[/] column '{var}' is blank on every row of '{data}'{was}: each row got "
+                          "its Missing bin's points; check the column was not dropped upstream",
+                          highlight=False, soft_wrap=True)
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored as unseen (the Unseen bin, or the trees' other branch)")

@@ -81,8 +81,12 @@ def read_frame(
                 raise DataError("the file is empty", file=str(path))
             text = _decode(path, data, encoding)
             sep = "\t" if suffix == ".tsv" else _sniff_separator(text)
-            frame = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype)
-            _check_header(path, next(csv.reader(io.StringIO(text), delimiter=sep), []))
+            header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+            _check_header(path, header)
+            _check_field_counts(path, text, sep, len(header))
+            # index_col=False: never take the first column as the row index (pandas does when rows carry
+            # one field more than the header, which would shift every column silently)
+            frame = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype, index_col=False)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -98,6 +102,30 @@ def read_frame(
     if dupes:
         raise DataError(f"duplicate column names: {dupes}", file=str(path))
     return frame
+
+
+def _check_field_counts(path: Path, text: str, sep: str, expected: int) -> None:
+    """Refuse a data row with fewer fields than the header (pandas would fill the rest with missing values)
+    or with more, unless the extra ones are empty (a trailing separator). Rows are counted from 1 below the
+    header, blank lines skipped, as everywhere in creditflow."""
+    if '"' in text:
+        rows = (r for r in csv.reader(io.StringIO(text), delimiter=sep))
+        next(rows, None)
+        counts = ((len(r), r) for r in rows if r)
+    else:
+        lines = (line for line in text.splitlines()[1:] if line)
+        counts = ((line.count(sep) + 1, line) for line in lines)
+    for i, (n, row) in enumerate(counts, start=1):
+        if n == expected:
+            continue
+        fields = row if isinstance(row, list) else row.split(sep)
+        if n > expected and not any(f.strip() for f in fields[expected:]):
+            continue
+        if n == 1 and not fields[0].strip():
+            continue  # a line of blanks only
+        raise DataError(f"the row has {n} field(s) but the header has {expected}", file=str(path), row=i,
+                        hint="a separator is missing or extra in this row (or a text value holds the separator "
+                             "and is not quoted)")
 
 
 def _check_header(path: Path, names: list) -> None:
@@ -227,6 +255,19 @@ def check_finite(
 
 # A column whose non-missing values parse as numbers at least this often is numeric: the rest are typos.
 NUMERIC_SHARE = 0.95
+
+
+def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
+    """Refuse feature columns of date, duration or period dtype (as categories every date would be its own
+    bin, and any later date would fall in Unseen at scoring)."""
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
+                or isinstance(dtype, pd.PeriodDtype):
+            raise DataError(f"the column holds dates or durations ({dtype}); a scorecard needs numbers or categories",
+                            file=file, column=str(name),
+                            hint="derive a number from it (e.g. days since the date at the observation point), "
+                                 "pass it as --time, or --exclude it")
 
 
 def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None) -> None:
@@ -402,6 +443,7 @@ def read_table(
         if col in X.columns:
             X[col] = X[col].astype("category")  # codes, whatever they look like (see is_categorical)
     check_numeric_text(X, skip=set(categorical or []), file=source)
+    check_no_dates(X, file=source)
     if X.shape[1] == 0:
         raise DataError("no feature columns besides the target, id and time", file=source)
     for col in X.columns:

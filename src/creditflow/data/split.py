@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.data.errors import DataError
+from creditflow.data.errors import CreditflowError, DataError
 
 # Below this share of rows a non-date time value is a typo in a date column, above it a label ('2024Q1').
 DATE_TYPO_SHARE = 0.5
@@ -78,6 +78,8 @@ def split_roles(
     """
     from sklearn.model_selection import train_test_split
 
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise CreditflowError(f"the seed must be a whole number from 0 to 4294967295, not {str(seed)[:40]}")
     n = len(y)
     role = np.zeros(n, dtype=np.int8)
     positions = np.arange(n)

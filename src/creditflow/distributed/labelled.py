@@ -16,7 +16,7 @@ import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError
-from creditflow.data.io import check_roles, encode_target
+from creditflow.data.io import check_no_dates, check_roles, encode_target
 from creditflow.data.split import distinct_periods, split_roles, time_problem
 from creditflow.distributed.source import ROWS_PER_PIECE, PartitionedTable, Piece, read_dataset, read_piece
 
@@ -103,6 +103,7 @@ def read_labelled(
     features = [c for c in table.columns if c not in drop]
     if not features:
         raise DataError("no feature columns besides the target, id and time", file=table.path)
+    check_no_dates(table.meta[features], file=table.path)
     parts = client.gather(client.map(_label_piece, table.pieces, target=target, time=time, pure=False))
     y = _encode(parts, table, target, bad)
     periods = _periods(parts, table.pieces, time) if time else None

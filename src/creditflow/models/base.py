@@ -168,5 +168,21 @@ def jsonable_params(params: dict) -> dict:
             continue
         if hasattr(v, "__dataclass_fields__"):
             v = asdict(v)
-        out[k] = v
+        out[k] = _plain(v)
     return out
+
+
+def _plain(v: Any) -> Any:
+    """Containers a user may pass (a set of column names, a pandas Index or Series, a numpy array) as lists;
+    a set sorted, so the stored document does not depend on hashing order."""
+    if isinstance(v, (set, frozenset)):
+        return sorted((_plain(x) for x in v), key=str)
+    if isinstance(v, (pd.Index, pd.Series, np.ndarray)):
+        return [_plain(x) for x in v.tolist()]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

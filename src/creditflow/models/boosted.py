@@ -27,11 +27,12 @@ from creditflow.binning.process import (
     is_categorical,
     real_number,
     refuse_infinite,
+    seed_number,
     special_map,
 )
 from creditflow.binning.variable import VariableBinning, identifier_reason, woe_iv
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import BundleError, CreditflowError, SchemaError
+from creditflow.data.errors import BundleError, CreditflowError, DataError, SchemaError
 from creditflow.models.base import coerce_settings as _settings
 from creditflow.models.base import jsonable_params
 from creditflow.models.boosted_bins import code_dtype, fine_bins, layout_of
@@ -63,7 +64,8 @@ class BoostedScorecard(Scorecard):
         (auto | ascending | descending | none, for numeric variables), auto_tolerance, merge_points.
     monotone : dict, optional
         Per-variable trend of risk against the value, overriding ``shape.monotone``:
-        ``{"AGE": "descending", "PAY_0": "ascending"}``.
+        ``{"AGE": "descending", "PAY_0": "ascending"}``. A variable given ascending or descending here
+        stays out of the interaction tables, so its score moves only one way whatever the other fields.
     blend : float or "auto"
         Weight (0 to 1, default 0) of the classic WOE + logistic card (`Scorecard` with its defaults) in
         each variable's shape before compression: shape = (1 - blend) x boosted + blend x coefficient x
@@ -141,6 +143,7 @@ class BoostedScorecard(Scorecard):
         if self._check_blend() != 0 and not rows:
             raise CreditflowError(f"blend={self.blend!r} needs the training rows on one machine (it refits the "
                                   "classic card on them); use blend=0 here")
+        seed_number(self.random_state)
         bset = _settings(self.boosting, BoostSettings, "boosting")
         bset.check()
         self.shape_settings_ = _settings(self.shape, ShapeSettings, "shape")
@@ -153,7 +156,7 @@ class BoostedScorecard(Scorecard):
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check()
+        self.grades_.check(self.scaling_)
         self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
         return bset, monotone
 
@@ -166,9 +169,14 @@ class BoostedScorecard(Scorecard):
         for a blend with the classic card. `fit` and the Dask path (`creditflow.distributed.boosted`) both
         end here."""
         yv = np.asarray(y, dtype=float)
+        n_bad = int(yv.sum())
+        if min(n_bad, len(yv) - n_bad) < 2:
+            # each bag needs a bad and a good on both its training and its validation rows
+            raise DataError(f"the target has {n_bad} bad(s) and {len(yv) - n_bad} good(s) in {len(yv)} rows; the "
+                            "boosted scorecard needs at least 2 of each (in practice hundreds)")
         columns = list(fine)
         layouts = [layout_of(vb) for vb in fine.values()]
-        result = boost_shapes(codes, layouts, yv, bset, int(self.random_state))
+        result = boost_shapes(codes, layouts, yv, bset, seed_number(self.random_state))
         weight, blend_cv = self._blend_weight(frame, yv, codes, layouts, bset)
         shapes, intercept = result.shapes, result.intercept
         if weight > 0:
@@ -231,10 +239,10 @@ class BoostedScorecard(Scorecard):
             return 0.0, {}
         from sklearn.model_selection import StratifiedKFold
 
-        folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=int(self.random_state))
+        folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=seed_number(self.random_state))
         fb, fc = np.zeros(len(y)), np.zeros(len(y))
         for k, (tr, va) in enumerate(folds.split(np.zeros(len(y)), y)):
-            res = boost_shapes([c[tr] for c in codes], layouts, y[tr], bset, int(self.random_state) + k)
+            res = boost_shapes([c[tr] for c in codes], layouts, y[tr], bset, seed_number(self.random_state) + k)
             fb[va] = res.intercept + sum(sh[c[va]] for sh, c in zip(res.shapes, codes, strict=True))
             part = frame.iloc[tr].reset_index(drop=True)
             try:
@@ -304,10 +312,12 @@ class BoostedScorecard(Scorecard):
         return bins, contrib, mappings
 
     def _set_bins(
-        self, bins: dict[str, VariableBinning], contrib: dict[str, np.ndarray], monotone: dict[str, str]
+        self, bins: dict[str, VariableBinning], contrib: dict[str, np.ndarray], monotone: dict[str, str],
+        keep: set[str] = frozenset(),
     ) -> None:
-        """Keep the variables whose points move, and record why the others were left out (`monotone`: the
-        trends asked for, to tell a shape the constraint flattened)."""
+        """Keep the variables whose points move (and those in `keep`: the interaction tables' variables), and
+        record why the others were left out (`monotone`: the trends asked for, to tell a shape the
+        constraint flattened)."""
         self.binning_ = _binning_process(bins, self.special_values, self.categorical)
         factor = self.scaling_.factor
         self.features_ = []
@@ -320,7 +330,7 @@ class BoostedScorecard(Scorecard):
             spread = float(pts[seen].max() - pts[seen].min()) if seen.any() else 0.0
             fine = self.fine_bins_.get(var)
             note = fine.note if fine is not None else ""
-            selected = spread > 0 and not note
+            selected = (spread > 0 or var in keep) and not note
             if selected:
                 self.features_.append(var)
             step, reason = ("", "") if selected else ("flat", "every bin of its boosted shape gets the same points")
@@ -379,17 +389,21 @@ class BoostedScorecard(Scorecard):
         and each table's cell index of the training rows."""
         pos = {v: j for j, v in enumerate(self.fine_bins_)}
         axis_bins, axis_idx, sizes = {}, {}, {}
-        for v in self.features_:
+        # a variable given a monotone trend stays out of the tables: a table could bend the score against it
+        asked = {str(k) for k, t in (self.monotone or {}).items() if t in ("ascending", "descending")}
+        for v in [v for v in self.features_ if v not in asked]:
             vb, _, mapping = self._compress_one(self.fine_bins_[v], self.shapes_[v], self.fine_counts_[v],
                                                 self.fine_hessian_[v], "none", PAIR_AXIS)
             axis_bins[v], axis_idx[v], sizes[v] = vb, mapping[codes[pos[v]]], len(vb.labels)
-        chosen = select_pairs(axis_idx, sizes, F, y, int(self.interactions), PAIR_LAMBDA, int(self.random_state))
+        chosen = select_pairs(axis_idx, sizes, F, y, int(self.interactions), PAIR_LAMBDA, seed_number(self.random_state))
+        # a table is known by its name "a × b": never one that a column already bears
+        chosen = [(a, b, stat) for a, b, stat in chosen if f"{a}{PAIR_SEP}{b}" not in self.fine_bins_]
         self.boost_info_["interactions"] = [{"pair": f"{a}{PAIR_SEP}{b}", "statistic": round(stat, 2)}
                                             for a, b, stat in chosen]
         cells = [axis_idx[a].astype(np.intp) * sizes[b] + axis_idx[b] for a, b, _ in chosen]
         tables = fit_cells(cells, [sizes[a] * sizes[b] for a, b, _ in chosen], F, y, bags=bset.outer_bags,
                            validation_size=bset.validation_size, learning_rate=0.1, lam=PAIR_LAMBDA, patience=10,
-                           max_rounds=500, seed=int(self.random_state), max_rows=bset.max_bag_rows)
+                           max_rounds=500, seed=seed_number(self.random_state), max_rows=bset.max_bag_rows)
         return [PairTable(a, b, axis_bins[a], axis_bins[b], t) for (a, b, _), t in zip(chosen, tables, strict=True)], cells
 
     def fine_decision_function(self, X: Any) -> np.ndarray:
@@ -565,7 +579,9 @@ class BoostedScorecard(Scorecard):
         other.shape_settings_.check()
         monotone = {str(k): v for k, v in (self.monotone or {}).items()}
         bins, contrib, _ = other._build(monotone)
-        other._set_bins(bins, contrib, monotone)
+        # the interaction tables are kept as fitted, so their variables stay model variables even where these
+        # settings flatten their own points
+        other._set_bins(bins, contrib, monotone, keep={v for t in self.pairs_ for v in (t.a, t.b)})
         other._make_points()
         return other
 
@@ -614,9 +630,10 @@ def _refit_intercept(start: float, F: np.ndarray, y: np.ndarray) -> float:
     """The intercept that makes the mean predicted probability equal the bad rate (Newton, log-odds);
     `F` is the training rows' log-odds without intercept."""
     b = float(start)
-    for _ in range(50):
+    for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(F + b)))
-        step = float((y - p).sum() / max((p * (1 - p)).sum(), 1e-12))
+        # at most 1 log-odds a step: from a saturated start a full Newton step overshoots without bound
+        step = float(np.clip((y - p).sum() / max((p * (1 - p)).sum(), 1e-12), -1.0, 1.0))
         b += step
         if abs(step) < 1e-10:
             break

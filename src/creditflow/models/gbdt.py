@@ -26,6 +26,7 @@ from creditflow.binning.process import (
     fit_inputs,
     is_categorical,
     real_number,
+    seed_number,
     whole_number,
 )
 from creditflow.binning.variable import identifier_note
@@ -139,6 +140,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
             raise CreditflowError(f"monotone must be 'none', 'binning' or a dict, not {self.monotone!r}")
         if self.engine not in ENGINES:
             raise CreditflowError(f"engine must be one of {ENGINES}, not {self.engine!r}")
+        seed_number(self.random_state)
 
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> GBDTModel:
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
@@ -148,7 +150,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check()
+        self.grades_.check(self.scaling_)
         self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
         wanted = set(column_names(sorted(set(categorical)), "categorical", frame.columns))
         cats = [str(c) for c in frame.columns if str(c) in wanted or is_categorical(frame[c])]
@@ -162,7 +164,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         )
         M = self.encoder_.matrix(frame)
         self.monotone_ = self._monotone(frame, yv)
-        params = fixed_params(float(self.learning_rate), int(self.random_state), int(self.num_threads))
+        params = fixed_params(float(self.learning_rate), seed_number(self.random_state), int(self.num_threads))
         if any(self.monotone_.values()):
             params["monotone_constraints"] = [int(self.monotone_.get(f, 0)) for f in self.encoder_.features]
             params["monotone_constraints_method"] = "intermediate"
@@ -213,11 +215,11 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         positions = np.arange(len(y))
         k = int(self.folds)
         if k == 1:
-            tr, va = train_test_split(positions, test_size=0.2, random_state=int(self.random_state), stratify=y)
+            tr, va = train_test_split(positions, test_size=0.2, random_state=seed_number(self.random_state), stratify=y)
             return [(np.sort(tr), np.sort(va))]
         if min(np.bincount(y.astype(int))) < k:
             raise CreditflowError(f"too few bads or goods for {k} folds")
-        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(self.random_state))
+        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed_number(self.random_state))
         return [(tr, va) for tr, va in skf.split(positions, y)]
 
     def _finish(self, fits: list, y: np.ndarray, trials: list[dict], best: int) -> None:

@@ -216,7 +216,7 @@ def tradeoff_table(view: ModelView, sample: Sample) -> Table | None:
                           "points_max": "int"},
                  note="The fitted shapes recompressed at each maximum number of bins per variable (no refit); "
                       "fewer bins read more easily and lose some ranking power. Refit with "
-                      "shape={'max_bins': k} to adopt a setting. AUC, KS and Gini here rank the rows by "
+                      "shape={'max_bins': k} (command line: -p shape.max_bins=k) to adopt a setting. AUC, KS and Gini here rank the rows by "
                       "log-odds (the probability); the headline metrics rank by the integer score, whose ties "
                       "can move them slightly." + note)
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.binning.process import as_frame
+from creditflow.binning.process import as_frame, refuse_infinite
 from creditflow.data.errors import BundleError, CreditflowError, SchemaError
 
 REASONS_FILE = "reasons.json"
@@ -251,6 +251,7 @@ class Reasoner:
             if lacking:
                 raise SchemaError(f"{len(lacking)} model column(s) missing from the data: {lacking[:10]}",
                                   column=lacking[0])
+            refuse_infinite(frame, list(dict.fromkeys(v for vs in self.unit_variables for v in vs)))
             n = len(frame)
             pts = np.empty((n, len(self.units)))
             miss = np.empty((n, len(self.units)), dtype=np.intp)

@@ -99,14 +99,22 @@ class Grades:
 
     bands: list[tuple[str, int]] = field(default_factory=lambda: list(DEFAULT_BANDS))
 
-    def check(self) -> None:
+    def check(self, scaling: Scaling | None = None) -> None:
+        """Refuse malformed bands; with the model's `scaling`, also a band no score can reach."""
         bands = self.bands if isinstance(self.bands, (list, tuple)) else [self.bands]
         bad = [b for b in bands if not _is_band(b)]
         if bad:
-            raise CreditflowError(f"each grade must be a (name, lowest score) pair such as ('A', 700), not {bad[0]!r}")
+            raise CreditflowError(f"each grade must be a (name, lowest score) pair such as ('A', 700), not {bad[0]!r}; "
+                                  "on the command line: -p grades='[[\"A\",700],[\"B\",600],[\"C\",350]]'")
         mins = [int(m) for _, m in self.bands]
         if not self.bands or mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
             raise CreditflowError(f"grade bands must be listed best first with falling minimum scores: {self.bands}")
+        names = [str(g) for g, _ in self.bands]
+        if len(set(names)) != len(names):
+            raise CreditflowError(f"grade names must differ from each other: {names}")
+        if scaling is not None and len(mins) > 1 and mins[0] > scaling.max_score:
+            raise CreditflowError(f"grade {names[0]!r} starts at {mins[0]}, above the highest score "
+                                  f"{scaling.max_score}: no applicant could get it")
 
     @property
     def names(self) -> list[str]:
@@ -136,8 +144,9 @@ class Grades:
         """Each grade's score range and the bad-probability range its scores stand for."""
         rows = []
         upper = scaling.max_score
-        for name, low in self.bands:
-            lo = max(low, scaling.min_score)
+        for k, (name, low) in enumerate(self.bands):
+            # the worst grade also takes every score below its own minimum (see `assign`)
+            lo = scaling.min_score if k == len(self.bands) - 1 else max(low, scaling.min_score)
             rows.append({
                 "grade": name, "min_score": lo, "max_score": upper,
                 "max_bad_probability": float(scaling.proba_from_score(lo)),
