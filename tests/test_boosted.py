@@ -384,6 +384,11 @@ def test_blend_auto_cross_validates_and_bad_values_are_refused(german):
     # a chosen blend has the lowest cross-validated loss of the candidates that passed
     if auto.blend_:
         assert info["cv_log_loss"][str(auto.blend_)] < info["cv_log_loss"]["0.0"]
+    # the evidence is kept: each candidate's gain in standard errors; a weight kept only past the bar
+    assert set(info["cv_gain_se"]) == {"0.25", "0.5", "0.75"}
+    passed = [w for w, z in info["cv_gain_se"].items() if z > info["needed_se"]]
+    assert (auto.blend_ == 0.0) == (not passed)
+    assert (info["cv_gain_se"]["0.25"] > 0) == (info["cv_log_loss"]["0.25"] < info["cv_log_loss"]["0.0"])
     again = BoostedScorecard(blend="auto", **kw).fit(X, y)
     np.testing.assert_array_equal(again.points_["points"], auto.points_["points"])
     capped = BoostedScorecard(blend="auto", blend_max_rows=100, **kw).fit(X, y)

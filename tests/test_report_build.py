@@ -41,10 +41,26 @@ def report(card, uci) -> Report:
 
 def test_sections_in_order(report):
     assert [s.key for s in report.sections] == [
-        "findings", "summary", "selection", "binning", "points", "discrimination", "calibration", "stability",
-        "strategy",
+        "findings", "summary", "selection", "binning", "points", "reasons", "discrimination", "calibration",
+        "stability", "strategy",
     ]
     assert "discrimination.metrics" in report.tables() and "stability.csi" in report.tables()
+
+
+def test_reason_code_shares_match_the_reason_table(report, card, uci):
+    from creditflow.scoring.reasons import reason_table
+
+    t = report.table("reasons.codes").set_index("code")
+    reasons = reason_table(card, uci["test"].X)
+    first = reasons["reason_1_code"].value_counts(normalize=True)
+    for code, share in first.items():
+        if code:
+            assert t.loc[code, "first_reason_share"] == pytest.approx(share)
+    # every row has at most one first reason; a code is among the top four at least as often as it is first
+    assert t["first_reason_share"].sum() <= 1 + 1e-9
+    assert (t["top4_share"] >= t["first_reason_share"]).all()
+    assert set(t["text"]) <= set(reasons["reason_1_text"]) | set(reasons["reason_4_text"]) | set(
+        reasons["reason_2_text"]) | set(reasons["reason_3_text"])
 
 
 def test_auc_gini_ks_agree_with_sklearn_and_scipy(report, card, uci):

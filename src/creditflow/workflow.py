@@ -144,7 +144,7 @@ def train(
         from creditflow.scoring.reasons import bundle_reason_docs
 
         extras.update(bundle_reason_docs(model, splits["train"], reasons))
-        validation = _build_report(model, splits, data) if report else None
+        validation = _build_report(model, splits, data, extras) if report else None
         save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
@@ -157,12 +157,15 @@ def train(
     return result
 
 
-def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset) -> Any:
-    """The validation report of a freshly trained model on its train / test / oot samples."""
+def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: dict) -> Any:
+    """The validation report of a freshly trained model on its train / test / oot samples (`docs`: the
+    bundle's extra documents, whose reason settings the report uses)."""
     from creditflow.report import build_report
+    from creditflow.scoring.reasons import CODES_FILE, REASONS_FILE
 
     source = Path(data.source).name if data.source else "a DataFrame"
-    return build_report(model, splits, title=f"Validation report: {model.model_type} on {source}")
+    return build_report(model, splits, title=f"Validation report: {model.model_type} on {source}",
+                        reason_docs={k: docs[k] for k in (REASONS_FILE, CODES_FILE) if k in docs})
 
 
 def _schema_doc(model: Any, data: Dataset) -> dict:

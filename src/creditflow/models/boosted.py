@@ -177,7 +177,7 @@ class BoostedScorecard(Scorecard):
         columns = list(fine)
         layouts = [layout_of(vb) for vb in fine.values()]
         result = boost_shapes(codes, layouts, yv, bset, seed_number(self.random_state))
-        weight, blend_cv = self._blend_weight(frame, yv, codes, layouts, bset)
+        weight, blend_cv, gain_se = self._blend_weight(frame, yv, codes, layouts, bset)
         shapes, intercept = result.shapes, result.intercept
         if weight > 0:
             try:
@@ -201,6 +201,8 @@ class BoostedScorecard(Scorecard):
             self.fine_hessian_[v] = np.bincount(c, weights=p * (1 - p), minlength=lay.n_bins)
         self.boost_info_ = {"rounds": result.rounds, "validation_loss": result.validation_loss,
                             "settings": bset.to_dict(), "blend": {"weight": weight, "cv_log_loss": blend_cv}}
+        if gain_se:  # blend="auto": each weight's CV gain over no blend, in paired standard errors
+            self.boost_info_["blend"].update(cv_gain_se=gain_se, needed_se=BLEND_SE)
         bins, contrib, mappings = self._build(monotone)
         # final-bin codes of the training rows (small unsigned ints, like the fine codes)
         final = {v: mappings[v][c] for v, c in zip(fine, codes, strict=True)}
@@ -231,12 +233,13 @@ class BoostedScorecard(Scorecard):
 
     def _blend_weight(
         self, frame: pd.DataFrame | None, y: np.ndarray, codes: list[np.ndarray], layouts: list, bset: BoostSettings
-    ) -> tuple[float, dict[str, float]]:
-        """The blend weight, and the cross-validated log-loss of each candidate when "auto" chose it."""
+    ) -> tuple[float, dict[str, float], dict[str, float]]:
+        """The blend weight and, when "auto" chose it, each candidate's cross-validated log-loss and its gain
+        over no blend in paired standard errors."""
         if self._check_blend() != "auto":
-            return float(self.blend), {}
+            return float(self.blend), {}, {}
         if len(y) > self.blend_max_rows or min(int(y.sum()), int(len(y) - y.sum())) < 2 * BLEND_FOLDS:
-            return 0.0, {}
+            return 0.0, {}, {}
         from sklearn.model_selection import StratifiedKFold
 
         folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=seed_number(self.random_state))
@@ -248,19 +251,20 @@ class BoostedScorecard(Scorecard):
             try:
                 card = self._classic().fit(part, y[tr])
             except CreditflowError:  # no variable survives on this fold: the classic card has nothing to add
-                return 0.0, {}
+                return 0.0, {}, {}
             fc[va] = card.decision_function(frame.iloc[va].reset_index(drop=True))
         rows = {w: _row_log_loss(y, (1 - w) * fb + w * fc) for w in BLEND_WEIGHTS}
         losses = {str(w): float(r.mean()) for w, r in rows.items()}
         # a blend must beat the boosted shapes alone by more than BLEND_SE paired standard errors
-        ok = []
+        ok, gain_se = [], {}
         for w in BLEND_WEIGHTS[1:]:
             gain = rows[0.0] - rows[w]
             se = gain.std(ddof=1) / np.sqrt(len(gain))
+            gain_se[str(w)] = float(gain.mean() / se) if se > 0 else 0.0
             if gain.mean() > BLEND_SE * se:
                 ok.append(w)
         best = min(ok, key=lambda w: (losses[str(w)], w)) if ok else 0.0
-        return float(best), losses
+        return float(best), losses, gain_se
 
     def _check_blend(self) -> float | str:
         if isinstance(self.blend_max_rows, (bool, np.bool_)) or not isinstance(self.blend_max_rows, (int, np.integer)) \
@@ -283,11 +287,13 @@ class BoostedScorecard(Scorecard):
     def _check_monotone(self, columns: list[str]) -> dict[str, str]:
         if self.monotone is not None and not isinstance(self.monotone, Mapping):
             raise CreditflowError("monotone must map columns to trends, e.g. {\"PAY_0\": \"ascending\"} "
-                                  f"(monotone.PAY_0=ascending on the command line), not {self.monotone!r}")
+                                  f"(monotone.PAY_0=ascending on the command line), not {self.monotone!r}; one trend "
+                                  "for every numeric column is shape.monotone")
         out = {}
         for var, trend in (self.monotone or {}).items():
             if str(var) not in columns:
-                raise CreditflowError(f"monotone constraint for a column not in the data: {var!r}", column=str(var))
+                raise CreditflowError(f"monotone constraint for a column that is not a model input: {var!r} (not in "
+                                      "the data, or excluded, or the target / id / time column)", column=str(var))
             if trend not in TRENDS:
                 raise CreditflowError(f"monotone must be one of {', '.join(TRENDS)}, not {trend!r}", column=str(var))
             out[str(var)] = trend
@@ -334,7 +340,7 @@ class BoostedScorecard(Scorecard):
             if selected:
                 self.features_.append(var)
             step, reason = ("", "") if selected else ("flat", "every bin of its boosted shape gets the same points")
-            trend = monotone.get(var)
+            trend = monotone.get(var) or (self.shape_settings_.monotone if vb.kind == "numeric" else None)
             if not selected and trend in ("ascending", "descending") and (free := self._fine_spread(var)) >= 1:
                 step, reason = "monotone", (f"the monotone constraint ({trend}) flattened its shape, which moves "
                                             f"{free:.0f} points unconstrained: check the direction")

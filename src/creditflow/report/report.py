@@ -143,6 +143,7 @@ def build_report(
     title: str | None = None,
     dictionary: FieldDictionary | None = None,
     meta: Mapping[str, Any] | None = None,
+    reason_docs: Mapping[str, Any] | None = None,
 ) -> Report:
     """Build the validation report of a fitted model on named samples (e.g. train, test, oot).
 
@@ -150,6 +151,8 @@ def build_report(
     `feature_names_in_` (sections that need a binning then say they do not apply). `datasets`:
     name → `Dataset` with a target (or an (X, y) pair). `primary`: the sample the detailed charts
     use (default 'test', else the first sample not named 'train'). `meta`: extra lines for the header.
+    `reason_docs`: the ``reasons.json`` / ``reason_codes.json`` the reason-code section uses (default: the
+    bundle's own, or the model's defaults).
     Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
     """
     data = _as_datasets(datasets)
@@ -172,6 +175,7 @@ def build_report(
         sm.selection_section(view),
         sm.binning_section(view, samples),
         sm.points_section(view, main),
+        *_reasons(model, view, main, reason_docs),
         disc_sec,
         cal_sec,
         stab_sec,
@@ -195,6 +199,16 @@ def build_report(
     )
 
 
+def _reasons(model: Any, view: ModelView, main: Sample, docs: Mapping[str, Any] | None) -> list[Section]:
+    """The reason-code section, for models that give reasons."""
+    from creditflow.scoring.reasons import Reasoner, reasoner_for, supports_reasons
+
+    if not supports_reasons(view.model):
+        return []
+    reasoner = Reasoner.from_docs(view.model, docs) if docs else reasoner_for(model)
+    return [sm.reasons_section(reasoner, view, main)]
+
+
 def _model_settings(model: Any) -> dict[str, str]:
     """The fitted settings a validator asks about that the parameters alone do not tell (boosted scorecard)."""
     if getattr(model, "model_type", "") != "boosted-scorecard" or not hasattr(model, "blend_"):
@@ -205,6 +219,11 @@ def _model_settings(model: Any) -> dict[str, str]:
            "interaction tables": str(len(getattr(model, "pairs_", []))) + f" (at most {model.interactions})"}
     asked = model.get_params().get("blend")
     weight = f"{model.blend_:g}"
-    out["blend with the classic card"] = (f"{weight} (chosen by blend='auto': 5-fold CV log-loss)" if asked == "auto"
-                                          else weight)
+    if asked == "auto":
+        info = getattr(model, "boost_info_", {}).get("blend", {})
+        gains = ", ".join(f"{w} {z:+.1f}" for w, z in info.get("cv_gain_se", {}).items())
+        weight += " (chosen by blend='auto': 5-fold CV log-loss" + (
+            f"; gain over no blend in standard errors: {gains}, needing more than {info.get('needed_se', 2):g})"
+            if gains else ")")
+    out["blend with the classic card"] = weight
     return out

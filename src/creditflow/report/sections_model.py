@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -278,3 +280,46 @@ def points_section(view: ModelView, sample: Sample | None = None) -> Section:
     if tradeoff is not None:
         blocks.append(tradeoff)
     return Section("points", "Scorecard points", blocks)
+
+
+REASON_ROWS = 30  # the most frequent codes shown
+
+
+def reasons_section(reasoner: Any, view: ModelView, sample: Sample) -> Section:
+    """How often each reason code is given on `sample`: first reason and among the top four."""
+    from creditflow.scoring.reasons import N_REASONS
+
+    codes = reasoner.table(sample.X, N_REASONS)
+    n = max(len(codes), 1)
+    first = codes["reason_1_code"].value_counts()
+    anywhere = pd.concat([codes[f"reason_{k}_code"] for k in range(1, N_REASONS + 1)]).value_counts()
+    texts = {}
+    for k in range(1, N_REASONS + 1):
+        texts.update(zip(codes[f"reason_{k}_code"], codes[f"reason_{k}_text"], strict=True))
+    rows = [{"code": c, "text": texts.get(c, ""), "first_reason_share": first.get(c, 0) / n,
+             "top4_share": anywhere.get(c, 0) / n} for c in anywhere.index if c]
+    t = pd.DataFrame(rows, columns=["code", "text", "first_reason_share", "top4_share"])
+    t = t.sort_values(["first_reason_share", "top4_share"], ascending=False, ignore_index=True)
+    shown = t.head(REASON_ROWS)
+    s = reasoner.settings
+    reference = {"max": "the variable's best bin (the most points it can give)",
+                 "p95": "the points at most 5 % of the training applicants beat on that variable",
+                 "mean": "the average contribution over the training applicants",
+                 "cutoff": f"the average points of training applicants scoring just above {s.cutoff:g}"
+                 if s.cutoff is not None else "applicants just above the cutoff"}.get(s.reference, s.reference)
+    none = float((codes["reason_1_code"] == "").mean())
+    intro = (f"An applicant's reasons are the variables (or interaction tables) whose points fall furthest below the "
+             f"reference, {reference} (reference '{s.reference}'). Shares are of the {sample.name} sample's "
+             f"{len(codes):,} rows; {none:.1%} of them have no reason (no variable below its reference).")
+    blocks: list = []
+    if len(t) and float(t["first_reason_share"].iloc[0]) >= 0.5:
+        top = t.iloc[0]
+        blocks.append(Note(f"{top['code']} ({top['text']}) is the first reason of {top['first_reason_share']:.0%} of "
+                           "the rows: adverse-action notices will mostly name it. Another reference "
+                           "(--reason-reference max | p95 | cutoff:SCORE) spreads the reasons differently.", "warn"))
+    if s.protected:
+        blocks.append(Note("Never given as reasons (protected): " + ", ".join(s.protected) + "."))
+    blocks.append(Table("reasons.codes", "Reason codes given", shown,
+                        formats={"first_reason_share": "pct", "top4_share": "pct"},
+                        note="" if len(t) <= REASON_ROWS else f"The {REASON_ROWS} most frequent of {len(t)} codes."))
+    return Section("reasons", "Reason codes", blocks, intro=intro)
