@@ -445,3 +445,9 @@ def test_seed_and_grades_out_of_range_exit_2(tmp_path):
                            (("-p", 'grades=[["A",1000],["C",350]]'), "above the highest score")):
         r = run("train", GERMAN, "--target", "creditability", *args, "--out", tmp_path / "x")
         assert r.returncode == 2 and expected in " ".join(r.stderr.split()), r.stderr
+
+
+def test_a_time_column_of_plain_text_is_flagged(tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--time", "purpose", "--no-report", "--out", tmp_path / "x")
+    assert r.returncode == 0, r.stderr
+    assert "time column 'purpose' holds neither dates nor numbers" in " ".join(r.stderr.split())

@@ -12,7 +12,7 @@ from rich.table import Table
 from creditflow.cli.app import check_output_dir, command, console, encoding_option, err_console, fail
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
-from creditflow.data.io import read_table
+from creditflow.data.io import Dataset, read_table
 from creditflow.workflow import TrainResult, score_table, train
 
 
@@ -140,6 +140,8 @@ def train_cmd(
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
                     encoding=encoding, categorical=categorical)
+    if ds.time is not None:
+        _time_note(ds)
     names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
     lacking = [p for p in names if p not in ds.X.columns]
     if lacking:
@@ -190,6 +192,24 @@ def score_cmd(
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored as unseen (the Unseen bin, or the trees' other branch)")
+
+
+def _time_note(ds: Dataset) -> None:
+    """Say so when the time column holds neither numbers nor dates: its periods are then ordered as text."""
+    import pandas as pd
+
+    from creditflow.data.split import distinct_periods, factorize_times
+
+    _, values, counts = factorize_times(ds.time)
+    periods = distinct_periods(values, counts)
+    if pd.api.types.is_numeric_dtype(periods.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    if parsed.notna().mean() < 0.5:
+        last = sorted(periods.unique())[-3:]
+        err_console.print(f"[yellow]warning:[/] time column '{ds.time_column}' holds neither dates nor numbers: its "
+                          f"values are ordered as text, the last ones ({', '.join(map(str, last))}) held out as "
+                          "out-of-time", highlight=False, soft_wrap=True)
 
 
 def missing_id_warning(data: Path, id_col: str) -> None:

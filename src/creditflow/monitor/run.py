@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from creditflow.data.errors import DataError
+from creditflow.data.errors import CreditflowError, DataError
 from creditflow.data.io import text_columns
 from creditflow.data.output import atomic_path
 from creditflow.monitor.baseline import Baseline, fit_baseline, load_baseline
@@ -229,14 +229,22 @@ def monitor(
     if reference is not None:
         ref, ref_source = read_data(reference, encoding, text_columns(bundle.files.get("schema.json", {})))
         check_columns(ref, list(mdl.features_), ref_source)
-        baseline = fit_baseline(mdl, ref)
+        try:
+            baseline = fit_baseline(mdl, ref)
+        except CreditflowError as exc:
+            exc.file = exc.file or ref_source
+            raise
         note = f"baseline built from the reference table {ref_source or 'DataFrame'} ({len(ref):,} rows)"
     else:
         baseline = load_baseline(bundle)
         note = f"baseline: the {baseline.rows:,} training rows stored in the bundle"
     batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding)
     _labels(batch, bundle, labels, target, bad, id, encoding)
-    scores = mdl.scores(batch.frame)
+    try:
+        scores = mdl.scores(batch.frame)
+    except CreditflowError as exc:  # the model names the column and row; the file is known here
+        exc.file = exc.file or batch.source
+        raise
     codes = batch.period_codes if len(batch.periods) > 1 else None
     periods = batch.periods if codes is not None else []
     scored = Scored.from_scores(scores, [g.grade for g in baseline.grades], getattr(mdl, "grades_", None))
