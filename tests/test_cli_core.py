@@ -451,3 +451,13 @@ def test_a_time_column_of_plain_text_is_flagged(tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--time", "purpose", "--no-report", "--out", tmp_path / "x")
     assert r.returncode == 0, r.stderr
     assert "time column 'purpose' holds neither dates nor numbers" in " ".join(r.stderr.split())
+
+
+def test_score_points_columns_add_up_to_the_score(trained, tmp_path):
+    r = run("score", trained / "model", UCI, "--points", "--no-reasons", "--out", tmp_path / "p.csv")
+    assert r.returncode == 0, r.stderr
+    out = pd.read_csv(tmp_path / "p.csv")
+    cols = [c for c in out.columns if c.startswith("points_")]
+    assert len(cols) >= 5
+    total = out["base_points"] + out[cols].sum(axis=1)
+    assert (total.clip(350, 950) == out["score"]).all()

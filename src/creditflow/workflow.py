@@ -186,10 +186,12 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
 
 def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, out: str | Path | None = None,
                 id_column: str | None = None, reasons: bool = False, n_reasons: int = 4,
-                encoding: str | None = None) -> pd.DataFrame:
+                encoding: str | None = None, points: bool = False) -> pd.DataFrame:
     """Score every row of a table with a bundle (directory or loaded `Bundle`): id (when known),
     probability, score, grade and, with `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons,
-    see `scoring.reasons`); input order. The model's text inputs are read as written."""
+    see `scoring.reasons`); input order. The model's text inputs are read as written. With `points`
+    (scorecards), base_points and a points_<variable> column per variable and interaction table, which
+    add up to the score before clipping to the score range."""
     from creditflow.bundle import Bundle, load_bundle
 
     bundle = model_dir if isinstance(model_dir, Bundle) else load_bundle(model_dir)
@@ -216,6 +218,12 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         raise
     if id_col and id_col in frame.columns:
         scored.insert(0, id_col, frame[id_col].to_numpy())
+    if points:
+        if not hasattr(model, "point_matrix"):
+            raise CreditflowError(f"a {model.model_type} model has no points per variable (only scorecards do)")
+        scored["base_points"] = int(model.base_points_)
+        for col, values in model.point_matrix(frame).items():
+            scored[f"points_{col}"] = values.to_numpy()
     if reasons:
         from creditflow.scoring.reasons import reason_table, supports_reasons
 

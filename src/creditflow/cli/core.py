@@ -160,6 +160,8 @@ def score_cmd(
     cluster: str | None = typer.Option(None, "--cluster", help="Run on Dask: local:N or tcp://host:port; "
                                                                "--out is then a directory of Parquet parts."),
     reasons: bool = typer.Option(True, "--reasons/--no-reasons", help="Add reason_1..4 code and text columns."),
+    points: bool = typer.Option(False, "--points", help="Scorecards: add base_points and points_<variable> columns "
+                                                        "(they add up to the score before clipping)."),
     id: str | None = typer.Option(None, "--id", help="Column to carry to the scores as the id (default: the id "
                                                      "column the model was trained with)."),
     encoding: str | None = encoding_option(),
@@ -175,11 +177,13 @@ def score_cmd(
 
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
+        if points:
+            fail("--points is not available with --cluster", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id)
     if out.exists() and data.exists() and out.resolve() == data.resolve():
         fail("--out is the table being scored: it would be overwritten", file=str(out))
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
-    scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding)
+    scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
