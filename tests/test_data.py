@@ -170,3 +170,45 @@ def test_code_columns_are_read_as_written_at_training_and_scoring(tmp_path):
     scored = score_table(tmp_path / "o" / "model", tmp_path / "batch.csv")
     assert scored.attrs["unseen"].get("BRANCH", 0) == 0
     pd.testing.assert_series_equal(scored["score"], score_table(tmp_path / "o" / "model", batch)["score"])
+
+
+CSV_READ_AS_BEFORE = {
+    "trailing separator on every row": ("a,b,c,\n1,2,3,\n4,5,6,\n", {"a": [1, 4], "c": [3, 6]}),
+    "trailing separator on the header only": ("a,b,c,\n1,2,3\n4,5,6\n", {"a": [1, 4], "c": [3, 6]}),
+    "two trailing separators": ("a,b,c\n1,2,3,,\n4,5,6, \n", {"a": [1, 4], "c": [3, 6]}),
+    "line separator inside a value": ("a,b,c\n1,x\u2028y,3\n4,z,6\n", {"a": [1, 4], "b": ["x\u2028y", "z"]}),
+    "long quoted note": ('a,b,c\n1,"' + "n" * 140_000 + '",3\n4,z,6\n', {"a": [1, 4], "c": [3, 6]}),
+    "missing values in the last column": ("a,b,c\n1,2,\n4,5,6\n", {"a": [1, 4], "b": [2, 5]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CSV_READ_AS_BEFORE))
+def test_well_formed_csv_variants_are_read(tmp_path, case, recwarn):
+    text, expected = CSV_READ_AS_BEFORE[case]
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    frame = read_frame(path)
+    for col, values in expected.items():
+        assert frame[col].tolist() == values
+    assert not [w for w in recwarn if issubclass(w.category, pd.errors.ParserWarning)]
+
+
+@pytest.mark.parametrize("text, row, fields", [
+    ("a,b,c\n1,2,3,9\n4,5,6\n", 1, 4),  # pandas alone would make column a the index and shift b, c
+    ("a,b,c\n1,2,3\n4,5,6,9\n", 2, 4),
+    ("a,b,c\n1,2\n4,5,6\n", 1, 2),  # pandas alone would fill c with a missing value
+    ('a,b,c\n1,"x,y",3\n4,5\n', 2, 2),  # quoted separators counted as the CSV reads them
+])
+def test_rows_of_the_wrong_width_are_refused_with_the_row(tmp_path, text, row, fields):
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_frame(path)
+    assert err.value.row == row and f"has {fields} field(s) but the header has 3" in err.value.message
+
+
+def test_a_file_it_cannot_split_into_lines_is_a_data_error(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b'a,b,c\r1,"x",3\r4,5,6\r')
+    with pytest.raises(DataError, match="cannot parse"):
+        read_frame(path)

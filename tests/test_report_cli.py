@@ -149,3 +149,28 @@ def test_the_bad_value_given_at_training_is_remembered(runner, shared_data, tmp_
     summary = json.loads((tmp_path / "m.json").read_text())
     assert summary["performance"]["summary"]["bad_rate"] == pytest.approx(0.3)
     assert summary["performance"]["summary"]["auc"] > 0.75
+
+
+def test_report_of_a_bundle_uses_its_reason_settings(runner, shared_data, tmp_path):
+    """The reason-code section of `creditflow report` shows what `score` gives: the bundle's reference and
+    protected variables, not the defaults."""
+    german = shared_data / "german_credit" / "germancredit.csv"
+    out = tmp_path / "g"
+    result = runner.invoke(app, ["train", str(german), "--target", "creditability", "--bad", "bad",
+                                 "--protected", "status_of_existing_checking_account", "--reason-reference", "p95",
+                                 "--no-report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(out / "model"), str(german), "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(html.read_text(encoding="utf-8").split())
+    assert "reference &#x27;p95&#x27;" in text
+    assert "Never given as reasons (protected): status_of_existing_checking_account" in text
+    scored = tmp_path / "s.csv"
+    assert runner.invoke(app, ["score", str(out / "model"), str(german), "--out", str(scored)]).exit_code == 0
+    codes = pd.read_csv(scored)["reason_1_code"].dropna()
+    from creditflow.bundle import load_bundle
+
+    protected_code = next(c["code"] for c in load_bundle(out / "model").files["reason_codes.json"]["codes"]
+                          if c["variable"] == "status_of_existing_checking_account")
+    assert not codes.str.startswith(protected_code).any()

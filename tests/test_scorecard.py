@@ -367,3 +367,14 @@ def test_the_worst_grade_covers_every_score_below_it():
     assert grades.assign(np.array([389, 599, 600, 950])).tolist() == ["B", "B", "B", "A"]
     table = grades.table(s)
     assert table[-1]["grade"] == "B" and table[-1]["min_score"] == s.min_score  # the table says what assign does
+
+
+def test_custom_scaling_with_the_default_grades_still_fits_and_given_grades_are_checked():
+    from creditflow.data.errors import CreditflowError
+
+    X, y = pd.DataFrame({"a": np.arange(400) % 40}), (np.arange(400) % 40 < 12).astype(int)
+    scaling = {"base_score": 50, "pdo": 10, "min_score": 0, "max_score": 100}
+    card = cf.Scorecard(scaling=scaling).fit(X, y)  # the default bands start at 700: every row gets the worst
+    assert set(card.scores(X)["grade"]) == {"E"}
+    with pytest.raises(CreditflowError, match="above the highest score"):
+        cf.Scorecard(scaling=scaling, grades=[("A", 700), ("B", 0)]).fit(X, y)

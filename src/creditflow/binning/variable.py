@@ -24,10 +24,6 @@ MISSING = "Missing"
 UNSEEN = "Unseen"
 
 
-def special_label(value: float) -> str:
-    return f"Special {_fmt(value)}"
-
-
 def _fmt(v: float, digits: int = 6) -> str:
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
@@ -35,8 +31,8 @@ def _fmt(v: float, digits: int = 6) -> str:
 
 
 def _split_texts(splits: Sequence[float]) -> list[str]:
-    """Split points as text: 6 significant digits, more where that would print two of them alike (labels
-    must stay unique: bundles key the points by them)."""
+    """Split points (or special values) as text: 6 significant digits, more where that would print two of
+    them alike (labels must stay unique: bundles key the points by them)."""
     for digits in (6, 9, 12, 17):
         texts = [_fmt(float(v), digits) for v in splits]
         if len(set(texts)) == len(texts):
@@ -190,7 +186,7 @@ class VariableBinning:
             regular = [f"[{lo}, {hi})" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
         else:
             regular = [", ".join(g) if len(g) <= 8 else ", ".join(g[:8]) + f", ... (+{len(g) - 8})" for g in self.groups]
-        out = regular + [MISSING] + [special_label(v) for v in self.special_values]
+        out = regular + [MISSING] + [f"Special {t}" for t in _split_texts(self.special_values)]
         if self.kind == "categorical":
             out.append(UNSEEN)
         return out

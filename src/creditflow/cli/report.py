@@ -83,7 +83,8 @@ def report_cmd(
         datasets["oot"] = _load(oot, tgt, bad, idc, tcol, dictionary, encoding, bundle)
     version = getattr(bundle, "model_version", "")
     report = build_report(bundle.model, datasets, title=title,
-                          meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)})
+                          meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)},
+                          reason_docs={k: v for k, v in bundle.files.items() if k in ("reasons.json", "reason_codes.json")})
     report.to_html(out)
     written = [str(out)]
     if xlsx is not None:

@@ -83,12 +83,11 @@ def read_frame(
             sep = "\t" if suffix == ".tsv" else _sniff_separator(text)
             header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
             _check_header(path, header)
-            _check_field_counts(path, text, sep, len(header))
-            # index_col=False: never take the first column as the row index (pandas does when rows carry
-            # one field more than the header, which would shift every column silently)
-            frame = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype, index_col=False)
+            frame = _read_csv(path, text, sep, dtype, header)
     except DataError:
         raise
+    except csv.Error as exc:
+        raise DataError(f"cannot parse: {exc}", file=str(path)) from None
     except pd.errors.EmptyDataError:
         raise DataError("the file is empty", file=str(path)) from None
     except pd.errors.ParserError as exc:
@@ -104,28 +103,62 @@ def read_frame(
     return frame
 
 
-def _check_field_counts(path: Path, text: str, sep: str, expected: int) -> None:
+def _read_csv(path: Path, text: str, sep: str, dtype: dict | None, header: list[str]) -> pd.DataFrame:
+    """Parse CSV text whose rows must have the header's width: a row with more fields (unless the extra ones
+    are empty, a trailing separator) or fewer is refused with its row number, never shifted or filled.
+
+    index_col=False: pandas otherwise takes the first column as the row index when the first row has one
+    field more than the header, which shifts every column silently. Rows with too many fields make pandas
+    warn (first row) or fail (later rows); rows with too few leave the last column missing. Only then are
+    the rows counted one by one (`_check_field_counts`), so a clean file is parsed once.
+    """
+    import warnings
+
+    def parse(strict: bool) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error" if strict else "ignore", pd.errors.ParserWarning)
+            return pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype, index_col=False)
+
+    try:
+        frame = parse(strict=True)
+    except (pd.errors.ParserError, pd.errors.ParserWarning):
+        _check_field_counts(path, text, sep, header)
+        return parse(strict=False)  # extra fields were all empty; any other fault raises again
+    if frame.shape[1] and frame.iloc[:, -1].isna().any():
+        _check_field_counts(path, text, sep, header)
+    return frame
+
+
+def _check_field_counts(path: Path, text: str, sep: str, header: list[str]) -> None:
     """Refuse a data row with fewer fields than the header (pandas would fill the rest with missing values)
-    or with more, unless the extra ones are empty (a trailing separator). Rows are counted from 1 below the
-    header, blank lines skipped, as everywhere in creditflow."""
+    or with more, unless the extra ones are empty (a trailing separator). Header cells that are blank at its
+    end (a trailing separator on the header alone) may be absent from the rows. Rows are counted from 1 below
+    the header, blank lines skipped, as everywhere in creditflow."""
+    expected = len(header)
+    core = expected
+    while core > 1 and not str(header[core - 1]).strip():
+        core -= 1
     if '"' in text:
-        rows = (r for r in csv.reader(io.StringIO(text), delimiter=sep))
+        csv.field_size_limit(max(csv.field_size_limit(), len(text)))  # a long quoted note is a field too
+        rows = csv.reader(io.StringIO(text), delimiter=sep)
         next(rows, None)
         counts = ((len(r), r) for r in rows if r)
     else:
-        lines = (line for line in text.splitlines()[1:] if line)
-        counts = ((line.count(sep) + 1, line) for line in lines)
+        # lines end at \n (and \r\n) only, as pandas reads them: not at the other breaks str.splitlines knows
+        lines = (line.rstrip("\r") for line in text.split("\n")[1:])
+        counts = ((line.count(sep) + 1, line) for line in lines if line)
     for i, (n, row) in enumerate(counts, start=1):
-        if n == expected:
+        if core <= n <= expected:
             continue
         fields = row if isinstance(row, list) else row.split(sep)
         if n > expected and not any(f.strip() for f in fields[expected:]):
             continue
         if n == 1 and not fields[0].strip():
             continue  # a line of blanks only
-        raise DataError(f"the row has {n} field(s) but the header has {expected}", file=str(path), row=i,
-                        hint="a separator is missing or extra in this row (or a text value holds the separator "
-                             "and is not quoted)")
+        hint = "a separator is missing or extra in this row (or a text value holds the separator and is not quoted)"
+        if i == 1 and n == expected + 1:
+            hint += "; or the file has a first column of row names without a header cell"
+        raise DataError(f"the row has {n} field(s) but the header has {expected}", file=str(path), row=i, hint=hint)
 
 
 def _check_header(path: Path, names: list) -> None:

@@ -156,7 +156,7 @@ class BoostedScorecard(Scorecard):
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check(self.scaling_)
+        self.grades_.check(self.scaling_ if self.grades else None)
         self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
         return bset, monotone
 

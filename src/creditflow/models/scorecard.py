@@ -173,7 +173,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check(self.scaling_)
+        self.grades_.check(self.scaling_ if self.grades else None)
         self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
         bp = BinningProcess(
             max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,

@@ -314,9 +314,12 @@ def reasons_section(reasoner: Any, view: ModelView, sample: Sample) -> Section:
     blocks: list = []
     if len(t) and float(t["first_reason_share"].iloc[0]) >= 0.5:
         top = t.iloc[0]
+        others = [r for r in (("mean", "cutoff:SCORE") if reasoner.kind == "shap" else ("max", "p95", "cutoff:SCORE"))
+                  if r != s.reference]
         blocks.append(Note(f"{top['code']} ({top['text']}) is the first reason of {top['first_reason_share']:.0%} of "
                            "the rows: adverse-action notices will mostly name it. Another reference "
-                           "(--reason-reference max | p95 | cutoff:SCORE) spreads the reasons differently.", "warn"))
+                           f"(train --reason-reference {' | '.join(others)}) spreads the reasons differently.",
+                           "warn"))
     if s.protected:
         blocks.append(Note("Never given as reasons (protected): " + ", ".join(s.protected) + "."))
     blocks.append(Table("reasons.codes", "Reason codes given", shown,
