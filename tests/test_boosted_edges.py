@@ -144,3 +144,15 @@ def test_no_table_bears_the_name_of_a_column():
     pm = m.point_matrix(X.head(200))
     total = m.base_points_ + pm.sum(axis=1).to_numpy()
     np.testing.assert_array_equal(m.scores(X.head(200))["score"], np.clip(total, 350, 950))
+
+
+def test_service_notes_name_a_category_the_model_never_learned(tmp_path):
+    from creditflow.service.state import note_function
+
+    X, y = _data(3000)
+    m = BoostedScorecard(interactions=0, boosting=SMALL).fit(X, y)
+    save_bundle(m, tmp_path / "b")
+    notes = note_function(load_bundle(tmp_path / "b"))
+    assert notes({"x": 5.0, "g": "A"}) == []
+    assert notes({"x": 5.0, "g": "Z"}) == ["g: category 'Z' was not seen in training; scored as unseen"]
+    assert notes({"x": 5.0, "g": None}) == []  # missing is its own bin, not unseen

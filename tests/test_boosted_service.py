@@ -47,3 +47,21 @@ def test_served_scores_are_the_models_points(server, boosted_bundle, applicants)
         assert r.status_code == 422, r.text
         r = c.post("/v1/decisions", json={"applicant": {**applicants[0], "AGE": "old"}})
         assert r.status_code == 422, r.text
+
+
+def test_inputs_never_seen_in_training_are_noted_in_the_answer(server, boosted_bundle, applicants):  # noqa: F811
+    model = load_bundle(boosted_bundle).model
+    cats = {v for v, vb in model.binning_.bins_.items() if vb.kind == "categorical" and v in model.features_}
+    schema = load_bundle(boosted_bundle).files["schema.json"]
+    age = next(f for f in schema["fields"] if f["name"] == "AGE")
+    with server.client() as c:
+        plain = c.post("/v1/decisions", json={"applicant": applicants[0]}).json()
+        old = c.post("/v1/decisions", json={"applicant": {**applicants[0], "AGE": age["max"] + 5}}).json()
+    assert plain["notes"] == [] or all("AGE" not in n for n in plain["notes"])
+    assert any(n.startswith(f"AGE: {age['max'] + 5:g} is above the training maximum") for n in old["notes"])
+    assert old["score"] == model.score_row({**applicants[0], "AGE": age["max"] + 5})["score"]
+    from creditflow.service.state import note_function
+
+    notes = note_function(load_bundle(boosted_bundle))
+    for var in cats:  # a category the model did not learn is scored as unseen, and said so
+        assert any(n.startswith(f"{var}: category 'zzz' was not seen") for n in notes({**applicants[0], var: "zzz"}))

@@ -50,6 +50,7 @@ def decide(state: ServingState, applicant: dict[str, Any], *, application_id: st
         "model_version": state.model_version,
         "policy_version": state.policy_version,
         "created_at": created_at,
+        "notes": state.notes(applicant),
     }
     input_json = canonical_json(applicant)
     entry = AuditEntry(

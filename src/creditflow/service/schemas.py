@@ -22,6 +22,8 @@ class DecisionOut(BaseModel):
     model_version: str
     policy_version: str
     created_at: str = Field(description="Decision time, UTC, ISO 8601")
+    notes: list[str] = Field(default_factory=list, description="Inputs the model never saw in training: a category "
+                             "it did not learn (scored as unseen) or a number outside the training range")
 
 
 class BatchOut(BaseModel):

@@ -35,6 +35,7 @@ class ServingState:
     policy_path: str | None
     loaded_at: str
     reasons: Callable[[Any, dict], list] | None
+    notes: Callable[[dict], list[str]] = lambda applicant: []
 
     @property
     def model(self) -> Any:
@@ -84,6 +85,49 @@ def default_policy(model: Any) -> Policy:
                   description="built-in: approve at the base score, review within one PDO below, reject under")
 
 
+def note_function(bundle: Bundle) -> Callable[[dict], list[str]]:
+    """Notes on inputs the model scores but never saw in training: a category it did not learn (scored as
+    unseen) or a number outside the training range (scored in the outermost bin / the trees' edge)."""
+    from creditflow.binning.variable import category_key
+
+    model = bundle.model
+    features = list(model.features_)
+    known: dict[str, set[str | None]] = {}
+    bins = getattr(getattr(model, "binning_", None), "bins_", None)
+    encoder = getattr(model, "encoder_", None)
+    for var in features:
+        if bins is not None and var in bins and bins[var].kind == "categorical":
+            vb = bins[var]
+            known[var] = {category_key(c) for g in vb.groups for c in g} | {category_key(v) for v in vb.special_values}
+        elif encoder is not None and var in getattr(encoder, "categories", {}):
+            known[var] = {category_key(c) for c in encoder.categories[var]}
+    ranges = {}
+    for f in (bundle.files.get("schema.json") or {}).get("fields", []):
+        if f.get("name") in features and f.get("type") == "number" and "min" in f and "max" in f:
+            specials = set()
+            if bins is not None and f["name"] in bins:
+                specials = {float(v) for v in bins[f["name"]].special_values}
+            ranges[f["name"]] = (float(f["min"]), float(f["max"]), specials)
+
+    def notes(applicant: dict) -> list[str]:
+        out = []
+        for var, keys in known.items():
+            key = category_key(applicant.get(var))
+            if key is not None and key not in keys:
+                out.append(f"{var}: category {key!r} was not seen in training; scored as unseen")
+        for var, (lo, hi, specials) in ranges.items():
+            value = applicant.get(var)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in specials:
+                if value < lo or value > hi:
+                    side = "below the training minimum" if value < lo else "above the training maximum"
+                    edge = lo if value < lo else hi
+                    out.append(f"{var}: {value:g} is {side} {edge:g}; scored as the {'lowest' if value < lo else 'highest'}"
+                               " values seen")
+        return out
+
+    return notes
+
+
 def reason_function(bundle: Bundle) -> Callable[[Any, dict], list] | None:
     """`creditflow.scoring.reasons.reasons_row` when installed and the model supports reason codes.
 
@@ -117,7 +161,8 @@ def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str 
     models = build_models(fields, max_batch=config.max_batch, reject_unknown=config.reject_unknown_fields)
     reasons = reason_function(bundle) if config.reasons > 0 else None
     state = ServingState(bundle=bundle, policy=pol, models=models, model_dir=model_dir, policy_path=policy_path,
-                         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"), reasons=reasons)
+                         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"), reasons=reasons,
+                         notes=note_function(bundle))
     _smoke_test(state)
     return state
 
