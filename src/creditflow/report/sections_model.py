@@ -283,13 +283,18 @@ def points_section(view: ModelView, sample: Sample | None = None) -> Section:
 
 
 REASON_ROWS = 30  # the most frequent codes shown
+REASON_MAX_ROWS = 50_000  # shares from at most this many rows: +-0.5 percentage point, a fraction of the time
 
 
 def reasons_section(reasoner: Any, view: ModelView, sample: Sample) -> Section:
     """How often each reason code is given on `sample`: first reason and among the top four."""
     from creditflow.scoring.reasons import N_REASONS
 
-    codes = reasoner.table(sample.X, N_REASONS)
+    X, drawn = sample.X, ""
+    if sample.n > REASON_MAX_ROWS:
+        X = X.iloc[np.sort(np.random.default_rng(0).choice(sample.n, REASON_MAX_ROWS, replace=False))]
+        drawn = f" ({REASON_MAX_ROWS:,} drawn at random, seed 0)"
+    codes = reasoner.table(X, N_REASONS)
     n = max(len(codes), 1)
     first = codes["reason_1_code"].value_counts()
     anywhere = pd.concat([codes[f"reason_{k}_code"] for k in range(1, N_REASONS + 1)]).value_counts()
@@ -310,7 +315,7 @@ def reasons_section(reasoner: Any, view: ModelView, sample: Sample) -> Section:
     none = float((codes["reason_1_code"] == "").mean())
     intro = (f"An applicant's reasons are the variables (or interaction tables) whose points fall furthest below the "
              f"reference, {reference} (reference '{s.reference}'). Shares are of the {sample.name} sample's "
-             f"{len(codes):,} rows; {none:.1%} of them have no reason (no variable below its reference).")
+             f"{sample.n:,} rows{drawn}; {none:.1%} of them have no reason (no variable below its reference).")
     blocks: list = []
     if len(t) and float(t["first_reason_share"].iloc[0]) >= 0.5:
         top = t.iloc[0]
