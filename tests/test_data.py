@@ -212,3 +212,20 @@ def test_a_file_it_cannot_split_into_lines_is_a_data_error(tmp_path):
     path.write_bytes(b'a,b,c\r1,"x",3\r4,5,6\r')
     with pytest.raises(DataError, match="cannot parse"):
         read_frame(path)
+
+
+def test_day_first_dates_are_read_in_one_format_and_ambiguous_ones_refused(tmp_path):
+    from creditflow.data.split import period_of
+
+    frame = pd.read_csv(UCI).head(600)
+    days = pd.date_range("2024-01-01", "2024-02-29", freq="D")
+    frame["apply_date"] = np.resize(days.strftime("%d/%m/%Y"), len(frame))  # day first, days 1-31
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = read_table(tmp_path / "t.csv", UCI_TARGET, time="apply_date")
+    # read value by value, days up to 12 became months: 12 periods instead of 2
+    assert sorted(period_of(data.time).unique()) == ["2024-01", "2024-02"]
+    frame["apply_date"] = np.resize(days[days.day <= 12].strftime("%d/%m/%Y"), len(frame))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="day/month or month/day") as err:
+        read_table(tmp_path / "t.csv", UCI_TARGET, time="apply_date")
+    assert err.value.column == "apply_date" and err.value.file == str(tmp_path / "t.csv")

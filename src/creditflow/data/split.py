@@ -19,6 +19,37 @@ DATE_TYPO_SHARE = 0.5
 DATE_SHARE = 0.99
 
 
+def parse_dates(values: pd.Series) -> pd.Series:
+    """The dates of distinct time values (NaT where a value is not a date), read in one format for the column.
+
+    Parsed value by value, "02/01/2024" would be February 1st and "15/01/2024" January 15th in the same
+    column. So one format is inferred for the whole column, month first and then day first; a column both
+    read and read differently (every day 12 or less) is refused as ambiguous. Only where no single format
+    fits (typos, labels) is each value parsed on its own.
+    """
+    import warnings
+
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values
+    reads = []
+    for dayfirst in (False, True):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                reads.append(pd.to_datetime(values, dayfirst=dayfirst))
+        except (ValueError, TypeError, OverflowError):
+            continue
+    if len(reads) == 2 and not reads[0].equals(reads[1]):
+        differ = (reads[0] != reads[1]).to_numpy()
+        raise DataError(f"dates such as {values[differ].iloc[0]!r} read as day/month or month/day alike",
+                        hint="write the dates as YYYY-MM-DD")
+    if reads:
+        return reads[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(values, errors="coerce", format="mixed")
+
+
 def time_problem(values: pd.Series, counts: np.ndarray) -> tuple[str, np.ndarray] | None:
     """Why a time column cannot place every row in a period, and which distinct values are at fault.
 
@@ -31,7 +62,7 @@ def time_problem(values: pd.Series, counts: np.ndarray) -> tuple[str, np.ndarray
         return f"{int(counts[missing].sum())} missing time value(s)", missing
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
         return None
-    bad = pd.to_datetime(values, errors="coerce", format="mixed").isna().to_numpy()
+    bad = parse_dates(values).isna().to_numpy()
     share = counts[bad].sum() / max(counts.sum(), 1)
     if bad.any() and share < DATE_TYPO_SHARE:
         first = values[bad].iloc[0]
@@ -43,7 +74,7 @@ def distinct_periods(values: pd.Series, counts: np.ndarray) -> pd.Series:
     """Calendar month ('YYYY-MM') of each distinct time value, or the values themselves when not dates."""
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    parsed = parse_dates(values)
     if counts[parsed.notna().to_numpy()].sum() / counts.sum() < DATE_SHARE:
         return values.astype(str)
     return parsed.dt.strftime("%Y-%m")

@@ -147,7 +147,11 @@ def _periods(parts: list[dict], pieces: list[Piece], time: str) -> tuple[np.ndar
     row_codes = np.concatenate(codes).astype(np.int64)
     counts = np.bincount(row_codes, minlength=len(distinct))
     distinct = pd.Series(distinct, dtype=values.dtype)
-    problem = time_problem(distinct, counts)
+    try:
+        problem = time_problem(distinct, counts)
+    except DataError as exc:  # ambiguous day/month dates
+        exc.file, exc.column = exc.file or pieces[0].file, exc.column or time
+        raise
     if problem:
         at = int(np.flatnonzero(problem[1][row_codes])[0])
         piece = next(p for p in pieces if p.offset <= at < p.offset + p.n_rows)

@@ -189,7 +189,11 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
     if col is not None and batch.period_codes is None:
         if col not in batch.frame.columns:
             raise DataError("time column not found in the data", file=batch.source, column=col)
-        batch.period_codes, batch.periods = period_codes(batch.frame[col])
+        try:
+            batch.period_codes, batch.periods = period_codes(batch.frame[col])
+        except DataError as exc:  # ambiguous day/month dates
+            exc.file, exc.column = exc.file or batch.source, exc.column or col
+            raise
         if time is None:
             batch.notes.append(f"periods from the training time column '{col}' found in the data")
     return batch
