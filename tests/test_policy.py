@@ -175,3 +175,25 @@ def test_cli_simulate_bad_input_exits_2_with_one_line(service_bundle, population
     assert code == 2 and "nope" in out
     code, out = run("policy", "check", EXAMPLE_POLICY, service_bundle)
     assert code == 0 and "uci-demo-2024.06" in out
+
+
+def test_a_rule_on_a_category_never_seen_in_training_is_flagged(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import GERMAN
+
+    out = tmp_path / "g"
+    train = [sys.executable, "-m", "creditflow", "train", str(GERMAN), "--target", "creditability", "--no-report",
+             "--out", str(out)]
+    assert subprocess.run(train, capture_output=True, text=True).returncode == 0
+    pol = tmp_path / "p.yaml"
+    pol.write_text('version: "g1"\ncutoffs: {approve: 600, review: 560}\nrules:\n'
+                   '  - {code: G1, when: \'purpose == "car (nwe)"\', action: review}\n'
+                   '  - {code: G2, when: \'housing in ("rent", "for free")\', action: review}\n', encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "creditflow", "policy", "check", str(pol), str(out / "model")],
+                       capture_output=True, text=True)
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0, r.stderr
+    assert "rule 'G1' (rules[0]) compares 'purpose' with 'car (nwe)', never seen in training" in text
+    assert "'car (new)'" in text and "G2" not in text

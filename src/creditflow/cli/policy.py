@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from creditflow.cli.app import app, command, console, encoding_option, require_extra
+from creditflow.cli.app import app, command, console, encoding_option, err_console, require_extra
 from creditflow.data.errors import CreditflowError
 
 policy_app = typer.Typer(help="Lending policies: hard rules, cutoffs; simulate them on a table.",
@@ -45,6 +45,7 @@ def simulate_cmd(
 
     pol = load_policy(policy)
     bundle = load_bundle(model_dir)
+    _warn_unknown_categories(pol, bundle.model)
     model = bundle.model
     schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
     types = {f.name: f.type for f in input_fields(schema, pol)}
@@ -106,6 +107,15 @@ def check_cmd(
         from creditflow.service.config import ServiceConfig
         from creditflow.service.state import load_state
 
-        load_state(ServiceConfig(model_dir=str(model_dir), policy=str(policy)))
+        state = load_state(ServiceConfig(model_dir=str(model_dir), policy=str(policy)))
+        _warn_unknown_categories(pol, state.model)
     console.print(f"policy {escape(pol.version)}: {len(pol.rules)} rule(s), approve at {pol.cutoffs.approve}, "
                   f"review at {pol.cutoffs.review}" + (f"; consistent with {escape(str(model_dir))}" if model_dir else ""))
+
+
+def _warn_unknown_categories(pol: Any, model: Any) -> None:
+    """Warn of rules comparing a field with a value its training data never held (a typo never fires)."""
+    from creditflow.models.base import training_categories
+
+    for warning in pol.unknown_categories(training_categories(model)):
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)

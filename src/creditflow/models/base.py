@@ -186,3 +186,20 @@ def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     return v
+
+
+def training_categories(model: Any) -> dict[str, set[str]]:
+    """The category keys (`binning.variable.category_key`) each categorical model input held in training,
+    special values included: from a scorecard's bins or a GBDT's encoder."""
+    from creditflow.binning.variable import category_key
+
+    out: dict[str, set[str]] = {}
+    bins = getattr(getattr(model, "binning_", None), "bins_", None) or {}
+    encoder = getattr(model, "encoder_", None)
+    for var in getattr(model, "features_", []):
+        if var in bins and bins[var].kind == "categorical":
+            vb = bins[var]
+            out[var] = {category_key(c) for g in vb.groups for c in g} | {category_key(v) for v in vb.special_values}
+        elif encoder is not None and var in getattr(encoder, "categories", {}):
+            out[var] = {category_key(c) for c in encoder.categories[var]}
+    return out

@@ -368,6 +368,27 @@ class Condition:
         walk(self.tree)
         return out
 
+    def text_values(self) -> dict[str, set[str]]:
+        """Each field with the text values it is compared with for (in)equality (== "x", in ("x", "y"))."""
+        out: dict[str, set[str]] = {}
+
+        def walk(node: Any) -> None:
+            if isinstance(node, Compare) and node.op in ("==", "!="):
+                fields = [x for x in (node.left, node.right) if isinstance(x, Field)]
+                consts = [x for x in (node.left, node.right) if isinstance(x, Const) and isinstance(x.value, str)]
+                for f in fields:
+                    out.setdefault(f.name, set()).update(c.value for c in consts)
+            elif isinstance(node, InList):
+                out.setdefault(node.field.name, set()).update(v for v in node.values if isinstance(v, str))
+            elif isinstance(node, (And, Or)):
+                for item in node.items:
+                    walk(item)
+            elif isinstance(node, Not):
+                walk(node.item)
+
+        walk(self.tree)
+        return {k: v for k, v in out.items() if v}
+
     def evaluate(self, row: dict[str, Any]) -> bool:
         """Whether the condition holds for one applicant (a dict of field -> value)."""
         return self._fn(row)  # type: ignore[attr-defined]

@@ -155,6 +155,24 @@ class Policy:
                     raise PolicyError(f"cutoff {name}: {value} is outside the model's score scale {lo}-{hi}",
                                       file=self.source)
 
+    def unknown_categories(self, known: dict[str, set[str]]) -> list[str]:
+        """Warnings for rules comparing a text field with a value its training data never held (a typo, or
+        a category the model has not seen): `known` maps fields to their training categories."""
+        from creditflow.binning.variable import category_key
+
+        out = []
+        for i, rule in enumerate(self.rules):
+            for name, values in rule.condition.text_values().items():
+                if name not in known:
+                    continue
+                unseen = sorted(v for v in values if category_key(v) not in known[name])
+                if unseen:
+                    seen = sorted(k for k in known[name] if k is not None)
+                    shown = ", ".join(repr(v) for v in seen[:8]) + (", ..." if len(seen) > 8 else "")
+                    out.append(f"rule {rule.code!r} (rules[{i}]) compares {name!r} with {', '.join(map(repr, unseen))}, "
+                               f"never seen in training ({shown})")
+        return out
+
     def to_dict(self) -> dict:
         return {
             "version": self.version, "description": self.description,

@@ -105,6 +105,7 @@ class Runtime:
             self.metrics.reload("ok")
             log.info("reloaded: model %s -> %s, policy %s -> %s", old.model_version, new.model_version,
                      old.policy_version, new.policy_version)
+            new.log_warnings()
             if roll and self.config.workers > 1:
                 self._roll_workers(new)
             return old, new

@@ -96,6 +96,7 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
         server = uvicorn.Server(uvicorn.Config(create_app(runtime), lifespan="on", **common))
         log.info("serving model %s with policy %s on http://%s:%d (audit: %s)", state.model_version,
                  state.policy_version, host, port, runtime.audit.url)
+        state.log_warnings()
         server.run(sockets=[sock])
         if not server.started:
             raise CreditflowError(f"the service did not start on {host}:{port}; see the log above")
@@ -106,6 +107,7 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
     os.environ["CREDITFLOW_SERVICE_LOG_LEVEL"] = log_level
     log.info("serving model %s with policy %s on http://%s:%d with %d workers", state.model_version,
              state.policy_version, host, port, config.workers)
+    state.log_warnings()
     from uvicorn.supervisors import Multiprocess
 
     uv_config = uvicorn.Config("creditflow.service.server:worker_app", factory=True, workers=config.workers, **common)

@@ -9,6 +9,7 @@ mixes two models in one answer and never drops a request.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from creditflow.data.errors import BundleError, CreditflowError
 from creditflow.policy.policy import Cutoffs, Policy, load_policy
 from creditflow.service.config import ServiceConfig
 from creditflow.service.validation import InputField, RequestModels, build_models, input_fields
+
+log = logging.getLogger("creditflow.service")
 
 DEFAULT_POLICY_VERSION = "default"
 
@@ -36,6 +39,11 @@ class ServingState:
     loaded_at: str
     reasons: Callable[[Any, dict], list] | None
     notes: Callable[[dict], list[str]] = lambda applicant: []
+    warnings: tuple[str, ...] = ()  # about the policy against this model (rules on values never seen in training)
+
+    def log_warnings(self) -> None:
+        for warning in self.warnings:
+            log.warning("policy %s: %s", self.policy_version, warning)
 
     @property
     def model(self) -> Any:
@@ -89,18 +97,12 @@ def note_function(bundle: Bundle) -> Callable[[dict], list[str]]:
     """Notes on inputs the model scores but never saw in training: a category it did not learn (scored as
     unseen) or a number outside the training range (scored in the outermost bin / the trees' edge)."""
     from creditflow.binning.variable import category_key
+    from creditflow.models.base import training_categories
 
     model = bundle.model
     features = list(model.features_)
-    known: dict[str, set[str | None]] = {}
+    known = training_categories(model)
     bins = getattr(getattr(model, "binning_", None), "bins_", None)
-    encoder = getattr(model, "encoder_", None)
-    for var in features:
-        if bins is not None and var in bins and bins[var].kind == "categorical":
-            vb = bins[var]
-            known[var] = {category_key(c) for g in vb.groups for c in g} | {category_key(v) for v in vb.special_values}
-        elif encoder is not None and var in getattr(encoder, "categories", {}):
-            known[var] = {category_key(c) for c in encoder.categories[var]}
     ranges = {}
     for f in (bundle.files.get("schema.json") or {}).get("fields", []):
         if f.get("name") in features and f.get("type") == "number" and "min" in f and "max" in f:
@@ -158,11 +160,14 @@ def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str 
         raise BundleError(f"schema.json does not describe model input(s) {missing[:10]}", file=model_dir)
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
+    from creditflow.models.base import training_categories
+
+    warnings = tuple(pol.unknown_categories(training_categories(model)))
     models = build_models(fields, max_batch=config.max_batch, reject_unknown=config.reject_unknown_fields)
     reasons = reason_function(bundle) if config.reasons > 0 else None
     state = ServingState(bundle=bundle, policy=pol, models=models, model_dir=model_dir, policy_path=policy_path,
                          loaded_at=datetime.now(UTC).isoformat(timespec="seconds"), reasons=reasons,
-                         notes=note_function(bundle))
+                         notes=note_function(bundle), warnings=warnings)
     _smoke_test(state)
     return state
 
