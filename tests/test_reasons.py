@@ -185,6 +185,11 @@ def test_bundle_carries_reasons_and_codes_can_be_edited(card, uci, applicants, t
     dup.to_csv(tmp_path / "dup.csv", index=False)
     r = run("reasons", "import", tmp_path / "m", tmp_path / "dup.csv")
     assert r.returncode == 2 and "column 'code', row 5" in r.stderr and "used for both" in r.stderr
+    twice = pd.concat([codes, codes[codes["variable"] == "PAY_0"].assign(text="other text")], ignore_index=True)
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "twice.csv")
+    row = int(codes.index[codes["variable"] == "PAY_0"][0]) + 1
+    assert r.returncode == 2 and f"'PAY_0' appears in rows {row} and {len(codes) + 1}" in " ".join(r.stderr.split())
     codes.loc[0, "variable"] = "NOT_A_VARIABLE"
     codes.to_csv(tmp_path / "bad.csv", index=False)
     r = run("reasons", "import", tmp_path / "m", tmp_path / "bad.csv")

@@ -111,6 +111,9 @@ class ReasonCodes:
             if var not in current:
                 raise CreditflowError(f"variable {var!r} is not a model variable", file=source, row=i,
                                       column="variable")
+            if var in row_of:
+                raise CreditflowError(f"variable {var!r} appears in rows {row_of[var]} and {i}: give each variable "
+                                      "one row", file=source, row=i, column="variable")
             old = current[var]
             code, text = _text(rec.get("code")), _text(rec.get("text"))
             if not code or not text:
