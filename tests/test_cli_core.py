@@ -461,3 +461,16 @@ def test_score_points_columns_add_up_to_the_score(trained, tmp_path):
     assert len(cols) >= 5
     total = out["base_points"] + out[cols].sum(axis=1)
     assert (total.clip(350, 950) == out["score"]).all()
+
+
+def test_repeated_ids_and_numbers_stored_as_text_are_warned_of(tmp_path):
+    frame = pd.read_csv(UCI).head(2000)
+    frame = pd.concat([frame, frame.head(3)], ignore_index=True)  # rows 2001-2003 repeat ids 1-3
+    frame["AGE"] = frame["AGE"].astype(str)  # as a Parquet string column would hold it
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    r = run("train", tmp_path / "t.parquet", "--target", UCI_TARGET, "--id", "ID", "--no-report", "--out",
+            tmp_path / "o")
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0, r.stderr
+    assert "id column 'ID': 3 repeated id(s), e.g. '1' in rows 1 and 2001" in text
+    assert "column 'AGE' is stored as text but holds only numbers" in text

@@ -142,6 +142,7 @@ def train_cmd(
                     encoding=encoding, categorical=categorical)
     if ds.time is not None:
         _time_note(ds)
+    _input_notes(ds, data, categorical or [])
     names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
     lacking = [p for p in names if p not in ds.X.columns]
     if lacking:
@@ -196,6 +197,31 @@ def score_cmd(
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored as unseen (the Unseen bin, or the trees' other branch)")
+
+
+def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
+    """Warn of repeated ids (one applicant could fall in both train and test) and of text columns that hold
+    only numbers (a Parquet string column: binned as categories, unlike the same values in a CSV)."""
+    import pandas as pd
+
+    if ds.ids is not None:
+        dup = ds.ids.duplicated(keep=False).to_numpy()
+        if dup.any():
+            rows = [int(i) + 1 for i in dup.nonzero()[0]]
+            first = ds.ids.iloc[rows[0] - 1]
+            again = next(r for r in rows[1:] if ds.ids.iloc[r - 1] == first)
+            err_console.print(f"[yellow]warning:[/] file '{data}', id column '{ds.id_column}': {int(ds.ids.duplicated().sum()):,} "
+                              f"repeated id(s), e.g. {str(first)!r} in rows {rows[0]} and {again}: the same applicant "
+                              "can fall in both the training and the test sample", highlight=False, soft_wrap=True)
+    for col in ds.X.columns:
+        s = ds.X[col]
+        if col in categorical or pd.api.types.is_numeric_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
+            continue
+        values = s.dropna()
+        if len(values) and pd.to_numeric(values.astype(str).str.strip(), errors="coerce").notna().all():
+            err_console.print(f"[yellow]warning:[/] file '{data}', column '{col}' is stored as text but holds only "
+                              "numbers: it is binned as categories; store it as a number, or pass --categorical "
+                              f"{col} if the values are codes", highlight=False, soft_wrap=True)
 
 
 def _time_note(ds: Dataset) -> None:
