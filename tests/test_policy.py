@@ -150,6 +150,22 @@ def test_cli_simulate_prints_rates_and_writes_json(service_bundle, population, t
     assert sum(d["count"] for d in doc["decisions"].values()) == len(population)
 
 
+def test_cli_simulate_counts_rows_the_service_would_refuse(service_bundle, population, tmp_path):  # noqa: F811
+    data = tmp_path / "pop.csv"
+    odd = population.copy()
+    odd.loc[3, "AGE"] = 150  # the example policy accepts AGE up to 120
+    odd.loc[[5, 6], "PAY_0"] = None  # never missing in training: the service refuses null
+    odd.to_csv(data, index=False)
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data)
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0, r.stderr
+    assert "rows the service would refuse with 422" in text
+    assert "AGE: 1 row(s), first row 4" in text and "PAY_0: 2 row(s), first row 6" in text
+    clean = tmp_path / "clean.csv"
+    population.to_csv(clean, index=False)
+    assert "would refuse" not in _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, clean).stderr
+
+
 def test_cli_simulate_bad_input_exits_2_with_one_line(service_bundle, population, tmp_path):  # noqa: F811
     from typer.testing import CliRunner
 
@@ -165,7 +181,8 @@ def test_cli_simulate_bad_input_exits_2_with_one_line(service_bundle, population
     data = tmp_path / "pop.csv"
     population.drop(columns=["PAY_0"]).to_csv(data, index=False)
     code, out = run("policy", "simulate", EXAMPLE_POLICY, service_bundle, data)
-    assert code == 2 and "PAY_0" in out and "Traceback" not in out
+    text = " ".join(out.split())
+    assert code == 2 and "missing: ['PAY_0']" in text and str(data) in text and "Traceback" not in out
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: v\ncutoffs: {approve: 500}\nrules:\n- {code: X, when: 'SALARY > 1', action: reject}\n")
     population.to_csv(data, index=False)

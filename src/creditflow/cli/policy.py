@@ -48,7 +48,8 @@ def simulate_cmd(
     _warn_unknown_categories(pol, bundle.model)
     model = bundle.model
     schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
-    types = {f.name: f.type for f in input_fields(schema, pol)}
+    fields = input_fields(schema, pol)
+    types = {f.name: f.type for f in fields}
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
     frame = read_frame(data, encoding=encoding, text=text_columns(bundle.files.get("schema.json", {})))
@@ -57,8 +58,13 @@ def simulate_cmd(
         if target not in frame.columns:
             raise CreditflowError("target column not found", file=str(data), column=target)
         y = encode_target(frame[target], bad, file=str(data), default_bad=bundle.metadata.get("training", {}).get("bad"))
-    result = simulate(pol, model, frame, y, model_version=bundle.model_version)
+    try:
+        result = simulate(pol, model, frame, y, model_version=bundle.model_version)
+    except CreditflowError as exc:
+        exc.file = exc.file or str(data)
+        raise
     _print(result, str(data))
+    _warn_refused(frame, fields, str(data))
     if json_out is not None:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -119,3 +125,28 @@ def _warn_unknown_categories(pol: Any, model: Any) -> None:
 
     for warning in pol.unknown_categories(training_categories(model)):
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+def _warn_refused(frame: Any, fields: list, source: str) -> None:
+    """Say how many rows the service would refuse with 422 (a value outside a field's accepted range, or
+    missing where the field may not be): the simulation decided them all the same."""
+    import numpy as np
+    import pandas as pd
+
+    problems = []
+    for f in fields:
+        if f.name not in frame.columns:
+            continue
+        col = frame[f.name]
+        bad = col.isna().to_numpy().copy() if not f.nullable and f.required else np.zeros(len(col), dtype=bool)
+        if f.type == "number" and (f.min is not None or f.max is not None):
+            x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                bad |= (x < (f.min if f.min is not None else -np.inf)) | (x > (f.max if f.max is not None else np.inf))
+        if bad.any():
+            problems.append((f.name, int(bad.sum()), int(np.flatnonzero(bad)[0]) + 1))
+    if problems:
+        listed = "; ".join(f"{name}: {n:,} row(s), first row {row}" for name, n, row in problems)
+        err_console.print(f"[yellow]warning:[/] file '{source}': rows the service would refuse with 422 (outside a "
+                          f"field's accepted range, or missing where it may not be) were decided here too: {listed}",
+                          highlight=False, soft_wrap=True)

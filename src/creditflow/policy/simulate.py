@@ -71,7 +71,7 @@ def decide_frame(policy: Policy, frame: pd.DataFrame, scores: np.ndarray) -> tup
 def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray | None = None,
              model_version: str = "") -> Simulation:
     """Apply `policy` with `model` to every row of `frame`; `target` (0/1, 1 = bad) adds realised bad rates."""
-    missing = [v for v in [*model.features_, *policy.rule_fields] if v not in frame.columns]
+    missing = [v for v in dict.fromkeys([*model.features_, *policy.rule_fields]) if v not in frame.columns]
     if missing:
         raise SchemaError(f"{len(missing)} column(s) needed by the model or the policy are missing: {missing[:10]}",
                           column=missing[0])
