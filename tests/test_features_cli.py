@@ -100,6 +100,15 @@ def test_events_for_unknown_entities_are_refused_and_dropped_on_request(small, t
     code, text, out = run_small(small, bad, "--drop-unknown-entities", "--report", report)
     assert code == 0, text
     assert "warning: dropped 3 event(s) for 1 entity id(s)" in text
+    out.unlink()
+    import subprocess
+    import sys
+
+    d = small[0]
+    r = subprocess.run([sys.executable, "-m", "creditflow", "features", "--profiles", str(d / "profiles.jsonl"),
+                        "--events", str(d / "events_bad.csv"), "--labels", str(d / "labels.csv"), "--spec", str(SPEC),
+                        "--out", str(out), "--drop-unknown-entities"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stderr.count("dropped 3 event(s)") == 1, r.stderr  # not again by the logger
     assert json.loads(report.read_text())["dropped_unknown_entity_events"] == 3
     out.unlink()
 

@@ -74,6 +74,12 @@ def features_cmd(
     files.update({k: str(v) for k, v in (("profiles", profiles), ("tags", tags)) if v is not None})
     if obs_file:
         files["observations"] = obs_file
+    import logging
+
+    # the warnings are printed below, once, with the CLI's prefix (the logger would print them a second time)
+    features_log = logging.getLogger("creditflow.features")
+    if not features_log.handlers:
+        features_log.addHandler(logging.NullHandler())
     table = build_feature_table(flat, event_frame, behaviour, observations, engine=engine, tags=rules, files=files)
     for warning in table.report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)

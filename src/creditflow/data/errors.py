@@ -59,3 +59,14 @@ class SchemaError(CreditflowError):
 
 class BundleError(CreditflowError):
     """A model bundle is missing, incomplete or fails its SHA-256 manifest."""
+
+
+def shown(value: object) -> str:
+    """A value as an error message quotes it: numpy scalars as the plain Python value (1, not np.int64(1))."""
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        try:
+            value = item()
+        except (TypeError, ValueError):
+            pass
+    return repr(value)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.data.errors import DataError
+from creditflow.data.errors import DataError, shown
 
 SEP = "__"
 JOIN = "|"
@@ -138,7 +138,7 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
     row = int(odd.index[0]) + 1
     raise DataError(
         f"mixes {', '.join(sorted(set(kinds)))} values ({len(odd)} of {len(present)} differ from the rest, "
-        f"e.g. {present[odd.index[0]]!r})",
+        f"e.g. {shown(present[odd.index[0]])})",
         file=file, column=column, row=row, hint="make the field one type in every profile",
     )
 

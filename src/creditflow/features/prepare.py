@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from creditflow.data.errors import DataError
+from creditflow.data.errors import DataError, shown
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.times import parse_times
@@ -66,7 +66,7 @@ def _numeric(values: pd.Series, column: str, file: str | None) -> pd.Series:
     if bad.any():
         first = _first_row(bad)
         raise DataError(
-            f"{int(bad.sum())} value(s) are not numbers, e.g. {values.iloc[first - 1]!r}; aggregations need numbers",
+            f"{int(bad.sum())} value(s) are not numbers, e.g. {shown(values.iloc[first - 1])}; aggregations need numbers",
             file=file, column=column, row=first,
         )
     return _finite(converted, column, file)
@@ -128,7 +128,7 @@ def prepare_profiles(profiles: pd.DataFrame, spec: BehaviourSpec, *, file: str |
     dup = ids.duplicated().to_numpy()
     if dup.any():
         raise DataError(
-            f"{int(dup.sum())} profile(s) repeat an entity id, e.g. {ids.iloc[_first_row(dup) - 1]!r}",
+            f"{int(dup.sum())} profile(s) repeat an entity id, e.g. {shown(ids.iloc[_first_row(dup) - 1])}",
             file=file, column=spec.entity, row=_first_row(dup),
         )
     return profiles
@@ -177,7 +177,7 @@ def prepare_events(
         first = _first_row(unknown)
         if spec.on_unknown_entity == "error":
             raise DataError(
-                f"{n} event(s) for {n_ids} entity id(s) not in the {known_from}, e.g. {ids.iloc[first - 1]!r}",
+                f"{n} event(s) for {n_ids} entity id(s) not in the {known_from}, e.g. {shown(ids.iloc[first - 1])}",
                 file=file, column=spec.entity, row=first,
                 hint="set 'on_unknown_entity: drop' in the spec to drop them with a warning",
             )

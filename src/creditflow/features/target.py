@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from creditflow.data.errors import DataError
+from creditflow.data.errors import DataError, shown
 from creditflow.features.times import parse_times
 from creditflow.features.windows import Duration
 
@@ -61,7 +61,7 @@ def _status(values: pd.Series, column: str, file: str | None) -> np.ndarray:
     bad = (out.isna() & values.notna()).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
-        raise DataError(f"{int(bad.sum())} status value(s) are not numbers, e.g. {values.iloc[row - 1]!r}",
+        raise DataError(f"{int(bad.sum())} status value(s) are not numbers, e.g. {shown(values.iloc[row - 1])}",
                         file=file, column=column, row=row)
     return out.to_numpy(dtype="float64")
 
