@@ -474,3 +474,10 @@ def test_repeated_ids_and_numbers_stored_as_text_are_warned_of(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "id column 'ID': 3 repeated id(s), e.g. '1' in rows 1 and 2001" in text
     assert "column 'AGE' is stored as text but holds only numbers" in text
+
+
+def test_a_dictionary_that_explains_no_column_is_warned_of(tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--dictionary", YINLIAN_DICT, "--no-report", "--out",
+            tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    assert "explains none of the columns" in " ".join(r.stderr.split())

@@ -229,3 +229,13 @@ def test_day_first_dates_are_read_in_one_format_and_ambiguous_ones_refused(tmp_p
     with pytest.raises(DataError, match="day/month or month/day") as err:
         read_table(tmp_path / "t.csv", UCI_TARGET, time="apply_date")
     assert err.value.column == "apply_date" and err.value.file == str(tmp_path / "t.csv")
+
+
+def test_a_variable_explained_twice_differently_is_refused(tmp_path):
+    path = tmp_path / "dict.csv"
+    path.write_text("variable,meaning\nx_001,age\nx_002,income\nx_001,limit\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"'x_001' is explained twice, differently \(rows 1 and 3\)") as err:
+        read_dictionary(path)
+    assert err.value.row == 3
+    path.write_text("variable,meaning\nx_001,age\nx_001,age\n", encoding="utf-8")  # a repeat that agrees is fine
+    assert read_dictionary(path).meanings == {"x_001": "age"}

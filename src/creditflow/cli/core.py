@@ -143,6 +143,10 @@ def train_cmd(
     if ds.time is not None:
         _time_note(ds)
     _input_notes(ds, data, categorical or [])
+    if dictionary is not None and not set(ds.dictionary.meanings) & set(ds.X.columns):
+        err_console.print(f"[yellow]warning:[/] the dictionary '{dictionary}' explains none of the columns of "
+                          f"'{data}' (it names e.g. {sorted(ds.dictionary.meanings)[:3]}): is it the right file?",
+                          highlight=False, soft_wrap=True)
     names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
     lacking = [p for p in names if p not in ds.X.columns]
     if lacking:

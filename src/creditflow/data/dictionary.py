@@ -92,7 +92,8 @@ def read_dictionary(path: str | Path) -> FieldDictionary:
     ccol = next((i for i, c in enumerate(header) if c in _CATEGORY_HEADERS), None)
     out = FieldDictionary(source=str(path))
     category = ""
-    for _, row in raw.iloc[r + 1 :].iterrows():
+    first_row: dict[str, int] = {}
+    for i, (_, row) in enumerate(raw.iloc[r + 1 :].iterrows(), start=1):
         var = row.iloc[vcol]
         if ccol is not None and isinstance(row.iloc[ccol], str) and row.iloc[ccol].strip():
             category = row.iloc[ccol].strip()
@@ -101,6 +102,11 @@ def read_dictionary(path: str | Path) -> FieldDictionary:
         name = str(var).strip()
         meaning = row.iloc[mcol]
         if isinstance(meaning, str) and meaning.strip():
+            if name in first_row and out.meanings.get(name) != meaning.strip():
+                # rows are counted from 1 below the header row, as everywhere in creditflow
+                raise DataError(f"variable {name!r} is explained twice, differently (rows {first_row[name]} and {i})",
+                                file=str(path), row=i, hint="keep one row per variable")
+            first_row.setdefault(name, i)
             out.meanings[name] = meaning.strip()
         if lcol is not None and isinstance(row.iloc[lcol], str) and row.iloc[lcol].strip():
             out.logic[name] = row.iloc[lcol].strip()
