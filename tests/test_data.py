@@ -239,3 +239,14 @@ def test_a_variable_explained_twice_differently_is_refused(tmp_path):
     assert err.value.row == 3
     path.write_text("variable,meaning\nx_001,age\nx_001,age\n", encoding="utf-8")  # a repeat that agrees is fine
     assert read_dictionary(path).meanings == {"x_001": "age"}
+
+
+def test_a_title_row_above_the_header_gets_a_hint(tmp_path):
+    frame = pd.read_csv(GERMAN).head(50)
+    path = tmp_path / "t.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame([["German credit export 2024"]]).to_excel(xl, index=False, header=False)
+        frame.to_excel(xl, index=False, startrow=1)
+    with pytest.raises(DataError, match="target column not found") as err:
+        read_table(path, "creditability")
+    assert "looks like a title" in err.value.hint

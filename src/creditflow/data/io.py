@@ -413,9 +413,12 @@ def check_roles(
     listing = f"columns are {columns[:12]}" + (" ..." if len(columns) > 12 else "")
     roles = [(r, c) for r, c in (("target", target), ("id", id), ("time", time)) if c is not None]
     roles += [("categorical", c) for c in categorical or []]
+    unnamed = sum(str(c).startswith("Unnamed: ") for c in columns)
+    title = ("the first row looks like a title, not the header (most columns are unnamed): remove the rows above "
+             "the header" if len(columns) > 1 and unnamed >= len(columns) / 2 else None)
     for role, col in roles:
         if col not in columns:
-            raise DataError(f"{role} column not found; {listing}", file=source, column=col)
+            raise DataError(f"{role} column not found; {listing}", file=source, column=col, hint=title)
     unknown = [c for c in exclude or [] if c not in columns]
     if unknown:  # a typo would leave the column in the model
         raise DataError(f"--exclude names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
