@@ -66,6 +66,8 @@ def test_default_names_and_windows():
     ({"event_period": "week"}, "'event_period' must be one of"),
     ({"on_duplicate": "ignore"}, "'on_duplicate' must be one of"),
     ({"derived": [{"name": "d", "expr": "a +"}]}, "cannot parse"),
+    ({"timezone": "Mars/Olympus"}, "timezone 'Mars/Olympus' is not a known time zone"),
+    ({"timezone": 8}, "timezone must be an IANA name"),
 ])
 def test_bad_specs_are_refused_with_a_clear_message(changes, words):
     with pytest.raises(SpecError) as err:

@@ -222,6 +222,16 @@ class BehaviourSpec:
         _choice(self.period_anchor, ANCHORS, "period_anchor")
         _choice(self.on_duplicate, POLICIES, "on_duplicate")
         _choice(self.on_unknown_entity, POLICIES, "on_unknown_entity")
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.timezone) if isinstance(self.timezone, str) else None
+            except (ZoneInfoNotFoundError, ValueError):
+                raise SpecError(f"timezone {self.timezone!r} is not a known time zone",
+                                hint="an IANA name such as 'Asia/Shanghai' or 'UTC'") from None
+            if not isinstance(self.timezone, str):
+                raise SpecError(f"timezone must be an IANA name such as 'Asia/Shanghai', not {self.timezone!r}")
         if not self.features and not self.derived:
             raise SpecError("the spec defines no features")
         seen: set[str] = {self.entity, self.observation_date}
