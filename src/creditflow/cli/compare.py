@@ -65,7 +65,8 @@ def _print(result) -> None:
     t = Table(title=f"champion vs challenger on {result.rows:,} rows (bad rate {result.bad_rate:.4f})",
               title_justify="left")
     for col in ("model", "type", "AUC", "95% CI", "KS", "Gini", "HL p", "mean PD", f"approve >= {result.cutoff:g}"):
-        t.add_column(col, justify="left" if col in ("model", "type") else "right")
+        # fold, never cut: a narrow terminal must not turn 0.0438 into "4.38…"
+        t.add_column(col, justify="left" if col in ("model", "type") else "right", overflow="fold")
     for r in result.summary.to_dict(orient="records"):
         t.add_row(r["model"], r["model_type"], f"{r['auc']:.4f}", f"{r['auc_low']:.4f}-{r['auc_high']:.4f}",
                   f"{r['ks']:.4f}", f"{r['gini']:.4f}", f"{r['hl_p_value']:.3g}", f"{r['mean_probability']:.4f}",
@@ -76,7 +77,7 @@ def _print(result) -> None:
                   f"p = {d['p_value']:.3g};  score PSI {result.psi_value:.4f}")
     s = Table(title=f"swap set at cutoff {result.cutoff:g}", title_justify="left")
     for col in ("segment", "champion", "challenger", "count", "share", "bads", "bad rate"):
-        s.add_column(col, justify="left" if col in ("segment", "champion", "challenger") else "right")
+        s.add_column(col, justify="left" if col in ("segment", "champion", "challenger") else "right", overflow="fold")
     for r in result.swap.to_dict(orient="records"):
         rate = "" if r["bad_rate"] != r["bad_rate"] else f"{r['bad_rate']:.4f}"
         s.add_row(r["segment"], r["champion"], r["challenger"], f"{r['count']:,}", f"{r['share']:.1%}",
