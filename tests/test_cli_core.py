@@ -467,12 +467,14 @@ def test_repeated_ids_and_numbers_stored_as_text_are_warned_of(tmp_path):
     frame = pd.read_csv(UCI).head(2000)
     frame = pd.concat([frame, frame.head(3)], ignore_index=True)  # rows 2001-2003 repeat ids 1-3
     frame["AGE"] = frame["AGE"].astype(str)  # as a Parquet string column would hold it
+    frame["ID"] = frame["ID"].astype(float)
+    frame.loc[[10, 11], "ID"] = None  # blank ids are not repeats of each other
     frame.to_parquet(tmp_path / "t.parquet", index=False)
     r = run("train", tmp_path / "t.parquet", "--target", UCI_TARGET, "--id", "ID", "--no-report", "--out",
             tmp_path / "o")
     text = " ".join(r.stderr.split())
     assert r.returncode == 0, r.stderr
-    assert "id column 'ID': 3 repeated id(s), e.g. '1' in rows 1 and 2001" in text
+    assert "id column 'ID': 3 repeated id(s), e.g. '1.0' in rows 1 and 2001" in text
     assert "column 'AGE' is stored as text but holds only numbers" in text
 
 

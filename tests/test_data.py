@@ -250,3 +250,26 @@ def test_a_title_row_above_the_header_gets_a_hint(tmp_path):
     with pytest.raises(DataError, match="target column not found") as err:
         read_table(path, "creditability")
     assert "looks like a title" in err.value.hint
+
+
+@pytest.mark.parametrize("values", [
+    ["2024-06-01", "2024-07-01"], ["2024/02/01", "2024/03/01"], ["20240201", "20240301"], ["2024-01-05"],
+    ["2024-01-02T00:00:00Z", "2024-02-01T10:00:00Z"], ["2024-01", "2024-02"], ["Jan 2024", "Feb 2024"],
+])
+def test_year_first_and_month_only_dates_are_not_ambiguous(values):
+    from creditflow.data.split import parse_dates
+
+    parsed = parse_dates(pd.Series(values))
+    assert parsed.notna().all() and parsed.dt.year.eq(2024).all()
+    assert parsed.dt.strftime("%m").tolist() == [str(v)[5:7] if str(v)[4] in "-/" else
+                                                 (str(v)[4:6] if str(v).isdigit() else
+                                                  {"Jan": "01", "Feb": "02"}[str(v)[:3]]) for v in values]
+
+
+def test_a_typo_in_a_date_column_keeps_its_own_period():
+    from creditflow.data.split import period_of
+
+    days = pd.date_range("2024-01-01", "2024-02-29", freq="D").strftime("%d/%m/%Y").tolist() * 5
+    periods = period_of(pd.Series([*days, "3l/01/2024"]))  # one typo in 301 rows: still a date column
+    assert periods.iloc[-1] == "3l/01/2024"
+    assert periods.iloc[:-1].value_counts().to_dict() == {"2024-01": 155, "2024-02": 145}

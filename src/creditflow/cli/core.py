@@ -209,14 +209,16 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
     import pandas as pd
 
     if ds.ids is not None:
-        dup = ds.ids.duplicated(keep=False).to_numpy()
-        if dup.any():
-            rows = [int(i) + 1 for i in dup.nonzero()[0]]
-            first = ds.ids.iloc[rows[0] - 1]
-            again = next(r for r in rows[1:] if ds.ids.iloc[r - 1] == first)
-            err_console.print(f"[yellow]warning:[/] file '{data}', id column '{ds.id_column}': {int(ds.ids.duplicated().sum()):,} "
-                              f"repeated id(s), e.g. {str(first)!r} in rows {rows[0]} and {again}: the same applicant "
-                              "can fall in both the training and the test sample", highlight=False, soft_wrap=True)
+        ids = ds.ids
+        repeated = (ids.duplicated(keep=False) & ids.notna()).to_numpy()  # blank ids are not repeats
+        if repeated.any():
+            first_pos = int(repeated.nonzero()[0][0])
+            first = ids.iloc[first_pos]
+            again = int(((ids == first).to_numpy() & repeated).nonzero()[0][1])
+            n = int(ids[ids.notna()].duplicated().sum())
+            err_console.print(f"[yellow]warning:[/] file '{data}', id column '{ds.id_column}': {n:,} repeated id(s), "
+                              f"e.g. {str(first)!r} in rows {first_pos + 1} and {again + 1}: the same applicant can "
+                              "fall in both the training and the test sample", highlight=False, soft_wrap=True)
     for col in ds.X.columns:
         s = ds.X[col]
         if col in categorical or pd.api.types.is_numeric_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):

@@ -23,31 +23,40 @@ def parse_dates(values: pd.Series) -> pd.Series:
     """The dates of distinct time values (NaT where a value is not a date), read in one format for the column.
 
     Parsed value by value, "02/01/2024" would be February 1st and "15/01/2024" January 15th in the same
-    column. So one format is inferred for the whole column, month first and then day first; a column both
-    read and read differently (every day 12 or less) is refused as ambiguous. Only where no single format
-    fits (typos, labels) is each value parsed on its own.
+    column. So one format is inferred for the whole column (from its first value, as pandas does), month
+    first and then day first, values that do not fit it being no date; the read that places more values
+    wins. Year-first formats (2024-02-01, 2024/02/01, 20240201) are not ambiguous; any other column that
+    both reads place equally but on different dates (every day 12 or less) is refused as ambiguous.
     """
     import warnings
+
+    from pandas.tseries.api import guess_datetime_format
 
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values
     reads = []
-    for dayfirst in (False, True):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                reads.append(pd.to_datetime(values, dayfirst=dayfirst))
-        except (ValueError, TypeError, OverflowError):
-            continue
-    if len(reads) == 2 and not reads[0].equals(reads[1]):
-        differ = (reads[0] != reads[1]).to_numpy()
-        raise DataError(f"dates such as {values[differ].iloc[0]!r} read as day/month or month/day alike",
-                        hint="write the dates as YYYY-MM-DD")
-    if reads:
-        return reads[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pd.to_datetime(values, errors="coerce", format="mixed")
+        for dayfirst in (False, True):
+            try:
+                reads.append(pd.to_datetime(values, errors="coerce", dayfirst=dayfirst))
+            except (ValueError, TypeError, OverflowError):  # e.g. mixed time zones: no date at all
+                reads.append(pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"))
+    month, day = reads
+    placed = month.notna().to_numpy()
+    first = next((str(v) for v, ok in zip(values, placed, strict=True) if ok), None)
+    fmt = guess_datetime_format(first) if first is not None else None
+    if fmt is not None and fmt.startswith("%Y"):
+        return month
+    n_month, n_day = int(month.notna().sum()), int(day.notna().sum())
+    if n_month != n_day:
+        return month if n_month > n_day else day
+    both = month.notna().to_numpy() & day.notna().to_numpy()
+    differ = both & (month.to_numpy() != day.to_numpy())
+    if differ.any():
+        raise DataError(f"dates such as {values[differ].iloc[0]!r} read as day/month or month/day alike",
+                        hint="write the dates as YYYY-MM-DD")
+    return month
 
 
 def time_problem(values: pd.Series, counts: np.ndarray) -> tuple[str, np.ndarray] | None:
@@ -77,7 +86,8 @@ def distinct_periods(values: pd.Series, counts: np.ndarray) -> pd.Series:
     parsed = parse_dates(values)
     if counts[parsed.notna().to_numpy()].sum() / counts.sum() < DATE_SHARE:
         return values.astype(str)
-    return parsed.dt.strftime("%Y-%m")
+    # a value that is no date in a date column (a typo: refused by train, shown by monitor) keeps its own text
+    return parsed.dt.strftime("%Y-%m").where(parsed.notna(), values.astype(str))
 
 
 def factorize_times(time: pd.Series) -> tuple[np.ndarray, pd.Series, np.ndarray]:

@@ -223,15 +223,15 @@ class BehaviourSpec:
         _choice(self.on_duplicate, POLICIES, "on_duplicate")
         _choice(self.on_unknown_entity, POLICIES, "on_unknown_entity")
         if self.timezone is not None:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(self.timezone) if isinstance(self.timezone, str) else None
-            except (ZoneInfoNotFoundError, ValueError):
-                raise SpecError(f"timezone {self.timezone!r} is not a known time zone",
-                                hint="an IANA name such as 'Asia/Shanghai' or 'UTC'") from None
             if not isinstance(self.timezone, str):
-                raise SpecError(f"timezone must be an IANA name such as 'Asia/Shanghai', not {self.timezone!r}")
+                raise SpecError(f"timezone must be a name such as 'Asia/Shanghai' or '+08:00', not {self.timezone!r}")
+            import pandas as pd
+
+            try:  # read as the times will be converted (pandas: IANA names, 'UTC', fixed offsets such as '+08:00')
+                pd.Timestamp("2000-01-01", tz="UTC").tz_convert(self.timezone)
+            except (KeyError, ValueError, TypeError):  # unknown-zone errors subclass KeyError
+                raise SpecError(f"timezone {self.timezone!r} is not a known time zone",
+                                hint="an IANA name such as 'Asia/Shanghai', 'UTC' or an offset such as '+08:00'") from None
         if not self.features and not self.derived:
             raise SpecError("the spec defines no features")
         seen: set[str] = {self.entity, self.observation_date}

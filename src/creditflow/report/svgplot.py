@@ -194,9 +194,9 @@ class Plot:
                 x, y = self.X(i), t + ph + 14
                 if self.rotate:
                     out.append(f'<text x="{x:.1f}" y="{y:.1f}" transform="rotate(-30 {x:.1f} {y:.1f})" '
-                               f'text-anchor="end" fill="{MUTED}" font-size="10">{escape(c)}</text>')
+                               f'text-anchor="end" fill="{MUTED}" font-size="10">{escape(str(c))}</text>')
                 else:
-                    out.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" fill="{MUTED}">{escape(c)}</text>')
+                    out.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" fill="{MUTED}">{escape(str(c))}</text>')
         else:
             for v in nice_ticks(*self.xlim, n=7):
                 if self.xlim[0] - 1e-12 <= v <= self.xlim[1] + 1e-12:
