@@ -314,26 +314,34 @@ class Condition:
             raise ConditionError(f"a condition may be at most {MAX_LENGTH} characters long")
         return cls(text=text, tree=_Parser(text).parse())
 
-    @property
-    def fields(self) -> list[str]:
-        """Applicant fields the condition reads, in order of first use."""
-        out: list[str] = []
+    def _leaves(self) -> list[Any]:
+        """The comparisons, list tests, missing tests and bare fields under the and / or / not of the tree."""
+        out: list[Any] = []
 
         def walk(node: Any) -> None:
-            if isinstance(node, Field) and node.name not in out:
-                out.append(node.name)
-            elif isinstance(node, Compare):
-                walk(node.left)
-                walk(node.right)
-            elif isinstance(node, (InList, IsMissing)):
-                walk(node.field)
-            elif isinstance(node, (And, Or)):
+            if isinstance(node, (And, Or)):
                 for item in node.items:
                     walk(item)
             elif isinstance(node, Not):
                 walk(node.item)
+            else:
+                out.append(node)
 
         walk(self.tree)
+        return out
+
+    @property
+    def fields(self) -> list[str]:
+        """Applicant fields the condition reads, in order of first use."""
+        out: list[str] = []
+        for node in self._leaves():
+            if isinstance(node, Compare):
+                named = [x for x in (node.left, node.right) if isinstance(x, Field)]
+            elif isinstance(node, (InList, IsMissing)):
+                named = [node.field]
+            else:
+                named = [node] if isinstance(node, Field) else []
+            out += [f.name for f in named if f.name not in out]
         return out
 
     def uses(self) -> dict[str, set[str]]:
@@ -343,7 +351,7 @@ class Condition:
         def note(name: str, kind: str) -> None:
             out.setdefault(name, set()).add(kind)
 
-        def walk(node: Any) -> None:
+        for node in self._leaves():
             if isinstance(node, Compare):
                 fields = [x for x in (node.left, node.right) if isinstance(x, Field)]
                 consts = [x for x in (node.left, node.right) if isinstance(x, Const)]
@@ -359,34 +367,18 @@ class Condition:
                     note(node.field.name, "text" if isinstance(v, str) else "number")
             elif isinstance(node, IsMissing):
                 note(node.field.name, "any")
-            elif isinstance(node, (And, Or)):
-                for item in node.items:
-                    walk(item)
-            elif isinstance(node, Not):
-                walk(node.item)
-
-        walk(self.tree)
         return out
 
     def text_values(self) -> dict[str, set[str]]:
         """Each field with the text values it is compared with for (in)equality (== "x", in ("x", "y"))."""
         out: dict[str, set[str]] = {}
-
-        def walk(node: Any) -> None:
+        for node in self._leaves():
             if isinstance(node, Compare) and node.op in ("==", "!="):
-                fields = [x for x in (node.left, node.right) if isinstance(x, Field)]
-                consts = [x for x in (node.left, node.right) if isinstance(x, Const) and isinstance(x.value, str)]
-                for f in fields:
-                    out.setdefault(f.name, set()).update(c.value for c in consts)
+                consts = [x.value for x in (node.left, node.right) if isinstance(x, Const) and isinstance(x.value, str)]
+                for f in (x for x in (node.left, node.right) if isinstance(x, Field)):
+                    out.setdefault(f.name, set()).update(consts)
             elif isinstance(node, InList):
                 out.setdefault(node.field.name, set()).update(v for v in node.values if isinstance(v, str))
-            elif isinstance(node, (And, Or)):
-                for item in node.items:
-                    walk(item)
-            elif isinstance(node, Not):
-                walk(node.item)
-
-        walk(self.tree)
         return {k: v for k, v in out.items() if v}
 
     def evaluate(self, row: dict[str, Any]) -> bool:
