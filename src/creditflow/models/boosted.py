@@ -319,7 +319,7 @@ class BoostedScorecard(Scorecard):
 
     def _set_bins(
         self, bins: dict[str, VariableBinning], contrib: dict[str, np.ndarray], monotone: dict[str, str],
-        keep: set[str] = frozenset(),
+        keep: frozenset[str] | set[str] = frozenset(),
     ) -> None:
         """Keep the variables whose points move (and those in `keep`: the interaction tables' variables), and
         record why the others were left out (`monotone`: the trends asked for, to tell a shape the

@@ -206,7 +206,7 @@ def _reasons(model: Any, view: ModelView, main: Sample, docs: Mapping[str, Any] 
     if not supports_reasons(view.model):
         return []
     reasoner = Reasoner.from_docs(view.model, docs) if docs else reasoner_for(model)
-    return [sm.reasons_section(reasoner, view, main)]
+    return [sm.reasons_section(reasoner, main)]
 
 
 def _model_settings(model: Any) -> dict[str, str]:

@@ -286,7 +286,7 @@ REASON_ROWS = 30  # the most frequent codes shown
 REASON_MAX_ROWS = 50_000  # shares from at most this many rows: +-0.5 percentage point, a fraction of the time
 
 
-def reasons_section(reasoner: Any, view: ModelView, sample: Sample) -> Section:
+def reasons_section(reasoner: Any, sample: Sample) -> Section:
     """How often each reason code is given on `sample`: first reason and among the top four."""
     from creditflow.scoring.reasons import N_REASONS
 
