@@ -483,3 +483,14 @@ def test_a_dictionary_that_explains_no_column_is_warned_of(tmp_path):
             tmp_path / "o")
     assert r.returncode == 0, r.stderr
     assert "explains none of the columns" in " ".join(r.stderr.split())
+
+
+def test_dates_written_as_text_among_the_features_are_warned_of(tmp_path):
+    frame = pd.read_csv(GERMAN)
+    frame["opened"] = pd.date_range("2023-01-01", periods=len(frame), freq="D").strftime("%Y-%m-%d")
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    r = run("train", tmp_path / "g.csv", "--target", "creditability", "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "column 'opened' holds dates as text" in text
+    assert text.count("holds dates as text") == 1  # the German text columns are no dates

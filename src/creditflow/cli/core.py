@@ -92,7 +92,8 @@ def train_cmd(
     target: str = typer.Option(..., "--target", help="Target column (overdue / bad flag)."),
     bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (needed unless the values are a known pair: 0/1, good/bad, yes/no, 正常/逾期)."),
     id: str | None = typer.Option(None, "--id", help="Id column, carried to scores."),
-    time: str | None = typer.Option(None, "--time", help="Time column; the latest period is held out as out-of-time."),
+    time: str | None = typer.Option(None, "--time", help="Time column; the latest periods (at least 10% of rows) are held "
+                                                       "out as out-of-time."),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Field dictionary (CSV/XLSX: variable, meaning)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Columns not to use as features (repeatable)."),
     categorical: list[str] = typer.Option([], "--categorical", help="Columns of codes to bin as categories even "
@@ -219,6 +220,9 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             err_console.print(f"[yellow]warning:[/] file '{data}', id column '{ds.id_column}': {n:,} repeated id(s), "
                               f"e.g. {str(first)!r} in rows {first_pos + 1} and {again + 1}: the same applicant can "
                               "fall in both the training and the test sample", highlight=False, soft_wrap=True)
+    from creditflow.data.errors import DataError
+    from creditflow.data.split import parse_dates
+
     for col in ds.X.columns:
         s = ds.X[col]
         if col in categorical or pd.api.types.is_numeric_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
@@ -228,6 +232,17 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             err_console.print(f"[yellow]warning:[/] file '{data}', column '{col}' is stored as text but holds only "
                               "numbers: it is binned as categories; store it as a number, or pass --categorical "
                               f"{col} if the values are codes", highlight=False, soft_wrap=True)
+            continue
+        distinct = pd.Series(values.unique()[:1000])  # enough to tell a date column, cheap on an id-like one
+        try:
+            dates = len(distinct) > 1 and parse_dates(distinct).notna().mean() >= 0.99
+        except DataError:  # dates ambiguous between day/month and month/day are dates all the same
+            dates = True
+        if dates:
+            err_console.print(f"[yellow]warning:[/] file '{data}', column '{col}' holds dates as text: each date is "
+                              "binned as a category and a later date scores as unseen; derive a number (e.g. days "
+                              f"since the date at the observation point), pass it as --time, or --exclude {col}",
+                              highlight=False, soft_wrap=True)
 
 
 def _time_note(ds: Dataset) -> None:

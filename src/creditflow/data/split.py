@@ -45,7 +45,9 @@ def parse_dates(values: pd.Series) -> pd.Series:
     month, day = reads
     placed = month.notna().to_numpy()
     first = next((str(v) for v, ok in zip(values, placed, strict=True) if ok), None)
-    fmt = guess_datetime_format(first) if first is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fmt = guess_datetime_format(first) if first is not None else None
     if fmt is not None and fmt.startswith("%Y"):
         return month
     n_month, n_day = int(month.notna().sum()), int(day.notna().sum())
