@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from creditflow.bundle import load_model, read_manifest, save_bundle
-from creditflow.data.errors import CreditflowError, DataError, SchemaError
+from creditflow.data.errors import CreditflowError, DataError, SchemaError, located
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
 from creditflow.evaluate import SplitMetrics, evaluate
@@ -210,12 +210,8 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     from creditflow.data.io import check_finite
 
     check_finite(frame[model.features_], file=source)
-    try:
+    with located(source):  # the model names the column and row; the file is known here
         scored = model.scores(frame)
-    except CreditflowError as exc:  # the model names the column and row; the file is known here
-        if exc.file is None:
-            exc.file = source
-        raise
     if id_col and id_col in frame.columns:
         scored.insert(0, id_col, frame[id_col].to_numpy())
     if points:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from creditflow.cli.app import command, console, encoding_option, err_console
-from creditflow.data.errors import CreditflowError
+from creditflow.data.errors import CreditflowError, located
 
 
 @command("compare")
@@ -43,12 +43,9 @@ def compare_cmd(
         if lacking:
             raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
                                   file=str(data), column=lacking[0])
-    try:  # only the two models' inputs are features: other columns are not checked
+    with located(str(data)):  # only the two models' inputs are features: other columns are not checked
         ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])),
                         default_bad=a.metadata.get("training", {}).get("bad"))
-    except CreditflowError as exc:
-        exc.file = exc.file or str(data)
-        raise
     ds.source = str(data)
     result = compare_models(a, b, ds, cutoff=cutoff)
     _print(result)

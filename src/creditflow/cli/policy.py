@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from creditflow.cli.app import app, command, console, encoding_option, err_console, require_extra
-from creditflow.data.errors import CreditflowError
+from creditflow.data.errors import CreditflowError, located
 
 policy_app = typer.Typer(help="Lending policies: hard rules, cutoffs; simulate them on a table.",
                          no_args_is_help=True)
@@ -58,11 +58,8 @@ def simulate_cmd(
         if target not in frame.columns:
             raise CreditflowError("target column not found", file=str(data), column=target)
         y = encode_target(frame[target], bad, file=str(data), default_bad=bundle.metadata.get("training", {}).get("bad"))
-    try:
+    with located(str(data)):
         result = simulate(pol, model, frame, y, model_version=bundle.model_version)
-    except CreditflowError as exc:
-        exc.file = exc.file or str(data)
-        raise
     _print(result, str(data))
     _warn_refused(frame, fields, str(data))
     if json_out is not None:

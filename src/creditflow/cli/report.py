@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from creditflow.cli.app import command, console, encoding_option
-from creditflow.data.errors import CreditflowError, DataError
+from creditflow.data.errors import DataError, located
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 
 
@@ -22,14 +22,11 @@ def _load(path: Path, target: str | None, bad: str | None, id: str | None, time_
     if target is None:
         raise DataError("no target column given and the bundle does not record one", file=str(path),
                         hint="pass --target COLUMN")
-    try:
+    with located(str(path)):
         ds = read_table(frame, target, bad=bad, id=id if id in frame.columns else None,
                         time=time_col if time_col in frame.columns else None, dictionary=dictionary,
                         features=list(bundle.model.features_) if bundle is not None else None,
                         default_bad=_training(bundle)["bad"] if bundle is not None else None)
-    except CreditflowError as exc:
-        exc.file = exc.file or str(path)
-        raise
     ds.source = str(path)
     return ds
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class CreditflowError(ValueError):
     """Bad input: a message a user can act on, without a traceback.
@@ -70,3 +73,15 @@ def shown(value: object) -> str:
         except (TypeError, ValueError):
             pass
     return repr(value)
+
+
+@contextmanager
+def located(file: str | None = None, column: str | None = None) -> Iterator[None]:
+    """Name the file (and column) in a `CreditflowError` raised inside that does not name them itself:
+    a check deep down knows the row, its caller knows the file."""
+    try:
+        yield
+    except CreditflowError as exc:
+        exc.file = exc.file or file
+        exc.column = exc.column or column
+        raise

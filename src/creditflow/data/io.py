@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
-from creditflow.data.errors import CreditflowError, DataError
+from creditflow.data.errors import CreditflowError, DataError, located
 from creditflow.data.split import (
     distinct_periods,
     factorize_times,
@@ -470,11 +470,8 @@ def read_table(
     y = encode_target(frame[target], bad, file=source, default_bad=default_bad) if target else None
     if time is not None:
         codes, values, counts = factorize_times(frame[time])
-        try:
+        with located(source, time):  # ambiguous day/month dates
             problem = time_problem(values, counts)
-        except DataError as exc:  # ambiguous day/month dates
-            exc.file, exc.column = exc.file or source, exc.column or time
-            raise
         if problem:
             raise DataError(problem[0], file=source, column=time, row=int(np.flatnonzero(problem[1][codes])[0]) + 1,
                             hint="every row needs a date to be placed in or out of the out-of-time sample")

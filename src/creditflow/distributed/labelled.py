@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
-from creditflow.data.errors import DataError
+from creditflow.data.errors import DataError, located
 from creditflow.data.io import check_no_dates, check_roles, encode_target
 from creditflow.data.split import distinct_periods, split_roles, time_problem
 from creditflow.distributed.source import ROWS_PER_PIECE, PartitionedTable, Piece, read_dataset, read_piece
@@ -147,11 +147,8 @@ def _periods(parts: list[dict], pieces: list[Piece], time: str) -> tuple[np.ndar
     row_codes = np.concatenate(codes).astype(np.int64)
     counts = np.bincount(row_codes, minlength=len(distinct))
     distinct = pd.Series(distinct, dtype=values.dtype)
-    try:
+    with located(pieces[0].file, time):  # ambiguous day/month dates
         problem = time_problem(distinct, counts)
-    except DataError as exc:  # ambiguous day/month dates
-        exc.file, exc.column = exc.file or pieces[0].file, exc.column or time
-        raise
     if problem:
         at = int(np.flatnonzero(problem[1][row_codes])[0])
         piece = next(p for p in pieces if p.offset <= at < p.offset + p.n_rows)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from creditflow.data.errors import CreditflowError, DataError
+from creditflow.data.errors import DataError, located
 from creditflow.data.io import text_columns
 from creditflow.data.output import atomic_path
 from creditflow.monitor.baseline import Baseline, fit_baseline, load_baseline
@@ -189,11 +189,8 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
     if col is not None and batch.period_codes is None:
         if col not in batch.frame.columns:
             raise DataError("time column not found in the data", file=batch.source, column=col)
-        try:
+        with located(batch.source, col):  # ambiguous day/month dates
             batch.period_codes, batch.periods = period_codes(batch.frame[col])
-        except DataError as exc:  # ambiguous day/month dates
-            exc.file, exc.column = exc.file or batch.source, exc.column or col
-            raise
         if time is None:
             batch.notes.append(f"periods from the training time column '{col}' found in the data")
     return batch
@@ -233,22 +230,16 @@ def monitor(
     if reference is not None:
         ref, ref_source = read_data(reference, encoding, text_columns(bundle.files.get("schema.json", {})))
         check_columns(ref, list(mdl.features_), ref_source)
-        try:
+        with located(ref_source):
             baseline = fit_baseline(mdl, ref)
-        except CreditflowError as exc:
-            exc.file = exc.file or ref_source
-            raise
         note = f"baseline built from the reference table {ref_source or 'DataFrame'} ({len(ref):,} rows)"
     else:
         baseline = load_baseline(bundle)
         note = f"baseline: the {baseline.rows:,} training rows stored in the bundle"
     batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding)
     _labels(batch, bundle, labels, target, bad, id, encoding)
-    try:
+    with located(batch.source):  # the model names the column and row; the file is known here
         scores = mdl.scores(batch.frame)
-    except CreditflowError as exc:  # the model names the column and row; the file is known here
-        exc.file = exc.file or batch.source
-        raise
     codes = batch.period_codes if len(batch.periods) > 1 else None
     periods = batch.periods if codes is not None else []
     scored = Scored.from_scores(scores, [g.grade for g in baseline.grades], getattr(mdl, "grades_", None))
