@@ -161,11 +161,9 @@ def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: d
     """The validation report of a freshly trained model on its train / test / oot samples (`docs`: the
     bundle's extra documents, whose reason settings the report uses)."""
     from creditflow.report import build_report
-    from creditflow.scoring.reasons import CODES_FILE, REASONS_FILE
 
     source = Path(data.source).name if data.source else "a DataFrame"
-    return build_report(model, splits, title=f"Validation report: {model.model_type} on {source}",
-                        reason_docs={k: docs[k] for k in (REASONS_FILE, CODES_FILE) if k in docs})
+    return build_report(model, splits, title=f"Validation report: {model.model_type} on {source}", reason_docs=docs)
 
 
 def _schema_doc(model: Any, data: Dataset) -> dict:

@@ -79,9 +79,9 @@ def report_cmd(
     if oot is not None:
         datasets["oot"] = _load(oot, tgt, bad, idc, tcol, dictionary, encoding, bundle)
     version = getattr(bundle, "model_version", "")
-    report = build_report(bundle.model, datasets, title=title,
-                          meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)},
-                          reason_docs={k: v for k, v in bundle.files.items() if k in ("reasons.json", "reason_codes.json")})
+    # the bundle itself, not its model: the reason-code section then uses the bundle's reason settings
+    report = build_report(bundle, datasets, title=title,
+                          meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)})
     report.to_html(out)
     written = [str(out)]
     if xlsx is not None:

@@ -151,8 +151,8 @@ def build_report(
     `feature_names_in_` (sections that need a binning then say they do not apply). `datasets`:
     name → `Dataset` with a target (or an (X, y) pair). `primary`: the sample the detailed charts
     use (default 'test', else the first sample not named 'train'). `meta`: extra lines for the header.
-    `reason_docs`: the ``reasons.json`` / ``reason_codes.json`` the reason-code section uses (default: the
-    bundle's own, or the model's defaults).
+    `reason_docs`: documents holding the ``reasons.json`` / ``reason_codes.json`` the reason-code section
+    uses (other documents are ignored; default: the bundle's own, or the model's defaults).
     Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
     """
     data = _as_datasets(datasets)
