@@ -130,8 +130,7 @@ def fit_gbdt(
     model._check_parameters()
     model.scaling_ = _settings(model.scaling, Scaling)
     model.scaling_.check()
-    model.grades_ = Grades(bands=list(model.grades)) if model.grades else Grades()
-    model.grades_.check(model.scaling_ if model.grades else None)
+    model.grades_ = Grades.of(model.grades, model.scaling_)
     model.dictionary_ = model.dictionary or data.dictionary or FieldDictionary()
     cats = gbdt_categorical(data, model.categorical)
     model.unused_ = {c: note for c in cats

@@ -155,8 +155,7 @@ class BoostedScorecard(Scorecard):
                                       "(its categories are ordered by risk already)", column=var)
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
-        self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check(self.scaling_ if self.grades else None)
+        self.grades_ = Grades.of(self.grades, self.scaling_)
         self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
         return bset, monotone
 

@@ -149,8 +149,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         frame, yv = fit_inputs(X, y, categorical)
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
-        self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check(self.scaling_ if self.grades else None)
+        self.grades_ = Grades.of(self.grades, self.scaling_)
         self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
         wanted = set(column_names(sorted(set(categorical)), "categorical", frame.columns))
         cats = [str(c) for c in frame.columns if str(c) in wanted or is_categorical(frame[c])]

@@ -172,8 +172,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         sset.check()
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
-        self.grades_ = Grades(bands=list(self.grades)) if self.grades else Grades()
-        self.grades_.check(self.scaling_ if self.grades else None)
+        self.grades_ = Grades.of(self.grades, self.scaling_)
         self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
         bp = BinningProcess(
             max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,

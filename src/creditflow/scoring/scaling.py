@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,14 @@ class Grades:
     """
 
     bands: list[tuple[str, int]] = field(default_factory=lambda: list(DEFAULT_BANDS))
+
+    @classmethod
+    def of(cls, bands: Any, scaling: Scaling) -> Grades:
+        """The grades a model's `grades` parameter asks for (empty or None: the default bands), checked; bands
+        given are checked against the model's `scaling` too (the defaults fit any scale)."""
+        grades = cls(bands=list(bands)) if bands else cls()
+        grades.check(scaling if bands else None)
+        return grades
 
     def check(self, scaling: Scaling | None = None) -> None:
         """Refuse malformed bands; with the model's `scaling`, also a band no score can reach."""
