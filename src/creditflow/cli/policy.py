@@ -45,7 +45,9 @@ def simulate_cmd(
 
     pol = load_policy(policy)
     bundle = load_bundle(model_dir)
-    _warn_unknown_categories(pol, bundle.model)
+    from creditflow.models.base import training_categories
+
+    _print_warnings(pol.unknown_categories(training_categories(bundle.model)))
     model = bundle.model
     schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
     fields = input_fields(schema, pol)
@@ -110,38 +112,24 @@ def check_cmd(
         from creditflow.service.config import ServiceConfig
         from creditflow.service.state import load_state
 
-        state = load_state(ServiceConfig(model_dir=str(model_dir), policy=str(policy)))
-        _warn_unknown_categories(pol, state.model)
+        _print_warnings(load_state(ServiceConfig(model_dir=str(model_dir), policy=str(policy))).warnings)
     console.print(f"policy {escape(pol.version)}: {len(pol.rules)} rule(s), approve at {pol.cutoffs.approve}, "
                   f"review at {pol.cutoffs.review}" + (f"; consistent with {escape(str(model_dir))}" if model_dir else ""))
 
 
-def _warn_unknown_categories(pol: Any, model: Any) -> None:
-    """Warn of rules comparing a field with a value its training data never held (a typo never fires)."""
-    from creditflow.models.base import training_categories
-
-    for warning in pol.unknown_categories(training_categories(model)):
+def _print_warnings(warnings: Any) -> None:
+    """Print the policy's warnings (`Policy.unknown_categories`: rules on values never seen in training)."""
+    for warning in warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 def _warn_refused(frame: Any, fields: list, source: str) -> None:
     """Say how many rows the service would refuse with 422 (a value outside a field's accepted range, or
     missing where the field may not be): the simulation decided them all the same."""
-    import numpy as np
-    import pandas as pd
-
     problems = []
     for f in fields:
-        if f.name not in frame.columns:
-            continue
-        col = frame[f.name]
-        bad = col.isna().to_numpy().copy() if not f.nullable and f.required else np.zeros(len(col), dtype=bool)
-        if f.type == "number" and (f.min is not None or f.max is not None):
-            x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
-            with np.errstate(invalid="ignore"):
-                bad |= (x < (f.min if f.min is not None else -np.inf)) | (x > (f.max if f.max is not None else np.inf))
-        if bad.any():
-            problems.append((f.name, int(bad.sum()), int(np.flatnonzero(bad)[0]) + 1))
+        if f.name in frame.columns and (bad := f.refused(frame[f.name])).any():
+            problems.append((f.name, int(bad.sum()), int(bad.nonzero()[0][0]) + 1))
     if problems:
         listed = "; ".join(f"{name}: {n:,} row(s), first row {row}" for name, n, row in problems)
         err_console.print(f"[yellow]warning:[/] file '{source}': rows the service would refuse with 422 (outside a "

@@ -45,6 +45,20 @@ class InputField:
         return {"name": self.name, "type": self.type, "nullable": self.nullable, "required": self.required,
                 "min": self.min, "max": self.max, "meaning": self.meaning}
 
+    def refused(self, values: Any) -> Any:
+        """Which cells of a table column (a pandas Series) this field's request validation refuses, as a
+        bool array: a number outside [min, max] (see `_annotation`), or a missing cell where null is not
+        allowed (a missing cell of an optional field reads as the field left out)."""
+        import numpy as np
+        import pandas as pd
+
+        bad = values.isna().to_numpy() & (not self.nullable and self.required)
+        if self.type == "number" and (self.min is not None or self.max is not None):
+            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                bad = bad | (x < (-np.inf if self.min is None else self.min)) | (x > (np.inf if self.max is None else self.max))
+        return bad
+
 
 def input_fields(schema: dict, policy: Policy | None = None, range_tolerance: float = 1.0) -> list[InputField]:
     """The accepted inputs: the bundle's schema fields with their ranges, then the policy's own fields."""
