@@ -175,8 +175,9 @@ class BoostedScorecard(Scorecard):
                             "boosted scorecard needs at least 2 of each (in practice hundreds)")
         columns = list(fine)
         layouts = [layout_of(vb) for vb in fine.values()]
-        result = boost_shapes(codes, layouts, yv, bset, seed_number(self.random_state))
-        weight, blend_cv, gain_se = self._blend_weight(frame, yv, codes, layouts, bset)
+        seed = seed_number(self.random_state)
+        result = boost_shapes(codes, layouts, yv, bset, seed)
+        weight, blend_cv, gain_se = self._blend_weight(frame, yv, codes, layouts, bset, seed)
         shapes, intercept = result.shapes, result.intercept
         if weight > 0:
             try:
@@ -215,7 +216,7 @@ class BoostedScorecard(Scorecard):
             F = np.zeros(len(yv))
             for v in self.features_:
                 F += contrib[v][final[v]]
-            self.pairs_, cells = self._fit_pairs(codes, F + self.intercept_, yv, bset)
+            self.pairs_, cells = self._fit_pairs(codes, F + self.intercept_, yv, bset, seed, monotone)
             for t, cell in zip(self.pairs_, cells, strict=True):
                 F += t.logodds[cell]
                 t.counts = np.bincount(cell, minlength=len(t.logodds)).astype(np.int64)
@@ -231,7 +232,8 @@ class BoostedScorecard(Scorecard):
         return Scorecard(special_values=self.special_values, categorical=self.categorical)
 
     def _blend_weight(
-        self, frame: pd.DataFrame | None, y: np.ndarray, codes: list[np.ndarray], layouts: list, bset: BoostSettings
+        self, frame: pd.DataFrame | None, y: np.ndarray, codes: list[np.ndarray], layouts: list, bset: BoostSettings,
+        seed: int,
     ) -> tuple[float, dict[str, float], dict[str, float]]:
         """The blend weight and, when "auto" chose it, each candidate's cross-validated log-loss and its gain
         over no blend in paired standard errors."""
@@ -241,10 +243,10 @@ class BoostedScorecard(Scorecard):
             return 0.0, {}, {}
         from sklearn.model_selection import StratifiedKFold
 
-        folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=seed_number(self.random_state))
+        folds = StratifiedKFold(BLEND_FOLDS, shuffle=True, random_state=seed)
         fb, fc = np.zeros(len(y)), np.zeros(len(y))
         for k, (tr, va) in enumerate(folds.split(np.zeros(len(y)), y)):
-            res = boost_shapes([c[tr] for c in codes], layouts, y[tr], bset, seed_number(self.random_state) + k)
+            res = boost_shapes([c[tr] for c in codes], layouts, y[tr], bset, seed + k)
             fb[va] = res.intercept + sum(sh[c[va]] for sh, c in zip(res.shapes, codes, strict=True))
             part = frame.iloc[tr].reset_index(drop=True)
             try:
@@ -388,19 +390,20 @@ class BoostedScorecard(Scorecard):
         return vb, lp, mapping
 
     def _fit_pairs(
-        self, codes: list[np.ndarray], F: np.ndarray, y: np.ndarray, bset: BoostSettings
+        self, codes: list[np.ndarray], F: np.ndarray, y: np.ndarray, bset: BoostSettings, seed: int,
+        monotone: dict[str, str],
     ) -> tuple[list[PairTable], list[np.ndarray]]:
         """The `interactions` best pair tables of the model variables, boosted on the main effects' log-odds F,
-        and each table's cell index of the training rows."""
+        and each table's cell index of the training rows (`monotone`: the checked per-variable trends)."""
         pos = {v: j for j, v in enumerate(self.fine_bins_)}
         axis_bins, axis_idx, sizes = {}, {}, {}
         # a variable given a monotone trend stays out of the tables: a table could bend the score against it
-        asked = {str(k) for k, t in (self.monotone or {}).items() if t in ("ascending", "descending")}
+        asked = {v for v, t in monotone.items() if t in ("ascending", "descending")}
         for v in [v for v in self.features_ if v not in asked]:
             vb, _, mapping = self._compress_one(self.fine_bins_[v], self.shapes_[v], self.fine_counts_[v],
                                                 self.fine_hessian_[v], "none", PAIR_AXIS)
             axis_bins[v], axis_idx[v], sizes[v] = vb, mapping[codes[pos[v]]], len(vb.labels)
-        chosen = select_pairs(axis_idx, sizes, F, y, int(self.interactions), PAIR_LAMBDA, seed_number(self.random_state))
+        chosen = select_pairs(axis_idx, sizes, F, y, int(self.interactions), PAIR_LAMBDA, seed)
         # a table is known by its name "a × b": never one that a column already bears
         chosen = [(a, b, stat) for a, b, stat in chosen if f"{a}{PAIR_SEP}{b}" not in self.fine_bins_]
         self.boost_info_["interactions"] = [{"pair": f"{a}{PAIR_SEP}{b}", "statistic": round(stat, 2)}
@@ -408,7 +411,7 @@ class BoostedScorecard(Scorecard):
         cells = [axis_idx[a].astype(np.intp) * sizes[b] + axis_idx[b] for a, b, _ in chosen]
         tables = fit_cells(cells, [sizes[a] * sizes[b] for a, b, _ in chosen], F, y, bags=bset.outer_bags,
                            validation_size=bset.validation_size, learning_rate=0.1, lam=PAIR_LAMBDA, patience=10,
-                           max_rounds=500, seed=seed_number(self.random_state), max_rows=bset.max_bag_rows)
+                           max_rounds=500, seed=seed, max_rows=bset.max_bag_rows)
         return [PairTable(a, b, axis_bins[a], axis_bins[b], t) for (a, b, _), t in zip(chosen, tables, strict=True)], cells
 
     def fine_decision_function(self, X: Any) -> np.ndarray:
