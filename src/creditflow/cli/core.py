@@ -249,14 +249,13 @@ def _time_note(ds: Dataset) -> None:
     """Say so when the time column holds neither numbers nor dates: its periods are then ordered as text."""
     import pandas as pd
 
-    from creditflow.data.split import distinct_periods, factorize_times
+    from creditflow.data.split import distinct_periods, factorize_times, parse_dates
 
     _, values, counts = factorize_times(ds.time)
     periods = distinct_periods(values, counts)
     if pd.api.types.is_numeric_dtype(periods.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
         return
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-    if parsed.notna().mean() < 0.5:
+    if parse_dates(values).notna().mean() < 0.5:  # read as distinct_periods reads it
         last = sorted(periods.unique())[-3:]
         err_console.print(f"[yellow]warning:[/] time column '{ds.time_column}' holds neither dates nor numbers: its "
                           f"values are ordered as text, the last ones ({', '.join(map(str, last))}) held out as "
