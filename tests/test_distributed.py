@@ -220,6 +220,31 @@ def test_categorical_stepwise_and_remote_sums(client, german_dir, tmp_path):
                                   score_table(tmp_path / "model", tmp_path / "book"))
 
 
+def test_schema_keeps_the_range_without_special_values_on_both_paths(client, tmp_path):
+    from creditflow.service.state import note_function
+
+    frame = pd.read_csv(GERMAN)
+    frame.loc[frame.index % 7 == 0, "age_in_years"] = -1  # a "not recorded" sentinel
+    write_parts(frame, tmp_path / "book", sizes=(300, 150, 250, 300), row_group_size=100)
+    params = {"special_values": {"age_in_years": [-1]}, "selection": {"min_iv": 0.0}}
+    single = train(cf.read_table(tmp_path / "book", "creditability", bad="bad"), tmp_path / "single", params=params)
+    data = read_labelled(client, tmp_path / "book", "creditability", bad="bad", rows_per_piece=100)
+    train_on_cluster(client, data, tmp_path / "dist", params=params)
+    docs = [json.loads((tmp_path / d / "model" / "schema.json").read_text()) for d in ("single", "dist")]
+    assert docs[0] == docs[1]
+    age_in = next(f for f in docs[0]["fields"] if f["name"] == "age_in_years")
+    regular = frame.loc[frame.age_in_years != -1, "age_in_years"]
+    assert (age_in["min"], age_in["max"]) == (-1, frame.age_in_years.max())
+    assert (age_in["regular_min"], age_in["regular_max"]) == (regular.min(), regular.max())
+    assert "age_in_years" in single.model.features_
+    notes = note_function(cf.load_bundle(tmp_path / "single" / "model"))
+    below = regular.min() - 1
+    assert notes({"age_in_years": -1}) == []  # the sentinel is a declared value, not out of range
+    assert notes({"age_in_years": float(below)}) == [f"age_in_years: {below:g} is below the training minimum {regular.min():g}; "
+                                            "scored as the lowest values seen"]
+    assert notes({"age_in_years": float(regular.min())}) == []
+
+
 def test_bad_input_names_file_column_and_row(client, tmp_path):
     frame = pd.read_csv(GERMAN).head(400)
     bad = frame.copy()

@@ -274,7 +274,7 @@ def _check_schema_doc(doc: Any) -> None:
             raise _bad("schema.json", f"fields[{i}].name", f"must be a column name, not {_what(f.get('name'))}")
         if f.get("type") not in ("number", "string"):
             raise _bad("schema.json", f"fields[{i}].type", f"must be 'number' or 'string', not {_what(f.get('type'))}")
-        for bound in ("min", "max", "missing_rate"):
+        for bound in ("min", "max", "regular_min", "regular_max", "missing_rate"):
             if bound in f and not _is_number(f[bound]):
                 raise _bad("schema.json", f"fields[{i}].{bound}", f"must be a finite number, not {_what(f[bound])}")
 

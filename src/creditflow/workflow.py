@@ -167,7 +167,11 @@ def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: d
 
 
 def _schema_doc(model: Any, data: Dataset) -> dict:
-    """The training schema: every model input with its type and training range, for validation at scoring."""
+    """The training schema: every model input with its type and training range, for validation at scoring
+    (and, where special values were declared, the range of the other values, for the service's notes)."""
+    from creditflow.models.base import numeric_special_values
+
+    specials = numeric_special_values(model)
     fields = []
     for var in model.features_:
         s = data.X[var]
@@ -178,6 +182,9 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
         }
         if numeric:
             doc.update(min=float(s.min()), max=float(s.max()))
+            regular = s[~s.isin(specials.get(var, []))]
+            if regular.notna().any() and (float(regular.min()), float(regular.max())) != (doc["min"], doc["max"]):
+                doc.update(regular_min=float(regular.min()), regular_max=float(regular.max()))
         fields.append(doc)
     return {"schema.json": {"id_column": data.id_column, "target": data.target, "fields": fields}}
 

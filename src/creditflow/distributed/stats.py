@@ -38,6 +38,8 @@ class TableStats:
     n_missing_train: dict[str, int] = field(default_factory=dict)
     minimum: dict[str, float] = field(default_factory=dict)  # numeric columns, all rows
     maximum: dict[str, float] = field(default_factory=dict)
+    regular_minimum: dict[str, float] = field(default_factory=dict)  # as minimum, without special values
+    regular_maximum: dict[str, float] = field(default_factory=dict)
     issues: dict[str, ColumnIssue] = field(default_factory=dict)
 
 
@@ -72,6 +74,9 @@ def piece_stats(
                 continue
             if not na.all():
                 out.minimum[col], out.maximum[col] = float(np.nanmin(x)), float(np.nanmax(x))
+                regular = x[~na & ~np.isin(x, specials.get(col, []))]
+                if len(regular):
+                    out.regular_minimum[col], out.regular_maximum[col] = float(regular.min()), float(regular.max())
         sv = specials.get(col, [])
         if col in cats:
             out.counts[col] = categorical_counts(category_keys(s[train]), ytr, sv)
@@ -92,6 +97,10 @@ def merge_stats(*parts: TableStats) -> TableStats:
         highs = [p.maximum[col] for p in parts if col in p.maximum]
         if lows:
             out.minimum[col], out.maximum[col] = min(lows), max(highs)
+        lows = [p.regular_minimum[col] for p in parts if col in p.regular_minimum]
+        if lows:
+            out.regular_minimum[col] = min(lows)
+            out.regular_maximum[col] = max(p.regular_maximum[col] for p in parts if col in p.regular_maximum)
         issues = [p.issues[col] for p in parts if col in p.issues]
         if issues:
             first = min(issues, key=lambda i: i.row)

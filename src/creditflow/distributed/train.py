@@ -185,5 +185,7 @@ def schema_doc(model: Any, data: LabelledTable, stats: TableStats) -> dict:
         }
         if numeric:
             doc.update(min=stats.minimum[var], max=stats.maximum[var])
+            if var in stats.regular_minimum and (stats.regular_minimum[var], stats.regular_maximum[var]) != (doc["min"], doc["max"]):
+                doc.update(regular_min=stats.regular_minimum[var], regular_max=stats.regular_maximum[var])
         fields.append(doc)
     return {"schema.json": {"id_column": data.id_column, "target": data.target, "fields": fields}}

@@ -203,3 +203,10 @@ def training_categories(model: Any) -> dict[str, set[str]]:
         elif encoder is not None and var in getattr(encoder, "categories", {}):
             out[var] = {category_key(c) for c in encoder.categories[var]}
     return out
+
+
+def numeric_special_values(model: Any) -> dict[str, list[float]]:
+    """The declared special values (e.g. -1 for "no record") of each numeric model input with bins."""
+    bins = getattr(getattr(model, "binning_", None), "bins_", None) or {}
+    return {var: [float(v) for v in bins[var].special_values] for var in getattr(model, "features_", [])
+            if var in bins and bins[var].kind == "numeric" and bins[var].special_values}

@@ -97,19 +97,19 @@ def note_function(bundle: Bundle) -> Callable[[dict], list[str]]:
     """Notes on inputs the model scores but never saw in training: a category it did not learn (scored as
     unseen) or a number outside the training range (scored in the outermost bin / the trees' edge)."""
     from creditflow.binning.variable import category_key
-    from creditflow.models.base import training_categories
+    from creditflow.models.base import numeric_special_values, training_categories
 
     model = bundle.model
     features = list(model.features_)
     known = training_categories(model)
-    bins = getattr(getattr(model, "binning_", None), "bins_", None)
+    specials = numeric_special_values(model)
     ranges = {}
     for f in (bundle.files.get("schema.json") or {}).get("fields", []):
-        if f.get("name") in features and f.get("type") == "number" and "min" in f and "max" in f:
-            specials = set()
-            if bins is not None and f["name"] in bins:
-                specials = {float(v) for v in bins[f["name"]].special_values}
-            ranges[f["name"]] = (float(f["min"]), float(f["max"]), specials)
+        # categorical inputs get the unseen-category note instead
+        if f.get("name") in features and f["name"] not in known and f.get("type") == "number" and "min" in f and "max" in f:
+            # the range without the special values where schema.json has it (a -1 sentinel would hide a 0)
+            lo, hi = f.get("regular_min", f["min"]), f.get("regular_max", f["max"])
+            ranges[f["name"]] = (float(lo), float(hi), set(specials.get(f["name"], [])))
 
     def notes(applicant: dict) -> list[str]:
         out = []
