@@ -30,6 +30,9 @@ ROW = {"AGE": 30.0, "PAY_0": 2.0, "LIMIT_BAL": 50000.0, "EDUCATION": 5.0, "CITY"
     ("EDUCATION not in [0, 5, 6]", False),
     ('EDUCATION in ("5")', True),                      # a text literal matches the category 5 / 5.0 / "5"
     ('CITY == "上海"', True),
+    ('EDUCATION == "5.0"', True),                      # == reads a text literal as `in` does
+    ('CITY == " 上海 "', True),                         # spaces around a value do not count
+    ('CITY != " 上海"', False),
     ('CITY in ("北京", "深圳")', False),
     ("NOTE is missing", True),
     ("NOTE is not missing", False),
@@ -111,6 +114,8 @@ def uci_with_gaps() -> pd.DataFrame:
     "EDUCATION not in (1, 2)",
     'EDU_TEXT == "university"',
     'EDU_TEXT != "university"',
+    'EDU_TEXT == "university "',
+    'EDUCATION == "2.0"',
     'EDU_TEXT in ("graduate", "high school") or EDU_TEXT is missing',
     "BILL_AMT1 > LIMIT_BAL",
     "AGE != 30",

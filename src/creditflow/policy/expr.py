@@ -21,7 +21,8 @@ Grammar (keywords are case-insensitive; names that are not identifiers go in bac
 
 Missing values (absent, null, NaN) make every comparison and ``in`` false, so ``not (AGE < 18)`` is
 true for a missing age; say ``AGE is missing`` to catch them. A text literal matches a category the
-way the binning does: ``EDUCATION == "1"`` matches 1, 1.0 and "1".
+way the binning does (`binning.variable.category_key`): ``EDUCATION == "1"`` and ``EDUCATION == "1.0"``
+match 1, 1.0 and "1"; spaces around a value do not count.
 """
 
 from __future__ import annotations
@@ -460,7 +461,7 @@ def _compile(node: Node) -> Callable[[dict[str, Any]], bool]:
 
 def _operand(x: Field | Const, text: bool) -> Callable[[dict[str, Any]], Any]:
     if isinstance(x, Const):
-        value = x.value
+        value = category_key(x.value) if text else x.value  # "1.0" and " car " as the binning knows them
         return lambda row: value
     name = x.name
     if text:
@@ -528,7 +529,7 @@ def _keys(frame: pd.DataFrame, name: str, cache: dict) -> np.ndarray:
 
 def _frame_operand(x: Field | Const, frame: pd.DataFrame, text: bool, cache: dict) -> tuple[Any, np.ndarray | bool]:
     if isinstance(x, Const):
-        return x.value, True
+        return (category_key(x.value) if text else x.value), True
     if text:
         keys = _keys(frame, x.name, cache)
         return keys, pd.notna(keys)
