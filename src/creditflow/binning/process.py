@@ -32,23 +32,44 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
     Column names are made text (a model knows its columns by str names, so a column named 0 is "0"),
     and a name that appears twice is refused. An array's columns are `names` by position when given
     (a fitted model's ``feature_names_in_``; an array of another width is refused), else x0, x1, ...
+    Columns of object dtype holding only numbers (``df.to_numpy()`` of a mixed table, Decimal from a
+    database) are made float, so they bin as the numeric columns they are.
     """
     if hasattr(X, "X") and isinstance(X.X, pd.DataFrame):
-        return _named_columns(X.X, names)
+        return _numbers_as_float(_named_columns(X.X, names), names)
     if isinstance(X, pd.DataFrame):
-        return _named_columns(X, names)
+        return _numbers_as_float(_named_columns(X, names), names)
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}")
     if names is None:
-        return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        return _numbers_as_float(pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])]), None)
     if arr.shape[1] != len(names):
         raise SchemaError(
             f"the array has {arr.shape[1]} column(s) but the model was fitted on {len(names)}",
             hint="pass a DataFrame with the model's column names, or an array of its columns in "
                  "feature_names_in_ order",
         )
-    return pd.DataFrame(arr, columns=[str(n) for n in names])
+    return _numbers_as_float(pd.DataFrame(arr, columns=[str(n) for n in names]), names)
+
+
+_NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
+
+
+def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.DataFrame:
+    """`frame` with its object columns of numbers only (missing allowed) as float64 (a new frame; the
+    caller's is left alone). Only the columns in `names` are looked at when given."""
+    wanted = None if names is None else {str(n) for n in names}
+    change = {}
+    for col in frame.columns[[pd.api.types.is_object_dtype(d) for d in frame.dtypes]]:
+        if (wanted is None or col in wanted) and pd.api.types.infer_dtype(frame[col], skipna=True) in _NUMBER_KINDS:
+            change[col] = frame[col].astype(float)
+    if not change:
+        return frame
+    out = frame.copy(deep=False)
+    for col, values in change.items():
+        out[col] = values
+    return out
 
 
 def _named_columns(frame: pd.DataFrame, needed: Sequence[str] | None = None) -> pd.DataFrame:

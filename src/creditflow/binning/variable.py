@@ -223,6 +223,14 @@ class VariableBinning:
         """Bin index of one value, the same as `bin_indices` on a one-row column."""
         return self.row_binner()(value)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_row_binner", None)  # a closure: pickle cannot take it; rebuilt on first use
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     def row_binner(self) -> Callable[[Any], int]:
         """A fast function value -> bin index for scoring single rows (built once, cached)."""
         fn = getattr(self, "_row_binner", None)

@@ -26,6 +26,7 @@ from creditflow.data.errors import CreditflowError
 from creditflow.distributed.labelled import LabelledTable
 from creditflow.distributed.source import Piece, read_piece
 from creditflow.distributed.stats import TableStats
+from creditflow.models.base import remember_params, set_classes
 
 MAX_VALID_ROWS = 200_000
 CHUNK_ROUNDS = 200
@@ -179,7 +180,8 @@ def fit_gbdt(
     model._finish(fits, y_train, trials, best)
     model.feature_names_in_ = np.asarray(model.encoder_.features, dtype=object)
     model.n_features_in_ = len(model.feature_names_in_)
-    model.classes_ = np.array([0, 1])
+    set_classes(model)
+    remember_params(model)
     return model
 
 

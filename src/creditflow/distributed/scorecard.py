@@ -33,6 +33,7 @@ from creditflow.distributed.cluster import tree_reduce
 from creditflow.distributed.labelled import LabelledTable
 from creditflow.distributed.patterns import piece_newton, piece_patterns
 from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
+from creditflow.models.base import remember_params, set_classes
 from creditflow.models.scorecard import Scorecard
 from creditflow.selection.filters import alive_variables, prefilter, unusable_variables
 from creditflow.selection.logistic import NewtonSums
@@ -174,6 +175,7 @@ def fit_scorecard_stats(
     card.features_ = chosen
     card.feature_names_in_ = np.asarray([str(c) for c in data.features], dtype=object)
     card.n_features_in_ = len(card.feature_names_in_)
-    card.classes_ = np.array([0, 1])
+    set_classes(card)
+    remember_params(card)
     card._make_points()
     return card, stats

@@ -210,3 +210,86 @@ def numeric_special_values(model: Any) -> dict[str, list[float]]:
     bins = getattr(getattr(model, "binning_", None), "bins_", None) or {}
     return {var: [float(v) for v in bins[var].special_values] for var in getattr(model, "features_", [])
             if var in bins and bins[var].kind == "numeric" and bins[var].special_values}
+
+
+# ---------------------------------------------------------------- what a fit remembers for its bundle
+def remember_params(model: Any) -> None:
+    """Keep the parameters a fit used, so model.json records them even after a later `set_params`."""
+    model._fit_params = jsonable_params(model.get_params())
+
+
+def bundle_params(model: Any) -> dict:
+    """model.json's "params": those the model was fitted with (or, for a loaded model, loaded with)."""
+    params = getattr(model, "_fit_params", None)
+    return params if params is not None else jsonable_params(model.get_params())
+
+
+def stored_params(cls: type, doc: dict) -> dict:
+    """The parameters in a model.json that `cls` takes (a bundle from another version may hold others)."""
+    known = cls().get_params()
+    return {k: v for k, v in (doc.get("params") or {}).items() if k in known}
+
+
+# ---------------------------------------------------------------- classes_ as scikit-learn sets them
+def target_classes(y: Any, yv: np.ndarray) -> tuple[np.ndarray, Any]:
+    """`classes_` and the label meaning bad for a fit on `y` (`yv`: its 0/1 reading, 1 = bad).
+
+    A numeric target gives [0, 1] and 1. A target of text labels (good/bad, 正常/逾期) keeps them, sorted as
+    scikit-learn sorts them, so `predict` answers in the user's labels and `predict_proba`'s columns follow
+    `classes_`: the scorers of `cross_val_score` / `GridSearchCV` then read the right column.
+    """
+    if y is None:
+        return np.array([0, 1]), 1
+    try:
+        np.asarray(y, dtype=float)
+        return np.array([0, 1]), 1
+    except (TypeError, ValueError):
+        pass
+    labels = np.asarray(y, dtype=object).ravel()
+    try:
+        classes = np.unique(labels)
+    except TypeError:  # labels of mixed types do not sort
+        return np.array([0, 1]), 1
+    if len(classes) != 2:  # e.g. "bad" and "bad " read as one class
+        return np.array([0, 1]), 1
+    return classes, labels[int(np.flatnonzero(yv == 1)[0])]
+
+
+def bad_column(model: Any) -> int:
+    """The column of `predict_proba` holding the probability of bad."""
+    return int(np.flatnonzero(model.classes_ == getattr(model, "bad_class_", 1))[0])
+
+
+def proba_columns(model: Any, p_bad: np.ndarray) -> np.ndarray:
+    """`predict_proba`'s two columns, in `classes_` order."""
+    out = np.column_stack([1.0 - p_bad, p_bad])
+    return out if bad_column(model) == 1 else out[:, ::-1]
+
+
+def predicted_labels(model: Any, p_bad: np.ndarray) -> np.ndarray:
+    """`predict`: the bad label where the probability of bad is at least a half, else the good one."""
+    j = bad_column(model)
+    return np.where(p_bad >= 0.5, model.classes_[j], model.classes_[1 - j])
+
+
+def classes_doc(model: Any) -> dict:
+    """The target's labels for model.json, only when they are not 0/1."""
+    if getattr(model, "bad_class_", 1) == 1 and list(model.classes_) == [0, 1]:
+        return {}
+    return {"classes": [str(c) for c in model.classes_], "bad_class": str(model.bad_class_)}
+
+
+def set_classes(model: Any, doc: dict | None = None) -> None:
+    """`classes_` / `bad_class_` from a model.json (0/1 when it holds none)."""
+    doc = doc or {}
+    if "classes" in doc:
+        classes, bad = doc["classes"], doc.get("bad_class")
+        if not isinstance(classes, list) or len(classes) != 2 or bad not in classes:
+            from creditflow.data.errors import BundleError
+
+            raise BundleError("key 'classes' must list the target's two labels, 'bad_class' one of them",
+                              file="model.json")
+        model.classes_ = np.asarray([str(c) for c in classes], dtype=object)
+        model.bad_class_ = str(bad)
+    else:
+        model.classes_, model.bad_class_ = np.array([0, 1]), 1

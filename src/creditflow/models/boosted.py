@@ -33,8 +33,15 @@ from creditflow.binning.process import (
 from creditflow.binning.variable import VariableBinning, identifier_reason, woe_iv
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError, DataError, SchemaError
+from creditflow.models.base import (
+    bundle_params,
+    classes_doc,
+    remember_params,
+    set_classes,
+    stored_params,
+    target_classes,
+)
 from creditflow.models.base import coerce_settings as _settings
-from creditflow.models.base import jsonable_params
 from creditflow.models.boosted_bins import code_dtype, fine_bins, layout_of
 from creditflow.models.boosted_engine import BoostSettings, boost_shapes
 from creditflow.models.boosted_pairs import PAIR_SEP, PairTable, fit_cells, select_pairs
@@ -129,7 +136,9 @@ class BoostedScorecard(Scorecard):
         bset, monotone = self._start_fit([str(c) for c in frame.columns], getattr(X, "dictionary", None), kinds)
         specials = special_map(self.special_values, frame.columns)
         fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
-        return self._fit_fine(bset, monotone, fine, codes, yv, frame)
+        self._fit_fine(bset, monotone, fine, codes, yv, frame)
+        self.classes_, self.bad_class_ = target_classes(y, yv)
+        return self
 
     def _start_fit(
         self, columns: list[str], dictionary: FieldDictionary | None, categorical: set[str], rows: bool = True,
@@ -167,6 +176,7 @@ class BoostedScorecard(Scorecard):
         0/1 target `y` and the settings `_start_fit` checked; the rows themselves (`frame`) are needed only
         for a blend with the classic card. `fit` and the Dask path (`creditflow.distributed.boosted`) both
         end here."""
+        remember_params(self)
         yv = np.asarray(y, dtype=float)
         n_bad = int(yv.sum())
         if min(n_bad, len(yv) - n_bad) < 2:
@@ -223,7 +233,7 @@ class BoostedScorecard(Scorecard):
             self.intercept_ = _refit_intercept(self.intercept_, F, yv)
         self.feature_names_in_ = np.asarray(columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        self.classes_ = np.array([0, 1])
+        set_classes(self)  # 0/1; `fit` puts a text target's labels in
         self._make_points()
         return self
 
@@ -253,7 +263,7 @@ class BoostedScorecard(Scorecard):
                 card = self._classic().fit(part, y[tr])
             except CreditflowError:  # no variable survives on this fold: the classic card has nothing to add
                 return 0.0, {}, {}
-            fc[va] = card.decision_function(frame.iloc[va].reset_index(drop=True))
+            fc[va] = card.logodds(frame.iloc[va].reset_index(drop=True))
         rows = {w: _row_log_loss(y, (1 - w) * fb + w * fc) for w in BLEND_WEIGHTS}
         losses = {str(w): float(r.mean()) for w, r in rows.items()}
         # a blend must beat the boosted shapes alone by more than BLEND_SE paired standard errors
@@ -502,7 +512,8 @@ class BoostedScorecard(Scorecard):
                 "points": self.points_[["variable", "bin", "woe", "logodds", "points"]].to_dict(orient="records"),
                 "scaling": self.scaling_.to_dict(),
                 "grades": self.grades_.to_dict(),
-                "params": jsonable_params(self.get_params()),
+                "params": bundle_params(self),
+                **classes_doc(self),
                 "interactions": [t.to_dict() for t in getattr(self, "pairs_", [])],
             },
             "binning.json": {"variables": [self.binning_.bins_[v].to_dict() for v in self.binning_.bins_]},
@@ -525,8 +536,9 @@ class BoostedScorecard(Scorecard):
     @classmethod
     def from_bundle(cls, files: dict[str, Any]) -> BoostedScorecard:
         m = files["model.json"]
-        params = {k: v for k, v in m.get("params", {}).items() if k in cls().get_params()}
+        params = stored_params(cls, m)
         obj = cls(**params)
+        obj._fit_params = m.get("params")
         obj.binning_ = BinningProcess.from_dict({"variables": files["binning.json"]["variables"]})
         obj.features_ = list(m["features"])
         missing = [v for v in obj.features_ if v not in obj.binning_.bins_ or v not in m["contributions"]]
@@ -557,7 +569,7 @@ class BoostedScorecard(Scorecard):
             obj.fine_hessian_[vb.name] = np.asarray(doc["hessian"], dtype=float)
         obj.feature_names_in_ = np.asarray(list(obj.binning_.bins_), dtype=object)
         obj.n_features_in_ = len(obj.feature_names_in_)
-        obj.classes_ = np.array([0, 1])
+        set_classes(obj, m)
         obj._make_points()
         stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
         if len(stored) != len(m["points"]):
@@ -681,7 +693,7 @@ def accuracy_by_bins(
     rows = []
     for k in max_bins:
         m = model.recompress({**base, "max_bins": int(k)})
-        logit = m.decision_function(frame)
+        logit = m.logodds(frame)
         nb = [m.binning_.bins_[v].n_regular for v in m.features_]
         lo, hi = m.score_range()
         rows.append({"max_bins": int(k), "variables": len(m.features_), "mean_bins": float(np.mean(nb)),

@@ -32,7 +32,19 @@ from creditflow.binning.process import (
 from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
-from creditflow.models.base import NestedSettings, coerce_settings, jsonable_params
+from creditflow.models.base import (
+    NestedSettings,
+    bad_column,
+    bundle_params,
+    classes_doc,
+    coerce_settings,
+    predicted_labels,
+    proba_columns,
+    remember_params,
+    set_classes,
+    stored_params,
+    target_classes,
+)
 from creditflow.models.gbdt_boost import (
     DEFAULT_CANDIDATES,
     Calibration,
@@ -147,6 +159,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         self._check_parameters()
         categorical = column_names(self.categorical, "categorical")
         frame, yv = fit_inputs(X, y, categorical)
+        remember_params(self)
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades.of(self.grades, self.scaling_)
@@ -192,7 +205,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         self._finish(fits, yv, trials, best)
         self.feature_names_in_ = np.asarray(self.encoder_.features, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        self.classes_ = np.array([0, 1])
+        self.classes_, self.bad_class_ = target_classes(y, yv)
         return self
 
     def _monotone(self, frame: pd.DataFrame, y: np.ndarray) -> dict[str, int]:
@@ -277,31 +290,37 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         return NativePredictor(self.booster_, threads)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Raw margin of the trees (log-odds of bad before calibration)."""
+        """Raw margin of the trees (log-odds of bad before calibration) for a 0/1 target; as in scikit-learn,
+        of `classes_[1]` (so of good where text labels sort the bad one first)."""
         M = self._matrix(X)
-        return self.predictor(len(M)).margin(M)
+        margin = self.predictor(len(M)).margin(M)
+        return margin if bad_column(self) == 1 else -margin
 
     def _logit(self, M: np.ndarray) -> np.ndarray:
         return self.calibration_.logit(self.predictor(len(M)).margin(M))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated probability of good (column 0) and of bad (column 1)."""
-        p = 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X))))
-        return np.column_stack([1.0 - p, p])
+        """Calibrated probability of good (column 0) and of bad (column 1) for a 0/1 target; for text labels
+        the columns follow `classes_` (the labels sorted), as in scikit-learn."""
+        return proba_columns(self, 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X)))))
 
     def predict(self, X: Any) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        """1 (or the target's bad label) where the calibrated probability of bad is at least a half."""
+        return predicted_labels(self, 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X)))))
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better) on the model's `Scaling`."""
         return self.scaling_.score_from_logit(self._logit(self._matrix(X)))
 
     def scores(self, X: Any) -> pd.DataFrame:
-        """probability (of bad, calibrated), score (int, 350-950 by default, higher is better) and grade per row."""
-        logit = self._logit(self._matrix(X))
+        """probability (of bad, calibrated), score (int, 350-950 by default, higher is better) and grade per row,
+        on the rows' own index."""
+        check_is_fitted(self, "booster_")
+        frame = X if isinstance(X, np.ndarray) else as_frame(X, self.feature_names_in_)
+        logit = self._logit(self._matrix(frame))
         score = self.scaling_.score_from_logit(logit)
         return pd.DataFrame({"probability": 1.0 / (1.0 + np.exp(-logit)), "score": score,
-                             "grade": self.grades_.assign(score)})
+                             "grade": self.grades_.assign(score)}, index=getattr(frame, "index", None))
 
     def score_row(self, row: Mapping[str, Any]) -> dict:
         """Score one applicant given as a dict; the same numbers as `scores` on a one-row table."""
@@ -366,7 +385,8 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
             "oof_auc": self.oof_auc_,
             "tuning": self.tuning_.to_dict(orient="records"),
             "folds": self.folds_.to_dict(orient="records"),
-            "params": jsonable_params(self.get_params()),
+            "params": bundle_params(self),
+            **classes_doc(self),
         }
         return {"model.txt": self.model_text_, "gbdt.json": doc, "dictionary.json": self.dictionary_.to_dict()}
 
@@ -374,8 +394,8 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
     def from_bundle(cls, files: dict[str, Any]) -> GBDTModel:
         doc = files["gbdt.json"]
         text = files["model.txt"]
-        params = {k: v for k, v in doc.get("params", {}).items() if k in cls().get_params()}
-        obj = cls(**params)
+        obj = cls(**stored_params(cls, doc))
+        obj._fit_params = doc.get("params")
         obj.encoder_ = FeatureEncoder.from_dict(doc["encoder"])
         obj.monotone_ = dict(doc.get("monotone", {}))
         obj.calibration_ = Calibration.from_dict(doc["calibration"])
@@ -395,6 +415,6 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
                               f"{len(obj.encoder_.features)} (key 'encoder')", file="gbdt.json")
         obj.feature_names_in_ = np.asarray(obj.encoder_.features, dtype=object)
         obj.n_features_in_ = len(obj.feature_names_in_)
-        obj.classes_ = np.array([0, 1])
+        set_classes(obj, doc)
         obj.reason_docs_ = {k: files[k] for k in ("reasons.json", "reason_codes.json") if k in files}
         return obj

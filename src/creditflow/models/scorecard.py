@@ -14,7 +14,19 @@ from creditflow.binning.process import BinningProcess, as_frame, fit_inputs, rea
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
-from creditflow.models.base import NestedSettings, coerce_settings, jsonable_params
+from creditflow.models.base import (
+    NestedSettings,
+    bad_column,
+    bundle_params,
+    classes_doc,
+    coerce_settings,
+    predicted_labels,
+    proba_columns,
+    remember_params,
+    set_classes,
+    stored_params,
+    target_classes,
+)
 from creditflow.scoring.scaling import Grades, Scaling
 from creditflow.selection.filters import (
     SelectionSettings,
@@ -143,6 +155,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         bp, sset = self._start_fit(getattr(X, "dictionary", None))
         frame, yv = fit_inputs(X, y, bp._categorical())
+        remember_params(self)
         self.binning_ = bp.fit(frame, yv, progress=progress)
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
@@ -156,7 +169,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         self.features_ = chosen
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        self.classes_ = np.array([0, 1])
+        self.classes_, self.bad_class_ = target_classes(y, yv)
         self._make_points()
         return self
 
@@ -266,11 +279,23 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
             woe = np.asarray(vb.woe, dtype=float)
             pts = np.rint(-s.factor * lp).astype(np.int64)
             self._compiled.append((var, vb, lp, pts))
-            self._row_plan.append((var, vb.row_binner(), lp.tolist(), pts.tolist()))
+            self._row_plan.append((var, vb.row_binner(), lp.tolist(), pts.tolist()))  # as __setstate__
             for label, w, p in zip(vb.labels, woe, pts, strict=True):
                 rows.append({"variable": var, "bin": label, "woe": float(w), "points": int(p)})
         self.points_ = pd.DataFrame(rows, columns=["variable", "bin", "woe", "points"])
         self.points_["meaning"] = self.points_["variable"].map(lambda v: self.dictionary_.meaning(v))
+
+    # The row plan holds closures (pickle cannot take them): dropped on pickling, rebuilt on unpickling, so
+    # a fitted card goes through joblib / multiprocessing as sklearn estimators do. Bundles stay JSON.
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())  # object.__getstate__ gives the live __dict__ itself
+        state.pop("_row_plan", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "_compiled" in state:
+            self._row_plan = [(var, vb.row_binner(), lp.tolist(), pts.tolist()) for var, vb, lp, pts in self._compiled]
 
     # -------------------------------------------------------------- predict
     def _check(self, X: Any) -> pd.DataFrame:
@@ -297,17 +322,24 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
             idx[var] = i
         return logit, total, idx
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Log-odds of bad."""
+    def logodds(self, X: Any) -> np.ndarray:
+        """Log-odds of bad per row."""
         return self._components(self._check(X))[0]
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Log-odds of bad for a 0/1 target; as in scikit-learn, of `classes_[1]` (so of good where text
+        labels sort the bad one first, e.g. "bad" / "good")."""
+        logit = self.logodds(X)
+        return logit if bad_column(self) == 1 else -logit
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Probability of good (column 0) and of bad (column 1)."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - p, p])
+        """Probability of good (column 0) and of bad (column 1) for a 0/1 target; for text labels the
+        columns follow `classes_` (the labels sorted), as in scikit-learn."""
+        return proba_columns(self, 1.0 / (1.0 + np.exp(-self.logodds(X))))
 
     def predict(self, X: Any) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        """1 (or the target's bad label) where the probability of bad is at least a half."""
+        return predicted_labels(self, 1.0 / (1.0 + np.exp(-self.logodds(X))))
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better): base points plus each variable's points, clipped."""
@@ -321,15 +353,18 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         )
 
     def scores(self, X: Any) -> pd.DataFrame:
-        """probability (of bad), score (int, 350-950 by default, higher is better) and grade per row."""
-        logit, total, _ = self._components(self._check(X))
+        """probability (of bad), score (int, 350-950 by default, higher is better) and grade per row, on the
+        rows' own index."""
+        frame = self._check(X)
+        logit, total, _ = self._components(frame)
         score = self.scaling_.clip(total)
         return pd.DataFrame(
             {
                 "probability": 1.0 / (1.0 + np.exp(-logit)),
                 "score": score,
                 "grade": self.grades_.assign(score),
-            }
+            },
+            index=frame.index,
         )
 
     def score_row(self, row: dict) -> dict:
@@ -393,7 +428,8 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
                 "points": self.points_[["variable", "bin", "woe", "points"]].to_dict(orient="records"),
                 "scaling": self.scaling_.to_dict(),
                 "grades": self.grades_.to_dict(),
-                "params": jsonable_params(self.get_params()),
+                "params": bundle_params(self),
+                **classes_doc(self),
             },
             "binning.json": {"variables": [self.binning_.bins_[v].to_dict() for v in self.binning_.bins_]},
             "selection.json": {"variables": self.selection_.to_dict(orient="records")},
@@ -403,7 +439,8 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
     @classmethod
     def from_bundle(cls, files: dict[str, Any]) -> Scorecard:
         m = files["model.json"]
-        obj = cls()
+        obj = cls(**stored_params(cls, m))
+        obj._fit_params = m.get("params")
         obj.binning_ = BinningProcess.from_dict({"variables": files["binning.json"]["variables"]})
         obj.features_ = list(m["features"])
         obj.coef_ = np.asarray([m["coefficients"][v] for v in obj.features_], dtype=float)
@@ -414,7 +451,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         obj.selection_ = pd.DataFrame(files.get("selection.json", {}).get("variables", []))
         obj.feature_names_in_ = np.asarray(list(obj.binning_.bins_), dtype=object)
         obj.n_features_in_ = len(obj.feature_names_in_)
-        obj.classes_ = np.array([0, 1])
+        set_classes(obj, m)
         obj._make_points()
         stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
         rebuilt = {(r.variable, r.bin): r.points for r in obj.points_.itertuples()}

@@ -122,7 +122,7 @@ class ModelView:
             need = {"probability", "score", "grade"}
             if isinstance(out, pd.DataFrame) and need <= set(out.columns):
                 return out.reset_index(drop=True)
-        p = np.asarray(self.model.predict_proba(X[self.features]))[:, 1].astype(float)
+        p = np.asarray(self.model.predict_proba(X[self.features]))[:, _bad_column(self.model)].astype(float)
         score = self.scaling.score_from_proba(p)
         return pd.DataFrame({"probability": p, "score": score, "grade": self.grades.assign(score)})
 
@@ -150,3 +150,22 @@ class ModelView:
         if self.selection is not None and "iv" in self.selection:
             return self.selection.set_index("variable")["iv"]
         return pd.Series(dtype=float)
+
+
+def _bad_column(model: Any) -> int:
+    """The column of a classifier's `predict_proba` that is the probability of bad: from its `classes_`
+    read as a target is read (0/1, good/bad ...); column 1 when it has no `classes_`."""
+    from creditflow.data.io import encode_target
+    from creditflow.models.base import bad_column
+
+    if hasattr(model, "bad_class_"):
+        return bad_column(model)
+    classes = getattr(model, "classes_", None)
+    if classes is None or len(classes) != 2:
+        return 1
+    try:
+        y = encode_target(pd.Series([str(c) for c in classes], name="classes_"))
+    except DataError:
+        raise CreditflowError(f"cannot tell which of the model's classes {list(classes)} means bad: fit it on a "
+                              "0/1 target (1 = bad)") from None
+    return int(np.flatnonzero(y == 1)[0])
