@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from creditflow.data import DataError, read_dictionary, read_frame, read_table
+from creditflow.models.scorecard import Scorecard
 from tests.conftest import GERMAN, SHARED_DATA, UCI, UCI_TARGET, YINLIAN, YINLIAN_DICT
 
 
@@ -273,3 +274,28 @@ def test_a_typo_in_a_date_column_keeps_its_own_period():
     periods = period_of(pd.Series([*days, "3l/01/2024"]))  # one typo in 301 rows: still a date column
     assert periods.iloc[-1] == "3l/01/2024"
     assert periods.iloc[:-1].value_counts().to_dict() == {"2024-01": 155, "2024-02": 145}
+
+
+def test_outputs_never_replace_a_directory_they_did_not_write(tmp_path):
+    from creditflow.bundle import save_bundle
+    from creditflow.data.output import atomic_path, write_frame
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep")
+    for target in (folder, tmp_path / ".", tmp_path / ".."):
+        with pytest.raises(DataError), atomic_path(target) as tmp:
+            tmp.write_text("x")
+    (folder / "scores.csv").mkdir()
+    with pytest.raises(DataError, match="existing directory"):
+        write_frame(pd.DataFrame({"a": [1]}), folder / "scores.csv")
+    data = read_table(GERMAN, "creditability")
+    card = Scorecard().fit(data.train)
+    with pytest.raises(DataError, match="holds other files"):
+        save_bundle(card, folder)
+    assert (folder / "notes.txt").read_text() == "keep"
+    save_bundle(card, tmp_path / "bundle")
+    save_bundle(card, tmp_path / "bundle")  # an older bundle is replaced
+    (tmp_path / "empty").mkdir()
+    save_bundle(card, tmp_path / "empty")  # and so is an empty folder
+    assert (tmp_path / "empty" / "manifest.json").is_file()

@@ -112,3 +112,24 @@ def test_too_few_rows_exit_5_and_min_rows_sets_the_bar(files):
     r = run("monitor", model, d / "young50.csv", "--min-rows", "50", "--out", d / "j.html")
     assert r.returncode == 4, r.stderr
     assert "ALERT" in r.stdout and "AGE" in r.stdout
+
+
+def test_an_output_path_that_is_a_directory_is_refused_and_left_alone(files, tmp_path):
+    d = files
+    model = d / "out" / "model"
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "keep.txt").write_text("mine")
+    (work / "reports").mkdir()
+    (work / "reports" / "old.html").write_text("old")
+    for extra in (["--json", "."], ["--json", "reports"], ["--xlsx", "reports"]):
+        r = subprocess.run([*CLI, "monitor", str(model), str(d / "stable.csv"), "--out", "m.html", *extra],
+                           capture_output=True, text=True, timeout=300, cwd=work)
+        assert r.returncode == 2, (extra, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    (work / "r.html").mkdir()
+    r = subprocess.run([*CLI, "monitor", str(model), str(d / "stable.csv"), "--out", "r.html"],
+                       capture_output=True, text=True, timeout=300, cwd=work)
+    assert r.returncode == 2 and "existing directory" in r.stderr, r.stderr
+    assert (work / "keep.txt").read_text() == "mine" and (work / "sub").is_dir()
+    assert (work / "reports" / "old.html").read_text() == "old"

@@ -129,7 +129,7 @@ def save_bundle(
         "files": {name: sha256(b) for name, b in sorted(blobs.items())},
     }
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replaces=lambda d: (d / MANIFEST).is_file()) as tmp:  # only an older bundle
         tmp.mkdir(parents=True)
         for name, b in blobs.items():
             (tmp / name).write_bytes(b)

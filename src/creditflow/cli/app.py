@@ -73,13 +73,21 @@ def require_extra(extra: str, *modules: str, command: str) -> None:
 
 
 def check_output_dir(out: Path, what: str = "--out") -> None:
-    """An output directory: refuse a path that is (or lies under) an existing regular file."""
+    """A training output directory: refuse a path that is (or lies under) an existing regular file, or
+    whose model/ folder holds files that are not a bundle (saving would have to replace them), before the work."""
+    from creditflow.bundle import MANIFEST
+    from creditflow.workflow import MODEL_DIR
+
     for p in (out, *out.parents):
         if p.exists():
             if not p.is_dir():
                 fail(f"{what} must be a directory, but {'this' if p == out else 'a parent'} is an existing file",
                      file=str(p))
-            return
+            break
+    model = out / MODEL_DIR
+    if model.is_dir() and any(model.iterdir()) and not (model / MANIFEST).is_file():
+        fail(f"{what}: the model is written to this folder, which holds other files (not a creditflow bundle); "
+             "name another --out", file=str(model))
 
 
 def main() -> None:

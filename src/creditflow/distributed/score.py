@@ -111,7 +111,7 @@ def score_on_cluster(
         if meta[col].dtype == object:
             meta[col] = meta[col].astype("str")
     unseen_meta = pd.DataFrame({v: pd.Series(dtype=np.int64) for v in model.features_})
-    with atomic_path(out) as tmp, dask.config.set({"dataframe.convert-string": False}):
+    with atomic_path(out, replaces=_only_parts) as tmp, dask.config.set({"dataframe.convert-string": False}):
         scored = frame.map_partitions(score_partition, docs, id_col, n_reasons, meta=meta)
         unseen = frame.map_partitions(unseen_partition, docs, meta=unseen_meta).sum()
         write = scored.to_parquet(str(tmp), write_index=False, compute=False, write_metadata_file=False,
@@ -119,3 +119,8 @@ def score_on_cluster(
         _, counts = dask.compute(write, unseen, scheduler=client.get)
     found = {v: int(n) for v, n in counts.items() if n}
     return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found, missing_id=missing_id)
+
+
+def _only_parts(folder: Path) -> bool:
+    """Whether `folder` holds only Parquet files (an earlier cluster scoring's output, which may be replaced)."""
+    return all(p.is_file() and p.suffix == ".parquet" for p in folder.iterdir())
