@@ -170,7 +170,8 @@ def test_code_columns_are_read_as_written_at_training_and_scoring(tmp_path):
     assert pd.read_csv(tmp_path / "batch.csv")["BRANCH"].dtype != object  # pandas alone would read 1..5
     scored = score_table(tmp_path / "o" / "model", tmp_path / "batch.csv")
     assert scored.attrs["unseen"].get("BRANCH", 0) == 0
-    pd.testing.assert_series_equal(scored["score"], score_table(tmp_path / "o" / "model", batch)["score"])
+    pd.testing.assert_series_equal(scored["score"], score_table(tmp_path / "o" / "model", batch)["score"],
+                                   check_index=False)  # a frame's scores keep its index
 
 
 CSV_READ_AS_BEFORE = {
@@ -299,3 +300,19 @@ def test_outputs_never_replace_a_directory_they_did_not_write(tmp_path):
     (tmp_path / "empty").mkdir()
     save_bundle(card, tmp_path / "empty")  # and so is an empty folder
     assert (tmp_path / "empty" / "manifest.json").is_file()
+
+
+def test_latin1_text_is_not_read_as_gbk_silently(tmp_path):
+    frame = pd.read_csv(GERMAN).head(300)
+    frame["purpose"] = frame["purpose"].replace({"radio/television": "Radio/Fernsehgerät",
+                                                 "car (new)": "Neuwagen für Familie"})
+    frame.to_csv(tmp_path / "latin1.csv", index=False, encoding="latin-1")
+    with pytest.raises(DataError, match="latin-1") as err:
+        read_frame(tmp_path / "latin1.csv")
+    assert "Fernsehger" in str(err.value) and err.value.file == str(tmp_path / "latin1.csv")
+    back = read_frame(tmp_path / "latin1.csv", encoding="latin-1")
+    assert set(back["purpose"]) == set(frame["purpose"])
+    # Chinese text with a few rare characters (names) is still read as GBK
+    names = pd.DataFrame({"name": ["张三", "李四", "王喆", "李彧", "张珺", "陈昇", "刘镕", "赵六", "孙七"], "y": [0, 1] * 4 + [0]})
+    names.to_csv(tmp_path / "gbk.csv", index=False, encoding="gbk")
+    pd.testing.assert_frame_equal(read_frame(tmp_path / "gbk.csv"), names)

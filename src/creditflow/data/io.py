@@ -40,10 +40,39 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
             raise DataError(f"cannot decode as {encoding}: {exc}", file=str(path)) from None
     for enc in ENCODINGS:
         try:
-            return data.decode(enc)
+            text = data.decode(enc)
         except UnicodeDecodeError:
             continue
+        if enc != ENCODINGS[0]:
+            _check_looks_chinese(path, text)
+        return text
     raise DataError("cannot decode the file as UTF-8 or GBK/GB18030", file=str(path), hint="pass --encoding")
+
+
+def _check_looks_chinese(path: Path, text: str) -> None:
+    """Refuse a non-UTF-8 file that decodes as GB18030 into mostly rare characters.
+
+    A Latin-1 / cp1252 accented letter followed by a letter ("gerät") is a valid GBK pair, but one from
+    GBK's extension areas ("鋞"): real Chinese text is nearly all in the common GB2312 set, while such a
+    misreading is nearly all outside it. Categories would otherwise come out garbled and score as unseen.
+    """
+    chars = {c for c in set(text) if ord(c) > 0x7F}
+    rare = sorted(c for c in chars if not _in_gb2312(c))
+    if rare and len(rare) > len(chars) / 2:
+        at = text.index(rare[0])
+        end = text.find("\n", at)
+        line = text[max(text.rfind("\n", 0, at) + 1, at - 30) : min(at + 30, len(text) if end < 0 else end)]
+        raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives mostly rare characters "
+                        f"(e.g. {line!r}), as Latin-1/cp1252 text does", file=str(path),
+                        hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_exists(path: Path) -> None:
