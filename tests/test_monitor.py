@@ -224,6 +224,16 @@ def test_small_periods_are_shown_but_do_not_count(model_dir, live):
     assert monitor(model_dir, data, time="month", thresholds=Thresholds(min_period_rows=200)).status == "alert"
 
 
+def test_daily_dates_with_one_typo_are_still_monthly_periods(model_dir, live):
+    data = live.sample(3000, random_state=5).reset_index(drop=True)
+    days = pd.date_range("2024-01-01", periods=90).strftime("%Y-%m-%d")
+    data["day"] = np.sort(np.random.default_rng(0).choice(days, len(data)))
+    data.loc[100, "day"] = "n/a?"
+    r = monitor(model_dir, data, time="day")
+    assert list(r.drift.periods["period"]) == ["2024-01", "2024-02", "2024-03", "n/a?"]
+    assert any("1 row(s) hold a time that is not a date (first at row 101: 'n/a?')" in n for n in r.notes)
+
+
 # ---------------------------------------------------------------- labels
 
 

@@ -31,6 +31,7 @@ from creditflow.monitor.sources import (
     join_labels,
     period_codes,
     read_data,
+    undated_note,
 )
 
 EXIT_CODES = {"stable": 0, "warn": 3, "alert": 4, "insufficient": 5}
@@ -191,6 +192,9 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
             raise DataError("time column not found in the data", file=batch.source, column=col)
         with located(batch.source, col):  # ambiguous day/month dates
             batch.period_codes, batch.periods = period_codes(batch.frame[col])
+        note = undated_note(batch.frame[col], batch.period_codes, batch.periods)
+        if note:
+            batch.notes.append(note)
         if time is None:
             batch.notes.append(f"periods from the training time column '{col}' found in the data")
     return batch

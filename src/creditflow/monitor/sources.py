@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 from creditflow.binning.variable import category_keys
 from creditflow.data.errors import DataError, SchemaError
 from creditflow.data.io import Dataset, check_finite, encode_target, read_frame
-from creditflow.data.split import period_of
+from creditflow.data.split import distinct_periods
 
 NO_PERIOD = "(no time)"
 
@@ -117,7 +118,10 @@ def period_codes(time: pd.Series) -> tuple[np.ndarray, list[str]]:
     """
     raw_codes, uniques = pd.factorize(time, sort=True)
     if len(uniques):
-        labels = period_of(pd.Series(uniques)).astype(str).to_numpy()
+        # the periods of the distinct values, read with their row counts: one typo among 90 daily dates is a
+        # 1-row period of its own, not a reason to read every date as raw text
+        counts = np.bincount(raw_codes[raw_codes >= 0], minlength=len(uniques))
+        labels = distinct_periods(pd.Series(uniques, dtype=time.dtype), counts).astype(str).to_numpy()
     else:
         labels = np.array([], dtype=object)
     order = sorted(set(labels), key=_period_sort_key)
@@ -149,3 +153,15 @@ def read_data(path: Any, encoding: str | None = None, text: list[str] | None = N
     if isinstance(path, pd.DataFrame):
         return path.reset_index(drop=True), None
     return read_frame(path, encoding=encoding, text=text), str(path)
+
+
+def undated_note(time: pd.Series, codes: np.ndarray, periods: list[str]) -> str | None:
+    """A note on rows whose time is not a date in a column of dates (each such value is a period of its own)."""
+    months = [bool(re.fullmatch(r"\d{4}-\d{2}", p)) for p in periods]
+    odd = [i for i, (p, m) in enumerate(zip(periods, months, strict=True)) if not m and p != NO_PERIOD]
+    if not odd or sum(months) == 0:
+        return None
+    rows = np.isin(codes, odd)
+    first = int(np.flatnonzero(rows)[0])
+    return (f"time column '{time.name}': {int(rows.sum()):,} row(s) hold a time that is not a date (first at row "
+            f"{first + 1}: {time.iloc[first]!r}); each such value is shown as a period of its own")
