@@ -101,6 +101,16 @@ def test_bundle_without_baseline_needs_a_reference(setup, live, tmp_path):
     ref = pd.read_csv(UCI).head(5000)
     r = monitor(bare, live.sample(5000, random_state=3), reference=ref)
     assert r.baseline.rows == 5000 and r.status == "stable"
+    # ids and the outcome are no inputs: with --id / --target they are not monitored (new ids "drifted")
+    later = live.sample(5000, random_state=3).assign(ID=lambda f: f["ID"] + 100_000)
+    r = monitor(bare, later, reference=ref, id="ID", target=UCI_TARGET)
+    monitored = set(r.drift.variables["variable"])
+    assert "ID" not in monitored and UCI_TARGET not in monitored and "LIMIT_BAL" in monitored
+    assert r.status == "stable"
+    # a column of the baseline gone from the data is said, not skipped silently
+    gone = [c for c in ref.columns if c not in result.model.features_ and c not in ("ID", UCI_TARGET)][:1]
+    r = monitor(bare, later.drop(columns=gone), reference=ref, id="ID", target=UCI_TARGET)
+    assert any(f"are not in the data and are not monitored: {gone[0]}" in n for n in r.notes), r.notes
 
 
 # ---------------------------------------------------------------- drift

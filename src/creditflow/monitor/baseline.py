@@ -9,6 +9,7 @@ missing rate, range (min/max) and category set. Only the `CreditModel` protocol 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,8 +231,10 @@ def score_histogram(score: np.ndarray) -> dict[str, Any] | None:
     return {"min": lo, "counts": np.bincount((finite - lo).astype(np.int64)).tolist()}
 
 
-def fit_baseline(model: Any, dataset: Any, *, score_bins: int = SCORE_BINS, bins: int = QUANTILE_BINS) -> Baseline:
-    """The `Baseline` of a fitted model on its training rows (a `Dataset` or a DataFrame)."""
+def fit_baseline(model: Any, dataset: Any, *, score_bins: int = SCORE_BINS, bins: int = QUANTILE_BINS,
+                 exclude: Sequence[str] = ()) -> Baseline:
+    """The `Baseline` of a fitted model on its training rows (a `Dataset` or a DataFrame); `exclude`: columns
+    that are no inputs (ids, the target, the time) and are not monitored."""
     frame = as_frame(dataset)
     if len(frame) == 0:
         raise DataError("cannot build a monitoring baseline from an empty table")
@@ -250,7 +253,8 @@ def fit_baseline(model: Any, dataset: Any, *, score_bins: int = SCORE_BINS, bins
 
         p = scored["probability"].to_numpy(dtype=float)
         performance = {"bad_rate": float(y.mean()), "auc": auc(y, p), "ks": ks(y, p).statistic}
-    columns = features + [str(c) for c in frame.columns if c not in set(features)]
+    skip = set(features) | {str(c) for c in exclude}
+    columns = features + [str(c) for c in frame.columns if str(c) not in skip]
     return Baseline(
         model_type=str(getattr(model, "model_type", type(model).__name__)), rows=len(frame),
         score=Distribution.measure(score_layout, scored["score"]), grades=_grades(model, scored, y),

@@ -234,13 +234,20 @@ def monitor(
     if reference is not None:
         ref, ref_source = read_data(reference, encoding, text_columns(bundle.files.get("schema.json", {})))
         check_columns(ref, list(mdl.features_), ref_source)
+        trained = bundle.metadata.get("training", {})
+        roles = [c for c in (id, target, time, trained.get("id_column"), trained.get("target"), trained.get("time_column"))
+                 if c]  # ids, outcomes and times change by nature: not monitored
         with located(ref_source):
-            baseline = fit_baseline(mdl, ref)
+            baseline = fit_baseline(mdl, ref, exclude=roles)
         note = f"baseline built from the reference table {ref_source or 'DataFrame'} ({len(ref):,} rows)"
     else:
         baseline = load_baseline(bundle)
         note = f"baseline: the {baseline.rows:,} training rows stored in the bundle"
     batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding)
+    gone = [v.name for v in baseline.variables if v.name not in batch.frame.columns]
+    if gone:  # model inputs are refused by load_batch; these are the other columns of the training table
+        batch.notes.append(f"{len(gone)} column(s) of the baseline are not in the data and are not monitored: "
+                           f"{', '.join(gone[:10])}{', ...' if len(gone) > 10 else ''}")
     _labels(batch, bundle, labels, target, bad, id, encoding)
     with located(batch.source):  # the model names the column and row; the file is known here
         scores = mdl.scores(batch.frame)
