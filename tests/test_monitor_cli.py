@@ -133,3 +133,18 @@ def test_an_output_path_that_is_a_directory_is_refused_and_left_alone(files, tmp
     assert r.returncode == 2 and "existing directory" in r.stderr, r.stderr
     assert (work / "keep.txt").read_text() == "mine" and (work / "sub").is_dir()
     assert (work / "reports" / "old.html").read_text() == "old"
+
+
+def test_the_console_says_why_an_input_alerts(files, tmp_path):
+    import os
+
+    d = files
+    model = d / "out" / "model"
+    features = json.loads((model / "model.json").read_text())["features"]
+    blank = pd.read_csv(d / "stable.csv").assign(**{features[0]: None})
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    r = subprocess.run([*CLI, "monitor", str(model), str(tmp_path / "blank.csv"), "--out", str(tmp_path / "b.html")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "250"})
+    assert r.returncode == 4, r.stderr
+    line = next(x for x in r.stdout.splitlines() if f" {features[0]} " in x and "alert" in x)
+    assert "missing rate 0.0% at training, 100.0% now" in line, r.stdout

@@ -25,9 +25,13 @@ def _print(result) -> None:  # noqa: ANN001 - MonitorResult, imported lazily
         table = Table(title=f"{len(moved)} finding(s) at warn or alert", title_justify="left")
         for col in ("level", "area", "period", "item", "value", "message"):
             table.add_column(col, justify="right" if col == "value" else "left")
+        info = result.findings[result.findings["level"] == "info"]
+        why = info.groupby(["item", "period"], sort=False)["message"].agg("; ".join).to_dict()
         for r in moved.head(20).itertuples(index=False):
+            # the info findings on the same column and period say why it moved (missing rate, new categories)
+            message = r.message + (f" — {why[r.item, r.period]}" if (r.item, r.period) in why else "")
             table.add_row(f"[{STYLE[r.level]}]{r.level}[/]", r.area, r.period, r.item, f"{r.value:.3f}",
-                          r.message if r.counts else f"[dim]{r.message}[/]")
+                          message if r.counts else f"[dim]{message}[/]")
         console.print(table)
     if result.performance is not None:
         s = result.performance.summary
