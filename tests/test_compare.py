@@ -66,6 +66,11 @@ def test_numbers_agree_with_the_metric_functions(models, uci):
     assert set(cal["model"]) == {"champion", "challenger"}
     assert cal.groupby("model")["count"].sum().eq(len(y)).all()
     assert result.psi_value > 0
+    # Hosmer-Lemeshow on a sample the models were not fitted on: as many degrees of freedom as groups
+    from scipy.stats import chi2
+
+    stat = summary.loc["challenger", "hl_statistic"]
+    assert summary.loc["challenger", "hl_p_value"] == pytest.approx(chi2.sf(stat, 10))
 
 
 def test_a_model_against_itself(models, uci):

@@ -72,6 +72,10 @@ def test_auc_gini_ks_agree_with_sklearn_and_scipy(report, card, uci):
         assert m.loc[name, "ks"] == pytest.approx(ks_2samp(score[ds.y == 1], score[ds.y == 0]).statistic, abs=1e-12)
         assert m.loc[name, "auc_low"] < m.loc[name, "auc"] < m.loc[name, "auc_high"]
         assert m.loc[name, "rows"] == len(ds)
+        # the probability's AUC and KS, as metrics.json gives them
+        pd_bad = card.predict_proba(ds.X)[:, 1]
+        assert m.loc[name, "auc_pd"] == pytest.approx(roc_auc_score(ds.y, pd_bad), abs=1e-12)
+        assert m.loc[name, "ks_pd"] == pytest.approx(ks_2samp(pd_bad[ds.y == 1], pd_bad[ds.y == 0]).statistic, abs=1e-12)
 
 
 def test_psi_of_the_score_by_hand(report, card, uci):

@@ -142,7 +142,7 @@ def compare_models(
         p = scored[name]["probability"].to_numpy()
         s = scored[name]["score"].to_numpy()
         a = auc_ci(yv, p)
-        hl = hosmer_lemeshow(yv, p, groups)
+        hl = hosmer_lemeshow(yv, p, groups, df=groups)  # an independent sample: groups, not groups − 2
         rows.append({
             "model": name, "model_type": getattr(model, "model_type", ""), "model_version": _version(obj),
             "auc": a.auc, "auc_low": a.auc_low, "auc_high": a.auc_high, "ks": ks(yv, p).statistic, "gini": a.gini,

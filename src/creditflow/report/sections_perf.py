@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from creditflow.evaluation import (
+    auc,
     auc_ci,
     bad_rate_by_band,
     calibration_table,
@@ -40,9 +41,11 @@ def discrimination(samples: list[Sample], primary: Sample) -> tuple[Section, dic
         k = ks(s.y, _score(s), higher_is_better=True)
         results[s.name] = {**a.to_dict(), "ks": k.statistic, "ks_score": k.threshold, "rows": s.n,
                            "bad_rate": s.bad_rate}
+        pd_bad = s.scored["probability"].to_numpy(dtype=float)
         rows.append({"sample": s.name, "rows": s.n, "bad_rate": s.bad_rate, "auc": a.auc, "auc_low": a.auc_low,
                      "auc_high": a.auc_high, "gini": a.gini, "gini_low": a.gini_low, "gini_high": a.gini_high,
-                     "ks": k.statistic, "ks_score": k.threshold})
+                     "ks": k.statistic, "ks_score": k.threshold,
+                     "auc_pd": auc(s.y, pd_bad), "ks_pd": ks(s.y, pd_bad).statistic})
         curves.append((s.name, k))
     metrics = pd.DataFrame(rows)
     p = results[primary.name]
@@ -60,7 +63,10 @@ def discrimination(samples: list[Sample], primary: Sample) -> tuple[Section, dic
         cards,
         Table("discrimination.metrics", "AUC, Gini and KS by sample", metrics,
               note="95% confidence intervals by DeLong's method; Gini = 2·AUC − 1. KS is the largest gap between "
-                   "the cumulative shares of bads and goods; ks_score is the score where it occurs."),
+                   "the cumulative shares of bads and goods; ks_score is the score where it occurs. AUC, Gini and KS "
+                   "are those of the integer score, as decisions see it; auc_pd and ks_pd those of the probability "
+                   "of bad, as metrics.json, train's summary and compare give them (the integer score ties rows, "
+                   "so they differ slightly)."),
         Figure("discrimination.roc", "ROC", svg=figures.roc([(n, k, results[n]["auc"]) for n, k in curves])),
         Figure("discrimination.ks", "KS curve", svg=figures.ks_curve(pk, primary.name)),
         Table("discrimination.lift", f"Lift and gain by decile — {primary.name}", gain,
