@@ -123,3 +123,6 @@ def test_cli_bad_input_exits_2(models, tmp_path):
     r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "ok.csv", "--target", UCI_TARGET,
             "--out", tmp_path / "c.txt")
     assert r.exit_code == 2 and not (tmp_path / "c.txt").exists()
+    frame.assign(PAY_0=None).to_csv(tmp_path / "blank.csv", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "blank.csv", "--target", UCI_TARGET)
+    assert r.exit_code == 2 and "PAY_0" in r.stderr and "fill it" in r.stderr and "--exclude" not in r.stderr

@@ -514,9 +514,9 @@ def read_table(
         raise DataError("no feature columns besides the target, id and time", file=source)
     for col in X.columns:
         if X[col].isna().all():
-            raise DataError(
-                "the column is entirely missing", file=source, column=str(col), hint="drop it or pass --exclude"
-            )
+            hint = ("a model input blank on every row would score as Missing throughout: fill it from the source "
+                    "before validating the model on this table") if features is not None else "drop it or pass --exclude"
+            raise DataError("the column is entirely missing", file=source, column=str(col), hint=hint)
     check_finite(X, file=source)
     if isinstance(dictionary, FieldDictionary):
         fd = dictionary
