@@ -117,24 +117,34 @@ def save_bundle(
     docs["metadata.json"] = meta
     blobs = {name: doc if isinstance(doc, bytes) else doc.encode("utf-8") if isinstance(doc, str) else dumps(doc)
              for name, doc in docs.items()}
+    write_bundle_files(path, blobs, model.model_type)
+    return Path(path)
+
+
+def write_bundle_files(path: str | Path, blobs: dict[str, bytes], model_type: str,
+                       format_version: int = FORMAT_VERSION) -> dict:
+    """Write the documents `blobs` and their manifest to directory `path` atomically; returns the manifest.
+
+    The model version is the SHA-256 of every document but `metadata.json`. An existing `path` is
+    replaced only when it is an older bundle (or empty), never another folder.
+    """
     model_digest = hashlib.sha256()
     for name in sorted(blobs):
         if name != "metadata.json":
             model_digest.update(name.encode() + b"\0" + blobs[name])
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model_type": model.model_type,
+        "format_version": format_version,
+        "model_type": model_type,
         "model_version": model_digest.hexdigest()[:16],
         "files": {name: sha256(b) for name, b in sorted(blobs.items())},
     }
-    path = Path(path)
-    with atomic_path(path, replaces=lambda d: (d / MANIFEST).is_file()) as tmp:  # only an older bundle
+    with atomic_path(Path(path), replaces=lambda d: (d / MANIFEST).is_file()) as tmp:
         tmp.mkdir(parents=True)
         for name, b in blobs.items():
             (tmp / name).write_bytes(b)
         (tmp / MANIFEST).write_bytes(dumps(manifest))
-    return path
+    return manifest
 
 
 def read_manifest(path: str | Path) -> dict:

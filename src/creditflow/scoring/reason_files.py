@@ -3,7 +3,6 @@ new SHA-256 manifest), and rewrite bundle documents atomically."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,17 +10,16 @@ from typing import Any
 import pandas as pd
 
 from creditflow.bundle import (
-    FORMAT,
     FORMAT_VERSION,
     MANIFEST,
     dumps,
     load_bundle,
     read_manifest,
-    sha256,
     verify_bundle,
+    write_bundle_files,
 )
 from creditflow.data.errors import CreditflowError
-from creditflow.data.output import atomic_path, write_frame
+from creditflow.data.output import write_frame
 from creditflow.scoring.reasons import CODES_FILE, REASONS_FILE, ReasonCodes, Reasoner, ReasonSettings
 
 
@@ -37,21 +35,7 @@ def rewrite_bundle(path: str | Path, docs: dict[str, Any]) -> dict:
         if name in (MANIFEST, "metadata.json"):
             raise CreditflowError(f"{name} cannot be replaced")
         blobs[name] = doc.encode("utf-8") if isinstance(doc, str) else dumps(doc)
-    digest = hashlib.sha256()
-    for name in sorted(blobs):
-        if name != "metadata.json":
-            digest.update(name.encode() + b"\0" + blobs[name])
-    new = {
-        "format": FORMAT, "format_version": manifest.get("format_version", FORMAT_VERSION),
-        "model_type": manifest.get("model_type"), "model_version": digest.hexdigest()[:16],
-        "files": {name: sha256(b) for name, b in sorted(blobs.items())},
-    }
-    with atomic_path(path) as tmp:
-        tmp.mkdir(parents=True)
-        for name, b in blobs.items():
-            (tmp / name).write_bytes(b)
-        (tmp / MANIFEST).write_bytes(dumps(new))
-    return new
+    return write_bundle_files(path, blobs, manifest.get("model_type"), manifest.get("format_version", FORMAT_VERSION))
 
 
 def current_codes(model_dir: str | Path) -> tuple[Any, ReasonCodes]:
