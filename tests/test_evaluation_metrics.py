@@ -144,3 +144,18 @@ def test_bad_input_is_a_clear_data_error():
         ks([0, 2, 1], [0.1, 0.2, 0.3])
     with pytest.raises(DataError, match="missing"):
         auc_ci([0, 1, 1], [0.1, np.nan, 0.3])
+
+
+def test_one_bad_gives_an_auc_without_interval_and_no_numpy_warnings():
+    import warnings
+
+    y = np.array([1, 0, 0, 0])
+    p = np.array([0.9, 0.2, 0.4, 0.1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "degrees of freedom <= 0" and divide warnings fail the test
+        r = auc_ci(y, p)
+        t = delong_test(y, p, p[::-1])
+    assert r.auc == 1.0 and np.isnan(r.se) and np.isnan(r.auc_low) and np.isnan(r.auc_high)
+    assert np.isnan(t["p_value"]) and t["difference"] == pytest.approx(r.auc - auc(y, p[::-1]))
+    two = auc_ci(np.array([1, 1, 0, 0, 0]), np.array([0.9, 0.3, 0.2, 0.4, 0.1]))
+    assert np.isfinite(two.se) and 0 <= two.auc_low <= two.auc <= two.auc_high <= 1

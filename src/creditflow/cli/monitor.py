@@ -35,8 +35,9 @@ def _print(result) -> None:  # noqa: ANN001 - MonitorResult, imported lazily
         console.print(table)
     if result.performance is not None:
         s = result.performance.summary
-        console.print(f"labelled {s['labelled']:,} rows: bad rate {s['bad_rate']:.2%}, AUC {s['auc']:.3f}, "
-                      f"KS {s['ks']:.3f}", highlight=False)
+        rank = (f"AUC {s['auc']:.3f}, KS {s['ks']:.3f}" if s["auc"] == s["auc"]
+                else "AUC and KS n/a (the labelled rows hold one class)")
+        console.print(f"labelled {s['labelled']:,} rows: bad rate {s['bad_rate']:.2%}, {rank}", highlight=False)
     for note in result.notes:
         err_console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ def report_cmd(
         written.append(str(xlsx))
     d = report.metrics["discrimination"]
     for name, m in d.items():
-        console.print(f"{name}: {m['rows']:,} rows, AUC {m['auc']:.4f} [{m['auc_low']:.4f}, {m['auc_high']:.4f}], "
-                      f"Gini {m['gini']:.4f}, KS {m['ks']:.4f}")
+        interval = (f"[{m['auc_low']:.4f}, {m['auc_high']:.4f}]" if math.isfinite(m["auc_low"])
+                    else f"(no interval from {m['n_bads']} bad(s) and {m['n_goods']} good(s))")
+        console.print(f"{name}: {m['rows']:,} rows, AUC {m['auc']:.4f} {interval}, "
+                      f"Gini {m['gini']:.4f}, KS {m['ks']:.4f}", highlight=False)
     console.print(f"report: [bold]{' and '.join(written)}[/] in {time.perf_counter() - started:.1f} s")

@@ -76,7 +76,10 @@ def _delong_components(y: np.ndarray, risks: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _delong_cov(v10: np.ndarray, v01: np.ndarray) -> np.ndarray:
+    """DeLong covariance of the AUCs; NaN when there are fewer than two bads or goods (no variance to take)."""
     m, n = v10.shape[1], v01.shape[1]
+    if m < 2 or n < 2:
+        return np.full((v10.shape[0], v10.shape[0]), np.nan)
     s10 = np.atleast_2d(np.cov(v10, ddof=1))
     s01 = np.atleast_2d(np.cov(v01, ddof=1))
     return s10 / m + s01 / n
@@ -137,11 +140,12 @@ def auc_ci(y: ArrayLike, p: ArrayLike, *, level: float = 0.95, higher_is_better:
     yy, risk = risk_of(y, p, higher_is_better)
     aucs, v10, v01 = _delong_components(yy, risk[None, :])
     var = float(_delong_cov(v10, v01)[0, 0])
-    se = float(np.sqrt(max(var, 0.0)))
+    se = float(np.sqrt(max(var, 0.0))) if np.isfinite(var) else float("nan")  # NaN: under two bads or goods
     z = stats.norm.ppf(0.5 + level / 2)
     a = float(aucs[0])
+    low, high = (max(0.0, a - z * se), min(1.0, a + z * se)) if np.isfinite(se) else (float("nan"), float("nan"))
     return AUCResult(
-        auc=a, se=se, auc_low=float(max(0.0, a - z * se)), auc_high=float(min(1.0, a + z * se)), level=level,
+        auc=a, se=se, auc_low=float(low), auc_high=float(high), level=level,
         n_bads=int(yy.sum()), n_goods=int(yy.shape[0] - yy.sum()),
     )
 
@@ -158,6 +162,9 @@ def delong_test(
     cov = _delong_cov(v10, v01)
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     diff = float(aucs[0] - aucs[1])
+    if not np.isfinite(var):  # under two bads or goods: no test
+        return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff,
+                "se": float("nan"), "z": float("nan"), "p_value": float("nan")}
     z = diff / np.sqrt(var) if var > 0 else (0.0 if diff == 0 else np.inf * np.sign(diff))
     return {
         "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff,

@@ -54,9 +54,12 @@ def discrimination(samples: list[Sample], primary: Sample) -> tuple[Section, dic
     lo, hi = np.min(_score(primary)), np.max(_score(primary))
     edges = np.arange(np.ceil(lo / 50) * 50, hi + 1, 50)
     bands = bad_rate_by_band(primary.y, _score(primary), edges)
+    few = f"no interval from {p['n_bads']} bad(s) and {p['n_goods']} good(s)"  # DeLong needs two of each
+    known = p["auc_low"] == p["auc_low"]
     cards = [
-        Metric("AUC", f"{p['auc']:.3f}", f"95% CI {p['auc_low']:.3f} – {p['auc_high']:.3f} ({primary.name})"),
-        Metric("Gini", f"{p['gini']:.3f}", f"95% CI {p['gini_low']:.3f} – {p['gini_high']:.3f}"),
+        Metric("AUC", f"{p['auc']:.3f}",
+               f"95% CI {p['auc_low']:.3f} – {p['auc_high']:.3f} ({primary.name})" if known else f"{few} ({primary.name})"),
+        Metric("Gini", f"{p['gini']:.3f}", f"95% CI {p['gini_low']:.3f} – {p['gini_high']:.3f}" if known else few),
         Metric("KS", f"{p['ks']:.3f}", f"at score {p['ks_score']:g}"),
     ]
     blocks: list = [
