@@ -167,3 +167,18 @@ def test_a_loaded_scorecard_keeps_its_settings(german, tmp_path):
     loaded = load_bundle(tmp_path / "b").model
     assert loaded.C == 1.0 and loaded.coef_sign == "any" and loaded.binning["max_bins"] == 4
     assert clone(loaded).fit(X, labels).points_.equals(card.points_)
+
+
+def test_a_refit_that_fails_leaves_no_half_of_the_old_model(german):
+    from sklearn.exceptions import NotFittedError
+
+    X, labels = german
+    card = cf.Scorecard().fit(X, labels)
+    noise = pd.DataFrame({"noise": np.random.default_rng(0).normal(size=len(X))})
+    with pytest.raises(cf.CreditflowError):
+        card.set_params(selection={"min_iv": 5.0}).fit(noise, labels)  # nothing survives
+    assert not hasattr(card, "binning_") and not hasattr(card, "features_")
+    with pytest.raises(NotFittedError):
+        card.predict_proba(X)
+    card.set_params(selection=None).fit(X, labels)  # and it fits again as new
+    np.testing.assert_array_equal(card.predict_proba(X), cf.Scorecard().fit(X, labels).predict_proba(X))

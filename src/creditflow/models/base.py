@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -293,3 +295,32 @@ def set_classes(model: Any, doc: dict | None = None) -> None:
         model.bad_class_ = str(bad)
     else:
         model.classes_, model.bad_class_ = np.array([0, 1]), 1
+
+
+# what our models cache from a fit besides their public learned attributes (name_)
+FIT_CACHES = ("_compiled", "_row_plan", "_pair_plan", "_fit_params", "_tables")
+
+
+def forget_fit(model: Any) -> None:
+    """Drop what an earlier fit learned: the public learned attributes (trailing underscore) and our caches
+    (not scikit-learn's own private attributes, such as the callback context it sets around `fit`)."""
+    params = set(model._get_param_names())
+    for name in [k for k in vars(model) if k not in params]:
+        if (name.endswith("_") and not name.startswith("_")) or name in FIT_CACHES:
+            delattr(model, name)
+
+
+def fit_afresh(fit: Callable) -> Callable:
+    """Decorate a `fit`: it starts from no learned state, and one that fails leaves the model unfitted
+    rather than mixing the old fit's attributes with the new one's."""
+
+    @functools.wraps(fit)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        forget_fit(self)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            forget_fit(self)
+            raise
+
+    return wrapper

@@ -36,6 +36,7 @@ from creditflow.data.errors import BundleError, CreditflowError, DataError, Sche
 from creditflow.models.base import (
     bundle_params,
     classes_doc,
+    fit_afresh,
     remember_params,
     set_classes,
     stored_params,
@@ -127,6 +128,7 @@ class BoostedScorecard(Scorecard):
         self.dictionary = dictionary
 
     # ------------------------------------------------------------------ fit
+    @fit_afresh
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> BoostedScorecard:
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         categorical = column_names(self.categorical, "categorical")

@@ -38,6 +38,7 @@ from creditflow.models.base import (
     bundle_params,
     classes_doc,
     coerce_settings,
+    fit_afresh,
     predicted_labels,
     proba_columns,
     remember_params,
@@ -154,6 +155,7 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
             raise CreditflowError(f"engine must be one of {ENGINES}, not {self.engine!r}")
         seed_number(self.random_state)
 
+    @fit_afresh
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> GBDTModel:
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         self._check_parameters()

@@ -20,6 +20,7 @@ from creditflow.models.base import (
     bundle_params,
     classes_doc,
     coerce_settings,
+    fit_afresh,
     predicted_labels,
     proba_columns,
     remember_params,
@@ -151,6 +152,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         self.dictionary = dictionary
 
     # ------------------------------------------------------------------ fit
+    @fit_afresh
     def fit(self, X: Any, y: Any = None, progress: Any = None) -> Scorecard:
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         bp, sset = self._start_fit(getattr(X, "dictionary", None))
