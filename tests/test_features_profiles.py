@@ -150,3 +150,17 @@ def test_tag_condition_on_a_missing_column_names_it():
     with pytest.raises(DataError) as err:
         rules.apply(pd.DataFrame({"x": [1]}), file="tags.yaml")
     assert err.value.column == "t" and "nope" in err.value.reason
+
+
+def test_large_whole_numbers_are_kept_exactly_or_refused():
+    frame = flatten_profiles([{"uid": 100000000000000001, "age": 30}, {"uid": 100000000000000010, "age": 40}])
+    assert frame["uid"].dtype == "int64" and frame["uid"].tolist() == [100000000000000001, 100000000000000010]
+    gaps = flatten_profiles([{"uid": 1, "n": 2**60 + 1}, {"uid": 2}])
+    assert gaps["n"].dtype == "Int64" and gaps["n"].iloc[0] == 2**60 + 1 and pd.isna(gaps["n"].iloc[1])
+    assert flatten_profiles([{"uid": 1, "n": 5}, {"uid": 2}])["n"].dtype == "float64"  # small: as before
+    with pytest.raises(DataError) as err:
+        flatten_profiles([{"uid": 1}, {"uid": 12345678901234567890}], file="p.jsonl")
+    assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", "uid", 2)
+    assert "64-bit" in err.value.reason
+    with pytest.raises(DataError, match="fractional"):
+        flatten_profiles([{"uid": 1, "n": 2**60 + 1}, {"uid": 2, "n": 0.5}])

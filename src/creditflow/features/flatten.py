@@ -14,7 +14,10 @@ Lists:
 
 A key absent from a record, or ``null``, is missing. Types: a column of whole numbers without
 missing values is ``int64``, other numbers ``float64``, true/false ``boolean``, text ``str``; a
-column mixing numbers and text is refused (`DataError` naming the column and a row).
+column mixing numbers and text is refused (`DataError` naming the column and a row). Whole numbers
+are never rounded: with missing values a column holding one beyond 2**53 (where ``float64`` loses
+whole numbers) is nullable ``Int64``; one beyond the 64-bit range, or one beyond 2**53 next to
+fractional numbers, is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from creditflow.data.errors import DataError, shown
 
 SEP = "__"
 JOIN = "|"
+_EXACT = 2**53  # float64 holds every whole number up to this exactly
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,7 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
     if kind == "boolean":
         return values.astype("boolean")
     if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
-        numbers = values.astype("float64")
-        return numbers.astype("int64") if kind == "integer" and len(present) == len(values) else numbers
+        return _numbers(values, present, kind, column, file)
     if kind == "string":
         return values.astype("str").where(values.notna())
     kinds = present.map(lambda v: "bool" if isinstance(v, (bool, np.bool_)) else (
@@ -141,6 +145,30 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
         f"e.g. {shown(present[odd.index[0]])})",
         file=file, column=column, row=row, hint="make the field one type in every profile",
     )
+
+
+def _numbers(values: pd.Series, present: pd.Series, kind: str, column: str, file: str | None) -> pd.Series:
+    """Whole numbers stay exact: int64, or with gaps float64 (nullable Int64 beyond 2**53, where
+    float64 would round them); beyond int64, or too large next to fractions, they are refused."""
+    whole = present[present.map(lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool))]
+    big = whole[whole.map(lambda v: abs(int(v)) > _EXACT)]
+    if not big.empty:
+        huge = big[big.map(lambda v: not _INT64_MIN <= int(v) <= _INT64_MAX)]
+        if not huge.empty or kind != "integer":
+            bad = huge if not huge.empty else big
+            why = ("does not fit a 64-bit integer" if not huge.empty
+                   else "cannot be kept exactly in a column that also holds fractional numbers")
+            raise DataError(
+                f"{len(bad)} whole number(s) too large: {bad.iloc[0]} {why}",
+                file=file, column=column, row=int(bad.index[0]) + 1,
+                hint="write such ids as text (in quotes) in every profile",
+            )
+    if kind == "integer":
+        if len(present) == len(values):
+            return values.astype("int64")
+        if not big.empty:
+            return values.astype("Int64")
+    return values.astype("float64")
 
 
 def _has_nested_cells(frame: pd.DataFrame) -> bool:
@@ -173,8 +201,10 @@ def flatten_profiles(
             if key not in seen:
                 seen.add(key)
                 columns.append(key)
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    return pd.DataFrame({c: _typed(frame[c].astype(object), c, file) for c in columns}, index=frame.index)
+    index = pd.RangeIndex(len(rows))
+    # object columns, not from_records: its inference turns whole numbers with gaps into float64
+    cells = {c: pd.Series([r.get(c) for r in rows], index=index, dtype=object) for c in columns}
+    return pd.DataFrame({c: _typed(cells[c], c, file) for c in columns}, index=index)
 
 
 def read_profiles(path: str | Path, options: FlattenOptions | None = None, encoding: str | None = None) -> pd.DataFrame:
