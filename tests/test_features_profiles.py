@@ -164,3 +164,15 @@ def test_large_whole_numbers_are_kept_exactly_or_refused():
     assert "64-bit" in err.value.reason
     with pytest.raises(DataError, match="fractional"):
         flatten_profiles([{"uid": 1, "n": 2**60 + 1}, {"uid": 2, "n": 0.5}])
+
+
+@pytest.mark.parametrize("records, column", [
+    ([{"uid": 2}, {"uid": 1, "a__b": 5, "a": {"b": 6}}], "a__b"),
+    ([{"uid": 2}, {"uid": 1, "phones": ["1", "2"], "phones__count": 9}], "phones__count"),
+    ([{"uid": 2}, {"uid": 1, "phones__count": 9, "phones": ["1", "2"]}], "phones__count"),
+])
+def test_fields_that_flatten_to_one_column_are_refused(records, column):
+    with pytest.raises(DataError) as err:
+        flatten_profiles(records, file="p.jsonl")
+    assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", column, 2)
+    assert "overwrite" in err.value.reason

@@ -69,35 +69,50 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _put(out: dict[str, Any], key: str, value: object) -> None:
+    """Set one flat column, refusing a second value for it (``a__b`` next to ``a: {b: ...}``)."""
+    if key in out:
+        raise DataError(
+            "two fields of a profile flatten to this column name (nested keys are joined with "
+            f"'{SEP}', lists add '{SEP}count' ...), so one value would overwrite the other",
+            column=key, hint=f"rename one of the fields, e.g. avoid '{SEP}' in key names",
+        )
+    out[key] = value
+
+
 def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
     if any(isinstance(v, Mapping) for v in items):
         objects = [v if isinstance(v, Mapping) else {"value": v} for v in items if not _is_missing(v)]
-        out[prefix + SEP + "count"] = len(objects)
+        _put(out, prefix + SEP + "count", len(objects))
         flat_items = []
-        for obj in objects:
+        for i, obj in enumerate(objects):
             flat: dict[str, Any] = {}
-            _flatten_value(obj, "", flat, options)
+            try:
+                _flatten_value(obj, "", flat, options)
+            except DataError as exc:
+                exc.column = f"{prefix}{SEP}{i}{SEP}{exc.column}"
+                raise
             flat_items.append(flat)
         for i, flat in enumerate(flat_items[: options.list_items]):
             for key, value in flat.items():
-                out[f"{prefix}{SEP}{i}{SEP}{key}"] = value
+                _put(out, f"{prefix}{SEP}{i}{SEP}{key}", value)
         numeric_keys: dict[str, list[float]] = {}
         for flat in flat_items:
             for key, value in flat.items():
                 if _is_number(value):
                     numeric_keys.setdefault(key, []).append(float(value))
         for key, values in numeric_keys.items():
-            out[f"{prefix}{SEP}{key}{SEP}sum"] = float(sum(values))
-            out[f"{prefix}{SEP}{key}{SEP}min"] = min(values)
-            out[f"{prefix}{SEP}{key}{SEP}max"] = max(values)
+            _put(out, f"{prefix}{SEP}{key}{SEP}sum", float(sum(values)))
+            _put(out, f"{prefix}{SEP}{key}{SEP}min", min(values))
+            _put(out, f"{prefix}{SEP}{key}{SEP}max", max(values))
         return
     present = [v for v in items if not _is_missing(v)]
     as_text = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in present]
-    out[prefix + SEP + "count"] = len(present)
-    out[prefix + SEP + "first"] = present[0] if present and not isinstance(present[0], list) else (
+    _put(out, prefix + SEP + "count", len(present))
+    _put(out, prefix + SEP + "first", present[0] if present and not isinstance(present[0], list) else (
         as_text[0] if present else None
-    )
-    out[prefix + SEP + "joined"] = JOIN.join(as_text)
+    ))
+    _put(out, prefix + SEP + "joined", JOIN.join(as_text))
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -106,14 +121,14 @@ _SCALARS = (str, int, float, bool, type(None))
 def _flatten_value(value: object, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
     kind = type(value)
     if kind in _SCALARS:
-        out[prefix] = None if (kind is float and value != value) else value
+        _put(out, prefix, None if (kind is float and value != value) else value)
     elif kind is dict or isinstance(value, Mapping):
         for key, sub in value.items():  # type: ignore[union-attr]
             _flatten_value(sub, f"{prefix}{SEP}{key}" if prefix else str(key), out, options)
     elif isinstance(value, (list, tuple, np.ndarray)):
         _flatten_list(list(value), prefix, out, options)
     else:
-        out[prefix] = None if _is_missing(value) else value
+        _put(out, prefix, None if _is_missing(value) else value)
 
 
 def flatten_record(record: Mapping, options: FlattenOptions | None = None) -> dict[str, Any]:
@@ -191,7 +206,12 @@ def flatten_profiles(
         if not _has_nested_cells(records):
             return records.copy()
         records = records.to_dict("records")
-    rows = [flatten_record(r, options) for r in records]
+    rows = []
+    for i, record in enumerate(records, start=1):
+        try:
+            rows.append(flatten_record(record, options))
+        except DataError as exc:
+            raise DataError(exc.reason, file=file, column=exc.column, row=i, hint=exc.hint) from None
     if not rows:
         raise DataError("no profiles to flatten", file=file)
     columns: list[str] = []
