@@ -176,3 +176,14 @@ def test_fields_that_flatten_to_one_column_are_refused(records, column):
         flatten_profiles(records, file="p.jsonl")
     assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", column, 2)
     assert "overwrite" in err.value.reason
+
+
+@pytest.mark.parametrize("item", [{"amt": "2"}, {"amt": True}])
+def test_a_list_field_mixing_numbers_and_text_is_refused(item):
+    records = [{"uid": 2, "loans": [{"amt": 5}]}, {"uid": 1, "loans": [{"amt": 1}, item, {"amt": None}]}]
+    with pytest.raises(DataError) as err:
+        flatten_profiles(records, file="p.jsonl")
+    assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", "loans__amt", 2)
+    assert "mix numbers" in err.value.reason and repr(item["amt"]) in err.value.reason
+    flat = flatten_profiles([{"uid": 1, "loans": [{"amt": 1}, {"amt": None}, {"amt": 2}]}])
+    assert flat["loans__amt__sum"].item() == 3  # missing values are not a mix

@@ -9,7 +9,8 @@ Lists:
   ``<key>__joined`` (items as text joined by ``|``, in order; ``""`` for an empty list);
 * a list of objects gives ``<key>__count``, the fields of the first ``list_items`` objects as
   ``<key>__0__<field>``, ``<key>__1__<field>`` ..., and for every numeric field over all objects
-  ``<key>__<field>__sum``, ``__min`` and ``__max``;
+  ``<key>__<field>__sum``, ``__min`` and ``__max`` (a field mixing numbers and text or true/false
+  in one list is refused, as a column would be);
 * in a list that mixes objects and scalars, a scalar item counts as ``{"value": item}``.
 
 A key absent from a record, or ``null``, is missing. Types: a column of whole numbers without
@@ -97,10 +98,22 @@ def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: Flatte
             for key, value in flat.items():
                 _put(out, f"{prefix}{SEP}{i}{SEP}{key}", value)
         numeric_keys: dict[str, list[float]] = {}
+        number: dict[str, object] = {}  # first number and first other value per field, to refuse a mix
+        other: dict[str, object] = {}
         for flat in flat_items:
             for key, value in flat.items():
                 if _is_number(value):
                     numeric_keys.setdefault(key, []).append(float(value))
+                    number.setdefault(key, value)
+                elif not _is_missing(value):
+                    other.setdefault(key, value)
+        for key in sorted(numeric_keys.keys() & other.keys()):
+            raise DataError(
+                f"the list's objects mix numbers and {'true/false' if isinstance(other[key], bool) else 'text'} "
+                f"in this field (e.g. {shown(number[key])} and {shown(other[key])}), so its sum, min "
+                "and max would leave values out",
+                column=f"{prefix}{SEP}{key}", hint="make the field one type in every item",
+            )
         for key, values in numeric_keys.items():
             _put(out, f"{prefix}{SEP}{key}{SEP}sum", float(sum(values)))
             _put(out, f"{prefix}{SEP}{key}{SEP}min", min(values))
