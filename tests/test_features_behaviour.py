@@ -242,3 +242,21 @@ def test_duplicates_and_unknown_entities_are_dropped_only_when_asked_and_counted
     pd.testing.assert_frame_equal(result.frame, clean)
     with pytest.raises(DataError, match="2 event row"):
         build_features(None, ev, BehaviourSpec.from_dict(HAND_SPEC), OBS)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_month_is_used_only_once_complete(engine):
+    ev = pd.DataFrame({"id": [1, 1, 1], "m": ["2024-01-10", "2024-02-10", "2024-03-28"], "v": [1.0, 5.0, 999.0]})
+    obs = pd.DataFrame({"id": [1, 1, 1, 1], "observation_date": ["2024-03-05", "2024-03-01", "2024-03-31",
+                                                                  "2024-03-30 23:00"]})
+    spec = BehaviourSpec.from_dict({
+        "entity": "id", "event_time": "m", "event_period": "month", "windows": ["3m"],
+        "features": [{"name": "s", "agg": "sum", "column": "v"}, {"name": "n", "agg": "count"},
+                     {"name": "n_30d", "agg": "count", "windows": ["30d"]},
+                     {"name": "since", "agg": "days_since_last"}],
+    })
+    out = build_features(None, ev, spec, obs, engine=engine)
+    # mid-March: March is not complete, so its 999 must not leak in; the windows stay as they were
+    assert out["s"].tolist() == [6.0, 6.0, 1005.0, 6.0]
+    assert out["n_30d"].tolist() == [0, 1, 1, 0]
+    assert out["since"].tolist() == [33.0, 29.0, 30.0, pytest.approx(58 + 23 / 24)]

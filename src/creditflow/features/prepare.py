@@ -6,7 +6,9 @@ where the spec's policy says ``drop``, dropped with a count in the `BuildReport`
 After preparation the events frame holds the entity column, ``__ts`` (naive timestamp), ``__row``
 (position in the input), ``__seq`` (rank by time, then input position: the order of "first" and
 "last") and the columns the spec reads;
-the observations frame holds the entity column, ``__obs_ts`` and ``__obs_row`` (position in the input).
+the observations frame holds the entity column, ``__obs_ts``, ``__obs_row`` (position in the input)
+and ``__obs_until`` (events are usable only strictly before it: the observation time, or for
+month-stamped events with ``period_anchor: start`` the start of the last month complete by then).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.times import parse_times
 
-TS, ROW, SEQ, OBS_TS, OBS_ROW = "__ts", "__row", "__seq", "__obs_ts", "__obs_row"
+TS, ROW, SEQ, OBS_TS, OBS_ROW, OBS_UNTIL = "__ts", "__row", "__seq", "__obs_ts", "__obs_row", "__obs_until"
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -98,6 +100,19 @@ def exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def usable_until(observed: pd.Series, spec: BehaviourSpec) -> pd.Series:
+    """Events are usable for an observation only strictly before this time (see the module notes).
+
+    A month stamped at its start (2024-03 -> 2024-03-01) is complete on its last day, so it counts
+    from that day on: at 2024-03-05 the March statement must not (it would leak the rest of March),
+    while month-start and month-end observations (2024-03-01, 2005-09-30) are unaffected.
+    """
+    if spec.event_period != "month" or spec.period_anchor != "start":
+        return observed
+    complete = (observed + pd.Timedelta(days=1)).dt.to_period("M").dt.start_time.astype(observed.dtype)
+    return complete.where(complete < observed, observed)
+
+
 def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
     """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates."""
     _require_columns(
@@ -109,7 +124,8 @@ def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, fil
     _check_ids(ids, spec.entity, file)
     ts = parse_times(observations[spec.observation_date], column=spec.observation_date, file=file,
                      timezone=spec.timezone)
-    out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids))})
+    out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids)),
+                        OBS_UNTIL: usable_until(ts, spec).to_numpy()})
     dup = out.duplicated([spec.entity, OBS_TS]).to_numpy()
     if dup.any():
         raise DataError(
