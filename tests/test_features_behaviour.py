@@ -260,3 +260,39 @@ def test_a_month_is_used_only_once_complete(engine):
     assert out["s"].tolist() == [6.0, 6.0, 1005.0, 6.0]
     assert out["n_30d"].tolist() == [0, 1, 1, 0]
     assert out["since"].tolist() == [33.0, 29.0, 30.0, pytest.approx(58 + 23 / 24)]
+
+
+def _kind_log(**columns) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ev = pd.DataFrame({"id": [1, 1, 2], "t": ["2005-09-01", "2005-09-02", "2005-09-03"], "v": [1.0, 2.0, 3.0],
+                       **columns})
+    return ev, pd.DataFrame({"id": [1, 2], "observation_date": ["2005-09-30"] * 2})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("column, filt, row, words", [
+    (["0", "late", "1"], "dpd >= 1", 2, "1 of 3 value(s) are not numbers, e.g. 'late'"),
+    ([0, 2, 1], "dpd == 'x'", None, "holds numbers but is compared with the text 'x'"),
+    ([0, 2, 1], "dpd in ['a', 'b']", None, "holds numbers but is compared with the values"),
+    (["a", "b", "c"], "dpd > 1", None, "holds text but is compared with the number 1"),
+    ([0, 2, 1], "dpd", None, "is not a condition: column 'dpd' holds numbers"),
+])
+def test_filters_comparing_text_with_numbers_are_refused_by_both_engines(engine, column, filt, row, words):
+    ev, obs = _kind_log(dpd=column)
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["3m"],
+                                    "features": [{"name": "n", "agg": "count", "filter": filt}]})
+    with pytest.raises(DataError) as err:
+        build_feature_table(None, ev, spec, obs, engine=engine, files={"events": "ev.csv"})
+    assert (err.value.file, err.value.column, err.value.row) == ("ev.csv", "dpd", row)
+    assert words in err.value.reason
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_empty_column_compared_with_text_matches_nothing(engine):
+    ev, obs = _kind_log(kind=[np.nan] * 3, flag=[True, False, True])
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["3m"], "features": [
+        {"name": "a", "agg": "sum", "column": "v", "filter": "kind == 'Crédit'"},
+        {"name": "b", "agg": "count", "filter": "kind not in ['x'] or v > 1"},
+        {"name": "c", "agg": "count", "filter": "flag"},
+    ]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert out["a"].isna().all() and out["b"].tolist() == [1, 1] and out["c"].tolist() == [1, 1]

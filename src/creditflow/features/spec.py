@@ -329,6 +329,16 @@ def _expression(text: object, where: str) -> Expression:
         raise SpecError(f"{where}: {exc.reason}") from None
 
 
+def _condition(text: object, where: str) -> Expression:
+    """A filter: an expression that is true/false (``dpd`` alone or ``dpd + 1`` is not)."""
+    expr = _expression(text, where)
+    try:
+        expr.check(condition=True)
+    except DataError as exc:
+        raise SpecError(f"{where}: {exc.reason}") from None
+    return expr
+
+
 def _part(data: object, where: str) -> Part:
     if not isinstance(data, Mapping):
         raise SpecError(f"{where} must be a mapping with 'agg' and 'column'")
@@ -339,7 +349,7 @@ def _part(data: object, where: str) -> Part:
     column = data.get("column")
     if agg not in NO_COLUMN and not column:
         raise SpecError(f"{where}: aggregation '{agg}' needs a 'column'")
-    filt = _expression(data["filter"], where) if data.get("filter") is not None else None
+    filt = _condition(data["filter"], where) if data.get("filter") is not None else None
     return Part(agg, str(column) if column else None, filt)
 
 
@@ -379,7 +389,7 @@ def _feature(data: object, default_windows: list[Window], i: int) -> FeatureDef:
         agg=str(agg),
         column=str(column) if column else None,
         windows=tuple(windows),
-        filter=_expression(data["filter"], where) if data.get("filter") is not None else None,
+        filter=_condition(data["filter"], where) if data.get("filter") is not None else None,
         numerator=_part(data["numerator"], f"{where} numerator") if agg == "ratio" else None,
         denominator=_part(data["denominator"], f"{where} denominator") if agg == "ratio" else None,
     )
