@@ -122,6 +122,19 @@ def build_feature_table(
     return FeatureTable(out, report)
 
 
+def excel_ready(frame: pd.DataFrame, timezone: str | None = None) -> pd.DataFrame:
+    """`frame` as Excel can hold it: time-zone-aware columns become wall time without the zone, in
+    `timezone` when given (the spec's, as the features read the dates), else in their own zone."""
+    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if not aware:
+        return frame
+    out = frame.copy()
+    for c in aware:
+        values = out[c].dt.tz_convert(timezone) if timezone else out[c]
+        out[c] = values.dt.tz_localize(None)
+    return out
+
+
 def build_features(
     profiles: pd.DataFrame | None,
     events: pd.DataFrame,
