@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from creditflow.data.errors import DataError
-from creditflow.features import BehaviourSpec, build_feature_table, build_features, read_profiles
+from creditflow.features import BehaviourSpec, TagRules, build_feature_table, build_features, read_profiles
 from creditflow.features.duckdb_engine import behaviour_sql, plan
 from tests.conftest import ROOT, SHARED_DATA, UCI
 
@@ -296,3 +296,19 @@ def test_an_empty_column_compared_with_text_matches_nothing(engine):
     ]})
     out = build_features(None, ev, spec, obs, engine=engine)
     assert out["a"].isna().all() and out["b"].tolist() == [1, 1] and out["c"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("obs_extra, profiles, tags, file, column", [
+    ({"n": 1}, None, None, "lab.csv", "n"),  # a labels column named like a behaviour feature
+    ({}, {"id": [1, 2, 3], "sum": [0, 0, 0]}, None, "prof.jsonl", "sum"),  # a profile key
+    ({"label2": 1}, {"id": [1, 2, 3], "label2": [0, 0, 0]}, None, "lab.csv", "label2"),  # profile vs labels
+    ({}, {"id": [1, 2, 3], "avg_check": [0, 0, 0]}, None, "prof.jsonl", "avg_check"),  # a derived feature
+    ({}, None, {"max": [{"value": "x"}]}, "spec.yaml", "max"),  # a tag named like a feature
+])
+def test_a_name_clash_names_the_file_holding_the_clashing_column(obs_extra, profiles, tags, file, column):
+    files = {"events": "ev.csv", "observations": "lab.csv", "profiles": "prof.jsonl", "spec": "spec.yaml",
+             "tags": "tags.yaml"}
+    with pytest.raises(DataError) as err:
+        build_feature_table(pd.DataFrame(profiles) if profiles else None, EVENTS, BehaviourSpec.from_dict(HAND_SPEC),
+                            OBS.assign(**obs_extra), tags=TagRules.from_dict(tags) if tags else None, files=files)
+    assert (err.value.file, err.value.column) == (file, column)
