@@ -172,3 +172,11 @@ def test_the_kind_check_names_the_column_and_finds_empty_columns_compared_with_t
         with pytest.raises(DataError) as err:
             Expression.parse(text).check(kinds, condition=True)
         assert err.value.column == column, text
+
+
+def test_docs_mention_every_spec_key():
+    docs = (ROOT / "docs" / "features.md").read_text(encoding="utf-8")
+    spec = BehaviourSpec.from_dict(BASE)
+    spec.tags = TagRules.from_dict({"t": [{"value": 1}]})
+    for key in [*spec.to_dict(), "windows"]:
+        assert f"{key}:" in docs, key
