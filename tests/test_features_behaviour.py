@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from creditflow.data.errors import DataError
-from creditflow.features import BehaviourSpec, build_feature_table, build_features, read_profiles
+from creditflow.features import BehaviourSpec, TagRules, build_feature_table, build_features, read_profiles
 from creditflow.features.duckdb_engine import behaviour_sql, plan
 from tests.conftest import ROOT, SHARED_DATA, UCI
 
@@ -242,3 +242,73 @@ def test_duplicates_and_unknown_entities_are_dropped_only_when_asked_and_counted
     pd.testing.assert_frame_equal(result.frame, clean)
     with pytest.raises(DataError, match="2 event row"):
         build_features(None, ev, BehaviourSpec.from_dict(HAND_SPEC), OBS)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_month_is_used_only_once_complete(engine):
+    ev = pd.DataFrame({"id": [1, 1, 1], "m": ["2024-01-10", "2024-02-10", "2024-03-28"], "v": [1.0, 5.0, 999.0]})
+    obs = pd.DataFrame({"id": [1, 1, 1, 1], "observation_date": ["2024-03-05", "2024-03-01", "2024-03-31",
+                                                                  "2024-03-30 23:00"]})
+    spec = BehaviourSpec.from_dict({
+        "entity": "id", "event_time": "m", "event_period": "month", "windows": ["3m"],
+        "features": [{"name": "s", "agg": "sum", "column": "v"}, {"name": "n", "agg": "count"},
+                     {"name": "n_30d", "agg": "count", "windows": ["30d"]},
+                     {"name": "since", "agg": "days_since_last"}],
+    })
+    out = build_features(None, ev, spec, obs, engine=engine)
+    # mid-March: March is not complete, so its 999 must not leak in; the windows stay as they were
+    assert out["s"].tolist() == [6.0, 6.0, 1005.0, 6.0]
+    assert out["n_30d"].tolist() == [0, 1, 1, 0]
+    assert out["since"].tolist() == [33.0, 29.0, 30.0, pytest.approx(58 + 23 / 24)]
+
+
+def _kind_log(**columns) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ev = pd.DataFrame({"id": [1, 1, 2], "t": ["2005-09-01", "2005-09-02", "2005-09-03"], "v": [1.0, 2.0, 3.0],
+                       **columns})
+    return ev, pd.DataFrame({"id": [1, 2], "observation_date": ["2005-09-30"] * 2})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("column, filt, row, words", [
+    (["0", "late", "1"], "dpd >= 1", 2, "1 of 3 value(s) are not numbers, e.g. 'late'"),
+    ([0, 2, 1], "dpd == 'x'", None, "holds numbers but is compared with the text 'x'"),
+    ([0, 2, 1], "dpd in ['a', 'b']", None, "holds numbers but is compared with the values"),
+    (["a", "b", "c"], "dpd > 1", None, "holds text but is compared with the number 1"),
+    ([0, 2, 1], "dpd", None, "is not a condition: column 'dpd' holds numbers"),
+])
+def test_filters_comparing_text_with_numbers_are_refused_by_both_engines(engine, column, filt, row, words):
+    ev, obs = _kind_log(dpd=column)
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["3m"],
+                                    "features": [{"name": "n", "agg": "count", "filter": filt}]})
+    with pytest.raises(DataError) as err:
+        build_feature_table(None, ev, spec, obs, engine=engine, files={"events": "ev.csv"})
+    assert (err.value.file, err.value.column, err.value.row) == ("ev.csv", "dpd", row)
+    assert words in err.value.reason
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_empty_column_compared_with_text_matches_nothing(engine):
+    ev, obs = _kind_log(kind=[np.nan] * 3, flag=[True, False, True])
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["3m"], "features": [
+        {"name": "a", "agg": "sum", "column": "v", "filter": "kind == 'Crédit'"},
+        {"name": "b", "agg": "count", "filter": "kind not in ['x'] or v > 1"},
+        {"name": "c", "agg": "count", "filter": "flag"},
+    ]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert out["a"].isna().all() and out["b"].tolist() == [1, 1] and out["c"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("obs_extra, profiles, tags, file, column", [
+    ({"n": 1}, None, None, "lab.csv", "n"),  # a labels column named like a behaviour feature
+    ({}, {"id": [1, 2, 3], "sum": [0, 0, 0]}, None, "prof.jsonl", "sum"),  # a profile key
+    ({"label2": 1}, {"id": [1, 2, 3], "label2": [0, 0, 0]}, None, "lab.csv", "label2"),  # profile vs labels
+    ({}, {"id": [1, 2, 3], "avg_check": [0, 0, 0]}, None, "prof.jsonl", "avg_check"),  # a derived feature
+    ({}, None, {"max": [{"value": "x"}]}, "spec.yaml", "max"),  # a tag named like a feature
+])
+def test_a_name_clash_names_the_file_holding_the_clashing_column(obs_extra, profiles, tags, file, column):
+    files = {"events": "ev.csv", "observations": "lab.csv", "profiles": "prof.jsonl", "spec": "spec.yaml",
+             "tags": "tags.yaml"}
+    with pytest.raises(DataError) as err:
+        build_feature_table(pd.DataFrame(profiles) if profiles else None, EVENTS, BehaviourSpec.from_dict(HAND_SPEC),
+                            OBS.assign(**obs_extra), tags=TagRules.from_dict(tags) if tags else None, files=files)
+    assert (err.value.file, err.value.column) == (file, column)

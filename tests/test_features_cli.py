@@ -227,3 +227,19 @@ def test_encoding_option_reads_utf16_profiles_events_and_labels(small, tmp_path)
                         "--labels", d / "labels.csv", "--spec", SPEC, "--out", tmp_path / "b.csv")
     assert code == 0, text
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
+
+
+@pytest.mark.parametrize("timezone, wall", [(None, "2005-09-30 00:00:00"), ("Asia/Taipei", "2005-09-30 08:00:00")])
+def test_xlsx_output_writes_zoned_observation_dates_as_wall_time(small, tmp_path, timezone, wall):
+    d, _, labels = small
+    zoned = labels.head(5).assign(
+        observation_date=pd.to_datetime(labels["observation_date"].head(5)).dt.tz_localize("UTC"))
+    zoned.to_parquet(tmp_path / "labels.parquet")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text(encoding="utf-8") + (f"\ntimezone: {timezone}\n" if timezone else ""), "utf-8")
+    out = tmp_path / "out.xlsx"
+    code, text = invoke("features", "--profiles", d / "profiles.jsonl", "--events", d / "events.csv",
+                        "--labels", tmp_path / "labels.parquet", "--spec", spec, "--out", out)
+    assert code == 0, text
+    table = pd.read_excel(out)
+    assert table["observation_date"].tolist() == [pd.Timestamp(wall)] * 5 and len(table.columns) > 50

@@ -150,3 +150,40 @@ def test_tag_condition_on_a_missing_column_names_it():
     with pytest.raises(DataError) as err:
         rules.apply(pd.DataFrame({"x": [1]}), file="tags.yaml")
     assert err.value.column == "t" and "nope" in err.value.reason
+
+
+def test_large_whole_numbers_are_kept_exactly_or_refused():
+    frame = flatten_profiles([{"uid": 100000000000000001, "age": 30}, {"uid": 100000000000000010, "age": 40}])
+    assert frame["uid"].dtype == "int64" and frame["uid"].tolist() == [100000000000000001, 100000000000000010]
+    gaps = flatten_profiles([{"uid": 1, "n": 2**60 + 1}, {"uid": 2}])
+    assert gaps["n"].dtype == "Int64" and gaps["n"].iloc[0] == 2**60 + 1 and pd.isna(gaps["n"].iloc[1])
+    assert flatten_profiles([{"uid": 1, "n": 5}, {"uid": 2}])["n"].dtype == "float64"  # small: as before
+    with pytest.raises(DataError) as err:
+        flatten_profiles([{"uid": 1}, {"uid": 12345678901234567890}], file="p.jsonl")
+    assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", "uid", 2)
+    assert "64-bit" in err.value.reason
+    with pytest.raises(DataError, match="fractional"):
+        flatten_profiles([{"uid": 1, "n": 2**60 + 1}, {"uid": 2, "n": 0.5}])
+
+
+@pytest.mark.parametrize("records, column", [
+    ([{"uid": 2}, {"uid": 1, "a__b": 5, "a": {"b": 6}}], "a__b"),
+    ([{"uid": 2}, {"uid": 1, "phones": ["1", "2"], "phones__count": 9}], "phones__count"),
+    ([{"uid": 2}, {"uid": 1, "phones__count": 9, "phones": ["1", "2"]}], "phones__count"),
+])
+def test_fields_that_flatten_to_one_column_are_refused(records, column):
+    with pytest.raises(DataError) as err:
+        flatten_profiles(records, file="p.jsonl")
+    assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", column, 2)
+    assert "overwrite" in err.value.reason
+
+
+@pytest.mark.parametrize("item", [{"amt": "2"}, {"amt": True}])
+def test_a_list_field_mixing_numbers_and_text_is_refused(item):
+    records = [{"uid": 2, "loans": [{"amt": 5}]}, {"uid": 1, "loans": [{"amt": 1}, item, {"amt": None}]}]
+    with pytest.raises(DataError) as err:
+        flatten_profiles(records, file="p.jsonl")
+    assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", "loans__amt", 2)
+    assert "mix numbers" in err.value.reason and repr(item["amt"]) in err.value.reason
+    flat = flatten_profiles([{"uid": 1, "loans": [{"amt": 1}, {"amt": None}, {"amt": 2}]}])
+    assert flat["loans__amt__sum"].item() == 3  # missing values are not a mix

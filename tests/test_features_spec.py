@@ -144,3 +144,39 @@ def test_expression_columns_and_errors():
         Expression.parse("x == 'a'").mask(FRAME)
     with pytest.raises(DataError, match="not a condition"):
         Expression.parse("x + 1").mask(FRAME)
+
+
+@pytest.mark.parametrize("filt, words", [
+    ("x + 1", "is not a condition: it gives numbers"),
+    ("abs(x)", "is not a condition"),
+    ("'a'", "is not a condition: it gives text"),
+    ("x > 1 and y * 2", "'and', 'or' and 'not' need conditions"),
+    ("x in ['a', 1]", "a list mixes text and numbers"),
+])
+def test_a_filter_that_is_not_a_condition_is_refused_in_the_spec(filt, words):
+    with pytest.raises(SpecError) as err:
+        BehaviourSpec.from_dict(spec_with(features=[{"agg": "count", "filter": filt}]))
+    assert words in err.value.message
+    num = {"agg": "count", "filter": filt}
+    with pytest.raises(SpecError, match="numerator"):
+        BehaviourSpec.from_dict(spec_with(features=[
+            {"agg": "ratio", "name": "r", "numerator": num, "denominator": {"agg": "count"}}]))
+
+
+def test_the_kind_check_names_the_column_and_finds_empty_columns_compared_with_text():
+    kinds = {"dpd": "numbers", "kind": "text", "note": "empty", "flag": "true/false"}
+    assert Expression.parse("flag and note == 'x'").check(kinds, condition=True) == {"note"}
+    assert Expression.parse("dpd >= 1 and kind in ['a', 'b']").check(kinds, condition=True) == set()
+    for text, column in [("dpd", "dpd"), ("dpd == 'x'", "dpd"), ("1 < kind", "kind"), ("dpd in ['a']", "dpd"),
+                         ("kind + 1 > 2", "kind"), ("flag or dpd", "dpd")]:
+        with pytest.raises(DataError) as err:
+            Expression.parse(text).check(kinds, condition=True)
+        assert err.value.column == column, text
+
+
+def test_docs_mention_every_spec_key():
+    docs = (ROOT / "docs" / "features.md").read_text(encoding="utf-8")
+    spec = BehaviourSpec.from_dict(BASE)
+    spec.tags = TagRules.from_dict({"t": [{"value": 1}]})
+    for key in [*spec.to_dict(), "windows"]:
+        assert f"{key}:" in docs, key

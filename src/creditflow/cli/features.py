@@ -39,7 +39,9 @@ def _observations(
 def features_cmd(
     events: Path = typer.Option(..., "--events", help="Behaviour events: CSV or Parquet (statements, repayments ...)."),
     spec: Path = typer.Option(..., "--spec", help="Feature spec (YAML): entity, event time, windows, features."),
-    out: Path = typer.Option(..., "--out", help="Output table: .csv, .parquet or .xlsx."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output table: .csv, .parquet or .xlsx (dates with a time zone: wall time without it)."
+    ),
     profiles: Path | None = typer.Option(None, "--profiles", help="Profiles: JSON lines (nested) or a flat CSV/Parquet."),
     labels: Path | None = typer.Option(
         None, "--labels", help="Observations: entity, observation date and label columns (all kept)."
@@ -58,6 +60,7 @@ def features_cmd(
 ) -> None:
     """Build one row per entity and observation date from profiles and events, strictly before that date."""
     from creditflow.features import BehaviourSpec, TagRules, build_feature_table, read_profiles
+    from creditflow.features.build import excel_ready
 
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise DataError("unsupported output format; use .csv, .parquet or .xlsx", file=str(out))
@@ -83,7 +86,7 @@ def features_cmd(
     table = build_feature_table(flat, event_frame, behaviour, observations, engine=engine, tags=rules, files=files)
     for warning in table.report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    write_frame(table.frame, out)
+    write_frame(excel_ready(table.frame, behaviour.timezone) if out.suffix.lower() == ".xlsx" else table.frame, out)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(table.report.to_dict(), indent=2), encoding="utf-8")

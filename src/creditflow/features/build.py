@@ -41,10 +41,18 @@ def compute_behaviour(
     raise DataError(f"unknown engine {engine!r}; expected one of {list(ENGINES)}")
 
 
-def _clash(existing: pd.Index | list, new: list[str], what: str, file: str | None) -> None:
-    both = [c for c in new if c in set(existing)]
-    if both:
-        raise DataError(f"{what} column(s) {both} already exist in the table", file=file, column=both[0])
+def _clash(origin: dict[str, tuple[str, str | None]], new: list[str], what: str, new_file: str | None) -> None:
+    """Refuse `new` columns whose names are taken; `origin` maps each taken name to (what, file) it
+    comes from, so the error names the file holding the clashing column, not only the new one."""
+    both = [c for c in new if c in origin]
+    if not both:
+        return
+    kind, file = origin[both[0]]
+    where = f" in {new_file!r}" if new_file else ""
+    raise DataError(
+        f"the {kind} have column(s) {both} with the name of {what}(s){where}",
+        file=file, column=both[0], hint=f"rename the column here or the {what}{where}",
+    )
 
 
 def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.DataFrame:
@@ -100,26 +108,43 @@ def build_feature_table(
 
     clock = time.perf_counter()
     out = observations.reset_index(drop=True).copy()
+    origin = {c: ("observations", files.get("observations")) for c in out.columns}
     if flat is not None:
         extra = [c for c in flat.columns if c != spec.entity]
-        _clash(out.columns, extra, "profile", files.get("profiles"))
+        _clash(origin, extra, "profile column", files.get("profiles"))
+        origin.update({c: ("profiles", files.get("profiles")) for c in extra})
         missing = ~obs[spec.entity].isin(flat[spec.entity]).to_numpy()
         report.observations_without_profile = int(missing.sum())
         if missing.any():
             report.warn(f"{int(missing.sum())} observation(s) have no profile; their profile columns are missing")
         out = out.merge(flat, on=spec.entity, how="left", validate="many_to_one")
-    _clash(out.columns, list(behaviour.columns), "behaviour feature", files.get("spec"))
+    _clash(origin, list(behaviour.columns), "behaviour feature", files.get("spec"))
     behaviour = behaviour.reindex(np.arange(len(out)))
     out = pd.concat([out, behaviour.set_axis(out.index)], axis=1)
     report.observations_without_events = int((~obs[spec.entity].isin(ev[spec.entity])).sum())
-    _clash(out.columns, [d.name for d in spec.derived], "derived feature", files.get("spec"))
+    _clash(origin, [d.name for d in spec.derived], "derived feature", files.get("spec"))
     out = _derive(out, spec, files.get("spec"))
     rules = tags if tags is not None else spec.tags
     if rules is not None:
+        origin.update({c: ("features of the spec", files.get("spec")) for c in spec.output_names})
+        _clash(origin, rules.names, "tag", files.get("tags") or files.get("spec"))
         out = rules.apply(out, file=files.get("tags") or files.get("spec"))
     report.n_features = len(spec.output_names) + (len(rules.rules) if rules is not None else 0)
     report.seconds["assemble"] = time.perf_counter() - clock
     return FeatureTable(out, report)
+
+
+def excel_ready(frame: pd.DataFrame, timezone: str | None = None) -> pd.DataFrame:
+    """`frame` as Excel can hold it: time-zone-aware columns become wall time without the zone, in
+    `timezone` when given (the spec's, as the features read the dates), else in their own zone."""
+    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if not aware:
+        return frame
+    out = frame.copy()
+    for c in aware:
+        values = out[c].dt.tz_convert(timezone) if timezone else out[c]
+        out[c] = values.dt.tz_localize(None)
+    return out
 
 
 def build_features(

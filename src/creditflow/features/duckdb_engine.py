@@ -3,7 +3,7 @@
 The query works on (observation, window) pairs rather than on feature columns:
 
 1. every observation is paired with every distinct window of the spec, with the window's bounds
-   (``observation - INTERVAL n MONTH``) computed once per pair;
+   (``observation - INTERVAL n MONTH``, the upper one capped at ``__obs_until``) computed once per pair;
 2. the pairs are joined to their entity's events inside the bounds (events strictly before the
    observation, by construction of the bounds);
 3. grouped by (observation, window), each distinct *measure* (aggregation, column, filter) is one
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.features.expr import Expression
-from creditflow.features.prepare import OBS_ROW, OBS_TS, SEQ, TS
+from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, SEQ, TS
 from creditflow.features.spec import BehaviourSpec, Term
 from creditflow.features.windows import Duration
 
@@ -131,7 +131,7 @@ def behaviour_sql(spec: BehaviourSpec, events: str = "events", observations: str
     return (
         f"WITH w({_q(WIN)}, start_n, unit, offset_n) AS (VALUES {rows}),\n"
         f"ow AS (\n  SELECT o.{ent}, o.{_q(OBS_ROW)}, epoch_us({obs_ts}) AS {_q(OBS_US)}, w.{_q(WIN)},\n"
-        f"    {lo} AS {_q(LO)},\n    {hi} AS {_q(HI)}\n"
+        f"    {lo} AS {_q(LO)},\n    least({hi}, o.{_q(OBS_UNTIL)}) AS {_q(HI)}\n"
         f"  FROM {observations} AS o CROSS JOIN w\n)\n"
         f"SELECT ow.{_q(OBS_ROW)}, ow.{_q(WIN)},\n  " + ",\n  ".join(measures) + "\n"
         f"FROM ow JOIN {events} AS e\n"
@@ -187,7 +187,7 @@ def compute_duckdb(
             events_sql = "__cf_events"
         else:
             events_sql = events
-        con.register("__cf_obs", observations[[spec.entity, OBS_TS, OBS_ROW]])
+        con.register("__cf_obs", observations[[spec.entity, OBS_TS, OBS_ROW, OBS_UNTIL]])
         result = con.sql(behaviour_sql(spec, events_sql, "__cf_obs")).df()
     finally:
         if connection is None:

@@ -44,6 +44,35 @@ class ExpressionError(DataError):
     """An expression that cannot be parsed, uses something not allowed, or names a missing column."""
 
 
+# kinds of values, for checking an expression before it runs (`Expression.check`)
+NUMBER, TEXT, BOOL, EMPTY = "numbers", "text", "true/false", "empty"
+
+
+def column_kind(values: pd.Series) -> str | None:
+    """The kind of a column's values; None for kinds the check does not judge (e.g. dates)."""
+    if not values.notna().any():
+        return EMPTY
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return BOOL
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return NUMBER
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or pd.api.types.is_timedelta64_dtype(values.dtype):
+        return None
+    return TEXT
+
+
+class KindError(ExpressionError):
+    """A column used with values of another kind (`found` in the column, `wanted` by the expression)."""
+
+    def __init__(
+        self, reason: str, *, column: str, found: str, wanted: str, text: str, hint: str | None = None
+    ) -> None:
+        super().__init__(reason, column=column, hint=hint)
+        self.found = found
+        self.wanted = wanted
+        self.text = text
+
+
 @dataclass(frozen=True)
 class Expression:
     """A parsed, validated expression; `text` is what the user wrote."""
@@ -104,6 +133,19 @@ class Expression:
         """Render as DuckDB SQL; column names are quoted and prefixed with `prefix` (e.g. ``e.``)."""
         return _to_sql(self.tree, self, prefix)
 
+    def check(self, kinds: dict[str, str | None] | None = None, *, condition: bool = False) -> set[str]:
+        """Refuse, before any engine runs it, text compared with numbers and (with `condition`) an
+        expression that is not true/false, such as ``dpd`` or ``dpd + 1``.
+
+        `kinds` maps columns to `column_kind`; without it only what the text shows is checked.
+        Returns the `EMPTY` columns compared with text (to be typed as text: they match nothing).
+        """
+        checker = _KindCheck(self, kinds or {})
+        kind = checker.kind(self.tree)
+        if condition and kind not in (BOOL, None):
+            raise checker.not_condition(self.tree, kind)
+        return checker.as_text
+
 
 def _check(node: ast.AST, text: str) -> None:
     allowed = (
@@ -131,6 +173,97 @@ def _check(node: ast.AST, text: str) -> None:
                     raise ExpressionError(f"expression {text!r}: 'in' needs a literal list such as [1, 2]")
         if isinstance(sub, (ast.List, ast.Tuple)) and not all(isinstance(e, ast.Constant) for e in sub.elts):
             raise ExpressionError(f"expression {text!r}: lists may hold constants only")
+        if isinstance(sub, (ast.List, ast.Tuple)) and len({isinstance(e.value, str) for e in sub.elts}) > 1:
+            raise ExpressionError(f"expression {text!r}: a list mixes text and numbers; use one kind of value")
+
+
+def _constant_kind(value: object) -> str:
+    return BOOL if isinstance(value, bool) else (TEXT if isinstance(value, str) else NUMBER)
+
+
+class _KindCheck:
+    """The kind of value each node gives, refusing text where numbers are needed and vice versa."""
+
+    def __init__(self, expr: Expression, kinds: dict[str, str | None]) -> None:
+        self.expr = expr
+        self.kinds = kinds
+        self.as_text: set[str] = set()
+
+    def column(self, node: ast.AST) -> str | None:
+        return self.expr.names.get(node.id, node.id) if isinstance(node, ast.Name) else None
+
+    def kind(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant):
+            return _constant_kind(node.value)
+        if isinstance(node, ast.Name):
+            return self.kinds.get(self.column(node) or "")
+        if isinstance(node, ast.BoolOp) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+            for operand in node.values if isinstance(node, ast.BoolOp) else [node.operand]:
+                kind = self.kind(operand)
+                if kind not in (BOOL, None):
+                    raise self.not_condition(operand, kind, "'and', 'or' and 'not' need conditions: ")
+            return BOOL
+        if isinstance(node, ast.Compare):
+            left = node.left
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, (ast.In, ast.NotIn)):
+                    values = [e.value for e in right.elts]  # type: ignore[attr-defined]
+                    self.compare(left, self.kind(left), values)
+                else:
+                    self.compare(left, self.kind(left), right)
+                left = right
+            return BOOL
+        if isinstance(node, ast.Call) and node.func.id in ("isna", "notna"):  # type: ignore[attr-defined]
+            self.kind(node.args[0])
+            return BOOL
+        if isinstance(node, ast.Call) and node.func.id == "coalesce":  # type: ignore[attr-defined]
+            kinds = [self.kind(a) for a in node.args]
+            known = [k for k in kinds if k not in (None, EMPTY)]
+            return known[0] if known else (EMPTY if EMPTY in kinds else None)
+        # arithmetic, abs, min, max: numbers in, a number out
+        operands = [node.left, node.right] if isinstance(node, ast.BinOp) else (
+            [node.operand] if isinstance(node, ast.UnaryOp) else list(node.args))  # type: ignore[attr-defined]
+        for operand in operands:
+            kind = self.kind(operand)
+            if kind in (TEXT, BOOL):
+                raise self.mismatch(operand, kind, NUMBER, "is used in arithmetic, which needs numbers")
+        return NUMBER
+
+    def compare(self, left: ast.AST, left_kind: str | None, right: ast.AST | list) -> None:
+        right_kind = (_constant_kind(right[0]) if right else None) if isinstance(right, list) else self.kind(right)
+        for a, a_kind, b_kind in ((left, left_kind, right_kind), (right, right_kind, left_kind)):
+            if a_kind == EMPTY and b_kind == TEXT and not isinstance(a, list) and self.column(a):
+                self.as_text.add(self.column(a))  # type: ignore[arg-type]
+        if {left_kind, right_kind} != {TEXT, NUMBER}:
+            return
+        # name the column side: the left one, unless only the right one is a column
+        side, kind, other, other_kind = left, left_kind, right, right_kind
+        if self.column(left) is None and not isinstance(right, list) and self.column(right) is not None:
+            side, kind, other, other_kind = right, right_kind, left, left_kind
+        if isinstance(other, list):
+            what = f"the values {other!r}"
+        elif isinstance(other, ast.Constant):
+            what = f"{'the number' if other_kind == NUMBER else 'the text'} {other.value!r}"
+        else:
+            what = f"{other_kind}"
+        raise self.mismatch(side, kind, other_kind, f"is compared with {what}")  # type: ignore[arg-type]
+
+    def mismatch(self, node: ast.AST, found: str, wanted: str, what: str) -> ExpressionError:
+        column = self.column(node)
+        if column is None:
+            return ExpressionError(f"expression {self.expr.text!r}: {found} {what}")
+        hint = "compare it with numbers, written without quotes" if found == NUMBER else None
+        return KindError(f"expression {self.expr.text!r}: column '{column}' holds {found} but {what}",
+                         column=column, found=found, wanted=wanted, text=self.expr.text, hint=hint)
+
+    def not_condition(self, node: ast.AST, kind: str | None, prefix: str = "") -> ExpressionError:
+        column = self.column(node)
+        gives = f"column '{column}' holds {kind}" if column else f"it gives {kind}"
+        reason = (f"expression {self.expr.text!r} is not a condition: {prefix}{gives}, not true/false "
+                  "(write a comparison such as 'dpd >= 1')")
+        if column is None:
+            return ExpressionError(reason)
+        return KindError(reason, column=column, found=kind or "", wanted=BOOL, text=self.expr.text)
 
 
 def _is_missing(value: object) -> pd.Series | bool:

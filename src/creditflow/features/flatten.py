@@ -9,12 +9,16 @@ Lists:
   ``<key>__joined`` (items as text joined by ``|``, in order; ``""`` for an empty list);
 * a list of objects gives ``<key>__count``, the fields of the first ``list_items`` objects as
   ``<key>__0__<field>``, ``<key>__1__<field>`` ..., and for every numeric field over all objects
-  ``<key>__<field>__sum``, ``__min`` and ``__max``;
+  ``<key>__<field>__sum``, ``__min`` and ``__max`` (a field mixing numbers and text or true/false
+  in one list is refused, as a column would be);
 * in a list that mixes objects and scalars, a scalar item counts as ``{"value": item}``.
 
 A key absent from a record, or ``null``, is missing. Types: a column of whole numbers without
 missing values is ``int64``, other numbers ``float64``, true/false ``boolean``, text ``str``; a
-column mixing numbers and text is refused (`DataError` naming the column and a row).
+column mixing numbers and text is refused (`DataError` naming the column and a row). Whole numbers
+are never rounded: with missing values a column holding one beyond 2**53 (where ``float64`` loses
+whole numbers) is nullable ``Int64``; one beyond the 64-bit range, or one beyond 2**53 next to
+fractional numbers, is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from creditflow.data.errors import DataError, shown
 
 SEP = "__"
 JOIN = "|"
+_EXACT = 2**53  # float64 holds every whole number up to this exactly
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -64,35 +70,62 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _put(out: dict[str, Any], key: str, value: object) -> None:
+    """Set one flat column, refusing a second value for it (``a__b`` next to ``a: {b: ...}``)."""
+    if key in out:
+        raise DataError(
+            "two fields of a profile flatten to this column name (nested keys are joined with "
+            f"'{SEP}', lists add '{SEP}count' ...), so one value would overwrite the other",
+            column=key, hint=f"rename one of the fields, e.g. avoid '{SEP}' in key names",
+        )
+    out[key] = value
+
+
 def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
     if any(isinstance(v, Mapping) for v in items):
         objects = [v if isinstance(v, Mapping) else {"value": v} for v in items if not _is_missing(v)]
-        out[prefix + SEP + "count"] = len(objects)
+        _put(out, prefix + SEP + "count", len(objects))
         flat_items = []
-        for obj in objects:
+        for i, obj in enumerate(objects):
             flat: dict[str, Any] = {}
-            _flatten_value(obj, "", flat, options)
+            try:
+                _flatten_value(obj, "", flat, options)
+            except DataError as exc:
+                exc.column = f"{prefix}{SEP}{i}{SEP}{exc.column}"
+                raise
             flat_items.append(flat)
         for i, flat in enumerate(flat_items[: options.list_items]):
             for key, value in flat.items():
-                out[f"{prefix}{SEP}{i}{SEP}{key}"] = value
+                _put(out, f"{prefix}{SEP}{i}{SEP}{key}", value)
         numeric_keys: dict[str, list[float]] = {}
+        number: dict[str, object] = {}  # first number and first other value per field, to refuse a mix
+        other: dict[str, object] = {}
         for flat in flat_items:
             for key, value in flat.items():
                 if _is_number(value):
                     numeric_keys.setdefault(key, []).append(float(value))
+                    number.setdefault(key, value)
+                elif not _is_missing(value):
+                    other.setdefault(key, value)
+        for key in sorted(numeric_keys.keys() & other.keys()):
+            raise DataError(
+                f"the list's objects mix numbers and {'true/false' if isinstance(other[key], bool) else 'text'} "
+                f"in this field (e.g. {shown(number[key])} and {shown(other[key])}), so its sum, min "
+                "and max would leave values out",
+                column=f"{prefix}{SEP}{key}", hint="make the field one type in every item",
+            )
         for key, values in numeric_keys.items():
-            out[f"{prefix}{SEP}{key}{SEP}sum"] = float(sum(values))
-            out[f"{prefix}{SEP}{key}{SEP}min"] = min(values)
-            out[f"{prefix}{SEP}{key}{SEP}max"] = max(values)
+            _put(out, f"{prefix}{SEP}{key}{SEP}sum", float(sum(values)))
+            _put(out, f"{prefix}{SEP}{key}{SEP}min", min(values))
+            _put(out, f"{prefix}{SEP}{key}{SEP}max", max(values))
         return
     present = [v for v in items if not _is_missing(v)]
     as_text = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in present]
-    out[prefix + SEP + "count"] = len(present)
-    out[prefix + SEP + "first"] = present[0] if present and not isinstance(present[0], list) else (
+    _put(out, prefix + SEP + "count", len(present))
+    _put(out, prefix + SEP + "first", present[0] if present and not isinstance(present[0], list) else (
         as_text[0] if present else None
-    )
-    out[prefix + SEP + "joined"] = JOIN.join(as_text)
+    ))
+    _put(out, prefix + SEP + "joined", JOIN.join(as_text))
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -101,14 +134,14 @@ _SCALARS = (str, int, float, bool, type(None))
 def _flatten_value(value: object, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
     kind = type(value)
     if kind in _SCALARS:
-        out[prefix] = None if (kind is float and value != value) else value
+        _put(out, prefix, None if (kind is float and value != value) else value)
     elif kind is dict or isinstance(value, Mapping):
         for key, sub in value.items():  # type: ignore[union-attr]
             _flatten_value(sub, f"{prefix}{SEP}{key}" if prefix else str(key), out, options)
     elif isinstance(value, (list, tuple, np.ndarray)):
         _flatten_list(list(value), prefix, out, options)
     else:
-        out[prefix] = None if _is_missing(value) else value
+        _put(out, prefix, None if _is_missing(value) else value)
 
 
 def flatten_record(record: Mapping, options: FlattenOptions | None = None) -> dict[str, Any]:
@@ -126,8 +159,7 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
     if kind == "boolean":
         return values.astype("boolean")
     if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
-        numbers = values.astype("float64")
-        return numbers.astype("int64") if kind == "integer" and len(present) == len(values) else numbers
+        return _numbers(values, present, kind, column, file)
     if kind == "string":
         return values.astype("str").where(values.notna())
     kinds = present.map(lambda v: "bool" if isinstance(v, (bool, np.bool_)) else (
@@ -141,6 +173,30 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
         f"e.g. {shown(present[odd.index[0]])})",
         file=file, column=column, row=row, hint="make the field one type in every profile",
     )
+
+
+def _numbers(values: pd.Series, present: pd.Series, kind: str, column: str, file: str | None) -> pd.Series:
+    """Whole numbers stay exact: int64, or with gaps float64 (nullable Int64 beyond 2**53, where
+    float64 would round them); beyond int64, or too large next to fractions, they are refused."""
+    whole = present[present.map(lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool))]
+    big = whole[whole.map(lambda v: abs(int(v)) > _EXACT)]
+    if not big.empty:
+        huge = big[big.map(lambda v: not _INT64_MIN <= int(v) <= _INT64_MAX)]
+        if not huge.empty or kind != "integer":
+            bad = huge if not huge.empty else big
+            why = ("does not fit a 64-bit integer" if not huge.empty
+                   else "cannot be kept exactly in a column that also holds fractional numbers")
+            raise DataError(
+                f"{len(bad)} whole number(s) too large: {bad.iloc[0]} {why}",
+                file=file, column=column, row=int(bad.index[0]) + 1,
+                hint="write such ids as text (in quotes) in every profile",
+            )
+    if kind == "integer":
+        if len(present) == len(values):
+            return values.astype("int64")
+        if not big.empty:
+            return values.astype("Int64")
+    return values.astype("float64")
 
 
 def _has_nested_cells(frame: pd.DataFrame) -> bool:
@@ -163,7 +219,12 @@ def flatten_profiles(
         if not _has_nested_cells(records):
             return records.copy()
         records = records.to_dict("records")
-    rows = [flatten_record(r, options) for r in records]
+    rows = []
+    for i, record in enumerate(records, start=1):
+        try:
+            rows.append(flatten_record(record, options))
+        except DataError as exc:
+            raise DataError(exc.reason, file=file, column=exc.column, row=i, hint=exc.hint) from None
     if not rows:
         raise DataError("no profiles to flatten", file=file)
     columns: list[str] = []
@@ -173,8 +234,10 @@ def flatten_profiles(
             if key not in seen:
                 seen.add(key)
                 columns.append(key)
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    return pd.DataFrame({c: _typed(frame[c].astype(object), c, file) for c in columns}, index=frame.index)
+    index = pd.RangeIndex(len(rows))
+    # object columns, not from_records: its inference turns whole numbers with gaps into float64
+    cells = {c: pd.Series([r.get(c) for r in rows], index=index, dtype=object) for c in columns}
+    return pd.DataFrame({c: _typed(cells[c], c, file) for c in columns}, index=index)
 
 
 def read_profiles(path: str | Path, options: FlattenOptions | None = None, encoding: str | None = None) -> pd.DataFrame:

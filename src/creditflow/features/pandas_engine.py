@@ -1,7 +1,7 @@
 """Behaviour features with plain pandas groupby: the reference the DuckDB engine is tested against.
 
 Events are merged with the observations of their entity, kept when strictly before the
-observation time, sorted by (observation, time, input row), and each term is a masked groupby.
+observation time (``__obs_until``), sorted by (observation, time, input row), and each term is a masked groupby.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.features.expr import Expression
-from creditflow.features.prepare import OBS_ROW, OBS_TS, SEQ, TS
+from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, SEQ, TS
 from creditflow.features.spec import BehaviourSpec, Term
 from creditflow.features.windows import Window
 
@@ -21,8 +21,9 @@ class _Joined:
     """Events joined to observations, with cached window and filter masks."""
 
     def __init__(self, events: pd.DataFrame, observations: pd.DataFrame, spec: BehaviourSpec) -> None:
-        obs = observations[[spec.entity, OBS_TS, OBS_ROW]].sort_values(OBS_ROW).reset_index(drop=True)
+        obs = observations[[spec.entity, OBS_TS, OBS_ROW, OBS_UNTIL]].sort_values(OBS_ROW).reset_index(drop=True)
         self.obs_ts = obs[OBS_TS]
+        self.until = obs[OBS_UNTIL].to_numpy()
         self.n_obs = len(obs)
         windows = {t.window for c in spec.columns for t in c.terms}
         lowest = None
@@ -32,7 +33,7 @@ class _Joined:
         joined = events.merge(obs, on=spec.entity, how="inner")
         low = lowest.to_numpy()[joined[OBS_ROW].to_numpy()]  # type: ignore[union-attr]
         ts = joined[TS].to_numpy()
-        joined = joined[(ts < joined[OBS_TS].to_numpy()) & (ts >= low)]
+        joined = joined[(ts < joined[OBS_UNTIL].to_numpy()) & (ts >= low)]
         self.frame = joined.sort_values([OBS_ROW, SEQ], kind="stable").reset_index(drop=True)
         self.group = self.frame[OBS_ROW].to_numpy()
         self._windows: dict[Window, np.ndarray] = {}
@@ -42,7 +43,8 @@ class _Joined:
         if w not in self._windows:
             lo, hi = w.bounds(self.obs_ts)
             ts = self.frame[TS].to_numpy()
-            self._windows[w] = (ts >= lo.to_numpy()[self.group]) & (ts < hi.to_numpy()[self.group])
+            hi = np.minimum(hi.to_numpy(), self.until)[self.group]
+            self._windows[w] = (ts >= lo.to_numpy()[self.group]) & (ts < hi)
         return self._windows[w]
 
     def filter_mask(self, f: Expression) -> np.ndarray:

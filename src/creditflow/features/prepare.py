@@ -6,7 +6,9 @@ where the spec's policy says ``drop``, dropped with a count in the `BuildReport`
 After preparation the events frame holds the entity column, ``__ts`` (naive timestamp), ``__row``
 (position in the input), ``__seq`` (rank by time, then input position: the order of "first" and
 "last") and the columns the spec reads;
-the observations frame holds the entity column, ``__obs_ts`` and ``__obs_row`` (position in the input).
+the observations frame holds the entity column, ``__obs_ts``, ``__obs_row`` (position in the input)
+and ``__obs_until`` (events are usable only strictly before it: the observation time, or for
+month-stamped events with ``period_anchor: start`` the start of the last month complete by then).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError, shown
+from creditflow.features.expr import KindError, column_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.times import parse_times
 
-TS, ROW, SEQ, OBS_TS, OBS_ROW = "__ts", "__row", "__seq", "__obs_ts", "__obs_row"
+TS, ROW, SEQ, OBS_TS, OBS_ROW, OBS_UNTIL = "__ts", "__row", "__seq", "__obs_ts", "__obs_row", "__obs_until"
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -98,6 +101,52 @@ def exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def usable_until(observed: pd.Series, spec: BehaviourSpec) -> pd.Series:
+    """Events are usable for an observation only strictly before this time (see the module notes).
+
+    A month stamped at its start (2024-03 -> 2024-03-01) is complete on its last day, so it counts
+    from that day on: at 2024-03-05 the March statement must not (it would leak the rest of March),
+    while month-start and month-end observations (2024-03-01, 2005-09-30) are unaffected.
+    """
+    if spec.event_period != "month" or spec.period_anchor != "start":
+        return observed
+    complete = (observed + pd.Timedelta(days=1)).dt.to_period("M").dt.start_time.astype(observed.dtype)
+    return complete.where(complete < observed, observed)
+
+
+def _check_filters(spec: BehaviourSpec, columns: dict[str, pd.Series], events: pd.DataFrame,
+                   file: str | None) -> set[str]:
+    """Refuse, for both engines alike, filters that compare text with numbers or are not conditions.
+
+    Returns the entirely empty columns that filters compare with text (they are typed as text)."""
+    kinds = {c: column_kind(v) for c, v in columns.items()}
+    as_text: set[str] = set()
+    seen: set[str] = set()
+    for term in (t for c in spec.columns for t in c.terms):
+        for f in term.filters:
+            if f.text in seen:
+                continue
+            seen.add(f.text)
+            try:
+                as_text |= f.check(kinds, condition=True)
+            except KindError as exc:
+                raise _kind_error(exc, events[exc.column], file) from None
+    return as_text
+
+
+def _kind_error(exc: KindError, values: pd.Series, file: str | None) -> DataError:
+    """The filter's error; where the column holds numbers but for a few text values, the first of those."""
+    reason, row = f"filter {exc.reason.removeprefix('expression ')}", None
+    if exc.found == "text" and exc.wanted == "numbers":
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = (numbers.isna() & values.notna()).to_numpy()
+        if bad.any() and not bad[values.notna().to_numpy()].all():
+            row = _first_row(bad)
+            reason = (f"filter {exc.text!r} compares the column with numbers, but {int(bad.sum())} of "
+                      f"{int(values.notna().sum())} value(s) are not numbers, e.g. {shown(values.iloc[row - 1])}")
+    return DataError(reason, file=file, column=exc.column, row=row, hint=exc.hint)
+
+
 def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
     """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates."""
     _require_columns(
@@ -109,7 +158,8 @@ def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, fil
     _check_ids(ids, spec.entity, file)
     ts = parse_times(observations[spec.observation_date], column=spec.observation_date, file=file,
                      timezone=spec.timezone)
-    out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids))})
+    out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids)),
+                        OBS_UNTIL: usable_until(ts, spec).to_numpy()})
     dup = out.duplicated([spec.entity, OBS_TS]).to_numpy()
     if dup.any():
         raise DataError(
@@ -191,9 +241,11 @@ def prepare_events(
     )
     value_cols = set(spec.value_columns)
     out = {spec.entity: ids.to_numpy(), TS: ts.to_numpy(), ROW: np.arange(len(events))}
-    for col in spec.event_columns:
-        values = events[col]
-        out[col] = (_numeric(values, col, file) if col in value_cols else values).to_numpy()
+    columns = {c: _numeric(events[c], c, file) if c in value_cols else events[c] for c in spec.event_columns}
+    for col in _check_filters(spec, columns, events, file):
+        columns[col] = pd.Series(pd.array([None] * len(events), dtype="str"))  # matches no text, in SQL too
+    for col, values in columns.items():
+        out[col] = values.to_numpy()
     prepared = pd.DataFrame(out, copy=False)  # no block consolidation: saves a copy of every column
     if not keep.all():
         prepared = prepared[keep].reset_index(drop=True)

@@ -141,9 +141,10 @@ class BehaviourSpec:
 
     Events are used for an observation only when ``event_time < observation_date`` (strictly
     before). Period-typed event times (``event_period: month``, values such as ``2005-09``) are
-    stamped at the start of the period by default (``period_anchor: start``), so the 2005-09
-    statement is usable at 2005-09-30 and a 2005-10 one is not; ``period_anchor: end`` stamps
-    them at the period's last day instead (usable from the next day on).
+    stamped at the start of the period by default (``period_anchor: start``) and a month is used
+    only once complete, from its last day on: the 2005-09 statement is usable at 2005-09-30 but
+    not at 2005-09-15, and a 2005-10 one is not; ``period_anchor: end`` stamps them at the
+    period's last day instead (usable from the next day on).
     """
 
     entity: str
@@ -328,6 +329,16 @@ def _expression(text: object, where: str) -> Expression:
         raise SpecError(f"{where}: {exc.reason}") from None
 
 
+def _condition(text: object, where: str) -> Expression:
+    """A filter: an expression that is true/false (``dpd`` alone or ``dpd + 1`` is not)."""
+    expr = _expression(text, where)
+    try:
+        expr.check(condition=True)
+    except DataError as exc:
+        raise SpecError(f"{where}: {exc.reason}") from None
+    return expr
+
+
 def _part(data: object, where: str) -> Part:
     if not isinstance(data, Mapping):
         raise SpecError(f"{where} must be a mapping with 'agg' and 'column'")
@@ -338,7 +349,7 @@ def _part(data: object, where: str) -> Part:
     column = data.get("column")
     if agg not in NO_COLUMN and not column:
         raise SpecError(f"{where}: aggregation '{agg}' needs a 'column'")
-    filt = _expression(data["filter"], where) if data.get("filter") is not None else None
+    filt = _condition(data["filter"], where) if data.get("filter") is not None else None
     return Part(agg, str(column) if column else None, filt)
 
 
@@ -378,7 +389,7 @@ def _feature(data: object, default_windows: list[Window], i: int) -> FeatureDef:
         agg=str(agg),
         column=str(column) if column else None,
         windows=tuple(windows),
-        filter=_expression(data["filter"], where) if data.get("filter") is not None else None,
+        filter=_condition(data["filter"], where) if data.get("filter") is not None else None,
         numerator=_part(data["numerator"], f"{where} numerator") if agg == "ratio" else None,
         denominator=_part(data["denominator"], f"{where} denominator") if agg == "ratio" else None,
     )
