@@ -187,3 +187,15 @@ def test_a_list_field_mixing_numbers_and_text_is_refused(item):
     assert "mix numbers" in err.value.reason and repr(item["amt"]) in err.value.reason
     flat = flatten_profiles([{"uid": 1, "loans": [{"amt": 1}, {"amt": None}, {"amt": 2}]}])
     assert flat["loans__amt__sum"].item() == 3  # missing values are not a mix
+
+
+def test_gbk_json_lines_are_read_as_csv_tables_are(tmp_path):
+    from creditflow.features.flatten import read_profiles
+
+    lines = '{"uid": 1, "城市": "上海", "tags": ["白领", "有车"]}\n{"uid": 2, "城市": "北京", "tags": []}\n'
+    (tmp_path / "u8.jsonl").write_text(lines, encoding="utf-8")
+    (tmp_path / "gbk.jsonl").write_bytes(lines.encode("gbk"))
+    pd.testing.assert_frame_equal(read_profiles(tmp_path / "gbk.jsonl"), read_profiles(tmp_path / "u8.jsonl"))
+    (tmp_path / "latin1.jsonl").write_bytes('{"uid": 1, "city": "Zürich Gerät"}\n'.encode("latin-1"))
+    with pytest.raises(DataError, match="latin-1"):
+        read_profiles(tmp_path / "latin1.jsonl")

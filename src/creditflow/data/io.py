@@ -32,7 +32,9 @@ DEFAULT_BAD_VALUES = ("1", "1.0", "bad", "yes", "true", "y", "default", "逾期"
 DEFAULT_GOOD_VALUES = ("0", "0.0", "good", "no", "false", "n", "ok", "current", "normal", "正常", "好", "未逾期")
 
 
-def _decode(path: Path, data: bytes, encoding: str | None) -> str:
+def decode_text(path: Path, data: bytes, encoding: str | None) -> str:
+    """A file's bytes as text: in `encoding`, else UTF-8 (a BOM dropped), then GB18030 (refused when that
+    reading gives mostly rare characters, as Latin-1 text does)."""
     if encoding:
         try:
             return data.decode(encoding)
@@ -108,7 +110,7 @@ def read_frame(
                 data = gzip.decompress(data)
             if not data.strip():
                 raise DataError("the file is empty", file=str(path))
-            text = _decode(path, data, encoding)
+            text = decode_text(path, data, encoding)
             sep = "\t" if suffix == ".tsv" else _sniff_separator(text)
             header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
             _check_header(path, header)
@@ -218,7 +220,7 @@ def read_raw_cells(path: Path) -> pd.DataFrame:
             return pd.read_excel(path, header=None, dtype=object)
         except (ValueError, OSError) as exc:
             raise DataError(f"cannot read: {exc}", file=str(path)) from None
-    text = _decode(path, path.read_bytes(), None)
+    text = decode_text(path, path.read_bytes(), None)
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         raise DataError("the file is empty", file=str(path))

@@ -243,19 +243,15 @@ def flatten_profiles(
 def read_profiles(path: str | Path, options: FlattenOptions | None = None, encoding: str | None = None) -> pd.DataFrame:
     """Read profiles: JSON lines / a JSON array of objects (flattened), or a flat CSV/Parquet table.
 
-    `encoding`: of a CSV table, or of JSON text (default UTF-8)."""
-    from creditflow.data.io import read_frame
+    `encoding`: of a CSV table, or of JSON text (default: UTF-8, then GBK/GB18030, as CSV tables)."""
+    from creditflow.data.io import decode_text, read_frame
 
     path = Path(path)
     if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
         return read_frame(path, encoding=encoding)
     if not path.exists():
         raise DataError("no such file", file=str(path))
-    try:
-        text = path.read_bytes().decode(encoding or "utf-8-sig")
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise DataError(f"cannot decode as {encoding or 'UTF-8'}: {exc}", file=str(path),
-                        hint=None if encoding else "pass --encoding") from None
+    text = decode_text(path, path.read_bytes(), encoding)
     if not text.strip():
         raise DataError("the file is empty", file=str(path))
     records: list[dict] = []
