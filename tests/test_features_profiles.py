@@ -199,3 +199,11 @@ def test_gbk_json_lines_are_read_as_csv_tables_are(tmp_path):
     (tmp_path / "latin1.jsonl").write_bytes('{"uid": 1, "city": "Zürich Gerät"}\n'.encode("latin-1"))
     with pytest.raises(DataError, match="latin-1"):
         read_profiles(tmp_path / "latin1.jsonl")
+
+
+def test_a_key_null_in_some_records_and_nested_in_others_adds_no_empty_column():
+    flat = flatten_profiles([{"uid": 1, "info": None, "phones": None, "note": None},
+                             {"uid": 2, "info": {"a": 1, "b": {"c": 2}}, "phones": ["1", "2"]}])
+    assert list(flat.columns) == ["uid", "note", "info__a", "info__b__c", "phones__count", "phones__first",
+                                  "phones__joined"]  # a plain key empty everywhere stays
+    assert flat["info__a"].isna().tolist() == [True, False] and flat["phones__count"].tolist()[1] == 2

@@ -234,10 +234,20 @@ def flatten_profiles(
             if key not in seen:
                 seen.add(key)
                 columns.append(key)
+    # a key null in some records and an object or list in others: its nested columns say it all, the
+    # bare key would be a column missing on every row
+    nested = {p for c in columns for p in _prefixes(c)}
+    columns = [c for c in columns if not (c in nested and all(r.get(c) is None for r in rows))]
     index = pd.RangeIndex(len(rows))
     # object columns, not from_records: its inference turns whole numbers with gaps into float64
     cells = {c: pd.Series([r.get(c) for r in rows], index=index, dtype=object) for c in columns}
     return pd.DataFrame({c: _typed(cells[c], c, file) for c in columns}, index=index)
+
+
+def _prefixes(name: str) -> list[str]:
+    """"a__b__c" -> ["a", "a__b"]."""
+    parts = name.split(SEP)
+    return [SEP.join(parts[:k]) for k in range(1, len(parts))]
 
 
 def read_profiles(path: str | Path, options: FlattenOptions | None = None, encoding: str | None = None) -> pd.DataFrame:
