@@ -146,6 +146,28 @@ def test_audit_urls_and_sqlite_idempotency(tmp_path, monkeypatch):
         open_audit(str(tmp_path / "junk.db"))
 
 
+def test_audit_urls_never_show_a_password(tmp_path, monkeypatch):
+    from creditflow.service.audit import redact_url
+
+    for url, shown in [
+        ("postgresql://cf:S3cretPw@db:5432/audit", "postgresql://cf:***@db:5432/audit"),
+        ("postgresql://cf@127.0.0.1:15437/db?password=S3cretPw", "postgresql://cf@127.0.0.1:15437/db?password=***"),
+        ("postgresql://cf:p@S3cretPw@db/a?sslmode=require&Password=S3cretPw#x",
+         "postgresql://cf:***@db/a?sslmode=require&Password=***"),
+        ("postgres://db?sslpassword=S3cretPw&password=S3cretPw", "postgres://db?sslpassword=***&password=***"),
+        ("postgresql://db/a?pass%77ord=S3cretPw", "postgresql://db/a?pass%77ord=***"),
+        ("host=db password=S3cretPw dbname=a", "<connection string>"),
+        ("creditflow-audit.db", "creditflow-audit.db"),
+    ]:
+        assert redact_url(url) == shown
+    monkeypatch.chdir(tmp_path)
+    for url in ("host=db port=5432 password=S3cretPw", "mysql://cf:S3cretPw@db/a?password=S3cretPw"):
+        with pytest.raises(CreditflowError) as caught:
+            open_audit(url)
+        assert "S3cretPw" not in str(caught.value)
+    assert not list(tmp_path.iterdir())  # a key=value string is not taken for a SQLite file name
+
+
 def test_prometheus_text_format():
     m = Metrics()
     m.request("/v1/decisions", "POST", 200, 0.004)

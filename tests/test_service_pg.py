@@ -12,7 +12,9 @@ from tests.service_support import (  # noqa: F401
     EXAMPLE_POLICY,
     ServiceProcess,
     applicants,
+    free_port,
     postgres,
+    run_serve,
     service_bundle,
 )
 
@@ -83,3 +85,20 @@ def test_database_outage_gives_503_never_an_unrecorded_decision(pg_server, postg
         assert r.status_code == 200, r.text
         assert c.get("/readyz").status_code == 200
     assert pg_rows(postgres, "SELECT COUNT(*) FROM decisions")[0][0] == before + 1
+
+
+def test_the_password_is_shown_nowhere(postgres, service_bundle, tmp_path):  # noqa: F811
+    secret = "S3cretPw"
+    url = f"{postgres.url}?password={secret}"  # trust authentication: any password is accepted
+    server = ServiceProcess([str(service_bundle), "--audit", url], workdir=tmp_path).start()
+    try:
+        with server.client() as c:
+            doc = c.get("/v1/model").json()
+        assert doc["audit"] == {"backend": "postgresql", "database": "postgres"}
+    finally:
+        server.stop()
+    assert secret not in server.log() and "password=***" in server.log()
+    down = f"postgresql://cf:{secret}@127.0.0.1:{free_port()}/db?password={secret}"
+    r = run_serve([str(service_bundle), "--audit", down], tmp_path)
+    assert r.returncode == 2 and "cannot use the PostgreSQL audit database" in r.stderr, r.stderr
+    assert secret not in r.stderr + r.stdout

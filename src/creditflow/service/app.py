@@ -296,7 +296,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         if denied is not None:
             return denied
         doc = runtime.state.describe()
-        doc["audit"] = runtime.audit.url
+        # the kind and name only: a URL can carry a host, user or password that API clients need not see
+        doc["audit"] = {"backend": runtime.audit.backend, "database": runtime.audit.database}
         doc["limits"] = {"max_batch": runtime.config.max_batch, "max_body_bytes": runtime.config.max_body_bytes,
                          "range_tolerance": runtime.config.range_tolerance}
         return _json(doc)

@@ -7,11 +7,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from creditflow.data.errors import CreditflowError
 from creditflow.service.audit.base import (
+    LIBPQ_DSN,
     AuditEntry,
     AuditLog,
     AuditUnavailable,
     StoredResponse,
     canonical_json,
+    redact_url,
     sha256_text,
 )
 
@@ -25,6 +27,9 @@ def open_audit(url: str | None) -> AuditLog:
     ``sqlite:///rel.db?synchronous=full``; ``postgresql://user:pass@host:port/db``.
     """
     url = (url or DEFAULT_AUDIT).strip()
+    if LIBPQ_DSN.match(url):  # would otherwise be taken for a SQLite file name, password and all
+        raise CreditflowError("a libpq key=value connection string is not accepted as the audit log: use "
+                              "postgresql://user@host:port/db (the password in PGPASSWORD or ~/.pgpass)")
     if url.startswith(("postgresql://", "postgres://")):
         from creditflow.service.audit.postgres import PostgresAudit
 
@@ -44,7 +49,7 @@ def open_audit(url: str | None) -> AuditLog:
             raise CreditflowError(f"no database path in the audit URL {url!r}")
         return SQLiteAudit(Path(path), synchronous=opts.get("synchronous", "normal"))
     if "://" in url:
-        raise CreditflowError(f"unsupported audit URL {url!r}: use a SQLite path, sqlite:///path.db or "
+        raise CreditflowError(f"unsupported audit URL {redact_url(url)!r}: use a SQLite path, sqlite:///path.db or "
                               "postgresql://user@host:port/db")
     return SQLiteAudit(Path(url))
 
@@ -57,5 +62,6 @@ __all__ = [
     "StoredResponse",
     "canonical_json",
     "open_audit",
+    "redact_url",
     "sha256_text",
 ]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 SCHEMA_VERSION = 1
 # `decisions` is the table `creditflow monitor --audit URL` looks for; its input_json is the flat applicant.
@@ -101,6 +103,45 @@ class StoredResponse:
     created_at: str
 
 
+SECRET_PARAMS = frozenset({"password", "sslpassword"})
+# libpq's key=value connection strings ("host=db password=..."): not accepted, and never echoed
+LIBPQ_DSN = re.compile(r"^\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode)\s*=", re.I)
+
+
+def _parts(url: str) -> tuple[str, str, str, str]:
+    """scheme, netloc, path, query of a URL, split by hand: never raises, whatever the URL holds."""
+    scheme, _, rest = url.partition("://")
+    rest = rest.partition("#")[0]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, rest = rest[:cut], rest[cut:]
+    path, _, query = rest.partition("?")
+    return scheme, netloc, path, query
+
+
+def redact_url(url: str) -> str:
+    """The database URL with every password replaced by ``***``: the ``user:password@`` part and the
+    ``password`` / ``sslpassword`` query parameters; a libpq key=value string is not shown at all."""
+    if LIBPQ_DSN.match(url):
+        return "<connection string>"
+    if "://" not in url:
+        return url
+    scheme, netloc, path, query = _parts(url)
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)  # a password may itself contain '@'
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
+    params = []
+    for item in query.split("&") if query else []:
+        key, eq, _ = item.partition("=")
+        params.append(f"{key}=***" if eq and unquote(key).strip().lower() in SECRET_PARAMS else item)
+    return f"{scheme}://{netloc}{path}" + (f"?{'&'.join(params)}" if params else "")
+
+
+def database_name(url: str) -> str:
+    """The database a postgresql:// URL names (its path), without host, user or password."""
+    return unquote(_parts(url)[2].lstrip("/")) or "(default)"
+
+
 def canonical_json(doc: Any) -> str:
     """Compact JSON with sorted keys: the same input gives the same text and hash."""
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -113,7 +154,9 @@ def sha256_text(text: str) -> str:
 class AuditLog(Protocol):
     """A durable, append-only decision log."""
 
-    url: str
+    url: str  # for the operator's log: passwords redacted
+    backend: str  # sqlite | postgresql
+    database: str  # file or database name, all that API clients are shown
 
     def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
         """Write the entries (and the idempotency key) in one transaction.

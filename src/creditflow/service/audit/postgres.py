@@ -19,8 +19,10 @@ from creditflow.service.audit.base import (
     AuditEntry,
     AuditUnavailable,
     StoredResponse,
+    database_name,
     insert_sql,
     migrations,
+    redact_url,
 )
 
 MIGRATIONS = migrations("TIMESTAMPTZ", "JSONB", "DOUBLE PRECISION")
@@ -28,27 +30,19 @@ _LOCK_ID = 0x63726564  # "cred": advisory lock taken while migrating
 _INSERT = insert_sql("%s")
 
 
-def _redact(url: str) -> str:
-    """The URL without its password, for messages and /v1/model."""
-    head, sep, tail = url.partition("@")
-    if not sep:
-        return url
-    scheme, _, cred = head.partition("://")
-    user = cred.split(":", 1)[0]
-    return f"{scheme}://{user}@{tail}"
-
-
 class PostgresAudit:
     """Decisions in PostgreSQL tables; one connection per executor thread."""
 
     inline = False  # network round trips: run on the audit threads, not the event loop
+    backend = "postgresql"
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
         import psycopg
 
         self._psycopg = psycopg
         self._dsn = url
-        self.url = _redact(url)
+        self.url = redact_url(url)
+        self.database = database_name(url)
         self._timeout = connect_timeout
         self._local = threading.local()
         try:

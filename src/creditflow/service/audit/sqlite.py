@@ -38,10 +38,12 @@ class SQLiteAudit:
     """Decisions in a SQLite file; safe to share between worker processes (WAL, busy timeout)."""
 
     inline = True
+    backend = "sqlite"
 
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_every: float = CHECKPOINT_EVERY_S) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
+        self.database = self.path.name
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise CreditflowError(f"sqlite synchronous must be normal, full or extra, not {synchronous!r}",
                                   file=str(self.path))
