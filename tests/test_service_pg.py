@@ -78,6 +78,14 @@ def test_database_outage_gives_503_never_an_unrecorded_decision(pg_server, postg
             r = c.post("/v1/decisions", json={"applicant": applicants[50]})
             assert r.status_code == 503 and "no decision was issued" in r.json()["detail"]
             assert c.get("/readyz").status_code == 503
+            # later calls find no connection to reuse and cannot open one: still 503s, never a 500
+            for _ in range(2):
+                for r in (c.post("/v1/decisions", json={"applicant": applicants[50]}),
+                          c.post("/v1/decisions", json={"applicant": applicants[50]}, headers={"Idempotency-Key": "k-out"}),
+                          c.post("/v1/decisions/batch", json={"applications": [{"applicant": applicants[50]}]})):
+                    assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
+                r = c.get("/readyz")
+                assert r.status_code == 503 and r.json()["status"] == "not ready", r.text
     finally:
         postgres.start()
     with pg_server.client() as c:

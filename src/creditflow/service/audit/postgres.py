@@ -84,9 +84,13 @@ class PostgresAudit:
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version,))
 
     def _run(self, fn: Any) -> Any:
-        """Run `fn(connection)`; a connection that went stale (database restarted) is replaced once."""
+        """Run `fn(connection)`; a connection that went stale (database restarted) is replaced once.
+
+        Every database error, opening the connection included, becomes `AuditUnavailable` (a 503).
+        """
         psycopg = self._psycopg
         for attempt in (1, 2):
+            fresh = True  # a connection that cannot even be opened is not retried
             try:
                 conn, fresh = self._connect()
                 return fn(conn)
