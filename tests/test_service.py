@@ -154,6 +154,7 @@ def _bad_bodies(applicant: dict) -> list[tuple[str, object, list | None]]:
         ("unknown top-level key", {"applicant": a, "extra": 1}, ["body", "extra"]),
         ("application id not text", {"applicant": a, "application_id": 12}, ["body", "application_id"]),
         ("application id too long", {"applicant": a, "application_id": "x" * 500}, ["body", "application_id"]),
+        ("NUL in application id", {"applicant": a, "application_id": "A-\u00001"}, ["body", "application_id"]),
         ("top-level list", [a], None),
     ]
 

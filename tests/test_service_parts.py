@@ -50,6 +50,7 @@ def test_input_rules_from_the_training_schema():
                        ({"BILL": -120001}, "BILL"),       # negative seen in training: down to one range below
                        ({"AGE": None}, "AGE"),            # never missing in training: null refused
                        ({"城市": 5}, "城市"),              # text field needs text
+                       ({"城市": "上\u0000海"}, "城市"),  # no NUL: PostgreSQL text cannot hold it
                        ({"INCOME": "12"}, "INCOME")]:     # number field needs a JSON number
         with pytest.raises(ValidationError) as err:
             parse(models, {**ok, **bad})

@@ -51,6 +51,17 @@ def test_decisions_are_recorded_in_postgres(pg_server, postgres, applicants):  #
     assert pg_rows(postgres, "SELECT MAX(version) FROM creditflow_audit_schema") == [(1,)]
 
 
+def test_a_nul_character_is_refused_before_the_database(pg_server, postgres, applicants):  # noqa: F811
+    before = pg_rows(postgres, "SELECT COUNT(*) FROM decisions")[0][0]
+    with pg_server.client() as c:
+        r = c.post("/v1/decisions", json={"application_id": "pg-\u0000-1", "applicant": applicants[60]})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "application_id"], r.text
+        r = c.post("/v1/decisions/batch", json={"applications": [{"applicant": applicants[60]},
+                                                                 {"application_id": "\u0000", "applicant": applicants[61]}]})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "applications", 1, "application_id"]
+    assert pg_rows(postgres, "SELECT COUNT(*) FROM decisions")[0][0] == before
+
+
 def test_concurrent_idempotent_retries_write_once(pg_server, postgres, applicants):  # noqa: F811
     results, barrier = [], threading.Barrier(6)
 

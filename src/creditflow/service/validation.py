@@ -9,7 +9,9 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
   a field never negative in training may not be negative, and no value may lie more than
   `range_tolerance` training ranges beyond the training minimum or maximum (default 1.0: for AGE
   seen as 21-79, anything in 0-137 is accepted; rules in the policy decide what is acceptable);
-* text fields must be JSON strings of at most 200 characters;
+* text fields (and ``application_id``) must be JSON strings of at most 200 (128) characters, without
+  the NUL character ``\\u0000`` (PostgreSQL text cannot hold it; refused on SQLite too, so the answer
+  does not depend on the audit database);
 * other keys in ``applicant`` are ignored, or refused with ``reject_unknown=True``.
 """
 
@@ -20,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from creditflow.data.errors import BundleError
 from creditflow.policy.policy import FieldSpec, Policy
@@ -96,11 +98,20 @@ def _merge(model_field: InputField | None, spec: FieldSpec) -> InputField:
                       required=True, min=lo, max=hi, meaning=model_field.meaning)
 
 
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return value
+
+
+NO_NUL = AfterValidator(_no_nul)
+
+
 def _annotation(f: InputField) -> Any:
     if f.type == "number":
         base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=f.min, le=f.max)]
     else:
-        base = Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
+        base = Annotated[str, Field(strict=True, max_length=MAX_TEXT), NO_NUL]
     return base | None if f.nullable else base
 
 
@@ -131,7 +142,8 @@ def build_models(fields: list[InputField], max_batch: int = 100, reject_unknown:
     applicant = create_model("Applicant", __config__=config, **spec)
     strict = ConfigDict(extra="forbid")
     app_id = Annotated[str | None, Field(max_length=MAX_ID, strict=True,
-                                         description="Your reference for the application (recorded in the audit)")]
+                                         description="Your reference for the application (recorded in the audit)"),
+                       NO_NUL]
     decision = create_model("DecisionRequest", __config__=strict, application_id=(app_id, None),
                             applicant=(applicant, ...))
     batch = create_model("BatchRequest", __config__=strict,
