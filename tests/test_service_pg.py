@@ -4,11 +4,14 @@ FAILS, not skips, where PostgreSQL is not installed)."""
 from __future__ import annotations
 
 import threading
+import time
 
+import httpx
 import psycopg
 import pytest
 
 from tests.service_support import (  # noqa: F401
+    API_KEY,
     EXAMPLE_POLICY,
     ServiceProcess,
     applicants,
@@ -79,6 +82,27 @@ def test_concurrent_idempotent_retries_write_once(pg_server, postgres, applicant
     assert [r.status_code for r in results] == [200] * 6
     assert len({r.json()["request_id"] for r in results}) == 1
     assert pg_rows(postgres, "SELECT COUNT(*) FROM decisions WHERE idempotency_key = 'pg-race'") == [(1,)]
+
+
+def test_a_locked_table_gives_503_after_the_audit_timeout_not_a_hang(pg_server, postgres, applicants):  # noqa: F811
+    with httpx.Client(base_url=pg_server.url, headers={"X-API-Key": API_KEY}, timeout=15) as c:
+        locker = psycopg.connect(postgres.url)
+        try:
+            locker.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")  # held until rolled back
+            for headers in ({}, {"Idempotency-Key": "k-locked"}):
+                start = time.monotonic()
+                r = c.post("/v1/decisions", json={"applicant": applicants[70]}, headers=headers)
+                assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
+                assert time.monotonic() - start < 9  # the 5 s lock timeout, once
+            start = time.monotonic()
+            r = c.get("/readyz")
+            assert r.status_code == 503 and r.json()["status"] == "not ready", r.text
+            assert time.monotonic() - start < 3
+        finally:
+            locker.rollback()
+            locker.close()
+        assert c.post("/v1/decisions", json={"applicant": applicants[70]}).status_code == 200
+        assert c.get("/readyz").status_code == 200
 
 
 def test_database_outage_gives_503_never_an_unrecorded_decision(pg_server, postgres, applicants):  # noqa: F811

@@ -38,6 +38,7 @@ REQUEST_ID = "creditflow.request_id"
 ROUTES = ("/v1/decisions", "/v1/decisions/batch", "/v1/model", "/v1/admin/reload", "/healthz", "/readyz",
           "/metrics", "/docs", "/openapi.json")
 MAX_IDEMPOTENCY_KEY = 255
+READY_TIMEOUT_S = 2.0  # /readyz answers "not ready" rather than wait longer for the audit database
 BATCH_IN_THREAD = 50  # batches larger than this are scored off the event loop
 
 
@@ -334,9 +335,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def readyz(request: Request) -> Response:
         state = runtime.state
         try:
-            await runtime.audit_call(runtime.audit.ping)
+            await asyncio.wait_for(runtime.audit_call(runtime.audit.ping), READY_TIMEOUT_S)
         except AuditUnavailable as exc:
             return _json({"status": "not ready", "reason": f"audit log unavailable: {exc}"}, 503)
+        except TimeoutError:
+            return _json({"status": "not ready",
+                          "reason": f"audit log unavailable: no answer within {READY_TIMEOUT_S:g} s"}, 503)
         return _json({"status": "ready", "model_version": state.model_version, "policy_version": state.policy_version})
 
     @app.get("/metrics", response_model=None, tags=["operations"], summary="Prometheus metrics")

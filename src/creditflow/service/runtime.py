@@ -63,7 +63,7 @@ class Runtime:
             config.model_dir = model_dir
             config.policy = policy
         state = load_state(config)
-        return cls(config, state, open_audit(config.audit), api, admin)
+        return cls(config, state, open_audit(config.audit, config.audit_timeout), api, admin)
 
     async def audit_call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run an audit call, timing it: SQLite inline (a local commit without fsync costs less than a

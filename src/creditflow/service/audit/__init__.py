@@ -20,8 +20,8 @@ from creditflow.service.audit.base import (
 DEFAULT_AUDIT = "creditflow-audit.db"
 
 
-def open_audit(url: str | None) -> AuditLog:
-    """Open (and migrate) the audit log named by `url`.
+def open_audit(url: str | None, timeout: float = 5.0) -> AuditLog:
+    """Open (and migrate) the audit log named by `url`; `timeout`: seconds a call may wait for a lock.
 
     ``None`` or a path: SQLite file (default ``./creditflow-audit.db``); ``sqlite:///abs/path.db`` or
     ``sqlite:///rel.db?synchronous=full``; ``postgresql://user:pass@host:port/db``.
@@ -33,7 +33,7 @@ def open_audit(url: str | None) -> AuditLog:
     if url.startswith(("postgresql://", "postgres://")):
         from creditflow.service.audit.postgres import PostgresAudit
 
-        return PostgresAudit(url)
+        return PostgresAudit(url, timeout=timeout)
     from creditflow.service.audit.sqlite import SQLiteAudit
 
     if url.startswith("sqlite:"):
@@ -47,11 +47,11 @@ def open_audit(url: str | None) -> AuditLog:
             raise CreditflowError(f"unknown sqlite option(s) {unknown} in the audit URL; known: synchronous")
         if not path:
             raise CreditflowError(f"no database path in the audit URL {url!r}")
-        return SQLiteAudit(Path(path), synchronous=opts.get("synchronous", "normal"))
+        return SQLiteAudit(Path(path), synchronous=opts.get("synchronous", "normal"), timeout=timeout)
     if "://" in url:
         raise CreditflowError(f"unsupported audit URL {redact_url(url)!r}: use a SQLite path, sqlite:///path.db or "
                               "postgresql://user@host:port/db")
-    return SQLiteAudit(Path(url))
+    return SQLiteAudit(Path(url), timeout=timeout)
 
 
 __all__ = [

@@ -1,7 +1,8 @@
 """The PostgreSQL audit log (``--audit postgresql://user@host:port/db``), with psycopg 3.
 
 Each executor thread keeps its own connection; a broken connection is dropped and reopened on the
-next request. Tables are created on first use, under an advisory lock so that several workers
+next request. Statements and lock waits time out (`timeout`, default 5 s), so a locked or stuck
+database gives a 503 rather than a request that hangs. Tables are created on first use, under an advisory lock so that several workers
 starting together migrate once.
 """
 
@@ -36,14 +37,15 @@ class PostgresAudit:
     inline = False  # network round trips: run on the audit threads, not the event loop
     backend = "postgresql"
 
-    def __init__(self, url: str, connect_timeout: int = 5) -> None:
+    def __init__(self, url: str, connect_timeout: int = 5, timeout: float = 5.0) -> None:
         import psycopg
 
         self._psycopg = psycopg
         self._dsn = url
+        self._statement_ms = str(max(1, round(timeout * 1000)))
         self.url = redact_url(url)
         self.database = database_name(url)
-        self._timeout = connect_timeout
+        self._connect_timeout = connect_timeout
         self._local = threading.local()
         try:
             self._migrate()
@@ -55,7 +57,15 @@ class PostgresAudit:
         """This thread's connection, and whether it was just opened."""
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            conn = self._psycopg.connect(self._dsn, connect_timeout=self._timeout, autocommit=False)
+            conn = self._psycopg.connect(self._dsn, connect_timeout=self._connect_timeout, autocommit=True)
+            try:
+                # a locked table or a stuck statement ends in an error (a 503) instead of a request that hangs
+                conn.execute("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)",
+                             (self._statement_ms, self._statement_ms))
+                conn.autocommit = False
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
             return conn, True
         return conn, False
@@ -94,6 +104,9 @@ class PostgresAudit:
             try:
                 conn, fresh = self._connect()
                 return fn(conn)
+            except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+                # timed out (statement_timeout / lock_timeout): the connection is fine, a retry would wait again
+                raise AuditUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
             except psycopg.OperationalError as exc:
                 self._drop()
                 if fresh or attempt == 2:
@@ -134,9 +147,10 @@ class PostgresAudit:
         return self._run(read)
 
     def ping(self) -> None:
+        """The database answers and a decision could be written now: the tables' write lock is free."""
         def ping(conn: Any) -> None:
             with conn.transaction():
-                conn.execute("SELECT 1").fetchone()
+                conn.execute(f"LOCK TABLE {DECISIONS_TABLE}, {IDEMPOTENCY_TABLE} IN ROW EXCLUSIVE MODE NOWAIT")
 
         self._run(ping)
 

@@ -40,7 +40,8 @@ class SQLiteAudit:
     inline = True
     backend = "sqlite"
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_every: float = CHECKPOINT_EVERY_S) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_every: float = CHECKPOINT_EVERY_S,
+                 timeout: float = 10.0) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self.database = self.path.name
@@ -50,10 +51,10 @@ class SQLiteAudit:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute(f"PRAGMA busy_timeout={max(1, round(timeout * 1000))}")
             self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             self._conn.execute("PRAGMA journal_size_limit=67108864")
             self._migrate()
