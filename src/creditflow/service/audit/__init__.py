@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from creditflow.data.errors import CreditflowError
 from creditflow.service.audit.base import (
     LIBPQ_DSN,
+    AuditBusy,
     AuditEntry,
     AuditLog,
     AuditUnavailable,
@@ -56,6 +57,7 @@ def open_audit(url: str | None, timeout: float = 5.0) -> AuditLog:
 
 __all__ = [
     "DEFAULT_AUDIT",
+    "AuditBusy",
     "AuditEntry",
     "AuditLog",
     "AuditUnavailable",

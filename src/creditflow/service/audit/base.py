@@ -69,6 +69,10 @@ class AuditUnavailable(RuntimeError):
     """The audit database could not record a decision; the decision must not be released."""
 
 
+class AuditBusy(AuditUnavailable):
+    """An inline call (``quick=True``) would have had to wait for a lock: repeat it off the event loop."""
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One decision as recorded: the applicant's fields (canonical JSON) and its SHA-256, versions, outcome."""
@@ -152,7 +156,11 @@ def sha256_text(text: str) -> str:
 
 
 class AuditLog(Protocol):
-    """A durable, append-only decision log."""
+    """A durable, append-only decision log.
+
+    Logs with ``inline = True`` are called on the event loop with ``quick=True``: they must then raise
+    `AuditBusy` instead of waiting for a lock, and the call is repeated on an audit thread.
+    """
 
     url: str  # for the operator's log: passwords redacted
     backend: str  # sqlite | postgresql
