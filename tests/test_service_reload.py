@@ -148,6 +148,18 @@ def test_reload_refuses_a_tampered_bundle_and_keeps_serving(deployed, service_bu
     assert metrics.status_code == 403  # metrics take an API key, not an admin key
 
 
+def test_an_empty_policy_path_is_refused_not_read_as_no_policy(deployed):
+    server, _ = deployed
+    for body in ({"policy": ""}, {"policy": "  "}, {"model_dir": ""}):
+        r = admin(server, **body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["detail"][0]["loc"] == ["body", *body], r.text
+    # nothing changed, and re-reading the configured paths still finds the configured policy
+    assert httpx.get(server.url + "/readyz").json()["policy_version"] == "uci-demo-2024.06"
+    r = admin(server)
+    assert r.status_code == 200 and r.json()["policy_version"] == "uci-demo-2024.06", r.text
+
+
 def test_sighup_rereads_the_deployed_bundle(deployed, service_bundle, other_bundle, tmp_path):  # noqa: F811
     server, current = deployed
     v_a, v_b = load_bundle(service_bundle).model_version, load_bundle(other_bundle).model_version
