@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from creditflow.data.errors import CreditflowError
+from creditflow.policy.policy import PolicyError
 from creditflow.service.audit import AuditUnavailable, StoredResponse, sha256_text
 from creditflow.service.auth import hash_key, presented_key
 from creditflow.service.decide import decide, new_id, now_iso
@@ -321,7 +322,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         try:
             old, new = await runtime.reload(target.model_dir, target.policy, roll=True)
         except CreditflowError as exc:
-            return _error(422, request, [{"loc": ["body", "model_dir"], "msg": f"reload refused: {exc.message}",
+            field = "policy" if isinstance(exc, PolicyError) else "model_dir"
+            return _error(422, request, [{"loc": ["body", field], "msg": f"reload refused: {exc.message}",
                                           "type": "reload_refused", "input": None}])
         return _json({"status": "reloaded" if runtime.config.workers == 1 else "reloading",
                       "model_version": new.model_version, "policy_version": new.policy_version,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class DecisionOut(BaseModel):
@@ -63,7 +63,10 @@ class ReloadIn(BaseModel):
     """Optional new locations; by default the configured bundle directory and policy file are re-read.
 
     There is no way to drop the policy: an empty path is refused, not read as "the built-in default".
+    Other keys are refused (a misspelt ``modeldir`` would otherwise reload the current paths).
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     model_dir: PathText | None = None
     policy: PathText | None = None
