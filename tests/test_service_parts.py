@@ -147,6 +147,54 @@ def test_audit_urls_and_sqlite_idempotency(tmp_path, monkeypatch):
         open_audit(str(tmp_path / "junk.db"))
 
 
+def make_v1_audit(run, types: tuple[str, str, str] = ("TEXT", "TEXT", "REAL")) -> None:
+    """An audit database as creditflow wrote it before idempotency keys were per client (schema 1):
+    `run` executes one statement; `types`: the database's timestamp, JSON and float types."""
+    from creditflow.service.audit.base import SCHEMA_TABLE, migrations
+
+    for statement in [f"CREATE TABLE {SCHEMA_TABLE} (version INTEGER NOT NULL)", *migrations(*types)[1],
+                      f"INSERT INTO {SCHEMA_TABLE} VALUES (1)"]:
+        run(statement)
+    for rid, client, key in (("r1", "aaaaaaaaaaaa", "old-key"), ("r2", "aaaaaaaaaaaa", "old-key"), ("r3", None, "anon")):
+        who = f"'{client}'" if client else "NULL"
+        run(f"INSERT INTO decisions VALUES ('{rid}', NULL, '2024-01-01T00:00:00+00:00', NULL, {who}, '{{}}', 'h', "
+            f"'m', 'p', 0.1, 600, 'B', 'approve', '[]', '{key}')")
+    for key in ("old-key", "anon", "no-rows"):
+        run(f"INSERT INTO idempotency_keys VALUES ('{key}', 'hash-{key}', '{{}}', '2024-01-01T00:00:00+00:00')")
+
+
+def check_migrated(log) -> None:
+    """Old keys still replay for the client that used them, and only for it."""
+    assert log.lookup("old-key", "aaaaaaaaaaaa").request_hash == "hash-old-key"
+    assert log.lookup("old-key", "bbbbbbbbbbbb") is None
+    assert log.lookup("anon", None).request_hash == "hash-anon"  # served without keys: no client
+    assert log.lookup("no-rows").request_hash == "hash-no-rows"
+    entry = AuditEntry(request_id="r9", batch_id=None, created_at="2024-01-02T00:00:00.000+00:00",
+                       application_id=None, client="bbbbbbbbbbbb", input_json="{}", input_hash="h",
+                       model_version="m", policy_version="p", probability=0.1, score=600, grade="B",
+                       decision="approve", reasons_json="[]", idempotency_key="old-key")
+    stored = StoredResponse("old-key", "hash-b", "{}", entry.created_at, "bbbbbbbbbbbb")
+    assert log.record([entry], stored) is None  # another client's first use of the key
+    assert log.record([entry], stored).request_hash == "hash-b"  # its retry replays
+    assert log.count() == 4
+
+
+def test_an_audit_database_of_schema_1_is_migrated_with_its_keys(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    make_v1_audit(conn.execute)
+    conn.close()
+    log = open_audit(str(path))
+    try:
+        check_migrated(log)
+    finally:
+        log.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 4
+    conn.close()
+
+
 def test_audit_urls_never_show_a_password(tmp_path, monkeypatch):
     from creditflow.service.audit import redact_url
 

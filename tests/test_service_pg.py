@@ -10,6 +10,8 @@ import httpx
 import psycopg
 import pytest
 
+from creditflow.service.audit import open_audit
+from creditflow.service.audit.base import SCHEMA_VERSION
 from tests.service_support import (  # noqa: F401
     API_KEY,
     EXAMPLE_POLICY,
@@ -20,6 +22,7 @@ from tests.service_support import (  # noqa: F401
     run_serve,
     service_bundle,
 )
+from tests.test_service_parts import check_migrated, make_v1_audit
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def test_decisions_are_recorded_in_postgres(pg_server, postgres, applicants):  #
         assert (score, decision, mv, pv) == (doc["score"], doc["decision"], doc["model_version"], doc["policy_version"])
         assert input_json["PAY_0"] == applicant["PAY_0"]  # JSONB: queryable by field
         assert created.isoformat(timespec="milliseconds").startswith(doc["created_at"][:19])
-    assert pg_rows(postgres, "SELECT MAX(version) FROM creditflow_audit_schema") == [(1,)]
+    assert pg_rows(postgres, "SELECT MAX(version) FROM creditflow_audit_schema") == [(SCHEMA_VERSION,)]
 
 
 def test_a_nul_character_is_refused_before_the_database(pg_server, postgres, applicants):  # noqa: F811
@@ -145,3 +148,19 @@ def test_the_password_is_shown_nowhere(postgres, service_bundle, tmp_path):  # n
     r = run_serve([str(service_bundle), "--audit", down], tmp_path)
     assert r.returncode == 2 and "cannot use the PostgreSQL audit database" in r.stderr, r.stderr
     assert secret not in r.stderr + r.stdout
+
+
+def test_an_audit_database_of_schema_1_is_migrated_with_its_keys(postgres):  # noqa: F811
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS audit_v1")
+        conn.execute("CREATE DATABASE audit_v1")
+    url = postgres.url.rsplit("/", 1)[0] + "/audit_v1"
+    with psycopg.connect(url, autocommit=True) as conn:
+        make_v1_audit(conn.execute, ("TIMESTAMPTZ", "JSONB", "DOUBLE PRECISION"))
+    log = open_audit(url)
+    try:
+        check_migrated(log)
+    finally:
+        log.close()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 2

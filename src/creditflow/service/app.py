@@ -228,7 +228,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         request_hash = sha256_text(request.url.path + "\n" + body.decode("utf-8", "replace"))
         if key is not None:
             try:
-                stored = await runtime.audit_call(runtime.audit.lookup, key)
+                stored = await runtime.audit_call(runtime.audit.lookup, key, client)
             except AuditUnavailable:
                 return _error(503, request, "the audit log cannot be read; retry later", {"Retry-After": "1"})
             if stored is not None:
@@ -259,7 +259,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         else:
             doc = results[0][0]
         content = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        stored = StoredResponse(key, request_hash, content, created) if key is not None else None
+        stored = StoredResponse(key, request_hash, content, created, client) if key is not None else None
         instead = await record(request, [e for _, e in results], stored)
         if instead is not None:
             return instead

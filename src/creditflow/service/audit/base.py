@@ -2,8 +2,9 @@
 
 One row per decision (batch decisions get one row each, sharing a batch id), written in the same
 transaction as the request's idempotency key, before the client sees the response. A retried
-request with the same Idempotency-Key finds the stored response instead of writing again; two
-concurrent retries race on the key's unique constraint and exactly one of them writes.
+request with the same Idempotency-Key from the same client finds the stored response instead of
+writing again; two concurrent retries race on the (client, key) unique constraint and exactly one of
+them writes. Keys are per client: another API key's request with the same key is its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # `decisions` is the table `creditflow monitor --audit URL` looks for; its input_json is the flat applicant.
 DECISIONS_TABLE = "decisions"
 IDEMPOTENCY_TABLE = "idempotency_keys"
@@ -58,6 +59,26 @@ def migrations(timestamp: str, json_type: str, real: str) -> dict[int, list[str]
                 created_at {timestamp} NOT NULL
             )""",
         ],
+        # Idempotency keys per client: the table is rebuilt with (client, key) as its primary key.
+        2: [
+            f"ALTER TABLE {IDEMPOTENCY_TABLE} RENAME TO {IDEMPOTENCY_TABLE}_v1",
+            f"""CREATE TABLE {IDEMPOTENCY_TABLE} (
+                client TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                response_json TEXT NOT NULL,
+                created_at {timestamp} NOT NULL,
+                CONSTRAINT {IDEMPOTENCY_TABLE}_client_key PRIMARY KEY (client, idempotency_key)
+            )""",
+            # a version-1 key was global and answered one request: it belongs to the client of its decision rows
+            f"""INSERT INTO {IDEMPOTENCY_TABLE} (client, idempotency_key, request_hash, response_json, created_at)
+                SELECT COALESCE(d.client, ''), k.idempotency_key, k.request_hash, k.response_json, k.created_at
+                FROM {IDEMPOTENCY_TABLE}_v1 k LEFT JOIN (
+                    SELECT idempotency_key, MIN(client) AS client FROM {DECISIONS_TABLE}
+                    WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key
+                ) d ON d.idempotency_key = k.idempotency_key""",
+            f"DROP TABLE {IDEMPOTENCY_TABLE}_v1",
+        ],
     }
 
 
@@ -99,12 +120,13 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """The response first given for an Idempotency-Key, and a hash of the request it answered."""
+    """The response first given for a client's Idempotency-Key, and a hash of the request it answered."""
 
     key: str
     request_hash: str
     response_json: str
     created_at: str
+    client: str | None = None  # as in AuditEntry; stored as '' when the service runs without keys
 
 
 SECRET_PARAMS = frozenset({"password", "sslpassword"})
@@ -174,7 +196,9 @@ class AuditLog(Protocol):
         """
         ...
 
-    def lookup(self, key: str) -> StoredResponse | None: ...
+    def lookup(self, key: str, client: str | None = None) -> StoredResponse | None:
+        """The response stored for this client's key (None: the client never used it)."""
+        ...
 
     def ping(self) -> None:
         """Raise `AuditUnavailable` unless the database answers and could take a write now; never waits long."""

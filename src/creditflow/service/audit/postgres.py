@@ -121,9 +121,11 @@ class PostgresAudit:
             with conn.transaction():
                 if stored is not None:
                     cur = conn.execute(
-                        f"INSERT INTO {IDEMPOTENCY_TABLE} (idempotency_key, request_hash, response_json, created_at) "
-                        "VALUES (%s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
-                        (stored.key, stored.request_hash, stored.response_json, stored.created_at),
+                        f"INSERT INTO {IDEMPOTENCY_TABLE} (client, idempotency_key, request_hash, response_json, "
+                        "created_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (client, idempotency_key) DO NOTHING "
+                        "RETURNING 1",
+                        (stored.client or "", stored.key, stored.request_hash, stored.response_json,
+                         stored.created_at),
                     )
                     if cur.fetchone() is None:
                         raise _AlreadyStored  # rolls the transaction back; the first response stands
@@ -133,16 +135,16 @@ class PostgresAudit:
         try:
             return self._run(write)
         except _AlreadyStored:
-            return self.lookup(stored.key) if stored is not None else None
+            return self.lookup(stored.key, stored.client) if stored is not None else None
 
-    def lookup(self, key: str) -> StoredResponse | None:
+    def lookup(self, key: str, client: str | None = None) -> StoredResponse | None:
         def read(conn: Any) -> StoredResponse | None:
             with conn.transaction():
                 row = conn.execute(
-                    f"SELECT idempotency_key, request_hash, response_json, created_at FROM {IDEMPOTENCY_TABLE} "
-                    "WHERE idempotency_key = %s", (key,),
+                    "SELECT idempotency_key, request_hash, response_json, created_at, client "
+                    f"FROM {IDEMPOTENCY_TABLE} WHERE client = %s AND idempotency_key = %s", (client or "", key),
                 ).fetchone()
-            return StoredResponse(row[0], row[1], row[2], row[3].isoformat()) if row else None
+            return StoredResponse(row[0], row[1], row[2], row[3].isoformat(), row[4]) if row else None
 
         return self._run(read)
 

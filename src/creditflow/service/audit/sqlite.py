@@ -148,13 +148,14 @@ class SQLiteAudit:
             try:
                 if stored is not None:
                     cur = c.execute(
-                        f"INSERT INTO {IDEMPOTENCY_TABLE} (idempotency_key, request_hash, response_json, "
-                        "created_at) VALUES (?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-                        (stored.key, stored.request_hash, stored.response_json, stored.created_at),
+                        f"INSERT INTO {IDEMPOTENCY_TABLE} (client, idempotency_key, request_hash, response_json, "
+                        "created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (client, idempotency_key) DO NOTHING",
+                        (stored.client or "", stored.key, stored.request_hash, stored.response_json,
+                         stored.created_at),
                     )
                     if cur.rowcount == 0:
                         c.execute("ROLLBACK")
-                        return self._lookup(stored.key)
+                        return self._lookup(stored.key, stored.client)
                 c.executemany(_INSERT, [e.row() for e in entries])
                 c.execute("COMMIT")
             except BaseException:
@@ -163,16 +164,16 @@ class SQLiteAudit:
                 raise
         return None
 
-    def _lookup(self, key: str) -> StoredResponse | None:
+    def _lookup(self, key: str, client: str | None) -> StoredResponse | None:
         row = self._conn.execute(
-            f"SELECT idempotency_key, request_hash, response_json, created_at FROM {IDEMPOTENCY_TABLE} "
-            "WHERE idempotency_key = ?", (key,),
+            f"SELECT idempotency_key, request_hash, response_json, created_at, client FROM {IDEMPOTENCY_TABLE} "
+            "WHERE client = ? AND idempotency_key = ?", (client or "", key),
         ).fetchone()
         return StoredResponse(*row) if row else None
 
-    def lookup(self, key: str, quick: bool = False) -> StoredResponse | None:
+    def lookup(self, key: str, client: str | None = None, quick: bool = False) -> StoredResponse | None:
         with self._session(quick):
-            return self._lookup(key)
+            return self._lookup(key, client)
 
     def ping(self, quick: bool = True) -> None:
         """The database answers and a decision could be written now: the write lock is free (or freed
