@@ -76,6 +76,19 @@ def test_policy_fields_narrow_or_add_inputs():
     assert row["EDU"] is None
 
 
+def test_policy_field_types_that_conflict_with_the_model_are_refused():
+    def fields(declared: dict) -> list:
+        return input_fields(SCHEMA, policy_from_dict({"version": "v", "cutoffs": {"approve": 1}, "fields": declared}))
+
+    # a number declaration on a text input (the policy's type would be ignored, its bounds not enforced)
+    for declared in ({"城市": {"type": "number", "min": 0, "max": 6}}, {"城市": {"nullable": True}},
+                     {"AGE": {"type": "string"}}):
+        with pytest.raises(CreditflowError, match=f"fields.{next(iter(declared))} is declared") as err:
+            fields(declared)
+        assert "declare type:" in str(err.value.hint)
+    assert {f.name: f.type for f in fields({"城市": {"type": "string", "nullable": True}})}["城市"] == "string"
+
+
 def test_decision_path_for_a_scorecard(service_bundle, applicants):  # noqa: F811
     from creditflow.scoring.reasons import reasons_row
 

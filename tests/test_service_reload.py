@@ -145,6 +145,11 @@ def test_reload_refuses_a_tampered_bundle_and_keeps_serving(deployed, service_bu
     assert r.json()["detail"][0]["loc"] == ["body", "policy"]  # the policy is what is wrong, not the bundle
     r = admin(server, model_dir=str(service_bundle), policy=str(tmp_path / "missing.yaml"))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "policy"], r.text
+    for declared, says in [("LIMIT_BAL: {type: string}", "fields.LIMIT_BAL is declared string")]:
+        policy.write_text(f"version: v3\ncutoffs: {{approve: 530}}\nfields:\n  {declared}\n")
+        r = admin(server, policy=str(policy))
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "policy"], r.text
+        assert says in r.json()["detail"][0]["msg"], r.text
     with server.client() as c:
         doc = c.post("/v1/decisions", json={"applicant": applicants[0]}).json()
     assert (doc["model_version"], doc["policy_version"]) == (version, "uci-demo-2024.06")

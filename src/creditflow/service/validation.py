@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from creditflow.data.errors import BundleError
-from creditflow.policy.policy import FieldSpec, Policy
+from creditflow.policy.policy import FieldSpec, Policy, PolicyError
 
 MAX_TEXT = 200
 MAX_ID = 128
@@ -83,15 +83,24 @@ def input_fields(schema: dict, policy: Policy | None = None, range_tolerance: fl
                                nullable=float(doc.get("missing_rate") or 0.0) > 0.0, min=lo, max=hi,
                                meaning=str(doc.get("meaning") or ""))
     for spec in policy.fields if policy is not None else ():
-        out[spec.name] = _merge(out.get(spec.name), spec)
+        out[spec.name] = _merge(out.get(spec.name), spec, policy.source)
     return list(out.values())
 
 
-def _merge(model_field: InputField | None, spec: FieldSpec) -> InputField:
-    """A policy declaration narrows a model field's range, or adds a field the model does not use."""
+def _merge(model_field: InputField | None, spec: FieldSpec, source: str | None = None) -> InputField:
+    """A policy declaration narrows a model field's range, or adds a field the model does not use.
+
+    Refused: a declaration whose type is not the model input's (it would be ignored, and its bounds
+    advertised but not enforced).
+    """
     if model_field is None:
         return InputField(name=spec.name, type=spec.type, nullable=spec.nullable, required=spec.required,
                           min=spec.min, max=spec.max)
+    if spec.type != model_field.type:
+        raise PolicyError(
+            f"fields.{spec.name} is declared {spec.type} (number when no type is given), but the model's input "
+            f"{spec.name!r} is {'text (string)' if model_field.type == 'string' else 'a number'}", file=source,
+            hint=f"declare type: {model_field.type}, or leave {spec.name} out of fields:")
     lo = model_field.min if spec.min is None else spec.min if model_field.min is None else max(spec.min, model_field.min)
     hi = model_field.max if spec.max is None else spec.max if model_field.max is None else min(spec.max, model_field.max)
     return InputField(name=model_field.name, type=model_field.type, nullable=model_field.nullable or spec.nullable,
