@@ -68,7 +68,8 @@ def test_refuses_to_start_on_other_bad_input(service_bundle, tmp_path, monkeypat
     bad_policy.write_text("version: v\ncutoffs: {approve: 530}\nrules:\n- {code: R, when: 'AGE <', action: reject}\n")
     code, out = serve("--port", str(free_port()), "--policy", str(bad_policy))
     assert code == 2 and "rule 'R'" in out
-    for declared, says in [("LIMIT_BAL: {type: string}", "fields.LIMIT_BAL is declared string")]:
+    for declared, says in [("LIMIT_BAL: {type: string}", "fields.LIMIT_BAL is declared string"),
+                           ("PAY_0: {min: 100}", "fields.PAY_0: min 100 leaves no valid value")]:
         bad_policy.write_text(f"version: v\ncutoffs: {{approve: 530}}\nfields:\n  {declared}\n")
         code, out = serve("--port", str(free_port()), "--policy", str(bad_policy))
         assert code == 2 and says in " ".join(out.split()), out

@@ -76,7 +76,7 @@ def test_policy_fields_narrow_or_add_inputs():
     assert row["EDU"] is None
 
 
-def test_policy_field_types_that_conflict_with_the_model_are_refused():
+def test_policy_fields_that_conflict_with_the_model_are_refused():
     def fields(declared: dict) -> list:
         return input_fields(SCHEMA, policy_from_dict({"version": "v", "cutoffs": {"approve": 1}, "fields": declared}))
 
@@ -87,6 +87,13 @@ def test_policy_field_types_that_conflict_with_the_model_are_refused():
             fields(declared)
         assert "declare type:" in str(err.value.hint)
     assert {f.name: f.type for f in fields({"城市": {"type": "string", "nullable": True}})}["城市"] == "string"
+    # bounds that leave no value the model accepts (AGE: 0-137)
+    for declared, says in [({"AGE": {"min": 200}}, "min 200"), ({"AGE": {"max": -5}}, "max -5"),
+                           ({"INCOME": {"min": 300, "max": 400}}, "min 300 max 400")]:
+        with pytest.raises(CreditflowError, match="leaves no valid value") as err:
+            fields(declared)
+        assert f"fields.{next(iter(declared))}: {says}" in str(err.value) and "accepts" in str(err.value)
+    assert {f.name: (f.min, f.max) for f in fields({"AGE": {"min": 137}})}["AGE"] == (137, 137)
 
 
 def test_decision_path_for_a_scorecard(service_bundle, applicants):  # noqa: F811

@@ -145,7 +145,8 @@ def test_reload_refuses_a_tampered_bundle_and_keeps_serving(deployed, service_bu
     assert r.json()["detail"][0]["loc"] == ["body", "policy"]  # the policy is what is wrong, not the bundle
     r = admin(server, model_dir=str(service_bundle), policy=str(tmp_path / "missing.yaml"))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "policy"], r.text
-    for declared, says in [("LIMIT_BAL: {type: string}", "fields.LIMIT_BAL is declared string")]:
+    for declared, says in [("LIMIT_BAL: {type: string}", "fields.LIMIT_BAL is declared string"),
+                           ("PAY_0: {min: 100}", "fields.PAY_0: min 100 leaves no valid value")]:
         policy.write_text(f"version: v3\ncutoffs: {{approve: 530}}\nfields:\n  {declared}\n")
         r = admin(server, policy=str(policy))
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "policy"], r.text

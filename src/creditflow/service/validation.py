@@ -91,7 +91,7 @@ def _merge(model_field: InputField | None, spec: FieldSpec, source: str | None =
     """A policy declaration narrows a model field's range, or adds a field the model does not use.
 
     Refused: a declaration whose type is not the model input's (it would be ignored, and its bounds
-    advertised but not enforced).
+    advertised but not enforced), and bounds that leave no value the model input accepts.
     """
     if model_field is None:
         return InputField(name=spec.name, type=spec.type, nullable=spec.nullable, required=spec.required,
@@ -103,6 +103,12 @@ def _merge(model_field: InputField | None, spec: FieldSpec, source: str | None =
             hint=f"declare type: {model_field.type}, or leave {spec.name} out of fields:")
     lo = model_field.min if spec.min is None else spec.min if model_field.min is None else max(spec.min, model_field.min)
     hi = model_field.max if spec.max is None else spec.max if model_field.max is None else min(spec.max, model_field.max)
+    if lo is not None and hi is not None and lo > hi:
+        declared = " ".join(f"{k} {v:g}" for k, v in (("min", spec.min), ("max", spec.max)) if v is not None)
+        accepts = f"{_bound(model_field.min)} to {_bound(model_field.max)}"
+        raise PolicyError(
+            f"fields.{spec.name}: {declared} leaves no valid value: the model's input accepts {accepts} (the training "
+            f"range widened by the range tolerance), so every request would be refused", file=source)
     return InputField(name=model_field.name, type=model_field.type, nullable=model_field.nullable or spec.nullable,
                       required=True, min=lo, max=hi, meaning=model_field.meaning)
 
@@ -114,6 +120,10 @@ def _no_nul(value: str | None) -> str | None:
 
 
 NO_NUL = AfterValidator(_no_nul)
+
+
+def _bound(x: float | None) -> str:
+    return "any" if x is None else f"{x:g}"
 
 
 def _annotation(f: InputField) -> Any:
