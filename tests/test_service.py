@@ -154,6 +154,7 @@ def _bad_bodies(applicant: dict) -> list[tuple[str, object, list | None]]:
         ("unknown top-level key", {"applicant": a, "extra": 1}, ["body", "extra"]),
         ("application id not text", {"applicant": a, "application_id": 12}, ["body", "application_id"]),
         ("application id too long", {"applicant": a, "application_id": "x" * 500}, ["body", "application_id"]),
+        ("NUL in application id", {"applicant": a, "application_id": "A-\u00001"}, ["body", "application_id"]),
         ("top-level list", [a], None),
     ]
 
@@ -257,6 +258,28 @@ def test_idempotent_retry_returns_the_first_response_without_a_second_record(ser
     assert audit_count(server) == before + 1
 
 
+def test_idempotency_keys_belong_to_the_client_that_sent_them(server, applicants):  # noqa: F811
+    key = {"Idempotency-Key": "shared-0001"}
+    mine, theirs = {"application_id": "a-1", "applicant": applicants[7]}, {"application_id": "b-1", "applicant": applicants[8]}
+    with server.client(API_KEY) as a, server.client(API_KEY_2) as b:
+        first = a.post("/v1/decisions", json=mine, headers=key)
+        other = b.post("/v1/decisions", json=theirs, headers=key)  # the same key, another client: its own request
+        assert first.status_code == other.status_code == 200, other.text
+        assert "idempotent-replayed" not in other.headers and other.json()["application_id"] == "b-1"
+        same = b.post("/v1/decisions", json=mine, headers={"Idempotency-Key": "shared-0002"})
+        copy = a.post("/v1/decisions", json=mine, headers={"Idempotency-Key": "shared-0002"})
+        assert "idempotent-replayed" not in copy.headers and copy.json()["request_id"] != same.json()["request_id"]
+        assert b.post("/v1/decisions", json=theirs, headers=key).json() == other.json()  # each replays its own
+        assert a.post("/v1/decisions", json=mine, headers=key).json() == first.json()
+    rows = audit_rows(server, "WHERE idempotency_key LIKE 'shared-%' ORDER BY idempotency_key, client")
+    digest = {k: hashlib.sha256(k.encode()).hexdigest()[:12] for k in (API_KEY, API_KEY_2)}
+    assert sorted((r["idempotency_key"], r["client"], r["request_id"]) for r in rows) == sorted([
+        ("shared-0001", digest[API_KEY], first.json()["request_id"]),
+        ("shared-0001", digest[API_KEY_2], other.json()["request_id"]),
+        ("shared-0002", digest[API_KEY_2], same.json()["request_id"]),
+        ("shared-0002", digest[API_KEY], copy.json()["request_id"])])
+
+
 def test_concurrent_retries_record_exactly_once(server, applicants):  # noqa: F811
     body = {"application_id": "race", "applicant": applicants[6]}
     before = audit_count(server)
@@ -287,7 +310,8 @@ def test_model_endpoint_describes_bundle_schema_and_policy(client, service_bundl
     assert set(bundle.model.features_) <= set(fields)
     assert fields["EDUCATION"]["required"] is False  # declared by the policy only
     assert fields["AGE"]["min"] == 0 and fields["AGE"]["max"] == 120  # training range narrowed by the policy
-    assert doc["score_scale"]["min"] == 350 and doc["audit"].endswith("creditflow-audit.db")
+    assert doc["score_scale"]["min"] == 350
+    assert doc["audit"] == {"backend": "sqlite", "database": "creditflow-audit.db"}  # not the server's path
 
 
 def test_metrics_count_requests_and_decisions(client, applicants):  # noqa: F811

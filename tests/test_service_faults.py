@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -67,6 +68,11 @@ def test_refuses_to_start_on_other_bad_input(service_bundle, tmp_path, monkeypat
     bad_policy.write_text("version: v\ncutoffs: {approve: 530}\nrules:\n- {code: R, when: 'AGE <', action: reject}\n")
     code, out = serve("--port", str(free_port()), "--policy", str(bad_policy))
     assert code == 2 and "rule 'R'" in out
+    for declared, says in [("LIMIT_BAL: {type: string}", "fields.LIMIT_BAL is declared string"),
+                           ("PAY_0: {min: 100}", "fields.PAY_0: min 100 leaves no valid value")]:
+        bad_policy.write_text(f"version: v\ncutoffs: {{approve: 530}}\nfields:\n  {declared}\n")
+        code, out = serve("--port", str(free_port()), "--policy", str(bad_policy))
+        assert code == 2 and says in " ".join(out.split()), out
     code, out = serve("--port", str(free_port()), "--audit", "mysql://db/audit")
     assert code == 2 and "unsupported audit URL" in out
     keys = tmp_path / "keys.txt"
@@ -208,3 +214,37 @@ def test_kill_9_under_load_then_restart(service_bundle, applicants, tmp_path):  
     total, keys = conn.execute("SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM decisions").fetchone()
     conn.close()
     assert total == keys == len(sent), "after retries: exactly one row per application"
+
+
+def test_a_locked_sqlite_database_never_stalls_the_event_loop(service_bundle, applicants, tmp_path):  # noqa: F811
+    """Another process holding the write lock: health checks answer at once, readiness says not ready,
+    a write waits for the audit timeout (5 s) off the event loop and gets 503; then all is well again."""
+    server = ServiceProcess([str(service_bundle)], workdir=tmp_path).start()
+    holder = sqlite3.connect(tmp_path / "creditflow-audit.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # as a backup or another writer would
+        blocked: list[httpx.Response] = []
+
+        def post() -> None:
+            with server.client() as c:
+                blocked.append(c.post("/v1/decisions", json={"applicant": applicants[0]}))
+
+        writer = threading.Thread(target=post)
+        writer.start()
+        time.sleep(0.5)
+        with server.client() as c:
+            for path in ("/healthz", "/readyz", "/healthz"):
+                start = time.monotonic()
+                r = c.get(path)
+                assert time.monotonic() - start < 1, (path, "the event loop waited on the database lock")
+                assert r.status_code == (200 if path == "/healthz" else 503), r.text
+        writer.join(30)
+        assert blocked and blocked[0].status_code == 503 and blocked[0].headers["Retry-After"] == "1"
+        holder.execute("ROLLBACK")
+        with server.client() as c:
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+            assert c.get("/readyz").status_code == 200
+    finally:
+        holder.close()
+        server.stop()
+    assert "Traceback" not in server.log()

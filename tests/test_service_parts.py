@@ -50,6 +50,7 @@ def test_input_rules_from_the_training_schema():
                        ({"BILL": -120001}, "BILL"),       # negative seen in training: down to one range below
                        ({"AGE": None}, "AGE"),            # never missing in training: null refused
                        ({"城市": 5}, "城市"),              # text field needs text
+                       ({"城市": "上\u0000海"}, "城市"),  # no NUL: PostgreSQL text cannot hold it
                        ({"INCOME": "12"}, "INCOME")]:     # number field needs a JSON number
         with pytest.raises(ValidationError) as err:
             parse(models, {**ok, **bad})
@@ -73,6 +74,26 @@ def test_policy_fields_narrow_or_add_inputs():
     models = build_models(list(fields.values()))
     row = parse(models, {"AGE": 40, "BILL": 0, "INCOME": 5, "城市": "x"})
     assert row["EDU"] is None
+
+
+def test_policy_fields_that_conflict_with_the_model_are_refused():
+    def fields(declared: dict) -> list:
+        return input_fields(SCHEMA, policy_from_dict({"version": "v", "cutoffs": {"approve": 1}, "fields": declared}))
+
+    # a number declaration on a text input (the policy's type would be ignored, its bounds not enforced)
+    for declared in ({"城市": {"type": "number", "min": 0, "max": 6}}, {"城市": {"nullable": True}},
+                     {"AGE": {"type": "string"}}):
+        with pytest.raises(CreditflowError, match=f"fields.{next(iter(declared))} is declared") as err:
+            fields(declared)
+        assert "declare type:" in str(err.value.hint)
+    assert {f.name: f.type for f in fields({"城市": {"type": "string", "nullable": True}})}["城市"] == "string"
+    # bounds that leave no value the model accepts (AGE: 0-137)
+    for declared, says in [({"AGE": {"min": 200}}, "min 200"), ({"AGE": {"max": -5}}, "max -5"),
+                           ({"INCOME": {"min": 300, "max": 400}}, "min 300 max 400")]:
+        with pytest.raises(CreditflowError, match="leaves no valid value") as err:
+            fields(declared)
+        assert f"fields.{next(iter(declared))}: {says}" in str(err.value) and "accepts" in str(err.value)
+    assert {f.name: (f.min, f.max) for f in fields({"AGE": {"min": 137}})}["AGE"] == (137, 137)
 
 
 def test_decision_path_for_a_scorecard(service_bundle, applicants):  # noqa: F811
@@ -144,6 +165,76 @@ def test_audit_urls_and_sqlite_idempotency(tmp_path, monkeypatch):
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(CreditflowError, match="cannot open the audit database"):
         open_audit(str(tmp_path / "junk.db"))
+
+
+def make_v1_audit(run, types: tuple[str, str, str] = ("TEXT", "TEXT", "REAL")) -> None:
+    """An audit database as creditflow wrote it before idempotency keys were per client (schema 1):
+    `run` executes one statement; `types`: the database's timestamp, JSON and float types."""
+    from creditflow.service.audit.base import SCHEMA_TABLE, migrations
+
+    for statement in [f"CREATE TABLE {SCHEMA_TABLE} (version INTEGER NOT NULL)", *migrations(*types)[1],
+                      f"INSERT INTO {SCHEMA_TABLE} VALUES (1)"]:
+        run(statement)
+    for rid, client, key in (("r1", "aaaaaaaaaaaa", "old-key"), ("r2", "aaaaaaaaaaaa", "old-key"), ("r3", None, "anon")):
+        who = f"'{client}'" if client else "NULL"
+        run(f"INSERT INTO decisions VALUES ('{rid}', NULL, '2024-01-01T00:00:00+00:00', NULL, {who}, '{{}}', 'h', "
+            f"'m', 'p', 0.1, 600, 'B', 'approve', '[]', '{key}')")
+    for key in ("old-key", "anon", "no-rows"):
+        run(f"INSERT INTO idempotency_keys VALUES ('{key}', 'hash-{key}', '{{}}', '2024-01-01T00:00:00+00:00')")
+
+
+def check_migrated(log) -> None:
+    """Old keys still replay for the client that used them, and only for it."""
+    assert log.lookup("old-key", "aaaaaaaaaaaa").request_hash == "hash-old-key"
+    assert log.lookup("old-key", "bbbbbbbbbbbb") is None
+    assert log.lookup("anon", None).request_hash == "hash-anon"  # served without keys: no client
+    assert log.lookup("no-rows").request_hash == "hash-no-rows"
+    entry = AuditEntry(request_id="r9", batch_id=None, created_at="2024-01-02T00:00:00.000+00:00",
+                       application_id=None, client="bbbbbbbbbbbb", input_json="{}", input_hash="h",
+                       model_version="m", policy_version="p", probability=0.1, score=600, grade="B",
+                       decision="approve", reasons_json="[]", idempotency_key="old-key")
+    stored = StoredResponse("old-key", "hash-b", "{}", entry.created_at, "bbbbbbbbbbbb")
+    assert log.record([entry], stored) is None  # another client's first use of the key
+    assert log.record([entry], stored).request_hash == "hash-b"  # its retry replays
+    assert log.count() == 4
+
+
+def test_an_audit_database_of_schema_1_is_migrated_with_its_keys(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    make_v1_audit(conn.execute)
+    conn.close()
+    log = open_audit(str(path))
+    try:
+        check_migrated(log)
+    finally:
+        log.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 4
+    conn.close()
+
+
+def test_audit_urls_never_show_a_password(tmp_path, monkeypatch):
+    from creditflow.service.audit import redact_url
+
+    for url, shown in [
+        ("postgresql://cf:S3cretPw@db:5432/audit", "postgresql://cf:***@db:5432/audit"),
+        ("postgresql://cf@127.0.0.1:15437/db?password=S3cretPw", "postgresql://cf@127.0.0.1:15437/db?password=***"),
+        ("postgresql://cf:p@S3cretPw@db/a?sslmode=require&Password=S3cretPw#x",
+         "postgresql://cf:***@db/a?sslmode=require&Password=***"),
+        ("postgres://db?sslpassword=S3cretPw&password=S3cretPw", "postgres://db?sslpassword=***&password=***"),
+        ("postgresql://db/a?pass%77ord=S3cretPw", "postgresql://db/a?pass%77ord=***"),
+        ("host=db password=S3cretPw dbname=a", "<connection string>"),
+        ("creditflow-audit.db", "creditflow-audit.db"),
+    ]:
+        assert redact_url(url) == shown
+    monkeypatch.chdir(tmp_path)
+    for url in ("host=db port=5432 password=S3cretPw", "mysql://cf:S3cretPw@db/a?password=S3cretPw"):
+        with pytest.raises(CreditflowError) as caught:
+            open_audit(url)
+        assert "S3cretPw" not in str(caught.value)
+    assert not list(tmp_path.iterdir())  # a key=value string is not taken for a SQLite file name
 
 
 def test_prometheus_text_format():

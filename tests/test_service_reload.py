@@ -135,17 +135,50 @@ def test_reload_refuses_a_tampered_bundle_and_keeps_serving(deployed, service_bu
     bad = tamper(service_bundle, tmp_path / "tampered")
     r = admin(server, model_dir=str(bad))
     assert r.status_code == 422 and "SHA-256" in r.json()["detail"][0]["msg"]
+    assert r.json()["detail"][0]["loc"] == ["body", "model_dir"]
     r = admin(server, model_dir=str(tmp_path / "nowhere"))
     assert r.status_code == 422 and "not a model bundle" in r.json()["detail"][0]["msg"]
     policy = tmp_path / "p.yaml"
     policy.write_text("version: v2\ncutoffs: {approve: 530}\nrules:\n- {code: X, when: 'SALARY < 1', action: reject}\n")
     r = admin(server, policy=str(policy))
     assert r.status_code == 422 and "SALARY" in r.json()["detail"][0]["msg"]
+    assert r.json()["detail"][0]["loc"] == ["body", "policy"]  # the policy is what is wrong, not the bundle
+    r = admin(server, model_dir=str(service_bundle), policy=str(tmp_path / "missing.yaml"))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "policy"], r.text
+    for declared, says in [("LIMIT_BAL: {type: string}", "fields.LIMIT_BAL is declared string"),
+                           ("PAY_0: {min: 100}", "fields.PAY_0: min 100 leaves no valid value")]:
+        policy.write_text(f"version: v3\ncutoffs: {{approve: 530}}\nfields:\n  {declared}\n")
+        r = admin(server, policy=str(policy))
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "policy"], r.text
+        assert says in r.json()["detail"][0]["msg"], r.text
     with server.client() as c:
         doc = c.post("/v1/decisions", json={"applicant": applicants[0]}).json()
     assert (doc["model_version"], doc["policy_version"]) == (version, "uci-demo-2024.06")
     metrics = httpx.get(server.url + "/metrics", headers={"X-API-Key": ADMIN_KEY})
     assert metrics.status_code == 403  # metrics take an API key, not an admin key
+
+
+def test_unknown_reload_keys_are_refused(deployed, other_bundle):  # noqa: F811
+    server, _ = deployed
+    for body in ({"modeldir": str(other_bundle)}, {"polcy": str(EXAMPLE_POLICY)},
+                 {"model_dir": str(other_bundle), "extra": 1}):
+        r = admin(server, **body)
+        assert r.status_code == 422, (body, r.text)
+        wrong = next(k for k in body if k not in ("model_dir", "policy"))
+        assert [(d["loc"], d["type"]) for d in r.json()["detail"]] == [(["body", wrong], "extra_forbidden")]
+    assert httpx.get(server.url + "/readyz").json()["model_version"] != load_bundle(other_bundle).model_version
+
+
+def test_an_empty_policy_path_is_refused_not_read_as_no_policy(deployed):
+    server, _ = deployed
+    for body in ({"policy": ""}, {"policy": "  "}, {"model_dir": ""}):
+        r = admin(server, **body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["detail"][0]["loc"] == ["body", *body], r.text
+    # nothing changed, and re-reading the configured paths still finds the configured policy
+    assert httpx.get(server.url + "/readyz").json()["policy_version"] == "uci-demo-2024.06"
+    r = admin(server)
+    assert r.status_code == 200 and r.json()["policy_version"] == "uci-demo-2024.06", r.text
 
 
 def test_sighup_rereads_the_deployed_bundle(deployed, service_bundle, other_bundle, tmp_path):  # noqa: F811

@@ -18,6 +18,8 @@ def serve_cmd(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on (1-65535)."),
     audit: str | None = typer.Option(None, "--audit", help="Audit log: SQLite path or sqlite:///path.db "
                                      "(default ./creditflow-audit.db), or postgresql://user@host:port/db."),
+    audit_timeout: float = typer.Option(5.0, "--audit-timeout", help="Seconds an audit write may wait for a "
+                                        "locked or slow database before the request gets 503."),
     workers: int = typer.Option(1, "--workers", help="Worker processes."),
     api_keys_file: Path | None = typer.Option(None, "--api-keys-file", help="File of SHA-256 key digests, one a "
                                               "line (`creditflow keys hash`); also CREDITFLOW_API_KEYS."),
@@ -46,6 +48,6 @@ def serve_cmd(
         api_keys_file=str(api_keys_file) if api_keys_file else None,
         admin_keys_file=str(admin_keys_file) if admin_keys_file else None, insecure_no_auth=insecure_no_auth,
         max_batch=max_batch, range_tolerance=range_tolerance, reject_unknown_fields=reject_unknown_fields,
-        reasons=reasons, workers=workers,
+        reasons=reasons, workers=workers, audit_timeout=audit_timeout,
     )
     serve(config, host=host, port=port, log_level=log_level.lower(), access_log=access_log, http=http, loop=loop)

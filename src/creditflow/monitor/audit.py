@@ -60,7 +60,7 @@ def _kind(url: str) -> tuple[str, str]:
         return "sqlite", path
     if "://" in url:
         raise DataError("unsupported audit URL: use a SQLite file (path or sqlite:///...) or postgresql://...",
-                        file=url)
+                        file=_redact(url))
     return "sqlite", url
 
 
@@ -91,10 +91,9 @@ def _connect(url: str) -> Iterator[tuple[Any, str]]:
 
 
 def _redact(url: str) -> str:
-    p = urlparse(url)
-    if p.password:
-        return url.replace(f":{p.password}@", ":***@", 1)
-    return url
+    from creditflow.service.audit.base import redact_url
+
+    return redact_url(url)
 
 
 def _tables(conn: Any, kind: str) -> list[str]:

@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from creditflow.data.errors import CreditflowError
+from creditflow.policy.policy import PolicyError
 from creditflow.service.audit import AuditUnavailable, StoredResponse, sha256_text
 from creditflow.service.auth import hash_key, presented_key
 from creditflow.service.decide import decide, new_id, now_iso
@@ -38,6 +39,7 @@ REQUEST_ID = "creditflow.request_id"
 ROUTES = ("/v1/decisions", "/v1/decisions/batch", "/v1/model", "/v1/admin/reload", "/healthz", "/readyz",
           "/metrics", "/docs", "/openapi.json")
 MAX_IDEMPOTENCY_KEY = 255
+READY_TIMEOUT_S = 2.0  # /readyz answers "not ready" rather than wait longer for the audit database
 BATCH_IN_THREAD = 50  # batches larger than this are scored off the event loop
 
 
@@ -226,7 +228,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         request_hash = sha256_text(request.url.path + "\n" + body.decode("utf-8", "replace"))
         if key is not None:
             try:
-                stored = await runtime.audit_call(runtime.audit.lookup, key)
+                stored = await runtime.audit_call(runtime.audit.lookup, key, client)
             except AuditUnavailable:
                 return _error(503, request, "the audit log cannot be read; retry later", {"Retry-After": "1"})
             if stored is not None:
@@ -257,7 +259,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         else:
             doc = results[0][0]
         content = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        stored = StoredResponse(key, request_hash, content, created) if key is not None else None
+        stored = StoredResponse(key, request_hash, content, created, client) if key is not None else None
         instead = await record(request, [e for _, e in results], stored)
         if instead is not None:
             return instead
@@ -296,7 +298,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         if denied is not None:
             return denied
         doc = runtime.state.describe()
-        doc["audit"] = runtime.audit.url
+        # the kind and name only: a URL can carry a host, user or password that API clients need not see
+        doc["audit"] = {"backend": runtime.audit.backend, "database": runtime.audit.database}
         doc["limits"] = {"max_batch": runtime.config.max_batch, "max_body_bytes": runtime.config.max_body_bytes,
                          "range_tolerance": runtime.config.range_tolerance}
         return _json(doc)
@@ -319,7 +322,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         try:
             old, new = await runtime.reload(target.model_dir, target.policy, roll=True)
         except CreditflowError as exc:
-            return _error(422, request, [{"loc": ["body", "model_dir"], "msg": f"reload refused: {exc.message}",
+            field = "policy" if isinstance(exc, PolicyError) else "model_dir"
+            return _error(422, request, [{"loc": ["body", field], "msg": f"reload refused: {exc.message}",
                                           "type": "reload_refused", "input": None}])
         return _json({"status": "reloaded" if runtime.config.workers == 1 else "reloading",
                       "model_version": new.model_version, "policy_version": new.policy_version,
@@ -333,9 +337,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def readyz(request: Request) -> Response:
         state = runtime.state
         try:
-            await runtime.audit_call(runtime.audit.ping)
+            await asyncio.wait_for(runtime.audit_call(runtime.audit.ping), READY_TIMEOUT_S)
         except AuditUnavailable as exc:
             return _json({"status": "not ready", "reason": f"audit log unavailable: {exc}"}, 503)
+        except TimeoutError:
+            return _json({"status": "not ready",
+                          "reason": f"audit log unavailable: no answer within {READY_TIMEOUT_S:g} s"}, 503)
         return _json({"status": "ready", "model_version": state.model_version, "policy_version": state.policy_version})
 
     @app.get("/metrics", response_model=None, tags=["operations"], summary="Prometheus metrics")

@@ -18,7 +18,8 @@ class ServiceConfig:
     model_dir: bundle directory; policy: policy YAML (None: the built-in default policy);
     audit: audit URL or SQLite path (None: ./creditflow-audit.db); max_batch: applicants per batch call;
     range_tolerance: how many training ranges beyond the training min/max a number may lie;
-    reasons: how many model reasons to return per decision.
+    reasons: how many model reasons to return per decision; audit_timeout: seconds an audit call may wait
+    for a locked or slow database before the request gets 503.
     """
 
     model_dir: str
@@ -33,6 +34,7 @@ class ServiceConfig:
     reasons: int = 4
     workers: int = 1
     max_body_bytes: int = 64 * 1024
+    audit_timeout: float = 5.0
     deploy_file: str | None = None  # with workers > 1: the model_dir/policy an admin reload switched to
 
     def check(self) -> None:
@@ -44,6 +46,8 @@ class ServiceConfig:
             raise CreditflowError(f"reasons must be between 0 and 20, not {self.reasons}")
         if not 1 <= self.workers <= 64:
             raise CreditflowError(f"workers must be between 1 and 64, not {self.workers}")
+        if not 0.1 <= self.audit_timeout <= 300:
+            raise CreditflowError(f"audit timeout must be between 0.1 and 300 seconds, not {self.audit_timeout}")
 
     @property
     def batch_body_bytes(self) -> int:

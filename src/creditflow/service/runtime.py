@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from creditflow.data.errors import CreditflowError
 from creditflow.data.output import atomic_path
-from creditflow.service.audit import AuditLog, open_audit
+from creditflow.service.audit import AuditBusy, AuditLog, open_audit
 from creditflow.service.auth import ADMIN_KEYS_ENV, API_KEYS_ENV, KeyRing, load_keys
 from creditflow.service.config import ServiceConfig
 from creditflow.service.metrics import Metrics
@@ -63,15 +63,22 @@ class Runtime:
             config.model_dir = model_dir
             config.policy = policy
         state = load_state(config)
-        return cls(config, state, open_audit(config.audit), api, admin)
+        return cls(config, state, open_audit(config.audit, config.audit_timeout), api, admin)
 
     async def audit_call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run an audit call, timing it: SQLite inline (a local commit without fsync costs less than a
-        thread hop), a networked database on the audit threads so the event loop keeps serving."""
+        thread hop), a networked database on the audit threads so the event loop keeps serving.
+
+        An inline call that would wait for a lock (another process writing) is repeated on an audit
+        thread instead, so the event loop never stalls on the database.
+        """
         start = time.perf_counter()
         try:
             if self.inline_audit:
-                return fn(*args)
+                try:
+                    return fn(*args, quick=True)
+                except AuditBusy:
+                    pass
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
         finally:
             self.metrics.audit_latency.observe((), time.perf_counter() - start)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class DecisionOut(BaseModel):
@@ -50,11 +50,26 @@ class ErrorOut(BaseModel):
     request_id: str
 
 
-class ReloadIn(BaseModel):
-    """Optional new locations; by default the configured bundle directory and policy file are re-read."""
+def _a_path(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must name a file or directory; leave the key out to re-read the configured one")
+    return value
 
-    model_dir: str | None = None
-    policy: str | None = None
+
+PathText = Annotated[str, AfterValidator(_a_path)]
+
+
+class ReloadIn(BaseModel):
+    """Optional new locations; by default the configured bundle directory and policy file are re-read.
+
+    There is no way to drop the policy: an empty path is refused, not read as "the built-in default".
+    Other keys are refused (a misspelt ``modeldir`` would otherwise reload the current paths).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_dir: PathText | None = None
+    policy: PathText | None = None
 
 
 class ReloadOut(BaseModel):

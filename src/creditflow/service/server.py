@@ -53,7 +53,7 @@ def check(config: ServiceConfig) -> ServingState:
     config.check()
     load_key_rings(config)
     state = load_state(config)
-    open_audit(config.audit).close()
+    open_audit(config.audit, config.audit_timeout).close()
     return state
 
 
@@ -90,7 +90,7 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
                               "server_header": False, "http": http, "loop": loop}
     if config.workers == 1:
         api, admin = load_key_rings(config)
-        runtime = Runtime(config, state, open_audit(config.audit), api, admin)
+        runtime = Runtime(config, state, open_audit(config.audit, config.audit_timeout), api, admin)
         from creditflow.service.app import create_app
 
         server = uvicorn.Server(uvicorn.Config(create_app(runtime), lifespan="on", **common))

@@ -18,7 +18,7 @@ from typing import Any
 
 from creditflow.bundle import Bundle, load_bundle
 from creditflow.data.errors import BundleError, CreditflowError
-from creditflow.policy.policy import Cutoffs, Policy, load_policy
+from creditflow.policy.policy import Cutoffs, Policy, PolicyError, load_policy
 from creditflow.service.config import ServiceConfig
 from creditflow.service.validation import InputField, RequestModels, build_models, input_fields
 
@@ -146,6 +146,8 @@ def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str 
     """Load, verify and check a bundle and policy; raises `CreditflowError` on anything wrong."""
     model_dir = str(model_dir or config.model_dir)
     policy_path = policy if policy is not None else config.policy
+    if policy_path is not None and not policy_path.strip():  # not "no policy": that must never be silent
+        raise PolicyError("the policy path is empty")
     bundle = load_bundle(model_dir)
     model = bundle.model
     schema = bundle.files.get("schema.json")

@@ -9,7 +9,9 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
   a field never negative in training may not be negative, and no value may lie more than
   `range_tolerance` training ranges beyond the training minimum or maximum (default 1.0: for AGE
   seen as 21-79, anything in 0-137 is accepted; rules in the policy decide what is acceptable);
-* text fields must be JSON strings of at most 200 characters;
+* text fields (and ``application_id``) must be JSON strings of at most 200 (128) characters, without
+  the NUL character ``\\u0000`` (PostgreSQL text cannot hold it; refused on SQLite too, so the answer
+  does not depend on the audit database);
 * other keys in ``applicant`` are ignored, or refused with ``reject_unknown=True``.
 """
 
@@ -20,10 +22,10 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from creditflow.data.errors import BundleError
-from creditflow.policy.policy import FieldSpec, Policy
+from creditflow.policy.policy import FieldSpec, Policy, PolicyError
 
 MAX_TEXT = 200
 MAX_ID = 128
@@ -81,26 +83,54 @@ def input_fields(schema: dict, policy: Policy | None = None, range_tolerance: fl
                                nullable=float(doc.get("missing_rate") or 0.0) > 0.0, min=lo, max=hi,
                                meaning=str(doc.get("meaning") or ""))
     for spec in policy.fields if policy is not None else ():
-        out[spec.name] = _merge(out.get(spec.name), spec)
+        out[spec.name] = _merge(out.get(spec.name), spec, policy.source)
     return list(out.values())
 
 
-def _merge(model_field: InputField | None, spec: FieldSpec) -> InputField:
-    """A policy declaration narrows a model field's range, or adds a field the model does not use."""
+def _merge(model_field: InputField | None, spec: FieldSpec, source: str | None = None) -> InputField:
+    """A policy declaration narrows a model field's range, or adds a field the model does not use.
+
+    Refused: a declaration whose type is not the model input's (it would be ignored, and its bounds
+    advertised but not enforced), and bounds that leave no value the model input accepts.
+    """
     if model_field is None:
         return InputField(name=spec.name, type=spec.type, nullable=spec.nullable, required=spec.required,
                           min=spec.min, max=spec.max)
+    if spec.type != model_field.type:
+        raise PolicyError(
+            f"fields.{spec.name} is declared {spec.type} (number when no type is given), but the model's input "
+            f"{spec.name!r} is {'text (string)' if model_field.type == 'string' else 'a number'}", file=source,
+            hint=f"declare type: {model_field.type}, or leave {spec.name} out of fields:")
     lo = model_field.min if spec.min is None else spec.min if model_field.min is None else max(spec.min, model_field.min)
     hi = model_field.max if spec.max is None else spec.max if model_field.max is None else min(spec.max, model_field.max)
+    if lo is not None and hi is not None and lo > hi:
+        declared = " ".join(f"{k} {v:g}" for k, v in (("min", spec.min), ("max", spec.max)) if v is not None)
+        accepts = f"{_bound(model_field.min)} to {_bound(model_field.max)}"
+        raise PolicyError(
+            f"fields.{spec.name}: {declared} leaves no valid value: the model's input accepts {accepts} (the training "
+            f"range widened by the range tolerance), so every request would be refused", file=source)
     return InputField(name=model_field.name, type=model_field.type, nullable=model_field.nullable or spec.nullable,
                       required=True, min=lo, max=hi, meaning=model_field.meaning)
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return value
+
+
+NO_NUL = AfterValidator(_no_nul)
+
+
+def _bound(x: float | None) -> str:
+    return "any" if x is None else f"{x:g}"
 
 
 def _annotation(f: InputField) -> Any:
     if f.type == "number":
         base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=f.min, le=f.max)]
     else:
-        base = Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
+        base = Annotated[str, Field(strict=True, max_length=MAX_TEXT), NO_NUL]
     return base | None if f.nullable else base
 
 
@@ -131,7 +161,8 @@ def build_models(fields: list[InputField], max_batch: int = 100, reject_unknown:
     applicant = create_model("Applicant", __config__=config, **spec)
     strict = ConfigDict(extra="forbid")
     app_id = Annotated[str | None, Field(max_length=MAX_ID, strict=True,
-                                         description="Your reference for the application (recorded in the audit)")]
+                                         description="Your reference for the application (recorded in the audit)"),
+                       NO_NUL]
     decision = create_model("DecisionRequest", __config__=strict, application_id=(app_id, None),
                             applicant=(applicant, ...))
     batch = create_model("BatchRequest", __config__=strict,

@@ -1,7 +1,8 @@
 """The PostgreSQL audit log (``--audit postgresql://user@host:port/db``), with psycopg 3.
 
 Each executor thread keeps its own connection; a broken connection is dropped and reopened on the
-next request. Tables are created on first use, under an advisory lock so that several workers
+next request. Statements and lock waits time out (`timeout`, default 5 s), so a locked or stuck
+database gives a 503 rather than a request that hangs. Tables are created on first use, under an advisory lock so that several workers
 starting together migrate once.
 """
 
@@ -19,8 +20,10 @@ from creditflow.service.audit.base import (
     AuditEntry,
     AuditUnavailable,
     StoredResponse,
+    database_name,
     insert_sql,
     migrations,
+    redact_url,
 )
 
 MIGRATIONS = migrations("TIMESTAMPTZ", "JSONB", "DOUBLE PRECISION")
@@ -28,28 +31,21 @@ _LOCK_ID = 0x63726564  # "cred": advisory lock taken while migrating
 _INSERT = insert_sql("%s")
 
 
-def _redact(url: str) -> str:
-    """The URL without its password, for messages and /v1/model."""
-    head, sep, tail = url.partition("@")
-    if not sep:
-        return url
-    scheme, _, cred = head.partition("://")
-    user = cred.split(":", 1)[0]
-    return f"{scheme}://{user}@{tail}"
-
-
 class PostgresAudit:
     """Decisions in PostgreSQL tables; one connection per executor thread."""
 
     inline = False  # network round trips: run on the audit threads, not the event loop
+    backend = "postgresql"
 
-    def __init__(self, url: str, connect_timeout: int = 5) -> None:
+    def __init__(self, url: str, connect_timeout: int = 5, timeout: float = 5.0) -> None:
         import psycopg
 
         self._psycopg = psycopg
         self._dsn = url
-        self.url = _redact(url)
-        self._timeout = connect_timeout
+        self._statement_ms = str(max(1, round(timeout * 1000)))
+        self.url = redact_url(url)
+        self.database = database_name(url)
+        self._connect_timeout = connect_timeout
         self._local = threading.local()
         try:
             self._migrate()
@@ -61,7 +57,15 @@ class PostgresAudit:
         """This thread's connection, and whether it was just opened."""
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            conn = self._psycopg.connect(self._dsn, connect_timeout=self._timeout, autocommit=False)
+            conn = self._psycopg.connect(self._dsn, connect_timeout=self._connect_timeout, autocommit=True)
+            try:
+                # a locked table or a stuck statement ends in an error (a 503) instead of a request that hangs
+                conn.execute("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)",
+                             (self._statement_ms, self._statement_ms))
+                conn.autocommit = False
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
             return conn, True
         return conn, False
@@ -90,12 +94,19 @@ class PostgresAudit:
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version,))
 
     def _run(self, fn: Any) -> Any:
-        """Run `fn(connection)`; a connection that went stale (database restarted) is replaced once."""
+        """Run `fn(connection)`; a connection that went stale (database restarted) is replaced once.
+
+        Every database error, opening the connection included, becomes `AuditUnavailable` (a 503).
+        """
         psycopg = self._psycopg
         for attempt in (1, 2):
+            fresh = True  # a connection that cannot even be opened is not retried
             try:
                 conn, fresh = self._connect()
                 return fn(conn)
+            except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+                # timed out (statement_timeout / lock_timeout): the connection is fine, a retry would wait again
+                raise AuditUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
             except psycopg.OperationalError as exc:
                 self._drop()
                 if fresh or attempt == 2:
@@ -110,9 +121,11 @@ class PostgresAudit:
             with conn.transaction():
                 if stored is not None:
                     cur = conn.execute(
-                        f"INSERT INTO {IDEMPOTENCY_TABLE} (idempotency_key, request_hash, response_json, created_at) "
-                        "VALUES (%s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
-                        (stored.key, stored.request_hash, stored.response_json, stored.created_at),
+                        f"INSERT INTO {IDEMPOTENCY_TABLE} (client, idempotency_key, request_hash, response_json, "
+                        "created_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (client, idempotency_key) DO NOTHING "
+                        "RETURNING 1",
+                        (stored.client or "", stored.key, stored.request_hash, stored.response_json,
+                         stored.created_at),
                     )
                     if cur.fetchone() is None:
                         raise _AlreadyStored  # rolls the transaction back; the first response stands
@@ -122,23 +135,24 @@ class PostgresAudit:
         try:
             return self._run(write)
         except _AlreadyStored:
-            return self.lookup(stored.key) if stored is not None else None
+            return self.lookup(stored.key, stored.client) if stored is not None else None
 
-    def lookup(self, key: str) -> StoredResponse | None:
+    def lookup(self, key: str, client: str | None = None) -> StoredResponse | None:
         def read(conn: Any) -> StoredResponse | None:
             with conn.transaction():
                 row = conn.execute(
-                    f"SELECT idempotency_key, request_hash, response_json, created_at FROM {IDEMPOTENCY_TABLE} "
-                    "WHERE idempotency_key = %s", (key,),
+                    "SELECT idempotency_key, request_hash, response_json, created_at, client "
+                    f"FROM {IDEMPOTENCY_TABLE} WHERE client = %s AND idempotency_key = %s", (client or "", key),
                 ).fetchone()
-            return StoredResponse(row[0], row[1], row[2], row[3].isoformat()) if row else None
+            return StoredResponse(row[0], row[1], row[2], row[3].isoformat(), row[4]) if row else None
 
         return self._run(read)
 
     def ping(self) -> None:
+        """The database answers and a decision could be written now: the tables' write lock is free."""
         def ping(conn: Any) -> None:
             with conn.transaction():
-                conn.execute("SELECT 1").fetchone()
+                conn.execute(f"LOCK TABLE {DECISIONS_TABLE}, {IDEMPOTENCY_TABLE} IN ROW EXCLUSIVE MODE NOWAIT")
 
         self._run(ping)
 

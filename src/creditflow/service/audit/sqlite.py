@@ -3,14 +3,19 @@
 With ``synchronous=NORMAL`` (default) a committed decision survives the process being killed
 (``kill -9``); ``sqlite:///path.db?synchronous=full`` also survives power loss, at the cost of
 an fsync per commit. Commits are cheap (no fsync) and run inline on the service's event loop
-(``inline = True``); WAL checkpoints, which do fsync, run on a background thread instead of
-inside whichever commit happens to cross the WAL size limit.
+(``inline = True``) with a short busy timeout; when another connection (another worker, a backup,
+someone's ``sqlite3`` shell) holds the write lock longer, the call gives up at once (`AuditBusy`)
+and the service repeats it on an audit thread, which waits up to `timeout` seconds, so the event
+loop (health checks, other requests) never waits on the lock. WAL checkpoints, which do fsync, run
+on a background thread instead of inside whichever commit happens to cross the WAL size limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from creditflow.data.errors import CreditflowError
@@ -19,6 +24,7 @@ from creditflow.service.audit.base import (
     IDEMPOTENCY_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
+    AuditBusy,
     AuditEntry,
     AuditUnavailable,
     StoredResponse,
@@ -31,6 +37,7 @@ _INSERT = insert_sql("?")
 
 
 CHECKPOINT_EVERY_S = 0.25
+QUICK_BUSY_MS = 20  # the longest an inline call waits for another connection's write lock
 RESTART_FRAMES = 16_384  # about 64 MB of WAL at 4 KiB pages
 
 
@@ -38,20 +45,25 @@ class SQLiteAudit:
     """Decisions in a SQLite file; safe to share between worker processes (WAL, busy timeout)."""
 
     inline = True
+    backend = "sqlite"
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_every: float = CHECKPOINT_EVERY_S) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_every: float = CHECKPOINT_EVERY_S,
+                 timeout: float = 5.0) -> None:
         self.path = Path(path)
+        self._patient_ms = max(1, round(timeout * 1000))
+        self._quick = False
         self.url = f"sqlite:///{self.path}"
+        self.database = self.path.name
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise CreditflowError(f"sqlite synchronous must be normal, full or extra, not {synchronous!r}",
                                   file=str(self.path))
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute(f"PRAGMA busy_timeout={self._patient_ms}")
             self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             self._conn.execute("PRAGMA journal_size_limit=67108864")
             self._migrate()
@@ -110,51 +122,68 @@ class SQLiteAudit:
             c.execute("ROLLBACK")
             raise
 
-    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
-        with self._lock:
-            c = self._conn
+    @contextlib.contextmanager
+    def _session(self, quick: bool) -> Iterator[sqlite3.Connection]:
+        """The connection, held alone. `quick` (on the event loop): raise `AuditBusy` rather than wait for
+        this process's other users of it or for another connection's write lock beyond QUICK_BUSY_MS."""
+        if not self._lock.acquire(blocking=not quick):
+            raise AuditBusy("sqlite: the connection is in use by an audit thread")
+        try:
             try:
-                c.execute("BEGIN IMMEDIATE")
-                try:
-                    if stored is not None:
-                        cur = c.execute(
-                            f"INSERT INTO {IDEMPOTENCY_TABLE} (idempotency_key, request_hash, response_json, "
-                            "created_at) VALUES (?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-                            (stored.key, stored.request_hash, stored.response_json, stored.created_at),
-                        )
-                        if cur.rowcount == 0:
-                            c.execute("ROLLBACK")
-                            return self._lookup(stored.key)
-                    c.executemany(_INSERT, [e.row() for e in entries])
-                    c.execute("COMMIT")
-                except BaseException:
-                    if c.in_transaction:
-                        c.execute("ROLLBACK")
-                    raise
+                if quick != self._quick:
+                    self._conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS if quick else self._patient_ms}")
+                    self._quick = quick
+                yield self._conn
             except sqlite3.Error as exc:
+                if quick and getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+                    raise AuditBusy(f"sqlite: {exc}") from exc
                 raise AuditUnavailable(f"sqlite: {exc}") from exc
+        finally:
+            self._lock.release()
+
+    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None,
+               quick: bool = False) -> StoredResponse | None:
+        with self._session(quick) as c:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                if stored is not None:
+                    cur = c.execute(
+                        f"INSERT INTO {IDEMPOTENCY_TABLE} (client, idempotency_key, request_hash, response_json, "
+                        "created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (client, idempotency_key) DO NOTHING",
+                        (stored.client or "", stored.key, stored.request_hash, stored.response_json,
+                         stored.created_at),
+                    )
+                    if cur.rowcount == 0:
+                        c.execute("ROLLBACK")
+                        return self._lookup(stored.key, stored.client)
+                c.executemany(_INSERT, [e.row() for e in entries])
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
         return None
 
-    def _lookup(self, key: str) -> StoredResponse | None:
+    def _lookup(self, key: str, client: str | None) -> StoredResponse | None:
         row = self._conn.execute(
-            f"SELECT idempotency_key, request_hash, response_json, created_at FROM {IDEMPOTENCY_TABLE} "
-            "WHERE idempotency_key = ?", (key,),
+            f"SELECT idempotency_key, request_hash, response_json, created_at, client FROM {IDEMPOTENCY_TABLE} "
+            "WHERE client = ? AND idempotency_key = ?", (client or "", key),
         ).fetchone()
         return StoredResponse(*row) if row else None
 
-    def lookup(self, key: str) -> StoredResponse | None:
-        with self._lock:
-            try:
-                return self._lookup(key)
-            except sqlite3.Error as exc:
-                raise AuditUnavailable(f"sqlite: {exc}") from exc
+    def lookup(self, key: str, client: str | None = None, quick: bool = False) -> StoredResponse | None:
+        with self._session(quick):
+            return self._lookup(key, client)
 
-    def ping(self) -> None:
-        with self._lock:
-            try:
-                self._conn.execute(f"SELECT 1 FROM {DECISIONS_TABLE} LIMIT 1").fetchall()
-            except sqlite3.Error as exc:
-                raise AuditUnavailable(f"sqlite: {exc}") from exc
+    def ping(self, quick: bool = True) -> None:
+        """The database answers and a decision could be written now: the write lock is free (or freed
+        within QUICK_BUSY_MS). Never waits longer, wherever it is called from."""
+        try:
+            with self._session(quick=True) as c:
+                c.execute("BEGIN IMMEDIATE")
+                c.execute("ROLLBACK")
+        except AuditBusy as exc:
+            raise AuditUnavailable(f"{exc} (the write lock is held by another connection)") from None
 
     def count(self) -> int:
         with self._lock:
