@@ -182,3 +182,28 @@ def test_a_refit_that_fails_leaves_no_half_of_the_old_model(german):
         card.predict_proba(X)
     card.set_params(selection=None).fit(X, labels)  # and it fits again as new
     np.testing.assert_array_equal(card.predict_proba(X), cf.Scorecard().fit(X, labels).predict_proba(X))
+
+
+def test_a_recompressed_card_records_its_own_shape_settings(german, tmp_path):
+    X, labels = german
+    m = MODELS["boosted"]().fit(X, labels)
+    r = m.recompress({"max_bins": 3})
+    save_bundle(r, tmp_path / "r")
+    loaded = load_bundle(tmp_path / "r").model
+    assert loaded.get_params()["shape"] == {"max_bins": 3} and loaded.shape_settings_.max_bins == 3
+    assert json.loads((tmp_path / "r" / "model.json").read_text())["params"]["shape"] == {"max_bins": 3}
+    save_bundle(m, tmp_path / "m")  # the original keeps its own
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["params"]["shape"] is None
+
+
+def test_long_whole_codes_in_an_object_column_are_not_rounded():
+    rng = np.random.default_rng(0)
+    codes = np.array([2**53 + 1, 2**53 + 2, 2**53 + 3, 2**53 + 4], dtype=object)  # float64 merges them
+    c = rng.integers(0, 4, 4000)
+    y = (rng.random(4000) < np.array([0.05, 0.4, 0.05, 0.4])[c]).astype(int)
+    X = pd.DataFrame({"merchant": pd.Series(codes[c], dtype=object), "amount": rng.normal(size=4000)})
+    m = cf.Scorecard(categorical=["merchant"], selection={"min_iv": 0.0}).fit(X, y)
+    keys = {k for g in m.binning_.bins_["merchant"].groups for k in g}
+    assert {str(v) for v in codes} <= {str(k) for k in keys}
+    rows = X.head(50)
+    assert m.scores(rows)["score"].tolist() == [m.score_row(r)["score"] for r in rows.to_dict("records")]

@@ -54,6 +54,7 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
 
 
 _NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
+_EXACT = 2.0**53  # float64 holds every whole number up to this
 
 
 def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.DataFrame:
@@ -63,7 +64,10 @@ def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.Da
     change = {}
     for col in frame.columns[[pd.api.types.is_object_dtype(d) for d in frame.dtypes]]:
         if (wanted is None or col in wanted) and pd.api.types.infer_dtype(frame[col], skipna=True) in _NUMBER_KINDS:
-            change[col] = frame[col].astype(float)
+            values = frame[col].astype(float)
+            # whole numbers beyond 2**53 (long codes, ids) would be rounded by float64: left as they are
+            if not (np.abs(values) >= _EXACT).any():
+                change[col] = values
     if not change:
         return frame
     out = frame.copy(deep=False)

@@ -37,6 +37,7 @@ from creditflow.models.base import (
     bundle_params,
     classes_doc,
     fit_afresh,
+    jsonable_params,
     remember_params,
     set_classes,
     stored_params,
@@ -597,6 +598,8 @@ class BoostedScorecard(Scorecard):
 
         other = copy.copy(self)
         other.shape = shape
+        if getattr(self, "_fit_params", None) is not None:  # the copy's model.json gives its own shape settings
+            other._fit_params = {**self._fit_params, **jsonable_params({"shape": shape})}
         other.shape_settings_ = _settings(shape, ShapeSettings, "shape")
         other.shape_settings_.check()
         monotone = {str(k): v for k, v in (self.monotone or {}).items()}
