@@ -295,6 +295,10 @@ def test_outputs_never_replace_a_directory_they_did_not_write(tmp_path):
     with pytest.raises(DataError, match="holds other files"):
         save_bundle(card, folder)
     assert (folder / "notes.txt").read_text() == "keep"
+    (folder / "manifest.json").write_text('{"name": "my web app"}')  # a manifest, but not a bundle's
+    with pytest.raises(DataError, match="holds other files"):
+        save_bundle(card, folder)
+    assert (folder / "notes.txt").read_text() == "keep"
     save_bundle(card, tmp_path / "bundle")
     save_bundle(card, tmp_path / "bundle")  # an older bundle is replaced
     (tmp_path / "empty").mkdir()
@@ -316,3 +320,8 @@ def test_latin1_text_is_not_read_as_gbk_silently(tmp_path):
     names = pd.DataFrame({"name": ["张三", "李四", "王喆", "李彧", "张珺", "陈昇", "刘镕", "赵六", "孙七"], "y": [0, 1] * 4 + [0]})
     names.to_csv(tmp_path / "gbk.csv", index=False, encoding="gbk")
     pd.testing.assert_frame_equal(read_frame(tmp_path / "gbk.csv"), names)
+    # traditional characters (mostly outside GB2312), and GB2312's own middle dot and dash
+    for text in ("編號,職業,學歷,婚姻狀況,逾期\n1,會計師,碩士,已婚,0\n2,醫師,學士,離婚,1\n3,業務員,專科,單身,0\n",
+                 "id,name,note,bad\n1,Aili·Maimaiti,a—b,0\n2,Bob,x,1\n"):
+        (tmp_path / "other.csv").write_bytes(text.encode("gbk"))
+        assert read_frame(tmp_path / "other.csv").shape[0] == text.count("\n") - 1

@@ -139,12 +139,20 @@ def write_bundle_files(path: str | Path, blobs: dict[str, bytes], model_type: st
         "model_version": model_digest.hexdigest()[:16],
         "files": {name: sha256(b) for name, b in sorted(blobs.items())},
     }
-    with atomic_path(Path(path), replaces=lambda d: (d / MANIFEST).is_file()) as tmp:
+    with atomic_path(Path(path), replaces=is_bundle) as tmp:
         tmp.mkdir(parents=True)
         for name, b in blobs.items():
             (tmp / name).write_bytes(b)
         (tmp / MANIFEST).write_bytes(dumps(manifest))
     return manifest
+
+
+def is_bundle(path: str | Path) -> bool:
+    """Whether `path` is a folder holding a creditflow manifest (not any file named manifest.json)."""
+    try:
+        return json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -154,7 +162,7 @@ def read_manifest(path: str | Path) -> dict:
     mf = path / MANIFEST
     if not mf.exists():
         inner = path / "model"  # the bundle inside a `creditflow train --out DIR` folder
-        hint = f"did you mean {inner}?" if (inner / MANIFEST).is_file() else None
+        hint = f"did you mean {inner}?" if is_bundle(inner) else None
         raise BundleError(f"no {MANIFEST}: not a creditflow model bundle", file=str(path), hint=hint)
     try:
         manifest = json.loads(mf.read_text(encoding="utf-8"))

@@ -75,7 +75,7 @@ def require_extra(extra: str, *modules: str, command: str) -> None:
 def check_output_dir(out: Path, what: str = "--out") -> None:
     """A training output directory: refuse a path that is (or lies under) an existing regular file, or
     whose model/ folder holds files that are not a bundle (saving would have to replace them), before the work."""
-    from creditflow.bundle import MANIFEST
+    from creditflow.bundle import is_bundle
     from creditflow.workflow import MODEL_DIR
 
     for p in (out, *out.parents):
@@ -85,7 +85,7 @@ def check_output_dir(out: Path, what: str = "--out") -> None:
                      file=str(p))
             break
     model = out / MODEL_DIR
-    if model.is_dir() and any(model.iterdir()) and not (model / MANIFEST).is_file():
+    if model.is_dir() and any(model.iterdir()) and not is_bundle(model):
         fail(f"{what}: the model is written to this folder, which holds other files (not a creditflow bundle); "
              "name another --out", file=str(model))
 

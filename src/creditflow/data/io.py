@@ -52,29 +52,31 @@ def decode_text(path: Path, data: bytes, encoding: str | None) -> str:
 
 
 def _check_looks_chinese(path: Path, text: str) -> None:
-    """Refuse a non-UTF-8 file that decodes as GB18030 into mostly rare characters.
+    """Refuse a non-UTF-8 file that decodes as GB18030 into what Latin-1 / cp1252 text turns into.
 
-    A Latin-1 / cp1252 accented letter followed by a letter ("gerät") is a valid GBK pair, but one from
-    GBK's extension areas ("鋞"): real Chinese text is nearly all in the common GB2312 set, while such a
-    misreading is nearly all outside it. Categories would otherwise come out garbled and score as unseen.
+    An accented letter followed by a letter ("gerät": E4 74) is a valid GBK pair, but one outside the
+    common GB2312 area, led by a byte of Latin-1's letters (C0-FF) and trailed by an ASCII letter. Real
+    Chinese text is mostly GB2312 characters, and its rarer (traditional, name) characters are not all of
+    that one shape; a misread Latin-1 file is nothing else. Its categories would come out garbled.
     """
     chars = {c for c in set(text) if ord(c) > 0x7F}
-    rare = sorted(c for c in chars if not _in_gb2312(c))
-    if rare and len(rare) > len(chars) / 2:
-        at = text.index(rare[0])
+    rare = sorted(c for c in chars if not _gb2312_pair(c.encode("gb18030")))
+    latin = [c for c in rare if _latin_letter_pair(c.encode("gb18030"))]
+    if rare and len(rare) > len(chars) / 2 and len(latin) >= 0.9 * len(rare):
+        at = text.index(latin[0])
         end = text.find("\n", at)
         line = text[max(text.rfind("\n", 0, at) + 1, at - 30) : min(at + 30, len(text) if end < 0 else end)]
-        raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives mostly rare characters "
-                        f"(e.g. {line!r}), as Latin-1/cp1252 text does", file=str(path),
+        raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives rare characters "
+                        f"(e.g. {line!r}) of the kind Latin-1/cp1252 accented letters turn into", file=str(path),
                         hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
 
 
-def _in_gb2312(char: str) -> bool:
-    try:
-        char.encode("gb2312")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _gb2312_pair(b: bytes) -> bool:
+    return len(b) == 2 and 0xA1 <= b[0] <= 0xF7 and 0xA1 <= b[1] <= 0xFE
+
+
+def _latin_letter_pair(b: bytes) -> bool:
+    return len(b) == 2 and b[0] >= 0xC0 and (0x41 <= b[1] <= 0x5A or 0x61 <= b[1] <= 0x7A)
 
 
 def _check_exists(path: Path) -> None:
