@@ -75,6 +75,9 @@ def test_conditions_on_one_applicant(text, expected):
     "AGE < 'a",
     "open('x') == 1",
     "not " * 60 + "AGE < 1",
+    'CITY != ""',                                      # blank is missing: `CITY is not missing` says it
+    "CITY == ' '",
+    'CITY in ("上海", "")',
 ])
 def test_unsafe_or_malformed_conditions_are_refused(text):
     with pytest.raises(ConditionError):

@@ -288,6 +288,9 @@ class _Parser:
 
 def _literal(tok: Token) -> Value:
     if tok.kind == "string":
+        if not tok.text.strip():  # a blank value is a missing one, which no comparison matches
+            raise ConditionError(f"a blank text value {tok.text!r} is a missing value: write `FIELD is missing` "
+                                 "or `FIELD is not missing`")
         return tok.text
     value = float(tok.text)
     if not math.isfinite(value):
