@@ -25,6 +25,7 @@ from creditflow.distributed.labelled import LabelledTable
 from creditflow.distributed.scorecard import categorical_columns, feature_stats
 from creditflow.distributed.source import Piece, read_piece
 from creditflow.distributed.stats import TRAIN, TableStats
+from creditflow.models.base import remember_params
 from creditflow.models.boosted import BoostedScorecard
 from creditflow.models.boosted_bins import code_dtype, fine_from_counts
 
@@ -44,6 +45,7 @@ def fit_boosted_stats(
     """A `BoostedScorecard(**params)` fitted on the training rows of `data`, and the merged column statistics."""
     say = progress or (lambda _msg: None)
     model = BoostedScorecard(**(params or {}))
+    remember_params(model)
     categorical = categorical_columns(data, model.categorical)
     bset, monotone = model._start_fit(list(data.features), data.dictionary, set(categorical), rows=False)
     specials = special_map(model.special_values, data.features)

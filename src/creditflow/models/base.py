@@ -311,12 +311,14 @@ def forget_fit(model: Any) -> None:
 
 
 def fit_afresh(fit: Callable) -> Callable:
-    """Decorate a `fit`: it starts from no learned state, and one that fails leaves the model unfitted
-    rather than mixing the old fit's attributes with the new one's."""
+    """Decorate a `fit`: it starts from no learned state (and records the parameters it runs with, see
+    `remember_params`), and one that fails leaves the model unfitted rather than mixing the old fit's
+    attributes with the new one's. Paths that fit without `fit` (Dask) call `remember_params` themselves."""
 
     @functools.wraps(fit)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         forget_fit(self)
+        remember_params(self)
         try:
             return fit(self, *args, **kwargs)
         except BaseException:

@@ -38,7 +38,6 @@ from creditflow.models.base import (
     classes_doc,
     fit_afresh,
     jsonable_params,
-    remember_params,
     set_classes,
     stored_params,
     target_classes,
@@ -179,7 +178,6 @@ class BoostedScorecard(Scorecard):
         0/1 target `y` and the settings `_start_fit` checked; the rows themselves (`frame`) are needed only
         for a blend with the classic card. `fit` and the Dask path (`creditflow.distributed.boosted`) both
         end here."""
-        remember_params(self)
         yv = np.asarray(y, dtype=float)
         n_bad = int(yv.sum())
         if min(n_bad, len(yv) - n_bad) < 2:

@@ -41,7 +41,6 @@ from creditflow.models.base import (
     fit_afresh,
     predicted_labels,
     proba_columns,
-    remember_params,
     set_classes,
     stored_params,
     target_classes,
@@ -161,7 +160,6 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         self._check_parameters()
         categorical = column_names(self.categorical, "categorical")
         frame, yv = fit_inputs(X, y, categorical)
-        remember_params(self)
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades.of(self.grades, self.scaling_)
@@ -304,11 +302,14 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probability of good (column 0) and of bad (column 1) for a 0/1 target; for text labels
         the columns follow `classes_` (the labels sorted), as in scikit-learn."""
-        return proba_columns(self, 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X)))))
+        return proba_columns(self, self._p_bad(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """1 (or the target's bad label) where the calibrated probability of bad is at least a half."""
-        return predicted_labels(self, 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X)))))
+        return predicted_labels(self, self._p_bad(X))
+
+    def _p_bad(self, X: Any) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X))))
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better) on the model's `Scaling`."""

@@ -23,7 +23,6 @@ from creditflow.models.base import (
     fit_afresh,
     predicted_labels,
     proba_columns,
-    remember_params,
     set_classes,
     stored_params,
     target_classes,
@@ -157,7 +156,6 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         bp, sset = self._start_fit(getattr(X, "dictionary", None))
         frame, yv = fit_inputs(X, y, bp._categorical())
-        remember_params(self)
         self.binning_ = bp.fit(frame, yv, progress=progress)
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
@@ -337,11 +335,14 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of good (column 0) and of bad (column 1) for a 0/1 target; for text labels the
         columns follow `classes_` (the labels sorted), as in scikit-learn."""
-        return proba_columns(self, 1.0 / (1.0 + np.exp(-self.logodds(X))))
+        return proba_columns(self, self._p_bad(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """1 (or the target's bad label) where the probability of bad is at least a half."""
-        return predicted_labels(self, 1.0 / (1.0 + np.exp(-self.logodds(X))))
+        return predicted_labels(self, self._p_bad(X))
+
+    def _p_bad(self, X: Any) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logodds(X)))
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better): base points plus each variable's points, clipped."""
