@@ -268,6 +268,13 @@ def test_keys_cli_makes_keys_and_digests():
     assert r.exit_code == 0 and r.output.strip() == hash_key("my-key-0123456789abcdef")
     r = runner.invoke(app, ["keys", "hash"], input="a-key-000000000000001\n\nb-key-000000000000002\n")
     assert r.output.split() == [hash_key("a-key-000000000000001"), hash_key("b-key-000000000000002")]
+    # keys the service would refuse as a plain key, or could never match, get no digest
+    for args, stdin, why in ((["keys", "hash", "short"], None, "shorter than 16"),
+                             (["keys", "hash", "  spaced-key-0123456789  "], None, "spaces around it"),
+                             (["keys", "hash"], "a-key-000000000000001\n\n short\n", "line 3")):
+        r = runner.invoke(app, args, input=stdin)
+        assert r.exit_code == 2 and why in r.output and "internal error" not in r.output, r.output
+        assert hash_key("a-key-000000000000001") not in r.output  # all or nothing
 
 
 def test_the_documented_quick_start_request_is_complete_and_answered_as_shown(tmp_path):

@@ -68,11 +68,20 @@ def keys_from_env(name: str) -> KeyRing:
     """Plain keys from a comma-separated environment variable (empty when unset)."""
     raw = os.environ.get(name, "")
     keys = [k.strip() for k in raw.split(",") if k.strip()]
-    short = [k for k in keys if len(k) < MIN_KEY_LENGTH]
-    if short:
-        raise CreditflowError(f"{name}: {len(short)} key(s) shorter than {MIN_KEY_LENGTH} characters; "
-                              "use `creditflow keys new` for a strong key")
+    for k in keys:
+        check_plain_key(k, name)
     return KeyRing.from_plain(keys)
+
+
+def check_plain_key(key: str, where: str) -> None:
+    """Refuse a key too short to be secret, or one that can never match (spaces around it: HTTP headers
+    drop them). The key itself is never shown."""
+    if key != key.strip():
+        raise CreditflowError(f"{where}: a key with spaces around it can never match a request's header, "
+                              "which drops them")
+    if len(key) < MIN_KEY_LENGTH:
+        raise CreditflowError(f"{where}: a key shorter than {MIN_KEY_LENGTH} characters; use `creditflow keys new` "
+                              "for a strong key")
 
 
 def keys_from_file(path: str | Path) -> KeyRing:
