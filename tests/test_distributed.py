@@ -299,9 +299,40 @@ def test_cluster_specs_and_unreachable_scheduler():
         with pytest.raises(CreditflowError, match="--cluster"):
             parse_cluster(bad)
     port = dask_cluster.free_port()
-    with pytest.raises(CreditflowError, match="cannot reach the Dask scheduler"):
+    with pytest.raises(CreditflowError, match="cannot reach a Dask scheduler"):
         with cluster_client(f"tcp://127.0.0.1:{port}", timeout=2):
             pass
+    # something else listening there: a web server answering HTTP, or one that never answers
+    import socket
+    import threading
+    import time
+
+    for reply in (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", None):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        held = []
+
+        def serve(server=server, reply=reply, held=held):
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                held.append(conn)
+                if reply is not None:
+                    conn.recv(1024)
+                    conn.sendall(reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        started = time.perf_counter()
+        with pytest.raises(CreditflowError, match="cannot reach a Dask scheduler"):
+            with cluster_client(f"tcp://127.0.0.1:{server.getsockname()[1]}", timeout=2):
+                pass
+        assert time.perf_counter() - started < 15
+        server.close()
+        for conn in held:
+            conn.close()
 
 
 def test_cli_train_and_score_on_a_running_cluster(client, german_dir, tmp_path):

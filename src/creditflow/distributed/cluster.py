@@ -76,6 +76,7 @@ def cluster_client(
             )
             client = stack.enter_context(Client(cluster, set_as_default=False))
         else:
+            _check_scheduler(str(where), timeout)
             try:
                 client = stack.enter_context(Client(str(where), timeout=timeout, set_as_default=False))
             except (OSError, TimeoutError) as exc:
@@ -86,6 +87,34 @@ def cluster_client(
         if check_versions:
             check_workers(client)
         yield client
+
+
+def _check_scheduler(address: str, timeout: float) -> None:
+    """Ask `address` who it is before a `Client` connects: something else listening there (a dashboard,
+    a web server) would otherwise make the client read garbage as a message (a MemoryError on a huge
+    length) or wait on it without end."""
+    import asyncio
+
+    async def identity() -> Any:
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(asyncio.wait_for(identity(), timeout))
+    except Exception as exc:  # noqa: BLE001 - refused, timed out, or not speaking Dask's protocol
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise CreditflowError(f"cannot reach a Dask scheduler at {address} within {timeout:g} s ({what[:200]})",
+                              hint="start it with `dask scheduler` and workers with `dask worker ADDRESS`; "
+                                   "the address is the scheduler's (tcp://host:8786), not its dashboard's") from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise CreditflowError(f"{address} answers, but is not a Dask scheduler",
+                              hint="the address is the scheduler's (tcp://host:8786), not a worker's or a dashboard's")
 
 
 def _worker_version() -> str:
