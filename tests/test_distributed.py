@@ -270,6 +270,16 @@ def test_bad_input_names_file_column_and_row(client, tmp_path):
     assert err.value.file.endswith("part.3.parquet")
     with pytest.raises(DataError, match="no such file"):
         read_dataset(tmp_path / "nowhere")
+    # a column of numbers stored as text with one typo: refused as read_table refuses it, not binned as codes
+    typo = frame.assign(credit_amount=frame["credit_amount"].astype(str))
+    typo.loc[250 + 5, "credit_amount"] = "abc"  # 6th row of part.10
+    write_parts(typo, tmp_path / "typo", sizes=(150, 100, 100, 50))
+    with pytest.raises(DataError, match="non-numeric value") as err:
+        read_labelled(client, tmp_path / "typo", "creditability", bad="bad")
+    assert err.value.column == "credit_amount" and err.value.row == 6 and err.value.file.endswith("part.10.parquet")
+    with pytest.raises(DataError, match="non-numeric value"):
+        cf.read_table(typo, "creditability", bad="bad")  # the single machine agrees
+    read_labelled(client, tmp_path / "typo", "creditability", bad="bad", categorical=["credit_amount"])  # declared codes
 
 
 def read_labelled_fit(client, folder):

@@ -336,32 +336,46 @@ def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
                                  "pass it as --time, or --exclude it")
 
 
-def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None) -> None:
+def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None,
+                       hint: str = "if the column holds codes, declare it categorical (--categorical COL)") -> None:
     """Refuse text cells in a column that is otherwise numeric.
 
     pandas reads such a column as text, so one typo ('abc', '1,5') would silently turn a numeric
     variable into categories: every value unseen as a string at scoring time, the trend lost.
     """
-    for col in frame.columns:
-        s = frame[col]
-        if str(col) in (skip or set()) or isinstance(s.dtype, pd.CategoricalDtype):
-            continue  # declared categorical, by name or by dtype
-        if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
-            continue
-        present = s.notna().to_numpy()
-        if not present.any():
-            continue
-        codes, uniques = pd.factorize(s[present])  # parse each distinct text once
-        parsed = pd.to_numeric(pd.Series(uniques).astype(str).str.strip(), errors="coerce").notna().to_numpy()
-        ok = parsed[codes]
-        if ok.all() or ok.mean() < NUMERIC_SHARE:
-            continue
-        first = int(np.flatnonzero(present)[np.flatnonzero(~ok)[0]])
-        raise DataError(
-            f"{int((~ok).sum())} non-numeric value(s) in a column that is otherwise numeric, "
-            f"e.g. {s.iloc[first]!r}", file=file, column=str(col), row=first + 1,
-            hint="fix or blank them; if the column holds codes, declare it categorical (--categorical COL)",
-        )
+    for col in text_columns_to_check(frame, skip):
+        present, numeric, first = numeric_text_counts(frame[col])
+        if is_numeric_text(present, numeric):
+            raise numeric_text_error(present - numeric, frame[col].iloc[first], file, str(col), first + 1, hint)
+
+
+def text_columns_to_check(frame: pd.DataFrame, skip: set[str] | None = None) -> list[str]:
+    """The text columns (object or string dtype) of `frame` not declared categorical (by name or by dtype)."""
+    return [c for c in frame.columns if str(c) not in (skip or set())
+            and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+            and (pd.api.types.is_object_dtype(frame[c].dtype) or pd.api.types.is_string_dtype(frame[c].dtype))]
+
+
+def numeric_text_counts(s: pd.Series) -> tuple[int, int, int]:
+    """(values present, values that read as numbers, position of the first that does not or -1)."""
+    present = s.notna().to_numpy()
+    if not present.any():
+        return 0, 0, -1
+    codes, uniques = pd.factorize(s[present])  # parse each distinct text once
+    parsed = pd.to_numeric(pd.Series(uniques).astype(str).str.strip(), errors="coerce").notna().to_numpy()
+    ok = parsed[codes]
+    first = int(np.flatnonzero(present)[np.flatnonzero(~ok)[0]]) if not ok.all() else -1
+    return int(present.sum()), int(ok.sum()), first
+
+
+def is_numeric_text(present: int, numeric: int) -> bool:
+    """A column of numbers but for a few text values (a typo), as opposed to codes or all numbers."""
+    return 0 < present and numeric < present and numeric / present >= NUMERIC_SHARE
+
+
+def numeric_text_error(count: int, example: Any, file: str | None, column: str, row: int, hint: str) -> DataError:
+    return DataError(f"{count} non-numeric value(s) in a column that is otherwise numeric, e.g. {example!r}",
+                     file=file, column=column, row=row, hint=f"fix or blank them; {hint}")
 
 
 @dataclass

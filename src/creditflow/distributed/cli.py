@@ -32,7 +32,7 @@ def train_command(
         n = len(client.scheduler_info(n_workers=-1)["workers"])
         say(f"cluster {cluster}: {n} worker(s)")
         ds = read_labelled(client, data, target, bad=bad, id=id, time=time_column, dictionary=dictionary,
-                           exclude=exclude, seed=seed)
+                           exclude=exclude, seed=seed, categorical=(params or {}).get("categorical"))
         say(f"{len(ds.y):,} rows in {ds.table.npartitions} piece(s); splits " +
             ", ".join(f"{s} {ds.rows(s):,}" for s in ds.splits))
         reasons = dict(reasons or {})

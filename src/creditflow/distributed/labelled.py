@@ -14,9 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditflow.binning.process import column_names
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError, located
-from creditflow.data.io import check_no_dates, check_roles, encode_target
+from creditflow.data.io import (
+    check_no_dates,
+    check_roles,
+    encode_target,
+    is_numeric_text,
+    numeric_text_counts,
+    numeric_text_error,
+    text_columns_to_check,
+)
 from creditflow.data.split import distinct_periods, split_roles, time_problem
 from creditflow.distributed.source import ROWS_PER_PIECE, PartitionedTable, Piece, read_dataset, read_piece
 
@@ -93,10 +102,12 @@ def read_labelled(
     test_size: float = 0.3,
     oot_share: float = 0.1,
     rows_per_piece: int = ROWS_PER_PIECE,
+    categorical: list[str] | None = None,
 ) -> LabelledTable:
     """Open partitioned Parquet like `read_table` and split it like `Dataset.split`, reading only the target and time.
 
-    Errors (file, column, row inside the file) are those `read_table` gives for the same data.
+    Errors (file, column, row inside the file) are those `read_table` gives for the same data; `categorical`:
+    text columns declared codes (the model's `categorical` parameter), which may hold numbers and text.
     """
     table = read_dataset(path, rows_per_piece=rows_per_piece)
     drop = check_roles(list(table.columns), table.path, target=target, id=id, time=time, exclude=exclude)
@@ -104,6 +115,7 @@ def read_labelled(
     if not features:
         raise DataError("no feature columns besides the target, id and time", file=table.path)
     check_no_dates(table.meta[features], file=table.path)
+    _check_numeric_text(client, table, text_columns_to_check(table.meta[features], set(column_names(categorical, "categorical"))))
     parts = client.gather(client.map(_label_piece, table.pieces, target=target, time=time, pure=False))
     y = _encode(parts, table, target, bad)
     periods = _periods(parts, table.pieces, time) if time else None
@@ -118,6 +130,33 @@ def read_labelled(
     return LabelledTable(table=table, target=target, features=features, y=y, role=role, id_column=id,
                          time_column=time, dictionary=fd, seed=seed, test_size=test_size,
                          bad_value=str(bad).strip() if bad is not None else None)
+
+
+def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]) -> None:
+    """Refuse, as `read_table` does, a text column of numbers but for a few text values (a typo), counted
+    over every piece (one piece alone may hold none of them)."""
+    if not columns:
+        return
+    parts = client.gather(client.map(_numeric_text_piece, table.pieces, columns=columns, pure=False))
+    for col in columns:
+        present = sum(p[col][0] for p in parts)
+        numeric = sum(p[col][1] for p in parts)
+        if is_numeric_text(present, numeric):
+            k = next(i for i, p in enumerate(parts) if p[col][2] >= 0)
+            piece = table.pieces[k]
+            raise numeric_text_error(present - numeric, parts[k][col][3], piece.file, col,
+                                     piece.file_row + parts[k][col][2] + 1,
+                                     hint=f"if the column holds codes, declare it: --param 'categorical=[\"{col}\"]'")
+
+
+def _numeric_text_piece(piece: Piece, columns: list[str]) -> dict[str, tuple[int, int, int, Any]]:
+    """Per text column of a piece: values present, values reading as numbers, first other (position, value)."""
+    frame = read_piece(piece, columns)
+    out = {}
+    for col in columns:
+        present, numeric, first = numeric_text_counts(frame[col])
+        out[col] = (present, numeric, first, frame[col].iloc[first] if first >= 0 else None)
+    return out
 
 
 def _encode(parts: list[dict], table: PartitionedTable, target: str, bad: object) -> np.ndarray:
