@@ -195,6 +195,17 @@ def test_bundle_carries_reasons_and_codes_can_be_edited(card, uci, applicants, t
     r = run("reasons", "import", tmp_path / "m", tmp_path / "bad.csv")
     assert r.returncode == 2 and "NOT_A_VARIABLE" in r.stderr and "row 1:" in r.stderr
     assert "Traceback" not in r.stderr
+    # a Latin-1 CSV: refused with the hint to name its encoding, which import takes
+    codes.loc[0, "variable"] = card.features_[0]
+    codes.loc[0, "text"] = "Zahlungsrückstand der Kundin"
+    codes.to_csv(tmp_path / "latin1.csv", index=False, encoding="latin-1")
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "latin1.csv")
+    assert r.returncode == 2 and "--encoding latin-1" in r.stderr, r.stderr
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "latin1.csv", "--encoding", "latin-1")
+    assert r.returncode == 0, r.stderr
+    entry = next(c for c in load_bundle(tmp_path / "m").files["reason_codes.json"]["codes"]
+                 if c["variable"] == card.features_[0])
+    assert entry["text"] == "Zahlungsrückstand der Kundin"
 
 
 def test_train_and_score_cli_write_reasons(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from creditflow.cli.app import app, command, console
+from creditflow.cli.app import app, command, console, encoding_option
 
 reasons_app = typer.Typer(help="Reason codes of a model bundle: show, export, edit and import.",
                           no_args_is_help=True)
@@ -48,11 +48,12 @@ def export_cmd(
 def import_cmd(
     model_dir: Path = typer.Argument(..., help="Model bundle directory (rewritten with a new manifest)."),
     table: Path = typer.Argument(..., help="Edited table (CSV/XLSX with variable, code, text columns)."),
+    encoding: str | None = encoding_option(),
 ) -> None:
     """Apply an edited reason-code table: new table version, new SHA-256 manifest and model version."""
     from creditflow.scoring.reason_files import import_codes
 
-    codes, changed, manifest = import_codes(model_dir, table)
+    codes, changed, manifest = import_codes(model_dir, table, encoding=encoding)
     if not changed:
         console.print("no reason code changed; the bundle is untouched")
         return

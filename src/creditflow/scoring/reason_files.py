@@ -54,8 +54,9 @@ def export_codes(model_dir: str | Path, out: str | Path) -> pd.DataFrame:
     return frame
 
 
-def import_codes(model_dir: str | Path, table: str | Path | pd.DataFrame) -> tuple[ReasonCodes, int, dict]:
-    """Apply an edited reason-code table to the bundle (a new table version and manifest).
+def import_codes(model_dir: str | Path, table: str | Path | pd.DataFrame,
+                 encoding: str | None = None) -> tuple[ReasonCodes, int, dict]:
+    """Apply an edited reason-code table to the bundle (a new table version and manifest); `encoding`: of a CSV.
 
     Returns the new table, how many entries changed, and the new manifest. Nothing is written when
     nothing changed.
@@ -64,7 +65,7 @@ def import_codes(model_dir: str | Path, table: str | Path | pd.DataFrame) -> tup
 
     bundle, codes = current_codes(model_dir)
     source = None if isinstance(table, pd.DataFrame) else str(table)
-    frame = table if isinstance(table, pd.DataFrame) else read_frame(table)
+    frame = table if isinstance(table, pd.DataFrame) else read_frame(table, encoding=encoding)
     new, changed = codes.edited(frame, source)
     settings = (ReasonSettings.from_dict(bundle.files[REASONS_FILE]) if REASONS_FILE in bundle.files else None)
     Reasoner(bundle.model, settings, new)  # validates before writing
