@@ -298,6 +298,13 @@ def test_scoring_refuses_missing_columns_and_infinities(both, client, uci_dir, t
     with pytest.raises(CreditflowError, match=r"part\.2\.parquet.*LIMIT_BAL.*row 11"):
         score_on_cluster(client, model, tmp_path / "inf", tmp_path / "s2")
     assert not (tmp_path / "s2").exists()  # nothing half-written
+    text = pd.read_parquet(uci_dir)
+    text["LIMIT_BAL"] = text["LIMIT_BAL"].astype(str)
+    text.loc[1700 + 400 + 2300 + 1000, "LIMIT_BAL"] = "abc"  # the model's own check, in the 1,001st row of part.2
+    write_parts(text, tmp_path / "text")
+    with pytest.raises(CreditflowError) as err:
+        score_on_cluster(client, model, tmp_path / "text", tmp_path / "s3")
+    assert err.value.file.endswith("part.2.parquet") and err.value.row == 1001 and err.value.column == "LIMIT_BAL"
     with pytest.raises(DataError, match="directory of Parquet"):
         score_on_cluster(client, model, uci_dir, tmp_path / "scores.csv")
 

@@ -71,7 +71,9 @@ def cluster_client(
                 LocalCluster(
                     n_workers=int(where), threads_per_worker=1, processes=True, dashboard_address=None,
                     scheduler_port=0, memory_limit=memory_limit if memory_limit is not None else "auto",
-                    local_directory=local_directory, silence_logs=logging.ERROR,
+                    # CRITICAL: a task refusing bad input is logged by its worker as "Compute Failed" with a
+                    # traceback; the client raises the same error, which the CLI prints as one line
+                    local_directory=local_directory, silence_logs=logging.CRITICAL,
                 )
             )
             client = stack.enter_context(Client(cluster, set_as_default=False))

@@ -7,6 +7,8 @@ the model knows one, is carried along). The numbers are those of `creditflow.wor
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.bundle import load_bundle
-from creditflow.data.errors import DataError, SchemaError
+from creditflow.data.errors import CreditflowError, DataError, SchemaError
 from creditflow.data.io import INFINITE_HINT, first_infinite
 from creditflow.data.output import atomic_path
 from creditflow.distributed.models import ModelDocs
@@ -48,16 +50,28 @@ def score_partition(frame: pd.DataFrame, model: ModelDocs, id_column: str | None
     bundle = model.bundle()
     m = bundle.model
     _check_finite(frame, list(m.features_))
-    scored = m.scores(frame)
-    scored.index = frame.index
-    if id_column:
-        scored.insert(0, id_column, frame[id_column].to_numpy())
-    if n_reasons:
-        from creditflow.scoring.reasons import reason_table
+    with _located_in_file(frame):
+        scored = m.scores(frame)
+        scored.index = frame.index
+        if id_column:
+            scored.insert(0, id_column, frame[id_column].to_numpy())
+        if n_reasons:
+            from creditflow.scoring.reasons import reason_table
 
-        for col, values in reason_table(bundle, frame, n_reasons).items():
-            scored[col] = values.to_numpy()
+            for col, values in reason_table(bundle, frame, n_reasons).items():
+                scored[col] = values.to_numpy()
     return scored
+
+
+@contextlib.contextmanager
+def _located_in_file(frame: pd.DataFrame) -> Iterator[None]:
+    """A model's error names the row of the partition: make it the Parquet file and the row in that file."""
+    try:
+        yield
+    except CreditflowError as exc:
+        if exc.row is not None and exc.file is None:
+            exc.file, exc.row = locate_row(frame, exc.row - 1)
+        raise
 
 
 def unseen_partition(frame: pd.DataFrame, model: ModelDocs) -> pd.DataFrame:
@@ -65,7 +79,8 @@ def unseen_partition(frame: pd.DataFrame, model: ModelDocs) -> pd.DataFrame:
     m = model.model()
     _check_finite(frame, list(m.features_))  # the same located error as score_partition, whichever runs first
     counts = getattr(m, "unseen_counts", None) or getattr(getattr(m, "binning_", None), "unseen_counts", None)
-    found = counts(frame, m.features_) if counts else {}
+    with _located_in_file(frame):
+        found = counts(frame, m.features_) if counts else {}
     return pd.DataFrame({v: [found.get(v, 0)] for v in m.features_}, dtype=np.int64)
 
 
