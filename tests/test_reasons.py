@@ -197,6 +197,16 @@ def test_bundle_carries_reasons_and_codes_can_be_edited(card, uci, applicants, t
     assert "Traceback" not in r.stderr
     # a Latin-1 CSV: refused with the hint to name its encoding, which import takes
     codes.loc[0, "variable"] = card.features_[0]
+    same = codes.copy()
+    same.loc[2, "missing_code"] = same.loc[2, "code"]
+    same.to_csv(tmp_path / "same.csv", index=False)
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "same.csv")
+    assert r.returncode == 2 and "column 'missing_code', row 3" in r.stderr, r.stderr
+    clash = codes.copy()
+    clash.loc[5, "missing_code"] = clash.loc[0, "code"]
+    clash.to_csv(tmp_path / "clash.csv", index=False)
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "clash.csv")
+    assert r.returncode == 2 and "column 'missing_code', row 6" in r.stderr, r.stderr
     codes.loc[0, "text"] = "Zahlungsrückstand der Kundin"
     codes.to_csv(tmp_path / "latin1.csv", index=False, encoding="latin-1")
     r = run("reasons", "import", tmp_path / "m", tmp_path / "latin1.csv")

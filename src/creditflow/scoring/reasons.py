@@ -130,10 +130,13 @@ class ReasonCodes:
         codes = [current[c.variable] for c in self.codes]
         seen: dict[str, str] = {}
         for c in codes:
-            for k in (c.code, c.missing_code):
+            if c.code == c.missing_code:  # the code would no longer say whether the value was missing
+                raise CreditflowError(f"variable {c.variable!r} has the code {c.code!r} for both its values and "
+                                      "its missing value", file=source, column="missing_code", row=row_of.get(c.variable))
+            for k, column in ((c.code, "code"), (c.missing_code, "missing_code")):
                 if k in seen and seen[k] != c.variable:
                     raise CreditflowError(f"code {k!r} is used for both {seen[k]!r} and {c.variable!r}", file=source,
-                                          column="code", row=row_of.get(c.variable, row_of.get(seen[k])))
+                                          column=column, row=row_of.get(c.variable, row_of.get(seen[k])))
                 seen[k] = c.variable
         return ReasonCodes(version=new_version if changed else self.version, codes=codes), changed
 
