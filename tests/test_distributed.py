@@ -382,3 +382,16 @@ def test_cli_train_and_score_on_a_running_cluster(client, german_dir, tmp_path):
                        timeout=300)
     assert r.returncode == 2 and "--cluster" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x").exists()
+    # the warnings a single machine gives: repeated ids, numbers stored as text
+    frame = pd.read_csv(GERMAN).assign(app_id=lambda f: [f"A{i:04d}" for i in range(len(f))])
+    frame.loc[[10, 600], "app_id"] = "A0003"
+    frame["installment_rate_in_percentage_of_disposable_income"] = frame[
+        "installment_rate_in_percentage_of_disposable_income"].astype(str)
+    write_parts(frame, tmp_path / "warn", sizes=(300, 150, 250, 300))
+    r = runner.invoke(app, ["train", str(tmp_path / "warn"), "--target", "creditability", "--bad", "bad", "--id",
+                            "app_id", "--out", str(tmp_path / "w"), "--cluster", address, "--no-report"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    assert "id column 'app_id': 2 repeated id(s), e.g. 'A0003'" in text
+    assert ("column 'installment_rate_in_percentage_of_disposable_income' is stored as text but holds only numbers"
+            in text)

@@ -51,6 +51,20 @@ def command(*args: Any, on: typer.Typer | None = None, **kwargs: Any) -> Callabl
     return wrap
 
 
+def warn_repeated_ids(data: Any, id_column: str, n: int, example: Any, where: str = "") -> None:
+    """Warn of repeated ids: one applicant can fall in both the training and the test sample."""
+    err_console.print(f"[yellow]warning:[/] file '{data}', id column '{id_column}': {n:,} repeated id(s), "
+                      f"e.g. {str(example)!r}{where}: the same applicant can fall in both the training and the test "
+                      "sample", highlight=False, soft_wrap=True)
+
+
+def warn_text_numbers(data: Any, column: str, declare: str) -> None:
+    """Warn of a text column holding only numbers (a Parquet string column): binned as categories."""
+    err_console.print(f"[yellow]warning:[/] file '{data}', column '{column}' is stored as text but holds only "
+                      f"numbers: it is binned as categories; store it as a number, or {declare} if the values are "
+                      "codes", highlight=False, soft_wrap=True)
+
+
 def fail(reason: str, **where: Any) -> None:
     """Stop a command for bad input (exit status 2)."""
     raise CreditflowError(reason, **where)

@@ -9,7 +9,16 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from creditflow.cli.app import check_output_dir, command, console, encoding_option, err_console, fail
+from creditflow.cli.app import (
+    check_output_dir,
+    command,
+    console,
+    encoding_option,
+    err_console,
+    fail,
+    warn_repeated_ids,
+    warn_text_numbers,
+)
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
 from creditflow.data.io import Dataset, read_table
@@ -217,9 +226,7 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             first = ids.iloc[first_pos]
             again = int(((ids == first).to_numpy() & repeated).nonzero()[0][1])
             n = int(ids[ids.notna()].duplicated().sum())
-            err_console.print(f"[yellow]warning:[/] file '{data}', id column '{ds.id_column}': {n:,} repeated id(s), "
-                              f"e.g. {str(first)!r} in rows {first_pos + 1} and {again + 1}: the same applicant can "
-                              "fall in both the training and the test sample", highlight=False, soft_wrap=True)
+            warn_repeated_ids(data, ds.id_column, n, first, f" in rows {first_pos + 1} and {again + 1}")
     from creditflow.data.errors import DataError
     from creditflow.data.split import parse_dates
 
@@ -229,9 +236,7 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             continue
         values = s.dropna()
         if len(values) and pd.to_numeric(values.astype(str).str.strip(), errors="coerce").notna().all():
-            err_console.print(f"[yellow]warning:[/] file '{data}', column '{col}' is stored as text but holds only "
-                              "numbers: it is binned as categories; store it as a number, or pass --categorical "
-                              f"{col} if the values are codes", highlight=False, soft_wrap=True)
+            warn_text_numbers(data, col, f"pass --categorical {col}")
             continue
         distinct = pd.Series(values.unique()[:1000])  # enough to tell a date column, cheap on an id-like one
         try:

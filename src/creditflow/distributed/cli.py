@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
-from creditflow.cli.app import console, err_console
+from creditflow.cli.app import console, err_console, warn_repeated_ids, warn_text_numbers
 from creditflow.data.errors import CreditflowError
 from creditflow.distributed.cluster import cluster_client
-from creditflow.distributed.labelled import read_labelled
+from creditflow.distributed.labelled import read_labelled, repeated_ids
 from creditflow.workflow import TrainResult
 
 
@@ -35,6 +36,7 @@ def train_command(
                            exclude=exclude, seed=seed, categorical=(params or {}).get("categorical"))
         say(f"{len(ds.y):,} rows in {ds.table.npartitions} piece(s); splits " +
             ", ".join(f"{s} {ds.rows(s):,}" for s in ds.splits))
+        _input_notes(ds, data)
         reasons = dict(reasons or {})
         names = [p.strip() for item in reasons.get("protected") or [] for p in str(item).split(",") if p.strip()]
         lacking = [p for p in names if p not in ds.features]
@@ -64,3 +66,13 @@ def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons:
         from creditflow.cli.core import missing_id_warning
 
         missing_id_warning(data, summary.missing_id)
+
+
+def _input_notes(ds: Any, data: Path) -> None:
+    """The warnings single-machine `train` gives: repeated ids, text columns holding only numbers."""
+    if ds.id_column:
+        n, example = repeated_ids(ds.table, ds.id_column)
+        if n:
+            warn_repeated_ids(data, ds.id_column, n, example)
+    for col in ds.text_numbers:
+        warn_text_numbers(data, col, f"declare it with --param 'categorical=[\"{col}\"]'")

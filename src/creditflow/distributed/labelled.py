@@ -47,6 +47,7 @@ class LabelledTable:
     seed: int = 42
     test_size: float = 0.3
     bad_value: str | None = None  # the bad value given (kept in the model's metadata, as read_table's)
+    text_numbers: list[str] = field(default_factory=list)  # text feature columns holding only numbers
 
     @property
     def source(self) -> str:
@@ -115,7 +116,8 @@ def read_labelled(
     if not features:
         raise DataError("no feature columns besides the target, id and time", file=table.path)
     check_no_dates(table.meta[features], file=table.path)
-    _check_numeric_text(client, table, text_columns_to_check(table.meta[features], set(column_names(categorical, "categorical"))))
+    declared = set(column_names(categorical, "categorical"))
+    text_numbers = _check_numeric_text(client, table, text_columns_to_check(table.meta[features], declared))
     parts = client.gather(client.map(_label_piece, table.pieces, target=target, time=time, pure=False))
     y = _encode(parts, table, target, bad)
     periods = _periods(parts, table.pieces, time) if time else None
@@ -129,15 +131,16 @@ def read_labelled(
         fd = FieldDictionary()
     return LabelledTable(table=table, target=target, features=features, y=y, role=role, id_column=id,
                          time_column=time, dictionary=fd, seed=seed, test_size=test_size,
-                         bad_value=str(bad).strip() if bad is not None else None)
+                         bad_value=str(bad).strip() if bad is not None else None, text_numbers=text_numbers)
 
 
-def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]) -> None:
+def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]) -> list[str]:
     """Refuse, as `read_table` does, a text column of numbers but for a few text values (a typo), counted
-    over every piece (one piece alone may hold none of them)."""
+    over every piece (one piece alone may hold none of them); returns the text columns holding only numbers."""
     if not columns:
-        return
+        return []
     parts = client.gather(client.map(_numeric_text_piece, table.pieces, columns=columns, pure=False))
+    only_numbers = []
     for col in columns:
         present = sum(p[col][0] for p in parts)
         numeric = sum(p[col][1] for p in parts)
@@ -147,6 +150,9 @@ def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]
             raise numeric_text_error(present - numeric, parts[k][col][3], piece.file, col,
                                      piece.file_row + parts[k][col][2] + 1,
                                      hint=f"if the column holds codes, declare it: --param 'categorical=[\"{col}\"]'")
+        if 0 < present == numeric:
+            only_numbers.append(col)
+    return only_numbers
 
 
 def _numeric_text_piece(piece: Piece, columns: list[str]) -> dict[str, tuple[int, int, int, Any]]:
@@ -194,3 +200,11 @@ def _periods(parts: list[dict], pieces: list[Piece], time: str) -> tuple[np.ndar
         raise DataError(problem[0], file=piece.file, column=time, row=piece.file_row + at - piece.offset + 1,
                         hint="every row needs a date to be placed in or out of the out-of-time sample")
     return row_codes, distinct_periods(distinct, counts)
+
+
+def repeated_ids(table: PartitionedTable, id_column: str) -> tuple[int, Any]:
+    """(ids given to more than one row beyond their first, one such id) of a partitioned table, counted on
+    the cluster (`value_counts` over the pieces; blank ids are not repeats)."""
+    counts = table.to_dask([id_column])[id_column].value_counts().compute()
+    again = counts[counts > 1]
+    return int((again - 1).sum()), (again.index[0] if len(again) else None)
