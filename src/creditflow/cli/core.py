@@ -228,16 +228,18 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             n = int(ids[ids.notna()].duplicated().sum())
             warn_repeated_ids(data, ds.id_column, n, first, f" in rows {first_pos + 1} and {again + 1}")
     from creditflow.data.errors import DataError
+    from creditflow.data.io import numeric_text_counts
     from creditflow.data.split import parse_dates
 
     for col in ds.X.columns:
         s = ds.X[col]
         if col in categorical or pd.api.types.is_numeric_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
             continue
-        values = s.dropna()
-        if len(values) and pd.to_numeric(values.astype(str).str.strip(), errors="coerce").notna().all():
+        present, numeric, _ = numeric_text_counts(s)
+        if 0 < present == numeric:
             warn_text_numbers(data, col, f"pass --categorical {col}")
             continue
+        values = s.dropna()
         distinct = pd.Series(values.unique()[:1000])  # enough to tell a date column, cheap on an id-like one
         try:
             dates = len(distinct) > 1 and parse_dates(distinct).notna().mean() >= 0.99

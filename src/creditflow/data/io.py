@@ -336,8 +336,7 @@ def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
                                  "pass it as --time, or --exclude it")
 
 
-def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None,
-                       hint: str = "if the column holds codes, declare it categorical (--categorical COL)") -> None:
+def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None) -> None:
     """Refuse text cells in a column that is otherwise numeric.
 
     pandas reads such a column as text, so one typo ('abc', '1,5') would silently turn a numeric
@@ -346,7 +345,8 @@ def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: 
     for col in text_columns_to_check(frame, skip):
         present, numeric, first = numeric_text_counts(frame[col])
         if is_numeric_text(present, numeric):
-            raise numeric_text_error(present - numeric, frame[col].iloc[first], file, str(col), first + 1, hint)
+            raise numeric_text_error(present - numeric, frame[col].iloc[first], file, str(col), first + 1,
+                                     "if the column holds codes, declare it categorical (--categorical COL)")
 
 
 def text_columns_to_check(frame: pd.DataFrame, skip: set[str] | None = None) -> list[str]:

@@ -262,16 +262,26 @@ def bad_column(model: Any) -> int:
     return int(np.flatnonzero(model.classes_ == getattr(model, "bad_class_", 1))[0])
 
 
-def proba_columns(model: Any, p_bad: np.ndarray) -> np.ndarray:
-    """`predict_proba`'s two columns, in `classes_` order."""
-    out = np.column_stack([1.0 - p_bad, p_bad])
-    return out if bad_column(model) == 1 else out[:, ::-1]
+class BadClassOutputs:
+    """scikit-learn's outputs from a model's log-odds or probability of bad, in `classes_` order: for a 0/1
+    target column 1 (and a positive decision) is bad; text labels are sorted as scikit-learn sorts them.
+    The model gives `_p_bad(X)` (probability of bad per row)."""
 
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probability of each class, in `classes_` order (of good, then of bad, for a 0/1 target)."""
+        p_bad = self._p_bad(X)  # type: ignore[attr-defined]
+        out = np.column_stack([1.0 - p_bad, p_bad])
+        return out if bad_column(self) == 1 else out[:, ::-1]
 
-def predicted_labels(model: Any, p_bad: np.ndarray) -> np.ndarray:
-    """`predict`: the bad label where the probability of bad is at least a half, else the good one."""
-    j = bad_column(model)
-    return np.where(p_bad >= 0.5, model.classes_[j], model.classes_[1 - j])
+    def predict(self, X: Any) -> np.ndarray:
+        """The bad label (1 for a 0/1 target) where the probability of bad is at least a half, else the good one."""
+        j = bad_column(self)
+        classes = self.classes_  # type: ignore[attr-defined]
+        return np.where(self._p_bad(X) >= 0.5, classes[j], classes[1 - j])  # type: ignore[attr-defined]
+
+    def _decision(self, logodds_bad: np.ndarray) -> np.ndarray:
+        """`decision_function` from log-odds of bad: as scikit-learn has it, positive toward `classes_[1]`."""
+        return logodds_bad if bad_column(self) == 1 else -logodds_bad
 
 
 def classes_doc(model: Any) -> dict:

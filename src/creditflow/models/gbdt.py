@@ -33,14 +33,12 @@ from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
 from creditflow.models.base import (
+    BadClassOutputs,
     NestedSettings,
-    bad_column,
     bundle_params,
     classes_doc,
     coerce_settings,
     fit_afresh,
-    predicted_labels,
-    proba_columns,
     set_classes,
     stored_params,
     target_classes,
@@ -64,7 +62,7 @@ COMPILE_MIN_ROWS = 50_000  # engine="auto" compiles the trees for tables at leas
 _settings = coerce_settings
 
 
-class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
+class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator):
     """LightGBM challenger with calibrated probabilities and 350-950 scores (scikit-learn estimator).
 
     Parameters
@@ -259,10 +257,15 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
     def _matrix(self, X: Any) -> np.ndarray:
+        return self._matrix_and_index(X)[0]
+
+    def _matrix_and_index(self, X: Any) -> tuple[np.ndarray, pd.Index | None]:
+        """The encoded matrix of `X` and its rows' index (None for an already encoded float matrix)."""
         check_is_fitted(self, "booster_")
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64 and X.shape[1] == len(self.features_):
-            return X
-        return self.encoder_.matrix(as_frame(X, self.feature_names_in_))
+            return X, None
+        frame = as_frame(X, self.feature_names_in_)
+        return self.encoder_.matrix(frame), frame.index
 
     def predictor(self, rows: int = 0) -> Any:
         """The batch predictor for a table of `rows` rows (see `engine`); every engine gives LightGBM's margins
@@ -293,22 +296,13 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
         """Raw margin of the trees (log-odds of bad before calibration) for a 0/1 target; as in scikit-learn,
         of `classes_[1]` (so of good where text labels sort the bad one first)."""
         M = self._matrix(X)
-        margin = self.predictor(len(M)).margin(M)
-        return margin if bad_column(self) == 1 else -margin
+        return self._decision(self.predictor(len(M)).margin(M))
 
     def _logit(self, M: np.ndarray) -> np.ndarray:
         return self.calibration_.logit(self.predictor(len(M)).margin(M))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated probability of good (column 0) and of bad (column 1) for a 0/1 target; for text labels
-        the columns follow `classes_` (the labels sorted), as in scikit-learn."""
-        return proba_columns(self, self._p_bad(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """1 (or the target's bad label) where the calibrated probability of bad is at least a half."""
-        return predicted_labels(self, self._p_bad(X))
-
     def _p_bad(self, X: Any) -> np.ndarray:
+        """Calibrated probability of bad per row (`predict_proba` / `predict` come from `BadClassOutputs`)."""
         return 1.0 / (1.0 + np.exp(-self._logit(self._matrix(X))))
 
     def predict_score(self, X: Any) -> np.ndarray:
@@ -318,12 +312,11 @@ class GBDTModel(NestedSettings, ClassifierMixin, BaseEstimator):
     def scores(self, X: Any) -> pd.DataFrame:
         """probability (of bad, calibrated), score (int, 350-950 by default, higher is better) and grade per row,
         on the rows' own index."""
-        check_is_fitted(self, "booster_")
-        frame = X if isinstance(X, np.ndarray) else as_frame(X, self.feature_names_in_)
-        logit = self._logit(self._matrix(frame))
+        M, index = self._matrix_and_index(X)
+        logit = self._logit(M)
         score = self.scaling_.score_from_logit(logit)
         return pd.DataFrame({"probability": 1.0 / (1.0 + np.exp(-logit)), "score": score,
-                             "grade": self.grades_.assign(score)}, index=getattr(frame, "index", None))
+                             "grade": self.grades_.assign(score)}, index=index)
 
     def score_row(self, row: Mapping[str, Any]) -> dict:
         """Score one applicant given as a dict; the same numbers as `scores` on a one-row table."""

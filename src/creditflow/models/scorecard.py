@@ -15,14 +15,12 @@ from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
 from creditflow.models.base import (
+    BadClassOutputs,
     NestedSettings,
-    bad_column,
     bundle_params,
     classes_doc,
     coerce_settings,
     fit_afresh,
-    predicted_labels,
-    proba_columns,
     set_classes,
     stored_params,
     target_classes,
@@ -92,7 +90,7 @@ def _woe_mean(vb: Any) -> float:
     return float(rows @ np.asarray(vb.woe, dtype=float) / rows.sum())
 
 
-class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
+class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator):
     """WOE logistic scorecard (scikit-learn estimator).
 
     ``fit`` bins every column (`BinningProcess`), selects variables (`SelectionSettings`), fits a
@@ -273,17 +271,20 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
         self.base_points_ = int(round(s.offset - s.factor * self.intercept_))
         rows = []
         self._compiled = []
-        self._row_plan = []  # the same per bin, as Python lists: fast for one row at a time
         for var, lp in self._bin_logodds():
             vb = self.binning_.bins_[var]
             woe = np.asarray(vb.woe, dtype=float)
             pts = np.rint(-s.factor * lp).astype(np.int64)
             self._compiled.append((var, vb, lp, pts))
-            self._row_plan.append((var, vb.row_binner(), lp.tolist(), pts.tolist()))  # as __setstate__
             for label, w, p in zip(vb.labels, woe, pts, strict=True):
                 rows.append({"variable": var, "bin": label, "woe": float(w), "points": int(p)})
         self.points_ = pd.DataFrame(rows, columns=["variable", "bin", "woe", "points"])
         self.points_["meaning"] = self.points_["variable"].map(lambda v: self.dictionary_.meaning(v))
+        self._plan_rows()
+
+    def _plan_rows(self) -> None:
+        """`_compiled` again as Python lists and binning closures: fast for one row at a time (`score_row`)."""
+        self._row_plan = [(var, vb.row_binner(), lp.tolist(), pts.tolist()) for var, vb, lp, pts in self._compiled]
 
     # The row plan holds closures (pickle cannot take them): dropped on pickling, rebuilt on unpickling, so
     # a fitted card goes through joblib / multiprocessing as sklearn estimators do. Bundles stay JSON.
@@ -295,7 +296,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         if "_compiled" in state:
-            self._row_plan = [(var, vb.row_binner(), lp.tolist(), pts.tolist()) for var, vb, lp, pts in self._compiled]
+            self._plan_rows()
 
     # -------------------------------------------------------------- predict
     def _check(self, X: Any) -> pd.DataFrame:
@@ -329,17 +330,7 @@ class Scorecard(NestedSettings, ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Log-odds of bad for a 0/1 target; as in scikit-learn, of `classes_[1]` (so of good where text
         labels sort the bad one first, e.g. "bad" / "good")."""
-        logit = self.logodds(X)
-        return logit if bad_column(self) == 1 else -logit
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Probability of good (column 0) and of bad (column 1) for a 0/1 target; for text labels the
-        columns follow `classes_` (the labels sorted), as in scikit-learn."""
-        return proba_columns(self, self._p_bad(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """1 (or the target's bad label) where the probability of bad is at least a half."""
-        return predicted_labels(self, self._p_bad(X))
+        return self._decision(self.logodds(X))
 
     def _p_bad(self, X: Any) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logodds(X)))
