@@ -17,6 +17,7 @@ from creditflow.evaluation import (
     gini,
     ks,
     lift_gain_table,
+    psi,
 )
 
 TARGET = "default.payment.next.month"
@@ -133,6 +134,17 @@ def test_bad_rate_by_band_edges_and_labels():
     g = bad_rate_by_band(y, grades)
     assert list(g["band"]) == ["A", "B", "C", "missing"]
     assert g.set_index("band").loc["C", "bad_rate"] == 1.0
+
+
+def test_bands_whose_edges_differ_past_six_digits_keep_labels_of_their_own():
+    # quantile edges 600.00001.. and 600.00002.. print alike with 6 significant digits
+    rng = np.random.default_rng(0)
+    score = 600 + rng.random(500) / 1e4
+    y = rng.integers(0, 2, 500)
+    t = bad_rate_by_band(y, score)
+    assert len(t) == 10 and t["band"].is_unique
+    assert t["count"].sum() == 500 and (t["count"] == 50).all()
+    assert psi(score, score[::-1]).table["bin"].is_unique
 
 
 def test_bad_input_is_a_clear_data_error():

@@ -1,4 +1,4 @@
-"""Input checks shared by the evaluation functions: one binary target, one finite score, same length."""
+"""Shared by the evaluation functions: input checks (one binary target, one finite score, same length) and interval labels."""
 
 from __future__ import annotations
 
@@ -55,3 +55,17 @@ def risk_of(y: ArrayLike, values: ArrayLike, higher_is_better: bool, name: str =
     yy = check_target(y)
     v = check_values(values, yy.shape[0], name)
     return yy, (-v if higher_is_better else v)
+
+
+def interval_labels(cuts: np.ndarray) -> list[str]:
+    """Labels "[a, b)" of the intervals between -inf, the sorted `cuts` and +inf.
+
+    Printed with 6 significant digits, or more where that would make two labels alike (cuts that
+    differ only past the sixth digit), so every interval keeps a label of its own.
+    """
+    bounds = np.r_[-np.inf, cuts, np.inf]
+    for digits in range(6, 18):
+        labels = [f"[{bounds[i]:.{digits}g}, {bounds[i + 1]:.{digits}g})" for i in range(bounds.size - 1)]
+        if len(set(labels)) == len(labels):
+            break
+    return labels

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from creditflow.data.errors import DataError
-from creditflow.evaluation._checks import check_target, check_values, risk_of
+from creditflow.evaluation._checks import check_target, check_values, interval_labels, risk_of
 
 __all__ = [
     "AUCResult",
@@ -287,8 +287,7 @@ def bad_rate_by_band(
             cuts = np.unique(np.asarray(edges, dtype=float))
             cuts = cuts[np.isfinite(cuts)]
         idx = np.searchsorted(cuts, arr, side="right")
-        bounds = np.r_[-np.inf, cuts, np.inf]
-        labels = [f"[{bounds[i]:g}, {bounds[i + 1]:g})" for i in range(len(bounds) - 1)]
+        labels = interval_labels(cuts)
         band = pd.Categorical.from_codes(np.where(np.isnan(arr), -1, idx), categories=labels)
         key = pd.Series(band).cat.add_categories(["missing"]).fillna("missing")
     else:

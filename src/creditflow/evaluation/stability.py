@@ -15,7 +15,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from creditflow.data.errors import DataError
-from creditflow.evaluation._checks import check_values
+from creditflow.evaluation._checks import check_values, interval_labels
 
 __all__ = [
     "EPS",
@@ -108,8 +108,7 @@ def psi(
         cuts = np.unique(np.asarray(edges, dtype=float))
         cuts = cuts[np.isfinite(cuts)]
     k = cuts.size + 1
-    bounds = np.r_[-np.inf, cuts, np.inf]
-    labels = [f"[{bounds[i]:g}, {bounds[i + 1]:g})" for i in range(k)]
+    labels = interval_labels(cuts)
 
     def counts(x: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(cuts, x[~np.isnan(x)], side="right")
