@@ -494,3 +494,37 @@ def test_dates_written_as_text_among_the_features_are_warned_of(tmp_path):
     text = " ".join(r.stderr.split())
     assert "column 'opened' holds dates as text" in text
     assert text.count("holds dates as text") == 1  # the German text columns are no dates
+
+
+def test_score_writes_ids_as_written(trained, tmp_path):
+    src = pd.read_csv(UCI).head(200)
+    src["ID"] = [f"{i:08d}" for i in range(1, 201)]  # zero-padded ids
+    src.to_csv(tmp_path / "zeros.csv", index=False)
+    long = src.assign(ID=[str(6222021234567890000 + i) for i in range(200)])
+    long.loc[3, "ID"] = None  # a blank made pandas read 19-digit ids as floats: all alike
+    long.to_csv(tmp_path / "long.csv", index=False)
+    for name, expected in (("zeros", src["ID"]), ("long", long["ID"])):
+        r = run("score", trained / "model", tmp_path / f"{name}.csv", "--out", tmp_path / f"{name}_s.csv")
+        assert r.returncode == 0, r.stderr
+        out = pd.read_csv(tmp_path / f"{name}_s.csv", dtype={"ID": str}, encoding="utf-8-sig")
+        assert out["ID"].tolist() == expected.tolist()
+
+
+def test_a_column_coded_unlike_training_is_refused_unless_allowed(tmp_path):
+    frame = pd.read_csv(GERMAN)
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    r = run("train", tmp_path / "g.csv", "--target", "creditability", "--bad", "bad", "--no-report",
+            "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    codes = frame.head(100).copy()
+    codes["purpose"] = codes["purpose"].str.upper()  # every value unseen in training
+    codes.to_csv(tmp_path / "upper.csv", index=False)
+    r = run("score", tmp_path / "o" / "model", tmp_path / "upper.csv", "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "column 'purpose', row 1: every one of its 100 values is a category unseen" in r.stderr
+    assert not (tmp_path / "s.csv").exists()
+    r = run("score", tmp_path / "o" / "model", tmp_path / "upper.csv", "--out", tmp_path / "s.csv", "--allow-unseen")
+    assert r.returncode == 0 and "unseen" in r.stderr
+    codes.loc[5, "purpose"] = frame.loc[5, "purpose"]  # one value seen: a new category among known ones
+    codes.to_csv(tmp_path / "some.csv", index=False)
+    r = run("score", tmp_path / "o" / "model", tmp_path / "some.csv", "--out", tmp_path / "s2.csv")
+    assert r.returncode == 0, r.stderr

@@ -51,7 +51,7 @@ def test_target_values_and_bad_value():
         read_table(GERMAN, "creditability", bad="ugly")
     u = read_table(UCI, UCI_TARGET, bad=1, id="ID")
     assert u.bad_rate == pytest.approx(0.2212)
-    assert u.ids.iloc[0] == 1 and "ID" not in u.X.columns
+    assert u.ids.iloc[0] == 1 and "ID" not in u.X.columns  # whole-number ids stay numbers
 
 
 def test_missing_target_values_are_refused(tmp_path):
@@ -92,7 +92,7 @@ def test_text_in_a_numeric_column_is_refused_not_binned_as_categories(tmp_path):
         read_table(tmp_path / "t.csv", UCI_TARGET)
     assert (err.value.column, err.value.row, err.value.file) == ("LIMIT_BAL", 6, str(tmp_path / "t.csv"))
     # declared categorical, the same column is read as text codes
-    ds = read_table(tmp_path / "t.csv", UCI_TARGET, categorical=["LIMIT_BAL"])
+    ds = read_table(tmp_path / "t.csv", UCI_TARGET, id="ID", categorical=["LIMIT_BAL"])
     assert ds.X["LIMIT_BAL"].iloc[5] == "abc" and isinstance(ds.X["LIMIT_BAL"].dtype, pd.CategoricalDtype)
     # a truly categorical text column is untouched
     g = read_table(GERMAN, "creditability")
@@ -223,7 +223,7 @@ def test_day_first_dates_are_read_in_one_format_and_ambiguous_ones_refused(tmp_p
     days = pd.date_range("2024-01-01", "2024-02-29", freq="D")
     frame["apply_date"] = np.resize(days.strftime("%d/%m/%Y"), len(frame))  # day first, days 1-31
     frame.to_csv(tmp_path / "t.csv", index=False)
-    data = read_table(tmp_path / "t.csv", UCI_TARGET, time="apply_date")
+    data = read_table(tmp_path / "t.csv", UCI_TARGET, id="ID", time="apply_date")
     # read value by value, days up to 12 became months: 12 periods instead of 2
     assert sorted(period_of(data.time).unique()) == ["2024-01", "2024-02"]
     frame["apply_date"] = np.resize(days[days.day <= 12].strftime("%d/%m/%Y"), len(frame))
@@ -325,3 +325,88 @@ def test_latin1_text_is_not_read_as_gbk_silently(tmp_path):
                  "id,name,note,bad\n1,Aili·Maimaiti,a—b,0\n2,Bob,x,1\n"):
         (tmp_path / "other.csv").write_bytes(text.encode("gbk"))
         assert read_frame(tmp_path / "other.csv").shape[0] == text.count("\n") - 1
+
+
+@pytest.mark.parametrize("written, example", [
+    (lambda v: f"{v:,.0f}", "'20,000'"),  # thousands separators
+    (lambda v: f"{v / 1e4:.0f}%", "%"),  # a percent sign
+    (lambda v: f"{v / 1e3:.1f}".replace(".", ","), ","),  # a decimal comma
+])
+def test_numbers_written_for_people_are_refused_not_binned_as_categories(tmp_path, written, example):
+    frame = pd.read_csv(UCI).head(1000)
+    frame["LIMIT_BAL"] = frame["LIMIT_BAL"].map(written)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match=f"thousands separators, a percent sign or a decimal comma, e.g. .*{example}") \
+            as err:
+        read_table(tmp_path / "t.csv", UCI_TARGET, id="ID")
+    assert err.value.column == "LIMIT_BAL" and err.value.row == 1
+
+
+def test_a_placeholder_for_missing_in_many_rows_is_refused_and_a_blank_cell_is_missing(tmp_path):
+    frame = pd.read_csv(UCI).head(1000)
+    age = frame["AGE"].astype(object)
+    for token in ("-", "\\N"):
+        frame["AGE"] = age.where(frame.index % 7 != 3, token)  # 14 % of the rows: beyond the 5 % of a typo
+        frame.to_csv(tmp_path / "t.csv", index=False)
+        with pytest.raises(DataError, match="otherwise numeric") as err:
+            read_table(tmp_path / "t.csv", UCI_TARGET, id="ID")
+        assert (err.value.column, err.value.row) == ("AGE", 4)
+    # cells of spaces are blank: missing values of a numeric column, as in scoring
+    frame["AGE"] = age.where(frame.index % 7 != 3, "  ")
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    ds = read_table(tmp_path / "t.csv", UCI_TARGET, id="ID")
+    assert pd.api.types.is_float_dtype(ds.X["AGE"].dtype) and ds.X["AGE"].isna().sum() == (frame.index % 7 == 3).sum()
+    # a code column of a few numbers and a text is still categories
+    frame["AGE"] = np.resize(np.array(["1", "2", "3", "X"], dtype=object), len(frame))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert read_table(tmp_path / "t.csv", UCI_TARGET, id="ID").X["AGE"].iloc[3] == "X"
+
+
+def test_row_numbers_and_unnamed_columns_are_not_features(tmp_path):
+    frame = pd.read_csv(UCI).head(1000).sort_values(UCI_TARGET)  # sorted by outcome: a row number would leak it
+    frame.to_csv(tmp_path / "index.csv")  # to_csv writes the index under a blank header
+    with pytest.raises(DataError, match="no name in the header") as err:
+        read_table(tmp_path / "index.csv", UCI_TARGET, id="ID")
+    assert err.value.column == "Unnamed: 0"
+    with pytest.raises(DataError, match=r"row numbers or ids \(1 to 1000") as err:
+        read_table(frame, UCI_TARGET)  # ID not given as the id
+    assert err.value.column == "ID" and "--id ID" in str(err.value)
+    assert "ID" not in read_table(frame, UCI_TARGET, id="ID").X.columns
+    german = read_table(GERMAN, "creditability")  # amounts and durations are features, not ids
+    assert {"credit_amount", "duration_in_month"} <= set(german.X.columns)
+
+
+def test_parquet_index_nested_columns_and_duplicate_names(tmp_path):
+    frame = pd.read_csv(UCI).head(300)
+    frame.set_index("ID").to_parquet(tmp_path / "indexed.parquet")  # pandas stores ID as the index
+    ds = read_table(tmp_path / "indexed.parquet", UCI_TARGET, id="ID")
+    assert ds.ids.tolist() == frame["ID"].tolist()
+    frame.assign(tags=[[1, 2]] * len(frame)).to_parquet(tmp_path / "nested.parquet", index=False)
+    with pytest.raises(DataError, match="nested values") as err:
+        read_table(tmp_path / "nested.parquet", UCI_TARGET, id="ID")
+    assert err.value.column == "tags" and err.value.file == str(tmp_path / "nested.parquet")
+    twice = pd.concat([frame, frame[["AGE"]]], axis=1)
+    with pytest.raises(DataError, match="duplicate column names: \\['AGE'\\]"):
+        read_table(twice, UCI_TARGET, id="ID")
+
+
+def test_a_stray_header_line_in_the_target_is_named_by_its_row(tmp_path):
+    frame = pd.read_csv(UCI).head(200)
+    text = frame.to_csv(index=False)
+    lines = text.splitlines()
+    (tmp_path / "t.csv").write_text("\n".join([*lines[:101], lines[0], *lines[101:]]) + "\n")  # two files joined
+    with pytest.raises(DataError, match="the rarest, 'default.payment.next.month'") as err:
+        read_table(tmp_path / "t.csv", UCI_TARGET, id="ID")
+    assert err.value.row == 101
+
+
+def test_ids_are_read_as_written(tmp_path):
+    frame = pd.read_csv(UCI).head(300)
+    frame["ID"] = [f"{i:08d}" for i in range(1, 301)]
+    frame.to_csv(tmp_path / "zeros.csv", index=False)
+    assert read_table(tmp_path / "zeros.csv", UCI_TARGET, id="ID").ids.iloc[0] == "00000001"
+    frame["ID"] = [str(6222021234567890000 + i) for i in range(300)]
+    frame.loc[7, "ID"] = None
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    ids = read_table(tmp_path / "long.csv", UCI_TARGET, id="ID").ids
+    assert ids.iloc[0] == "6222021234567890000" and ids.nunique() == 299

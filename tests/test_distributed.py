@@ -280,6 +280,19 @@ def test_bad_input_names_file_column_and_row(client, tmp_path):
     with pytest.raises(DataError, match="non-numeric value"):
         cf.read_table(typo, "creditability", bad="bad")  # the single machine agrees
     read_labelled(client, tmp_path / "typo", "creditability", bad="bad", categorical=["credit_amount"])  # declared codes
+    # a placeholder for missing in 15 % of the rows, and a serial number: refused on both paths
+    dash = frame.assign(age_in_years=frame["age_in_years"].astype(str).where(frame.index % 7 != 0, "-"))
+    write_parts(dash, tmp_path / "dash", sizes=(150, 100, 100, 50))
+    with pytest.raises(DataError, match="otherwise numeric, e.g. '-'") as err:
+        read_labelled(client, tmp_path / "dash", "creditability", bad="bad")
+    assert err.value.column == "age_in_years" and err.value.row == 1 and err.value.file.endswith("part.0.parquet")
+    serial = frame.assign(serial=np.arange(1000, 1400)).sample(frac=1, random_state=0)
+    write_parts(serial, tmp_path / "serial", sizes=(150, 100, 100, 50))
+    with pytest.raises(DataError, match="row numbers or ids") as err:
+        read_labelled_fit(client, tmp_path / "serial")
+    assert err.value.column == "serial"
+    with pytest.raises(DataError, match="row numbers or ids"):
+        cf.read_table(serial, "creditability", bad="bad")
 
 
 def read_labelled_fit(client, folder):

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from creditflow.bundle import load_model, read_manifest, save_bundle
 from creditflow.data.errors import CreditflowError, DataError, SchemaError, located
-from creditflow.data.io import Dataset, read_frame, read_table, text_columns
+from creditflow.data.io import Dataset, id_values, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
 from creditflow.evaluate import SplitMetrics, evaluate
 
@@ -191,12 +192,14 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
 
 def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, out: str | Path | None = None,
                 id_column: str | None = None, reasons: bool = False, n_reasons: int = 4,
-                encoding: str | None = None, points: bool = False) -> pd.DataFrame:
+                encoding: str | None = None, points: bool = False, allow_unseen: bool = False) -> pd.DataFrame:
     """Score every row of a table with a bundle (directory or loaded `Bundle`): id (when known),
     probability, score, grade and, with `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons,
     see `scoring.reasons`); input order. The model's text inputs are read as written. With `points`
     (scorecards), base_points and a points_<variable> column per variable and interaction table, which
-    add up to the score before clipping to the score range."""
+    add up to the score before clipping to the score range. A categorical input of which every value
+    present (at least `UNSEEN_MIN_ROWS`) is a category unseen in training is refused as coded unlike the
+    training data, unless `allow_unseen` (they then score in the Unseen bin)."""
     from creditflow.bundle import Bundle, load_bundle
 
     bundle = model_dir if isinstance(model_dir, Bundle) else load_bundle(model_dir)
@@ -205,20 +208,22 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     if isinstance(data, pd.DataFrame):
         frame, source = data, None
     else:
-        frame, source = read_frame(data, encoding=encoding, text=text_columns(schema)), str(data)
+        ids = [c for c in (id_column or schema.get("id_column"),) if c]  # as written, like the model's text inputs
+        frame, source = read_frame(data, encoding=encoding, text=[*text_columns(schema), *ids]), str(data)
     if id_column is not None and id_column not in frame.columns:
         raise SchemaError(f"no column {id_column!r} to carry as the id", file=source, column=id_column)
     id_col = id_column or schema.get("id_column")
     missing = [v for v in model.features_ if v not in frame.columns]
     if missing:
         raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source, column=missing[0])
-    from creditflow.data.io import check_finite
+    from creditflow.data.io import check_finite, check_not_nested
 
     check_finite(frame[model.features_], file=source)
+    check_not_nested(frame, file=source, columns=model.features_)
     with located(source):  # the model names the column and row; the file is known here
         scored = model.scores(frame)
     if id_col and id_col in frame.columns:
-        scored.insert(0, id_col, frame[id_col].to_numpy())
+        scored.insert(0, id_col, (frame[id_col] if source is None else id_values(frame[id_col])).to_numpy())
     if points:
         if not hasattr(model, "point_matrix"):
             raise CreditflowError(f"a {model.model_type} model has no points per variable (only scorecards do)")
@@ -233,6 +238,8 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
                 scored[col] = values.to_numpy()
     unseen = getattr(model, "unseen_counts", None) or getattr(getattr(model, "binning_", None), "unseen_counts", None)
     scored.attrs["unseen"] = unseen(frame, model.features_) if unseen else {}
+    if not allow_unseen:
+        _check_not_recoded(frame, scored.attrs["unseen"], source)
     # a model input blank on every row (a column dropped upstream?) scores each row at its Missing bin
     trained_missing = {f.get("name"): f.get("missing_rate") for f in schema.get("fields", []) if isinstance(f, dict)}
     scored.attrs["all_missing"] = {v: trained_missing.get(v) for v in model.features_
@@ -240,6 +247,22 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     if out is not None:
         write_frame(scored, out)
     return scored
+
+
+# A categorical input with at least this many values present, every one of them unseen in training, is
+# coded unlike the training data ('1'..'4' for 'A11'..'A14', upper case): scoring it would move every score.
+UNSEEN_MIN_ROWS = 20
+
+
+def _check_not_recoded(frame: pd.DataFrame, unseen: dict[str, int], source: str | None) -> None:
+    for var, n in unseen.items():
+        present = frame[var].notna().to_numpy()
+        if n >= UNSEEN_MIN_ROWS and n == present.sum():
+            first = int(np.flatnonzero(present)[0])
+            raise DataError(f"every one of its {n:,} values is a category unseen in training, e.g. "
+                            f"{frame[var].iloc[first]!r}: coded unlike the training data?", file=source, column=var,
+                            row=first + 1, hint="recode it as in training (see the bundle's binning), or pass "
+                                                "--allow-unseen (allow_unseen=True) to score it in the Unseen bin")
 
 
 __all__ = ["TrainResult", "load_model", "make_model", "read_table", "score_table", "train"]

@@ -179,6 +179,8 @@ def score_cmd(
                                                         "(they add up to the score before clipping)."),
     id: str | None = typer.Option(None, "--id", help="Column to carry to the scores as the id (default: the id "
                                                      "column the model was trained with)."),
+    allow_unseen: bool = typer.Option(False, "--allow-unseen", help="Score a categorical column even when every "
+                                                                    "value is unseen in training (else refused)."),
     encoding: str | None = encoding_option(),
 ) -> None:
     """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order.
@@ -198,7 +200,8 @@ def score_cmd(
     if out.exists() and data.exists() and out.resolve() == data.resolve():
         fail("--out is the table being scored: it would be overwritten", file=str(out))
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
-    scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points)
+    scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
+                         allow_unseen=allow_unseen)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
@@ -228,15 +231,17 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             n = int(ids[ids.notna()].duplicated().sum())
             warn_repeated_ids(data, ds.id_column, n, first, f" in rows {first_pos + 1} and {again + 1}")
     from creditflow.data.errors import DataError
-    from creditflow.data.io import numeric_text_counts
+    from creditflow.data.io import text_numbers
     from creditflow.data.split import parse_dates
 
     for col in ds.X.columns:
         s = ds.X[col]
         if col in categorical or pd.api.types.is_numeric_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
             continue
-        present, numeric, _ = numeric_text_counts(s)
-        if 0 < present == numeric:
+        t = text_numbers(s)
+        if t.present and not isinstance(s.loc[s.first_valid_index()], str):
+            continue  # Decimal objects (a Parquet decimal column) are binned as numbers
+        if t.only_numbers:
             warn_text_numbers(data, col, f"pass --categorical {col}")
             continue
         values = s.dropna()

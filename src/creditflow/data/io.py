@@ -100,6 +100,8 @@ def read_frame(
     try:
         if path.is_dir() or suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
+            if any(name is not None for name in frame.index.names):  # pandas wrote set_index("ID"): a column again
+                frame = frame.reset_index(level=[n for n in frame.index.names if n is not None])
         elif suffix in EXCEL_SUFFIXES:
             frame = pd.read_excel(path, sheet_name=sheet, dtype=dtype)
             _check_header(path, pd.read_excel(path, sheet_name=sheet, header=None, nrows=1).iloc[0].tolist()
@@ -133,7 +135,39 @@ def read_frame(
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if dupes:
         raise DataError(f"duplicate column names: {dupes}", file=str(path))
+    if not (path.is_dir() or suffix in PARQUET_SUFFIXES):
+        _blank_whitespace(frame, set(text or ()))
     return frame
+
+
+def id_values(s: pd.Series) -> pd.Series:
+    """An id column read as text, as whole numbers when every id is one written plainly (no blank, no leading
+    zero, within int64), else as the text: "00000001" keeps its zeros, and 19-digit ids beside a blank are not
+    rounded through float."""
+    if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)) or s.isna().any():
+        return s
+    text = s.astype(str)
+    if text.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})").all():  # 18 digits always fit int64
+        return text.astype(np.int64)
+    return s
+
+
+def _blank_whitespace(frame: pd.DataFrame, as_written: set[str]) -> None:
+    """Cells of only spaces are blank (missing), as an empty cell is; a column of numbers with such cells is then
+    numbers, as pandas would have read it without them (`as_written` columns stay text)."""
+    for col in frame.columns:
+        s = frame[col]
+        if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        codes, uniques = pd.factorize(s)  # look at each distinct value once
+        blank_unique = np.array([isinstance(v, str) and not v.strip() for v in uniques], dtype=bool)
+        if not blank_unique.any():
+            continue
+        blank = (codes >= 0) & blank_unique[np.maximum(codes, 0)]
+        s = s.mask(blank)
+        if col not in as_written and text_numbers(s).only_numbers:
+            s = pd.to_numeric(s.astype(str).str.strip().where(s.notna()), errors="raise")
+        frame[col] = s
 
 
 def _read_csv(path: Path, text: str, sep: str, dtype: dict | None, header: list[str]) -> pd.DataFrame:
@@ -263,11 +297,9 @@ def encode_target(
             raise DataError(f"target has a single class ({classes[0]!r}); need both goods and bads",
                             file=file, column=name)
         if len(classes) != 2:
-            raise DataError(
-                f"target must have exactly two classes, found {len(classes)}: {classes[:10]}",
-                file=file,
-                column=name,
-            )
+            value, row = _rarest(text)
+            raise DataError(f"target must have exactly two classes, found {len(classes)}: {classes[:10]}; the rarest, "
+                            f"{value!r}, first here", file=file, column=name, row=row)
         # only a recognised pair (0/1, good/bad, 正常/逾期 ...) decides by itself: with 1/2 codings
         # either value can mean bad (german_credit's original file has 1 = good, 2 = bad)
         lowered = [c.lower() for c in classes]
@@ -281,10 +313,18 @@ def encode_target(
             )
         y = (text == bad_matches[0]).to_numpy(dtype=np.int8)
     if len(classes) > 2:
-        raise DataError(f"target must be binary, found {len(classes)} values: {classes[:10]}", file=file, column=name)
+        value, row = _rarest(text)
+        raise DataError(f"target must be binary, found {len(classes)} values: {classes[:10]}; the rarest, {value!r}, "
+                        "first here", file=file, column=name, row=row)
     if y.min() == y.max():
         raise DataError("target has a single class; need both goods and bads", file=file, column=name)
     return y
+
+
+def _rarest(text: pd.Series) -> tuple[str, int]:
+    """The least frequent value of a target column and its first row (from 1): a stray header line, a typo."""
+    value = text.value_counts(sort=True).index[-1]
+    return value, int(np.flatnonzero((text == value).to_numpy())[0]) + 1
 
 
 def _as_float(text: str) -> float | None:
@@ -323,6 +363,52 @@ def check_finite(
 NUMERIC_SHARE = 0.95
 
 
+def check_not_nested(frame: pd.DataFrame, file: str | None = None, columns: Sequence[Any] | None = None) -> None:
+    """Refuse columns of lists, dicts or arrays (Parquet list/struct columns): a bin holds one value per row."""
+    for name in frame.columns if columns is None else columns:
+        s = frame[name]
+        if not pd.api.types.is_object_dtype(s.dtype):
+            continue
+        pos = s.notna().to_numpy().argmax()  # a Parquet column holds one type: its first value tells
+        if isinstance(s.iloc[pos], (list, tuple, dict, set, np.ndarray)):
+            raise DataError(f"the column holds nested values ({type(s.iloc[pos]).__name__}), not numbers or categories",
+                            file=file, column=str(name), row=int(pos) + 1,
+                            hint="flatten it into columns of their own (creditflow features) or --exclude it")
+
+
+# A column of whole numbers, each row its own, filling at least half their range over this many rows is a row
+# number or an id (a saved pandas index, a serial number), not a feature: on a file sorted by outcome it
+# would separate the classes perfectly.
+ROW_NUMBER_MIN_ROWS = 200
+ROW_NUMBER_FILL = 0.5
+
+
+def check_not_row_numbers(frame: pd.DataFrame, file: str | None = None) -> None:
+    """Refuse feature columns without a name in the header, and columns of row numbers or serial ids."""
+    for name in frame.columns:
+        if str(name).startswith("Unnamed: "):
+            raise DataError("the column has no name in the header (a pandas index saved with to_csv?)", file=file,
+                            column=str(name), hint=f"name it in the header or --exclude '{name}'; pandas writes no "
+                                                   "index with to_csv(index=False)")
+        s = frame[name]
+        if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype) or s.isna().any():
+            continue
+        v = s.to_numpy(dtype=float)
+        if len(v) and fills_like_row_numbers(len(v), v.min(), v.max()) and (v == np.round(v)).all() \
+                and pd.Series(v).is_unique:
+            raise row_numbers_error(str(name), v.min(), v.max(), file)
+
+
+def fills_like_row_numbers(n_rows: int, low: float, high: float) -> bool:
+    """`n_rows` distinct whole numbers from `low` to `high` are row numbers or ids: enough rows, dense enough."""
+    return n_rows >= ROW_NUMBER_MIN_ROWS and np.isfinite(high - low) and n_rows >= ROW_NUMBER_FILL * (high - low + 1)
+
+
+def row_numbers_error(column: str, low: float, high: float, file: str | None) -> DataError:
+    return DataError(f"the column holds row numbers or ids ({low:.0f} to {high:.0f}, each row its own), not a "
+                     "feature", file=file, column=column, hint=f"give it as the id (--id {column}) or --exclude {column}")
+
+
 def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
     """Refuse feature columns of date, duration or period dtype (as categories every date would be its own
     bin, and any later date would fall in Unseen at scoring)."""
@@ -337,15 +423,15 @@ def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
 
 
 def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None) -> None:
-    """Refuse text cells in a column that is otherwise numeric.
+    """Refuse text cells in a column that is otherwise numeric, and numbers written for people ('20,000', '37%').
 
-    pandas reads such a column as text, so one typo ('abc', '1,5') would silently turn a numeric
+    pandas reads such a column as text, so one typo ('abc', '-', '\\N') would silently turn a numeric
     variable into categories: every value unseen as a string at scoring time, the trend lost.
     """
     for col in text_columns_to_check(frame, skip):
-        present, numeric, first = numeric_text_counts(frame[col])
-        if is_numeric_text(present, numeric):
-            raise numeric_text_error(present - numeric, frame[col].iloc[first], file, str(col), first + 1,
+        t = text_numbers(frame[col])
+        if t.problem():
+            raise numeric_text_error(t, file, str(col), t.first + 1,
                                      "if the column holds codes, declare it categorical (--categorical COL)")
 
 
@@ -356,26 +442,79 @@ def text_columns_to_check(frame: pd.DataFrame, skip: set[str] | None = None) -> 
             and (pd.api.types.is_object_dtype(frame[c].dtype) or pd.api.types.is_string_dtype(frame[c].dtype))]
 
 
-def numeric_text_counts(s: pd.Series) -> tuple[int, int, int]:
-    """(values present, values that read as numbers, position of the first that does not or -1)."""
+# Numbers written for people: thousands separators (20,000), a percent sign (37%), a decimal comma (0,196).
+_FORMATTED = r"[+-]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?\s*%|\d+,\d+)"
+_KEEP_NUMBERS, _KEEP_OTHERS = 10, 4  # distinct values kept: enough to judge, bounded for an id-like column
+
+
+@dataclass(frozen=True)
+class TextNumbers:
+    """How the values of a text column read as numbers: counts of rows, and a few distinct values."""
+
+    present: int = 0  # values not missing
+    numeric: int = 0  # values that read as plain numbers
+    formatted: int = 0  # numbers written for people (see _FORMATTED)
+    first: int = -1  # position of the first value that is not a plain number, or -1
+    example: Any = None  # that value
+    numbers: frozenset = frozenset()  # up to _KEEP_NUMBERS distinct number-like values
+    others: frozenset = frozenset()  # up to _KEEP_OTHERS distinct values that are neither
+
+    def __add__(self, later: TextNumbers) -> TextNumbers:
+        """The counts of two pieces of one column (positions are the earlier piece's when it has one)."""
+        first, example = (self.first, self.example) if self.first >= 0 else (later.first, later.example)
+        return TextNumbers(self.present + later.present, self.numeric + later.numeric,
+                           self.formatted + later.formatted, first, example,
+                           frozenset(list(self.numbers | later.numbers)[:_KEEP_NUMBERS]),
+                           frozenset(list(self.others | later.others)[:_KEEP_OTHERS]))
+
+    @property
+    def only_numbers(self) -> bool:
+        """Every value present reads as a plain number (a Parquet string column of numbers)."""
+        return 0 < self.present == self.numeric
+
+    def problem(self) -> str | None:
+        """'formatted' or 'typo' when the column is numbers spoilt by formatting or a few text values, else None
+        (all numbers, or codes: text throughout, or a few numbers among many texts)."""
+        if self.present == 0 or self.numeric == self.present:
+            return None
+        numberish = self.numeric + self.formatted
+        # most rows numbers; or many distinct numbers beside at most three texts ('-', '\\N', 'unknown') however
+        # often those occur: placeholders for missing, not the categories of a code column
+        if numberish >= NUMERIC_SHARE * self.present or (
+                len(self.numbers) >= _KEEP_NUMBERS and len(self.others) < _KEEP_OTHERS):
+            return "formatted" if self.formatted else "typo"
+        return None
+
+
+def text_numbers(s: pd.Series) -> TextNumbers:
+    """Count how the values of text column `s` read as numbers (each distinct value parsed once)."""
     present = s.notna().to_numpy()
     if not present.any():
-        return 0, 0, -1
-    codes, uniques = pd.factorize(s[present])  # parse each distinct text once
-    parsed = pd.to_numeric(pd.Series(uniques).astype(str).str.strip(), errors="coerce").notna().to_numpy()
+        return TextNumbers()
+    codes, uniques = pd.factorize(s[present])
+    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    parsed = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    formatted = ~parsed & text.str.fullmatch(_FORMATTED).to_numpy(dtype=bool)
+    counts = np.bincount(codes, minlength=len(uniques))
     ok = parsed[codes]
-    first = int(np.flatnonzero(present)[np.flatnonzero(~ok)[0]]) if not ok.all() else -1
-    return int(present.sum()), int(ok.sum()), first
+    first, example = -1, None
+    if not ok.all():
+        first = int(np.flatnonzero(present)[np.flatnonzero(~ok)[0]])
+        example = s.iloc[first]
+    return TextNumbers(int(present.sum()), int(counts[parsed].sum()), int(counts[formatted].sum()), first, example,
+                       frozenset(uniques[parsed | formatted][:_KEEP_NUMBERS].tolist()),
+                       frozenset(uniques[~(parsed | formatted)][:_KEEP_OTHERS].tolist()))
 
 
-def is_numeric_text(present: int, numeric: int) -> bool:
-    """A column of numbers but for a few text values (a typo), as opposed to codes or all numbers."""
-    return 0 < present and numeric < present and numeric / present >= NUMERIC_SHARE
-
-
-def numeric_text_error(count: int, example: Any, file: str | None, column: str, row: int, hint: str) -> DataError:
-    return DataError(f"{count} non-numeric value(s) in a column that is otherwise numeric, e.g. {example!r}",
-                     file=file, column=column, row=row, hint=f"fix or blank them; {hint}")
+def numeric_text_error(t: TextNumbers, file: str | None, column: str, row: int, hint: str) -> DataError:
+    """The error for a column `t.problem()` finds fault with, at `row` (from 1) of `file`."""
+    if t.problem() == "formatted":
+        return DataError(f"{t.formatted} value(s) are numbers written with thousands separators, a percent sign or "
+                         f"a decimal comma, e.g. {t.example!r}", file=file, column=column, row=row,
+                         hint=f"write plain numbers (20000, 0.37, 0.196); {hint}")
+    return DataError(f"{t.present - t.numeric} non-numeric value(s) in a column that is otherwise numeric, "
+                     f"e.g. {t.example!r}", file=file, column=column, row=row,
+                     hint=f"fix or blank them (a blank is a missing value); {hint}")
 
 
 @dataclass
@@ -504,8 +643,12 @@ def read_table(
     """
     if isinstance(path, pd.DataFrame):
         frame, source = path.copy(), None
+        dupes = frame.columns[frame.columns.duplicated()].tolist()
+        if dupes:
+            raise DataError(f"duplicate column names: {dupes}")
     else:
-        as_text = list(dict.fromkeys([*(text or []), *(categorical or [])]))
+        # ids as written: "00000001" keeps its zeros, and 19-digit ids with a blank are not rounded through float
+        as_text = list(dict.fromkeys([*(text or []), *(categorical or []), *([id] if id else [])]))
         frame, source = read_frame(path, encoding=encoding, text=as_text), str(path)
     drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
                        categorical=categorical)
@@ -526,6 +669,7 @@ def read_table(
     for col in categorical or []:
         if col in X.columns:
             X[col] = X[col].astype("category")  # codes, whatever they look like (see is_categorical)
+    check_not_nested(X, file=source)
     check_numeric_text(X, skip=set(categorical or []), file=source)
     check_no_dates(X, file=source)
     if X.shape[1] == 0:
@@ -536,6 +680,8 @@ def read_table(
                     "before validating the model on this table") if features is not None else "drop it or pass --exclude"
             raise DataError("the column is entirely missing", file=source, column=str(col), hint=hint)
     check_finite(X, file=source)
+    if features is None:
+        check_not_row_numbers(X, file=source)
     if isinstance(dictionary, FieldDictionary):
         fd = dictionary
     elif dictionary is not None:
@@ -545,7 +691,7 @@ def read_table(
     return Dataset(
         X=X.reset_index(drop=True),
         y=y,
-        ids=frame[id].reset_index(drop=True) if id else None,
+        ids=id_values(frame[id]).reset_index(drop=True) if id else None,
         time=frame[time].reset_index(drop=True) if time else None,
         target=target,
         id_column=id,

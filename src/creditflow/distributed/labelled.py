@@ -18,13 +18,13 @@ from creditflow.binning.process import column_names
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError, located
 from creditflow.data.io import (
+    TextNumbers,
     check_no_dates,
     check_roles,
     encode_target,
-    is_numeric_text,
-    numeric_text_counts,
     numeric_text_error,
     text_columns_to_check,
+    text_numbers,
 )
 from creditflow.data.split import distinct_periods, split_roles, time_problem
 from creditflow.distributed.source import ROWS_PER_PIECE, PartitionedTable, Piece, read_dataset, read_piece
@@ -142,27 +142,21 @@ def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]
     parts = client.gather(client.map(_numeric_text_piece, table.pieces, columns=columns, pure=False))
     only_numbers = []
     for col in columns:
-        present = sum(p[col][0] for p in parts)
-        numeric = sum(p[col][1] for p in parts)
-        if is_numeric_text(present, numeric):
-            k = next(i for i, p in enumerate(parts) if p[col][2] >= 0)
+        t = sum((p[col] for p in parts), TextNumbers())
+        if t.problem():
+            k = next(i for i, p in enumerate(parts) if p[col].first >= 0)
             piece = table.pieces[k]
-            raise numeric_text_error(present - numeric, parts[k][col][3], piece.file, col,
-                                     piece.file_row + parts[k][col][2] + 1,
+            raise numeric_text_error(t, piece.file, col, piece.file_row + parts[k][col].first + 1,
                                      hint=f"if the column holds codes, declare it: --param 'categorical=[\"{col}\"]'")
-        if 0 < present == numeric:
+        if t.only_numbers:
             only_numbers.append(col)
     return only_numbers
 
 
-def _numeric_text_piece(piece: Piece, columns: list[str]) -> dict[str, tuple[int, int, int, Any]]:
-    """Per text column of a piece: values present, values reading as numbers, first other (position, value)."""
+def _numeric_text_piece(piece: Piece, columns: list[str]) -> dict[str, TextNumbers]:
+    """Per text column of a piece: how its values read as numbers."""
     frame = read_piece(piece, columns)
-    out = {}
-    for col in columns:
-        present, numeric, first = numeric_text_counts(frame[col])
-        out[col] = (present, numeric, first, frame[col].iloc[first] if first >= 0 else None)
-    return out
+    return {col: text_numbers(frame[col]) for col in columns}
 
 
 def _encode(parts: list[dict], table: PartitionedTable, target: str, bad: object) -> np.ndarray:

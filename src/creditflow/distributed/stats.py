@@ -14,6 +14,7 @@ import pandas as pd
 
 from creditflow.binning.variable import ValueCounts, categorical_counts, category_keys, numeric_counts
 from creditflow.data.errors import DataError
+from creditflow.data.io import check_not_row_numbers, fills_like_row_numbers, row_numbers_error
 from creditflow.distributed.source import Piece, read_piece
 
 TRAIN = 0
@@ -112,7 +113,8 @@ def merge_stats(*parts: TableStats) -> TableStats:
 
 
 def check_stats(stats: TableStats, columns: list[str], source: str, locate: Callable[[int], tuple[str, int]]) -> None:
-    """Refuse what `read_table` refuses: an entirely missing column, then infinite values."""
+    """Refuse what `read_table` refuses: an entirely missing column, then infinite values, then a column of row
+    numbers (judged, as no piece sees all rows, by its training rows being distinct whole numbers)."""
     for col in columns:
         if stats.n_missing[col] == stats.n_rows:
             raise DataError("the column is entirely missing", file=source, column=col, hint="drop it or pass --exclude")
@@ -122,6 +124,15 @@ def check_stats(stats: TableStats, columns: list[str], source: str, locate: Call
             file, row = locate(issue.row)
             raise DataError(f"{issue.count} infinite value(s)", file=file, column=col, row=row,
                             hint="replace them with a missing value or a declared special value")
+    for col in columns:
+        if str(col).startswith("Unnamed: "):
+            check_not_row_numbers(pd.DataFrame(columns=[col]), file=source)
+        vc = stats.counts.get(col)
+        if vc is None or vc.values.dtype.kind != "f" or stats.n_missing[col] or vc.special_counts.sum() \
+                or not len(vc.values) or not fills_like_row_numbers(stats.n_rows, stats.minimum[col], stats.maximum[col]):
+            continue
+        if (vc.counts == 1).all() and (vc.values == np.round(vc.values)).all():
+            raise row_numbers_error(col, stats.minimum[col], stats.maximum[col], source)
 
 
 def column_types(meta: pd.DataFrame, stats: TableStats, columns: list[str]) -> dict[str, str]:
