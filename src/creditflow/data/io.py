@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditflow.data import excel
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import CreditflowError, DataError, located
 from creditflow.data.split import (
@@ -91,16 +92,21 @@ def read_frame(
 ) -> pd.DataFrame:
     """Read a CSV (UTF-8, UTF-8 with BOM, GBK), Parquet file/directory or Excel sheet into a DataFrame.
 
-    `text` columns of a CSV or Excel file are read as written ("01" stays "01"), not as numbers.
+    `sheet`: the Excel sheet's name or 0-based position. `text` columns of a CSV or Excel file are read as
+    written ("01" stays "01"), not as numbers. Merged cells below the header and formulas without a
+    calculated value (read as missing by pandas) are refused.
     """
     path = Path(path)
     dtype = {c: str for c in text} if text else None
     _check_exists(path)
     suffix = path.suffix.lower()
+    part = None
     try:
         if path.is_dir() or suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         elif suffix in EXCEL_SUFFIXES:
+            if suffix in excel.XLSX_SUFFIXES:
+                sheet, part = excel.pick_sheet(path, sheet)
             frame = pd.read_excel(path, sheet_name=sheet, dtype=dtype)
             _check_header(path, pd.read_excel(path, sheet_name=sheet, header=None, nrows=1).iloc[0].tolist()
                           if len(frame.columns) else [])
@@ -133,6 +139,8 @@ def read_frame(
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if dupes:
         raise DataError(f"duplicate column names: {dupes}", file=str(path))
+    if part is not None:
+        excel.check_cells(path, str(sheet), part, list(frame.columns))
     return frame
 
 
