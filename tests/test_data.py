@@ -380,3 +380,22 @@ def test_formulas_without_a_calculated_value_are_refused(tmp_path):
     ds = read_table(calculated, "creditability")
     assert ds.X["double_amount"].tolist()[4:9] == [frame["double_amount"][4], 1, frame["double_amount"][6], 1,
                                                    frame["double_amount"][8]]
+
+
+def test_the_excel_sheet_is_chosen_and_errors_name_the_sheet_read(tmp_path):
+    frame = pd.read_csv(GERMAN).head(60)
+    empty = tmp_path / "e.xlsx"
+    _workbook(empty, {"说明": pd.DataFrame(), "blank": pd.DataFrame(), "data": frame})
+    with pytest.raises(DataError, match="no data rows") as err:
+        read_table(empty, "creditability")
+    assert "read sheet '说明'; the workbook's other sheets: ['blank', 'data'], of which only 'data' holds data" \
+        in err.value.hint and "--sheet" in err.value.hint
+    notes = tmp_path / "n.xlsx"
+    _workbook(notes, {"说明": pd.DataFrame({"说明": ["数据来源: 信用卡中心"]}), "data": frame})
+    with pytest.raises(DataError, match="target column not found") as err:
+        read_table(notes, "creditability")
+    assert "read sheet '说明'; the workbook's other sheets: ['data']" in err.value.hint
+    for sheet in ("data", 1):
+        assert read_table(notes, "creditability", sheet=sheet).X.shape == (60, 20)
+    with pytest.raises(DataError, match=r"no sheet 'Data'; its sheets are \['说明', 'data'\]"):
+        read_frame(notes, sheet="Data")

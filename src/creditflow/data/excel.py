@@ -11,16 +11,20 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from xml.etree import ElementTree
 
-from creditflow.data.errors import DataError
+from creditflow.data.errors import CreditflowError, DataError
 
 # Workbooks that are zip packages of XML parts (an old .xls is not).
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+SHEET_HINT = "choose the sheet with --sheet NAME (train, score) or sheet= in Python"
 _CELL = re.compile(r"([A-Za-z]*)(\d*)")
 # Opening tags of a formula or a merged range, with or without a namespace prefix.
 _SUSPECT = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/", b"mergeCell")
+_VALUE = (b"<v>", b":v>", b"<is>", b":is>")
 
 
 def _local(tag: str) -> str:
@@ -137,3 +141,33 @@ def _name(columns: list[str], col: int) -> str:
         col, rest = divmod(col - 1, 26)
         letters = chr(65 + rest) + letters
     return letters
+
+
+def sheet_note(path: Path, name: str) -> str | None:
+    """For a workbook of several sheets: which was read, the others, and the one holding data when only one does."""
+    sheets = worksheets(path)
+    others = [n for n, _ in sheets if n != name]
+    if not others:
+        return None
+    with zipfile.ZipFile(path) as book:
+        full = [n for n, p in sheets if n != name and _mentions(book, p, _VALUE)]
+    note = f"read sheet {name!r}; the workbook's other sheets: {others}"
+    if len(full) == 1:
+        note += f", of which only {full[0]!r} holds data"
+    return f"{note}; {SHEET_HINT}"
+
+
+@contextmanager
+def naming_sheet(path: str | Path | None, sheet: str | int) -> Iterator[None]:
+    """Add to a `CreditflowError` raised inside, when `path` is a workbook of several sheets, which sheet
+    was read and which others it has (a missing column may just be on another sheet)."""
+    try:
+        yield
+    except CreditflowError as exc:
+        if path is None or Path(path).suffix.lower() not in XLSX_SUFFIXES:
+            raise
+        note = sheet_note(Path(path), pick_sheet(Path(path), sheet)[0])
+        if note is None:
+            raise
+        hint = f"{exc.hint}; {note}" if exc.hint else note
+        raise type(exc)(exc.reason, file=exc.file, column=exc.column, row=exc.row, hint=hint) from None

@@ -100,6 +100,8 @@ def read_frame(
     dtype = {c: str for c in text} if text else None
     _check_exists(path)
     suffix = path.suffix.lower()
+    if sheet != 0 and suffix not in EXCEL_SUFFIXES:
+        raise DataError(f"a sheet ({sheet!r}) is chosen, but the file is not an Excel workbook", file=str(path))
     part = None
     try:
         if path.is_dir() or suffix in PARQUET_SUFFIXES:
@@ -134,7 +136,8 @@ def read_frame(
     except (ValueError, OSError, ImportError) as exc:
         raise DataError(f"cannot read: {exc}", file=str(path)) from None
     if frame.shape[1] == 0 or len(frame) == 0:
-        raise DataError("the file has no data rows", file=str(path))
+        with excel.naming_sheet(path, sheet):
+            raise DataError("the file has no data rows", file=str(path))
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if dupes:
@@ -500,6 +503,7 @@ def read_table(
     features: list[str] | None = None,
     text: list[str] | None = None,
     default_bad: object = None,
+    sheet: str | int = 0,
 ) -> Dataset:
     """Load a wide table (or take a DataFrame) as a `Dataset` with the target encoded 0/1 (1 = bad).
 
@@ -508,19 +512,21 @@ def read_table(
     and row. `categorical` columns are codes: read as written and binned as categories whatever
     their values look like. `features` (a model's inputs, to validate or report on a model) keeps
     only those columns as features, unchecked beyond them; `text` columns are read as written
-    (a model's text inputs, see `text_columns`). `default_bad`: see `encode_target`.
+    (a model's text inputs, see `text_columns`). `default_bad`: see `encode_target`. `sheet`: the Excel
+    sheet to read (name or 0-based position); a missing column names the sheet read and the others.
     """
     if isinstance(path, pd.DataFrame):
         frame, source = path.copy(), None
     else:
         as_text = list(dict.fromkeys([*(text or []), *(categorical or [])]))
-        frame, source = read_frame(path, encoding=encoding, text=as_text), str(path)
-    drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
-                       categorical=categorical)
-    if features is not None:
-        lacking = [c for c in features if c not in frame.columns]
+        frame, source = read_frame(path, encoding=encoding, sheet=sheet, text=as_text), str(path)
+    with excel.naming_sheet(source, sheet):
+        drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
+                           categorical=categorical)
+        lacking = [c for c in features or [] if c not in frame.columns]
         if lacking:
             raise DataError(f"{len(lacking)} model column(s) missing: {lacking[:10]}", file=source, column=lacking[0])
+    if features is not None:
         drop = [c for c in frame.columns if c not in features or c in drop]
     y = encode_target(frame[target], bad, file=source, default_bad=default_bad) if target else None
     if time is not None:
