@@ -399,3 +399,13 @@ def test_the_excel_sheet_is_chosen_and_errors_name_the_sheet_read(tmp_path):
         assert read_table(notes, "creditability", sheet=sheet).X.shape == (60, 20)
     with pytest.raises(DataError, match=r"no sheet 'Data'; its sheets are \['说明', 'data'\]"):
         read_frame(notes, sheet="Data")
+
+
+def test_a_field_dictionary_is_read_from_the_first_sheet_that_has_one(tmp_path):
+    path = tmp_path / "d.xlsx"
+    _workbook(path, {"说明": pd.DataFrame({"说明": ["本文件为字段解释"]}),
+                     "字段解释": pd.DataFrame({"变量名": ["x_001"], "变量解释": ["性别"]})})
+    assert read_dictionary(path).meanings == {"x_001": "性别"}
+    _workbook(path, {"说明": pd.DataFrame({"说明": ["本文件为字段解释"]}), "more": pd.DataFrame({"a": [1]})})
+    with pytest.raises(DataError, match=r"first 20 rows of any sheet \(searched \['说明', 'more'\]\)"):
+        read_dictionary(path)

@@ -225,12 +225,13 @@ def _sniff_separator(text: str) -> str:
         return ","
 
 
-def read_raw_cells(path: Path) -> pd.DataFrame:
-    """All cells of a CSV or first Excel sheet, no header inferred (for dictionaries with title rows)."""
+def read_raw_cells(path: Path) -> dict[str, pd.DataFrame]:
+    """All cells of each sheet of an Excel workbook, in order, or of a CSV (one entry, named ''), no header
+    inferred (for dictionaries with title rows)."""
     _check_exists(path)
     if path.suffix.lower() in EXCEL_SUFFIXES:
         try:
-            return pd.read_excel(path, header=None, dtype=object)
+            return pd.read_excel(path, sheet_name=None, header=None, dtype=object)
         except (ValueError, OSError) as exc:
             raise DataError(f"cannot read: {exc}", file=str(path)) from None
     text = decode_text(path, path.read_bytes(), None)
@@ -238,7 +239,7 @@ def read_raw_cells(path: Path) -> pd.DataFrame:
     if not rows:
         raise DataError("the file is empty", file=str(path))
     width = max(len(r) for r in rows)
-    return pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
+    return {"": pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)}
 
 
 def encode_target(
