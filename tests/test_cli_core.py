@@ -528,3 +528,20 @@ def test_a_column_coded_unlike_training_is_refused_unless_allowed(tmp_path):
     codes.to_csv(tmp_path / "some.csv", index=False)
     r = run("score", tmp_path / "o" / "model", tmp_path / "some.csv", "--out", tmp_path / "s2.csv")
     assert r.returncode == 0, r.stderr
+
+
+def test_the_sheet_option_reads_another_excel_sheet(tmp_path):
+    path = tmp_path / "g.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"说明": ["German credit"]}).to_excel(xl, sheet_name="说明", index=False)
+        pd.read_csv(GERMAN).to_excel(xl, sheet_name="data", index=False)
+    r = run("train", path, "--target", "creditability", "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 2
+    assert "read sheet '说明'; the workbook's other sheets: ['data']" in " ".join(r.stderr.split())
+    r = run("train", path, "--target", "creditability", "--sheet", "data", "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    r = run("score", tmp_path / "o" / "model", path, "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "--sheet NAME" in " ".join(r.stderr.split())
+    r = run("score", tmp_path / "o" / "model", path, "--sheet", "data", "--out", tmp_path / "s.csv")
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 1000

@@ -410,3 +410,87 @@ def test_ids_are_read_as_written(tmp_path):
     frame.to_csv(tmp_path / "long.csv", index=False)
     ids = read_table(tmp_path / "long.csv", UCI_TARGET, id="ID").ids
     assert ids.iloc[0] == "6222021234567890000" and ids.nunique() == 299
+
+
+def _workbook(path, sheets: dict[str, pd.DataFrame]):
+    """Write `sheets` (name -> table) to an .xlsx and return it opened in openpyxl, to add merges or formulas."""
+    import openpyxl
+
+    with pd.ExcelWriter(path) as xl:
+        for name, frame in sheets.items():
+            frame.to_excel(xl, sheet_name=name, index=False)
+    return openpyxl.load_workbook(path)
+
+
+def test_merged_cells_in_an_excel_sheet_are_refused(tmp_path):
+    frame = pd.read_csv(GERMAN).head(60)
+    path = tmp_path / "m.xlsx"
+    wb = _workbook(path, {"notes": pd.DataFrame({"note": ["export"]}), "data": frame})
+    letter = chr(ord("A") + frame.columns.get_loc("purpose"))
+    wb["data"].merge_cells(f"{letter}5:{letter}9")  # pandas would keep row 4's value, rows 5-8 read as missing
+    wb["data"].merge_cells("A1:B1")  # header cells alone are not data
+    wb.save(path)
+    with pytest.raises(DataError, match=rf"sheet 'data': merged cells {letter}5:{letter}9") as err:
+        read_frame(path, sheet="data")
+    assert (err.value.file, err.value.column, err.value.row) == (str(path), "purpose", 4)
+    assert "unmerge" in err.value.hint
+
+
+def test_formulas_without_a_calculated_value_are_refused(tmp_path):
+    import re
+    import zipfile
+
+    frame = pd.read_csv(GERMAN).head(60)
+    frame["double_amount"] = frame["credit_amount"] * 2
+    path = tmp_path / "f.xlsx"
+    wb = _workbook(path, {"Sheet1": frame})
+    amount = chr(ord("A") + frame.columns.get_loc("credit_amount"))
+    col = len(frame.columns)
+    for r in (7, 9):  # written by openpyxl: a formula, never calculated, has no value
+        wb.active.cell(r, col, f"={amount}{r}*2")
+    wb.save(path)
+    with pytest.raises(DataError, match=rf"sheet 'Sheet1', cell {chr(ord('A') + col - 1)}7: formula without a "
+                                        "calculated value") as err:
+        read_table(path, "creditability")
+    assert (err.value.column, err.value.row) == ("double_amount", 6)
+    assert "open and save the file in Excel or LibreOffice" in err.value.hint
+    # the same formulas with cached values, as Excel saves them, are read as those values
+    calculated = tmp_path / "calculated.xlsx"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(calculated, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb"(</f>)<v\s*/>|(</f>)<v></v>", rb"\1\2<v>1</v>", data)
+            dst.writestr(item, data)
+    ds = read_table(calculated, "creditability")
+    assert ds.X["double_amount"].tolist()[4:9] == [frame["double_amount"][4], 1, frame["double_amount"][6], 1,
+                                                   frame["double_amount"][8]]
+
+
+def test_the_excel_sheet_is_chosen_and_errors_name_the_sheet_read(tmp_path):
+    frame = pd.read_csv(GERMAN).head(60)
+    empty = tmp_path / "e.xlsx"
+    _workbook(empty, {"说明": pd.DataFrame(), "blank": pd.DataFrame(), "data": frame})
+    with pytest.raises(DataError, match="no data rows") as err:
+        read_table(empty, "creditability")
+    assert "read sheet '说明'; the workbook's other sheets: ['blank', 'data'], of which only 'data' holds data" \
+        in err.value.hint and "--sheet" in err.value.hint
+    notes = tmp_path / "n.xlsx"
+    _workbook(notes, {"说明": pd.DataFrame({"说明": ["数据来源: 信用卡中心"]}), "data": frame})
+    with pytest.raises(DataError, match="target column not found") as err:
+        read_table(notes, "creditability")
+    assert "read sheet '说明'; the workbook's other sheets: ['data']" in err.value.hint
+    for sheet in ("data", 1):
+        assert read_table(notes, "creditability", sheet=sheet).X.shape == (60, 20)
+    with pytest.raises(DataError, match=r"no sheet 'Data'; its sheets are \['说明', 'data'\]"):
+        read_frame(notes, sheet="Data")
+
+
+def test_a_field_dictionary_is_read_from_the_first_sheet_that_has_one(tmp_path):
+    path = tmp_path / "d.xlsx"
+    _workbook(path, {"说明": pd.DataFrame({"说明": ["本文件为字段解释"]}),
+                     "字段解释": pd.DataFrame({"变量名": ["x_001"], "变量解释": ["性别"]})})
+    assert read_dictionary(path).meanings == {"x_001": "性别"}
+    _workbook(path, {"说明": pd.DataFrame({"说明": ["本文件为字段解释"]}), "more": pd.DataFrame({"a": [1]})})
+    with pytest.raises(DataError, match=r"first 20 rows of any sheet \(searched \['说明', 'more'\]\)"):
+        read_dictionary(path)

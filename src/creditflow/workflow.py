@@ -13,6 +13,7 @@ import pandas as pd
 
 from creditflow.bundle import load_model, read_manifest, save_bundle
 from creditflow.data.errors import CreditflowError, DataError, SchemaError, located
+from creditflow.data.excel import naming_sheet
 from creditflow.data.io import Dataset, id_values, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
 from creditflow.evaluate import SplitMetrics, evaluate
@@ -192,14 +193,16 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
 
 def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, out: str | Path | None = None,
                 id_column: str | None = None, reasons: bool = False, n_reasons: int = 4,
-                encoding: str | None = None, points: bool = False, allow_unseen: bool = False) -> pd.DataFrame:
+                encoding: str | None = None, points: bool = False, allow_unseen: bool = False,
+                sheet: str | int = 0) -> pd.DataFrame:
     """Score every row of a table with a bundle (directory or loaded `Bundle`): id (when known),
     probability, score, grade and, with `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons,
     see `scoring.reasons`); input order. The model's text inputs are read as written. With `points`
     (scorecards), base_points and a points_<variable> column per variable and interaction table, which
     add up to the score before clipping to the score range. A categorical input of which every value
     present (at least `UNSEEN_MIN_ROWS`) is a category unseen in training is refused as coded unlike the
-    training data, unless `allow_unseen` (they then score in the Unseen bin)."""
+    training data, unless `allow_unseen` (they then score in the Unseen bin). `sheet`: the Excel sheet
+    to read."""
     from creditflow.bundle import Bundle, load_bundle
 
     bundle = model_dir if isinstance(model_dir, Bundle) else load_bundle(model_dir)
@@ -209,13 +212,15 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         frame, source = data, None
     else:
         ids = [c for c in (id_column or schema.get("id_column"),) if c]  # as written, like the model's text inputs
-        frame, source = read_frame(data, encoding=encoding, text=[*text_columns(schema), *ids]), str(data)
-    if id_column is not None and id_column not in frame.columns:
-        raise SchemaError(f"no column {id_column!r} to carry as the id", file=source, column=id_column)
+        frame, source = read_frame(data, encoding=encoding, sheet=sheet, text=[*text_columns(schema), *ids]), str(data)
+    with naming_sheet(source, sheet):  # the columns may be on another sheet
+        if id_column is not None and id_column not in frame.columns:
+            raise SchemaError(f"no column {id_column!r} to carry as the id", file=source, column=id_column)
+        missing = [v for v in model.features_ if v not in frame.columns]
+        if missing:
+            raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source,
+                              column=missing[0])
     id_col = id_column or schema.get("id_column")
-    missing = [v for v in model.features_ if v not in frame.columns]
-    if missing:
-        raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source, column=missing[0])
     from creditflow.data.io import check_finite, check_not_nested
 
     check_finite(frame[model.features_], file=source)

@@ -125,6 +125,7 @@ def train_cmd(
                                                              "JSON or text), e.g. coef_sign=any, binning.max_bins=6, "
                                                              "shape.max_bins=8."),
     encoding: str | None = encoding_option(),
+    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
 ) -> None:
     """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json and the validation report."""
     from creditflow.models.base import MODEL_TYPES
@@ -137,6 +138,8 @@ def train_cmd(
     if cluster:
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
+        if sheet is not None:
+            fail("--sheet applies to Excel input; with --cluster the table is Parquet", file=str(data))
         if categorical:
             fail("--categorical applies to CSV/Excel input; with --cluster store the column as text in the Parquet "
                  "files", file=str(data))
@@ -149,7 +152,7 @@ def train_cmd(
         return _summary(result, report=False)  # a cluster run writes no report
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
-                    encoding=encoding, categorical=categorical)
+                    encoding=encoding, categorical=categorical, sheet=sheet if sheet is not None else 0)
     if ds.time is not None:
         _time_note(ds)
     _input_notes(ds, data, categorical or [])
@@ -182,6 +185,7 @@ def score_cmd(
     allow_unseen: bool = typer.Option(False, "--allow-unseen", help="Score a categorical column even when every "
                                                                     "value is unseen in training (else refused)."),
     encoding: str | None = encoding_option(),
+    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
 ) -> None:
     """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order.
 
@@ -194,6 +198,8 @@ def score_cmd(
 
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
+        if sheet is not None:
+            fail("--sheet applies to Excel input; with --cluster the table is Parquet", file=str(data))
         if points:
             fail("--points is not available with --cluster", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id)
@@ -201,7 +207,7 @@ def score_cmd(
         fail("--out is the table being scored: it would be overwritten", file=str(out))
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
     scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
-                         allow_unseen=allow_unseen)
+                         allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:

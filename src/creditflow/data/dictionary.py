@@ -15,6 +15,7 @@ _VARIABLE_HEADERS = ("variable", "var", "field", "column", "name", "变量名", 
 _MEANING_HEADERS = ("meaning", "description", "label", "desc", "变量解释", "字段解释", "含义", "解释", "说明", "中文名")
 _LOGIC_HEADERS = ("logic", "business logic", "业务逻辑说明", "业务逻辑", "取值说明")
 _CATEGORY_HEADERS = ("category", "cat", "group", "变量分类", "分类", "类别")
+_HEADER_HINT = "expected headers such as 'variable'/'meaning' or '变量名'/'变量解释'"
 
 
 @dataclass
@@ -66,24 +67,33 @@ def _find_header(raw: pd.DataFrame) -> tuple[int, int, int]:
         mean_col = next((i for i, c in enumerate(row) if _match(c, _MEANING_HEADERS)), None)
         if var_col is not None and mean_col is not None and var_col != mean_col:
             return r, var_col, mean_col
-    raise DataError(
-        "no variable and meaning columns found in the first 20 rows",
-        hint="expected headers such as 'variable'/'meaning' or '变量名'/'变量解释'",
-    )
+    raise DataError("no variable and meaning columns found in the first 20 rows", hint=_HEADER_HINT)
+
+
+def _find_sheet(sheets: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, tuple[int, int, int]]:
+    """The first sheet with variable and meaning columns, and where they are (see `_find_header`)."""
+    for raw in sheets.values():
+        try:
+            return raw, _find_header(raw)
+        except DataError:
+            if len(sheets) == 1:
+                raise
+    raise DataError(f"no variable and meaning columns found in the first 20 rows of any sheet (searched "
+                    f"{list(sheets)})", hint=_HEADER_HINT)
 
 
 def read_dictionary(path: str | Path) -> FieldDictionary:
     """Read a field dictionary from CSV or XLSX with variable and meaning columns.
 
     The header row may sit below a title line (as in 字段解释.xlsx); category cells that
-    span several rows (merged cells) are carried down.
+    span several rows (merged cells) are carried down. In a workbook, the first sheet that has
+    the variable and meaning columns is read.
     """
     from creditflow.data.io import read_raw_cells
 
     path = Path(path)
     try:
-        raw = read_raw_cells(path)
-        r, vcol, mcol = _find_header(raw)
+        raw, (r, vcol, mcol) = _find_sheet(read_raw_cells(path))
     except DataError as exc:
         exc.file = exc.file or str(path)
         raise

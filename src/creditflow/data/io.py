@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditflow.data import excel
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import CreditflowError, DataError, located
 from creditflow.data.split import (
@@ -91,18 +92,25 @@ def read_frame(
 ) -> pd.DataFrame:
     """Read a CSV (UTF-8, UTF-8 with BOM, GBK), Parquet file/directory or Excel sheet into a DataFrame.
 
-    `text` columns of a CSV or Excel file are read as written ("01" stays "01"), not as numbers.
+    `sheet`: the Excel sheet's name or 0-based position. `text` columns of a CSV or Excel file are read as
+    written ("01" stays "01"), not as numbers. Merged cells below the header and formulas without a
+    calculated value (read as missing by pandas) are refused.
     """
     path = Path(path)
     dtype = {c: str for c in text} if text else None
     _check_exists(path)
     suffix = path.suffix.lower()
+    if sheet != 0 and suffix not in EXCEL_SUFFIXES:
+        raise DataError(f"a sheet ({sheet!r}) is chosen, but the file is not an Excel workbook", file=str(path))
+    part = None
     try:
         if path.is_dir() or suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
             if any(name is not None for name in frame.index.names):  # pandas wrote set_index("ID"): a column again
                 frame = frame.reset_index(level=[n for n in frame.index.names if n is not None])
         elif suffix in EXCEL_SUFFIXES:
+            if suffix in excel.XLSX_SUFFIXES:
+                sheet, part = excel.pick_sheet(path, sheet)
             frame = pd.read_excel(path, sheet_name=sheet, dtype=dtype)
             _check_header(path, pd.read_excel(path, sheet_name=sheet, header=None, nrows=1).iloc[0].tolist()
                           if len(frame.columns) else [])
@@ -130,11 +138,14 @@ def read_frame(
     except (ValueError, OSError, ImportError) as exc:
         raise DataError(f"cannot read: {exc}", file=str(path)) from None
     if frame.shape[1] == 0 or len(frame) == 0:
-        raise DataError("the file has no data rows", file=str(path))
+        with excel.naming_sheet(path, sheet):
+            raise DataError("the file has no data rows", file=str(path))
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if dupes:
         raise DataError(f"duplicate column names: {dupes}", file=str(path))
+    if part is not None:
+        excel.check_cells(path, str(sheet), part, list(frame.columns))
     if not (path.is_dir() or suffix in PARQUET_SUFFIXES):
         _blank_whitespace(frame, set(text or ()))
     return frame
@@ -248,12 +259,13 @@ def _sniff_separator(text: str) -> str:
         return ","
 
 
-def read_raw_cells(path: Path) -> pd.DataFrame:
-    """All cells of a CSV or first Excel sheet, no header inferred (for dictionaries with title rows)."""
+def read_raw_cells(path: Path) -> dict[str, pd.DataFrame]:
+    """All cells of each sheet of an Excel workbook, in order, or of a CSV (one entry, named ''), no header
+    inferred (for dictionaries with title rows)."""
     _check_exists(path)
     if path.suffix.lower() in EXCEL_SUFFIXES:
         try:
-            return pd.read_excel(path, header=None, dtype=object)
+            return pd.read_excel(path, sheet_name=None, header=None, dtype=object)
         except (ValueError, OSError) as exc:
             raise DataError(f"cannot read: {exc}", file=str(path)) from None
     text = decode_text(path, path.read_bytes(), None)
@@ -261,7 +273,7 @@ def read_raw_cells(path: Path) -> pd.DataFrame:
     if not rows:
         raise DataError("the file is empty", file=str(path))
     width = max(len(r) for r in rows)
-    return pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
+    return {"": pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)}
 
 
 def encode_target(
@@ -631,6 +643,7 @@ def read_table(
     features: list[str] | None = None,
     text: list[str] | None = None,
     default_bad: object = None,
+    sheet: str | int = 0,
 ) -> Dataset:
     """Load a wide table (or take a DataFrame) as a `Dataset` with the target encoded 0/1 (1 = bad).
 
@@ -639,7 +652,8 @@ def read_table(
     and row. `categorical` columns are codes: read as written and binned as categories whatever
     their values look like. `features` (a model's inputs, to validate or report on a model) keeps
     only those columns as features, unchecked beyond them; `text` columns are read as written
-    (a model's text inputs, see `text_columns`). `default_bad`: see `encode_target`.
+    (a model's text inputs, see `text_columns`). `default_bad`: see `encode_target`. `sheet`: the Excel
+    sheet to read (name or 0-based position); a missing column names the sheet read and the others.
     """
     if isinstance(path, pd.DataFrame):
         frame, source = path.copy(), None
@@ -649,13 +663,14 @@ def read_table(
     else:
         # ids as written: "00000001" keeps its zeros, and 19-digit ids with a blank are not rounded through float
         as_text = list(dict.fromkeys([*(text or []), *(categorical or []), *([id] if id else [])]))
-        frame, source = read_frame(path, encoding=encoding, text=as_text), str(path)
-    drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
-                       categorical=categorical)
-    if features is not None:
-        lacking = [c for c in features if c not in frame.columns]
+        frame, source = read_frame(path, encoding=encoding, sheet=sheet, text=as_text), str(path)
+    with excel.naming_sheet(source, sheet):
+        drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
+                           categorical=categorical)
+        lacking = [c for c in features or [] if c not in frame.columns]
         if lacking:
             raise DataError(f"{len(lacking)} model column(s) missing: {lacking[:10]}", file=source, column=lacking[0])
+    if features is not None:
         drop = [c for c in frame.columns if c not in features or c in drop]
     y = encode_target(frame[target], bad, file=source, default_bad=default_bad) if target else None
     if time is not None:
