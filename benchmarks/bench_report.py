@@ -1,7 +1,7 @@
 """Speed of the validation report (issue #3): build, HTML and Excel for the demo model.
 
     .venv/bin/python benchmarks/bench_report.py            # 30,000 and 1,000,000 rows
-    .venv/bin/python benchmarks/bench_report.py --rows 30000
+    .venv/bin/python benchmarks/bench_report.py --rows 30000 --no-write   # a quick check; keeps the results file
 
 The model is the demo scorecard: `Scorecard()` fitted on the train part of uci_taiwan (the shared
 split of `split.py`: stratified 70/30, seed 42). The report is built on two samples, train and test:
@@ -97,6 +97,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="*", default=[30_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/report_speed.json")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     results = []
@@ -109,10 +110,11 @@ def main() -> int:
         results.append(res)
         print(f"{rows:>9,} rows: build {res['build_seconds']:.2f} s, html {res['html_seconds']:.2f} s, "
               f"xlsx {res['xlsx_seconds']:.2f} s, peak RSS {res['peak_rss_mb']:,.0f} MB", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "report_speed.json"
-    out.write_text(json.dumps({"meta": _meta(), "results": results}, indent=2), encoding="utf-8")
-    print(f"results: {out}")
+    if not args.no_write:
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / "report_speed.json"
+        out.write_text(json.dumps({"meta": _meta(), "results": results}, indent=2), encoding="utf-8")
+        print(f"results: {out}")
     small = [r for r in results if r["rows"] == 30_000]
     if small and small[0]["build_seconds"] >= TARGET_30K_SECONDS:
         print(f"MISSED: 30,000-row report took {small[0]['build_seconds']:.1f} s (target < {TARGET_30K_SECONDS:g} s)")

@@ -295,6 +295,13 @@ def test_bad_input_names_file_column_and_row(client, tmp_path):
         cf.read_table(serial, "creditability", bad="bad")
 
 
+def test_a_csv_given_to_the_cluster_is_refused_with_a_hint(tmp_path):
+    pd.read_csv(GERMAN).head(20).to_csv(tmp_path / "g.csv", index=False)
+    with pytest.raises(DataError, match="--cluster reads Parquet, not .csv files") as err:
+        read_dataset(tmp_path / "g.csv")
+    assert "convert the table to Parquet" in str(err.value) and err.value.file == str(tmp_path / "g.csv")
+
+
 def read_labelled_fit(client, folder):
     return fit_scorecard(client, read_labelled(client, folder, "creditability", bad="bad"))
 

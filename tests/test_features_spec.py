@@ -28,7 +28,7 @@ def test_example_spec_loads_and_round_trips_through_json(tmp_path):
     spec.tags = TagRules.from_yaml(TAGS)
     data = json.loads(json.dumps(spec.to_dict()))
     again = BehaviourSpec.from_dict(data)
-    assert again.to_dict() == spec.to_dict()
+    assert again.to_dict() == spec.to_dict() and again == spec  # as docs/features.md says
     assert again.output_names == spec.output_names
     assert len(spec.columns) >= 50
     assert {"bill_m1", "paid_m6", "status_m3", "worst_status_6m", "pay_ratio_3m", "utilisation_m1"} <= set(

@@ -174,3 +174,16 @@ def test_report_of_a_bundle_uses_its_reason_settings(runner, shared_data, tmp_pa
     protected_code = next(c["code"] for c in load_bundle(out / "model").files["reason_codes.json"]["codes"]
                           if c["variable"] == "status_of_existing_checking_account")
     assert not codes.str.startswith(protected_code).any()
+
+
+def test_split_keeps_its_own_out_of_time_sample_beside_a_later_one(runner, shared_data, tmp_path):
+    frame = pd.read_csv(shared_data / "german_credit" / "germancredit.csv")
+    frame["month"] = [f"2024-{1 + i % 6:02d}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    frame.head(300).assign(month="2025-01").to_csv(tmp_path / "later.csv", index=False)
+    train(read_table(tmp_path / "g.csv", "creditability", bad="bad", time="month"), tmp_path / "o")
+    result = runner.invoke(app, ["report", str(tmp_path / "o" / "model"), str(tmp_path / "g.csv"), "--split",
+                                 "--oot", str(tmp_path / "later.csv"), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    held_out = sum(1 for i in range(1000) if i % 6 == 5)  # the split's out-of-time sample: the last month
+    assert f"oot: {held_out:,} rows" in result.output and "oot (later.csv): 300 rows" in result.output

@@ -77,8 +77,9 @@ def report_cmd(
         datasets = dict(main.split(test_size=float(info["test_size"]), seed=int(info["seed"])))
     else:
         datasets = {"data": main}
-    if oot is not None:
-        datasets["oot"] = _load(oot, tgt, bad, idc, tcol, dictionary, encoding, bundle)
+    if oot is not None:  # beside the split's own out-of-time sample, when it has one, not in its place
+        datasets["oot" if "oot" not in datasets else f"oot ({oot.name})"] = _load(oot, tgt, bad, idc, tcol, dictionary,
+                                                                                 encoding, bundle)
     version = getattr(bundle, "model_version", "")
     # the bundle itself, not its model: the reason-code section then uses the bundle's reason settings
     report = build_report(bundle, datasets, title=title,

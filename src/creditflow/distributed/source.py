@@ -154,6 +154,10 @@ def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> P
         try:
             pf = pq.ParquetFile(f)
         except (OSError, ValueError, pa.ArrowException) as exc:
+            if f.suffix.lower() in (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".jsonl", ".json"):
+                raise DataError(f"--cluster reads Parquet, not {f.suffix} files", file=str(f),
+                                hint="convert the table to Parquet first, e.g. pandas.read_csv(...).to_parquet(...), "
+                                     "or leave out --cluster (docs/scaling.md)") from None
             raise DataError(f"not a readable Parquet file: {exc}", file=str(f)) from None
         s = pa.schema([fld for fld in pf.schema_arrow if not _INDEX_COLUMN.match(fld.name)])
         if schema is None:

@@ -20,7 +20,7 @@ import ast
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -78,8 +78,9 @@ class Expression:
     """A parsed, validated expression; `text` is what the user wrote."""
 
     text: str
-    tree: ast.expr
-    names: dict[str, str]  # placeholder identifier -> column name (for backtick-quoted names)
+    # parsed from the text: two expressions of the same text are equal (ast nodes compare by identity)
+    tree: ast.expr = field(compare=False)
+    names: dict[str, str] = field(compare=False)  # placeholder identifier -> column name (backtick-quoted names)
 
     @classmethod
     def parse(cls, text: str) -> Expression:
