@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,70 @@ def test_rehashed_edited_bundle_names_the_file_and_the_key(trained, tmp_path, ca
     assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
     text = " ".join(r.stderr.split())
     assert str(edited / name) in text and expected in text
+
+
+def test_an_edited_manifest_is_refused(trained, tmp_path):
+    import shutil
+
+    from creditflow.bundle import load_bundle
+    from creditflow.data.errors import BundleError
+
+    def edited(name: str, change) -> Path:
+        dest = tmp_path / name
+        shutil.copytree(trained / "model", dest)
+        manifest = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+        change(manifest)
+        (dest / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        return dest
+
+    cases = {
+        "version": (lambda m: m.__setitem__("model_version", "deadbeefdeadbeef"), "model_version 'deadbeefdeadbeef'"),
+        "no version": (lambda m: m.pop("model_version"), "model_version None is not that of the documents"),
+        "outside": (lambda m: m["files"].__setitem__("../outside.json", m["files"]["model.json"]),
+                    "lists '../outside.json', which is not a document of this folder"),
+        "format": (lambda m: m.__setitem__("format_version", "abc"), "no valid format_version ('abc')"),
+    }
+    for name, (change, expected) in cases.items():
+        with pytest.raises(BundleError, match=re.escape(expected)):
+            load_bundle(edited(name, change))
+    # a valid document edited and its digest recomputed: the version no longer matches the documents
+    valid = _rehashed(trained / "model", tmp_path / "protected", "reasons.json",
+                      lambda d: d.__setitem__("protected", ["PAY_0"]))
+    r = run("score", valid, UCI, "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "is not that of the documents: the manifest was edited" in r.stderr
+
+
+def test_loads_while_the_bundle_is_replaced_see_one_bundle_or_the_other(tmp_path):
+    import threading
+
+    from creditflow.bundle import load_bundle, save_bundle
+    from creditflow.data import read_table
+    from creditflow.models.scorecard import Scorecard
+
+    data = read_table(GERMAN, "creditability", bad="bad")
+    cards = [Scorecard(binning={"max_bins": b}).fit(data.train) for b in (3, 6)]
+    live = tmp_path / "live"
+    versions = {load_bundle(save_bundle(c, tmp_path / f"v{i}")).model_version for i, c in enumerate(cards)}
+    save_bundle(cards[0], live)
+    errors: list[BaseException] = []
+
+    def deploy(card) -> None:
+        try:
+            for _ in range(15):
+                save_bundle(card, live)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    writers = [threading.Thread(target=deploy, args=(c,)) for c in cards]  # two deploys at once, too
+    for w in writers:
+        w.start()
+    seen = set()
+    while any(w.is_alive() for w in writers):
+        seen.add(load_bundle(live).model_version)
+    for w in writers:
+        w.join()
+    assert not errors, errors
+    assert seen <= versions and load_bundle(live).model_version in versions
 
 
 def test_encoding_option_reads_a_table_neither_utf8_nor_gbk(trained, tmp_path):

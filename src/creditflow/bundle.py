@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,15 +129,11 @@ def write_bundle_files(path: str | Path, blobs: dict[str, bytes], model_type: st
     The model version is the SHA-256 of every document but `metadata.json`. An existing `path` is
     replaced only when it is an older bundle (or empty), never another folder.
     """
-    model_digest = hashlib.sha256()
-    for name in sorted(blobs):
-        if name != "metadata.json":
-            model_digest.update(name.encode() + b"\0" + blobs[name])
     manifest = {
         "format": FORMAT,
         "format_version": format_version,
         "model_type": model_type,
-        "model_version": model_digest.hexdigest()[:16],
+        "model_version": content_version(blobs),
         "files": {name: sha256(b) for name, b in sorted(blobs.items())},
     }
     with atomic_path(Path(path), replaces=is_bundle) as tmp:
@@ -145,6 +142,15 @@ def write_bundle_files(path: str | Path, blobs: dict[str, bytes], model_type: st
             (tmp / name).write_bytes(b)
         (tmp / MANIFEST).write_bytes(dumps(manifest))
     return manifest
+
+
+def content_version(blobs: dict[str, bytes]) -> str:
+    """The model version: SHA-256 (first 16 hex digits) of every document but `metadata.json`, by name."""
+    digest = hashlib.sha256()
+    for name in sorted(blobs):
+        if name != "metadata.json":
+            digest.update(name.encode() + b"\0" + blobs[name])
+    return digest.hexdigest()[:16]
 
 
 def is_bundle(path: str | Path) -> bool:
@@ -156,45 +162,113 @@ def is_bundle(path: str | Path) -> bool:
 
 
 def read_manifest(path: str | Path) -> dict:
-    path = Path(path)
+    return _parse_manifest(Path(path), _manifest_bytes(Path(path)))
+
+
+def _manifest_bytes(path: Path) -> bytes:
     if not path.is_dir():
         raise BundleError("not a model bundle directory", file=str(path))
-    mf = path / MANIFEST
-    if not mf.exists():
+    try:
+        return (path / MANIFEST).read_bytes()
+    except FileNotFoundError:
         inner = path / "model"  # the bundle inside a `creditflow train --out DIR` folder
         hint = f"did you mean {inner}?" if is_bundle(inner) else None
-        raise BundleError(f"no {MANIFEST}: not a creditflow model bundle", file=str(path), hint=hint)
+        raise BundleError(f"no {MANIFEST}: not a creditflow model bundle", file=str(path), hint=hint) from None
+
+
+def _parse_manifest(path: Path, data: bytes) -> dict:
+    mf = path / MANIFEST
     try:
-        manifest = json.loads(mf.read_text(encoding="utf-8"))
+        manifest = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{MANIFEST} is not valid JSON: {exc}", file=str(mf)) from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{MANIFEST} is not a {FORMAT} manifest", file=str(mf))
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BundleError(f"{MANIFEST} has no valid format_version ({version!r})", file=str(mf))
+    if version > FORMAT_VERSION:
         raise BundleError(
             f"bundle format {manifest.get('format_version')} is newer than this creditflow reads ({FORMAT_VERSION})",
             file=str(mf),
         )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"{MANIFEST} lists no files", file=str(mf))
+    for name in files:  # documents live in the bundle folder itself: no paths out of it
+        if not isinstance(name, str) or name in ("", ".", "..", MANIFEST) or Path(name).name != name \
+                or "\\" in name:
+            raise BundleError(f"{MANIFEST} lists {name!r}, which is not a document of this folder", file=str(mf))
     return manifest
 
 
 def verify_bundle(path: str | Path) -> dict[str, bytes]:
     """Read every file listed in the manifest and check its SHA-256; return the raw bytes."""
+    return read_bundle(path)[1]
+
+
+# A bundle being replaced (train --out, reasons import) while it is read: read again, up to this many times.
+READ_ATTEMPTS = 5
+
+
+def read_bundle(path: str | Path, check_version: bool = True) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and the verified bytes of every file it lists, read as one bundle.
+
+    A bundle replaced while it is read (the manifest changed, or a file vanished, between the first and the
+    last read) is read again, so a deploy never makes a load mix two bundles or fail as tampered. The model
+    version is checked against the documents: a manifest edited by hand is refused.
+    """
     path = Path(path)
-    manifest = read_manifest(path)
-    blobs = {}
-    for name, digest in manifest.get("files", {}).items():
-        f = path / name
-        if not f.exists():
-            raise BundleError("file listed in the manifest is missing", file=str(f))
-        data = f.read_bytes()
-        if sha256(data) != digest:
+    for attempt in range(READ_ATTEMPTS):
+        last = attempt == READ_ATTEMPTS - 1
+        try:
+            first = _manifest_bytes(path)
+        except BundleError:
+            if last or not _being_replaced(path):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        manifest = _parse_manifest(path, first)
+        blobs: dict[str, bytes] = {}
+        missing = None
+        for name in manifest["files"]:
+            try:
+                blobs[name] = (path / name).read_bytes()
+            except FileNotFoundError:
+                missing = name
+                break
+        try:
+            stable = _manifest_bytes(path) == first
+        except BundleError:
+            stable = False
+        if stable or last:
+            break
+        time.sleep(0.05 * (attempt + 1))
+    if missing is not None:
+        raise BundleError("file listed in the manifest is missing", file=str(path / missing))
+    for name, digest in manifest["files"].items():
+        if sha256(blobs[name]) != digest:
             raise BundleError(
                 "SHA-256 does not match the manifest: the bundle was modified or corrupted; refusing to load",
-                file=str(f),
+                file=str(path / name),
             )
-        blobs[name] = data
-    return blobs
+    if check_version:
+        _check_version(path, manifest, blobs)
+    return manifest, blobs
+
+
+def _check_version(path: Path, manifest: dict, blobs: dict[str, bytes]) -> None:
+    if manifest.get("model_version") != content_version(blobs):
+        raise BundleError(f"model_version {manifest.get('model_version')!r} is not that of the documents: the "
+                          "manifest was edited; refusing to load", file=str(path / MANIFEST))
+
+
+def _being_replaced(path: Path) -> bool:
+    """Whether an atomic write of `path` is under way (`data.output.atomic_path`'s sibling folders)."""
+    try:
+        return any(path.parent.glob(f".{path.name}.*"))
+    except OSError:
+        return False
 
 
 class _MissingKey(BundleError, KeyError):
@@ -491,8 +565,7 @@ def load_bundle(path: str | Path) -> Bundle:
     from creditflow.models.base import model_class
 
     path = Path(path)
-    manifest = read_manifest(path)
-    blobs = verify_bundle(path)
+    manifest, blobs = read_bundle(path, check_version=False)  # checked last: a bad document is named first
     files: dict[str, Any] = {}
     for name, data in blobs.items():
         if name.endswith(".json"):
@@ -518,6 +591,7 @@ def load_bundle(path: str | Path) -> Bundle:
         # past the checks, which document and key hold the fault is not known: name the bundle only
         raise BundleError(f"the bundle's documents are invalid or inconsistent ({type(exc).__name__}: {exc})",
                           file=str(path)) from None
+    _check_version(path, manifest, blobs)
     model.bundle_version_ = manifest.get("model_version", "")
     return Bundle(path=path, model=model, files=files, manifest=manifest)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -32,21 +33,38 @@ def atomic_path(target: str | Path, replaces: Callable[[Path], bool] | None = No
         if any(target.iterdir()) and not replaces(target):
             raise DataError("is an existing directory that holds other files: name a new or empty directory",
                             file=str(target))
-    elif replaces is not None and target.exists():
+    elif replaces is not None and target.exists() and not target.is_dir():  # (a directory: one appeared just now)
         raise DataError("is an existing file: name a directory to write", file=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
     try:
         yield tmp
-        if target.is_dir() and not target.is_symlink():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        _swap_in(tmp, target)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Put `tmp` at `target`; a directory there is moved aside first (a rename cannot replace a non-empty one).
+    Another process writing the same directory at the same moment is not an error: the last one wins."""
+    for attempt in range(10):
+        old = None
+        if target.is_dir() and not target.is_symlink():
+            old = tmp.parent / f"old-{attempt}"  # in this writer's own temporary folder
+            try:
+                os.replace(target, old)
+            except FileNotFoundError:  # the other writer moved it aside just now
+                old = None
+        try:
+            os.replace(tmp, target)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):  # the other writer's directory is there now
+                raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    raise DataError("another process keeps replacing it: write to another path", file=str(target))
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:

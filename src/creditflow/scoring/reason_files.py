@@ -14,8 +14,7 @@ from creditflow.bundle import (
     MANIFEST,
     dumps,
     load_bundle,
-    read_manifest,
-    verify_bundle,
+    read_bundle,
     write_bundle_files,
 )
 from creditflow.data.errors import CreditflowError
@@ -29,8 +28,7 @@ def rewrite_bundle(path: str | Path, docs: dict[str, Any]) -> dict:
     The model version is recomputed as in `save_bundle` (SHA-256 over every document but metadata).
     """
     path = Path(path)
-    manifest = read_manifest(path)
-    blobs = verify_bundle(path)
+    manifest, blobs = read_bundle(path)
     for name, doc in docs.items():
         if name in (MANIFEST, "metadata.json"):
             raise CreditflowError(f"{name} cannot be replaced")
