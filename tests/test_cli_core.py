@@ -610,3 +610,18 @@ def test_the_sheet_option_reads_another_excel_sheet(tmp_path):
     r = run("score", tmp_path / "o" / "model", path, "--sheet", "data", "--out", tmp_path / "s.csv")
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(tmp_path / "s.csv")) == 1000
+
+
+def test_the_model_version_does_not_depend_on_the_blas_thread_count(tmp_path):
+    """BLAS sums in a thread-dependent order: coefficients differed in the 16th digit, and so the version."""
+    import os
+
+    versions = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+        r = subprocess.run([*CLI, "train", str(UCI), "--target", UCI_TARGET, "--id", "ID", "--exclude", "SEX",
+                            "--no-report", "--out", str(tmp_path / threads)], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr
+        versions.append(json.loads((tmp_path / threads / "model" / "manifest.json").read_text())["model_version"])
+    assert versions[0] == versions[1]

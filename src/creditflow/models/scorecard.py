@@ -197,6 +197,16 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         self, report: pd.DataFrame, sset: SelectionSettings, sums: PatternSumsLike, n: float, mean_y: float
     ) -> list[str]:
         """Correlation, VIF and stepwise selection, then the logistic fit, on pattern sums (any backend)."""
+        from threadpoolctl import threadpool_limits
+
+        # BLAS sums in an order that depends on its thread count: one thread gives the same coefficients (to the
+        # last bit, so the same model version) on a 2-core laptop and a 64-core server
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._select_and_fit(report, sset, sums, n, mean_y)
+
+    def _select_and_fit(
+        self, report: pd.DataFrame, sset: SelectionSettings, sums: PatternSumsLike, n: float, mean_y: float
+    ) -> list[str]:
         alive = alive_variables(report)
         centre = np.asarray([_woe_mean(self.binning_.bins_[v]) for v in alive])
         corr = pd.DataFrame(correlation(sums.crossprod(centre), n) if alive else np.zeros((0, 0)),
