@@ -625,3 +625,12 @@ def test_the_model_version_does_not_depend_on_the_blas_thread_count(tmp_path):
         assert r.returncode == 0, r.stderr
         versions.append(json.loads((tmp_path / threads / "model" / "manifest.json").read_text())["model_version"])
     assert versions[0] == versions[1]
+
+
+def test_parquet_string_ids_keep_their_type_in_the_scores(trained, tmp_path):
+    src = pd.read_csv(UCI).head(100).astype({"ID": str})
+    src.to_parquet(tmp_path / "in.parquet", index=False)
+    r = run("score", trained / "model", tmp_path / "in.parquet", "--out", tmp_path / "s.parquet")
+    assert r.returncode == 0, r.stderr
+    out = pd.read_parquet(tmp_path / "s.parquet")
+    assert out["ID"].tolist() == src["ID"].tolist()  # text as stored, not turned into numbers

@@ -494,3 +494,31 @@ def test_a_field_dictionary_is_read_from_the_first_sheet_that_has_one(tmp_path):
     _workbook(path, {"说明": pd.DataFrame({"说明": ["本文件为字段解释"]}), "more": pd.DataFrame({"a": [1]})})
     with pytest.raises(DataError, match=r"first 20 rows of any sheet \(searched \['说明', 'more'\]\)"):
         read_dictionary(path)
+
+
+def test_cells_of_spaces_leave_columns_read_as_written_as_text(tmp_path):
+    frame = pd.DataFrame({"app_id": [f"{i:08d}" for i in range(1, 401)],
+                          "branch": [f"{1 + i % 12:02d}" for i in range(400)], "x": np.arange(400) % 7})
+    frame.loc[5, ["app_id", "branch"]] = "  "
+    frame.to_csv(tmp_path / "ws.csv", index=False)
+    back = read_frame(tmp_path / "ws.csv", text=["branch"], ids=["app_id"])
+    assert back["app_id"].iloc[0] == "00000001" and back["branch"].iloc[0] == "01"
+    assert back["app_id"].isna().sum() == back["branch"].isna().sum() == 1
+
+
+def test_parquet_ids_keep_their_type_and_an_index_kept_as_a_column_reads(tmp_path):
+    frame = pd.DataFrame({"app_id": [str(1000000 + i) for i in range(50)], "x": np.arange(50.0)})
+    frame.set_index("app_id", drop=False).to_parquet(tmp_path / "dup.parquet")
+    back = read_frame(tmp_path / "dup.parquet", ids=["app_id"])
+    assert list(back.columns) == ["app_id", "x"] and back["app_id"].iloc[0] == "1000000"  # still text
+
+
+def test_the_formatted_number_error_shows_a_formatted_number(tmp_path):
+    frame = pd.read_csv(UCI).head(300)
+    amounts = frame["LIMIT_BAL"].map(lambda v: f"{v:,.0f}").astype(object)
+    amounts.iloc[0] = "-"  # a placeholder before the first formatted number
+    frame["LIMIT_BAL"] = amounts
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="thousands separators.*e.g. '120,000'") as err:
+        read_table(tmp_path / "t.csv", UCI_TARGET, id="ID")
+    assert err.value.row == 2

@@ -295,6 +295,22 @@ def test_bad_input_names_file_column_and_row(client, tmp_path):
         cf.read_table(serial, "creditability", bad="bad")
 
 
+def test_a_column_coded_unlike_training_is_refused_on_the_cluster_as_on_one_machine(client, tmp_path):
+    frame = pd.read_csv(GERMAN)
+    train(cf.read_table(frame, "creditability", bad="bad"), tmp_path / "o", report=False)
+    model = tmp_path / "o" / "model"
+    upper = frame.head(60).assign(purpose=lambda d: d["purpose"].str.upper())
+    write_parts(upper, tmp_path / "upper", sizes=(20, 20, 10, 10))
+    for scorer in (lambda **kw: score_table(model, upper, **kw),
+                   lambda **kw: score_on_cluster(client, model, tmp_path / "upper", tmp_path / "s", **kw)):
+        with pytest.raises(DataError, match="every one of its 60 values is a category unseen") as err:
+            scorer()
+        assert err.value.column == "purpose"
+    assert not (tmp_path / "s").exists()
+    summary = score_on_cluster(client, model, tmp_path / "upper", tmp_path / "s", allow_unseen=True)
+    assert summary.unseen["purpose"] == 60 and len(pd.read_parquet(tmp_path / "s")) == 60
+
+
 def test_a_csv_given_to_the_cluster_is_refused_with_a_hint(tmp_path):
     pd.read_csv(GERMAN).head(20).to_csv(tmp_path / "g.csv", index=False)
     with pytest.raises(DataError, match="--cluster reads Parquet, not .csv files") as err:

@@ -14,7 +14,7 @@ import pandas as pd
 from creditflow.bundle import load_model, read_manifest, save_bundle
 from creditflow.data.errors import CreditflowError, DataError, SchemaError, located
 from creditflow.data.excel import naming_sheet
-from creditflow.data.io import Dataset, id_values, read_frame, read_table, text_columns
+from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
 from creditflow.evaluate import SplitMetrics, evaluate
 
@@ -212,7 +212,7 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         frame, source = data, None
     else:
         ids = [c for c in (id_column or schema.get("id_column"),) if c]  # as written, like the model's text inputs
-        frame, source = read_frame(data, encoding=encoding, sheet=sheet, text=[*text_columns(schema), *ids]), str(data)
+        frame, source = read_frame(data, encoding=encoding, sheet=sheet, text=text_columns(schema), ids=ids), str(data)
     with naming_sheet(source, sheet):  # the columns may be on another sheet
         if id_column is not None and id_column not in frame.columns:
             raise SchemaError(f"no column {id_column!r} to carry as the id", file=source, column=id_column)
@@ -228,7 +228,7 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     with located(source):  # the model names the column and row; the file is known here
         scored = model.scores(frame)
     if id_col and id_col in frame.columns:
-        scored.insert(0, id_col, (frame[id_col] if source is None else id_values(frame[id_col])).to_numpy())
+        scored.insert(0, id_col, frame[id_col].to_numpy())
     if points:
         if not hasattr(model, "point_matrix"):
             raise CreditflowError(f"a {model.model_type} model has no points per variable (only scorecards do)")
@@ -257,17 +257,22 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
 # A categorical input with at least this many values present, every one of them unseen in training, is
 # coded unlike the training data ('1'..'4' for 'A11'..'A14', upper case): scoring it would move every score.
 UNSEEN_MIN_ROWS = 20
+UNSEEN_HINT = ("recode it as in training (see the bundle's binning), or pass --allow-unseen (allow_unseen=True) to "
+               "score it in the Unseen bin")
+
+
+def recoded_columns(unseen: Mapping[str, int], present: Mapping[str, int]) -> list[str]:
+    """The categorical inputs of which every value present (at least `UNSEEN_MIN_ROWS`) is unseen in training."""
+    return [v for v, n in unseen.items() if n >= UNSEEN_MIN_ROWS and n == present.get(v)]
 
 
 def _check_not_recoded(frame: pd.DataFrame, unseen: dict[str, int], source: str | None) -> None:
-    for var, n in unseen.items():
-        present = frame[var].notna().to_numpy()
-        if n >= UNSEEN_MIN_ROWS and n == present.sum():
-            first = int(np.flatnonzero(present)[0])
-            raise DataError(f"every one of its {n:,} values is a category unseen in training, e.g. "
-                            f"{frame[var].iloc[first]!r}: coded unlike the training data?", file=source, column=var,
-                            row=first + 1, hint="recode it as in training (see the bundle's binning), or pass "
-                                                "--allow-unseen (allow_unseen=True) to score it in the Unseen bin")
+    present = {v: int(frame[v].notna().sum()) for v in unseen}
+    for var in recoded_columns(unseen, present):
+        first = int(np.flatnonzero(frame[var].notna().to_numpy())[0])
+        raise DataError(f"every one of its {unseen[var]:,} values is a category unseen in training, e.g. "
+                        f"{frame[var].iloc[first]!r}: coded unlike the training data?", file=source, column=var,
+                        row=first + 1, hint=UNSEEN_HINT)
 
 
 __all__ = ["TrainResult", "load_model", "make_model", "read_table", "score_table", "train"]

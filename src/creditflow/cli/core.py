@@ -202,7 +202,7 @@ def score_cmd(
             fail("--sheet applies to Excel input; with --cluster the table is Parquet", file=str(data))
         if points:
             fail("--points is not available with --cluster", file=str(data))
-        return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id)
+        return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id, allow_unseen=allow_unseen)
     if out.exists() and data.exists() and out.resolve() == data.resolve():
         fail("--out is the table being scored: it would be overwritten", file=str(out))
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read

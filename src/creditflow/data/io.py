@@ -88,16 +88,19 @@ def _check_exists(path: Path) -> None:
 
 
 def read_frame(
-    path: str | Path, encoding: str | None = None, sheet: str | int = 0, text: Sequence[str] | None = None
+    path: str | Path, encoding: str | None = None, sheet: str | int = 0, text: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read a CSV (UTF-8, UTF-8 with BOM, GBK), Parquet file/directory or Excel sheet into a DataFrame.
 
     `sheet`: the Excel sheet's name or 0-based position. `text` columns of a CSV or Excel file are read as
-    written ("01" stays "01"), not as numbers. Merged cells below the header and formulas without a
-    calculated value (read as missing by pandas) are refused.
+    written ("01" stays "01"), not as numbers; `ids` columns too, then as whole numbers when every id is one
+    written plainly (`id_values`). A cell of only spaces is missing. Merged cells below the header and
+    formulas without a calculated value (read as missing by pandas) are refused. Parquet keeps its types.
     """
     path = Path(path)
-    dtype = {c: str for c in text} if text else None
+    as_written = list(dict.fromkeys([*(text or ()), *(ids or ())]))
+    dtype = {c: str for c in as_written} or None
     _check_exists(path)
     suffix = path.suffix.lower()
     if sheet != 0 and suffix not in EXCEL_SUFFIXES:
@@ -106,8 +109,9 @@ def read_frame(
     try:
         if path.is_dir() or suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
-            if any(name is not None for name in frame.index.names):  # pandas wrote set_index("ID"): a column again
-                frame = frame.reset_index(level=[n for n in frame.index.names if n is not None])
+            named = [n for n in frame.index.names if n is not None and n not in frame.columns]
+            if named:  # pandas wrote set_index("ID"): a column again (set_index(drop=False) kept it as one)
+                frame = frame.reset_index(level=named)
         elif suffix in EXCEL_SUFFIXES:
             if suffix in excel.XLSX_SUFFIXES:
                 sheet, part = excel.pick_sheet(path, sheet)
@@ -122,11 +126,11 @@ def read_frame(
                 data = gzip.decompress(data)
             if not data.strip():
                 raise DataError("the file is empty", file=str(path))
-            text = decode_text(path, data, encoding)
-            sep = "\t" if suffix == ".tsv" else _sniff_separator(text)
-            header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+            content = decode_text(path, data, encoding)
+            sep = "\t" if suffix == ".tsv" else _sniff_separator(content)
+            header = next(csv.reader(io.StringIO(content), delimiter=sep), [])
             _check_header(path, header)
-            frame = _read_csv(path, text, sep, dtype, header)
+            frame = _read_csv(path, content, sep, dtype, header)
     except DataError:
         raise
     except csv.Error as exc:
@@ -146,8 +150,11 @@ def read_frame(
         raise DataError(f"duplicate column names: {dupes}", file=str(path))
     if part is not None:
         excel.check_cells(path, str(sheet), part, list(frame.columns))
-    if not (path.is_dir() or suffix in PARQUET_SUFFIXES):
-        _blank_whitespace(frame, set(text or ()))
+    if not (path.is_dir() or suffix in PARQUET_SUFFIXES):  # text files and workbooks; Parquet keeps its types
+        _blank_whitespace(frame, set(as_written))
+        for col in ids or ():
+            if col in frame.columns:
+                frame[col] = id_values(frame[col])
     return frame
 
 
@@ -170,11 +177,12 @@ def _blank_whitespace(frame: pd.DataFrame, as_written: set[str]) -> None:
         s = frame[col]
         if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
             continue
-        codes, uniques = pd.factorize(s)  # look at each distinct value once
-        blank_unique = np.array([isinstance(v, str) and not v.strip() for v in uniques], dtype=bool)
-        if not blank_unique.any():
+        try:
+            blank = s.str.isspace().fillna(False).to_numpy(dtype=bool)  # not "": pandas reads an empty cell as missing
+        except AttributeError:  # an Excel column of dates or numbers only: no text
             continue
-        blank = (codes >= 0) & blank_unique[np.maximum(codes, 0)]
+        if not blank.any():
+            continue
         s = s.mask(blank)
         if col not in as_written and text_numbers(s).only_numbers:
             s = pd.to_numeric(s.astype(str).str.strip().where(s.notna()), errors="raise")
@@ -443,7 +451,7 @@ def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: 
     for col in text_columns_to_check(frame, skip):
         t = text_numbers(frame[col])
         if t.problem():
-            raise numeric_text_error(t, file, str(col), t.first + 1,
+            raise numeric_text_error(t, file, str(col), t.where()[0] + 1,
                                      "if the column holds codes, declare it categorical (--categorical COL)")
 
 
@@ -470,14 +478,24 @@ class TextNumbers:
     example: Any = None  # that value
     numbers: frozenset = frozenset()  # up to _KEEP_NUMBERS distinct number-like values
     others: frozenset = frozenset()  # up to _KEEP_OTHERS distinct values that are neither
+    first_formatted: int = -1  # position of the first number written for people, or -1
+    formatted_example: Any = None
 
     def __add__(self, later: TextNumbers) -> TextNumbers:
         """The counts of two pieces of one column (positions are the earlier piece's when it has one)."""
         first, example = (self.first, self.example) if self.first >= 0 else (later.first, later.example)
+        ff, fe = ((self.first_formatted, self.formatted_example) if self.first_formatted >= 0
+                  else (later.first_formatted, later.formatted_example))
         return TextNumbers(self.present + later.present, self.numeric + later.numeric,
                            self.formatted + later.formatted, first, example,
                            frozenset(list(self.numbers | later.numbers)[:_KEEP_NUMBERS]),
-                           frozenset(list(self.others | later.others)[:_KEEP_OTHERS]))
+                           frozenset(list(self.others | later.others)[:_KEEP_OTHERS]), ff, fe)
+
+    def where(self) -> tuple[int, Any]:
+        """(position, value) to show for `problem()`: the first formatted number, else the first non-number."""
+        if self.problem() == "formatted":
+            return self.first_formatted, self.formatted_example
+        return self.first, self.example
 
     @property
     def only_numbers(self) -> bool:
@@ -508,24 +526,29 @@ def text_numbers(s: pd.Series) -> TextNumbers:
     parsed = pd.to_numeric(text, errors="coerce").notna().to_numpy()
     formatted = ~parsed & text.str.fullmatch(_FORMATTED).to_numpy(dtype=bool)
     counts = np.bincount(codes, minlength=len(uniques))
-    ok = parsed[codes]
-    first, example = -1, None
-    if not ok.all():
-        first = int(np.flatnonzero(present)[np.flatnonzero(~ok)[0]])
-        example = s.iloc[first]
+    rows = np.flatnonzero(present)
+
+    def first_of(hit: np.ndarray) -> tuple[int, Any]:
+        at = np.flatnonzero(hit[codes])
+        return (int(rows[at[0]]), s.iloc[int(rows[at[0]])]) if len(at) else (-1, None)
+
+    first, example = first_of(~parsed)
+    first_formatted, formatted_example = first_of(formatted) if formatted.any() else (-1, None)
     return TextNumbers(int(present.sum()), int(counts[parsed].sum()), int(counts[formatted].sum()), first, example,
                        frozenset(uniques[parsed | formatted][:_KEEP_NUMBERS].tolist()),
-                       frozenset(uniques[~(parsed | formatted)][:_KEEP_OTHERS].tolist()))
+                       frozenset(uniques[~(parsed | formatted)][:_KEEP_OTHERS].tolist()),
+                       first_formatted, formatted_example)
 
 
 def numeric_text_error(t: TextNumbers, file: str | None, column: str, row: int, hint: str) -> DataError:
-    """The error for a column `t.problem()` finds fault with, at `row` (from 1) of `file`."""
+    """The error for a column `t.problem()` finds fault with, at `row` (from 1) of `file` (see `t.where()`)."""
+    example = t.where()[1]
     if t.problem() == "formatted":
         return DataError(f"{t.formatted} value(s) are numbers written with thousands separators, a percent sign or "
-                         f"a decimal comma, e.g. {t.example!r}", file=file, column=column, row=row,
+                         f"a decimal comma, e.g. {example!r}", file=file, column=column, row=row,
                          hint=f"write plain numbers (20000, 0.37, 0.196); {hint}")
     return DataError(f"{t.present - t.numeric} non-numeric value(s) in a column that is otherwise numeric, "
-                     f"e.g. {t.example!r}", file=file, column=column, row=row,
+                     f"e.g. {example!r}", file=file, column=column, row=row,
                      hint=f"fix or blank them (a blank is a missing value); {hint}")
 
 
@@ -661,9 +684,9 @@ def read_table(
         if dupes:
             raise DataError(f"duplicate column names: {dupes}")
     else:
-        # ids as written: "00000001" keeps its zeros, and 19-digit ids with a blank are not rounded through float
-        as_text = list(dict.fromkeys([*(text or []), *(categorical or []), *([id] if id else [])]))
-        frame, source = read_frame(path, encoding=encoding, sheet=sheet, text=as_text), str(path)
+        as_text = list(dict.fromkeys([*(text or []), *(categorical or [])]))
+        frame, source = read_frame(path, encoding=encoding, sheet=sheet, text=as_text, ids=[id] if id else None), \
+            str(path)
     with excel.naming_sheet(source, sheet):
         drop = check_roles(list(frame.columns), source, target=target, id=id, time=time, exclude=exclude,
                            categorical=categorical)
@@ -706,7 +729,7 @@ def read_table(
     return Dataset(
         X=X.reset_index(drop=True),
         y=y,
-        ids=id_values(frame[id]).reset_index(drop=True) if id else None,
+        ids=frame[id].reset_index(drop=True) if id else None,
         time=frame[time].reset_index(drop=True) if time else None,
         target=target,
         id_column=id,

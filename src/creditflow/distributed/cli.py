@@ -52,12 +52,13 @@ def train_command(
 
 
 def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons: bool = True,
-                  id_column: str | None = None) -> None:
+                  id_column: str | None = None, allow_unseen: bool = False) -> None:
     """Score a Parquet file or directory on a cluster into a directory of Parquet parts."""
     from creditflow.distributed.score import score_on_cluster
 
     with cluster_client(cluster) as client:
-        summary = score_on_cluster(client, model_dir, data, out, reasons=reasons, id_column=id_column)
+        summary = score_on_cluster(client, model_dir, data, out, reasons=reasons, id_column=id_column,
+                                   allow_unseen=allow_unseen)
     console.print(f"scored {summary.rows:,} rows -> [bold]{summary.out}[/] ({summary.parts} Parquet part(s))")
     for var, n in summary.unseen.items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "

@@ -144,9 +144,12 @@ def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]
     for col in columns:
         t = sum((p[col] for p in parts), TextNumbers())
         if t.problem():
-            k = next(i for i, p in enumerate(parts) if p[col].first >= 0)
+            # the pieces in order: the first that holds a value like the one `t.where()` shows
+            formatted = t.problem() == "formatted"
+            at = [p[col].first_formatted if formatted else p[col].first for p in parts]
+            k = next(i for i, pos in enumerate(at) if pos >= 0)
             piece = table.pieces[k]
-            raise numeric_text_error(t, piece.file, col, piece.file_row + parts[k][col].first + 1,
+            raise numeric_text_error(t, piece.file, col, piece.file_row + at[k] + 1,
                                      hint=f"if the column holds codes, declare it: --param 'categorical=[\"{col}\"]'")
         if t.only_numbers:
             only_numbers.append(col)

@@ -22,6 +22,7 @@ from creditflow.data.io import INFINITE_HINT, first_infinite
 from creditflow.data.output import atomic_path
 from creditflow.distributed.models import ModelDocs
 from creditflow.distributed.source import locate_row, read_dataset
+from creditflow.workflow import UNSEEN_HINT, recoded_columns
 
 PART_NAME = "part.{:06d}.parquet"
 
@@ -75,18 +76,20 @@ def _located_in_file(frame: pd.DataFrame) -> Iterator[None]:
 
 
 def unseen_partition(frame: pd.DataFrame, model: ModelDocs) -> pd.DataFrame:
-    """Rows per categorical model variable whose category was not seen in training (one-row frame)."""
+    """Rows per categorical model variable whose category was not seen in training, and rows where each model
+    variable is not missing (one-row frame: columns "unseen:VAR" and "present:VAR")."""
     m = model.model()
     _check_finite(frame, list(m.features_))  # the same located error as score_partition, whichever runs first
     counts = getattr(m, "unseen_counts", None) or getattr(getattr(m, "binning_", None), "unseen_counts", None)
     with _located_in_file(frame):
         found = counts(frame, m.features_) if counts else {}
-    return pd.DataFrame({v: [found.get(v, 0)] for v in m.features_}, dtype=np.int64)
+    return pd.DataFrame({**{f"unseen:{v}": [found.get(v, 0)] for v in m.features_},
+                         **{f"present:{v}": [int(frame[v].notna().sum())] for v in m.features_}}, dtype=np.int64)
 
 
 def score_on_cluster(
     client: Any, model_dir: str | Path, data: str | Path, out: str | Path, *, id_column: str | None = None,
-    reasons: bool = False, n_reasons: int = 4,
+    reasons: bool = False, n_reasons: int = 4, allow_unseen: bool = False,
 ) -> ScoreSummary:
     """Score a Parquet file or directory with a bundle into directory `out` (one Parquet part per input piece).
 
@@ -94,7 +97,9 @@ def score_on_cluster(
     `reasons` (for models that give them), reason_k_code / reason_k_text for k = 1..n_reasons.
 
     `out` is replaced atomically and must be a path every worker can write (local disk for a
-    ``local:N`` cluster, a shared file system for a multi-machine one).
+    ``local:N`` cluster, a shared file system for a multi-machine one). A categorical input whose every
+    value is unseen in training is refused, as on one machine, unless `allow_unseen`; `out` is then
+    left as it was.
     """
     import dask
 
@@ -125,14 +130,20 @@ def score_on_cluster(
     for col in meta.columns:  # what `scores` gives for rows (an empty frame says object)
         if meta[col].dtype == object:
             meta[col] = meta[col].astype("str")
-    unseen_meta = pd.DataFrame({v: pd.Series(dtype=np.int64) for v in model.features_})
+    unseen_meta = pd.DataFrame({f"{kind}:{v}": pd.Series(dtype=np.int64) for kind in ("unseen", "present")
+                                for v in model.features_})
     with atomic_path(out, replaces=_only_parts) as tmp, dask.config.set({"dataframe.convert-string": False}):
         scored = frame.map_partitions(score_partition, docs, id_col, n_reasons, meta=meta)
         unseen = frame.map_partitions(unseen_partition, docs, meta=unseen_meta).sum()
         write = scored.to_parquet(str(tmp), write_index=False, compute=False, write_metadata_file=False,
                                   name_function=PART_NAME.format)
         _, counts = dask.compute(write, unseen, scheduler=client.get)
-    found = {v: int(n) for v, n in counts.items() if n}
+        found = {v: int(counts[f"unseen:{v}"]) for v in model.features_ if counts[f"unseen:{v}"]}
+        present = {v: int(counts[f"present:{v}"]) for v in model.features_}
+        recoded = [] if allow_unseen else recoded_columns(found, present)
+        if recoded:
+            raise DataError(f"every one of its {found[recoded[0]]:,} values is a category unseen in training: coded "
+                            "unlike the training data?", file=table.path, column=recoded[0], hint=UNSEEN_HINT)
     return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found, missing_id=missing_id)
 
 
