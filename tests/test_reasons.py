@@ -237,7 +237,8 @@ def test_train_and_score_cli_write_reasons(tmp_path):
     r = run("score", tmp_path / "o" / "model", tmp_path / "uci.csv", "--out", tmp_path / "n.csv", "--no-reasons")
     assert r.returncode == 0, r.stderr
     assert list(pd.read_csv(tmp_path / "n.csv").columns) == ["ID", "probability", "score", "grade"]
-    r = run("train", tmp_path / "uci.csv", "--target", UCI_TARGET, "--protected", "GENDER", "--out", tmp_path / "x")
+    r = run("train", tmp_path / "uci.csv", "--target", UCI_TARGET, "--id", "ID", "--protected", "GENDER",
+            "--out", tmp_path / "x")
     assert r.returncode == 2 and "GENDER" in r.stderr and not (tmp_path / "x").exists()
 
 
