@@ -178,6 +178,17 @@ def test_bad_input_gets_422_with_the_field_and_no_audit_row(server, client, appl
     assert audit_count(server) == before
 
 
+def test_a_null_never_missing_in_training_is_refused_saying_why(client, applicants):  # noqa: F811
+    a = applicants[0]
+    for url, body, loc in [("/v1/decisions", {"applicant": {**a, "PAY_0": None}}, ["body", "applicant", "PAY_0"]),
+                           ("/v1/decisions/batch", {"applications": [{"applicant": a}, {"applicant": {**a, "PAY_0": None}}]},
+                            ["body", "applications", 1, "applicant", "PAY_0"])]:
+        r = client.post(url, json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == [{"loc": loc, "type": "null_not_allowed", "input": None, "msg": (
+            "missing, but no training row had it missing: the model has no evidence for a missing value")}]
+
+
 def test_random_malformed_requests_never_get_a_500(server, client, applicants):  # noqa: F811
     """A deterministic fuzzer: mutate real applicants in every way JSON allows."""
     rng = random.Random(20240601)

@@ -4,7 +4,7 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
 
 * every model input must be present; ``null`` (missing) is accepted only for fields that had
   missing values in training (the model has learnt what missing means there) or that the policy
-  declares ``nullable``;
+  declares ``nullable`` (a refused ``null`` is a ``null_not_allowed`` error that says which);
 * numbers must be JSON numbers (not text, not true/false), finite, and inside the plausible range:
   a field never negative in training may not be negative, and no value may lie more than
   `range_tolerance` training ranges beyond the training minimum or maximum (default 1.0: for AGE
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,6 +43,14 @@ class InputField:
     min: float | None = None
     max: float | None = None
     meaning: str = ""
+    model_input: bool = True  # False: a field only the policy reads
+
+    @property
+    def null_refused(self) -> str:
+        """Why a ``null`` is refused here (when it is: not `nullable`)."""
+        if self.model_input:
+            return "missing, but no training row had it missing: the model has no evidence for a missing value"
+        return "missing, but the policy does not declare it nullable"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "nullable": self.nullable, "required": self.required,
@@ -95,7 +104,7 @@ def _merge(model_field: InputField | None, spec: FieldSpec, source: str | None =
     """
     if model_field is None:
         return InputField(name=spec.name, type=spec.type, nullable=spec.nullable, required=spec.required,
-                          min=spec.min, max=spec.max)
+                          min=spec.min, max=spec.max, model_input=False)
     if spec.type != model_field.type:
         raise PolicyError(
             f"fields.{spec.name} is declared {spec.type} (number when no type is given), but the model's input "
@@ -175,12 +184,20 @@ def applicant_dict(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(by_alias=True)
 
 
-def error_details(exc: ValidationError, prefix: tuple = ("body",)) -> list[dict]:
-    """Field-level errors as JSON: loc (path to the field), msg, type, and the offending input."""
+def error_details(exc: ValidationError, prefix: tuple = ("body",), fields: Sequence[InputField] = ()) -> list[dict]:
+    """Field-level errors as JSON: loc (path to the field), msg, type, and the offending input. A ``null``
+    refused for one of `fields` (not nullable) says why (`InputField.null_refused`) instead of pydantic's
+    "Input should be a valid number"."""
+    by_name = {f.name: f for f in fields}
     out = []
     for e in exc.errors(include_url=False, include_context=False):
-        out.append({"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", ""),
-                    "input": _jsonable(e.get("input"))})
+        loc = (*e.get("loc", ()),)
+        item = {"loc": [*prefix, *loc], "msg": e.get("msg", ""), "type": e.get("type", ""),
+                "input": _jsonable(e.get("input"))}
+        field = by_name.get(loc[-1]) if len(loc) >= 2 and loc[-2] == "applicant" else None
+        if item["input"] is None and field is not None and item["type"] in ("float_type", "string_type"):
+            item["msg"], item["type"] = field.null_refused, "null_not_allowed"
+        out.append(item)
     return out
 
 
