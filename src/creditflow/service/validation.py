@@ -17,7 +17,6 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -185,38 +184,32 @@ def applicant_dict(model: BaseModel) -> dict[str, Any]:
 
 
 def error_details(exc: ValidationError, prefix: tuple = ("body",), fields: Sequence[InputField] = ()) -> list[dict]:
-    """Field-level errors as JSON: loc (path to the field), msg, type, and the offending input. A ``null``
-    refused for one of `fields` (not nullable) says why (`InputField.null_refused`) instead of pydantic's
-    "Input should be a valid number"."""
+    """Field-level errors as JSON: loc (path to the field), msg, type, and the field's own input.
+
+    ``input`` is given only where it is one value (a number, a text): pydantic's input of a missing field
+    is the whole applicant, and that of an error about the body the whole body, which would repeat the
+    applicant's personal data in every error. A ``null`` refused for one of `fields` (not nullable) says
+    why (`InputField.null_refused`) instead of pydantic's "Input should be a valid number".
+    """
     by_name = {f.name: f for f in fields}
     out = []
     for e in exc.errors(include_url=False, include_context=False):
         loc = (*e.get("loc", ()),)
-        item = {"loc": [*prefix, *loc], "msg": e.get("msg", ""), "type": e.get("type", ""),
-                "input": _jsonable(e.get("input"))}
+        item = {"loc": [*prefix, *loc], "msg": e.get("msg", ""), "type": e.get("type", "")}
+        x = e.get("input")
         field = by_name.get(loc[-1]) if len(loc) >= 2 and loc[-2] == "applicant" else None
-        if item["input"] is None and field is not None and item["type"] in ("float_type", "string_type"):
+        if x is None and field is not None and item["type"] in ("float_type", "string_type"):
             item["msg"], item["type"] = field.null_refused, "null_not_allowed"
+        if loc and isinstance(x, (type(None), bool, int, float, str, bytes)):
+            item["input"] = _jsonable(x)
         out.append(item)
     return out
 
 
-def _jsonable(x: Any, depth: int = 0) -> Any:
-    """Error inputs made safe for JSON (no NaN, no bytes, bounded size)."""
-    if depth > 3:
-        return "..."
-    if x is None or isinstance(x, (bool, int, str)):
-        return x[:200] if isinstance(x, str) else x
+def _jsonable(x: None | bool | int | float | str | bytes) -> Any:
+    """One input value made safe for JSON (no NaN, no bytes, at most 200 characters)."""
     if isinstance(x, float):
         return x if math.isfinite(x) else str(x)
     if isinstance(x, bytes):
         return x[:200].decode("utf-8", "replace")
-    if isinstance(x, dict):
-        return {str(k)[:200]: _jsonable(v, depth + 1) for k, v in list(x.items())[:20]}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v, depth + 1) for v in list(x)[:20]]
-    try:
-        return json.loads(json.dumps(x, default=str))
-    except (TypeError, ValueError):
-        return str(x)[:200]
-
+    return x[:200] if isinstance(x, str) else x
