@@ -499,9 +499,30 @@ def test_scoring_warns_of_a_blank_model_column_and_never_overwrites_its_input(tr
     frame.to_csv(path, index=False)
     r = run("score", trained / "model", path, "--out", tmp_path / "s.csv")
     assert r.returncode == 0 and "column 'PAY_0' is blank on every row" in " ".join(r.stderr.split())
+    assert "is missing in" not in r.stderr  # one warning for an all-blank column
     before = path.read_bytes()
     r = run("score", trained / "model", path, "--out", path)
     assert r.returncode == 2 and "would be overwritten" in r.stderr and path.read_bytes() == before
+
+
+def test_scoring_warns_of_missing_values_no_training_row_had(trained, tmp_path):
+    """Blank PAY_0 on some rows: scored at the Missing bin as before, but said (the service refuses them)."""
+    from creditflow.workflow import score_table
+
+    frame = pd.read_csv(UCI, nrows=300)
+    full = score_table(trained / "model", frame)
+    frame.loc[:40, "PAY_0"] = None
+    path = tmp_path / "some_blank.csv"
+    frame.to_csv(path, index=False)
+    scored = score_table(trained / "model", path)
+    assert scored.attrs["untrained_missing"] == {"PAY_0": 41} and not scored.attrs["all_missing"]
+    assert (scored["score"].iloc[41:] == full["score"].iloc[41:]).all()
+    r = run("score", trained / "model", path, "--out", tmp_path / "s.csv")
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0 and "column 'PAY_0' is missing in 41 row(s)" in text, r.stderr
+    assert "but in no training row" in text and "Missing bin's points" in text and "422" in text
+    pd.testing.assert_series_equal(pd.read_csv(tmp_path / "s.csv")["score"], scored["score"], check_names=False)
+    assert "is missing in" not in run("score", trained / "model", UCI, "--out", tmp_path / "u.csv").stderr
 
 
 def test_seed_and_grades_out_of_range_exit_2(tmp_path):

@@ -178,6 +178,34 @@ def test_bad_input_gets_422_with_the_field_and_no_audit_row(server, client, appl
     assert audit_count(server) == before
 
 
+def test_a_null_never_missing_in_training_is_refused_saying_why(client, applicants):  # noqa: F811
+    a = applicants[0]
+    for url, body, loc in [("/v1/decisions", {"applicant": {**a, "PAY_0": None}}, ["body", "applicant", "PAY_0"]),
+                           ("/v1/decisions/batch", {"applications": [{"applicant": a}, {"applicant": {**a, "PAY_0": None}}]},
+                            ["body", "applications", 1, "applicant", "PAY_0"])]:
+        r = client.post(url, json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == [{"loc": loc, "type": "null_not_allowed", "input": None, "msg": (
+            "missing, but no training row had it missing: the model has no evidence for a missing value")}]
+
+
+def test_422_details_carry_only_the_fields_own_value_and_nothing_is_logged(server, client, applicants):  # noqa: F811
+    """A field error never repeats the applicant (log bloat, personal data): a missing field has no input."""
+    marker = 123_457.0  # an accepted value that must not come back in a field error, nor reach the service log
+    r = client.post("/v1/decisions", json={"application_id": "A-marker", "applicant": {"LIMIT_BAL": marker, "AGE": -3}})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    missing = [d for d in detail if d["type"] == "missing"]
+    assert len(missing) >= 10 and all("input" not in d for d in missing), detail
+    assert [d for d in detail if d["loc"] == ["body", "applicant", "AGE"]][0]["input"] == -3
+    assert str(int(marker)) not in r.text and "A-marker" not in r.text
+    for body in ({"applicant": {**applicants[0], "LIMIT_BAL": {"v": marker}}}, [{"applicant": {"AGE": marker}}],
+                 {"applications": [{"applicant": {"AGE": marker}}] * (MAX_BATCH + 1)}):
+        r = client.post("/v1/decisions/batch" if "applications" in body else "/v1/decisions", json=body)
+        assert r.status_code == 422 and str(int(marker)) not in r.text, r.text
+    assert str(int(marker)) not in server.log() and "A-marker" not in server.log()
+
+
 def test_random_malformed_requests_never_get_a_500(server, client, applicants):  # noqa: F811
     """A deterministic fuzzer: mutate real applicants in every way JSON allows."""
     rng = random.Random(20240601)

@@ -19,7 +19,7 @@ from creditflow.service.config import ServiceConfig
 from creditflow.service.decide import decide
 from creditflow.service.metrics import Metrics
 from creditflow.service.state import load_state
-from creditflow.service.validation import applicant_dict, build_models, input_fields
+from creditflow.service.validation import applicant_dict, build_models, error_details, input_fields
 from tests.service_support import (  # noqa: F401
     EXAMPLE_POLICY,
     ROOT,
@@ -74,6 +74,15 @@ def test_policy_fields_narrow_or_add_inputs():
     models = build_models(list(fields.values()))
     row = parse(models, {"AGE": 40, "BILL": 0, "INCOME": 5, "城市": "x"})
     assert row["EDU"] is None
+    # a refused null says why: no training row had it missing, or the policy does not declare it nullable
+    pol = policy_from_dict({"version": "v", "cutoffs": {"approve": 1}, "fields": {"BUREAU": {}}})
+    models = build_models(input_fields(SCHEMA, pol))
+    with pytest.raises(ValidationError) as err:
+        parse(models, {"AGE": None, "BILL": 0, "INCOME": None, "城市": None, "BUREAU": None})
+    said = {d["loc"][-1]: (d["type"], d["msg"]) for d in error_details(err.value, fields=models.fields)}
+    training = "missing, but no training row had it missing: the model has no evidence for a missing value"
+    assert said == {"AGE": ("null_not_allowed", training), "城市": ("null_not_allowed", training),
+                    "BUREAU": ("null_not_allowed", "missing, but the policy does not declare it nullable")}
 
 
 def test_policy_fields_that_conflict_with_the_model_are_refused():

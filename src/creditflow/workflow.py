@@ -202,7 +202,9 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     add up to the score before clipping to the score range. A categorical input of which every value
     present (at least `UNSEEN_MIN_ROWS`) is a category unseen in training is refused as coded unlike the
     training data, unless `allow_unseen` (they then score in the Unseen bin). `sheet`: the Excel sheet
-    to read."""
+    to read. ``attrs``: "unseen" and "all_missing" (a model input blank on every row), and
+    "untrained_missing" (column -> rows missing it though no training row did: scored at its Missing bin,
+    where the service refuses a null)."""
     from creditflow.bundle import Bundle, load_bundle
 
     bundle = model_dir if isinstance(model_dir, Bundle) else load_bundle(model_dir)
@@ -249,6 +251,11 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     trained_missing = {f.get("name"): f.get("missing_rate") for f in schema.get("fields", []) if isinstance(f, dict)}
     scored.attrs["all_missing"] = {v: trained_missing.get(v) for v in model.features_
                                    if len(frame) > 1 and frame[v].isna().all() and trained_missing.get(v) != 1.0}
+    # missing on some rows though on no training row: scored at a Missing bin no training row was in (the
+    # service refuses such a null with 422); the number of rows per column
+    scored.attrs["untrained_missing"] = {v: n for v in model.features_
+                                         if trained_missing.get(v) == 0.0 and v not in scored.attrs["all_missing"]
+                                         and (n := int(frame[v].isna().sum()))}
     if out is not None:
         write_frame(scored, out)
     return scored

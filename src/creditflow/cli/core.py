@@ -217,6 +217,11 @@ def score_cmd(
         err_console.print(f"[yellow]warning:[/] column '{var}' is blank on every row of '{data}'{was}: each row got "
                           "its Missing bin's points; check the column was not dropped upstream",
                           highlight=False, soft_wrap=True)
+    for var, n in scored.attrs.get("untrained_missing", {}).items():
+        err_console.print(f"[yellow]warning:[/] column '{var}' is missing in {n:,} row(s) of '{data}' but in no training "
+                          "row: they got its Missing bin's points, which no training row had; the service refuses "
+                          "such requests with 422 (unless the policy declares the field nullable)",
+                          highlight=False, soft_wrap=True)
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored as unseen (the Unseen bin, or the trees' other branch)")

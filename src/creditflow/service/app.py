@@ -238,7 +238,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         try:
             parsed = state.models.parse_batch(body) if batch else state.models.parse_decision(body)
         except ValidationError as exc:
-            return _error(422, request, error_details(exc))
+            return _error(422, request, error_details(exc, fields=state.models.fields))
         created = now_iso()
         items = parsed.applications if batch else [parsed]
 

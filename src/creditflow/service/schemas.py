@@ -40,7 +40,8 @@ class ErrorItem(BaseModel):
     loc: list[str | int] = Field(description="Where: e.g. ['body', 'applicant', 'AGE']")
     msg: str
     type: str
-    input: Any = None
+    input: Any = Field(None, description="The field's own value, where it is one value (left out for a missing "
+                       "field, an object or a list: never the whole applicant)")
 
 
 class ErrorOut(BaseModel):

@@ -4,7 +4,7 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
 
 * every model input must be present; ``null`` (missing) is accepted only for fields that had
   missing values in training (the model has learnt what missing means there) or that the policy
-  declares ``nullable``;
+  declares ``nullable`` (a refused ``null`` is a ``null_not_allowed`` error that says which);
 * numbers must be JSON numbers (not text, not true/false), finite, and inside the plausible range:
   a field never negative in training may not be negative, and no value may lie more than
   `range_tolerance` training ranges beyond the training minimum or maximum (default 1.0: for AGE
@@ -17,8 +17,8 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,6 +42,14 @@ class InputField:
     min: float | None = None
     max: float | None = None
     meaning: str = ""
+    model_input: bool = True  # False: a field only the policy reads
+
+    @property
+    def null_refused(self) -> str:
+        """Why a ``null`` is refused here (when it is: not `nullable`)."""
+        if self.model_input:
+            return "missing, but no training row had it missing: the model has no evidence for a missing value"
+        return "missing, but the policy does not declare it nullable"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "nullable": self.nullable, "required": self.required,
@@ -95,7 +103,7 @@ def _merge(model_field: InputField | None, spec: FieldSpec, source: str | None =
     """
     if model_field is None:
         return InputField(name=spec.name, type=spec.type, nullable=spec.nullable, required=spec.required,
-                          min=spec.min, max=spec.max)
+                          min=spec.min, max=spec.max, model_input=False)
     if spec.type != model_field.type:
         raise PolicyError(
             f"fields.{spec.name} is declared {spec.type} (number when no type is given), but the model's input "
@@ -175,31 +183,33 @@ def applicant_dict(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(by_alias=True)
 
 
-def error_details(exc: ValidationError, prefix: tuple = ("body",)) -> list[dict]:
-    """Field-level errors as JSON: loc (path to the field), msg, type, and the offending input."""
+def error_details(exc: ValidationError, prefix: tuple = ("body",), fields: Sequence[InputField] = ()) -> list[dict]:
+    """Field-level errors as JSON: loc (path to the field), msg, type, and the field's own input.
+
+    ``input`` is given only where it is one value (a number, a text): pydantic's input of a missing field
+    is the whole applicant, and that of an error about the body the whole body, which would repeat the
+    applicant's personal data in every error. A ``null`` refused for one of `fields` (not nullable) says
+    why (`InputField.null_refused`) instead of pydantic's "Input should be a valid number".
+    """
+    by_name = {f.name: f for f in fields}
     out = []
     for e in exc.errors(include_url=False, include_context=False):
-        out.append({"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", ""),
-                    "input": _jsonable(e.get("input"))})
+        loc = (*e.get("loc", ()),)
+        item = {"loc": [*prefix, *loc], "msg": e.get("msg", ""), "type": e.get("type", "")}
+        x = e.get("input")
+        field = by_name.get(loc[-1]) if len(loc) >= 2 and loc[-2] == "applicant" else None
+        if x is None and field is not None and item["type"] in ("float_type", "string_type"):
+            item["msg"], item["type"] = field.null_refused, "null_not_allowed"
+        if loc and isinstance(x, (type(None), bool, int, float, str, bytes)):
+            item["input"] = _jsonable(x)
+        out.append(item)
     return out
 
 
-def _jsonable(x: Any, depth: int = 0) -> Any:
-    """Error inputs made safe for JSON (no NaN, no bytes, bounded size)."""
-    if depth > 3:
-        return "..."
-    if x is None or isinstance(x, (bool, int, str)):
-        return x[:200] if isinstance(x, str) else x
+def _jsonable(x: None | bool | int | float | str | bytes) -> Any:
+    """One input value made safe for JSON (no NaN, no bytes, at most 200 characters)."""
     if isinstance(x, float):
         return x if math.isfinite(x) else str(x)
     if isinstance(x, bytes):
         return x[:200].decode("utf-8", "replace")
-    if isinstance(x, dict):
-        return {str(k)[:200]: _jsonable(v, depth + 1) for k, v in list(x.items())[:20]}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v, depth + 1) for v in list(x)[:20]]
-    try:
-        return json.loads(json.dumps(x, default=str))
-    except (TypeError, ValueError):
-        return str(x)[:200]
-
+    return x[:200] if isinstance(x, str) else x
