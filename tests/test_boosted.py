@@ -456,3 +456,27 @@ def test_a_flattening_monotone_constraint_reads_the_same_after_recompress(german
     save_bundle(card, tmp_path / "m")
     again = load_bundle(tmp_path / "m").model.recompress({"max_bins": 8})
     assert again.selection_.set_index("variable").loc["duration_in_month", "step"] == step
+
+
+def test_a_card_that_left_a_variable_out_is_reported_on_its_own_inputs(tmp_path):
+    """yinlian's card leaves x_019 out (every bin the same points); `creditflow report` reads the model's
+    inputs only, and the accuracy trade-off needed x_019 for the fine shapes' row."""
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+    from tests.conftest import YINLIAN
+
+    data = cf.read_table(YINLIAN, "y", id="user_id")
+    card = BoostedScorecard().fit(data.train)
+    left_out = sorted(set(card.fine_bins_) - set(card.features_))
+    assert left_out  # the case under test
+    table = accuracy_by_bins(card, data.test.X[card.features_], data.test.y)
+    assert table["max_bins"].notna().all()  # no fine-shapes row without every boosted variable
+    assert accuracy_by_bins(card, data.test)["max_bins"].isna().sum() == 1
+    save_bundle(card, tmp_path / "model", extras={"schema.json": {"target": "y", "fields": []}})
+    pd.concat([data.test.X, pd.Series(data.test.y, name="y")], axis=1).drop(columns=left_out).to_csv(
+        tmp_path / "test.csv", index=False)
+    _load_commands()
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "model"), str(tmp_path / "test.csv"),
+                                 "--out", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
