@@ -214,3 +214,18 @@ def test_a_rule_on_a_category_never_seen_in_training_is_flagged(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "rule 'G1' (rules[0]) compares 'purpose' with 'car (nwe)', never seen in training" in text
     assert "'car (new)'" in text and "G2" not in text
+
+
+def test_simulate_decides_rows_without_an_optional_policy_field(service_bundle, population, tmp_path):  # noqa: F811
+    pol = tmp_path / "p.yaml"
+    pol.write_text("version: v2\ncutoffs: {approve: 560, review: 500}\n"
+                   "fields:\n  blacklist: {type: number, required: false, nullable: true}\n"
+                   "rules:\n- {code: BL, when: 'blacklist == 1', action: reject}\n"
+                   "- {code: NB, when: 'blacklist is missing', action: review}\n", encoding="utf-8")
+    data = tmp_path / "pop.csv"
+    population.to_csv(data, index=False)
+    r = _cli("policy", "simulate", pol, service_bundle, data, "--json", tmp_path / "sim.json")
+    assert r.returncode == 0, r.stderr
+    assert "no column 'blacklist', an optional policy field" in " ".join(r.stderr.split())
+    rules = {x["code"]: x["fired"] for x in json.loads((tmp_path / "sim.json").read_text())["rules"]}
+    assert rules == {"BL": 0, "NB": len(population)}  # every row is a request without the field

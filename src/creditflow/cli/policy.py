@@ -63,6 +63,9 @@ def simulate_cmd(
     with located(str(data)):
         result = simulate(pol, model, frame, y, model_version=bundle.model_version)
     _print(result, str(data))
+    for name in result.absent:
+        err_console.print(f"[yellow]note:[/] file '{data}' has no column '{name}', an optional policy field: every row "
+                          "was decided as a request without it", highlight=False, soft_wrap=True)
     _warn_refused(frame, fields, str(data))
     if json_out is not None:
         with atomic_path(json_out) as tmp:

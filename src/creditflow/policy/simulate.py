@@ -30,6 +30,7 @@ class Simulation:
     realised_bad_rate: dict[str, float] | None  # share of bads (target = 1), by decision
     rules: list[dict[str, Any]] = field(default_factory=list)
     mean_score: dict[str, float] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)  # optional policy fields the table lacks: missing on every row
 
     @property
     def approval_rate(self) -> float:
@@ -70,7 +71,15 @@ def decide_frame(policy: Policy, frame: pd.DataFrame, scores: np.ndarray) -> tup
 
 def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray | None = None,
              model_version: str = "") -> Simulation:
-    """Apply `policy` with `model` to every row of `frame`; `target` (0/1, 1 = bad) adds realised bad rates."""
+    """Apply `policy` with `model` to every row of `frame`; `target` (0/1, 1 = bad) adds realised bad rates.
+
+    A field only the policy reads, declared optional (`required: false`), may be absent from the table: as
+    in the service, where a request may leave it out, it is missing on every row.
+    """
+    optional = {f.name for f in policy.fields if not f.required}
+    absent = [v for v in policy.rule_fields if v not in frame.columns and v in optional and v not in model.features_]
+    if absent:
+        frame = frame.assign(**{v: pd.Series(np.nan, index=frame.index, dtype=object) for v in absent})
     missing = [v for v in dict.fromkeys([*model.features_, *policy.rule_fields]) if v not in frame.columns]
     if missing:
         raise SchemaError(f"{len(missing)} column(s) needed by the model or the policy are missing: {missing[:10]}",
@@ -99,4 +108,4 @@ def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray
         })
     return Simulation(rows=len(frame), policy_version=policy.version, model_version=model_version, counts=counts,
                       expected_bad_rate=expected, realised_bad_rate=realised if target is not None else None,
-                      rules=rules, mean_score=mean_score)
+                      rules=rules, mean_score=mean_score, absent=absent)
