@@ -126,3 +126,24 @@ def test_cli_bad_input_exits_2(models, tmp_path):
     frame.assign(PAY_0=None).to_csv(tmp_path / "blank.csv", index=False)
     r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "blank.csv", "--target", UCI_TARGET)
     assert r.exit_code == 2 and "PAY_0" in r.stderr and "fill it" in r.stderr and "--exclude" not in r.stderr
+
+
+def test_split_compares_on_the_rows_training_held_out_and_the_training_table_is_warned_of(tmp_path):
+    from creditflow.workflow import train
+    from tests.conftest import GERMAN
+
+    data = cf.read_table(GERMAN, "creditability", bad="bad")
+    train(data, tmp_path / "a", report=False)
+    train(data, tmp_path / "b", kind="boosted-scorecard", report=False)
+    champ, chall = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    r = run("compare", champ, chall, GERMAN, "--out", tmp_path / "all.json")
+    assert r.exit_code == 0, r.output
+    assert "as many rows as the champion's training table (1,000)" in " ".join(r.stderr.split())
+    r = run("compare", champ, chall, GERMAN, "--split", "--out", tmp_path / "held.json")
+    assert r.exit_code == 0, r.output
+    assert "comparing on the 300 rows training held out" in r.stdout and "training table" not in r.stderr
+    held = json.loads((tmp_path / "held.json").read_text())
+    assert held["rows"] == 300  # the test part of the 70/30 split
+    expected = json.loads((tmp_path / "a" / "metrics.json").read_text())["splits"]["test"]["auc"]
+    champion = next(s for s in held["summary"] if s["model"] == "champion")
+    assert champion["auc"] == pytest.approx(expected)  # the very rows train evaluated the champion on

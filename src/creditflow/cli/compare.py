@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -22,6 +24,9 @@ def compare_cmd(
     cutoff: float | None = typer.Option(None, "--cutoff", help="Approve at or above this score (default: the "
                                                                "champion's base score)."),
     out: Path | None = typer.Option(None, "--out", help="Write the comparison: .json or .html."),
+    split: bool = typer.Option(False, "--split", help="DATA is the training table: compare on the rows training "
+                                                      "held out (test, and out-of-time with a time column), split "
+                                                      "with the champion's seed as training did."),
     encoding: str | None = encoding_option(),
 ) -> None:
     """AUC (DeLong test), KS, calibration, score PSI and the swap set at a cutoff of two models on the same rows."""
@@ -43,10 +48,18 @@ def compare_cmd(
         if lacking:
             raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
                                   file=str(data), column=lacking[0])
+    training = a.metadata.get("training", {})
+    time = training.get("time_column") if split and training.get("time_column") in frame.columns else None
     with located(str(data)):  # only the two models' inputs are features: other columns are not checked
         ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])),
-                        default_bad=a.metadata.get("training", {}).get("bad"))
+                        default_bad=training.get("bad"), time=time)
     ds.source = str(data)
+    if split:
+        role = ds.roles(test_size=float(training.get("test_size", 0.3)), seed=int(training.get("seed", 42)))
+        ds = ds.subset(np.flatnonzero(role != 0))
+        console.print(f"--split: comparing on the {len(ds):,} rows training held out", highlight=False)
+    else:
+        _warn_if_training_table(len(ds), a, str(data))
     result = compare_models(a, b, ds, cutoff=cutoff)
     _print(result)
     if out is not None:
@@ -56,6 +69,18 @@ def compare_cmd(
             else:
                 tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         console.print(f"comparison: [bold]{out}[/]")
+
+
+def _warn_if_training_table(rows: int, bundle: Any, data: str) -> None:
+    """A table as long as the champion's training table is most likely that table: its training rows flatter
+    both models (and whichever fits them closer), so say so and point to --split."""
+    splits = bundle.metadata.get("metrics", {})
+    trained = sum(int(m.get("rows", 0)) for m in splits.values() if isinstance(m, dict))
+    if trained and rows == trained:
+        err_console.print(f"[yellow]warning:[/] file '{data}' has as many rows as the champion's training table "
+                          f"({trained:,}): if it is that table, most rows trained the models and the comparison "
+                          "flatters them; pass --split to compare on the rows training held out",
+                          highlight=False, soft_wrap=True)
 
 
 def _print(result) -> None:

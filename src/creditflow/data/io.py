@@ -588,19 +588,23 @@ class Dataset:
 
     def split(self, test_size: float = 0.3, seed: int = 42, oot_share: float = 0.1) -> dict[str, Dataset]:
         """Stratified train/test split; with a time column the latest periods are held out as `oot` first."""
+        role = self.roles(test_size, seed, oot_share)
+        out = {"train": self.subset(np.flatnonzero(role == 0)), "test": self.subset(np.flatnonzero(role == 1))}
+        if self.time is not None:
+            out["oot"] = self.subset(np.flatnonzero(role == 2))
+        self._splits = out
+        return out
+
+    def roles(self, test_size: float = 0.3, seed: int = 42, oot_share: float = 0.1) -> np.ndarray:
+        """The split of every row, as `split` makes it: 0 train, 1 test, 2 out-of-time."""
         if self.y is None:
             raise DataError("cannot split a table without a target", file=self.source)
         periods = None
         if self.time is not None:
             codes, values, counts = factorize_times(self.time)
             periods = (codes, distinct_periods(values, counts))
-        role = split_roles(self.y, periods, test_size=test_size, seed=seed, oot_share=oot_share,
+        return split_roles(self.y, periods, test_size=test_size, seed=seed, oot_share=oot_share,
                            source=self.source, time_column=self.time_column)
-        out = {"train": self.subset(np.flatnonzero(role == 0)), "test": self.subset(np.flatnonzero(role == 1))}
-        if periods is not None:
-            out["oot"] = self.subset(np.flatnonzero(role == 2))
-        self._splits = out
-        return out
 
     @property
     def train(self) -> Dataset:
