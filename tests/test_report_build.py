@@ -20,9 +20,8 @@ TARGET = "default.payment.next.month"
 @pytest.fixture(scope="module")
 def uci(shared_data):
     """UCI with the last 5,000 ids held out as an out-of-time-like sample."""
-    data = read_table(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv", target=TARGET)
-    ids = data.X["ID"].to_numpy()
-    data.X = data.X.drop(columns="ID")
+    data = read_table(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv", target=TARGET, id="ID")
+    ids = data.ids.to_numpy()
     early = data.subset(np.flatnonzero(ids <= 25000))
     splits = early.split()
     splits["oot"] = data.subset(np.flatnonzero(ids > 25000))
