@@ -179,3 +179,19 @@ def test_missing_model_column_or_target_is_a_clear_error(card, uci):
     assert err.value.file == "new.csv" and err.value.column == var
     with pytest.raises(DataError, match="no target"):
         build_report(card, {"test": Dataset(X=test.X, y=None)})
+
+
+def test_excel_columns_fit_chinese_text(tmp_path):
+    """Wide (Chinese) characters count two units of column width, as Excel draws them."""
+    from openpyxl import load_workbook
+
+    from creditflow.report.content import Section, Table
+
+    meaning = "近6个月信用卡交易金额均值/标准差"  # 15 wide characters and 2 narrow ones
+    frame = pd.DataFrame({"variable": ["x_054"], "meaning": [meaning]})
+    r = Report("t", "", {"模型": "评分卡"}, [Section("s", "Stability", [Table("s.t", "CSI", frame)])])
+    ws = load_workbook(r.to_excel(tmp_path / "r.xlsx"))["Stability"]
+    assert ws.column_dimensions["B"].width >= 32
+    from creditflow.report.excel import text_width
+
+    assert text_width("x_054") == 5 and text_width(meaning) == 32
