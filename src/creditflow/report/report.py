@@ -167,8 +167,9 @@ def build_report(
     disc_sec, disc = sp.discrimination(samples, main)
     cal_sec, cal = sp.calibration(samples)
     stab_sec, stab = sp.stability(view, samples)
+    declared = [v for v in _declared_protected(model, reason_docs) if v in view.features]
     rows, cards = fnd.findings(disc, cal, stab, main.name,
-                               protected=protected_variables(view.features, view.dictionary))
+                               protected=protected_variables(view.features, view.dictionary), declared=declared)
     sections = [
         fnd.findings_section(rows, cards, disc_sec.blocks[0]),
         sm.summary_section(view, samples),
@@ -197,6 +198,16 @@ def build_report(
         metrics={"discrimination": disc, "calibration": cal, "stability": stab, "findings": rows},
         created=created, version=_version(),
     )
+
+
+def _declared_protected(model: Any, docs: Mapping[str, Any] | None) -> list[str]:
+    """The variables declared protected in the reason settings (``reasons.json``: `docs`, else the bundle's own
+    or those a model keeps)."""
+    if docs is None:
+        docs = model.files if hasattr(model, "files") and hasattr(model, "model") else \
+            getattr(getattr(model, "model", model), "reason_docs_", None)
+    settings = (docs or {}).get("reasons.json") or {}
+    return [str(v) for v in settings.get("protected", []) or []] if isinstance(settings, Mapping) else []
 
 
 def _reasons(model: Any, view: ModelView, main: Sample, docs: Mapping[str, Any] | None) -> list[Section]:
