@@ -181,6 +181,20 @@ def test_missing_model_column_or_target_is_a_clear_error(card, uci):
         build_report(card, {"test": Dataset(X=test.X, y=None)})
 
 
+def test_dictionary_logic_stands_beside_the_points_and_bins(report, card, uci):
+    from creditflow.data import FieldDictionary
+
+    var = card.features_[0]
+    d = FieldDictionary(meanings={var: "还款状态"}, logic={var: "-1-按时还款，1..9-逾期月数"})
+    r = build_report(card, uci["test"], dictionary=d)
+    pts = r.table("points.table")
+    assert set(pts.loc[pts["variable"] == var, "logic"]) == {"-1-按时还款，1..9-逾期月数"}
+    assert set(pts.loc[pts["variable"] != var, "logic"]) == {""}
+    assert r.tables()[f"binning.{var}"].note == "Business logic (field dictionary): -1-按时还款，1..9-逾期月数"
+    assert r.tables()[f"binning.{card.features_[1]}"].note == ""
+    assert "logic" not in report.table("points.table")  # no dictionary logic: no column
+
+
 def test_excel_columns_fit_chinese_text(tmp_path):
     """Wide (Chinese) characters count two units of column width, as Excel draws them."""
     from openpyxl import load_workbook

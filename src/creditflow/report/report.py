@@ -160,6 +160,7 @@ def build_report(
     for d in [*(x.dictionary for x in data.values()), dictionary]:
         if d is not None:
             merged.meanings.update(d.meanings)
+            merged.logic.update(d.logic)
     view = ModelView(model, merged)
     samples: list[Sample] = [view.sample(name, d) for name, d in data.items()]
     main = next(s for s in samples if s.name == _primary([s.name for s in samples], primary))
