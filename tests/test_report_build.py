@@ -209,3 +209,9 @@ def test_excel_columns_fit_chinese_text(tmp_path):
     from creditflow.report.excel import text_width
 
     assert text_width("x_054") == 5 and text_width(meaning) == 32
+
+
+def test_data_summary_lists_the_columns_kept_out(report):
+    """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
+    t = report.table("summary.kept_out").set_index("column")
+    assert t.loc[TARGET, "role"] == "target" and t.loc["ID", "role"] == "id" and len(t) == 2

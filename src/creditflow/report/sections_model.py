@@ -35,7 +35,8 @@ def drop_empty(frame: pd.DataFrame, columns: tuple[str, ...] = ("meaning",)) -> 
     return frame.drop(columns=empty)
 
 
-def summary_section(view: ModelView, samples: list[Sample]) -> Section:
+def summary_section(view: ModelView, samples: list[Sample], kept_out: dict[str, str] | None = None) -> Section:
+    """Samples, variables and (`kept_out`: {column: role}) the columns kept out of the model."""
     rows = []
     for s in samples:
         period = ""
@@ -74,6 +75,17 @@ def summary_section(view: ModelView, samples: list[Sample]) -> Section:
               note=f"'distinct' counts values in the first sample ({samples[0].name}). "
                    "Missing rates are per sample."),
     ]
+    if kept_out:
+        from creditflow.data.protected import protected_characteristic
+
+        out = pd.DataFrame({"column": list(kept_out), "role": list(kept_out.values()),
+                            "meaning": [view.meaning(c) for c in kept_out]})
+        out["looks_like"] = [protected_characteristic(c, m) or "" for c, m in zip(out["column"], out["meaning"],
+                                                                                   strict=True)]
+        blocks.append(Table("summary.kept_out", "Columns kept out of the model", drop_empty(out, ("meaning", "looks_like")),
+                            note="The target, id and time columns and the columns the user excluded at training "
+                                 "(train --exclude), as recorded in the bundle's metadata.json; looks_like: the "
+                                 "protected characteristic a name or meaning points at."))
     return Section("summary", "Data summary", blocks)
 
 
