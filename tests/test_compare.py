@@ -101,9 +101,17 @@ def test_cli_writes_json_and_html(models, uci, tmp_path):
     assert {s["model"] for s in doc["summary"]} == {"champion", "challenger"}
     assert sum(s["count"] for s in doc["swap"] if s["segment"] != "total") == 2000
     assert "DeLong" in r.stdout and "swap-out" in r.stdout
-    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "d.csv", "--out", tmp_path / "c.html")
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "d.csv", "--cutoff", "600",
+            "--out", tmp_path / "c.html")
     assert r.exit_code == 0, r.output
-    assert "<h2>Swap set" in (tmp_path / "c.html").read_text(encoding="utf-8")
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "<h2>Swap set" in page
+    # models named by their bundle folders; rates as percentages (the JSON keeps fractions)
+    assert f"champion: {tmp_path / 'champ'}" in page and f"<td>{tmp_path / 'chall'}</td>" in page
+    approval = next(s["approval_rate"] for s in doc["summary"] if s["model"] == "challenger")
+    assert 0 < approval < 1 and f"{approval:.2%}" in page and f"bad rate {doc['bad_rate']:.2%}" in page
+    assert set(doc) == {"champion", "challenger", "rows", "bad_rate", "cutoff", "same_scale", "notes", "summary",
+                        "delong", "psi", "calibration", "swap"}
 
 
 def test_cli_bad_input_exits_2(models, tmp_path):

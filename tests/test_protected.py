@@ -28,3 +28,19 @@ def test_protected_characteristic(name, meaning, expected):
 def test_protected_variables_read_the_dictionary():
     d = FieldDictionary(meanings={"x_001": "性别", "x_002": "年龄"})
     assert protected_variables(["x_001", "x_002", "SEX"], d) == {"x_001": "sex", "SEX": "sex"}
+
+
+def test_the_fairness_finding_lists_declared_protected_model_variables():
+    from creditflow.report.findings import findings
+
+    disc = {"test": {"auc_low": 0.7, "auc": 0.75, "ks": 0.4, "gini": 0.5}}
+
+    def fairness(**kw):
+        rows, _ = findings(disc, {}, {}, "test", **kw)
+        return next(r for r in rows if r["area"] == "fairness")
+
+    assert (fairness(protected={})["value"], fairness(protected={})["result"]) == ("none", "ok")
+    row = fairness(protected={"x_001": "sex"}, declared=["x_002", "x_001"])
+    assert row["value"] == ("x_001 (sex; declared protected: kept out of reasons, still scores), "
+                            "x_002 (declared protected: kept out of reasons, still scores)")
+    assert row["result"] == "warn"

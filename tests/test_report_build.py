@@ -179,3 +179,39 @@ def test_missing_model_column_or_target_is_a_clear_error(card, uci):
     assert err.value.file == "new.csv" and err.value.column == var
     with pytest.raises(DataError, match="no target"):
         build_report(card, {"test": Dataset(X=test.X, y=None)})
+
+
+def test_dictionary_logic_stands_beside_the_points_and_bins(report, card, uci):
+    from creditflow.data import FieldDictionary
+
+    var = card.features_[0]
+    d = FieldDictionary(meanings={var: "还款状态"}, logic={var: "-1-按时还款，1..9-逾期月数"})
+    r = build_report(card, uci["test"], dictionary=d)
+    pts = r.table("points.table")
+    assert set(pts.loc[pts["variable"] == var, "logic"]) == {"-1-按时还款，1..9-逾期月数"}
+    assert set(pts.loc[pts["variable"] != var, "logic"]) == {""}
+    assert r.tables()[f"binning.{var}"].note == "Business logic (field dictionary): -1-按时还款，1..9-逾期月数"
+    assert r.tables()[f"binning.{card.features_[1]}"].note == ""
+    assert "logic" not in report.table("points.table")  # no dictionary logic: no column
+
+
+def test_excel_columns_fit_chinese_text(tmp_path):
+    """Wide (Chinese) characters count two units of column width, as Excel draws them."""
+    from openpyxl import load_workbook
+
+    from creditflow.report.content import Section, Table
+
+    meaning = "近6个月信用卡交易金额均值/标准差"  # 15 wide characters and 2 narrow ones
+    frame = pd.DataFrame({"variable": ["x_054"], "meaning": [meaning]})
+    r = Report("t", "", {"模型": "评分卡"}, [Section("s", "Stability", [Table("s.t", "CSI", frame)])])
+    ws = load_workbook(r.to_excel(tmp_path / "r.xlsx"))["Stability"]
+    assert ws.column_dimensions["B"].width >= 32
+    from creditflow.report.excel import text_width
+
+    assert text_width("x_054") == 5 and text_width(meaning) == 32
+
+
+def test_data_summary_lists_the_columns_kept_out(report):
+    """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
+    t = report.table("summary.kept_out").set_index("column")
+    assert t.loc[TARGET, "role"] == "target" and t.loc["ID", "role"] == "id" and len(t) == 2

@@ -187,3 +187,36 @@ def test_split_keeps_its_own_out_of_time_sample_beside_a_later_one(runner, share
     assert result.exit_code == 0, result.output
     held_out = sum(1 for i in range(1000) if i % 6 == 5)  # the split's out-of-time sample: the last month
     assert f"oot: {held_out:,} rows" in result.output and "oot (later.csv): 300 rows" in result.output
+
+
+def test_exclusions_dictionary_logic_and_declared_protected_reach_the_report(runner, shared_data, tmp_path):
+    """train --exclude is recorded in metadata.json and listed (with its meaning) in the data summary; the
+    dictionary's business logic stands beside the points; a --protected model variable is a fairness finding."""
+    import json
+    from html import escape
+
+    from openpyxl import load_workbook
+
+    german = shared_data / "german_credit" / "germancredit.csv"
+    logic = "... < 0 DM 最差, no checking account 最好"
+    pd.DataFrame({"variable": ["personal_status_and_sex", "status_of_existing_checking_account", "credit_amount"],
+                  "meaning": ["性别及婚姻状况", "支票账户状态", "贷款金额"],
+                  "业务逻辑说明": ["", logic, ""]}).to_csv(tmp_path / "dict.csv", index=False)
+    out = tmp_path / "g"
+    result = runner.invoke(app, ["train", str(german), "--target", "creditability", "--bad", "bad",
+                                 "--exclude", "personal_status_and_sex", "--dictionary", str(tmp_path / "dict.csv"),
+                                 "--protected", "status_of_existing_checking_account", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    training = json.loads((out / "model" / "metadata.json").read_text(encoding="utf-8"))["training"]
+    assert training["excluded"] == ["personal_status_and_sex"] and training["target"] == "creditability"
+    html = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(out / "model"), str(german), "--out", str(html),
+                                 "--xlsx", str(tmp_path / "r.xlsx")])
+    assert result.exit_code == 0, result.output
+    for page in (out / "report.html", html):  # written by train, and by report from the bundle
+        text = " ".join(page.read_text(encoding="utf-8").split())
+        assert "Columns kept out of the model" in text and "excluded by the user" in text and "性别及婚姻状况" in text
+        assert "status_of_existing_checking_account (declared protected: kept out of reasons, still scores)" in text
+        assert f"Business logic (field dictionary): {escape(logic)}" in text
+    cells = {c.value for ws in load_workbook(tmp_path / "r.xlsx").worksheets for row in ws.iter_rows() for c in row}
+    assert "personal_status_and_sex" in cells and logic in cells

@@ -137,6 +137,7 @@ def train(
                 "rows": {k: len(v) for k, v in splits.items()},
                 "bad_rate": {k: v.bad_rate for k, v in splits.items()}, "seed": seed, "test_size": test_size,
                 "columns": {c: str(t) for c, t in data.X.dtypes.items()},
+                "excluded": list(data.excluded),
             },
             "metrics": result.metrics_json()["splits"],
         }
@@ -146,7 +147,7 @@ def train(
         from creditflow.scoring.reasons import bundle_reason_docs
 
         extras.update(bundle_reason_docs(model, splits["train"], reasons))
-        validation = _build_report(model, splits, data, extras) if report else None
+        validation = _build_report(model, splits, data, extras, meta["training"]) if report else None
         save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
@@ -159,13 +160,15 @@ def train(
     return result
 
 
-def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: dict) -> Any:
+def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: dict, training: dict) -> Any:
     """The validation report of a freshly trained model on its train / test / oot samples (`docs`: the
-    bundle's extra documents, whose reason settings the report uses)."""
+    bundle's extra documents, whose reason settings the report uses; `training`: the metadata's training
+    record, whose column roles and exclusions the report lists)."""
     from creditflow.report import build_report
 
     source = Path(data.source).name if data.source else "a DataFrame"
-    return build_report(model, splits, title=f"Validation report: {model.model_type} on {source}", reason_docs=docs)
+    return build_report(model, splits, title=f"Validation report: {model.model_type} on {source}", reason_docs=docs,
+                        training=training)
 
 
 def _schema_doc(model: Any, data: Dataset) -> dict:

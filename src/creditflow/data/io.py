@@ -566,6 +566,7 @@ class Dataset:
     dictionary: FieldDictionary = field(default_factory=FieldDictionary)
     source: str | None = None
     bad_value: str | None = None  # the bad value given to read_table (recorded in a model's metadata)
+    excluded: list[str] = field(default_factory=list)  # columns kept out by `exclude` (recorded in the metadata)
     _splits: dict | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -741,4 +742,5 @@ def read_table(
         dictionary=fd,
         source=source,
         bad_value=str(bad).strip() if bad is not None and y is not None else None,
+        excluded=[str(c) for c in exclude or []],
     )

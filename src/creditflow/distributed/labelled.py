@@ -48,6 +48,7 @@ class LabelledTable:
     test_size: float = 0.3
     bad_value: str | None = None  # the bad value given (kept in the model's metadata, as read_table's)
     text_numbers: list[str] = field(default_factory=list)  # text feature columns holding only numbers
+    excluded: list[str] = field(default_factory=list)  # columns kept out by `exclude` (kept in the metadata)
 
     @property
     def source(self) -> str:
@@ -131,7 +132,8 @@ def read_labelled(
         fd = FieldDictionary()
     return LabelledTable(table=table, target=target, features=features, y=y, role=role, id_column=id,
                          time_column=time, dictionary=fd, seed=seed, test_size=test_size,
-                         bad_value=str(bad).strip() if bad is not None else None, text_numbers=text_numbers)
+                         bad_value=str(bad).strip() if bad is not None else None, text_numbers=text_numbers,
+                         excluded=[str(c) for c in exclude or []])
 
 
 def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]) -> list[str]:

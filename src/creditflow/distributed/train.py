@@ -157,7 +157,7 @@ def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResul
             "source": data.source, "target": data.target, "id_column": data.id_column,
             "time_column": data.time_column, "bad": data.bad_value, "rows": {s: data.rows(s) for s in data.splits},
             "bad_rate": {s: data.bad_rate(s) for s in data.splits}, "seed": data.seed, "test_size": data.test_size,
-            "columns": column_types(data.table.meta, stats, data.features),
+            "columns": column_types(data.table.meta, stats, data.features), "excluded": list(data.excluded),
         },
         "metrics": result.metrics_json()["splits"],
         "distributed": {"engine": "dask", "workers": len(client.scheduler_info(n_workers=-1)["workers"]),

@@ -11,6 +11,7 @@ with bad rates). A row is approved when its score is at or above the cutoff (hig
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,11 @@ def _version(obj: Any) -> str:
     return str(getattr(obj, "bundle_version_", ""))
 
 
+def _path(obj: Any) -> str:
+    """The folder of a loaded bundle, else ""."""
+    return str(obj.path) if hasattr(obj, "files") and hasattr(obj, "path") else ""
+
+
 @dataclass
 class Comparison:
     """The comparison tables of a champion and a challenger on one labelled sample."""
@@ -51,6 +57,7 @@ class Comparison:
     calibration: pd.DataFrame
     swap: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    paths: tuple[str, str] = ("", "")  # the bundles' folders, when bundles were compared (shown in the HTML)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """summary, delong, calibration, psi and swap as DataFrames (for reports)."""
@@ -75,29 +82,49 @@ class Comparison:
         }
 
     def to_html(self) -> str:
-        """A self-contained HTML page of the comparison."""
-        fmt = {"float_format": lambda v: f"{v:.4f}", "index": False, "border": 0}
+        """A self-contained HTML page of the comparison: rates and shares as percentages, models named by
+        their bundle folders."""
         d = self.delong
+
+        def table(frame: pd.DataFrame) -> str:
+            if "model" in frame and any(self.paths):
+                where = dict(zip(self.names, self.paths, strict=True))
+                frame = frame.copy()
+                frame.insert(1, "bundle", frame["model"].map(where))
+            pct = {c: _percent for c in frame.columns if _PERCENT.search(str(c))}
+            return frame.to_html(float_format=lambda v: f"{v:.4f}", formatters=pct, index=False, border=0)
+
+        models = "".join(f"<li>{html.escape(n)}: {html.escape(p)}</li>" for n, p in zip(self.names, self.paths,
+                                                                                       strict=True) if p)
         parts = [
             "<!doctype html><html><head><meta charset='utf-8'><title>Champion vs challenger</title>",
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
             "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}</style></head><body>",
             f"<h1>{html.escape(self.names[0])} vs {html.escape(self.names[1])}</h1>",
-            f"<p>{self.rows:,} labelled rows, bad rate {self.bad_rate:.4f}; cutoff {self.cutoff:g} "
+            f"<ul>{models}</ul>" if models else "",
+            f"<p>{self.rows:,} labelled rows, bad rate {self.bad_rate:.2%}; cutoff {self.cutoff:g} "
             "(approve at or above).</p>",
             *(f"<p><b>note:</b> {html.escape(n)}</p>" for n in self.notes),
-            "<h2>Discrimination and calibration</h2>", self.summary.to_html(**fmt),
+            "<h2>Discrimination and calibration</h2>", table(self.summary),
             f"<p>DeLong test of equal AUC: difference {d['difference']:+.4f} (challenger - champion), "
             f"z = {d['z']:.3f}, p = {d['p_value']:.4g}.</p>",
-            "<h2>Calibration by decile of predicted bad rate</h2>", self.calibration.to_html(**fmt),
-            f"<h2>Score shift (PSI = {self.psi_value:.4f})</h2>", self.psi_table.to_html(**fmt),
-            f"<h2>Swap set at cutoff {self.cutoff:g}</h2>", self.swap.to_html(**fmt),
+            "<h2>Calibration by decile of predicted bad rate</h2>", table(self.calibration),
+            f"<h2>Score shift (PSI = {self.psi_value:.4f})</h2>", table(self.psi_table),
+            f"<h2>Swap set at cutoff {self.cutoff:g}</h2>", table(self.swap),
             "</body></html>",
         ]
         return "\n".join(parts)
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+
+# columns the HTML shows as percentages: rates, shares and probabilities of bad (not p-values)
+_PERCENT = re.compile(r"(rate|share|probability|predicted|observed|jeffreys_low|jeffreys_high|^min_p$|^max_p$)")
+
+
+def _percent(v: Any) -> str:
+    return "" if v is None or v != v else f"{float(v):.2%}"
 
 
 def _plain(v: Any) -> Any:
@@ -163,6 +190,7 @@ def compare_models(
         names=names, cutoff=cut, rows=len(yv), bad_rate=float(yv.mean()), same_scale=same,
         summary=pd.DataFrame(rows), delong=delong, psi_value=shift.value, psi_table=shift.table,
         calibration=pd.concat(cal, ignore_index=True), swap=swap, notes=notes,
+        paths=(_path(champion), _path(challenger)),
     )
 
 

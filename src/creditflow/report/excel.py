@@ -3,6 +3,7 @@ Numbers stay numbers (with the same formats as the HTML page), so a validator ca
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,12 @@ def _cell(value: object) -> object:
     return str(value)
 
 
+def text_width(text: str) -> int:
+    """Display width of `text` in Excel column units: East Asian wide and full-width characters (Chinese,
+    Japanese, Korean, full-width punctuation) take two, others one."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _sheet_name(title: str, used: set[str]) -> str:
     base = "".join(ch for ch in title if ch not in "[]:*?/\\")[:31] or "Sheet"
     name, i = base, 2
@@ -56,7 +63,7 @@ def _write_table(ws, t: Table, row: int, widths: dict[int, int]) -> int:
         cell = ws.cell(row=row, column=j, value=str(c))
         cell.fill, cell.font = HEADER_FILL, HEADER_FONT
         cell.alignment = Alignment(horizontal="center")
-        widths[j] = max(widths.get(j, 8), min(len(str(c)) + 2, 40))
+        widths[j] = max(widths.get(j, 8), min(text_width(str(c)) + 2, 40))
     values = t.frame.to_numpy(dtype=object)
     formats = [FORMATS.get(kinds[c], FORMATS["text"])[1] for c in cols]
     for i, r in enumerate(values, start=row + 1):
@@ -65,7 +72,7 @@ def _write_table(ws, t: Table, row: int, widths: dict[int, int]) -> int:
             if formats[j - 1] != "@" and isinstance(cell.value, int | float):
                 cell.number_format = formats[j - 1]
             if isinstance(cell.value, str):
-                widths[j] = max(widths.get(j, 8), min(len(cell.value) + 2, 60))
+                widths[j] = max(widths.get(j, 8), min(text_width(cell.value) + 2, 60))
             else:
                 widths[j] = max(widths.get(j, 8), 12)
     row += len(values) + 1
@@ -104,7 +111,7 @@ def write_workbook(report: Report, path: str | Path) -> None:
     for i, (k, v) in enumerate(report.meta.items(), start=4):
         info.cell(row=i, column=1, value=_cell(str(k))).font = Font(bold=True)
         info.cell(row=i, column=2, value=_cell(str(v)))
-    info.column_dimensions["A"].width = 24
+    info.column_dimensions["A"].width = max([24, *(min(text_width(str(k)) + 2, 40) for k in report.meta)])
     info.column_dimensions["B"].width = 80
     used = {"Report"}
     for s in report.sections:

@@ -32,11 +32,12 @@ _STATUS = {"stable": "ok", "monitor": "warn", "shift": "fail", "n/a": "info"}
 
 def findings(
     disc: dict[str, dict], calib: dict[str, dict], stab: dict[str, dict], primary: str,
-    th: Thresholds = Thresholds(), protected: dict[str, str] | None = None,
+    th: Thresholds = Thresholds(), protected: dict[str, str] | None = None, declared: list[str] | None = None,
 ) -> tuple[list[dict], list[Metric]]:
     """The automatic checks as rows (area, check, sample, value, threshold, result) and headline cards.
 
-    `protected`: model variables that look like protected characteristics ({variable: characteristic}).
+    `protected`: model variables that look like protected characteristics ({variable: characteristic});
+    `declared`: model variables the user declared protected (kept out of reasons, yet scoring).
     """
     rows: list[dict] = []
 
@@ -77,10 +78,15 @@ def findings(
             st = stability_status(s["csi_max"])
             add("stability", "largest CSI of a model variable", name, f"{s['csi_max']:.4f} ({s['csi_worst']})",
                 "ok < 0.10, warn < 0.25", _STATUS[st])
-    if protected is not None:
-        add("fairness", "model variables that look like protected characteristics", "model",
-            ", ".join(f"{v} ({what})" for v, what in protected.items()) or "none", "none",
-            "warn" if protected else "ok")
+    if protected is not None or declared:
+        looks, named = protected or {}, list(declared or [])
+        parts = []
+        for v in dict.fromkeys([*looks, *named]):
+            why = [looks[v]] if v in looks else []
+            why += ["declared protected: kept out of reasons, still scores"] if v in named else []
+            parts.append(f"{v} ({'; '.join(why)})")
+        add("fairness", "model variables that look like or are declared protected characteristics", "model",
+            ", ".join(parts) or "none", "none", "warn" if parts else "ok")
     counts = pd.Series([r["result"] for r in rows]).value_counts()
     psis = {n: s["psi"] for n, s in stab.items() if "psi" in s}
     cards = []

@@ -79,6 +79,7 @@ class ModelView:
         for d in (getattr(model, "dictionary_", None), dictionary):
             if d is not None:
                 self.dictionary.meanings.update(d.meanings)
+                self.dictionary.logic.update(d.logic)
                 self.dictionary.categories.update(d.categories)
 
     @staticmethod
@@ -97,6 +98,10 @@ class ModelView:
 
     def meaning(self, variable: str) -> str:
         return self.dictionary.meaning(variable)
+
+    def logic(self, variable: str) -> str:
+        """The dictionary's business logic of `variable` (业务逻辑说明, e.g. "0-无或未知，1-有"), or ""."""
+        return self.dictionary.logic.get(str(variable), "")
 
     def check(self, name: str, dataset: Dataset) -> None:
         """Refuse a sample that lacks the target or a model column, naming its file and the column."""

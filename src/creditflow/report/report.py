@@ -144,6 +144,7 @@ def build_report(
     dictionary: FieldDictionary | None = None,
     meta: Mapping[str, Any] | None = None,
     reason_docs: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> Report:
     """Build the validation report of a fitted model on named samples (e.g. train, test, oot).
 
@@ -153,6 +154,8 @@ def build_report(
     use (default 'test', else the first sample not named 'train'). `meta`: extra lines for the header.
     `reason_docs`: documents holding the ``reasons.json`` / ``reason_codes.json`` the reason-code section
     uses (other documents are ignored; default: the bundle's own, or the model's defaults).
+    `training`: the training record of the bundle's ``metadata.json`` (target, id_column, time_column and the
+    excluded columns), listed in the data summary; default: the bundle's own, else the first sample's roles.
     Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
     """
     data = _as_datasets(datasets)
@@ -160,6 +163,7 @@ def build_report(
     for d in [*(x.dictionary for x in data.values()), dictionary]:
         if d is not None:
             merged.meanings.update(d.meanings)
+            merged.logic.update(d.logic)
     view = ModelView(model, merged)
     samples: list[Sample] = [view.sample(name, d) for name, d in data.items()]
     main = next(s for s in samples if s.name == _primary([s.name for s in samples], primary))
@@ -167,11 +171,12 @@ def build_report(
     disc_sec, disc = sp.discrimination(samples, main)
     cal_sec, cal = sp.calibration(samples)
     stab_sec, stab = sp.stability(view, samples)
+    declared = [v for v in _declared_protected(model, reason_docs) if v in view.features]
     rows, cards = fnd.findings(disc, cal, stab, main.name,
-                               protected=protected_variables(view.features, view.dictionary))
+                               protected=protected_variables(view.features, view.dictionary), declared=declared)
     sections = [
         fnd.findings_section(rows, cards, disc_sec.blocks[0]),
-        sm.summary_section(view, samples),
+        sm.summary_section(view, samples, _kept_out(model, data, training)),
         sm.selection_section(view),
         sm.binning_section(view, samples),
         sm.points_section(view, main),
@@ -197,6 +202,31 @@ def build_report(
         metrics={"discrimination": disc, "calibration": cal, "stability": stab, "findings": rows},
         created=created, version=_version(),
     )
+
+
+def _declared_protected(model: Any, docs: Mapping[str, Any] | None) -> list[str]:
+    """The variables declared protected in the reason settings (``reasons.json``: `docs`, else the bundle's own
+    or those a model keeps)."""
+    if docs is None:
+        docs = model.files if hasattr(model, "files") and hasattr(model, "model") else \
+            getattr(getattr(model, "model", model), "reason_docs_", None)
+    settings = (docs or {}).get("reasons.json") or {}
+    return [str(v) for v in settings.get("protected", []) or []] if isinstance(settings, Mapping) else []
+
+
+def _kept_out(model: Any, data: Mapping[str, Dataset], training: Mapping[str, Any] | None) -> dict[str, str]:
+    """{column: role} of the columns kept out of the model: target, id, time and those the user excluded."""
+    if training is None and hasattr(model, "metadata") and hasattr(model, "model"):  # a loaded Bundle
+        training = model.metadata.get("training")
+    if training is None:
+        first = next(iter(data.values()))
+        training = {"target": first.target, "id_column": first.id_column, "time_column": first.time_column,
+                    "excluded": first.excluded}
+    out = {str(training[key]): role for key, role in (("target", "target"), ("id_column", "id"),
+                                                       ("time_column", "time")) if training.get(key)}
+    for col in training.get("excluded") or []:
+        out.setdefault(str(col), "excluded by the user")
+    return out
 
 
 def _reasons(model: Any, view: ModelView, main: Sample, docs: Mapping[str, Any] | None) -> list[Section]:

@@ -35,7 +35,8 @@ def drop_empty(frame: pd.DataFrame, columns: tuple[str, ...] = ("meaning",)) -> 
     return frame.drop(columns=empty)
 
 
-def summary_section(view: ModelView, samples: list[Sample]) -> Section:
+def summary_section(view: ModelView, samples: list[Sample], kept_out: dict[str, str] | None = None) -> Section:
+    """Samples, variables and (`kept_out`: {column: role}) the columns kept out of the model."""
     rows = []
     for s in samples:
         period = ""
@@ -74,6 +75,17 @@ def summary_section(view: ModelView, samples: list[Sample]) -> Section:
               note=f"'distinct' counts values in the first sample ({samples[0].name}). "
                    "Missing rates are per sample."),
     ]
+    if kept_out:
+        from creditflow.data.protected import protected_characteristic
+
+        out = pd.DataFrame({"column": list(kept_out), "role": list(kept_out.values()),
+                            "meaning": [view.meaning(c) for c in kept_out]})
+        out["looks_like"] = [protected_characteristic(c, m) or "" for c, m in zip(out["column"], out["meaning"],
+                                                                                   strict=True)]
+        blocks.append(Table("summary.kept_out", "Columns kept out of the model", drop_empty(out, ("meaning", "looks_like")),
+                            note="The target, id and time columns and the columns the user excluded at training "
+                                 "(train --exclude), as recorded in the bundle's metadata.json; looks_like: the "
+                                 "protected characteristic a name or meaning points at."))
     return Section("summary", "Data summary", blocks)
 
 
@@ -173,7 +185,8 @@ def _variable_group(view: ModelView, var: str, samples: list[Sample], selected: 
     return Group(
         title=var, subtitle=(meaning + " · " if meaning else "") + sub, open=selected, anchor=f"var-{var}",
         blocks=[Figure(f"binning.{var}.chart", f"{var}: share and bad rate by bin", svg=chart),
-                Table(f"binning.{var}", f"Binning table — {label(view, var, 40)}", t)],
+                Table(f"binning.{var}", f"Binning table — {label(view, var, 40)}", t,
+                      note=f"Business logic (field dictionary): {view.logic(var)}" if view.logic(var) else "")],
     )
 
 
@@ -246,17 +259,18 @@ def points_section(view: ModelView, sample: Sample | None = None) -> Section:
     pts = view.points.copy()
     if "meaning" not in pts:
         pts["meaning"] = [view.meaning(v) for v in pts["variable"]]
+    pts["logic"] = [view.logic(v) for v in pts["variable"]]  # the dictionary's 业务逻辑说明, to read the bins by
     note = "A score is the base points plus one bin's points per variable, clipped to the score range."
     if "logodds" in pts:  # boosted scorecard: the points come from its shapes' log-odds, not from the WOE
         pts["share"] = _bin_shares(view, pts)
-        pts = pts[["variable", "meaning", "bin", "share", "logodds", "points", "woe"]]
+        pts = pts[["variable", "meaning", "logic", "bin", "share", "logodds", "points", "woe"]]
         note = ("A score is the base points plus one bin's points per variable and one cell's points per "
                 "interaction table (\"A × B\"), clipped to the score range. Points = −(PDO / ln 2) × logodds, "
                 "the boosted shape's log-odds of bad, fitted jointly with the other variables; the WOE is the "
                 "bin's own marginal evidence and need not follow the points where variables overlap. share: "
                 "training rows in the bin or cell.")
     else:
-        pts = pts[["variable", "meaning", "bin", "woe", "points"]]
+        pts = pts[["variable", "meaning", "logic", "bin", "woe", "points"]]
     spread = pts.groupby("variable", sort=False)["points"].agg(min_points="min", max_points="max").reset_index()
     spread["spread"] = spread["max_points"] - spread["min_points"]
     spread.insert(1, "meaning", [view.meaning(v) for v in spread["variable"]])
@@ -274,7 +288,9 @@ def points_section(view: ModelView, sample: Sample | None = None) -> Section:
                             formats={"min_score": "int", "max_score": "int"}))
     blocks += [
         Table("points.spread", "Points range per variable", drop_empty(spread)),
-        Table("points.table", "Points per bin", drop_empty(pts), note=note),
+        Table("points.table", "Points per bin", drop_empty(pts, ("meaning", "logic")),
+              note=note + (" logic: the field dictionary's business logic of the variable." if
+                           pts["logic"].astype(bool).any() else "")),
     ]
     tradeoff = tradeoff_table(view, sample) if sample is not None else None
     if tradeoff is not None:
