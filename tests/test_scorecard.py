@@ -111,7 +111,7 @@ def test_selection_reports_a_reason_for_every_dropped_variable(card):
     dropped = card.selection_[~card.selection_["selected"]]
     assert len(dropped) > 0
     assert dropped["reason"].str.len().gt(0).all()
-    assert set(dropped["step"]) <= {"missing", "iv", "correlation", "vif", "max_features", "stepwise", "sign"}
+    assert set(dropped["step"]) <= {"missing", "iv", "correlation", "vif", "max_features", "stepwise", "sign", "flat"}
 
 
 def test_stepwise_selection_runs_on_real_data(uci):
@@ -143,14 +143,14 @@ def test_fit_on_patterns_equals_the_fit_on_every_row(card, uci):
     lr = LogisticRegression(C=card.C, max_iter=10000, tol=1e-12).fit(woe, y)
     np.testing.assert_allclose(card.coef_, lr.coef_[0], rtol=0, atol=1e-5)
     # and selection from the patterns' cross-products agrees with selection on the WOE frame
-    # (the filters' final run is without the variables that lost on sign)
+    # (the filters' final run is without the variables that lost on sign or left with flat points)
     sel = card.selection_
-    signs = set(sel.loc[sel["step"] == "sign", "variable"])
-    frame = card.binning_.transform(X).drop(columns=sorted(signs))
+    left = set(sel.loc[sel["step"].isin(["sign", "flat"]), "variable"])
+    frame = card.binning_.transform(X).drop(columns=sorted(left))
     direct = select_features(frame, y, card.binning_.iv_, X.isna().mean(), SelectionSettings())
     assert set(direct.loc[direct["selected"], "variable"]) == set(card.features_)
     steps = dict(zip(direct["variable"], direct["step"], strict=True))
-    assert all(steps[v] == st for v, st in zip(sel["variable"], sel["step"], strict=True) if st != "sign")
+    assert all(steps[v] == st for v, st in zip(sel["variable"], sel["step"], strict=True) if st not in ("sign", "flat"))
 
 
 def test_a_variable_dropped_for_sign_blocks_no_other(shared_data):
@@ -306,11 +306,11 @@ def test_typed_and_text_readings_of_a_value_score_alike(uci, tmp_path):
     assert category_key(True) == category_key("true") == category_key("TRUE") == "True"
     X = uci.train.X.head(4000).copy()
     y = uci.train.y[:4000]
-    X["EDU"] = X["EDUCATION"].astype(float)
-    X["YOUNG"] = X["AGE"] < 30
+    X["EDU"] = X.pop("PAY_0").astype(float)  # strong enough to keep points of its own
+    X["LOW"] = X.pop("LIMIT_BAL") < 100000
     card = cf.Scorecard(categorical=["EDU"], selection={"min_iv": 0.0, "max_corr": None, "max_vif": None}).fit(X, y)
-    assert {"EDU", "YOUNG"} & set(card.features_)  # at least one is scored (else the test shows nothing)
-    as_text = X.assign(EDU=X["EDU"].map(lambda v: f"{v:.1f}"), YOUNG=X["YOUNG"].map(lambda v: str(v).lower()))
+    assert {"EDU", "LOW"} <= set(card.features_)  # both are scored (else the test shows nothing)
+    as_text = X.assign(EDU=X["EDU"].map(lambda v: f"{v:.1f}"), LOW=X["LOW"].map(lambda v: str(v).lower()))
     pd.testing.assert_frame_equal(card.scores(X), card.scores(as_text))
     assert card.binning_.unseen_counts(as_text, card.features_) == {}
 
@@ -378,3 +378,14 @@ def test_custom_scaling_with_the_default_grades_still_fits_and_given_grades_are_
     assert set(card.scores(X)["grade"]) == {"E"}
     with pytest.raises(CreditflowError, match="above the highest score"):
         cf.Scorecard(scaling=scaling, grades=[("A", 700), ("B", 0)]).fit(X, y)
+
+
+def test_a_variable_whose_bins_all_get_the_same_points_leaves_the_card(card):
+    """On uci_taiwan BILL_AMT6's coefficient x WOE stays under half a point in every bin: it moved no score,
+    yet the service asked for it. It leaves, with the reason, and the card is refitted without it."""
+    spread = card.points_.groupby("variable")["points"].agg(lambda p: p.max() - p.min())
+    assert (spread > 0).all(), spread[spread == 0]
+    flat = card.selection_[card.selection_["step"] == "flat"]
+    assert "BILL_AMT6" in flat["variable"].tolist()
+    assert flat["reason"].str.startswith("every bin gets the same points").all()
+    assert "BILL_AMT6" not in card.features_

@@ -215,15 +215,17 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         def loglik(names: list[str]) -> float:
             return newton_logistic(sums.newton(names), len(names) + 1, mean_y)[1]
 
-        # A variable whose coefficient runs against its WOE leaves the card; the filters then run again
-        # without it, so a variable that lost only to it (correlation, VIF) gets its chance back.
-        signs: dict[str, str] = {}
+        # A variable whose coefficient runs against its WOE leaves the card, and so does one whose bins all get
+        # the same points (it would move no score, yet the service would ask for it); the filters then run
+        # again without it, so a variable that lost only to it (correlation, VIF) gets its chance back.
+        left: dict[str, dict[str, str]] = {"sign": {}, "flat": {}}
         fit = None
         rerun = True
         while True:
             if rerun:
                 trial = report.copy()
-                mark_dropped(trial, signs, "sign")
+                for step, reasons in left.items():
+                    mark_dropped(trial, reasons, step)
                 self.selection_ = finish(trial, corr, self.binning_.iv_, sset, n, loglik)
                 chosen = self.selection_.loc[self.selection_["selected"], "variable"].tolist()
             if not chosen:
@@ -233,18 +235,19 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             fit, dropped = self._fit_logistic(sums, chosen, mean_y, fit)
             if dropped is None:
                 return chosen
-            var, why = dropped
-            signs[var] = why
+            var, step, why = dropped
+            left[step][var] = why
             rerun = _blocks_others(self.selection_, corr, var, sset.max_corr)
             if not rerun:  # the filters would drop the same variables: only this one leaves
                 row = self.selection_.index[self.selection_["variable"] == var][0]
-                self.selection_.loc[row, ["selected", "step", "reason"]] = [False, "sign", why]
+                self.selection_.loc[row, ["selected", "step", "reason"]] = [False, step, why]
                 chosen = [c for c in chosen if c != var]
 
     def _fit_logistic(
         self, sums: PatternSumsLike, chosen: list[str], mean_y: float, previous: tuple[list[str], np.ndarray] | None
-    ) -> tuple[tuple[list[str], np.ndarray], tuple[str, str] | None]:
-        """Fit the logistic on `chosen`; keep it when every coefficient is positive, else name the worst.
+    ) -> tuple[tuple[list[str], np.ndarray], tuple[str, str, str] | None]:
+        """Fit the logistic on `chosen`; keep it when every coefficient is positive and every variable's bins get
+        more than one number of points, else name the worst (variable, step, reason).
 
         `previous` (variables, coefficients) warm-starts Newton from the last fit's values.
         """
@@ -259,15 +262,23 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                     start[j + 1] = prev[at[v] + 1]
         beta, _ = newton_logistic(sums.newton(chosen), len(chosen) + 1, mean_y, C=self.C, start=start)
         coef = beta[1:]
-        if (coef > 0).all() or self.coef_sign == "any":
-            self.coef_ = coef.copy()
-            self.intercept_ = float(beta[0])
-            return (chosen, beta), None
-        # WOE is ln(bad share / good share): a negative coefficient reverses the variable's own
-        # evidence (a collinearity artefact). Drop the worst offender.
-        worst = int(np.argmin(coef))
-        why = f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)"
-        return (chosen, beta), (chosen[worst], why)
+        if not ((coef > 0).all() or self.coef_sign == "any"):
+            # WOE is ln(bad share / good share): a negative coefficient reverses the variable's own
+            # evidence (a collinearity artefact). Drop the worst offender.
+            worst = int(np.argmin(coef))
+            why = f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)"
+            return (chosen, beta), (chosen[worst], "sign", why)
+        spread = [np.ptp(np.rint(-self.scaling_.factor * c * np.asarray(self.binning_.bins_[v].woe, dtype=float)))
+                  for v, c in zip(chosen, coef, strict=True)]
+        if len(chosen) > 1 and min(spread) == 0:
+            # the weakest first: without it the others' coefficients move, and another may get points again
+            flat = [j for j, sp in enumerate(spread) if sp == 0]
+            worst = min(flat, key=lambda j: abs(coef[j]) * np.ptp(self.binning_.bins_[chosen[j]].woe))
+            why = f"every bin gets the same points (coefficient {coef[worst]:.3f} x WOE under half a point)"
+            return (chosen, beta), (chosen[worst], "flat", why)
+        self.coef_ = coef.copy()
+        self.intercept_ = float(beta[0])
+        return (chosen, beta), None
 
     def _bin_logodds(self) -> list[tuple[str, np.ndarray]]:
         """Each model variable with its per-bin log-odds of bad (here coefficient x WOE)."""
