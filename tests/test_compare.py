@@ -146,7 +146,7 @@ def test_split_compares_on_the_rows_training_held_out_and_the_training_table_is_
     champ, chall = tmp_path / "a" / "model", tmp_path / "b" / "model"
     r = run("compare", champ, chall, GERMAN, "--out", tmp_path / "all.json")
     assert r.exit_code == 0, r.output
-    assert "as many rows as the champion's training table (1,000)" in " ".join(r.stderr.split())
+    assert f"as many rows as the training table of {champ} (1,000)" in " ".join(r.stderr.split())
     r = run("compare", champ, chall, GERMAN, "--split", "--out", tmp_path / "held.json")
     assert r.exit_code == 0, r.output
     assert "comparing on the 300 rows training held out" in r.stdout and "training table" not in r.stderr
@@ -155,3 +155,35 @@ def test_split_compares_on_the_rows_training_held_out_and_the_training_table_is_
     expected = json.loads((tmp_path / "a" / "metrics.json").read_text())["splits"]["test"]["auc"]
     champion = next(s for s in held["summary"] if s["model"] == "champion")
     assert champion["auc"] == pytest.approx(expected)  # the very rows train evaluated the champion on
+    # --split refuses what would bring training rows back: another split, another table, no training record
+    train(data, tmp_path / "c", seed=7, report=False)
+    r = run("compare", champ, tmp_path / "c" / "model", GERMAN, "--split")
+    assert r.exit_code == 2 and "the challenger was trained on another split (seed differ" in " ".join(r.stderr.split())
+    pd.read_csv(GERMAN).head(900).to_csv(tmp_path / "short.csv", index=False)
+    r = run("compare", champ, chall, tmp_path / "short.csv", "--split")
+    assert r.exit_code == 2 and "needs the training table (1,000 rows); this one has 900" in " ".join(r.stderr.split())
+    save_bundle(cf.Scorecard().fit(data.train), tmp_path / "bare")
+    r = run("compare", tmp_path / "bare", chall, GERMAN, "--split", "--target", "creditability", "--bad", "bad")
+    assert r.exit_code == 2 and "the champion records no training split" in " ".join(r.stderr.split())
+    # the challenger's own training table is warned of too
+    r = run("compare", tmp_path / "bare", chall, GERMAN, "--target", "creditability", "--bad", "bad")
+    assert r.exit_code == 0 and f"training table of {chall}" in " ".join(r.stderr.split())
+
+
+def test_split_needs_the_time_column_training_held_out_by(tmp_path):
+    from creditflow.workflow import train
+    from tests.conftest import GERMAN
+
+    frame = pd.read_csv(GERMAN).assign(month=[f"2024-{1 + i % 6:02d}" for i in range(1000)])
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    data = cf.read_table(tmp_path / "g.csv", "creditability", bad="bad", time="month")
+    for name in ("a", "b"):
+        train(data, tmp_path / name, report=False)
+    champ, chall = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    r = run("compare", champ, chall, tmp_path / "g.csv", "--split")
+    assert r.exit_code == 0, r.output
+    held = 1000 - json.loads((tmp_path / "a" / "metrics.json").read_text())["splits"]["train"]["rows"]
+    assert f"comparing on the {held:,} rows training held out" in r.stdout
+    frame.drop(columns="month").to_csv(tmp_path / "no_time.csv", index=False)
+    r = run("compare", champ, chall, tmp_path / "no_time.csv", "--split")
+    assert r.exit_code == 2 and "lacks the time column" in " ".join(r.stderr.split())

@@ -49,17 +49,17 @@ def compare_cmd(
             raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
                                   file=str(data), column=lacking[0])
     training = a.metadata.get("training", {})
-    time = training.get("time_column") if split and training.get("time_column") in frame.columns else None
+    time = _check_split(a, b, champion, challenger, frame, str(data)) if split else None
     with located(str(data)):  # only the two models' inputs are features: other columns are not checked
         ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])),
                         default_bad=training.get("bad"), time=time)
     ds.source = str(data)
     if split:
-        role = ds.roles(test_size=float(training.get("test_size", 0.3)), seed=int(training.get("seed", 42)))
+        role = ds.roles(test_size=float(training["test_size"]), seed=int(training["seed"]))
         ds = ds.subset(np.flatnonzero(role != 0))
         console.print(f"--split: comparing on the {len(ds):,} rows training held out", highlight=False)
     else:
-        _warn_if_training_table(len(ds), a, str(data))
+        _warn_if_training_table(len(ds), ((a, champion), (b, challenger)), str(data))
     result = compare_models(a, b, ds, cutoff=cutoff)
     _print(result)
     if out is not None:
@@ -71,16 +71,46 @@ def compare_cmd(
         console.print(f"comparison: [bold]{out}[/]")
 
 
-def _warn_if_training_table(rows: int, bundle: Any, data: str) -> None:
-    """A table as long as the champion's training table is most likely that table: its training rows flatter
-    both models (and whichever fits them closer), so say so and point to --split."""
-    splits = bundle.metadata.get("metrics", {})
-    trained = sum(int(m.get("rows", 0)) for m in splits.values() if isinstance(m, dict))
-    if trained and rows == trained:
-        err_console.print(f"[yellow]warning:[/] file '{data}' has as many rows as the champion's training table "
-                          f"({trained:,}): if it is that table, most rows trained the models and the comparison "
-                          "flatters them; pass --split to compare on the rows training held out",
-                          highlight=False, soft_wrap=True)
+def _training_rows(bundle: Any) -> int:
+    """Rows of the table `creditflow train` split for this bundle (0 when it records none)."""
+    rows = bundle.metadata.get("training", {}).get("rows") or {}
+    return sum(int(n) for n in rows.values()) if isinstance(rows, dict) else 0
+
+
+def _check_split(a: Any, b: Any, champion: Path, challenger: Path, frame: Any, data: str) -> str | None:
+    """Refuse --split unless it can rebuild the split both models were trained on from this table; the time
+    column to read (the out-of-time rows are held out by it), if training had one."""
+    training = a.metadata.get("training") or {}
+    if not {"seed", "test_size", "rows"} <= set(training):
+        raise CreditflowError("--split: the champion records no training split (a bundle not written by "
+                              "creditflow train): compare on a holdout table instead", file=str(champion))
+    keys = ("seed", "test_size", "time_column", "rows")
+    other = b.metadata.get("training") or {}
+    differ = [k for k in keys if other.get(k) != training.get(k)]
+    if differ:
+        raise CreditflowError(f"--split: the challenger was trained on another split ({', '.join(differ)} differ "
+                              "from the champion's): rows the champion held out trained it; compare on a holdout "
+                              "table neither model saw", file=str(challenger))
+    if len(frame) != _training_rows(a):
+        raise CreditflowError(f"--split needs the training table ({_training_rows(a):,} rows); this one has "
+                              f"{len(frame):,}", file=data)
+    time = training.get("time_column")
+    if time and time not in frame.columns:
+        raise CreditflowError("--split: the table lacks the time column training held its out-of-time rows out by",
+                              file=data, column=time)
+    return time
+
+
+def _warn_if_training_table(rows: int, bundles: tuple[tuple[Any, Path], ...], data: str) -> None:
+    """A table as long as a model's training table is most likely that table: its training rows flatter the
+    model (and the comparison leans its way), so say so and point to --split."""
+    for bundle, path in bundles:
+        if rows == _training_rows(bundle):
+            err_console.print(f"[yellow]warning:[/] file '{data}' has as many rows as the training table of {path} "
+                              f"({rows:,}): if it is that table, most rows trained that model and the comparison "
+                              "flatters it; pass --split to compare on the rows training held out",
+                              highlight=False, soft_wrap=True)
+            return
 
 
 def _print(result) -> None:
