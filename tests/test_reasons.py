@@ -394,3 +394,10 @@ def test_boosted_reasons_default_to_the_points_few_applicants_beat(boosted):
     for t, (_, _, pts, _, _) in zip(old.pairs_, old._pair_plan, strict=True):
         assert ref_old[t.name] == pts.max()
     assert all(ref_old[v] == ref[v] for v in model.features_)
+
+
+def test_a_chinese_label_says_missing_in_chinese():
+    from creditflow.scoring.reasons import missing_text
+
+    assert missing_text("PAY_0 (repayment status)") == "PAY_0 (repayment status): missing"
+    assert missing_text("x_131 (近3个月查询次数)") == "x_131 (近3个月查询次数)：缺失"

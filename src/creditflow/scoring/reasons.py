@@ -58,6 +58,14 @@ class ReasonCode:
     version: int = 1
 
 
+def missing_text(label: str) -> str:
+    """The reason text of a missing value: "PAY_0 (repayment status): missing", or "x_131 (近3个月查询次数)：缺失"
+    when the label is Chinese (a dictionary's meaning), so a Chinese reason reads in one language."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in label):
+        return f"{label}：缺失"
+    return f"{label}: missing"
+
+
 @dataclass
 class ReasonCodes:
     """The versioned reason-code table stored as ``reason_codes.json``."""
@@ -72,7 +80,7 @@ class ReasonCodes:
         out = []
         for i, var in enumerate(model.features_, start=1):
             label = d.label(var)
-            out.append(ReasonCode(f"R{i:02d}", var, label, f"R{i:02d}M", f"{label}: missing"))
+            out.append(ReasonCode(f"R{i:02d}", var, label, f"R{i:02d}M", missing_text(label)))
         return cls(version=1, codes=out)
 
     def by_variable(self) -> dict[str, ReasonCode]:
@@ -118,7 +126,7 @@ class ReasonCodes:
             code, text = _text(rec.get("code")), _text(rec.get("text"))
             if not code or not text:
                 raise CreditflowError("code and text must not be empty", file=source, row=i)
-            label_missing = _text(rec.get("missing_text")) or f"{text}: missing"
+            label_missing = _text(rec.get("missing_text")) or missing_text(text)
             entry = ReasonCode(code, var, text, _text(rec.get("missing_code")) or f"{code}M", label_missing,
                                old.version)
             if (entry.code, entry.text, entry.missing_code, entry.missing_text) != (
