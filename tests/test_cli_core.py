@@ -655,3 +655,17 @@ def test_parquet_string_ids_keep_their_type_in_the_scores(trained, tmp_path):
     assert r.returncode == 0, r.stderr
     out = pd.read_parquet(tmp_path / "s.parquet")
     assert out["ID"].tolist() == src["ID"].tolist()  # text as stored, not turned into numbers
+
+
+def test_param_categorical_reads_the_codes_as_categorical_does(tmp_path):
+    """--param categorical=[...] (the cluster's spelling) and --categorical gave the same bins but another input
+    schema (number against text), so the service accepted different request types."""
+    pd.read_csv(UCI).head(3000).to_csv(tmp_path / "u.csv", index=False)
+    types = []
+    for name, args in (("flag", ["--categorical", "PAY_0"]), ("param", ["--param", 'categorical=["PAY_0"]'])):
+        r = run("train", tmp_path / "u.csv", "--target", UCI_TARGET, "--id", "ID", *args, "--no-report",
+                "--out", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        fields = json.loads((tmp_path / name / "model" / "schema.json").read_text())["fields"]
+        types.append({f["name"]: f["type"] for f in fields}.get("PAY_0"))
+    assert types[0] == types[1] == "string"

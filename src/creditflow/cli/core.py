@@ -150,6 +150,11 @@ def train_cmd(
                                params=params, reasons={"protected": protected, "codes": reason_codes,
                                                        "reference": reason_reference})
         return _summary(result, report=False)  # a cluster run writes no report
+    # --param categorical=[...] (the cluster's way) declares codes as --categorical does: read as written too,
+    # so both give the same bins and the same input schema (text)
+    named = (params or {}).get("categorical")
+    if isinstance(named, list) and all(isinstance(c, str) for c in named):
+        categorical = list(dict.fromkeys([*categorical, *named]))
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
     ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
                     encoding=encoding, categorical=categorical, sheet=sheet if sheet is not None else 0)
