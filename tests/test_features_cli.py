@@ -243,3 +243,39 @@ def test_xlsx_output_writes_zoned_observation_dates_as_wall_time(small, tmp_path
     assert code == 0, text
     table = pd.read_excel(out)
     assert table["observation_date"].tolist() == [pd.Timestamp(wall)] * 5 and len(table.columns) > 50
+
+
+MINI_SPEC = ("entity: client_id\nevent_time: ts\nobservation_date: observation_date\nwindows: [30d]\n"
+             "features:\n  - {name: 'amt_{window}', agg: sum, column: amount}\n  - {name: 'n_{window}', agg: count}\n")
+
+
+def mini(tmp_path, events: str, labels: str, *extra: object, spec: str = MINI_SPEC, events_name: str = "ev.csv",
+         out_name: str = "out.csv") -> tuple[int, str, object]:
+    """Run `features` on small CSV texts (events may also be a ready file in `tmp_path`)."""
+    if events:
+        (tmp_path / events_name).write_text(events, encoding="utf-8")
+    (tmp_path / "lab.csv").write_text(labels, encoding="utf-8")
+    (tmp_path / "spec.yaml").write_text(spec, encoding="utf-8")
+    out = tmp_path / out_name
+    code, text = invoke("features", "--events", tmp_path / events_name, "--labels", tmp_path / "lab.csv",
+                        "--spec", tmp_path / "spec.yaml", "--out", out, *extra)
+    return code, text, out
+
+
+def test_ids_are_read_as_written_so_leading_zeros_keep_customers_apart(tmp_path):
+    events = "client_id,ts,amount\n007,2024-01-10,10\n7,2024-01-11,99\n"
+    code, text, out = mini(tmp_path, events, "client_id,observation_date\n007,2024-01-15\n7,2024-01-15\n")
+    assert code == 0, text
+    table = pd.read_csv(out, dtype={"client_id": str})
+    assert table["client_id"].tolist() == ["007", "7"] and table["amt_30d"].tolist() == [10.0, 99.0]
+    # labels of plain ids (numbers) still join events that are text because of "007"
+    code, text, out = mini(tmp_path, events, "client_id,observation_date\n7,2024-01-15\n", "--drop-unknown-entities")
+    assert code == 0 and pd.read_csv(out)["amt_30d"].tolist() == [99.0], text
+    # ids quoted in the profiles, zero-padded or beyond int64, join the CSVs
+    (tmp_path / "p.jsonl").write_text('{"client_id": "007"}\n{"client_id": "12345678901234567890"}\n', "utf-8")
+    code, text, out = mini(tmp_path, "client_id,ts,amount\n007,2024-01-10,10\n12345678901234567890,2024-01-11,5\n",
+                           "client_id,observation_date\n007,2024-01-15\n12345678901234567890,2024-01-15\n",
+                           "--profiles", tmp_path / "p.jsonl")
+    assert code == 0, text
+    table = pd.read_csv(out, dtype={"client_id": str})
+    assert table["client_id"].tolist() == ["007", "12345678901234567890"] and table["amt_30d"].tolist() == [10, 5]

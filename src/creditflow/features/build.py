@@ -10,7 +10,13 @@ import pandas as pd
 
 from creditflow.data.errors import DataError
 from creditflow.features.flatten import flatten_profiles
-from creditflow.features.prepare import prepare_events, prepare_observations, prepare_profiles, same_id_kind
+from creditflow.features.prepare import (
+    align_ids,
+    prepare_events,
+    prepare_observations,
+    prepare_profiles,
+    same_id_kind,
+)
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.tags import TagRules
@@ -87,13 +93,14 @@ def build_feature_table(
     files = files or {}
     report = BuildReport(engine=engine)
     clock = time.perf_counter()
-    obs = prepare_observations(observations, spec, file=files.get("observations"))
-    report.n_observations = len(obs)
     flat = None
     if profiles is not None:
-        flat = prepare_profiles(
-            flatten_profiles(profiles, spec.profile, file=files.get("profiles")), spec, file=files.get("profiles")
-        )
+        flat = flatten_profiles(profiles, spec.profile, file=files.get("profiles"))
+    observations, flat, events = align_ids([observations, flat, events], spec.entity)  # type: ignore[assignment]
+    obs = prepare_observations(observations, spec, file=files.get("observations"))
+    report.n_observations = len(obs)
+    if flat is not None:
+        flat = prepare_profiles(flat, spec, file=files.get("profiles"))
         report.n_profiles = len(flat)
         same_id_kind(obs[spec.entity], flat[spec.entity], spec.entity, files.get("observations"), "profiles")
         known, known_from = flat[spec.entity], "profiles"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,15 +250,19 @@ def _prefixes(name: str) -> list[str]:
     return [SEP.join(parts[:k]) for k in range(1, len(parts))]
 
 
-def read_profiles(path: str | Path, options: FlattenOptions | None = None, encoding: str | None = None) -> pd.DataFrame:
+def read_profiles(
+    path: str | Path, options: FlattenOptions | None = None, encoding: str | None = None,
+    ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Read profiles: JSON lines / a JSON array of objects (flattened), or a flat CSV/Parquet table.
 
-    `encoding`: of a CSV table, or of JSON text (default: UTF-8, then GBK/GB18030, as CSV tables)."""
+    `encoding`: of a CSV table, or of JSON text (default: UTF-8, then GBK/GB18030, as CSV tables);
+    `ids`: id columns of a CSV/Excel table, read as written (`read_frame`)."""
     from creditflow.data.io import decode_text, read_frame
 
     path = Path(path)
     if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
-        return read_frame(path, encoding=encoding)
+        return read_frame(path, encoding=encoding, ids=ids)
     if not path.exists():
         raise DataError("no such file", file=str(path))
     text = decode_text(path, path.read_bytes(), encoding)

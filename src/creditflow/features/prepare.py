@@ -48,6 +48,27 @@ def _check_ids(ids: pd.Series, column: str, file: str | None) -> None:
         raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=column, row=_first_row(miss))
 
 
+def _is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
+
+
+def align_ids(frames: list[pd.DataFrame | None], column: str) -> list[pd.DataFrame | None]:
+    """Where one frame's ids are text, whole-number ids of the others become text written plainly (7 -> "7").
+
+    Ids are compared as written: a CSV with ``007`` and ``7`` reads as text, a file with only ``7`` as
+    numbers, and the two must still join on "7" while "007" stays apart. Other numbers (floats) are
+    left for `same_id_kind` to refuse."""
+    present = [f for f in frames if f is not None and column in f.columns]
+    if not any(_is_text(f[column]) for f in present):
+        return frames
+    out: list[pd.DataFrame | None] = []
+    for f in frames:
+        if f is not None and column in f.columns and pd.api.types.is_integer_dtype(f[column].dtype):
+            f = f.assign(**{column: f[column].astype("str")})
+        out.append(f)
+    return out
+
+
 def same_id_kind(a: pd.Series, b: pd.Series, column: str, file: str | None, other: str) -> None:
     """Refuse ids that are numbers on one side and text on the other (a join would silently miss)."""
     num_a, num_b = pd.api.types.is_numeric_dtype(a.dtype), pd.api.types.is_numeric_dtype(b.dtype)
