@@ -207,3 +207,14 @@ def test_a_key_null_in_some_records_and_nested_in_others_adds_no_empty_column():
     assert list(flat.columns) == ["uid", "note", "info__a", "info__b__c", "phones__count", "phones__first",
                                   "phones__joined"]  # a plain key empty everywhere stays
     assert flat["info__a"].isna().tolist() == [True, False] and flat["phones__count"].tolist()[1] == 2
+
+
+def test_line_separators_inside_json_strings_are_kept(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes('{"id": 1, "note": "地址\u2028二楼", "b": "a\x85b\u2029c"}\r\n\r\n{"id": 2}\r\n'.encode())
+    flat = read_profiles(path)
+    assert flat["note"].tolist()[0] == "地址\u2028二楼" and flat["b"].tolist()[0] == "a\x85b\u2029c"
+    assert flat["id"].tolist() == [1, 2]
+    path.write_bytes(b'{"id": 1}\n{"id": 2, "note": "a\x1cb"}\n')  # a raw control character is not JSON
+    with pytest.raises(DataError, match="row 2"):
+        read_profiles(path)

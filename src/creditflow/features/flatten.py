@@ -275,7 +275,9 @@ def read_profiles(
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=exc.lineno) from None
     else:
-        lines = text.splitlines()
+        # "\n" only (a "\r" before it is JSON whitespace): splitlines() also splits on U+2028, \x85 ...,
+        # characters a JSON string may hold raw (pasted addresses do), and the join turned them into ","
+        lines = text.split("\n")
         try:  # one parse for the whole file; line by line only to find a bad line
             records = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
         except json.JSONDecodeError:
