@@ -312,3 +312,19 @@ def test_a_name_clash_names_the_file_holding_the_clashing_column(obs_extra, prof
         build_feature_table(pd.DataFrame(profiles) if profiles else None, EVENTS, BehaviourSpec.from_dict(HAND_SPEC),
                             OBS.assign(**obs_extra), tags=TagRules.from_dict(tags) if tags else None, files=files)
     assert (err.value.file, err.value.column) == (file, column)
+
+
+def test_list_and_struct_columns_of_parquet_events_are_compared_when_unused_and_refused_when_read(tmp_path):
+    ev = pd.DataFrame({"id": [1, 1, 1], "t": ["2005-09-01"] * 3, "v": [1.0, 1.0, 1.0],
+                       "tags": [["a"], ["b", "c"], ["a"]], "s": [{"x": 1, "y": [2]}] * 3})
+    ev.to_parquet(tmp_path / "ev.parquet")
+    ev = pd.read_parquet(tmp_path / "ev.parquet")  # lists as numpy arrays, structs as dicts
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "n", "agg": "count"}]}
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2005-09-30"]})
+    with pytest.raises(DataError, match="1 event row"):  # rows 1 and 3 are equal, lists included
+        build_features(None, ev, BehaviourSpec.from_dict(base), obs)
+    assert build_features(None, ev.head(2), BehaviourSpec.from_dict(base), obs)["n"].item() == 2
+    spec = BehaviourSpec.from_dict({**base, "features": [{"name": "n", "agg": "count", "filter": "notna(tags)"}]})
+    with pytest.raises(DataError, match="nested values") as err:
+        build_features(None, ev, spec, obs)
+    assert err.value.column == "tags"

@@ -383,7 +383,10 @@ def check_finite(
 NUMERIC_SHARE = 0.95
 
 
-def check_not_nested(frame: pd.DataFrame, file: str | None = None, columns: Sequence[Any] | None = None) -> None:
+def check_not_nested(
+    frame: pd.DataFrame, file: str | None = None, columns: Sequence[Any] | None = None,
+    hint: str = "flatten it into columns of their own (creditflow features) or --exclude it",
+) -> None:
     """Refuse columns of lists, dicts or arrays (Parquet list/struct columns): a bin holds one value per row."""
     for name in frame.columns if columns is None else columns:
         s = frame[name]
@@ -393,7 +396,7 @@ def check_not_nested(frame: pd.DataFrame, file: str | None = None, columns: Sequ
         if isinstance(s.iloc[pos], (list, tuple, dict, set, np.ndarray)):
             raise DataError(f"the column holds nested values ({type(s.iloc[pos]).__name__}), not numbers or categories",
                             file=file, column=str(name), row=int(pos) + 1,
-                            hint="flatten it into columns of their own (creditflow features) or --exclude it")
+                            hint=hint)
 
 
 # A column of whole numbers, each row its own, filling at least half their range over this many rows is a row

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError, shown
+from creditflow.data.io import check_not_nested
 from creditflow.features.expr import KindError, column_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
@@ -106,8 +107,32 @@ def _finite(values: pd.Series, column: str, file: str | None) -> pd.Series:
     return values
 
 
+_NESTED = (list, tuple, dict, np.ndarray)
+
+
+def _hashable(value: object) -> object:
+    """A list/struct cell (Parquet) as nested tuples, which hash and compare by their items."""
+    if isinstance(value, dict):
+        return tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def _nested_as_tuples(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its columns of lists/structs (judged by the first value: a Parquet column holds one
+    type) as tuples, so rows can be hashed and compared."""
+    nested = []
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_object_dtype(s.dtype) and s.notna().any():
+            nested += [col] if isinstance(s.loc[s.first_valid_index()], _NESTED) else []
+    return frame.assign(**{c: frame[c].map(_hashable) for c in nested}) if nested else frame
+
+
 def exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
     """Rows equal in every column to an earlier row (as `DataFrame.duplicated`, via row hashes)."""
+    frame = _nested_as_tuples(frame)
     hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     out = np.zeros(len(frame), dtype=bool)
     if len(frame) < 2 or not (np.diff(np.sort(hashes)) == 0).any():
@@ -222,6 +247,8 @@ def prepare_events(
                 for col in term.columns:
                     needed.setdefault(col, f"feature '{fc.name}'")
     _require_columns(events, needed, file)
+    check_not_nested(events, file, [spec.entity, spec.event_time, *spec.event_columns],
+                     hint="flatten it into columns of their own; columns the spec does not read may hold lists")
     report.n_events = len(events)
     ids = events[spec.entity]
     _check_ids(ids, spec.entity, file)
