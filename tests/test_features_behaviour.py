@@ -328,3 +328,21 @@ def test_list_and_struct_columns_of_parquet_events_are_compared_when_unused_and_
     with pytest.raises(DataError, match="nested values") as err:
         build_features(None, ev, spec, obs)
     assert err.value.column == "tags"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_columns_differing_only_in_case_are_refused_by_both_engines(engine):
+    ev = pd.DataFrame({"id": [1, 1], "t": ["2005-09-01", "2005-09-02"], "amt": [1.0, 2.0], "AMT": [100.0, 200.0],
+                       "Ä": [1.0, 1.0], "ä": [2.0, 2.0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2005-09-30"]})
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"]}
+    spec = BehaviourSpec.from_dict({**base, "features": [{"name": "small", "agg": "sum", "column": "amt"},
+                                                         {"name": "big", "agg": "sum", "column": "AMT"}]})
+    with pytest.raises(DataError, match="'amt' and 'AMT' differ only in case") as err:
+        build_features(None, ev, spec, obs, engine=engine)
+    assert err.value.column == "AMT"
+    spec = BehaviourSpec.from_dict({**base, "features": [{"name": "a", "agg": "sum", "column": "Ä"},
+                                                         {"name": "b", "agg": "sum", "column": "ä"},
+                                                         {"name": "small", "agg": "sum", "column": "amt"}]})
+    out = build_features(None, ev, spec, obs, engine=engine)  # SQL folds ASCII letters only; AMT is not read
+    assert out[["a", "b", "small"]].iloc[0].tolist() == [2.0, 4.0, 3.0]

@@ -13,6 +13,8 @@ month-stamped events with ``period_anchor: start`` the start of the last month c
 
 from __future__ import annotations
 
+import string
+
 import numpy as np
 import pandas as pd
 
@@ -41,6 +43,22 @@ def _require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str | No
             + f"; the data has {shown}" + (" ..." if frame.shape[1] > 15 else ""),
             file=file, column=missing[0],
         )
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _distinct_ignoring_case(columns: list[str], file: str | None) -> None:
+    """Refuse two columns whose names differ only in case (``amt``, ``AMT``): SQL names ignore case, so
+    DuckDB would read one for both while pandas reads each."""
+    seen: dict[str, str] = {}
+    for col in columns:
+        other = seen.setdefault(col.translate(_ASCII_LOWER), col)  # DuckDB folds ASCII letters only ("Ä" != "ä")
+        if other != col:
+            raise DataError(
+                f"the columns {other!r} and {col!r} differ only in case, which SQL (the duckdb engine) does not tell "
+                "apart", file=file, column=col, hint="rename one of them",
+            )
 
 
 def _check_ids(ids: pd.Series, column: str, file: str | None) -> None:
@@ -249,6 +267,7 @@ def prepare_events(
     _require_columns(events, needed, file)
     check_not_nested(events, file, [spec.entity, spec.event_time, *spec.event_columns],
                      hint="flatten it into columns of their own; columns the spec does not read may hold lists")
+    _distinct_ignoring_case([spec.entity, *spec.event_columns, TS, ROW, SEQ], file)
     report.n_events = len(events)
     ids = events[spec.entity]
     _check_ids(ids, spec.entity, file)
