@@ -346,3 +346,27 @@ def test_columns_differing_only_in_case_are_refused_by_both_engines(engine):
                                                          {"name": "small", "agg": "sum", "column": "amt"}]})
     out = build_features(None, ev, spec, obs, engine=engine)  # SQL folds ASCII letters only; AMT is not read
     assert out[["a", "b", "small"]].iloc[0].tolist() == [2.0, 4.0, 3.0]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_true_false_columns_with_missing_values_are_conditions_on_both_engines(engine, tmp_path):
+    import io
+
+    csv = pd.read_csv(io.StringIO("id,t,flag\n1,2005-09-01,true\n1,2005-09-02,\n1,2005-09-03,false\n2,2005-09-01,\n"))
+    pd.DataFrame({"id": [1, 1, 1, 2], "t": ["2005-09-01", "2005-09-02", "2005-09-03", "2005-09-01"],
+                  "flag": [True, None, False, None]}).to_parquet(tmp_path / "ev.parquet")
+    obs = pd.DataFrame({"id": [1, 2], "observation_date": ["2005-09-30"] * 2})
+    feats = [{"name": "yes", "agg": "count", "filter": "flag"}, {"name": "eq", "agg": "count", "filter": "flag == True"},
+             {"name": "no", "agg": "count", "filter": "not flag"}, {"name": "known", "agg": "count", "column": "flag"},
+             {"name": "share", "agg": "mean", "column": "flag"}]
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"]}
+    spec = BehaviourSpec.from_dict({**base, "features": feats})
+    for ev in (csv, pd.read_parquet(tmp_path / "ev.parquet")):  # both read as objects with a gap
+        out = build_features(None, ev, spec, obs, engine=engine)
+        assert out[["yes", "eq", "no", "known", "share"]].iloc[0].tolist() == [1, 1, 1, 2, 0.5]
+        assert out[["yes", "eq", "no", "known"]].iloc[1].tolist() == [0, 0, 0, 0]
+        text = BehaviourSpec.from_dict({**base, "features": [
+            {"name": "t", "agg": "count", "filter": "flag == 'true'"}]})
+        with pytest.raises(DataError, match="holds true/false but is compared with the text 'true'") as err:
+            build_features(None, ev, text, obs, engine=engine)
+        assert err.value.column == "flag"

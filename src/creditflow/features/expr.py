@@ -235,7 +235,8 @@ class _KindCheck:
         for a, a_kind, b_kind in ((left, left_kind, right_kind), (right, right_kind, left_kind)):
             if a_kind == EMPTY and b_kind == TEXT and not isinstance(a, list) and self.column(a):
                 self.as_text.add(self.column(a))  # type: ignore[arg-type]
-        if {left_kind, right_kind} != {TEXT, NUMBER}:
+        # true/false against text: SQL casts 'true' to TRUE, pandas finds them never equal
+        if {left_kind, right_kind} not in ({TEXT, NUMBER}, {TEXT, BOOL}):
             return
         # name the column side: the left one, unless only the right one is a column
         side, kind, other, other_kind = left, left_kind, right, right_kind
@@ -244,7 +245,7 @@ class _KindCheck:
         if isinstance(other, list):
             what = f"the values {other!r}"
         elif isinstance(other, ast.Constant):
-            what = f"{'the number' if other_kind == NUMBER else 'the text'} {other.value!r}"
+            what = f"{ {NUMBER: 'the number', TEXT: 'the text', BOOL: 'the value'}[other_kind]} {other.value!r}"
         else:
             what = f"{other_kind}"
         raise self.mismatch(side, kind, other_kind, f"is compared with {what}")  # type: ignore[arg-type]
@@ -253,7 +254,8 @@ class _KindCheck:
         column = self.column(node)
         if column is None:
             return ExpressionError(f"expression {self.expr.text!r}: {found} {what}")
-        hint = "compare it with numbers, written without quotes" if found == NUMBER else None
+        hint = {NUMBER: "compare it with numbers, written without quotes",
+                BOOL: "use the column as the condition, or compare it with True or False, without quotes"}.get(found)
         return KindError(f"expression {self.expr.text!r}: column '{column}' holds {found} but {what}",
                          column=column, found=found, wanted=wanted, text=self.expr.text, hint=hint)
 

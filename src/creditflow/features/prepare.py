@@ -99,9 +99,17 @@ def same_id_kind(a: pd.Series, b: pd.Series, column: str, file: str | None, othe
         )
 
 
+def _booleans(values: pd.Series) -> pd.Series:
+    """True/false values with gaps as a nullable boolean column (pandas reads a CSV ``true,,false``, or
+    a Parquet bool column with nulls, as objects, i.e. text); other columns as they are."""
+    if pd.api.types.is_object_dtype(values.dtype) and pd.api.types.infer_dtype(values, skipna=True) == "boolean":
+        return values.astype("boolean")
+    return values
+
+
 def _numeric(values: pd.Series, column: str, file: str | None) -> pd.Series:
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("float64")
+    if pd.api.types.is_bool_dtype(values.dtype):  # both engines aggregate it as 1/0; a filter may still read it
+        return values.astype("boolean")
     if pd.api.types.is_numeric_dtype(values.dtype):
         return _finite(values, column, file)
     converted = pd.to_numeric(values, errors="coerce")
@@ -308,11 +316,12 @@ def prepare_events(
     )
     value_cols = set(spec.value_columns)
     out = {spec.entity: ids.to_numpy(), TS: ts.to_numpy(), ROW: np.arange(len(events))}
-    columns = {c: _numeric(events[c], c, file) if c in value_cols else events[c] for c in spec.event_columns}
+    columns = {c: _booleans(events[c]) for c in spec.event_columns}
+    columns = {c: _numeric(v, c, file) if c in value_cols else v for c, v in columns.items()}
     for col in _check_filters(spec, columns, events, file):
         columns[col] = pd.Series(pd.array([None] * len(events), dtype="str"))  # matches no text, in SQL too
-    for col, values in columns.items():
-        out[col] = values.to_numpy()
+    for col, values in columns.items():  # nullable true/false stays so (NULL in SQL), not objects
+        out[col] = values.array if isinstance(values.dtype, pd.BooleanDtype) else values.to_numpy()
     prepared = pd.DataFrame(out, copy=False)  # no block consolidation: saves a copy of every column
     if not keep.all():
         prepared = prepared[keep].reset_index(drop=True)
