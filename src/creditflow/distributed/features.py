@@ -117,6 +117,7 @@ def build_features_on_cluster(
 
     from creditflow.features import BuildReport, FeatureTable
     from creditflow.features.flatten import flatten_profiles
+    from creditflow.features.prepare import align_ids, same_id_kind
 
     files = dict(files or {})
     entity = spec.entity
@@ -138,6 +139,11 @@ def build_features_on_cluster(
     if profiles is not None:
         flat = flatten_profiles(profiles, spec.profile, file=files.get("profiles")).reset_index(drop=True)
     obs = observations.reset_index(drop=True)
+    # ids as build_feature_table compares them (`align_ids`), before bucketing: 7 and "7" must share a bucket
+    obs, flat = align_ids([obs, flat, ev._meta], entity)[:2]  # type: ignore[assignment]
+    for frame, which in ((obs, "observations"), (flat, "profiles")):
+        if frame is not None and entity in frame.columns:
+            same_id_kind(ev._meta[entity], frame[entity], entity, files.get("events"), which)
     with dask.config.set({"dataframe.convert-string": False}):
         ev = ev.map_partitions(_with_bucket, entity, p, meta=_with_bucket(ev._meta, entity, p))
         shuffled = [ev.shuffle(BUCKET, npartitions=p)]
