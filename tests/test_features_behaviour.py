@@ -370,3 +370,17 @@ def test_true_false_columns_with_missing_values_are_conditions_on_both_engines(e
         with pytest.raises(DataError, match="holds true/false but is compared with the text 'true'") as err:
             build_features(None, ev, text, obs, engine=engine)
         assert err.value.column == "flag"
+
+
+def test_utc_events_against_dates_without_an_offset_warn_unless_a_zone_is_set():
+    ev = pd.DataFrame({"id": [1], "t": ["2005-09-29T21:00:00Z"]})  # 05:00 on the 30th in Taipei
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2005-09-30"]})
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "n", "agg": "count"}]}
+    files = {"events": "ev.csv", "observations": "lab.csv"}
+    result = build_feature_table(None, ev, BehaviourSpec.from_dict(base), obs, files=files)
+    assert result.frame["n"].item() == 1 and len(result.report.warnings) == 1
+    assert all(w in result.report.warnings[0] for w in ("'ev.csv'", "+00:00", "'lab.csv'", "no UTC offset", "timezone"))
+    zoned = build_feature_table(None, ev, BehaviourSpec.from_dict({**base, "timezone": "Asia/Taipei"}), obs)
+    assert zoned.frame["n"].item() == 0 and zoned.report.warnings == []
+    aware = obs.assign(observation_date=pd.to_datetime(obs["observation_date"]).dt.tz_localize("UTC"))
+    assert build_feature_table(None, ev, BehaviourSpec.from_dict(base), aware).report.warnings == []

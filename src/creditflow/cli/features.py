@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from creditflow.cli.app import command, console, encoding_option, err_console
 from creditflow.data.errors import DataError
@@ -86,7 +87,7 @@ def features_cmd(
         features_log.addHandler(logging.NullHandler())
     table = build_feature_table(flat, event_frame, behaviour, observations, engine=engine, tags=rules, files=files)
     for warning in table.report.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)  # one line
     write_frame(excel_ready(table.frame, behaviour.timezone) if out.suffix.lower() == ".xlsx" else table.frame, out)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

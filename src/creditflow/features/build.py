@@ -20,6 +20,7 @@ from creditflow.features.prepare import (
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.tags import TagRules
+from creditflow.features.times import utc_offset
 
 ENGINES = ("duckdb", "pandas")
 
@@ -59,6 +60,22 @@ def _clash(origin: dict[str, tuple[str, str | None]], new: list[str], what: str,
         f"the {kind} have column(s) {both} with the name of {what}(s){where}",
         file=file, column=both[0], hint=f"rename the column here or the {what}{where}",
     )
+
+
+def _check_offsets(times: pd.Series, dates: pd.Series, files: dict[str, str], report: BuildReport) -> None:
+    """Warn when event times and observation dates carry different UTC offsets (one of them none): both
+    keep their wall-clock time, so UTC events against local dates may use events after the observation."""
+    ev_off, obs_off = utc_offset(times), utc_offset(dates)
+    if ev_off == obs_off:
+        return
+
+    def say(what: str, off: str, key: str) -> str:
+        where = f" in {files[key]!r}" if files.get(key) else ""
+        return f"{what}{where} have {'no UTC offset' if off == 'no offset' else f'UTC offset {off}'}"
+
+    report.warn(f"{say('event times', ev_off, 'events')} but {say('observation dates', obs_off, 'observations')}; "
+                "they are compared by wall-clock time, so events up to hours after an observation may be used: "
+                "set 'timezone' in the spec to convert both to one zone")
 
 
 def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.DataFrame:
@@ -107,6 +124,8 @@ def build_feature_table(
     else:
         known, known_from = obs[spec.entity], "observations"
     ev = prepare_events(events, spec, known, report, file=files.get("events"), known_from=known_from)
+    if spec.timezone is None:
+        _check_offsets(events[spec.event_time], observations[spec.observation_date], files, report)
     report.seconds["prepare"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -36,6 +36,21 @@ def _offset_of(text: str) -> str:
     return "+00:00" if off == "Z" else (off if ":" in off or len(off) == 3 else f"{off[:3]}:{off[3:]}")
 
 
+def utc_offset(values: pd.Series) -> str:
+    """The UTC offset of the first value ("+08:00", or "no offset"); parsed times share one unless a
+    `timezone` is set (`parse_times` refuses a mix)."""
+    if values.empty:
+        return "no offset"
+    first = values.iloc[0]
+    if isinstance(first, pd.Timestamp) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        delta = pd.Timestamp(first).utcoffset()
+        if delta is None:
+            return "no offset"
+        minutes = int(delta.total_seconds()) // 60
+        return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return _offset_of(str(first))
+
+
 def _parse_text(uniques: pd.Index, fmt: str | None, timezone: str | None, where: dict) -> pd.DatetimeIndex:
     text = pd.Index([str(u) for u in uniques])
     try:
