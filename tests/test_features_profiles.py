@@ -218,3 +218,22 @@ def test_line_separators_inside_json_strings_are_kept(tmp_path):
     path.write_bytes(b'{"id": 1}\n{"id": 2, "note": "a\x1cb"}\n')  # a raw control character is not JSON
     with pytest.raises(DataError, match="row 2"):
         read_profiles(path)
+
+
+def test_infinity_is_refused_with_its_line_and_list_min_max_stay_exact(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": 1, "loans": [{"acct": 9007199254740993}, {"acct": 1}]}\n\n'
+                    '{"id": 2, "lim": -Infinity}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="infinite") as err:
+        read_profiles(path)
+    assert (err.value.column, err.value.row) == ("lim", 3)
+    path.write_text('{"id": 1, "loans": [{"acct": 9007199254740993}, {"acct": 1}]}\n', encoding="utf-8")
+    flat = read_profiles(path)
+    assert flat["loans__acct__max"].item() == 9007199254740993 and flat["loans__acct__min"].item() == 1
+    from creditflow.features.prepare import prepare_profiles
+    from creditflow.features.spec import BehaviourSpec
+
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["30d"],
+                                    "features": [{"name": "n", "agg": "count"}]})
+    with pytest.raises(DataError, match="infinite"):  # a flat table too
+        prepare_profiles(pd.DataFrame({"id": [1, 2], "lim": [1.0, np.inf]}), spec, file="p.csv")

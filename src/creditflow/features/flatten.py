@@ -18,7 +18,8 @@ missing values is ``int64``, other numbers ``float64``, true/false ``boolean``, 
 column mixing numbers and text is refused (`DataError` naming the column and a row). Whole numbers
 are never rounded: with missing values a column holding one beyond 2**53 (where ``float64`` loses
 whole numbers) is nullable ``Int64``; one beyond the 64-bit range, or one beyond 2**53 next to
-fractional numbers, is refused.
+fractional numbers, is refused; ``__min``/``__max`` of whole numbers are the items themselves.
+An infinite number (JSON ``Infinity``) is refused.
 """
 
 from __future__ import annotations
@@ -97,13 +98,13 @@ def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: Flatte
         for i, flat in enumerate(flat_items[: options.list_items]):
             for key, value in flat.items():
                 _put(out, f"{prefix}{SEP}{i}{SEP}{key}", value)
-        numeric_keys: dict[str, list[float]] = {}
+        numeric_keys: dict[str, list[float | int]] = {}
         number: dict[str, object] = {}  # first number and first other value per field, to refuse a mix
         other: dict[str, object] = {}
         for flat in flat_items:
             for key, value in flat.items():
                 if _is_number(value):
-                    numeric_keys.setdefault(key, []).append(float(value))
+                    numeric_keys.setdefault(key, []).append(value)  # type: ignore[arg-type]
                     number.setdefault(key, value)
                 elif not _is_missing(value):
                     other.setdefault(key, value)
@@ -115,7 +116,7 @@ def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: Flatte
                 column=f"{prefix}{SEP}{key}", hint="make the field one type in every item",
             )
         for key, values in numeric_keys.items():
-            _put(out, f"{prefix}{SEP}{key}{SEP}sum", float(sum(values)))
+            _put(out, f"{prefix}{SEP}{key}{SEP}sum", float(sum(values)))  # min, max: the items, unrounded
             _put(out, f"{prefix}{SEP}{key}{SEP}min", min(values))
             _put(out, f"{prefix}{SEP}{key}{SEP}max", max(values))
         return
@@ -258,7 +259,7 @@ def read_profiles(
 
     `encoding`: of a CSV table, or of JSON text (default: UTF-8, then GBK/GB18030, as CSV tables);
     `ids`: id columns of a CSV/Excel table, read as written (`read_frame`)."""
-    from creditflow.data.io import decode_text, read_frame
+    from creditflow.data.io import check_finite, decode_text, read_frame
 
     path = Path(path)
     if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
@@ -269,6 +270,7 @@ def read_profiles(
     if not text.strip():
         raise DataError("the file is empty", file=str(path))
     records: list[dict] = []
+    lines_of: list[int] | None = None  # JSON lines: the line of each record, for errors
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
@@ -278,6 +280,7 @@ def read_profiles(
         # "\n" only (a "\r" before it is JSON whitespace): splitlines() also splits on U+2028, \x85 ...,
         # characters a JSON string may hold raw (pasted addresses do), and the join turned them into ","
         lines = text.split("\n")
+        lines_of = [n for n, line in enumerate(lines, start=1) if line.strip()]
         try:  # one parse for the whole file; line by line only to find a bad line
             records = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
         except json.JSONDecodeError:
@@ -292,4 +295,11 @@ def read_profiles(
     bad = [i for i, r in enumerate(records, start=1) if not isinstance(r, Mapping)]
     if bad:
         raise DataError(f"{len(bad)} record(s) are not JSON objects", file=str(path), row=bad[0])
-    return flatten_profiles(records, options, file=str(path))
+    try:
+        flat = flatten_profiles(records, options, file=str(path))
+        check_finite(flat, str(path))  # JSON's Infinity: events and `train` refuse it too
+    except DataError as exc:
+        if lines_of is None or exc.row is None:
+            raise
+        raise DataError(exc.reason, file=exc.file, column=exc.column, row=lines_of[exc.row - 1], hint=exc.hint) from None
+    return flat

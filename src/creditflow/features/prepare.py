@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError, shown
-from creditflow.data.io import check_not_nested
+from creditflow.data.io import check_finite, check_not_nested
 from creditflow.features.expr import KindError, column_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
@@ -243,8 +243,9 @@ def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, fil
 
 
 def prepare_profiles(profiles: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
-    """Check that the (flat) profiles have the entity column, once per entity."""
+    """Check that the (flat) profiles have the entity column, once per entity, and no infinite number."""
     _require_columns(profiles, {spec.entity: "the spec ('entity')"}, file)
+    check_finite(profiles, file)
     ids = profiles[spec.entity]
     _check_ids(ids, spec.entity, file)
     dup = ids.duplicated().to_numpy()
