@@ -79,3 +79,19 @@ def test_drop_policies_count_and_errors_name_the_original_row(client, inputs, tm
     with pytest.raises(DataError, match="not numbers") as err:
         build_features_on_cluster(client, profiles, tmp_path / "bad", spec, obs, partitions=3)
     assert "b.parquet" in str(err.value) and "row 42" in str(err.value) and "bill_amount" in str(err.value)
+
+
+def test_text_observation_ids_join_number_events_as_on_one_machine(client, tmp_path):
+    """align_ids made the observations' ids text on the cluster but left the events' numbers: refused there,
+    joined on one machine. The time-zone warning of the partitions reaches the cluster's report too."""
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "n", "agg": "count"}]}
+    spec = BehaviourSpec.from_dict(base)
+    ev = pd.DataFrame({"id": [7, 8, 8], "t": ["2024-01-20T00:00:00Z", "2024-01-21T00:00:00Z", "2024-01-22T00:00:00Z"]})
+    (tmp_path / "ev").mkdir()
+    ev.to_parquet(tmp_path / "ev" / "part.0.parquet", index=False)
+    obs = pd.DataFrame({"id": ["7", "8"], "observation_date": ["2024-02-01", "2024-02-01"]})
+    one = build_feature_table(None, ev, spec, obs)
+    dist = build_features_on_cluster(client, None, tmp_path / "ev", spec, obs, partitions=2)
+    assert dist.frame["n"].tolist() == one.frame["n"].tolist() == [1, 2]
+    assert len(one.report.warnings) == len(dist.report.warnings) == 1
+    assert "UTC offset +00:00 but observation dates have no UTC offset" in dist.report.warnings[0]

@@ -384,3 +384,28 @@ def test_utc_events_against_dates_without_an_offset_warn_unless_a_zone_is_set():
     assert zoned.frame["n"].item() == 0 and zoned.report.warnings == []
     aware = obs.assign(observation_date=pd.to_datetime(obs["observation_date"]).dt.tz_localize("UTC"))
     assert build_feature_table(None, ev, BehaviourSpec.from_dict(base), aware).report.warnings == []
+
+
+def test_an_observation_without_events_and_ids_with_spaces_around_them(tmp_path):
+    """An applicant new to the bank has no events (the nested-column check crashed on an empty table), and
+    ids written ' 7' or '8 ' in a CSV are the ids 7 and 8, as pandas read them before ids were read as written."""
+    from creditflow.data.io import read_frame
+
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "n", "agg": "count"}]}
+    spec = BehaviourSpec.from_dict(base)
+    obs = pd.DataFrame({"id": [7, 8], "observation_date": ["2024-02-01", "2024-02-01"]})
+    none = build_feature_table(None, pd.DataFrame({"id": pd.Series([], dtype="int64"), "t": pd.Series([], dtype=str)}),
+                               spec, obs)
+    assert none.frame["n"].tolist() == [0, 0]
+    (tmp_path / "ev.csv").write_text("id,t\n 7,2024-01-20\n8 ,2024-01-21\n8,2024-01-22\n", encoding="utf-8")
+    events = read_frame(tmp_path / "ev.csv", ids=["id"])
+    assert events["id"].tolist() == [7, 8, 8]
+    assert build_feature_table(None, events, spec, obs).frame["n"].tolist() == [1, 2]
+
+
+def test_the_same_named_zone_in_summer_and_winter_is_not_warned_of():
+    ev = pd.DataFrame({"id": [1], "t": pd.to_datetime(["2024-01-10 12:00"]).tz_localize("Europe/Berlin")})
+    obs = pd.DataFrame({"id": [1], "observation_date": pd.to_datetime(["2024-07-01"]).tz_localize("Europe/Berlin")})
+    base = {"entity": "id", "event_time": "t", "windows": ["365d"], "features": [{"name": "n", "agg": "count"}]}
+    result = build_feature_table(None, ev, BehaviourSpec.from_dict(base), obs)
+    assert result.frame["n"].item() == 1 and result.report.warnings == []  # +01:00 and +02:00: one zone

@@ -237,3 +237,9 @@ def test_infinity_is_refused_with_its_line_and_list_min_max_stay_exact(tmp_path)
                                     "features": [{"name": "n", "agg": "count"}]})
     with pytest.raises(DataError, match="infinite"):  # a flat table too
         prepare_profiles(pd.DataFrame({"id": [1, 2], "lim": [1.0, np.inf]}), spec, file="p.csv")
+
+
+def test_json_lines_ending_in_a_carriage_return_alone_are_read(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"id": 7, "city": "A"}\r{"id": 8, "city": "B"}\r')
+    assert read_profiles(path)["id"].tolist() == [7, 8]

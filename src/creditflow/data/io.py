@@ -162,7 +162,10 @@ def id_values(s: pd.Series) -> pd.Series:
     """An id column read as text, as whole numbers when every id is one written plainly (no blank, no leading
     zero, within int64), else as the text: "00000001" keeps its zeros, and 19-digit ids beside a blank are not
     rounded through float."""
-    if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)) or s.isna().any():
+    if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+        return s
+    s = s.str.strip()  # " 7" is the id 7, as pandas read it before ids were read as written
+    if s.isna().any():
         return s
     text = s.astype(str)
     if text.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})").all():  # 18 digits always fit int64
@@ -392,7 +395,10 @@ def check_not_nested(
         s = frame[name]
         if not pd.api.types.is_object_dtype(s.dtype):
             continue
-        pos = s.notna().to_numpy().argmax()  # a Parquet column holds one type: its first value tells
+        present = s.notna().to_numpy()
+        if not present.any():  # no rows (an applicant without events), or all missing
+            continue
+        pos = present.argmax()  # a Parquet column holds one type: its first value tells
         if isinstance(s.iloc[pos], (list, tuple, dict, set, np.ndarray)):
             raise DataError(f"the column holds nested values ({type(s.iloc[pos]).__name__}), not numbers or categories",
                             file=file, column=str(name), row=int(pos) + 1,

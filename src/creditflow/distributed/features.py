@@ -85,8 +85,14 @@ def build_partition(events: pd.DataFrame, observations: pd.DataFrame, profiles: 
     out = table.frame
     out.index = observations.index
     report = table.report
-    out.attrs["report"] = {k: int(getattr(report, k) or 0) for k in _COUNTS}
+    out.attrs["report"] = {**{k: int(getattr(report, k) or 0) for k in _COUNTS},
+                           "zone_warning": report.zone_warning}
     return out
+
+
+def _ids_as_text(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Whole-number ids written plainly as text (7 -> "7"), as `align_ids` writes them."""
+    return frame.assign(**{column: frame[column].astype("str")})
 
 
 _COUNTS = ("n_events", "n_events_used", "dropped_duplicate_events", "dropped_unknown_entity_events",
@@ -140,7 +146,9 @@ def build_features_on_cluster(
         flat = flatten_profiles(profiles, spec.profile, file=files.get("profiles")).reset_index(drop=True)
     obs = observations.reset_index(drop=True)
     # ids as build_feature_table compares them (`align_ids`), before bucketing: 7 and "7" must share a bucket
-    obs, flat = align_ids([obs, flat, ev._meta], entity)[:2]  # type: ignore[assignment]
+    obs, flat, ev_meta = align_ids([obs, flat, ev._meta], entity)  # type: ignore[misc]
+    if ev_meta is not ev._meta:  # the events' whole-number ids become text as on one machine
+        ev = ev.map_partitions(_ids_as_text, entity, meta=ev_meta)
     for frame, which in ((obs, "observations"), (flat, "profiles")):
         if frame is not None and entity in frame.columns:
             same_id_kind(ev._meta[entity], frame[entity], entity, files.get("events"), which)
@@ -163,6 +171,9 @@ def build_features_on_cluster(
     report.n_profiles = None if flat is None else len(flat)
     for key, value in counts.items():
         setattr(report, key, int(value))
+    zone = next((r["zone_warning"] for _, r in results if r.get("zone_warning")), None)
+    if zone:  # every partition compares the same two columns: one warning
+        report.warn(zone)
     rules = tags if tags is not None else spec.tags
     report.n_features = len(spec.output_names) + (len(rules.rules) if rules is not None else 0)
     for key, what in (("dropped_duplicate_events", "exact duplicate event row(s)"),

@@ -66,16 +66,23 @@ def _check_offsets(times: pd.Series, dates: pd.Series, files: dict[str, str], re
     """Warn when event times and observation dates carry different UTC offsets (one of them none): both
     keep their wall-clock time, so UTC events against local dates may use events after the observation."""
     ev_off, obs_off = utc_offset(times), utc_offset(dates)
-    if ev_off == obs_off:
+    if ev_off == obs_off or _same_zone(times, dates):
         return
 
     def say(what: str, off: str, key: str) -> str:
         where = f" in {files[key]!r}" if files.get(key) else ""
         return f"{what}{where} have {'no UTC offset' if off == 'no offset' else f'UTC offset {off}'}"
 
-    report.warn(f"{say('event times', ev_off, 'events')} but {say('observation dates', obs_off, 'observations')}; "
-                "they are compared by wall-clock time, so events up to hours after an observation may be used: "
-                "set 'timezone' in the spec to convert both to one zone")
+    report.zone_warning = (f"{say('event times', ev_off, 'events')} but {say('observation dates', obs_off, 'observations')}; "
+                           "they are compared by wall-clock time, so events up to hours after an observation may be "
+                           "used: set 'timezone' in the spec to convert both to one zone")
+    report.warn(report.zone_warning)
+
+
+def _same_zone(times: pd.Series, dates: pd.Series) -> bool:
+    """Both columns in one named time zone (offsets then differ only by daylight saving)."""
+    zones = [getattr(s.dtype, "tz", None) for s in (times, dates)]
+    return zones[0] is not None and str(zones[0]) == str(zones[1])
 
 
 def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,9 +278,9 @@ def read_profiles(
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=exc.lineno) from None
     else:
-        # "\n" only (a "\r" before it is JSON whitespace): splitlines() also splits on U+2028, \x85 ...,
-        # characters a JSON string may hold raw (pasted addresses do), and the join turned them into ","
-        lines = text.split("\n")
+        # line ends "\r\n", "\r" or "\n" only: splitlines() also splits on U+2028, \x85 ..., characters a
+        # JSON string may hold raw (pasted addresses do), and the join turned them into ","
+        lines = re.split(r"\r\n?|\n", text)
         lines_of = [n for n, line in enumerate(lines, start=1) if line.strip()]
         try:  # one parse for the whole file; line by line only to find a bad line
             records = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")

@@ -24,6 +24,7 @@ class BuildReport:
     observations_without_profile: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    zone_warning: str | None = None  # event times and observation dates in different UTC offsets (also a warning)
 
     def warn(self, message: str) -> None:
         """Record a warning (also logged on the ``creditflow.features`` logger)."""
