@@ -194,6 +194,15 @@ def test_scores_equal_and_parts_keep_input_order(both, client, uci_dir, tmp_path
     assert summary.missing_id == "ID"
     noid = pd.read_parquet(tmp_path / "noid_scores")
     assert "ID" not in noid.columns and (noid["score"].to_numpy() == got["score"].to_numpy()).all()
+    # missing values no training row had, and a column blank on every row: noted as one machine notes them
+    holes = pd.read_parquet(uci_dir)
+    holes.loc[[3, 4000], "PAY_0"] = np.nan
+    holes["PAY_2"] = np.nan
+    write_parts(holes, tmp_path / "holes")
+    summary = score_on_cluster(client, out / "dist" / "model", tmp_path / "holes", tmp_path / "holes_scores")
+    local = score_table(out / "dist" / "model", tmp_path / "holes")
+    assert summary.untrained_missing == local.attrs["untrained_missing"] == {"PAY_0": 2}
+    assert list(summary.all_missing) == list(local.attrs["all_missing"]) == ["PAY_2"]
 
 
 def test_categorical_stepwise_and_remote_sums(client, german_dir, tmp_path):

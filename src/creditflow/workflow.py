@@ -250,18 +250,23 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     scored.attrs["unseen"] = unseen(frame, model.features_) if unseen else {}
     if not allow_unseen:
         _check_not_recoded(frame, scored.attrs["unseen"], source)
-    # a model input blank on every row (a column dropped upstream?) scores each row at its Missing bin
-    trained_missing = {f.get("name"): f.get("missing_rate") for f in schema.get("fields", []) if isinstance(f, dict)}
-    scored.attrs["all_missing"] = {v: trained_missing.get(v) for v in model.features_
-                                   if len(frame) > 1 and frame[v].isna().all() and trained_missing.get(v) != 1.0}
-    # missing on some rows though on no training row: scored at a Missing bin no training row was in (the
-    # service refuses such a null with 422); the number of rows per column
-    scored.attrs["untrained_missing"] = {v: n for v in model.features_
-                                         if trained_missing.get(v) == 0.0 and v not in scored.attrs["all_missing"]
-                                         and (n := int(frame[v].isna().sum()))}
+    scored.attrs["all_missing"], scored.attrs["untrained_missing"] = missing_notes(
+        schema, model.features_, len(frame), {v: int(frame[v].isna().sum()) for v in model.features_})
     if out is not None:
         write_frame(scored, out)
     return scored
+
+
+def missing_notes(schema: Mapping, features: list[str], rows: int,
+                  missing: Mapping[str, int]) -> tuple[dict[str, float | None], dict[str, int]]:
+    """Model inputs whose missing values a scored table should be warned of, from its missing counts:
+    blank on every row (a column dropped upstream? each row gets its Missing bin's points; with the training
+    missing rate), and missing on some rows though on no training row (scored at a Missing bin no training
+    row was in; the service refuses such a null with 422; with the number of rows)."""
+    trained = {f.get("name"): f.get("missing_rate") for f in schema.get("fields", []) if isinstance(f, dict)}
+    blank = {v: trained.get(v) for v in features if rows > 1 and missing[v] == rows and trained.get(v) != 1.0}
+    untrained = {v: missing[v] for v in features if trained.get(v) == 0.0 and v not in blank and missing[v]}
+    return blank, untrained
 
 
 # A categorical input with at least this many values present, every one of them unseen in training, is

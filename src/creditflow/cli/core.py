@@ -217,19 +217,25 @@ def score_cmd(
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
         missing_id_warning(data, id_col)
-    for var, rate in scored.attrs.get("all_missing", {}).items():
+    missing_warnings(data, scored.attrs.get("all_missing", {}), scored.attrs.get("untrained_missing", {}))
+    for var, n in scored.attrs.get("unseen", {}).items():
+        err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
+                          "scored as unseen (the Unseen bin, or the trees' other branch)")
+
+
+def missing_warnings(data: Path, all_missing: dict, untrained_missing: dict) -> None:
+    """Warn of model inputs blank on every scored row, or missing on rows though on no training row
+    (`workflow.missing_notes`)."""
+    for var, rate in all_missing.items():
         was = f" (missing in {rate:.1%} of the training rows)" if isinstance(rate, float) else ""
         err_console.print(f"[yellow]warning:[/] column '{var}' is blank on every row of '{data}'{was}: each row got "
                           "its Missing bin's points; check the column was not dropped upstream",
                           highlight=False, soft_wrap=True)
-    for var, n in scored.attrs.get("untrained_missing", {}).items():
+    for var, n in untrained_missing.items():
         err_console.print(f"[yellow]warning:[/] column '{var}' is missing in {n:,} row(s) of '{data}' but in no training "
                           "row: they got its Missing bin's points, which no training row had; the service refuses "
                           "such requests with 422 (unless the policy declares the field nullable)",
                           highlight=False, soft_wrap=True)
-    for var, n in scored.attrs.get("unseen", {}).items():
-        err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
-                          "scored as unseen (the Unseen bin, or the trees' other branch)")
 
 
 def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:

@@ -63,9 +63,10 @@ def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons:
     for var, n in summary.unseen.items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored in the Unseen bin")
-    if summary.missing_id:
-        from creditflow.cli.core import missing_id_warning
+    from creditflow.cli.core import missing_id_warning, missing_warnings
 
+    missing_warnings(data, summary.all_missing, summary.untrained_missing)
+    if summary.missing_id:
         missing_id_warning(data, summary.missing_id)
 
 

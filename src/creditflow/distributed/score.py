@@ -22,7 +22,7 @@ from creditflow.data.io import INFINITE_HINT, first_infinite
 from creditflow.data.output import atomic_path
 from creditflow.distributed.models import ModelDocs
 from creditflow.distributed.source import locate_row, read_dataset
-from creditflow.workflow import UNSEEN_HINT, recoded_columns
+from creditflow.workflow import UNSEEN_HINT, missing_notes, recoded_columns
 
 PART_NAME = "part.{:06d}.parquet"
 
@@ -36,6 +36,8 @@ class ScoreSummary:
     parts: int
     unseen: dict[str, int] = field(default_factory=dict)  # rows scored in the Unseen bin, per variable
     missing_id: str | None = None  # the bundle's id column, when the table lacks it (scores without ids)
+    all_missing: dict[str, float | None] = field(default_factory=dict)  # see `workflow.missing_notes`
+    untrained_missing: dict[str, int] = field(default_factory=dict)
 
 
 def _check_finite(frame: pd.DataFrame, columns: list[str]) -> None:
@@ -144,7 +146,10 @@ def score_on_cluster(
         if recoded:
             raise DataError(f"every one of its {found[recoded[0]]:,} values is a category unseen in training: coded "
                             "unlike the training data?", file=table.path, column=recoded[0], hint=UNSEEN_HINT)
-    return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found, missing_id=missing_id)
+    blank, untrained = missing_notes(schema, list(model.features_), table.n_rows,
+                                     {v: table.n_rows - n for v, n in present.items()})
+    return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found, missing_id=missing_id,
+                        all_missing=blank, untrained_missing=untrained)
 
 
 def _only_parts(folder: Path) -> bool:
