@@ -409,3 +409,15 @@ def test_the_same_named_zone_in_summer_and_winter_is_not_warned_of():
     base = {"entity": "id", "event_time": "t", "windows": ["365d"], "features": [{"name": "n", "agg": "count"}]}
     result = build_feature_table(None, ev, BehaviourSpec.from_dict(base), obs)
     assert result.frame["n"].item() == 1 and result.report.warnings == []  # +01:00 and +02:00: one zone
+
+
+def test_the_same_event_with_its_time_written_two_ways_is_a_duplicate():
+    ev = pd.DataFrame({"id": [1, 1], "t": ["2024-01-10", "2024-01-10 00:00:00"], "amt": [10.0, 10.0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2024-02-01"]})
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"],
+            "features": [{"name": "n", "agg": "count"}, {"name": "s", "column": "amt", "agg": "sum"}]}
+    with pytest.raises(DataError, match="exact duplicates of an earlier row") as err:
+        build_feature_table(None, ev, BehaviourSpec.from_dict(base), obs)
+    assert err.value.row == 2
+    dropped = build_feature_table(None, ev, BehaviourSpec.from_dict({**base, "on_duplicate": "drop"}), obs)
+    assert dropped.frame[["n", "s"]].values.tolist() == [[1, 10.0]]

@@ -282,8 +282,13 @@ def prepare_events(
     _check_ids(ids, spec.entity, file)
     same_id_kind(ids, known, spec.entity, file, known_from)
     keep = np.ones(len(events), dtype=bool)
+    ts = parse_times(
+        events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
+        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone,
+    )
 
-    dup = exact_duplicates(events)
+    # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event
+    dup = exact_duplicates(events.assign(**{spec.event_time: ts}))
     if dup.any():
         n = int(dup.sum())
         first = _first_row(dup)
@@ -311,10 +316,6 @@ def prepare_events(
         report.warn(f"dropped {n} event(s) for {n_ids} entity id(s) not in the {known_from} (first at row {first})")
         keep &= ~unknown
 
-    ts = parse_times(
-        events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
-        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone,
-    )
     value_cols = set(spec.value_columns)
     out = {spec.entity: ids.to_numpy(), TS: ts.to_numpy(), ROW: np.arange(len(events))}
     columns = {c: _booleans(events[c]) for c in spec.event_columns}
