@@ -522,3 +522,10 @@ def test_the_formatted_number_error_shows_a_formatted_number(tmp_path):
     with pytest.raises(DataError, match="thousands separators.*e.g. '120,000'") as err:
         read_table(tmp_path / "t.csv", UCI_TARGET, id="ID")
     assert err.value.row == 2
+
+
+def test_text_ids_keep_their_spaces_and_whole_numbers_lose_them(tmp_path):
+    (tmp_path / "a.csv").write_text("id,x\n A1,1\nA1,2\n 7,3\n", encoding="utf-8")
+    assert read_frame(tmp_path / "a.csv", ids=["id"])["id"].tolist() == [" A1", "A1", " 7"]  # two ids, not one
+    (tmp_path / "b.csv").write_text("id,x\n 7,1\n8 ,2\n", encoding="utf-8")
+    assert read_frame(tmp_path / "b.csv", ids=["id"])["id"].tolist() == [7, 8]

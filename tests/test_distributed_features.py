@@ -95,3 +95,13 @@ def test_text_observation_ids_join_number_events_as_on_one_machine(client, tmp_p
     assert dist.frame["n"].tolist() == one.frame["n"].tolist() == [1, 2]
     assert len(one.report.warnings) == len(dist.report.warnings) == 1
     assert "UTC offset +00:00 but observation dates have no UTC offset" in dist.report.warnings[0]
+
+
+def test_a_bucket_without_events_gives_no_time_zone_warning(client, tmp_path):
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "n", "agg": "count"}]}
+    ev = pd.DataFrame({"id": [1, 2], "t": ["2024-01-20T00:00:00+08:00", "2024-01-21T00:00:00+08:00"]})
+    (tmp_path / "ev").mkdir()
+    ev.to_parquet(tmp_path / "ev" / "part.0.parquet", index=False)
+    obs = pd.DataFrame({"id": list(range(1, 9)), "observation_date": ["2024-02-01T00:00:00+08:00"] * 8})
+    dist = build_features_on_cluster(client, None, tmp_path / "ev", BehaviourSpec.from_dict(base), obs, partitions=4)
+    assert dist.frame["n"].tolist() == [1, 1, 0, 0, 0, 0, 0, 0] and dist.report.warnings == []

@@ -164,10 +164,9 @@ def id_values(s: pd.Series) -> pd.Series:
     rounded through float."""
     if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
         return s
-    s = s.str.strip()  # " 7" is the id 7, as pandas read it before ids were read as written
     if s.isna().any():
         return s
-    text = s.astype(str)
+    text = s.astype(str).str.strip()  # " 7" is the id 7, as pandas reads a column of numbers; text ids stay as written
     if text.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})").all():  # 18 digits always fit int64
         return text.astype(np.int64)
     return s

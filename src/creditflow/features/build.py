@@ -65,6 +65,8 @@ def _clash(origin: dict[str, tuple[str, str | None]], new: list[str], what: str,
 def _check_offsets(times: pd.Series, dates: pd.Series, files: dict[str, str], report: BuildReport) -> None:
     """Warn when event times and observation dates carry different UTC offsets (one of them none): both
     keep their wall-clock time, so UTC events against local dates may use events after the observation."""
+    if times.empty or dates.empty:  # nothing to compare (a Dask bucket without events or observations)
+        return
     ev_off, obs_off = utc_offset(times), utc_offset(dates)
     if ev_off == obs_off or _same_zone(times, dates):
         return
