@@ -230,28 +230,28 @@ def read_bundle(path: str | Path, check_version: bool = True) -> tuple[dict, dic
             continue
         manifest = _parse_manifest(path, first)
         blobs: dict[str, bytes] = {}
-        missing = None
-        for name in manifest["files"]:
+        fault = None  # (file, why) of the first file missing or unlike its digest
+        for name, digest in manifest["files"].items():
             try:
                 blobs[name] = (path / name).read_bytes()
             except FileNotFoundError:
-                missing = name
+                fault = (name, "file listed in the manifest is missing")
                 break
+            if sha256(blobs[name]) != digest:
+                fault = (name, "SHA-256 does not match the manifest: the bundle was modified or corrupted; "
+                               "refusing to load")
+                break
+        # a fault, or another manifest, may be a swap under way (even one back to a bundle whose manifest reads
+        # the same: same model, same second): read again; a fault still there at the end is the bundle's own
         try:
-            stable = _manifest_bytes(path) == first
+            stable = fault is None and _manifest_bytes(path) == first
         except BundleError:
             stable = False
         if stable or last:
             break
         time.sleep(0.05 * (attempt + 1))
-    if missing is not None:
-        raise BundleError("file listed in the manifest is missing", file=str(path / missing))
-    for name, digest in manifest["files"].items():
-        if sha256(blobs[name]) != digest:
-            raise BundleError(
-                "SHA-256 does not match the manifest: the bundle was modified or corrupted; refusing to load",
-                file=str(path / name),
-            )
+    if fault is not None:
+        raise BundleError(fault[1], file=str(path / fault[0]))
     if check_version:
         _check_version(path, manifest, blobs)
     return manifest, blobs

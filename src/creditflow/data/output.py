@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def atomic_path(target: str | Path, replaces: Callable[[Path], bool] | None = No
     if target.is_dir():
         if replaces is None:
             raise DataError("is an existing directory: name a file to write", file=str(target))
-        if any(target.iterdir()) and not replaces(target):
+        if not _replaceable(target, replaces):
             raise DataError("is an existing directory that holds other files: name a new or empty directory",
                             file=str(target))
     elif replaces is not None and target.exists() and not target.is_dir():  # (a directory: one appeared just now)
@@ -42,6 +43,19 @@ def atomic_path(target: str | Path, replaces: Callable[[Path], bool] | None = No
         _swap_in(tmp, target)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def _replaceable(target: Path, replaces: Callable[[Path], bool]) -> bool:
+    """Whether directory `target` is empty or an earlier output of this kind. Judged again a few times when it
+    is not: another writer swapping its own output in at that moment leaves it briefly empty of its manifest."""
+    for attempt in range(5):
+        try:
+            if not target.exists() or not any(target.iterdir()) or replaces(target):
+                return True
+        except OSError:  # moved aside while it was listed
+            pass
+        time.sleep(0.02 * (attempt + 1))
+    return False
 
 
 def _swap_in(tmp: Path, target: Path) -> None:
