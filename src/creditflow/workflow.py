@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from creditflow.bundle import load_model, read_manifest, save_bundle
@@ -248,10 +247,13 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
                 scored[col] = values.to_numpy()
     unseen = getattr(model, "unseen_counts", None) or getattr(getattr(model, "binning_", None), "unseen_counts", None)
     scored.attrs["unseen"] = unseen(frame, model.features_) if unseen else {}
+    n_missing = {v: int(frame[v].isna().sum()) for v in model.features_}
     if not allow_unseen:
-        _check_not_recoded(frame, scored.attrs["unseen"], source)
+        for var in recoded_columns(scored.attrs["unseen"], {v: len(frame) - n for v, n in n_missing.items()}):
+            first = int(frame[var].notna().to_numpy().argmax())
+            raise recoded_error(var, scored.attrs["unseen"][var], source, row=first + 1, example=frame[var].iloc[first])
     scored.attrs["all_missing"], scored.attrs["untrained_missing"] = missing_notes(
-        schema, model.features_, len(frame), {v: int(frame[v].isna().sum()) for v in model.features_})
+        schema, model.features_, len(frame), n_missing)
     if out is not None:
         write_frame(scored, out)
     return scored
@@ -281,13 +283,11 @@ def recoded_columns(unseen: Mapping[str, int], present: Mapping[str, int]) -> li
     return [v for v, n in unseen.items() if n >= UNSEEN_MIN_ROWS and n == present.get(v)]
 
 
-def _check_not_recoded(frame: pd.DataFrame, unseen: dict[str, int], source: str | None) -> None:
-    present = {v: int(frame[v].notna().sum()) for v in unseen}
-    for var in recoded_columns(unseen, present):
-        first = int(np.flatnonzero(frame[var].notna().to_numpy())[0])
-        raise DataError(f"every one of its {unseen[var]:,} values is a category unseen in training, e.g. "
-                        f"{frame[var].iloc[first]!r}: coded unlike the training data?", file=source, column=var,
-                        row=first + 1, hint=UNSEEN_HINT)
+def recoded_error(var: str, n: int, file: str | None, row: int | None = None, example: Any = None) -> DataError:
+    """The refusal of a categorical input `recoded_columns` names (`example`: its first value, at `row`)."""
+    shown = f", e.g. {example!r}" if row is not None else ""
+    return DataError(f"every one of its {n:,} values is a category unseen in training{shown}: coded unlike the "
+                     "training data?", file=file, column=var, row=row, hint=UNSEEN_HINT)
 
 
 __all__ = ["TrainResult", "load_model", "make_model", "read_table", "score_table", "train"]

@@ -22,7 +22,7 @@ from creditflow.data.io import INFINITE_HINT, first_infinite
 from creditflow.data.output import atomic_path
 from creditflow.distributed.models import ModelDocs
 from creditflow.distributed.source import locate_row, read_dataset
-from creditflow.workflow import UNSEEN_HINT, missing_notes, recoded_columns
+from creditflow.workflow import missing_notes, recoded_columns, recoded_error
 
 PART_NAME = "part.{:06d}.parquet"
 
@@ -144,8 +144,7 @@ def score_on_cluster(
         present = {v: int(counts[f"present:{v}"]) for v in model.features_}
         recoded = [] if allow_unseen else recoded_columns(found, present)
         if recoded:
-            raise DataError(f"every one of its {found[recoded[0]]:,} values is a category unseen in training: coded "
-                            "unlike the training data?", file=table.path, column=recoded[0], hint=UNSEEN_HINT)
+            raise recoded_error(recoded[0], found[recoded[0]], table.path)
     blank, untrained = missing_notes(schema, list(model.features_), table.n_rows,
                                      {v: table.n_rows - n for v, n in present.items()})
     return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found, missing_id=missing_id,
