@@ -158,13 +158,16 @@ def read_frame(
     return frame
 
 
+def is_text(values: pd.Series) -> bool:
+    """Whether a column holds text as pandas stores it (object or string dtype)."""
+    return pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
+
+
 def id_values(s: pd.Series) -> pd.Series:
     """An id column read as text, as whole numbers when every id is one written plainly (no blank, no leading
     zero, within int64), else as the text: "00000001" keeps its zeros, and 19-digit ids beside a blank are not
     rounded through float."""
-    if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
-        return s
-    if s.isna().any():
+    if not is_text(s) or s.isna().any():
         return s
     text = s.astype(str).str.strip()  # " 7" is the id 7, as pandas reads a column of numbers; text ids stay as written
     if text.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})").all():  # 18 digits always fit int64
@@ -177,7 +180,7 @@ def _blank_whitespace(frame: pd.DataFrame, as_written: set[str]) -> None:
     numbers, as pandas would have read it without them (`as_written` columns stay text)."""
     for col in frame.columns:
         s = frame[col]
-        if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+        if not is_text(s):
             continue
         try:
             blank = s.str.isspace().fillna(False).to_numpy(dtype=bool)  # not "": pandas reads an empty cell as missing
@@ -467,7 +470,7 @@ def text_columns_to_check(frame: pd.DataFrame, skip: set[str] | None = None) -> 
     """The text columns (object or string dtype) of `frame` not declared categorical (by name or by dtype)."""
     return [c for c in frame.columns if str(c) not in (skip or set())
             and not isinstance(frame[c].dtype, pd.CategoricalDtype)
-            and (pd.api.types.is_object_dtype(frame[c].dtype) or pd.api.types.is_string_dtype(frame[c].dtype))]
+            and is_text(frame[c])]
 
 
 # Numbers written for people: thousands separators (20,000), a percent sign (37%), a decimal comma (0,196).

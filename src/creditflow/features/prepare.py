@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError, shown
-from creditflow.data.io import check_finite, check_not_nested
+from creditflow.data.io import check_finite, check_not_nested, is_text
 from creditflow.features.expr import KindError, column_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
@@ -67,10 +67,6 @@ def _check_ids(ids: pd.Series, column: str, file: str | None) -> None:
         raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=column, row=_first_row(miss))
 
 
-def _is_text(values: pd.Series) -> bool:
-    return pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
-
-
 def align_ids(frames: list[pd.DataFrame | None], column: str) -> list[pd.DataFrame | None]:
     """Where one frame's ids are text, whole-number ids of the others become text written plainly (7 -> "7").
 
@@ -78,7 +74,7 @@ def align_ids(frames: list[pd.DataFrame | None], column: str) -> list[pd.DataFra
     numbers, and the two must still join on "7" while "007" stays apart. Other numbers (floats) are
     left for `same_id_kind` to refuse."""
     present = [f for f in frames if f is not None and column in f.columns]
-    if not any(_is_text(f[column]) for f in present):
+    if not any(is_text(f[column]) for f in present):
         return frames
     out: list[pd.DataFrame | None] = []
     for f in frames:
