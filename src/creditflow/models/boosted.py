@@ -337,12 +337,11 @@ class BoostedScorecard(Scorecard):
         record why the others were left out (`monotone`: the trends asked for, to tell a shape the
         constraint flattened)."""
         self.binning_ = _binning_process(bins, self.special_values, self.categorical)
-        factor = self.scaling_.factor
         self.features_ = []
         rows = []
         for var, vb in bins.items():
             lp = contrib[var]
-            pts = np.rint(-factor * lp)
+            pts = self._points(lp)
             cnt = np.asarray(vb.goods) + np.asarray(vb.bads)
             seen = cnt > 0
             spread = float(pts[seen].max() - pts[seen].min()) if seen.any() else 0.0
@@ -451,7 +450,7 @@ class BoostedScorecard(Scorecard):
         self._pair_plan = []
         rows = []
         for t in getattr(self, "pairs_", []):
-            pts = np.rint(-self.scaling_.factor * t.logodds).astype(np.int64)
+            pts = self._points(t.logodds)
             self._pair_plan.append((t, t.logodds, pts, t.logodds.tolist(), pts.tolist()))
             rows += [{"variable": t.name, "bin": label, "woe": np.nan, "logodds": float(c), "points": int(p),
                       "meaning": ""} for label, c, p in zip(t.labels, t.logodds, pts, strict=True)]

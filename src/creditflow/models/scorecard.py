@@ -268,7 +268,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             worst = int(np.argmin(coef))
             why = f"coefficient {coef[worst]:.3f} <= 0 against its WOE (collinear with others)"
             return (chosen, beta), (chosen[worst], "sign", why)
-        spread = [np.ptp(np.rint(-self.scaling_.factor * c * np.asarray(self.binning_.bins_[v].woe, dtype=float)))
+        spread = [np.ptp(self._points(c * np.asarray(self.binning_.bins_[v].woe, dtype=float)))
                   for v, c in zip(chosen, coef, strict=True)]
         if len(chosen) > 1 and min(spread) == 0:
             # the weakest first: without it the others' coefficients move, and another may get points again
@@ -295,13 +295,17 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         for var, lp in self._bin_logodds():
             vb = self.binning_.bins_[var]
             woe = np.asarray(vb.woe, dtype=float)
-            pts = np.rint(-s.factor * lp).astype(np.int64)
+            pts = self._points(lp)
             self._compiled.append((var, vb, lp, pts))
             for label, w, p in zip(vb.labels, woe, pts, strict=True):
                 rows.append({"variable": var, "bin": label, "woe": float(w), "points": int(p)})
         self.points_ = pd.DataFrame(rows, columns=["variable", "bin", "woe", "points"])
         self.points_["meaning"] = self.points_["variable"].map(lambda v: self.dictionary_.meaning(v))
         self._plan_rows()
+
+    def _points(self, logodds: np.ndarray) -> np.ndarray:
+        """Integer points of per-bin log-odds of bad: round(-factor x log-odds) (higher is better)."""
+        return np.rint(-self.scaling_.factor * np.asarray(logodds, dtype=float)).astype(np.int64)
 
     def _plan_rows(self) -> None:
         """`_compiled` again as Python lists and binning closures: fast for one row at a time (`score_row`)."""
