@@ -395,16 +395,25 @@ def check_not_nested(
     """Refuse columns of lists, dicts or arrays (Parquet list/struct columns): a bin holds one value per row."""
     for name in frame.columns if columns is None else columns:
         s = frame[name]
-        if not pd.api.types.is_object_dtype(s.dtype):
-            continue
-        present = s.notna().to_numpy()
-        if not present.any():  # no rows (an applicant without events), or all missing
-            continue
-        pos = present.argmax()  # a Parquet column holds one type: its first value tells
-        if isinstance(s.iloc[pos], (list, tuple, dict, set, np.ndarray)):
+        pos = first_nested(s)
+        if pos >= 0:
             raise DataError(f"the column holds nested values ({type(s.iloc[pos]).__name__}), not numbers or categories",
-                            file=file, column=str(name), row=int(pos) + 1,
-                            hint=hint)
+                            file=file, column=str(name), row=pos + 1, hint=hint)
+
+
+NESTED_TYPES = (list, tuple, dict, set, np.ndarray)
+
+
+def first_nested(s: pd.Series) -> int:
+    """Position of the first value of `s` when it is a list, dict or array (a Parquet list/struct column: the
+    column holds one type, so its first value tells), else -1 (also for an empty or all-missing column)."""
+    if not pd.api.types.is_object_dtype(s.dtype):
+        return -1
+    present = s.notna().to_numpy()
+    if not present.any():  # no rows (an applicant without events), or all missing
+        return -1
+    pos = int(present.argmax())
+    return pos if isinstance(s.iloc[pos], NESTED_TYPES) else -1
 
 
 # A column of whole numbers, each row its own, filling at least half their range over this many rows is a row

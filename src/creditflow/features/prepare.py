@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError, shown
-from creditflow.data.io import check_finite, check_not_nested, is_text
+from creditflow.data.io import check_finite, check_not_nested, first_nested, is_text
 from creditflow.features.expr import KindError, column_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
@@ -129,9 +129,6 @@ def _finite(values: pd.Series, column: str, file: str | None) -> pd.Series:
     return values
 
 
-_NESTED = (list, tuple, dict, np.ndarray)
-
-
 def _hashable(value: object) -> object:
     """A list/struct cell (Parquet) as nested tuples, which hash and compare by their items."""
     if isinstance(value, dict):
@@ -144,11 +141,7 @@ def _hashable(value: object) -> object:
 def _nested_as_tuples(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with its columns of lists/structs (judged by the first value: a Parquet column holds one
     type) as tuples, so rows can be hashed and compared."""
-    nested = []
-    for col in frame.columns:
-        s = frame[col]
-        if pd.api.types.is_object_dtype(s.dtype) and s.notna().any():
-            nested += [col] if isinstance(s.loc[s.first_valid_index()], _NESTED) else []
+    nested = [col for col in frame.columns if first_nested(frame[col]) >= 0]
     return frame.assign(**{c: frame[c].map(_hashable) for c in nested}) if nested else frame
 
 
