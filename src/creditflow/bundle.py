@@ -202,11 +202,6 @@ def _parse_manifest(path: Path, data: bytes) -> dict:
     return manifest
 
 
-def verify_bundle(path: str | Path) -> dict[str, bytes]:
-    """Read every file listed in the manifest and check its SHA-256; return the raw bytes."""
-    return read_bundle(path)[1]
-
-
 # A bundle being replaced (train --out, reasons import) while it is read: read again, up to this many times.
 READ_ATTEMPTS = 5
 
@@ -324,7 +319,7 @@ class _Files(dict):
 
 # ---------------------------------------------------------------- checks of the values that matter
 #
-# A re-hashed bundle (a document edited and its digest recomputed) passes `verify_bundle`. Its
+# A re-hashed bundle (a document edited, its digest and the version recomputed) passes `read_bundle`. Its
 # values are checked here, before the model is rebuilt, so that a wrong type or length is reported
 # with the file and the exact key path that holds it (a failure deep inside the model could not say).
 
