@@ -208,8 +208,9 @@ def _declared_protected(model: Any, docs: Mapping[str, Any] | None) -> list[str]
     """The variables declared protected in the reason settings (``reasons.json``: `docs`, else the bundle's own
     or those a model keeps)."""
     if docs is None:
-        docs = model.files if hasattr(model, "files") and hasattr(model, "model") else \
-            getattr(getattr(model, "model", model), "reason_docs_", None)
+        from creditflow.scoring.reasons import reason_docs_of
+
+        docs = reason_docs_of(model)
     settings = (docs or {}).get("reasons.json") or {}
     return [str(v) for v in settings.get("protected", []) or []] if isinstance(settings, Mapping) else []
 

@@ -366,12 +366,19 @@ def reasoner_for(model: Any) -> Reasoner:
     cached = holder.__dict__.get("_reasoner") if hasattr(holder, "__dict__") else None
     if cached is not None:
         return cached
-    if hasattr(model, "files") and hasattr(model, "model"):  # a creditflow Bundle
-        reasoner = Reasoner.from_docs(model.model, model.files)
-    else:
-        reasoner = Reasoner.from_docs(model, getattr(model, "reason_docs_", None))
+    reasoner = Reasoner.from_docs(model.model if _is_bundle(model) else model, reason_docs_of(model))
     holder.__dict__["_reasoner"] = reasoner
     return reasoner
+
+
+def _is_bundle(model: Any) -> bool:
+    return hasattr(model, "files") and hasattr(model, "model")  # a creditflow Bundle
+
+
+def reason_docs_of(model: Any) -> Mapping[str, Any] | None:
+    """The documents holding a `Bundle`'s or a model's reason settings (``reasons.json``, ``reason_codes.json``):
+    the bundle's files, or those a bare model keeps from its bundle (GBDT), else None (the defaults)."""
+    return model.files if _is_bundle(model) else getattr(model, "reason_docs_", None)
 
 
 def reasons_row(model: Any, row: Mapping[str, Any], n: int = N_REASONS) -> list[dict]:
