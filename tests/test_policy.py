@@ -229,3 +229,18 @@ def test_simulate_decides_rows_without_an_optional_policy_field(service_bundle, 
     assert "no column 'blacklist', an optional policy field" in " ".join(r.stderr.split())
     rules = {x["code"]: x["fired"] for x in json.loads((tmp_path / "sim.json").read_text())["rules"]}
     assert rules == {"BL": 0, "NB": len(population)}  # every row is a request without the field
+
+
+def test_simulate_reads_a_policy_text_field_of_digit_codes_as_written(service_bundle, population, tmp_path):  # noqa: F811
+    # branch is only the policy's, declared text: "007" must stay "007" (as a request sends it), not become 7
+    pol = tmp_path / "p.yaml"
+    pol.write_text("version: v3\ncutoffs: {approve: 560, review: 500}\nfields:\n  branch: {type: string}\n"
+                   "rules:\n- {code: B7, when: 'branch == \"007\"', action: reject}\n"
+                   "- {code: B12, when: 'branch in (\"12\")', action: review}\n", encoding="utf-8")
+    data = tmp_path / "pop.csv"
+    codes = np.array(["007", "010", "12"])[np.arange(len(population)) % 3]
+    population.assign(branch=codes).to_csv(data, index=False)
+    r = _cli("policy", "simulate", pol, service_bundle, data, "--json", tmp_path / "sim.json")
+    assert r.returncode == 0, r.stderr
+    rules = {x["code"]: x["fired"] for x in json.loads((tmp_path / "sim.json").read_text())["rules"]}
+    assert rules == {"B7": int((codes == "007").sum()), "B12": int((codes == "12").sum())}

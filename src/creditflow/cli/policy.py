@@ -38,7 +38,7 @@ def simulate_cmd(
     among the approved, the decision mix, and how often each rule fired."""
     require_extra("service", "pydantic", command="creditflow policy simulate")
     from creditflow.bundle import load_bundle
-    from creditflow.data.io import encode_target, read_frame, text_columns
+    from creditflow.data.io import encode_target, read_frame
     from creditflow.data.output import atomic_path
     from creditflow.policy import load_policy, simulate
     from creditflow.service.validation import input_fields
@@ -54,7 +54,9 @@ def simulate_cmd(
     types = {f.name: f.type for f in fields}
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
-    frame = read_frame(data, encoding=encoding, text=text_columns(bundle.files.get("schema.json", {})))
+    # the model's text inputs and the policy's `type: string` fields are read as written ("007" stays
+    # "007", as the service receives it), not as numbers
+    frame = read_frame(data, encoding=encoding, text=[f.name for f in fields if f.type == "string"])
     y = None
     if target is not None:
         if target not in frame.columns:
