@@ -90,6 +90,18 @@ def test_non_text_condition_is_refused():
             Condition.parse(value)
 
 
+def test_an_unquoted_yaml_boolean_condition_says_to_quote_it(tmp_path):
+    from creditflow.policy import PolicyError, load_policy
+
+    pol = tmp_path / "p.yaml"
+    pol.write_text("version: v\ncutoffs: {approve: 500}\nrules:\n- {code: ALL, when: true, action: review}\n",
+                   encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_policy(pol)
+    assert "YAML boolean true: quote it (when: \"true\")" in err.value.message
+    assert Condition.parse("true").evaluate({})  # quoted, it is the language's true
+
+
 def test_fields_lists_what_the_condition_reads():
     c = Condition.parse("PAY_0 >= 3 or (AGE < 18 and `bill.total` is missing) or PAY_0 in (9)")
     assert c.fields == ["PAY_0", "AGE", "bill.total"]

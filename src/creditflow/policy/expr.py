@@ -312,7 +312,11 @@ class Condition:
     @classmethod
     def parse(cls, text: Any) -> Condition:
         """Parse a condition, refusing anything outside the language with a `ConditionError`."""
-        if isinstance(text, bool) or not isinstance(text, str) or not text.strip():
+        if isinstance(text, bool):  # YAML reads an unquoted `when: true` as a boolean, not as the condition
+            word = str(text).lower()
+            raise ConditionError(f"a condition must be text, not the YAML boolean {word}: quote it "
+                                 f"(when: \"{word}\")")
+        if not isinstance(text, str) or not text.strip():
             raise ConditionError(f"a condition must be non-empty text, not {text!r}")
         if len(text) > MAX_LENGTH:
             raise ConditionError(f"a condition may be at most {MAX_LENGTH} characters long")
