@@ -244,3 +244,27 @@ def test_simulate_reads_a_policy_text_field_of_digit_codes_as_written(service_bu
     assert r.returncode == 0, r.stderr
     rules = {x["code"]: x["fired"] for x in json.loads((tmp_path / "sim.json").read_text())["rules"]}
     assert rules == {"B7": int((codes == "007").sum()), "B12": int((codes == "12").sum())}
+
+
+def test_a_rule_on_the_model_score_says_to_use_cutoffs_not_to_declare_it():
+    for name in ("score", "grade", "probability"):
+        with pytest.raises(PolicyError) as err:
+            policy(rules=[{"code": "S1", "when": f"{name} is missing", "action": "reject"}]).check_against({"AGE": "number"})
+        text = err.value.message + str(err.value.hint)
+        assert "rules see the applicant's inputs only" in text and "cutoffs:" in text and "declare" not in text
+    with pytest.raises(PolicyError, match="declare it"):  # other unknown fields keep their hint
+        policy(rules=[{"code": "R1", "when": "INCOME < 1", "action": "reject"}]).check_against({"AGE": "number"})
+
+
+def test_check_warns_of_declarations_that_do_not_do_what_they_seem(service_bundle, tmp_path):  # noqa: F811
+    pol = tmp_path / "p.yaml"
+    pol.write_text("version: v4\ncutoffs: {approve: 560, review: 500}\n"
+                   "fields:\n  AGE: {type: number, required: false}\n  score: {type: number}\n"
+                   "  LIMIT_BAL: {type: number, nullable: true}\n"
+                   "rules:\n- {code: S1, when: 'score < 500', action: reject}\n", encoding="utf-8")
+    r = _cli("policy", "check", pol, service_bundle)
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0, r.stderr
+    assert "fields.AGE: required: false has no effect: 'AGE' is a model input" in text
+    assert "fields.score declares an applicant input named like the response's 'score'" in text
+    assert "LIMIT_BAL" not in text  # nullable on a model input does apply

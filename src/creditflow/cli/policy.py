@@ -47,10 +47,11 @@ def simulate_cmd(
     bundle = load_bundle(model_dir)
     from creditflow.models.base import training_categories
 
-    _print_warnings(pol.unknown_categories(training_categories(bundle.model)))
     model = bundle.model
     schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
     fields = input_fields(schema, pol)
+    _print_warnings([*pol.input_warnings({f.name for f in fields if f.model_input}),
+                     *pol.unknown_categories(training_categories(bundle.model))])
     types = {f.name: f.type for f in fields}
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
@@ -123,7 +124,8 @@ def check_cmd(
 
 
 def _print_warnings(warnings: Any) -> None:
-    """Print the policy's warnings (`Policy.unknown_categories`: rules on values never seen in training)."""
+    """Print the policy's warnings (`Policy.input_warnings`, and `Policy.unknown_categories`: rules on values
+    never seen in training)."""
     for warning in warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 

@@ -33,6 +33,8 @@ from creditflow.policy.expr import Condition, ConditionError
 DECISIONS = ("approve", "review", "reject")
 SEVERITY = {d: i for i, d in enumerate(DECISIONS)}
 RULE_ACTIONS = ("review", "reject")
+# What the service answers with, beside the applicant: rules read the applicant's inputs, never these
+RESPONSE_FIELDS = ("score", "grade", "probability", "decision")
 MAX_POLICY_BYTES = 1_000_000
 
 
@@ -132,6 +134,12 @@ class Policy:
         types.update({f.name: f.type for f in self.fields})
         for i, rule in enumerate(self.rules):
             for name, kinds in rule.condition.uses().items():
+                if name not in types and name.lower() in RESPONSE_FIELDS:
+                    raise PolicyError(
+                        f"rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is not an applicant input: "
+                        "rules see the applicant's inputs only, never the model's score, grade or probability",
+                        file=self.source, hint="act on the score with cutoffs: (approve / review), not with a rule",
+                    )
                 if name not in types:
                     raise PolicyError(
                         f"rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is neither a model input "
@@ -154,6 +162,23 @@ class Policy:
                 if not lo <= value <= hi + 1:
                     raise PolicyError(f"cutoff {name}: {value} is outside the model's score scale {lo}-{hi}",
                                       file=self.source)
+
+    def input_warnings(self, model_inputs: set[str]) -> list[str]:
+        """Warnings for `fields:` declarations that do not do what they seem to (`model_inputs`: the model's
+        input names): `required: false` on a model input (the model needs it: every request must carry
+        it), and a field only the policy reads named like a response field (score, grade, ...), which is
+        an input the caller sends, not the model's output."""
+        out = []
+        for f in self.fields:
+            if f.name in model_inputs:
+                if not f.required:
+                    out.append(f"fields.{f.name}: required: false has no effect: {f.name!r} is a model input, "
+                               "which every request must carry (nullable: true lets it be null)")
+            elif f.name.lower() in RESPONSE_FIELDS:
+                out.append(f"fields.{f.name} declares an applicant input named like the response's {f.name.lower()!r}: "
+                           f"rules on it read what the caller sends, not the model's {f.name.lower()}; act on the "
+                           "model's score with cutoffs:")
+        return out
 
     def unknown_categories(self, known: dict[str, set[str]]) -> list[str]:
         """Warnings for rules comparing a text field with a value its training data never held (a typo, or

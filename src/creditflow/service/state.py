@@ -39,7 +39,7 @@ class ServingState:
     loaded_at: str
     reasons: Callable[[Any, dict], list] | None
     notes: Callable[[dict], list[str]] = lambda applicant: []
-    warnings: tuple[str, ...] = ()  # about the policy against this model (rules on values never seen in training)
+    warnings: tuple[str, ...] = ()  # about the policy against this model (input_warnings, unknown_categories)
 
     def log_warnings(self) -> None:
         for warning in self.warnings:
@@ -164,7 +164,8 @@ def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str 
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
     from creditflow.models.base import training_categories
 
-    warnings = tuple(pol.unknown_categories(training_categories(model)))
+    warnings = (*pol.input_warnings({f.name for f in fields if f.model_input}),
+                *pol.unknown_categories(training_categories(model)))
     models = build_models(fields, max_batch=config.max_batch, reject_unknown=config.reject_unknown_fields)
     reasons = reason_function(bundle) if config.reasons > 0 else None
     state = ServingState(bundle=bundle, policy=pol, models=models, model_dir=model_dir, policy_path=policy_path,
