@@ -268,3 +268,28 @@ def test_check_warns_of_declarations_that_do_not_do_what_they_seem(service_bundl
     assert "fields.AGE: required: false has no effect: 'AGE' is a model input" in text
     assert "fields.score declares an applicant input named like the response's 'score'" in text
     assert "LIMIT_BAL" not in text  # nullable on a model input does apply
+
+
+def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bundle, population, tmp_path):  # noqa: F811
+    data = tmp_path / "pop.csv"
+    shuffled = population.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    shuffled.to_csv(data, index=False)
+    out = tmp_path / "decisions.csv"
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", out, "--json", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    got = pd.read_csv(out, keep_default_na=False)
+    assert list(got.columns) == ["ID", "probability", "score", "grade", "decision", "rules_fired"]
+    assert got["ID"].tolist() == shuffled["ID"].tolist()
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert got["decision"].value_counts().to_dict() == {d: v["count"] for d, v in doc["decisions"].items() if v["count"]}
+    # each row as the one-applicant path decides it
+    bundle, pol = load_bundle(service_bundle), load_policy(EXAMPLE_POLICY)
+    for i in (0, 1, 2, int((got["rules_fired"] != "").to_numpy().argmax())):
+        row = shuffled.iloc[i].to_dict()
+        scored = bundle.model.score_row(row)
+        outcome = pol.decide(row, scored["score"])
+        assert (got.loc[i, "score"], got.loc[i, "decision"]) == (scored["score"], outcome.decision)
+        assert got.loc[i, "rules_fired"] == ";".join(x.code for x in outcome.fired)
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", data)
+    assert r.returncode == 2 and "would be overwritten" in r.stderr + r.stdout
+    assert pd.read_csv(data).shape == shuffled.shape  # the input is untouched

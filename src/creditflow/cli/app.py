@@ -70,6 +70,12 @@ def fail(reason: str, **where: Any) -> None:
     raise CreditflowError(reason, **where)
 
 
+def refuse_overwriting_input(out: Path, data: Path, doing: str) -> None:
+    """Refuse an --out that is the input table itself (writing it would destroy the input), before the work."""
+    if out.exists() and data.exists() and out.resolve() == data.resolve():
+        fail(f"--out is the table being {doing}: it would be overwritten", file=str(out))
+
+
 def encoding_option() -> Any:
     """`--encoding` for commands that read CSV tables (passed to `read_frame` / `read_table`)."""
     return typer.Option(None, "--encoding", help="Text encoding of CSV input, e.g. gbk, big5, latin-1 "

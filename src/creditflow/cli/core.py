@@ -16,6 +16,7 @@ from creditflow.cli.app import (
     encoding_option,
     err_console,
     fail,
+    refuse_overwriting_input,
     warn_repeated_ids,
     warn_text_numbers,
 )
@@ -208,8 +209,7 @@ def score_cmd(
         if points:
             fail("--points is not available with --cluster", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id, allow_unseen=allow_unseen)
-    if out.exists() and data.exists() and out.resolve() == data.resolve():
-        fail("--out is the table being scored: it would be overwritten", file=str(out))
+    refuse_overwriting_input(out, data, "scored")
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
     scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
                          allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)

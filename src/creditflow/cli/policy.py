@@ -10,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from creditflow.cli.app import app, command, console, encoding_option, err_console, require_extra
+from creditflow.cli.app import (
+    app,
+    command,
+    console,
+    encoding_option,
+    err_console,
+    refuse_overwriting_input,
+    require_extra,
+)
 from creditflow.data.errors import CreditflowError, located
 
 policy_app = typer.Typer(help="Lending policies: hard rules, cutoffs; simulate them on a table.",
@@ -32,14 +40,21 @@ def simulate_cmd(
     target: str | None = typer.Option(None, "--target", help="Target column (1 = bad) for realised bad rates."),
     bad: str | None = typer.Option(None, "--bad", help="Value of the target that means bad (needed unless the values are a known pair: 0/1, good/bad, yes/no, 正常/逾期)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    out: Path | None = typer.Option(None, "--out", help="Also write each applicant's decision here (.csv, .parquet "
+                                                        "or .xlsx): the id column (when the model has one), "
+                                                        "probability, score, grade, decision and rules_fired, in "
+                                                        "input order."),
     encoding: str | None = encoding_option(),
 ) -> None:
     """Approval rate, expected bad rate (mean predicted probability) and realised bad rate (with --target)
-    among the approved, the decision mix, and how often each rule fired."""
+    among the approved, the decision mix, and how often each rule fired; with --out, each row's decision."""
     require_extra("service", "pydantic", command="creditflow policy simulate")
     from creditflow.bundle import load_bundle
     from creditflow.data.io import encode_target, read_frame
-    from creditflow.data.output import atomic_path
+    from creditflow.data.output import atomic_path, write_frame
+
+    if out is not None:
+        refuse_overwriting_input(out, data, "simulated")
     from creditflow.policy import load_policy, simulate
     from creditflow.service.validation import input_fields
 
@@ -57,7 +72,9 @@ def simulate_cmd(
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
     # the model's text inputs and the policy's `type: string` fields are read as written ("007" stays
     # "007", as the service receives it), not as numbers
-    frame = read_frame(data, encoding=encoding, text=[f.name for f in fields if f.type == "string"])
+    id_col = bundle.files.get("schema.json", {}).get("id_column") if out is not None else None
+    frame = read_frame(data, encoding=encoding, text=[f.name for f in fields if f.type == "string"],
+                       ids=[id_col] if id_col else None)  # ids as `creditflow score` writes them
     y = None
     if target is not None:
         if target not in frame.columns:
@@ -74,6 +91,12 @@ def simulate_cmd(
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         console.print(f"results: [bold]{json_out}[/]")
+    if out is not None:
+        decided = result.decided
+        if id_col and id_col in frame.columns:
+            decided.insert(0, id_col, frame[id_col].to_numpy())
+        write_frame(decided, out)
+        console.print(f"decisions: [bold]{out}[/] ({len(decided):,} rows)")
 
 
 def _print(result: Any, source: str) -> None:

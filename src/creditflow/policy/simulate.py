@@ -31,6 +31,8 @@ class Simulation:
     rules: list[dict[str, Any]] = field(default_factory=list)
     mean_score: dict[str, float] = field(default_factory=dict)
     absent: list[str] = field(default_factory=list)  # optional policy fields the table lacks: missing on every row
+    # one row per applicant, in the table's order: probability, score, grade, decision, rules_fired (codes, ";")
+    decided: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def approval_rate(self) -> float:
@@ -106,6 +108,9 @@ def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray
             "fired": int(col.sum()), "share": float(col.mean()) if len(col) else float("nan"),
             "only_rule": int((col & (n_fired == 1)).sum()),
         })
+    codes = [r.code for r in policy.rules]
+    decided = scored.assign(decision=decisions,
+                            rules_fired=[";".join(c for c, hit in zip(codes, row, strict=True) if hit) for row in fired])
     return Simulation(rows=len(frame), policy_version=policy.version, model_version=model_version, counts=counts,
                       expected_bad_rate=expected, realised_bad_rate=realised if target is not None else None,
-                      rules=rules, mean_score=mean_score, absent=absent)
+                      rules=rules, mean_score=mean_score, absent=absent, decided=decided.reset_index(drop=True))
