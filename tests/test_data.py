@@ -529,3 +529,18 @@ def test_text_ids_keep_their_spaces_and_whole_numbers_lose_them(tmp_path):
     assert read_frame(tmp_path / "a.csv", ids=["id"])["id"].tolist() == [" A1", "A1", " 7"]  # two ids, not one
     (tmp_path / "b.csv").write_text("id,x\n 7,1\n8 ,2\n", encoding="utf-8")
     assert read_frame(tmp_path / "b.csv", ids=["id"])["id"].tolist() == [7, 8]
+
+
+def test_the_text_read_as_missing_is_pandas_default_set_in_text_columns_too(tmp_path):
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from creditflow.data.io import NA_TEXT, missing_text
+
+    assert NA_TEXT == STR_NA_VALUES  # the readers are given NA_TEXT: the same cells as pandas' default
+    tokens = sorted(NA_TEXT - {""})
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"code": [*tokens, "none", "A1", "007"], "x": range(len(tokens) + 3)}).to_csv(path, index=False)
+    for text in (None, ["code"]):
+        got = read_frame(path, text=text)["code"]
+        assert got.isna().tolist() == [True] * len(tokens) + [False] * 3
+    assert all(missing_text(t) for t in NA_TEXT) and missing_text("  ") and not missing_text("none")

@@ -20,6 +20,7 @@ from creditflow.service.decide import decide
 from creditflow.service.metrics import Metrics
 from creditflow.service.state import load_state
 from creditflow.service.validation import applicant_dict, build_models, error_details, input_fields
+from tests.conftest import UCI_TARGET
 from tests.service_support import (  # noqa: F401
     EXAMPLE_POLICY,
     ROOT,
@@ -27,6 +28,7 @@ from tests.service_support import (  # noqa: F401
     applicants,
     service_bundle,
     train_bundle,
+    uci_frame,
 )
 
 SCHEMA = {"fields": [
@@ -103,6 +105,49 @@ def test_policy_fields_that_conflict_with_the_model_are_refused():
             fields(declared)
         assert f"fields.{next(iter(declared))}: {says}" in str(err.value) and "accepts" in str(err.value)
     assert {f.name: (f.min, f.max) for f in fields({"AGE": {"min": 137}})}["AGE"] == (137, 137)
+
+
+def test_a_text_a_csv_reads_as_missing_is_missing_in_a_request_too():
+    from creditflow.data.io import NA_TEXT
+
+    pol = policy_from_dict({"version": "v", "cutoffs": {"approve": 1},
+                            "fields": {"EDU": {"type": "string", "nullable": True}}})
+    models = build_models(input_fields(SCHEMA, pol))
+    ok = {"AGE": 40, "BILL": 0, "INCOME": 5, "城市": "x"}
+    for token in [*sorted(NA_TEXT), "   "]:
+        assert parse(models, {**ok, "EDU": token})["EDU"] is None, token
+    for text in ("none", "N.A.", " NA", "0"):  # not read as missing from a CSV either: a category
+        assert parse(models, {**ok, "EDU": text})["EDU"] == text
+    with pytest.raises(ValidationError) as err:  # never missing in training: refused, as a null is
+        parse(models, {**ok, "EDU": "x", "城市": "None"})
+    assert [(d["loc"][-1], d["type"]) for d in error_details(err.value, fields=models.fields)] == [
+        ("城市", "null_not_allowed")]
+
+
+def test_a_text_field_spelt_none_is_decided_by_the_service_as_by_simulate(service_bundle, tmp_path):  # noqa: F811
+    from creditflow.data.io import read_frame
+    from creditflow.policy import simulate
+
+    pol_path = tmp_path / "p.yaml"
+    pol_path.write_text("version: v5\ncutoffs: {approve: 560, review: 500}\n"
+                        "fields:\n  collateral: {type: string, nullable: true}\n"
+                        "rules:\n- {code: N1, when: 'collateral == \"None\"', action: review}\n"
+                        "- {code: N2, when: 'collateral is missing', action: reject}\n", encoding="utf-8")
+    rows = uci_frame().iloc[20_000:20_060].drop(columns=[UCI_TARGET, "ID"]).reset_index(drop=True)
+    rows["collateral"] = ["None", "NA", "House", "null", "Car", ""] * 10
+    data = tmp_path / "rows.csv"
+    rows.to_csv(data, index=False)
+    state = load_state(ServiceConfig(model_dir=str(service_bundle), policy=str(pol_path)))
+    assert any("compares 'collateral' with 'None', which tables and requests read as a missing value" in w
+               for w in state.warnings)
+    frame = read_frame(data, text=["collateral"])
+    decided = simulate(state.policy, state.model, frame).decided
+    for i, row in enumerate(rows.to_dict(orient="records")):  # the file's text as a client sends it
+        doc, _ = decide(state, parse(state.models, row), application_id=None, request_id="r", created_at="t",
+                        client=None)
+        assert (doc["decision"], ";".join(doc["rules_fired"])) == (decided.loc[i, "decision"],
+                                                                   decided.loc[i, "rules_fired"]), row["collateral"]
+        assert doc["rules_fired"] == (["N2"] if row["collateral"] in ("None", "NA", "null", "") else [])
 
 
 def test_decision_path_for_a_scorecard(service_bundle, applicants):  # noqa: F811

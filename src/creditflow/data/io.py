@@ -30,6 +30,11 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 ENCODINGS = ("utf-8-sig", "gb18030")
 # Target values read as "bad" when --bad is not given.
 DEFAULT_BAD_VALUES = ("1", "1.0", "bad", "yes", "true", "y", "default", "逾期", "坏")
+# The text cells read as missing: pandas' default NA tokens (`pandas._libs.parsers.STR_NA_VALUES`), given to the
+# CSV and Excel readers explicitly so that this is the set they use; the decision service reads a request's text
+# value the same way (`missing_text`), so "None" or "NA" is missing there too, not a category.
+NA_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                     "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 DEFAULT_GOOD_VALUES = ("0", "0.0", "good", "no", "false", "n", "ok", "current", "normal", "正常", "好", "未逾期")
 
 
@@ -115,7 +120,7 @@ def read_frame(
         elif suffix in EXCEL_SUFFIXES:
             if suffix in excel.XLSX_SUFFIXES:
                 sheet, part = excel.pick_sheet(path, sheet)
-            frame = pd.read_excel(path, sheet_name=sheet, dtype=dtype)
+            frame = pd.read_excel(path, sheet_name=sheet, dtype=dtype, na_values=NA_TEXT, keep_default_na=False)
             _check_header(path, pd.read_excel(path, sheet_name=sheet, header=None, nrows=1).iloc[0].tolist()
                           if len(frame.columns) else [])
         else:
@@ -156,6 +161,12 @@ def read_frame(
             if col in frame.columns:
                 frame[col] = id_values(frame[col])
     return frame
+
+
+def missing_text(value: Any) -> bool:
+    """Whether a text value is one `read_frame` reads as a missing cell: one of `NA_TEXT` as written, or only
+    spaces (the decision service treats a request's text value so, as the CSV it is compared with)."""
+    return isinstance(value, str) and (value in NA_TEXT or value.isspace())
 
 
 def is_text(values: pd.Series) -> bool:
@@ -208,7 +219,8 @@ def _read_csv(path: Path, text: str, sep: str, dtype: dict | None, header: list[
     def parse(strict: bool) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("error" if strict else "ignore", pd.errors.ParserWarning)
-            return pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype, index_col=False)
+            return pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype, index_col=False,
+                               na_values=NA_TEXT, keep_default_na=False)
 
     try:
         frame = parse(strict=True)

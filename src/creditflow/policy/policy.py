@@ -167,8 +167,16 @@ class Policy:
         """Warnings for `fields:` declarations that do not do what they seem to (`model_inputs`: the model's
         input names): `required: false` on a model input (the model needs it: every request must carry
         it), and a field only the policy reads named like a response field (score, grade, ...), which is
-        an input the caller sends, not the model's output."""
+        an input the caller sends, not the model's output. Also rules comparing a field with a text read as
+        missing ("None", "NA", "null", ...: `creditflow.data.io.missing_text`), which no value equals."""
+        from creditflow.data.io import missing_text
+
         out = []
+        for i, rule in enumerate(self.rules):
+            for name, values in rule.condition.text_values().items():
+                for value in sorted(v for v in values if missing_text(v)):
+                    out.append(f"rule {rule.code!r} (rules[{i}]) compares {name!r} with {value!r}, which tables and "
+                               f"requests read as a missing value, so no value equals it; write `{name} is missing`")
         for f in self.fields:
             if f.name in model_inputs:
                 if not f.required:

@@ -11,7 +11,9 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
   seen as 21-79, anything in 0-137 is accepted; rules in the policy decide what is acceptable);
 * text fields (and ``application_id``) must be JSON strings of at most 200 (128) characters, without
   the NUL character ``\\u0000`` (PostgreSQL text cannot hold it; refused on SQLite too, so the answer
-  does not depend on the audit database);
+  does not depend on the audit database); a text that a CSV cell would be read as missing ("", "NA",
+  "None", "null", ...: `creditflow.data.io.missing_text`) is missing (``null``) here too, so a request is
+  scored and decided as the same row of a table is in training, `score` and `policy simulate`;
 * other keys in ``applicant`` are ignored, or refused with ``reject_unknown=True``.
 """
 
@@ -22,9 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 
 from creditflow.data.errors import BundleError
+from creditflow.data.io import missing_text
 from creditflow.policy.policy import FieldSpec, Policy, PolicyError
 
 MAX_TEXT = 200
@@ -130,6 +141,14 @@ def _no_nul(value: str | None) -> str | None:
 NO_NUL = AfterValidator(_no_nul)
 
 
+def _missing_as_none(value: Any) -> Any:
+    return None if missing_text(value) else value
+
+
+# before the type and null checks: a text read as missing is a null, refused where null is (null_not_allowed)
+MISSING_TEXT = BeforeValidator(_missing_as_none)
+
+
 def _bound(x: float | None) -> str:
     return "any" if x is None else f"{x:g}"
 
@@ -139,6 +158,7 @@ def _annotation(f: InputField) -> Any:
         base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=f.min, le=f.max)]
     else:
         base = Annotated[str, Field(strict=True, max_length=MAX_TEXT), NO_NUL]
+        return Annotated[base | None if f.nullable else base, MISSING_TEXT]
     return base | None if f.nullable else base
 
 
