@@ -499,3 +499,22 @@ def test_a_small_sample_keeps_the_evidence_that_accounts_for_its_size(model_dir,
     assert small.status == "warn" and small.exit_code == 3 and not small.enough_rows
     big = monitor(model_dir, flipped)
     assert big.findings.set_index("item").loc["AUC", "counts"] and big.status in ("warn", "alert")
+
+
+# ---------------------------------------------------------------- ids and labels
+
+
+def test_ks_of_a_model_ranking_backwards_is_zero(setup, live):
+    # outcomes coded the wrong way round: AUC well below 0.5 and no separation in the model's direction
+    from creditflow.evaluation import ks
+    from creditflow.monitor.scored import auc_ks_by_group
+
+    _, _, result = setup
+    frame = live.sample(3000, random_state=41).reset_index(drop=True)
+    p = result.model.scores(frame)["probability"].to_numpy(dtype=float)
+    flipped = 1.0 - frame[UCI_TARGET].to_numpy(dtype=float)
+    groups = (frame["AGE"].to_numpy() >= 35).astype(np.intp)
+    for max_distinct in (10**9, 1):
+        (a, k), per = auc_ks_by_group(flipped, p, groups, 2, max_distinct=max_distinct)
+        assert a < 0.5 and k == pytest.approx(ks(flipped, p).statistic, abs=1e-12) and k < 0.01
+        assert all(x[1] < 0.02 for x in per)
