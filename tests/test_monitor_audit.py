@@ -214,3 +214,24 @@ def test_a_tiny_audit_log_is_insufficient_not_an_alert(setup, tmp_path):
     r = monitor(model_dir, audit=str(write_sqlite(tmp_path / "tiny_mismatch.db", rows)))
     assert r.status == "warn" and r.exit_code == 3 and not r.enough_rows
     assert r.findings.set_index("area").loc["audit", "counts"]
+
+
+# ---------------------------------------------------------------- damaged logs, re-decided applications
+
+
+def test_a_damaged_page_inside_the_database_is_bad_input(setup, tmp_path):
+    # The header is intact (it opens), but a page in the middle is overwritten: SQLite reports "database disk
+    # image is malformed" while the table is read. That is bad input naming the file and table, not a crash.
+    model_dir, live = setup
+    db = write_sqlite(tmp_path / "ok.db", audit_rows(model_dir, live.head(3000), ["2024-06"]))
+    data = bytearray(db.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8192] = b"\xff" * 8192
+    (tmp_path / "damaged.db").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="malformed") as e:
+        monitor(model_dir, audit=str(tmp_path / "damaged.db"))
+    assert e.value.file == f"{tmp_path / 'damaged.db'} (table audit)"
+
+
+DECISIONS = """create table decisions (request_id text primary key, created_at text not null, application_id text,
+    input_json text not null, model_version text not null, score integer, decision text, reasons_json text)"""

@@ -154,10 +154,29 @@ def _inputs(values: pd.Series, ids: pd.Series, source: str) -> pd.DataFrame:
     return frame
 
 
+@contextmanager
+def _reading(kind: str, file: str) -> Iterator[None]:
+    """A database that fails while it is read (a damaged page: "database disk image is malformed") is bad
+    input: a `DataError` naming the file and table, not an internal error."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read the SQLite database: {exc}", file=file) from None
+    except Exception as exc:
+        if kind != "postgresql":
+            raise
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            raise
+        raise DataError(f"cannot read from PostgreSQL: {str(exc).strip().splitlines()[0]}", file=file) from None
+
+
 def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
     """The decisions of `bundle`'s model version in an audit database, as a `Batch` with its inputs expanded."""
     with _connect(url) as (conn, kind):
-        names = _tables(conn, kind)
+        with _reading(kind, _redact(url)):
+            names = _tables(conn, kind)
         if table is None:
             table = next((t for t in TABLES if t in names), None)
             if table is None:
@@ -165,7 +184,8 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
                                 file=_redact(url), hint="pass --audit-table NAME")
         elif table not in names:
             raise DataError(f"no table '{table}'; tables are {sorted(names)[:12]}", file=_redact(url))
-        raw = _read(conn, kind, table)
+        with _reading(kind, f"{_redact(url)} (table {table})"):
+            raw = _read(conn, kind, table)
     source = f"{_redact(url)} (table {table})"
     found = {role: _column(raw, role) for role in ALIASES}
     if found["input"] is None:
