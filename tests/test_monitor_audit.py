@@ -235,3 +235,20 @@ def test_a_damaged_page_inside_the_database_is_bad_input(setup, tmp_path):
 
 DECISIONS = """create table decisions (request_id text primary key, created_at text not null, application_id text,
     input_json text not null, model_version text not null, score integer, decision text, reasons_json text)"""
+
+
+def test_audit_join_errors_name_the_columns_it_joins_on(setup, tmp_path):
+    model_dir, live = setup
+    frame = live.sample(600, random_state=22).reset_index(drop=True)
+    rows = [(r[0], r[1], f"app-{i}", *r[2:]) for i, r in enumerate(audit_rows(model_dir, frame, ["2024-06"]))]
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        conn.execute(DECISIONS)
+        conn.executemany("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    pd.DataFrame({"loan": [f"app-{i}" for i in range(600)], "bad": frame[UCI_TARGET]}).to_csv(
+        tmp_path / "loan.csv", index=False)
+    with pytest.raises(DataError, match="joined to the labels on application_id, else request_id") as e:
+        monitor(model_dir, audit=str(tmp_path / "j.db"), labels=tmp_path / "loan.csv", target="bad")
+    assert e.value.file == str(tmp_path / "loan.csv") and "application_id" in e.value.hint
+    with pytest.raises(DataError, match="--id names a column the audit log does not have.*application_id") as e:
+        monitor(model_dir, audit=str(tmp_path / "j.db"), labels=tmp_path / "loan.csv", target="bad", id="loan")
+    assert e.value.column == "loan" and "labels' id column" in e.value.reason
