@@ -237,6 +237,32 @@ DECISIONS = """create table decisions (request_id text primary key, created_at t
     input_json text not null, model_version text not null, score integer, decision text, reasons_json text)"""
 
 
+def test_an_application_decided_twice_counts_once_with_its_latest_decision(setup, tmp_path):
+    # 1,000 applications; 300 of them had an earlier decision (a retry, a reapplication) on other inputs,
+    # logged later in the table than the final one. Drift and outcomes count each application once, with
+    # the latest decision by time; every logged decision is still checked against the rescoring.
+    model_dir, live = setup
+    frame = live.sample(1300, random_state=21).reset_index(drop=True)
+    final = audit_rows(model_dir, frame.head(1000), ["2024-06"])
+    earlier = audit_rows(model_dir, frame.tail(300), ["2024-05"])
+    rows = [(r[0], r[1], f"app-{i}", *r[2:]) for i, r in enumerate(final)]
+    rows += [(f"early-{i}", r[1], f"app-{i * 3}", *r[2:]) for i, r in enumerate(earlier)]
+    with sqlite3.connect(tmp_path / "d.db") as conn:
+        conn.execute(DECISIONS)
+        conn.executemany("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    labels = pd.DataFrame({"application_id": [f"app-{i}" for i in range(1000)],
+                           "bad": frame[UCI_TARGET].head(1000)})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    r = monitor(model_dir, audit=str(tmp_path / "d.db"), labels=tmp_path / "labels.csv", target="bad")
+    assert r.rows == 1000 and r.periods == []  # the May decisions were all superseded: June alone, no periods
+    s = r.performance.summary
+    assert s["labelled"] == 1000 and s["bads"] == int(frame[UCI_TARGET].head(1000).sum())
+    direct = monitor(model_dir, frame.head(1000))
+    assert r.drift.score_psi == pytest.approx(direct.drift.score_psi)
+    assert any("300 earlier decision(s) of 300 application(s)" in n and "'app-0'" in n for n in r.notes)
+    assert r.audit["rows"] == 1300 and r.audit["score_mismatches"] == 0
+
+
 def test_audit_join_errors_name_the_columns_it_joins_on(setup, tmp_path):
     model_dir, live = setup
     frame = live.sample(600, random_state=22).reset_index(drop=True)

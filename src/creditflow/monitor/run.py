@@ -281,9 +281,17 @@ def monitor(
     if gone:  # model inputs are refused by load_batch; these are the other columns of the training table
         batch.notes.append(f"{len(gone)} column(s) of the baseline are not in the data and are not monitored: "
                            f"{', '.join(gone[:10])}{', ...' if len(gone) > 10 else ''}")
-    _labels(batch, bundle, labels, target, bad, id, encoding)
     with located(batch.source):  # the model names the column and row; the file is known here
         scores = mdl.scores(batch.frame)
+    audited = None
+    if batch.stored is not None:  # every logged decision is checked against the rescoring
+        from creditflow.monitor.audit import compare_stored
+
+        audited = compare_stored(batch.stored, scores)
+    if batch.rows is not None:  # a re-decided application counts once: its latest decision
+        scores = scores.loc[batch.rows].reset_index(drop=True)
+        batch = batch.counted()
+    _labels(batch, bundle, labels, target, bad, id, encoding)
     codes = batch.period_codes if len(batch.periods) > 1 else None
     periods = batch.periods if codes is not None else []
     scored = Scored.from_scores(scores, [g.grade for g in baseline.grades], getattr(mdl, "grades_", None))
@@ -305,10 +313,7 @@ def monitor(
         mean_score=float(scored.score.mean()), performance=perf, decisions=decisions, periods=periods,
         notes=[note, *batch.notes],
     )
-    if batch.stored is not None:
-        from creditflow.monitor.audit import compare_stored
-
-        result.audit = compare_stored(batch.stored, scores)
+    result.audit = audited
     from creditflow.monitor.findings import findings
 
     result.findings = findings(result)

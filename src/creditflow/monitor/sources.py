@@ -22,7 +22,8 @@ class Batch:
     """Rows to monitor: model inputs, labels (NaN = not yet known), period of each row, and their origin.
 
     `stored` holds what a source recorded at decision time (the audit log's score and decision), aligned
-    with `frame`; `notes` says what was dropped or assumed on the way.
+    with `frame`; `notes` says what was dropped or assumed on the way. `rows`: the rows that count for
+    drift and performance (the audit log's latest decision per application), None for all.
     """
 
     frame: pd.DataFrame
@@ -34,10 +35,27 @@ class Batch:
     periods: list[str] = field(default_factory=list)
     stored: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    rows: np.ndarray | None = None
 
     @property
     def labelled(self) -> int:
         return 0 if self.y is None else int(np.isfinite(self.y).sum())
+
+    def counted(self) -> Batch:
+        """The batch of the rows that count (`rows`), with the periods that still have rows."""
+        if self.rows is None:
+            return self
+        keep = self.rows
+        out = Batch(frame=self.frame.loc[keep].reset_index(drop=True), source=self.source, id_column=self.id_column,
+                    id_columns=list(self.id_columns), y=None if self.y is None else self.y[keep],
+                    stored=None if self.stored is None else self.stored.loc[keep].reset_index(drop=True),
+                    notes=self.notes)
+        if self.period_codes is not None:
+            used = np.unique(self.period_codes[keep])
+            remap = np.full(len(self.periods), -1, dtype=np.int64)
+            remap[used] = np.arange(len(used))
+            out.period_codes, out.periods = remap[self.period_codes[keep]], [self.periods[i] for i in used]
+        return out
 
 
 def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) -> None:
