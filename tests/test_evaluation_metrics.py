@@ -53,6 +53,17 @@ def test_auc_matches_sklearn_for_probabilities_and_scores(uci_pd, uci):
     assert gini(y, p) == pytest.approx(2 * roc_auc_score(y, p) - 1, abs=1e-12)
 
 
+def test_ks_is_taken_in_the_models_direction(uci_pd):
+    # a model that ranks the wrong way round (bads at the low probabilities: a bad-coding mix-up) separates
+    # nothing in its own direction: KS near 0 beside its AUC below 0.5, not the gap of the reversed ranking
+    y, p = uci_pd
+    assert auc(y, 1 - p) < 0.5
+    assert ks(y, 1 - p).statistic == pytest.approx(0.0, abs=1e-3)
+    assert ks(y, p, higher_is_better=True).statistic == pytest.approx(0.0, abs=1e-3)
+    assert ks(y, p).statistic == pytest.approx(ks_2samp(p[y == 1], p[y == 0], alternative="less").statistic,
+                                               abs=1e-12)
+
+
 def test_ks_matches_scipy_two_sample(uci_pd, uci):
     y, p = uci_pd
     r = ks(y, p)

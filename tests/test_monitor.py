@@ -499,3 +499,75 @@ def test_a_small_sample_keeps_the_evidence_that_accounts_for_its_size(model_dir,
     assert small.status == "warn" and small.exit_code == 3 and not small.enough_rows
     big = monitor(model_dir, flipped)
     assert big.findings.set_index("item").loc["AUC", "counts"] and big.status in ("warn", "alert")
+
+
+# ---------------------------------------------------------------- ids and labels
+
+
+def test_ks_of_a_model_ranking_backwards_is_zero(setup, live):
+    # outcomes coded the wrong way round: AUC well below 0.5 and no separation in the model's direction
+    from creditflow.evaluation import ks
+    from creditflow.monitor.scored import auc_ks_by_group
+
+    _, _, result = setup
+    frame = live.sample(3000, random_state=41).reset_index(drop=True)
+    p = result.model.scores(frame)["probability"].to_numpy(dtype=float)
+    flipped = 1.0 - frame[UCI_TARGET].to_numpy(dtype=float)
+    groups = (frame["AGE"].to_numpy() >= 35).astype(np.intp)
+    for max_distinct in (10**9, 1):
+        (a, k), per = auc_ks_by_group(flipped, p, groups, 2, max_distinct=max_distinct)
+        assert a < 0.5 and k == pytest.approx(ks(flipped, p).statistic, abs=1e-12) and k < 0.01
+        assert all(x[1] < 0.02 for x in per)
+
+
+def test_repeated_ids_in_the_data_are_refused_when_labels_join(model_dir, live, tmp_path):
+    data = live.head(800).drop(columns=UCI_TARGET)
+    pd.concat([data, data.iloc[[5, 6]]]).to_csv(tmp_path / "data.csv", index=False)
+    live.head(800)[["ID", UCI_TARGET]].to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(DataError, match=f"id {data['ID'].iloc[5]} appears more than once in the data "
+                                        "\\(first at row 6\\)") as e:
+        monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "labels.csv", target=UCI_TARGET, id="ID")
+    assert e.value.file == str(tmp_path / "data.csv") and e.value.column == "ID" and e.value.row == 801
+    assert "drop the duplicates" in e.value.hint
+    assert monitor(model_dir, tmp_path / "data.csv").rows == 802  # drift alone: every row is a row
+
+
+def test_ids_are_compared_as_written(model_dir, live, tmp_path):
+    # '0' and '0000' are two customers; an error quotes the id as the file writes it
+    data = live.head(600).drop(columns=UCI_TARGET).copy()
+    ids = [str(i) for i in range(300)] + [f"{i:04d}" for i in range(300)]
+    data["ID"] = ids
+    data.to_csv(tmp_path / "data.csv", index=False)
+    pd.DataFrame({"ID": ids, "bad": [0] * 300 + [1] * 300}).to_csv(tmp_path / "labels.csv", index=False)
+    r = monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "labels.csv", target="bad", id="ID")
+    assert r.performance.summary["labelled"] == 600 and r.performance.summary["bads"] == 300
+    pd.DataFrame({"ID": [*ids, "0007"], "bad": [0] * 601}).to_csv(tmp_path / "dup.csv", index=False)
+    with pytest.raises(DataError, match="id '0007' appears more than once in the labels") as e:
+        monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "dup.csv", target="bad", id="ID")
+    assert e.value.row == 601
+
+
+def test_labels_that_match_no_row_are_refused(model_dir, live, tmp_path):
+    data = live.head(600)
+    data.drop(columns=UCI_TARGET).to_csv(tmp_path / "data.csv", index=False)
+    data[["ID", UCI_TARGET]].assign(ID=data["ID"] + 100_000).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(DataError, match="no id of the labels matches a monitored row") as e:
+        monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "other.csv", target=UCI_TARGET, id="ID")
+    assert e.value.file == str(tmp_path / "other.csv") and e.value.column == "ID"
+    assert f"{data['ID'].iloc[0] + 100_000}" in e.value.reason and f"the data {data['ID'].iloc[0]}" in e.value.reason
+    # labels not known yet (empty outcomes) for ids that match are not an error
+    data[["ID"]].assign(**{UCI_TARGET: np.nan}).to_csv(tmp_path / "late.csv", index=False)
+    r = monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "late.csv", target=UCI_TARGET, id="ID")
+    assert r.performance is None
+
+
+def test_the_training_id_and_target_as_defaults_are_noted(model_dir, live, tmp_path):
+    data = live.head(600)
+    data.drop(columns=UCI_TARGET).to_csv(tmp_path / "data.csv", index=False)
+    data[["ID", UCI_TARGET]].to_csv(tmp_path / "labels.csv", index=False)
+    r = monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "labels.csv")
+    assert r.performance.summary["labelled"] == 600
+    assert any("training id column 'ID'" in n for n in r.notes)
+    assert any(f"training target column '{UCI_TARGET}'" in n for n in r.notes)
+    named = monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "labels.csv", id="ID", target=UCI_TARGET)
+    assert not any("training id column" in n or "training target column" in n for n in named.notes)

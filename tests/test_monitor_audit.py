@@ -214,3 +214,67 @@ def test_a_tiny_audit_log_is_insufficient_not_an_alert(setup, tmp_path):
     r = monitor(model_dir, audit=str(write_sqlite(tmp_path / "tiny_mismatch.db", rows)))
     assert r.status == "warn" and r.exit_code == 3 and not r.enough_rows
     assert r.findings.set_index("area").loc["audit", "counts"]
+
+
+# ---------------------------------------------------------------- damaged logs, re-decided applications
+
+
+def test_a_damaged_page_inside_the_database_is_bad_input(setup, tmp_path):
+    # The header is intact (it opens), but a page in the middle is overwritten: SQLite reports "database disk
+    # image is malformed" while the table is read. That is bad input naming the file and table, not a crash.
+    model_dir, live = setup
+    db = write_sqlite(tmp_path / "ok.db", audit_rows(model_dir, live.head(3000), ["2024-06"]))
+    data = bytearray(db.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8192] = b"\xff" * 8192
+    (tmp_path / "damaged.db").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="malformed") as e:
+        monitor(model_dir, audit=str(tmp_path / "damaged.db"))
+    assert e.value.file == f"{tmp_path / 'damaged.db'} (table audit)"
+
+
+DECISIONS = """create table decisions (request_id text primary key, created_at text not null, application_id text,
+    input_json text not null, model_version text not null, score integer, decision text, reasons_json text)"""
+
+
+def test_an_application_decided_twice_counts_once_with_its_latest_decision(setup, tmp_path):
+    # 1,000 applications; 300 of them had an earlier decision (a retry, a reapplication) on other inputs,
+    # logged later in the table than the final one. Drift and outcomes count each application once, with
+    # the latest decision by time; every logged decision is still checked against the rescoring.
+    model_dir, live = setup
+    frame = live.sample(1300, random_state=21).reset_index(drop=True)
+    final = audit_rows(model_dir, frame.head(1000), ["2024-06"])
+    earlier = audit_rows(model_dir, frame.tail(300), ["2024-05"])
+    rows = [(r[0], r[1], f"app-{i}", *r[2:]) for i, r in enumerate(final)]
+    rows += [(f"early-{i}", r[1], f"app-{i * 3}", *r[2:]) for i, r in enumerate(earlier)]
+    with sqlite3.connect(tmp_path / "d.db") as conn:
+        conn.execute(DECISIONS)
+        conn.executemany("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    labels = pd.DataFrame({"application_id": [f"app-{i}" for i in range(1000)],
+                           "bad": frame[UCI_TARGET].head(1000)})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    r = monitor(model_dir, audit=str(tmp_path / "d.db"), labels=tmp_path / "labels.csv", target="bad")
+    assert r.rows == 1000 and r.periods == []  # the May decisions were all superseded: June alone, no periods
+    s = r.performance.summary
+    assert s["labelled"] == 1000 and s["bads"] == int(frame[UCI_TARGET].head(1000).sum())
+    direct = monitor(model_dir, frame.head(1000))
+    assert r.drift.score_psi == pytest.approx(direct.drift.score_psi)
+    assert any("300 earlier decision(s) of 300 application(s)" in n and "'app-0'" in n for n in r.notes)
+    assert r.audit["rows"] == 1300 and r.audit["score_mismatches"] == 0
+
+
+def test_audit_join_errors_name_the_columns_it_joins_on(setup, tmp_path):
+    model_dir, live = setup
+    frame = live.sample(600, random_state=22).reset_index(drop=True)
+    rows = [(r[0], r[1], f"app-{i}", *r[2:]) for i, r in enumerate(audit_rows(model_dir, frame, ["2024-06"]))]
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        conn.execute(DECISIONS)
+        conn.executemany("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    pd.DataFrame({"loan": [f"app-{i}" for i in range(600)], "bad": frame[UCI_TARGET]}).to_csv(
+        tmp_path / "loan.csv", index=False)
+    with pytest.raises(DataError, match="joined to the labels on application_id, else request_id") as e:
+        monitor(model_dir, audit=str(tmp_path / "j.db"), labels=tmp_path / "loan.csv", target="bad")
+    assert e.value.file == str(tmp_path / "loan.csv") and "application_id" in e.value.hint
+    with pytest.raises(DataError, match="--id names a column the audit log does not have.*application_id") as e:
+        monitor(model_dir, audit=str(tmp_path / "j.db"), labels=tmp_path / "loan.csv", target="bad", id="loan")
+    assert e.value.column == "loan" and "labels' id column" in e.value.reason

@@ -148,3 +148,18 @@ def test_the_console_says_why_an_input_alerts(files, tmp_path):
     assert r.returncode == 4, r.stderr
     line = next(x for x in r.stdout.splitlines() if f" {features[0]} " in x and "alert" in x)
     assert "missing rate 0.0% at training, 100.0% now" in line, r.stdout
+
+
+def test_the_headline_says_when_no_finding_counted(files, tmp_path):
+    # one row with a typo'd month is a period of its own: its PSI is at alert, shown but not counted
+    import os
+
+    d = files
+    data = pd.read_csv(d / "stable.csv").assign(month="2024-06")
+    data.loc[0, "month"] = "2024-07"
+    data.to_csv(tmp_path / "typo.csv", index=False)
+    r = subprocess.run([*CLI, "monitor", str(d / "out" / "model"), str(tmp_path / "typo.csv"), "--time", "month",
+                        "--out", str(tmp_path / "t.html")], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "COLUMNS": "250"})
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\d+ finding\(s\) at warn or alert, none counted: too few rows", r.stdout), r.stdout

@@ -22,7 +22,7 @@ def _print(result) -> None:  # noqa: ANN001 - MonitorResult, imported lazily
                   f"(training {result.baseline.mean_score:.0f})", highlight=False)
     moved = result.findings[result.findings["level"].isin(["warn", "alert"])]
     if len(moved):
-        table = Table(title=f"{len(moved)} finding(s) at warn or alert", title_justify="left")
+        table = Table(title=_headline(moved), title_justify="left")
         for col in ("level", "area", "period", "item", "value", "message"):
             table.add_column(col, justify="right" if col == "value" else "left")
         info = result.findings[result.findings["level"] == "info"]
@@ -40,6 +40,19 @@ def _print(result) -> None:  # noqa: ANN001 - MonitorResult, imported lazily
         console.print(f"labelled {s['labelled']:,} rows: bad rate {s['bad_rate']:.2%}, {rank}", highlight=False)
     for note in result.notes:
         err_console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
+
+
+def _headline(moved) -> str:  # noqa: ANN001 - the findings at warn or alert
+    """How many findings are at warn or alert, and, when some do not raise the status, how many do and why."""
+    title = f"{len(moved)} finding(s) at warn or alert"
+    counted = int(moved["counts"].sum())
+    if counted == len(moved):
+        return title
+    shown_only = moved[~moved["counts"].astype(bool)]
+    why = (["too few rows"] if (shown_only["area"] != "other column").any() else []) + \
+        (["not a model input"] if (shown_only["area"] == "other column").any() else [])
+    why_text = " / ".join(why)
+    return f"{title}, none counted: {why_text}" if counted == 0 else f"{title}, {counted:,} counted (the others: {why_text})"
 
 
 @command("monitor")

@@ -177,7 +177,8 @@ def delong_test(
 
 @dataclass(frozen=True)
 class KSResult:
-    """Kolmogorov–Smirnov: the largest gap between the cumulative shares of bads and goods.
+    """Kolmogorov–Smirnov: the largest lead of the cumulative share of bads over that of goods, rejecting
+    from the riskiest value (0 for a model that ranks the wrong way round).
 
     `threshold` is the value (score or probability) where it occurs; `curve` has one row per distinct
     value, ordered from riskiest to safest, with `population` (cumulative share of rows), `bads`
@@ -203,9 +204,12 @@ class KSResult:
 
 
 def ks(y: ArrayLike, p: ArrayLike, *, higher_is_better: bool = False) -> KSResult:
-    """KS = max |TPR − FPR| over all cutoffs, the cutoff where it occurs, and the KS curve.
+    """KS = max (TPR − FPR) over all cutoffs, rejecting the riskiest first; the cutoff and the KS curve.
 
-    Equals the two-sample KS statistic between the values of bads and of goods.
+    In the model's direction: bads ahead of goods when rejecting from the riskiest value (highest
+    probability of bad, or lowest score with `higher_is_better`). A model that ranks the wrong way round
+    (AUC below 0.5) has a KS near 0, not the gap of its reversed ranking. For any model with AUC above 0.5
+    in practice this is the two-sample KS statistic between the values of bads and of goods.
     """
     yy, risk = risk_of(y, p, higher_is_better)
     order = np.argsort(-risk, kind="mergesort")  # riskiest first
@@ -216,14 +220,14 @@ def ks(y: ArrayLike, p: ArrayLike, *, higher_is_better: bool = False) -> KSResul
     cum_bad = np.cumsum(ys)[last] / n_bad
     cum_good = np.cumsum(1 - ys)[last] / n_good
     pop = (np.flatnonzero(last) + 1) / ys.shape[0]
-    diff = cum_bad - cum_good
-    i = int(np.argmax(np.abs(diff)))
+    diff = cum_bad - cum_good  # its last value is 1 - 1 = 0: rejecting everyone separates nothing
+    i = int(np.argmax(diff))
     thresholds = -r[last] if higher_is_better else r[last]
     curve = pd.DataFrame(
         {"threshold": thresholds, "population": pop, "bads": cum_bad, "goods": cum_good, "ks": diff}
     )
     return KSResult(
-        statistic=float(abs(diff[i])), threshold=float(thresholds[i]), population=float(pop[i]),
+        statistic=float(diff[i]), threshold=float(thresholds[i]), population=float(pop[i]),
         curve=curve, higher_is_better=higher_is_better,
     )
 

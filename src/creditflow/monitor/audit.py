@@ -29,7 +29,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from creditflow.data.errors import DataError, SchemaError
+from creditflow.binning.variable import category_keys
+from creditflow.data.errors import DataError, SchemaError, shown
 from creditflow.monitor.sources import Batch, check_columns, period_codes
 
 TABLES = ("decisions", "audit", "audit_log")
@@ -154,10 +155,33 @@ def _inputs(values: pd.Series, ids: pd.Series, source: str) -> pd.DataFrame:
     return frame
 
 
+@contextmanager
+def _reading(kind: str, file: str) -> Iterator[None]:
+    """A database that fails while it is read (a damaged page: "database disk image is malformed") is bad
+    input: a `DataError` naming the file and table, not an internal error."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read the SQLite database: {exc}", file=file) from None
+    except Exception as exc:
+        if kind != "postgresql":
+            raise
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            raise
+        raise DataError(f"cannot read from PostgreSQL: {str(exc).strip().splitlines()[0]}", file=file) from None
+
+
 def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
-    """The decisions of `bundle`'s model version in an audit database, as a `Batch` with its inputs expanded."""
+    """The decisions of `bundle`'s model version in an audit database, as a `Batch` with its inputs expanded.
+
+    An application decided more than once (the same application_id) counts once: its latest decision, by
+    decision time then row order (`Batch.rows`); the earlier ones are counted in a note.
+    """
     with _connect(url) as (conn, kind):
-        names = _tables(conn, kind)
+        with _reading(kind, _redact(url)):
+            names = _tables(conn, kind)
         if table is None:
             table = next((t for t in TABLES if t in names), None)
             if table is None:
@@ -165,7 +189,8 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
                                 file=_redact(url), hint="pass --audit-table NAME")
         elif table not in names:
             raise DataError(f"no table '{table}'; tables are {sorted(names)[:12]}", file=_redact(url))
-        raw = _read(conn, kind, table)
+        with _reading(kind, f"{_redact(url)} (table {table})"):
+            raw = _read(conn, kind, table)
     source = f"{_redact(url)} (table {table})"
     found = {role: _column(raw, role) for role in ALIASES}
     if found["input"] is None:
@@ -202,9 +227,34 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
     batch = Batch(frame=frame, source=source, id_column=id_columns[-1] if id_columns else None, stored=stored,
                   notes=notes)
     batch.id_columns = id_columns
-    if found["time"] is not None:
-        batch.period_codes, batch.periods = period_codes(_as_time(raw[found["time"]]))
+    times = _as_time(raw[found["time"]]) if found["time"] is not None else None
+    if times is not None:
+        batch.period_codes, batch.periods = period_codes(times)
+    if "application_id" in id_columns:
+        latest = latest_decisions(frame["application_id"], times)
+        if not latest.all():
+            batch.rows = latest
+            earlier = frame["application_id"][~latest]
+            notes.append(f"audit: {len(earlier):,} earlier decision(s) of {earlier.nunique():,} application(s) decided "
+                         f"more than once left out (e.g. application_id {shown(earlier.iloc[0])}): only the latest "
+                         f"decision per application_id is monitored; score checks and logged decisions cover all")
     return batch
+
+
+def latest_decisions(application_ids: pd.Series, times: pd.Series | None = None) -> np.ndarray:
+    """Which rows are the latest decision of their application (by time, then row order; rows without an
+    application id all count)."""
+    keys = pd.Series(category_keys(application_ids))
+    n = len(keys)
+    when = np.zeros(n, dtype=np.int64)
+    if times is not None:  # NaT is the smallest int64: the earliest
+        naive = times.dt.tz_localize(None) if times.dt.tz is not None else times
+        when = naive.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    order = np.lexsort((np.arange(n), when))
+    last = ~keys.iloc[order].duplicated(keep="last").to_numpy() | keys.iloc[order].isna().to_numpy()
+    out = np.empty(n, dtype=bool)
+    out[order] = last
+    return out
 
 
 def _as_time(values: pd.Series) -> pd.Series:

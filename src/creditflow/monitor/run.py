@@ -146,13 +146,21 @@ def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any
     training = bundle.metadata.get("training", {})
     frame = batch.frame
     if labels is not None:
-        lab, lab_file = read_data(labels, encoding)
-        joinable = [c for c in batch.id_columns if c in lab.columns]  # audit log: application_id, request_id
-        id_col = id or (joinable[0] if joinable else None) or batch.id_column or schema.get("id_column") \
-            or training.get("id_column")
-        if id_col is None:
-            raise DataError("labels are joined by id: pass --id COLUMN", file=lab_file)
-        target = target or schema.get("target") or training.get("target")
+        trained_id = schema.get("id_column") or training.get("id_column")
+        lab, lab_file = read_data(labels, encoding, ids=[c for c in (id, *batch.id_columns, trained_id) if c])
+        if batch.id_columns:  # the audit log: joined on application_id, else request_id
+            id_col = _audit_join_column(batch, lab, id, lab_file)
+        else:
+            id_col = id or trained_id
+            if id_col is None:
+                raise DataError("labels are joined by id: pass --id COLUMN", file=lab_file)
+            if id is None:
+                batch.notes.append(f"labels joined on the training id column '{id_col}' recorded in the bundle")
+        trained_target = schema.get("target") or training.get("target")
+        if target is None and trained_target is not None:
+            batch.notes.append(f"outcomes read from the training target column '{trained_target}' (recorded in the "
+                               f"bundle) of {lab_file or 'the labels'}")
+        target = target or trained_target
         if target is None:
             raise DataError("name the outcome column of the labels with --target", file=lab_file)
         batch.y, notes = join_labels(frame, id_col, lab, target, bad, data_file=batch.source, labels_file=lab_file,
@@ -170,9 +178,31 @@ def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any
         batch.notes.append(f"outcomes read from the training target column '{col}' found in the data")
 
 
+def _audit_join_column(batch: Batch, labels: pd.DataFrame, id: str | None, labels_file: str | None) -> str:
+    """The column the audit log is joined to the labels on: `id` when the log has it (application_id,
+    request_id or a field of the logged input), else application_id, else request_id, whichever the labels have."""
+    joins = " and ".join(batch.id_columns)
+    if id is not None:
+        if id not in batch.frame.columns:
+            raise DataError(f"--id names a column the audit log does not have: with --audit the labels are joined "
+                            f"on application_id, else request_id (this log has {joins}), or on a field of the "
+                            f"logged input; the labels' id column must carry that name", file=batch.source,
+                            column=id, hint=f"rename the labels' id column to {batch.id_columns[0]} and leave out --id")
+        return id
+    joinable = [c for c in batch.id_columns if c in labels.columns]
+    if not joinable:
+        raise DataError(f"the audit log is joined to the labels on application_id, else request_id (this log has "
+                        f"{joins}), and the labels have neither; columns are {list(labels.columns)[:12]}",
+                        file=labels_file, hint=f"name the labels' id column {batch.id_columns[0]}")
+    batch.notes.append(f"labels joined to the audit log on {joinable[0]}")
+    return joinable[0]
+
+
 def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit_table: str | None = None,
-               time: str | None = None, encoding: str | None = None) -> Batch:
-    """The rows to monitor: a table (file or DataFrame) or the service's audit log (`audit` URL)."""
+               time: str | None = None, encoding: str | None = None, id: str | None = None) -> Batch:
+    """The rows to monitor: a table (file or DataFrame) or the service's audit log (`audit` URL).
+
+    `id`: the id column (default: the training one), read as written from a file."""
     if (data is None) == (audit is None):
         raise DataError("monitor needs exactly one source: a DATA table or --audit URL")
     if audit is not None:
@@ -180,7 +210,10 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
 
         batch = read_audit(audit, bundle, table=audit_table)
     else:
-        frame, source = read_data(data, encoding, text_columns(bundle.files.get("schema.json", {})))
+        schema = bundle.files.get("schema.json", {})
+        id_col = id or schema.get("id_column") or bundle.metadata.get("training", {}).get("id_column")
+        ids = [id_col] if id_col and id_col not in bundle.model.features_ else None
+        frame, source = read_data(data, encoding, text_columns(schema), ids)
         check_columns(frame, list(bundle.model.features_), source)
         batch = Batch(frame=frame, source=source or "DataFrame")
     if len(batch.frame) == 0:
@@ -243,14 +276,22 @@ def monitor(
     else:
         baseline = load_baseline(bundle)
         note = f"baseline: the {baseline.rows:,} training rows stored in the bundle"
-    batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding)
+    batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding, id=id)
     gone = [v.name for v in baseline.variables if v.name not in batch.frame.columns]
     if gone:  # model inputs are refused by load_batch; these are the other columns of the training table
         batch.notes.append(f"{len(gone)} column(s) of the baseline are not in the data and are not monitored: "
                            f"{', '.join(gone[:10])}{', ...' if len(gone) > 10 else ''}")
-    _labels(batch, bundle, labels, target, bad, id, encoding)
     with located(batch.source):  # the model names the column and row; the file is known here
         scores = mdl.scores(batch.frame)
+    audited = None
+    if batch.stored is not None:  # every logged decision is checked against the rescoring
+        from creditflow.monitor.audit import compare_stored
+
+        audited = compare_stored(batch.stored, scores)
+    if batch.rows is not None:  # a re-decided application counts once: its latest decision
+        scores = scores.loc[batch.rows].reset_index(drop=True)
+        batch = batch.counted()
+    _labels(batch, bundle, labels, target, bad, id, encoding)
     codes = batch.period_codes if len(batch.periods) > 1 else None
     periods = batch.periods if codes is not None else []
     scored = Scored.from_scores(scores, [g.grade for g in baseline.grades], getattr(mdl, "grades_", None))
@@ -272,10 +313,7 @@ def monitor(
         mean_score=float(scored.score.mean()), performance=perf, decisions=decisions, periods=periods,
         notes=[note, *batch.notes],
     )
-    if batch.stored is not None:
-        from creditflow.monitor.audit import compare_stored
-
-        result.audit = compare_stored(batch.stored, scores)
+    result.audit = audited
     from creditflow.monitor.findings import findings
 
     result.findings = findings(result)

@@ -52,13 +52,16 @@ def _codes_from_bands(score: np.ndarray, names: np.ndarray, grades: list[str], b
 
 
 def _auc_ks_runs(bads: np.ndarray, goods: np.ndarray) -> tuple[float, float]:
-    """AUC and KS from the bads and goods at each distinct probability, in ascending order of probability."""
+    """AUC and KS from the bads and goods at each distinct probability, in ascending order of probability.
+
+    KS in the model's direction (as `creditflow.evaluation.ks`): goods ahead of bads from the lowest
+    probability up, so a model that ranks the wrong way round has a KS of 0."""
     n_bad, n_good = float(bads.sum()), float(goods.sum())
     if n_bad == 0 or n_good == 0:
         return float("nan"), float("nan")
     cum_good = np.cumsum(goods)
     auc = float(np.sum(bads * (cum_good - 0.5 * goods)) / (n_bad * n_good))
-    ks = float(np.max(np.abs(np.cumsum(bads) / n_bad - cum_good / n_good)))
+    ks = max(float(np.max(cum_good / n_good - np.cumsum(bads) / n_bad)), 0.0)
     return auc, ks
 
 

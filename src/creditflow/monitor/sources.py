@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.variable import category_keys
-from creditflow.data.errors import DataError, SchemaError
+from creditflow.data.errors import DataError, SchemaError, shown
 from creditflow.data.io import Dataset, check_finite, encode_target, read_frame
 from creditflow.data.split import distinct_periods
 
@@ -22,7 +22,8 @@ class Batch:
     """Rows to monitor: model inputs, labels (NaN = not yet known), period of each row, and their origin.
 
     `stored` holds what a source recorded at decision time (the audit log's score and decision), aligned
-    with `frame`; `notes` says what was dropped or assumed on the way.
+    with `frame`; `notes` says what was dropped or assumed on the way. `rows`: the rows that count for
+    drift and performance (the audit log's latest decision per application), None for all.
     """
 
     frame: pd.DataFrame
@@ -34,10 +35,27 @@ class Batch:
     periods: list[str] = field(default_factory=list)
     stored: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    rows: np.ndarray | None = None
 
     @property
     def labelled(self) -> int:
         return 0 if self.y is None else int(np.isfinite(self.y).sum())
+
+    def counted(self) -> Batch:
+        """The batch of the rows that count (`rows`), with the periods that still have rows."""
+        if self.rows is None:
+            return self
+        keep = self.rows
+        out = Batch(frame=self.frame.loc[keep].reset_index(drop=True), source=self.source, id_column=self.id_column,
+                    id_columns=list(self.id_columns), y=None if self.y is None else self.y[keep],
+                    stored=None if self.stored is None else self.stored.loc[keep].reset_index(drop=True),
+                    notes=self.notes)
+        if self.period_codes is not None:
+            used = np.unique(self.period_codes[keep])
+            remap = np.full(len(self.periods), -1, dtype=np.int64)
+            remap[used] = np.arange(len(used))
+            out.period_codes, out.periods = remap[self.period_codes[keep]], [self.periods[i] for i in used]
+        return out
 
 
 def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) -> None:
@@ -75,8 +93,15 @@ def encode_labels(
 
 
 def _keys(values: pd.Series) -> np.ndarray:
-    """Ids as comparable text: 7, 7.0 and '7' are the same id."""
+    """Ids as comparable text: 7, 7.0 and '7' are the same id; '0000' and '0' are not (read the id columns of
+    files as written: `read_data(ids=...)`)."""
     return category_keys(values)
+
+
+def _first_repeat(keys: pd.Series) -> int | None:
+    """Position of the first id seen before (missing ids are not repeats), or None."""
+    dup = (keys.duplicated() & keys.notna()).to_numpy()
+    return int(np.flatnonzero(dup)[0]) if dup.any() else None
 
 
 def join_labels(frame: pd.DataFrame, id_column: str, labels: pd.DataFrame, target: str, bad: object = None,
@@ -93,16 +118,28 @@ def join_labels(frame: pd.DataFrame, id_column: str, labels: pd.DataFrame, targe
     if keys.isna().any():
         raise DataError("labels have rows without an id", file=labels_file, column=id_column,
                         row=int(np.flatnonzero(keys.isna().to_numpy())[0]) + 1)
-    dup = keys.duplicated().to_numpy()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0]) + 1
-        raise DataError(f"id '{keys.iloc[row - 1]}' appears more than once in the labels", file=labels_file,
-                        column=id_column, row=row)
+    again = _first_repeat(keys)
+    if again is not None:
+        raise DataError(f"id {shown(labels[id_column].iloc[again])} appears more than once in the labels",
+                        file=labels_file, column=id_column, row=again + 1)
+    data_keys = pd.Series(_keys(frame[id_column]))
+    again = _first_repeat(data_keys)
+    if again is not None:  # each row takes its id's label: a repeated row would count its outcome twice
+        first = int(np.flatnonzero((data_keys == data_keys.iloc[again]).to_numpy())[0])
+        raise DataError(f"id {shown(frame[id_column].iloc[again])} appears more than once in the data (first at "
+                        f"row {first + 1}), so its label would be counted once per row", file=data_file,
+                        column=id_column, row=again + 1,
+                        hint="keep one row per id: drop the duplicates before joining labels")
     y = encode_labels(labels[target], bad, file=labels_file, default_bad=default_bad)
     lookup = pd.Series(y, index=pd.Index(keys.to_numpy()))
-    data_keys = pd.Series(_keys(frame[id_column]))
     joined = data_keys.map(lookup).to_numpy(dtype=float)
     matched = int(data_keys.isin(lookup.index).sum())
+    if matched == 0:
+        seen = frame[id_column].dropna()
+        example = f", the data {shown(seen.iloc[0])}" if len(seen) else ""
+        raise DataError(f"no id of the labels matches a monitored row (e.g. the labels have {shown(labels[id_column].iloc[0])}"
+                        f"{example}; ids are compared as written)", file=labels_file, column=id_column,
+                        hint="check --id and that the labels belong to these rows")
     notes = [f"labels: {matched:,} of {len(frame):,} rows matched an id in {labels_file or 'the labels'}; "
              f"{int(np.isfinite(joined).sum()):,} have a known outcome"]
     unmatched = len(labels) - int(lookup.index.isin(data_keys).sum())
@@ -139,10 +176,12 @@ def _period_sort_key(p: str) -> tuple:
         return (1, 0.0, p)
 
 
-def read_data(path: Any, encoding: str | None = None, text: list[str] | None = None) -> tuple[pd.DataFrame, str | None]:
+def read_data(path: Any, encoding: str | None = None, text: list[str] | None = None,
+              ids: list[str] | None = None) -> tuple[pd.DataFrame, str | None]:
     """A table to monitor (file, DataFrame or `Dataset`), and its file name (None for a DataFrame).
 
-    `encoding` for CSV files; `text` columns (the model's text inputs) are read as written.
+    `encoding` for CSV files; `text` columns (the model's text inputs) are read as written; `ids` columns
+    (those present) as `read_frame` reads ids: "0000" keeps its zeros and is not the id 0.
     """
     if isinstance(path, Dataset):  # its features, with its outcomes, ids and times under their own names
         frame = path.X.reset_index(drop=True).copy()
@@ -152,7 +191,7 @@ def read_data(path: Any, encoding: str | None = None, text: list[str] | None = N
         return frame, path.source
     if isinstance(path, pd.DataFrame):
         return path.reset_index(drop=True), None
-    return read_frame(path, encoding=encoding, text=text), str(path)
+    return read_frame(path, encoding=encoding, text=text, ids=ids), str(path)
 
 
 def undated_note(time: pd.Series, codes: np.ndarray, periods: list[str]) -> str | None:

@@ -65,8 +65,8 @@ def discrimination(samples: list[Sample], primary: Sample) -> tuple[Section, dic
     blocks: list = [
         cards,
         Table("discrimination.metrics", "AUC, Gini and KS by sample", metrics,
-              note="95% confidence intervals by DeLong's method; Gini = 2·AUC − 1. KS is the largest gap between "
-                   "the cumulative shares of bads and goods; ks_score is the score where it occurs. AUC, Gini and KS "
+              note="95% confidence intervals by DeLong's method; Gini = 2·AUC − 1. KS is the largest lead of the "
+                   "cumulative share of bads over that of goods, rejecting from the riskiest; ks_score is the score where it occurs. AUC, Gini and KS "
                    "are those of the integer score, as decisions see it; auc_pd and ks_pd those of the probability "
                    "of bad, as metrics.json, train's summary and compare give them (the integer score ties rows, "
                    "so they differ slightly)."),
