@@ -184,6 +184,21 @@ def test_a_refit_that_fails_leaves_no_half_of_the_old_model(german):
     np.testing.assert_array_equal(card.predict_proba(X), cf.Scorecard().fit(X, labels).predict_proba(X))
 
 
+def test_a_binning_refit_that_fails_leaves_it_unfitted(german):
+    from sklearn.exceptions import NotFittedError
+
+    X, labels = german
+    bp = cf.BinningProcess().fit(X, labels)
+    bad = X.assign(duration_in_month=X["duration_in_month"].astype(float).where(X.index != 0, np.inf))
+    with pytest.raises(cf.CreditflowError, match="infinite"):
+        bp.fit(bad, labels)
+    # not the earlier fit's bins, which transform would go on using
+    assert not hasattr(bp, "bins_") and not hasattr(bp, "n_features_in_") and not hasattr(bp, "iv_")
+    with pytest.raises(NotFittedError):
+        bp.transform(X)
+    assert bp.fit(X, labels).transform(X).equals(cf.BinningProcess().fit(X, labels).transform(X))
+
+
 def test_a_recompressed_card_records_its_own_shape_settings(german, tmp_path):
     X, labels = german
     m = MODELS["boosted"]().fit(X, labels)

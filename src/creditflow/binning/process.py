@@ -317,7 +317,14 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         return out
 
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> BinningProcess:
-        """Fit the bins of every column of `X` against the 0/1 target `y` (1 = bad)."""
+        """Fit the bins of every column of `X` against the 0/1 target `y` (1 = bad). A fit that fails leaves
+        the process unfitted (not holding an earlier fit's bins), as the models' `fit_afresh` does."""
+        # imported here: creditflow.models imports this module (through the scorecard)
+        from creditflow.models.base import fit_afresh
+
+        return fit_afresh(BinningProcess._fit)(self, X, y, progress)
+
+    def _fit(self, X: Any, y: Any, progress: Callable[[str], None] | None) -> BinningProcess:
         settings = self._settings()
         categorical = set(self._categorical())
         frame, yv = fit_inputs(X, y, categorical)
