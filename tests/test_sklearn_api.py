@@ -222,3 +222,64 @@ def test_long_whole_codes_in_an_object_column_are_not_rounded():
     assert {str(v) for v in codes} <= {str(k) for k in keys}
     rows = X.head(50)
     assert m.scores(rows)["score"].tolist() == [m.score_row(r)["score"] for r in rows.to_dict("records")]
+
+
+ESTIMATORS = {**MODELS, "binning": lambda: cf.BinningProcess()}
+
+
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+@pytest.mark.parametrize("cell", [["a", "b"], {"a": 1}])
+def test_a_nested_column_is_refused_at_fit_naming_it(german, kind, cell):
+    X, labels = german
+    with pytest.raises(cf.CreditflowError, match="nested") as err:  # was pandas' "unhashable type: 'list'"
+        ESTIMATORS[kind]().fit(X.assign(tags=[cell] * len(X)), labels)
+    assert err.value.column == "tags"
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_a_nested_model_column_is_refused_at_scoring(german, kind):
+    X, labels = german
+    m = MODELS[kind]().fit(X, labels)
+    var = next(v for v in m.features_ if not pd.api.types.is_numeric_dtype(X[v]))
+    nested = X.assign(**{var: [[X[var].iloc[0]]] * len(X)})
+    for score in (m.scores, m.predict_proba, m.predict_score):
+        with pytest.raises(cf.CreditflowError, match="nested") as err:  # was scored in the Unseen bin
+            score(nested)
+        assert err.value.column == var
+    with pytest.raises(cf.CreditflowError, match="nested") as err:
+        m.score_row({**X.iloc[0].to_dict(), var: [X[var].iloc[0]]})
+    assert err.value.column == var
+    m.scores(X.assign(other=[{"a": 1}] * len(X)))  # a column the model does not use is not its business
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_complex_numbers_are_refused_naming_the_column(german, kind):
+    X, labels = german
+    Xn = X.select_dtypes("number")
+    Xc = Xn.to_numpy().astype(complex)
+    Xc[:, 0] += 1000j
+    with pytest.raises(cf.CreditflowError, match="complex") as err:  # was fitted on the real part
+        MODELS[kind]().fit(Xc, labels)
+    assert err.value.column == "x0"
+    m = MODELS[kind]().fit(Xn, labels)
+    col = m.features_[0]
+    with pytest.raises(cf.CreditflowError, match="complex") as err:
+        m.scores(Xn.assign(**{col: Xn[col].astype(complex)}))
+    assert err.value.column == col
+
+
+def test_sparse_input_and_a_two_column_target_get_a_clear_error(german):
+    import scipy.sparse as sp
+
+    X, labels = german
+    Xn = X.select_dtypes("number")
+    with pytest.raises(cf.CreditflowError, match=r"sparse input is not supported.*toarray\(\)"):
+        cf.Scorecard().fit(sp.csr_matrix(Xn.to_numpy()), labels)
+    card = cf.Scorecard().fit(Xn, labels)
+    with pytest.raises(cf.CreditflowError, match="sparse input is not supported"):
+        card.predict_proba(sp.csr_matrix(Xn.to_numpy()))
+    y = (labels == "bad").astype(int)
+    with pytest.raises(cf.CreditflowError, match="y must be one column"):  # was "X has 1000 rows but y has 2000"
+        cf.Scorecard().fit(X, pd.DataFrame({"a": y, "b": y}))
+    one = cf.Scorecard().fit(X, y.to_frame())  # a one-column frame is a target
+    np.testing.assert_array_equal(one.predict_proba(X), cf.Scorecard().fit(X, y).predict_proba(X))

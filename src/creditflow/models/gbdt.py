@@ -26,6 +26,7 @@ from creditflow.binning.process import (
     fit_inputs,
     is_categorical,
     real_number,
+    refuse_nested,
     seed_number,
     whole_number,
 )
@@ -265,6 +266,7 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64 and X.shape[1] == len(self.features_):
             return X, None
         frame = as_frame(X, self.feature_names_in_)
+        refuse_nested(frame, self.features_)
         return self.encoder_.matrix(frame), frame.index
 
     def predictor(self, rows: int = 0) -> Any:

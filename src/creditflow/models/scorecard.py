@@ -10,7 +10,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from creditflow.binning.patterns import Patterns, crossprod, design
-from creditflow.binning.process import BinningProcess, as_frame, fit_inputs, real_number, refuse_infinite
+from creditflow.binning.process import (
+    BinningProcess,
+    as_frame,
+    fit_inputs,
+    real_number,
+    refuse_infinite,
+    refuse_nested,
+    refuse_nested_value,
+)
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
@@ -333,6 +341,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 f"{len(missing)} model column(s) missing from the data: {missing[:10]}", column=missing[0]
             )
         refuse_infinite(frame, self.features_)
+        refuse_nested(frame, self.features_)
         return frame
 
     def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -409,6 +418,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 value = row[var]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=var) from None
+            refuse_nested_value(value, var)
             i = binner(value)  # refuses infinities, whatever their type
             logit += lp[i]
             total += pts[i]
