@@ -94,7 +94,7 @@ def test_report_reads_the_bad_column_of_a_plain_sklearn_classifier(german):
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_a_table_given_as_an_object_array_fits_as_the_table_does(german, kind):
     X, labels = german
-    y = (labels == "bad").astype(int).to_numpy()
+    y = (labels == "bad").astype(int).to_numpy().copy()
     named = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)  # the names an array gets
     from_frame = MODELS[kind]().fit(named, y)
     from_array = MODELS[kind]().fit(X.to_numpy(), y)  # a mixed table: one object array
@@ -283,3 +283,35 @@ def test_sparse_input_and_a_two_column_target_get_a_clear_error(german):
         cf.Scorecard().fit(X, pd.DataFrame({"a": y, "b": y}))
     one = cf.Scorecard().fit(X, y.to_frame())  # a one-column frame is a target
     np.testing.assert_array_equal(one.predict_proba(X), cf.Scorecard().fit(X, y).predict_proba(X))
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_an_unfitted_model_raises_not_fitted_for_every_prediction(german, kind):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.estimator_checks import check_estimators_unfitted
+
+    X, _ = german
+    for method in ("predict", "predict_score", "predict_proba", "decision_function", "scores"):
+        with pytest.raises(NotFittedError):  # predict / predict_score raised AttributeError
+            getattr(MODELS[kind](), method)(X)
+    check_estimators_unfitted(kind, MODELS[kind]())
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_the_models_declare_themselves_binary(german, kind):
+    from sklearn.utils import get_tags
+    from sklearn.utils.estimator_checks import check_classifier_not_supporting_multiclass
+
+    X, labels = german
+    assert get_tags(MODELS[kind]()).classifier_tags.multi_class is False
+    check_classifier_not_supporting_multiclass(kind, MODELS[kind]())
+    y = (labels == "bad").astype(int).to_numpy().copy()
+    y[0] = 2
+    with pytest.raises(cf.CreditflowError, match=r"Only binary classification is supported.*good and bad"):
+        MODELS[kind]().fit(X, y)
+    text = labels.to_numpy(dtype=object).copy()
+    text[0] = "unsure"
+    with pytest.raises(cf.CreditflowError, match=r"Only binary classification is supported.*good and bad"):
+        MODELS[kind]().fit(X, text)
+    with pytest.raises(cf.CreditflowError, match="0/1"):  # two values that are not 0/1 keep their own message
+        MODELS[kind]().fit(X, (labels == "bad").astype(int) + 1)

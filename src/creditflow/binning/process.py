@@ -142,6 +142,10 @@ def as_target(y: Any, X: Any = None) -> np.ndarray:
     if np.isnan(arr).any():
         raise DataError("target has missing values", row=int(np.flatnonzero(np.isnan(arr))[0]) + 1)
     if not np.isin(arr, (0.0, 1.0)).all():
+        values = np.unique(arr)
+        if len(values) > 2:  # scikit-learn's words for a multiclass target given to a binary classifier
+            raise DataError(f"Only binary classification is supported: the target must have two classes, good "
+                            f"and bad (0/1, 1 = bad), found {len(values)} values {values[:10].tolist()}")
         raise DataError(f"target must be 0/1 (1 = bad), found values {np.unique(arr)[:10].tolist()}")
     if arr.min() == arr.max():
         raise DataError("target has a single class; need both goods and bads")
@@ -155,6 +159,8 @@ def _text_target(y: Any) -> np.ndarray:
     try:
         return encode_target(values).astype(float)
     except DataError as exc:
+        if values.dropna().astype(str).str.strip().nunique() > 2:
+            exc.reason = f"Only binary classification is supported (good and bad): {exc.reason}"
         raise DataError(exc.reason, column=exc.column, row=exc.row,
                         hint="encode the target as 0/1 (1 = bad)") from None
 

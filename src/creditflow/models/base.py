@@ -265,7 +265,13 @@ def bad_column(model: Any) -> int:
 class BadClassOutputs:
     """scikit-learn's outputs from a model's log-odds or probability of bad, in `classes_` order: for a 0/1
     target column 1 (and a positive decision) is bad; text labels are sorted as scikit-learn sorts them.
-    The model gives `_p_bad(X)` (probability of bad per row)."""
+    The model gives `_p_bad(X)` (probability of bad per row), which refuses an unfitted model
+    (`NotFittedError`). A model of good and bad only: scikit-learn's tags say it is binary."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.classifier_tags.multi_class = False
+        return tags
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of each class, in `classes_` order (of good, then of bad, for a 0/1 target)."""
@@ -275,9 +281,10 @@ class BadClassOutputs:
 
     def predict(self, X: Any) -> np.ndarray:
         """The bad label (1 for a 0/1 target) where the probability of bad is at least a half, else the good one."""
+        p_bad = self._p_bad(X)  # type: ignore[attr-defined]  # first: it refuses an unfitted model
         j = bad_column(self)
         classes = self.classes_  # type: ignore[attr-defined]
-        return np.where(self._p_bad(X) >= 0.5, classes[j], classes[1 - j])  # type: ignore[attr-defined]
+        return np.where(p_bad >= 0.5, classes[j], classes[1 - j])
 
     def _decision(self, logodds_bad: np.ndarray) -> np.ndarray:
         """`decision_function` from log-odds of bad: as scikit-learn has it, positive toward `classes_[1]`."""

@@ -309,7 +309,8 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better) on the model's `Scaling`."""
-        return self.scaling_.score_from_logit(self._logit(self._matrix(X)))
+        logit = self._logit(self._matrix(X))  # first: `_matrix` refuses an unfitted model
+        return self.scaling_.score_from_logit(logit)
 
     def scores(self, X: Any) -> pd.DataFrame:
         """probability (of bad, calibrated), score (int, 350-950 by default, higher is better) and grade per row,

@@ -371,7 +371,8 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better): base points plus each variable's points, clipped."""
-        return self.scaling_.clip(self._components(self._check(X))[1])
+        total = self._components(self._check(X))[1]  # first: `_check` refuses an unfitted card
+        return self.scaling_.clip(total)
 
     def point_matrix(self, X: Any) -> pd.DataFrame:
         """Each row's points per variable (int columns); with `base_points_` they add up to the score."""
