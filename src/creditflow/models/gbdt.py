@@ -251,10 +251,13 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
     def _set_booster(self, text: str) -> None:
         import lightgbm as lgb
 
+        from creditflow.scoring.treeshap import TreeTables
+
         self.model_text_ = text
         self.booster_ = lgb.Booster(model_str=text)
-        self.__dict__.pop("_tables", None)
         self.__dict__.pop("_compiled", None)
+        # built here, not on the first prediction: predicting leaves the model as it was (scikit-learn checks it)
+        self._tables = TreeTables.from_model_text(text, len(self.features_))
 
     # -------------------------------------------------------------- predict
     def _matrix(self, X: Any) -> np.ndarray:
@@ -338,7 +341,7 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
     def tree_tables(self) -> Any:
         """Exact TreeSHAP lookup tables (`scoring.treeshap.TreeTables`), or None for trees too deep to table."""
         check_is_fitted(self, "booster_")
-        if "_tables" not in self.__dict__:
+        if "_tables" not in self.__dict__:  # a model pickled before the fit built them
             from creditflow.scoring.treeshap import TreeTables
 
             self.__dict__["_tables"] = TreeTables.from_model_text(self.model_text_, len(self.features_))
