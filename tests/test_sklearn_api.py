@@ -315,3 +315,33 @@ def test_the_models_declare_themselves_binary(german, kind):
         MODELS[kind]().fit(X, text)
     with pytest.raises(cf.CreditflowError, match="0/1"):  # two values that are not 0/1 keep their own message
         MODELS[kind]().fit(X, (labels == "bad").astype(int) + 1)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_scoring_a_column_of_only_unseen_categories_warns_where_the_workflow_refuses(german, kind, tmp_path):
+    import warnings
+
+    from creditflow.workflow import score_table
+
+    X, labels = german
+    m = MODELS[kind]().fit(X, labels)
+    var = next(v for v in m.features_ if not pd.api.types.is_numeric_dtype(X[v]))
+    recoded = X.assign(**{var: "zzz"})
+    for score in (m.scores, m.predict_proba, m.predict_score, m.predict):
+        with pytest.warns(cf.UnseenCategoryWarning, match=rf"column '{var}': every one of its 1,000 values") as got:
+            score(recoded)  # was scored silently, every row in the Unseen bin
+        assert issubclass(got[0].category, UserWarning) and "allow_unseen=True" in str(got[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.scores(recoded.head(19))  # the workflow's rule: at least 20 rows,
+        m.scores(X.assign(**{var: X[var].where(X.index > 0, "zzz")}))  # every value present unseen
+        m.score_row(recoded.iloc[0].to_dict())
+    save_bundle(m, tmp_path / "b")
+    with pytest.raises(cf.CreditflowError, match=r"creditflow\.workflow\.score_table\(\.\.\., allow_unseen=True\)"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # refused, not warned as well
+            score_table(tmp_path / "b", recoded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # allowed on purpose: no warning
+        allowed = score_table(tmp_path / "b", recoded, allow_unseen=True, reasons=kind != "gbdt")
+    assert allowed.attrs["unseen"] == {var: len(X)}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.errors import UnseenCategoryWarning, shown
 from creditflow.scoring.scaling import Grades, Scaling
 
 
@@ -205,6 +207,46 @@ def training_categories(model: Any) -> dict[str, set[str]]:
         elif encoder is not None and var in getattr(encoder, "categories", {}):
             out[var] = {category_key(c) for c in encoder.categories[var]}
     return out
+
+
+# A categorical input with at least this many values present, every one of them unseen in training, is
+# coded unlike the training data ('1'..'4' for 'A11'..'A14', upper case): scoring it would move every score.
+UNSEEN_MIN_ROWS = 20
+
+
+def recoded_columns(unseen: Mapping[str, int], present: Mapping[str, int]) -> list[str]:
+    """The categorical inputs of which every value present (at least `UNSEEN_MIN_ROWS`) is unseen in training."""
+    return [v for v, n in unseen.items() if n >= UNSEEN_MIN_ROWS and n == present.get(v)]
+
+
+def warn_recoded(unseen: Mapping[str, int], frame: pd.DataFrame) -> None:
+    """Warn (`UnseenCategoryWarning`) of each input `recoded_columns` names, `unseen` being the rows per
+    categorical input that a model scored as unseen in `frame`. The estimators score such a column (in the
+    Unseen bin, or the trees' other branch) where `workflow.score_table` refuses it: a refusal would break
+    a pipeline, silence would hide every score moving."""
+    if not unseen:
+        return
+    present = {v: int(frame[v].notna().sum()) for v in unseen}
+    for var in recoded_columns(unseen, present):
+        example = frame[var].iloc[int(frame[var].notna().to_numpy().argmax())]
+        warnings.warn(
+            f"column {var!r}: every one of its {unseen[var]:,} values is a category unseen in training, e.g. "
+            f"{shown(example)}: coded unlike the training data? They were scored as unseen (the Unseen bin, or the "
+            "trees' other branch). Recode it as in training; `creditflow score` and "
+            "creditflow.workflow.score_table refuse such a table unless --allow-unseen / allow_unseen=True",
+            UnseenCategoryWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """`warnings.warn`'s stacklevel for the first frame outside creditflow (the user's call), from its caller."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def numeric_special_values(model: Any) -> dict[str, list[float]]:

@@ -34,6 +34,7 @@ from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
 from creditflow.models.base import (
+    UNSEEN_MIN_ROWS,
     BadClassOutputs,
     NestedSettings,
     bundle_params,
@@ -43,6 +44,7 @@ from creditflow.models.base import (
     set_classes,
     stored_params,
     target_classes,
+    warn_recoded,
 )
 from creditflow.models.gbdt_boost import (
     DEFAULT_CANDIDATES,
@@ -270,7 +272,12 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             return X, None
         frame = as_frame(X, self.feature_names_in_)
         refuse_nested(frame, self.features_)
-        return self.encoder_.matrix(frame), frame.index
+        M = self.encoder_.matrix(frame)
+        if len(frame) >= UNSEEN_MIN_ROWS:
+            cats = self.encoder_.categories
+            warn_recoded({name: int(np.count_nonzero(M[:, j] == len(cats[name])))  # the code past the list
+                          for j, name in enumerate(self.encoder_.features) if name in cats}, frame)
+        return M, frame.index
 
     def predictor(self, rows: int = 0) -> Any:
         """The batch predictor for a table of `rows` rows (see `engine`); every engine gives LightGBM's margins

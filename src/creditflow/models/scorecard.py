@@ -23,6 +23,7 @@ from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
 from creditflow.models.base import (
+    UNSEEN_MIN_ROWS,
     BadClassOutputs,
     NestedSettings,
     bundle_params,
@@ -32,6 +33,7 @@ from creditflow.models.base import (
     set_classes,
     stored_params,
     target_classes,
+    warn_recoded,
 )
 from creditflow.scoring.scaling import Grades, Scaling
 from creditflow.selection.filters import (
@@ -345,16 +347,21 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         return frame
 
     def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Log-odds of bad, point totals and each variable's bin indices; summed in feature order."""
+        """Log-odds of bad, point totals and each variable's bin indices; summed in feature order. Warns of a
+        categorical variable of which every value is unseen in training (`warn_recoded`)."""
         n = len(frame)
         logit = np.full(n, self.intercept_)
         total = np.full(n, self.base_points_, dtype=np.int64)
         idx = {}
+        unseen = {}
         for var, vb, lp, pts in self._compiled:
             i = vb.bin_indices(frame[var])
             logit += lp[i]
             total += pts[i]
             idx[var] = i
+            if vb.kind == "categorical" and n >= UNSEEN_MIN_ROWS:
+                unseen[var] = int(np.count_nonzero(i == len(vb.labels) - 1))  # the Unseen bin is the last
+        warn_recoded(unseen, frame)
         return logit, total, idx
 
     def logodds(self, X: Any) -> np.ndarray:
