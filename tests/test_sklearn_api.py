@@ -345,3 +345,21 @@ def test_scoring_a_column_of_only_unseen_categories_warns_where_the_workflow_ref
         warnings.simplefilter("error")  # allowed on purpose: no warning
         allowed = score_table(tmp_path / "b", recoded, allow_unseen=True, reasons=kind != "gbdt")
     assert allowed.attrs["unseen"] == {var: len(X)}
+
+
+def test_one_bin_is_refused_at_the_settings_check(german):
+    X, labels = german
+    with pytest.raises(cf.CreditflowError, match="max_bins must be between 2 and 100"):
+        cf.Scorecard(binning={"max_bins": 1}).fit(X, labels)  # was "no variable survived selection"
+
+
+def test_the_docs_say_a_boolean_target_gives_classes_0_1_and_weights_are_unsupported(german):
+    from pathlib import Path
+
+    X, labels = german
+    m = cf.Scorecard().fit(X, labels == "bad")
+    assert list(m.classes_) == [0, 1] and m.predict_proba(X)[:, 1].tolist() == m.scores(X)["probability"].tolist()
+    for cls in (cf.Scorecard, GBDTModel):
+        assert "[0, 1]`` for a numeric or boolean target, 1 (True) being bad" in cls.__doc__
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "Sample weights are not supported" in readme

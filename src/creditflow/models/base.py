@@ -278,7 +278,7 @@ def stored_params(cls: type, doc: dict) -> dict:
 def target_classes(y: Any, yv: np.ndarray) -> tuple[np.ndarray, Any]:
     """`classes_` and the label meaning bad for a fit on `y` (`yv`: its 0/1 reading, 1 = bad).
 
-    A numeric target gives [0, 1] and 1. A target of text labels (good/bad, 正常/逾期) keeps them, sorted as
+    A numeric or boolean target gives [0, 1] and 1 (True is bad; `predict` answers 0/1, not booleans). A target of text labels (good/bad, 正常/逾期) keeps them, sorted as
     scikit-learn sorts them, so `predict` answers in the user's labels and `predict_proba`'s columns follow
     `classes_`: the scorers of `cross_val_score` / `GridSearchCV` then read the right column.
     """

@@ -98,6 +98,13 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         the trees are shallow enough and gcc is here, else treelite + tl2cgen compiled trees for
         tables of at least `COMPILE_MIN_ROWS` rows when installed, else native LightGBM. Single rows
         use the same engine as tables, so both give the same numbers.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        ``[0, 1]`` for a numeric or boolean target, 1 (True) being bad: `predict_proba`'s column 1 is the
+        probability of bad and `predict` answers 0/1. Text labels (good/bad) are kept, sorted as scikit-learn
+        sorts them (`bad_class_` says which is bad). Only two classes are supported, and no sample weights.
     """
 
     model_type = "gbdt"

@@ -129,6 +129,13 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         variables' points then run against their own bad rates.
     dictionary : FieldDictionary, optional
         Field meanings used to label tables; taken from a `Dataset` when fitting on one.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        ``[0, 1]`` for a numeric or boolean target, 1 (True) being bad: `predict_proba`'s column 1 is the
+        probability of bad and `predict` answers 0/1. Text labels (good/bad) are kept, sorted as scikit-learn
+        sorts them (`bad_class_` says which is bad). Only two classes are supported, and no sample weights.
     """
 
     model_type = "scorecard"
