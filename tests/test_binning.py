@@ -129,6 +129,7 @@ def test_auto_trend_keeps_a_monotonic_shape_unless_the_free_one_is_significant()
     ({"alpha": -1}, "alpha"), ({"alpha": 0}, "alpha"), ({"special_values": "x"}, "special_values"),
     ({"special_values": [float("nan")]}, "finite"), ({"categorical": ["NOPE"]}, "NOPE"),
     ({"special_values": {"NOPE": [1]}}, "NOPE"), ({"user_splits": [30]}, "user_splits"),
+    ({"max_bins": 1}, "max_bins must be between 2 and 100"),  # was accepted: one bin, every WOE 0
 ])
 def test_bad_settings_are_refused_with_the_reason(uci, params, match):
     with pytest.raises(CreditflowError, match=match):

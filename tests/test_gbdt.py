@@ -258,3 +258,22 @@ def test_an_identifier_column_is_not_an_input(german):
     assert m.unused_ == {"app_no": "identifier-like: 700 distinct values in 700 rows"}
     assert "app_no" not in m.encoder_.features and "app_no" not in m.encoder_.categories
     assert len(m.predict_score(german.test.X)) == len(german.test.X)  # scored without the column
+
+
+def test_predicting_leaves_the_model_unchanged(tmp_path):
+    from sklearn.utils.estimator_checks import check_dict_unchanged
+
+    from creditflow.bundle import load_bundle, save_bundle
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    y = (rng.random(600) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    m = GBDTModel(folds=2, tune=False).fit(X, y)
+    save_bundle(m, tmp_path / "b")
+    for model in (m, load_bundle(tmp_path / "b").model):
+        before = dict(vars(model))
+        model.predict_proba(X), model.scores(X), model.contributions(X), model.score_row(X.iloc[0].to_dict())
+        # the TreeSHAP tables were added on the first prediction
+        assert vars(model).keys() == before.keys()
+        assert all(vars(model)[k] is v for k, v in before.items())
+    check_dict_unchanged("GBDTModel", GBDTModel(folds=2, tune=False))

@@ -94,7 +94,7 @@ def test_report_reads_the_bad_column_of_a_plain_sklearn_classifier(german):
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_a_table_given_as_an_object_array_fits_as_the_table_does(german, kind):
     X, labels = german
-    y = (labels == "bad").astype(int).to_numpy()
+    y = (labels == "bad").astype(int).to_numpy().copy()
     named = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)  # the names an array gets
     from_frame = MODELS[kind]().fit(named, y)
     from_array = MODELS[kind]().fit(X.to_numpy(), y)  # a mixed table: one object array
@@ -184,6 +184,21 @@ def test_a_refit_that_fails_leaves_no_half_of_the_old_model(german):
     np.testing.assert_array_equal(card.predict_proba(X), cf.Scorecard().fit(X, labels).predict_proba(X))
 
 
+def test_a_binning_refit_that_fails_leaves_it_unfitted(german):
+    from sklearn.exceptions import NotFittedError
+
+    X, labels = german
+    bp = cf.BinningProcess().fit(X, labels)
+    bad = X.assign(duration_in_month=X["duration_in_month"].astype(float).where(X.index != 0, np.inf))
+    with pytest.raises(cf.CreditflowError, match="infinite"):
+        bp.fit(bad, labels)
+    # not the earlier fit's bins, which transform would go on using
+    assert not hasattr(bp, "bins_") and not hasattr(bp, "n_features_in_") and not hasattr(bp, "iv_")
+    with pytest.raises(NotFittedError):
+        bp.transform(X)
+    assert bp.fit(X, labels).transform(X).equals(cf.BinningProcess().fit(X, labels).transform(X))
+
+
 def test_a_recompressed_card_records_its_own_shape_settings(german, tmp_path):
     X, labels = german
     m = MODELS["boosted"]().fit(X, labels)
@@ -207,3 +222,144 @@ def test_long_whole_codes_in_an_object_column_are_not_rounded():
     assert {str(v) for v in codes} <= {str(k) for k in keys}
     rows = X.head(50)
     assert m.scores(rows)["score"].tolist() == [m.score_row(r)["score"] for r in rows.to_dict("records")]
+
+
+ESTIMATORS = {**MODELS, "binning": lambda: cf.BinningProcess()}
+
+
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+@pytest.mark.parametrize("cell", [["a", "b"], {"a": 1}])
+def test_a_nested_column_is_refused_at_fit_naming_it(german, kind, cell):
+    X, labels = german
+    with pytest.raises(cf.CreditflowError, match="nested") as err:  # was pandas' "unhashable type: 'list'"
+        ESTIMATORS[kind]().fit(X.assign(tags=[cell] * len(X)), labels)
+    assert err.value.column == "tags"
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_a_nested_model_column_is_refused_at_scoring(german, kind):
+    X, labels = german
+    m = MODELS[kind]().fit(X, labels)
+    var = next(v for v in m.features_ if not pd.api.types.is_numeric_dtype(X[v]))
+    nested = X.assign(**{var: [[X[var].iloc[0]]] * len(X)})
+    for score in (m.scores, m.predict_proba, m.predict_score):
+        with pytest.raises(cf.CreditflowError, match="nested") as err:  # was scored in the Unseen bin
+            score(nested)
+        assert err.value.column == var
+    with pytest.raises(cf.CreditflowError, match="nested") as err:
+        m.score_row({**X.iloc[0].to_dict(), var: [X[var].iloc[0]]})
+    assert err.value.column == var
+    m.scores(X.assign(other=[{"a": 1}] * len(X)))  # a column the model does not use is not its business
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_complex_numbers_are_refused_naming_the_column(german, kind):
+    X, labels = german
+    Xn = X.select_dtypes("number")
+    Xc = Xn.to_numpy().astype(complex)
+    Xc[:, 0] += 1000j
+    with pytest.raises(cf.CreditflowError, match="complex") as err:  # was fitted on the real part
+        MODELS[kind]().fit(Xc, labels)
+    assert err.value.column == "x0"
+    m = MODELS[kind]().fit(Xn, labels)
+    col = m.features_[0]
+    with pytest.raises(cf.CreditflowError, match="complex") as err:
+        m.scores(Xn.assign(**{col: Xn[col].astype(complex)}))
+    assert err.value.column == col
+
+
+def test_sparse_input_and_a_two_column_target_get_a_clear_error(german):
+    import scipy.sparse as sp
+
+    X, labels = german
+    Xn = X.select_dtypes("number")
+    with pytest.raises(cf.CreditflowError, match=r"sparse input is not supported.*toarray\(\)"):
+        cf.Scorecard().fit(sp.csr_matrix(Xn.to_numpy()), labels)
+    card = cf.Scorecard().fit(Xn, labels)
+    with pytest.raises(cf.CreditflowError, match="sparse input is not supported"):
+        card.predict_proba(sp.csr_matrix(Xn.to_numpy()))
+    y = (labels == "bad").astype(int)
+    with pytest.raises(cf.CreditflowError, match="y must be one column"):  # was "X has 1000 rows but y has 2000"
+        cf.Scorecard().fit(X, pd.DataFrame({"a": y, "b": y}))
+    one = cf.Scorecard().fit(X, y.to_frame())  # a one-column frame is a target
+    np.testing.assert_array_equal(one.predict_proba(X), cf.Scorecard().fit(X, y).predict_proba(X))
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_an_unfitted_model_raises_not_fitted_for_every_prediction(german, kind):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.estimator_checks import check_estimators_unfitted
+
+    X, _ = german
+    for method in ("predict", "predict_score", "predict_proba", "decision_function", "scores"):
+        with pytest.raises(NotFittedError):  # predict / predict_score raised AttributeError
+            getattr(MODELS[kind](), method)(X)
+    check_estimators_unfitted(kind, MODELS[kind]())
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_the_models_declare_themselves_binary(german, kind):
+    from sklearn.utils import get_tags
+    from sklearn.utils.estimator_checks import check_classifier_not_supporting_multiclass
+
+    X, labels = german
+    assert get_tags(MODELS[kind]()).classifier_tags.multi_class is False
+    check_classifier_not_supporting_multiclass(kind, MODELS[kind]())
+    y = (labels == "bad").astype(int).to_numpy().copy()
+    y[0] = 2
+    with pytest.raises(cf.CreditflowError, match=r"Only binary classification is supported.*good and bad"):
+        MODELS[kind]().fit(X, y)
+    text = labels.to_numpy(dtype=object).copy()
+    text[0] = "unsure"
+    with pytest.raises(cf.CreditflowError, match=r"Only binary classification is supported.*good and bad"):
+        MODELS[kind]().fit(X, text)
+    with pytest.raises(cf.CreditflowError, match="0/1"):  # two values that are not 0/1 keep their own message
+        MODELS[kind]().fit(X, (labels == "bad").astype(int) + 1)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_scoring_a_column_of_only_unseen_categories_warns_where_the_workflow_refuses(german, kind, tmp_path):
+    import warnings
+
+    from creditflow.workflow import score_table
+
+    X, labels = german
+    m = MODELS[kind]().fit(X, labels)
+    var = next(v for v in m.features_ if not pd.api.types.is_numeric_dtype(X[v]))
+    recoded = X.assign(**{var: "zzz"})
+    for score in (m.scores, m.predict_proba, m.predict_score, m.predict):
+        with pytest.warns(cf.UnseenCategoryWarning, match=rf"column '{var}': every one of its 1,000 values") as got:
+            score(recoded)  # was scored silently, every row in the Unseen bin
+        assert issubclass(got[0].category, UserWarning) and "allow_unseen=True" in str(got[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.scores(recoded.head(19))  # the workflow's rule: at least 20 rows,
+        m.scores(X.assign(**{var: X[var].where(X.index > 0, "zzz")}))  # every value present unseen
+        m.score_row(recoded.iloc[0].to_dict())
+    save_bundle(m, tmp_path / "b")
+    with pytest.raises(cf.CreditflowError, match=r"creditflow\.workflow\.score_table\(\.\.\., allow_unseen=True\)"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # refused, not warned as well
+            score_table(tmp_path / "b", recoded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # allowed on purpose: no warning
+        allowed = score_table(tmp_path / "b", recoded, allow_unseen=True, reasons=kind != "gbdt")
+    assert allowed.attrs["unseen"] == {var: len(X)}
+
+
+def test_one_bin_is_refused_at_the_settings_check(german):
+    X, labels = german
+    with pytest.raises(cf.CreditflowError, match="max_bins must be between 2 and 100"):
+        cf.Scorecard(binning={"max_bins": 1}).fit(X, labels)  # was "no variable survived selection"
+
+
+def test_the_docs_say_a_boolean_target_gives_classes_0_1_and_weights_are_unsupported(german):
+    from pathlib import Path
+
+    X, labels = german
+    m = cf.Scorecard().fit(X, labels == "bad")
+    assert list(m.classes_) == [0, 1] and m.predict_proba(X)[:, 1].tolist() == m.scores(X)["probability"].tolist()
+    for cls in (cf.Scorecard, GBDTModel):
+        assert "[0, 1]`` for a numeric or boolean target, 1 (True) being bad" in cls.__doc__
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "Sample weights are not supported" in readme

@@ -12,6 +12,7 @@ The five-line journey::
 from creditflow.binning import BinningProcess
 from creditflow.bundle import load_bundle, load_model, save_bundle
 from creditflow.data import CreditflowError, Dataset, FieldDictionary, read_dictionary, read_table
+from creditflow.data.errors import UnseenCategoryWarning
 from creditflow.evaluate import evaluate
 from creditflow.models import Scorecard
 from creditflow.models.boosted import BoostedScorecard
@@ -28,6 +29,7 @@ __all__ = [
     "Grades",
     "Scaling",
     "Scorecard",
+    "UnseenCategoryWarning",
     "evaluate",
     "load_bundle",
     "load_model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import Any
 import pandas as pd
 
 from creditflow.bundle import load_model, read_manifest, save_bundle
-from creditflow.data.errors import CreditflowError, DataError, SchemaError, located
+from creditflow.data.errors import CreditflowError, DataError, SchemaError, UnseenCategoryWarning, located
 from creditflow.data.excel import naming_sheet
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
 from creditflow.evaluate import SplitMetrics, evaluate
+from creditflow.models.base import recoded_columns
 
 MODEL_DIR = "model"
 METRICS_FILE = "metrics.json"
@@ -202,7 +204,7 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     see `scoring.reasons`); input order. The model's text inputs are read as written. With `points`
     (scorecards), base_points and a points_<variable> column per variable and interaction table, which
     add up to the score before clipping to the score range. A categorical input of which every value
-    present (at least `UNSEEN_MIN_ROWS`) is a category unseen in training is refused as coded unlike the
+    present (at least `models.base.UNSEEN_MIN_ROWS`) is a category unseen in training is refused as coded unlike the
     training data, unless `allow_unseen` (they then score in the Unseen bin). `sheet`: the Excel sheet
     to read. ``attrs``: "unseen" and "all_missing" (a model input blank on every row), and
     "untrained_missing" (column -> rows missing it though no training row did: scored at its Missing bin,
@@ -229,7 +231,9 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
 
     check_finite(frame[model.features_], file=source)
     check_not_nested(frame, file=source, columns=model.features_)
-    with located(source):  # the model names the column and row; the file is known here
+    with located(source), warnings.catch_warnings():  # the model names the column and row; the file is known here
+        # the estimators warn of a column every value of which is unseen: refused below (or allowed), by name
+        warnings.simplefilter("ignore", UnseenCategoryWarning)
         scored = model.scores(frame)
     if id_col and id_col in frame.columns:
         scored.insert(0, id_col, frame[id_col].to_numpy())
@@ -243,7 +247,10 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         from creditflow.scoring.reasons import reason_table, supports_reasons
 
         if supports_reasons(model):
-            for col, values in reason_table(bundle, frame, n_reasons).items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnseenCategoryWarning)
+                table = reason_table(bundle, frame, n_reasons)
+            for col, values in table.items():
                 scored[col] = values.to_numpy()
     unseen = getattr(model, "unseen_counts", None) or getattr(getattr(model, "binning_", None), "unseen_counts", None)
     scored.attrs["unseen"] = unseen(frame, model.features_) if unseen else {}
@@ -271,16 +278,8 @@ def missing_notes(schema: Mapping, features: list[str], rows: int,
     return blank, untrained
 
 
-# A categorical input with at least this many values present, every one of them unseen in training, is
-# coded unlike the training data ('1'..'4' for 'A11'..'A14', upper case): scoring it would move every score.
-UNSEEN_MIN_ROWS = 20
-UNSEEN_HINT = ("recode it as in training (see the bundle's binning), or pass --allow-unseen (allow_unseen=True) to "
-               "score it in the Unseen bin")
-
-
-def recoded_columns(unseen: Mapping[str, int], present: Mapping[str, int]) -> list[str]:
-    """The categorical inputs of which every value present (at least `UNSEEN_MIN_ROWS`) is unseen in training."""
-    return [v for v, n in unseen.items() if n >= UNSEEN_MIN_ROWS and n == present.get(v)]
+UNSEEN_HINT = ("recode it as in training (see the bundle's binning), or pass --allow-unseen (in Python: "
+               "creditflow.workflow.score_table(..., allow_unseen=True)) to score it in the Unseen bin")
 
 
 def recoded_error(var: str, n: int, file: str | None, row: int | None = None, example: Any = None) -> DataError:

@@ -20,7 +20,14 @@ from creditflow.binning.variable import (
     fit_numeric,
 )
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
-from creditflow.data.io import check_finite, check_no_dates, check_numeric_text, encode_target
+from creditflow.data.io import (
+    NESTED_TYPES,
+    check_finite,
+    check_no_dates,
+    check_not_nested,
+    check_numeric_text,
+    encode_target,
+)
 
 PARALLEL_CELLS = 2_000_000
 """Bin the columns in several threads when the table has at least this many cells."""
@@ -33,12 +40,18 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
     and a name that appears twice is refused. An array's columns are `names` by position when given
     (a fitted model's ``feature_names_in_``; an array of another width is refused), else x0, x1, ...
     Columns of object dtype holding only numbers (``df.to_numpy()`` of a mixed table, Decimal from a
-    database) are made float, so they bin as the numeric columns they are.
+    database) are made float, so they bin as the numeric columns they are. Complex numbers and sparse
+    matrices are refused.
     """
     if hasattr(X, "X") and isinstance(X.X, pd.DataFrame):
         return _numbers_as_float(_named_columns(X.X, names), names)
     if isinstance(X, pd.DataFrame):
         return _numbers_as_float(_named_columns(X, names), names)
+    from scipy import sparse
+
+    if sparse.issparse(X):  # np.asarray would make it a 0-d array of one object
+        raise DataError(f"sparse input is not supported (a {type(X).__name__} of shape {X.shape}); convert it "
+                        "with X.toarray() or pass a DataFrame")
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}")
@@ -59,11 +72,20 @@ _EXACT = 2.0**53  # float64 holds every whole number up to this
 
 def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.DataFrame:
     """`frame` with its object columns of numbers only (missing allowed) as float64 (a new frame; the
-    caller's is left alone). Only the columns in `names` are looked at when given."""
+    caller's is left alone). Only the columns in `names` are looked at when given. A column of complex
+    numbers is refused: binning it as real would drop the imaginary part without a word."""
     wanted = None if names is None else {str(n) for n in names}
+    for col, dtype in frame.dtypes.items():
+        if pd.api.types.is_complex_dtype(dtype) and (wanted is None or col in wanted):
+            raise _complex_error(col)
     change = {}
     for col in frame.columns[[pd.api.types.is_object_dtype(d) for d in frame.dtypes]]:
-        if (wanted is None or col in wanted) and pd.api.types.infer_dtype(frame[col], skipna=True) in _NUMBER_KINDS:
+        if wanted is not None and col not in wanted:
+            continue
+        kind = pd.api.types.infer_dtype(frame[col], skipna=True)
+        if kind == "complex":
+            raise _complex_error(col)
+        if kind in _NUMBER_KINDS:
             values = frame[col].astype(float)
             # whole numbers beyond 2**53 (long codes, ids) would be rounded by float64: left as they are
             if not (np.abs(values) >= _EXACT).any():
@@ -74,6 +96,11 @@ def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.Da
     for col, values in change.items():
         out[col] = values
     return out
+
+
+def _complex_error(column: Any) -> DataError:
+    return DataError("the column holds complex numbers; only real numbers or categories can be binned",
+                     column=str(column), hint="pass the real part (np.real) or the modulus (np.abs) if that is meant")
 
 
 def _named_columns(frame: pd.DataFrame, needed: Sequence[str] | None = None) -> pd.DataFrame:
@@ -102,6 +129,10 @@ def as_target(y: Any, X: Any = None) -> np.ndarray:
         y = X.y
     if y is None:
         raise DataError("a target is needed to fit")
+    shape = np.shape(y)
+    if len(shape) > 1 and int(np.prod(shape[1:])) != 1:
+        raise DataError(f"y must be one column (the target, 1 = bad), not {int(np.prod(shape[1:]))} columns "
+                        f"(shape {shape})")
     try:
         arr = np.asarray(y, dtype=float).ravel()
     except (TypeError, ValueError):
@@ -111,6 +142,10 @@ def as_target(y: Any, X: Any = None) -> np.ndarray:
     if np.isnan(arr).any():
         raise DataError("target has missing values", row=int(np.flatnonzero(np.isnan(arr))[0]) + 1)
     if not np.isin(arr, (0.0, 1.0)).all():
+        values = np.unique(arr)
+        if len(values) > 2:  # scikit-learn's words for a multiclass target given to a binary classifier
+            raise DataError(f"Only binary classification is supported: the target must have two classes, good "
+                            f"and bad (0/1, 1 = bad), found {len(values)} values {values[:10].tolist()}")
         raise DataError(f"target must be 0/1 (1 = bad), found values {np.unique(arr)[:10].tolist()}")
     if arr.min() == arr.max():
         raise DataError("target has a single class; need both goods and bads")
@@ -124,6 +159,8 @@ def _text_target(y: Any) -> np.ndarray:
     try:
         return encode_target(values).astype(float)
     except DataError as exc:
+        if values.dropna().astype(str).str.strip().nunique() > 2:
+            exc.reason = f"Only binary classification is supported (good and bad): {exc.reason}"
         raise DataError(exc.reason, column=exc.column, row=exc.row,
                         hint="encode the target as 0/1 (1 = bad)") from None
 
@@ -138,10 +175,27 @@ def fit_inputs(X: Any, y: Any, categorical: Sequence[str] = ()) -> tuple[pd.Data
         raise DataError(f"X has {len(frame)} rows but y has {len(yv)}")
     if frame.shape[1] == 0:
         raise DataError("no columns to fit on")
+    check_not_nested(frame, hint=NESTED_HINT)
     check_numeric_text(frame, skip=set(categorical))
     check_finite(frame)
     check_no_dates(frame)
     return frame, yv
+
+
+NESTED_HINT = "flatten it into columns of their own (creditflow features) or drop it"
+
+
+def refuse_nested(frame: pd.DataFrame, names: Sequence[str]) -> None:
+    """Refuse lists, dicts or arrays in the named columns at scoring: a bin holds one value per row, and such a
+    value would score silently in the Unseen bin."""
+    check_not_nested(frame, columns=[n for n in names if n in frame.columns], hint=NESTED_HINT)
+
+
+def refuse_nested_value(value: Any, name: str) -> None:
+    """`refuse_nested` for one applicant's value (`score_row`)."""
+    if isinstance(value, NESTED_TYPES):
+        raise DataError(f"the value is nested ({type(value).__name__}), not a number or a category",
+                        column=name, hint=NESTED_HINT)
 
 
 def refuse_infinite(frame: pd.DataFrame, names: Sequence[str]) -> None:
@@ -317,7 +371,14 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         return out
 
     def fit(self, X: Any, y: Any = None, progress: Callable[[str], None] | None = None) -> BinningProcess:
-        """Fit the bins of every column of `X` against the 0/1 target `y` (1 = bad)."""
+        """Fit the bins of every column of `X` against the 0/1 target `y` (1 = bad). A fit that fails leaves
+        the process unfitted (not holding an earlier fit's bins), as the models' `fit_afresh` does."""
+        # imported here: creditflow.models imports this module (through the scorecard)
+        from creditflow.models.base import fit_afresh
+
+        return fit_afresh(BinningProcess._fit)(self, X, y, progress)
+
+    def _fit(self, X: Any, y: Any, progress: Callable[[str], None] | None) -> BinningProcess:
         settings = self._settings()
         categorical = set(self._categorical())
         frame, yv = fit_inputs(X, y, categorical)

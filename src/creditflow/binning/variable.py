@@ -130,8 +130,8 @@ class BinningSettings:
             raise CreditflowError(
                 f"monotonic must be auto, ascending, descending or none, not {self.monotonic!r}"
             )
-        if not 1 <= self.max_bins <= 100:
-            raise CreditflowError(f"max_bins must be between 1 and 100, not {self.max_bins}")
+        if not 2 <= self.max_bins <= 100:  # one bin holds every value: its WOE is 0, no variable tells anything
+            raise CreditflowError(f"max_bins must be between 2 and 100, not {self.max_bins}")
         if not 0 <= self.min_bin_share < 0.5:
             raise CreditflowError(f"min_bin_share must be in [0, 0.5), not {self.min_bin_share}")
         if self.n_prebins < 2:

@@ -64,6 +64,13 @@ class BundleError(CreditflowError):
     """A model bundle is missing, incomplete or fails its SHA-256 manifest."""
 
 
+class UnseenCategoryWarning(UserWarning):
+    """An estimator scored a categorical column of which every value is a category unseen in training (coded
+    unlike the training data?). `creditflow score` and `workflow.score_table` refuse such a table unless told
+    to allow it; the estimators warn instead, so a pipeline goes on. Silence it with
+    ``warnings.filterwarnings("ignore", category=UnseenCategoryWarning)``."""
+
+
 def shown(value: object) -> str:
     """A value as an error message quotes it: numpy scalars as the plain Python value (1, not np.int64(1))."""
     item = getattr(value, "item", None)

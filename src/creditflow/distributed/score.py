@@ -8,6 +8,7 @@ the model knows one, is carried along). The numbers are those of `creditflow.wor
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.bundle import load_bundle
-from creditflow.data.errors import CreditflowError, DataError, SchemaError
+from creditflow.data.errors import CreditflowError, DataError, SchemaError, UnseenCategoryWarning
 from creditflow.data.io import INFINITE_HINT, first_infinite
 from creditflow.data.output import atomic_path
 from creditflow.distributed.models import ModelDocs
@@ -53,7 +54,9 @@ def score_partition(frame: pd.DataFrame, model: ModelDocs, id_column: str | None
     bundle = model.bundle()
     m = bundle.model
     _check_finite(frame, list(m.features_))
-    with _located_in_file(frame):
+    with _located_in_file(frame), warnings.catch_warnings():
+        # the estimators warn of a column every value of which is unseen: score_on_cluster refuses it by name
+        warnings.simplefilter("ignore", UnseenCategoryWarning)
         scored = m.scores(frame)
         scored.index = frame.index
         if id_column:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.errors import UnseenCategoryWarning, shown
 from creditflow.scoring.scaling import Grades, Scaling
 
 
@@ -207,6 +209,46 @@ def training_categories(model: Any) -> dict[str, set[str]]:
     return out
 
 
+# A categorical input with at least this many values present, every one of them unseen in training, is
+# coded unlike the training data ('1'..'4' for 'A11'..'A14', upper case): scoring it would move every score.
+UNSEEN_MIN_ROWS = 20
+
+
+def recoded_columns(unseen: Mapping[str, int], present: Mapping[str, int]) -> list[str]:
+    """The categorical inputs of which every value present (at least `UNSEEN_MIN_ROWS`) is unseen in training."""
+    return [v for v, n in unseen.items() if n >= UNSEEN_MIN_ROWS and n == present.get(v)]
+
+
+def warn_recoded(unseen: Mapping[str, int], frame: pd.DataFrame) -> None:
+    """Warn (`UnseenCategoryWarning`) of each input `recoded_columns` names, `unseen` being the rows per
+    categorical input that a model scored as unseen in `frame`. The estimators score such a column (in the
+    Unseen bin, or the trees' other branch) where `workflow.score_table` refuses it: a refusal would break
+    a pipeline, silence would hide every score moving."""
+    if not unseen:
+        return
+    present = {v: int(frame[v].notna().sum()) for v in unseen}
+    for var in recoded_columns(unseen, present):
+        example = frame[var].iloc[int(frame[var].notna().to_numpy().argmax())]
+        warnings.warn(
+            f"column {var!r}: every one of its {unseen[var]:,} values is a category unseen in training, e.g. "
+            f"{shown(example)}: coded unlike the training data? They were scored as unseen (the Unseen bin, or the "
+            "trees' other branch). Recode it as in training; `creditflow score` and "
+            "creditflow.workflow.score_table refuse such a table unless --allow-unseen / allow_unseen=True",
+            UnseenCategoryWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """`warnings.warn`'s stacklevel for the first frame outside creditflow (the user's call), from its caller."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def numeric_special_values(model: Any) -> dict[str, list[float]]:
     """The declared special values (e.g. -1 for "no record") of each numeric model input with bins."""
     bins = getattr(getattr(model, "binning_", None), "bins_", None) or {}
@@ -236,7 +278,7 @@ def stored_params(cls: type, doc: dict) -> dict:
 def target_classes(y: Any, yv: np.ndarray) -> tuple[np.ndarray, Any]:
     """`classes_` and the label meaning bad for a fit on `y` (`yv`: its 0/1 reading, 1 = bad).
 
-    A numeric target gives [0, 1] and 1. A target of text labels (good/bad, 正常/逾期) keeps them, sorted as
+    A numeric or boolean target gives [0, 1] and 1 (True is bad; `predict` answers 0/1, not booleans). A target of text labels (good/bad, 正常/逾期) keeps them, sorted as
     scikit-learn sorts them, so `predict` answers in the user's labels and `predict_proba`'s columns follow
     `classes_`: the scorers of `cross_val_score` / `GridSearchCV` then read the right column.
     """
@@ -265,7 +307,13 @@ def bad_column(model: Any) -> int:
 class BadClassOutputs:
     """scikit-learn's outputs from a model's log-odds or probability of bad, in `classes_` order: for a 0/1
     target column 1 (and a positive decision) is bad; text labels are sorted as scikit-learn sorts them.
-    The model gives `_p_bad(X)` (probability of bad per row)."""
+    The model gives `_p_bad(X)` (probability of bad per row), which refuses an unfitted model
+    (`NotFittedError`). A model of good and bad only: scikit-learn's tags say it is binary."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.classifier_tags.multi_class = False
+        return tags
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of each class, in `classes_` order (of good, then of bad, for a 0/1 target)."""
@@ -275,9 +323,10 @@ class BadClassOutputs:
 
     def predict(self, X: Any) -> np.ndarray:
         """The bad label (1 for a 0/1 target) where the probability of bad is at least a half, else the good one."""
+        p_bad = self._p_bad(X)  # type: ignore[attr-defined]  # first: it refuses an unfitted model
         j = bad_column(self)
         classes = self.classes_  # type: ignore[attr-defined]
-        return np.where(self._p_bad(X) >= 0.5, classes[j], classes[1 - j])  # type: ignore[attr-defined]
+        return np.where(p_bad >= 0.5, classes[j], classes[1 - j])
 
     def _decision(self, logodds_bad: np.ndarray) -> np.ndarray:
         """`decision_function` from log-odds of bad: as scikit-learn has it, positive toward `classes_[1]`."""

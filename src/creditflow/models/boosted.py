@@ -94,6 +94,11 @@ class BoostedScorecard(Scorecard):
         As for `Scorecard`.
     random_state : int
         Seed of the bags and the smoothing splits; the same data and seed give the same model.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        As for `Scorecard`: ``[0, 1]`` for a numeric or boolean target, 1 (True) being bad.
     """
 
     model_type = "boosted-scorecard"

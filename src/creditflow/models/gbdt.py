@@ -26,6 +26,7 @@ from creditflow.binning.process import (
     fit_inputs,
     is_categorical,
     real_number,
+    refuse_nested,
     seed_number,
     whole_number,
 )
@@ -33,6 +34,7 @@ from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import BundleError, CreditflowError
 from creditflow.models.base import (
+    UNSEEN_MIN_ROWS,
     BadClassOutputs,
     NestedSettings,
     bundle_params,
@@ -42,6 +44,7 @@ from creditflow.models.base import (
     set_classes,
     stored_params,
     target_classes,
+    warn_recoded,
 )
 from creditflow.models.gbdt_boost import (
     DEFAULT_CANDIDATES,
@@ -95,6 +98,13 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         the trees are shallow enough and gcc is here, else treelite + tl2cgen compiled trees for
         tables of at least `COMPILE_MIN_ROWS` rows when installed, else native LightGBM. Single rows
         use the same engine as tables, so both give the same numbers.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        ``[0, 1]`` for a numeric or boolean target, 1 (True) being bad: `predict_proba`'s column 1 is the
+        probability of bad and `predict` answers 0/1. Text labels (good/bad) are kept, sorted as scikit-learn
+        sorts them (`bad_class_` says which is bad). Only two classes are supported, and no sample weights.
     """
 
     model_type = "gbdt"
@@ -250,10 +260,13 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
     def _set_booster(self, text: str) -> None:
         import lightgbm as lgb
 
+        from creditflow.scoring.treeshap import TreeTables
+
         self.model_text_ = text
         self.booster_ = lgb.Booster(model_str=text)
-        self.__dict__.pop("_tables", None)
         self.__dict__.pop("_compiled", None)
+        # built here, not on the first prediction: predicting leaves the model as it was (scikit-learn checks it)
+        self._tables = TreeTables.from_model_text(text, len(self.features_))
 
     # -------------------------------------------------------------- predict
     def _matrix(self, X: Any) -> np.ndarray:
@@ -265,7 +278,13 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64 and X.shape[1] == len(self.features_):
             return X, None
         frame = as_frame(X, self.feature_names_in_)
-        return self.encoder_.matrix(frame), frame.index
+        refuse_nested(frame, self.features_)
+        M = self.encoder_.matrix(frame)
+        if len(frame) >= UNSEEN_MIN_ROWS:
+            cats = self.encoder_.categories
+            warn_recoded({name: int(np.count_nonzero(M[:, j] == len(cats[name])))  # the code past the list
+                          for j, name in enumerate(self.encoder_.features) if name in cats}, frame)
+        return M, frame.index
 
     def predictor(self, rows: int = 0) -> Any:
         """The batch predictor for a table of `rows` rows (see `engine`); every engine gives LightGBM's margins
@@ -307,7 +326,8 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better) on the model's `Scaling`."""
-        return self.scaling_.score_from_logit(self._logit(self._matrix(X)))
+        logit = self._logit(self._matrix(X))  # first: `_matrix` refuses an unfitted model
+        return self.scaling_.score_from_logit(logit)
 
     def scores(self, X: Any) -> pd.DataFrame:
         """probability (of bad, calibrated), score (int, 350-950 by default, higher is better) and grade per row,
@@ -335,7 +355,7 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
     def tree_tables(self) -> Any:
         """Exact TreeSHAP lookup tables (`scoring.treeshap.TreeTables`), or None for trees too deep to table."""
         check_is_fitted(self, "booster_")
-        if "_tables" not in self.__dict__:
+        if "_tables" not in self.__dict__:  # a model pickled before the fit built them
             from creditflow.scoring.treeshap import TreeTables
 
             self.__dict__["_tables"] = TreeTables.from_model_text(self.model_text_, len(self.features_))

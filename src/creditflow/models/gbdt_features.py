@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditflow.binning.process import refuse_nested_value
 from creditflow.binning.variable import category_key, category_keys, numeric_values
 from creditflow.data.errors import SchemaError
 
@@ -86,6 +87,7 @@ class FeatureEncoder:
                 value = row[name]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=name) from None
+            refuse_nested_value(value, name)
             if name in self.categories:
                 key = category_key(value)
                 lookup = self._lookup(name)

@@ -10,11 +10,20 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from creditflow.binning.patterns import Patterns, crossprod, design
-from creditflow.binning.process import BinningProcess, as_frame, fit_inputs, real_number, refuse_infinite
+from creditflow.binning.process import (
+    BinningProcess,
+    as_frame,
+    fit_inputs,
+    real_number,
+    refuse_infinite,
+    refuse_nested,
+    refuse_nested_value,
+)
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError
 from creditflow.models.base import (
+    UNSEEN_MIN_ROWS,
     BadClassOutputs,
     NestedSettings,
     bundle_params,
@@ -24,6 +33,7 @@ from creditflow.models.base import (
     set_classes,
     stored_params,
     target_classes,
+    warn_recoded,
 )
 from creditflow.scoring.scaling import Grades, Scaling
 from creditflow.selection.filters import (
@@ -119,6 +129,13 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         variables' points then run against their own bad rates.
     dictionary : FieldDictionary, optional
         Field meanings used to label tables; taken from a `Dataset` when fitting on one.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        ``[0, 1]`` for a numeric or boolean target, 1 (True) being bad: `predict_proba`'s column 1 is the
+        probability of bad and `predict` answers 0/1. Text labels (good/bad) are kept, sorted as scikit-learn
+        sorts them (`bad_class_` says which is bad). Only two classes are supported, and no sample weights.
     """
 
     model_type = "scorecard"
@@ -333,19 +350,25 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 f"{len(missing)} model column(s) missing from the data: {missing[:10]}", column=missing[0]
             )
         refuse_infinite(frame, self.features_)
+        refuse_nested(frame, self.features_)
         return frame
 
     def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Log-odds of bad, point totals and each variable's bin indices; summed in feature order."""
+        """Log-odds of bad, point totals and each variable's bin indices; summed in feature order. Warns of a
+        categorical variable of which every value is unseen in training (`warn_recoded`)."""
         n = len(frame)
         logit = np.full(n, self.intercept_)
         total = np.full(n, self.base_points_, dtype=np.int64)
         idx = {}
+        unseen = {}
         for var, vb, lp, pts in self._compiled:
             i = vb.bin_indices(frame[var])
             logit += lp[i]
             total += pts[i]
             idx[var] = i
+            if vb.kind == "categorical" and n >= UNSEEN_MIN_ROWS:
+                unseen[var] = int(np.count_nonzero(i == len(vb.labels) - 1))  # the Unseen bin is the last
+        warn_recoded(unseen, frame)
         return logit, total, idx
 
     def logodds(self, X: Any) -> np.ndarray:
@@ -362,7 +385,8 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
 
     def predict_score(self, X: Any) -> np.ndarray:
         """Integer credit scores (higher is better): base points plus each variable's points, clipped."""
-        return self.scaling_.clip(self._components(self._check(X))[1])
+        total = self._components(self._check(X))[1]  # first: `_check` refuses an unfitted card
+        return self.scaling_.clip(total)
 
     def point_matrix(self, X: Any) -> pd.DataFrame:
         """Each row's points per variable (int columns); with `base_points_` they add up to the score."""
@@ -409,6 +433,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 value = row[var]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=var) from None
+            refuse_nested_value(value, var)
             i = binner(value)  # refuses infinities, whatever their type
             logit += lp[i]
             total += pts[i]
