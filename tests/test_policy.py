@@ -214,6 +214,15 @@ def test_a_rule_on_a_category_never_seen_in_training_is_flagged(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "rule 'G1' (rules[0]) compares 'purpose' with 'car (nwe)', never seen in training" in text
     assert "'car (new)'" in text and "G2" not in text
+    # a table whose `purpose` is recoded (upper-cased): simulate warns in one `warning:` line, as the CLI's own
+    # warnings read, not as Python's `path:line: UnseenCategoryWarning` with a source line
+    recoded = tmp_path / "recoded.csv"
+    frame = pd.read_csv(GERMAN)
+    frame.assign(purpose=frame["purpose"].str.upper()).to_csv(recoded, index=False)
+    r = _cli("policy", "simulate", pol, out / "model", recoded)
+    assert r.returncode == 0, r.stderr
+    assert "warning: column 'purpose': every one of its 1,000 values is a category unseen" in " ".join(r.stderr.split())
+    assert "UnseenCategoryWarning" not in r.stderr and ".py:" not in r.stderr
 
 
 def test_simulate_decides_rows_without_an_optional_policy_field(service_bundle, population, tmp_path):  # noqa: F811

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from creditflow.data.errors import CreditflowError
+from creditflow.data.errors import CreditflowError, UnseenCategoryWarning
 
 app = typer.Typer(
     name="creditflow",
@@ -26,6 +27,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
+_python_showwarning = warnings.showwarning
 
 
 def guarded(func: Callable) -> Callable:
@@ -34,12 +36,24 @@ def guarded(func: Callable) -> Callable:
     @functools.wraps(func)
     def run(*a: Any, **kw: Any) -> Any:
         try:
-            return func(*a, **kw)
+            with warnings.catch_warnings():  # restores showwarning afterwards
+                warnings.showwarning = _show_warning
+                return func(*a, **kw)
         except CreditflowError as exc:
             err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return run
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Print creditflow's own warnings (`UnseenCategoryWarning`) as one `warning:` line, as the commands' own
+    warnings are, instead of Python's `path:line: Category: ...` with a source line; others as Python does."""
+    if issubclass(category, UnseenCategoryWarning):
+        err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 def command(*args: Any, on: typer.Typer | None = None, **kwargs: Any) -> Callable:
