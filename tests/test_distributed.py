@@ -388,6 +388,14 @@ def test_cluster_specs_and_unreachable_scheduler():
     with pytest.raises(CreditflowError, match="cannot reach a Dask scheduler"):
         with cluster_client(f"tcp://127.0.0.1:{port}", timeout=2):
             pass
+    # nothing listening: refused at once, saying so, not after the timeout
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(CreditflowError, match="connection refused"):
+        with cluster_client(f"tcp://127.0.0.1:{port}", timeout=30):
+            pass
+    assert time.monotonic() - start < 5
     # something else listening there: a web server answering HTTP, or one that never answers
     import socket
     import threading
