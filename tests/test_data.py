@@ -544,3 +544,43 @@ def test_the_text_read_as_missing_is_pandas_default_set_in_text_columns_too(tmp_
         got = read_frame(path, text=text)["code"]
         assert got.isna().tolist() == [True] * len(tokens) + [False] * 3
     assert all(missing_text(t) for t in NA_TEXT) and missing_text("  ") and not missing_text("none")
+
+
+def test_a_parquet_directory_is_read_by_column_name_and_a_file_lacking_a_column_is_refused(tmp_path):
+    frame = pd.read_csv(GERMAN).head(300)
+    frame["branch"] = np.where(frame.index % 3 == 0, "north", "south")
+    parts = [frame.iloc[:100], frame.iloc[100:200], frame.iloc[200:]]
+
+    def folder(name, second):
+        d = tmp_path / name
+        d.mkdir()
+        for i, part in enumerate([parts[0], second, parts[2]]):
+            part.to_parquet(d / f"part-{i}.parquet", index=False)
+        return d
+
+    clean = read_frame(folder("clean", parts[1]))
+    # another column order, int64 where the others have double, a text column all missing (Arrow type null)
+    as_float = frame.assign(credit_amount=frame["credit_amount"].astype(float))
+    read = read_frame(folder("order", parts[1][parts[1].columns[::-1]]))
+    pd.testing.assert_frame_equal(read, clean)
+    d = tmp_path / "intfloat"
+    d.mkdir()
+    parts[0].to_parquet(d / "part-0.parquet", index=False)  # int64 in the first file, double in the others
+    as_float.iloc[100:].iloc[:100].to_parquet(d / "part-1.parquet", index=False)
+    as_float.iloc[200:].assign(credit_amount=as_float["credit_amount"].iloc[200:] + 0.5).to_parquet(
+        d / "part-2.parquet", index=False)
+    read = read_frame(d)
+    assert read["credit_amount"].dtype == np.float64 and read["credit_amount"].iloc[250] % 1 == 0.5
+    nulls = parts[1].assign(branch=None)
+    read = read_frame(folder("nulltext", nulls))
+    assert read["branch"].iloc[100:200].isna().all() and read["branch"].iloc[:100].equals(clean["branch"].iloc[:100])
+    # a file lacking a column, or holding one more, is refused with the file and the column
+    with pytest.raises(DataError, match="columns differ") as err:
+        read_frame(folder("missing", parts[1].drop(columns=["branch"])))
+    assert err.value.file.endswith("part-1.parquet") and err.value.column == "branch"
+    with pytest.raises(DataError, match="extra \\['note'\\]") as err:
+        read_frame(folder("extra", parts[1].assign(note="x")))
+    assert err.value.file.endswith("part-1.parquet") and err.value.column == "note"
+    with pytest.raises(DataError, match="cast the column") as err:
+        read_frame(folder("textnum", parts[1].assign(credit_amount=parts[1]["credit_amount"].astype(str))))
+    assert err.value.file.endswith("part-1.parquet") and err.value.column == "credit_amount"

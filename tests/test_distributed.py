@@ -26,6 +26,7 @@ from creditflow.binning.variable import (
     fit_numeric_counts,
     numeric_counts,
 )
+from creditflow.data import read_frame
 from creditflow.data.errors import CreditflowError, DataError, SchemaError
 from creditflow.distributed import cluster_client, parse_cluster, read_dataset, read_labelled
 from creditflow.distributed.patterns import piece_newton
@@ -229,6 +230,29 @@ def test_categorical_stepwise_and_remote_sums(client, german_dir, tmp_path):
                                   score_table(tmp_path / "model", tmp_path / "book"))
 
 
+def test_pieces_whose_arrow_types_or_column_order_differ_train_as_on_one_machine(client, tmp_path):
+    """int64 in one file and double in the others, a text column all missing in one file (Arrow type null), a
+    zero-row file written from an empty object frame (every text column null), columns in another order: the
+    cluster reads them as one machine does, and trains the same scorecard."""
+    frame = pd.read_csv(GERMAN)
+    frame["credit_amount"] = frame["credit_amount"].astype(float)
+    folder = write_parts(frame, tmp_path / "book", sizes=(300, 150, 250, 300), row_group_size=100)
+    part = pd.read_parquet(folder / "part.1.parquet")
+    part.assign(credit_amount=part["credit_amount"].astype(np.int64)).to_parquet(folder / "part.1.parquet", index=False)
+    part = pd.read_parquet(folder / "part.10.parquet")
+    part.assign(purpose=None)[part.columns[::-1]].to_parquet(folder / "part.10.parquet", index=False)
+    frame.head(0).astype(object).to_parquet(folder / "part.3.parquet", index=False)
+    ds = cf.read_table(folder, "creditability", bad="bad")
+    data = read_labelled(client, folder, "creditability", bad="bad", rows_per_piece=100)
+    pd.testing.assert_frame_equal(data.table.to_dask().compute().reset_index(drop=True),
+                                  read_frame(folder))
+    assert ds.X["purpose"].iloc[450:700].isna().all()
+    single = cf.Scorecard().fit(ds.train)
+    dist = fit_scorecard(client, data)
+    pd.testing.assert_frame_equal(dist.selection_, single.selection_)
+    assert dist.features_ == single.features_ and dist.points_.equals(single.points_)
+
+
 def test_schema_keeps_the_range_without_special_values_on_both_paths(client, tmp_path):
     from creditflow.service.state import note_function
 
@@ -364,6 +388,14 @@ def test_cluster_specs_and_unreachable_scheduler():
     with pytest.raises(CreditflowError, match="cannot reach a Dask scheduler"):
         with cluster_client(f"tcp://127.0.0.1:{port}", timeout=2):
             pass
+    # nothing listening: refused at once, saying so, not after the timeout
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(CreditflowError, match="connection refused"):
+        with cluster_client(f"tcp://127.0.0.1:{port}", timeout=30):
+            pass
+    assert time.monotonic() - start < 5
     # something else listening there: a web server answering HTTP, or one that never answers
     import socket
     import threading

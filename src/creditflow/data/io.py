@@ -92,6 +92,112 @@ def _check_exists(path: Path) -> None:
         raise DataError("is a directory without Parquet files", file=str(path))
 
 
+def _parquet_directory_schema(path: Path) -> dict:
+    """`pandas.read_parquet`'s arguments for a directory: its files checked against each other first.
+
+    pandas reads every file with the first file's schema, matching columns by name: a column that one file
+    lacks would silently become missing values there, and one it has in addition would be dropped. Those are
+    refused here, as on the cluster (`parquet_schema`). A column whose type differs between files (int64 in
+    one, double in another; Arrow's ``null`` type of a column written all missing) is read in the one type
+    that holds them all; clean directories are read exactly as before.
+    """
+    import pyarrow.dataset as ds
+
+    try:
+        dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read: {exc}", file=str(path)) from None
+    files = [Path(f) for f in sorted(dataset.files)]
+    if not files:
+        return {}
+    schema, own = parquet_schema(files)
+    if all(s.equals(schema) for s in own):
+        return {}
+    extra = [f for f in dataset.schema if f.name not in schema.names]  # hive partition keys
+    return {"schema": parquet_schema_with(schema, extra)}
+
+
+def parquet_schema_with(schema: Any, fields: list) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([*schema, *fields], metadata=schema.metadata)
+
+
+INDEX_COLUMN_PREFIX = "__index_level_"
+
+
+def parquet_schema(files: Sequence[Path]) -> tuple[Any, list[Any]]:
+    """(the schema a table of these Parquet files is read with, each file's own schema), index columns left out.
+
+    Columns are matched by name, in the first file's order: every file must hold the same columns (a file
+    lacking one or holding another is refused, naming the file and the column). A column's type may differ
+    between files when one type holds all: int64 in one file and double in another is read as double, and a
+    column all missing in one file (Arrow type ``null``, as pandas writes an all-None text column) takes the
+    type of the others. Types that cannot be read as one (numbers in one file, text in another) are refused.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    own: list[Any] = []
+    for f in files:
+        try:
+            s = pq.read_schema(f)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise DataError(f"not a readable Parquet file: {exc}", file=str(f)) from None
+        own.append(pa.schema([fld for fld in s if not fld.name.startswith(INDEX_COLUMN_PREFIX)], metadata=s.metadata))
+    first = own[0]
+    names = set(first.names)
+    for f, s in zip(files, own, strict=True):
+        if set(s.names) != names or len(s.names) != len(first.names):
+            missing = [c for c in first.names if c not in s.names]
+            extra = [c for c in s.names if c not in names]
+            raise DataError(
+                f"columns differ from {files[0]}: missing {missing[:5]}, extra {extra[:5]}"
+                if missing or extra else f"a column name appears twice (the first file {files[0]} has each once)",
+                file=str(f), column=(missing or extra or [None])[0],
+                hint="every file of a directory must hold the same columns; write a column missing from a file "
+                     "as all-missing values of its type",
+            )
+    fields = []
+    for i, name in enumerate(first.names):
+        kinds = [s.field(name) for s in own]
+        try:
+            field_ = pa.unify_schemas([pa.schema([k]) for k in kinds], promote_options="permissive").field(name)
+        except (pa.ArrowException, ValueError, TypeError):
+            field_ = None
+        if field_ is None or not _same_kind(field_.type, [k.type for k in kinds]):
+            base = first.field(i).type
+            bad = next(j for j, k in enumerate(kinds) if not k.type.equals(base) and not pa.types.is_null(k.type))
+            raise DataError(
+                f"type {kinds[bad].type} cannot be read together with type {base} in {files[0]}",
+                file=str(files[bad]), column=name,
+                hint="cast the column to one type in every file before writing it "
+                     "(e.g. frame[col].astype(float), or .astype(str) for codes)",
+            )
+        fields.append(field_)
+    return pa.schema(fields, metadata=first.metadata), own
+
+
+def _same_kind(merged: Any, types: list) -> bool:
+    """Whether `merged` holds every one of `types` as a value of the same kind: numbers stay numbers and text
+    stays text (Arrow's permissive promotion would also turn, say, a date and a string into a string)."""
+    import pyarrow as pa
+
+    def kind(t: Any) -> str:
+        if pa.types.is_dictionary(t):
+            return kind(t.value_type)
+        for name, test in (("number", lambda x: pa.types.is_integer(x) or pa.types.is_floating(x)
+                            or pa.types.is_decimal(x)), ("text", lambda x: pa.types.is_string(x)
+                            or pa.types.is_large_string(x) or pa.types.is_string_view(x)),
+                           ("bool", pa.types.is_boolean), ("time", pa.types.is_temporal)):
+            if test(t):
+                return name
+        return str(t)
+
+    target = kind(merged)
+    return all(pa.types.is_null(t) or kind(t) == target for t in types)
+
+
 def read_frame(
     path: str | Path, encoding: str | None = None, sheet: str | int = 0, text: Sequence[str] | None = None,
     ids: Sequence[str] | None = None,
@@ -112,7 +218,9 @@ def read_frame(
         raise DataError(f"a sheet ({sheet!r}) is chosen, but the file is not an Excel workbook", file=str(path))
     part = None
     try:
-        if path.is_dir() or suffix in PARQUET_SUFFIXES:
+        if path.is_dir():
+            frame = pd.read_parquet(path, **_parquet_directory_schema(path))
+        elif suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
             named = [n for n in frame.index.names if n is not None and n not in frame.columns]
             if named:  # pandas wrote set_index("ID"): a column again (set_index(drop=False) kept it as one)

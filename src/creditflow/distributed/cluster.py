@@ -97,6 +97,8 @@ def _check_scheduler(address: str, timeout: float) -> None:
     length) or wait on it without end."""
     import asyncio
 
+    _check_listening(address, timeout)
+
     async def identity() -> Any:
         from distributed.comm import connect
 
@@ -117,6 +119,33 @@ def _check_scheduler(address: str, timeout: float) -> None:
     if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
         raise CreditflowError(f"{address} answers, but is not a Dask scheduler",
                               hint="the address is the scheduler's (tcp://host:8786), not a worker's or a dashboard's")
+
+
+def _check_listening(address: str, timeout: float) -> None:
+    """A tcp:// address where nothing listens is refused at once ("connection refused"), not after `timeout`
+    seconds of Dask retrying to connect."""
+    import socket
+    from urllib.parse import urlparse
+
+    if not address.startswith("tcp://"):
+        return
+    url = urlparse(address)
+    try:
+        host, port = url.hostname, url.port
+    except ValueError:
+        return  # an odd port: Dask's own connect says what is wrong
+    if not host or port is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except ConnectionRefusedError:
+        raise CreditflowError(f"cannot reach a Dask scheduler at {address}: connection refused (nothing listens "
+                              f"on port {port} of {host})",
+                              hint="start it with `dask scheduler` and workers with `dask worker ADDRESS`; "
+                                   "the address is the scheduler's (tcp://host:8786)") from None
+    except OSError:
+        return  # unknown host, unreachable network, a timeout: Dask's connect reports it as before
 
 
 def _worker_version() -> str:

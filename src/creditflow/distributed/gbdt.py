@@ -1,4 +1,4 @@
-"""The LightGBM challenger (`models.gbdt.GBDTModel`) trained with `lightgbm.dask` on the cluster.
+"""The LightGBM challenger (`models.gbdt.GBDTModel`) trained with data-parallel LightGBM on the cluster.
 
 The recipe is the single-machine one: the same stratified folds of the training rows (computed
 from the target on the client), the candidate settings tried on the first fold, fold models
@@ -7,13 +7,15 @@ differs: each fold is one data-parallel LightGBM training across the workers, gr
 rounds (`chunk`) and stopped when the fold's held-out AUC has not improved for `early_stopping`
 rounds (measured on at most `max_valid_rows` held-out rows gathered once per fold), and LightGBM
 finds its histogram bins per worker. The trees therefore differ slightly from the single-machine
-ones; the benchmark measures the AUC difference.
+ones; the benchmark measures the AUC difference. The pieces are placed on the workers, and LightGBM's
+ranks ordered, by a fixed rule (`_placement`), so the same data, seed and number of workers give the
+same model.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -76,15 +78,100 @@ def _early_stop(curve: list[float], patience: int) -> tuple[int, bool]:
     return best, False
 
 
-def _fit_fold(client: Any, frame: Any, k: int, params: dict, names: list[str], cats: list[int], max_rounds: int,
-              patience: int, chunk: int, y_train: np.ndarray) -> Any:
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+class _NoInfo:
+    """LightGBM's logger on a worker: its info lines dropped, warnings kept (printed as LightGBM prints them)."""
+
+    def info(self, msg: str) -> None:
+        if not msg.lstrip().startswith("[LightGBM] [Info]"):
+            import sys
+
+            print(msg, file=sys.stderr)  # noqa: T201 - what LightGBM's own logger does, on stderr
+
+    def warning(self, msg: str) -> None:
+        import warnings
+
+        warnings.warn(msg, stacklevel=3)
+
+
+@contextlib.contextmanager
+def _no_stdout() -> Iterator[None]:
+    """The worker process's standard output (file descriptor 1) sent to /dev/null meanwhile."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _train_rank(parts: list[pd.DataFrame], k: int, params: dict, n: int, names: list[str], cats: list[int],
+                machines: str, port: int, init_model: str | None, return_model: bool) -> str | None:
+    """One LightGBM rank of a data-parallel training on one worker: the training rows of fold `k` in its pieces."""
     import lightgbm as lgb
-    from lightgbm.dask import DaskLGBMClassifier
+
+    lgb.register_logger(_NoInfo())  # the network's "[LightGBM] [Info] Trying to bind port ..." lines, on every rank
+    frame = pd.concat([p[p[FOLD] != k] for p in parts])
+    clf = lgb.LGBMClassifier(n_estimators=n, **params, tree_learner="data", machines=machines, local_listen_port=port,
+                             num_machines=len(machines.split(",")), time_out=120)
+    init = lgb.Booster(model_str=init_model) if init_model is not None else None
+    with _no_stdout():  # the network's listening thread prints "[LightGBM] [Info] Listening..." past the logger
+        clf.fit(frame[names], frame[Y], feature_name=names, categorical_feature=cats,
+                **({"init_model": init} if init is not None else {}))
+    return clf.booster_.model_to_string() if return_model else None
+
+
+def _fit_rounds(client: Any, placed: list[tuple[str, list]], k: int, params: dict, n: int, names: list[str],
+                cats: list[int], init_model: str | None) -> Any:
+    """`n` more rounds of data-parallel LightGBM on the training rows of fold `k`: rank r is the r-th worker of
+    `placed`, which holds the r-th block of pieces (what `lightgbm.dask` does, but with the pieces, their
+    workers and the ranks' order fixed, so that the same data, seed and number of workers give the same trees)."""
+    from urllib.parse import urlparse
+
+    import lightgbm as lgb
+
+    ports = [client.submit(_free_port, workers=[w], allow_other_workers=False, pure=False).result() for w, _ in placed]
+    machines = ",".join(f"{urlparse(w).hostname}:{port}" for (w, _), port in zip(placed, ports, strict=True))
+    ncores = client.ncores()
+    futures = [
+        client.submit(_train_rank, parts, k, {**params, "num_threads": ncores[w]}, n, names, cats, machines, port,
+                      init_model, r == 0, workers=[w], allow_other_workers=False, pure=False)
+        for r, ((w, parts), port) in enumerate(zip(placed, ports, strict=True))
+    ]
+    text = client.gather(futures)[0]
+    return lgb.Booster(model_str=text)
+
+
+def _without_ports(text: str) -> str:
+    """A model text without the ports its training happened to listen on (chosen at random each run), which
+    LightGBM writes among the parameters: the same data and seed give the same text."""
+    import re
+
+    text = re.sub(r"^\[local_listen_port: \d+\]$", "[local_listen_port: 12400]", text, count=1, flags=re.M)
+    return re.sub(r"^\[machines: [^\]\n]*\]$", "[machines: ]", text, count=1, flags=re.M)
+
+
+def _fit_fold(client: Any, frame: Any, k: int, params: dict, placed: list[tuple[str, list]], names: list[str],
+              cats: list[int], max_rounds: int, patience: int, chunk: int, y_train: np.ndarray) -> Any:
+    import lightgbm as lgb
 
     from creditflow.evaluation.metrics import auc
     from creditflow.models.gbdt_boost import FoldFit
 
-    train = frame[frame[FOLD] != k]
     valid_all = frame[frame[FOLD] == k]
     sample = valid_all[valid_all[SAMPLE]][[*names, Y]].compute()
     xv, yv = sample[names].to_numpy(), sample[Y].to_numpy()
@@ -93,12 +180,8 @@ def _fit_fold(client: Any, frame: Any, k: int, params: dict, names: list[str], c
     booster = None
     while len(curve) < max_rounds:
         n = min(chunk, max_rounds - len(curve))
-        clf = DaskLGBMClassifier(client=client, n_estimators=n, **params)
-        with warnings.catch_warnings():  # lightgbm.dask sets the threads per worker itself and says so
-            warnings.filterwarnings("ignore", message=r"Parameter \w+ will be ignored")
-            clf.fit(train[names], train[Y], feature_name=names, categorical_feature=cats,
-                    **({"init_model": booster} if booster is not None else {}))
-        booster = clf.booster_
+        booster = _fit_rounds(client, placed, k, params, n, names, cats,
+                              booster.model_to_string() if booster is not None else None)
         for i in range(len(curve), booster.current_iteration()):
             margin += booster.predict(xv, raw_score=True, start_iteration=i, num_iteration=1)
             curve.append(auc(yv, margin))
@@ -106,7 +189,7 @@ def _fit_fold(client: Any, frame: Any, k: int, params: dict, names: list[str], c
         if stopped:
             break
     best, _ = _early_stop(curve, patience)
-    text = booster.model_to_string(num_iteration=best)
+    text = _without_ports(booster.model_to_string(num_iteration=best))
     valid = valid_all[[*names, POS]]
     margins = valid.map_partitions(_margin_partition, text, names, meta=pd.Series(dtype=float)).compute()
     positions = valid[POS].compute().to_numpy()
@@ -118,7 +201,7 @@ def fit_gbdt(
     client: Any, data: LabelledTable, stats: TableStats, params: dict | None = None,
     progress: Callable[[str], None] | None = None, *, chunk: int = CHUNK_ROUNDS, max_valid_rows: int = MAX_VALID_ROWS,
 ) -> Any:
-    """A `GBDTModel(**params)` fitted on the training rows of `data` with `lightgbm.dask`."""
+    """A `GBDTModel(**params)` fitted on the training rows of `data` with data-parallel LightGBM across the workers."""
     import dask
 
     from creditflow.models.gbdt import GBDTModel, _settings
@@ -158,8 +241,8 @@ def fit_gbdt(
             sample[rng.choice(va, max_valid_rows, replace=False)] = True
     names = [f"f{i}" for i in range(len(model.encoder_.features))]
     cat_idx = model.encoder_.categorical_indices
-    frame = _training_frame(client, data, model.encoder_.to_dict(), fold, sample, names)
-    fit = {"names": names, "cats": cat_idx, "max_rounds": int(model.max_rounds),
+    frame, placed = _training_frame(client, data, model.encoder_.to_dict(), fold, sample, names)
+    fit = {"placed": placed, "names": names, "cats": cat_idx, "max_rounds": int(model.max_rounds),
            "patience": int(model.early_stopping), "chunk": chunk, "y_train": y_train}
     candidates = [check_candidate(c) for c in (model.candidates or DEFAULT_CANDIDATES)]
     if not model.tune:
@@ -186,24 +269,45 @@ def fit_gbdt(
 
 
 def _training_frame(client: Any, data: LabelledTable, encoder: dict, fold: np.ndarray, sample: np.ndarray,
-                    names: list[str]) -> Any:
-    """The encoded training rows of every piece, persisted in worker memory (LightGBM needs them there)."""
-    import dask
+                    names: list[str]) -> tuple[Any, list[tuple[str, list]]]:
+    """The encoded training rows of every piece in worker memory (LightGBM needs them there), and where.
+
+    The pieces are placed by `_placement`, not by the scheduler: piece i is held by a worker fixed by i and
+    the number of workers, so that every run gives each LightGBM rank the same rows. Returns the Dask frame
+    of the pieces (in table order) and, per worker in rank order, the futures of its pieces.
+    """
     import dask.dataframe as dd
 
     labels = data.labels()
     train = data.role == 0
     starts = np.concatenate([[0], np.cumsum([int((lab // 2 == 0).sum()) for lab in labels])])
     pieces = data.table.pieces
-    args = [(fold[a:b], np.arange(a, b), sample[a:b]) for a, b in zip(starts[:-1], starts[1:], strict=True)]
     meta = pd.DataFrame({**{n: pd.Series(dtype=float) for n in names}, Y: pd.Series(dtype=float),
                          FOLD: pd.Series(dtype=np.int16), POS: pd.Series(dtype=np.int64),
                          SAMPLE: pd.Series(dtype=bool)})
     assert int(train.sum()) == int(starts[-1])
-    with dask.config.set({"dataframe.convert-string": False}):
-        frame = dd.from_map(encoded_piece, pieces, [encoder] * len(pieces), labels, [a[0] for a in args],
-                            [a[1] for a in args], [a[2] for a in args], meta=meta, enforce_metadata=False)
-    return client.persist(frame)
+    workers = _placement(client, len(pieces))
+    futures = [
+        client.submit(encoded_piece, piece, encoder, lab, fold[a:b], np.arange(a, b), sample[a:b],
+                      workers=[w], allow_other_workers=False, pure=False)
+        for piece, lab, a, b, w in zip(pieces, labels, starts[:-1], starts[1:], workers, strict=True)
+    ]
+    placed: dict[str, list] = {}
+    for f, w in zip(futures, workers, strict=True):
+        placed.setdefault(w, []).append(f)
+    frame = dd.from_delayed(futures, meta=meta, divisions=None, verify_meta=False)
+    return frame, list(placed.items())
+
+
+def _placement(client: Any, n_pieces: int) -> list[str]:
+    """The worker of each piece: the workers in a stable order (by name, which `LocalCluster` numbers; then by
+    address), piece i on worker ⌊i·W/P⌋, so consecutive pieces form one block per worker."""
+    info = client.scheduler_info(n_workers=-1)["workers"]  # every worker (the default lists only the first 5)
+    workers = sorted(info, key=lambda a: (str(info[a].get("name", a)), a))
+    if not workers:
+        raise CreditflowError("the Dask cluster has no workers", hint="start some with `dask worker ADDRESS`")
+    w = len(workers)
+    return [workers[i * w // n_pieces] for i in range(n_pieces)]
 
 
 def _monotone(model: Any, stats: TableStats, data: LabelledTable) -> dict[str, int]:

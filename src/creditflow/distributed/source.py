@@ -7,7 +7,6 @@ every error names the file and the row inside it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError
+from creditflow.data.io import parquet_schema
 
 ROWS_PER_PIECE = 1_000_000
 PIECE_ATTR = "creditflow_piece"
-_INDEX_COLUMN = re.compile(r"^__index_level_\d+__$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,9 @@ class Piece:
     file_row: int  # 0-based position of the piece's first row inside its file
     offset: int  # 0-based position of the piece's first row in the whole table
     n_rows: int
+    # the table's schema when the file's own differs (columns in another order, int64 where the table has
+    # double, Arrow null where it has text): the rows are cast to it, as `pandas.read_parquet` casts them
+    schema: Any = None
 
 
 @dataclass
@@ -84,13 +86,19 @@ class PartitionedTable:
 
 def read_piece(piece: Piece, columns: list[str] | None = None) -> pd.DataFrame:
     """The rows of one piece as a DataFrame (dtypes as `pandas.read_parquet` gives them)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if piece.schema is not None and columns is None:
+        columns = list(piece.schema.names)
     try:
         table = pq.ParquetFile(piece.file).read_row_groups(
             list(piece.row_groups), columns=columns, use_pandas_metadata=False
         )
-    except (OSError, ValueError) as exc:
+        if piece.schema is not None:
+            target = pa.schema([piece.schema.field(c) for c in table.column_names], metadata=table.schema.metadata)
+            table = table.cast(target)
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise DataError(f"cannot read: {exc}", file=piece.file) from None
     frame = table.to_pandas()
     frame.index = pd.RangeIndex(piece.offset, piece.offset + len(frame))
@@ -147,23 +155,20 @@ def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> P
 
     files = parquet_files(path)
     pieces: list[Piece] = []
-    schema: pa.Schema | None = None
-    first = None
-    offset = 0
+    opened = []
     for f in files:
         try:
-            pf = pq.ParquetFile(f)
+            opened.append(pq.ParquetFile(f))
         except (OSError, ValueError, pa.ArrowException) as exc:
             if f.suffix.lower() in (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".jsonl", ".json"):
                 raise DataError(f"--cluster reads Parquet, not {f.suffix} files", file=str(f),
                                 hint="convert the table to Parquet first, e.g. pandas.read_csv(...).to_parquet(...), "
                                      "or leave out --cluster (docs/scaling.md)") from None
             raise DataError(f"not a readable Parquet file: {exc}", file=str(f)) from None
-        s = pa.schema([fld for fld in pf.schema_arrow if not _INDEX_COLUMN.match(fld.name)])
-        if schema is None:
-            schema, first = s, f
-        elif not s.equals(schema):
-            _schema_mismatch(schema, s, first, f)
+    schema, own = parquet_schema(files)  # the columns matched by name, one type each, as on one machine
+    offset = 0
+    for f, pf, s in zip(files, opened, own, strict=True):
+        cast = None if s.remove_metadata().equals(schema.remove_metadata()) else schema
         md = pf.metadata
         group: list[int] = []
         rows = 0
@@ -171,14 +176,13 @@ def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> P
         for rg in range(md.num_row_groups):
             n = md.row_group(rg).num_rows
             if group and rows + n > rows_per_piece:
-                pieces.append(Piece(str(f), tuple(group), file_row, offset, rows))
+                pieces.append(Piece(str(f), tuple(group), file_row, offset, rows, cast))
                 offset, file_row, group, rows = offset + rows, file_row + rows, [], 0
             group.append(rg)
             rows += n
         if rows:
-            pieces.append(Piece(str(f), tuple(group), file_row, offset, rows))
+            pieces.append(Piece(str(f), tuple(group), file_row, offset, rows, cast))
             offset += rows
-    assert schema is not None
     if offset == 0:
         raise DataError("the data has no rows", file=str(path))
     meta = schema.empty_table().to_pandas()
@@ -186,22 +190,6 @@ def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> P
         if isinstance(meta[fld.name].dtype, pd.CategoricalDtype):
             meta[fld.name] = meta[fld.name].astype(object)
     return PartitionedTable(path=str(path), pieces=pieces, columns=list(schema.names), meta=meta)
-
-
-def _schema_mismatch(schema: Any, other: Any, first: Path | None, f: Path) -> None:
-    names, other_names = list(schema.names), list(other.names)
-    if names != other_names:
-        missing = [c for c in names if c not in other_names]
-        extra = [c for c in other_names if c not in names]
-        col = (missing or extra or [None])[0]
-        raise DataError(
-            f"columns differ from {first}: missing {missing[:5]}, extra {extra[:5]}"
-            if missing or extra else f"columns are in another order than in {first}",
-            file=str(f), column=col,
-        )
-    for a, b in zip(schema, other, strict=True):
-        if not a.type.equals(b.type):
-            raise DataError(f"type {b.type} differs from {a.type} in {first}", file=str(f), column=b.name)
 
 
 def positions_of(pieces: list[Piece], values: np.ndarray) -> list[np.ndarray]:

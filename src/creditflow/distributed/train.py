@@ -63,7 +63,7 @@ def train_on_cluster(
 
     kind "scorecard": the bundle (model, binning, selection, schema, monitoring baseline, reason
     codes) and the metrics are those `creditflow.workflow.train` writes for the same table, seed
-    and test size; so are those of kind "boosted-scorecard" (`distributed.boosted`). kind "gbdt": the same recipe with `lightgbm.dask` (see `distributed.gbdt`).
+    and test size; so are those of kind "boosted-scorecard" (`distributed.boosted`). kind "gbdt": the same recipe with data-parallel LightGBM (see `distributed.gbdt`).
     `reasons` as for `creditflow.workflow.train`.
     """
     say = progress or (lambda _msg: None)
