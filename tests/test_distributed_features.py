@@ -3,6 +3,7 @@ partition, and exactly the single-machine table (and its errors, with the origin
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -79,6 +80,20 @@ def test_drop_policies_count_and_errors_name_the_original_row(client, inputs, tm
     with pytest.raises(DataError, match="not numbers") as err:
         build_features_on_cluster(client, profiles, tmp_path / "bad", spec, obs, partitions=3)
     assert "b.parquet" in str(err.value) and "row 42" in str(err.value) and "bill_amount" in str(err.value)
+
+
+def test_a_duplicate_event_is_named_by_its_files_row_only(client, inputs, tmp_path):
+    # The cluster's error said "row 11" of the right file, then "e.g. row 22675": a partition's own row number.
+    spec, _, events, obs, profiles, _ = inputs
+    (tmp_path / "dup").mkdir()
+    events.iloc[:6000].to_parquet(tmp_path / "dup" / "a.parquet", index=False)
+    pd.concat([events.iloc[6000:6010], events.iloc[[3]], events.iloc[6010:]]).to_parquet(
+        tmp_path / "dup" / "b.parquet", index=False)  # row 11 of b.parquet repeats row 4 of a.parquet
+    with pytest.raises(DataError, match="exact duplicates") as err:
+        build_features_on_cluster(client, profiles, tmp_path / "dup", spec, obs, partitions=3)
+    text = str(err.value)
+    assert "b.parquet" in text and err.value.row == 11
+    assert re.findall(r"row (\d+)", text) == ["11"], text
 
 
 def test_text_observation_ids_join_number_events_as_on_one_machine(client, tmp_path):

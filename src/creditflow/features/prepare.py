@@ -283,7 +283,8 @@ def prepare_events(
         first = _first_row(dup)
         if spec.on_duplicate == "error":
             raise DataError(
-                f"{n} event row(s) are exact duplicates of an earlier row (every column equal), e.g. row {first}",
+                # the row is in the error's location only: on a cluster it is relocated to the file's own row
+                f"{n} event row(s) are exact duplicates of an earlier row (every column equal)",
                 file=file, column=spec.entity, row=first,
                 hint="remove them, or set 'on_duplicate: drop' in the spec to drop them with a warning",
             )
