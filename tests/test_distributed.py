@@ -338,7 +338,9 @@ def test_a_column_coded_unlike_training_is_refused_on_the_cluster_as_on_one_mach
                    lambda **kw: score_on_cluster(client, model, tmp_path / "upper", tmp_path / "s", **kw)):
         with pytest.raises(DataError, match="every one of its 60 values is a category unseen") as err:
             scorer()
-        assert err.value.column == "purpose"
+        assert err.value.column == "purpose" and err.value.row == 1  # and, on the cluster, the file in the folder
+        assert repr(upper["purpose"].iloc[0]) in str(err.value)
+    assert err.value.file.endswith("part.0.parquet")
     assert not (tmp_path / "s").exists()
     summary = score_on_cluster(client, model, tmp_path / "upper", tmp_path / "s", allow_unseen=True)
     assert summary.unseen["purpose"] == 60 and len(pd.read_parquet(tmp_path / "s")) == 60
@@ -461,7 +463,7 @@ def test_cli_train_and_score_on_a_running_cluster(client, german_dir, tmp_path):
     assert not (tmp_path / "x").exists()
     # the warnings a single machine gives: repeated ids, numbers stored as text
     frame = pd.read_csv(GERMAN).assign(app_id=lambda f: [f"A{i:04d}" for i in range(len(f))])
-    frame.loc[[10, 600], "app_id"] = "A0003"
+    frame.loc[[400, 600], "app_id"] = "A0003"  # rows 4 of part.0, 101 of part.1 and 151 of a third file
     frame["installment_rate_in_percentage_of_disposable_income"] = frame[
         "installment_rate_in_percentage_of_disposable_income"].astype(str)
     write_parts(frame, tmp_path / "warn", sizes=(300, 150, 250, 300))
@@ -469,6 +471,6 @@ def test_cli_train_and_score_on_a_running_cluster(client, german_dir, tmp_path):
                             "app_id", "--out", str(tmp_path / "w"), "--cluster", address, "--no-report"])
     text = " ".join(r.output.split())
     assert r.exit_code == 0, r.output
-    assert "id column 'app_id': 2 repeated id(s), e.g. 'A0003'" in text
+    assert "id column 'app_id': 2 repeated id(s), e.g. 'A0003' in part.0.parquet row 4 and part.1.parquet row 101" in text
     assert ("column 'installment_rate_in_percentage_of_disposable_income' is stored as text but holds only numbers"
             in text)

@@ -73,8 +73,11 @@ def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons:
 def _input_notes(ds: Any, data: Path) -> None:
     """The warnings single-machine `train` gives: repeated ids, text columns holding only numbers."""
     if ds.id_column:
-        n, example = repeated_ids(ds.table, ds.id_column)
+        n, example, rows = repeated_ids(ds.table, ds.id_column)
         if n:
-            warn_repeated_ids(data, ds.id_column, n, example)
+            base = Path(ds.table.path)
+            where = " and ".join(f"{Path(f).relative_to(base) if base.is_dir() else Path(f).name} row {r}"
+                                 for f, r in rows)
+            warn_repeated_ids(data, ds.id_column, n, example, f" in {where}" if where else "")
     for col in ds.text_numbers:
         warn_text_numbers(data, col, f"declare it with --param 'categorical=[\"{col}\"]'")

@@ -201,9 +201,15 @@ def _periods(parts: list[dict], pieces: list[Piece], time: str) -> tuple[np.ndar
     return row_codes, distinct_periods(distinct, counts)
 
 
-def repeated_ids(table: PartitionedTable, id_column: str) -> tuple[int, Any]:
-    """(ids given to more than one row beyond their first, one such id) of a partitioned table, counted on
-    the cluster (`value_counts` over the pieces; blank ids are not repeats)."""
-    counts = table.to_dask([id_column])[id_column].value_counts().compute()
+def repeated_ids(table: PartitionedTable, id_column: str) -> tuple[int, Any, list[tuple[str, int]]]:
+    """(ids given to more than one row beyond their first, one such id, the (file, 1-based row in the file)
+    of its first two rows) of a partitioned table, counted on the cluster (`value_counts` over the pieces;
+    blank ids are not repeats). The example is the smallest repeated id (as text), so runs agree."""
+    ids = table.to_dask([id_column])[id_column]
+    counts = ids.value_counts().compute()
     again = counts[counts > 1]
-    return int((again - 1).sum()), (again.index[0] if len(again) else None)
+    if not len(again):
+        return 0, None, []
+    example = min(again.index, key=lambda v: (str(v), repr(v)))
+    rows = ids[ids == example].head(2, npartitions=-1, compute=True).index
+    return int((again - 1).sum()), example, [table.locate(int(r)) for r in rows]

@@ -147,7 +147,10 @@ def score_on_cluster(
         present = {v: int(counts[f"present:{v}"]) for v in model.features_}
         recoded = [] if allow_unseen else recoded_columns(found, present)
         if recoded:
-            raise recoded_error(recoded[0], found[recoded[0]], table.path)
+            var = recoded[0]
+            first = frame[var].dropna().head(1, npartitions=-1, compute=True)  # every value present is unseen
+            file, row = table.locate(int(first.index[0])) if len(first) else (table.path, None)
+            raise recoded_error(var, found[var], file, row=row, example=first.iloc[0] if len(first) else None)
     blank, untrained = missing_notes(schema, list(model.features_), table.n_rows,
                                      {v: table.n_rows - n for v, n in present.items()})
     return ScoreSummary(out=out, rows=table.n_rows, parts=table.npartitions, unseen=found, missing_id=missing_id,
