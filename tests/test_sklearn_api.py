@@ -236,6 +236,25 @@ def test_a_nested_column_is_refused_at_fit_naming_it(german, kind, cell):
     assert err.value.column == "tags"
 
 
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+def test_one_nested_value_among_categories_is_refused_by_its_row(german, kind):
+    # Only the first value was looked at: a dict in row 6 of a text column (rows of JSON) reached pandas'
+    # "unhashable type: 'dict'" at fit, and at scoring fell in the Unseen bin.
+    X, labels = german
+    var = next(v for v in X.columns if not pd.api.types.is_numeric_dtype(X[v]))
+    mixed = X.astype({var: object})
+    mixed.at[mixed.index[5], var] = {"code": X[var].iloc[5]}
+    with pytest.raises(cf.CreditflowError, match=r"nested values \(dict\)") as err:
+        ESTIMATORS[kind]().fit(mixed, labels)
+    assert err.value.column == var and err.value.row == 6
+    if kind in MODELS:
+        m = MODELS[kind]().fit(X, labels)
+        if var in m.features_:
+            with pytest.raises(cf.CreditflowError, match="nested") as err:
+                m.predict_proba(mixed)
+            assert err.value.row == 6
+
+
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_a_nested_model_column_is_refused_at_scoring(german, kind):
     X, labels = german

@@ -524,16 +524,28 @@ def check_not_nested(
 NESTED_TYPES = (list, tuple, dict, set, np.ndarray)
 
 
+# what `pandas.api.types.infer_dtype` calls a column with no list, dict or array in it
+_FLAT_KINDS = frozenset({"string", "bytes", "floating", "integer", "mixed-integer-float", "decimal", "complex",
+                         "boolean", "datetime", "datetime64", "date", "timedelta", "timedelta64", "time", "period",
+                         "interval", "categorical", "empty"})
+
+
 def first_nested(s: pd.Series) -> int:
-    """Position of the first value of `s` when it is a list, dict or array (a Parquet list/struct column: the
-    column holds one type, so its first value tells), else -1 (also for an empty or all-missing column)."""
+    """Position of the first value of `s` that is a list, dict or array, else -1 (also for an empty or
+    all-missing column). A Parquet list/struct column holds one type, so its first value tells; a DataFrame
+    built in Python can hold one dict among strings (in rows of JSON, say), which pandas' type scan tells."""
     if not pd.api.types.is_object_dtype(s.dtype):
         return -1
     present = s.notna().to_numpy()
     if not present.any():  # no rows (an applicant without events), or all missing
         return -1
     pos = int(present.argmax())
-    return pos if isinstance(s.iloc[pos], NESTED_TYPES) else -1
+    if isinstance(s.iloc[pos], NESTED_TYPES):
+        return pos
+    if pd.api.types.infer_dtype(s, skipna=True) in _FLAT_KINDS:
+        return -1
+    nested = np.fromiter((isinstance(v, NESTED_TYPES) for v in s), dtype=bool, count=len(s))
+    return int(nested.argmax()) if nested.any() else -1
 
 
 # A column of whole numbers, each row its own, filling at least half their range over this many rows is a row
