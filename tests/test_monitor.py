@@ -193,6 +193,25 @@ def test_unseen_categories_are_reported(tmp_path):
     assert r.drift.bins[cat].set_index("bin").loc["Unseen", "current_count"] == 40
 
 
+def test_a_column_excluded_from_the_model_is_watched_shown_only(tmp_path):
+    # `train --exclude SEX` (a protected column, as the README recommends) left SEX out of baseline.json, so a
+    # population turned all female gave no CSI at all. It is kept, not in_model: its CSI is shown, not counted.
+    raw = pd.read_csv(UCI).sample(8000, random_state=5)
+    raw["remark"] = [f"note {i}" for i in range(len(raw))]  # free text: the baseline lists its top 20 only
+    train(read_table(raw.head(6000), UCI_TARGET, id="ID", exclude=["SEX", "remark"]), tmp_path)
+    bundle = load_bundle(tmp_path / "model")
+    assert "SEX" not in bundle.model.features_
+    stored = {v["name"]: v for v in bundle.files["baseline.json"]["variables"]}
+    assert stored["SEX"]["in_model"] is False and stored["remark"]["in_model"] is False
+    assert len(stored["remark"]["layout"]["groups"]) == 20 and stored["remark"]["categories"] is None
+    live = raw.tail(2000).assign(SEX=2)
+    r = monitor(tmp_path / "model", live)
+    row = r.drift.variables.set_index("variable").loc["SEX"]
+    assert row["status"] == "alert" and not row["in_model"]
+    assert r.status == "stable" and r.exit_code == 0  # shown only
+    assert r.drift.variables.set_index("variable").loc["remark", "note"] == ""  # no "unseen" for free text
+
+
 def test_thresholds_are_configurable_and_checked(model_dir, live):
     young = live[live["AGE"] < 30]
     age = monitor(model_dir, young).drift.variables.set_index("variable").loc["AGE", "csi"]

@@ -599,6 +599,8 @@ class Dataset:
     source: str | None = None
     bad_value: str | None = None  # the bad value given to read_table (recorded in a model's metadata)
     excluded: list[str] = field(default_factory=list)  # columns kept out by `exclude` (recorded in the metadata)
+    # their values: no model input, but watched for drift (a protected column, say) by the monitoring baseline
+    excluded_values: pd.DataFrame | None = None
     _splits: dict | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -616,6 +618,8 @@ class Dataset:
             y=None if self.y is None else self.y[index],
             ids=None if self.ids is None else self.ids.iloc[index].reset_index(drop=True),
             time=None if self.time is None else self.time.iloc[index].reset_index(drop=True),
+            excluded_values=None if self.excluded_values is None
+            else self.excluded_values.iloc[index].reset_index(drop=True),
             _splits=None,
         )
 
@@ -741,6 +745,7 @@ def read_table(
             raise DataError(problem[0], file=source, column=time, row=int(np.flatnonzero(problem[1][codes])[0]) + 1,
                             hint="every row needs a date to be placed in or out of the out-of-time sample")
     X = frame.drop(columns=drop)
+    kept_out = [c for c in dict.fromkeys(exclude or []) if c not in (target, id, time)]
     for col in categorical or []:
         if col in X.columns:
             X[col] = X[col].astype("category")  # codes, whatever they look like (see is_categorical)
@@ -775,4 +780,5 @@ def read_table(
         source=source,
         bad_value=str(bad).strip() if bad is not None and y is not None else None,
         excluded=[str(c) for c in exclude or []],
+        excluded_values=frame[kept_out].reset_index(drop=True) if kept_out else None,
     )
