@@ -123,6 +123,25 @@ def test_bad_audit_sources_are_refused(setup, tmp_path):
         monitor(model_dir, audit=str(write_sqlite(tmp_path / "c.db", rows)))
 
 
+def test_a_logged_request_body_is_read_as_its_applicant(setup, tmp_path):
+    # A writer that logs the whole request body {"application_id": ..., "applicant": {...}} under `request` got
+    # "54 model column(s) missing": the applicant's fields are read, with the body's application_id
+    model_dir, live = setup
+    frame = live.sample(1500, random_state=8).reset_index(drop=True)
+    rows = audit_rows(model_dir, frame, ["2024-05", "2024-06"])
+    bodies = [(*r[:2], json.dumps({"application_id": f"app-{i % 1400}", "applicant": json.loads(r[2])}), *r[3:])
+              for i, r in enumerate(rows)]
+    r = monitor(model_dir, audit=str(write_sqlite(tmp_path / "b.db", bodies)))
+    assert r.rows == 1400  # the 100 re-decided applications count once
+    assert any("1,500 logged input(s) are request bodies" in n for n in r.notes), r.notes
+    direct = monitor(model_dir, audit=str(write_sqlite(tmp_path / "p.db", rows[100:])))
+    assert r.drift.score_psi == pytest.approx(direct.drift.score_psi)
+    # an object that is neither says what it holds
+    other = [(*r[:2], json.dumps({"application_id": "a", "body": json.loads(r[2])}), *r[3:]) for r in rows[:600]]
+    with pytest.raises(SchemaError, match=r"none of the model's inputs: their keys are \['application_id', 'body'\]"):
+        monitor(model_dir, audit=str(write_sqlite(tmp_path / "o.db", other)))
+
+
 # ---------------------------------------------------------------- the service's own audit log
 
 

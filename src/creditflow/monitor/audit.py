@@ -12,7 +12,8 @@ The service (`creditflow.service.audit`) writes one row per decision to the tabl
 
 Other writers are read too when they follow that layout; accepted aliases: table `audit`/`audit_log`,
 `id` for request_id, `time`/`ts`/`timestamp` for created_at, `input`/`inputs`/`request`/`payload` for
-input_json. A numeric time is a Unix epoch whose unit is told by its magnitude (`epoch_unit`). Rows of other model versions are left out and counted; the logged inputs are rescored
+input_json (an input logged as the request body `{"application_id": ..., "applicant": {...}}` is read as its
+applicant). A numeric time is a Unix epoch whose unit is told by its magnitude (`epoch_unit`). Rows of other model versions are left out and counted; the logged inputs are rescored
 with the bundle and the logged scores compared with that rescoring.
 """
 
@@ -34,6 +35,8 @@ from creditflow.data.errors import DataError, SchemaError, shown
 from creditflow.monitor.sources import Batch, check_columns, period_codes
 
 TABLES = ("decisions", "audit", "audit_log")
+REQUEST_BODY = "applicant"
+"""The key of the applicant's fields in a request body `{"application_id": ..., "applicant": {...}}`."""
 ALIASES: dict[str, tuple[str, ...]] = {
     "request_id": ("request_id", "id"),
     "time": ("created_at", "time", "ts", "timestamp"),
@@ -130,9 +133,15 @@ def _column(frame: pd.DataFrame, role: str) -> str | None:
     return next((lower[a] for a in ALIASES[role] if a in lower), None)
 
 
-def _inputs(values: pd.Series, ids: pd.Series, source: str) -> pd.DataFrame:
-    """Expand the logged inputs (JSON text or already-decoded objects) into one column per field."""
+def _inputs(values: pd.Series, ids: pd.Series, source: str) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    """Expand the logged inputs (JSON text or already-decoded objects) into one column per field; also which
+    were logged as the whole request body, and the application_id such a body holds (else None).
+
+    A writer that logs the request body `{"application_id": ..., "applicant": {...}}` rather than the
+    applicant's fields (as the service does) gets its `applicant` read: a dict is never a model input."""
     records = []
+    bodies: list[bool] = []
+    body_ids: list[Any] = []
     for i, v in enumerate(values.to_numpy(dtype=object)):
         if isinstance(v, (bytes, bytearray, memoryview)):
             v = bytes(v).decode("utf-8", errors="replace")
@@ -145,14 +154,17 @@ def _inputs(values: pd.Series, ids: pd.Series, source: str) -> pd.DataFrame:
         if not isinstance(v, dict):
             raise DataError(f"logged input of request {ids.iloc[i]!r} is not a JSON object",
                             file=source, column=str(values.name), row=i + 1)
-        records.append(v)
+        body = isinstance(v.get(REQUEST_BODY), dict)
+        bodies.append(body)
+        body_ids.append(v.get("application_id") if body else None)
+        records.append(v[REQUEST_BODY] if body else v)
     frame = pd.DataFrame.from_records(records)
     for col in frame.columns:
         if frame[col].dtype == object:
             converted = pd.to_numeric(frame[col], errors="coerce")
             if converted.notna().sum() == frame[col].notna().sum():
                 frame[col] = converted
-    return frame
+    return frame, np.array(bodies, dtype=bool), pd.Series(body_ids, dtype=object)
 
 
 @contextmanager
@@ -215,8 +227,21 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
         raw = raw.loc[mine].reset_index(drop=True)
         rows_in_table = rows_in_table[mine]
     ids = raw[found["request_id"]] if found["request_id"] else pd.Series(np.arange(1, len(raw) + 1))
-    frame = _inputs(raw[found["input"]], ids, source)
-    check_columns(frame, list(bundle.model.features_), source)
+    frame, bodies, body_ids = _inputs(raw[found["input"]], ids, source)
+    features = list(bundle.model.features_)
+    if not any(f in frame.columns for f in features):
+        keys = [str(c) for c in frame.columns]
+        raise SchemaError(f"the logged inputs hold none of the model's inputs: their keys are {keys[:12]}"
+                          f"{' ...' if len(keys) > 12 else ''}; each must be a JSON object of the applicant's "
+                          f"fields ({', '.join(features[:3])}, ...) or a request body with them under "
+                          f"'{REQUEST_BODY}'", file=source, column=found["input"])
+    check_columns(frame, features, source)
+    if bodies.any():
+        notes.append(f"audit: {int(bodies.sum()):,} logged input(s) are request bodies: the fields under "
+                     f"'{REQUEST_BODY}' are monitored")
+        if found["application_id"] is None and body_ids.notna().any():  # the body's id, for de-duplication and labels
+            raw["application_id"] = body_ids.to_numpy()
+            found["application_id"] = "application_id"
     stored = pd.DataFrame({"request_id": ids.to_numpy()})
     for role in ("time", "score", "decision", "policy_version"):
         if found[role] is not None:
