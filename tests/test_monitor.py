@@ -314,6 +314,24 @@ def test_performance_by_period(model_dir, live):
     assert set(r.performance.period_grades["period"]) == {"2024-01", "2024-02"}
 
 
+def test_the_json_summary_has_the_per_period_tables(model_dir, live, tmp_path):
+    # --json lacked the decision mix by period and the bad rate per grade and period that the HTML and xlsx
+    # show: a scheduler reading the JSON could not see them
+    from tests.service_support import EXAMPLE_POLICY
+
+    r = monitor(model_dir, _periods(live, 2500), time="month", policy=EXAMPLE_POLICY)
+    doc = json.loads(r.to_json(tmp_path / "m.json").read_text())
+    mix = pd.DataFrame(doc["decisions"]["periods"])
+    assert list(mix["period"]) == ["2024-01", "2024-02"]
+    pd.testing.assert_frame_equal(mix[r.decisions.periods.columns], r.decisions.periods, check_dtype=False)
+    grades = pd.DataFrame(doc["performance"]["period_grades"])
+    assert len(grades) == len(r.performance.period_grades) and set(grades["period"]) == {"2024-01", "2024-02"}
+    assert grades["observed"].to_numpy() == pytest.approx(r.performance.period_grades["observed"].to_numpy(),
+                                                          nan_ok=True)
+    csi = pd.DataFrame(doc["csi_by_period"]).set_index("period")
+    assert csi.loc["2024-02", "AGE"] == pytest.approx(r.drift.csi_by_period.set_index("period").loc["2024-02", "AGE"])
+
+
 def test_bad_labels_are_refused(model_dir, live, tmp_path):
     data = live.head(500)
     dup = data[["ID", UCI_TARGET]].copy()
