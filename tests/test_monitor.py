@@ -332,6 +332,23 @@ def test_the_json_summary_has_the_per_period_tables(model_dir, live, tmp_path):
     assert csi.loc["2024-02", "AGE"] == pytest.approx(r.drift.csi_by_period.set_index("period").loc["2024-02", "AGE"])
 
 
+def test_utf8_labels_read_as_gbk_say_so(model_dir, live, tmp_path):
+    # --encoding gbk covers data and labels alike; on UTF-8 labels it gave "column '逾期' not found; columns are
+    # ['ID', '閫炬湡']" with no word on the encoding
+    data = live.head(600)
+    data[["ID"]].assign(逾期=data[UCI_TARGET]).to_csv(tmp_path / "labels.csv", index=False, encoding="utf-8")
+    with pytest.raises(DataError, match="column not found in the labels") as e:
+        monitor(model_dir, data, labels=tmp_path / "labels.csv", target="逾期", id="ID", encoding="gbk")
+    assert "UTF-8 read as GBK/GB18030 ('閫炬湡' is '逾期' in UTF-8)" in str(e.value)
+    assert "leave it out" in str(e.value)
+    assert monitor(model_dir, data, labels=tmp_path / "labels.csv", target="逾期", id="ID").performance is not None
+    # real GBK names, correctly read, get no such hint
+    data[["ID"]].assign(逾期=data[UCI_TARGET]).to_csv(tmp_path / "gbk.csv", index=False, encoding="gbk")
+    with pytest.raises(DataError) as e:
+        monitor(model_dir, data, labels=tmp_path / "gbk.csv", target="违约", id="ID", encoding="gbk")
+    assert "UTF-8" not in str(e.value)
+
+
 def test_bad_labels_are_refused(model_dir, live, tmp_path):
     data = live.head(500)
     dup = data[["ID", UCI_TARGET]].copy()

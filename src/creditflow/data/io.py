@@ -77,6 +77,23 @@ def _check_looks_chinese(path: Path, text: str) -> None:
                         hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
 
 
+def misread_hint(columns: Sequence[Any]) -> str | None:
+    """A hint when column names look like UTF-8 read in another encoding ('閫炬湡' for '逾期': a forced
+    --encoding gbk on a UTF-8 file): their bytes in that encoding are valid UTF-8, which text really written
+    in GBK or Latin-1 almost never is."""
+    for name in (str(c) for c in columns if not str(c).isascii()):
+        for enc, shown_as in (("gb18030", "GBK/GB18030"), ("cp1252", "cp1252"), ("latin-1", "Latin-1")):
+            try:
+                meant = name.encode(enc).decode("utf-8")
+            except UnicodeError:
+                continue
+            if meant != name:
+                return (f"column names look like UTF-8 read as {shown_as} ({name!r} is {meant!r} in UTF-8): "
+                        "the file is UTF-8; --encoding applies to every file read (data, labels, reference), "
+                        "so leave it out to detect each file's own")
+    return None
+
+
 def _gb2312_pair(b: bytes) -> bool:
     return len(b) == 2 and 0xA1 <= b[0] <= 0xF7 and 0xA1 <= b[1] <= 0xFE
 
@@ -680,7 +697,8 @@ def check_roles(
              "the header" if len(columns) > 1 and unnamed >= len(columns) / 2 else None)
     for role, col in roles:
         if col not in columns:
-            raise DataError(f"{role} column not found; {listing}", file=source, column=col, hint=title)
+            raise DataError(f"{role} column not found; {listing}", file=source, column=col,
+                            hint=title or misread_hint(columns))
     unknown = [c for c in exclude or [] if c not in columns]
     if unknown:  # a typo would leave the column in the model
         raise DataError(f"--exclude names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
