@@ -278,6 +278,30 @@ def test_schema_keeps_the_range_without_special_values_on_both_paths(client, tmp
     assert notes({"age_in_years": float(regular.min())}) == []
 
 
+def test_excluded_columns_are_in_the_baseline_on_both_paths(client, tmp_path):
+    # A protected column kept out of the model (--exclude) is one to watch for drift: the baseline keeps it,
+    # not in_model, on one machine and on the cluster alike. A free-text column with more categories than the
+    # baseline lists keeps its top ones only (the rest fall in the Unseen bin), so the document stays small.
+    frame = pd.read_csv(GERMAN)
+    frame["remark"] = [f"call back {i}" for i in range(len(frame))]
+    frame.loc[frame.index % 3 == 0, "remark"] = "none"
+    frame = pd.concat([frame, frame.assign(remark=[f"later {i}" for i in range(len(frame))])], ignore_index=True)  # 1,667 texts
+    write_parts(frame, tmp_path / "book", sizes=(600, 300, 500, 600), row_group_size=100)
+    exclude = ["personal_status_and_sex", "age_in_years", "remark"]
+    train(cf.read_table(tmp_path / "book", "creditability", bad="bad", exclude=exclude), tmp_path / "single")
+    data = read_labelled(client, tmp_path / "book", "creditability", bad="bad", exclude=exclude, rows_per_piece=200)
+    train_on_cluster(client, data, tmp_path / "dist")
+    docs = [json.loads((tmp_path / d / "model" / "baseline.json").read_text()) for d in ("single", "dist")]
+    _close(*docs)
+    variables = {v["name"]: v for v in docs[0]["variables"]}
+    for name in exclude:
+        assert variables[name]["in_model"] is False, name
+    assert variables["personal_status_and_sex"]["categories"] and variables["age_in_years"]["source"] == "deciles"
+    remark = variables["remark"]["layout"]
+    assert variables["remark"]["categories"] is None and len(remark["groups"]) == 20
+    assert remark["labels"][-1] == "Unseen"
+
+
 def test_bad_input_names_file_column_and_row(client, tmp_path):
     frame = pd.read_csv(GERMAN).head(400)
     bad = frame.copy()

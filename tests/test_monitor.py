@@ -193,6 +193,25 @@ def test_unseen_categories_are_reported(tmp_path):
     assert r.drift.bins[cat].set_index("bin").loc["Unseen", "current_count"] == 40
 
 
+def test_a_column_excluded_from_the_model_is_watched_shown_only(tmp_path):
+    # `train --exclude SEX` (a protected column, as the README recommends) left SEX out of baseline.json, so a
+    # population turned all female gave no CSI at all. It is kept, not in_model: its CSI is shown, not counted.
+    raw = pd.read_csv(UCI).sample(8000, random_state=5)
+    raw["remark"] = [f"note {i}" for i in range(len(raw))]  # free text: the baseline lists its top 20 only
+    train(read_table(raw.head(6000), UCI_TARGET, id="ID", exclude=["SEX", "remark"]), tmp_path)
+    bundle = load_bundle(tmp_path / "model")
+    assert "SEX" not in bundle.model.features_
+    stored = {v["name"]: v for v in bundle.files["baseline.json"]["variables"]}
+    assert stored["SEX"]["in_model"] is False and stored["remark"]["in_model"] is False
+    assert len(stored["remark"]["layout"]["groups"]) == 20 and stored["remark"]["categories"] is None
+    live = raw.tail(2000).assign(SEX=2)
+    r = monitor(tmp_path / "model", live)
+    row = r.drift.variables.set_index("variable").loc["SEX"]
+    assert row["status"] == "alert" and not row["in_model"]
+    assert r.status == "stable" and r.exit_code == 0  # shown only
+    assert r.drift.variables.set_index("variable").loc["remark", "note"] == ""  # no "unseen" for free text
+
+
 def test_thresholds_are_configurable_and_checked(model_dir, live):
     young = live[live["AGE"] < 30]
     age = monitor(model_dir, young).drift.variables.set_index("variable").loc["AGE", "csi"]
@@ -293,6 +312,41 @@ def test_performance_by_period(model_dir, live):
     for period, rate in expected.items():
         assert per.loc[period, "bad_rate"] == pytest.approx(rate)
     assert set(r.performance.period_grades["period"]) == {"2024-01", "2024-02"}
+
+
+def test_the_json_summary_has_the_per_period_tables(model_dir, live, tmp_path):
+    # --json lacked the decision mix by period and the bad rate per grade and period that the HTML and xlsx
+    # show: a scheduler reading the JSON could not see them
+    from tests.service_support import EXAMPLE_POLICY
+
+    r = monitor(model_dir, _periods(live, 2500), time="month", policy=EXAMPLE_POLICY)
+    doc = json.loads(r.to_json(tmp_path / "m.json").read_text())
+    mix = pd.DataFrame(doc["decisions"]["periods"])
+    assert list(mix["period"]) == ["2024-01", "2024-02"]
+    pd.testing.assert_frame_equal(mix[r.decisions.periods.columns], r.decisions.periods, check_dtype=False)
+    grades = pd.DataFrame(doc["performance"]["period_grades"])
+    assert len(grades) == len(r.performance.period_grades) and set(grades["period"]) == {"2024-01", "2024-02"}
+    assert grades["observed"].to_numpy() == pytest.approx(r.performance.period_grades["observed"].to_numpy(),
+                                                          nan_ok=True)
+    csi = pd.DataFrame(doc["csi_by_period"]).set_index("period")
+    assert csi.loc["2024-02", "AGE"] == pytest.approx(r.drift.csi_by_period.set_index("period").loc["2024-02", "AGE"])
+
+
+def test_utf8_labels_read_as_gbk_say_so(model_dir, live, tmp_path):
+    # --encoding gbk covers data and labels alike; on UTF-8 labels it gave "column '逾期' not found; columns are
+    # ['ID', '閫炬湡']" with no word on the encoding
+    data = live.head(600)
+    data[["ID"]].assign(逾期=data[UCI_TARGET]).to_csv(tmp_path / "labels.csv", index=False, encoding="utf-8")
+    with pytest.raises(DataError, match="column not found in the labels") as e:
+        monitor(model_dir, data, labels=tmp_path / "labels.csv", target="逾期", id="ID", encoding="gbk")
+    assert "UTF-8 read as GBK/GB18030 ('閫炬湡' is '逾期' in UTF-8)" in str(e.value)
+    assert "leave it out" in str(e.value)
+    assert monitor(model_dir, data, labels=tmp_path / "labels.csv", target="逾期", id="ID").performance is not None
+    # real GBK names, correctly read, get no such hint
+    data[["ID"]].assign(逾期=data[UCI_TARGET]).to_csv(tmp_path / "gbk.csv", index=False, encoding="gbk")
+    with pytest.raises(DataError) as e:
+        monitor(model_dir, data, labels=tmp_path / "gbk.csv", target="违约", id="ID", encoding="gbk")
+    assert "UTF-8" not in str(e.value)
 
 
 def test_bad_labels_are_refused(model_dir, live, tmp_path):

@@ -123,6 +123,25 @@ def test_bad_audit_sources_are_refused(setup, tmp_path):
         monitor(model_dir, audit=str(write_sqlite(tmp_path / "c.db", rows)))
 
 
+def test_a_logged_request_body_is_read_as_its_applicant(setup, tmp_path):
+    # A writer that logs the whole request body {"application_id": ..., "applicant": {...}} under `request` got
+    # "54 model column(s) missing": the applicant's fields are read, with the body's application_id
+    model_dir, live = setup
+    frame = live.sample(1500, random_state=8).reset_index(drop=True)
+    rows = audit_rows(model_dir, frame, ["2024-05", "2024-06"])
+    bodies = [(*r[:2], json.dumps({"application_id": f"app-{i % 1400}", "applicant": json.loads(r[2])}), *r[3:])
+              for i, r in enumerate(rows)]
+    r = monitor(model_dir, audit=str(write_sqlite(tmp_path / "b.db", bodies)))
+    assert r.rows == 1400  # the 100 re-decided applications count once
+    assert any("1,500 logged input(s) are request bodies" in n for n in r.notes), r.notes
+    direct = monitor(model_dir, audit=str(write_sqlite(tmp_path / "p.db", rows[100:])))
+    assert r.drift.score_psi == pytest.approx(direct.drift.score_psi)
+    # an object that is neither says what it holds
+    other = [(*r[:2], json.dumps({"application_id": "a", "body": json.loads(r[2])}), *r[3:]) for r in rows[:600]]
+    with pytest.raises(SchemaError, match=r"none of the model's inputs: their keys are \['application_id', 'body'\]"):
+        monitor(model_dir, audit=str(write_sqlite(tmp_path / "o.db", other)))
+
+
 # ---------------------------------------------------------------- the service's own audit log
 
 
@@ -278,3 +297,65 @@ def test_audit_join_errors_name_the_columns_it_joins_on(setup, tmp_path):
     with pytest.raises(DataError, match="--id names a column the audit log does not have.*application_id") as e:
         monitor(model_dir, audit=str(tmp_path / "j.db"), labels=tmp_path / "loan.csv", target="bad", id="loan")
     assert e.value.column == "loan" and "labels' id column" in e.value.reason
+
+
+EPOCH = """create table audit (id text primary key, timestamp integer, application_id text, request text not null,
+    model_version text not null, score integer, decision text)"""
+
+
+def epoch_log(path: Path, model_dir: Path, frame: pd.DataFrame, scale: int, again: pd.DataFrame | None = None,
+              seconds: list[int] | None = None) -> Path:
+    """An audit table written by another service: epoch times in seconds times `scale` (1000: JavaScript's
+    Date.now()); applications app-0, app-1, ... are decided again on 2024-04-02 on the inputs `again`."""
+    rows = audit_rows(model_dir, frame, ["2024-01"])
+    jan, apr = 1704420000, 1712023200  # 2024-01-05 02:00 and 2024-04-02 02:00 UTC
+    out = [(r[0], jan * scale, f"app-{i}", r[2], *r[3:6]) for i, r in enumerate(rows)]
+    later = audit_rows(model_dir, again, ["2024-04"]) if again is not None else []
+    out += [(f"again-{i}", apr * scale, f"app-{i}", r[2], *r[3:6]) for i, r in enumerate(later)]
+    if seconds is not None:
+        out = [(r[0], s, *r[2:]) for r, s in zip(out, seconds, strict=False)] + out[len(seconds):]
+    with sqlite3.connect(path) as conn:
+        conn.execute(EPOCH)
+        conn.executemany("insert into audit values (?, ?, ?, ?, ?, ?, ?)", out)
+    return path
+
+
+def test_epoch_times_in_milliseconds_are_recognised_and_the_latest_decision_wins(setup, tmp_path):
+    # Writers that are not Python log epoch milliseconds (Date.now(), currentTimeMillis()); read as seconds
+    # they fell in the year 55980, and the int64 view of those times overflowed, so the *earliest* decision
+    # of a re-decided application was the one monitored. The unit is told by magnitude.
+    model_dir, live = setup
+    frame = live.sample(1100, random_state=23).reset_index(drop=True)
+    first, second = frame.head(1000), frame.tail(100)
+    expected = pd.concat([second, first.iloc[100:]], ignore_index=True)  # app-0..99 as re-decided in April
+    direct = monitor(model_dir, expected)
+    for scale in (1, 1000, 1_000_000, 1_000_000_000):
+        r = monitor(model_dir, audit=str(epoch_log(tmp_path / f"e{scale}.db", model_dir, first, scale, second)))
+        assert r.periods == ["2024-01", "2024-04"], scale
+        assert r.rows == 1000 and r.audit["rows"] == 1100
+        assert r.drift.score_psi == pytest.approx(direct.drift.score_psi), scale
+        assert any("100 earlier decision(s) of 100 application(s)" in n for n in r.notes)
+
+
+def test_times_outside_1970_to_2100_are_refused_naming_the_row(setup, tmp_path):
+    model_dir, live = setup
+    frame = live.sample(600, random_state=24).reset_index(drop=True)
+    # 4,200,000,000 s is the year 2103; -5 is before 1970
+    for bad in (4_200_000_000, -5):
+        db = epoch_log(tmp_path / f"bad{bad}.db", model_dir, frame, 1, seconds=[1704420000] * 6 + [bad])
+        with pytest.raises(DataError, match="outside 1970..2100") as e:
+            monitor(model_dir, audit=str(db))
+        assert e.value.column == "timestamp" and e.value.row == 7 and "(table audit)" in e.value.file
+    rows = audit_rows(model_dir, frame, ["2024-06"])
+    rows[4] = (rows[4][0], "2150-01-01T00:00:00Z", *rows[4][2:])
+    with pytest.raises(DataError, match="'2150-01-01T00:00:00Z' is outside 1970..2100") as e:
+        monitor(model_dir, audit=str(write_sqlite(tmp_path / "t.db", rows)))
+    assert e.value.column == "time" and e.value.row == 5
+
+
+def test_latest_decision_sorts_on_times_an_int64_view_cannot_hold():
+    from creditflow.monitor.audit import latest_decisions
+
+    # seconds-resolution times in the year 55980 overflow as nanoseconds: the order must still be by time
+    times = pd.Series(np.array([1704420000000, 1712023200000, 1700000000000], dtype="datetime64[s]"))
+    assert latest_decisions(pd.Series(["a", "a", "a"]), times).tolist() == [False, True, False]

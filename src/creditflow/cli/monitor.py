@@ -22,7 +22,7 @@ def _print(result) -> None:  # noqa: ANN001 - MonitorResult, imported lazily
                   f"(training {result.baseline.mean_score:.0f})", highlight=False)
     moved = result.findings[result.findings["level"].isin(["warn", "alert"])]
     if len(moved):
-        table = Table(title=_headline(moved), title_justify="left")
+        table = Table(title=_headline(moved, result.thresholds), title_justify="left")
         for col in ("level", "area", "period", "item", "value", "message"):
             table.add_column(col, justify="right" if col == "value" else "left")
         info = result.findings[result.findings["level"] == "info"]
@@ -42,15 +42,19 @@ def _print(result) -> None:  # noqa: ANN001 - MonitorResult, imported lazily
         err_console.print(f"[dim]note:[/] {note}", highlight=False, soft_wrap=True)
 
 
-def _headline(moved) -> str:  # noqa: ANN001 - the findings at warn or alert
+def _headline(moved, thresholds) -> str:  # noqa: ANN001 - the findings at warn or alert, Thresholds
     """How many findings are at warn or alert, and, when some do not raise the status, how many do and why."""
     title = f"{len(moved)} finding(s) at warn or alert"
     counted = int(moved["counts"].sum())
     if counted == len(moved):
         return title
     shown_only = moved[~moved["counts"].astype(bool)]
-    why = (["too few rows"] if (shown_only["area"] != "other column").any() else []) + \
-        (["not a model input"] if (shown_only["area"] == "other column").any() else [])
+    other = shown_only["area"] == "other column"
+    in_period = shown_only["period"].astype(str) != ""  # a period's finding counts by the rows of that period
+    why = (["too few rows"] if (~other & ~in_period).any() else []) + \
+        ([f"their periods have fewer than --min-period-rows {thresholds.min_period_rows:,} rows"]
+         if (~other & in_period).any() else []) + \
+        (["not a model input"] if other.any() else [])
     why_text = " / ".join(why)
     return f"{title}, none counted: {why_text}" if counted == 0 else f"{title}, {counted:,} counted (the others: {why_text})"
 

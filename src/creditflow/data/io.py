@@ -77,6 +77,23 @@ def _check_looks_chinese(path: Path, text: str) -> None:
                         hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
 
 
+def misread_hint(columns: Sequence[Any]) -> str | None:
+    """A hint when column names look like UTF-8 read in another encoding ('閫炬湡' for '逾期': a forced
+    --encoding gbk on a UTF-8 file): their bytes in that encoding are valid UTF-8, which text really written
+    in GBK or Latin-1 almost never is."""
+    for name in (str(c) for c in columns if not str(c).isascii()):
+        for enc, shown_as in (("gb18030", "GBK/GB18030"), ("cp1252", "cp1252"), ("latin-1", "Latin-1")):
+            try:
+                meant = name.encode(enc).decode("utf-8")
+            except UnicodeError:
+                continue
+            if meant != name:
+                return (f"column names look like UTF-8 read as {shown_as} ({name!r} is {meant!r} in UTF-8): "
+                        "the file is UTF-8; --encoding applies to every file read (data, labels, reference), "
+                        "so leave it out to detect each file's own")
+    return None
+
+
 def _gb2312_pair(b: bytes) -> bool:
     return len(b) == 2 and 0xA1 <= b[0] <= 0xF7 and 0xA1 <= b[1] <= 0xFE
 
@@ -719,6 +736,8 @@ class Dataset:
     source: str | None = None
     bad_value: str | None = None  # the bad value given to read_table (recorded in a model's metadata)
     excluded: list[str] = field(default_factory=list)  # columns kept out by `exclude` (recorded in the metadata)
+    # their values: no model input, but watched for drift (a protected column, say) by the monitoring baseline
+    excluded_values: pd.DataFrame | None = None
     _splits: dict | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -736,6 +755,8 @@ class Dataset:
             y=None if self.y is None else self.y[index],
             ids=None if self.ids is None else self.ids.iloc[index].reset_index(drop=True),
             time=None if self.time is None else self.time.iloc[index].reset_index(drop=True),
+            excluded_values=None if self.excluded_values is None
+            else self.excluded_values.iloc[index].reset_index(drop=True),
             _splits=None,
         )
 
@@ -796,7 +817,8 @@ def check_roles(
              "the header" if len(columns) > 1 and unnamed >= len(columns) / 2 else None)
     for role, col in roles:
         if col not in columns:
-            raise DataError(f"{role} column not found; {listing}", file=source, column=col, hint=title)
+            raise DataError(f"{role} column not found; {listing}", file=source, column=col,
+                            hint=title or misread_hint(columns))
     unknown = [c for c in exclude or [] if c not in columns]
     if unknown:  # a typo would leave the column in the model
         raise DataError(f"--exclude names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
@@ -861,6 +883,7 @@ def read_table(
             raise DataError(problem[0], file=source, column=time, row=int(np.flatnonzero(problem[1][codes])[0]) + 1,
                             hint="every row needs a date to be placed in or out of the out-of-time sample")
     X = frame.drop(columns=drop)
+    kept_out = [c for c in dict.fromkeys(exclude or []) if c not in (target, id, time)]
     for col in categorical or []:
         if col in X.columns:
             X[col] = X[col].astype("category")  # codes, whatever they look like (see is_categorical)
@@ -895,4 +918,5 @@ def read_table(
         source=source,
         bad_value=str(bad).strip() if bad is not None and y is not None else None,
         excluded=[str(c) for c in exclude or []],
+        excluded_values=frame[kept_out].reset_index(drop=True) if kept_out else None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ def own_layout(name: str, counts: ValueCounts, numeric: bool) -> VariableBinning
     keys = [str(counts.values[i]) for i in order]
     groups = [[k] for k in keys[:TOP_CATEGORIES]]
     rest = sorted(keys[TOP_CATEGORIES:])
-    if rest:
+    if rest and len(keys) <= MAX_CATEGORIES:
         groups.append(rest)
     return VariableBinning(name=name, kind="categorical", groups=groups)
 
@@ -59,6 +60,27 @@ def _variable(name: str, model: Any, stats: TableStats, in_model: bool, numeric:
     dictionary = getattr(model, "dictionary_", None)
     out.meaning = dictionary.meaning(name) if dictionary is not None else ""
     return out
+
+
+def with_excluded(client: Any, data: Any, stats: TableStats) -> tuple[TableStats, list[str]]:
+    """`stats` with the training counts of the columns the user excluded from the model (a protected column,
+    say: watched for drift, not in_model, as on one machine), and the baseline's columns: features, then those.
+    An excluded column with infinite values gets no counts, so it is left out of the baseline here."""
+    from creditflow.binning.process import is_categorical
+    from creditflow.distributed.cluster import tree_reduce
+    from creditflow.distributed.stats import merge_stats, piece_stats
+
+    kept_out = [c for c in data.excluded if c in data.table.meta.columns and c not in data.features]
+    if not kept_out:
+        return stats, list(data.features)
+    categorical = [c for c in kept_out if is_categorical(data.table.meta[c])]
+    futures = client.map(piece_stats, data.table.pieces, data.labels(), columns=kept_out, categorical=categorical,
+                         specials={}, pure=False)
+    extra = tree_reduce(client, futures, merge_stats).result()
+    counted = [c for c in kept_out if c in extra.counts]
+    stats = replace(stats, counts={**stats.counts, **{c: extra.counts[c] for c in counted}},
+                    n_missing_train={**stats.n_missing_train, **{c: extra.n_missing_train[c] for c in counted}})
+    return stats, list(data.features) + counted
 
 
 def baseline_from_stats(

@@ -148,7 +148,7 @@ def reason_reference(client: Any, model: Any, data: LabelledTable, scored: pd.Da
 
 def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResult, scored: pd.DataFrame,
           out: Path, client: Any, reasons: dict | None) -> None:
-    from creditflow.distributed.baseline import baseline_from_stats
+    from creditflow.distributed.baseline import baseline_from_stats, with_excluded
     from creditflow.monitor.baseline import BASELINE_FILE
     from creditflow.scoring.reasons import bundle_reason_docs
 
@@ -165,7 +165,7 @@ def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResul
     }
     extras = {
         **schema_doc(model, data, stats),
-        BASELINE_FILE: baseline_from_stats(model, stats, data.features, scored, data.y[data.role == 0]),
+        BASELINE_FILE: baseline_from_stats(model, *with_excluded(client, data, stats), scored, data.y[data.role == 0]),
     }
     extras.update(bundle_reason_docs(model, reason_reference(client, model, data, scored, reasons), reasons))
     save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)

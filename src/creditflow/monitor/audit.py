@@ -12,7 +12,8 @@ The service (`creditflow.service.audit`) writes one row per decision to the tabl
 
 Other writers are read too when they follow that layout; accepted aliases: table `audit`/`audit_log`,
 `id` for request_id, `time`/`ts`/`timestamp` for created_at, `input`/`inputs`/`request`/`payload` for
-input_json. Rows of other model versions are left out and counted; the logged inputs are rescored
+input_json (an input logged as the request body `{"application_id": ..., "applicant": {...}}` is read as its
+applicant). A numeric time is a Unix epoch whose unit is told by its magnitude (`epoch_unit`). Rows of other model versions are left out and counted; the logged inputs are rescored
 with the bundle and the logged scores compared with that rescoring.
 """
 
@@ -34,6 +35,8 @@ from creditflow.data.errors import DataError, SchemaError, shown
 from creditflow.monitor.sources import Batch, check_columns, period_codes
 
 TABLES = ("decisions", "audit", "audit_log")
+REQUEST_BODY = "applicant"
+"""The key of the applicant's fields in a request body `{"application_id": ..., "applicant": {...}}`."""
 ALIASES: dict[str, tuple[str, ...]] = {
     "request_id": ("request_id", "id"),
     "time": ("created_at", "time", "ts", "timestamp"),
@@ -130,9 +133,15 @@ def _column(frame: pd.DataFrame, role: str) -> str | None:
     return next((lower[a] for a in ALIASES[role] if a in lower), None)
 
 
-def _inputs(values: pd.Series, ids: pd.Series, source: str) -> pd.DataFrame:
-    """Expand the logged inputs (JSON text or already-decoded objects) into one column per field."""
+def _inputs(values: pd.Series, ids: pd.Series, source: str) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    """Expand the logged inputs (JSON text or already-decoded objects) into one column per field; also which
+    were logged as the whole request body, and the application_id such a body holds (else None).
+
+    A writer that logs the request body `{"application_id": ..., "applicant": {...}}` rather than the
+    applicant's fields (as the service does) gets its `applicant` read: a dict is never a model input."""
     records = []
+    bodies: list[bool] = []
+    body_ids: list[Any] = []
     for i, v in enumerate(values.to_numpy(dtype=object)):
         if isinstance(v, (bytes, bytearray, memoryview)):
             v = bytes(v).decode("utf-8", errors="replace")
@@ -145,14 +154,17 @@ def _inputs(values: pd.Series, ids: pd.Series, source: str) -> pd.DataFrame:
         if not isinstance(v, dict):
             raise DataError(f"logged input of request {ids.iloc[i]!r} is not a JSON object",
                             file=source, column=str(values.name), row=i + 1)
-        records.append(v)
+        body = isinstance(v.get(REQUEST_BODY), dict)
+        bodies.append(body)
+        body_ids.append(v.get("application_id") if body else None)
+        records.append(v[REQUEST_BODY] if body else v)
     frame = pd.DataFrame.from_records(records)
     for col in frame.columns:
         if frame[col].dtype == object:
             converted = pd.to_numeric(frame[col], errors="coerce")
             if converted.notna().sum() == frame[col].notna().sum():
                 frame[col] = converted
-    return frame
+    return frame, np.array(bodies, dtype=bool), pd.Series(body_ids, dtype=object)
 
 
 @contextmanager
@@ -199,6 +211,7 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
     if raw.empty:
         raise DataError("the audit table has no rows", file=source)
     notes = []
+    rows_in_table = np.arange(1, len(raw) + 1)  # 1-based row of each kept row in the table, for errors
     version = bundle.model_version
     if found["model_version"] is not None and version:
         versions = raw[found["model_version"]].astype(str)
@@ -212,9 +225,23 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
             notes.append(f"audit: {int(others.sum()):,} decision(s) of other model versions left out: "
                          + ", ".join(f"{v} ({n:,})" for v, n in others.head(5).items()))
         raw = raw.loc[mine].reset_index(drop=True)
+        rows_in_table = rows_in_table[mine]
     ids = raw[found["request_id"]] if found["request_id"] else pd.Series(np.arange(1, len(raw) + 1))
-    frame = _inputs(raw[found["input"]], ids, source)
-    check_columns(frame, list(bundle.model.features_), source)
+    frame, bodies, body_ids = _inputs(raw[found["input"]], ids, source)
+    features = list(bundle.model.features_)
+    if not any(f in frame.columns for f in features):
+        keys = [str(c) for c in frame.columns]
+        raise SchemaError(f"the logged inputs hold none of the model's inputs: their keys are {keys[:12]}"
+                          f"{' ...' if len(keys) > 12 else ''}; each must be a JSON object of the applicant's "
+                          f"fields ({', '.join(features[:3])}, ...) or a request body with them under "
+                          f"'{REQUEST_BODY}'", file=source, column=found["input"])
+    check_columns(frame, features, source)
+    if bodies.any():
+        notes.append(f"audit: {int(bodies.sum()):,} logged input(s) are request bodies: the fields under "
+                     f"'{REQUEST_BODY}' are monitored")
+        if found["application_id"] is None and body_ids.notna().any():  # the body's id, for de-duplication and labels
+            raw["application_id"] = body_ids.to_numpy()
+            found["application_id"] = "application_id"
     stored = pd.DataFrame({"request_id": ids.to_numpy()})
     for role in ("time", "score", "decision", "policy_version"):
         if found[role] is not None:
@@ -227,7 +254,7 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
     batch = Batch(frame=frame, source=source, id_column=id_columns[-1] if id_columns else None, stored=stored,
                   notes=notes)
     batch.id_columns = id_columns
-    times = _as_time(raw[found["time"]]) if found["time"] is not None else None
+    times = _as_time(raw[found["time"]], source, rows_in_table) if found["time"] is not None else None
     if times is not None:
         batch.period_codes, batch.periods = period_codes(times)
     if "application_id" in id_columns:
@@ -243,25 +270,59 @@ def read_audit(url: str, bundle: Any, *, table: str | None = None) -> Batch:
 
 def latest_decisions(application_ids: pd.Series, times: pd.Series | None = None) -> np.ndarray:
     """Which rows are the latest decision of their application (by time, then row order; rows without an
-    application id all count)."""
+    application id all count). Sorted on the times themselves (missing ones first, as the earliest), never
+    on an integer view of them, which overflows for a time that nanoseconds cannot hold."""
     keys = pd.Series(category_keys(application_ids))
     n = len(keys)
-    when = np.zeros(n, dtype=np.int64)
-    if times is not None:  # NaT is the smallest int64: the earliest
+    order = np.arange(n)
+    if times is not None:
         naive = times.dt.tz_localize(None) if times.dt.tz is not None else times
-        when = naive.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    order = np.lexsort((np.arange(n), when))
+        by = pd.DataFrame({"time": naive.to_numpy(), "row": order})
+        order = by.sort_values(["time", "row"], na_position="first", kind="mergesort")["row"].to_numpy()
     last = ~keys.iloc[order].duplicated(keep="last").to_numpy() | keys.iloc[order].isna().to_numpy()
     out = np.empty(n, dtype=bool)
     out[order] = last
     return out
 
 
-def _as_time(values: pd.Series) -> pd.Series:
-    """Logged times as timestamps (text, datetime or epoch seconds)."""
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return pd.to_datetime(values, unit="s", utc=True, errors="coerce")
-    return pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+# A numeric time is a Unix epoch; its unit is told by the magnitude of the column's largest value: under
+# 1e11 seconds (1e11 s is the year 5138; today's epoch seconds are about 1.7e9), under 1e14 milliseconds
+# (JavaScript's Date.now(), Java's currentTimeMillis()), under 1e17 microseconds, else nanoseconds.
+# A time, numeric or text, outside 1970-01-01 .. 2100-01-01 is refused, naming its row.
+EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
+EPOCH_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+EARLIEST, LATEST = pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC")
+
+
+def epoch_unit(values: np.ndarray) -> str:
+    """The unit of epoch times, by the magnitude of the largest (see EPOCH_UNITS); 's' when there are none."""
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if len(finite) else 0.0
+    return next((unit for bound, unit in EPOCH_UNITS if top < bound), "ns")
+
+
+def _as_time(values: pd.Series, source: str = "", rows: np.ndarray | None = None) -> pd.Series:
+    """Logged times as timestamps (text, datetime, or Unix epoch seconds, milliseconds, microseconds or
+    nanoseconds told by magnitude); a time outside 1970..2100 is a `DataError` naming its (1-based) row."""
+    rows = np.arange(1, len(values) + 1) if rows is None else rows
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float)
+        unit = epoch_unit(numbers)
+        seconds = numbers / EPOCH_SCALE[unit]
+        outside = np.isfinite(seconds) & ((seconds < EARLIEST.timestamp()) | (seconds >= LATEST.timestamp()))
+        how = f" (read as epoch {'seconds' if unit == 's' else unit}: the unit is told by magnitude)"
+        times = None
+    else:
+        times = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+        outside = (times.notna() & ((times < EARLIEST) | (times >= LATEST))).to_numpy()
+        how = ""
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise DataError(f"time {shown(values.iloc[i])}{how} is outside 1970..2100 ({int(outside.sum()):,} such "
+                        f"row(s))", file=source, column=str(values.name), row=int(rows[i]))
+    if times is None:
+        times = pd.to_datetime(pd.Series(numbers, index=values.index), unit=unit, utc=True, errors="coerce")
+    return times
 
 
 def compare_stored(stored: pd.DataFrame, scores: pd.DataFrame) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from creditflow.binning.process import as_frame
 from creditflow.binning.variable import VariableBinning, category_key, category_keys
 from creditflow.data.errors import BundleError, DataError
 from creditflow.monitor.bins import (
+    MAX_CATEGORIES,  # category sets larger than this are not stored (no out-of-set check for that column)
     QUANTILE_BINS,
     bin_counts,
     layout_from_spec,
@@ -32,8 +33,6 @@ BASELINE_FILE = "baseline.json"
 FORMAT = "creditflow-baseline"
 FORMAT_VERSION = 1
 SCORE_BINS = 10
-MAX_CATEGORIES = 1000
-"""Category sets larger than this are not stored (no out-of-set check for that column)."""
 
 
 @dataclass
@@ -234,8 +233,13 @@ def score_histogram(score: np.ndarray) -> dict[str, Any] | None:
 def fit_baseline(model: Any, dataset: Any, *, score_bins: int = SCORE_BINS, bins: int = QUANTILE_BINS,
                  exclude: Sequence[str] = ()) -> Baseline:
     """The `Baseline` of a fitted model on its training rows (a `Dataset` or a DataFrame); `exclude`: columns
-    that are no inputs (ids, the target, the time) and are not monitored."""
+    that are no inputs (ids, the target, the time) and are not monitored. A `Dataset`'s columns excluded
+    from the model by the user (`Dataset.excluded_values`: a protected column, say) are kept, not in_model."""
     frame = as_frame(dataset)
+    kept_out = getattr(dataset, "excluded_values", None)
+    if kept_out is not None:
+        kept_out = kept_out.rename(columns=str)
+        frame = pd.concat([frame, kept_out[[c for c in kept_out.columns if c not in frame.columns]]], axis=1)
     if len(frame) == 0:
         raise DataError("cannot build a monitoring baseline from an empty table")
     features = list(model.features_)

@@ -18,6 +18,10 @@ QUANTILE_BINS = 10
 """Equal-count bins for a numeric variable the model has no bins for (deciles)."""
 TOP_CATEGORIES = 20
 """A categorical variable without model bins keeps its most frequent categories as bins; the rest share one."""
+MAX_CATEGORIES = 1000
+"""A categorical variable without model bins and more categories than this (an identifier, free text) keeps
+only its `TOP_CATEGORIES` bins; the others are not listed, so they fall in the Unseen bin, at training as now,
+and the baseline stays small. (Its category set is not stored either: no unseen-category note for it.)"""
 
 
 def layout_spec(vb: VariableBinning) -> dict[str, Any]:
@@ -59,7 +63,7 @@ def own_layout(name: str, series: pd.Series, bins: int = QUANTILE_BINS, top: int
     order = sorted(counts.index, key=lambda k: (-int(counts[k]), k))
     groups = [[k] for k in order[:top]]
     rest = sorted(order[top:])
-    if rest:
+    if rest and len(order) <= MAX_CATEGORIES:
         groups.append(rest)
     return VariableBinning(name=name, kind="categorical", groups=groups)
 

@@ -33,10 +33,13 @@ class DecisionMix:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "policy_version": self.policy_version, "psi": self.psi, "basis": self.basis,
             "decisions": self.table.to_dict(orient="records"), "rules": self.rules.to_dict(orient="records"),
         }
+        if self.periods is not None:
+            out["periods"] = self.periods.to_dict(orient="records")
+        return out
 
     def blocks(self) -> list:
         from creditflow.report.content import Note, Table

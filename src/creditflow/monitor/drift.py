@@ -136,7 +136,9 @@ def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray
         out_n, note = _numeric_range(vb, x, lowest, highest)
     else:
         idx = layout.bin_indices(values).astype(np.intp)
-        out_n, note = _unseen_note(values, idx == n_bins - 1)
+        out_n, note = 0, ""
+        if vb.categories is not None or vb.source == "model bins":  # else the Unseen bin holds the rarer categories
+            out_n, note = _unseen_note(values, idx == n_bins - 1)
     counts = grouped_counts(idx, n_bins, codes, n_p)
     total = counts.sum(axis=0)
     csi = float(_psi(vb.dist.shares, total[None, :])[0])

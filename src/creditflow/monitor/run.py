@@ -84,7 +84,8 @@ class MonitorResult:
         return EXIT_CODES[self.status]
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary: status, exit code, score PSI, CSI per column, periods, performance, findings."""
+        """A JSON-ready summary: status, exit code, score PSI, CSI per column, periods, performance, findings;
+        the per-period tables of the report too (CSI, bad rate per grade, decision mix)."""
         d = self.drift
         out: dict[str, Any] = {
             "status": self.status, "exit_code": self.exit_code,
@@ -103,11 +104,15 @@ class MonitorResult:
         }
         if d.periods is not None:
             out["periods"] = _records(d.periods)
+        if d.csi_by_period is not None:
+            out["csi_by_period"] = _records(d.csi_by_period)
         if self.performance is not None:
             p = self.performance
             out["performance"] = {"summary": p.summary, "grades": _records(p.grades)}
             if p.periods is not None:
                 out["performance"]["periods"] = _records(p.periods)
+            if p.period_grades is not None:
+                out["performance"]["period_grades"] = _records(p.period_grades)
         if self.decisions is not None:
             out["decisions"] = self.decisions.summary()
         if self.audit is not None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from creditflow.binning.variable import category_keys
 from creditflow.data.errors import DataError, SchemaError, shown
-from creditflow.data.io import Dataset, check_finite, encode_target, read_frame
+from creditflow.data.io import Dataset, check_finite, encode_target, misread_hint, read_frame
 from creditflow.data.split import distinct_periods
 
 NO_PERIOD = "(no time)"
@@ -62,7 +62,8 @@ def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) 
     """Refuse a table that lacks model columns or holds infinities in them."""
     missing = [v for v in features if v not in frame.columns]
     if missing:
-        raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source, column=missing[0])
+        raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source, column=missing[0],
+                          hint=misread_hint(frame.columns))
     check_finite(frame[features], file=source)
 
 
@@ -113,7 +114,7 @@ def join_labels(frame: pd.DataFrame, id_column: str, labels: pd.DataFrame, targe
     for col in (id_column, target):
         if col not in labels.columns:
             raise DataError(f"column not found in the labels; columns are {list(labels.columns)[:12]}",
-                            file=labels_file, column=col)
+                            file=labels_file, column=col, hint=misread_hint(labels.columns))
     keys = pd.Series(_keys(labels[id_column]))
     if keys.isna().any():
         raise DataError("labels have rows without an id", file=labels_file, column=id_column,

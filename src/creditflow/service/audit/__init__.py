@@ -24,8 +24,9 @@ DEFAULT_AUDIT = "creditflow-audit.db"
 def open_audit(url: str | None, timeout: float = 5.0) -> AuditLog:
     """Open (and migrate) the audit log named by `url`; `timeout`: seconds a call may wait for a lock.
 
-    ``None`` or a path: SQLite file (default ``./creditflow-audit.db``); ``sqlite:///abs/path.db`` or
-    ``sqlite:///rel.db?synchronous=full``; ``postgresql://user:pass@host:port/db``.
+    ``None`` or a path: SQLite file (default ``./creditflow-audit.db``); ``sqlite:///rel.db`` (relative to the
+    working directory), ``sqlite:////abs/path.db`` or ``sqlite:///rel.db?synchronous=full``;
+    ``postgresql://user:pass@host:port/db``.
     """
     url = (url or DEFAULT_AUDIT).strip()
     if LIBPQ_DSN.match(url):  # would otherwise be taken for a SQLite file name, password and all
