@@ -421,3 +421,15 @@ def test_the_same_event_with_its_time_written_two_ways_is_a_duplicate():
     assert err.value.row == 2
     dropped = build_feature_table(None, ev, BehaviourSpec.from_dict({**base, "on_duplicate": "drop"}), obs)
     assert dropped.frame[["n", "s"]].values.tolist() == [[1, 10.0]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_slope_over_one_shared_time_is_missing_on_both_engines(engine):
+    """pandas gave 1.4e17 here: the mean of three x = -0.1 day rounds off, so their spread was ~1e-32, not 0."""
+    ev = pd.DataFrame({"id": [1, 1, 1, 2, 2], "v": [1.0, 5.0, 2.0, 1.0, 3.0],
+                       "t": ["2024-01-14 21:36:00"] * 3 + ["2024-01-10", "2024-01-12"]})
+    obs = pd.DataFrame({"id": [1, 2], "observation_date": ["2024-01-15", "2024-01-15"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["30d"],
+                                    "features": [{"name": "slope", "agg": "slope", "column": "v"}]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert np.isnan(out["slope"].iloc[0]) and out["slope"].iloc[1] == pytest.approx(1.0)

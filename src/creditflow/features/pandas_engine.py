@@ -91,7 +91,9 @@ def term_pandas(j: _Joined, term: Term) -> pd.Series:
         dx = x - x.groupby(j.group).transform("mean")
         sxx = j.by_obs(dx * dx, "sum", min_count=1)
         sxy = j.by_obs(dx * y, "sum", min_count=1)
-        return (sxy / sxx.where(sxx > 0)).astype("float64")
+        # equal times whose mean rounds off (-0.1 day) leave sxx ~1e-32, not 0: count the distinct times instead
+        distinct = j.by_obs(x, "nunique")
+        return (sxy / sxx.where((sxx > 0) & (distinct >= 2))).astype("float64")
     raise ValueError(f"no pandas implementation for aggregation {term.agg!r}")
 
 
