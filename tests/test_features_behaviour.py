@@ -433,3 +433,17 @@ def test_slope_over_one_shared_time_is_missing_on_both_engines(engine):
                                     "features": [{"name": "slope", "agg": "slope", "column": "v"}]})
     out = build_features(None, ev, spec, obs, engine=engine)
     assert np.isnan(out["slope"].iloc[0]) and out["slope"].iloc[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_day_is_used_only_from_the_next_day_at_an_observation_with_a_time_of_day(engine):
+    """A record of 2024-03-01 (stamped 00:00) counted at 09:00 that day, even one written 18:30: a leak."""
+    ev = pd.DataFrame({"id": [1, 1, 2, 3], "t": ["2024-02-29", "2024-03-01", "2024-03-01 18:30:00", "2024-02-29 23:00"],
+                       "amt": [1.0, 100.0, 100.0, 5.0]})
+    obs = pd.DataFrame({"id": [1, 2, 3, 1], "od": ["2024-03-01 09:00:00"] * 3 + ["2024-03-02"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "event_period": "day", "observation_date": "od",
+                                    "windows": ["30d"], "features": [{"name": "s", "agg": "sum", "column": "amt"},
+                                                                     {"name": "n", "agg": "count"}]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert out["n"].tolist() == [1, 0, 1, 2]
+    assert out["s"].tolist()[:1] + out["s"].tolist()[2:] == [1.0, 5.0, 101.0] and np.isnan(out["s"].iloc[1])

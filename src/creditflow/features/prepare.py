@@ -7,8 +7,8 @@ After preparation the events frame holds the entity column, ``__ts`` (naive time
 (position in the input), ``__seq`` (rank by time, then input position: the order of "first" and
 "last") and the columns the spec reads;
 the observations frame holds the entity column, ``__obs_ts``, ``__obs_row`` (position in the input)
-and ``__obs_until`` (events are usable only strictly before it: the observation time, or for
-month-stamped events with ``period_anchor: start`` the start of the last month complete by then).
+and ``__obs_until`` (events are usable only strictly before it: the observation time, or for day- or
+month-stamped events the stamp of the first period not complete by then, see `usable_until`).
 """
 
 from __future__ import annotations
@@ -162,14 +162,17 @@ def exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def usable_until(observed: pd.Series, spec: BehaviourSpec) -> pd.Series:
-    """Events are usable for an observation only strictly before this time (see the module notes).
+def usable_until(observed: pd.Series, period: str | None, anchor: str = "start") -> pd.Series:
+    """Events stamped by `period`/`anchor` are usable at each observation only strictly before this time.
 
-    A month stamped at its start (2024-03 -> 2024-03-01) is complete on its last day, so it counts
-    from that day on: at 2024-03-05 the March statement must not (it would leak the rest of March),
-    while month-start and month-end observations (2024-03-01, 2005-09-30) are unaffected.
+    A period is used only once complete. A day is complete when the next day begins: at 2024-03-01 09:00
+    a record of 2024-03-01 (stamped 00:00) is not known yet. A month stamped at its start (2024-03 -> 2024-03-01) counts from its last day on, as a
+    statement month is known at its end: at 2024-03-05 the March statement must not (it would leak the
+    rest of March). Date-only observations (midnight) and month ends (2005-09-30) are unaffected.
     """
-    if spec.event_period != "month" or spec.period_anchor != "start":
+    if period == "day":
+        return observed.dt.normalize().astype(observed.dtype)
+    if period != "month" or anchor != "start":
         return observed
     complete = (observed + pd.Timedelta(days=1)).dt.to_period("M").dt.start_time.astype(observed.dtype)
     return complete.where(complete < observed, observed)
@@ -220,7 +223,7 @@ def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, fil
     ts = parse_times(observations[spec.observation_date], column=spec.observation_date, file=file,
                      timezone=spec.timezone)
     out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids)),
-                        OBS_UNTIL: usable_until(ts, spec).to_numpy()})
+                        OBS_UNTIL: usable_until(ts, spec.event_period, spec.period_anchor).to_numpy()})
     dup = out.duplicated([spec.entity, OBS_TS]).to_numpy()
     if dup.any():
         raise DataError(
