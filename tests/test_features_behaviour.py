@@ -221,6 +221,16 @@ def test_period_end_anchor_moves_statements_to_the_month_end():
     assert end["last"].item() == 1.0  # 2005-09 -> 2005-09-30, not strictly before
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_period_end_anchor_uses_a_month_only_from_the_next_months_first(engine):
+    """September, stamped 2005-09-30 00:00, counted at 2005-09-30 12:00, before the month was over."""
+    ev = pd.DataFrame({"id": [1, 1], "m": ["2005-08", "2005-09"], "v": [1.0, 100.0]})
+    obs = pd.DataFrame({"id": [1, 1, 1], "observation_date": ["2005-09-30 12:00", "2005-09-30 23:59:59", "2005-10-01"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "m", "event_period": "month", "period_anchor": "end",
+                                    "windows": ["3m"], "features": [{"name": "s", "agg": "sum", "column": "v"}]})
+    assert build_features(None, ev, spec, obs, engine=engine)["s"].tolist() == [1.0, 1.0, 101.0]
+
+
 def test_time_zones_convert_when_a_zone_is_given():
     ev = pd.DataFrame({"id": [1, 1], "t": ["2005-09-29T23:30:00+00:00", "2005-09-30T07:30:00+08:00"], "v": [1.0, 2.0]})
     obs = pd.DataFrame({"id": [1], "observation_date": ["2005-09-30 08:00"]})

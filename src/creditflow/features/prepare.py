@@ -165,15 +165,16 @@ def exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
 def usable_until(observed: pd.Series, period: str | None, anchor: str = "start") -> pd.Series:
     """Events stamped by `period`/`anchor` are usable at each observation only strictly before this time.
 
-    A period is used only once complete. A day is complete when the next day begins: at 2024-03-01 09:00
-    a record of 2024-03-01 (stamped 00:00) is not known yet. A month stamped at its start (2024-03 -> 2024-03-01) counts from its last day on, as a
+    A period is used only once complete. A day, or a month stamped at its end (2005-09 -> 2005-09-30), is
+    complete when the next day begins: at 2024-03-01 09:00 a record of 2024-03-01 (stamped 00:00) is not
+    known yet, nor at 2005-09-30 12:00 the September one. A month stamped at its start (2024-03 -> 2024-03-01) counts from its last day on, as a
     statement month is known at its end: at 2024-03-05 the March statement must not (it would leak the
     rest of March). Date-only observations (midnight) and month ends (2005-09-30) are unaffected.
     """
-    if period == "day":
-        return observed.dt.normalize().astype(observed.dtype)
-    if period != "month" or anchor != "start":
+    if period is None:
         return observed
+    if period == "day" or anchor == "end":
+        return observed.dt.normalize().astype(observed.dtype)
     complete = (observed + pd.Timedelta(days=1)).dt.to_period("M").dt.start_time.astype(observed.dtype)
     return complete.where(complete < observed, observed)
 
