@@ -457,3 +457,20 @@ def test_a_day_is_used_only_from_the_next_day_at_an_observation_with_a_time_of_d
     out = build_features(None, ev, spec, obs, engine=engine)
     assert out["n"].tolist() == [1, 0, 1, 2]
     assert out["s"].tolist()[:1] + out["s"].tolist()[2:] == [1.0, 5.0, 101.0] and np.isnan(out["s"].iloc[1])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("as_times", [False, True])
+def test_a_month_counted_from_its_last_day_never_uses_an_event_written_after_the_observation(engine, as_times):
+    """A month stamped at its start counts from 00:00 of its last day: an event written 2005-09-30 18:00
+    counted at 2005-09-30 00:00, hours before it happened."""
+    ev = pd.DataFrame({"id": [1, 1], "t": ["2005-09-30 18:00:00", "2005-09-10"], "v": [100.0, 1.0]})
+    if as_times:
+        ev["t"] = pd.to_datetime(ev["t"], format="ISO8601")
+    obs = pd.DataFrame({"id": [1, 1, 1], "observation_date": ["2005-09-30", "2005-09-30 20:00", "2005-10-01"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "event_period": "month", "windows": ["3m"],
+                                    "features": [{"name": "s", "agg": "sum", "column": "v"},
+                                                 {"name": "since", "agg": "days_since_last"}]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert out["s"].tolist() == [1.0, 101.0, 101.0]
+    assert out["since"].tolist() == [29.0, pytest.approx(29 + 20 / 24), 30.0]  # from the stamp, 2005-09-01

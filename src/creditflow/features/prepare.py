@@ -5,7 +5,8 @@ where the spec's policy says ``drop``, dropped with a count in the `BuildReport`
 
 After preparation the events frame holds the entity column, ``__ts`` (naive timestamp), ``__row``
 (position in the input), ``__seq`` (rank by time, then input position: the order of "first" and
-"last") and the columns the spec reads;
+"last"), for months stamped at their start ``__raw`` (the time as written, see `keeps_raw_time`) and
+the columns the spec reads;
 the observations frame holds the entity column, ``__obs_ts``, ``__obs_row`` (position in the input)
 and ``__obs_until`` (events are usable only strictly before it: the observation time, or for day- or
 month-stamped events the stamp of the first period not complete by then, see `usable_until`).
@@ -26,6 +27,7 @@ from creditflow.features.spec import BehaviourSpec
 from creditflow.features.times import parse_times
 
 TS, ROW, SEQ, OBS_TS, OBS_ROW, OBS_UNTIL = "__ts", "__row", "__seq", "__obs_ts", "__obs_row", "__obs_until"
+RAW = "__raw"
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -179,6 +181,15 @@ def usable_until(observed: pd.Series, period: str | None, anchor: str = "start")
     return complete.where(complete < observed, observed)
 
 
+def keeps_raw_time(spec: BehaviourSpec) -> bool:
+    """Whether the prepared events carry ``__raw``, the time as written, used only strictly before it.
+
+    Only a month stamped at its start can otherwise be used before its own time: it counts from 00:00 of
+    its last day, so an event written 2005-09-30 18:00 would count at 2005-09-30 00:00. A day, or a month
+    stamped at its end, is used from the next day on, after any time inside it."""
+    return spec.event_period == "month" and spec.period_anchor == "start"
+
+
 def _check_filters(spec: BehaviourSpec, columns: dict[str, pd.Series], events: pd.DataFrame,
                    file: str | None) -> set[str]:
     """Refuse, for both engines alike, filters that compare text with numbers or are not conditions.
@@ -269,15 +280,15 @@ def prepare_events(
     _require_columns(events, needed, file)
     check_not_nested(events, file, [spec.entity, spec.event_time, *spec.event_columns],
                      hint="flatten it into columns of their own; columns the spec does not read may hold lists")
-    _distinct_ignoring_case([spec.entity, *spec.event_columns, TS, ROW, SEQ], file)
+    _distinct_ignoring_case([spec.entity, *spec.event_columns, TS, ROW, SEQ, RAW], file)
     report.n_events = len(events)
     ids = events[spec.entity]
     _check_ids(ids, spec.entity, file)
     same_id_kind(ids, known, spec.entity, file, known_from)
     keep = np.ones(len(events), dtype=bool)
-    ts = parse_times(
+    ts, raw = parse_times(
         events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
-        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone,
+        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, raw=True,
     )
 
     # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event
@@ -311,6 +322,8 @@ def prepare_events(
 
     value_cols = set(spec.value_columns)
     out = {spec.entity: ids.to_numpy(), TS: ts.to_numpy(), ROW: np.arange(len(events))}
+    if keeps_raw_time(spec):
+        out[RAW] = raw.to_numpy()
     columns = {c: _booleans(events[c]) for c in spec.event_columns}
     columns = {c: _numeric(v, c, file) if c in value_cols else v for c, v in columns.items()}
     for col in _check_filters(spec, columns, events, file):

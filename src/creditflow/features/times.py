@@ -15,6 +15,7 @@ Values are parsed once per distinct value, so ten million monthly rows cost a fa
 from __future__ import annotations
 
 import re
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,18 @@ def _mixed_zone_error(offsets: np.ndarray, values: pd.Series, where: dict) -> Da
     )
 
 
+@overload
+def parse_times(values: pd.Series, *, column: str, file: str | None = ..., period: str | None = ...,
+                anchor: str = ..., fmt: str | None = ..., timezone: str | None = ...,
+                raw: Literal[False] = ...) -> pd.Series: ...
+
+
+@overload
+def parse_times(values: pd.Series, *, column: str, file: str | None = ..., period: str | None = ...,
+                anchor: str = ..., fmt: str | None = ..., timezone: str | None = ...,
+                raw: Literal[True]) -> tuple[pd.Series, pd.Series]: ...
+
+
 def parse_times(
     values: pd.Series,
     *,
@@ -103,8 +116,11 @@ def parse_times(
     anchor: str = "start",
     fmt: str | None = None,
     timezone: str | None = None,
-) -> pd.Series:
-    """Parse `values` to naive ``datetime64`` (see the module notes); `DataError` names column and row."""
+    raw: bool = False,
+) -> pd.Series | tuple[pd.Series, pd.Series]:
+    """Parse `values` to naive ``datetime64`` (see the module notes); `DataError` names column and row.
+
+    With ``raw=True`` returns (stamped, raw): the raw times as written, before `period` stamping."""
     where = {"file": file, "column": column}
     missing = values.isna().to_numpy()
     if missing.any():
@@ -131,8 +147,13 @@ def parse_times(
                 row=first, hint=f"expected {fmt or 'ISO 8601, e.g. 2005-09 or 2005-09-30'}", **where,
             )
         stamped = _stamp(pd.Series(idx), period, anchor).to_numpy(dtype="datetime64[us]")
-        return pd.Series(stamped[codes], index=values.index)
-    return _stamp(parsed.astype("datetime64[us]"), period, anchor)
+        out = pd.Series(stamped[codes], index=values.index)
+        if raw:
+            return out, pd.Series(idx.to_numpy(dtype="datetime64[us]")[codes], index=values.index)
+        return out
+    parsed = parsed.astype("datetime64[us]")
+    out = _stamp(parsed, period, anchor)
+    return (out, parsed) if raw else out
 
 
 def _stamp(times: pd.Series, period: str | None, anchor: str) -> pd.Series:
