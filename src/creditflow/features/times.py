@@ -33,8 +33,8 @@ def _offset_of(text: str) -> str:
     m = _OFFSET.search(text.strip())
     if not m:
         return "no offset"
-    off = m.group(1).upper()
-    return "+00:00" if off == "Z" else (off if ":" in off or len(off) == 3 else f"{off[:3]}:{off[3:]}")
+    off = m.group(1).upper().replace(":", "")
+    return "+00:00" if off == "Z" else f"{off[:3]}:{off[3:] or '00'}"  # +08, +0800 and +08:00 are one offset
 
 
 def utc_offset(values: pd.Series) -> str:
@@ -84,15 +84,40 @@ class _MixedZones(Exception):
         self.offsets = offsets
 
 
-def _mixed_zone_error(offsets: np.ndarray, values: pd.Series, where: dict) -> DataError:
-    kinds, counts = np.unique(offsets, return_counts=True)
-    summary = ", ".join(f"{c} row(s) with {k}" for k, c in zip(kinds, counts, strict=True))
-    minority = kinds[np.argmin(counts)]
-    first = _first_row(offsets == minority)
+def offset_counts(values: pd.Series) -> dict[str, tuple[int, int, str]]:
+    """For each UTC offset among text `values` ("+08:00", "no offset"): (rows, position of its first row,
+    that row's value as text). Lets parts of one column (e.g. the buckets of a cluster) be judged together
+    with `mixed_zone_error`; empty for values already parsed as times (they share one zone)."""
+    if values.empty or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return {}
+    codes, uniques = pd.factorize(values)
+    return _by_offset(np.array([_offset_of(str(u)) for u in uniques])[codes], values)
+
+
+def _by_offset(offsets: np.ndarray, values: pd.Series) -> dict[str, tuple[int, int, str]]:
+    out = {}
+    for kind in np.unique(offsets):
+        mask = offsets == kind
+        first = int(np.flatnonzero(mask)[0])
+        out[str(kind)] = (int(mask.sum()), first, str(values.iloc[first]))
+    return out
+
+
+def mixed_zone_error(counts: dict[str, tuple[int, int, str]], where: dict) -> DataError:
+    """The refusal of a column with several UTC offsets; `counts` as `offset_counts` gives it, with
+    positions counted from 0 (the error names the minority offset's first row, from 1)."""
+    kinds = sorted(counts)
+    summary = ", ".join(f"{counts[k][0]} row(s) with {k}" for k in kinds)
+    minority = min(kinds, key=lambda k: counts[k][0])
+    _, first, example = counts[minority]
     return DataError(
-        f"mixed time zones: {summary}; e.g. {str(values.iloc[first - 1])!r}", row=first, **where,
+        f"mixed time zones: {summary}; e.g. {example!r}", row=first + 1, **where,
         hint="give all times the same UTC offset, or set 'timezone' in the spec to convert them",
     )
+
+
+def _mixed_zone_error(offsets: np.ndarray, values: pd.Series, where: dict) -> DataError:
+    return mixed_zone_error(_by_offset(offsets, values), where)
 
 
 @overload
