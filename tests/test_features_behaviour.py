@@ -474,3 +474,20 @@ def test_a_month_counted_from_its_last_day_never_uses_an_event_written_after_the
     out = build_features(None, ev, spec, obs, engine=engine)
     assert out["s"].tolist() == [1.0, 101.0, 101.0]
     assert out["since"].tolist() == [29.0, pytest.approx(29 + 20 / 24), 30.0]  # from the stamp, 2005-09-01
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_events_and_dates_with_different_explicit_offsets_are_compared_as_instants(engine):
+    """Both sides name their offset, yet were compared by wall-clock time: 07:00+08:00 (23:00Z the day
+    before) was left out at 2024-01-15T00:00Z, and with the sides swapped events after it were used."""
+    ev = pd.DataFrame({"id": [1, 1], "t": ["2024-01-15T07:00:00+08:00", "2024-01-10T00:00:00+08:00"], "v": [100.0, 1.0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2024-01-15T00:00:00Z"]})
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "s", "agg": "sum", "column": "v"}]}
+    table = build_feature_table(None, ev, BehaviourSpec.from_dict(base), obs, engine=engine)
+    assert table.frame["s"].item() == 101.0 and table.report.warnings == []
+    swapped = build_feature_table(None, pd.DataFrame({"id": [1], "t": ["2024-01-14T20:00:00Z"], "v": [5.0]}),
+                                  BehaviourSpec.from_dict(base), obs.assign(observation_date="2024-01-15T00:00:00+08:00"),
+                                  engine=engine)
+    assert np.isnan(swapped.frame["s"].item())  # 04:00 on the 15th in +08:00, after the observation
+    aware = obs.assign(observation_date=pd.to_datetime(obs["observation_date"]))
+    assert build_features(None, ev, BehaviourSpec.from_dict(base), aware, engine=engine)["s"].item() == 101.0

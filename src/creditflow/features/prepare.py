@@ -223,8 +223,11 @@ def _kind_error(exc: KindError, values: pd.Series, file: str | None) -> DataErro
     return DataError(reason, file=file, column=exc.column, row=row, hint=exc.hint)
 
 
-def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
-    """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates."""
+def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None,
+                         to_utc: bool = False) -> pd.DataFrame:
+    """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates.
+
+    `to_utc`: dates with an offset become UTC (events and dates carry different ones, `compare_in_utc`)."""
     _require_columns(
         observations,
         {spec.entity: "the spec ('entity')", spec.observation_date: "the spec ('observation_date')"},
@@ -233,7 +236,7 @@ def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, fil
     ids = observations[spec.entity]
     _check_ids(ids, spec.entity, file)
     ts = parse_times(observations[spec.observation_date], column=spec.observation_date, file=file,
-                     timezone=spec.timezone)
+                     timezone=spec.timezone, to_utc=to_utc)
     out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids)),
                         OBS_UNTIL: usable_until(ts, spec.event_period, spec.period_anchor).to_numpy()})
     dup = out.duplicated([spec.entity, OBS_TS]).to_numpy()
@@ -269,8 +272,11 @@ def prepare_events(
     *,
     file: str | None = None,
     known_from: str = "observations",
+    to_utc: bool = False,
 ) -> pd.DataFrame:
-    """Validated events with ``__ts`` and ``__row``; duplicates and unknown entities per the spec's policy."""
+    """Validated events with ``__ts`` and ``__row``; duplicates and unknown entities per the spec's policy.
+
+    `to_utc` as for `prepare_observations`."""
     needed = {spec.entity: "the spec ('entity')", spec.event_time: "the spec ('event_time')"}
     for feature in spec.features:
         for fc in feature.expand():
@@ -288,7 +294,7 @@ def prepare_events(
     keep = np.ones(len(events), dtype=bool)
     ts, raw = parse_times(
         events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
-        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, raw=True,
+        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, to_utc=to_utc, raw=True,
     )
 
     # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event

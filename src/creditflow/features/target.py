@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError, shown
-from creditflow.features.times import parse_times
+from creditflow.features.times import compare_in_utc, parse_times
 from creditflow.features.windows import Duration
 
 
@@ -78,12 +78,14 @@ def define_target(
     rfile, ofile = files.get("records"), files.get("observations")
     window = Duration.parse(spec.window)
     rec_ent = _column(records, spec.entity, rfile, "the entity")
-    rec_ts = parse_times(_column(records, spec.time, rfile, "the record time"), column=spec.time, file=rfile,
-                         period=spec.period, anchor=spec.period_anchor)
+    rec_time = _column(records, spec.time, rfile, "the record time")
     status = _status(_column(records, spec.status, rfile, "the status"), spec.status, rfile)
     obs_ent = _column(observations, spec.entity, ofile, "the entity")
-    obs_ts = parse_times(_column(observations, spec.observation_date, ofile, "the observation date"),
-                         column=spec.observation_date, file=ofile)
+    obs_date = _column(observations, spec.observation_date, ofile, "the observation date")
+    to_utc = compare_in_utc(rec_time, obs_date)  # as the features compare them
+    rec_ts = parse_times(rec_time, column=spec.time, file=rfile, period=spec.period, anchor=spec.period_anchor,
+                         to_utc=to_utc)
+    obs_ts = parse_times(obs_date, column=spec.observation_date, file=ofile, to_utc=to_utc)
     obs = pd.DataFrame({"__ent": obs_ent.to_numpy(), "__obs": obs_ts.to_numpy(),
                         "__end": window.add_to(obs_ts).to_numpy(), "__i": np.arange(len(observations))})
     rec = pd.DataFrame({"__ent": rec_ent.to_numpy(), "__t": rec_ts.to_numpy(), "__s": status})

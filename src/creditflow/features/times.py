@@ -4,7 +4,9 @@
 * Time zones: values with different UTC offsets, or some with and some without an offset, are
   refused unless a `timezone` is given; then values with an offset are converted to that zone and
   values without one are taken as already in it. Values that all carry the same offset keep their
-  wall-clock time. The result is always naive (no zone), so comparisons are plain.
+  wall-clock time, or with ``to_utc=True`` become UTC (used when events and observation dates carry
+  different explicit offsets: both sides are then instants, see `compare_in_utc`). The result is always
+  naive (no zone), so comparisons are plain.
 * Periods: with ``period='month'`` a value such as ``2005-09`` (or any date inside the month) is
   stamped at the first instant of the month (``anchor='start'``) or its last day, 00:00
   (``anchor='end'``); with ``period='day'`` at the day's midnight.
@@ -52,7 +54,26 @@ def utc_offset(values: pd.Series) -> str:
     return _offset_of(str(first))
 
 
-def _parse_text(uniques: pd.Index, fmt: str | None, timezone: str | None, where: dict) -> pd.DatetimeIndex:
+def same_zone(times: pd.Series, dates: pd.Series) -> bool:
+    """Both columns in one named time zone (offsets then differ only by daylight saving)."""
+    zones = [getattr(s.dtype, "tz", None) for s in (times, dates)]
+    return zones[0] is not None and str(zones[0]) == str(zones[1])
+
+
+def compare_in_utc(times: pd.Series, dates: pd.Series) -> bool:
+    """Whether both columns carry explicit UTC offsets (or zones) that differ: both are then instants, to be
+    compared in UTC (``parse_times(to_utc=True)``), not by wall-clock times hours apart."""
+    if times.empty or dates.empty:
+        return False
+    offsets = (utc_offset(times), utc_offset(dates))
+    if "no offset" in offsets or same_zone(times, dates):
+        return False
+    # a named zone's first offset may match the other column's in winter only: judge zones, not one value
+    return offsets[0] != offsets[1] or any(getattr(s.dtype, "tz", None) is not None for s in (times, dates))
+
+
+def _parse_text(uniques: pd.Index, fmt: str | None, timezone: str | None, where: dict,
+                to_utc: bool = False) -> pd.DatetimeIndex:
     text = pd.Index([str(u) for u in uniques])
     try:
         parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce")
@@ -61,6 +82,8 @@ def _parse_text(uniques: pd.Index, fmt: str | None, timezone: str | None, where:
             raise DataError(f"cannot parse times: {exc}", **where) from None
         parsed = None
     if parsed is not None and (parsed.tz is None or timezone is None):
+        if parsed.tz is not None and to_utc:
+            parsed = parsed.tz_convert("UTC")
         return parsed.tz_localize(None) if parsed.tz is not None else parsed
     offsets = np.array([_offset_of(t) for t in text])
     if timezone is None:
@@ -122,13 +145,13 @@ def _mixed_zone_error(offsets: np.ndarray, values: pd.Series, where: dict) -> Da
 
 @overload
 def parse_times(values: pd.Series, *, column: str, file: str | None = ..., period: str | None = ...,
-                anchor: str = ..., fmt: str | None = ..., timezone: str | None = ...,
+                anchor: str = ..., fmt: str | None = ..., timezone: str | None = ..., to_utc: bool = ...,
                 raw: Literal[False] = ...) -> pd.Series: ...
 
 
 @overload
 def parse_times(values: pd.Series, *, column: str, file: str | None = ..., period: str | None = ...,
-                anchor: str = ..., fmt: str | None = ..., timezone: str | None = ...,
+                anchor: str = ..., fmt: str | None = ..., timezone: str | None = ..., to_utc: bool = ...,
                 raw: Literal[True]) -> tuple[pd.Series, pd.Series]: ...
 
 
@@ -141,6 +164,7 @@ def parse_times(
     anchor: str = "start",
     fmt: str | None = None,
     timezone: str | None = None,
+    to_utc: bool = False,
     raw: bool = False,
 ) -> pd.Series | tuple[pd.Series, pd.Series]:
     """Parse `values` to naive ``datetime64`` (see the module notes); `DataError` names column and row.
@@ -153,14 +177,15 @@ def parse_times(
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = pd.Series(pd.DatetimeIndex(values), index=values.index)
         if parsed.dt.tz is not None:
-            parsed = parsed.dt.tz_convert(timezone) if timezone else parsed
+            zone = timezone or ("UTC" if to_utc else None)
+            parsed = parsed.dt.tz_convert(zone) if zone else parsed
             parsed = parsed.dt.tz_localize(None)
     else:
         codes, uniques = pd.factorize(values)
         if pd.api.types.is_numeric_dtype(uniques.dtype):
             uniques = pd.Index([str(int(u)) if float(u).is_integer() else str(u) for u in uniques])
         try:
-            idx = _parse_text(uniques, fmt, timezone, where)
+            idx = _parse_text(uniques, fmt, timezone, where, to_utc)
         except _MixedZones as exc:
             raise _mixed_zone_error(exc.offsets[codes], values, where) from None
         bad_unique = np.asarray(idx.isna())
