@@ -120,3 +120,35 @@ def test_a_bucket_without_events_gives_no_time_zone_warning(client, tmp_path):
     obs = pd.DataFrame({"id": list(range(1, 9)), "observation_date": ["2024-02-01T00:00:00+08:00"] * 8})
     dist = build_features_on_cluster(client, None, tmp_path / "ev", BehaviourSpec.from_dict(base), obs, partitions=4)
     assert dist.frame["n"].tolist() == [1, 1, 0, 0, 0, 0, 0, 0] and dist.report.warnings == []
+
+
+def test_mixed_utc_offsets_across_buckets_are_refused_as_on_one_machine(client, tmp_path):
+    """Each bucket saw one offset, so the cluster built the table: the same instant written 21:00Z for one
+    client counted, written 05:00+08:00 for another did not."""
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "s", "agg": "count"}]}
+    spec = BehaviourSpec.from_dict(base)
+    ids = pd.Series(range(1, 41))
+    buckets = bucket_of(ids, 4)
+    a, b = int(ids[0]), int(ids[np.flatnonzero(buckets != buckets[0])[0]])
+    ev = pd.DataFrame({"id": [a, a, b], "t": ["2024-01-13T21:00:00Z", "2024-01-14T21:00:00Z", "2024-01-15T05:00:00+08:00"]})
+    obs = pd.DataFrame({"id": [a, b], "observation_date": ["2024-01-15", "2024-01-15"]})
+    with pytest.raises(DataError, match="mixed time zones") as one:
+        build_feature_table(None, ev, spec, obs)
+    with pytest.raises(DataError, match="mixed time zones") as dist:
+        build_features_on_cluster(client, None, ev, spec, obs, partitions=4)
+    assert str(dist.value) == str(one.value) and dist.value.row == 3
+    (tmp_path / "ev").mkdir()
+    ev.iloc[:1].to_parquet(tmp_path / "ev" / "a.parquet", index=False)
+    ev.iloc[1:].to_parquet(tmp_path / "ev" / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"2 row\(s\) with \+00:00, 1 row\(s\) with \+08:00") as err:
+        build_features_on_cluster(client, None, tmp_path / "ev", spec, obs, partitions=4)
+    assert "b.parquet" in str(err.value) and err.value.row == 2
+    mixed_obs = obs.assign(observation_date=["2024-01-15T00:00:00+08:00", "2024-01-15"])
+    with pytest.raises(DataError, match="mixed time zones") as one:
+        build_feature_table(None, ev.iloc[:2], spec, mixed_obs)
+    with pytest.raises(DataError, match="mixed time zones") as dist:
+        build_features_on_cluster(client, None, ev.iloc[:2], spec, mixed_obs, partitions=4)
+    assert str(dist.value) == str(one.value)
+    zoned = BehaviourSpec.from_dict({**base, "timezone": "Asia/Shanghai"})
+    built = build_features_on_cluster(client, None, ev, zoned, obs, partitions=4)
+    assert built.frame["s"].tolist() == build_feature_table(None, ev, zoned, obs).frame["s"].tolist() == [1, 0]

@@ -221,6 +221,16 @@ def test_period_end_anchor_moves_statements_to_the_month_end():
     assert end["last"].item() == 1.0  # 2005-09 -> 2005-09-30, not strictly before
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_period_end_anchor_uses_a_month_only_from_the_next_months_first(engine):
+    """September, stamped 2005-09-30 00:00, counted at 2005-09-30 12:00, before the month was over."""
+    ev = pd.DataFrame({"id": [1, 1], "m": ["2005-08", "2005-09"], "v": [1.0, 100.0]})
+    obs = pd.DataFrame({"id": [1, 1, 1], "observation_date": ["2005-09-30 12:00", "2005-09-30 23:59:59", "2005-10-01"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "m", "event_period": "month", "period_anchor": "end",
+                                    "windows": ["3m"], "features": [{"name": "s", "agg": "sum", "column": "v"}]})
+    assert build_features(None, ev, spec, obs, engine=engine)["s"].tolist() == [1.0, 1.0, 101.0]
+
+
 def test_time_zones_convert_when_a_zone_is_given():
     ev = pd.DataFrame({"id": [1, 1], "t": ["2005-09-29T23:30:00+00:00", "2005-09-30T07:30:00+08:00"], "v": [1.0, 2.0]})
     obs = pd.DataFrame({"id": [1], "observation_date": ["2005-09-30 08:00"]})
@@ -421,3 +431,63 @@ def test_the_same_event_with_its_time_written_two_ways_is_a_duplicate():
     assert err.value.row == 2
     dropped = build_feature_table(None, ev, BehaviourSpec.from_dict({**base, "on_duplicate": "drop"}), obs)
     assert dropped.frame[["n", "s"]].values.tolist() == [[1, 10.0]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_slope_over_one_shared_time_is_missing_on_both_engines(engine):
+    """pandas gave 1.4e17 here: the mean of three x = -0.1 day rounds off, so their spread was ~1e-32, not 0."""
+    ev = pd.DataFrame({"id": [1, 1, 1, 2, 2], "v": [1.0, 5.0, 2.0, 1.0, 3.0],
+                       "t": ["2024-01-14 21:36:00"] * 3 + ["2024-01-10", "2024-01-12"]})
+    obs = pd.DataFrame({"id": [1, 2], "observation_date": ["2024-01-15", "2024-01-15"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["30d"],
+                                    "features": [{"name": "slope", "agg": "slope", "column": "v"}]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert np.isnan(out["slope"].iloc[0]) and out["slope"].iloc[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_day_is_used_only_from_the_next_day_at_an_observation_with_a_time_of_day(engine):
+    """A record of 2024-03-01 (stamped 00:00) counted at 09:00 that day, even one written 18:30: a leak."""
+    ev = pd.DataFrame({"id": [1, 1, 2, 3], "t": ["2024-02-29", "2024-03-01", "2024-03-01 18:30:00", "2024-02-29 23:00"],
+                       "amt": [1.0, 100.0, 100.0, 5.0]})
+    obs = pd.DataFrame({"id": [1, 2, 3, 1], "od": ["2024-03-01 09:00:00"] * 3 + ["2024-03-02"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "event_period": "day", "observation_date": "od",
+                                    "windows": ["30d"], "features": [{"name": "s", "agg": "sum", "column": "amt"},
+                                                                     {"name": "n", "agg": "count"}]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert out["n"].tolist() == [1, 0, 1, 2]
+    assert out["s"].tolist()[:1] + out["s"].tolist()[2:] == [1.0, 5.0, 101.0] and np.isnan(out["s"].iloc[1])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("as_times", [False, True])
+def test_a_month_counted_from_its_last_day_never_uses_an_event_written_after_the_observation(engine, as_times):
+    """A month stamped at its start counts from 00:00 of its last day: an event written 2005-09-30 18:00
+    counted at 2005-09-30 00:00, hours before it happened."""
+    ev = pd.DataFrame({"id": [1, 1], "t": ["2005-09-30 18:00:00", "2005-09-10"], "v": [100.0, 1.0]})
+    if as_times:
+        ev["t"] = pd.to_datetime(ev["t"], format="ISO8601")
+    obs = pd.DataFrame({"id": [1, 1, 1], "observation_date": ["2005-09-30", "2005-09-30 20:00", "2005-10-01"]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "event_period": "month", "windows": ["3m"],
+                                    "features": [{"name": "s", "agg": "sum", "column": "v"},
+                                                 {"name": "since", "agg": "days_since_last"}]})
+    out = build_features(None, ev, spec, obs, engine=engine)
+    assert out["s"].tolist() == [1.0, 101.0, 101.0]
+    assert out["since"].tolist() == [29.0, pytest.approx(29 + 20 / 24), 30.0]  # from the stamp, 2005-09-01
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_events_and_dates_with_different_explicit_offsets_are_compared_as_instants(engine):
+    """Both sides name their offset, yet were compared by wall-clock time: 07:00+08:00 (23:00Z the day
+    before) was left out at 2024-01-15T00:00Z, and with the sides swapped events after it were used."""
+    ev = pd.DataFrame({"id": [1, 1], "t": ["2024-01-15T07:00:00+08:00", "2024-01-10T00:00:00+08:00"], "v": [100.0, 1.0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2024-01-15T00:00:00Z"]})
+    base = {"entity": "id", "event_time": "t", "windows": ["30d"], "features": [{"name": "s", "agg": "sum", "column": "v"}]}
+    table = build_feature_table(None, ev, BehaviourSpec.from_dict(base), obs, engine=engine)
+    assert table.frame["s"].item() == 101.0 and table.report.warnings == []
+    swapped = build_feature_table(None, pd.DataFrame({"id": [1], "t": ["2024-01-14T20:00:00Z"], "v": [5.0]}),
+                                  BehaviourSpec.from_dict(base), obs.assign(observation_date="2024-01-15T00:00:00+08:00"),
+                                  engine=engine)
+    assert np.isnan(swapped.frame["s"].item())  # 04:00 on the 15th in +08:00, after the observation
+    aware = obs.assign(observation_date=pd.to_datetime(obs["observation_date"]))
+    assert build_features(None, ev, BehaviourSpec.from_dict(base), aware, engine=engine)["s"].item() == 101.0

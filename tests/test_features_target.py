@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,36 @@ def test_target_is_missing_without_performance_records(statements):
     assert pd.isna(out["bad"].iloc[0]) and out["perf_records"].iloc[0] == 0  # no October data
     assert out["bad"].iloc[1] == 0 and out["perf_worst_status"].iloc[1] == -2  # April 2005 (PAY_6)
     assert out["bad"].iloc[2] == 1 and out["perf_worst_status"].iloc[2] == 2
+
+
+def test_target_window_takes_the_months_the_features_leave_and_only_complete_ones(statements, wide):
+    """At 2005-06-15 (3m) the window took July to September, though September is complete only on 09-30,
+    and June was in neither the features nor the target."""
+    labels = pd.read_csv(DATA / "labels.csv").assign(observation_date="2005-06-15")
+    out = define_target(statements, labels, TargetSpec(**STATUS, bad_at=2, window="3m", period="month"))
+    # June, July, August = PAY_4, PAY_3, PAY_2
+    assert (out["perf_worst_status"].to_numpy() == wide[["PAY_4", "PAY_3", "PAY_2"]].max(axis=1).to_numpy()).all()
+    assert (out["perf_records"] == 3).all()
+    rec = pd.DataFrame({"client_id": [1, 1, 1], "m": ["2005-06-30 18:00", "2005-07-10", "2005-08-31 23:00"],
+                        "dpd": [1, 2, 3]})
+    obs = pd.DataFrame({"client_id": [1], "observation_date": ["2005-06-30 12:00"]})
+    spec = TargetSpec(entity="client_id", time="m", status="dpd", window="2m", period="month")
+    one = define_target(rec, obs, spec)  # 06-30 18:00 not yet seen by the features; 08-31 23:00 after 12:00
+    assert one["perf_records"].item() == 2 and one["perf_worst_status"].item() == 2
+
+
+def test_target_warns_when_its_period_anchor_differs_from_the_features(statements):
+    from creditflow.features import BehaviourSpec
+
+    features = BehaviourSpec.from_dict({"entity": "client_id", "event_time": "statement_month", "event_period": "month",
+                                        "period_anchor": "end", "features": [{"agg": "count", "windows": ["3m"]}]})
+    labels = pd.DataFrame({"client_id": [1], "observation_date": ["2005-06-30"]})
+    with pytest.warns(UserWarning, match="target stamps periods at their start but the features at their end"):
+        define_target(statements, labels, TargetSpec(**STATUS, period="month"), features=features)
+    same = TargetSpec(**STATUS, period="month", period_anchor="end")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        define_target(statements, labels, same, features=features)
 
 
 def test_target_refuses_non_numeric_status(statements):

@@ -8,7 +8,8 @@ filters, tags and derived features are evaluated by the very same code, on the r
 entities in their input order. The result comes back one row per observation in input order.
 
 Checks that look at one entity at a time (duplicate events, unknown entities, bad values) run
-per partition and report the file and row of the original input.
+per partition and report the file and row of the original input. Mixed UTC offsets are judged over
+the whole event and observation columns before the shuffle: each bucket alone may hold one offset.
 """
 
 from __future__ import annotations
@@ -55,13 +56,68 @@ def _relocate(exc: DataError, frame: pd.DataFrame, which: str, inputs: _Inputs) 
     """The same error with the row of the original input (and its file)."""
     if exc.row is None or not 1 <= exc.row <= len(frame):
         return DataError(exc.reason, file=exc.file, column=exc.column, row=exc.row, hint=exc.hint)
-    row = int(frame.index[exc.row - 1])
-    file = exc.file
+    return _at_row(exc, int(frame.index[exc.row - 1]), which, inputs)
+
+
+def _at_row(exc: DataError, row: int, which: str, inputs: _Inputs) -> DataError:
+    """The same error at position `row` (from 0) of the original input, in the events' piece holding it."""
     if which == "events" and inputs.pieces is not None:
         piece = next(p for p in inputs.pieces if p.offset <= row < p.offset + p.n_rows)
         return DataError(exc.reason, file=piece.file, column=exc.column, row=piece.file_row + row - piece.offset + 1,
                          hint=exc.hint)
-    return DataError(exc.reason, file=file, column=exc.column, row=row + 1, hint=exc.hint)
+    return DataError(exc.reason, file=exc.file, column=exc.column, row=row + 1, hint=exc.hint)
+
+
+def _offsets_of_part(values: pd.Series) -> dict[str, tuple[int, int, str]]:
+    """`offset_counts` of one partition, its first rows as positions in the whole input (the index)."""
+    from creditflow.features.times import offset_counts
+
+    return {k: (n, int(values.index[first]), example) for k, (n, first, example) in offset_counts(values).items()}
+
+
+def _merge_offsets(parts: list[dict[str, tuple[int, int, str]]]) -> dict[str, tuple[int, int, str]]:
+    merged: dict[str, tuple[int, int, str]] = {}
+    for part in parts:
+        for kind, (n, first, example) in part.items():
+            seen = merged.get(kind)
+            if seen is not None:
+                n += seen[0]
+                first, example = min((first, example), (seen[1], seen[2]))
+            merged[kind] = (n, first, example)
+    return merged
+
+
+def _refuse_mixed_zones(client: Any, events: pd.DataFrame | PartitionedTable, observations: pd.DataFrame,
+                        inputs: _Inputs) -> None:
+    """Refuse event times or observation dates with several UTC offsets, judged over the whole column as
+    `parse_times` does on one machine: each bucket alone may hold one offset, and would then compare the
+    same instant written two ways by different wall-clock times."""
+    import dask
+
+    from creditflow.features.times import mixed_zone_error, offset_counts
+
+    spec, files = inputs.spec, inputs.files
+    if spec.timezone is not None:
+        return
+    column = spec.observation_date
+    if column in observations.columns:
+        counts = offset_counts(observations[column])
+        if len(counts) > 1:
+            raise mixed_zone_error(counts, {"file": files.get("observations"), "column": column})
+    column = spec.event_time
+    if isinstance(events, pd.DataFrame):
+        if column not in events.columns:
+            return
+        counts = offset_counts(events[column].reset_index(drop=True))
+    else:
+        if column not in events.columns or pd.api.types.is_datetime64_any_dtype(events.meta[column].dtype):
+            return
+        times = events.to_dask([column])[column]  # one column read, piece by piece, on the workers
+        parts = [dask.delayed(_offsets_of_part)(part) for part in times.to_delayed()]
+        counts = _merge_offsets(client.gather(client.compute(parts)))
+    if len(counts) > 1:
+        exc = mixed_zone_error(counts, {"file": files.get("events"), "column": column})
+        raise _at_row(exc, exc.row - 1, "events", inputs)  # type: ignore[operator]
 
 
 def build_partition(events: pd.DataFrame, observations: pd.DataFrame, profiles: pd.DataFrame | None,
@@ -152,6 +208,7 @@ def build_features_on_cluster(
     for frame, which in ((obs, "observations"), (flat, "profiles")):
         if frame is not None and entity in frame.columns:
             same_id_kind(ev._meta[entity], frame[entity], entity, files.get("events"), which)
+    _refuse_mixed_zones(client, events if isinstance(events, pd.DataFrame) else table, obs, inputs)
     with dask.config.set({"dataframe.convert-string": False}):
         ev = ev.map_partitions(_with_bucket, entity, p, meta=_with_bucket(ev._meta, entity, p))
         shuffled = [ev.shuffle(BUCKET, npartitions=p)]

@@ -20,7 +20,7 @@ from creditflow.features.prepare import (
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.tags import TagRules
-from creditflow.features.times import utc_offset
+from creditflow.features.times import compare_in_utc, same_zone, utc_offset
 
 ENGINES = ("duckdb", "pandas")
 
@@ -63,12 +63,13 @@ def _clash(origin: dict[str, tuple[str, str | None]], new: list[str], what: str,
 
 
 def _check_offsets(times: pd.Series, dates: pd.Series, files: dict[str, str], report: BuildReport) -> None:
-    """Warn when event times and observation dates carry different UTC offsets (one of them none): both
-    keep their wall-clock time, so UTC events against local dates may use events after the observation."""
+    """Warn when one of event times and observation dates carries a UTC offset and the other none: both
+    keep their wall-clock time, so UTC events against local dates may use events after the observation.
+    (Two explicit, different offsets are compared in UTC: `compare_in_utc`.)"""
     if times.empty or dates.empty:  # nothing to compare (a Dask bucket without events or observations)
         return
     ev_off, obs_off = utc_offset(times), utc_offset(dates)
-    if ev_off == obs_off or _same_zone(times, dates):
+    if ev_off == obs_off or "no offset" not in (ev_off, obs_off) or same_zone(times, dates):
         return
 
     def say(what: str, off: str, key: str) -> str:
@@ -79,12 +80,6 @@ def _check_offsets(times: pd.Series, dates: pd.Series, files: dict[str, str], re
                            "they are compared by wall-clock time, so events up to hours after an observation may be "
                            "used: set 'timezone' in the spec to convert both to one zone")
     report.warn(report.zone_warning)
-
-
-def _same_zone(times: pd.Series, dates: pd.Series) -> bool:
-    """Both columns in one named time zone (offsets then differ only by daylight saving)."""
-    zones = [getattr(s.dtype, "tz", None) for s in (times, dates)]
-    return zones[0] is not None and str(zones[0]) == str(zones[1])
 
 
 def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.DataFrame:
@@ -123,7 +118,10 @@ def build_feature_table(
     if profiles is not None:
         flat = flatten_profiles(profiles, spec.profile, file=files.get("profiles"))
     observations, flat, events = align_ids([observations, flat, events], spec.entity)  # type: ignore[assignment]
-    obs = prepare_observations(observations, spec, file=files.get("observations"))
+    to_utc = (spec.timezone is None and spec.event_time in events.columns
+              and spec.observation_date in observations.columns
+              and compare_in_utc(events[spec.event_time], observations[spec.observation_date]))
+    obs = prepare_observations(observations, spec, file=files.get("observations"), to_utc=to_utc)
     report.n_observations = len(obs)
     if flat is not None:
         flat = prepare_profiles(flat, spec, file=files.get("profiles"))
@@ -132,7 +130,7 @@ def build_feature_table(
         known, known_from = flat[spec.entity], "profiles"
     else:
         known, known_from = obs[spec.entity], "observations"
-    ev = prepare_events(events, spec, known, report, file=files.get("events"), known_from=known_from)
+    ev = prepare_events(events, spec, known, report, file=files.get("events"), known_from=known_from, to_utc=to_utc)
     if spec.timezone is None:
         _check_offsets(events[spec.event_time], observations[spec.observation_date], files, report)
     report.seconds["prepare"] = time.perf_counter() - clock

@@ -5,7 +5,8 @@ The query works on (observation, window) pairs rather than on feature columns:
 1. every observation is paired with every distinct window of the spec, with the window's bounds
    (``observation - INTERVAL n MONTH``, the upper one capped at ``__obs_until``) computed once per pair;
 2. the pairs are joined to their entity's events inside the bounds (events strictly before the
-   observation, by construction of the bounds);
+   observation, by construction of the bounds, and for months stamped at their start also written
+   before it: ``__raw``);
 3. grouped by (observation, window), each distinct *measure* (aggregation, column, filter) is one
    aggregate; a measure used only in some windows carries ``FILTER (WHERE __w IN (...))``.
 
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.features.expr import Expression
-from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, SEQ, TS
+from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, RAW, SEQ, TS, keeps_raw_time
 from creditflow.features.spec import BehaviourSpec, Term
 from creditflow.features.windows import Duration
 
@@ -128,14 +129,17 @@ def behaviour_sql(spec: BehaviourSpec, events: str = "events", observations: str
     lo = f"CASE w.unit WHEN 'm' THEN {obs_ts} - {_interval('w.start_n', 'm')} ELSE {obs_ts} - {_interval('w.start_n', 'd')} END"
     hi = f"CASE w.unit WHEN 'm' THEN {obs_ts} - {_interval('w.offset_n', 'm')} ELSE {obs_ts} - {_interval('w.offset_n', 'd')} END"
     measures = [f"{_measure_sql(p, m)} AS {_q(f'm{m}')}" for m in range(len(p.measures))]
+    raw = keeps_raw_time(spec)  # the observation time travels with the pair, to compare the raw time with
+    obs_col = f"    {obs_ts},\n" if raw else ""
+    written = f"  AND e.{_q(RAW)} < ow.{_q(OBS_TS)}\n" if raw else ""
     return (
         f"WITH w({_q(WIN)}, start_n, unit, offset_n) AS (VALUES {rows}),\n"
-        f"ow AS (\n  SELECT o.{ent}, o.{_q(OBS_ROW)}, epoch_us({obs_ts}) AS {_q(OBS_US)}, w.{_q(WIN)},\n"
+        f"ow AS (\n  SELECT o.{ent}, o.{_q(OBS_ROW)}, epoch_us({obs_ts}) AS {_q(OBS_US)}, w.{_q(WIN)},\n{obs_col}"
         f"    {lo} AS {_q(LO)},\n    least({hi}, o.{_q(OBS_UNTIL)}) AS {_q(HI)}\n"
         f"  FROM {observations} AS o CROSS JOIN w\n)\n"
         f"SELECT ow.{_q(OBS_ROW)}, ow.{_q(WIN)},\n  " + ",\n  ".join(measures) + "\n"
         f"FROM ow JOIN {events} AS e\n"
-        f"  ON e.{ent} = ow.{ent} AND e.{_q(TS)} >= ow.{_q(LO)} AND e.{_q(TS)} < ow.{_q(HI)}\n"
+        f"  ON e.{ent} = ow.{ent} AND e.{_q(TS)} >= ow.{_q(LO)} AND e.{_q(TS)} < ow.{_q(HI)}\n{written}"
         f"GROUP BY ow.{_q(OBS_ROW)}, ow.{_q(OBS_US)}, ow.{_q(WIN)}"
     )
 

@@ -1,7 +1,7 @@
 """Behaviour features with plain pandas groupby: the reference the DuckDB engine is tested against.
 
 Events are merged with the observations of their entity, kept when strictly before the
-observation time (``__obs_until``), sorted by (observation, time, input row), and each term is a masked groupby.
+observation time (``__obs_until``, and ``__raw`` before the observation where present), sorted by (observation, time, input row), and each term is a masked groupby.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.features.expr import Expression
-from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, SEQ, TS
+from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, RAW, SEQ, TS
 from creditflow.features.spec import BehaviourSpec, Term
 from creditflow.features.windows import Window
 
@@ -33,7 +33,10 @@ class _Joined:
         joined = events.merge(obs, on=spec.entity, how="inner")
         low = lowest.to_numpy()[joined[OBS_ROW].to_numpy()]  # type: ignore[union-attr]
         ts = joined[TS].to_numpy()
-        joined = joined[(ts < joined[OBS_UNTIL].to_numpy()) & (ts >= low)]
+        keep = (ts < joined[OBS_UNTIL].to_numpy()) & (ts >= low)
+        if RAW in joined.columns:
+            keep &= joined[RAW].to_numpy() < joined[OBS_TS].to_numpy()
+        joined = joined[keep]
         self.frame = joined.sort_values([OBS_ROW, SEQ], kind="stable").reset_index(drop=True)
         self.group = self.frame[OBS_ROW].to_numpy()
         self._windows: dict[Window, np.ndarray] = {}
@@ -91,7 +94,9 @@ def term_pandas(j: _Joined, term: Term) -> pd.Series:
         dx = x - x.groupby(j.group).transform("mean")
         sxx = j.by_obs(dx * dx, "sum", min_count=1)
         sxy = j.by_obs(dx * y, "sum", min_count=1)
-        return (sxy / sxx.where(sxx > 0)).astype("float64")
+        # equal times whose mean rounds off (-0.1 day) leave sxx ~1e-32, not 0: count the distinct times instead
+        distinct = j.by_obs(x, "nunique")
+        return (sxy / sxx.where((sxx > 0) & (distinct >= 2))).astype("float64")
     raise ValueError(f"no pandas implementation for aggregation {term.agg!r}")
 
 

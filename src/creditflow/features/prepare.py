@@ -5,10 +5,11 @@ where the spec's policy says ``drop``, dropped with a count in the `BuildReport`
 
 After preparation the events frame holds the entity column, ``__ts`` (naive timestamp), ``__row``
 (position in the input), ``__seq`` (rank by time, then input position: the order of "first" and
-"last") and the columns the spec reads;
+"last"), for months stamped at their start ``__raw`` (the time as written, see `keeps_raw_time`) and
+the columns the spec reads;
 the observations frame holds the entity column, ``__obs_ts``, ``__obs_row`` (position in the input)
-and ``__obs_until`` (events are usable only strictly before it: the observation time, or for
-month-stamped events with ``period_anchor: start`` the start of the last month complete by then).
+and ``__obs_until`` (events are usable only strictly before it: the observation time, or for day- or
+month-stamped events the stamp of the first period not complete by then, see `usable_until`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from creditflow.features.spec import BehaviourSpec
 from creditflow.features.times import parse_times
 
 TS, ROW, SEQ, OBS_TS, OBS_ROW, OBS_UNTIL = "__ts", "__row", "__seq", "__obs_ts", "__obs_row", "__obs_until"
+RAW = "__raw"
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -162,17 +164,30 @@ def exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def usable_until(observed: pd.Series, spec: BehaviourSpec) -> pd.Series:
-    """Events are usable for an observation only strictly before this time (see the module notes).
+def usable_until(observed: pd.Series, period: str | None, anchor: str = "start") -> pd.Series:
+    """Events stamped by `period`/`anchor` are usable at each observation only strictly before this time.
 
-    A month stamped at its start (2024-03 -> 2024-03-01) is complete on its last day, so it counts
-    from that day on: at 2024-03-05 the March statement must not (it would leak the rest of March),
-    while month-start and month-end observations (2024-03-01, 2005-09-30) are unaffected.
+    A period is used only once complete. A day, or a month stamped at its end (2005-09 -> 2005-09-30), is
+    complete when the next day begins: at 2024-03-01 09:00 a record of 2024-03-01 (stamped 00:00) is not
+    known yet, nor at 2005-09-30 12:00 the September one. A month stamped at its start (2024-03 -> 2024-03-01) counts from its last day on, as a
+    statement month is known at its end: at 2024-03-05 the March statement must not (it would leak the
+    rest of March). Date-only observations (midnight) and month ends (2005-09-30) are unaffected.
     """
-    if spec.event_period != "month" or spec.period_anchor != "start":
+    if period is None:
         return observed
+    if period == "day" or anchor == "end":
+        return observed.dt.normalize().astype(observed.dtype)
     complete = (observed + pd.Timedelta(days=1)).dt.to_period("M").dt.start_time.astype(observed.dtype)
     return complete.where(complete < observed, observed)
+
+
+def keeps_raw_time(spec: BehaviourSpec) -> bool:
+    """Whether the prepared events carry ``__raw``, the time as written, used only strictly before it.
+
+    Only a month stamped at its start can otherwise be used before its own time: it counts from 00:00 of
+    its last day, so an event written 2005-09-30 18:00 would count at 2005-09-30 00:00. A day, or a month
+    stamped at its end, is used from the next day on, after any time inside it."""
+    return spec.event_period == "month" and spec.period_anchor == "start"
 
 
 def _check_filters(spec: BehaviourSpec, columns: dict[str, pd.Series], events: pd.DataFrame,
@@ -208,8 +223,11 @@ def _kind_error(exc: KindError, values: pd.Series, file: str | None) -> DataErro
     return DataError(reason, file=file, column=exc.column, row=row, hint=exc.hint)
 
 
-def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
-    """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates."""
+def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None,
+                         to_utc: bool = False) -> pd.DataFrame:
+    """Entity, ``__obs_ts`` and ``__obs_row`` for each observation; refuses duplicates and bad dates.
+
+    `to_utc`: dates with an offset become UTC (events and dates carry different ones, `compare_in_utc`)."""
     _require_columns(
         observations,
         {spec.entity: "the spec ('entity')", spec.observation_date: "the spec ('observation_date')"},
@@ -218,9 +236,9 @@ def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, fil
     ids = observations[spec.entity]
     _check_ids(ids, spec.entity, file)
     ts = parse_times(observations[spec.observation_date], column=spec.observation_date, file=file,
-                     timezone=spec.timezone)
+                     timezone=spec.timezone, to_utc=to_utc)
     out = pd.DataFrame({spec.entity: ids.to_numpy(), OBS_TS: ts.to_numpy(), OBS_ROW: np.arange(len(ids)),
-                        OBS_UNTIL: usable_until(ts, spec).to_numpy()})
+                        OBS_UNTIL: usable_until(ts, spec.event_period, spec.period_anchor).to_numpy()})
     dup = out.duplicated([spec.entity, OBS_TS]).to_numpy()
     if dup.any():
         raise DataError(
@@ -254,8 +272,11 @@ def prepare_events(
     *,
     file: str | None = None,
     known_from: str = "observations",
+    to_utc: bool = False,
 ) -> pd.DataFrame:
-    """Validated events with ``__ts`` and ``__row``; duplicates and unknown entities per the spec's policy."""
+    """Validated events with ``__ts`` and ``__row``; duplicates and unknown entities per the spec's policy.
+
+    `to_utc` as for `prepare_observations`."""
     needed = {spec.entity: "the spec ('entity')", spec.event_time: "the spec ('event_time')"}
     for feature in spec.features:
         for fc in feature.expand():
@@ -265,15 +286,15 @@ def prepare_events(
     _require_columns(events, needed, file)
     check_not_nested(events, file, [spec.entity, spec.event_time, *spec.event_columns],
                      hint="flatten it into columns of their own; columns the spec does not read may hold lists")
-    _distinct_ignoring_case([spec.entity, *spec.event_columns, TS, ROW, SEQ], file)
+    _distinct_ignoring_case([spec.entity, *spec.event_columns, TS, ROW, SEQ, RAW], file)
     report.n_events = len(events)
     ids = events[spec.entity]
     _check_ids(ids, spec.entity, file)
     same_id_kind(ids, known, spec.entity, file, known_from)
     keep = np.ones(len(events), dtype=bool)
-    ts = parse_times(
+    ts, raw = parse_times(
         events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
-        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone,
+        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, to_utc=to_utc, raw=True,
     )
 
     # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event
@@ -308,6 +329,8 @@ def prepare_events(
 
     value_cols = set(spec.value_columns)
     out = {spec.entity: ids.to_numpy(), TS: ts.to_numpy(), ROW: np.arange(len(events))}
+    if keeps_raw_time(spec):
+        out[RAW] = raw.to_numpy()
     columns = {c: _booleans(events[c]) for c in spec.event_columns}
     columns = {c: _numeric(v, c, file) if c in value_cols else v for c, v in columns.items()}
     for col in _check_filters(spec, columns, events, file):

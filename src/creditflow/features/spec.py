@@ -140,11 +140,12 @@ class BehaviourSpec:
     """How to turn event logs (and profiles) into point-in-time features.
 
     Events are used for an observation only when ``event_time < observation_date`` (strictly
-    before). Period-typed event times (``event_period: month``, values such as ``2005-09``) are
-    stamped at the start of the period by default (``period_anchor: start``) and a month is used
-    only once complete, from its last day on: the 2005-09 statement is usable at 2005-09-30 but
-    not at 2005-09-15, and a 2005-10 one is not; ``period_anchor: end`` stamps them at the
-    period's last day instead (usable from the next day on).
+    before), and period-typed ones only once their period is complete: a day (``event_period: day``)
+    from the next day on. Months (``event_period: month``, values such as ``2005-09``) are stamped
+    at the start of the period by default (``period_anchor: start``) and used from their last day
+    on, never before the time written: the 2005-09 statement is usable at 2005-09-30 but not at
+    2005-09-15, and a 2005-10 one is not; ``period_anchor: end`` stamps them at the period's last
+    day instead (usable from the next month's 1st on).
     """
 
     entity: str

@@ -1,22 +1,31 @@
 """The target: bad when the worst delinquency in a performance window after the observation reaches N.
 
 The performance window of an observation at date D with length L holds the repayment records
-with ``D <= record_time < D + L`` (the same time stamping as the features, so the features'
-"strictly before D" and the target's "from D on" never share a record). An observation with no
-record in its window has a missing target (not "good"): its performance is unknown.
+with ``D <= record_time < D + L``, under the features' rule for period-stamped records: a record is in
+when the features at D do not use it yet and the features at D + L would (a month stamped at its start
+counts from its last day on, a day from the next day), so the features and the target never share a
+record, leave no gap, and a month not complete by D + L is not in. Stamp the records as the features
+stamp the events (pass the features' spec to be warned otherwise). An observation with no record in
+its window has a missing target (not "good"): its performance is unknown.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError, shown
-from creditflow.features.times import parse_times
+from creditflow.features.prepare import usable_until
+from creditflow.features.times import compare_in_utc, parse_times
 from creditflow.features.windows import Duration
+
+if TYPE_CHECKING:
+    from creditflow.features.spec import BehaviourSpec
 
 
 @dataclass(frozen=True)
@@ -72,23 +81,42 @@ def define_target(
     spec: TargetSpec,
     *,
     files: dict[str, str] | None = None,
+    features: BehaviourSpec | None = None,
 ) -> pd.DataFrame:
-    """The observations with ``perf_records``, ``perf_worst_status`` and the 0/1 target (``Int8``, missing when unknown)."""
+    """The observations with ``perf_records``, ``perf_worst_status`` and the 0/1 target (``Int8``, missing when unknown).
+
+    `features`: the spec the observations' features are built with; a different period anchor warns."""
     files = files or {}
+    if (features is not None and features.event_period is not None and spec.period is not None
+            and features.period_anchor != spec.period_anchor):
+        warnings.warn(
+            f"the target stamps periods at their {spec.period_anchor} but the features at their "
+            f"{features.period_anchor}: a record may be in both the features and the target, or in neither; "
+            "give TargetSpec the features' period_anchor", UserWarning, stacklevel=2)
     rfile, ofile = files.get("records"), files.get("observations")
     window = Duration.parse(spec.window)
     rec_ent = _column(records, spec.entity, rfile, "the entity")
-    rec_ts = parse_times(_column(records, spec.time, rfile, "the record time"), column=spec.time, file=rfile,
-                         period=spec.period, anchor=spec.period_anchor)
+    rec_time = _column(records, spec.time, rfile, "the record time")
     status = _status(_column(records, spec.status, rfile, "the status"), spec.status, rfile)
     obs_ent = _column(observations, spec.entity, ofile, "the entity")
-    obs_ts = parse_times(_column(observations, spec.observation_date, ofile, "the observation date"),
-                         column=spec.observation_date, file=ofile)
-    obs = pd.DataFrame({"__ent": obs_ent.to_numpy(), "__obs": obs_ts.to_numpy(),
-                        "__end": window.add_to(obs_ts).to_numpy(), "__i": np.arange(len(observations))})
-    rec = pd.DataFrame({"__ent": rec_ent.to_numpy(), "__t": rec_ts.to_numpy(), "__s": status})
+    obs_date = _column(observations, spec.observation_date, ofile, "the observation date")
+    to_utc = compare_in_utc(rec_time, obs_date)  # as the features compare them
+    rec_ts, rec_raw = parse_times(rec_time, column=spec.time, file=rfile, period=spec.period,
+                                  anchor=spec.period_anchor, to_utc=to_utc, raw=True)
+    obs_ts = parse_times(obs_date, column=spec.observation_date, file=ofile, to_utc=to_utc)
+    end = window.add_to(obs_ts)
+    obs = pd.DataFrame({"__ent": obs_ent.to_numpy(), "__obs": obs_ts.to_numpy(), "__end": end.to_numpy(),
+                        "__from": usable_until(obs_ts, spec.period, spec.period_anchor).to_numpy(),
+                        "__until": usable_until(end, spec.period, spec.period_anchor).to_numpy(),
+                        "__i": np.arange(len(observations))})
+    rec = pd.DataFrame({"__ent": rec_ent.to_numpy(), "__t": rec_ts.to_numpy(), "__raw": rec_raw.to_numpy(),
+                        "__s": status})
     joined = rec.merge(obs, on="__ent", how="inner")
-    joined = joined[(joined["__t"] >= joined["__obs"]) & (joined["__t"] < joined["__end"])]
+    t, raw = joined["__t"].to_numpy(), joined["__raw"].to_numpy()
+    # as the features see it: used at the observation, or not yet at the window's end
+    seen = (t < joined["__from"].to_numpy()) & (raw < joined["__obs"].to_numpy())
+    known = (t < joined["__until"].to_numpy()) & (raw < joined["__end"].to_numpy())
+    joined = joined[~seen & known]
     grouped = joined.groupby("__i")["__s"]
     n = grouped.count().reindex(np.arange(len(obs)), fill_value=0)
     worst = grouped.max().reindex(np.arange(len(obs)))
