@@ -491,3 +491,20 @@ def test_events_and_dates_with_different_explicit_offsets_are_compared_as_instan
     assert np.isnan(swapped.frame["s"].item())  # 04:00 on the 15th in +08:00, after the observation
     aware = obs.assign(observation_date=pd.to_datetime(obs["observation_date"]))
     assert build_features(None, ev, BehaviourSpec.from_dict(base), aware, engine=engine)["s"].item() == 101.0
+
+
+def test_float_features_are_the_same_on_every_run():
+    # DuckDB merged one entity's partial sums across its threads in whatever order they finished: sum, std
+    # and slope of non-whole amounts differed in the last digit between runs (3 runs in 4 here).
+    rng = np.random.default_rng(0)
+    n = 400_000
+    ev = pd.DataFrame({"id": rng.integers(1, 4, n), "amt": rng.random(n) * 1000,
+                       "t": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 360 * 86400, n), unit="s")})
+    ev = ev.drop_duplicates().reset_index(drop=True)
+    obs = pd.DataFrame({"id": [1, 2, 3], "observation_date": ["2024-01-01"] * 3})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["365d"], "features": [
+        {"name": "s", "column": "amt", "agg": "sum"}, {"name": "b", "column": "amt", "agg": "slope"},
+        {"name": "sd", "column": "amt", "agg": "std"}]})
+    first = build_feature_table(None, ev, spec, obs).frame
+    for _ in range(4):
+        pd.testing.assert_frame_equal(build_feature_table(None, ev, spec, obs).frame, first, check_exact=True)

@@ -181,10 +181,14 @@ def compute_duckdb(
 
     `events` is a prepared events frame, or the name of a table/view with the same columns in
     `connection`. Observations are numbered 0..n-1 in ``__obs_row`` (as `prepare_observations` does).
+    Without a `connection` the query runs on one DuckDB thread, so the same data give the same floats.
     """
     import duckdb
 
-    con = connection if connection is not None else duckdb.connect()
+    # One thread: DuckDB merges partial sums of one group in whatever order its threads finish, so float
+    # features (sum, std, slope) differed in the last digit from run to run. Scale-out is per entity
+    # partition on a cluster (`creditflow.distributed.features`), where a thread per task is what fits.
+    con = connection if connection is not None else duckdb.connect(config={"threads": 1})
     try:
         if isinstance(events, pd.DataFrame):
             con.register("__cf_events", events)
