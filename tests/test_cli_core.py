@@ -314,6 +314,32 @@ def test_train_out_that_is_an_existing_file_exits_2(tmp_path):
     assert r.returncode == 2 and "--out must be a directory" in r.stderr
 
 
+def test_splits_file_gives_each_rows_sample_and_an_existing_bundle_needs_force(trained, tmp_path):
+    # A validator could not tell which rows were train/test without copying the split code; and a second
+    # train --out into the champion's folder replaced its bundle without a word.
+    from sklearn.metrics import roc_auc_score
+
+    splits = pd.read_csv(trained / "splits.csv")
+    data = pd.read_csv(UCI)
+    assert list(splits.columns) == ["row", "ID", "sample"] and splits["ID"].tolist() == data["ID"].tolist()
+    assert splits["sample"].value_counts().to_dict() == {"train": 21000, "test": 9000}
+    r = run("score", trained / "model", UCI, "--out", tmp_path / "s.csv", "--no-reasons")
+    assert r.returncode == 0, r.stderr
+    scored = pd.read_csv(tmp_path / "s.csv")
+    test = (splits["sample"] == "test").to_numpy()
+    auc = roc_auc_score(data[UCI_TARGET][test], scored["probability"][test])
+    assert auc == pytest.approx(json.loads((trained / "metrics.json").read_text())["splits"]["test"]["auc"], abs=1e-12)
+    out = tmp_path / "champion"
+    assert run("train", GERMAN, "--target", "creditability", "--out", out, "--no-report").returncode == 0
+    before = (out / "model" / "manifest.json").read_text()
+    r = run("train", GERMAN, "--target", "creditability", "--out", out, "--no-report", "--model", "gbdt")
+    assert r.returncode == 2 and "already holds a model bundle (scorecard" in r.stderr and "--force" in r.stderr
+    assert (out / "model" / "manifest.json").read_text() == before
+    r = run("train", GERMAN, "--target", "creditability", "--out", out, "--no-report", "--model", "gbdt", "--force")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "model" / "manifest.json").read_text())["model_type"] == "gbdt"
+
+
 def test_unknown_excluded_column_is_refused(tmp_path):
     r = run("train", UCI, "--target", UCI_TARGET, "--exclude", "SEXX", "--exclude", "AGE", "--out", tmp_path / "o")
     assert r.returncode == 2
@@ -420,7 +446,7 @@ def test_score_id_option_and_a_stale_report(tmp_path):
     assert not (tmp_path / "t.csv").exists()
     # retrained in the same folder without a report: the old report is not announced as this model's
     r = run("train", tmp_path / "g.csv", "--target", "creditability", "--bad", "bad", "--no-report",
-            "--out", tmp_path / "o", "-p", "coef_sign=any")
+            "--out", tmp_path / "o", "-p", "coef_sign=any", "--force")
     assert r.returncode == 0, r.stderr
     assert "validation report:" not in r.stdout
     assert "is from an earlier run" in " ".join(r.stderr.split())

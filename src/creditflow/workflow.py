@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from creditflow.bundle import load_model, read_manifest, save_bundle
@@ -22,6 +23,8 @@ from creditflow.models.base import recoded_columns
 MODEL_DIR = "model"
 METRICS_FILE = "metrics.json"
 REPORT_HTML = "report.html"
+SPLITS_FILE = "splits.csv"
+SPLIT_NAMES = ("train", "test", "oot")
 REPORT_XLSX = "report.xlsx"
 
 
@@ -152,6 +155,7 @@ def train(
         save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
+        write_splits(out / SPLITS_FILE, data, data.roles(test_size, seed))
         if validation is not None:
             # known once the bundle is written
             validation.meta["model version"] = read_manifest(out / MODEL_DIR)["model_version"]
@@ -159,6 +163,17 @@ def train(
             validation.to_excel(out / REPORT_XLSX)
         result.out = out
     return result
+
+
+def write_splits(path: Path, data: Dataset, roles: np.ndarray) -> None:
+    """The sample of every training row (`row`: 1-based data row of the input; the id when there is one;
+    `sample`: train, test or oot), so a validator can recompute any number on the same rows."""
+    frame = pd.DataFrame({"row": np.arange(1, len(roles) + 1)})
+    if data.ids is not None:
+        frame[data.id_column if data.id_column not in ("row", "sample") else f"id_{data.id_column}"] = data.ids.to_numpy()
+    frame["sample"] = np.asarray(SPLIT_NAMES, dtype=object)[roles]
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, encoding="utf-8")
 
 
 def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: dict, training: dict) -> Any:

@@ -106,10 +106,11 @@ def require_extra(extra: str, *modules: str, command: str) -> None:
                               f"pip install 'creditflow[{extra}]'")
 
 
-def check_output_dir(out: Path, what: str = "--out") -> None:
+def check_output_dir(out: Path, what: str = "--out", replace: bool = False) -> None:
     """A training output directory: refuse a path that is (or lies under) an existing regular file, or
-    whose model/ folder holds files that are not a bundle (saving would have to replace them), before the work."""
-    from creditflow.bundle import is_bundle
+    whose model/ folder holds files that are not a bundle (saving would have to replace them), or a bundle
+    unless `replace` (a champion model lost to a retrain) — before the work."""
+    from creditflow.bundle import is_bundle, read_manifest
     from creditflow.workflow import MODEL_DIR
 
     for p in (out, *out.parents):
@@ -122,6 +123,14 @@ def check_output_dir(out: Path, what: str = "--out") -> None:
     if model.is_dir() and any(model.iterdir()) and not is_bundle(model):
         fail(f"{what}: the model is written to this folder, which holds other files (not a creditflow bundle); "
              "name another --out", file=str(model))
+    if not replace and is_bundle(model):
+        try:
+            manifest = read_manifest(model)
+            which = f" ({manifest.get('model_type')}, model_version {manifest.get('model_version')})"
+        except CreditflowError:
+            which = ""
+        fail(f"{what}: this folder already holds a model bundle{which}; pass --force to replace it, or name "
+             "another --out", file=str(model))
 
 
 def main() -> None:

@@ -127,15 +127,17 @@ def train_cmd(
                                                              "shape.max_bins=8."),
     encoding: str | None = encoding_option(),
     sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
+    force: bool = typer.Option(False, "--force", help="Replace a model bundle already in DIR/model."),
 ) -> None:
-    """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json and the validation report."""
+    """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json, DIR/splits.csv and the
+    validation report."""
     from creditflow.models.base import MODEL_TYPES
     from creditflow.workflow import model_params
 
     if model not in MODEL_TYPES:
         fail(f"unknown model kind {model!r}; choose one of {sorted(MODEL_TYPES)}")
     params = model_params(model, param, seed=seed) if param else None
-    check_output_dir(out)
+    check_output_dir(out, replace=force)
     if cluster:
         if encoding:
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
@@ -306,7 +308,7 @@ def demo_cmd(
     out: Path = typer.Option(Path("creditflow-demo"), "--out", help="Output directory."),
 ) -> None:
     """Train and score a scorecard on the UCI Taiwan credit-card data shipped with creditflow."""
-    check_output_dir(out)
+    check_output_dir(out, replace=True)  # the demo's own folder: a second run replaces the first
     from creditflow.datasets import UCI_TAIWAN_ID, UCI_TAIWAN_MEANINGS, UCI_TAIWAN_TARGET, uci_taiwan_path
 
     path = uci_taiwan_path()
