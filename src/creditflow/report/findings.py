@@ -33,11 +33,14 @@ _STATUS = {"stable": "ok", "monitor": "warn", "shift": "fail", "n/a": "info"}
 def findings(
     disc: dict[str, dict], calib: dict[str, dict], stab: dict[str, dict], primary: str,
     th: Thresholds = Thresholds(), protected: dict[str, str] | None = None, declared: list[str] | None = None,
+    development_gini: float | None = None,
 ) -> tuple[list[dict], list[Metric]]:
     """The automatic checks as rows (area, check, sample, value, threshold, result) and headline cards.
 
     `protected`: model variables that look like protected characteristics ({variable: characteristic});
-    `declared`: model variables the user declared protected (kept out of reasons, yet scoring).
+    `declared`: model variables the user declared protected (kept out of reasons, yet scoring);
+    `development_gini`: the training Gini of the probability a bundle records, for the Gini drop when no
+    'train' sample is given.
     """
     rows: list[dict] = []
 
@@ -50,9 +53,16 @@ def findings(
         f"ok ≥ {th.auc_low_ok}, warn ≥ {th.auc_low_warn}", _grade(d["auc_low"], th.auc_low_ok, th.auc_low_warn))
     add("discrimination", "KS", primary, f"{d['ks']:.3f}", f"ok ≥ {th.ks_ok}, warn ≥ {th.ks_warn}",
         _grade(d["ks"], th.ks_ok, th.ks_warn))
-    if "train" in disc and primary != "train" and disc["train"]["gini"] > 0:
-        drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
-        add("discrimination", "Gini drop from train", primary,
+    drop, check = None, "Gini drop from train"
+    if "train" in disc:
+        if primary != "train" and disc["train"]["gini"] > 0:
+            drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
+    elif development_gini is not None and development_gini > 0 and "gini_pd" in d:
+        # the bundle records the Gini of the probability, so compare the sample's Gini of the probability
+        drop = (development_gini - d["gini_pd"]) / development_gini
+        check = "Gini drop from train (training Gini of the probability, metadata.json)"
+    if drop is not None:
+        add("discrimination", check, primary,
             f"{drop:.1%} lower than train" if drop >= 0 else f"{-drop:.1%} higher than train",
             f"ok < {th.gini_drop_ok:.0%}, warn < {th.gini_drop_warn:.0%}",
             "ok" if drop < th.gini_drop_ok else "warn" if drop < th.gini_drop_warn else "fail")
@@ -72,7 +82,7 @@ def findings(
             ", ".join(outside) if outside else "none", "none", "ok" if not outside else "warn")
     for name, s in stab.items():
         if "psi" in s:
-            add("stability", "PSI of the score", name, f"{s['psi']:.4f} ({s['status']})", "ok < 0.10, warn < 0.25",
+            add("stability", f"PSI of the score vs {s.get('reference', 'reference')}", name, f"{s['psi']:.4f} ({s['status']})", "ok < 0.10, warn < 0.25",
                 _STATUS[s["status"]])
         if "csi_max" in s and s["csi_max"] == s["csi_max"]:
             st = stability_status(s["csi_max"])

@@ -27,7 +27,7 @@ from creditflow.report import findings as fnd
 from creditflow.report import sections_model as sm
 from creditflow.report import sections_perf as sp
 from creditflow.report.content import Section, Table
-from creditflow.report.model_view import ModelView, Sample
+from creditflow.report.model_view import Development, ModelView, Sample
 
 
 def _version() -> str:
@@ -145,6 +145,7 @@ def build_report(
     meta: Mapping[str, Any] | None = None,
     reason_docs: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
+    development: Development | None = None,
 ) -> Report:
     """Build the validation report of a fitted model on named samples (e.g. train, test, oot).
 
@@ -156,6 +157,8 @@ def build_report(
     uses (other documents are ignored; default: the bundle's own, or the model's defaults).
     `training`: the training record of the bundle's ``metadata.json`` (target, id_column, time_column and the
     excluded columns), listed in the data summary; default: the bundle's own, else the first sample's roles.
+    `development`: the training sample as a bundle keeps it (score histogram, training Gini), the PSI reference
+    and the Gini-drop baseline when no sample is named 'train'; default: a loaded bundle's own.
     Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
     """
     data = _as_datasets(datasets)
@@ -170,10 +173,13 @@ def build_report(
 
     disc_sec, disc = sp.discrimination(samples, main)
     cal_sec, cal = sp.calibration(samples)
-    stab_sec, stab = sp.stability(view, samples)
+    if development is None and "train" not in data:
+        development = Development.of_bundle(model)
+    stab_sec, stab = sp.stability(view, samples, development)
     declared = [v for v in _declared_protected(model, reason_docs) if v in view.features]
     rows, cards = fnd.findings(disc, cal, stab, main.name,
-                               protected=protected_variables(view.features, view.dictionary), declared=declared)
+                               protected=protected_variables(view.features, view.dictionary), declared=declared,
+                               development_gini=development.gini if development is not None else None)
     sections = [
         fnd.findings_section(rows, cards, disc_sec.blocks[0]),
         sm.summary_section(view, samples, _kept_out(model, data, training)),
