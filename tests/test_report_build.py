@@ -40,7 +40,7 @@ def report(card, uci) -> Report:
 
 def test_sections_in_order(report):
     assert [s.key for s in report.sections] == [
-        "findings", "summary", "selection", "binning", "points", "reasons", "discrimination", "calibration",
+        "findings", "summary", "selection", "model", "binning", "points", "reasons", "discrimination", "calibration",
         "stability", "strategy",
     ]
     assert "discrimination.metrics" in report.tables() and "stability.csi" in report.tables()
@@ -215,3 +215,19 @@ def test_data_summary_lists_the_columns_kept_out(report):
     """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
     t = report.table("summary.kept_out").set_index("column")
     assert t.loc[TARGET, "role"] == "target" and t.loc["ID", "role"] == "id" and len(t) == 2
+
+
+def test_model_section_shows_coefficients_standard_errors_vif_and_correlations(report, card, tmp_path):
+    """Before, the report showed points only: no standard error, Wald p-value, VIF or WOE correlation."""
+    t = report.table("model.coefficients").set_index("variable")
+    pd.testing.assert_frame_equal(t[["coefficient", "std_error", "wald_z", "p_value", "vif"]],
+                                  card.fit_statistics().set_index("variable"))
+    corr = report.table("model.correlation").set_index("variable")
+    assert list(corr.index) == list(card.features_) == list(corr.columns)
+    text = report.html()
+    assert "std_error" in text and "Correlation of the WOE variables" in text
+    from openpyxl import load_workbook
+
+    ws = load_workbook(report.to_excel(tmp_path / "r.xlsx"))["Coefficients and correlation"]
+    values = [c.value for row in ws.iter_rows() for c in row]
+    assert "p_value" in values and "vif" in values and float(card.coef_se_[0]) in values

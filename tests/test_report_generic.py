@@ -26,6 +26,7 @@ def test_lightgbm_challenger_report(splits, tmp_path):
     binning = report.section("binning")
     assert "no binning" in binning.blocks[0].text
     assert "no points table" in report.section("points").blocks[0].text
+    assert "has no coefficients" in report.section("model").blocks[0].text
     # discrimination uses the score derived from the probability with the default scaling
     p = model.predict_proba(splits["test"].X)[:, 1]
     auc = report.table("discrimination.metrics").set_index("sample").loc["test", "auc"]

@@ -184,6 +184,7 @@ def build_report(
         fnd.findings_section(rows, cards, disc_sec.blocks[0]),
         sm.summary_section(view, samples, _kept_out(model, data, training)),
         sm.selection_section(view),
+        sm.model_section(view),
         sm.binning_section(view, samples),
         sm.points_section(view, main),
         *_reasons(model, view, main, reason_docs),

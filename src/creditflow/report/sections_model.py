@@ -140,6 +140,54 @@ def selection_section(view: ModelView) -> Section:
     return Section("selection", "Variable selection", blocks)
 
 
+def model_section(view: ModelView) -> Section:
+    """The logistic fit behind a scorecard's points: coefficient, standard error, Wald test and VIF per
+    variable, and the correlations of the model's WOE variables (all on the training rows)."""
+    stats = getattr(view.model, "fit_statistics", None)
+    title = "Coefficients and correlation"
+    if getattr(view.model, "model_type", "") == "boosted-scorecard":
+        return Section("model", title, [Note(
+            "A boosted scorecard has no coefficients: its points are boosted shapes (log-odds per bin) fitted jointly, "
+            "not a logistic regression on WOE, so there are no standard errors, Wald tests or VIFs to show. The "
+            "points and their training shares are under Scorecard points.")])
+    if stats is None or not hasattr(view.model, "coef_"):
+        why = ("keeps no standard errors of its coefficients" if hasattr(view.model, "coef_") else
+               "has no coefficients (e.g. an ensemble of trees)")
+        return Section("model", title, [Note(
+            f"A {view.model_type} model {why}, so there are no standard errors, Wald tests or VIFs to show; the "
+            "inputs' importance, when the model gives one, is under Variable selection.")])
+    t = stats()
+    if t is None:
+        coef = pd.DataFrame({"variable": ["(intercept)", *view.features],
+                             "coefficient": [view.model.intercept_, *view.model.coef_]})
+        return Section("model", title, [
+            Note("This bundle was saved before creditflow kept the standard errors and WOE correlations of the "
+                 "training rows (model.json 'statistics'); retrain the model to see them. Coefficients only.", "warn"),
+            Table("model.coefficients", "Coefficients (logistic regression on WOE)", coef)])
+    t.insert(1, "meaning", ["", *(view.meaning(v) for v in view.features)])
+    corr = view.model.woe_corr_.loc[view.features, view.features]
+    matrix = corr.reset_index(names="variable")
+    blocks: list = [Table(
+        "model.coefficients", "Coefficients (logistic regression on WOE)", drop_empty(t),
+        formats={"coefficient": "f4", "std_error": "f4", "wald_z": "f2", "p_value": "p", "vif": "f2"},
+        note="Fitted on the training rows by penalised maximum likelihood (L2, C = "
+             f"{getattr(view.model, 'C', float('nan')):g}; the intercept is not penalised). std_error: square root of "
+             "the diagonal of the inverse information matrix of that objective at the fit; wald_z = coefficient / "
+             "std_error, p_value two-sided from the normal. A coefficient on WOE near 1 means the variable's bins "
+             "count as their own evidence; far below 1 (or a large std_error) points at overlap with other "
+             "variables. vif: variance inflation factor from the WOE correlations below (1/(1 − R²) of each "
+             "variable on the others).")]
+    off = corr.where(~np.eye(len(corr), dtype=bool)).abs()
+    if off.notna().to_numpy().any():
+        a, b = off.stack().idxmax()
+        blocks.append(Note(f"Largest correlation between two model variables: {a} and {b}, "
+                           f"{corr.loc[a, b]:+.3f} (selection drops one of a pair above max_corr).",
+                           "warn" if abs(corr.loc[a, b]) >= 0.7 else "info"))
+    blocks.append(Table("model.correlation", "Correlation of the WOE variables (training rows)", matrix,
+                        formats={v: "f3" for v in view.features}))
+    return Section("model", title, blocks)
+
+
 def _sample_bins(view: ModelView, var: str, samples: list[Sample]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per sample: rows and bads in each bin of `var`."""
     k = len(view.bin_labels(var))
