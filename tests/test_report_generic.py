@@ -48,3 +48,17 @@ def test_plain_logistic_regression_report(splits):
     report = build_report(model, {"train": splits["train"], "test": splits["test"]})
     assert "Variable selection" in report._repr_html_()
     assert np.isfinite(report.metrics["discrimination"]["test"]["auc"])
+
+
+def test_gbdt_reason_codes_are_described_as_treeshap_contributions(shared_data):
+    """Before, a gbdt's reason-code text spoke of points and interaction tables, which it does not have."""
+    from creditflow.data import read_table
+    from creditflow.models.scorecard import Scorecard
+    from creditflow.workflow import make_model
+
+    german = read_table(shared_data / "german_credit" / "germancredit.csv", "creditability", bad="bad").split()
+    intro = build_report(make_model("gbdt").fit(german["train"]), german).section("reasons").intro
+    assert "TreeSHAP contribution, in score points" in intro
+    assert "points fall" not in intro and "interaction tables" not in intro
+    card_intro = build_report(Scorecard().fit(german["train"]), german).section("reasons").intro
+    assert "whose points fall furthest" in card_intro and "interaction tables" not in card_intro

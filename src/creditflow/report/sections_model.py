@@ -373,13 +373,20 @@ def reasons_section(reasoner: Any, sample: Sample) -> Section:
     s = reasoner.settings
     reference = {"max": "the variable's best bin (the most points it can give)",
                  "p95": "the points at most 5 % of the training applicants beat on that variable",
-                 "mean": "the average contribution over the training applicants",
+                 "mean": "the variable's average contribution over the training applicants",
                  "cutoff": f"the average points of training applicants scoring just above {s.cutoff:g}"
                  if s.cutoff is not None else "applicants just above the cutoff"}.get(s.reference, s.reference)
     none = float((codes["reason_1_code"] == "").mean())
-    intro = (f"An applicant's reasons are the variables (or interaction tables) whose points fall furthest below the "
-             f"reference, {reference} (reference '{s.reference}'). Shares are of the {sample.name} sample's "
-             f"{sample.n:,} rows{drawn}; {none:.1%} of them have no reason (no variable below its reference).")
+    if reasoner.kind == "shap":  # no points per variable: the trees' contributions, put on the score's scale
+        what = ("the variables whose TreeSHAP contribution, in score points (the contribution to the model's log-odds "
+                "times the calibration slope and PDO / ln 2), falls furthest below the reference")
+    elif reasoner.pairs:
+        what = "the variables (or interaction tables) whose points fall furthest below the reference"
+    else:
+        what = "the variables whose points fall furthest below the reference"
+    intro = (f"An applicant's reasons are {what}, {reference} (reference '{s.reference}'). Shares are of the "
+             f"{sample.name} sample's {sample.n:,} rows{drawn}; {none:.1%} of them have no reason (no variable "
+             "below its reference).")
     blocks: list = []
     if len(t) and float(t["first_reason_share"].iloc[0]) >= 0.5:
         top = t.iloc[0]
