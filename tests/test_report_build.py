@@ -231,3 +231,25 @@ def test_model_section_shows_coefficients_standard_errors_vif_and_correlations(r
     ws = load_workbook(report.to_excel(tmp_path / "r.xlsx"))["Coefficients and correlation"]
     values = [c.value for row in ws.iter_rows() for c in row]
     assert "p_value" in values and "vif" in values and float(card.coef_se_[0]) in values
+
+
+def test_grades_empty_on_the_development_sample_are_flagged_with_bands_that_fit(report, card, uci):
+    """Before, a card whose grades A and B held no applicant gave no hint; now the findings flag it and
+    suggest bands at the development score quantiles, which leave no grade empty."""
+    import json
+
+    from creditflow.report.content import Note
+    from creditflow.scoring.scaling import Grades, empty_grades
+
+    scores = card.scores(uci["train"].X)["score"].to_numpy(dtype=float)
+    held = set(card.grades_.assign(scores))
+    empty = [g for g in card.grades_.names if g not in held]
+    assert len(empty) >= 2  # the default bands (A from 700) sit above this portfolio's scores
+    checks = report.table("findings.checks").set_index("check")
+    row = checks.loc["grades holding no development rows (bands that do not fit the portfolio)"]
+    assert row["sample"] == "train" and row["value"] == ", ".join(empty) and row["result"] == "warn"
+    notes = [b.text for b in report.section("findings").blocks if isinstance(b, Note)]
+    assert any("grades parameter" in t for t in notes)
+    _, text = empty_grades(card.grades_, scores)
+    bands = json.loads(re.search(r"grades='(\[.*?\])'", text).group(1))
+    assert set(Grades(bands=[tuple(b) for b in bands]).assign(scores)) == {b[0] for b in bands}

@@ -33,14 +33,15 @@ _STATUS = {"stable": "ok", "monitor": "warn", "shift": "fail", "n/a": "info"}
 def findings(
     disc: dict[str, dict], calib: dict[str, dict], stab: dict[str, dict], primary: str,
     th: Thresholds = Thresholds(), protected: dict[str, str] | None = None, declared: list[str] | None = None,
-    development_gini: float | None = None,
+    development_gini: float | None = None, empty_grades: tuple[str, list[str]] | None = None,
 ) -> tuple[list[dict], list[Metric]]:
     """The automatic checks as rows (area, check, sample, value, threshold, result) and headline cards.
 
     `protected`: model variables that look like protected characteristics ({variable: characteristic});
     `declared`: model variables the user declared protected (kept out of reasons, yet scoring);
     `development_gini`: the training Gini of the probability a bundle records, for the Gini drop when no
-    'train' sample is given.
+    'train' sample is given; `empty_grades`: (development sample, grades holding none of its rows) when two
+    or more do.
     """
     rows: list[dict] = []
 
@@ -80,6 +81,10 @@ def findings(
         outside = c["grades_outside"]
         add("calibration", "grades whose PD is outside the Jeffreys interval", name,
             ", ".join(outside) if outside else "none", "none", "ok" if not outside else "warn")
+    if empty_grades is not None:
+        sample, empty = empty_grades
+        add("calibration", "grades holding no development rows (bands that do not fit the portfolio)", sample,
+            ", ".join(empty), "at most one", "warn")
     for name, s in stab.items():
         if "psi" in s:
             add("stability", f"PSI of the score vs {s.get('reference', 'reference')}", name, f"{s['psi']:.4f} ({s['status']})", "ok < 0.10, warn < 0.25",
@@ -112,7 +117,8 @@ def findings(
     return rows, cards
 
 
-def findings_section(rows: list[dict], cards: list[Metric], headline: list[Metric]) -> Section:
+def findings_section(rows: list[dict], cards: list[Metric], headline: list[Metric],
+                     notes: list[Note] | None = None) -> Section:
     signoff = pd.DataFrame({
         "role": ["Model developer", "Independent validator", "Model owner / approver"],
         "name": ["", "", ""], "decision": ["", "", ""], "date": ["", "", ""], "signature": ["", "", ""],
@@ -121,6 +127,7 @@ def findings_section(rows: list[dict], cards: list[Metric], headline: list[Metri
         headline + cards,
         Table("findings.checks", "Automatic checks", pd.DataFrame(rows),
               note="Thresholds are indicative, not a verdict: the validator records the decision below."),
+        *(notes or []),
         Note("Decision options: approved · approved with conditions · rejected.", "info"),
         Table("findings.signoff", "Sign-off", signoff),
     ])

@@ -26,7 +26,7 @@ from creditflow.data.protected import protected_variables
 from creditflow.report import findings as fnd
 from creditflow.report import sections_model as sm
 from creditflow.report import sections_perf as sp
-from creditflow.report.content import Section, Table
+from creditflow.report.content import Note, Section, Table
 from creditflow.report.model_view import Development, ModelView, Sample
 
 
@@ -177,11 +177,13 @@ def build_report(
         development = Development.of_bundle(model)
     stab_sec, stab = sp.stability(view, samples, development)
     declared = [v for v in _declared_protected(model, reason_docs) if v in view.features]
+    fit = _grade_fit(view, samples, development)
     rows, cards = fnd.findings(disc, cal, stab, main.name,
                                protected=protected_variables(view.features, view.dictionary), declared=declared,
-                               development_gini=development.gini if development is not None else None)
+                               development_gini=development.gini if development is not None else None,
+                               empty_grades=fit[:2] if fit else None)
     sections = [
-        fnd.findings_section(rows, cards, disc_sec.blocks[0]),
+        fnd.findings_section(rows, cards, disc_sec.blocks[0], [Note(fit[2], "warn")] if fit else None),
         sm.summary_section(view, samples, _kept_out(model, data, training)),
         sm.selection_section(view),
         sm.model_section(view),
@@ -209,6 +211,21 @@ def build_report(
         metrics={"discrimination": disc, "calibration": cal, "stability": stab, "findings": rows},
         created=created, version=_version(),
     )
+
+
+def _grade_fit(view: ModelView, samples: list[Sample],
+               development: Development | None) -> tuple[str, list[str], str] | None:
+    """(development sample, empty grades, what to do) when two or more grades hold none of the training rows."""
+    from creditflow.scoring.scaling import empty_grades
+
+    train = next((s for s in samples if s.name == "train"), None)
+    if train is not None:
+        found, name = empty_grades(view.grades, train.scored["score"].to_numpy(dtype=float)), train.name
+    elif development is not None and development.histogram:
+        found, name = empty_grades(view.grades, *development.score_values()), development.name
+    else:
+        return None
+    return (name, *found) if found else None
 
 
 def _declared_protected(model: Any, docs: Mapping[str, Any] | None) -> list[str]:
