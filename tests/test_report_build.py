@@ -253,3 +253,30 @@ def test_grades_empty_on_the_development_sample_are_flagged_with_bands_that_fit(
     _, text = empty_grades(card.grades_, scores)
     bands = json.loads(re.search(r"grades='(\[.*?\])'", text).group(1))
     assert set(Grades(bands=[tuple(b) for b in bands]).assign(scores)) == {b[0] for b in bands}
+
+
+def test_zigzag_bins_their_reversals_and_thin_bins_with_large_swings_are_flagged(shared_data):
+    """Before, German credit_amount's zig-zag bins (one of 28 rows and 1 bad worth +76 points, the card's largest
+    swing) passed without a word; now the Binning section and the findings flag them, with the numbers."""
+    german = read_table(shared_data / "german_credit" / "germancredit.csv", "creditability", bad="bad").split()
+    card = Scorecard().fit(german["train"])
+    report = build_report(card, german)
+    flags = report.table("binning.flags")
+    amount = flags[flags["variable"] == "credit_amount"]
+    assert "bad rate not monotone over the bins" in set(amount["flag"])
+    assert amount["flag"].str.startswith("bad-rate order reverses on test").any()
+    thin = amount[amount["flag"].str.contains("training bads")]
+    t = card.binning_.binning_table("credit_amount")
+    pts = card.points_[card.points_["variable"] == "credit_amount"]["points"].to_numpy()
+    i = int(np.argmax(np.abs(pts - pts @ t["count"].to_numpy() / t["count"].sum())))
+    assert len(thin) == 1 and thin["detail"].iloc[0].startswith(f"{t['bin'].iloc[i]}: {int(t['count'].iloc[i])} rows, "
+                                                                f"{int(t['bads'].iloc[i])} bad(s)")
+    # every variable flagged not monotone is a numeric one whose training bad rate does change direction
+    for var in flags.loc[flags["flag"] == "bad rate not monotone over the bins", "variable"]:
+        vb = card.binning_.bins_[var]
+        with np.errstate(invalid="ignore"):  # an empty bin has no rate
+            rates = (np.asarray(vb.bads) / (np.asarray(vb.bads) + np.asarray(vb.goods)))[: len(vb.splits) + 1]
+        steps = np.sign(np.diff(rates[np.isfinite(rates)]))
+        assert vb.kind == "numeric" and (steps > 0).any() and (steps < 0).any()
+    row = report.table("findings.checks").set_index("check").loc["model variables with bins to review (Binning section)"]
+    assert "credit_amount" in row["value"] and row["result"] == "warn"

@@ -34,6 +34,7 @@ def findings(
     disc: dict[str, dict], calib: dict[str, dict], stab: dict[str, dict], primary: str,
     th: Thresholds = Thresholds(), protected: dict[str, str] | None = None, declared: list[str] | None = None,
     development_gini: float | None = None, empty_grades: tuple[str, list[str]] | None = None,
+    binning_flags: pd.DataFrame | None = None,
 ) -> tuple[list[dict], list[Metric]]:
     """The automatic checks as rows (area, check, sample, value, threshold, result) and headline cards.
 
@@ -41,7 +42,7 @@ def findings(
     `declared`: model variables the user declared protected (kept out of reasons, yet scoring);
     `development_gini`: the training Gini of the probability a bundle records, for the Gini drop when no
     'train' sample is given; `empty_grades`: (development sample, grades holding none of its rows) when two
-    or more do.
+    or more do; `binning_flags`: the Binning section's bins to review (variable, flag, detail).
     """
     rows: list[dict] = []
 
@@ -93,6 +94,10 @@ def findings(
             st = stability_status(s["csi_max"])
             add("stability", "largest CSI of a model variable", name, f"{s['csi_max']:.4f} ({s['csi_worst']})",
                 "ok < 0.10, warn < 0.25", _STATUS[st])
+    if binning_flags is not None:
+        by_var = binning_flags.groupby("variable", sort=False)["flag"].agg(lambda f: "; ".join(dict.fromkeys(f)))
+        add("binning", "model variables with bins to review (Binning section)", "model",
+            " | ".join(f"{v}: {f}" for v, f in by_var.items()) or "none", "none", "warn" if len(by_var) else "ok")
     if protected is not None or declared:
         looks, named = protected or {}, list(declared or [])
         parts = []

@@ -181,7 +181,8 @@ def build_report(
     rows, cards = fnd.findings(disc, cal, stab, main.name,
                                protected=protected_variables(view.features, view.dictionary), declared=declared,
                                development_gini=development.gini if development is not None else None,
-                               empty_grades=fit[:2] if fit else None)
+                               empty_grades=fit[:2] if fit else None,
+                               binning_flags=sm.binning_flags(view, samples) if view.has_binning else None)
     sections = [
         fnd.findings_section(rows, cards, disc_sec.blocks[0], [Note(fit[2], "warn")] if fit else None),
         sm.summary_section(view, samples, _kept_out(model, data, training)),

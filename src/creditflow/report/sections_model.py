@@ -238,6 +238,62 @@ def _variable_group(view: ModelView, var: str, samples: list[Sample], selected: 
     )
 
 
+FEW_BADS = 10  # a bin with fewer training bads than this is too thin to carry a large points swing
+
+
+def _trend(rates: np.ndarray) -> np.ndarray:
+    return np.sign(np.diff(rates))
+
+
+def binning_flags(view: ModelView, samples: list[Sample]) -> pd.DataFrame:
+    """Model variables whose binning a validator should look at, with the numbers: a numeric variable whose
+    regular bins are not monotone in training bad rate, neighbouring bins whose bad-rate order reverses on an
+    evaluation sample (for such a variable), and a bin with few training bads that carries a points swing of at least half the card's
+    largest. Flags only: the binning is not changed."""
+    cols = ["variable", "flag", "detail"]
+    if not view.has_binning:
+        return pd.DataFrame(columns=cols)
+    rows: list[dict] = []
+    others = [s for s in samples if s.name != "train"]
+    tables = {v: binning_table(view, v, samples) for v in view.features if v in view.binning.bins_}
+    swings: dict[tuple[str, int], float] = {}
+    for var, t in tables.items():
+        if "points" in t:
+            w = t["count"].to_numpy(dtype=float)
+            pts = t["points"].to_numpy(dtype=float)
+            mean = float(pts @ w / w.sum()) if w.sum() else 0.0
+            swings.update({(var, i): abs(p - mean) for i, p in enumerate(pts)})
+    top = max(swings.values(), default=0.0)
+    for var, t in tables.items():
+        vb = view.binning.bins_[var]
+        reg = t.iloc[: len(vb.splits) + 1] if vb.kind == "numeric" else t.iloc[:0]
+        reg = reg[reg["count"] > 0]
+        rates = reg["bad_rate"].to_numpy(dtype=float)
+        trend = _trend(rates)
+        if (trend > 0).any() and (trend < 0).any():  # a monotone variable's small reversals are sample noise
+            rows.append({"variable": var, "flag": "bad rate not monotone over the bins",
+                         "detail": "training bad rate by bin: " + ", ".join(f"{r:.1%}" for r in rates)})
+            labels = reg["bin"].astype(str).tolist()
+            for s in others:
+                col = f"bad_rate_{s.name}"
+                if col not in reg:
+                    continue
+                for i in np.flatnonzero(trend * _trend(reg[col].to_numpy(dtype=float)) < 0):
+                    a, b = reg.iloc[i], reg.iloc[i + 1]
+                    rows.append({"variable": var, "flag": f"bad-rate order reverses on {s.name}",
+                                 "detail": f"{labels[i]} vs {labels[i + 1]}: training {a['bad_rate']:.1%} / "
+                                           f"{b['bad_rate']:.1%}, {s.name} {a[col]:.1%} / {b[col]:.1%}"})
+        for i, r in t.reset_index(drop=True).iterrows():
+            swing = swings.get((var, i), 0.0)
+            if top > 0 and swing >= top / 2 and r["bads"] < FEW_BADS:
+                rows.append({"variable": var, "flag": f"bin with fewer than {FEW_BADS} training bads carries a "
+                                                      "large points swing",
+                             "detail": f"{r['bin']}: {int(r['count'])} rows, {int(r['bads'])} bad(s), "
+                                       f"{int(r['points'])} points, {swing:.0f} from the variable's mean "
+                                       f"(card's largest swing {top:.0f})"})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def binning_section(view: ModelView, samples: list[Sample]) -> Section:
     if not view.has_binning:
         return Section("binning", "Binning", [Note(
@@ -250,7 +306,16 @@ def binning_section(view: ModelView, samples: list[Sample]) -> Section:
     intro = ("Development counts come from the model's own fit. Columns share_<sample> and bad_rate_<sample> "
              "show each evaluation sample in the same bins. Bars: share of rows; lines: bad rate; "
              "numbers above bars: WOE (ln of bad share over good share).")
-    return Section("binning", "Binning", [Note(intro), *groups])
+    flags = binning_flags(view, samples)
+    head: list = [Note(intro)]
+    if len(flags):
+        head.append(Table("binning.flags", "Bins to review", flags, note=(
+            "Flags, not changes: a numeric variable whose bad rate zig-zags over its bins may fit noise (its IV "
+            "is then inflated), and its neighbouring bins whose bad-rate order reverses out of sample do not hold; a "
+            f"bin with fewer than {FEW_BADS} training bads swinging the score by at least half the card's largest "
+            "swing (points from the variable's row-weighted mean) rests on a handful of cases. A monotone binning "
+            "(binning.monotonic) or fewer bins is the usual remedy.")))
+    return Section("binning", "Binning", [*head, *groups])
 
 
 TRADEOFF_MAX_ROWS = 200_000
