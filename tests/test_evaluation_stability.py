@@ -15,6 +15,7 @@ from creditflow.evaluation import (
     csi,
     csi_from_shares,
     psi,
+    psi_from_histogram,
     psi_from_shares,
     stability_status,
 )
@@ -68,3 +69,15 @@ def test_csi_from_labels_and_from_shares_agree():
 def test_status_thresholds():
     assert (PSI_MONITOR, PSI_SHIFT) == (0.10, 0.25)
     assert [stability_status(v) for v in (0.05, 0.10, 0.2, 0.25)] == ["stable", "monitor", "monitor", "shift"]
+
+
+def test_psi_from_a_histogram_is_psi_of_the_rows_it_holds():
+    rng = np.random.default_rng(3)
+    actual = rng.integers(330, 720, 999).astype(float)
+    for n in (1, 2, 7, 1000, 17_500):
+        rows = rng.integers(300, 700, n).astype(float)
+        counts = np.bincount((rows - 300).astype(int), minlength=400)
+        kept = psi_from_histogram(300 + np.arange(400), counts, actual)
+        direct = psi(rows, actual)
+        assert kept.value == direct.value
+        pd.testing.assert_frame_equal(kept.table, direct.table)

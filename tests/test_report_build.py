@@ -40,7 +40,7 @@ def report(card, uci) -> Report:
 
 def test_sections_in_order(report):
     assert [s.key for s in report.sections] == [
-        "findings", "summary", "selection", "binning", "points", "reasons", "discrimination", "calibration",
+        "findings", "summary", "selection", "model", "binning", "points", "reasons", "discrimination", "calibration",
         "stability", "strategy",
     ]
     assert "discrimination.metrics" in report.tables() and "stability.csi" in report.tables()
@@ -215,3 +215,68 @@ def test_data_summary_lists_the_columns_kept_out(report):
     """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
     t = report.table("summary.kept_out").set_index("column")
     assert t.loc[TARGET, "role"] == "target" and t.loc["ID", "role"] == "id" and len(t) == 2
+
+
+def test_model_section_shows_coefficients_standard_errors_vif_and_correlations(report, card, tmp_path):
+    """Before, the report showed points only: no standard error, Wald p-value, VIF or WOE correlation."""
+    t = report.table("model.coefficients").set_index("variable")
+    pd.testing.assert_frame_equal(t[["coefficient", "std_error", "wald_z", "p_value", "vif"]],
+                                  card.fit_statistics().set_index("variable"))
+    corr = report.table("model.correlation").set_index("variable")
+    assert list(corr.index) == list(card.features_) == list(corr.columns)
+    text = report.html()
+    assert "std_error" in text and "Correlation of the WOE variables" in text
+    from openpyxl import load_workbook
+
+    ws = load_workbook(report.to_excel(tmp_path / "r.xlsx"))["Coefficients and correlation"]
+    values = [c.value for row in ws.iter_rows() for c in row]
+    assert "p_value" in values and "vif" in values and float(card.coef_se_[0]) in values
+
+
+def test_grades_empty_on_the_development_sample_are_flagged_with_bands_that_fit(report, card, uci):
+    """Before, a card whose grades A and B held no applicant gave no hint; now the findings flag it and
+    suggest bands at the development score quantiles, which leave no grade empty."""
+    import json
+
+    from creditflow.report.content import Note
+    from creditflow.scoring.scaling import Grades, empty_grades
+
+    scores = card.scores(uci["train"].X)["score"].to_numpy(dtype=float)
+    held = set(card.grades_.assign(scores))
+    empty = [g for g in card.grades_.names if g not in held]
+    assert len(empty) >= 2  # the default bands (A from 700) sit above this portfolio's scores
+    checks = report.table("findings.checks").set_index("check")
+    row = checks.loc["grades holding no development rows (bands that do not fit the portfolio)"]
+    assert row["sample"] == "train" and row["value"] == ", ".join(empty) and row["result"] == "warn"
+    notes = [b.text for b in report.section("findings").blocks if isinstance(b, Note)]
+    assert any("grades parameter" in t for t in notes)
+    _, text = empty_grades(card.grades_, scores)
+    bands = json.loads(re.search(r"grades='(\[.*?\])'", text).group(1))
+    assert set(Grades(bands=[tuple(b) for b in bands]).assign(scores)) == {b[0] for b in bands}
+
+
+def test_zigzag_bins_their_reversals_and_thin_bins_with_large_swings_are_flagged(shared_data):
+    """Before, German credit_amount's zig-zag bins (one of 28 rows and 1 bad worth +76 points, the card's largest
+    swing) passed without a word; now the Binning section and the findings flag them, with the numbers."""
+    german = read_table(shared_data / "german_credit" / "germancredit.csv", "creditability", bad="bad").split()
+    card = Scorecard().fit(german["train"])
+    report = build_report(card, german)
+    flags = report.table("binning.flags")
+    amount = flags[flags["variable"] == "credit_amount"]
+    assert "bad rate not monotone over the bins" in set(amount["flag"])
+    assert amount["flag"].str.startswith("bad-rate order reverses on test").any()
+    thin = amount[amount["flag"].str.contains("training bads")]
+    t = card.binning_.binning_table("credit_amount")
+    pts = card.points_[card.points_["variable"] == "credit_amount"]["points"].to_numpy()
+    i = int(np.argmax(np.abs(pts - pts @ t["count"].to_numpy() / t["count"].sum())))
+    assert len(thin) == 1 and thin["detail"].iloc[0].startswith(f"{t['bin'].iloc[i]}: {int(t['count'].iloc[i])} rows, "
+                                                                f"{int(t['bads'].iloc[i])} bad(s)")
+    # every variable flagged not monotone is a numeric one whose training bad rate does change direction
+    for var in flags.loc[flags["flag"] == "bad rate not monotone over the bins", "variable"]:
+        vb = card.binning_.bins_[var]
+        with np.errstate(invalid="ignore"):  # an empty bin has no rate
+            rates = (np.asarray(vb.bads) / (np.asarray(vb.bads) + np.asarray(vb.goods)))[: len(vb.splits) + 1]
+        steps = np.sign(np.diff(rates[np.isfinite(rates)]))
+        assert vb.kind == "numeric" and (steps > 0).any() and (steps < 0).any()
+    row = report.table("findings.checks").set_index("check").loc["model variables with bins to review (Binning section)"]
+    assert "credit_amount" in row["value"] and row["result"] == "warn"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -220,3 +221,39 @@ def test_exclusions_dictionary_logic_and_declared_protected_reach_the_report(run
         assert f"Business logic (field dictionary): {escape(logic)}" in text
     cells = {c.value for ws in load_workbook(tmp_path / "r.xlsx").worksheets for row in ws.iter_rows() for c in row}
     assert "personal_status_and_sex" in cells and logic in cells
+
+
+def test_a_report_without_training_rows_measures_psi_against_the_bundles_training_scores(
+        runner, bundle, shared_data, tmp_path):
+    """Before, `report DATA --oot OOT` took DATA as the PSI reference: no PSI for DATA, none against development,
+    and no Gini drop. Now every sample gets a PSI against the training scores the bundle keeps."""
+    from creditflow.bundle import load_bundle
+    from creditflow.evaluation import psi
+    from creditflow.report import build_report
+
+    uci = shared_data / "uci_taiwan" / "UCI_Credit_Card.csv"
+    data = read_table(uci, target=TARGET, id="ID")
+    splits = data.split()  # as train split it: seed 42, test share 0.3
+    b = load_bundle(bundle)
+    report = build_report(b, {"data": splits["test"], "oot": data.subset(np.flatnonzero(data.ids.to_numpy() > 25000))})
+    table = report.table("stability.psi").set_index("sample")
+    assert set(table.index) == {"data", "oot"} and set(table["reference"]) == {"development"}
+    train_scores = b.model.scores(splits["train"].X)["score"].to_numpy(dtype=float)
+    for name, ds in (("data", splits["test"]), ("oot", data.subset(np.flatnonzero(data.ids.to_numpy() > 25000)))):
+        expected = psi(train_scores, b.model.scores(ds.X)["score"].to_numpy(dtype=float)).value
+        assert table.loc[name, "psi"] == pytest.approx(expected, rel=1e-12)
+    checks = report.table("findings.checks")
+    drop = checks[checks["check"].str.startswith("Gini drop from train")]
+    assert list(drop["sample"]) == ["data"]
+    train_gini = b.metadata["metrics"]["train"]["gini"]
+    test_gini = report.table("discrimination.metrics").set_index("sample").loc["data", "auc_pd"] * 2 - 1
+    assert drop["value"].iloc[0] == f"{(train_gini - test_gini) / train_gini:.1%} lower than train"
+
+    frame = pd.read_csv(uci)
+    test_csv, oot_csv, html = tmp_path / "test.csv", tmp_path / "oot.csv", tmp_path / "r.html"
+    frame[frame["ID"] <= 25000].to_csv(test_csv, index=False)
+    frame[frame["ID"] > 25000].to_csv(oot_csv, index=False)
+    result = runner.invoke(app, ["report", str(bundle), str(test_csv), "--oot", str(oot_csv), "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    text = html.read_text(encoding="utf-8")
+    assert "PSI bins — development vs data" in text and "PSI bins — development vs oot" in text

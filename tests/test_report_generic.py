@@ -26,6 +26,7 @@ def test_lightgbm_challenger_report(splits, tmp_path):
     binning = report.section("binning")
     assert "no binning" in binning.blocks[0].text
     assert "no points table" in report.section("points").blocks[0].text
+    assert "has no coefficients" in report.section("model").blocks[0].text
     # discrimination uses the score derived from the probability with the default scaling
     p = model.predict_proba(splits["test"].X)[:, 1]
     auc = report.table("discrimination.metrics").set_index("sample").loc["test", "auc"]
@@ -47,3 +48,17 @@ def test_plain_logistic_regression_report(splits):
     report = build_report(model, {"train": splits["train"], "test": splits["test"]})
     assert "Variable selection" in report._repr_html_()
     assert np.isfinite(report.metrics["discrimination"]["test"]["auc"])
+
+
+def test_gbdt_reason_codes_are_described_as_treeshap_contributions(shared_data):
+    """Before, a gbdt's reason-code text spoke of points and interaction tables, which it does not have."""
+    from creditflow.data import read_table
+    from creditflow.models.scorecard import Scorecard
+    from creditflow.workflow import make_model
+
+    german = read_table(shared_data / "german_credit" / "germancredit.csv", "creditability", bad="bad").split()
+    intro = build_report(make_model("gbdt").fit(german["train"]), german).section("reasons").intro
+    assert "TreeSHAP contribution, in score points" in intro
+    assert "points fall" not in intro and "interaction tables" not in intro
+    card_intro = build_report(Scorecard().fit(german["train"]), german).section("reasons").intro
+    assert "whose points fall furthest" in card_intro and "interaction tables" not in card_intro

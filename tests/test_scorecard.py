@@ -389,3 +389,36 @@ def test_a_variable_whose_bins_all_get_the_same_points_leaves_the_card(card):
     assert "BILL_AMT6" in flat["variable"].tolist()
     assert flat["reason"].str.startswith("every bin gets the same points").all()
     assert "BILL_AMT6" not in card.features_
+
+
+def test_standard_errors_correlations_and_vif_are_those_of_the_training_woe_rows(card, uci, tmp_path):
+    """Before, neither the card nor its bundle kept standard errors or the WOE correlations, so a report could
+    show no Wald test and no VIF. Now the fit keeps them, by hand from the WOE rows, and the bundle stores them."""
+    from scipy import stats
+
+    X, y = uci.train.X, uci.train.y.astype(float)
+    woe = card.binning_.transform(X, card.features_).to_numpy()
+    a = np.column_stack([np.ones(len(y)), woe])
+    p = 1 / (1 + np.exp(-(a @ np.r_[card.intercept_, card.coef_])))
+    info = a.T @ (a * (p * (1 - p))[:, None]) + np.diag([0.0, *[1 / card.C] * len(card.features_)])
+    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    corr = np.corrcoef(woe, rowvar=False)
+    t = card.fit_statistics().set_index("variable")
+    np.testing.assert_allclose(t["std_error"].to_numpy(), se, rtol=1e-6)
+    np.testing.assert_allclose(t["wald_z"].to_numpy(), np.r_[card.intercept_, card.coef_] / se, rtol=1e-6)
+    np.testing.assert_allclose(t["p_value"].to_numpy(), 2 * stats.norm.sf(np.abs(t["wald_z"].to_numpy())))
+    np.testing.assert_allclose(card.woe_corr_.to_numpy(), corr, atol=1e-9)
+    np.testing.assert_allclose(t["vif"].iloc[1:].to_numpy(), np.diag(np.linalg.inv(corr)), rtol=1e-6)
+    save_bundle(card, tmp_path / "m")
+    loaded = load_bundle(tmp_path / "m").model
+    pd.testing.assert_frame_equal(loaded.fit_statistics(), card.fit_statistics())
+    # a re-hashed bundle with a bad value is refused, naming the key
+    from creditflow.bundle import read_bundle, write_bundle_files
+
+    _, blobs = read_bundle(tmp_path / "m")
+    doc = json.loads(blobs["model.json"])
+    doc["statistics"]["standard_errors"][card.features_[0]] = -1
+    blobs["model.json"] = json.dumps(doc).encode()
+    write_bundle_files(tmp_path / "m2", blobs, card.model_type)
+    with pytest.raises(BundleError, match=f"statistics.standard_errors.{card.features_[0]}"):
+        load_bundle(tmp_path / "m2")

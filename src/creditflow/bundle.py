@@ -503,6 +503,17 @@ def _check_model_doc(m: Any, file: str, binned: dict[str, int] | None) -> None:
             _numbers(c, file, f"contributions.{v}")
             if binned is not None and v in binned and len(c) != binned[v]:
                 raise _bad(file, f"contributions.{v}", f"has {_count(c, 'value')} but binning.json gives it {binned[v]} bins")
+    if "statistics" in m:
+        st = _mapping(m["statistics"], file, "statistics")
+        _number(st, "intercept_se", file, "statistics.intercept_se")
+        feats = list(m.get("features") or [])
+        for v, e in _mapping(st.get("standard_errors", {}), file, "statistics.standard_errors").items():
+            if not _is_number(e) or e < 0:
+                raise _bad(file, f"statistics.standard_errors.{v}", f"must be a finite number >= 0, not {_what(e)}")
+        for v, row in _mapping(st.get("woe_correlation", {}), file, "statistics.woe_correlation").items():
+            if len(_numbers(row, file, f"statistics.woe_correlation.{v}")) != len(feats):
+                raise _bad(file, f"statistics.woe_correlation.{v}",
+                           f"has {_count(row, 'value')} but the model has {_count(feats, 'variable')}")
     if "points" in m and not (isinstance(m["points"], list) and all(isinstance(r, dict) for r in m["points"])):
         raise _bad(file, "points", "must be a list of {variable, bin, points} rows")
 

@@ -86,6 +86,12 @@ def _summary(result: TrainResult, report: bool = True) -> None:
         left_out.update({row.variable: row.reason for row in selection[warn].itertuples()})
     for var, why in left_out.items():
         err_console.print(f"[yellow]warning:[/] column {var!r} left out of the model: {why}")
+    if "train" in result.splits and hasattr(model, "grades_"):
+        from creditflow.scoring.scaling import empty_grades
+
+        found = empty_grades(model.grades_, model.scores(result.splits["train"].X)["score"].to_numpy(dtype=float))
+        if found:
+            err_console.print(f"[yellow]note:[/] {found[1]}", highlight=False, soft_wrap=True)
     if result.out is not None:
         console.print(f"model bundle: [bold]{result.out / 'model'}[/]   metrics: {result.out / 'metrics.json'}")
         html = result.out / "report.html"

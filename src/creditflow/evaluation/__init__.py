@@ -24,6 +24,7 @@ from creditflow.evaluation.stability import (
     csi,
     csi_from_shares,
     psi,
+    psi_from_histogram,
     psi_from_shares,
     stability_status,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "ks",
     "lift_gain_table",
     "psi",
+    "psi_from_histogram",
     "psi_from_shares",
     "stability_status",
     "strategy_table",

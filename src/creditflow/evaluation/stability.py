@@ -25,6 +25,7 @@ __all__ = [
     "csi",
     "csi_from_shares",
     "psi",
+    "psi_from_histogram",
     "psi_from_shares",
     "stability_status",
 ]
@@ -118,6 +119,42 @@ def psi(
     if ce[-1] == 0 and ca[-1] == 0:
         return _table(labels, ce[:-1], ca[:-1], eps)
     return _table([*labels, "missing"], ce, ca, eps)
+
+
+def _histogram_quantile(values: np.ndarray, cum: np.ndarray, q: float) -> float:
+    """`np.quantile(rows, q)` (linear method) of the rows a histogram holds, without making the rows."""
+    n = int(cum[-1])
+    h = (n - 1) * q
+    i = int(np.floor(h))
+    a, b = (float(values[np.searchsorted(cum, j, side="right")]) for j in (i, min(i + 1, n - 1)))
+    t = h - i
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t  # numpy's own lerp, so cuts agree to the bit
+
+
+def psi_from_histogram(
+    values: ArrayLike, counts: ArrayLike, actual: ArrayLike, *, bins: int = 10, eps: float = EPS
+) -> PSIResult:
+    """`psi` against an expected sample kept as a histogram: `counts[i]` rows of value `values[i]` (e.g. the
+    training scores of a bundle's baseline). The same bins and value as `psi` on the rows themselves."""
+    v = np.asarray(values, dtype=float)
+    c = np.asarray(counts, dtype=float)
+    if v.shape != c.shape or c.sum() <= 0:
+        raise DataError("a histogram needs one count per value and at least one row")
+    order = np.argsort(v, kind="stable")
+    v, c = v[order], c[order]
+    keep = c > 0
+    v, c = v[keep], c[keep]
+    cum = np.cumsum(c)
+    cuts = np.unique([_histogram_quantile(v, cum, q) for q in np.linspace(0, 1, bins + 1)[1:-1]])
+    a = check_values(actual, len(np.asarray(actual)), "actual", allow_missing=True)
+    k = cuts.size + 1
+    ce = np.bincount(np.searchsorted(cuts, v, side="right"), weights=c, minlength=k)
+    ca = np.bincount(np.searchsorted(cuts, a[~np.isnan(a)], side="right"), minlength=k)
+    labels = interval_labels(cuts)
+    n_missing = int(np.isnan(a).sum())
+    if n_missing == 0:
+        return _table(labels, ce.astype(np.int64), ca, eps)
+    return _table([*labels, "missing"], np.r_[ce, 0].astype(np.int64), np.r_[ca, n_missing], eps)
 
 
 def _label_counts(labels: ArrayLike) -> pd.Series:

@@ -251,6 +251,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 )
             fit, dropped = self._fit_logistic(sums, chosen, mean_y, fit)
             if dropped is None:
+                self.woe_corr_ = corr.loc[chosen, chosen].copy()
                 return chosen
             var, step, why = dropped
             left[step][var] = why
@@ -295,7 +296,18 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             return (chosen, beta), (chosen[worst], "flat", why)
         self.coef_ = coef.copy()
         self.intercept_ = float(beta[0])
+        self._standard_errors(sums, chosen, beta)
         return (chosen, beta), None
+
+    def _standard_errors(self, sums: PatternSumsLike, chosen: list[str], beta: np.ndarray) -> None:
+        """Standard errors of the intercept and coefficients: the inverse of the information of the objective the
+        fit maximises (the log-likelihood's, plus 1/C on the weights for the L2 penalty) at the fitted values."""
+        _, _, info = sums.newton(chosen)(beta)
+        penalty = np.full(len(beta), 1.0 / float(self.C))
+        penalty[0] = 0.0
+        cov = np.linalg.pinv(info + np.diag(penalty))  # pinv: a singular information gives numbers, not an error
+        se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        self.intercept_se_, self.coef_se_ = float(se[0]), se[1:].copy()
 
     def _bin_logodds(self) -> list[tuple[str, np.ndarray]]:
         """Each model variable with its per-bin log-odds of bad (here coefficient x WOE)."""
@@ -474,11 +486,44 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 "grades": self.grades_.to_dict(),
                 "params": bundle_params(self),
                 **classes_doc(self),
+                **self._statistics_doc(),
             },
             "binning.json": {"variables": [self.binning_.bins_[v].to_dict() for v in self.binning_.bins_]},
             "selection.json": {"variables": self.selection_.to_dict(orient="records")},
             "dictionary.json": self.dictionary_.to_dict(),
         }
+
+    def _statistics_doc(self) -> dict[str, Any]:
+        """model.json's "statistics": standard errors and the WOE correlations of the training rows, which a
+        report cannot recompute without them (absent from cards fitted before they were kept)."""
+        if not hasattr(self, "coef_se_"):
+            return {}
+        corr = self.woe_corr_.loc[self.features_, self.features_].to_numpy(dtype=float)
+        return {"statistics": {
+            "intercept_se": self.intercept_se_,
+            "standard_errors": {v: float(e) for v, e in zip(self.features_, self.coef_se_, strict=True)},
+            "woe_correlation": {v: [float(c) for c in row] for v, row in zip(self.features_, corr, strict=True)},
+        }}
+
+    def fit_statistics(self) -> pd.DataFrame | None:
+        """Per model variable: coefficient, standard error, Wald z and p-value, VIF (intercept first; VIF from
+        the WOE correlations of the training rows); None for a card that does not keep its standard errors."""
+        check_is_fitted(self, "features_")
+        if not hasattr(self, "coef_se_"):
+            return None
+        from scipy import stats
+
+        from creditflow.selection.filters import vif_corr
+
+        vif = vif_corr(list(self.features_), self.woe_corr_)
+        coef = np.r_[self.intercept_, self.coef_]
+        se = np.r_[self.intercept_se_, self.coef_se_]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, coef / se, np.nan)
+        return pd.DataFrame({
+            "variable": ["(intercept)", *self.features_], "coefficient": coef, "std_error": se, "wald_z": z,
+            "p_value": 2 * stats.norm.sf(np.abs(z)), "vif": [np.nan, *vif.reindex(self.features_).to_numpy()],
+        })
 
     @classmethod
     def from_bundle(cls, files: dict[str, Any]) -> Scorecard:
@@ -496,6 +541,12 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         obj.feature_names_in_ = np.asarray(list(obj.binning_.bins_), dtype=object)
         obj.n_features_in_ = len(obj.feature_names_in_)
         set_classes(obj, m)
+        stats = m.get("statistics")
+        if stats:
+            obj.intercept_se_ = float(stats["intercept_se"])
+            obj.coef_se_ = np.asarray([stats["standard_errors"][v] for v in obj.features_], dtype=float)
+            obj.woe_corr_ = pd.DataFrame([stats["woe_correlation"][v] for v in obj.features_],
+                                         index=obj.features_, columns=obj.features_, dtype=float)
         obj._make_points()
         stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
         rebuilt = {(r.variable, r.bin): r.points for r in obj.points_.itertuples()}

@@ -33,11 +33,16 @@ _STATUS = {"stable": "ok", "monitor": "warn", "shift": "fail", "n/a": "info"}
 def findings(
     disc: dict[str, dict], calib: dict[str, dict], stab: dict[str, dict], primary: str,
     th: Thresholds = Thresholds(), protected: dict[str, str] | None = None, declared: list[str] | None = None,
+    development_gini: float | None = None, empty_grades: tuple[str, list[str]] | None = None,
+    binning_flags: pd.DataFrame | None = None,
 ) -> tuple[list[dict], list[Metric]]:
     """The automatic checks as rows (area, check, sample, value, threshold, result) and headline cards.
 
     `protected`: model variables that look like protected characteristics ({variable: characteristic});
-    `declared`: model variables the user declared protected (kept out of reasons, yet scoring).
+    `declared`: model variables the user declared protected (kept out of reasons, yet scoring);
+    `development_gini`: the training Gini of the probability a bundle records, for the Gini drop when no
+    'train' sample is given; `empty_grades`: (development sample, grades holding none of its rows) when two
+    or more do; `binning_flags`: the Binning section's bins to review (variable, flag, detail).
     """
     rows: list[dict] = []
 
@@ -50,9 +55,16 @@ def findings(
         f"ok ≥ {th.auc_low_ok}, warn ≥ {th.auc_low_warn}", _grade(d["auc_low"], th.auc_low_ok, th.auc_low_warn))
     add("discrimination", "KS", primary, f"{d['ks']:.3f}", f"ok ≥ {th.ks_ok}, warn ≥ {th.ks_warn}",
         _grade(d["ks"], th.ks_ok, th.ks_warn))
-    if "train" in disc and primary != "train" and disc["train"]["gini"] > 0:
-        drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
-        add("discrimination", "Gini drop from train", primary,
+    drop, check = None, "Gini drop from train"
+    if "train" in disc:
+        if primary != "train" and disc["train"]["gini"] > 0:
+            drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
+    elif development_gini is not None and development_gini > 0 and "gini_pd" in d:
+        # the bundle records the Gini of the probability, so compare the sample's Gini of the probability
+        drop = (development_gini - d["gini_pd"]) / development_gini
+        check = "Gini drop from train (training Gini of the probability, metadata.json)"
+    if drop is not None:
+        add("discrimination", check, primary,
             f"{drop:.1%} lower than train" if drop >= 0 else f"{-drop:.1%} higher than train",
             f"ok < {th.gini_drop_ok:.0%}, warn < {th.gini_drop_warn:.0%}",
             "ok" if drop < th.gini_drop_ok else "warn" if drop < th.gini_drop_warn else "fail")
@@ -70,14 +82,22 @@ def findings(
         outside = c["grades_outside"]
         add("calibration", "grades whose PD is outside the Jeffreys interval", name,
             ", ".join(outside) if outside else "none", "none", "ok" if not outside else "warn")
+    if empty_grades is not None:
+        sample, empty = empty_grades
+        add("calibration", "grades holding no development rows (bands that do not fit the portfolio)", sample,
+            ", ".join(empty), "at most one", "warn")
     for name, s in stab.items():
         if "psi" in s:
-            add("stability", "PSI of the score", name, f"{s['psi']:.4f} ({s['status']})", "ok < 0.10, warn < 0.25",
+            add("stability", f"PSI of the score vs {s.get('reference', 'reference')}", name, f"{s['psi']:.4f} ({s['status']})", "ok < 0.10, warn < 0.25",
                 _STATUS[s["status"]])
         if "csi_max" in s and s["csi_max"] == s["csi_max"]:
             st = stability_status(s["csi_max"])
             add("stability", "largest CSI of a model variable", name, f"{s['csi_max']:.4f} ({s['csi_worst']})",
                 "ok < 0.10, warn < 0.25", _STATUS[st])
+    if binning_flags is not None:
+        by_var = binning_flags.groupby("variable", sort=False)["flag"].agg(lambda f: "; ".join(dict.fromkeys(f)))
+        add("binning", "model variables with bins to review (Binning section)", "model",
+            " | ".join(f"{v}: {f}" for v, f in by_var.items()) or "none", "none", "warn" if len(by_var) else "ok")
     if protected is not None or declared:
         looks, named = protected or {}, list(declared or [])
         parts = []
@@ -102,7 +122,8 @@ def findings(
     return rows, cards
 
 
-def findings_section(rows: list[dict], cards: list[Metric], headline: list[Metric]) -> Section:
+def findings_section(rows: list[dict], cards: list[Metric], headline: list[Metric],
+                     notes: list[Note] | None = None) -> Section:
     signoff = pd.DataFrame({
         "role": ["Model developer", "Independent validator", "Model owner / approver"],
         "name": ["", "", ""], "decision": ["", "", ""], "date": ["", "", ""], "signature": ["", "", ""],
@@ -111,6 +132,7 @@ def findings_section(rows: list[dict], cards: list[Metric], headline: list[Metri
         headline + cards,
         Table("findings.checks", "Automatic checks", pd.DataFrame(rows),
               note="Thresholds are indicative, not a verdict: the validator records the decision below."),
+        *(notes or []),
         Note("Decision options: approved · approved with conditions · rejected.", "info"),
         Table("findings.signoff", "Sign-off", signoff),
     ])

@@ -49,6 +49,38 @@ class Sample:
         return float(np.mean(self.y))
 
 
+@dataclass
+class Development:
+    """The training sample as a bundle keeps it, for a report given no training rows: the histogram of its
+    integer scores (``baseline.json``) and its Gini on the probability of bad (``metadata.json``)."""
+
+    rows: int
+    histogram: dict | None = None  # {"min": lowest score, "counts": rows per integer score}
+    gini: float | None = None
+
+    name = "development"
+
+    @classmethod
+    def of_bundle(cls, bundle: Any) -> Development | None:
+        """What a loaded bundle records of its training sample; None for a model without such documents."""
+        files = getattr(bundle, "files", None)
+        if not isinstance(files, dict) or not hasattr(bundle, "model"):
+            return None
+        base = files.get("baseline.json") or {}
+        train = ((files.get("metadata.json") or {}).get("metrics") or {}).get("train") or {}
+        histogram = (base.get("score") or {}).get("histogram")
+        gini = train.get("gini")
+        if not histogram and gini is None:
+            return None
+        rows = int(base.get("rows") or train.get("rows") or 0)
+        return cls(rows=rows, histogram=histogram or None, gini=None if gini is None else float(gini))
+
+    def score_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows at each score) of the training sample."""
+        counts = np.asarray(self.histogram["counts"], dtype=float)
+        return int(self.histogram["min"]) + np.arange(len(counts), dtype=float), counts
+
+
 class ModelView:
     """Uniform read access to a fitted model for reporting."""
 

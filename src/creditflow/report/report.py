@@ -26,8 +26,8 @@ from creditflow.data.protected import protected_variables
 from creditflow.report import findings as fnd
 from creditflow.report import sections_model as sm
 from creditflow.report import sections_perf as sp
-from creditflow.report.content import Section, Table
-from creditflow.report.model_view import ModelView, Sample
+from creditflow.report.content import Note, Section, Table
+from creditflow.report.model_view import Development, ModelView, Sample
 
 
 def _version() -> str:
@@ -145,6 +145,7 @@ def build_report(
     meta: Mapping[str, Any] | None = None,
     reason_docs: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
+    development: Development | None = None,
 ) -> Report:
     """Build the validation report of a fitted model on named samples (e.g. train, test, oot).
 
@@ -156,6 +157,8 @@ def build_report(
     uses (other documents are ignored; default: the bundle's own, or the model's defaults).
     `training`: the training record of the bundle's ``metadata.json`` (target, id_column, time_column and the
     excluded columns), listed in the data summary; default: the bundle's own, else the first sample's roles.
+    `development`: the training sample as a bundle keeps it (score histogram, training Gini), the PSI reference
+    and the Gini-drop baseline when no sample is named 'train'; default: a loaded bundle's own.
     Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
     """
     data = _as_datasets(datasets)
@@ -170,14 +173,21 @@ def build_report(
 
     disc_sec, disc = sp.discrimination(samples, main)
     cal_sec, cal = sp.calibration(samples)
-    stab_sec, stab = sp.stability(view, samples)
+    if development is None and "train" not in data:
+        development = Development.of_bundle(model)
+    stab_sec, stab = sp.stability(view, samples, development)
     declared = [v for v in _declared_protected(model, reason_docs) if v in view.features]
+    fit = _grade_fit(view, samples, development)
     rows, cards = fnd.findings(disc, cal, stab, main.name,
-                               protected=protected_variables(view.features, view.dictionary), declared=declared)
+                               protected=protected_variables(view.features, view.dictionary), declared=declared,
+                               development_gini=development.gini if development is not None else None,
+                               empty_grades=fit[:2] if fit else None,
+                               binning_flags=sm.binning_flags(view, samples) if view.has_binning else None)
     sections = [
-        fnd.findings_section(rows, cards, disc_sec.blocks[0]),
+        fnd.findings_section(rows, cards, disc_sec.blocks[0], [Note(fit[2], "warn")] if fit else None),
         sm.summary_section(view, samples, _kept_out(model, data, training)),
         sm.selection_section(view),
+        sm.model_section(view),
         sm.binning_section(view, samples),
         sm.points_section(view, main),
         *_reasons(model, view, main, reason_docs),
@@ -202,6 +212,21 @@ def build_report(
         metrics={"discrimination": disc, "calibration": cal, "stability": stab, "findings": rows},
         created=created, version=_version(),
     )
+
+
+def _grade_fit(view: ModelView, samples: list[Sample],
+               development: Development | None) -> tuple[str, list[str], str] | None:
+    """(development sample, empty grades, what to do) when two or more grades hold none of the training rows."""
+    from creditflow.scoring.scaling import empty_grades
+
+    train = next((s for s in samples if s.name == "train"), None)
+    if train is not None:
+        found, name = empty_grades(view.grades, train.scored["score"].to_numpy(dtype=float)), train.name
+    elif development is not None and development.histogram:
+        found, name = empty_grades(view.grades, *development.score_values()), development.name
+    else:
+        return None
+    return (name, *found) if found else None
 
 
 def _declared_protected(model: Any, docs: Mapping[str, Any] | None) -> list[str]:

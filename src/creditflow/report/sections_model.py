@@ -140,6 +140,54 @@ def selection_section(view: ModelView) -> Section:
     return Section("selection", "Variable selection", blocks)
 
 
+def model_section(view: ModelView) -> Section:
+    """The logistic fit behind a scorecard's points: coefficient, standard error, Wald test and VIF per
+    variable, and the correlations of the model's WOE variables (all on the training rows)."""
+    stats = getattr(view.model, "fit_statistics", None)
+    title = "Coefficients and correlation"
+    if getattr(view.model, "model_type", "") == "boosted-scorecard":
+        return Section("model", title, [Note(
+            "A boosted scorecard has no coefficients: its points are boosted shapes (log-odds per bin) fitted jointly, "
+            "not a logistic regression on WOE, so there are no standard errors, Wald tests or VIFs to show. The "
+            "points and their training shares are under Scorecard points.")])
+    if stats is None or not hasattr(view.model, "coef_"):
+        why = ("keeps no standard errors of its coefficients" if hasattr(view.model, "coef_") else
+               "has no coefficients (e.g. an ensemble of trees)")
+        return Section("model", title, [Note(
+            f"A {view.model_type} model {why}, so there are no standard errors, Wald tests or VIFs to show; the "
+            "inputs' importance, when the model gives one, is under Variable selection.")])
+    t = stats()
+    if t is None:
+        coef = pd.DataFrame({"variable": ["(intercept)", *view.features],
+                             "coefficient": [view.model.intercept_, *view.model.coef_]})
+        return Section("model", title, [
+            Note("This bundle was saved before creditflow kept the standard errors and WOE correlations of the "
+                 "training rows (model.json 'statistics'); retrain the model to see them. Coefficients only.", "warn"),
+            Table("model.coefficients", "Coefficients (logistic regression on WOE)", coef)])
+    t.insert(1, "meaning", ["", *(view.meaning(v) for v in view.features)])
+    corr = view.model.woe_corr_.loc[view.features, view.features]
+    matrix = corr.reset_index(names="variable")
+    blocks: list = [Table(
+        "model.coefficients", "Coefficients (logistic regression on WOE)", drop_empty(t),
+        formats={"coefficient": "f4", "std_error": "f4", "wald_z": "f2", "p_value": "p", "vif": "f2"},
+        note="Fitted on the training rows by penalised maximum likelihood (L2, C = "
+             f"{getattr(view.model, 'C', float('nan')):g}; the intercept is not penalised). std_error: square root of "
+             "the diagonal of the inverse information matrix of that objective at the fit; wald_z = coefficient / "
+             "std_error, p_value two-sided from the normal. A coefficient on WOE near 1 means the variable's bins "
+             "count as their own evidence; far below 1 (or a large std_error) points at overlap with other "
+             "variables. vif: variance inflation factor from the WOE correlations below (1/(1 − R²) of each "
+             "variable on the others).")]
+    off = corr.where(~np.eye(len(corr), dtype=bool)).abs()
+    if off.notna().to_numpy().any():
+        a, b = off.stack().idxmax()
+        blocks.append(Note(f"Largest correlation between two model variables: {a} and {b}, "
+                           f"{corr.loc[a, b]:+.3f} (selection drops one of a pair above max_corr).",
+                           "warn" if abs(corr.loc[a, b]) >= 0.7 else "info"))
+    blocks.append(Table("model.correlation", "Correlation of the WOE variables (training rows)", matrix,
+                        formats={v: "f3" for v in view.features}))
+    return Section("model", title, blocks)
+
+
 def _sample_bins(view: ModelView, var: str, samples: list[Sample]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per sample: rows and bads in each bin of `var`."""
     k = len(view.bin_labels(var))
@@ -190,6 +238,62 @@ def _variable_group(view: ModelView, var: str, samples: list[Sample], selected: 
     )
 
 
+FEW_BADS = 10  # a bin with fewer training bads than this is too thin to carry a large points swing
+
+
+def _trend(rates: np.ndarray) -> np.ndarray:
+    return np.sign(np.diff(rates))
+
+
+def binning_flags(view: ModelView, samples: list[Sample]) -> pd.DataFrame:
+    """Model variables whose binning a validator should look at, with the numbers: a numeric variable whose
+    regular bins are not monotone in training bad rate, neighbouring bins whose bad-rate order reverses on an
+    evaluation sample (for such a variable), and a bin with few training bads that carries a points swing of at least half the card's
+    largest. Flags only: the binning is not changed."""
+    cols = ["variable", "flag", "detail"]
+    if not view.has_binning:
+        return pd.DataFrame(columns=cols)
+    rows: list[dict] = []
+    others = [s for s in samples if s.name != "train"]
+    tables = {v: binning_table(view, v, samples) for v in view.features if v in view.binning.bins_}
+    swings: dict[tuple[str, int], float] = {}
+    for var, t in tables.items():
+        if "points" in t:
+            w = t["count"].to_numpy(dtype=float)
+            pts = t["points"].to_numpy(dtype=float)
+            mean = float(pts @ w / w.sum()) if w.sum() else 0.0
+            swings.update({(var, i): abs(p - mean) for i, p in enumerate(pts)})
+    top = max(swings.values(), default=0.0)
+    for var, t in tables.items():
+        vb = view.binning.bins_[var]
+        reg = t.iloc[: len(vb.splits) + 1] if vb.kind == "numeric" else t.iloc[:0]
+        reg = reg[reg["count"] > 0]
+        rates = reg["bad_rate"].to_numpy(dtype=float)
+        trend = _trend(rates)
+        if (trend > 0).any() and (trend < 0).any():  # a monotone variable's small reversals are sample noise
+            rows.append({"variable": var, "flag": "bad rate not monotone over the bins",
+                         "detail": "training bad rate by bin: " + ", ".join(f"{r:.1%}" for r in rates)})
+            labels = reg["bin"].astype(str).tolist()
+            for s in others:
+                col = f"bad_rate_{s.name}"
+                if col not in reg:
+                    continue
+                for i in np.flatnonzero(trend * _trend(reg[col].to_numpy(dtype=float)) < 0):
+                    a, b = reg.iloc[i], reg.iloc[i + 1]
+                    rows.append({"variable": var, "flag": f"bad-rate order reverses on {s.name}",
+                                 "detail": f"{labels[i]} vs {labels[i + 1]}: training {a['bad_rate']:.1%} / "
+                                           f"{b['bad_rate']:.1%}, {s.name} {a[col]:.1%} / {b[col]:.1%}"})
+        for i, r in t.reset_index(drop=True).iterrows():
+            swing = swings.get((var, i), 0.0)
+            if top > 0 and swing >= top / 2 and r["bads"] < FEW_BADS:
+                rows.append({"variable": var, "flag": f"bin with fewer than {FEW_BADS} training bads carries a "
+                                                      "large points swing",
+                             "detail": f"{r['bin']}: {int(r['count'])} rows, {int(r['bads'])} bad(s), "
+                                       f"{int(r['points'])} points, {swing:.0f} from the variable's mean "
+                                       f"(card's largest swing {top:.0f})"})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def binning_section(view: ModelView, samples: list[Sample]) -> Section:
     if not view.has_binning:
         return Section("binning", "Binning", [Note(
@@ -202,7 +306,16 @@ def binning_section(view: ModelView, samples: list[Sample]) -> Section:
     intro = ("Development counts come from the model's own fit. Columns share_<sample> and bad_rate_<sample> "
              "show each evaluation sample in the same bins. Bars: share of rows; lines: bad rate; "
              "numbers above bars: WOE (ln of bad share over good share).")
-    return Section("binning", "Binning", [Note(intro), *groups])
+    flags = binning_flags(view, samples)
+    head: list = [Note(intro)]
+    if len(flags):
+        head.append(Table("binning.flags", "Bins to review", flags, note=(
+            "Flags, not changes: a numeric variable whose bad rate zig-zags over its bins may fit noise (its IV "
+            "is then inflated), and its neighbouring bins whose bad-rate order reverses out of sample do not hold; a "
+            f"bin with fewer than {FEW_BADS} training bads swinging the score by at least half the card's largest "
+            "swing (points from the variable's row-weighted mean) rests on a handful of cases. A monotone binning "
+            "(binning.monotonic) or fewer bins is the usual remedy.")))
+    return Section("binning", "Binning", [*head, *groups])
 
 
 TRADEOFF_MAX_ROWS = 200_000
@@ -325,13 +438,20 @@ def reasons_section(reasoner: Any, sample: Sample) -> Section:
     s = reasoner.settings
     reference = {"max": "the variable's best bin (the most points it can give)",
                  "p95": "the points at most 5 % of the training applicants beat on that variable",
-                 "mean": "the average contribution over the training applicants",
+                 "mean": "the variable's average contribution over the training applicants",
                  "cutoff": f"the average points of training applicants scoring just above {s.cutoff:g}"
                  if s.cutoff is not None else "applicants just above the cutoff"}.get(s.reference, s.reference)
     none = float((codes["reason_1_code"] == "").mean())
-    intro = (f"An applicant's reasons are the variables (or interaction tables) whose points fall furthest below the "
-             f"reference, {reference} (reference '{s.reference}'). Shares are of the {sample.name} sample's "
-             f"{sample.n:,} rows{drawn}; {none:.1%} of them have no reason (no variable below its reference).")
+    if reasoner.kind == "shap":  # no points per variable: the trees' contributions, put on the score's scale
+        what = ("the variables whose TreeSHAP contribution, in score points (the contribution to the model's log-odds "
+                "times the calibration slope and PDO / ln 2), falls furthest below the reference")
+    elif reasoner.pairs:
+        what = "the variables (or interaction tables) whose points fall furthest below the reference"
+    else:
+        what = "the variables whose points fall furthest below the reference"
+    intro = (f"An applicant's reasons are {what}, {reference} (reference '{s.reference}'). Shares are of the "
+             f"{sample.name} sample's {sample.n:,} rows{drawn}; {none:.1%} of them have no reason (no variable "
+             "below its reference).")
     blocks: list = []
     if len(t) and float(t["first_reason_share"].iloc[0]) >= 0.5:
         top = t.iloc[0]

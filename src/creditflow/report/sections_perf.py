@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from creditflow.evaluation import (
+    PSIResult,
     auc,
     auc_ci,
     bad_rate_by_band,
@@ -21,12 +22,13 @@ from creditflow.evaluation import (
     ks,
     lift_gain_table,
     psi,
+    psi_from_histogram,
     stability_status,
     strategy_table,
 )
 from creditflow.report import figures
 from creditflow.report.content import Figure, Group, Metric, Note, Section, Table
-from creditflow.report.model_view import ModelView, Sample
+from creditflow.report.model_view import Development, ModelView, Sample
 from creditflow.report.sections_model import drop_empty
 
 
@@ -39,13 +41,14 @@ def discrimination(samples: list[Sample], primary: Sample) -> tuple[Section, dic
     for s in samples:
         a = auc_ci(s.y, _score(s), higher_is_better=True)
         k = ks(s.y, _score(s), higher_is_better=True)
-        results[s.name] = {**a.to_dict(), "ks": k.statistic, "ks_score": k.threshold, "rows": s.n,
-                           "bad_rate": s.bad_rate}
         pd_bad = s.scored["probability"].to_numpy(dtype=float)
+        auc_pd = auc(s.y, pd_bad)
+        results[s.name] = {**a.to_dict(), "ks": k.statistic, "ks_score": k.threshold, "rows": s.n,
+                           "bad_rate": s.bad_rate, "gini_pd": 2 * auc_pd - 1}
         rows.append({"sample": s.name, "rows": s.n, "bad_rate": s.bad_rate, "auc": a.auc, "auc_low": a.auc_low,
                      "auc_high": a.auc_high, "gini": a.gini, "gini_low": a.gini_low, "gini_high": a.gini_high,
                      "ks": k.statistic, "ks_score": k.threshold,
-                     "auc_pd": auc(s.y, pd_bad), "ks_pd": ks(s.y, pd_bad).statistic})
+                     "auc_pd": auc_pd, "ks_pd": ks(s.y, pd_bad).statistic})
         curves.append((s.name, k))
     metrics = pd.DataFrame(rows)
     p = results[primary.name]
@@ -178,27 +181,38 @@ def _raw_csi(expected: pd.Series, actual: pd.Series) -> float:
     return csi(expected.to_numpy(dtype=object), actual.to_numpy(dtype=object)).value
 
 
-def stability(view: ModelView, samples: list[Sample]) -> tuple[Section, dict[str, dict]]:
+def stability(view: ModelView, samples: list[Sample],
+              development: Development | None = None) -> tuple[Section, dict[str, dict]]:
+    """PSI of the score and CSI of the model variables. The PSI reference is the 'train' sample when given, else
+    the `development` histogram a bundle keeps (every sample then gets a PSI), else the first sample."""
     ref = _reference(samples)
-    others = [s for s in samples if s is not ref]
+    dev = development if development is not None and development.histogram and ref.name != "train" else None
+    others = list(samples) if dev is not None else [s for s in samples if s is not ref]
+    ref_name = dev.name if dev is not None else ref.name
+
+    def measure(s: Sample) -> PSIResult:
+        return psi_from_histogram(*dev.score_values(), _score(s)) if dev is not None else psi(_score(ref), _score(s))
+
     blocks: list = []
     results: dict[str, dict] = {}
     if others:
         rows, shares = [], {}
         for s in others:
-            r = psi(_score(ref), _score(s))
-            rows.append({"reference": ref.name, "sample": s.name, "psi": r.value, "status": r.status})
-            results[s.name] = {"psi": r.value, "status": r.status}
+            r = measure(s)
+            rows.append({"reference": ref_name, "sample": s.name, "psi": r.value, "status": r.status})
+            results[s.name] = {"psi": r.value, "status": r.status, "reference": ref_name}
             shares[s.name] = r.table.set_index("bin")["actual_share"]
-            blocks.append(Table(f"stability.psi.{s.name}", f"PSI bins — {ref.name} vs {s.name}", r.table))
-        first = psi(_score(ref), _score(others[0])).table.set_index("bin")["expected_share"]
-        band = pd.DataFrame({ref.name: first, **shares})
+            blocks.append(Table(f"stability.psi.{s.name}", f"PSI bins — {ref_name} vs {s.name}", r.table))
+        first = measure(others[0]).table.set_index("bin")["expected_share"]
+        band = pd.DataFrame({ref_name: first, **shares})
+        bins = (f"deciles of the training scores the bundle keeps (baseline.json, {dev.rows:,} rows: the "
+                "development sample, as for CSI)" if dev is not None else f"deciles of the '{ref.name}' scores")
         blocks[:0] = [
-            Table("stability.psi", "Population stability of the score (PSI)", pd.DataFrame(rows),
-                  note=f"Bins: deciles of the '{ref.name}' scores. Status: below 0.10 stable, 0.10–0.25 monitor, "
+            Table("stability.psi", f"Population stability of the score (PSI) against {ref_name}", pd.DataFrame(rows),
+                  note=f"Bins: {bins}. Status: below 0.10 stable, 0.10–0.25 monitor, "
                        "0.25 and above shift. Empty bins are floored at a share of 0.0001."),
             Figure("stability.bands", "Score distribution by sample",
-                   svg=figures.band_shares(band, f"Score deciles of '{ref.name}': share of each sample")),
+                   svg=figures.band_shares(band, f"Score deciles of '{ref_name}': share of each sample")),
         ]
     else:
         blocks.append(Note("PSI of the score needs a second sample (e.g. --oot); only one was given.", "warn"))

@@ -172,3 +172,31 @@ class Grades:
         if not data:
             return cls()
         return cls(bands=[(str(g), int(m)) for g, m in data["bands"]])
+
+
+def empty_grades(grades: Grades, scores: Any, counts: Any = None) -> tuple[list[str], str] | None:
+    """The grades that hold none of the development scores, when two or more do (`counts`: rows per score, for
+    a histogram), and what to do, with bands at the development score quantiles to start from; else None."""
+    s = np.asarray(scores, dtype=float)
+    w = np.ones(len(s)) if counts is None else np.asarray(counts, dtype=float)
+    s, w = s[w > 0], w[w > 0]
+    if not len(s):
+        return None
+    held = set(grades.assign(s))
+    empty = [g for g in grades.names if g not in held]
+    if len(empty) < 2:
+        return None
+    order = np.argsort(s, kind="stable")
+    s, cum = s[order], np.cumsum(w[order])
+    k = len(grades.names)
+    lows = [int(s[np.searchsorted(cum, cum[-1] * i / k)]) for i in range(k - 1, 0, -1)]
+    text = (f"{len(empty)} of the {k} grades ({', '.join(empty)}) hold no development rows (scores "
+            f"{int(s[0])}–{int(s[-1])}): the grade bands do not fit this portfolio, and calibration and bad rate by "
+            f"grade have only {k - len(empty)} rows. Set bands that do with the model's grades parameter")
+    last = grades.bands[-1][1]
+    if all(a > b for a, b in zip(lows, [*lows[1:], last], strict=True)):
+        bands = [[g, m] for g, m in zip(grades.names, [*lows, last], strict=True)]
+        shown = ",".join(f'["{g}",{m}]' for g, m in bands)
+        text += f", e.g. at the development score quantiles: train -p grades='[{shown}]' (in Python: grades=[...])"
+    return empty, text + "; or move the scale itself (-p scaling.base_odds=..., scaling.base_score=...)."
+
