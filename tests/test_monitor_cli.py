@@ -166,3 +166,19 @@ def test_the_headline_says_when_no_finding_counted(files, tmp_path):
     assert re.search(r"\d+ finding\(s\) at warn or alert, none counted: their periods have fewer than "
                      r"--min-period-rows 1,000 rows", r.stdout), r.stdout
     assert "too few rows" not in r.stdout
+
+
+def test_an_output_that_is_an_input_table_is_refused(files, tmp_path):
+    d = files
+    book = tmp_path / "live.xlsx"
+    pd.read_csv(d / "stable.csv").head(800).to_excel(book, index=False)
+    before = book.read_bytes()
+    r = run("monitor", d / "out" / "model", book, "--out", tmp_path / "m.html", "--xlsx", book)
+    assert r.returncode == 2 and "--xlsx is the table being monitored: it would be overwritten" in r.stderr
+    assert book.read_bytes() == before and not (tmp_path / "m.html").exists()
+    labels = tmp_path / "labels.csv"
+    pd.read_csv(UCI).head(800)[["ID", UCI_TARGET]].to_csv(labels, index=False)
+    r = run("monitor", d / "out" / "model", d / "stable.csv", "--labels", labels, "--target", UCI_TARGET,
+            "--out", tmp_path / "m.html", "--json", labels)
+    assert r.returncode == 2 and "--json is the --labels table" in r.stderr
+    assert "ID" in labels.read_text()

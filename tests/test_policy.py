@@ -302,3 +302,6 @@ def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bun
     r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", data)
     assert r.returncode == 2 and "would be overwritten" in r.stderr + r.stdout
     assert pd.read_csv(data).shape == shuffled.shape  # the input is untouched
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--json", data)
+    assert r.returncode == 2 and "--json is the table being simulated: it would be overwritten" in r.stderr
+    assert pd.read_csv(data).shape == shuffled.shape

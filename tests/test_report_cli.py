@@ -220,3 +220,19 @@ def test_exclusions_dictionary_logic_and_declared_protected_reach_the_report(run
         assert f"Business logic (field dictionary): {escape(logic)}" in text
     cells = {c.value for ws in load_workbook(tmp_path / "r.xlsx").worksheets for row in ws.iter_rows() for c in row}
     assert "personal_status_and_sex" in cells and logic in cells
+
+
+def test_an_output_that_is_data_or_the_oot_table_is_refused(runner, bundle, shared_data, tmp_path):
+    """--xlsx naming the workbook being validated would replace its rows with the report's sheets."""
+    book = tmp_path / "test.xlsx"
+    pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv").head(1500).to_excel(book, index=False)
+    before = book.read_bytes()
+    csv = tmp_path / "test.csv"
+    pd.read_excel(book).to_csv(csv, index=False)
+    for args, words in (([str(book), "--xlsx", str(book)], "--xlsx is the table being reported on"),
+                        ([str(csv), "--oot", str(book), "--xlsx", str(book)], "--xlsx is the --oot table")):
+        result = runner.invoke(app, ["report", str(bundle), *args, "--out", str(tmp_path / "r.html")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2, text
+        assert text.startswith("error: file") and words in text and "would be overwritten" in text
+        assert book.read_bytes() == before and not (tmp_path / "r.html").exists()

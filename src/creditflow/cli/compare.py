@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from creditflow.cli.app import command, console, encoding_option, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_input
 from creditflow.data.errors import CreditflowError, located
 
 
@@ -37,6 +37,7 @@ def compare_cmd(
 
     if out is not None and out.suffix.lower() not in {".json", ".html"}:
         raise CreditflowError("unsupported output format; use .json or .html", file=str(out))
+    refuse_overwriting_input(out, data, "the table being compared on")
     a, b = load_bundle(champion), load_bundle(challenger)
     target = target or a.files.get("schema.json", {}).get("target")
     if not target:

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
-from creditflow.cli.app import command, console, encoding_option, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_inputs
 from creditflow.data.errors import DataError
 from creditflow.data.io import read_frame
 from creditflow.data.output import write_frame
@@ -65,6 +65,9 @@ def features_cmd(
 
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise DataError("unsupported output format; use .csv, .parquet or .xlsx", file=str(out))
+    refuse_overwriting_inputs({"--out": out, "--report": report},
+                              {"the --events table": events, "the --profiles file": profiles, "the --labels table": labels,
+                               "the --spec file": spec, "the --tags file": tags})
     behaviour = BehaviourSpec.from_yaml(spec)
     if drop_duplicates:
         behaviour = replace(behaviour, on_duplicate="drop")

@@ -16,7 +16,7 @@ from creditflow.cli.app import (
     console,
     encoding_option,
     err_console,
-    refuse_overwriting_input,
+    refuse_overwriting_inputs,
     require_extra,
 )
 from creditflow.data.errors import CreditflowError, located
@@ -53,8 +53,8 @@ def simulate_cmd(
     from creditflow.data.io import encode_target, read_frame
     from creditflow.data.output import atomic_path, write_frame
 
-    if out is not None:
-        refuse_overwriting_input(out, data, "simulated")
+    refuse_overwriting_inputs({"--out": out, "--json": json_out}, {"the table being simulated": data,
+                                                                "the policy file": policy})
     from creditflow.policy import load_policy, simulate
     from creditflow.service.validation import input_fields
 

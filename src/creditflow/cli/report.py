@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from creditflow.cli.app import command, console, encoding_option
+from creditflow.cli.app import command, console, encoding_option, refuse_overwriting_inputs
 from creditflow.data.errors import DataError, located
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 
@@ -69,6 +69,7 @@ def report_cmd(
         raise DataError("the report is HTML: give an .html file (and --xlsx FILE.xlsx for the tables)", file=str(out))
     if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
         raise DataError("the workbook must be an .xlsx file", file=str(xlsx))
+    refuse_overwriting_inputs({"--out": out, "--xlsx": xlsx}, {"the table being reported on": data, "the --oot table": oot})
     bundle = load_bundle(model_dir)
     info = _training(bundle)
     tgt, idc, tcol = target or info["target"], id or info["id"], time_col or info["time"]
