@@ -187,3 +187,14 @@ def test_split_needs_the_time_column_training_held_out_by(tmp_path):
     frame.drop(columns="month").to_csv(tmp_path / "no_time.csv", index=False)
     r = run("compare", champ, chall, tmp_path / "no_time.csv", "--split")
     assert r.exit_code == 2 and "lacks the time column" in " ".join(r.stderr.split())
+
+
+def test_text_in_a_model_column_names_the_file(models, tmp_path):
+    card, gbdt = models
+    save_bundle(card, tmp_path / "champ")
+    save_bundle(gbdt, tmp_path / "chall")
+    frame = pd.read_csv(UCI).head(500)
+    frame.assign(PAY_0=frame["PAY_0"].astype(str) + "m").to_csv(tmp_path / "paytext.csv", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "paytext.csv", "--target", UCI_TARGET)
+    text = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and f"error: file '{tmp_path / 'paytext.csv'}', column 'PAY_0', row 1" in text, text

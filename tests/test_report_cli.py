@@ -236,3 +236,14 @@ def test_an_output_that_is_data_or_the_oot_table_is_refused(runner, bundle, shar
         assert result.exit_code == 2, text
         assert text.startswith("error: file") and words in text and "would be overwritten" in text
         assert book.read_bytes() == before and not (tmp_path / "r.html").exists()
+
+
+def test_text_in_a_model_column_names_the_file_of_the_sample(runner, bundle, shared_data, tmp_path):
+    """With DATA and --oot, the error must say which of the two tables holds the text."""
+    frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv").head(2000)
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    frame.assign(PAY_0=frame["PAY_0"].astype(str) + "m").to_csv(tmp_path / "oot.csv", index=False)
+    result = runner.invoke(app, ["report", str(bundle), str(tmp_path / "test.csv"), "--oot", str(tmp_path / "oot.csv"),
+                                 "--out", str(tmp_path / "r.html")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"error: file '{tmp_path / 'oot.csv'}', column 'PAY_0', row 1" in text, text

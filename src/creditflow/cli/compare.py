@@ -61,7 +61,8 @@ def compare_cmd(
         console.print(f"--split: comparing on the {len(ds):,} rows training held out", highlight=False)
     else:
         _warn_if_training_table(len(ds), ((a, champion), (b, challenger)), str(data))
-    result = compare_models(a, b, ds, cutoff=cutoff)
+    with located(str(data)):  # the models name the column and row
+        result = compare_models(a, b, ds, cutoff=cutoff)
     _print(result)
     if out is not None:
         with atomic_path(out) as tmp:
