@@ -198,3 +198,19 @@ def test_text_in_a_model_column_names_the_file(models, tmp_path):
     r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "paytext.csv", "--target", UCI_TARGET)
     text = " ".join(r.stderr.split())
     assert r.exit_code == 2 and f"error: file '{tmp_path / 'paytext.csv'}', column 'PAY_0', row 1" in text, text
+
+
+def test_sheet_reads_a_workbook_whose_data_is_not_first(models, tmp_path):
+    card, gbdt = models
+    save_bundle(card, tmp_path / "champ")
+    save_bundle(gbdt, tmp_path / "chall")
+    book = tmp_path / "holdout.xlsx"
+    with pd.ExcelWriter(book) as w:
+        pd.DataFrame({"note": ["holdout"]}).to_excel(w, sheet_name="README", index=False)
+        pd.read_csv(UCI).iloc[4000:5000].to_excel(w, sheet_name="data", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", book, "--target", UCI_TARGET)
+    text = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "read sheet 'README'" in text and "choose the sheet with --sheet NAME" in text, text
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", book, "--target", UCI_TARGET, "--sheet", "data")
+    assert r.exit_code == 0, r.output
+    assert "on 1,000 rows" in r.stdout

@@ -247,3 +247,28 @@ def test_text_in_a_model_column_names_the_file_of_the_sample(runner, bundle, sha
                                  "--out", str(tmp_path / "r.html")])
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and f"error: file '{tmp_path / 'oot.csv'}', column 'PAY_0', row 1" in text, text
+
+
+def test_sheet_and_oot_sheet_read_a_workbook_whose_data_is_not_first(runner, bundle, shared_data, tmp_path):
+    """A holdout workbook often opens with a notes sheet: --sheet (DATA) and --oot-sheet (--oot) choose the
+    table, and the error without them names the option that reads the other sheet."""
+    book = tmp_path / "holdout.xlsx"
+    frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv")
+    with pd.ExcelWriter(book) as w:
+        pd.DataFrame({"note": ["test and oot rows"]}).to_excel(w, sheet_name="README", index=False)
+        frame.head(1500).to_excel(w, sheet_name="test", index=False)
+        frame.tail(1500).to_excel(w, sheet_name="oot", index=False)
+    html = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--out", str(html)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "read sheet 'README'" in text and "choose the sheet with --sheet NAME" in text
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--sheet", "test", "--oot", str(book),
+                                 "--out", str(html)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "choose the sheet with --oot-sheet NAME" in text, text
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--sheet", "test", "--oot", str(book),
+                                 "--oot-sheet", "oot", "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    assert "data: 1,500 rows" in result.output and "oot: 1,500 rows" in result.output
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--oot-sheet", "oot", "--out", str(html)])
+    assert result.exit_code == 2 and "give --oot FILE too" in result.output

@@ -28,9 +28,11 @@ def compare_cmd(
                                                       "held out (test, and out-of-time with a time column), split "
                                                       "with the champion's seed as training did."),
     encoding: str | None = encoding_option(),
+    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
 ) -> None:
     """AUC (DeLong test), KS, calibration, score PSI and the swap set at a cutoff of two models on the same rows."""
     from creditflow.bundle import load_bundle
+    from creditflow.data.excel import naming_sheet
     from creditflow.data.io import read_frame, read_table, text_columns
     from creditflow.data.output import atomic_path
     from creditflow.evaluation.compare import compare_models
@@ -42,16 +44,19 @@ def compare_cmd(
     target = target or a.files.get("schema.json", {}).get("target")
     if not target:
         raise CreditflowError("the champion bundle does not record its target; pass --target", file=str(champion))
-    frame = read_frame(data, encoding=encoding,
+    at = sheet if sheet is not None else 0
+    frame = read_frame(data, encoding=encoding, sheet=at,
                        text=[*text_columns(a.files.get("schema.json", {})), *text_columns(b.files.get("schema.json", {}))])
-    for bundle, path in ((a, champion), (b, challenger)):
-        lacking = [v for v in bundle.model.features_ if v not in frame.columns]
-        if lacking:
-            raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
-                                  file=str(data), column=lacking[0])
+    with naming_sheet(data, at):  # the columns may be on another sheet
+        for bundle, path in ((a, champion), (b, challenger)):
+            lacking = [v for v in bundle.model.features_ if v not in frame.columns]
+            if lacking:
+                raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
+                                      file=str(data), column=lacking[0])
     training = a.metadata.get("training", {})
     time = _check_split(a, b, champion, challenger, frame, str(data)) if split else None
-    with located(str(data)):  # only the two models' inputs are features: other columns are not checked
+    # only the two models' inputs are features: other columns are not checked
+    with located(str(data)), naming_sheet(data, at):
         ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])),
                         default_bad=training.get("bad"), time=time)
     ds.source = str(data)
