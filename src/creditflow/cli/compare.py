@@ -60,14 +60,18 @@ def compare_cmd(
         ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])),
                         default_bad=training.get("bad"), time=time)
     ds.source = str(data)
+    samples = None
     if split:
         role = ds.roles(test_size=float(training["test_size"]), seed=int(training["seed"]))
-        ds = ds.subset(np.flatnonzero(role != 0))
+        held = np.flatnonzero(role != 0)
+        ds = ds.subset(held)
+        if (role == 2).any():  # test and out-of-time: each compared on its own too, beside the pooled rows
+            samples = np.where(role[held] == 2, "oot", "test")
         console.print(f"--split: comparing on the {len(ds):,} rows training held out", highlight=False)
     else:
         _warn_if_training_table(len(ds), ((a, champion), (b, challenger)), str(data))
     with located(str(data)):  # the models name the column and row
-        result = compare_models(a, b, ds, cutoff=cutoff)
+        result = compare_models(a, b, ds, cutoff=cutoff, samples=samples)
     _print(result)
     if out is not None:
         with atomic_path(out) as tmp:
@@ -142,5 +146,27 @@ def _print(result) -> None:
         s.add_row(r["segment"], r["champion"], r["challenger"], f"{r['count']:,}", f"{r['share']:.1%}",
                   f"{r['bads']:,}", rate)
     console.print(s)
+    if result.samples:
+        _print_samples(result)
     for note in result.notes:
         err_console.print(f"[yellow]note:[/] {note}")
+
+
+def _print_samples(result) -> None:
+    """The comparison on each sample's rows (test, oot) beside the pooled one."""
+    t = Table(title=f"by sample (challenger - champion; approval and swap set at cutoff {result.cutoff:g})",
+              title_justify="left")
+    for col in ("sample", "rows", "bad rate", "AUC champion", "AUC challenger", "AUC diff", "z", "p",
+                "approve champion", "approve challenger", "swap-in (bad rate)", "swap-out (bad rate)"):
+        t.add_column(col, justify="left" if col == "sample" else "right", overflow="fold")
+
+    def rate(v: float) -> str:
+        return "-" if v != v else f"{v:.1%}"
+
+    for r in result.by_sample().to_dict(orient="records"):
+        t.add_row(r["sample"], f"{r['rows']:,}", f"{r['bad_rate']:.4f}", f"{r['auc_champion']:.4f}",
+                  f"{r['auc_challenger']:.4f}", f"{r['difference']:+.4f}", f"{r['z']:.2f}", f"{r['p_value']:.3g}",
+                  f"{r['approval_rate_champion']:.1%}", f"{r['approval_rate_challenger']:.1%}",
+                  f"{r['swap_in']:,} ({rate(r['swap_in_bad_rate'])})",
+                  f"{r['swap_out']:,} ({rate(r['swap_out_bad_rate'])})")
+    console.print(t)
