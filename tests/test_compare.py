@@ -187,3 +187,81 @@ def test_split_needs_the_time_column_training_held_out_by(tmp_path):
     frame.drop(columns="month").to_csv(tmp_path / "no_time.csv", index=False)
     r = run("compare", champ, chall, tmp_path / "no_time.csv", "--split")
     assert r.exit_code == 2 and "lacks the time column" in " ".join(r.stderr.split())
+
+
+def test_text_in_a_model_column_names_the_file(models, tmp_path):
+    card, gbdt = models
+    save_bundle(card, tmp_path / "champ")
+    save_bundle(gbdt, tmp_path / "chall")
+    frame = pd.read_csv(UCI).head(500)
+    frame.assign(PAY_0=frame["PAY_0"].astype(str) + "m").to_csv(tmp_path / "paytext.csv", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", tmp_path / "paytext.csv", "--target", UCI_TARGET)
+    text = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and f"error: file '{tmp_path / 'paytext.csv'}', column 'PAY_0', row 1" in text, text
+
+
+def test_sheet_reads_a_workbook_whose_data_is_not_first(models, tmp_path):
+    card, gbdt = models
+    save_bundle(card, tmp_path / "champ")
+    save_bundle(gbdt, tmp_path / "chall")
+    book = tmp_path / "holdout.xlsx"
+    with pd.ExcelWriter(book) as w:
+        pd.DataFrame({"note": ["holdout"]}).to_excel(w, sheet_name="README", index=False)
+        pd.read_csv(UCI).iloc[4000:5000].to_excel(w, sheet_name="data", index=False)
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", book, "--target", UCI_TARGET)
+    text = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "read sheet 'README'" in text and "choose the sheet with --sheet NAME" in text, text
+    r = run("compare", tmp_path / "champ", tmp_path / "chall", book, "--target", UCI_TARGET, "--sheet", "data")
+    assert r.exit_code == 0, r.output
+    assert "on 1,000 rows" in r.stdout
+
+
+def test_split_compares_test_and_oot_each_beside_the_pooled_rows(tmp_path):
+    """A pooled difference can hide one that holds in one sample only: --split also shows test and oot."""
+    from creditflow.workflow import train
+    from tests.conftest import GERMAN
+
+    frame = pd.read_csv(GERMAN).assign(month=[f"2024-{1 + i % 6:02d}" for i in range(1000)])
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    data = cf.read_table(tmp_path / "g.csv", "creditability", bad="bad", time="month")
+    train(data, tmp_path / "a", report=False)
+    train(data, tmp_path / "b", kind="boosted-scorecard", report=False)
+    champ, chall = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    r = run("compare", champ, chall, tmp_path / "g.csv", "--split", "--out", tmp_path / "c.json")
+    assert r.exit_code == 0, r.output
+    assert "by sample" in r.stdout and "oot" in r.stdout
+    doc = json.loads((tmp_path / "c.json").read_text())
+    by = {row["sample"]: row for row in doc["by_sample"]}
+    assert list(by) == ["pooled", "test", "oot"] and set(doc["samples"]) == {"test", "oot"}
+    assert by["test"]["rows"] + by["oot"]["rows"] == by["pooled"]["rows"] == doc["rows"]
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())["splits"]
+    role = data.roles()
+    from creditflow.bundle import load_bundle
+
+    a, b = load_bundle(champ), load_bundle(chall)
+    for name, code in (("test", 1), ("oot", 2)):
+        assert by[name]["rows"] == metrics[name]["rows"]
+        assert by[name]["auc_champion"] == pytest.approx(metrics[name]["auc"])  # the rows train evaluated it on
+        own = compare_models(a, b, data.subset(np.flatnonzero(role == code)), cutoff=doc["cutoff"])
+        assert by[name]["difference"] == pytest.approx(own.delong["difference"])
+        assert by[name]["z"] == pytest.approx(own.delong["z"])
+        swap = own.swap.set_index("segment")
+        assert by[name]["swap_in"] == swap.loc["swap-in", "count"]
+        assert doc["samples"][name]["swap"] == json.loads(json.dumps(own.to_dict()["swap"]))
+        approval = own.summary.set_index("model")["approval_rate"]
+        assert by[name]["approval_rate_challenger"] == pytest.approx(approval["challenger"])
+    r = run("compare", champ, chall, tmp_path / "g.csv", "--split", "--out", tmp_path / "c.html")
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "<h2>By sample</h2>" in page and "Swap set at cutoff" in page and ": oot (" in page
+
+
+def test_a_sample_of_one_class_is_left_out_with_a_note(models, uci):
+    card, gbdt = models
+    y = uci.test.y
+    names = np.where(np.arange(len(y)) < len(y) // 2, "early", "late").astype(object)
+    names[np.flatnonzero((names == "late") & (y == 0))[:20]] = "late goods"
+    result = compare_models(card, gbdt, uci.test, samples=names)
+    assert set(result.samples) == {"early", "late"}
+    assert "sample 'late goods' holds only goods: not compared on its own" in result.notes
+    assert result.samples["early"].rows == len(y) // 2
+    assert "by_sample" in result.tables() and "samples" not in compare_models(card, gbdt, uci.test).to_dict()

@@ -279,3 +279,13 @@ def test_ids_are_read_as_written_so_leading_zeros_keep_customers_apart(tmp_path)
     assert code == 0, text
     table = pd.read_csv(out, dtype={"client_id": str})
     assert table["client_id"].tolist() == ["007", "12345678901234567890"] and table["amt_30d"].tolist() == [10, 5]
+
+
+def test_an_output_that_is_an_input_file_is_refused(tmp_path):
+    labels = "client_id,observation_date\n7,2024-01-15\n"
+    (tmp_path / "ev.csv").write_text("client_id,ts,amount\n7,2024-01-10,10\n", encoding="utf-8")
+    code, text, _ = mini(tmp_path, "", labels, out_name="lab.csv")
+    assert code == 2 and "--out is the --labels table: it would be overwritten" in text, text
+    assert (tmp_path / "lab.csv").read_text(encoding="utf-8") == labels
+    code, text, _ = mini(tmp_path, "", labels, "--report", tmp_path / "spec.yaml")
+    assert code == 2 and "--report is the --spec file" in text, text

@@ -166,3 +166,34 @@ def test_the_headline_says_when_no_finding_counted(files, tmp_path):
     assert re.search(r"\d+ finding\(s\) at warn or alert, none counted: their periods have fewer than "
                      r"--min-period-rows 1,000 rows", r.stdout), r.stdout
     assert "too few rows" not in r.stdout
+
+
+def test_an_output_that_is_an_input_table_is_refused(files, tmp_path):
+    d = files
+    book = tmp_path / "live.xlsx"
+    pd.read_csv(d / "stable.csv").head(800).to_excel(book, index=False)
+    before = book.read_bytes()
+    r = run("monitor", d / "out" / "model", book, "--out", tmp_path / "m.html", "--xlsx", book)
+    assert r.returncode == 2 and "--xlsx is the table being monitored: it would be overwritten" in r.stderr
+    assert book.read_bytes() == before and not (tmp_path / "m.html").exists()
+    labels = tmp_path / "labels.csv"
+    pd.read_csv(UCI).head(800)[["ID", UCI_TARGET]].to_csv(labels, index=False)
+    r = run("monitor", d / "out" / "model", d / "stable.csv", "--labels", labels, "--target", UCI_TARGET,
+            "--out", tmp_path / "m.html", "--json", labels)
+    assert r.returncode == 2 and "--json is the --labels table" in r.stderr
+    assert "ID" in labels.read_text()
+
+
+def test_sheet_reads_a_workbook_whose_data_is_not_first(files, tmp_path):
+    d = files
+    book = tmp_path / "live.xlsx"
+    with pd.ExcelWriter(book) as w:
+        pd.DataFrame({"note": ["applications of June"]}).to_excel(w, sheet_name="README", index=False)
+        pd.read_csv(d / "stable.csv").head(800).to_excel(w, sheet_name="data", index=False)
+    r = run("monitor", d / "out" / "model", book, "--out", tmp_path / "m.html")
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "read sheet 'README'" in text and "choose the sheet with --sheet NAME" in text, text
+    r = run("monitor", d / "out" / "model", book, "--sheet", "data", "--out", tmp_path / "m.html",
+            "--json", tmp_path / "m.json")
+    assert r.returncode in (0, 3, 4), r.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["rows"] == 800

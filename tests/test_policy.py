@@ -302,3 +302,20 @@ def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bun
     r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", data)
     assert r.returncode == 2 and "would be overwritten" in r.stderr + r.stdout
     assert pd.read_csv(data).shape == shuffled.shape  # the input is untouched
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--json", data)
+    assert r.returncode == 2 and "--json is the table being simulated: it would be overwritten" in r.stderr
+    assert pd.read_csv(data).shape == shuffled.shape
+
+
+def test_cli_simulate_sheet_reads_a_workbook_whose_data_is_not_first(service_bundle, population, tmp_path):  # noqa: F811
+    book = tmp_path / "pop.xlsx"
+    with pd.ExcelWriter(book) as w:
+        pd.DataFrame({"note": ["applicants"]}).to_excel(w, sheet_name="README", index=False)
+        population.head(500).to_excel(w, sheet_name="data", index=False)
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, book, "--target", UCI_TARGET)
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "read sheet 'README'" in text and "choose the sheet with --sheet NAME" in text, text
+    r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, book, "--target", UCI_TARGET, "--sheet", "data",
+             "--json", tmp_path / "sim.json")
+    assert r.returncode == 0, r.stderr
+    assert sum(d["count"] for d in json.loads((tmp_path / "sim.json").read_text())["decisions"].values()) == 500

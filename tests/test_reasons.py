@@ -401,3 +401,19 @@ def test_a_chinese_label_says_missing_in_chinese():
 
     assert missing_text("PAY_0 (repayment status)") == "PAY_0 (repayment status): missing"
     assert missing_text("x_131 (近3个月查询次数)") == "x_131 (近3个月查询次数)：缺失"
+
+
+def test_export_never_overwrites_a_table_unless_forced(card, uci, tmp_path):
+    """Exporting again before importing would silently lose the edits made to the table."""
+    save_bundle(card, tmp_path / "m", extras=reason_docs(card, uci.train))
+    out = tmp_path / "codes.csv"
+    assert run("reasons", "export", tmp_path / "m", out).returncode == 0
+    out.write_text(out.read_text(encoding="utf-8-sig").replace("R01", "X01"), encoding="utf-8-sig")
+    edited = out.read_bytes()
+    r = run("reasons", "export", tmp_path / "m", out)
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 2 and text.startswith(f"error: file '{out}': the file exists") and "--force" in text, text
+    assert out.read_bytes() == edited
+    r = run("reasons", "export", tmp_path / "m", out, "--force")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() != edited and "R01" in out.read_text(encoding="utf-8-sig")

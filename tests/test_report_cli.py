@@ -257,3 +257,55 @@ def test_a_report_without_training_rows_measures_psi_against_the_bundles_trainin
     assert result.exit_code == 0, result.output
     text = html.read_text(encoding="utf-8")
     assert "PSI bins — development vs data" in text and "PSI bins — development vs oot" in text
+
+
+def test_an_output_that_is_data_or_the_oot_table_is_refused(runner, bundle, shared_data, tmp_path):
+    """--xlsx naming the workbook being validated would replace its rows with the report's sheets."""
+    book = tmp_path / "test.xlsx"
+    pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv").head(1500).to_excel(book, index=False)
+    before = book.read_bytes()
+    csv = tmp_path / "test.csv"
+    pd.read_excel(book).to_csv(csv, index=False)
+    for args, words in (([str(book), "--xlsx", str(book)], "--xlsx is the table being reported on"),
+                        ([str(csv), "--oot", str(book), "--xlsx", str(book)], "--xlsx is the --oot table")):
+        result = runner.invoke(app, ["report", str(bundle), *args, "--out", str(tmp_path / "r.html")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2, text
+        assert text.startswith("error: file") and words in text and "would be overwritten" in text
+        assert book.read_bytes() == before and not (tmp_path / "r.html").exists()
+
+
+def test_text_in_a_model_column_names_the_file_of_the_sample(runner, bundle, shared_data, tmp_path):
+    """With DATA and --oot, the error must say which of the two tables holds the text."""
+    frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv").head(2000)
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    frame.assign(PAY_0=frame["PAY_0"].astype(str) + "m").to_csv(tmp_path / "oot.csv", index=False)
+    result = runner.invoke(app, ["report", str(bundle), str(tmp_path / "test.csv"), "--oot", str(tmp_path / "oot.csv"),
+                                 "--out", str(tmp_path / "r.html")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"error: file '{tmp_path / 'oot.csv'}', column 'PAY_0', row 1" in text, text
+
+
+def test_sheet_and_oot_sheet_read_a_workbook_whose_data_is_not_first(runner, bundle, shared_data, tmp_path):
+    """A holdout workbook often opens with a notes sheet: --sheet (DATA) and --oot-sheet (--oot) choose the
+    table, and the error without them names the option that reads the other sheet."""
+    book = tmp_path / "holdout.xlsx"
+    frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv")
+    with pd.ExcelWriter(book) as w:
+        pd.DataFrame({"note": ["test and oot rows"]}).to_excel(w, sheet_name="README", index=False)
+        frame.head(1500).to_excel(w, sheet_name="test", index=False)
+        frame.tail(1500).to_excel(w, sheet_name="oot", index=False)
+    html = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--out", str(html)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "read sheet 'README'" in text and "choose the sheet with --sheet NAME" in text
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--sheet", "test", "--oot", str(book),
+                                 "--out", str(html)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "choose the sheet with --oot-sheet NAME" in text, text
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--sheet", "test", "--oot", str(book),
+                                 "--oot-sheet", "oot", "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    assert "data: 1,500 rows" in result.output and "oot: 1,500 rows" in result.output
+    result = runner.invoke(app, ["report", str(bundle), str(book), "--oot-sheet", "oot", "--out", str(html)])
+    assert result.exit_code == 2 and "give --oot FILE too" in result.output

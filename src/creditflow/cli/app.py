@@ -84,10 +84,19 @@ def fail(reason: str, **where: Any) -> None:
     raise CreditflowError(reason, **where)
 
 
-def refuse_overwriting_input(out: Path, data: Path, doing: str) -> None:
-    """Refuse an --out that is the input table itself (writing it would destroy the input), before the work."""
-    if out.exists() and data.exists() and out.resolve() == data.resolve():
-        fail(f"--out is the table being {doing}: it would be overwritten", file=str(out))
+def refuse_overwriting_input(out: Path | None, data: Path | None, what: str, option: str = "--out") -> None:
+    """Refuse an output (`option`: --out, --xlsx ...) that is an input file itself (writing it would destroy the
+    input), before the work; `what` names the input ("the table being scored")."""
+    if out is not None and data is not None and out.exists() and data.exists() and out.resolve() == data.resolve():
+        fail(f"{option} is {what}: it would be overwritten", file=str(out))
+
+
+def refuse_overwriting_inputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None]) -> None:
+    """`refuse_overwriting_input` for every output option (name -> path) against every input (what it is ->
+    path), e.g. {"--out": out, "--xlsx": xlsx} against {"the --oot table": oot}."""
+    for option, out in outputs.items():
+        for what, data in inputs.items():
+            refuse_overwriting_input(out, data, what, option)
 
 
 def encoding_option() -> Any:

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from creditflow.cli.app import command, console, encoding_option, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_input
 from creditflow.data.errors import CreditflowError, located
 
 
@@ -28,39 +28,50 @@ def compare_cmd(
                                                       "held out (test, and out-of-time with a time column), split "
                                                       "with the champion's seed as training did."),
     encoding: str | None = encoding_option(),
+    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
 ) -> None:
     """AUC (DeLong test), KS, calibration, score PSI and the swap set at a cutoff of two models on the same rows."""
     from creditflow.bundle import load_bundle
+    from creditflow.data.excel import naming_sheet
     from creditflow.data.io import read_frame, read_table, text_columns
     from creditflow.data.output import atomic_path
     from creditflow.evaluation.compare import compare_models
 
     if out is not None and out.suffix.lower() not in {".json", ".html"}:
         raise CreditflowError("unsupported output format; use .json or .html", file=str(out))
+    refuse_overwriting_input(out, data, "the table being compared on")
     a, b = load_bundle(champion), load_bundle(challenger)
     target = target or a.files.get("schema.json", {}).get("target")
     if not target:
         raise CreditflowError("the champion bundle does not record its target; pass --target", file=str(champion))
-    frame = read_frame(data, encoding=encoding,
+    at = sheet if sheet is not None else 0
+    frame = read_frame(data, encoding=encoding, sheet=at,
                        text=[*text_columns(a.files.get("schema.json", {})), *text_columns(b.files.get("schema.json", {}))])
-    for bundle, path in ((a, champion), (b, challenger)):
-        lacking = [v for v in bundle.model.features_ if v not in frame.columns]
-        if lacking:
-            raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
-                                  file=str(data), column=lacking[0])
+    with naming_sheet(data, at):  # the columns may be on another sheet
+        for bundle, path in ((a, champion), (b, challenger)):
+            lacking = [v for v in bundle.model.features_ if v not in frame.columns]
+            if lacking:
+                raise CreditflowError(f"{len(lacking)} column(s) of the model {path} missing: {lacking[:10]}",
+                                      file=str(data), column=lacking[0])
     training = a.metadata.get("training", {})
     time = _check_split(a, b, champion, challenger, frame, str(data)) if split else None
-    with located(str(data)):  # only the two models' inputs are features: other columns are not checked
+    # only the two models' inputs are features: other columns are not checked
+    with located(str(data)), naming_sheet(data, at):
         ds = read_table(frame, target, bad=bad, features=list(dict.fromkeys([*a.model.features_, *b.model.features_])),
                         default_bad=training.get("bad"), time=time)
     ds.source = str(data)
+    samples = None
     if split:
         role = ds.roles(test_size=float(training["test_size"]), seed=int(training["seed"]))
-        ds = ds.subset(np.flatnonzero(role != 0))
+        held = np.flatnonzero(role != 0)
+        ds = ds.subset(held)
+        if (role == 2).any():  # test and out-of-time: each compared on its own too, beside the pooled rows
+            samples = np.where(role[held] == 2, "oot", "test")
         console.print(f"--split: comparing on the {len(ds):,} rows training held out", highlight=False)
     else:
         _warn_if_training_table(len(ds), ((a, champion), (b, challenger)), str(data))
-    result = compare_models(a, b, ds, cutoff=cutoff)
+    with located(str(data)):  # the models name the column and row
+        result = compare_models(a, b, ds, cutoff=cutoff, samples=samples)
     _print(result)
     if out is not None:
         with atomic_path(out) as tmp:
@@ -135,5 +146,27 @@ def _print(result) -> None:
         s.add_row(r["segment"], r["champion"], r["challenger"], f"{r['count']:,}", f"{r['share']:.1%}",
                   f"{r['bads']:,}", rate)
     console.print(s)
+    if result.samples:
+        _print_samples(result)
     for note in result.notes:
         err_console.print(f"[yellow]note:[/] {note}")
+
+
+def _print_samples(result) -> None:
+    """The comparison on each sample's rows (test, oot) beside the pooled one."""
+    t = Table(title=f"by sample (challenger - champion; approval and swap set at cutoff {result.cutoff:g})",
+              title_justify="left")
+    for col in ("sample", "rows", "bad rate", "AUC champion", "AUC challenger", "AUC diff", "z", "p",
+                "approve champion", "approve challenger", "swap-in (bad rate)", "swap-out (bad rate)"):
+        t.add_column(col, justify="left" if col == "sample" else "right", overflow="fold")
+
+    def rate(v: float) -> str:
+        return "-" if v != v else f"{v:.1%}"
+
+    for r in result.by_sample().to_dict(orient="records"):
+        t.add_row(r["sample"], f"{r['rows']:,}", f"{r['bad_rate']:.4f}", f"{r['auc_champion']:.4f}",
+                  f"{r['auc_challenger']:.4f}", f"{r['difference']:+.4f}", f"{r['z']:.2f}", f"{r['p_value']:.3g}",
+                  f"{r['approval_rate_champion']:.1%}", f"{r['approval_rate_challenger']:.1%}",
+                  f"{r['swap_in']:,} ({rate(r['swap_in_bad_rate'])})",
+                  f"{r['swap_out']:,} ({rate(r['swap_out_bad_rate'])})")
+    console.print(t)

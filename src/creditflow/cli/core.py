@@ -207,6 +207,7 @@ def score_cmd(
     id the scores carry no id (a warning says so) and stay in input order."""
     from creditflow.bundle import load_bundle
 
+    refuse_overwriting_input(out, data, "the table being scored")
     if cluster:
         from creditflow.distributed.cli import score_command
 
@@ -217,7 +218,6 @@ def score_cmd(
         if points:
             fail("--points is not available with --cluster", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id, allow_unseen=allow_unseen)
-    refuse_overwriting_input(out, data, "scored")
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
     scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
                          allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)

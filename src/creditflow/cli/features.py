@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
-from creditflow.cli.app import command, console, encoding_option, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_inputs
 from creditflow.data.errors import DataError
 from creditflow.data.io import read_frame
 from creditflow.data.output import write_frame
@@ -25,7 +25,8 @@ def _observations(
     if labels is not None and as_of is not None:
         raise DataError("give either --labels or --as-of, not both")
     if labels is not None:
-        return read_frame(labels, encoding=encoding, ids=[spec.entity]), str(labels)  # type: ignore[attr-defined]
+        return (read_frame(labels, encoding=encoding, ids=[spec.entity], sheet_option=None),  # type: ignore[attr-defined]
+                str(labels))
     if as_of is None:
         raise DataError("give --labels FILE (entity, observation date, label) or --as-of DATE")
     entity = spec.entity  # type: ignore[attr-defined]
@@ -65,6 +66,9 @@ def features_cmd(
 
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise DataError("unsupported output format; use .csv, .parquet or .xlsx", file=str(out))
+    refuse_overwriting_inputs({"--out": out, "--report": report},
+                              {"the --events table": events, "the --profiles file": profiles, "the --labels table": labels,
+                               "the --spec file": spec, "the --tags file": tags})
     behaviour = BehaviourSpec.from_yaml(spec)
     if drop_duplicates:
         behaviour = replace(behaviour, on_duplicate="drop")
@@ -73,7 +77,7 @@ def features_cmd(
     rules = TagRules.from_yaml(tags) if tags is not None else None
     ids = [behaviour.entity]  # read as written: "007" is not 7
     flat = read_profiles(profiles, behaviour.profile, encoding=encoding, ids=ids) if profiles is not None else None
-    event_frame = read_frame(events, encoding=encoding, ids=ids)
+    event_frame = read_frame(events, encoding=encoding, ids=ids, sheet_option=None)
     observations, obs_file = _observations(labels, as_of, flat, event_frame, behaviour, encoding)
     files = {"events": str(events), "spec": str(spec)}
     files.update({k: str(v) for k, v in (("profiles", profiles), ("tags", tags)) if v is not None})

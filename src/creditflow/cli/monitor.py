@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from creditflow.cli.app import command, console, encoding_option, err_console
+from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_inputs
 from creditflow.data.errors import DataError
 
 STYLE = {"stable": "green", "warn": "yellow", "alert": "bold red", "info": "dim", "insufficient": "bold yellow"}
@@ -83,18 +83,27 @@ def monitor_cmd(
                                                                         "raise the status."),
     min_rows: int = typer.Option(500, "--min-rows", help="With fewer rows in all, drift is not judged (exit 5)."),
     encoding: str | None = encoding_option(),
+    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet of DATA to read (default: the first)."),
 ) -> None:
     """Compare recent rows (or the audit log) with the model's training baseline; exit 0 stable, 3 warn, 4 alert, 5 too few rows."""
     from creditflow.monitor import Thresholds, monitor
 
+    if sheet is not None and data is None:
+        raise DataError("--sheet chooses the sheet of the DATA table: with --audit there is none")
     if out.suffix.lower() not in {".html", ".htm"}:
         raise DataError("the report must be an .html file", file=str(out))
     if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
         raise DataError("the workbook must be an .xlsx file", file=str(xlsx))
+    audit_file = Path(audit.removeprefix("sqlite:///")) if audit and ("://" not in audit or
+                                                                      audit.startswith("sqlite:///")) else None
+    refuse_overwriting_inputs({"--out": out, "--xlsx": xlsx, "--json": json_out},
+                              {"the table being monitored": data, "the --labels table": labels,
+                               "the --reference table": reference, "the --policy file": policy,
+                               "the --audit database": audit_file})
     thresholds = Thresholds(warn=warn, alert=alert, min_period_rows=min_period_rows, min_rows=min_rows)
     result = monitor(model_dir, data, audit=audit, audit_table=audit_table, labels=labels, target=target, bad=bad,
                      id=id, time=time, policy=policy, reference=reference, thresholds=thresholds,
-                     encoding=encoding)
+                     encoding=encoding, sheet=sheet if sheet is not None else 0)
     report = result.report()
     report.to_html(out)
     written = [str(out)]

@@ -16,7 +16,7 @@ from creditflow.cli.app import (
     console,
     encoding_option,
     err_console,
-    refuse_overwriting_input,
+    refuse_overwriting_inputs,
     require_extra,
 )
 from creditflow.data.errors import CreditflowError, located
@@ -45,16 +45,18 @@ def simulate_cmd(
                                                         "probability, score, grade, decision and rules_fired, in "
                                                         "input order."),
     encoding: str | None = encoding_option(),
+    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
 ) -> None:
     """Approval rate, expected bad rate (mean predicted probability) and realised bad rate (with --target)
     among the approved, the decision mix, and how often each rule fired; with --out, each row's decision."""
     require_extra("service", "pydantic", command="creditflow policy simulate")
     from creditflow.bundle import load_bundle
+    from creditflow.data.excel import naming_sheet
     from creditflow.data.io import encode_target, read_frame
     from creditflow.data.output import atomic_path, write_frame
 
-    if out is not None:
-        refuse_overwriting_input(out, data, "simulated")
+    refuse_overwriting_inputs({"--out": out, "--json": json_out}, {"the table being simulated": data,
+                                                                "the policy file": policy})
     from creditflow.policy import load_policy, simulate
     from creditflow.service.validation import input_fields
 
@@ -73,15 +75,18 @@ def simulate_cmd(
     # the model's text inputs and the policy's `type: string` fields are read as written ("007" stays
     # "007", as the service receives it), not as numbers
     id_col = bundle.files.get("schema.json", {}).get("id_column") if out is not None else None
+    at = sheet if sheet is not None else 0
     frame = read_frame(data, encoding=encoding, text=[f.name for f in fields if f.type == "string"],
-                       ids=[id_col] if id_col else None)  # ids as `creditflow score` writes them
+                       ids=[id_col] if id_col else None, sheet=at)  # ids as `creditflow score` writes them
     y = None
-    if target is not None:
-        if target not in frame.columns:
-            raise CreditflowError("target column not found", file=str(data), column=target)
-        y = encode_target(frame[target], bad, file=str(data), default_bad=bundle.metadata.get("training", {}).get("bad"))
-    with located(str(data)):
-        result = simulate(pol, model, frame, y, model_version=bundle.model_version)
+    with naming_sheet(data, at):  # the columns may be on another sheet
+        if target is not None:
+            if target not in frame.columns:
+                raise CreditflowError("target column not found", file=str(data), column=target)
+            y = encode_target(frame[target], bad, file=str(data),
+                              default_bad=bundle.metadata.get("training", {}).get("bad"))
+        with located(str(data)):
+            result = simulate(pol, model, frame, y, model_version=bundle.model_version)
     _print(result, str(data))
     for name in result.absent:
         err_console.print(f"[yellow]note:[/] file '{data}' has no column '{name}', an optional policy field: every row "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from creditflow.cli.app import app, command, console, encoding_option
+from creditflow.cli.app import app, command, console, encoding_option, fail
 
 reasons_app = typer.Typer(help="Reason codes of a model bundle: show, export, edit and import.",
                           no_args_is_help=True)
@@ -35,9 +35,14 @@ def show_cmd(model_dir: Path = typer.Argument(..., help="Model bundle directory.
 def export_cmd(
     model_dir: Path = typer.Argument(..., help="Model bundle directory."),
     out: Path = typer.Argument(..., help="Output table: .csv (UTF-8 with BOM, opens in Excel) or .xlsx."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT when it exists."),
 ) -> None:
     """Write the reason-code table (code, variable, text, missing_code, missing_text, version) for editing."""
     from creditflow.scoring.reason_files import export_codes
+
+    if out.exists() and not force:  # most likely the table being edited: exporting again would lose the edits
+        fail("the file exists (an edited code table would be lost): pass --force to overwrite it, or name another "
+             "file", file=str(out))
 
     frame = export_codes(model_dir, out)
     console.print(f"{len(frame)} reason codes -> [bold]{out}[/]; edit code/text columns, then "

@@ -9,21 +9,25 @@ from typing import Any
 
 import typer
 
-from creditflow.cli.app import command, console, encoding_option
+from creditflow.cli.app import command, console, encoding_option, refuse_overwriting_inputs
 from creditflow.data.errors import DataError, located
+from creditflow.data.excel import naming_sheet
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 
 
 def _load(path: Path, target: str | None, bad: str | None, id: str | None, time_col: str | None,
-          dictionary: Path | None, encoding: str | None = None, bundle: Any = None) -> Dataset:
+          dictionary: Path | None, encoding: str | None = None, bundle: Any = None, sheet: str | None = None,
+          sheet_option: str = "--sheet") -> Dataset:
     """Read a table for the bundle's model: its inputs (text ones as written), target, and the default
-    id / time columns of the bundle when the table has them."""
+    id / time columns of the bundle when the table has them. `sheet`: of a workbook (default: the first),
+    chosen by `sheet_option` (named in the hint of an error)."""
     schema = bundle.files.get("schema.json", {}) if bundle is not None else {}
-    frame = read_frame(path, encoding=encoding, text=text_columns(schema))
+    at = sheet if sheet is not None else 0
+    frame = read_frame(path, encoding=encoding, text=text_columns(schema), sheet=at, sheet_option=sheet_option)
     if target is None:
         raise DataError("no target column given and the bundle does not record one", file=str(path),
                         hint="pass --target COLUMN")
-    with located(str(path)):
+    with located(str(path)), naming_sheet(path, at, sheet_option):  # the columns may be on another sheet
         ds = read_table(frame, target, bad=bad, id=id if id in frame.columns else None,
                         time=time_col if time_col in frame.columns else None, dictionary=dictionary,
                         features=list(bundle.model.features_) if bundle is not None else None,
@@ -59,6 +63,9 @@ def report_cmd(
     xlsx: Path | None = typer.Option(None, "--xlsx", help="Also write the tables to this Excel workbook."),
     title: str | None = typer.Option(None, "--title", help="Report title."),
     encoding: str | None = encoding_option(),
+    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet of DATA to read (default: the first)."),
+    oot_sheet: str | None = typer.Option(None, "--oot-sheet", help="Excel sheet of --oot to read (default: the "
+                                                                   "first; --sheet applies to DATA only)."),
 ) -> None:
     """Write a validation report: data, binning, points, AUC/Gini/KS with CIs, calibration, PSI/CSI, cutoffs."""
     from creditflow.bundle import load_bundle
@@ -69,17 +76,20 @@ def report_cmd(
         raise DataError("the report is HTML: give an .html file (and --xlsx FILE.xlsx for the tables)", file=str(out))
     if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
         raise DataError("the workbook must be an .xlsx file", file=str(xlsx))
+    if oot_sheet is not None and oot is None:
+        raise DataError("--oot-sheet chooses the sheet of the --oot table: give --oot FILE too")
+    refuse_overwriting_inputs({"--out": out, "--xlsx": xlsx}, {"the table being reported on": data, "the --oot table": oot})
     bundle = load_bundle(model_dir)
     info = _training(bundle)
     tgt, idc, tcol = target or info["target"], id or info["id"], time_col or info["time"]
-    main = _load(data, tgt, bad, idc, tcol, dictionary, encoding, bundle)
+    main = _load(data, tgt, bad, idc, tcol, dictionary, encoding, bundle, sheet=sheet)
     if split:
         datasets = dict(main.split(test_size=float(info["test_size"]), seed=int(info["seed"])))
     else:
         datasets = {"data": main}
     if oot is not None:  # beside the split's own out-of-time sample, when it has one, not in its place
-        datasets["oot" if "oot" not in datasets else f"oot ({oot.name})"] = _load(oot, tgt, bad, idc, tcol, dictionary,
-                                                                                 encoding, bundle)
+        datasets["oot" if "oot" not in datasets else f"oot ({oot.name})"] = _load(
+            oot, tgt, bad, idc, tcol, dictionary, encoding, bundle, sheet=oot_sheet, sheet_option="--oot-sheet")
     version = getattr(bundle, "model_version", "")
     # the bundle itself, not its model: the reason-code section then uses the bundle's reason settings
     report = build_report(bundle, datasets, title=title,

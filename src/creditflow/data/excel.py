@@ -20,7 +20,6 @@ from creditflow.data.errors import CreditflowError, DataError
 
 # Workbooks that are zip packages of XML parts (an old .xls is not).
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
-SHEET_HINT = "choose the sheet with --sheet NAME (train, score) or sheet= in Python"
 _CELL = re.compile(r"([A-Za-z]*)(\d*)")
 # Opening tags of a formula or a merged range, with or without a namespace prefix.
 _SUSPECT = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/", b"mergeCell")
@@ -143,8 +142,17 @@ def _name(columns: list[str], col: int) -> str:
     return letters
 
 
-def sheet_note(path: Path, name: str) -> str | None:
-    """For a workbook of several sheets: which was read, the others, and the one holding data when only one does."""
+def sheet_hint(option: str | None = "--sheet") -> str:
+    """How to read another sheet: the command's `option` (--sheet, --oot-sheet), or None where the file's first
+    sheet is always read."""
+    if option is None:
+        return "only the first sheet of this file is read: move the table there"
+    return f"choose the sheet with {option} NAME" + (" (sheet= in Python)" if option == "--sheet" else "")
+
+
+def sheet_note(path: Path, name: str, option: str | None = "--sheet") -> str | None:
+    """For a workbook of several sheets: which was read, the others, and the one holding data when only one does;
+    `option`: see `sheet_hint`."""
     sheets = worksheets(path)
     others = [n for n, _ in sheets if n != name]
     if not others:
@@ -154,19 +162,20 @@ def sheet_note(path: Path, name: str) -> str | None:
     note = f"read sheet {name!r}; the workbook's other sheets: {others}"
     if len(full) == 1:
         note += f", of which only {full[0]!r} holds data"
-    return f"{note}; {SHEET_HINT}"
+    return f"{note}; {sheet_hint(option)}"
 
 
 @contextmanager
-def naming_sheet(path: str | Path | None, sheet: str | int) -> Iterator[None]:
+def naming_sheet(path: str | Path | None, sheet: str | int, option: str | None = "--sheet") -> Iterator[None]:
     """Add to a `CreditflowError` raised inside, when `path` is a workbook of several sheets, which sheet
-    was read and which others it has (a missing column may just be on another sheet)."""
+    was read and which others it has (a missing column may just be on another sheet); `option` chooses
+    another sheet in the command at hand (see `sheet_hint`)."""
     try:
         yield
     except CreditflowError as exc:
         if path is None or Path(path).suffix.lower() not in XLSX_SUFFIXES:
             raise
-        note = sheet_note(Path(path), pick_sheet(Path(path), sheet)[0])
+        note = sheet_note(Path(path), pick_sheet(Path(path), sheet)[0], option)
         if note is None:
             raise
         hint = f"{exc.hint}; {note}" if exc.hint else note

@@ -217,7 +217,7 @@ def _same_kind(merged: Any, types: list) -> bool:
 
 def read_frame(
     path: str | Path, encoding: str | None = None, sheet: str | int = 0, text: Sequence[str] | None = None,
-    ids: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None, sheet_option: str | None = "--sheet",
 ) -> pd.DataFrame:
     """Read a CSV (UTF-8, UTF-8 with BOM, GBK), Parquet file/directory or Excel sheet into a DataFrame.
 
@@ -225,6 +225,7 @@ def read_frame(
     written ("01" stays "01"), not as numbers; `ids` columns too, then as whole numbers when every id is one
     written plainly (`id_values`). A cell of only spaces is missing. Merged cells below the header and
     formulas without a calculated value (read as missing by pandas) are refused. Parquet keeps its types.
+    `sheet_option`: the command's option choosing the sheet, for the hint of an error (`excel.sheet_hint`).
     """
     path = Path(path)
     as_written = list(dict.fromkeys([*(text or ()), *(ids or ())]))
@@ -272,7 +273,7 @@ def read_frame(
     except (ValueError, OSError, ImportError) as exc:
         raise DataError(f"cannot read: {exc}", file=str(path)) from None
     if frame.shape[1] == 0 or len(frame) == 0:
-        with excel.naming_sheet(path, sheet):
+        with excel.naming_sheet(path, sheet, sheet_option):
             raise DataError("the file has no data rows", file=str(path))
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()

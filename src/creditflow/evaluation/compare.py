@@ -6,6 +6,8 @@ cutoff), `delong` (the test that both AUCs are equal), `calibration` (predicted 
 bad rate per decile of each model's PD), `psi` (challenger's score distribution against the
 champion's, deciles of the champion) and `swap` (who moves between approve and reject at the cutoff,
 with bad rates). A row is approved when its score is at or above the cutoff (higher is better).
+Given a sample name per row (test, oot), each sample is also compared on its own rows (`samples`,
+`by_sample`): a pooled difference can hide one that holds in one sample only.
 """
 
 from __future__ import annotations
@@ -58,28 +60,56 @@ class Comparison:
     swap: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     paths: tuple[str, str] = ("", "")  # the bundles' folders, when bundles were compared (shown in the HTML)
+    samples: dict[str, Comparison] = field(default_factory=dict)  # the same comparison on each sample's rows
+
+    def by_sample(self) -> pd.DataFrame:
+        """One row for all rows ("pooled") and one per sample: rows, bad rate, both AUCs, the DeLong test,
+        both approval rates and the swap-in / swap-out counts and bad rates. Empty without samples."""
+        if not self.samples:
+            return pd.DataFrame()
+        rows = []
+        for name, c in {"pooled": self, **self.samples}.items():
+            approval = c.summary.set_index("model")["approval_rate"]
+            swap = c.swap.set_index("segment")
+            rows.append({
+                "sample": name, "rows": c.rows, "bad_rate": c.bad_rate, "auc_champion": c.delong["auc_champion"],
+                "auc_challenger": c.delong["auc_challenger"], "difference": c.delong["difference"],
+                "se": c.delong["se"], "z": c.delong["z"], "p_value": c.delong["p_value"],
+                "approval_rate_champion": approval[c.names[0]], "approval_rate_challenger": approval[c.names[1]],
+                "swap_in": int(swap.loc["swap-in", "count"]), "swap_in_bad_rate": swap.loc["swap-in", "bad_rate"],
+                "swap_out": int(swap.loc["swap-out", "count"]), "swap_out_bad_rate": swap.loc["swap-out", "bad_rate"],
+            })
+        return pd.DataFrame(rows)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """summary, delong, calibration, psi and swap as DataFrames (for reports)."""
-        return {
+        """summary, delong, calibration, psi and swap as DataFrames (for reports); by_sample too when
+        compared by sample."""
+        tables = {
             "summary": self.summary,
             "delong": pd.DataFrame([self.delong]),
             "calibration": self.calibration,
             "psi": self.psi_table,
             "swap": self.swap,
         }
+        if self.samples:
+            tables["by_sample"] = self.by_sample()
+        return tables
 
     def to_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict]:
             return [{k: _plain(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
 
-        return {
+        doc = {
             "champion": self.names[0], "challenger": self.names[1], "rows": self.rows, "bad_rate": self.bad_rate,
             "cutoff": self.cutoff, "same_scale": self.same_scale, "notes": list(self.notes),
             "summary": records(self.summary), "delong": {k: _plain(v) for k, v in self.delong.items()},
             "psi": {"value": self.psi_value, "table": records(self.psi_table)},
             "calibration": records(self.calibration), "swap": records(self.swap),
         }
+        if self.samples:  # each sample's own comparison, in the same layout
+            doc["by_sample"] = records(self.by_sample())
+            doc["samples"] = {name: c.to_dict() for name, c in self.samples.items()}
+        return doc
 
     def to_html(self) -> str:
         """A self-contained HTML page of the comparison: rates and shares as percentages, models named by
@@ -111,9 +141,21 @@ class Comparison:
             "<h2>Calibration by decile of predicted bad rate</h2>", table(self.calibration),
             f"<h2>Score shift (PSI = {self.psi_value:.4f})</h2>", table(self.psi_table),
             f"<h2>Swap set at cutoff {self.cutoff:g}</h2>", table(self.swap),
+            *self._samples_html(table),
             "</body></html>",
         ]
         return "\n".join(parts)
+
+    def _samples_html(self, table: Any) -> list[str]:
+        """The per-sample section of the HTML page: the by-sample table, then each sample's swap set."""
+        if not self.samples:
+            return []
+        parts = ["<h2>By sample</h2>", "<p>The same comparison on each sample's rows (difference: challenger - "
+                 "champion AUC, DeLong test; approval and swap set at the same cutoff).</p>", table(self.by_sample())]
+        for name, c in self.samples.items():
+            parts += [f"<h3>Swap set at cutoff {self.cutoff:g}: {html.escape(name)} ({c.rows:,} rows)</h3>",
+                      table(c.swap)]
+        return parts
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -146,10 +188,13 @@ def compare_models(
     cutoff: float | None = None,
     names: tuple[str, str] = ("champion", "challenger"),
     groups: int = 10,
+    samples: Any = None,
 ) -> Comparison:
     """Compare two models (or bundles) on labelled data (a `Dataset`, or a table and 0/1 target, 1 = bad).
 
     `cutoff` (score, approve at or above) defaults to the champion's base score (its `Scaling.base_score`).
+    `samples`: a sample name per row (e.g. "test", "oot"); each sample is then also compared on its own rows at
+    the same cutoff (`Comparison.samples`, `Comparison.by_sample`), a sample of one class only left out with a note.
     """
     champ, chall = _model(champion), _model(challenger)
     yv = as_target(y, X).astype(int)
@@ -186,12 +231,24 @@ def compare_models(
               "se": test["se"], "z": test["z"], "p_value": test["p_value"]}
     shift = psi(scored[names[0]]["score"].to_numpy(dtype=float), scored[names[1]]["score"].to_numpy(dtype=float))
     swap = swap_set(yv, scored[names[0]]["score"], scored[names[1]]["score"], cut, cut)
-    return Comparison(
+    result = Comparison(
         names=names, cutoff=cut, rows=len(yv), bad_rate=float(yv.mean()), same_scale=same,
         summary=pd.DataFrame(rows), delong=delong, psi_value=shift.value, psi_table=shift.table,
         calibration=pd.concat(cal, ignore_index=True), swap=swap, notes=notes,
         paths=(_path(champion), _path(challenger)),
     )
+    if samples is not None:
+        labels = np.asarray(samples)
+        if len(labels) != len(yv):
+            raise CreditflowError(f"{len(labels)} sample names for {len(yv)} rows")
+        for name in pd.unique(labels):
+            at = np.flatnonzero(labels == name)
+            if yv[at].min() == yv[at].max():
+                notes.append(f"sample '{name}' holds only {'bads' if yv[at][0] else 'goods'}: not compared on its own")
+                continue
+            result.samples[str(name)] = compare_models(champion, challenger, frame.iloc[at].reset_index(drop=True),
+                                                       yv[at], cutoff=cut, names=names, groups=groups)
+    return result
 
 
 def comparison_tables(

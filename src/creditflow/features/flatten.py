@@ -264,7 +264,7 @@ def read_profiles(
 
     path = Path(path)
     if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
-        return read_frame(path, encoding=encoding, ids=ids)
+        return read_frame(path, encoding=encoding, ids=ids, sheet_option=None)
     if not path.exists():
         raise DataError("no such file", file=str(path))
     text = decode_text(path, path.read_bytes(), encoding)

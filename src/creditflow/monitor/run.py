@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from creditflow.data.errors import DataError, located
+from creditflow.data.excel import naming_sheet
 from creditflow.data.io import text_columns
 from creditflow.data.output import atomic_path
 from creditflow.monitor.baseline import Baseline, fit_baseline, load_baseline
@@ -152,7 +153,8 @@ def _labels(batch: Batch, bundle: Any, labels: Any, target: str | None, bad: Any
     frame = batch.frame
     if labels is not None:
         trained_id = schema.get("id_column") or training.get("id_column")
-        lab, lab_file = read_data(labels, encoding, ids=[c for c in (id, *batch.id_columns, trained_id) if c])
+        lab, lab_file = read_data(labels, encoding, ids=[c for c in (id, *batch.id_columns, trained_id) if c],
+                                  sheet_option=None)
         if batch.id_columns:  # the audit log: joined on application_id, else request_id
             id_col = _audit_join_column(batch, lab, id, lab_file)
         else:
@@ -204,10 +206,11 @@ def _audit_join_column(batch: Batch, labels: pd.DataFrame, id: str | None, label
 
 
 def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit_table: str | None = None,
-               time: str | None = None, encoding: str | None = None, id: str | None = None) -> Batch:
+               time: str | None = None, encoding: str | None = None, id: str | None = None,
+               sheet: str | int = 0) -> Batch:
     """The rows to monitor: a table (file or DataFrame) or the service's audit log (`audit` URL).
 
-    `id`: the id column (default: the training one), read as written from a file."""
+    `id`: the id column (default: the training one), read as written from a file; `sheet`: of a workbook."""
     if (data is None) == (audit is None):
         raise DataError("monitor needs exactly one source: a DATA table or --audit URL")
     if audit is not None:
@@ -218,8 +221,9 @@ def load_batch(bundle: Any, data: Any = None, *, audit: str | None = None, audit
         schema = bundle.files.get("schema.json", {})
         id_col = id or schema.get("id_column") or bundle.metadata.get("training", {}).get("id_column")
         ids = [id_col] if id_col and id_col not in bundle.model.features_ else None
-        frame, source = read_data(data, encoding, text_columns(schema), ids)
-        check_columns(frame, list(bundle.model.features_), source)
+        frame, source = read_data(data, encoding, text_columns(schema), ids, sheet=sheet)
+        with naming_sheet(source, sheet):  # the columns may be on another sheet
+            check_columns(frame, list(bundle.model.features_), source)
         batch = Batch(frame=frame, source=source or "DataFrame")
     if len(batch.frame) == 0:
         raise DataError("no rows to monitor", file=batch.source)
@@ -253,6 +257,7 @@ def monitor(
     reference: Any = None,
     thresholds: Thresholds | None = None,
     encoding: str | None = None,
+    sheet: str | int = 0,
 ) -> MonitorResult:
     """Monitor a bundle (directory or loaded `Bundle`) on a table or its audit log against its baseline.
 
@@ -260,7 +265,7 @@ def monitor(
     `target` column in the data is used. `time`: column whose calendar month (or value) is the period.
     `policy`: a decision policy file whose decision mix is compared with training's. `reference`: a
     table to build the baseline from instead of the bundle's `baseline.json`. `encoding`: of CSV inputs
-    (default UTF-8, then GBK/GB18030).
+    (default UTF-8, then GBK/GB18030). `sheet`: the sheet of a `data` workbook (name or 0-based position).
     """
     from creditflow.bundle import Bundle, load_bundle
 
@@ -270,7 +275,8 @@ def monitor(
     mdl = bundle.model
     ref = None
     if reference is not None:
-        ref, ref_source = read_data(reference, encoding, text_columns(bundle.files.get("schema.json", {})))
+        ref, ref_source = read_data(reference, encoding, text_columns(bundle.files.get("schema.json", {})),
+                                    sheet_option=None)
         check_columns(ref, list(mdl.features_), ref_source)
         trained = bundle.metadata.get("training", {})
         roles = [c for c in (id, target, time, trained.get("id_column"), trained.get("target"), trained.get("time_column"))
@@ -281,7 +287,8 @@ def monitor(
     else:
         baseline = load_baseline(bundle)
         note = f"baseline: the {baseline.rows:,} training rows stored in the bundle"
-    batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding, id=id)
+    batch = load_batch(bundle, data, audit=audit, audit_table=audit_table, time=time, encoding=encoding, id=id,
+                       sheet=sheet)
     gone = [v.name for v in baseline.variables if v.name not in batch.frame.columns]
     if gone:  # model inputs are refused by load_batch; these are the other columns of the training table
         batch.notes.append(f"{len(gone)} column(s) of the baseline are not in the data and are not monitored: "

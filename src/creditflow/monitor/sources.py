@@ -178,11 +178,13 @@ def _period_sort_key(p: str) -> tuple:
 
 
 def read_data(path: Any, encoding: str | None = None, text: list[str] | None = None,
-              ids: list[str] | None = None) -> tuple[pd.DataFrame, str | None]:
+              ids: list[str] | None = None, sheet: str | int = 0,
+              sheet_option: str | None = "--sheet") -> tuple[pd.DataFrame, str | None]:
     """A table to monitor (file, DataFrame or `Dataset`), and its file name (None for a DataFrame).
 
     `encoding` for CSV files; `text` columns (the model's text inputs) are read as written; `ids` columns
-    (those present) as `read_frame` reads ids: "0000" keeps its zeros and is not the id 0.
+    (those present) as `read_frame` reads ids: "0000" keeps its zeros and is not the id 0. `sheet` of a
+    workbook, and `sheet_option`, as `read_frame` takes them.
     """
     if isinstance(path, Dataset):  # its features, with its outcomes, ids and times under their own names
         frame = path.X.reset_index(drop=True).copy()
@@ -192,7 +194,7 @@ def read_data(path: Any, encoding: str | None = None, text: list[str] | None = N
         return frame, path.source
     if isinstance(path, pd.DataFrame):
         return path.reset_index(drop=True), None
-    return read_frame(path, encoding=encoding, text=text, ids=ids), str(path)
+    return read_frame(path, encoding=encoding, text=text, ids=ids, sheet=sheet, sheet_option=sheet_option), str(path)
 
 
 def undated_note(time: pd.Series, codes: np.ndarray, periods: list[str]) -> str | None:

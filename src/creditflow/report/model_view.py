@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import CreditflowError, DataError, SchemaError
+from creditflow.data.errors import CreditflowError, DataError, SchemaError, located
 from creditflow.data.io import Dataset
 
 
@@ -166,11 +166,13 @@ class ModelView:
     def sample(self, name: str, dataset: Dataset) -> Sample:
         self.check(name, dataset)
         bins = None
-        if self.binning is not None:
-            present = [v for v in self.binned_variables if v in dataset.X.columns]
-            bins = self.binning.bin_indices(dataset.X, present)
+        with located(dataset.source):  # the model names the column and row; with several samples, the file too
+            if self.binning is not None:
+                present = [v for v in self.binned_variables if v in dataset.X.columns]
+                bins = self.binning.bin_indices(dataset.X, present)
+            scored = self.score(dataset.X)
         return Sample(
-            name=name, X=dataset.X, y=np.asarray(dataset.y).astype(np.int8), scored=self.score(dataset.X),
+            name=name, X=dataset.X, y=np.asarray(dataset.y).astype(np.int8), scored=scored,
             source=dataset.source, time=dataset.time, bins=bins,
         )
 

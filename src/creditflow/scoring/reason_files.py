@@ -63,7 +63,7 @@ def import_codes(model_dir: str | Path, table: str | Path | pd.DataFrame,
 
     bundle, codes = current_codes(model_dir)
     source = None if isinstance(table, pd.DataFrame) else str(table)
-    frame = table if isinstance(table, pd.DataFrame) else read_frame(table, encoding=encoding)
+    frame = table if isinstance(table, pd.DataFrame) else read_frame(table, encoding=encoding, sheet_option=None)
     new, changed = codes.edited(frame, source)
     settings = (ReasonSettings.from_dict(bundle.files[REASONS_FILE]) if REASONS_FILE in bundle.files else None)
     Reasoner(bundle.model, settings, new)  # validates before writing

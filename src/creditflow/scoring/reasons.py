@@ -512,7 +512,7 @@ def _read_codes(codes: pd.DataFrame | str) -> tuple[pd.DataFrame, str | None]:
         return codes, None
     from creditflow.data.io import read_frame
 
-    return read_frame(codes), str(codes)
+    return read_frame(codes, sheet_option=None), str(codes)
 
 
 def supports_reasons(model: Any) -> bool:
