@@ -123,6 +123,24 @@ def test_auto_trend_keeps_a_monotonic_shape_unless_the_free_one_is_significant()
     assert trend_of(50_000, u_shape) == "none"
 
 
+def test_a_free_shape_is_not_kept_for_noise_found_by_searching_the_cuts():
+    # the free shape is the best of ~C(49, 7) placements of its cuts: BIC alone let noise through
+    # (old rule: 2 of these 20 pure-noise columns of 700 rows kept zig-zag bins)
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        x = rng.lognormal(8, 0.7, 700)
+        y = (rng.random(700) < 0.3).astype(int)
+        assert BinningProcess().fit(pd.DataFrame({"x": x}), y).bins_["x"].trend != "none", seed
+
+
+def test_german_credit_amount_gets_no_bin_of_a_few_bads():
+    # was 8 zig-zag bins, one of 28 rows and 1 bad that carried +76 points, the largest swing on the card
+    g = read_table(GERMAN, "creditability", bad="bad")
+    vb = BinningProcess().fit(g.train.X, g.train.y).bins_["credit_amount"]
+    assert vb.trend in ("ascending", "descending")
+    assert min(vb.bads[: vb.n_regular]) >= 5
+
+
 @pytest.mark.parametrize(("params", "match"), [
     ({"max_bins": 2.5}, "max_bins must be a whole number"), ({"max_bins": "8"}, "max_bins must be a whole number"),
     ({"n_prebins": None}, "n_prebins"), ({"min_bin_share": "5%"}, "min_bin_share must be a number"),

@@ -308,8 +308,9 @@ class BinningProcess(TransformerMixin, BaseEstimator):
     max_bins, min_bin_share, n_prebins, monotonic, alpha
         See `BinningSettings`: at most `max_bins` regular bins, each holding at least
         `min_bin_share` of the rows, WOE monotonic in the value (auto picks the better direction, and
-        bins free of a trend only when their extra likelihood passes a BIC test). `alpha` (default 0.5)
-        is the WOE smoothing added to every bin's goods and bads.
+        bins free of a trend only when their extra likelihood passes a BIC test that also charges them
+        for the search over their cut placements). `alpha` (default 0.5) is the WOE smoothing added to
+        every bin's goods and bads.
     special_values
         Values that get their own named bin, e.g. ``[-999]`` (or ``-999``) for every column or
         ``{"x_001": [-1]}``; a column named here must be in the data.

@@ -592,10 +592,19 @@ def _free_shape_pays(goods: np.ndarray, bads: np.ndarray, free: list[int], mono:
     for each bin it has beyond the monotonic one. Unpenalised (free whenever its IV is higher) the
     free shapes overfit small samples: 5-fold CV AUC on the training parts of the benchmark data
     rose by 0.015 (german_credit, 700 rows), 0.002 (yinlian) and 0.0006 (uci_taiwan) with this test.
+
+    The free shape is also the best of every placement of its cuts among the pre-bins' edges, so
+    it pays the log of their number too, ln C(pre-bins - 1, cuts): without that, BIC passed on noise
+    in small samples (german_credit's credit_amount kept 8 zig-zag bins, one of 28 rows and 1 bad
+    carried +76 points, the largest swing on the card). With it, 5-fold CV AUC on the training parts
+    rose on all three benchmark datasets (german_credit 0.7637 -> 0.7739, uci_taiwan 0.7704 -> 0.7711,
+    yinlian 0.7550 -> 0.7552) and the mean test AUC over 8 other 70/30 splits did not fall.
     """
     n = float(np.sum(goods) + np.sum(bads))
     extra = max(0, len(free) - len(mono))
-    return binned_g2(goods, bads, free) - binned_g2(goods, bads, mono) > math.log(max(n, 2.0)) * (1 + extra)
+    search = math.log(math.comb(len(goods) - 1, len(free))) if len(goods) > len(free) else 0.0
+    gain = binned_g2(goods, bads, free) - binned_g2(goods, bads, mono)
+    return gain > math.log(max(n, 2.0)) * (1 + extra) + search
 
 
 def _check_user_splits(name: str, splits: list[float], values: np.ndarray) -> list[float]:
