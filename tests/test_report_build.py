@@ -230,7 +230,9 @@ def test_model_section_shows_coefficients_standard_errors_vif_and_correlations(r
 
     ws = load_workbook(report.to_excel(tmp_path / "r.xlsx"))["Coefficients and correlation"]
     values = [c.value for row in ws.iter_rows() for c in row]
-    assert "p_value" in values and "vif" in values and float(card.coef_se_[0]) in values
+    assert "p_value" in values and "vif" in values
+    # Excel keeps 15-16 significant digits, so the stored value is within rounding of the card's
+    assert any(isinstance(v, float) and v == pytest.approx(float(card.coef_se_[0]), rel=1e-14) for v in values)
 
 
 def test_grades_empty_on_the_development_sample_are_flagged_with_bands_that_fit(report, card, uci):
@@ -257,9 +259,10 @@ def test_grades_empty_on_the_development_sample_are_flagged_with_bands_that_fit(
 
 def test_zigzag_bins_their_reversals_and_thin_bins_with_large_swings_are_flagged(shared_data):
     """Before, German credit_amount's zig-zag bins (one of 28 rows and 1 bad worth +76 points, the card's largest
-    swing) passed without a word; now the Binning section and the findings flag them, with the numbers."""
+    swing) passed without a word; now the Binning section and the findings flag them, with the numbers. The
+    default binning now keeps that variable monotone; bins free of any trend (monotonic="none") still zig-zag."""
     german = read_table(shared_data / "german_credit" / "germancredit.csv", "creditability", bad="bad").split()
-    card = Scorecard().fit(german["train"])
+    card = Scorecard(binning={"monotonic": "none"}).fit(german["train"])
     report = build_report(card, german)
     flags = report.table("binning.flags")
     amount = flags[flags["variable"] == "credit_amount"]
