@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -395,6 +396,26 @@ def test_model_parameters_from_the_command_line(tmp_path):
     assert max(regular) == 3
 
 
+def test_a_trend_per_variable_from_the_command_line(tmp_path):
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--no-report", "--out", tmp_path / "o",
+            "-p", 'binning.monotonic={"duration_in_month": "ascending"}', "-p", "binning.monotonic.age_in_years=descending")
+    assert r.returncode == 0, r.stderr
+    params = json.loads((tmp_path / "o" / "model" / "model.json").read_text())["params"]
+    assert params["binning"] == {"monotonic": {"duration_in_month": "ascending", "age_in_years": "descending"}}
+    bins = {v["name"]: v for v in json.loads((tmp_path / "o" / "model" / "binning.json").read_text())["variables"]}
+    for var, trend in (("duration_in_month", "ascending"), ("age_in_years", "descending")):
+        vb = bins[var]
+        woe = np.diff(vb["woe"][: len(vb["splits"]) + 1])
+        assert vb["trend"] == trend and len(woe) >= 1
+        assert (woe > 0).all() if trend == "ascending" else (woe < 0).all()
+    # one trend for all, then an exception for one column
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--no-report", "--out", tmp_path / "p",
+            "-p", "binning.monotonic=none", "-p", "binning.monotonic.age_in_years=descending")
+    assert r.returncode == 0, r.stderr
+    params = json.loads((tmp_path / "p" / "model" / "model.json").read_text())["params"]
+    assert params["binning"] == {"monotonic": {"*": "none", "age_in_years": "descending"}}
+
+
 @pytest.mark.parametrize(("param", "expected"), [
     ("coefsign=any", "scorecard has no parameter 'coefsign'; its parameters are C, binning"),
     ("shape.max_bins=6", "scorecard has no parameter 'shape'"),
@@ -405,6 +426,10 @@ def test_model_parameters_from_the_command_line(tmp_path):
     ("coef_sign", "a model parameter is KEY=VALUE"),
     ("random_state=3", "scorecard has no parameter 'random_state'"),
     ("C.x=1", "parameter 'C' is not a mapping"),
+    ('binning.monotonic={"purpose": "ascending"}', "gives 'purpose' the trend ascending, but it is categorical"),
+    ("binning.monotonic.nope=ascending", "binning.monotonic names 1 column(s) not in the data: ['nope']"),
+    ("binning.monotonic.age_in_years=up", "binning.monotonic['age_in_years'] must be auto, ascending"),
+    ('monotone={"age_in_years": "descending"}', "a trend per column of this card is binning.monotonic.COLUMN=TREND"),
 ])
 def test_bad_model_parameter_exits_2(param, expected, tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--param", param, "--out", tmp_path / "o")

@@ -230,6 +230,23 @@ def test_categorical_stepwise_and_remote_sums(client, german_dir, tmp_path):
                                   score_table(tmp_path / "model", tmp_path / "book"))
 
 
+def test_a_trend_per_variable_gives_the_bins_of_one_machine(client, german_dir):
+    params = {"binning": {"monotonic": {"*": "none", "duration_in_month": "ascending", "age_in_years": "descending"}}}
+    ds = cf.read_table(german_dir, "creditability", bad="bad")
+    single = cf.Scorecard(**params).fit(ds.train)
+    data = read_labelled(client, german_dir, "creditability", bad="bad", rows_per_piece=100)
+    dist = fit_scorecard(client, data, params)
+    assert single.binning_.bins_["duration_in_month"].trend == "ascending"
+    assert single.binning_.bins_["age_in_years"].trend == "descending"
+    assert {v: b.to_dict() for v, b in dist.binning_.bins_.items()} == \
+        {v: b.to_dict() for v, b in single.binning_.bins_.items()}
+    assert dist.points_.equals(single.points_)
+    with pytest.raises(CreditflowError, match="gives 'purpose' the trend ascending, but it is categorical"):
+        fit_scorecard(client, data, {"binning": {"monotonic": {"purpose": "ascending"}}})
+    with pytest.raises(CreditflowError, match=r"not in the data: \['nope'\]"):
+        fit_scorecard(client, data, {"binning": {"monotonic": {"nope": "ascending"}}})
+
+
 def test_pieces_whose_arrow_types_or_column_order_differ_train_as_on_one_machine(client, tmp_path):
     """int64 in one file and double in the others, a text column all missing in one file (Arrow type null), a
     zero-row file written from an empty object frame (every text column null), columns in another order: the

@@ -222,6 +222,12 @@ def test_duplicate_column_names_are_refused_naming_the_column(card, uci):
     ({"selection": {"max_vif": 0.5}}, "max_vif must be at least 1"),
     ({"selection": {"max_missing": "x"}}, "max_missing must be a number or None"),
     ({"selection": {"max_features": 0}}, "max_features must be a whole number >= 1"),
+    ({"binning": {"monotonic": 3}}, "binning.monotonic must be text or a dict, not 3"),
+    ({"binning": {"monotonic": {"age_in_years": "up"}}}, r"monotonic\['age_in_years'\] must be auto, ascending"),
+    ({"binning": {"monotonic": {"purpose": "ascending"}}}, "gives 'purpose' the trend ascending, but it is categorical"),
+    ({"binning": {"monotonic": {"NOPE": "descending"}}}, r"binning.monotonic names 1 column\(s\) not in the data: \['NOPE'\]"),
+    ({"binning": {"monotonic": {"age_in_years": "descending"}}, "user_splits": {"age_in_years": [30]}},
+     "user_splits fixes its bins"),
 ])
 def test_bad_settings_are_refused_with_the_reason(german, params, match):
     with pytest.raises(CreditflowError, match=match):
@@ -425,3 +431,36 @@ def test_standard_errors_correlations_and_vif_are_those_of_the_training_woe_rows
     write_bundle_files(tmp_path / "m2", blobs, card.model_type)
     with pytest.raises(BundleError, match=f"statistics.standard_errors.{card.features_[0]}"):
         load_bundle(tmp_path / "m2")
+
+
+def _regular_woe(vb) -> np.ndarray:
+    return np.asarray(vb.woe[: vb.n_regular], dtype=float)
+
+
+def test_a_trend_per_variable_binds_only_the_variables_it_names(shared_data):
+    """On yinlian x_125 and x_054 are binned free of a trend by default ("auto"). binning.monotonic={column:
+    trend} forces a trend on them alone, in WOE (risk) against the value: every other column keeps its
+    default bins, or takes the "*" entry."""
+    data = cf.read_table(YINLIAN, "y", id="user_id")
+    default = cf.Scorecard().fit(data.train)
+    asked = {"x_125": "ascending", "x_054": "descending"}
+    card = cf.Scorecard(binning={"monotonic": asked}).fit(data.train)
+    for var, trend in asked.items():
+        assert default.binning_.bins_[var].trend == "none"
+        vb = card.binning_.bins_[var]
+        assert vb.trend == trend and vb.n_regular >= 3
+        step = np.diff(_regular_woe(vb))
+        assert (step > 0).all() if trend == "ascending" else (step < 0).all()
+    for var, vb in card.binning_.bins_.items():
+        if var not in asked:
+            assert vb.to_dict() == default.binning_.bins_[var].to_dict(), var
+    # risk rising with x_125: its points fall along its regular bins
+    if "x_125" in card.features_:
+        pts = card.points_.set_index("variable").loc["x_125", "points"].to_numpy()[: vb.n_regular]
+        assert (np.diff(pts) <= 0).all()
+    # "*" gives the trend of the columns not named
+    free = cf.BinningProcess(monotonic="none").fit(data.train.X, data.train.y)
+    mixed = cf.BinningProcess(monotonic={"*": "none", "x_002": "descending"}).fit(data.train.X, data.train.y)
+    assert mixed.bins_["x_002"].trend == "descending" and (np.diff(_regular_woe(mixed.bins_["x_002"])) < 0).all()
+    assert all(mixed.bins_[v].to_dict() == free.bins_[v].to_dict() for v in free.bins_ if v != "x_002")
+    assert cf.Scorecard(binning={"monotonic": asked}).get_params()["binning"] == {"monotonic": asked}

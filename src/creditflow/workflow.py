@@ -62,8 +62,16 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
         if head == "random_state" and "random_state" in current:
             raise CreditflowError("the model's random_state is set by --seed, not as a parameter")
         if head not in valid:
-            raise CreditflowError(f"{kind} has no parameter {head!r}; its parameters are {', '.join(valid)}")
-        if sep and head not in nested:
+            hint = ("; a trend per column of this card is binning.monotonic.COLUMN=TREND"
+                    if head == "monotone" and "binning" in nested else "")
+            raise CreditflowError(f"{kind} has no parameter {head!r}; its parameters are {', '.join(valid)}{hint}")
+        if sep and head in nested and "__" in sub:
+            # one entry of a mapping setting, e.g. binning.monotonic.x_002=descending
+            name, _, entry = sub.partition("__")
+            key = f"{head}__{name}"
+            flat[key] = {**_setting_mapping(flat.get(key, _nested_value(current[head], name)), f"{head}.{name}"),
+                         entry: value}
+        elif sep and head not in nested:
             # one entry of a mapping parameter, e.g. monotone.PAY_0=descending or user_splits.AGE=[30,40]
             base = flat.get(head, current[head])
             if base is None:
@@ -89,6 +97,24 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
                 text = str(exc)
                 raise CreditflowError(text if text.startswith(f"{head}.") else f"parameter {head!r}: {text}") from None
     return params
+
+
+def _nested_value(settings: Any, name: str) -> Any:
+    """Setting `name` of a nested parameter's value (a settings dataclass, a dict of its fields, or None)."""
+    if isinstance(settings, Mapping):
+        return settings.get(name)
+    return getattr(settings, name, None)
+
+
+def _setting_mapping(value: Any, what: str) -> dict:
+    """A mapping setting to add one entry to: text (one trend for every column) becomes its "*" entry."""
+    if value is None or isinstance(value, Mapping):
+        return dict(value or {})
+    if what == "binning.monotonic" and isinstance(value, str):
+        from creditflow.binning.variable import ALL_COLUMNS
+
+        return {} if value == "auto" else {ALL_COLUMNS: value}
+    raise CreditflowError(f"setting {what!r} is not a mapping: give it whole, e.g. {what}=<JSON>")
 
 
 def _split_setting(text: str) -> tuple[str, Any]:

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from creditflow.binning.variable import (
+    ALL_COLUMNS,
     BinningSettings,
     VariableBinning,
     category_keys,
@@ -311,6 +312,13 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         bins free of a trend only when their extra likelihood passes a BIC test that also charges them
         for the search over their cut placements). `alpha` (default 0.5) is the WOE smoothing added to
         every bin's goods and bads.
+    monotonic
+        The trend of WOE (risk) over a numeric column's regular bins, in the order of its values:
+        "auto" (default), "ascending" (WOE, so risk and the bad rate, rises with the value: points
+        fall), "descending" or "none" for every column; or per column, ``{"x_002": "descending"}``, the
+        columns not named taking the entry ``"*"`` ("auto" without one). A column named must be in the
+        data and numeric (categories are grouped in bad-rate order whatever the trend) and must not have
+        `user_splits` as well when its trend is ascending or descending.
     special_values
         Values that get their own named bin, e.g. ``[-999]`` (or ``-999``) for every column or
         ``{"x_001": [-1]}``; a column named here must be in the data.
@@ -326,7 +334,7 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         max_bins: int = 8,
         min_bin_share: float = 0.03,
         n_prebins: int = 50,
-        monotonic: str = "auto",
+        monotonic: str | Mapping[str, str] = "auto",
         special_values: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
         user_splits: Mapping[str, Sequence[Any]] | None = None,
         categorical: Sequence[str] | None = None,
@@ -350,6 +358,32 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         if not s.alpha > 0:
             raise CreditflowError(f"alpha (the WOE smoothing) must be positive, not {s.alpha}")
         return s
+
+    def _trends(
+        self, settings: BinningSettings, columns: Sequence[str], categorical: Iterable[str], user_splits: Mapping[str, Any]
+    ) -> None:
+        """Refuse a per-column `monotonic` entry naming a column not in the data, a categorical column, or a
+        column whose bins `user_splits` fixes (`categorical`: the columns binned as categories)."""
+        if not isinstance(settings.monotonic, Mapping):
+            return
+        given = {str(k): v for k, v in settings.monotonic.items() if str(k) != ALL_COLUMNS}
+        unknown = [c for c in given if c not in set(columns)]
+        if unknown:
+            raise CreditflowError(f"binning.monotonic names {len(unknown)} column(s) not in the data: {unknown[:10]} "
+                                  "(or excluded, or the target / id / time column)", column=unknown[0])
+        cats = set(categorical)
+        for var, trend in given.items():
+            if trend not in ("ascending", "descending"):
+                continue
+            if var in cats:
+                raise CreditflowError(
+                    f"binning.monotonic gives {var!r} the trend {trend}, but it is categorical: a trend needs "
+                    "ordered values (categories are grouped in bad-rate order); leave it out of binning.monotonic, "
+                    "or bin its codes as numbers", column=var)
+            if var in user_splits:
+                raise CreditflowError(
+                    f"binning.monotonic gives {var!r} the trend {trend}, but user_splits fixes its bins (they are "
+                    "honoured as given): give one or the other", column=var)
 
     def _specials(self, name: str) -> list[float]:
         sv = self.special_values
@@ -386,6 +420,8 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         column_names(sorted(categorical), "categorical", frame.columns)
         user_splits = self._user_splits(frame.columns)
         specials = special_map(self.special_values, frame.columns)
+        cats = {c for c in frame.columns if c in categorical or is_categorical(frame[c])}
+        self._trends(settings, list(frame.columns), cats, user_splits)
         self.bins_: dict[str, VariableBinning] = {}
 
         def fit_one(name: Any) -> VariableBinning:
@@ -393,10 +429,10 @@ class BinningProcess(TransformerMixin, BaseEstimator):
             user = user_splits.get(name)
             sv = specials.get(name, [])
             try:
-                if name in categorical or is_categorical(col):
+                if name in cats:
                     return fit_categorical(str(name), category_keys(col), yv, settings, sv, user)
                 x = col.to_numpy(dtype=float, na_value=np.nan)
-                return fit_numeric(str(name), x, yv, settings, sv, user)
+                return fit_numeric(str(name), x, yv, settings.for_column(str(name)), sv, user)
             except CreditflowError as exc:
                 exc.column = exc.column or str(name)
                 raise

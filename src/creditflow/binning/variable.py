@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,11 @@ def category_keys(values: pd.Series) -> np.ndarray:
     return np.array([category_key(v) for v in values.to_numpy(dtype=object)], dtype=object)
 
 
+TRENDS = ("auto", "ascending", "descending", "none")
+ALL_COLUMNS = "*"
+"""The key of a `monotonic` dict that gives the trend of the columns it does not name."""
+
+
 @dataclass
 class BinningSettings:
     """Constraints of the supervised binning (shares are fractions of all rows)."""
@@ -118,17 +123,40 @@ class BinningSettings:
     max_bins: int = 8
     min_bin_share: float = 0.03
     n_prebins: int = 50
-    monotonic: str = "auto"  # auto | ascending | descending | none
+    # Trend of WOE (so of risk: WOE is the smoothed log of a bin's bad:good odds against the sample's) over
+    # the regular bins of a numeric column, in the order of its values: auto | ascending | descending | none
+    # for every column, or {column: trend} for some, the others taking the entry "*" (default "auto").
+    monotonic: str | dict[str, str] = "auto"
     # Smoothing added to each bin's bads and goods, and once to the totals, in
     # WOE_i = ln((bads_i + alpha) / (bads + alpha)) - ln((goods_i + alpha) / (goods + alpha)): a bin with
     # no bads or no goods keeps a finite WOE; a larger alpha moves small bins' WOE towards 0, large ones
     # hardly at all. Must be positive.
     alpha: float = 0.5
 
+    def trend(self, column: str) -> str:
+        """The trend asked for `column`: its own entry of a `monotonic` dict, else the dict's "*" entry
+        ("auto" without one), or the one trend given for every column."""
+        if isinstance(self.monotonic, Mapping):
+            given = {str(k): v for k, v in self.monotonic.items()}
+            return given.get(column, given.get(ALL_COLUMNS, "auto"))
+        return self.monotonic
+
+    def for_column(self, column: str) -> BinningSettings:
+        """These settings with the one trend of `column` (what `fit_numeric` takes)."""
+        trend = self.trend(column)
+        return self if trend == self.monotonic else replace(self, monotonic=trend)
+
     def check(self) -> None:
-        if self.monotonic not in {"auto", "ascending", "descending", "none"}:
+        if isinstance(self.monotonic, Mapping):
+            for var, trend in self.monotonic.items():
+                if not isinstance(trend, str) or trend not in TRENDS:
+                    raise CreditflowError(
+                        f"binning.monotonic[{var!r}] must be auto, ascending, descending or none, not {trend!r}"
+                    )
+        elif not isinstance(self.monotonic, str) or self.monotonic not in TRENDS:
             raise CreditflowError(
-                f"monotonic must be auto, ascending, descending or none, not {self.monotonic!r}"
+                f"monotonic must be auto, ascending, descending or none, or a dict {{column: trend}}, "
+                f"not {self.monotonic!r}"
             )
         if not 2 <= self.max_bins <= 100:  # one bin holds every value: its WOE is 0, no variable tells anything
             raise CreditflowError(f"max_bins must be between 2 and 100, not {self.max_bins}")

@@ -79,7 +79,9 @@ def binning_from_stats(
     if unknown:
         raise CreditflowError(f"user splits given for columns not in the data: {sorted(unknown)}")
     cats = set(categorical)
-    args = [(stats.counts[c], c, c in cats, settings, bp._specials(c), (bp.user_splits or {}).get(c)) for c in columns]
+    bp._trends(settings, columns, cats, bp.user_splits or {})
+    args = [(stats.counts[c], c, c in cats, settings if c in cats else settings.for_column(c), bp._specials(c),
+             (bp.user_splits or {}).get(c)) for c in columns]
     if client is None:
         fitted = [fit_column(*a) for a in args]
     else:

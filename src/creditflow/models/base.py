@@ -123,7 +123,7 @@ def coerce_settings(value: Any, cls: type, what: str | None = None) -> Any:
 
 def check_field_types(obj: Any, what: str) -> dict[str, int]:
     """Refuse a dataclass field whose value does not fit its annotation (``int``, ``float``, ``str``,
-    ``bool``, optionally ``| None``): one line naming ``what.field``, before any range check can trip on it.
+    ``bool``, optionally ``| None``; ``str | dict[...]`` takes text or a mapping): one line naming ``what.field``, before any range check can trip on it.
     Returns the ``int`` fields given as whole floats (10.0), as ints."""
     import typing
     from dataclasses import fields
@@ -151,7 +151,11 @@ def check_field_types(obj: Any, what: str) -> dict[str, int]:
             elif float in args:
                 real_number(value, name)
             elif str in args and not isinstance(value, str):
-                raise CreditflowError(f"{name} must be text, not {value!r}")
+                if any(typing.get_origin(a) is dict for a in args):  # text, or a dict such as {column: text}
+                    if not isinstance(value, Mapping):
+                        raise CreditflowError(f"{name} must be text or a dict, not {value!r}")
+                else:
+                    raise CreditflowError(f"{name} must be text, not {value!r}")
             elif bool in args and not isinstance(value, (bool, np.bool_)):
                 raise CreditflowError(f"{name} must be true or false, not {value!r}")
         except CreditflowError as exc:

@@ -111,7 +111,8 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
     Parameters
     ----------
     binning : BinningSettings or dict, optional
-        max_bins, min_bin_share, n_prebins, monotonic, alpha.
+        max_bins, min_bin_share, n_prebins, monotonic, alpha; monotonic is one trend for every numeric
+        column or ``{column: trend}`` (see `BinningProcess`), e.g. ``{"monotonic": {"AGE": "descending"}}``.
     selection : SelectionSettings or dict, optional
         max_missing, min_iv, max_corr, max_vif, stepwise, criterion, max_features.
     scaling : Scaling or dict, optional
