@@ -416,6 +416,30 @@ def test_a_trend_per_variable_from_the_command_line(tmp_path):
     assert params["binning"] == {"monotonic": {"*": "none", "age_in_years": "descending"}}
 
 
+def test_train_with_time_drops_a_variable_that_drifts_across_the_training_months(tmp_path):
+    frame = pd.read_csv(UCI)
+    step = frame["ID"] % 6
+    frame.insert(1, "month", [f"2005-{m + 4:02d}" for m in step])
+    frame["LIMIT_BAL"] = frame["LIMIT_BAL"] * (1 + 0.4 * step)  # drifts month by month
+    frame.to_csv(tmp_path / "uci.csv", index=False)
+    r = run("train", tmp_path / "uci.csv", "--target", UCI_TARGET, "--id", "ID", "--time", "month",
+            "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    selection = {v["variable"]: v for v in json.loads((tmp_path / "o" / "model" / "selection.json").read_text())["variables"]}
+    limit = selection["LIMIT_BAL"]
+    assert limit["step"] == "stability" and limit["csi"] > 0.25 and not limit["selected"]
+    assert limit["reason"].startswith(f"CSI {limit['csi']:.3f} > 0.25 in period 2005-")
+    assert selection["PAY_0"]["csi"] < 0.01 and selection["SEX"]["csi"] is None  # SEX left on IV, before the step
+    html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert limit["reason"].replace(">", "&gt;") in html and "variables above selection.max_csi = 0.25 were dropped" in html
+    # switched off: no step, no column
+    r = run("train", tmp_path / "uci.csv", "--target", UCI_TARGET, "--id", "ID", "--time", "month", "--no-report",
+            "--out", tmp_path / "p", "-p", "selection.max_csi=null")
+    assert r.returncode == 0, r.stderr
+    selection = json.loads((tmp_path / "p" / "model" / "selection.json").read_text())["variables"]
+    assert all("csi" not in v and v["step"] != "stability" for v in selection)
+
+
 @pytest.mark.parametrize(("param", "expected"), [
     ("coefsign=any", "scorecard has no parameter 'coefsign'; its parameters are C, binning"),
     ("shape.max_bins=6", "scorecard has no parameter 'shape'"),

@@ -247,6 +247,21 @@ def test_a_trend_per_variable_gives_the_bins_of_one_machine(client, german_dir):
         fit_scorecard(client, data, {"binning": {"monotonic": {"nope": "ascending"}}})
 
 
+def test_the_stability_step_drops_the_variables_one_machine_drops(client, uci_dir, tmp_path):
+    """LIMIT_BAL scaled up month by month: the cluster counts rows per month and bin per piece and drops it as
+    one machine does, with the same CSI of every variable."""
+    frame = pd.read_parquet(uci_dir)
+    frame["LIMIT_BAL"] = frame["LIMIT_BAL"] * (1 + 0.4 * (frame["ID"] % 6))
+    folder = write_parts(frame, tmp_path / "drift")
+    single = cf.Scorecard().fit(cf.read_table(folder, UCI_TARGET, id="ID", time="month").train)
+    data = read_labelled(client, folder, UCI_TARGET, id="ID", time="month", rows_per_piece=1000)
+    dist = fit_scorecard(client, data)
+    sel = single.selection_.set_index("variable")
+    assert sel.at["LIMIT_BAL", "step"] == "stability" and sel["csi"].notna().sum() > 5
+    pd.testing.assert_frame_equal(dist.selection_, single.selection_, check_exact=True)
+    assert dist.features_ == single.features_ and dist.points_.equals(single.points_)
+
+
 def test_pieces_whose_arrow_types_or_column_order_differ_train_as_on_one_machine(client, tmp_path):
     """int64 in one file and double in the others, a text column all missing in one file (Arrow type null), a
     zero-row file written from an empty object frame (every text column null), columns in another order: the

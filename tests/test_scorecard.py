@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -222,6 +223,7 @@ def test_duplicate_column_names_are_refused_naming_the_column(card, uci):
     ({"selection": {"max_vif": 0.5}}, "max_vif must be at least 1"),
     ({"selection": {"max_missing": "x"}}, "max_missing must be a number or None"),
     ({"selection": {"max_features": 0}}, "max_features must be a whole number >= 1"),
+    ({"selection": {"max_csi": -0.1}}, "max_csi must be at least 0"),
     ({"binning": {"monotonic": 3}}, "binning.monotonic must be text or a dict, not 3"),
     ({"binning": {"monotonic": {"age_in_years": "up"}}}, r"monotonic\['age_in_years'\] must be auto, ascending"),
     ({"binning": {"monotonic": {"purpose": "ascending"}}}, "gives 'purpose' the trend ascending, but it is categorical"),
@@ -464,3 +466,58 @@ def test_a_trend_per_variable_binds_only_the_variables_it_names(shared_data):
     assert mixed.bins_["x_002"].trend == "descending" and (np.diff(_regular_woe(mixed.bins_["x_002"])) < 0).all()
     assert all(mixed.bins_[v].to_dict() == free.bins_[v].to_dict() for v in free.bins_ if v != "x_002")
     assert cf.Scorecard(binning={"monotonic": asked}).get_params()["binning"] == {"monotonic": asked}
+
+
+@pytest.fixture(scope="module")
+def drifting(tmp_path_factory):
+    """uci_taiwan with a month column (ID % 6: 2005-04 to 2005-09, the last held out as out-of-time) in which
+    LIMIT_BAL is scaled up month by month (x1.0, x1.4, ...): its spread over its bins drifts, the others' not."""
+    frame = pd.read_csv(UCI)
+    step = frame["ID"] % 6
+    frame.insert(1, "month", [f"2005-{m + 4:02d}" for m in step])
+    frame["LIMIT_BAL"] = frame["LIMIT_BAL"] * (1 + 0.4 * step)
+    path = tmp_path_factory.mktemp("drift") / "uci_month.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_variable_whose_bins_drift_across_training_months_is_dropped_for_stability(drifting):
+    ds = cf.read_table(drifting, UCI_TARGET, id="ID", time="month")
+    card = cf.Scorecard().fit(ds.train)
+    sel = card.selection_.set_index("variable")
+    assert sel.at["LIMIT_BAL", "step"] == "stability" and "LIMIT_BAL" not in card.features_
+    assert re.fullmatch(r"CSI \d\.\d{3} > 0\.25 in period 2005-0[4-8] against the whole training sample "
+                        r"\(\d of 5 training periods above 0\.25\)", sel.at["LIMIT_BAL", "reason"])
+    assert (sel["step"] == "stability").sum() == 1
+    # the largest CSI of a training month against all training rows, recomputed from the rows
+    vb = card.binning_.bins_["LIMIT_BAL"]
+    idx = vb.bin_indices(ds.train.X["LIMIT_BAL"])
+    month = ds.train.time.to_numpy()
+    whole = np.bincount(idx, minlength=len(vb.labels)) / len(idx)
+    worst = 0.0
+    for m in np.unique(month):
+        share = np.bincount(idx[month == m], minlength=len(vb.labels)) / (month == m).sum()
+        e, a = np.maximum(whole, 1e-4), np.maximum(share, 1e-4)
+        worst = max(worst, float(((a - e) * np.log(a / e)).sum()))
+    assert sel.at["LIMIT_BAL", "csi"] == pytest.approx(worst, rel=1e-12) and worst > 0.5
+    assert (sel["csi"].drop("LIMIT_BAL").dropna() < 0.01).all()  # months drawn at random: stable
+    # without a time column, or with max_csi null, there is no stability step and LIMIT_BAL is judged as before
+    plain = cf.Scorecard().fit(ds.train.X, ds.train.y)
+    off = cf.Scorecard(selection={"max_csi": None}).fit(ds.train)
+    assert "csi" not in plain.selection_ and not (plain.selection_["step"] == "stability").any()
+    pd.testing.assert_frame_equal(off.selection_, plain.selection_)
+    assert "LIMIT_BAL" in plain.features_
+    loose = cf.Scorecard(selection={"max_csi": 1.0}).fit(ds.train)
+    assert "LIMIT_BAL" in loose.features_ and loose.selection_["csi"].notna().any()
+
+
+def test_training_periods_too_small_to_compare_are_pooled_in_time_order():
+    from creditflow.selection.stability import MIN_PERIOD_ROWS, period_groups
+
+    sizes = {"2024-01": 600, "2024-02": 100, "2024-03": 200, "2024-04": 300, "2024-05": 50}
+    assert MIN_PERIOD_ROWS == 500
+    months = pd.Series([m for m, n in reversed(sizes.items()) for _ in range(n)])
+    codes, names = period_groups(months)
+    assert names == ["2024-01", "2024-02 to 2024-05"]
+    assert (codes[months.to_numpy() == "2024-01"] == 0).all() and (codes[months.to_numpy() != "2024-01"] == 1).all()
+    assert period_groups(pd.Series(["2024-01"] * 300 + ["2024-02"] * 300))[1] == ["2024-01 to 2024-02"]

@@ -2,7 +2,8 @@
 
 Only two small per-row arrays ever reach the client: the 0/1 target and the code of each row's
 period (with ``--time``); they are what `sklearn.model_selection.train_test_split` needs to give
-the very rows the single-machine run trains and tests on.
+the very rows the single-machine run trains and tests on (and the periods, the stability step of
+variable selection).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class LabelledTable:
     bad_value: str | None = None  # the bad value given (kept in the model's metadata, as read_table's)
     text_numbers: list[str] = field(default_factory=list)  # text feature columns holding only numbers
     excluded: list[str] = field(default_factory=list)  # columns kept out by `exclude` (kept in the metadata)
+    # with a time column: each row's period (as `period_of` reads it) as a code into `period_names`
+    period: np.ndarray | None = None
+    period_names: pd.Series | None = None
 
     @property
     def source(self) -> str:
@@ -124,6 +128,10 @@ def read_labelled(
     periods = _periods(parts, table.pieces, time) if time else None
     role = split_roles(y, periods, test_size=test_size, seed=seed, oot_share=oot_share, source=table.path,
                        time_column=time)
+    period, period_names = None, None
+    if periods is not None:
+        codes, names = pd.factorize(periods[1], use_na_sentinel=False)
+        period, period_names = codes.astype(np.int32)[periods[0]], pd.Series(names, dtype=periods[1].dtype)
     if isinstance(dictionary, FieldDictionary):
         fd = dictionary
     elif dictionary is not None:
@@ -133,7 +141,7 @@ def read_labelled(
     return LabelledTable(table=table, target=target, features=features, y=y, role=role, id_column=id,
                          time_column=time, dictionary=fd, seed=seed, test_size=test_size,
                          bad_value=str(bad).strip() if bad is not None else None, text_numbers=text_numbers,
-                         excluded=[str(c) for c in exclude or []])
+                         excluded=[str(c) for c in exclude or []], period=period, period_names=period_names)
 
 
 def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]) -> list[str]:

@@ -3,7 +3,8 @@
 Passes over the data (each a task per piece, nothing but sums and small tables reach the client):
 
 1. counts: for every column, rows and bads per distinct value (plus Missing / special rows);
-   merged exactly, they give the single-machine bins, IV and missing rates;
+   merged exactly, they give the single-machine bins, IV and missing rates (with a time column, one
+   more pass counts the training rows per period and bin of the variables left, for the stability step);
 2. patterns: the training rows of each piece as distinct (bin per surviving variable, target)
    rows with counts, kept in worker memory;
 3. over the patterns: centred WOE cross-products (correlation and VIF filters), stepwise
@@ -31,12 +32,19 @@ from creditflow.binning.variable import (
 from creditflow.data.errors import CreditflowError
 from creditflow.distributed.cluster import tree_reduce
 from creditflow.distributed.labelled import LabelledTable
-from creditflow.distributed.patterns import piece_newton, piece_patterns
+from creditflow.distributed.patterns import piece_newton, piece_patterns, piece_period_counts
 from creditflow.distributed.stats import TableStats, check_stats, merge_stats, piece_stats
 from creditflow.models.base import remember_params, set_classes
 from creditflow.models.scorecard import Scorecard
-from creditflow.selection.filters import alive_variables, prefilter, unusable_variables
+from creditflow.selection.filters import (
+    SelectionSettings,
+    alive_variables,
+    prefilter,
+    stability_step,
+    unusable_variables,
+)
 from creditflow.selection.logistic import NewtonSums
+from creditflow.selection.stability import period_groups
 
 Progress = Callable[[str], None]
 MAX_LOCAL_PATTERNS = 2_000_000
@@ -91,6 +99,32 @@ def binning_from_stats(
     bp.n_features_in_ = len(columns)
     bp.iv_ = pd.Series({k: v.iv for k, v in bp.bins_.items()}, name="iv").sort_values(ascending=False)
     return bp
+
+
+def training_groups(data: LabelledTable, sset: SelectionSettings) -> tuple[np.ndarray, list[str]] | None:
+    """`models.scorecard.training_periods` on the cluster: the period group of every row (-1 outside training)
+    and the groups' names, or None when the stability step does not run."""
+    if sset.max_csi is None or data.period is None or data.period_names is None:
+        return None
+    train = data.role == 0
+    codes, names = period_groups(data.period_names.to_numpy()[data.period[train]])
+    if len(names) < 2:
+        return None
+    groups = np.full(len(data.role), -1, dtype=np.int64)
+    groups[train] = codes
+    return groups, names
+
+
+def period_counts(
+    client: Any, data: LabelledTable, groups: tuple[np.ndarray, list[str]], bins: list[VariableBinning]
+) -> dict[str, np.ndarray]:
+    """Training rows per (period group, bin) of each variable of `bins`, summed over the pieces (whole numbers:
+    exact in any order)."""
+    per_row, names = groups
+    parts = client.gather(client.map(piece_period_counts, data.table.pieces,
+                                     [per_row[p.offset : p.offset + p.n_rows] for p in data.table.pieces],
+                                     bins=bins, n_groups=len(names), pure=False))
+    return {vb.name: np.sum([part[j] for part in parts], axis=0) for j, vb in enumerate(bins)}
 
 
 class PatternSums:
@@ -166,6 +200,11 @@ def fit_scorecard_stats(
     n = stats.n_train
     missing_rate = pd.Series({c: stats.n_missing_train[c] / n for c in data.features})
     report = prefilter(data.features, bp.iv_, missing_rate, sset, unusable_variables(bp.bins_))
+    groups = training_groups(data, sset)
+    if groups is not None:
+        say(f"comparing the bins of {len(alive_variables(report))} variables over {len(groups[1])} training periods")
+        stability_step(report, period_counts(client, data, groups, [bp.bins_[v] for v in alive_variables(report)]),
+                       groups[1], sset)
     alive = alive_variables(report)
     say(f"compressing training rows to patterns over {len(alive)} variables")
     bins = [bp.bins_[v] for v in alive]

@@ -43,9 +43,11 @@ from creditflow.selection.filters import (
     finish,
     mark_dropped,
     prefilter,
+    stability_step,
     unusable_variables,
 )
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
+from creditflow.selection.stability import period_bin_counts, period_groups
 
 _settings = coerce_settings
 
@@ -94,6 +96,19 @@ def _blocks_others(selection: pd.DataFrame, corr: pd.DataFrame, var: str, max_co
     return bool((corr.loc[dropped, var].abs().to_numpy() > max_corr).any())
 
 
+def training_periods(X: Any, sset: SelectionSettings) -> tuple[np.ndarray, list[str]] | None:
+    """The period group of every training row and the groups' names for the stability step
+    (`selection.stability.period_groups`); None when it does not run: no `max_csi`, no time column (a
+    `Dataset` read without one, or a plain table), or fewer than two periods of enough rows."""
+    time = getattr(X, "time", None)
+    if sset.max_csi is None or not isinstance(time, pd.Series) or not isinstance(getattr(X, "X", None), pd.DataFrame):
+        return None
+    from creditflow.data.split import period_of
+
+    groups, names = period_groups(period_of(time))
+    return (groups, names) if len(names) >= 2 else None
+
+
 def _woe_mean(vb: Any) -> float:
     """Mean WOE of a variable over its training rows (from the bin counts)."""
     rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
@@ -103,7 +118,8 @@ def _woe_mean(vb: Any) -> float:
 class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator):
     """WOE logistic scorecard (scikit-learn estimator).
 
-    ``fit`` bins every column (`BinningProcess`), selects variables (`SelectionSettings`), fits a
+    ``fit`` bins every column (`BinningProcess`), selects variables (`SelectionSettings`: missing rate, IV,
+    stability across training periods when there is a time column, correlation, VIF, stepwise), fits a
     logistic regression on their WOE, drops variables whose coefficient turns negative (their
     points would run against their own bad rates; ``coef_sign="any"`` keeps them) and runs the
     correlation/VIF filters again without them, then turns coefficients into integer points.
@@ -114,7 +130,10 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         max_bins, min_bin_share, n_prebins, monotonic, alpha; monotonic is one trend for every numeric
         column or ``{column: trend}`` (see `BinningProcess`), e.g. ``{"monotonic": {"AGE": "descending"}}``.
     selection : SelectionSettings or dict, optional
-        max_missing, min_iv, max_corr, max_vif, stepwise, criterion, max_features.
+        max_missing, min_iv, max_corr, max_vif, stepwise, criterion, max_features, max_csi. max_csi (default
+        0.25, None: off) is the stability step; it runs when the card is fitted on a `Dataset` with a time
+        column (`read_table(..., time=...)`, ``creditflow train --time``) and drops a variable whose bins'
+        CSI in a training period against the whole training sample exceeds it (`selection.stability`).
     scaling : Scaling or dict, optional
         base_score, base_odds, pdo, min_score, max_score.
     grades : list of (grade, lowest score), optional
@@ -176,10 +195,15 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
                            unusable_variables(self.binning_.bins_))
+        codes = {v: self.binning_.bins_[v].bin_indices(frame[v]) for v in alive_variables(report)}
+        groups = training_periods(X, sset)
+        if groups is not None:
+            stability_step(report, {v: period_bin_counts(groups[0], i, len(groups[1]), len(self.binning_.bins_[v].labels))
+                                    for v, i in codes.items()}, groups[1], sset)
         alive = alive_variables(report)
         bins = [self.binning_.bins_[v] for v in alive]
         # every later step sees a row only through its bins: fit on the distinct patterns
-        pat = Patterns.from_codes([vb.bin_indices(frame[vb.name]) for vb in bins], yv)
+        pat = Patterns.from_codes([codes[v] for v in alive], yv)
         sums = LocalPatternSums(pat, alive, [np.asarray(vb.woe, dtype=float) for vb in bins])
         chosen = self._fit_patterns(report, sset, sums, len(yv), float(yv.mean()))
         self.features_ = chosen

@@ -89,6 +89,22 @@ def summary_section(view: ModelView, samples: list[Sample], kept_out: dict[str, 
     return Section("summary", "Data summary", blocks)
 
 
+def _stability_note(view: ModelView, ran: bool) -> str:
+    """What the stability step of selection did (it needs training periods)."""
+    from creditflow.models.base import bundle_params
+    from creditflow.selection.filters import SelectionSettings
+    from creditflow.selection.stability import MIN_PERIOD_ROWS
+
+    if ran:
+        given = bundle_params(view.model).get("selection") or {}
+        limit = given.get("max_csi", SelectionSettings.max_csi)
+        return (f"Stability: csi is the largest CSI of a variable's bins in one training period against the whole "
+                f"training sample (periods as in the out-of-time split, those under {MIN_PERIOD_ROWS:,} rows pooled "
+                f"with the next); variables above selection.max_csi = {limit} were dropped (step stability).")
+    return (f"Stability: not checked across training periods (it needs a time column, --time, with at least two "
+            f"training periods of {MIN_PERIOD_ROWS:,} rows, and selection.max_csi not null).")
+
+
 def selection_section(view: ModelView) -> Section:
     iv = view.iv()
     if view.selection is not None:
@@ -115,8 +131,8 @@ def selection_section(view: ModelView) -> Section:
     t.insert(4, "strength", [iv_strength(float(v)) for v in t["iv"]])
     t["selected"] = t["selected"].astype(bool)
     t["status"] = np.where(t["selected"], "selected", "dropped")
-    keep = [c for c in ("rank", "variable", "meaning", "iv", "strength", "importance", "missing_rate", "status", "step",
-                        "reason") if c in t]
+    keep = [c for c in ("rank", "variable", "meaning", "iv", "strength", "importance", "missing_rate", "csi", "status",
+                        "step", "reason") if c in t]
     t = drop_empty(t[keep])
     chart = figures.iv_ranking(t.set_index("variable")["iv"], [label(view, v) for v in t["variable"]],
                              list(t["status"] == "selected"))
@@ -133,6 +149,8 @@ def selection_section(view: ModelView) -> Section:
         Figure("selection.iv", "IV ranking", svg=chart),
         Table("selection.iv_ranking", "IV ranking, selected and dropped variables", t),
     ]
+    if view.model_type == "scorecard" and view.selection is not None:
+        blocks.append(Note(_stability_note(view, "csi" in t)))
     if len(dropped):
         reasons = dropped.groupby(dropped.get("step", pd.Series("", index=dropped.index)).replace("", "other"),
                                   sort=False).size()

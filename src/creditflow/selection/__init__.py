@@ -1,4 +1,5 @@
-"""Feature selection by missing rate, IV, correlation, VIF and stepwise, each with its reason."""
+"""Feature selection by missing rate, IV, stability across training periods, correlation, VIF and stepwise, each
+with its reason."""
 
 from creditflow.selection.filters import (
     SelectionSettings,

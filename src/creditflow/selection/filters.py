@@ -1,4 +1,4 @@
-"""Feature selection on WOE columns: missing rate, IV, correlation, VIF and stepwise, each with its reason."""
+"""Feature selection on WOE columns: missing rate, IV, stability, correlation, VIF and stepwise, each with its reason."""
 
 from __future__ import annotations
 
@@ -25,9 +25,13 @@ class SelectionSettings:
     stepwise: str | None = None  # forward | backward | both
     criterion: str = "aic"  # aic | bic, for stepwise
     max_features: int | None = None  # keep at most this many (highest IV) before stepwise
+    # with a time column: drop when the CSI of a training period against the whole training sample exceeds
+    # this (`selection.stability`); 0.25 is the usual "significant shift" of PSI/CSI, as the report and monitor
+    max_csi: float | None = 0.25
 
     def check(self) -> None:
-        ranges = {"max_missing": (0.0, 1.0), "min_iv": (0.0, np.inf), "max_corr": (0.0, 1.0), "max_vif": (1.0, np.inf)}
+        ranges = {"max_missing": (0.0, 1.0), "min_iv": (0.0, np.inf), "max_corr": (0.0, 1.0), "max_vif": (1.0, np.inf),
+                  "max_csi": (0.0, np.inf)}
         for name, (lo, hi) in ranges.items():
             value = getattr(self, name)
             if value is None:
@@ -181,6 +185,19 @@ def prefilter(
         mark_dropped(report, {v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
                        for v in alive_variables(report) if report.at[v, "iv"] < settings.min_iv}, "iv")
     return report
+
+
+def stability_step(
+    report: pd.DataFrame, counts: Mapping[str, np.ndarray], periods: list[str], settings: SelectionSettings
+) -> None:
+    """The stability step on the variables still selected (in place): their largest period CSI in a column
+    "csi", and those above `max_csi` dropped (`counts`: each variable's rows per (period group, bin), from
+    `selection.stability.period_bin_counts`; `periods`: the groups' names)."""
+    from creditflow.selection.stability import stability_filter
+
+    worst, dropped = stability_filter(counts, periods, settings.max_csi)
+    report["csi"] = pd.Series(worst, dtype=float).reindex(report.index)
+    mark_dropped(report, dropped, "stability")
 
 
 def finish(
