@@ -425,3 +425,19 @@ def test_standard_errors_correlations_and_vif_are_those_of_the_training_woe_rows
     write_bundle_files(tmp_path / "m2", blobs, card.model_type)
     with pytest.raises(BundleError, match=f"statistics.standard_errors.{card.features_[0]}"):
         load_bundle(tmp_path / "m2")
+
+
+def test_vif_and_grade_notes_read_true():
+    """Before, a VIF of 2.02 against max_vif=2 read "VIF 2.0 > 2" and one populated grade "have only 1 rows"; now
+    the VIF shows the digits that make it larger than the limit, and the note counts populated grades."""
+    from creditflow.scoring.scaling import Grades, empty_grades
+    from creditflow.selection.filters import vif_filter_corr
+
+    r = np.sqrt(1 - 1 / 2.02)
+    corr = pd.DataFrame([[1.0, r], [r, 1.0]], index=["a", "b"], columns=["a", "b"])
+    assert vif_filter_corr(["a", "b"], corr, 2) == {"a": "VIF 2.02 > 2"}
+    assert vif_filter_corr(["a", "b"], corr, 1.5) == {"a": "VIF 2.0 > 1.5"}
+    _, text = empty_grades(Grades(), np.array([560.0, 570.0, 590.0]))
+    assert "rest on only 1 populated grade." in text and "rows" not in text.split("grade rest")[1][:40]
+    _, text = empty_grades(Grades(), np.array([500.0, 570.0, 590.0]))
+    assert "rest on only 2 populated grades." in text

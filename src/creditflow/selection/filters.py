@@ -111,9 +111,18 @@ def vif_filter_corr(cols: list[str], corr: pd.DataFrame, max_vif: float) -> dict
         worst = v.idxmax()
         if v[worst] <= max_vif:
             break
-        dropped[worst] = f"VIF {v[worst]:.1f} > {max_vif}"
+        dropped[worst] = f"VIF {_above(float(v[worst]), max_vif)} > {max_vif}"
         cols.remove(worst)
     return dropped
+
+
+def _above(value: float, limit: float) -> str:
+    """`value` with one decimal, or as many more as it takes to read as above `limit` (2.02, not 2.0 > 2)."""
+    for digits in range(1, 8):
+        text = f"{value:.{digits}f}"
+        if float(text) > limit:
+            return text
+    return repr(value)
 
 
 Loglik = Callable[[list[str]], float]
