@@ -405,6 +405,9 @@ def test_model_parameters_from_the_command_line(tmp_path):
     ("coef_sign", "a model parameter is KEY=VALUE"),
     ("random_state=3", "scorecard has no parameter 'random_state'"),
     ("C.x=1", "parameter 'C' is not a mapping"),
+    # before, a value that starts like JSON but fails to parse was read as text, and refused for its type
+    ('special_values={"age_in_years":[-999', "--param special_values: the value is not valid JSON (Expecting"),
+    ("user_splits.age_in_years=[30,", "--param user_splits.age_in_years: the value is not valid JSON"),
 ])
 def test_bad_model_parameter_exits_2(param, expected, tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--param", param, "--out", tmp_path / "o")
