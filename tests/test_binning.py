@@ -85,6 +85,18 @@ def test_missing_and_special_values_get_named_bins_everywhere():
     np.testing.assert_array_equal(again.transform(frame)["x"], bp.transform(frame)["x"])
 
 
+def test_a_special_value_listed_twice_is_one_bin():
+    """Before, special_values [-999, -999.0] gave two "Special -999" bins, the first empty with 0 points, the
+    second holding the rows; now a repeated value is one bin, and the fit equals that of the value listed once."""
+    frame = pd.DataFrame({"x": [-999.0] * 40 + list(range(160)), "c": ["a", "b"] * 100})
+    y = np.tile([0, 0, 1, 0, 1], 40)
+    twice = BinningProcess(special_values={"x": [-999, -999.0], "c": [-1, -1]}).fit(frame, y)
+    once = BinningProcess(special_values={"x": [-999], "c": [-1]}).fit(frame, y)
+    assert twice.bins_["x"].labels.count("Special -999") == 1
+    assert twice.bins_["c"].labels.count("Special -1") == 1
+    assert twice.to_dict()["variables"] == once.to_dict()["variables"]
+
+
 def test_unseen_categories_go_to_the_unseen_bin_and_are_counted():
     g = read_table(GERMAN, "creditability")
     bp = BinningProcess().fit(g.X, g.y)

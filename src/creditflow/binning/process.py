@@ -224,7 +224,10 @@ def column_names(value: Any, what: str, columns: Sequence[str] | None = None) ->
 
 
 def special_numbers(value: Any, what: str = "special_values") -> list[float]:
-    """Special values as floats: one number, or a list of numbers (a missing value is no special value)."""
+    """Special values as floats: one number, or a list of numbers (a missing value is no special value).
+
+    A value listed twice (-999 and -999.0) is one special value, kept at its first place: two bins of
+    the same label would show one bin with two different points."""
     if value is None:
         return []
     items = [value] if isinstance(value, (int, float, np.number)) else value
@@ -238,7 +241,8 @@ def special_numbers(value: Any, what: str = "special_values") -> list[float]:
             raise CreditflowError(f"{what} must be numbers, not {v!r}") from None
         if not np.isfinite(f):
             raise CreditflowError(f"{what} must be finite numbers (missing values have their own bin), not {v!r}")
-        out.append(f)
+        if f not in out:
+            out.append(f)
     return out
 
 
@@ -313,7 +317,7 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         every bin's goods and bads.
     special_values
         Values that get their own named bin, e.g. ``[-999]`` (or ``-999``) for every column or
-        ``{"x_001": [-1]}``; a column named here must be in the data.
+        ``{"x_001": [-1]}``; a column named here must be in the data. A value listed twice is one bin.
     user_splits
         ``{column: [split, ...]}`` for numeric or ``{column: [[cat, ...], ...]}`` for categorical
         columns; honoured as given, or refused with the reason.
