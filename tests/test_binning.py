@@ -97,6 +97,15 @@ def test_a_special_value_listed_twice_is_one_bin():
     assert twice.to_dict()["variables"] == once.to_dict()["variables"]
 
 
+def test_a_text_special_value_is_refused_saying_special_values_are_for_numbers():
+    """Before, special_values={"purpose": ["business"]} was refused as "must be numbers, not 'business'", which
+    reads like a typo in the value; now the refusal says they are for numeric columns and how to pin the category."""
+    g = read_table(GERMAN, "creditability")
+    with pytest.raises(CreditflowError, match="special values are for numeric columns") as info:
+        BinningProcess(special_values={"purpose": ["business"]}).fit(g.X[["purpose"]], g.y)
+    assert 'user_splits={"purpose": [["business"], ' in str(info.value)
+
+
 def test_unseen_categories_go_to_the_unseen_bin_and_are_counted():
     g = read_table(GERMAN, "creditability")
     bp = BinningProcess().fit(g.X, g.y)

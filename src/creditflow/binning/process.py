@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -223,7 +224,7 @@ def column_names(value: Any, what: str, columns: Sequence[str] | None = None) ->
     return names
 
 
-def special_numbers(value: Any, what: str = "special_values") -> list[float]:
+def special_numbers(value: Any, what: str = "special_values", column: str | None = None) -> list[float]:
     """Special values as floats: one number, or a list of numbers (a missing value is no special value).
 
     A value listed twice (-999 and -999.0) is one special value, kept at its first place: two bins of
@@ -238,6 +239,12 @@ def special_numbers(value: Any, what: str = "special_values") -> list[float]:
         try:
             f = float(v)
         except (TypeError, ValueError):
+            if isinstance(v, str):  # a text category: it reads like a typo in the value unless told why
+                group = json.dumps({column or "column": [[v], ["...the other categories"]]}, ensure_ascii=False)
+                raise CreditflowError(
+                    f"{what} must be numbers, not {v!r}: special values are for numeric columns (and number codes "
+                    f"declared categorical); a text category is kept in a bin of its own with user_splits groups, "
+                    f"e.g. user_splits={group}") from None
             raise CreditflowError(f"{what} must be numbers, not {v!r}") from None
         if not np.isfinite(f):
             raise CreditflowError(f"{what} must be finite numbers (missing values have their own bin), not {v!r}")
@@ -252,7 +259,7 @@ def special_map(value: Any, columns: Sequence[str]) -> dict[str, list[float]]:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        out = {str(k): special_numbers(v, f"special_values[{k!r}]") for k, v in value.items()}
+        out = {str(k): special_numbers(v, f"special_values[{k!r}]", str(k)) for k, v in value.items()}
         column_names(list(out), "special_values", columns)
         return out
     vals = special_numbers(value)
