@@ -106,6 +106,31 @@ def test_a_text_special_value_is_refused_saying_special_values_are_for_numbers()
     assert 'user_splits={"purpose": [["business"], ' in str(info.value)
 
 
+def test_a_variable_merged_into_one_bin_by_a_setting_is_dropped_naming_the_setting():
+    """Before, a flag whose rarer value held 2.3 % of the rows (under min_bin_share 0.03), or an age whose risk
+    falls under monotonic="ascending", was dropped as "the same WOE: no information"; now the reason names
+    the setting that merged its values, and the share."""
+    from creditflow.selection.filters import unusable_variables
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    flag = (np.arange(n) < 92).astype(float)  # 2.3 % of the rows, twice as risky
+    age = rng.integers(20, 70, n).astype(float)
+    y = (rng.random(n) < np.where(flag == 1, 0.4, 0.2) * np.where(age < 35, 1.6, 0.7)).astype(int)
+    frame = pd.DataFrame({"flag": flag, "age": age, "grade": np.where(flag == 1, "rare", "common"), "one": 1.0})
+    why = unusable_variables(BinningProcess().fit(frame, y).bins_)
+    assert why["flag"] == ("constant", "all its values fall in one bin: its rarer value 1 holds 2.3 % of the rows, "
+                                       "under min_bin_share 0.03; lower binning.min_bin_share to keep it")
+    assert why["grade"][1].startswith("all its values fall in one bin: its rarer value rare holds 2.3 %")
+    assert why["one"][1] == "every training row falls in bins of the same WOE: no information"
+    assert "age" not in why
+    why = unusable_variables(BinningProcess(monotonic="ascending").fit(frame, y).bins_)
+    assert why["age"][1] == ("all its values fall in one bin: binning.monotonic=ascending allows no second bin: its "
+                             "bad rate falls as the value rises; set binning.monotonic to auto or descending to keep it")
+    assert "lower binning.min_bin_share" not in unusable_variables(
+        BinningProcess().fit(frame.assign(flag=(np.arange(n) < 8).astype(float)), y).bins_)["flag"][1]
+
+
 def test_unseen_categories_go_to_the_unseen_bin_and_are_counted():
     g = read_table(GERMAN, "creditability")
     bp = BinningProcess().fit(g.X, g.y)
