@@ -131,6 +131,33 @@ def test_a_variable_merged_into_one_bin_by_a_setting_is_dropped_naming_the_setti
         BinningProcess().fit(frame.assign(flag=(np.arange(n) < 8).astype(float)), y).bins_)["flag"][1]
 
 
+def test_a_special_value_among_the_ordinary_values_is_warned_of():
+    """Before, special_values age 30 (inside ages 20-69, 2 % of the rows) and flag 0 (90 % of the rows) were
+    taken silently; now each is warned of with the column, value and share, and the fit goes on. A sentinel
+    outside the values (-999) is not warned of."""
+    import warnings
+
+    from creditflow import SpecialValueWarning
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    age = rng.integers(20, 70, n).astype(float)
+    age[:40] = 30.0
+    age[40:100] = -999.0
+    frame = pd.DataFrame({"age": age, "flag": (np.arange(n) % 10 == 0).astype(float)})
+    y = (rng.random(n) < 0.2).astype(int)
+    with pytest.warns(SpecialValueWarning) as caught:
+        bp = BinningProcess(special_values={"age": [-999, 30], "flag": [0]}).fit(frame, y)
+    texts = sorted(str(w.message) for w in caught if issubclass(w.category, SpecialValueWarning))
+    assert len(texts) == 2
+    assert texts[0].startswith("column 'age': special value 30 lies among its other values (20 to 69) and holds")
+    assert texts[1].startswith("column 'flag': special value 0 holds 90.0 % of the rows, more than all its other")
+    assert "Special 30" in bp.bins_["age"].labels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpecialValueWarning)
+        BinningProcess(special_values={"age": [-999]}).fit(frame, y)
+
+
 def test_unseen_categories_go_to_the_unseen_bin_and_are_counted():
     g = read_table(GERMAN, "creditability")
     bp = BinningProcess().fit(g.X, g.y)

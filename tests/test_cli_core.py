@@ -416,6 +416,17 @@ def test_bad_model_parameter_exits_2(param, expected, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_special_value_among_the_ordinary_values_is_warned_of_at_train(tmp_path):
+    """Before, -p special_values={"age_in_years":[30]} (an ordinary age) was taken without a word; now train
+    prints one warning line naming the column, value and share, and goes on."""
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--no-report", "--out", tmp_path / "o",
+            "-p", 'special_values={"age_in_years":[30]}')
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "warning: column 'age_in_years': special value 30 lies among its other values (19 to 75) and holds" in text
+    assert "Traceback" not in r.stderr and "SpecialValueWarning" not in r.stderr
+
+
 def test_an_identifier_column_given_as_a_feature_is_left_out_with_a_warning(tmp_path):
     frame = pd.read_csv(GERMAN)
     frame.insert(0, "application_no", [f"A{i:05d}" for i in range(len(frame))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,7 +21,7 @@ from creditflow.binning.variable import (
     fit_categorical,
     fit_numeric,
 )
-from creditflow.data.errors import CreditflowError, DataError, SchemaError
+from creditflow.data.errors import CreditflowError, DataError, SchemaError, SpecialValueWarning
 from creditflow.data.io import (
     NESTED_TYPES,
     check_finite,
@@ -266,6 +267,40 @@ def special_map(value: Any, columns: Sequence[str]) -> dict[str, list[float]]:
     return {str(c): vals for c in columns}
 
 
+SPECIAL_AMONG_SHARE = 0.01
+"""A special value among a column's other values is warned of from this share of the rows (a sentinel such
+as -999 lies outside them; 30 among ages 18 to 70 is an ordinary value)."""
+
+
+def warn_special_values(frame: pd.DataFrame, specials: Mapping[str, list[float]], categorical: set[str]) -> None:
+    """Warn (`SpecialValueWarning`) of each declared special value of a numeric column that lies among the
+    column's other values with at least `SPECIAL_AMONG_SHARE` of the rows, or holds more rows than all of them:
+    a typo or the wrong column, almost always. The fit goes on as asked."""
+    from creditflow.models.base import _caller_level  # imported here: creditflow.models imports this module
+
+    for name, values in specials.items():
+        if not values or name not in frame.columns or name in categorical or is_categorical(frame[name]):
+            continue
+        x = frame[name].to_numpy(dtype=float, na_value=np.nan)
+        regular = ~np.isnan(x) & ~np.isin(x, values)
+        n_regular = int(regular.sum())
+        lo, hi = (float(x[regular].min()), float(x[regular].max())) if n_regular else (np.nan, np.nan)
+        for v in values:
+            rows = int((x == v).sum())
+            if not rows:
+                continue
+            share = f"{rows / len(x):.1%}".replace("%", " %")
+            if lo < v < hi and rows >= SPECIAL_AMONG_SHARE * len(x):
+                where = f"lies among its other values ({lo:g} to {hi:g}) and holds {share} of the rows"
+            elif rows > n_regular:
+                where = f"holds {share} of the rows, more than all its other values together"
+            else:
+                continue
+            warnings.warn(f"column {name!r}: special value {v:g} {where}: an ordinary value declared special (a "
+                          "typo, or the wrong column)? It gets a bin of its own as asked", SpecialValueWarning,
+                          stacklevel=_caller_level())
+
+
 def whole_number(value: Any, what: str) -> int:
     """A parameter that must be a whole number (8 or 8.0, not 2.5, "8" or True)."""
     try:
@@ -397,6 +432,7 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         column_names(sorted(categorical), "categorical", frame.columns)
         user_splits = self._user_splits(frame.columns)
         specials = special_map(self.special_values, frame.columns)
+        warn_special_values(frame, specials, categorical)
         self.bins_: dict[str, VariableBinning] = {}
 
         def fit_one(name: Any) -> VariableBinning:

@@ -29,6 +29,7 @@ from creditflow.binning.process import (
     refuse_infinite,
     seed_number,
     special_map,
+    warn_special_values,
 )
 from creditflow.binning.variable import VariableBinning, identifier_reason, woe_iv
 from creditflow.data.dictionary import FieldDictionary
@@ -142,6 +143,7 @@ class BoostedScorecard(Scorecard):
         kinds = {str(c) for c in frame.columns if c in categorical or is_categorical(frame[c])}
         bset, monotone = self._start_fit([str(c) for c in frame.columns], getattr(X, "dictionary", None), kinds)
         specials = special_map(self.special_values, frame.columns)
+        warn_special_values(frame, specials, set(categorical))
         fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
         self._fit_fine(bset, monotone, fine, codes, yv, frame)
         self.classes_, self.bad_class_ = target_classes(y, yv)
