@@ -611,6 +611,24 @@ def test_a_dictionary_that_explains_no_column_is_warned_of(tmp_path):
     assert "explains none of the columns" in " ".join(r.stderr.split())
 
 
+def test_a_dictionary_that_differs_by_case_or_explains_few_model_variables_is_pointed_out(tmp_path):
+    """Before, a dictionary naming STATUS_OF_EXISTING_CHECKING_ACCOUNT (exported upper-case) left the data's
+    status_of_existing_checking_account without a meaning, and model variables missing from the dictionary
+    went unmentioned; now names that differ only by case are matched (with a note), and train warns of the
+    model variables left without a meaning."""
+    pd.DataFrame({"variable": ["STATUS_OF_EXISTING_CHECKING_ACCOUNT", "duration_in_month"],
+                  "meaning": ["checking account", "duration"]}).to_csv(tmp_path / "d.csv", index=False)
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--dictionary", tmp_path / "d.csv",
+            "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "names 1 column(s) with another case than" in text
+    assert "(STATUS_OF_EXISTING_CHECKING_ACCOUNT as status_of_existing_checking_account): matched regardless" in text
+    assert re.search(r"gives no meaning for \d+ model variable\(s\): ", text)
+    meanings = json.loads((tmp_path / "o" / "model" / "dictionary.json").read_text())["meanings"]
+    assert meanings["status_of_existing_checking_account"] == "checking account"
+
+
 def test_dates_written_as_text_among_the_features_are_warned_of(tmp_path):
     frame = pd.read_csv(GERMAN)
     frame["opened"] = pd.date_range("2023-01-01", periods=len(frame), freq="D").strftime("%Y-%m-%d")
