@@ -21,6 +21,7 @@ from creditflow.binning.variable import (
     fit_categorical,
     fit_numeric,
 )
+from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, DataError, SchemaError, SpecialValueWarning
 from creditflow.data.io import (
     NESTED_TYPES,
@@ -429,6 +430,8 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         settings = self._settings()
         categorical = set(self._categorical())
         frame, yv = fit_inputs(X, y, categorical)
+        # a Dataset's field dictionary labels the tables (a model sets its own after fitting)
+        self.dictionary_ = getattr(X, "dictionary", None) or FieldDictionary()
         column_names(sorted(categorical), "categorical", frame.columns)
         user_splits = self._user_splits(frame.columns)
         specials = special_map(self.special_values, frame.columns)
@@ -463,15 +466,25 @@ class BinningProcess(TransformerMixin, BaseEstimator):
 
     @property
     def tables_(self) -> dict[str, pd.DataFrame]:
-        """Binning table of every variable (bin, count, share, goods, bads, bad_rate, woe, iv)."""
+        """Binning table of every variable (bin, count, share, goods, bads, bad_rate, woe, iv, and the field
+        meaning when a dictionary is known)."""
         check_is_fitted(self, "bins_")
-        return {k: v.table() for k, v in self.bins_.items()}
+        return {k: self._table(k) for k in self.bins_}
 
     def binning_table(self, variable: str) -> pd.DataFrame:
+        """The binning table of `variable`, as in `tables_`."""
         check_is_fitted(self, "bins_")
         if variable not in self.bins_:
             raise CreditflowError(f"no binning for variable {variable!r}")
-        return self.bins_[variable].table()
+        return self._table(variable)
+
+    def _table(self, variable: str) -> pd.DataFrame:
+        d = getattr(self, "dictionary_", None)
+        meaning = d.meaning(variable) if d else ""
+        table = self.bins_[variable].table(meaning or None)
+        if d:  # as `Scorecard.points_` does: a notebook prints the column, not the attrs
+            table["meaning"] = meaning
+        return table
 
     def _check_columns(self, frame: pd.DataFrame, variables: Sequence[str]) -> None:
         missing = [v for v in variables if v not in frame.columns]

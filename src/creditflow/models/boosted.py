@@ -344,6 +344,7 @@ class BoostedScorecard(Scorecard):
         record why the others were left out (`monotone`: the trends asked for, to tell a shape the
         constraint flattened)."""
         self.binning_ = _binning_process(bins, self.special_values, self.categorical)
+        self.binning_.dictionary_ = self.dictionary_
         self.features_ = []
         rows = []
         for var, vb in bins.items():
@@ -560,6 +561,7 @@ class BoostedScorecard(Scorecard):
         obj.scaling_ = Scaling(**m["scaling"])
         obj.grades_ = Grades.from_dict(m["grades"])
         obj.dictionary_ = FieldDictionary.from_dict(files.get("dictionary.json"))
+        obj.binning_.dictionary_ = obj.dictionary_
         obj.selection_ = pd.DataFrame(files.get("selection.json", {}).get("variables", []))
         obj.shape_settings_ = _settings(params.get("shape"), ShapeSettings, "shape")
         shapes = files.get("shapes.json", {})
