@@ -227,6 +227,7 @@ def test_bad_settings_are_refused_with_the_reason(uci, params, match):
         BinningProcess(**params).fit(uci.X[["AGE", "SEX"]], uci.y)
 
 
+@pytest.mark.filterwarnings("ignore::creditflow.SpecialValueWarning")  # 50000 is an ordinary limit, on purpose
 def test_one_special_value_or_categorical_name_reads_as_a_list(uci):
     X = uci.X[["LIMIT_BAL", "SEX"]]
     one = BinningProcess(special_values=50000, categorical="SEX").fit(X, uci.y)
