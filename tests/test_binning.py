@@ -85,6 +85,79 @@ def test_missing_and_special_values_get_named_bins_everywhere():
     np.testing.assert_array_equal(again.transform(frame)["x"], bp.transform(frame)["x"])
 
 
+def test_a_special_value_listed_twice_is_one_bin():
+    """Before, special_values [-999, -999.0] gave two "Special -999" bins, the first empty with 0 points, the
+    second holding the rows; now a repeated value is one bin, and the fit equals that of the value listed once."""
+    frame = pd.DataFrame({"x": [-999.0] * 40 + list(range(160)), "c": ["a", "b"] * 100})
+    y = np.tile([0, 0, 1, 0, 1], 40)
+    twice = BinningProcess(special_values={"x": [-999, -999.0], "c": [-1, -1]}).fit(frame, y)
+    once = BinningProcess(special_values={"x": [-999], "c": [-1]}).fit(frame, y)
+    assert twice.bins_["x"].labels.count("Special -999") == 1
+    assert twice.bins_["c"].labels.count("Special -1") == 1
+    assert twice.to_dict()["variables"] == once.to_dict()["variables"]
+
+
+def test_a_text_special_value_is_refused_saying_special_values_are_for_numbers():
+    """Before, special_values={"purpose": ["business"]} was refused as "must be numbers, not 'business'", which
+    reads like a typo in the value; now the refusal says they are for numeric columns and how to pin the category."""
+    g = read_table(GERMAN, "creditability")
+    with pytest.raises(CreditflowError, match="special values are for numeric columns") as info:
+        BinningProcess(special_values={"purpose": ["business"]}).fit(g.X[["purpose"]], g.y)
+    assert 'user_splits={"purpose": [["business"], ' in str(info.value)
+
+
+def test_a_variable_merged_into_one_bin_by_a_setting_is_dropped_naming_the_setting():
+    """Before, a flag whose rarer value held 2.3 % of the rows (under min_bin_share 0.03), or an age whose risk
+    falls under monotonic="ascending", was dropped as "the same WOE: no information"; now the reason names
+    the setting that merged its values, and the share."""
+    from creditflow.selection.filters import unusable_variables
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    flag = (np.arange(n) < 92).astype(float)  # 2.3 % of the rows, twice as risky
+    age = rng.integers(20, 70, n).astype(float)
+    y = (rng.random(n) < np.where(flag == 1, 0.4, 0.2) * np.where(age < 35, 1.6, 0.7)).astype(int)
+    frame = pd.DataFrame({"flag": flag, "age": age, "grade": np.where(flag == 1, "rare", "common"), "one": 1.0})
+    why = unusable_variables(BinningProcess().fit(frame, y).bins_)
+    assert why["flag"] == ("constant", "all its values fall in one bin: its rarer value 1 holds 2.3 % of the rows, "
+                                       "under min_bin_share 0.03; lower binning.min_bin_share to keep it")
+    assert why["grade"][1].startswith("all its values fall in one bin: its rarer value rare holds 2.3 %")
+    assert why["one"][1] == "every training row falls in bins of the same WOE: no information"
+    assert "age" not in why
+    why = unusable_variables(BinningProcess(monotonic="ascending").fit(frame, y).bins_)
+    assert why["age"][1] == ("all its values fall in one bin: binning.monotonic=ascending allows no second bin: its "
+                             "bad rate falls as the value rises; set binning.monotonic to auto or descending to keep it")
+    assert "lower binning.min_bin_share" not in unusable_variables(
+        BinningProcess().fit(frame.assign(flag=(np.arange(n) < 8).astype(float)), y).bins_)["flag"][1]
+
+
+def test_a_special_value_among_the_ordinary_values_is_warned_of():
+    """Before, special_values age 30 (inside ages 20-69, 2 % of the rows) and flag 0 (90 % of the rows) were
+    taken silently; now each is warned of with the column, value and share, and the fit goes on. A sentinel
+    outside the values (-999) is not warned of."""
+    import warnings
+
+    from creditflow import SpecialValueWarning
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    age = rng.integers(20, 70, n).astype(float)
+    age[:40] = 30.0
+    age[40:100] = -999.0
+    frame = pd.DataFrame({"age": age, "flag": (np.arange(n) % 10 == 0).astype(float)})
+    y = (rng.random(n) < 0.2).astype(int)
+    with pytest.warns(SpecialValueWarning) as caught:
+        bp = BinningProcess(special_values={"age": [-999, 30], "flag": [0]}).fit(frame, y)
+    texts = sorted(str(w.message) for w in caught if issubclass(w.category, SpecialValueWarning))
+    assert len(texts) == 2
+    assert texts[0].startswith("column 'age': special value 30 lies among its other values (20 to 69) and holds")
+    assert texts[1].startswith("column 'flag': special value 0 holds 90.0 % of the rows, more than all its other")
+    assert "Special 30" in bp.bins_["age"].labels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpecialValueWarning)
+        BinningProcess(special_values={"age": [-999]}).fit(frame, y)
+
+
 def test_unseen_categories_go_to_the_unseen_bin_and_are_counted():
     g = read_table(GERMAN, "creditability")
     bp = BinningProcess().fit(g.X, g.y)
@@ -154,6 +227,7 @@ def test_bad_settings_are_refused_with_the_reason(uci, params, match):
         BinningProcess(**params).fit(uci.X[["AGE", "SEX"]], uci.y)
 
 
+@pytest.mark.filterwarnings("ignore::creditflow.SpecialValueWarning")  # 50000 is an ordinary limit, on purpose
 def test_one_special_value_or_categorical_name_reads_as_a_list(uci):
     X = uci.X[["LIMIT_BAL", "SEX"]]
     one = BinningProcess(special_values=50000, categorical="SEX").fit(X, uci.y)

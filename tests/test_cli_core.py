@@ -454,12 +454,26 @@ def test_train_with_time_drops_a_variable_that_drifts_across_the_training_months
     ("binning.monotonic.nope=ascending", "binning.monotonic names 1 column(s) not in the data: ['nope']"),
     ("binning.monotonic.age_in_years=up", "binning.monotonic['age_in_years'] must be auto, ascending"),
     ('monotone={"age_in_years": "descending"}', "a trend per column of this card is binning.monotonic.COLUMN=TREND"),
+    # before, a value that starts like JSON but fails to parse was read as text, and refused for its type
+    ('special_values={"age_in_years":[-999', "--param special_values: the value is not valid JSON (Expecting"),
+    ("user_splits.age_in_years=[30,", "--param user_splits.age_in_years: the value is not valid JSON"),
 ])
 def test_bad_model_parameter_exits_2(param, expected, tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--param", param, "--out", tmp_path / "o")
     assert r.returncode == 2
     assert expected in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_special_value_among_the_ordinary_values_is_warned_of_at_train(tmp_path):
+    """Before, -p special_values={"age_in_years":[30]} (an ordinary age) was taken without a word; now train
+    prints one warning line naming the column, value and share, and goes on."""
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--no-report", "--out", tmp_path / "o",
+            "-p", 'special_values={"age_in_years":[30]}')
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "warning: column 'age_in_years': special value 30 lies among its other values (19 to 75) and holds" in text
+    assert "Traceback" not in r.stderr and "SpecialValueWarning" not in r.stderr
 
 
 def test_an_identifier_column_given_as_a_feature_is_left_out_with_a_warning(tmp_path):
@@ -644,6 +658,24 @@ def test_a_dictionary_that_explains_no_column_is_warned_of(tmp_path):
             tmp_path / "o")
     assert r.returncode == 0, r.stderr
     assert "explains none of the columns" in " ".join(r.stderr.split())
+
+
+def test_a_dictionary_that_differs_by_case_or_explains_few_model_variables_is_pointed_out(tmp_path):
+    """Before, a dictionary naming STATUS_OF_EXISTING_CHECKING_ACCOUNT (exported upper-case) left the data's
+    status_of_existing_checking_account without a meaning, and model variables missing from the dictionary
+    went unmentioned; now names that differ only by case are matched (with a note), and train warns of the
+    model variables left without a meaning."""
+    pd.DataFrame({"variable": ["STATUS_OF_EXISTING_CHECKING_ACCOUNT", "duration_in_month"],
+                  "meaning": ["checking account", "duration"]}).to_csv(tmp_path / "d.csv", index=False)
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--dictionary", tmp_path / "d.csv",
+            "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "names 1 column(s) with another case than" in text
+    assert "(STATUS_OF_EXISTING_CHECKING_ACCOUNT as status_of_existing_checking_account): matched regardless" in text
+    assert re.search(r"gives no meaning for \d+ model variable\(s\): ", text)
+    meanings = json.loads((tmp_path / "o" / "model" / "dictionary.json").read_text())["meanings"]
+    assert meanings["status_of_existing_checking_account"] == "checking account"
 
 
 def test_dates_written_as_text_among_the_features_are_warned_of(tmp_path):

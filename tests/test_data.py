@@ -584,3 +584,17 @@ def test_a_parquet_directory_is_read_by_column_name_and_a_file_lacking_a_column_
     with pytest.raises(DataError, match="cast the column") as err:
         read_frame(folder("textnum", parts[1].assign(credit_amount=parts[1]["credit_amount"].astype(str))))
     assert err.value.file.endswith("part-1.parquet") and err.value.column == "credit_amount"
+
+
+def test_dictionary_names_are_matched_to_columns_regardless_of_case_only_when_unambiguous():
+    """Before, X_078 in a dictionary never explained the data's x_078; now such names are matched when the
+    pairing is unambiguous, and kept as they are otherwise."""
+    from creditflow.data import FieldDictionary
+
+    fd = FieldDictionary(meanings={"X_078": "amount", "AGE": "age", "x_1": "one", "X_1": "ONE", "b": "bee"},
+                         logic={"X_078": "sum"})
+    got = fd.matched_to(["x_078", "age", "Age", "x_1", "b"])
+    assert got.case_matched == {"X_078": "x_078"}
+    assert got.meanings == {"x_078": "amount", "AGE": "age", "x_1": "one", "X_1": "ONE", "b": "bee"}
+    assert got.logic == {"x_078": "sum"} and got.to_dict()["meanings"] == got.meanings
+    assert fd.matched_to(["X_078"]) is fd

@@ -417,3 +417,51 @@ def test_export_never_overwrites_a_table_unless_forced(card, uci, tmp_path):
     r = run("reasons", "export", tmp_path / "m", out, "--force")
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() != edited and "R01" in out.read_text(encoding="utf-8-sig")
+
+
+def test_a_special_value_has_its_own_reason_code_and_text(card, tmp_path):
+    """Before, a row in a special-value bin (x = -1, "no record") got the variable's regular reason, R01 "x", the
+    same as a low value; now it gets R01S "x: special value -1", as a missing value gets R01M, in batch and
+    row scoring, and the code table exports, edits and imports it. A table stored without special codes (an
+    older bundle) reads special rows as before, and a card without special values stores its table as before."""
+    from creditflow.scoring.reasons import ReasonCodes
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    x, z = rng.exponential(size=n), rng.normal(size=n)
+    x[:600] = -1.0  # "no record": far riskier than any regular value
+    logit = -1.5 + 0.8 * x + 0.8 * z + np.where(np.arange(n) < 600, 2.0, 0.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({"x": x, "z": z})
+    model = cf.Scorecard(special_values={"x": [-1]}).fit(frame, y)
+    code = ReasonCodes.default(model).by_variable()["x"].code
+    row = {"x": -1.0, "z": float(frame["z"].min())}
+    got = reasons_row(model, row)
+    assert got[0]["variable"] == "x" and got[0]["code"] == f"{code}S" and got[0]["text"] == "x: special value -1"
+    assert not got[0]["missing"]
+    table = reason_table(model, pd.DataFrame([row]))
+    assert table.iloc[0].tolist()[:2] == [f"{code}S", "x: special value -1"]
+    assert reasons_row(model, {**row, "x": None})[0]["code"] == f"{code}M"
+    # the code table: export, edit the special text, import
+    save_bundle(model, tmp_path / "m", extras=reason_docs(model, frame))
+    r = run("reasons", "export", tmp_path / "m", tmp_path / "codes.csv")
+    assert r.returncode == 0, r.stderr
+    codes = pd.read_csv(tmp_path / "codes.csv", encoding="utf-8-sig", keep_default_na=False)
+    assert codes.set_index("variable").loc["x", ["special_code", "special_text"]].tolist() == \
+        [f"{code}S", "x: special value -1"]
+    assert codes.set_index("variable").loc["z", "special_code"] == ""
+    codes.loc[codes["variable"] == "x", "special_text"] = "x: no record"
+    codes.to_csv(tmp_path / "codes.csv", index=False, encoding="utf-8-sig")
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "codes.csv")
+    assert r.returncode == 0, r.stderr
+    assert reasons_row(load_bundle(tmp_path / "m"), row)[0]["text"] == "x: no record"
+    codes.loc[codes["variable"] == "z", "special_code"] = "RZS"
+    codes.to_csv(tmp_path / "bad.csv", index=False, encoding="utf-8-sig")
+    r = run("reasons", "import", tmp_path / "m", tmp_path / "bad.csv")
+    assert r.returncode == 2 and "'z' has no special values" in r.stderr
+    # a table stored before special codes existed: special rows read as the regular code
+    old = ReasonCodes.from_dict({"version": 1, "codes": [
+        {k: v for k, v in c.items() if not k.startswith("special")} for c in ReasonCodes.default(model).to_dict()["codes"]]})
+    assert Reasoner(model, codes=old).row(row)[0]["code"] == code
+    assert all("special_code" not in c for c in ReasonCodes.default(card).to_dict()["codes"])
+    assert "special_code" not in ReasonCodes.default(card).to_frame().columns

@@ -363,8 +363,10 @@ def test_a_variable_with_one_woe_is_dropped_as_constant_whatever_the_thresholds(
     X = german.train.X.assign(same=1.0, flag=np.where(np.arange(len(german.train.X)) == 0, "x", "y"))
     card = cf.Scorecard(selection={"min_iv": 0}).fit(X, german.train.y)
     rows = card.selection_.set_index("variable")
-    for var in ("same", "flag"):
-        assert rows.loc[var, "step"] == "constant" and "same WOE" in rows.loc[var, "reason"]
+    assert rows.loc["same", "step"] == "constant" and "same WOE" in rows.loc["same", "reason"]
+    # the flag is not constant: min_bin_share left its one 'x' row no bin of its own
+    assert rows.loc["flag", "step"] == "constant"
+    assert rows.loc["flag", "reason"].startswith("all its values fall in one bin: its rarer value x holds 0.14 %")
     assert "same" not in card.features_ and len(card.features_) >= 10
 
 
@@ -521,3 +523,19 @@ def test_training_periods_too_small_to_compare_are_pooled_in_time_order():
     assert names == ["2024-01", "2024-02 to 2024-05"]
     assert (codes[months.to_numpy() == "2024-01"] == 0).all() and (codes[months.to_numpy() != "2024-01"] == 1).all()
     assert period_groups(pd.Series(["2024-01"] * 300 + ["2024-02"] * 300))[1] == ["2024-01 to 2024-02"]
+
+
+def test_vif_and_grade_notes_read_true():
+    """Before, a VIF of 2.02 against max_vif=2 read "VIF 2.0 > 2" and one populated grade "have only 1 rows"; now
+    the VIF shows the digits that make it larger than the limit, and the note counts populated grades."""
+    from creditflow.scoring.scaling import Grades, empty_grades
+    from creditflow.selection.filters import vif_filter_corr
+
+    r = np.sqrt(1 - 1 / 2.02)
+    corr = pd.DataFrame([[1.0, r], [r, 1.0]], index=["a", "b"], columns=["a", "b"])
+    assert vif_filter_corr(["a", "b"], corr, 2) == {"a": "VIF 2.02 > 2"}
+    assert vif_filter_corr(["a", "b"], corr, 1.5) == {"a": "VIF 2.0 > 1.5"}
+    _, text = empty_grades(Grades(), np.array([560.0, 570.0, 590.0]))
+    assert "rest on only 1 populated grade." in text and "rows" not in text.split("grade rest")[1][:40]
+    _, text = empty_grades(Grades(), np.array([500.0, 570.0, 590.0]))
+    assert "rest on only 2 populated grades." in text

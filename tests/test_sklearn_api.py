@@ -382,3 +382,21 @@ def test_the_docs_say_a_boolean_target_gives_classes_0_1_and_weights_are_unsuppo
         assert "[0, 1]`` for a numeric or boolean target, 1 (True) being bad" in cls.__doc__
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
     assert "Sample weights are not supported" in readme
+
+
+def test_binning_tables_carry_the_field_meaning_when_a_dictionary_is_known(tmp_path):
+    """Before, `BinningProcess.tables_` / `binning_table` and a card's `binning_.tables_` had no meaning column
+    (only `points_` had); now they carry the dictionary's meaning when one is known, and nothing changes
+    without one."""
+    meanings = {"duration_in_month": "duration", "age_in_years": "age"}
+    data = cf.read_table(GERMAN, "creditability", bad="bad", dictionary=cf.FieldDictionary(meanings=meanings))
+    bp = cf.BinningProcess().fit(data.train)
+    assert set(bp.tables_["age_in_years"]["meaning"]) == {"age"}
+    assert set(bp.binning_table("purpose")["meaning"]) == {""}
+    card = cf.Scorecard().fit(data.train)
+    assert set(card.binning_.tables_["duration_in_month"]["meaning"]) == {"duration"}
+    assert set(card.binning_table("duration_in_month")["meaning"]) == {"duration"}
+    save_bundle(card, tmp_path / "m")
+    assert set(load_bundle(tmp_path / "m").model.binning_.binning_table("duration_in_month")["meaning"]) == {"duration"}
+    plain = cf.BinningProcess().fit(data.train.X, data.train.y)
+    assert "meaning" not in plain.binning_table("age_in_years").columns

@@ -46,7 +46,8 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
     """Constructor arguments for `make_model(kind)` from ``KEY=VALUE`` settings (as on the command line).
 
     VALUE is read as JSON when it parses (``6``, ``0.05``, ``true``, ``{"PAY_0": "descending"}``),
-    else kept as text (``coef_sign=any``). A nested setting is named ``binning.max_bins`` or
+    else kept as text (``coef_sign=any``); one that starts like JSON (``[``, ``{`` or ``"``) and does
+    not parse is refused, saying where the JSON failed. A nested setting is named ``binning.max_bins`` or
     ``binning__max_bins`` (scikit-learn's ``set_params`` spelling). Unknown names are refused with
     the valid ones listed; the seed is given by `seed`, not here.
     """
@@ -123,7 +124,11 @@ def _split_setting(text: str) -> tuple[str, Any]:
         raise CreditflowError(f"a model parameter is KEY=VALUE (e.g. coef_sign=any, binning.max_bins=6), not {text!r}")
     try:
         value = json.loads(raw)
-    except ValueError:
+    except json.JSONDecodeError as exc:
+        if raw.lstrip()[:1] in ("[", "{", '"'):
+            # meant as JSON: read as text it would be refused for its type, hiding the typo
+            raise CreditflowError(f"--param {key.strip()}: the value is not valid JSON ({exc.msg} at character "
+                                  f"{exc.pos + 1} of {raw!r})") from None
         value = raw
     return key, value
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,7 +22,8 @@ from creditflow.binning.variable import (
     fit_categorical,
     fit_numeric,
 )
-from creditflow.data.errors import CreditflowError, DataError, SchemaError
+from creditflow.data.dictionary import FieldDictionary
+from creditflow.data.errors import CreditflowError, DataError, SchemaError, SpecialValueWarning
 from creditflow.data.io import (
     NESTED_TYPES,
     check_finite,
@@ -224,8 +227,11 @@ def column_names(value: Any, what: str, columns: Sequence[str] | None = None) ->
     return names
 
 
-def special_numbers(value: Any, what: str = "special_values") -> list[float]:
-    """Special values as floats: one number, or a list of numbers (a missing value is no special value)."""
+def special_numbers(value: Any, what: str = "special_values", column: str | None = None) -> list[float]:
+    """Special values as floats: one number, or a list of numbers (a missing value is no special value).
+
+    A value listed twice (-999 and -999.0) is one special value, kept at its first place: two bins of
+    the same label would show one bin with two different points."""
     if value is None:
         return []
     items = [value] if isinstance(value, (int, float, np.number)) else value
@@ -236,10 +242,17 @@ def special_numbers(value: Any, what: str = "special_values") -> list[float]:
         try:
             f = float(v)
         except (TypeError, ValueError):
+            if isinstance(v, str):  # a text category: it reads like a typo in the value unless told why
+                group = json.dumps({column or "column": [[v], ["...the other categories"]]}, ensure_ascii=False)
+                raise CreditflowError(
+                    f"{what} must be numbers, not {v!r}: special values are for numeric columns (and number codes "
+                    f"declared categorical); a text category is kept in a bin of its own with user_splits groups, "
+                    f"e.g. user_splits={group}") from None
             raise CreditflowError(f"{what} must be numbers, not {v!r}") from None
         if not np.isfinite(f):
             raise CreditflowError(f"{what} must be finite numbers (missing values have their own bin), not {v!r}")
-        out.append(f)
+        if f not in out:
+            out.append(f)
     return out
 
 
@@ -249,11 +262,45 @@ def special_map(value: Any, columns: Sequence[str]) -> dict[str, list[float]]:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        out = {str(k): special_numbers(v, f"special_values[{k!r}]") for k, v in value.items()}
+        out = {str(k): special_numbers(v, f"special_values[{k!r}]", str(k)) for k, v in value.items()}
         column_names(list(out), "special_values", columns)
         return out
     vals = special_numbers(value)
     return {str(c): vals for c in columns}
+
+
+SPECIAL_AMONG_SHARE = 0.01
+"""A special value among a column's other values is warned of from this share of the rows (a sentinel such
+as -999 lies outside them; 30 among ages 18 to 70 is an ordinary value)."""
+
+
+def warn_special_values(frame: pd.DataFrame, specials: Mapping[str, list[float]], categorical: set[str]) -> None:
+    """Warn (`SpecialValueWarning`) of each declared special value of a numeric column that lies among the
+    column's other values with at least `SPECIAL_AMONG_SHARE` of the rows, or holds more rows than all of them:
+    a typo or the wrong column, almost always. The fit goes on as asked."""
+    from creditflow.models.base import _caller_level  # imported here: creditflow.models imports this module
+
+    for name, values in specials.items():
+        if not values or name not in frame.columns or name in categorical or is_categorical(frame[name]):
+            continue
+        x = frame[name].to_numpy(dtype=float, na_value=np.nan)
+        regular = ~np.isnan(x) & ~np.isin(x, values)
+        n_regular = int(regular.sum())
+        lo, hi = (float(x[regular].min()), float(x[regular].max())) if n_regular else (np.nan, np.nan)
+        for v in values:
+            rows = int((x == v).sum())
+            if not rows:
+                continue
+            share = f"{rows / len(x):.1%}".replace("%", " %")
+            if lo < v < hi and rows >= SPECIAL_AMONG_SHARE * len(x):
+                where = f"lies among its other values ({lo:g} to {hi:g}) and holds {share} of the rows"
+            elif rows > n_regular:
+                where = f"holds {share} of the rows, more than all its other values together"
+            else:
+                continue
+            warnings.warn(f"column {name!r}: special value {v:g} {where}: an ordinary value declared special (a "
+                          "typo, or the wrong column)? It gets a bin of its own as asked", SpecialValueWarning,
+                          stacklevel=_caller_level())
 
 
 def whole_number(value: Any, what: str) -> int:
@@ -321,7 +368,7 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         `user_splits` as well when its trend is ascending or descending.
     special_values
         Values that get their own named bin, e.g. ``[-999]`` (or ``-999``) for every column or
-        ``{"x_001": [-1]}``; a column named here must be in the data.
+        ``{"x_001": [-1]}``; a column named here must be in the data. A value listed twice is one bin.
     user_splits
         ``{column: [split, ...]}`` for numeric or ``{column: [[cat, ...], ...]}`` for categorical
         columns; honoured as given, or refused with the reason.
@@ -417,11 +464,14 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         settings = self._settings()
         categorical = set(self._categorical())
         frame, yv = fit_inputs(X, y, categorical)
+        # a Dataset's field dictionary labels the tables (a model sets its own after fitting)
+        self.dictionary_ = getattr(X, "dictionary", None) or FieldDictionary()
         column_names(sorted(categorical), "categorical", frame.columns)
         user_splits = self._user_splits(frame.columns)
         specials = special_map(self.special_values, frame.columns)
         cats = {c for c in frame.columns if c in categorical or is_categorical(frame[c])}
         self._trends(settings, list(frame.columns), cats, user_splits)
+        warn_special_values(frame, specials, categorical)
         self.bins_: dict[str, VariableBinning] = {}
 
         def fit_one(name: Any) -> VariableBinning:
@@ -452,15 +502,25 @@ class BinningProcess(TransformerMixin, BaseEstimator):
 
     @property
     def tables_(self) -> dict[str, pd.DataFrame]:
-        """Binning table of every variable (bin, count, share, goods, bads, bad_rate, woe, iv)."""
+        """Binning table of every variable (bin, count, share, goods, bads, bad_rate, woe, iv, and the field
+        meaning when a dictionary is known)."""
         check_is_fitted(self, "bins_")
-        return {k: v.table() for k, v in self.bins_.items()}
+        return {k: self._table(k) for k in self.bins_}
 
     def binning_table(self, variable: str) -> pd.DataFrame:
+        """The binning table of `variable`, as in `tables_`."""
         check_is_fitted(self, "bins_")
         if variable not in self.bins_:
             raise CreditflowError(f"no binning for variable {variable!r}")
-        return self.bins_[variable].table()
+        return self._table(variable)
+
+    def _table(self, variable: str) -> pd.DataFrame:
+        d = getattr(self, "dictionary_", None)
+        meaning = d.meaning(variable) if d else ""
+        table = self.bins_[variable].table(meaning or None)
+        if d:  # as `Scorecard.points_` does: a notebook prints the column, not the attrs
+            table["meaning"] = meaning
+        return table
 
     def _check_columns(self, frame: pd.DataFrame, variables: Sequence[str]) -> None:
         missing = [v for v in variables if v not in frame.columns]

@@ -201,6 +201,9 @@ class VariableBinning:
     user_splits: bool = False
     # why the variable cannot be a feature, e.g. "identifier-like: ..." (then it has no regular bins)
     note: str = ""
+    # why several regular values ended in one bin (min_bin_share, a forced trend); set by the fit for the
+    # selection's reason, not stored in the bundle
+    one_bin: str = field(default="", compare=False, repr=False)
 
     # ---- layout ----
     @property
@@ -591,6 +594,9 @@ def fit_numeric_counts(
         starts, trend = _best_grouping(pc - pb, pb, settings, min_count, tg, tb)
         vb.splits = [float(cand[s - 1]) for s in starts]
         vb.trend = trend
+        if not starts and len(uniq) > 1:
+            vb.one_bin = _one_bin_reason([[_fmt(float(v))] for v in uniq], cnt, n, settings) or \
+                _trend_reason(pc - pb, pb, settings, min_count, tg, tb)
     vb.set_counts(*stats.bin_totals(vb), tg, tb, settings.alpha)
     return vb
 
@@ -611,6 +617,56 @@ def _best_grouping(
         best = "none"
     iv, starts = found[best]
     return starts, best if starts else "none"
+
+
+TINY_BIN_SHARE = 0.005
+
+
+def _one_bin_reason(units: list[list[str]], counts: np.ndarray, n: float, settings: BinningSettings) -> str:
+    """Why ordered `units` (values, or category groups) with `counts` rows fell in one bin when min_bin_share
+    is the cause: no cut leaves that share of the `n` rows on both sides; '' when some cut does."""
+    cum = np.cumsum(np.asarray(counts, dtype=float))[:-1]
+    small = float(np.max(np.minimum(cum, cum[-1] + counts[-1] - cum))) if len(cum) else 0.0
+    if small >= settings.min_bin_share * n:
+        return ""
+    share = _share_below(100.0 * small / n, 100.0 * settings.min_bin_share)
+    if len(units) == 2:
+        rare = units[int(np.argmin(counts))]
+        what = (f"its rarer value {rare[0]}" if len(rare) == 1 else
+                f"its rarer values {', '.join(rare[:3])}{', ...' if len(rare) > 3 else ''}")
+        held = f"{what} {'holds' if len(rare) == 1 else 'hold'} {share} % of the rows"
+    else:
+        held = f"a split leaves at most {share} % of the rows on its smaller side"
+    # a bin of a handful of rows would score those rows' own targets: no hint to make one
+    keep = "lower binning.min_bin_share to keep it" if small >= TINY_BIN_SHARE * n else "too few rows for a bin"
+    return f"all its values fall in one bin: {held}, under min_bin_share {settings.min_bin_share:g}; {keep}"
+
+
+def _share_below(pct: float, limit: float) -> str:
+    """A percentage with the digits that keep it below `limit` (2.98, not 3 under 3)."""
+    for digits in range(2, 6):
+        text = f"{pct:.{digits}g}"
+        if float(text) < limit:
+            return text
+    return repr(pct)
+
+
+def _trend_reason(
+    goods: np.ndarray, bads: np.ndarray, settings: BinningSettings, min_count: float, tg: float, tb: float
+) -> str:
+    """Why numeric pre-bins fell in one bin when min_bin_share is not the cause: the forced trend, or the
+    settings together."""
+    trend = settings.monotonic
+    if trend in ("ascending", "descending"):
+        other = "descending" if trend == "ascending" else "ascending"
+        starts, _ = optimal_splits(goods, bads, max_bins=settings.max_bins, min_count=min_count, trend=other,
+                                   total_goods=tg, total_bads=tb, alpha=settings.alpha)
+        way = "rises" if other == "ascending" else "falls"
+        why = f": its bad rate {way} as the value rises" if starts else ""
+        return (f"all its values fall in one bin: binning.monotonic={trend} allows no second bin{why}; "
+                f"set binning.monotonic to auto or {other} to keep it")
+    return ("all its values fall in one bin: no binning of two or more bins meets the binning settings "
+            f"(max_bins {settings.max_bins}, min_bin_share {settings.min_bin_share:g}, monotonic {trend})")
 
 
 def _free_shape_pays(goods: np.ndarray, bads: np.ndarray, free: list[int], mono: list[int]) -> bool:
@@ -720,6 +776,10 @@ def fit_categorical_counts(
         bounds = [0, *[int(pre[s]) for s in starts], len(members)]
         vb.groups = [[c for m in members[a:b] for c in m] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         vb.trend = "ascending"
+        if not starts and len(members) > 1:
+            vb.one_bin = _one_bin_reason(members, cnt, n, settings) or (
+                "all its values fall in one bin: no grouping of its categories in two or more bins meets the "
+                f"binning settings (max_bins {settings.max_bins}, min_bin_share {settings.min_bin_share:g})")
     vb.set_counts(*stats.bin_totals(vb), tg, tb, settings.alpha)
     if vb.note:
         vb.woe = [0.0] * len(vb.woe)

@@ -174,6 +174,12 @@ def train_cmd(
         err_console.print(f"[yellow]warning:[/] the dictionary '{dictionary}' explains none of the columns of "
                           f"'{data}' (it names e.g. {sorted(ds.dictionary.meanings)[:3]}): is it the right file?",
                           highlight=False, soft_wrap=True)
+    if ds.dictionary.case_matched:
+        pairs = list(ds.dictionary.case_matched.items())
+        shown = ", ".join(f"{a} as {b}" for a, b in pairs[:3]) + (", ..." if len(pairs) > 3 else "")
+        err_console.print(f"[yellow]note:[/] the dictionary '{dictionary}' names {len(pairs)} column(s) with another "
+                          f"case than '{data}' does ({shown}): matched regardless of case", highlight=False,
+                          soft_wrap=True)
     names = [p.strip() for item in protected for p in item.split(",") if p.strip()]
     lacking = [p for p in names if p not in ds.X.columns]
     if lacking:
@@ -182,6 +188,17 @@ def train_cmd(
     reasons = {"protected": names, "codes": reason_codes, "reference": reason_reference}
     result = _progress_train(ds, out, model, seed, params=params, report=report, reasons=reasons)
     _summary(result, report=report)
+    if dictionary is not None and set(ds.dictionary.meanings) & set(ds.X.columns):
+        _unexplained_note(dictionary, [v for v in getattr(result.model, "features_", []) if v not in ds.dictionary])
+
+
+def _unexplained_note(dictionary: Path, lacking: list[str]) -> None:
+    """Warn of model variables the dictionary gives no meaning (their tables, report and reasons show bare names)."""
+    if lacking:
+        shown = ", ".join(lacking[:5]) + (", ..." if len(lacking) > 5 else "")
+        err_console.print(f"[yellow]warning:[/] the dictionary '{dictionary}' gives no meaning for {len(lacking)} model "
+                          f"variable(s): {shown}; their tables, report and reason texts show the bare name",
+                          highlight=False, soft_wrap=True)
 
 
 @command("score")

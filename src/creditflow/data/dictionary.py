@@ -26,6 +26,8 @@ class FieldDictionary:
     logic: dict[str, str] = field(default_factory=dict)
     categories: dict[str, str] = field(default_factory=dict)
     source: str | None = None
+    # dictionary name -> column name, for the names `matched_to` matched regardless of case (not stored)
+    case_matched: dict[str, str] = field(default_factory=dict, compare=False)
 
     def meaning(self, variable: str, default: str = "") -> str:
         """The meaning of `variable`, or `default` when the dictionary does not list it."""
@@ -41,6 +43,34 @@ class FieldDictionary:
 
     def __contains__(self, variable: object) -> bool:
         return str(variable) in self.meanings
+
+    def matched_to(self, columns: list[str]) -> FieldDictionary:
+        """The dictionary with each name that differs from a column only by case (X_078 exported by SAS for
+        the data's x_078) renamed to the column, when that pairing is unambiguous: no entry has the exact
+        name, and no other entry or column has the same name in lower case. The renames are in
+        `case_matched`; other names are kept as they are."""
+        columns = [str(c) for c in columns]
+        exact = set(self.meanings) | set(self.logic) | set(self.categories)
+        names = list(dict.fromkeys([*self.meanings, *self.logic, *self.categories]))
+        by_lower_names: dict[str, list[str]] = {}
+        for n in names:
+            by_lower_names.setdefault(n.lower(), []).append(n)
+        by_lower_cols: dict[str, list[str]] = {}
+        for c in columns:
+            by_lower_cols.setdefault(c.lower(), []).append(c)
+        rename = {}
+        for key, found in by_lower_names.items():
+            cols = by_lower_cols.get(key, [])
+            if len(found) == 1 and len(cols) == 1 and found[0] != cols[0] and cols[0] not in exact:
+                rename[found[0]] = cols[0]
+        if not rename:
+            return self
+
+        def moved(d: dict[str, str]) -> dict[str, str]:
+            return {rename.get(k, k): v for k, v in d.items()}
+
+        return FieldDictionary(meanings=moved(self.meanings), logic=moved(self.logic),
+                               categories=moved(self.categories), source=self.source, case_matched=rename)
 
     def to_dict(self) -> dict:
         return {"meanings": self.meanings, "logic": self.logic, "categories": self.categories}

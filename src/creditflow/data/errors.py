@@ -71,6 +71,12 @@ class UnseenCategoryWarning(UserWarning):
     ``warnings.filterwarnings("ignore", category=UnseenCategoryWarning)``."""
 
 
+class SpecialValueWarning(UserWarning):
+    """A declared special value looks like an ordinary value of its column: it lies among the column's other
+    values, or holds more rows than all of them (a typo, or the wrong column?). The fit goes on, giving it its
+    own bin as asked. Silence it with ``warnings.filterwarnings("ignore", category=SpecialValueWarning)``."""
+
+
 def shown(value: object) -> str:
     """A value as an error message quotes it: numpy scalars as the plain Python value (1, not np.int64(1))."""
     item = getattr(value, "item", None)

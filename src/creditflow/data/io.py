@@ -907,6 +907,7 @@ def read_table(
         fd = read_dictionary(dictionary)
     else:
         fd = FieldDictionary()
+    fd = fd.matched_to(list(X.columns))
     return Dataset(
         X=X.reset_index(drop=True),
         y=y,

@@ -29,6 +29,7 @@ from creditflow.binning.process import (
     refuse_infinite,
     seed_number,
     special_map,
+    warn_special_values,
 )
 from creditflow.binning.variable import VariableBinning, identifier_reason, woe_iv
 from creditflow.data.dictionary import FieldDictionary
@@ -142,6 +143,7 @@ class BoostedScorecard(Scorecard):
         kinds = {str(c) for c in frame.columns if c in categorical or is_categorical(frame[c])}
         bset, monotone = self._start_fit([str(c) for c in frame.columns], getattr(X, "dictionary", None), kinds)
         specials = special_map(self.special_values, frame.columns)
+        warn_special_values(frame, specials, set(categorical))
         fine, codes = fine_bins(frame, set(categorical), specials, bset.max_fine_bins, progress)
         self._fit_fine(bset, monotone, fine, codes, yv, frame)
         self.classes_, self.bad_class_ = target_classes(y, yv)
@@ -342,6 +344,7 @@ class BoostedScorecard(Scorecard):
         record why the others were left out (`monotone`: the trends asked for, to tell a shape the
         constraint flattened)."""
         self.binning_ = _binning_process(bins, self.special_values, self.categorical)
+        self.binning_.dictionary_ = self.dictionary_
         self.features_ = []
         rows = []
         for var, vb in bins.items():
@@ -558,6 +561,7 @@ class BoostedScorecard(Scorecard):
         obj.scaling_ = Scaling(**m["scaling"])
         obj.grades_ = Grades.from_dict(m["grades"])
         obj.dictionary_ = FieldDictionary.from_dict(files.get("dictionary.json"))
+        obj.binning_.dictionary_ = obj.dictionary_
         obj.selection_ = pd.DataFrame(files.get("selection.json", {}).get("variables", []))
         obj.shape_settings_ = _settings(params.get("shape"), ShapeSettings, "shape")
         shapes = files.get("shapes.json", {})

@@ -192,6 +192,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         bp, sset = self._start_fit(getattr(X, "dictionary", None))
         frame, yv = fit_inputs(X, y, bp._categorical())
         self.binning_ = bp.fit(frame, yv, progress=progress)
+        self.binning_.dictionary_ = self.dictionary_
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
                            unusable_variables(self.binning_.bins_))
@@ -562,6 +563,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         obj.scaling_ = Scaling(**m["scaling"])
         obj.grades_ = Grades.from_dict(m["grades"])
         obj.dictionary_ = FieldDictionary.from_dict(files.get("dictionary.json"))
+        obj.binning_.dictionary_ = obj.dictionary_
         obj.selection_ = pd.DataFrame(files.get("selection.json", {}).get("variables", []))
         obj.feature_names_in_ = np.asarray(list(obj.binning_.bins_), dtype=object)
         obj.n_features_in_ = len(obj.feature_names_in_)

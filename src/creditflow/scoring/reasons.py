@@ -18,7 +18,8 @@ score below a stored reference. Reasons are the variables with the largest posit
 
 Variables marked protected are never reasons. Texts come from a versioned reason-code table
 (``reason_codes.json``: code, variable, text, missing text, version), by default the field
-dictionary's label; a missing value says so ("PAY_0 (repayment status): missing"). The bundle keeps
+dictionary's label; a missing value says so ("PAY_0 (repayment status): missing"), and so does a
+declared special value of a scorecard variable ("x_125 (...)：特殊值 -1", code ``R01S``). The bundle keeps
 the settings in ``reasons.json``.
 """
 
@@ -48,7 +49,9 @@ PAIR_TEXT_SEP = " × "
 # ------------------------------------------------------------------------------------------- code table
 @dataclass
 class ReasonCode:
-    """One variable's reason code and human text (and the text used when its value is missing)."""
+    """One variable's reason code and human text (and those used when its value is missing, or one of its
+    declared special values: empty when it has none, or in a table stored before special codes existed, whose
+    special rows then read as its regular ones)."""
 
     code: str
     variable: str
@@ -56,6 +59,15 @@ class ReasonCode:
     missing_code: str
     missing_text: str
     version: int = 1
+    special_code: str = ""
+    special_text: str = ""
+
+    def to_dict(self) -> dict:
+        # without special values the entry is stored as before: the same table, the same model version
+        out = asdict(self)
+        if not self.special_code:
+            del out["special_code"], out["special_text"]
+        return out
 
 
 def missing_text(label: str) -> str:
@@ -64,6 +76,21 @@ def missing_text(label: str) -> str:
     if any("\u4e00" <= ch <= "\u9fff" for ch in label):
         return f"{label}：缺失"
     return f"{label}: missing"
+
+
+def special_text(label: str, values: Sequence[float] = ()) -> str:
+    """The reason text of a declared special value: "x_125 (...): special value -1", or "...：特殊值 -1" when
+    the label is Chinese; without the value when there are several (one code covers them all)."""
+    shown = f" {float(values[0]):g}" if len(values) == 1 else ""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in label):
+        return f"{label}：特殊值{shown}"
+    return f"{label}: special value{shown}"
+
+
+def _special_values(model: Any, var: str) -> list[float]:
+    """The declared special values of a scorecard variable (none for GBDT, whose reasons are TreeSHAP's)."""
+    bins = getattr(getattr(model, "binning_", None), "bins_", None) or {}
+    return list(bins[var].special_values) if var in bins else []
 
 
 @dataclass
@@ -75,19 +102,23 @@ class ReasonCodes:
 
     @classmethod
     def default(cls, model: Any) -> ReasonCodes:
-        """R01, R02, ... in the model's variable order, with the field dictionary's label as text."""
+        """R01, R02, ... in the model's variable order, with the field dictionary's label as text (R01M for a
+        missing value, R01S for a special value, where the variable has declared ones)."""
         d = model.dictionary_
         out = []
         for i, var in enumerate(model.features_, start=1):
             label = d.label(var)
-            out.append(ReasonCode(f"R{i:02d}", var, label, f"R{i:02d}M", missing_text(label)))
+            specials = _special_values(model, var)
+            out.append(ReasonCode(f"R{i:02d}", var, label, f"R{i:02d}M", missing_text(label),
+                                  special_code=f"R{i:02d}S" if specials else "",
+                                  special_text=special_text(label, specials) if specials else ""))
         return cls(version=1, codes=out)
 
     def by_variable(self) -> dict[str, ReasonCode]:
         return {c.variable: c for c in self.codes}
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "codes": [asdict(c) for c in self.codes]}
+        return {"version": self.version, "codes": [c.to_dict() for c in self.codes]}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ReasonCodes:
@@ -97,11 +128,15 @@ class ReasonCodes:
             raise BundleError(f"{CODES_FILE} is malformed: {exc}") from None
 
     def to_frame(self) -> pd.DataFrame:
+        """The table to edit; special_code and special_text columns only when a variable has special values."""
         cols = ["code", "variable", "text", "missing_code", "missing_text", "version"]
+        if any(c.special_code for c in self.codes):
+            cols[5:5] = ["special_code", "special_text"]
         return pd.DataFrame([asdict(c) for c in self.codes], columns=cols)
 
     def edited(self, frame: pd.DataFrame, source: str | None = None) -> tuple[ReasonCodes, int]:
-        """A new version with the rows of `frame` (variable, code, text[, missing_code, missing_text]) applied.
+        """A new version with the rows of `frame` (variable, code, text[, missing_code, missing_text, special_code,
+        special_text]) applied (special codes only to variables that have them).
 
         Variables not in `frame` keep their entries; returns the table and how many entries changed.
         """
@@ -129,8 +164,14 @@ class ReasonCodes:
             label_missing = _text(rec.get("missing_text")) or missing_text(text)
             entry = ReasonCode(code, var, text, _text(rec.get("missing_code")) or f"{code}M", label_missing,
                                old.version)
-            if (entry.code, entry.text, entry.missing_code, entry.missing_text) != (
-                    old.code, old.text, old.missing_code, old.missing_text):
+            if old.special_code:
+                entry.special_code = _text(rec.get("special_code")) or f"{code}S"
+                entry.special_text = _text(rec.get("special_text")) or special_text(text)
+            elif _text(rec.get("special_code")) or _text(rec.get("special_text")):
+                raise CreditflowError(f"variable {var!r} has no special values: leave its special_code and "
+                                      "special_text empty", file=source, row=i, column="special_code")
+            fields = ("code", "text", "missing_code", "missing_text", "special_code", "special_text")
+            if [getattr(entry, f) for f in fields] != [getattr(old, f) for f in fields]:
                 entry.version = new_version
                 changed += 1
             current[var] = entry
@@ -141,7 +182,13 @@ class ReasonCodes:
             if c.code == c.missing_code:  # the code would no longer say whether the value was missing
                 raise CreditflowError(f"variable {c.variable!r} has the code {c.code!r} for both its values and "
                                       "its missing value", file=source, column="missing_code", row=row_of.get(c.variable))
-            for k, column in ((c.code, "code"), (c.missing_code, "missing_code")):
+            if c.special_code in (c.code, c.missing_code):
+                raise CreditflowError(f"variable {c.variable!r} has the code {c.special_code!r} for both its special "
+                                      "values and its other or missing values", file=source, column="special_code",
+                                      row=row_of.get(c.variable))
+            keys = [(c.code, "code"), (c.missing_code, "missing_code")] + \
+                ([(c.special_code, "special_code")] if c.special_code else [])
+            for k, column in keys:
                 if k in seen and seen[k] != c.variable:
                     raise CreditflowError(f"code {k!r} is used for both {seen[k]!r} and {c.variable!r}", file=source,
                                           column=column, row=row_of.get(c.variable, row_of.get(seen[k])))
@@ -221,21 +268,21 @@ class Reasoner:
                                    + [float(pts.max()) for pts in self._pair_points])
         by_var = self.codes.by_variable()
         entries = [by_var[v] for v in self.features]
-        # code/text lookup: unit j with missing-pattern m (a variable: 0/1; a table: 2 * a missing + b missing)
-        # is entry offset[j] + m; the last entry is the empty reason
+        # code/text lookup: unit j in state m (a variable: 0 regular, 1 missing, 2 special value; a table:
+        # 3 * state of a + state of b) is entry offset[j] + m; the last entry is the empty reason
         codes_, texts = [], []
         self._offset = np.zeros(len(self.units), dtype=np.intp)
         for j, e in enumerate(entries):
             self._offset[j] = len(codes_)
-            codes_ += [e.code, e.missing_code]
-            texts += [e.text, e.missing_text]
+            codes_ += _state_codes(e)
+            texts += _state_texts(e)
         for k, t in enumerate(self.pairs):
             self._offset[len(entries) + k] = len(codes_)
             ea, eb = by_var[t.a], by_var[t.b]
-            for ma in (False, True):
-                for mb in (False, True):
-                    codes_.append(f"{ea.missing_code if ma else ea.code}{PAIR_CODE_SEP}{eb.missing_code if mb else eb.code}")
-                    texts.append(f"{ea.missing_text if ma else ea.text}{PAIR_TEXT_SEP}{eb.missing_text if mb else eb.text}")
+            for ca, ta in zip(_state_codes(ea), _state_texts(ea), strict=True):
+                for cb, tb in zip(_state_codes(eb), _state_texts(eb), strict=True):
+                    codes_.append(f"{ca}{PAIR_CODE_SEP}{cb}")
+                    texts.append(f"{ta}{PAIR_TEXT_SEP}{tb}")
         self._empty = len(codes_)
         self._codes = np.asarray(codes_ + [""], dtype=object)
         self._texts = np.asarray(texts + [""], dtype=object)
@@ -254,10 +301,11 @@ class Reasoner:
         return float(m.scaling_.factor) * float(m.calibration_.slope)
 
     def impacts(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, units) impact in score points (positive = pulled the score down) and missing patterns.
+        """(rows, units) impact in score points (positive = pulled the score down) and value states.
 
         Units are the model variables, then (boosted scorecard) its interaction tables (`units`). The
-        missing pattern is 0/1 for a variable and 2 * (a missing) + (b missing) for a table "a × b".
+        state is 0 (regular), 1 (missing) or 2 (a declared special value) for a variable and
+        3 * (state of a) + (state of b) for a table "a × b".
         """
         if self.kind == "points":
             frame = as_frame(X)
@@ -272,13 +320,13 @@ class Reasoner:
             for j, (var, vb, _, p) in enumerate(self.model._compiled):
                 idx = vb.bin_indices(frame[var])
                 pts[:, j] = p[idx]
-                miss[:, j] = idx == vb.missing_index
+                miss[:, j] = _state(vb, idx)
             F = len(self.features)
             for k, (t, p) in enumerate(zip(self.pairs, self._pair_points, strict=True)):
                 ia = t.axis_a.bin_indices(frame[t.a]).astype(np.intp)
                 ib = t.axis_b.bin_indices(frame[t.b]).astype(np.intp)
                 pts[:, F + k] = p[ia * len(t.axis_b.labels) + ib]
-                miss[:, F + k] = 2 * (ia == t.axis_a.missing_index) + (ib == t.axis_b.missing_index)
+                miss[:, F + k] = 3 * _state(t.axis_a, ia) + _state(t.axis_b, ib)
             return self._ref[None, :] - pts, miss
         M = self.model._matrix(X)
         phi, _ = self.model.contributions(M)
@@ -293,13 +341,13 @@ class Reasoner:
                     i = vb.bin_index(row[var])
                 except KeyError:
                     raise SchemaError("model field missing from the applicant", column=var) from None
-                pts[j], miss[j] = p[i], i == vb.missing_index
+                pts[j], miss[j] = p[i], _state(vb, i)
             F = len(self.features)
             for k, (t, p) in enumerate(zip(self.pairs, self._pair_points, strict=True)):
                 c = t.cell_index(row)
                 nb = len(t.axis_b.labels)
                 pts[F + k] = p[c]
-                miss[F + k] = 2 * (c // nb == t.axis_a.missing_index) + (c % nb == t.axis_b.missing_index)
+                miss[F + k] = 3 * _state(t.axis_a, c // nb) + _state(t.axis_b, c % nb)
             return (self._ref - pts)[None, :], miss[None, :]
         M = self.model.encoder_.row(row)
         phi, _ = self.model.contributions(M)
@@ -344,10 +392,27 @@ class Reasoner:
                 break
             j = int(order[0, k])
             key = int(self._offset[j] + missing[0, j])
+            state = int(missing[0, j])
             out.append({"rank": k + 1, "code": str(self._codes[key]), "variable": self.units[j],
                         "text": str(self._texts[key]), "impact": round(float(impact[0, j]), 6),
-                        "missing": bool(missing[0, j])})
+                        "missing": state == 1 if j < len(self.features) else 1 in divmod(state, 3)})
         return out
+
+
+def _state(vb: Any, idx: Any) -> Any:
+    """0 for a regular bin (or Unseen), 1 for Missing, 2 for a special-value bin, of bin indices `idx`."""
+    mi = vb.missing_index
+    special = (idx > mi) & (idx <= mi + len(vb.special_values))
+    return (idx == mi) * 1 + special * 2
+
+
+def _state_codes(e: ReasonCode) -> list[str]:
+    """The codes of a variable in states 0, 1, 2 (a table without special codes reads specials as regular)."""
+    return [e.code, e.missing_code, e.special_code or e.code]
+
+
+def _state_texts(e: ReasonCode) -> list[str]:
+    return [e.text, e.missing_text, e.special_text or e.text]
 
 
 def _check_n(n: int) -> None:

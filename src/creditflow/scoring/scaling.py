@@ -174,6 +174,10 @@ class Grades:
         return cls(bands=[(str(g), int(m)) for g, m in data["bands"]])
 
 
+def _grades(n: int) -> str:
+    return "1 populated grade" if n == 1 else f"{n} populated grades"
+
+
 def empty_grades(grades: Grades, scores: Any, counts: Any = None) -> tuple[list[str], str] | None:
     """The grades that hold none of the development scores, when two or more do (`counts`: rows per score, for
     a histogram), and what to do, with bands at the development score quantiles to start from; else None."""
@@ -192,7 +196,7 @@ def empty_grades(grades: Grades, scores: Any, counts: Any = None) -> tuple[list[
     lows = [int(s[np.searchsorted(cum, cum[-1] * i / k)]) for i in range(k - 1, 0, -1)]
     text = (f"{len(empty)} of the {k} grades ({', '.join(empty)}) hold no development rows (scores "
             f"{int(s[0])}–{int(s[-1])}): the grade bands do not fit this portfolio, and calibration and bad rate by "
-            f"grade have only {k - len(empty)} rows. Set bands that do with the model's grades parameter")
+            f"grade rest on only {_grades(k - len(empty))}. Set bands that do with the model's grades parameter")
     last = grades.bands[-1][1]
     if all(a > b for a, b in zip(lows, [*lows[1:], last], strict=True)):
         bands = [[g, m] for g, m in zip(grades.names, [*lows, last], strict=True)]

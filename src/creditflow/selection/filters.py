@@ -115,9 +115,18 @@ def vif_filter_corr(cols: list[str], corr: pd.DataFrame, max_vif: float) -> dict
         worst = v.idxmax()
         if v[worst] <= max_vif:
             break
-        dropped[worst] = f"VIF {v[worst]:.1f} > {max_vif}"
+        dropped[worst] = f"VIF {_above(float(v[worst]), max_vif)} > {max_vif}"
         cols.remove(worst)
     return dropped
+
+
+def _above(value: float, limit: float) -> str:
+    """`value` with one decimal, or as many more as it takes to read as above `limit` (2.02, not 2.0 > 2)."""
+    for digits in range(1, 8):
+        text = f"{value:.{digits}f}"
+        if float(text) > limit:
+            return text
+    return repr(value)
 
 
 Loglik = Callable[[list[str]], float]
@@ -149,8 +158,9 @@ def correlation(crossprod: np.ndarray, n_rows: float) -> np.ndarray:
 
 
 def unusable_variables(bins: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    """Variables that no setting makes features, as {name: (step, reason)}: identifier-like text
-    columns (the binning's note) and those whose WOE is the same on every training row (one bin)."""
+    """Variables that the fitted binning makes no features, as {name: (step, reason)}: identifier-like text
+    columns (the binning's note) and those whose WOE is the same on every training row (one bin; the
+    reason names the binning setting that merged several values, when one did)."""
     out: dict[str, tuple[str, str]] = {}
     for name, vb in bins.items():
         if vb.note:
@@ -159,7 +169,9 @@ def unusable_variables(bins: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
         woe = np.asarray(vb.woe, dtype=float)[rows > 0]
         if len(woe) == 0 or np.ptp(woe) == 0:
-            out[name] = ("constant", "every training row falls in bins of the same WOE: no information")
+            # a binning setting may have merged informative values: say which, not "no information"
+            out[name] = ("constant", getattr(vb, "one_bin", "") or
+                         "every training row falls in bins of the same WOE: no information")
     return out
 
 
