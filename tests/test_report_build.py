@@ -283,3 +283,21 @@ def test_zigzag_bins_their_reversals_and_thin_bins_with_large_swings_are_flagged
         assert vb.kind == "numeric" and (steps > 0).any() and (steps < 0).any()
     row = report.table("findings.checks").set_index("check").loc["model variables with bins to review (Binning section)"]
     assert "credit_amount" in row["value"] and row["result"] == "warn"
+
+
+def test_a_boosted_cards_wide_points_on_an_unpredictive_variable_are_flagged():
+    """Before, yinlian's x_020 (IV 0.003) spanning some 50 points on the boosted card (its partial effect)
+    passed without a word; now the Binning section's bins to review name it, with its IV and spread."""
+    from creditflow.models.boosted import BoostedScorecard
+    from tests.conftest import YINLIAN
+
+    data = read_table(YINLIAN, "y", id="user_id").split()
+    card = BoostedScorecard().fit(data["train"])
+    flags = build_report(card, data).table("binning.flags")
+    wide = flags[flags["flag"] == "wide points spread on an unpredictive variable"].set_index("variable")
+    assert "x_020" in wide.index
+    spread = card.points_.groupby("variable")["points"].agg(lambda p: p.max() - p.min())
+    for var, detail in wide["detail"].items():  # each one recomputed: IV under 0.02, spread half the widest or more
+        iv = float(re.search(r"IV ([0-9.]+)", detail).group(1))
+        assert iv < 0.02 and f"a spread of {spread[var]:.0f}" in detail, detail
+        assert spread[var] >= spread[[v for v in card.features_ if v in spread.index]].max() / 2

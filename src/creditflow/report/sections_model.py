@@ -257,6 +257,7 @@ def _variable_group(view: ModelView, var: str, samples: list[Sample], selected: 
 
 
 FEW_BADS = 10  # a bin with fewer training bads than this is too thin to carry a large points swing
+WEAK_IV = 0.02  # below this a variable is unpredictive on its own (Siddiqi): a wide points spread needs a look
 
 
 def _trend(rates: np.ndarray) -> np.ndarray:
@@ -282,6 +283,8 @@ def binning_flags(view: ModelView, samples: list[Sample]) -> pd.DataFrame:
             mean = float(pts @ w / w.sum()) if w.sum() else 0.0
             swings.update({(var, i): abs(p - mean) for i, p in enumerate(pts)})
     top = max(swings.values(), default=0.0)
+    spreads = {var: _points_spread(t) for var, t in tables.items() if "points" in t}
+    widest = max((s[2] for s in spreads.values()), default=0.0)
     for var, t in tables.items():
         vb = view.binning.bins_[var]
         reg = t.iloc[: len(vb.splits) + 1] if vb.kind == "numeric" else t.iloc[:0]
@@ -309,7 +312,21 @@ def binning_flags(view: ModelView, samples: list[Sample]) -> pd.DataFrame:
                              "detail": f"{r['bin']}: {int(r['count'])} rows, {int(r['bads'])} bad(s), "
                                        f"{int(r['points'])} points, {swing:.0f} from the variable's mean "
                                        f"(card's largest swing {top:.0f})"})
+        iv = float(t["iv"].sum())
+        low, high, spread = spreads.get(var, (0.0, 0.0, 0.0))
+        if widest > 0 and spread >= widest / 2 and iv < WEAK_IV:
+            # a boosted card's partial effects can spread a variable's points whatever its own IV
+            rows.append({"variable": var, "flag": "wide points spread on an unpredictive variable",
+                         "detail": f"IV {iv:.4f} (< {WEAK_IV}); points {low:.0f} to {high:.0f}, a spread of "
+                                   f"{spread:.0f} (card's widest {widest:.0f})"})
     return pd.DataFrame(rows, columns=cols)
+
+
+def _points_spread(t: pd.DataFrame) -> tuple[float, float, float]:
+    """(lowest, highest, spread) of the points of the bins holding training rows."""
+    pts = t.loc[t["count"] > 0, "points"].to_numpy(dtype=float)
+    pts = pts[~np.isnan(pts)]
+    return (float(pts.min()), float(pts.max()), float(np.ptp(pts))) if len(pts) else (0.0, 0.0, 0.0)
 
 
 def binning_section(view: ModelView, samples: list[Sample]) -> Section:
@@ -332,7 +349,10 @@ def binning_section(view: ModelView, samples: list[Sample]) -> Section:
             "is then inflated), and its neighbouring bins whose bad-rate order reverses out of sample do not hold; a "
             f"bin with fewer than {FEW_BADS} training bads swinging the score by at least half the card's largest "
             "swing (points from the variable's row-weighted mean) rests on a handful of cases. A monotone binning "
-            "(binning.monotonic) or fewer bins is the usual remedy.")))
+            "(binning.monotonic) or fewer bins is the usual remedy. A variable unpredictive on its own (IV under "
+            f"{WEAK_IV}) whose points spread at least half as wide as the card's widest is worth a look too: a boosted "
+            "card's points are partial effects, but a validator will ask; fewer, larger bins "
+            "(shape.max_bins, shape.min_bin_share) narrow it.")))
     return Section("binning", "Binning", [*head, *groups])
 
 
