@@ -586,6 +586,36 @@ def test_a_parquet_directory_is_read_by_column_name_and_a_file_lacking_a_column_
     assert err.value.file.endswith("part-1.parquet") and err.value.column == "credit_amount"
 
 
+def test_a_hive_folder_and_a_stray_file_in_a_parquet_directory_are_named_with_what_to_do(tmp_path):
+    """Before, a hive folder (m=1/x.parquet) was "a directory without Parquet files", which it holds, and a
+    notes.txt beside the parts gave Arrow's "Error creating dataset ... Is this a 'parquet' file?" text."""
+    frame = pd.read_csv(GERMAN).head(200)
+    hive = tmp_path / "hive"
+    for m, part in ((1, frame.iloc[:100]), (2, frame.iloc[100:])):
+        (hive / f"m={m}").mkdir(parents=True)
+        part.to_parquet(hive / f"m={m}" / "x.parquet", index=False)
+    with pytest.raises(DataError, match=r"hive-partitioned directories \(e.g. m=1\) are not supported; write the "
+                                        "partition key as a column") as err:
+        read_frame(hive)
+    assert err.value.file == str(hive)
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    frame.iloc[:100].to_parquet(stray / "part-00.parquet", index=False)
+    frame.iloc[100:].to_parquet(stray / "part-01.parquet", index=False)
+    (stray / "notes.txt").write_text("notes\n")
+    with pytest.raises(DataError) as err:
+        read_frame(stray)
+    text = str(err.value)
+    assert err.value.file == str(stray / "notes.txt") and "not a Parquet file (.txt)" in text
+    assert "move it out of the directory" in text and "Arrow" not in text and "dataset" not in text
+    assert "\n" not in text
+    (stray / "notes.txt").rename(stray / "_notes.txt")  # skipped, as the hint says
+    pd.testing.assert_frame_equal(read_frame(stray), frame.reset_index(drop=True))
+    (stray / "part-02.pq").write_bytes((stray / "part-01.parquet").read_bytes())
+    (stray / "part-01.parquet").unlink()  # Parquet files named .pq only: read, not "without Parquet files"
+    pd.testing.assert_frame_equal(read_frame(stray), frame.iloc[:200].reset_index(drop=True))
+
+
 def test_dictionary_names_are_matched_to_columns_regardless_of_case_only_when_unambiguous():
     """Before, X_078 in a dictionary never explained the data's x_078; now such names are matched when the
     pairing is unambiguous, and kept as they are otherwise."""

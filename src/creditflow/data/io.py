@@ -105,8 +105,36 @@ def _latin_letter_pair(b: bytes) -> bool:
 def _check_exists(path: Path) -> None:
     if not path.exists():
         raise DataError("no such file", file=str(path))
-    if path.is_dir() and not any(path.glob("*.parquet")):
+    if path.is_dir():
+        parquet_files(path)  # hive folders and a directory without files are refused, as on the cluster
+
+
+def parquet_files(path: str | Path) -> list[Path]:
+    """The Parquet files of a file or directory, in the order `pandas.read_parquet` reads them."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("no such file or directory", file=str(path))
+    if path.is_file():
+        return [path]
+    files, hive = [], []
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).parts
+        if any(part.startswith((".", "_")) for part in rel):
+            continue
+        if p.is_dir():
+            if "=" in p.name:
+                hive.append(p)
+            continue
+        files.append(p)
+    if hive:
+        raise DataError(
+            f"hive-partitioned directories (e.g. {hive[0].name}) are not supported; "
+            "write the partition key as a column", file=str(path),
+        )
+    files = sorted(files, key=lambda f: f.relative_to(path).as_posix())
+    if not files:
         raise DataError("is a directory without Parquet files", file=str(path))
+    return files
 
 
 def _parquet_directory_schema(path: Path) -> dict:
@@ -118,8 +146,20 @@ def _parquet_directory_schema(path: Path) -> dict:
     one, double in another; Arrow's ``null`` type of a column written all missing) is read in the one type
     that holds them all; clean directories are read exactly as before.
     """
+    import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
+    for f in parquet_files(path):  # a stray file (notes.txt) is named, not left to Arrow's dataset error
+        if f.suffix.lower() not in PARQUET_SUFFIXES:
+            try:
+                pq.read_schema(f)
+            except (OSError, ValueError, pa.ArrowException):
+                raise DataError(
+                    f"not a Parquet file ({f.suffix or 'no suffix'}), but every file of the directory {path} is read "
+                    "as part of one table", file=str(f),
+                    hint="move it out of the directory, or start its name with _ or . to have it skipped",
+                ) from None
     try:
         dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
     except (OSError, ValueError) as exc:

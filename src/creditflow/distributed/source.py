@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError
-from creditflow.data.io import parquet_schema
+from creditflow.data.io import parquet_files, parquet_schema
 
 ROWS_PER_PIECE = 1_000_000
 PIECE_ATTR = "creditflow_piece"
@@ -114,34 +114,6 @@ def locate_row(frame: pd.DataFrame, position: int) -> tuple[str | None, int]:
         return None, row + 1
     file, file_row, offset = where
     return file, file_row + row - offset + 1
-
-
-def parquet_files(path: str | Path) -> list[Path]:
-    """The Parquet files of a file or directory, in the order `pandas.read_parquet` reads them."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError("no such file or directory", file=str(path))
-    if path.is_file():
-        return [path]
-    files, hive = [], []
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path).parts
-        if any(part.startswith((".", "_")) for part in rel):
-            continue
-        if p.is_dir():
-            if "=" in p.name:
-                hive.append(p)
-            continue
-        files.append(p)
-    if hive:
-        raise DataError(
-            f"hive-partitioned directories (e.g. {hive[0].name}) are not supported; "
-            "write the partition key as a column", file=str(path),
-        )
-    files = sorted(files, key=lambda f: f.relative_to(path).as_posix())
-    if not files:
-        raise DataError("is a directory without Parquet files", file=str(path))
-    return files
 
 
 def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> PartitionedTable:
