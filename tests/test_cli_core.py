@@ -776,3 +776,24 @@ def test_param_categorical_reads_the_codes_as_categorical_does(tmp_path):
         fields = json.loads((tmp_path / name / "model" / "schema.json").read_text())["fields"]
         types.append({f["name"]: f["type"] for f in fields}.get("PAY_0"))
     assert types[0] == types[1] == "string"
+
+
+def test_categorical_with_cluster_names_the_param_that_works_and_one_machine_takes_it_on_parquet(tmp_path):
+    """`train --cluster --categorical COL` said "store the column as text in the Parquet files" though it was
+    text already; the way that works, --param 'categorical=[...]', was not named. One machine takes
+    --categorical on Parquet too (the docs said CSV only)."""
+    frame = pd.read_csv(UCI).head(2000)
+    frame["PAY_AMT2"] = frame["PAY_AMT2"].astype(str)
+    frame.loc[7, "PAY_AMT2"] = "abc"  # text in a column of numbers: codes, once declared
+    frame.to_parquet(tmp_path / "u.parquet", index=False)
+    r = run("train", tmp_path / "u.parquet", "--target", UCI_TARGET, "--id", "ID", "--categorical", "PAY_AMT2",
+            "--out", tmp_path / "c", "--cluster", "local:2")
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--categorical is not read with --cluster" in text and "--param 'categorical=[\"PAY_AMT2\"]'" in text
+    assert "store the column as text" not in text and not (tmp_path / "c").exists()
+    r = run("train", tmp_path / "u.parquet", "--target", UCI_TARGET, "--id", "ID", "--categorical", "PAY_AMT2",
+            "--no-report", "--out", tmp_path / "one")
+    assert r.returncode == 0, r.stderr
+    fields = json.loads((tmp_path / "one" / "model" / "schema.json").read_text())["fields"]
+    assert {f["name"]: f["type"] for f in fields}.get("PAY_AMT2") == "string"

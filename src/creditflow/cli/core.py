@@ -149,9 +149,9 @@ def train_cmd(
             fail("--encoding applies to CSV input; with --cluster the table is Parquet", file=str(data))
         if sheet is not None:
             fail("--sheet applies to Excel input; with --cluster the table is Parquet", file=str(data))
-        if categorical:
-            fail("--categorical applies to CSV/Excel input; with --cluster store the column as text in the Parquet "
-                 "files", file=str(data))
+        if categorical:  # the cluster reads the model's own parameter, which one machine takes too
+            fail(f"--categorical is not read with --cluster; declare the code columns with --param "
+                 f"'categorical={json.dumps(categorical, ensure_ascii=False)}' instead", file=str(data))
         from creditflow.distributed.cli import train_command
 
         result = train_command(data, target, bad=bad, id=id, time_column=time, dictionary=dictionary,
