@@ -289,3 +289,73 @@ def test_an_output_that_is_an_input_file_is_refused(tmp_path):
     assert (tmp_path / "lab.csv").read_text(encoding="utf-8") == labels
     code, text, _ = mini(tmp_path, "", labels, "--report", tmp_path / "spec.yaml")
     assert code == 2 and "--report is the --spec file" in text, text
+
+
+def cli(*args: object):  # noqa: ANN201 - the real command line, in a process of its own
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "creditflow", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_cluster_writes_the_one_machine_table_byte_for_byte(tmp_path):
+    """`creditflow features --cluster`, which docs/scaling.md listed, was "No such option: --cluster". On the real
+    statements as a Parquet folder (uneven files, several row groups) a local:2 cluster writes the bytes one machine
+    writes, and bad input is refused as on one machine: one line naming the file, column and row."""
+    events = pd.read_csv(DATA / "statements.csv")
+    folder = tmp_path / "events"
+    folder.mkdir()
+    for i, (start, stop, group) in enumerate(((0, 20_000, 7_000), (20_000, 110_000, 30_000),
+                                              (110_000, len(events), 70_000))):
+        events.iloc[start:stop].to_parquet(folder / f"part-{i:02d}.parquet", index=False, row_group_size=group)
+    common = ["features", "--profiles", DATA / "profiles.jsonl", "--events", folder, "--labels", DATA / "labels.csv",
+              "--spec", SPEC, "--tags", TAGS]
+    one = cli(*common, "--out", tmp_path / "one.parquet", "--report", tmp_path / "one.json")
+    assert one.returncode == 0, one.stderr
+    dist = cli(*common, "--out", tmp_path / "dist.parquet", "--report", tmp_path / "dist.json", "--cluster", "local:2")
+    assert dist.returncode == 0, dist.stderr
+    assert (tmp_path / "dist.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
+    text = " ".join(dist.stdout.split())
+    assert "30,000 rows x 71 columns" in text and "180,000 of 180,000 events" in text and "engine dask+duckdb" in text
+    one_report, dist_report = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "dist"))
+    assert dist_report.pop("engine") == "dask+duckdb" and one_report.pop("engine") == "duckdb"
+    one_report.pop("seconds"), dist_report.pop("seconds")  # timings: the cluster's steps are not timed apart
+    assert dist_report == one_report and dist_report["warnings"] == []
+    # a text cell among amounts: the same refusal, in the file and row of the folder on the cluster
+    clients = events[events["client_id"] <= 200].astype({"bill_amount": str}).reset_index(drop=True)
+    clients.loc[600 + 41, "bill_amount"] = "1,234"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    clients.iloc[:600].to_parquet(bad / "a.parquet", index=False)
+    clients.iloc[600:].to_parquet(bad / "b.parquet", index=False)
+    pd.read_csv(DATA / "labels.csv").head(200).to_csv(tmp_path / "labels.csv", index=False)
+    for extra, where in (([], f"file '{bad}', column 'bill_amount', row 642"),
+                         (["--cluster", "local:2"], f"file '{bad / 'b.parquet'}', column 'bill_amount', row 42")):
+        r = cli("features", "--events", bad, "--labels", tmp_path / "labels.csv", "--spec", SPEC,
+                "--out", tmp_path / "bad.parquet", *extra)
+        message = " ".join(r.stderr.split())
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert f"error: {where}: 1 value(s) are not numbers, e.g. '1,234'" in message, message
+        assert not (tmp_path / "bad.parquet").exists()
+    # --as-of without profiles: one observation per entity of the events, in the order one machine finds them
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    first = events[events["client_id"] <= 200]
+    first[first["client_id"] > 100].to_parquet(clean / "a.parquet", index=False)
+    first[first["client_id"] <= 100].to_parquet(clean / "b.parquet", index=False)
+    (tmp_path / "mini.yaml").write_text("entity: client_id\nevent_time: statement_month\nevent_period: month\n"
+                                        "observation_date: observation_date\nwindows: [3m]\n"
+                                        "features:\n  - {name: 'bill_{window}', column: bill_amount, agg: sum}\n")
+    for name, extra in (("one", []), ("dist", ["--cluster", "local:2"])):
+        r = cli("features", "--events", clean, "--as-of", "2005-09-30", "--spec", tmp_path / "mini.yaml",
+                "--engine", "pandas", "--out", tmp_path / f"asof_{name}.csv", *extra)
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "asof_dist.csv").read_bytes() == (tmp_path / "asof_one.csv").read_bytes()
+    assert pd.read_csv(tmp_path / "asof_dist.csv")["client_id"].tolist() == [*range(101, 201), *range(1, 101)]
+    # events as CSV, or an engine that does not exist: refused before a cluster starts
+    r = cli(*common, "--out", tmp_path / "x.parquet", "--cluster", "local:2", "--events", DATA / "statements.csv")
+    assert r.returncode == 2 and "--cluster reads Parquet, not .csv files" in " ".join(r.stderr.split()), r.stderr
+    r = cli(*common, "--out", tmp_path / "x.parquet", "--cluster", "local:2", "--engine", "spark")
+    assert r.returncode == 2 and "unknown engine 'spark'; expected one of ['duckdb', 'pandas']" in r.stderr, r.stderr
+    assert not (tmp_path / "x.parquet").exists()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import typer
@@ -19,8 +21,8 @@ OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq", ".xlsx")
 
 
 def _observations(
-    labels: Path | None, as_of: str | None, profiles: pd.DataFrame | None, events: pd.DataFrame, spec: object,
-    encoding: str | None = None,
+    labels: Path | None, as_of: str | None, profiles: pd.DataFrame | None,
+    events: pd.DataFrame | Callable[[], pd.DataFrame], spec: object, encoding: str | None = None,
 ) -> tuple[pd.DataFrame, str | None]:
     if labels is not None and as_of is not None:
         raise DataError("give either --labels or --as-of, not both")
@@ -31,10 +33,40 @@ def _observations(
         raise DataError("give --labels FILE (entity, observation date, label) or --as-of DATE")
     entity = spec.entity  # type: ignore[attr-defined]
     source = profiles if profiles is not None and entity in profiles.columns else events
+    if callable(source):  # with --cluster: the events' entity column, read on the workers
+        source = source()
     if entity not in source.columns:
         raise DataError("column not found, needed by the spec ('entity')", column=entity)
     ids = pd.unique(source[entity].dropna())
     return pd.DataFrame({entity: ids, spec.observation_date: as_of}), None  # type: ignore[attr-defined]
+
+
+def _entity_ids(client: Any, events: Any, entity: str) -> pd.DataFrame:
+    """The entity column of the events on the cluster (a `PartitionedTable`), each id once per piece, in order:
+    `pd.unique` over it gives the ids in the order one machine finds them."""
+    if entity not in events.columns:
+        return pd.DataFrame()
+    ids = events.to_dask([entity])[entity].map_partitions(pd.Series.drop_duplicates)
+    return client.compute(ids).result().to_frame()
+
+
+def _build_on_cluster(
+    cluster: str, events: Path, profiles: pd.DataFrame | None, spec: Any, labels: Path | None, as_of: str | None,
+    *, engine: str, tags: Any, files: dict[str, str], encoding: str | None,
+) -> Any:
+    """`build_features_on_cluster`: the events read piece by piece on the workers; the table one machine builds."""
+    from creditflow.distributed.cluster import cluster_client
+    from creditflow.distributed.features import build_features_on_cluster
+    from creditflow.distributed.source import read_dataset
+
+    table = read_dataset(events)  # metadata only: a CSV, a hive folder or a stray file is refused before a cluster
+    with cluster_client(cluster) as client:
+        observations, obs_file = _observations(labels, as_of, profiles, lambda: _entity_ids(client, table, spec.entity),
+                                               spec, encoding)
+        if obs_file:
+            files["observations"] = obs_file
+        return build_features_on_cluster(client, profiles, table, spec, observations, engine=engine, tags=tags,
+                                         files=files)
 
 
 @command("features")
@@ -59,13 +91,20 @@ def features_cmd(
     ),
     report: Path | None = typer.Option(None, "--report", help="Also write the build report (counts, warnings) as JSON."),
     encoding: str | None = encoding_option(),
+    cluster: str | None = typer.Option(None, "--cluster", help="Build on Dask: local:N or tcp://host:port; --events "
+                                                               "is then a Parquet file or directory."),
 ) -> None:
-    """Build one row per entity and observation date from profiles and events, strictly before that date."""
-    from creditflow.features import BehaviourSpec, TagRules, build_feature_table, read_profiles
+    """Build one row per entity and observation date from profiles and events, strictly before that date.
+
+    With --cluster the events are read and shuffled by entity on the workers (profiles and labels are read
+    here, as without it); the table is the one built without --cluster."""
+    from creditflow.features import ENGINES, BehaviourSpec, TagRules, build_feature_table, read_profiles
     from creditflow.features.build import excel_ready
 
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise DataError("unsupported output format; use .csv, .parquet or .xlsx", file=str(out))
+    if engine not in ENGINES:  # before the events are read (or a cluster started)
+        raise DataError(f"unknown engine {engine!r}; expected one of {list(ENGINES)}")
     refuse_overwriting_inputs({"--out": out, "--report": report},
                               {"the --events table": events, "the --profiles file": profiles, "the --labels table": labels,
                                "the --spec file": spec, "the --tags file": tags})
@@ -77,19 +116,24 @@ def features_cmd(
     rules = TagRules.from_yaml(tags) if tags is not None else None
     ids = [behaviour.entity]  # read as written: "007" is not 7
     flat = read_profiles(profiles, behaviour.profile, encoding=encoding, ids=ids) if profiles is not None else None
-    event_frame = read_frame(events, encoding=encoding, ids=ids, sheet_option=None)
-    observations, obs_file = _observations(labels, as_of, flat, event_frame, behaviour, encoding)
     files = {"events": str(events), "spec": str(spec)}
     files.update({k: str(v) for k, v in (("profiles", profiles), ("tags", tags)) if v is not None})
-    if obs_file:
-        files["observations"] = obs_file
     import logging
 
     # the warnings are printed below, once, with the CLI's prefix (the logger would print them a second time)
     features_log = logging.getLogger("creditflow.features")
     if not features_log.handlers:
         features_log.addHandler(logging.NullHandler())
-    table = build_feature_table(flat, event_frame, behaviour, observations, engine=engine, tags=rules, files=files)
+    if cluster:
+        table = _build_on_cluster(cluster, events, flat, behaviour, labels, as_of, engine=engine, tags=rules,
+                                  files=files, encoding=encoding)
+    else:
+        event_frame = read_frame(events, encoding=encoding, ids=ids, sheet_option=None)
+        observations, obs_file = _observations(labels, as_of, flat, event_frame, behaviour, encoding)
+        if obs_file:
+            files["observations"] = obs_file
+        table = build_feature_table(flat, event_frame, behaviour, observations, engine=engine, tags=rules,
+                                    files=files)
     for warning in table.report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)  # one line
     write_frame(excel_ready(table.frame, behaviour.timezone) if out.suffix.lower() == ".xlsx" else table.frame, out)
