@@ -62,7 +62,8 @@ def cluster_client(
             "--cluster needs Dask: pip install 'creditflow[dask]' (dask[distributed,dataframe])"
         ) from None
     if isinstance(spec, Client):
-        yield spec
+        with lost_workers(spec):
+            yield spec
         return
     kind, where = parse_cluster(spec)
     with contextlib.ExitStack() as stack:
@@ -88,7 +89,52 @@ def cluster_client(
                 ) from None
         if check_versions:
             check_workers(client)
-        yield client
+        with lost_workers(client):
+            yield client
+
+
+@contextlib.contextmanager
+def lost_workers(client: Any) -> Iterator[None]:
+    """Dask's own errors for a worker (or the scheduler) lost mid-run, raised meanwhile, as a `CreditflowError`
+    naming what happened and saying that a rerun is safe: a task cancelled for lost dependencies or lost data
+    (`FutureCancelledError`), a task whose workers kept dying (`KilledWorker`), a closed connection
+    (`CommClosedError`). The CLI prints it as one `error:` line, exit status 2."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    try:
+        before = set(client.scheduler_info(n_workers=-1)["workers"])
+    except Exception:  # noqa: BLE001 - only used to name a lost worker
+        before = set()
+    try:
+        yield
+    except (CancelledError, KilledWorker, CommClosedError) as exc:
+        raise CreditflowError(_lost_message(client, before, exc)) from None
+
+
+def _lost_message(client: Any, before: set[str], exc: BaseException) -> str:
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    rerun = "rerun the command (the same data and seed give the same result)"
+    detail = " ".join(str(exc).split())
+    if isinstance(exc, CommClosedError):
+        return f"the connection to the Dask cluster was lost during the run ({detail[:200] or 'CommClosedError'}); {rerun}"
+    if isinstance(exc, KilledWorker):
+        last = getattr(getattr(exc, "last_worker", None), "address", None)
+        return (f"Dask workers died while running a task{f' (the last, {last})' if last else ''}, again on each "
+                f"retry (out of memory?); {rerun}, on workers with more memory if it happens again")
+    reason = getattr(exc, "reason", None) or detail[:200] or type(exc).__name__
+    gone: list[str] = []
+    if before:
+        try:
+            gone = sorted(before - set(client.scheduler_info(n_workers=-1)["workers"]))
+        except Exception:  # noqa: BLE001 - the scheduler may be gone as well
+            gone = []
+    who = f"worker {', '.join(gone)}" if gone else "a Dask worker"
+    return f"{who} left the cluster during the run: its data was lost (Dask: {reason}); {rerun}"
 
 
 def _check_scheduler(address: str, timeout: float) -> None:
