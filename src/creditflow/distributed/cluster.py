@@ -67,6 +67,9 @@ def cluster_client(
         return
     kind, where = parse_cluster(spec)
     with contextlib.ExitStack() as stack:
+        # the client's own log, restored once it is closed (the callbacks run last-in, first-out)
+        client_log = logging.getLogger("distributed.client")
+        stack.callback(client_log.setLevel, client_log.level)
         if kind == "local":
             cluster = stack.enter_context(
                 LocalCluster(
@@ -87,6 +90,9 @@ def cluster_client(
                     f"cannot reach the Dask scheduler at {where} within {timeout:g} s: {exc}",
                     hint="start it with `dask scheduler` and workers with `dask worker ADDRESS`",
                 ) from None
+        # closing right after a failed run can cancel the client's reconnection to the scheduler, which it logs
+        # as an ERROR with a traceback: quiet while it closes, as the run has said what happened
+        stack.callback(client_log.setLevel, logging.CRITICAL)
         if check_versions:
             check_workers(client)
         with lost_workers(client):
