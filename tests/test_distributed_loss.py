@@ -1,5 +1,5 @@
 """A Dask worker lost mid-run: GBDT training fails within seconds with one line and exit status 2 (it used to hang
-for good); Dask's own lost-worker errors become one `error:` line.
+for good); Dask's own lost-worker errors become one `error:` line; `local:N` starts no dashboard on port 8787.
 
 The kill tests start their own scheduler and two `dask worker` processes (each with a nanny, as `dask worker`
 starts them) and kill a worker process with SIGKILL while `creditflow train` runs as a subprocess."""
@@ -171,3 +171,26 @@ def test_lost_worker_errors_name_what_happened():
     assert text.startswith("worker tcp://a:1 left the cluster during the run") and "lost dependencies" in text
     assert "the connection to the Dask cluster was lost" in _lost_message(Client(), set(), CommClosedError("gone"))
 
+
+def test_local_cluster_starts_no_dashboard_on_8787_and_prints_no_dask_warnings():
+    """`local:N` said "no dashboard" but its scheduler served HTTP on port 8787: a second cluster warned "Port 8787
+    is already in use". Now no dashboard, and the scheduler's HTTP routes on a free loopback port. A graph over
+    10 MB no longer prints Dask's "Sending large graph" warning."""
+    import warnings
+    from urllib.request import urlopen
+
+    from creditflow.distributed.cluster import cluster_client
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with cluster_client("local:1") as first, cluster_client("local:1") as second:
+            ports = [c.scheduler_info()["services"].get("dashboard") for c in (first, second)]
+            assert first.submit(len, b"x" * 12_000_000, pure=False).result(timeout=120) == 12_000_000
+            try:
+                status = urlopen(f"http://127.0.0.1:{ports[0]}/status", timeout=10).status  # noqa: S310
+            except OSError as exc:  # 404: no dashboard
+                status = getattr(exc, "code", None)
+    assert 8787 not in ports, ports
+    assert status == 404
+    shown = [str(w.message) for w in caught]
+    assert not [m for m in shown if "already in use" in m or "large graph" in m], shown

@@ -56,6 +56,7 @@ def cluster_client(
     `CreditflowError`.
     """
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - the [dask] extra is missing
         raise CreditflowError(
@@ -70,10 +71,17 @@ def cluster_client(
         # the client's own log, restored once it is closed (the callbacks run last-in, first-out)
         client_log = logging.getLogger("distributed.client")
         stack.callback(client_log.setLevel, client_log.level)
+        # a big table's task graph (its pieces' labels) passes Dask's 10 MB threshold: its "Sending large graph"
+        # warning, printed amid the progress lines with a source path, is not the user's business
+        stack.enter_context(dask.config.set({"distributed.admin.large-graph-warning-threshold": "64GiB"}))
         if kind == "local":
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=int(where), threads_per_worker=1, processes=True, dashboard_address=None,
+                    # dashboard_address=None alone still starts the scheduler's HTTP server on port 8787 (a
+                    # second cluster warns "Port 8787 is already in use"): no dashboard, and its health/metrics
+                    # routes on a free loopback port
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                     scheduler_port=0, memory_limit=memory_limit if memory_limit is not None else "auto",
                     # CRITICAL: a task refusing bad input is logged by its worker as "Compute Failed" with a
                     # traceback; the client raises the same error, which the CLI prints as one line
