@@ -100,10 +100,13 @@ def _free_port() -> int:
 
 
 class _NoInfo:
-    """LightGBM's logger on a worker: its info lines dropped, warnings kept (printed as LightGBM prints them)."""
+    """LightGBM's logger on a worker: its info lines dropped, warnings kept (printed as LightGBM prints them),
+    but for the network's "Connecting to rank 1 failed, waiting for 200 milliseconds": a retry while the ranks
+    start a moment apart, expected (on `local:N` it reached the user's terminal)."""
 
     def info(self, msg: str) -> None:
-        if not msg.lstrip().startswith("[LightGBM] [Info]"):
+        text = msg.lstrip()
+        if not text.startswith("[LightGBM] [Info]") and "Connecting to rank" not in text:
             import sys
 
             print(msg, file=sys.stderr)  # noqa: T201 - what LightGBM's own logger does, on stderr
