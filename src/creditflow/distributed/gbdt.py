@@ -40,9 +40,9 @@ from creditflow.models.base import remember_params, set_classes
 MAX_VALID_ROWS = 200_000
 CHUNK_ROUNDS = 200
 Y, FOLD, POS, SAMPLE = "__y", "__fold", "__pos", "__sample"
-# LightGBM's socket time-out, in minutes (its default is 120). LightGBM sets it with an `int` where Linux wants a
-# `timeval`, so on Linux it has no effect: there `_Watch` stops a rank whose peer is lost by restarting its worker
-NETWORK_TIMEOUT_MINUTES = 10
+# LightGBM's own socket time-out (`time_out`) is left at its default: it sets it with an `int` where Linux wants a
+# `timeval`, so on Linux it has no effect (and a new value would change every model's text); `_Watch` stops a rank
+# whose peer is lost by restarting its worker instead
 POLL_SECONDS = 1.0  # how often the client asks the scheduler whether the placed workers are still there
 GRACE_SECONDS = 5.0  # how long a failed rank, or a rank still running after a loss, is given before acting
 _RANKS: Counter = Counter()  # in a worker process: the LightGBM ranks running, per training (`_Watch.token`)
@@ -146,8 +146,7 @@ def _train_rank(parts: list[pd.DataFrame], k: int, params: dict, n: int, names: 
         lgb.register_logger(_NoInfo())  # the network's "[LightGBM] [Info] Trying to bind port ..." lines, on every rank
         frame = pd.concat([p[p[FOLD] != k] for p in parts])
         clf = lgb.LGBMClassifier(n_estimators=n, **params, tree_learner="data", machines=machines,
-                                 local_listen_port=port, num_machines=len(machines.split(",")),
-                                 time_out=NETWORK_TIMEOUT_MINUTES)
+                                 local_listen_port=port, num_machines=len(machines.split(",")))
         init = lgb.Booster(model_str=init_model) if init_model is not None else None
         with _no_stdout():  # the network's listening thread prints "[LightGBM] [Info] Listening..." past the logger
             clf.fit(frame[names], frame[Y], feature_name=names, categorical_feature=cats,
