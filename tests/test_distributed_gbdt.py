@@ -33,6 +33,16 @@ def test_early_stopping_replay_matches_lightgbm_rule():
     assert _early_stop([0.5, 0.7], 1) == (2, False)
 
 
+def test_lightgbm_network_retries_are_not_printed(capsys):
+    from creditflow.distributed.gbdt import _NoInfo
+
+    log = _NoInfo()
+    log.info("[LightGBM] [Info] Trying to bind port 12400...")
+    log.info("[LightGBM] [Warning] Connecting to rank 1 failed, waiting for 200 milliseconds")
+    log.info("[LightGBM] [Warning] No further splits with positive gain")
+    assert capsys.readouterr().err == "[LightGBM] [Warning] No further splits with positive gain\n"
+
+
 def test_gbdt_on_the_cluster_matches_single_machine(client, tmp_path):
     frame = pd.read_csv(UCI).head(8000)
     frame["app_no"] = [f"A{i:05d}" for i in range(len(frame))]  # an id given as a feature: left out on both

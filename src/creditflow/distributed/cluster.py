@@ -56,20 +56,32 @@ def cluster_client(
     `CreditflowError`.
     """
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - the [dask] extra is missing
         raise CreditflowError(
             "--cluster needs Dask: pip install 'creditflow[dask]' (dask[distributed,dataframe])"
         ) from None
     if isinstance(spec, Client):
-        yield spec
+        with lost_workers(spec):
+            yield spec
         return
     kind, where = parse_cluster(spec)
     with contextlib.ExitStack() as stack:
+        # the client's own log, restored once it is closed (the callbacks run last-in, first-out)
+        client_log = logging.getLogger("distributed.client")
+        stack.callback(client_log.setLevel, client_log.level)
+        # a big table's task graph (its pieces' labels) passes Dask's 10 MB threshold: its "Sending large graph"
+        # warning, printed amid the progress lines with a source path, is not the user's business
+        stack.enter_context(dask.config.set({"distributed.admin.large-graph-warning-threshold": "64GiB"}))
         if kind == "local":
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=int(where), threads_per_worker=1, processes=True, dashboard_address=None,
+                    # dashboard_address=None alone still starts the scheduler's HTTP server on port 8787 (a
+                    # second cluster warns "Port 8787 is already in use"): no dashboard, and its health/metrics
+                    # routes on a free loopback port
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                     scheduler_port=0, memory_limit=memory_limit if memory_limit is not None else "auto",
                     # CRITICAL: a task refusing bad input is logged by its worker as "Compute Failed" with a
                     # traceback; the client raises the same error, which the CLI prints as one line
@@ -86,9 +98,57 @@ def cluster_client(
                     f"cannot reach the Dask scheduler at {where} within {timeout:g} s: {exc}",
                     hint="start it with `dask scheduler` and workers with `dask worker ADDRESS`",
                 ) from None
+        # closing right after a failed run can cancel the client's reconnection to the scheduler, which it logs
+        # as an ERROR with a traceback: quiet while it closes, as the run has said what happened
+        stack.callback(client_log.setLevel, logging.CRITICAL)
         if check_versions:
             check_workers(client)
-        yield client
+        with lost_workers(client):
+            yield client
+
+
+@contextlib.contextmanager
+def lost_workers(client: Any) -> Iterator[None]:
+    """Dask's own errors for a worker (or the scheduler) lost mid-run, raised meanwhile, as a `CreditflowError`
+    naming what happened and saying that a rerun is safe: a task cancelled for lost dependencies or lost data
+    (`FutureCancelledError`), a task whose workers kept dying (`KilledWorker`), a closed connection
+    (`CommClosedError`). The CLI prints it as one `error:` line, exit status 2."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    try:
+        before = set(client.scheduler_info(n_workers=-1)["workers"])
+    except Exception:  # noqa: BLE001 - only used to name a lost worker
+        before = set()
+    try:
+        yield
+    except (CancelledError, KilledWorker, CommClosedError) as exc:
+        raise CreditflowError(_lost_message(client, before, exc)) from None
+
+
+def _lost_message(client: Any, before: set[str], exc: BaseException) -> str:
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    rerun = "rerun the command (the same data and seed give the same result)"
+    detail = " ".join(str(exc).split())
+    if isinstance(exc, CommClosedError):
+        return f"the connection to the Dask cluster was lost during the run ({detail[:200] or 'CommClosedError'}); {rerun}"
+    if isinstance(exc, KilledWorker):
+        last = getattr(getattr(exc, "last_worker", None), "address", None)
+        return (f"Dask workers died while running a task{f' (the last, {last})' if last else ''}, again on each "
+                f"retry (out of memory?); {rerun}, on workers with more memory if it happens again")
+    reason = getattr(exc, "reason", None) or detail[:200] or type(exc).__name__
+    gone: list[str] = []
+    if before:
+        try:
+            gone = sorted(before - set(client.scheduler_info(n_workers=-1)["workers"]))
+        except Exception:  # noqa: BLE001 - the scheduler may be gone as well
+            gone = []
+    who = f"worker {', '.join(gone)}" if gone else "a Dask worker"
+    return f"{who} left the cluster during the run: its data was lost (Dask: {reason}); {rerun}"
 
 
 def _check_scheduler(address: str, timeout: float) -> None:

@@ -10,11 +10,18 @@ finds its histogram bins per worker. The trees therefore differ slightly from th
 ones; the benchmark measures the AUC difference. The pieces are placed on the workers, and LightGBM's
 ranks ordered, by a fixed rule (`_placement`), so the same data, seed and number of workers give the
 same model.
+
+The pieces and the ranks are pinned to their workers, so a worker that leaves the cluster mid-training
+cannot be replaced: the client waits on the placed workers through `_Watch`, which notices the loss within
+seconds, cancels the training's futures, stops the ranks left waiting for their lost peer, and raises a
+`CreditflowError` (exit status 2 in the CLI) that says to rerun.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,6 +40,12 @@ from creditflow.models.base import remember_params, set_classes
 MAX_VALID_ROWS = 200_000
 CHUNK_ROUNDS = 200
 Y, FOLD, POS, SAMPLE = "__y", "__fold", "__pos", "__sample"
+# LightGBM's own socket time-out (`time_out`) is left at its default: it sets it with an `int` where Linux wants a
+# `timeval`, so on Linux it has no effect (and a new value would change every model's text); `_Watch` stops a rank
+# whose peer is lost by restarting its worker instead
+POLL_SECONDS = 1.0  # how often the client asks the scheduler whether the placed workers are still there
+GRACE_SECONDS = 5.0  # how long a failed rank, or a rank still running after a loss, is given before acting
+_RANKS: Counter = Counter()  # in a worker process: the LightGBM ranks running, per training (`_Watch.token`)
 
 
 def gbdt_categorical(data: LabelledTable, categorical: list[str] | None) -> list[str]:
@@ -87,10 +100,13 @@ def _free_port() -> int:
 
 
 class _NoInfo:
-    """LightGBM's logger on a worker: its info lines dropped, warnings kept (printed as LightGBM prints them)."""
+    """LightGBM's logger on a worker: its info lines dropped, warnings kept (printed as LightGBM prints them),
+    but for the network's "Connecting to rank 1 failed, waiting for 200 milliseconds": a retry while the ranks
+    start a moment apart, expected (on `local:N` it reached the user's terminal)."""
 
     def info(self, msg: str) -> None:
-        if not msg.lstrip().startswith("[LightGBM] [Info]"):
+        text = msg.lstrip()
+        if not text.startswith("[LightGBM] [Info]") and "Connecting to rank" not in text:
             import sys
 
             print(msg, file=sys.stderr)  # noqa: T201 - what LightGBM's own logger does, on stderr
@@ -120,23 +136,128 @@ def _no_stdout() -> Iterator[None]:
 
 
 def _train_rank(parts: list[pd.DataFrame], k: int, params: dict, n: int, names: list[str], cats: list[int],
-                machines: str, port: int, init_model: str | None, return_model: bool) -> str | None:
-    """One LightGBM rank of a data-parallel training on one worker: the training rows of fold `k` in its pieces."""
+                machines: str, port: int, init_model: str | None, return_model: bool, token: str = "") -> str | None:
+    """One LightGBM rank of a data-parallel training on one worker: the training rows of fold `k` in its pieces.
+    While it runs, `_RANKS[token]` counts it (`_rank_running` asks)."""
     import lightgbm as lgb
 
-    lgb.register_logger(_NoInfo())  # the network's "[LightGBM] [Info] Trying to bind port ..." lines, on every rank
-    frame = pd.concat([p[p[FOLD] != k] for p in parts])
-    clf = lgb.LGBMClassifier(n_estimators=n, **params, tree_learner="data", machines=machines, local_listen_port=port,
-                             num_machines=len(machines.split(",")), time_out=120)
-    init = lgb.Booster(model_str=init_model) if init_model is not None else None
-    with _no_stdout():  # the network's listening thread prints "[LightGBM] [Info] Listening..." past the logger
-        clf.fit(frame[names], frame[Y], feature_name=names, categorical_feature=cats,
-                **({"init_model": init} if init is not None else {}))
-    return clf.booster_.model_to_string() if return_model else None
+    _RANKS[token] += 1
+    try:
+        lgb.register_logger(_NoInfo())  # the network's "[LightGBM] [Info] Trying to bind port ..." lines, on every rank
+        frame = pd.concat([p[p[FOLD] != k] for p in parts])
+        clf = lgb.LGBMClassifier(n_estimators=n, **params, tree_learner="data", machines=machines,
+                                 local_listen_port=port, num_machines=len(machines.split(",")))
+        init = lgb.Booster(model_str=init_model) if init_model is not None else None
+        with _no_stdout():  # the network's listening thread prints "[LightGBM] [Info] Listening..." past the logger
+            clf.fit(frame[names], frame[Y], feature_name=names, categorical_feature=cats,
+                    **({"init_model": init} if init is not None else {}))
+        return clf.booster_.model_to_string() if return_model else None
+    finally:
+        _RANKS[token] -= 1
+        if _RANKS[token] <= 0:
+            del _RANKS[token]
+
+
+def _rank_running(token: str) -> bool:
+    """Whether this worker process still runs a LightGBM rank of training `token` (run by `Client.run`)."""
+    return _RANKS.get(token, 0) > 0
+
+
+class _Watch:
+    """The client's wait on the workers a GBDT training is pinned to.
+
+    The pieces and LightGBM's ranks are placed on fixed workers (`allow_other_workers=False`): if one leaves the
+    cluster, Dask cannot run its tasks elsewhere and would wait for good, and the other ranks wait inside
+    LightGBM's network for their lost peer. `result` waits on futures while asking the scheduler every
+    `POLL_SECONDS` whether the placed workers are still there; on a loss `fail` cancels every future of the
+    training, restarts the surviving workers whose rank is still running after `GRACE_SECONDS` (a rank whose
+    peer died spins or waits inside LightGBM, which no Python code can interrupt), and raises a
+    `CreditflowError`.
+    """
+
+    def __init__(self, client: Any, workers: list[str]) -> None:
+        import uuid
+
+        self.client, self.workers = client, list(dict.fromkeys(workers))
+        self.token = uuid.uuid4().hex
+        self.futures: list = []
+
+    def track(self, futures: list) -> list:
+        self.futures.extend(futures)
+        return futures
+
+    def gone(self) -> list[str]:
+        """The placed workers the scheduler no longer knows."""
+        try:
+            present = self.client.scheduler_info(n_workers=-1)["workers"]
+        except Exception:  # noqa: BLE001 - the scheduler itself is unreachable: gathering will say so
+            return []
+        return [w for w in self.workers if w not in present]
+
+    def result(self, futures: list) -> list:
+        """`client.gather(futures)`, or a `CreditflowError` within seconds of a placed worker leaving."""
+        futures = self.track(list(futures))
+        next_check = 0.0
+        while not all(f.done() for f in futures):
+            if any(f.status in ("error", "cancelled", "lost") for f in futures):
+                break
+            if time.monotonic() >= next_check:
+                self._check()
+                next_check = time.monotonic() + POLL_SECONDS
+            time.sleep(0.05)
+        if any(f.status != "finished" for f in futures):
+            # a rank fails when its peer's process dies: the scheduler sees the loss a moment later
+            deadline = time.monotonic() + GRACE_SECONDS
+            while time.monotonic() < deadline:
+                self._check()
+                time.sleep(0.25)
+        return self.client.gather(futures)
+
+    def _check(self) -> None:
+        gone = self.gone()
+        if gone:
+            self.fail(gone)
+
+    def fail(self, gone: list[str]) -> None:
+        """Cancel the training, stop the ranks left behind, and raise."""
+        with contextlib.suppress(Exception):
+            self.client.cancel(self.futures, force=True)
+        restarted, stuck = self._stop_ranks([w for w in self.workers if w not in gone])
+        more = f" (and {len(gone) - 1} other worker(s))" if len(gone) > 1 else ""
+        text = (f"worker {gone[0]}{more} left the cluster during GBDT training; rerun (the same data, seed and "
+                "number of workers give the same model)")
+        if restarted:
+            text += f"; restarted worker(s) {', '.join(restarted)} to stop their LightGBM rank, left waiting for it"
+        if stuck:
+            text += (f"; worker(s) {', '.join(stuck)} still run a LightGBM rank waiting for it and could not be "
+                     "restarted from here (no nanny?): restart them")
+        raise CreditflowError(text)
+
+    def _stop_ranks(self, survivors: list[str]) -> tuple[list[str], list[str]]:
+        """(restarted, left running): the surviving workers whose rank of this training still runs after
+        `GRACE_SECONDS`, restarted through their nanny."""
+        if not survivors:
+            return [], []
+        running: list[str] = []
+        deadline = time.monotonic() + GRACE_SECONDS
+        try:
+            while True:
+                answers = self.client.run(_rank_running, self.token, workers=survivors, on_error="return")
+                running = [w for w in survivors if answers.get(w) is True]
+                if not running or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.5)
+            if not running:
+                return [], []
+            status = self.client.restart_workers(running, timeout=60, raise_for_error=False)
+        except Exception:  # noqa: BLE001 - the cluster is going away too: nothing more to stop from here
+            return [], running
+        restarted = [w for w in running if status.get(w) == "OK"]
+        return restarted, [w for w in running if w not in restarted]
 
 
 def _fit_rounds(client: Any, placed: list[tuple[str, list]], k: int, params: dict, n: int, names: list[str],
-                cats: list[int], init_model: str | None) -> Any:
+                cats: list[int], init_model: str | None, watch: _Watch) -> Any:
     """`n` more rounds of data-parallel LightGBM on the training rows of fold `k`: rank r is the r-th worker of
     `placed`, which holds the r-th block of pieces (what `lightgbm.dask` does, but with the pieces, their
     workers and the ranks' order fixed, so that the same data, seed and number of workers give the same trees)."""
@@ -144,15 +265,16 @@ def _fit_rounds(client: Any, placed: list[tuple[str, list]], k: int, params: dic
 
     import lightgbm as lgb
 
-    ports = [client.submit(_free_port, workers=[w], allow_other_workers=False, pure=False).result() for w, _ in placed]
+    ports = watch.result([client.submit(_free_port, workers=[w], allow_other_workers=False, pure=False)
+                          for w, _ in placed])
     machines = ",".join(f"{urlparse(w).hostname}:{port}" for (w, _), port in zip(placed, ports, strict=True))
     ncores = client.ncores()
     futures = [
         client.submit(_train_rank, parts, k, {**params, "num_threads": ncores[w]}, n, names, cats, machines, port,
-                      init_model, r == 0, workers=[w], allow_other_workers=False, pure=False)
+                      init_model, r == 0, watch.token, workers=[w], allow_other_workers=False, pure=False)
         for r, ((w, parts), port) in enumerate(zip(placed, ports, strict=True))
     ]
-    text = client.gather(futures)[0]
+    text = watch.result(futures)[0]
     return lgb.Booster(model_str=text)
 
 
@@ -166,14 +288,14 @@ def _without_ports(text: str) -> str:
 
 
 def _fit_fold(client: Any, frame: Any, k: int, params: dict, placed: list[tuple[str, list]], names: list[str],
-              cats: list[int], max_rounds: int, patience: int, chunk: int, y_train: np.ndarray) -> Any:
+              cats: list[int], max_rounds: int, patience: int, chunk: int, y_train: np.ndarray, watch: _Watch) -> Any:
     import lightgbm as lgb
 
     from creditflow.evaluation.metrics import auc
     from creditflow.models.gbdt_boost import FoldFit
 
     valid_all = frame[frame[FOLD] == k]
-    sample = valid_all[valid_all[SAMPLE]][[*names, Y]].compute()
+    (sample,) = watch.result([client.compute(valid_all[valid_all[SAMPLE]][[*names, Y]])])
     xv, yv = sample[names].to_numpy(), sample[Y].to_numpy()
     margin = np.zeros(len(yv))
     curve: list[float] = []
@@ -181,7 +303,7 @@ def _fit_fold(client: Any, frame: Any, k: int, params: dict, placed: list[tuple[
     while len(curve) < max_rounds:
         n = min(chunk, max_rounds - len(curve))
         booster = _fit_rounds(client, placed, k, params, n, names, cats,
-                              booster.model_to_string() if booster is not None else None)
+                              booster.model_to_string() if booster is not None else None, watch)
         for i in range(len(curve), booster.current_iteration()):
             margin += booster.predict(xv, raw_score=True, start_iteration=i, num_iteration=1)
             curve.append(auc(yv, margin))
@@ -191,8 +313,9 @@ def _fit_fold(client: Any, frame: Any, k: int, params: dict, placed: list[tuple[
     best, _ = _early_stop(curve, patience)
     text = _without_ports(booster.model_to_string(num_iteration=best))
     valid = valid_all[[*names, POS]]
-    margins = valid.map_partitions(_margin_partition, text, names, meta=pd.Series(dtype=float)).compute()
-    positions = valid[POS].compute().to_numpy()
+    margins, positions = watch.result(client.compute([
+        valid.map_partitions(_margin_partition, text, names, meta=pd.Series(dtype=float)), valid[POS]]))
+    positions = positions.to_numpy()
     m = margins.to_numpy()
     return FoldFit(lgb.Booster(model_str=text), best, auc(y_train[positions], m), positions, m)
 
@@ -242,8 +365,10 @@ def fit_gbdt(
     names = [f"f{i}" for i in range(len(model.encoder_.features))]
     cat_idx = model.encoder_.categorical_indices
     frame, placed = _training_frame(client, data, model.encoder_.to_dict(), fold, sample, names)
+    watch = _Watch(client, [w for w, _ in placed])
+    watch.track([f for _, parts in placed for f in parts])
     fit = {"placed": placed, "names": names, "cats": cat_idx, "max_rounds": int(model.max_rounds),
-           "patience": int(model.early_stopping), "chunk": chunk, "y_train": y_train}
+           "patience": int(model.early_stopping), "chunk": chunk, "y_train": y_train, "watch": watch}
     candidates = [check_candidate(c) for c in (model.candidates or DEFAULT_CANDIDATES)]
     if not model.tune:
         candidates = candidates[:1]
