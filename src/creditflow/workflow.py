@@ -157,7 +157,8 @@ def train(
     reasons: dict | None = None,
 ) -> TrainResult:
     """Split (train / test / out-of-time), fit, evaluate each split, and write `out/model` and `out/metrics.json`."""
-    splits = data.split(test_size=test_size, seed=seed)
+    roles = data.roles(test_size, seed)  # also written to splits.csv
+    splits = data.split(test_size=test_size, seed=seed, roles=roles)
     model = make_model(kind, seed=seed, **(params or {}))
     fit_kwargs = {"progress": progress} if progress is not None else {}
     model.fit(splits["train"], **fit_kwargs)
@@ -186,7 +187,7 @@ def train(
         save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
-        write_splits(out / SPLITS_FILE, data, data.roles(test_size, seed))
+        write_splits(out / SPLITS_FILE, data, roles)
         if validation is not None:
             # known once the bundle is written
             validation.meta["model version"] = read_manifest(out / MODEL_DIR)["model_version"]

@@ -105,6 +105,12 @@ def encoding_option() -> Any:
                                                  "(default: UTF-8, then GBK/GB18030).")
 
 
+def sheet_option(of: str = "") -> Any:
+    """`--sheet` for commands that read a table that may be an Excel workbook (`of`: "of DATA " when the command
+    reads several tables); None means the first sheet."""
+    return typer.Option(None, "--sheet", help=f"Excel sheet {of}to read (default: the first).")
+
+
 def require_extra(extra: str, *modules: str, command: str) -> None:
     """Stop with a clear message (exit status 2) when an optional extra the command needs is not installed."""
     import importlib.util

@@ -10,7 +10,14 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_input
+from creditflow.cli.app import (
+    command,
+    console,
+    encoding_option,
+    err_console,
+    refuse_overwriting_input,
+    sheet_option,
+)
 from creditflow.data.errors import CreditflowError, located
 
 
@@ -28,7 +35,7 @@ def compare_cmd(
                                                       "held out (test, and out-of-time with a time column), split "
                                                       "with the champion's seed as training did."),
     encoding: str | None = encoding_option(),
-    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
+    sheet: str | None = sheet_option(),
 ) -> None:
     """AUC (DeLong test), KS, calibration, score PSI and the swap set at a cutoff of two models on the same rows."""
     from creditflow.bundle import load_bundle

@@ -17,6 +17,7 @@ from creditflow.cli.app import (
     err_console,
     fail,
     refuse_overwriting_input,
+    sheet_option,
     warn_repeated_ids,
     warn_text_numbers,
 )
@@ -132,7 +133,7 @@ def train_cmd(
                                                              "JSON or text), e.g. coef_sign=any, binning.max_bins=6, "
                                                              "shape.max_bins=8."),
     encoding: str | None = encoding_option(),
-    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
+    sheet: str | None = sheet_option(),
     force: bool = typer.Option(False, "--force", help="Replace a model bundle already in DIR/model."),
 ) -> None:
     """Train a model on a labelled table; write DIR/model (bundle), DIR/metrics.json, DIR/splits.csv and the
@@ -216,7 +217,7 @@ def score_cmd(
     allow_unseen: bool = typer.Option(False, "--allow-unseen", help="Score a categorical column even when every "
                                                                     "value is unseen in training (else refused)."),
     encoding: str | None = encoding_option(),
-    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
+    sheet: str | None = sheet_option(),
 ) -> None:
     """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order.
 

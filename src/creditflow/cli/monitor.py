@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_inputs
+from creditflow.cli.app import (
+    command,
+    console,
+    encoding_option,
+    err_console,
+    refuse_overwriting_inputs,
+    sheet_option,
+)
 from creditflow.data.errors import DataError
 
 STYLE = {"stable": "green", "warn": "yellow", "alert": "bold red", "info": "dim", "insufficient": "bold yellow"}
@@ -83,7 +90,7 @@ def monitor_cmd(
                                                                         "raise the status."),
     min_rows: int = typer.Option(500, "--min-rows", help="With fewer rows in all, drift is not judged (exit 5)."),
     encoding: str | None = encoding_option(),
-    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet of DATA to read (default: the first)."),
+    sheet: str | None = sheet_option("of DATA "),
 ) -> None:
     """Compare recent rows (or the audit log) with the model's training baseline; exit 0 stable, 3 warn, 4 alert, 5 too few rows."""
     from creditflow.monitor import Thresholds, monitor

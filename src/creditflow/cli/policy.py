@@ -18,6 +18,7 @@ from creditflow.cli.app import (
     err_console,
     refuse_overwriting_inputs,
     require_extra,
+    sheet_option,
 )
 from creditflow.data.errors import CreditflowError, located
 
@@ -45,7 +46,7 @@ def simulate_cmd(
                                                         "probability, score, grade, decision and rules_fired, in "
                                                         "input order."),
     encoding: str | None = encoding_option(),
-    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),
+    sheet: str | None = sheet_option(),
 ) -> None:
     """Approval rate, expected bad rate (mean predicted probability) and realised bad rate (with --target)
     among the approved, the decision mix, and how often each rule fired; with --out, each row's decision."""

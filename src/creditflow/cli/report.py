@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from creditflow.cli.app import command, console, encoding_option, refuse_overwriting_inputs
+from creditflow.cli.app import command, console, encoding_option, refuse_overwriting_inputs, sheet_option
 from creditflow.data.errors import DataError, located
 from creditflow.data.excel import naming_sheet
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
@@ -63,7 +63,7 @@ def report_cmd(
     xlsx: Path | None = typer.Option(None, "--xlsx", help="Also write the tables to this Excel workbook."),
     title: str | None = typer.Option(None, "--title", help="Report title."),
     encoding: str | None = encoding_option(),
-    sheet: str | None = typer.Option(None, "--sheet", help="Excel sheet of DATA to read (default: the first)."),
+    sheet: str | None = sheet_option("of DATA "),
     oot_sheet: str | None = typer.Option(None, "--oot-sheet", help="Excel sheet of --oot to read (default: the "
                                                                    "first; --sheet applies to DATA only)."),
 ) -> None:

@@ -801,9 +801,11 @@ class Dataset:
             _splits=None,
         )
 
-    def split(self, test_size: float = 0.3, seed: int = 42, oot_share: float = 0.1) -> dict[str, Dataset]:
-        """Stratified train/test split; with a time column the latest periods are held out as `oot` first."""
-        role = self.roles(test_size, seed, oot_share)
+    def split(self, test_size: float = 0.3, seed: int = 42, oot_share: float = 0.1,
+              roles: np.ndarray | None = None) -> dict[str, Dataset]:
+        """Stratified train/test split; with a time column the latest periods are held out as `oot` first.
+        `roles`: the split of every row as `roles` makes it, when the caller has it already."""
+        role = self.roles(test_size, seed, oot_share) if roles is None else roles
         out = {"train": self.subset(np.flatnonzero(role == 0)), "test": self.subset(np.flatnonzero(role == 1))}
         if self.time is not None:
             out["oot"] = self.subset(np.flatnonzero(role == 2))
