@@ -156,3 +156,17 @@ def test_service_notes_name_a_category_the_model_never_learned(tmp_path):
     assert notes({"x": 5.0, "g": "A"}) == []
     assert notes({"x": 5.0, "g": "Z"}) == ["g: category 'Z' was not seen in training; scored as unseen"]
     assert notes({"x": 5.0, "g": None}) == []  # missing is its own bin, not unseen
+
+
+def test_a_column_whose_only_ordinary_value_is_one_number_fits():
+    # before, a 0/1 flag with 0 declared special (one regular value left) crashed the shape search with
+    # "IndexError: index -1 is out of bounds"; so did a column whose every value is special or missing
+    rng = np.random.default_rng(5)
+    n = 2000
+    X = pd.DataFrame({"age": rng.integers(20, 70, n).astype(float), "flag": (np.arange(n) % 10 == 0).astype(float),
+                      "code": np.where(np.arange(n) % 2 == 0, -1.0, np.nan)})
+    y = (rng.random(n) < 0.2 + 0.1 * (X["flag"] == 1)).astype(int)
+    model = BoostedScorecard(special_values={"flag": [0], "code": [-1]}).fit(X, y)
+    p = model.predict_proba(X)[:, 1]
+    assert np.isfinite(p).all() and p.std() > 0
+    assert any(label.startswith("Special") for label in model.binning_.bins_["flag"].labels)

@@ -160,7 +160,7 @@ def test_newton_on_summed_pieces_reaches_sklearns_optimum():
     np.testing.assert_allclose(card.coef_, beta[1:], rtol=0, atol=1e-9)
 
 
-def test_cluster_training_equals_single_machine(both):
+def test_cluster_training_equals_single_machine(both, uci_dir):
     single, dist, out = both
     a, b = out / "single" / "model", out / "dist" / "model"
     for doc in ("binning.json", "selection.json", "schema.json", "dictionary.json"):
@@ -175,6 +175,42 @@ def test_cluster_training_equals_single_machine(both):
     _close(*(json.loads((d / "baseline.json").read_text()) for d in (a, b)))
     meta_a, meta_b = (json.loads((d / "metadata.json").read_text())["training"] for d in (a, b))
     assert meta_a == meta_b
+    # before, the cluster wrote no splits.csv; now the same file, ids fetched piece by piece
+    splits = (out / "dist" / "splits.csv").read_bytes()
+    assert splits == (out / "single" / "splits.csv").read_bytes()
+    got = pd.read_csv(out / "dist" / "splits.csv")
+    assert got["ID"].tolist() == pd.read_parquet(uci_dir)["ID"].tolist()
+    assert got["sample"].value_counts().to_dict() == {s: m["rows"] for s, m in
+                                                     json.loads((out / "dist" / "metrics.json").read_text())["splits"].items()}
+
+
+@pytest.mark.parametrize("kind", ["scorecard", "boosted-scorecard"])
+def test_special_values_among_the_ordinary_ones_are_warned_of_on_the_cluster_too(client, kind, tmp_path):
+    # before, only one machine warned of a special value that is an ordinary one (a typo); the cluster took it
+    # without a word. Now the warnings come from the merged training counts and read as one machine's.
+    import warnings
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    age = rng.integers(20, 70, n).astype(float)
+    age[:40] = 30.0
+    age[40:100] = -999.0
+    frame = pd.DataFrame({"age": age, "flag": (np.arange(n) % 10 == 0).astype(float),
+                          "bad": (rng.random(n) < 0.2).astype(int)})
+    write_parts(frame, tmp_path / "book", sizes=(500, 500, 500, 500))
+    params = {"special_values": {"age": [-999, 30], "flag": [0]}}
+
+    def caught(fit):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            fit()
+        return sorted(str(w.message) for w in seen if issubclass(w.category, cf.SpecialValueWarning))
+
+    single = caught(lambda: train(cf.read_table(tmp_path / "book", "bad"), kind=kind, params=params))
+    data = read_labelled(client, tmp_path / "book", "bad", rows_per_piece=250)
+    dist = caught(lambda: train_on_cluster(client, data, kind=kind, params=params))
+    assert len(single) == 2 and dist == single
+    assert dist[0].startswith("column 'age': special value 30 lies among its other values")
 
 
 def test_scores_equal_and_parts_keep_input_order(both, client, uci_dir, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,7 @@ def train(
         save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
-        write_splits(out / SPLITS_FILE, data, roles)
+        write_splits(out / SPLITS_FILE, roles, data.id_column, None if data.ids is None else [data.ids])
         if validation is not None:
             # known once the bundle is written
             validation.meta["model version"] = read_manifest(out / MODEL_DIR)["model_version"]
@@ -197,15 +197,35 @@ def train(
     return result
 
 
-def write_splits(path: Path, data: Dataset, roles: np.ndarray) -> None:
+def write_splits(path: Path, roles: np.ndarray, id_column: str | None = None,
+                 ids: Iterable[Any] | None = None) -> None:
     """The sample of every training row (`row`: 1-based data row of the input; the id when there is one;
-    `sample`: train, test or oot), so a validator can recompute any number on the same rows."""
-    frame = pd.DataFrame({"row": np.arange(1, len(roles) + 1)})
-    if data.ids is not None:
-        frame[data.id_column if data.id_column not in ("row", "sample") else f"id_{data.id_column}"] = data.ids.to_numpy()
-    frame["sample"] = np.asarray(SPLIT_NAMES, dtype=object)[roles]
+    `sample`: train, test or oot), so a validator can recompute any number on the same rows.
+
+    `ids`: the id column's values in row order, in one or more consecutive chunks (a cluster sends one per
+    piece, so no machine holds every id at once); whole-number ids are written as integers either way."""
+    names = np.asarray(SPLIT_NAMES, dtype=object)
+    id_name = None if id_column is None else id_column if id_column not in ("row", "sample") else f"id_{id_column}"
+    chunks = [None] if ids is None else ids
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, encoding="utf-8")
+        at = 0
+        for chunk in chunks:
+            n = len(roles) if chunk is None else len(chunk)
+            frame = pd.DataFrame({"row": np.arange(at + 1, at + n + 1)})
+            if chunk is not None:
+                frame[id_name] = _whole_ids(pd.Series(chunk).reset_index(drop=True))
+            frame["sample"] = names[roles[at : at + n]]
+            frame.to_csv(tmp, index=False, header=at == 0, mode="w" if at == 0 else "a", encoding="utf-8")
+            at += n
+        if at != len(roles):
+            raise CreditflowError(f"splits: {at} ids for {len(roles)} rows")
+
+
+def _whole_ids(ids: pd.Series) -> pd.Series:
+    """Ids of whole numbers stored as floats (an integer column with blanks) as integers: 17, not 17.0."""
+    if ids.dtype.kind == "f" and (ids.dropna() % 1 == 0).all():
+        return ids.astype("Int64")
+    return ids
 
 
 def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: dict, training: dict) -> Any:

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from creditflow.binning.variable import (
     ALL_COLUMNS,
     BinningSettings,
+    ValueCounts,
     VariableBinning,
     category_keys,
     fit_categorical,
@@ -278,29 +279,43 @@ def warn_special_values(frame: pd.DataFrame, specials: Mapping[str, list[float]]
     """Warn (`SpecialValueWarning`) of each declared special value of a numeric column that lies among the
     column's other values with at least `SPECIAL_AMONG_SHARE` of the rows, or holds more rows than all of them:
     a typo or the wrong column, almost always. The fit goes on as asked."""
-    from creditflow.models.base import _caller_level  # imported here: creditflow.models imports this module
-
     for name, values in specials.items():
         if not values or name not in frame.columns or name in categorical or is_categorical(frame[name]):
             continue
         x = frame[name].to_numpy(dtype=float, na_value=np.nan)
         regular = ~np.isnan(x) & ~np.isin(x, values)
-        n_regular = int(regular.sum())
-        lo, hi = (float(x[regular].min()), float(x[regular].max())) if n_regular else (np.nan, np.nan)
+        lo, hi = (float(x[regular].min()), float(x[regular].max())) if regular.any() else (np.nan, np.nan)
         for v in values:
-            rows = int((x == v).sum())
-            if not rows:
-                continue
-            share = f"{rows / len(x):.1%}".replace("%", " %")
-            if lo < v < hi and rows >= SPECIAL_AMONG_SHARE * len(x):
-                where = f"lies among its other values ({lo:g} to {hi:g}) and holds {share} of the rows"
-            elif rows > n_regular:
-                where = f"holds {share} of the rows, more than all its other values together"
-            else:
-                continue
-            warnings.warn(f"column {name!r}: special value {v:g} {where}: an ordinary value declared special (a "
-                          "typo, or the wrong column)? It gets a bin of its own as asked", SpecialValueWarning,
-                          stacklevel=_caller_level())
+            _warn_special(name, v, int((x == v).sum()), len(x), int(regular.sum()), lo, hi)
+
+
+def warn_special_counts(counts: Mapping[str, ValueCounts], specials: Mapping[str, list[float]],
+                        categorical: set[str]) -> None:
+    """`warn_special_values` from a column's value counts (the training rows a cluster counted), not its rows."""
+    for name, values in specials.items():
+        vc = counts.get(name)
+        if not values or vc is None or name in categorical or vc.values.dtype.kind != "f":
+            continue
+        lo, hi = (float(vc.values[0]), float(vc.values[-1])) if len(vc.values) else (np.nan, np.nan)
+        for v, rows in zip(values, vc.special_counts, strict=True):  # `special_numbers` lists each value once
+            _warn_special(name, v, int(rows), vc.n_rows, int(vc.counts.sum()), lo, hi)
+
+
+def _warn_special(name: Any, v: float, rows: int, n_rows: int, n_regular: int, lo: float, hi: float) -> None:
+    from creditflow.models.base import _caller_level  # imported here: creditflow.models imports this module
+
+    if not rows:
+        return
+    share = f"{rows / n_rows:.1%}".replace("%", " %")
+    if lo < v < hi and rows >= SPECIAL_AMONG_SHARE * n_rows:
+        where = f"lies among its other values ({lo:g} to {hi:g}) and holds {share} of the rows"
+    elif rows > n_regular:
+        where = f"holds {share} of the rows, more than all its other values together"
+    else:
+        return
+    warnings.warn(f"column {name!r}: special value {v:g} {where}: an ordinary value declared special (a "
+                  "typo, or the wrong column)? It gets a bin of its own as asked", SpecialValueWarning,
+                  stacklevel=_caller_level())
 
 
 def whole_number(value: Any, what: str) -> int:

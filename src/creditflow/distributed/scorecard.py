@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.patterns import crossprod
-from creditflow.binning.process import BinningProcess, column_names, is_categorical
+from creditflow.binning.process import BinningProcess, column_names, is_categorical, warn_special_counts
 from creditflow.binning.variable import (
     BinningSettings,
     ValueCounts,
@@ -194,7 +194,9 @@ def fit_scorecard_stats(
     categorical = categorical_columns(data, card.categorical)
     labels = client.scatter(data.labels(), hash=False)
     say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")
-    stats = feature_stats(client, data, labels, categorical, {c: bp._specials(c) for c in data.features})
+    specials = {c: bp._specials(c) for c in data.features}
+    stats = feature_stats(client, data, labels, categorical, specials)
+    warn_special_counts(stats.counts, specials, set(categorical))
     say(f"binning {len(data.features)} columns")
     card.binning_ = binning_from_stats(bp, stats, data.features, categorical, client)
     n = stats.n_train

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from creditflow.distributed.source import PartitionedTable, Piece, read_piece
 from creditflow.distributed.stats import TableStats, column_types
 from creditflow.evaluate import SplitMetrics
 from creditflow.evaluation.metrics import auc, bad_rate_by_band, ks
-from creditflow.workflow import METRICS_FILE, MODEL_DIR, TrainResult
+from creditflow.workflow import METRICS_FILE, MODEL_DIR, SPLITS_FILE, TrainResult, write_splits
 
 
 def piece_scores(piece: Piece, model: ModelDocs) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +59,7 @@ def train_on_cluster(
     progress: Callable[[str], None] | None = None,
     reasons: dict | None = None,
 ) -> TrainResult:
-    """Fit on the training rows, evaluate every split, and write `out/model` and `out/metrics.json`.
+    """Fit on the training rows, evaluate every split, and write `out/model`, `out/metrics.json` and `out/splits.csv`.
 
     kind "scorecard": the bundle (model, binning, selection, schema, monitoring baseline, reason
     codes) and the metrics are those `creditflow.workflow.train` writes for the same table, seed
@@ -171,6 +171,20 @@ def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResul
     save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
     with atomic_path(out / METRICS_FILE) as tmp:
         tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
+    write_splits(out / SPLITS_FILE, data.role, data.id_column, piece_ids(client, data) if data.id_column else None)
+
+
+def column_of(piece: Piece, column: str) -> pd.Series:
+    """One column of a piece."""
+    return read_piece(piece, [column])[column]
+
+
+def piece_ids(client: Any, data: LabelledTable) -> Iterator[pd.Series]:
+    """The id column, piece by piece in row order (one piece at a time on the client)."""
+    futures = client.map(column_of, data.table.pieces, column=data.id_column, pure=False)
+    for future in futures:
+        yield future.result()
+        future.release()
 
 
 def schema_doc(model: Any, data: LabelledTable, stats: TableStats) -> dict:

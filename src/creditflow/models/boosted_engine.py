@@ -87,9 +87,10 @@ class _Ordered:
 
     def __init__(self, H: np.ndarray, C: np.ndarray, min_leaf: int) -> None:
         ch, cc = np.cumsum(H), np.cumsum(C)
-        self.th = ch[-1]
+        # a column may have one regular bin or none (every value special or missing): no split then
+        self.th, tc = (ch[-1], cc[-1]) if len(ch) else (0.0, 0)
         ch, cc = ch[:-1], cc[:-1]
-        self.ok = (cc >= min_leaf) & (cc[-1] + C[-1] - cc >= min_leaf) & (ch > 0) & (self.th - ch > 0)
+        self.ok = (cc >= min_leaf) & (tc - cc >= min_leaf) & (ch > 0) & (self.th - ch > 0)
         self.cand = np.flatnonzero(self.ok)
         with np.errstate(divide="ignore", invalid="ignore"):
             self.inv_l = np.where(self.ok, 1.0 / ch, 0.0)
