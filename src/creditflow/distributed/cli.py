@@ -8,7 +8,7 @@ from typing import Any
 
 from creditflow.cli.app import console, err_console, warn_repeated_ids, warn_text_numbers
 from creditflow.data.errors import CreditflowError
-from creditflow.distributed.cluster import cluster_client
+from creditflow.distributed.cluster import cluster_client, worker_info
 from creditflow.distributed.labelled import read_labelled, repeated_ids
 from creditflow.workflow import TrainResult
 
@@ -30,7 +30,7 @@ def train_command(
 
     say = _say(time.perf_counter())
     with cluster_client(cluster) as client:
-        n = len(client.scheduler_info(n_workers=-1)["workers"])
+        n = len(worker_info(client))
         say(f"cluster {cluster}: {n} worker(s)")
         ds = read_labelled(client, data, target, bad=bad, id=id, time=time_column, dictionary=dictionary,
                            exclude=exclude, seed=seed, categorical=(params or {}).get("categorical"))

@@ -32,6 +32,11 @@ def parse_cluster(spec: str) -> tuple[str, int | str]:
     )
 
 
+def worker_info(client: Any) -> dict[str, dict]:
+    """The scheduler's record of every connected worker, by address (Dask lists only the first 5 by default)."""
+    return client.scheduler_info(n_workers=-1)["workers"]
+
+
 def _cpu_count() -> int:
     import os
 
@@ -119,7 +124,7 @@ def lost_workers(client: Any) -> Iterator[None]:
     from distributed.scheduler import KilledWorker
 
     try:
-        before = set(client.scheduler_info(n_workers=-1)["workers"])
+        before = set(worker_info(client))
     except Exception:  # noqa: BLE001 - only used to name a lost worker
         before = set()
     try:
@@ -144,7 +149,7 @@ def _lost_message(client: Any, before: set[str], exc: BaseException) -> str:
     gone: list[str] = []
     if before:
         try:
-            gone = sorted(before - set(client.scheduler_info(n_workers=-1)["workers"]))
+            gone = sorted(before - set(worker_info(client)))
         except Exception:  # noqa: BLE001 - the scheduler may be gone as well
             gone = []
     who = f"worker {', '.join(gone)}" if gone else "a Dask worker"

@@ -32,6 +32,7 @@ from creditflow.binning.process import BinningProcess, is_categorical
 from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError
+from creditflow.distributed.cluster import worker_info
 from creditflow.distributed.labelled import LabelledTable
 from creditflow.distributed.source import Piece, read_piece
 from creditflow.distributed.stats import TableStats
@@ -189,7 +190,7 @@ class _Watch:
     def gone(self) -> list[str]:
         """The placed workers the scheduler no longer knows."""
         try:
-            present = self.client.scheduler_info(n_workers=-1)["workers"]
+            present = worker_info(self.client)
         except Exception:  # noqa: BLE001 - the scheduler itself is unreachable: gathering will say so
             return []
         return [w for w in self.workers if w not in present]
@@ -427,12 +428,12 @@ def _training_frame(client: Any, data: LabelledTable, encoder: dict, fold: np.nd
 def _placement(client: Any, n_pieces: int) -> list[str]:
     """The worker of each piece: the workers in a stable order (by name, which `LocalCluster` numbers; then by
     address), piece i on worker ⌊i·W/P⌋, so consecutive pieces form one block per worker."""
-    info = client.scheduler_info(n_workers=-1)["workers"]  # every worker (the default lists only the first 5)
-    workers = sorted(info, key=lambda a: (str(info[a].get("name", a)), a))
-    if not workers:
+    info = worker_info(client)
+    order = sorted(info, key=lambda a: (str(info[a].get("name", a)), a))
+    if not order:
         raise CreditflowError("the Dask cluster has no workers", hint="start some with `dask worker ADDRESS`")
-    w = len(workers)
-    return [workers[i * w // n_pieces] for i in range(n_pieces)]
+    w = len(order)
+    return [order[i * w // n_pieces] for i in range(n_pieces)]
 
 
 def _monotone(model: Any, stats: TableStats, data: LabelledTable) -> dict[str, int]:

@@ -13,6 +13,7 @@ import pandas as pd
 from creditflow.bundle import save_bundle
 from creditflow.data.errors import DataError
 from creditflow.data.output import atomic_path
+from creditflow.distributed.cluster import worker_info
 from creditflow.distributed.labelled import SPLIT_NAMES, LabelledTable
 from creditflow.distributed.models import ModelDocs
 from creditflow.distributed.source import PartitionedTable, Piece, read_piece
@@ -160,7 +161,7 @@ def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResul
             "columns": column_types(data.table.meta, stats, data.features), "excluded": list(data.excluded),
         },
         "metrics": result.metrics_json()["splits"],
-        "distributed": {"engine": "dask", "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
+        "distributed": {"engine": "dask", "workers": len(worker_info(client)),
                         "pieces": data.table.npartitions},
     }
     extras = {
