@@ -148,6 +148,9 @@ def main() -> None:
         "found": {"status": result.status, "exit_code": result.exit_code, "score_psi": round(d.score_psi, 4),
                   "moved_overall": moved, "last_month": str(last["period"]),
                   "last_month_max_csi_variable": str(last["max_csi_variable"]),
+                  "last_month_other_columns_csi": {} if d.other_csi_by_period is None else {
+                      k: round(float(v), 3) for k, v in d.other_csi_by_period.iloc[-1].drop("period")
+                      .sort_values(ascending=False).head(3).items()},
                   "auc": round(result.performance.summary["auc"], 4)},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "pandas": pd.__version__, "numpy": np.__version__},

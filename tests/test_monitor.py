@@ -210,6 +210,19 @@ def test_a_column_excluded_from_the_model_is_watched_shown_only(tmp_path):
     assert row["status"] == "alert" and not row["in_model"]
     assert r.status == "stable" and r.exit_code == 0  # shown only
     assert r.drift.variables.set_index("variable").loc["remark", "note"] == ""  # no "unseen" for free text
+    # by period too: before, only the model's inputs had a CSI per period, so a protected column that moved in
+    # one month of twelve was diluted in the whole-table CSI and named nowhere
+    months = pd.concat([raw.tail(2000).assign(month="2024-01-10"), raw.tail(1500).assign(month="2024-02-10", SEX=2)],
+                       ignore_index=True)
+    r = monitor(tmp_path / "model", months, time="month")
+    other = r.drift.other_csi_by_period.set_index("period")
+    assert "SEX" in other.columns and "SEX" not in r.drift.csi_by_period.columns
+    assert other.loc["2024-01", "SEX"] < 0.1 and other.loc["2024-02", "SEX"] >= 0.25
+    found = r.findings[(r.findings["area"] == "other column") & (r.findings["period"] == "2024-02")]
+    assert found["item"].tolist() == ["SEX"] and not found["counts"].any()
+    assert "not a model input" in found["message"].iloc[0]
+    assert r.status == "stable"
+    assert r.summary()["other_csi_by_period"][1]["SEX"] == pytest.approx(other.loc["2024-02", "SEX"])
 
 
 def test_thresholds_are_configurable_and_checked(model_dir, live):

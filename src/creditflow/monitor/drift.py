@@ -79,7 +79,9 @@ def _bin_table(labels: list[str], base: np.ndarray, counts: np.ndarray) -> pd.Da
 @dataclass
 class Drift:
     """Drift tables. `variables`: one row per column (model columns first); `periods`: one row per period;
-    `csi_by_period`: periods x model columns; `bins`: each column's bin shares, baseline vs now."""
+    `csi_by_period`: periods x model columns; `other_csi_by_period`: periods x the other watched columns (an
+    `--exclude`d protected column, say: shown, never the status); `bins`: each column's bin shares, baseline
+    vs now."""
 
     score_psi: float
     score_bins: pd.DataFrame
@@ -88,6 +90,7 @@ class Drift:
     bins: dict[str, pd.DataFrame] = field(default_factory=dict)
     periods: pd.DataFrame | None = None
     csi_by_period: pd.DataFrame | None = None
+    other_csi_by_period: pd.DataFrame | None = None
 
 
 def _numeric_range(vb: VariableBaseline, x: np.ndarray, lowest: float, highest: float) -> tuple[int, str]:
@@ -150,7 +153,7 @@ def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray
         "missing_change": missing_now - vb.missing_rate, "out_of_range": out_n, "out_of_range_share": out_n / n,
         "note": note,
     }
-    per_period = _psi(vb.dist.shares, counts) if vb.in_model and codes is not None else None
+    per_period = _psi(vb.dist.shares, counts) if codes is not None else None
     return row, _bin_table(layout.labels, vb.dist.shares, total), per_period
 
 
@@ -188,7 +191,9 @@ def measure_drift(
         measured = list(pool.map(lambda vb: _measure_variable(vb, frame[vb.name], codes, n_p, thresholds), present))
     rows = [m[0] for m in measured]
     bins = {vb.name: m[1] for vb, m in zip(present, measured, strict=True)}
-    per_period = {vb.name: m[2] for vb, m in zip(present, measured, strict=True) if m[2] is not None}
+    per_period = {vb.name: m[2] for vb, m in zip(present, measured, strict=True) if m[2] is not None and vb.in_model}
+    other_per_period = {vb.name: m[2] for vb, m in zip(present, measured, strict=True)
+                        if m[2] is not None and not vb.in_model}
     variables = pd.DataFrame(rows)
     if len(variables):
         variables = variables.sort_values(["in_model", "csi"], ascending=[False, False], kind="mergesort")
@@ -201,6 +206,8 @@ def measure_drift(
     if codes is not None and periods:
         drift.periods, drift.csi_by_period = _period_tables(scored, codes, periods, score_base, score_counts,
                                                             per_period, thresholds)
+        if other_per_period:
+            drift.other_csi_by_period = pd.DataFrame(other_per_period, index=pd.Index(periods, name="period")).reset_index()
     return drift
 
 

@@ -57,6 +57,13 @@ def _drift_findings(result: Any, add: Any) -> None:
                 names = ", ".join(f"{v} {x:.3f}" for v, x in moved.items())
                 add(level, "input", r.period, moved.index[0], float(moved.iloc[0]), f"CSI: {names}{small}",
                     bool(r.counts_for_status))
+    others = d.other_csi_by_period.set_index("period") if d.other_csi_by_period is not None else pd.DataFrame()
+    for period, row in others.iterrows():
+        moved = row[row >= t.warn].sort_values(ascending=False)
+        if len(moved):
+            names = ", ".join(f"{v} {x:.3f}" for v, x in moved.items())
+            add("alert" if moved.iloc[0] >= t.alert else "warn", "other column", str(period), moved.index[0],
+                float(moved.iloc[0]), f"CSI: {names} (not a model input: shown, does not raise the status)", False)
 
 
 def _performance_findings(result: Any, add: Any) -> None:

@@ -102,6 +102,10 @@ def _period_section(r: Any) -> Section | None:
     if d.csi_by_period is not None and d.csi_by_period.shape[1] > 1:
         blocks.append(Table("periods.csi", "CSI of each model input by period", d.csi_by_period,
                             formats={c: "f4" for c in d.csi_by_period.columns if c != "period"}))
+    if d.other_csi_by_period is not None:
+        blocks.append(Table("periods.other_csi", "CSI of each other watched column by period (not model inputs: "
+                            "shown, they do not raise the status)", d.other_csi_by_period,
+                            formats={c: "f4" for c in d.other_csi_by_period.columns if c != "period"}))
     return Section("periods", "By period", blocks,
                    intro=f"Periods with fewer than {t.min_period_rows:,} rows are shown but do not raise the status.")
 

@@ -107,6 +107,8 @@ class MonitorResult:
             out["periods"] = _records(d.periods)
         if d.csi_by_period is not None:
             out["csi_by_period"] = _records(d.csi_by_period)
+        if d.other_csi_by_period is not None:
+            out["other_csi_by_period"] = _records(d.other_csi_by_period)
         if self.performance is not None:
             p = self.performance
             out["performance"] = {"summary": p.summary, "grades": _records(p.grades)}
