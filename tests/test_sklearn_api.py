@@ -15,7 +15,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 
 import creditflow as cf
 from creditflow.bundle import load_bundle, save_bundle
+from creditflow.data.errors import DataError
 from creditflow.models.boosted import BoostedScorecard
+from creditflow.models.scorecard import Scorecard
 from creditflow.models.gbdt import GBDTModel
 from tests.conftest import GERMAN
 
@@ -55,6 +57,39 @@ def test_text_labels_score_the_right_way_round_in_sklearn_scorers(german, kind):
     assert list(m01.classes_) == [0, 1]
     np.testing.assert_allclose(m01.predict_proba(X)[:, 1], proba[:, 0])
     assert m01.predict(X).tolist() == (m.predict(X) == "bad").astype(int).tolist()
+
+
+def test_a_target_of_the_texts_0_and_1_keeps_them_as_labels(german, tmp_path):
+    # before, "0"/"1" read as text (a CSV read with dtype=str) gave classes_ [0, 1] and integer predictions, so
+    # sklearn's accuracy scorer answered nan ("Mix of label input types") and `score` raised
+    X, labels = german
+    text = (labels == "bad").astype(int).astype(str)
+    m = Scorecard().fit(X, text)
+    assert list(m.classes_) == ["0", "1"] and m.bad_class_ == "1"
+    assert set(m.predict(X)) <= {"0", "1"} and m.score(X, text) > 0.7
+    accuracy = cross_val_score(Scorecard(), X, text, cv=3, scoring="accuracy")
+    assert np.isfinite(accuracy).all() and accuracy.mean() > 0.7
+    np.testing.assert_allclose(m.predict_proba(X)[:, 1], Scorecard().fit(X, text.astype(int)).predict_proba(X)[:, 1])
+    save_bundle(m, tmp_path / "b")
+    assert load_bundle(tmp_path / "b").model.predict(X.head(5)).tolist() == m.predict(X.head(5)).tolist()
+
+
+def test_a_report_reads_an_x_y_pair_of_text_labels(german):
+    # before, build_report(model, {"test": (X, labels)}) with good/bad labels failed in numpy
+    # ("invalid literal for int() with base 10: 'bad'"); a Dataset from read_table worked
+    from creditflow.report import build_report
+
+    X, labels = german
+    y01 = (labels == "bad").astype(int)
+    m = Scorecard().fit(X, labels)
+    text = build_report(m, {"test": (X, labels)}).tables()
+    plain = build_report(m, {"test": (X, y01)}).tables()
+    assert text.keys() == plain.keys()
+    for key in text:
+        pd.testing.assert_frame_equal(text[key].frame, plain[key].frame)
+    build_report(Scorecard().fit(X, y01), {"test": (X, labels)})  # a 0/1 model, good/bad labels: read as read_table does
+    with pytest.raises(DataError, match="target label 'ok' .* is not one the model was fitted on"):
+        build_report(m, {"test": (X, labels.replace({"good": "ok"}))})
 
 
 @pytest.mark.parametrize("kind", list(MODELS))

@@ -288,12 +288,16 @@ def target_classes(y: Any, yv: np.ndarray) -> tuple[np.ndarray, Any]:
     """
     if y is None:
         return np.array([0, 1]), 1
-    try:
-        np.asarray(y, dtype=float)
+    if np.asarray(y).dtype.kind in "biuf":
         return np.array([0, 1]), 1
-    except (TypeError, ValueError):
-        pass
     labels = np.asarray(y, dtype=object).ravel()
+    # labels written as text stay text, "0"/"1" too: scikit-learn compares `predict`'s answers with the y given
+    if not all(isinstance(v, str) for v in labels):
+        try:
+            np.asarray(y, dtype=float)
+            return np.array([0, 1]), 1
+        except (TypeError, ValueError):
+            pass
     try:
         classes = np.unique(labels)
     except TypeError:  # labels of mixed types do not sort

@@ -20,7 +20,7 @@ import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import DataError
-from creditflow.data.io import Dataset
+from creditflow.data.io import Dataset, encode_target
 from creditflow.data.output import atomic_path
 from creditflow.data.protected import protected_variables
 from creditflow.report import findings as fnd
@@ -105,7 +105,26 @@ class Report:
         return f"<Report {self.title!r}: {len(self.sections)} sections, {len(self.tables())} tables>"
 
 
-def _as_datasets(datasets: Any) -> dict[str, Dataset]:
+def _target(y: Any, model: Any, name: str) -> np.ndarray:
+    """An (X, y) pair's target as 0/1 (1 = bad): numbers as they are; text labels as the model was fitted on
+    them (its `classes_`), else as `read_table` reads a target (good/bad, 正常/逾期 ...)."""
+    values = np.asarray(y).ravel()
+    if values.dtype.kind in "biuf":
+        return values
+    text = pd.Series(values, dtype=object).astype(str).str.strip()
+    model = getattr(model, "model", model)  # a loaded bundle
+    classes, bad = getattr(model, "classes_", None), getattr(model, "bad_class_", None)
+    if classes is not None and all(isinstance(c, str) for c in classes):
+        unknown = sorted(set(text) - set(map(str, classes)))
+        if unknown:
+            row = int(np.flatnonzero(text.isin(unknown).to_numpy())[0]) + 1
+            raise DataError(f"sample '{name}': target label {unknown[0]!r} (first at row {row}) is not one the model "
+                            f"was fitted on ({list(classes)})")
+        return (text == str(bad)).to_numpy(dtype=np.int8)
+    return encode_target(text.rename(f"sample '{name}' target"))
+
+
+def _as_datasets(datasets: Any, model: Any = None) -> dict[str, Dataset]:
     if isinstance(datasets, Dataset):
         return {"data": datasets}
     if not isinstance(datasets, Mapping) or not datasets:
@@ -116,7 +135,7 @@ def _as_datasets(datasets: Any) -> dict[str, Dataset]:
             continue
         if isinstance(d, tuple) and len(d) == 2:
             X, y = d
-            d = Dataset(X=pd.DataFrame(X).reset_index(drop=True), y=np.asarray(y))
+            d = Dataset(X=pd.DataFrame(X).reset_index(drop=True), y=_target(y, model, str(name)))
         if not isinstance(d, Dataset):
             raise DataError(f"sample '{name}' is a {type(d).__name__}, not a Dataset or (X, y) pair")
         out[str(name)] = d
@@ -161,7 +180,7 @@ def build_report(
     and the Gini-drop baseline when no sample is named 'train'; default: a loaded bundle's own.
     Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
     """
-    data = _as_datasets(datasets)
+    data = _as_datasets(datasets, model)
     merged = FieldDictionary()
     for d in [*(x.dictionary for x in data.values()), dictionary]:
         if d is not None:
