@@ -17,8 +17,8 @@ import creditflow as cf
 from creditflow.bundle import load_bundle, save_bundle
 from creditflow.data.errors import DataError
 from creditflow.models.boosted import BoostedScorecard
-from creditflow.models.scorecard import Scorecard
 from creditflow.models.gbdt import GBDTModel
+from creditflow.models.scorecard import Scorecard
 from tests.conftest import GERMAN
 
 FAST_GBDT = {"candidates": [{"num_leaves": 7, "min_data_in_leaf": 20}], "folds": 2, "learning_rate": 0.2}
