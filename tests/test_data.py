@@ -125,7 +125,7 @@ def test_time_column_with_unreadable_or_missing_dates_is_refused(tmp_path):
 def test_roles_must_name_distinct_existing_columns():
     with pytest.raises(DataError, match="as the target and the id"):
         read_table(UCI, UCI_TARGET, id=UCI_TARGET)
-    with pytest.raises(DataError, match=r"--exclude names 1 column\(s\) the table does not have: \['SEXX'\]") as err:
+    with pytest.raises(DataError, match=r"--exclude \(exclude=\) names 1 column\(s\) the table does not have: \[.SEXX.\]") as err:
         read_table(UCI, UCI_TARGET, exclude=["SEXX"])
     assert err.value.column == "SEXX"
 

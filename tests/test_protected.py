@@ -44,3 +44,23 @@ def test_the_fairness_finding_lists_declared_protected_model_variables():
     assert row["value"] == ("x_001 (sex; declared protected: kept out of reasons, still scores), "
                             "x_002 (declared protected: kept out of reasons, still scores)")
     assert row["result"] == "warn"
+
+
+def test_python_training_warns_of_protected_variables_as_the_cli_does():
+    # before, only `creditflow train` printed the warning; `workflow.train` in a notebook kept
+    # personal_status_and_sex and foreign_worker in the card without a word
+    import warnings
+
+    from creditflow import ProtectedVariableWarning, read_table
+    from creditflow.workflow import train
+    from tests.conftest import GERMAN
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = train(read_table(GERMAN, "creditability", bad="bad"))
+    texts = [str(w.message) for w in seen if issubclass(w.category, ProtectedVariableWarning)]
+    flagged = protected_variables(result.model.features_)
+    assert flagged and len(texts) == len(flagged)
+    for var, what in flagged.items():
+        assert any(t.startswith(f"model variable {var} looks like a protected characteristic ({what})") for t in texts)
+    assert all(w.filename == __file__ for w in seen if issubclass(w.category, ProtectedVariableWarning))

@@ -435,3 +435,57 @@ def test_binning_tables_carry_the_field_meaning_when_a_dictionary_is_known(tmp_p
     assert set(load_bundle(tmp_path / "m").model.binning_.binning_table("duration_in_month")["meaning"]) == {"duration"}
     plain = cf.BinningProcess().fit(data.train.X, data.train.y)
     assert "meaning" not in plain.binning_table("age_in_years").columns
+
+
+def test_notebook_forms_of_parameters_are_taken_or_refused_clearly(german, tmp_path):
+    # before: dictionary="file.xlsx" or {"col": "meaning"} failed with AttributeError after the whole fit,
+    # grades=cf.Grades(...) with "'Grades' object is not iterable", binning={"maxbins": 5} named no valid
+    # setting, and workflow.train(params={"binning.max_bins": 3}) raised a bare TypeError
+    from creditflow.workflow import train
+
+    X, labels = german
+    m = Scorecard(dictionary={"duration_in_month": "loan term (months)"}, grades=cf.Grades([("A", 650), ("B", 0)]),
+                  ).fit(X, labels)
+    assert m.binning_table("duration_in_month").attrs["meaning"] == "loan term (months)"
+    assert m.grades_.names == ["A", "B"] and m.get_params()["grades"] == cf.Grades([("A", 650), ("B", 0)])
+    save_bundle(m, tmp_path / "b")
+    assert json.loads((tmp_path / "b" / "model.json").read_text())["params"]["grades"] == [["A", 650], ["B", 0]]
+    frame = pd.DataFrame({"variable": ["duration_in_month"], "meaning": ["term"]})
+    frame.to_csv(tmp_path / "dict.csv", index=False)
+    assert Scorecard(dictionary=tmp_path / "dict.csv").fit(X, labels).dictionary_.meaning("duration_in_month") == "term"
+    with pytest.raises(cf.CreditflowError, match="dictionary must be a FieldDictionary, the path"):
+        Scorecard(dictionary=5).fit(X, labels)
+    with pytest.raises(cf.CreditflowError, match="binning has no setting 'maxbins'; its settings are max_bins"):
+        Scorecard(binning={"maxbins": 5}).fit(X, labels)
+    data = cf.read_table(GERMAN, "creditability", bad="bad")
+    assert train(data, params={"binning.max_bins": 3}).model.get_params()["binning"] == {"max_bins": 3}
+    with pytest.raises(cf.CreditflowError, match="scorecard has no parameter 'maxbins'; its parameters are C"):
+        train(data, params={"maxbins": 3})
+
+
+def test_ks_of_a_score_given_as_a_probability_warns(german):
+    # before, ks(y, score) without higher_is_better=True answered 0.0 without a word
+    from creditflow.evaluation import ks
+
+    X, labels = german
+    y = (labels == "bad").astype(int)
+    s = Scorecard().fit(X, y).scores(X)
+    with pytest.warns(UserWarning, match="pass higher_is_better=True"):
+        assert ks(y, s["score"]).statistic == 0.0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ks(y, s["score"], higher_is_better=True).statistic > 0.4
+        assert ks(y, s["probability"]).statistic > 0.4
+
+
+def test_monitor_takes_a_fitted_model_with_a_reference_table(german):
+    from creditflow.monitor import monitor
+
+    X, labels = german
+    m = Scorecard().fit(X, labels)
+    with pytest.raises(cf.CreditflowError, match="a fitted model carries no training baseline: pass reference="):
+        monitor(m, X)
+    r = monitor(m, X.tail(300), reference=X.head(700))
+    assert r.rows == 300 and 0 <= r.drift.score_psi < 0.25

@@ -61,7 +61,7 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
         key = key.strip().replace(".", "__")
         head, sep, sub = key.partition("__")
         if head == "random_state" and "random_state" in current:
-            raise CreditflowError("the model's random_state is set by --seed, not as a parameter")
+            raise CreditflowError("the model's random_state is set by --seed (seed= in Python), not as a parameter")
         if head not in valid:
             hint = ("; a trend per column of this card is binning.monotonic.COLUMN=TREND"
                     if head == "monotone" and "binning" in nested else "")
@@ -159,9 +159,11 @@ def train(
     """Split (train / test / out-of-time), fit, evaluate each split, and write `out/model` and `out/metrics.json`."""
     roles = data.roles(test_size, seed)  # also written to splits.csv
     splits = data.split(test_size=test_size, seed=seed, roles=roles)
-    model = make_model(kind, seed=seed, **(params or {}))
+    # checked and read as `--param` is: unknown names listed, binning.max_bins spelt with a dot or "__"
+    model = make_model(kind, seed=seed, **(model_params(kind, params, seed) if params else {}))
     fit_kwargs = {"progress": progress} if progress is not None else {}
     model.fit(splits["train"], **fit_kwargs)
+    warn_protected(model)
     metrics = {name: evaluate(model, ds) for name, ds in splits.items()}
     result = TrainResult(model=model, splits=splits, metrics=metrics)
     if out is not None:
@@ -195,6 +197,23 @@ def train(
             validation.to_excel(out / REPORT_XLSX)
         result.out = out
     return result
+
+
+def protected_warning(variable: str, what: str, dictionary: Any = None) -> str:
+    """The warning of a model variable that looks like a protected characteristic (`what`)."""
+    label = dictionary.label(variable) if dictionary is not None else variable
+    return (f"model variable {label} looks like a protected characteristic ({what}); equal-credit law in most "
+            "markets forbids deciding on it: --exclude it (exclude= in Python) unless your compliance review allows it")
+
+
+def warn_protected(model: Any) -> None:
+    """A `ProtectedVariableWarning` for each model variable that looks like a protected characteristic."""
+    from creditflow.data.errors import ProtectedVariableWarning
+    from creditflow.data.protected import protected_variables
+
+    meanings = getattr(model, "dictionary_", None)
+    for var, what in protected_variables(model.features_, meanings).items():
+        warnings.warn(protected_warning(var, what, meanings), ProtectedVariableWarning, stacklevel=3)
 
 
 def write_splits(path: Path, roles: np.ndarray, id_column: str | None = None,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,7 +24,7 @@ from creditflow.cli.app import (
     warn_text_numbers,
 )
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import CreditflowError
+from creditflow.data.errors import CreditflowError, ProtectedVariableWarning
 from creditflow.data.io import Dataset, read_table
 from creditflow.workflow import TrainResult, score_table, train
 
@@ -39,7 +41,10 @@ def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None =
         def tick(var: str) -> None:
             bar.update(task, advance=1, var=var)
 
-        return train(data, out, kind=kind, seed=seed, progress=tick, params=params, report=report, reasons=reasons)
+        with warnings.catch_warnings():  # `_summary` prints them below the model's table
+            warnings.simplefilter("ignore", ProtectedVariableWarning)
+            return train(data, out, kind=kind, seed=seed, progress=tick, params=params, report=report,
+                         reasons=reasons)
 
 
 def _summary(result: TrainResult, report: bool = True) -> None:
@@ -74,12 +79,12 @@ def _summary(result: TrainResult, report: bool = True) -> None:
             console.print(tables)
     from creditflow.binning.variable import identifier_reason
     from creditflow.data.protected import protected_variables
+    from creditflow.workflow import protected_warning
 
     meanings = getattr(model, "dictionary_", None) or FieldDictionary()
-    for var, what in protected_variables(model.features_, meanings).items():
-        err_console.print(f"[yellow]warning:[/] model variable {meanings.label(var)} looks like a protected "
-                          f"characteristic ({what}); equal-credit law in most markets forbids deciding on it: "
-                          "--exclude it unless your compliance review allows it", highlight=False, soft_wrap=True)
+    for var, what in protected_variables(model.features_, meanings).items():  # after the table it concerns
+        err_console.print(f"[yellow]warning:[/] {escape(protected_warning(var, what, meanings))}", highlight=False,
+                          soft_wrap=True)
     left_out = {var: identifier_reason(note) for var, note in getattr(model, "unused_", {}).items()}
     selection = getattr(model, "selection_", None)
     if selection is not None and "step" in selection:

@@ -75,6 +75,25 @@ class FieldDictionary:
     def to_dict(self) -> dict:
         return {"meanings": self.meanings, "logic": self.logic, "categories": self.categories}
 
+    def __repr__(self) -> str:  # a workbook's dictionary has hundreds of entries: a notebook shows the count
+        source = f" from {Path(self.source).name}" if self.source else ""
+        return f"<FieldDictionary: {len(self.meanings)} meanings{source}>"
+
+    @classmethod
+    def of(cls, value: object) -> FieldDictionary | None:
+        """A model's `dictionary` parameter as a dictionary: a `FieldDictionary`, the path of a dictionary file
+        (as `read_table(dictionary=)` takes), or a mapping of column to meaning; None stays None."""
+        if value is None or isinstance(value, FieldDictionary):
+            return value
+        if isinstance(value, (str, Path)):
+            return read_dictionary(value)
+        if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
+            return cls(meanings={str(k): v for k, v in value.items()})
+        from creditflow.data.errors import CreditflowError
+
+        raise CreditflowError(f"dictionary must be a FieldDictionary, the path of a field dictionary file or a "
+                              f"mapping of column to meaning, not {type(value).__name__}")
+
     @classmethod
     def from_dict(cls, data: Mapping | None) -> FieldDictionary:
         data = data or {}

@@ -77,6 +77,12 @@ class SpecialValueWarning(UserWarning):
     own bin as asked. Silence it with ``warnings.filterwarnings("ignore", category=SpecialValueWarning)``."""
 
 
+class ProtectedVariableWarning(UserWarning):
+    """A model variable looks like a protected characteristic (sex, age, marital status, national origin ...):
+    equal-credit law in most markets forbids deciding on it. `workflow.train` warns of each; exclude the column
+    unless a compliance review allows it."""
+
+
 def shown(value: object) -> str:
     """A value as an error message quotes it: numpy scalars as the plain Python value (1, not np.int64(1))."""
     item = getattr(value, "item", None)

@@ -512,7 +512,7 @@ def encode_target(
             if default_bad is not None:
                 return encode_target(values, default_bad, file=file)
             raise DataError(
-                f"cannot tell which of {classes} is bad", file=file, column=name, hint="pass --bad VALUE"
+                f"cannot tell which of {classes} is bad", file=file, column=name, hint="pass --bad VALUE (bad= in Python)"
             )
         y = (text == bad_matches[0]).to_numpy(dtype=np.int8)
     if len(classes) > 2:
@@ -649,7 +649,7 @@ def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
             raise DataError(f"the column holds dates or durations ({dtype}); a scorecard needs numbers or categories",
                             file=file, column=str(name),
                             hint="derive a number from it (e.g. days since the date at the observation point), "
-                                 "pass it as --time, or --exclude it")
+                                 "pass it as --time, or --exclude it (time= / exclude=[...] in Python)")
 
 
 def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: str | None = None) -> None:
@@ -662,7 +662,7 @@ def check_numeric_text(frame: pd.DataFrame, skip: set[str] | None = None, file: 
         t = text_numbers(frame[col])
         if t.problem():
             raise numeric_text_error(t, file, str(col), t.where()[0] + 1,
-                                     "if the column holds codes, declare it categorical (--categorical COL)")
+                                     "if the column holds codes, declare it categorical (--categorical COL; categorical=[...] in Python)")
 
 
 def text_columns_to_check(frame: pd.DataFrame, skip: set[str] | None = None) -> list[str]:
@@ -864,7 +864,7 @@ def check_roles(
                             hint=title or misread_hint(columns))
     unknown = [c for c in exclude or [] if c not in columns]
     if unknown:  # a typo would leave the column in the model
-        raise DataError(f"--exclude names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
+        raise DataError(f"--exclude (exclude=) names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
                         file=source, column=unknown[0])
     named = [(r, c) for r, c in roles if r in ("target", "id", "time")]
     for i, (role, col) in enumerate(named):
@@ -938,7 +938,7 @@ def read_table(
     for col in X.columns:
         if X[col].isna().all():
             hint = ("a model input blank on every row would score as Missing throughout: fill it from the source "
-                    "before validating the model on this table") if features is not None else "drop it or pass --exclude"
+                    "before validating the model on this table") if features is not None else "drop it or pass --exclude (exclude=[...] in Python)"
             raise DataError("the column is entirely missing", file=source, column=str(col), hint=hint)
     check_finite(X, file=source)
     if features is None:

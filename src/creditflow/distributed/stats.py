@@ -117,7 +117,7 @@ def check_stats(stats: TableStats, columns: list[str], source: str, locate: Call
     numbers (judged, as no piece sees all rows, by its training rows being distinct whole numbers)."""
     for col in columns:
         if stats.n_missing[col] == stats.n_rows:
-            raise DataError("the column is entirely missing", file=source, column=col, hint="drop it or pass --exclude")
+            raise DataError("the column is entirely missing", file=source, column=col, hint="drop it or pass --exclude (exclude=[...] in Python)")
     for col in columns:
         issue = stats.issues.get(col)
         if issue is not None:

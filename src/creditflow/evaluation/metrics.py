@@ -7,6 +7,7 @@ function then reads the score the right way round, so AUC is above 0.5 for a use
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -222,6 +223,11 @@ def ks(y: ArrayLike, p: ArrayLike, *, higher_is_better: bool = False) -> KSResul
     pop = (np.flatnonzero(last) + 1) / ys.shape[0]
     diff = cum_bad - cum_good  # its last value is 1 - 1 = 0: rejecting everyone separates nothing
     i = int(np.argmax(diff))
+    if -diff.min() > diff[i] + 0.1 and _called_by_user():
+        # a score given where a probability of bad was meant (or the reverse) reads as "no separation"
+        warnings.warn(f"KS {diff[i]:.3f} with {'lower' if higher_is_better else 'higher'} values the riskier, "
+                      f"{-diff.min():.3f} the other way round: pass higher_is_better={not higher_is_better} if "
+                      f"{'a higher' if not higher_is_better else 'a lower'} value is the safer", stacklevel=2)
     thresholds = -r[last] if higher_is_better else r[last]
     curve = pd.DataFrame(
         {"threshold": thresholds, "population": pop, "bads": cum_bad, "goods": cum_good, "ks": diff}
@@ -230,6 +236,16 @@ def ks(y: ArrayLike, p: ArrayLike, *, higher_is_better: bool = False) -> KSResul
         statistic=float(diff[i]), threshold=float(thresholds[i]), population=float(pop[i]),
         curve=curve, higher_is_better=higher_is_better,
     )
+
+
+def _called_by_user() -> bool:
+    """Whether the public function calling this was called from outside creditflow (the report and the
+    monitor judge a model that ranks the wrong way round themselves)."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return not sys._getframe(2).f_code.co_filename.startswith(package)
 
 
 # --- Lift, gain, bands --------------------------------------------------------------------------------

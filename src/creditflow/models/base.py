@@ -107,6 +107,13 @@ def coerce_settings(value: Any, cls: type, what: str | None = None) -> Any:
     if isinstance(value, cls):
         obj = value
     elif isinstance(value, Mapping):
+        from dataclasses import fields
+
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise CreditflowError(f"{what or cls.__name__} has no setting {unknown[0]!r}; its settings are "
+                                  f"{', '.join(names)}")
         try:
             obj = cls(**value)
         except TypeError as exc:
@@ -174,7 +181,9 @@ def jsonable_params(params: dict) -> dict:
     for k, v in params.items():
         if k == "dictionary":
             continue
-        if hasattr(v, "__dataclass_fields__"):
+        if k == "grades" and hasattr(v, "bands"):  # a `Grades` given: stored as the list of bands `grades` takes
+            v = v.bands
+        elif hasattr(v, "__dataclass_fields__"):
             v = asdict(v)
         out[k] = _plain(v)
     return out

