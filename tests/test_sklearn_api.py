@@ -489,3 +489,35 @@ def test_monitor_takes_a_fitted_model_with_a_reference_table(german):
         monitor(m, X)
     r = monitor(m, X.tail(300), reference=X.head(700))
     assert r.rows == 300 and 0 <= r.drift.score_psi < 0.25
+
+
+def test_a_copy_of_the_target_and_a_tiny_sample_are_warned_of(german, tmp_path):
+    # before, the target left in X was picked silently as the card's top variable (IV 13.6), and a card was
+    # fitted on 2 rows without a word
+    import subprocess
+    import sys
+    import warnings
+
+    X, labels = german
+    leaked = X.assign(outcome=labels)
+    for model in (Scorecard(), BoostedScorecard()):
+        with pytest.warns(cf.LeakageWarning, match="column 'outcome' has an information value of 1[0-9]"):
+            model.fit(leaked, labels)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        Scorecard().fit(X.head(60), labels.head(60))
+    small = [str(w.message) for w in seen if issubclass(w.category, cf.SmallSampleWarning)]
+    n_bad = int((labels.head(60) == "bad").sum())
+    assert small == [f"only {n_bad} bad(s) and {60 - n_bad} good(s) to fit on: bins, WOE and points from so few "
+                     "are mostly noise (a scorecard wants hundreds of each)"]  # once, not once per step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cf.SmallSampleWarning)
+        warnings.simplefilter("error", cf.LeakageWarning)
+        Scorecard().fit(X, labels)  # the real table: neither
+    pd.read_csv(GERMAN).assign(copy=lambda f: f["creditability"]).to_csv(tmp_path / "g.csv", index=False)
+    r = subprocess.run([sys.executable, "-m", "creditflow", "train", str(tmp_path / "g.csv"), "--target",
+                        "creditability", "--bad", "bad", "--no-report", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=300)
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0 and "warning: column 'copy' has an information value of" in text
+    assert "LeakageWarning" not in text and "Traceback" not in text

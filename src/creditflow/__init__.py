@@ -12,7 +12,13 @@ The five-line journey::
 from creditflow.binning import BinningProcess
 from creditflow.bundle import load_bundle, load_model, save_bundle
 from creditflow.data import CreditflowError, Dataset, FieldDictionary, read_dictionary, read_table
-from creditflow.data.errors import ProtectedVariableWarning, SpecialValueWarning, UnseenCategoryWarning
+from creditflow.data.errors import (
+    LeakageWarning,
+    ProtectedVariableWarning,
+    SmallSampleWarning,
+    SpecialValueWarning,
+    UnseenCategoryWarning,
+)
 from creditflow.evaluate import evaluate
 from creditflow.models import Scorecard
 from creditflow.models.boosted import BoostedScorecard
@@ -29,7 +35,9 @@ __all__ = [
     "Grades",
     "Scaling",
     "Scorecard",
+    "LeakageWarning",
     "ProtectedVariableWarning",
+    "SmallSampleWarning",
     "SpecialValueWarning",
     "UnseenCategoryWarning",
     "evaluate",

@@ -14,7 +14,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from creditflow.data.errors import CreditflowError, SpecialValueWarning, UnseenCategoryWarning
+from creditflow.data.errors import (
+    CreditflowError,
+    LeakageWarning,
+    SmallSampleWarning,
+    SpecialValueWarning,
+    UnseenCategoryWarning,
+)
 
 app = typer.Typer(
     name="creditflow",
@@ -48,9 +54,9 @@ def guarded(func: Callable) -> Callable:
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
-    """Print creditflow's own warnings (`UnseenCategoryWarning`, `SpecialValueWarning`) as one `warning:` line,
+    """Print creditflow's own warnings (unseen categories, special values, small samples, leakage) as one `warning:` line,
     as the commands' own warnings are, instead of Python's `path:line: Category: ...` with a source line; others as Python does."""
-    if issubclass(category, (UnseenCategoryWarning, SpecialValueWarning)):
+    if issubclass(category, (UnseenCategoryWarning, SpecialValueWarning, SmallSampleWarning, LeakageWarning)):
         err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)

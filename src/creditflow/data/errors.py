@@ -83,6 +83,16 @@ class ProtectedVariableWarning(UserWarning):
     unless a compliance review allows it."""
 
 
+class SmallSampleWarning(UserWarning):
+    """A fit on a handful of bads or goods: its bins, WOE and points are mostly noise (a scorecard wants
+    hundreds of each). The fit goes on."""
+
+
+class LeakageWarning(UserWarning):
+    """A column separates the target almost perfectly (information value above 2): the target itself, a copy of
+    it, or something recorded after the outcome. The fit goes on; drop the column unless you know why."""
+
+
 def shown(value: object) -> str:
     """A value as an error message quotes it: numpy scalars as the plain Python value (1, not np.int64(1))."""
     item = getattr(value, "item", None)

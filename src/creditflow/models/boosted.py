@@ -29,6 +29,7 @@ from creditflow.binning.process import (
     refuse_infinite,
     seed_number,
     special_map,
+    warn_leakage,
     warn_special_values,
 )
 from creditflow.binning.variable import VariableBinning, identifier_reason, woe_iv
@@ -377,6 +378,7 @@ class BoostedScorecard(Scorecard):
         self.selection_ = pd.DataFrame(rows).sort_values(
             ["selected", "importance"], ascending=[False, False], ignore_index=True
         )
+        warn_leakage(self.selection_.set_index("variable")["iv"])
 
     def _compress_one(
         self, fvb: VariableBinning, shape: np.ndarray, counts: np.ndarray, hessian: np.ndarray, monotone: str | None,

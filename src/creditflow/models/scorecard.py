@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,7 +22,7 @@ from creditflow.binning.process import (
 )
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import CreditflowError, SchemaError
+from creditflow.data.errors import CreditflowError, SchemaError, SmallSampleWarning
 from creditflow.models.base import (
     UNSEEN_MIN_ROWS,
     BadClassOutputs,
@@ -191,7 +192,9 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         """Fit on a DataFrame and 0/1 target (1 = bad), or on a `Dataset`."""
         bp, sset = self._start_fit(getattr(X, "dictionary", None))
         frame, yv = fit_inputs(X, y, bp._categorical())
-        self.binning_ = bp.fit(frame, yv, progress=progress)
+        with warnings.catch_warnings():  # fit_inputs above has warned of a small sample already
+            warnings.simplefilter("ignore", SmallSampleWarning)
+            self.binning_ = bp.fit(frame, yv, progress=progress)
         self.binning_.dictionary_ = self.dictionary_
         missing_rate = frame.isna().mean()
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
