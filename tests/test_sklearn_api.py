@@ -521,3 +521,19 @@ def test_a_copy_of_the_target_and_a_tiny_sample_are_warned_of(german, tmp_path):
     text = " ".join(r.stderr.split())
     assert r.returncode == 0 and "warning: column 'copy' has an information value of" in text
     assert "LeakageWarning" not in text and "Traceback" not in text
+
+
+def test_a_model_input_blank_on_every_row_is_warned_of_in_python(german):
+    # before, card.scores(X) with a model column blanked by a failed join scored every row at the Missing bin
+    # without a word (the CLI noted it; Python did not)
+    import warnings
+
+    X, labels = german
+    for model in (Scorecard().fit(X, labels), BoostedScorecard().fit(X, labels)):
+        var = next(v for v in model.features_ if X[v].dtype.kind in "if")
+        with pytest.warns(cf.MissingColumnWarning, match=f"column '{var}' is missing on every one of its 30 rows"):
+            model.scores(X.head(30).assign(**{var: np.nan}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", cf.MissingColumnWarning)
+            model.scores(X.head(30))
+            model.scores(X.head(30).assign(**{var: X[var].head(30).where(X.index[:30] % 2 == 0)}))  # some blank

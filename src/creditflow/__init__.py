@@ -14,6 +14,7 @@ from creditflow.bundle import load_bundle, load_model, save_bundle
 from creditflow.data import CreditflowError, Dataset, FieldDictionary, read_dictionary, read_table
 from creditflow.data.errors import (
     LeakageWarning,
+    MissingColumnWarning,
     ProtectedVariableWarning,
     SmallSampleWarning,
     SpecialValueWarning,
@@ -36,6 +37,7 @@ __all__ = [
     "Scaling",
     "Scorecard",
     "LeakageWarning",
+    "MissingColumnWarning",
     "ProtectedVariableWarning",
     "SmallSampleWarning",
     "SpecialValueWarning",

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 from creditflow.bundle import load_model, read_manifest, save_bundle
-from creditflow.data.errors import CreditflowError, DataError, SchemaError, UnseenCategoryWarning, located
+from creditflow.data.errors import (
+    CreditflowError,
+    DataError,
+    MissingColumnWarning,
+    SchemaError,
+    UnseenCategoryWarning,
+    located,
+)
 from creditflow.data.excel import naming_sheet
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
 from creditflow.data.output import atomic_path, write_frame
@@ -320,6 +327,7 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     with located(source), warnings.catch_warnings():  # the model names the column and row; the file is known here
         # the estimators warn of a column every value of which is unseen: refused below (or allowed), by name
         warnings.simplefilter("ignore", UnseenCategoryWarning)
+        warnings.simplefilter("ignore", MissingColumnWarning)  # `missing_notes` says it, with the training rate
         scored = model.scores(frame)
     if id_col and id_col in frame.columns:
         scored.insert(0, id_col, frame[id_col].to_numpy())

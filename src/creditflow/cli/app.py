@@ -17,6 +17,7 @@ from rich.markup import escape
 from creditflow.data.errors import (
     CreditflowError,
     LeakageWarning,
+    MissingColumnWarning,
     SmallSampleWarning,
     SpecialValueWarning,
     UnseenCategoryWarning,
@@ -56,7 +57,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   file: Any = None, line: str | None = None) -> None:
     """Print creditflow's own warnings (unseen categories, special values, small samples, leakage) as one `warning:` line,
     as the commands' own warnings are, instead of Python's `path:line: Category: ...` with a source line; others as Python does."""
-    if issubclass(category, (UnseenCategoryWarning, SpecialValueWarning, SmallSampleWarning, LeakageWarning)):
+    if issubclass(category, (UnseenCategoryWarning, SpecialValueWarning, SmallSampleWarning, LeakageWarning,
+                                MissingColumnWarning)):
         err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)

@@ -83,6 +83,11 @@ class ProtectedVariableWarning(UserWarning):
     unless a compliance review allows it."""
 
 
+class MissingColumnWarning(UserWarning):
+    """An estimator scored a model input that is missing on every row though no training row was (a failed
+    join, a column dropped upstream?): each row got its Missing bin's points. `creditflow score` notes it."""
+
+
 class SmallSampleWarning(UserWarning):
     """A fit on a handful of bads or goods: its bins, WOE and points are mostly noise (a scorecard wants
     hundreds of each). The fit goes on."""

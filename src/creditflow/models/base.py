@@ -232,6 +232,16 @@ def recoded_columns(unseen: Mapping[str, int], present: Mapping[str, int]) -> li
     return [v for v, n in unseen.items() if n >= UNSEEN_MIN_ROWS and n == present.get(v)]
 
 
+def warn_blank(columns: list[str], rows: int) -> None:
+    """Warn (`MissingColumnWarning`) of model inputs missing on every one of `rows` rows though on no training row."""
+    from creditflow.data.errors import MissingColumnWarning
+
+    for var in columns:
+        warnings.warn(f"column {var!r} is missing on every one of its {rows:,} rows, though on no training row (a "
+                      "failed join, a column dropped upstream?): each row was scored at its Missing bin",
+                      MissingColumnWarning, stacklevel=_caller_level())
+
+
 def warn_recoded(unseen: Mapping[str, int], frame: pd.DataFrame) -> None:
     """Warn (`UnseenCategoryWarning`) of each input `recoded_columns` names, `unseen` being the rows per
     categorical input that a model scored as unseen in `frame`. The estimators score such a column (in the

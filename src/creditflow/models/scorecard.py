@@ -34,6 +34,7 @@ from creditflow.models.base import (
     set_classes,
     stored_params,
     target_classes,
+    warn_blank,
     warn_recoded,
 )
 from creditflow.scoring.scaling import Grades, Scaling
@@ -402,6 +403,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         total = np.full(n, self.base_points_, dtype=np.int64)
         idx = {}
         unseen = {}
+        blank = []  # inputs missing on every row, though on no training row
         for var, vb, lp, pts in self._compiled:
             i = vb.bin_indices(frame[var])
             logit += lp[i]
@@ -409,7 +411,11 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             idx[var] = i
             if vb.kind == "categorical" and n >= UNSEEN_MIN_ROWS:
                 unseen[var] = int(np.count_nonzero(i == len(vb.labels) - 1))  # the Unseen bin is the last
+            m = vb.missing_index
+            if n >= UNSEEN_MIN_ROWS and i[0] == m and not vb.goods[m] + vb.bads[m] and np.all(i == m):
+                blank.append(var)
         warn_recoded(unseen, frame)
+        warn_blank(blank, n)
         return logit, total, idx
 
     def logodds(self, X: Any) -> np.ndarray:
