@@ -537,3 +537,19 @@ def test_a_model_input_blank_on_every_row_is_warned_of_in_python(german):
             warnings.simplefilter("error", cf.MissingColumnWarning)
             model.scores(X.head(30))
             model.scores(X.head(30).assign(**{var: X[var].head(30).where(X.index[:30] % 2 == 0)}))  # some blank
+
+
+def test_an_array_given_to_a_model_fitted_on_named_columns_is_warned_of(german):
+    # as scikit-learn does: before, an array with its columns in another order scored silently differently
+    import warnings
+
+    X, labels = german
+    num = X.select_dtypes("number")
+    m = Scorecard().fit(num, labels)
+    with pytest.warns(UserWarning, match="X has no column names, but the model was fitted with them"):
+        by_position = m.scores(num.to_numpy())
+    assert (by_position["score"].to_numpy() == m.scores(num)["score"].to_numpy()).all()
+    plain = Scorecard().fit(num.to_numpy(), labels)  # fitted on an array: x0, x1, ... and no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain.scores(num.to_numpy())

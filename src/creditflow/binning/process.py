@@ -75,6 +75,13 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
             hint="pass a DataFrame with the model's column names, or an array of its columns in "
                  "feature_names_in_ order",
         )
+    if [str(n) for n in names] != [f"x{i}" for i in range(len(names))]:
+        from creditflow.models.base import _caller_level
+
+        # as scikit-learn warns: nothing shows whether the columns are in the order the model was fitted on
+        warnings.warn("X has no column names, but the model was fitted with them: its columns are taken as "
+                      "feature_names_in_ in that order; pass a DataFrame to have them matched by name",
+                      UserWarning, stacklevel=_caller_level())
     return _numbers_as_float(pd.DataFrame(arr, columns=[str(n) for n in names]), names)
 
 
