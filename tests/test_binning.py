@@ -158,6 +158,19 @@ def test_a_special_value_among_the_ordinary_values_is_warned_of():
         BinningProcess(special_values={"age": [-999]}).fit(frame, y)
 
 
+def test_merged_categories_that_hold_commas_get_unambiguous_labels():
+    # before, {"c", "a, b"} merged read "c, a, b", the same as three categories
+    rng = np.random.default_rng(0)
+    n = 3000
+    cat = rng.choice(["a, b", "c", "a", "b, c"], n)
+    y = (rng.random(n) < np.where(np.isin(cat, ["a, b", "c"]), 0.2, 0.4)).astype(int)
+    labels = BinningProcess().fit(pd.DataFrame({"cat": cat}), y).bins_["cat"].labels
+    merged = [lab for lab in labels if " | " in lab]
+    assert merged and all(set(lab.split(" | ")) in ({"a, b", "c"}, {"a", "b, c"}) for lab in merged)
+    plain = BinningProcess().fit(pd.DataFrame({"cat": np.char.replace(cat.astype(str), ", ", "+")}), y)
+    assert not any(" | " in lab for lab in plain.bins_["cat"].labels)  # no comma: joined by ", " as before
+
+
 def test_unseen_categories_go_to_the_unseen_bin_and_are_counted():
     g = read_table(GERMAN, "creditability")
     bp = BinningProcess().fit(g.X, g.y)

@@ -216,7 +216,9 @@ class VariableBinning:
             edges = ["-inf", *_split_texts(self.splits), "inf"]
             regular = [f"[{lo}, {hi})" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
         else:
-            regular = [", ".join(g) if len(g) <= 8 else ", ".join(g[:8]) + f", ... (+{len(g) - 8})" for g in self.groups]
+            # categories that hold a comma themselves ("yes, registered") are joined by " | " in this variable
+            sep = " | " if any("," in c for g in self.groups for c in g) else ", "
+            regular = [sep.join(g) if len(g) <= 8 else sep.join(g[:8]) + f"{sep}... (+{len(g) - 8})" for g in self.groups]
         out = regular + [MISSING] + [f"Special {t}" for t in _split_texts(self.special_values)]
         if self.kind == "categorical":
             out.append(UNSEEN)
