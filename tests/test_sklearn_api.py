@@ -553,3 +553,17 @@ def test_an_array_given_to_a_model_fitted_on_named_columns_is_warned_of(german):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         plain.scores(num.to_numpy())
+
+
+def test_python_train_into_a_folder_holding_a_bundle_needs_force(tmp_path):
+    # before, re-running a notebook cell train(data, "champion") replaced the champion's bundle without a word
+    # (the CLI refused it unless --force)
+    from creditflow.workflow import train
+
+    data = cf.read_table(GERMAN, "creditability", bad="bad")
+    train(data, tmp_path / "champion")
+    before = (tmp_path / "champion" / "model" / "manifest.json").read_text()
+    with pytest.raises(cf.CreditflowError, match="already holds a model bundle; pass force=True"):
+        train(data, tmp_path / "champion", kind="gbdt")
+    assert (tmp_path / "champion" / "model" / "manifest.json").read_text() == before
+    assert train(data, tmp_path / "champion", kind="gbdt", force=True).model.model_type == "gbdt"

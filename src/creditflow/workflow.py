@@ -162,8 +162,13 @@ def train(
     progress: Callable[[str], None] | None = None,
     report: bool = False,
     reasons: dict | None = None,
+    force: bool = False,
 ) -> TrainResult:
-    """Split (train / test / out-of-time), fit, evaluate each split, and write `out/model` and `out/metrics.json`."""
+    """Split (train / test / out-of-time), fit, evaluate each split, and write `out/model`, `out/metrics.json`
+    and `out/splits.csv`. An `out` that holds a model bundle already is refused unless `force` (a re-run cell
+    would replace the champion's bundle)."""
+    if out is not None and not force:
+        refuse_existing_bundle(Path(out))
     roles = data.roles(test_size, seed)  # also written to splits.csv
     splits = data.split(test_size=test_size, seed=seed, roles=roles)
     # checked and read as `--param` is: unknown names listed, binning.max_bins spelt with a dot or "__"
@@ -204,6 +209,15 @@ def train(
             validation.to_excel(out / REPORT_XLSX)
         result.out = out
     return result
+
+
+def refuse_existing_bundle(out: Path) -> None:
+    """Refuse to train into `out` when `out/model` is a model bundle already (`force=True` replaces it)."""
+    from creditflow.bundle import is_bundle
+
+    if is_bundle(out / MODEL_DIR):
+        raise CreditflowError(f"{out / MODEL_DIR} already holds a model bundle; pass force=True to replace it, or "
+                              "train into another folder")
 
 
 def protected_warning(variable: str, what: str, dictionary: Any = None) -> str:

@@ -44,7 +44,7 @@ def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None =
         with warnings.catch_warnings():  # `_summary` prints them below the model's table
             warnings.simplefilter("ignore", ProtectedVariableWarning)
             return train(data, out, kind=kind, seed=seed, progress=tick, params=params, report=report,
-                         reasons=reasons)
+                         reasons=reasons, force=True)  # the command checked --out (and --force) before the work
 
 
 def _summary(result: TrainResult, report: bool = True) -> None:

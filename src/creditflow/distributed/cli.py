@@ -44,7 +44,8 @@ def train_command(
             raise CreditflowError(f"protected variable(s) not among the features: {lacking}", file=str(data),
                                   column=lacking[0])
         reasons["protected"] = names
-        result = train_on_cluster(client, ds, out, kind=kind, params=params, progress=say, reasons=reasons)
+        result = train_on_cluster(client, ds, out, kind=kind, params=params, progress=say, reasons=reasons,
+                                  force=True)  # the command checked --out (and --force)
     if report:
         err_console.print("[yellow]note:[/] the validation report is not built on a cluster (it needs the rows in "
                           "memory); run `creditflow report` on a sample of the table")

@@ -20,7 +20,14 @@ from creditflow.distributed.source import PartitionedTable, Piece, read_piece
 from creditflow.distributed.stats import TableStats, column_types
 from creditflow.evaluate import SplitMetrics
 from creditflow.evaluation.metrics import auc, bad_rate_by_band, ks
-from creditflow.workflow import METRICS_FILE, MODEL_DIR, SPLITS_FILE, TrainResult, write_splits
+from creditflow.workflow import (
+    METRICS_FILE,
+    MODEL_DIR,
+    SPLITS_FILE,
+    TrainResult,
+    refuse_existing_bundle,
+    write_splits,
+)
 
 
 def piece_scores(piece: Piece, model: ModelDocs) -> tuple[np.ndarray, np.ndarray]:
@@ -59,14 +66,18 @@ def train_on_cluster(
     params: dict | None = None,
     progress: Callable[[str], None] | None = None,
     reasons: dict | None = None,
+    force: bool = False,
 ) -> TrainResult:
-    """Fit on the training rows, evaluate every split, and write `out/model`, `out/metrics.json` and `out/splits.csv`.
+    """Fit on the training rows, evaluate every split, and write `out/model`, `out/metrics.json` and `out/splits.csv`
+    (an `out` holding a bundle already is refused unless `force`, as `creditflow.workflow.train` does).
 
     kind "scorecard": the bundle (model, binning, selection, schema, monitoring baseline, reason
     codes) and the metrics are those `creditflow.workflow.train` writes for the same table, seed
     and test size; so are those of kind "boosted-scorecard" (`distributed.boosted`). kind "gbdt": the same recipe with data-parallel LightGBM (see `distributed.gbdt`).
     `reasons` as for `creditflow.workflow.train`.
     """
+    if out is not None and not force:
+        refuse_existing_bundle(Path(out))
     say = progress or (lambda _msg: None)
     if kind == "scorecard":
         from creditflow.distributed.scorecard import fit_scorecard_stats
