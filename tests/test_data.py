@@ -327,6 +327,22 @@ def test_latin1_text_is_not_read_as_gbk_silently(tmp_path):
         assert read_frame(tmp_path / "other.csv").shape[0] == text.count("\n") - 1
 
 
+def test_big5_text_is_not_read_as_gbk_silently(tmp_path):
+    # before, a Big5 file (traditional Chinese, as Taiwan data comes) decoded without error as GB18030 into
+    # kana and private-use characters: every filter on its text silently matched nothing
+    text = ("客戶號,交易日期,交易金額,類型\n1,2024-01-05,120,消費\n1,2024-01-20,80,還款\n2,2024-02-01,55,消費\n"
+            "2,2024-02-11,300,信用卡繳費\n3,2024-02-12,42,轉帳\n")
+    (tmp_path / "big5.csv").write_bytes(text.encode("big5"))
+    with pytest.raises(DataError, match="read as Big5 .traditional Chinese. it gives '客戶號,交易日期") as err:
+        read_frame(tmp_path / "big5.csv")
+    assert "--encoding big5" in str(err.value) and err.value.file == str(tmp_path / "big5.csv")
+    back = read_frame(tmp_path / "big5.csv", encoding="big5")
+    assert list(back.columns) == ["客戶號", "交易日期", "交易金額", "類型"] and back["類型"].tolist()[:2] == ["消費", "還款"]
+    # the same traditional text written in GBK is read as GBK (it is not Big5 that happens to decode)
+    (tmp_path / "gbk.csv").write_bytes(text.encode("gbk"))
+    assert read_frame(tmp_path / "gbk.csv")["類型"].tolist()[:2] == ["消費", "還款"]
+
+
 @pytest.mark.parametrize("written, example", [
     (lambda v: f"{v:,.0f}", "'20,000'"),  # thousands separators
     (lambda v: f"{v / 1e4:.0f}%", "%"),  # a percent sign

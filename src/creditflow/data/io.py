@@ -53,6 +53,7 @@ def decode_text(path: Path, data: bytes, encoding: str | None) -> str:
             continue
         if enc != ENCODINGS[0]:
             _check_looks_chinese(path, text)
+            _check_not_big5(path, text, data)
         return text
     raise DataError("cannot decode the file as UTF-8 or GBK/GB18030", file=str(path), hint="pass --encoding")
 
@@ -75,6 +76,36 @@ def _check_looks_chinese(path: Path, text: str) -> None:
         raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives rare characters "
                         f"(e.g. {line!r}) of the kind Latin-1/cp1252 accented letters turn into", file=str(path),
                         hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
+
+
+def _odd_in_chinese(c: str) -> bool:
+    """Characters Chinese text read in its own encoding hardly holds: private use, kana, Greek, Cyrillic, box drawing.
+    Big5's most frequent characters (lead bytes A4-AF) read as GBK are exactly these."""
+    o = ord(c)
+    return 0xE000 <= o <= 0xF8FF or 0x3040 <= o <= 0x30FF or 0x0370 <= o <= 0x04FF or 0x2500 <= o <= 0x257F
+
+
+def _check_not_big5(path: Path, text: str, data: bytes) -> None:
+    """Refuse a file that reads as GB18030 into kana, Greek or private-use characters and as Big5 cleanly:
+    traditional Chinese (Taiwan, Hong Kong) written in Big5, whose text values would come out garbled and
+    match no filter or category."""
+    chars = {c for c in set(text) if ord(c) > 0x7F}
+    odd = sorted(c for c in chars if _odd_in_chinese(c))
+    if not odd or len(odd) < 0.2 * len(chars):
+        return
+    try:
+        big5 = data.decode("big5")
+    except UnicodeDecodeError:
+        return
+    at = text.index(odd[0])
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    line = text[max(start, at - 30) : min(at + 30, len(text) if end < 0 else end)]
+    lines = big5.splitlines()
+    shown = lines[text.count("\n", 0, at)][:60] if lines else ""
+    raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives characters Chinese text does not "
+                    f"hold (e.g. {line!r}); read as Big5 (traditional Chinese) it gives {shown!r}", file=str(path),
+                    hint="pass --encoding big5 (encoding='big5' in Python); --encoding gbk if it really is GBK")
 
 
 def misread_hint(columns: Sequence[Any]) -> str | None:
