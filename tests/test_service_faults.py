@@ -248,3 +248,43 @@ def test_a_locked_sqlite_database_never_stalls_the_event_loop(service_bundle, ap
         holder.close()
         server.stop()
     assert "Traceback" not in server.log()
+
+
+def _concurrent_posts(server, bodies: list[dict]) -> list[tuple[int, float]]:
+    """POST each body at once from its own thread: (status, seconds it took), in the order given."""
+    results: list[tuple[int, float]] = [(0, 0.0)] * len(bodies)
+    go = threading.Barrier(len(bodies))
+
+    def post(i: int) -> None:
+        with server.client() as c:
+            go.wait()
+            start = time.monotonic()
+            r = c.post("/v1/decisions", json=bodies[i])
+            results[i] = (r.status_code, time.monotonic() - start)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_the_audit_timeout_bounds_every_concurrent_request(service_bundle, applicants, tmp_path):  # noqa: F811
+    """10 requests at once while another connection holds the SQLite write lock: each gets its 503 about
+    --audit-timeout (1 s) after it began, not 1 s, 2 s, ... 10 s as when they queued one behind another."""
+    server = ServiceProcess([str(service_bundle), "--audit-timeout", "1"], workdir=tmp_path).start()
+    holder = sqlite3.connect(tmp_path / "creditflow-audit.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        results = _concurrent_posts(server, [{"applicant": a} for a in applicants[:10]])
+        assert [s for s, _ in results] == [503] * 10, results
+        slowest = max(t for _, t in results)
+        assert 0.9 <= slowest < 2.5, f"a request waited {slowest:.1f} s with --audit-timeout 1: {results}"
+        holder.execute("ROLLBACK")
+        with server.client() as c:
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+    finally:
+        holder.close()
+        server.stop()
+    assert "Traceback" not in server.log()
