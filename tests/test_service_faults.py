@@ -288,3 +288,33 @@ def test_the_audit_timeout_bounds_every_concurrent_request(service_bundle, appli
         holder.close()
         server.stop()
     assert "Traceback" not in server.log()
+
+
+def test_readiness_says_not_ready_while_audit_writes_fail(service_bundle, applicants, tmp_path):  # noqa: F811
+    """Every write refused by the database (as on a full disk; here triggers refuse them, so the test needs
+    no root for a small filesystem): decisions get 503 and /readyz says not ready, though the write lock is
+    free; once writes go through again, a probe write makes it ready again."""
+    server = ServiceProcess([str(service_bundle)], workdir=tmp_path).start()
+    db = sqlite3.connect(tmp_path / "creditflow-audit.db", isolation_level=None)
+    try:
+        for table in ("decisions", "idempotency_keys", "creditflow_audit_schema"):
+            db.execute(f"CREATE TRIGGER full_{table} BEFORE INSERT ON {table} "
+                       "BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END")
+        with server.client() as c:
+            r = c.post("/v1/decisions", json={"applicant": applicants[0]})
+            assert r.status_code == 503, r.text
+            ready = c.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert "cannot take a write" in ready.json()["reason"] and "disk is full" in ready.json()["reason"]
+            assert c.get("/readyz").status_code == 503  # still failing: still not ready
+            for table in ("decisions", "idempotency_keys", "creditflow_audit_schema"):
+                db.execute(f"DROP TRIGGER full_{table}")
+            ready = c.get("/readyz")  # its probe write goes through
+            assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+        assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+        assert db.execute("SELECT version FROM creditflow_audit_schema").fetchall() == [(1,), (2,)]  # probes leave none
+    finally:
+        db.close()
+        server.stop()
+    assert "Traceback" not in server.log()

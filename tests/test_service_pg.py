@@ -185,3 +185,29 @@ def test_the_audit_timeout_bounds_every_concurrent_request(postgres, service_bun
     finally:
         server.stop()
     assert "Traceback" not in server.log()
+
+
+def test_the_readiness_probe_commits_a_write_and_leaves_nothing(postgres):  # noqa: F811
+    from creditflow.service.audit import AuditUnavailable
+
+    log = open_audit(postgres.url)
+    try:
+        before = pg_rows(postgres, "SELECT version FROM creditflow_audit_schema ORDER BY version")
+        log.probe()
+        assert pg_rows(postgres, "SELECT version FROM creditflow_audit_schema ORDER BY version") == before
+        with psycopg.connect(postgres.url, autocommit=True) as conn:  # writes refused, as on a full disk
+            conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'could not extend file (simulated)'; END $$")
+            conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON creditflow_audit_schema "
+                         "FOR EACH ROW EXECUTE FUNCTION refuse()")
+        try:
+            with pytest.raises(AuditUnavailable, match="could not extend file"):
+                log.probe()
+            log.ping()  # the lock check alone does not see it
+        finally:
+            with psycopg.connect(postgres.url, autocommit=True) as conn:
+                conn.execute("DROP TRIGGER refuse ON creditflow_audit_schema")
+                conn.execute("DROP FUNCTION refuse()")
+        log.probe()
+    finally:
+        log.close()

@@ -52,6 +52,9 @@ class Runtime:
         self.metrics.model_info = (state.model_version, state.policy_version)
         self.inline_audit = bool(getattr(audit, "inline", False))
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="creditflow-audit")
+        # Whether the last audit write (a decision's, or /readyz's probe) went through; None: none yet.
+        # While it is not True, /readyz makes a probe write instead of only checking the lock.
+        self.audit_writable: bool | None = None
         self._reload_lock: asyncio.Lock | None = None
 
     @classmethod

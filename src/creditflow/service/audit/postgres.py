@@ -179,6 +179,18 @@ class PostgresAudit:
 
         self._run(ping)
 
+    def probe(self, deadline: float | None = None) -> None:
+        """Commit a write that leaves nothing behind (a row added to and removed from the schema table in
+        one transaction), as a decision's commit would, after checking the tables' write lock is free."""
+        def probe(conn: Any) -> None:
+            with conn.transaction():
+                self._limit(conn, deadline)
+                conn.execute(f"LOCK TABLE {DECISIONS_TABLE}, {IDEMPOTENCY_TABLE} IN ROW EXCLUSIVE MODE NOWAIT")
+                conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (0)")
+                conn.execute(f"DELETE FROM {SCHEMA_TABLE} WHERE version = 0")
+
+        self._run(probe, deadline)
+
     def count(self) -> int:
         def count(conn: Any) -> int:
             with conn.transaction():

@@ -202,6 +202,24 @@ class SQLiteAudit:
         except AuditBusy as exc:
             raise AuditUnavailable(f"{exc} (the write lock is held by another connection)") from None
 
+    def probe(self, quick: bool = True, deadline: float | None = None) -> None:
+        """Commit a write that leaves nothing behind (a row added to and removed from the schema table in
+        one transaction), as a decision's commit would; raise `AuditUnavailable` if it fails (disk full,
+        read-only file, I/O error). Like `ping`, never waits for the lock beyond QUICK_BUSY_MS."""
+        try:
+            with self._session(quick=True) as c:
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    c.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (0)")
+                    c.execute(f"DELETE FROM {SCHEMA_TABLE} WHERE version = 0")
+                    c.execute("COMMIT")
+                except BaseException:
+                    if c.in_transaction:
+                        c.execute("ROLLBACK")
+                    raise
+        except AuditBusy as exc:
+            raise AuditUnavailable(f"{exc} (the write lock is held by another connection)") from None
+
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute(f"SELECT COUNT(*) FROM {DECISIONS_TABLE}").fetchone()[0])
