@@ -318,3 +318,13 @@ def test_readiness_says_not_ready_while_audit_writes_fail(service_bundle, applic
         db.close()
         server.stop()
     assert "Traceback" not in server.log()
+
+
+def test_a_missing_audit_directory_is_refused_not_created(service_bundle, tmp_path):  # noqa: F811
+    for audit, missing in [(str(tmp_path / "nonexistent" / "dir" / "audit.db"), tmp_path / "nonexistent"),
+                           ("sqlite:///typo/a.db", tmp_path / "typo")]:
+        r = run_serve([str(service_bundle), "--audit", audit], tmp_path, timeout=120)
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert "does not exist" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error:"), r.stderr
+        assert not missing.exists(), "the directory was created"

@@ -60,8 +60,14 @@ class SQLiteAudit:
             raise CreditflowError(f"sqlite synchronous must be normal, full or extra, not {synchronous!r}",
                                   file=str(self.path))
         self._lock = threading.Lock()
+        # A missing directory is refused, not created: a typo, or a volume that failed to mount, would
+        # otherwise put the audit trail somewhere nobody keeps.
+        parent = self.path.parent
+        if not parent.is_dir():
+            what = "is not a directory" if parent.exists() else "does not exist"
+            raise CreditflowError(f"the audit database's directory {str(parent)!r} {what} (create it first, or "
+                                  "check the path and that its volume is mounted)", file=str(self.path))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
