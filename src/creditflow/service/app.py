@@ -324,6 +324,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         try:
             old, new = await runtime.reload(target.model_dir, target.policy, roll=True)
         except CreditflowError as exc:
+            log.error("reload by POST /v1/admin/reload refused, still serving model %s: %s",
+                      runtime.state.model_version, exc.message)
             field = "policy" if isinstance(exc, PolicyError) else "model_dir"
             return _error(422, request, [{"loc": ["body", field], "msg": f"reload refused: {exc.message}",
                                           "type": "reload_refused", "input": None}])
