@@ -328,3 +328,27 @@ def test_a_missing_audit_directory_is_refused_not_created(service_bundle, tmp_pa
         assert "does not exist" in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error:"), r.stderr
         assert not missing.exists(), "the directory was created"
+
+
+def test_insecure_no_auth_on_a_public_address_is_warned_of(service_bundle, tmp_path):  # noqa: F811
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = {**os.environ, "CREDITFLOW_API_KEYS": ""}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "creditflow", "serve", str(service_bundle), "--insecure-no-auth",
+                                 "--host", "0.0.0.0", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    warned = [line for line in log_path.read_text().splitlines() if " WARNING " in line and "--insecure-no-auth" in line]
+    assert len(warned) == 1 and "0.0.0.0" in warned[0] and "without a key" in warned[0], log_path.read_text()

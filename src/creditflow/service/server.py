@@ -50,6 +50,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost): reachable from this machine only."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 def check(config: ServiceConfig) -> ServingState:
     """Everything that can be wrong before serving: settings, keys, bundle, policy, audit database."""
     config.check()
@@ -88,6 +100,10 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
     _setup_logging(log_level)
     state = check(config)
     sock = _bind(host, port)
+    api_keys, _ = load_key_rings(config)
+    if config.insecure_no_auth and not api_keys and not _is_loopback(host):
+        log.warning("--insecure-no-auth on %s: anyone who can reach this address gets credit decisions without a "
+                    "key (and each is written to the audit log); serve without keys on 127.0.0.1 only", host)
     common: dict[str, Any] = {"log_level": log_level, "access_log": access_log, "timeout_graceful_shutdown": 30,
                               "server_header": False, "http": http, "loop": loop}
     if config.workers == 1:
