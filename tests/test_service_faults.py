@@ -352,3 +352,20 @@ def test_insecure_no_auth_on_a_public_address_is_warned_of(service_bundle, tmp_p
         proc.wait(30)
     warned = [line for line in log_path.read_text().splitlines() if " WARNING " in line and "--insecure-no-auth" in line]
     assert len(warned) == 1 and "0.0.0.0" in warned[0] and "without a key" in warned[0], log_path.read_text()
+
+
+def test_the_audit_url_can_come_from_the_environment(service_bundle, applicants, tmp_path):  # noqa: F811
+    server = ServiceProcess([str(service_bundle)], workdir=tmp_path,
+                            env={"CREDITFLOW_AUDIT": "sqlite:///from-env.db"}).start()
+    try:
+        with server.client() as c:
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+            assert c.get("/v1/model").json()["audit"]["database"] == "from-env.db"
+    finally:
+        server.stop()
+    conn = sqlite3.connect(tmp_path / "from-env.db")
+    assert conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+    conn.close()
+    assert not (tmp_path / "creditflow-audit.db").exists()
+    r = run_serve([str(service_bundle), "--audit", "mysql://db/x"], tmp_path, env={"CREDITFLOW_AUDIT": "from-env.db"})
+    assert r.returncode == 2 and "unsupported audit URL" in r.stderr, r.stderr  # the flag wins
