@@ -248,3 +248,124 @@ def test_a_locked_sqlite_database_never_stalls_the_event_loop(service_bundle, ap
         holder.close()
         server.stop()
     assert "Traceback" not in server.log()
+
+
+def _concurrent_posts(server, bodies: list[dict]) -> list[tuple[int, float]]:
+    """POST each body at once from its own thread: (status, seconds it took), in the order given."""
+    results: list[tuple[int, float]] = [(0, 0.0)] * len(bodies)
+    go = threading.Barrier(len(bodies))
+
+    def post(i: int) -> None:
+        with server.client() as c:
+            go.wait()
+            start = time.monotonic()
+            r = c.post("/v1/decisions", json=bodies[i])
+            results[i] = (r.status_code, time.monotonic() - start)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_the_audit_timeout_bounds_every_concurrent_request(service_bundle, applicants, tmp_path):  # noqa: F811
+    """10 requests at once while another connection holds the SQLite write lock: each gets its 503 about
+    --audit-timeout (1 s) after it began, not 1 s, 2 s, ... 10 s as when they queued one behind another."""
+    server = ServiceProcess([str(service_bundle), "--audit-timeout", "1"], workdir=tmp_path).start()
+    holder = sqlite3.connect(tmp_path / "creditflow-audit.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        results = _concurrent_posts(server, [{"applicant": a} for a in applicants[:10]])
+        assert [s for s, _ in results] == [503] * 10, results
+        slowest = max(t for _, t in results)
+        assert 0.9 <= slowest < 2.5, f"a request waited {slowest:.1f} s with --audit-timeout 1: {results}"
+        holder.execute("ROLLBACK")
+        with server.client() as c:
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+    finally:
+        holder.close()
+        server.stop()
+    assert "Traceback" not in server.log()
+
+
+def test_readiness_says_not_ready_while_audit_writes_fail(service_bundle, applicants, tmp_path):  # noqa: F811
+    """Every write refused by the database (as on a full disk; here triggers refuse them, so the test needs
+    no root for a small filesystem): decisions get 503 and /readyz says not ready, though the write lock is
+    free; once writes go through again, a probe write makes it ready again."""
+    server = ServiceProcess([str(service_bundle)], workdir=tmp_path).start()
+    db = sqlite3.connect(tmp_path / "creditflow-audit.db", isolation_level=None)
+    try:
+        for table in ("decisions", "idempotency_keys", "creditflow_audit_schema"):
+            db.execute(f"CREATE TRIGGER full_{table} BEFORE INSERT ON {table} "
+                       "BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END")
+        with server.client() as c:
+            r = c.post("/v1/decisions", json={"applicant": applicants[0]})
+            assert r.status_code == 503, r.text
+            ready = c.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert "cannot take a write" in ready.json()["reason"] and "disk is full" in ready.json()["reason"]
+            assert c.get("/readyz").status_code == 503  # still failing: still not ready
+            for table in ("decisions", "idempotency_keys", "creditflow_audit_schema"):
+                db.execute(f"DROP TRIGGER full_{table}")
+            ready = c.get("/readyz")  # its probe write goes through
+            assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+        assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+        assert db.execute("SELECT version FROM creditflow_audit_schema").fetchall() == [(1,), (2,)]  # probes leave none
+    finally:
+        db.close()
+        server.stop()
+    assert "Traceback" not in server.log()
+
+
+def test_a_missing_audit_directory_is_refused_not_created(service_bundle, tmp_path):  # noqa: F811
+    for audit, missing in [(str(tmp_path / "nonexistent" / "dir" / "audit.db"), tmp_path / "nonexistent"),
+                           ("sqlite:///typo/a.db", tmp_path / "typo")]:
+        r = run_serve([str(service_bundle), "--audit", audit], tmp_path, timeout=120)
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert "does not exist" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error:"), r.stderr
+        assert not missing.exists(), "the directory was created"
+
+
+def test_insecure_no_auth_on_a_public_address_is_warned_of(service_bundle, tmp_path):  # noqa: F811
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = {**os.environ, "CREDITFLOW_API_KEYS": ""}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "creditflow", "serve", str(service_bundle), "--insecure-no-auth",
+                                 "--host", "0.0.0.0", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    warned = [line for line in log_path.read_text().splitlines() if " WARNING " in line and "--insecure-no-auth" in line]
+    assert len(warned) == 1 and "0.0.0.0" in warned[0] and "without a key" in warned[0], log_path.read_text()
+
+
+def test_the_audit_url_can_come_from_the_environment(service_bundle, applicants, tmp_path):  # noqa: F811
+    server = ServiceProcess([str(service_bundle)], workdir=tmp_path,
+                            env={"CREDITFLOW_AUDIT": "sqlite:///from-env.db"}).start()
+    try:
+        with server.client() as c:
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+            assert c.get("/v1/model").json()["audit"]["database"] == "from-env.db"
+    finally:
+        server.stop()
+    conn = sqlite3.connect(tmp_path / "from-env.db")
+    assert conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+    conn.close()
+    assert not (tmp_path / "creditflow-audit.db").exists()
+    r = run_serve([str(service_bundle), "--audit", "mysql://db/x"], tmp_path, env={"CREDITFLOW_AUDIT": "from-env.db"})
+    assert r.returncode == 2 and "unsupported audit URL" in r.stderr, r.stderr  # the flag wins

@@ -164,3 +164,50 @@ def test_an_audit_database_of_schema_1_is_migrated_with_its_keys(postgres):  # n
         log.close()
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 2
+
+
+def test_the_audit_timeout_bounds_every_concurrent_request(postgres, service_bundle, applicants, tmp_path):  # noqa: F811
+    """12 requests at once while a migration-style lock holds the decisions table: each gets its 503 about
+    --audit-timeout (1 s) after it began, not 1, 1, 1, 1, 2, 2, ... 3 s as four audit threads work the queue."""
+    from tests.test_service_faults import _concurrent_posts
+
+    server = ServiceProcess([str(service_bundle), "--audit", postgres.url, "--audit-timeout", "1"],
+                            workdir=tmp_path).start()
+    try:
+        with psycopg.connect(postgres.url) as locker:
+            locker.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")  # held until the block ends
+            results = _concurrent_posts(server, [{"applicant": a} for a in applicants[:12]])
+        assert [s for s, _ in results] == [503] * 12, results
+        slowest = max(t for _, t in results)
+        assert 0.9 <= slowest < 2.5, f"a request waited {slowest:.1f} s with --audit-timeout 1: {results}"
+        with server.client() as c:
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()
+
+
+def test_the_readiness_probe_commits_a_write_and_leaves_nothing(postgres):  # noqa: F811
+    from creditflow.service.audit import AuditUnavailable
+
+    log = open_audit(postgres.url)
+    try:
+        before = pg_rows(postgres, "SELECT version FROM creditflow_audit_schema ORDER BY version")
+        log.probe()
+        assert pg_rows(postgres, "SELECT version FROM creditflow_audit_schema ORDER BY version") == before
+        with psycopg.connect(postgres.url, autocommit=True) as conn:  # writes refused, as on a full disk
+            conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'could not extend file (simulated)'; END $$")
+            conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON creditflow_audit_schema "
+                         "FOR EACH ROW EXECUTE FUNCTION refuse()")
+        try:
+            with pytest.raises(AuditUnavailable, match="could not extend file"):
+                log.probe()
+            log.ping()  # the lock check alone does not see it
+        finally:
+            with psycopg.connect(postgres.url, autocommit=True) as conn:
+                conn.execute("DROP TRIGGER refuse ON creditflow_audit_schema")
+                conn.execute("DROP FUNCTION refuse()")
+        log.probe()
+    finally:
+        log.close()

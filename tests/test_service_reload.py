@@ -236,3 +236,43 @@ def test_several_workers_roll_to_a_new_bundle(service_bundle, other_bundle, appl
     conn = sqlite3.connect(tmp_path / "creditflow-audit.db")
     assert conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == len(traffic.responses) + polled
     conn.close()
+
+
+def _admin(server: ServiceProcess, **body) -> httpx.Response:
+    with server.client(ADMIN_KEY) as c:
+        return c.post("/v1/admin/reload", json=body)
+
+
+def test_a_refused_admin_reload_is_logged(service_bundle, tmp_path):  # noqa: F811
+    server = ServiceProcess([str(service_bundle)], workdir=tmp_path).start()
+    try:
+        r = _admin(server, model_dir=str(tamper(service_bundle, tmp_path / "tampered")))
+        assert r.status_code == 422, r.text
+    finally:
+        server.stop()
+    lines = [line for line in server.log().splitlines() if "refused" in line]
+    assert len(lines) == 1 and " ERROR " in lines[0] and "POST /v1/admin/reload" in lines[0], server.log()[-2000:]
+    assert "model.json" in lines[0] and "SHA-256 does not match" in lines[0], lines
+
+
+@pytest.mark.slow
+def test_several_workers_refuse_a_bad_bundle_on_sighup_in_one_line(service_bundle, tmp_path):  # noqa: F811
+    live = tmp_path / "live"
+    shutil.copytree(service_bundle, live)
+    version = load_bundle(service_bundle).model_version
+    server = ServiceProcess([str(live), "--workers", "2"], workdir=tmp_path).start(timeout=180)
+    try:
+        swap_dir(tamper(service_bundle, tmp_path / "tampered"), live)
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 90
+        while "refused" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # whatever else the supervisor would log about it
+        wait_for_version(server, version, timeout=10)  # the old workers keep serving
+    finally:
+        server.stop()
+    log = server.log()
+    refused = [line for line in log.splitlines() if "refused" in line]
+    assert len(refused) == 1 and " ERROR " in refused[0] and "SIGHUP" in refused[0], log[-3000:]
+    assert "model.json" in refused[0] and "SHA-256 does not match" in refused[0], refused
+    assert "Traceback" not in log and "not ready in time" not in log, log[-3000:]

@@ -16,8 +16,9 @@ def serve_cmd(
                                        "Default: approve at the base score, review one PDO below."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on (1-65535)."),
-    audit: str | None = typer.Option(None, "--audit", help="Audit log: SQLite path or sqlite:///path.db "
-                                     "(default ./creditflow-audit.db), or postgresql://user@host:port/db."),
+    audit: str | None = typer.Option(None, "--audit", envvar="CREDITFLOW_AUDIT", help="Audit log: SQLite path or "
+                                     "sqlite:///path.db (default ./creditflow-audit.db), or postgresql://user@host:port/db; "
+                                     "also CREDITFLOW_AUDIT (keeps a password out of `ps`; the flag wins)."),
     audit_timeout: float = typer.Option(5.0, "--audit-timeout", help="Seconds an audit write may wait for a "
                                         "locked or slow database before the request gets 503."),
     workers: int = typer.Option(1, "--workers", help="Worker processes."),

@@ -207,9 +207,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         try:
             existing = await runtime.audit_call(runtime.audit.record, entries, stored)
         except AuditUnavailable as exc:
+            runtime.audit_writable = False
             log.error("audit write failed, decision withheld (request id %s): %s", request.scope.get(REQUEST_ID), exc)
             return _error(503, request, "the audit log cannot be written; no decision was issued, retry later",
                           {"Retry-After": "1"})
+        runtime.audit_writable = True
         if existing is not None and stored is not None:
             return replay(request, existing, stored.request_hash)
         return None
@@ -322,6 +324,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         try:
             old, new = await runtime.reload(target.model_dir, target.policy, roll=True)
         except CreditflowError as exc:
+            log.error("reload by POST /v1/admin/reload refused, still serving model %s: %s",
+                      runtime.state.model_version, exc.message)
             field = "policy" if isinstance(exc, PolicyError) else "model_dir"
             return _error(422, request, [{"loc": ["body", field], "msg": f"reload refused: {exc.message}",
                                           "type": "reload_refused", "input": None}])
@@ -337,7 +341,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def readyz(request: Request) -> Response:
         state = runtime.state
         try:
-            await asyncio.wait_for(runtime.audit_call(runtime.audit.ping), READY_TIMEOUT_S)
+            if runtime.audit_writable:  # the last write went through: the write lock being free is enough
+                await asyncio.wait_for(runtime.audit_call(runtime.audit.ping), READY_TIMEOUT_S)
+            else:  # none yet, or the last one failed (disk full, say): only a write that succeeds will do
+                try:
+                    await asyncio.wait_for(runtime.audit_call(runtime.audit.probe), READY_TIMEOUT_S)
+                except AuditUnavailable as exc:
+                    return _json({"status": "not ready", "reason": f"audit log cannot take a write: {exc}"}, 503)
+                runtime.audit_writable = True
         except AuditUnavailable as exc:
             return _json({"status": "not ready", "reason": f"audit log unavailable: {exc}"}, 503)
         except TimeoutError:

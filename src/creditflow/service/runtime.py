@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from creditflow.data.errors import CreditflowError
 from creditflow.data.output import atomic_path
-from creditflow.service.audit import AuditBusy, AuditLog, open_audit
+from creditflow.service.audit import AuditBusy, AuditLog, AuditUnavailable, open_audit
 from creditflow.service.auth import ADMIN_KEYS_ENV, API_KEYS_ENV, KeyRing, load_keys
 from creditflow.service.config import ServiceConfig
 from creditflow.service.metrics import Metrics
@@ -52,6 +52,9 @@ class Runtime:
         self.metrics.model_info = (state.model_version, state.policy_version)
         self.inline_audit = bool(getattr(audit, "inline", False))
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="creditflow-audit")
+        # Whether the last audit write (a decision's, or /readyz's probe) went through; None: none yet.
+        # While it is not True, /readyz makes a probe write instead of only checking the lock.
+        self.audit_writable: bool | None = None
         self._reload_lock: asyncio.Lock | None = None
 
     @classmethod
@@ -71,17 +74,29 @@ class Runtime:
 
         An inline call that would wait for a lock (another process writing) is repeated on an audit
         thread instead, so the event loop never stalls on the database.
+
+        The call may wait `--audit-timeout` seconds in all, counted from now: the time it spends queued
+        for a free audit thread or for the connection counts, so concurrent requests behind a locked
+        database each get their 503 after the timeout, not one timeout after another.
         """
         start = time.perf_counter()
+        deadline = time.monotonic() + self.config.audit_timeout
         try:
             if self.inline_audit:
                 try:
                     return fn(*args, quick=True)
                 except AuditBusy:
                     pass
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._bounded, fn, args, deadline)
         finally:
             self.metrics.audit_latency.observe((), time.perf_counter() - start)
+
+    def _bounded(self, fn: Callable[..., T], args: tuple, deadline: float) -> T:
+        """On an audit thread: run `fn` with what is left of the call's time (none left: a 503 at once)."""
+        if time.monotonic() >= deadline:
+            raise AuditUnavailable(f"no audit thread was free within the audit timeout "
+                                   f"({self.config.audit_timeout:g} s)")
+        return fn(*args, deadline=deadline)
 
     async def reload(self, model_dir: str | None = None, policy: str | None = None,
                      roll: bool = False) -> tuple[ServingState, ServingState]:

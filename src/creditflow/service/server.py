@@ -2,8 +2,9 @@
 
 One worker: the `creditflow serve` process serves; SIGHUP or POST /v1/admin/reload swaps the
 bundle in place. N workers: uvicorn's supervisor runs N worker processes on one socket; SIGHUP
-to the supervisor replaces them one at a time, each new worker verifying the bundle before it
-takes traffic (a worker that cannot load it never starts and the old one keeps serving).
+to the supervisor checks the bundle there (refused: one log line, no worker touched), then replaces
+the workers one at a time, each new worker verifying the bundle before it takes traffic (a worker
+that cannot load it never starts and the old one keeps serving).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from creditflow.data.errors import CreditflowError
 from creditflow.service.audit import open_audit
 from creditflow.service.config import CONFIG_ENV, ServiceConfig
 from creditflow.service.runtime import Runtime, load_key_rings
-from creditflow.service.state import ServingState, load_state
+from creditflow.service.state import ServingState, load_state, read_deploy_file
 
 log = logging.getLogger("creditflow.service")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -46,6 +48,18 @@ def _bind(host: str, port: int) -> socket.socket:
         raise CreditflowError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost): reachable from this machine only."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def check(config: ServiceConfig) -> ServingState:
@@ -86,6 +100,10 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
     _setup_logging(log_level)
     state = check(config)
     sock = _bind(host, port)
+    api_keys, _ = load_key_rings(config)
+    if config.insecure_no_auth and not api_keys and not _is_loopback(host):
+        log.warning("--insecure-no-auth on %s: anyone who can reach this address gets credit decisions without a "
+                    "key (and each is written to the audit log); serve without keys on 127.0.0.1 only", host)
     common: dict[str, Any] = {"log_level": log_level, "access_log": access_log, "timeout_graceful_shutdown": 30,
                               "server_header": False, "http": http, "loop": loop}
     if config.workers == 1:
@@ -108,14 +126,31 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
     log.info("serving model %s with policy %s on http://%s:%d with %d workers", state.model_version,
              state.policy_version, host, port, config.workers)
     state.log_warnings()
-    from uvicorn.supervisors import Multiprocess
-
     uv_config = uvicorn.Config("creditflow.service.server:worker_app", factory=True, workers=config.workers, **common)
     try:
-        Multiprocess(uv_config, sockets=[sock]).run()  # as uvicorn.run does, but on our TCP_NODELAY socket
+        _supervisor(uv_config, sock, config).run()  # as uvicorn.run does, but on our TCP_NODELAY socket
     finally:
         sock.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _supervisor(uv_config: Any, sock: socket.socket, config: ServiceConfig) -> Any:
+    """uvicorn's multi-process supervisor, checking the bundle itself before it rolls the workers on SIGHUP."""
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        def restart_all(self) -> None:
+            """A bundle or policy that would be refused is refused here, in one log line, and no worker is
+            touched (else each new worker would fail to start, and uvicorn would report it "not ready in time")."""
+            model_dir, policy = read_deploy_file(config.deploy_file)  # where an admin reload switched to
+            try:
+                load_state(config, model_dir, policy if model_dir else None)
+            except CreditflowError as exc:
+                log.error("reload on SIGHUP refused, the workers keep serving their current model: %s", exc.message)
+                return
+            super().restart_all()
+
+    return Supervisor(uv_config, sockets=[sock])
 
 
 def worker_app() -> Any:
@@ -128,6 +163,6 @@ def worker_app() -> Any:
         runtime = Runtime.from_config(config)
     except CreditflowError as exc:
         log.error("worker cannot start: %s", exc.message)
-        raise
+        sys.exit(1)  # the reason is logged: no traceback from the worker process
     log.info("worker ready: model %s, policy %s", runtime.state.model_version, runtime.state.policy_version)
     return create_app(runtime)

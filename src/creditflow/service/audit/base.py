@@ -182,13 +182,16 @@ class AuditLog(Protocol):
 
     Logs with ``inline = True`` are called on the event loop with ``quick=True``: they must then raise
     `AuditBusy` instead of waiting for a lock, and the call is repeated on an audit thread.
+    On an audit thread, calls get ``deadline`` (a `time.monotonic()` value): they must not wait past it
+    (for a connection, a lock or a statement) but raise `AuditUnavailable`.
     """
 
     url: str  # for the operator's log: passwords redacted
     backend: str  # sqlite | postgresql
     database: str  # file or database name, all that API clients are shown
 
-    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
+    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None,
+               deadline: float | None = None) -> StoredResponse | None:
         """Write the entries (and the idempotency key) in one transaction.
 
         Returns None when written; when the key was already recorded, writes nothing and returns
@@ -196,12 +199,16 @@ class AuditLog(Protocol):
         """
         ...
 
-    def lookup(self, key: str, client: str | None = None) -> StoredResponse | None:
+    def lookup(self, key: str, client: str | None = None, deadline: float | None = None) -> StoredResponse | None:
         """The response stored for this client's key (None: the client never used it)."""
         ...
 
-    def ping(self) -> None:
+    def ping(self, deadline: float | None = None) -> None:
         """Raise `AuditUnavailable` unless the database answers and could take a write now; never waits long."""
+        ...
+
+    def probe(self, deadline: float | None = None) -> None:
+        """Commit a write that leaves no trace; raise `AuditUnavailable` if the database cannot take it."""
         ...
 
     def count(self) -> int: ...

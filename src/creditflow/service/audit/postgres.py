@@ -9,6 +9,7 @@ starting together migrate once.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from creditflow.data.errors import CreditflowError
@@ -42,6 +43,7 @@ class PostgresAudit:
 
         self._psycopg = psycopg
         self._dsn = url
+        self._timeout = timeout
         self._statement_ms = str(max(1, round(timeout * 1000)))
         self.url = redact_url(url)
         self.database = database_name(url)
@@ -93,14 +95,32 @@ class PostgresAudit:
                     conn.execute(statement)
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version,))
 
-    def _run(self, fn: Any) -> Any:
+    def _limit(self, conn: Any, deadline: float | None) -> None:
+        """Inside a transaction: its statements and lock waits get only what is left until `deadline`.
+
+        The session's statement_timeout and lock_timeout are the whole audit timeout; a call that
+        already waited (queued for an audit thread) gets the rest, so no request waits longer in all.
+        """
+        if deadline is None:
+            return
+        left_ms = round((deadline - time.monotonic()) * 1000)
+        if left_ms <= 0:
+            raise AuditUnavailable(f"postgresql: no time left within the audit timeout ({self._timeout:g} s)")
+        if left_ms < int(self._statement_ms) - 20:  # the session's settings would allow more than is left
+            conn.execute("SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                         (str(left_ms), str(left_ms)))
+
+    def _run(self, fn: Any, deadline: float | None = None) -> Any:
         """Run `fn(connection)`; a connection that went stale (database restarted) is replaced once.
 
-        Every database error, opening the connection included, becomes `AuditUnavailable` (a 503).
+        Every database error, opening the connection included, becomes `AuditUnavailable` (a 503);
+        so does a `deadline` (time.monotonic()) that has passed before a try begins.
         """
         psycopg = self._psycopg
         for attempt in (1, 2):
             fresh = True  # a connection that cannot even be opened is not retried
+            if deadline is not None and time.monotonic() >= deadline:
+                raise AuditUnavailable(f"postgresql: no time left within the audit timeout ({self._timeout:g} s)")
             try:
                 conn, fresh = self._connect()
                 return fn(conn)
@@ -116,9 +136,11 @@ class PostgresAudit:
                 raise AuditUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
         raise AssertionError("unreachable")
 
-    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None) -> StoredResponse | None:
+    def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None,
+               deadline: float | None = None) -> StoredResponse | None:
         def write(conn: Any) -> None:
             with conn.transaction():
+                self._limit(conn, deadline)
                 if stored is not None:
                     cur = conn.execute(
                         f"INSERT INTO {IDEMPOTENCY_TABLE} (client, idempotency_key, request_hash, response_json, "
@@ -133,28 +155,41 @@ class PostgresAudit:
                     cur.executemany(_INSERT, [e.row() for e in entries])
 
         try:
-            return self._run(write)
+            return self._run(write, deadline)
         except _AlreadyStored:
             return self.lookup(stored.key, stored.client) if stored is not None else None
 
-    def lookup(self, key: str, client: str | None = None) -> StoredResponse | None:
+    def lookup(self, key: str, client: str | None = None, deadline: float | None = None) -> StoredResponse | None:
         def read(conn: Any) -> StoredResponse | None:
             with conn.transaction():
+                self._limit(conn, deadline)
                 row = conn.execute(
                     "SELECT idempotency_key, request_hash, response_json, created_at, client "
                     f"FROM {IDEMPOTENCY_TABLE} WHERE client = %s AND idempotency_key = %s", (client or "", key),
                 ).fetchone()
             return StoredResponse(row[0], row[1], row[2], row[3].isoformat(), row[4]) if row else None
 
-        return self._run(read)
+        return self._run(read, deadline)
 
-    def ping(self) -> None:
+    def ping(self, deadline: float | None = None) -> None:
         """The database answers and a decision could be written now: the tables' write lock is free."""
         def ping(conn: Any) -> None:
             with conn.transaction():
                 conn.execute(f"LOCK TABLE {DECISIONS_TABLE}, {IDEMPOTENCY_TABLE} IN ROW EXCLUSIVE MODE NOWAIT")
 
         self._run(ping)
+
+    def probe(self, deadline: float | None = None) -> None:
+        """Commit a write that leaves nothing behind (a row added to and removed from the schema table in
+        one transaction), as a decision's commit would, after checking the tables' write lock is free."""
+        def probe(conn: Any) -> None:
+            with conn.transaction():
+                self._limit(conn, deadline)
+                conn.execute(f"LOCK TABLE {DECISIONS_TABLE}, {IDEMPOTENCY_TABLE} IN ROW EXCLUSIVE MODE NOWAIT")
+                conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (0)")
+                conn.execute(f"DELETE FROM {SCHEMA_TABLE} WHERE version = 0")
+
+        self._run(probe, deadline)
 
     def count(self) -> int:
         def count(conn: Any) -> int:

@@ -5,7 +5,8 @@ With ``synchronous=NORMAL`` (default) a committed decision survives the process 
 an fsync per commit. Commits are cheap (no fsync) and run inline on the service's event loop
 (``inline = True``) with a short busy timeout; when another connection (another worker, a backup,
 someone's ``sqlite3`` shell) holds the write lock longer, the call gives up at once (`AuditBusy`)
-and the service repeats it on an audit thread, which waits up to `timeout` seconds, so the event
+and the service repeats it on an audit thread, which waits for what is left of `timeout` seconds
+(counted from when the request began to wait: queueing behind other audit calls counts), so the event
 loop (health checks, other requests) never waits on the lock. WAL checkpoints, which do fsync, run
 on a background thread instead of inside whichever commit happens to cross the WAL size limit.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,20 +52,26 @@ class SQLiteAudit:
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_every: float = CHECKPOINT_EVERY_S,
                  timeout: float = 5.0) -> None:
         self.path = Path(path)
-        self._patient_ms = max(1, round(timeout * 1000))
-        self._quick = False
+        self._timeout = timeout
+        self._busy_ms = max(1, round(timeout * 1000))  # the connection's busy_timeout now
         self.url = f"sqlite:///{self.path}"
         self.database = self.path.name
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise CreditflowError(f"sqlite synchronous must be normal, full or extra, not {synchronous!r}",
                                   file=str(self.path))
         self._lock = threading.Lock()
+        # A missing directory is refused, not created: a typo, or a volume that failed to mount, would
+        # otherwise put the audit trail somewhere nobody keeps.
+        parent = self.path.parent
+        if not parent.is_dir():
+            what = "is not a directory" if parent.exists() else "does not exist"
+            raise CreditflowError(f"the audit database's directory {str(parent)!r} {what} (create it first, or "
+                                  "check the path and that its volume is mounted)", file=str(self.path))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._conn.execute(f"PRAGMA busy_timeout={self._patient_ms}")
+            self._conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
             self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             self._conn.execute("PRAGMA journal_size_limit=67108864")
             self._migrate()
@@ -123,16 +131,30 @@ class SQLiteAudit:
             raise
 
     @contextlib.contextmanager
-    def _session(self, quick: bool) -> Iterator[sqlite3.Connection]:
+    def _session(self, quick: bool, deadline: float | None = None) -> Iterator[sqlite3.Connection]:
         """The connection, held alone. `quick` (on the event loop): raise `AuditBusy` rather than wait for
-        this process's other users of it or for another connection's write lock beyond QUICK_BUSY_MS."""
-        if not self._lock.acquire(blocking=not quick):
-            raise AuditBusy("sqlite: the connection is in use by an audit thread")
+        this process's other users of it or for another connection's write lock beyond QUICK_BUSY_MS.
+
+        Otherwise wait until `deadline` (time.monotonic(); default: the audit timeout from now) in all:
+        for this process's other users of the connection, then for another connection's write lock.
+        """
+        if quick:
+            if not self._lock.acquire(blocking=False):
+                raise AuditBusy("sqlite: the connection is in use by an audit thread")
+        else:
+            if deadline is None:
+                deadline = time.monotonic() + self._timeout
+            if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise AuditUnavailable(f"sqlite: the connection stayed busy for the whole audit timeout "
+                                       f"({self._timeout:g} s)")
         try:
             try:
-                if quick != self._quick:
-                    self._conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS if quick else self._patient_ms}")
-                    self._quick = quick
+                busy_ms = QUICK_BUSY_MS if quick else round((deadline - time.monotonic()) * 1000)
+                if busy_ms <= 0:
+                    raise AuditUnavailable(f"sqlite: no time left within the audit timeout ({self._timeout:g} s)")
+                if busy_ms != self._busy_ms:
+                    self._conn.execute(f"PRAGMA busy_timeout={busy_ms}")
+                    self._busy_ms = busy_ms
                 yield self._conn
             except sqlite3.Error as exc:
                 if quick and getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
@@ -142,8 +164,8 @@ class SQLiteAudit:
             self._lock.release()
 
     def record(self, entries: list[AuditEntry], stored: StoredResponse | None = None,
-               quick: bool = False) -> StoredResponse | None:
-        with self._session(quick) as c:
+               quick: bool = False, deadline: float | None = None) -> StoredResponse | None:
+        with self._session(quick, deadline) as c:
             c.execute("BEGIN IMMEDIATE")
             try:
                 if stored is not None:
@@ -171,17 +193,36 @@ class SQLiteAudit:
         ).fetchone()
         return StoredResponse(*row) if row else None
 
-    def lookup(self, key: str, client: str | None = None, quick: bool = False) -> StoredResponse | None:
-        with self._session(quick):
+    def lookup(self, key: str, client: str | None = None, quick: bool = False,
+               deadline: float | None = None) -> StoredResponse | None:
+        with self._session(quick, deadline):
             return self._lookup(key, client)
 
-    def ping(self, quick: bool = True) -> None:
+    def ping(self, quick: bool = True, deadline: float | None = None) -> None:
         """The database answers and a decision could be written now: the write lock is free (or freed
         within QUICK_BUSY_MS). Never waits longer, wherever it is called from."""
         try:
             with self._session(quick=True) as c:
                 c.execute("BEGIN IMMEDIATE")
                 c.execute("ROLLBACK")
+        except AuditBusy as exc:
+            raise AuditUnavailable(f"{exc} (the write lock is held by another connection)") from None
+
+    def probe(self, quick: bool = True, deadline: float | None = None) -> None:
+        """Commit a write that leaves nothing behind (a row added to and removed from the schema table in
+        one transaction), as a decision's commit would; raise `AuditUnavailable` if it fails (disk full,
+        read-only file, I/O error). Like `ping`, never waits for the lock beyond QUICK_BUSY_MS."""
+        try:
+            with self._session(quick=True) as c:
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    c.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (0)")
+                    c.execute(f"DELETE FROM {SCHEMA_TABLE} WHERE version = 0")
+                    c.execute("COMMIT")
+                except BaseException:
+                    if c.in_transaction:
+                        c.execute("ROLLBACK")
+                    raise
         except AuditBusy as exc:
             raise AuditUnavailable(f"{exc} (the write lock is held by another connection)") from None
 
