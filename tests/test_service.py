@@ -178,6 +178,23 @@ def test_bad_input_gets_422_with_the_field_and_no_audit_row(server, client, appl
     assert audit_count(server) == before
 
 
+def test_a_key_written_twice_in_one_object_is_refused(server, client, applicants):  # noqa: F811
+    # before, {"AGE": 37, "AGE": 10} was decided on the last value (a reject by rule) without a word
+    before = audit_count(server)
+    one = json.dumps({"applicant": applicants[0]})[:-2] + ', "AGE": 10}}'
+    r = client.post("/v1/decisions", content=one.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "applicant", "AGE"] and "written twice" in r.text
+    batch = '{"applications": [' + json.dumps({"applicant": applicants[1]}) + ", " + one + "]}"
+    r = client.post("/v1/decisions/batch", content=batch.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "applications", "AGE"]
+    assert audit_count(server) == before
+    # the same key in two different objects is no repeat
+    r = client.post("/v1/decisions/batch", json={"applications": [{"applicant": applicants[0]},
+                                                                   {"applicant": applicants[1]}]})
+    assert r.status_code == 200, r.text
+
+
 def test_a_null_never_missing_in_training_is_refused_saying_why(client, applicants):  # noqa: F811
     a = applicants[0]
     for url, body, loc in [("/v1/decisions", {"applicant": {**a, "PAY_0": None}}, ["body", "applicant", "PAY_0"]),

@@ -32,7 +32,7 @@ from creditflow.service.decide import decide, new_id, now_iso
 from creditflow.service.metrics import CONTENT_TYPE
 from creditflow.service.runtime import Runtime
 from creditflow.service.schemas import BatchOut, DecisionOut, ErrorOut, ReloadIn, ReloadOut
-from creditflow.service.validation import applicant_dict, error_details
+from creditflow.service.validation import applicant_dict, duplicate_key, error_details
 
 log = logging.getLogger("creditflow.service")
 REQUEST_ID = "creditflow.request_id"
@@ -241,6 +241,12 @@ def create_app(runtime: Runtime) -> FastAPI:
             parsed = state.models.parse_batch(body) if batch else state.models.parse_decision(body)
         except ValidationError as exc:
             return _error(422, request, error_details(exc, fields=state.models.fields))
+        repeated = duplicate_key(body)
+        if repeated is not None:
+            return _error(422, request, [{"loc": ["body", "applications" if batch else "applicant", repeated],
+                                          "msg": f"the key {repeated!r} is written twice in one JSON object: which "
+                                                 "value counts is ambiguous; send it once", "type": "value_error",
+                                          "input": None}])
         created = now_iso()
         items = parsed.applications if batch else [parsed]
 

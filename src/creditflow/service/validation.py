@@ -19,6 +19,7 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -196,6 +197,28 @@ def build_models(fields: list[InputField], max_batch: int = 100, reject_unknown:
     batch = create_model("BatchRequest", __config__=strict,
                          applications=(Annotated[list[decision], Field(min_length=1, max_length=max_batch)], ...))
     return RequestModels(applicant=applicant, decision=decision, batch=batch, fields=tuple(fields))
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first key written twice inside one JSON object of `body`, or None. JSON parsers keep the last value
+    of a repeated key without a word, so `{"AGE": 37, "AGE": 10}` would be decided on 10; the service refuses
+    it instead. (A body that is not JSON at all is left to the request model's own error.)"""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> None:  # values are not needed: no dict is built
+        if not found and len(items) > 1:
+            seen: set[str] = set()
+            for k, _ in items:
+                if k in seen:
+                    found.append(k)
+                    break
+                seen.add(k)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except ValueError:
+        return None
+    return found[0] if found else None
 
 
 def applicant_dict(model: BaseModel) -> dict[str, Any]:
