@@ -320,6 +320,24 @@ def test_readiness_says_not_ready_while_audit_writes_fail(service_bundle, applic
     assert "Traceback" not in server.log()
 
 
+def test_an_audit_database_deleted_while_serving_stops_the_decisions(service_bundle, applicants, tmp_path):  # noqa: F811
+    """Before, with the database file deleted under the running service, decisions still got 200 and /readyz
+    said ready: SQLite went on writing to the unlinked file, and every decision since was lost at the stop."""
+    server = ServiceProcess([str(service_bundle)], workdir=tmp_path).start()
+    try:
+        with server.client() as c:
+            assert c.post("/v1/decisions", json={"applicant": applicants[0]}).status_code == 200
+            for suffix in ("", "-wal", "-shm"):
+                (tmp_path / f"creditflow-audit.db{suffix}").unlink(missing_ok=True)
+            r = c.post("/v1/decisions", json={"applicant": applicants[1]})
+            assert r.status_code == 503, r.text
+            ready = c.get("/readyz")
+            assert ready.status_code == 503 and "was deleted or replaced" in ready.json()["reason"], ready.text
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()
+
+
 def test_a_missing_audit_directory_is_refused_not_created(service_bundle, tmp_path):  # noqa: F811
     for audit, missing in [(str(tmp_path / "nonexistent" / "dir" / "audit.db"), tmp_path / "nonexistent"),
                            ("sqlite:///typo/a.db", tmp_path / "typo")]:

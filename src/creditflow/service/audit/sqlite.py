@@ -79,6 +79,7 @@ class SQLiteAudit:
             raise CreditflowError(f"cannot open the audit database: {exc}", file=str(self.path)) from None
         except OSError as exc:
             raise CreditflowError(f"cannot create the audit database: {exc}", file=str(self.path)) from None
+        self._identity = self._file_identity()
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(checkpoint_every,),
                                               name="creditflow-audit-checkpoint", daemon=True)
@@ -130,6 +131,20 @@ class SQLiteAudit:
             c.execute("ROLLBACK")
             raise
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _check_file(self) -> None:
+        """Refuse to write once the database file was deleted or replaced under the open connection: SQLite
+        would go on committing to the unlinked file, and every decision since would be lost at the stop."""
+        if self._file_identity() != self._identity:
+            raise AuditUnavailable(f"sqlite: the audit database file {str(self.path)!r} was deleted or replaced "
+                                   "while the service ran; restore it or restart the service")
+
     @contextlib.contextmanager
     def _session(self, quick: bool, deadline: float | None = None) -> Iterator[sqlite3.Connection]:
         """The connection, held alone. `quick` (on the event loop): raise `AuditBusy` rather than wait for
@@ -148,6 +163,7 @@ class SQLiteAudit:
                 raise AuditUnavailable(f"sqlite: the connection stayed busy for the whole audit timeout "
                                        f"({self._timeout:g} s)")
         try:
+            self._check_file()
             try:
                 busy_ms = QUICK_BUSY_MS if quick else round((deadline - time.monotonic()) * 1000)
                 if busy_ms <= 0:
