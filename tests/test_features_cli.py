@@ -291,6 +291,18 @@ def test_an_output_that_is_an_input_file_is_refused(tmp_path):
     assert code == 2 and "--report is the --spec file" in text, text
 
 
+def test_a_report_on_the_out_path_is_refused_before_the_table_is_written(tmp_path):
+    (tmp_path / "ev.csv").write_text("client_id,ts,amount\n7,2024-01-10,10\n", encoding="utf-8")
+    (tmp_path / "out.csv").write_text("earlier table\n", encoding="utf-8")
+    code, text, out = mini(tmp_path, "", "client_id,observation_date\n7,2024-01-15\n", "--report",
+                           tmp_path / "." / "out.csv")
+    assert code == 2 and text.startswith("error:") and "--report is the --out file" in text, text
+    assert out.read_text(encoding="utf-8") == "earlier table\n"  # neither the table nor the report written
+    code, text, out = mini(tmp_path, "", "client_id,observation_date\n7,2024-01-15\n", "--report",
+                           tmp_path / "new.csv", out_name="new.csv")  # refused also when neither exists yet
+    assert code == 2 and "--report is the --out file" in text and not out.exists(), text
+
+
 def cli(*args: object):  # noqa: ANN201 - the real command line, in a process of its own
     import subprocess
     import sys

@@ -71,7 +71,7 @@ def _build_on_cluster(
 
 @command("features")
 def features_cmd(
-    events: Path = typer.Option(..., "--events", help="Behaviour events: CSV or Parquet (statements, repayments ...)."),
+    events: Path = typer.Option(..., "--events", help="Behaviour events: CSV, Parquet or Excel (statements, repayments ...)."),
     spec: Path = typer.Option(..., "--spec", help="Feature spec (YAML): entity, event time, windows, features."),
     out: Path = typer.Option(
         ..., "--out", help="Output table: .csv, .parquet or .xlsx (dates with a time zone: wall time without it)."
@@ -108,6 +108,9 @@ def features_cmd(
     refuse_overwriting_inputs({"--out": out, "--report": report},
                               {"the --events table": events, "the --profiles file": profiles, "the --labels table": labels,
                                "the --spec file": spec, "the --tags file": tags})
+    if report is not None and report.resolve() == out.resolve():  # neither need exist yet
+        raise DataError("--report is the --out file: the report would overwrite the feature table",
+                        file=str(out), hint="write the report to another file, e.g. report.json")
     behaviour = BehaviourSpec.from_yaml(spec)
     if drop_duplicates:
         behaviour = replace(behaviour, on_duplicate="drop")
