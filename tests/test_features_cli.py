@@ -182,6 +182,19 @@ def test_as_of_builds_one_row_per_entity(small):
     assert len(table) == 200 and (table["observation_date"] == "2005-09-30").all()
 
 
+def test_as_of_in_a_wrong_year_warns_and_counts_no_event_used(small, tmp_path):
+    d, events, _ = small
+    report = tmp_path / "r.json"
+    code, text = invoke("features", "--profiles", d / "profiles.jsonl", "--events", d / "events.csv", "--spec", SPEC,
+                        "--as-of", "2000-01-01",
+                        "--out", tmp_path / "o.csv", "--report", report)
+    assert code == 0, text
+    assert f"(0 of {len(events):,} events" in text and "warning: 200 of 200" in text, text
+    assert "200 of 200 observation(s) have events for their entity but none before the observation" in text
+    r = json.loads(report.read_text())
+    assert (r["n_events_used"], r["observations_without_events"], len(r["warnings"])) == (0, 200, 1)
+
+
 @pytest.mark.slow
 def test_documented_pipeline_leaves_sex_out_and_gives_the_documented_aucs(tmp_path):
     """docs/features.md: its features -> train commands, re-run here, keep sex out of the card and give

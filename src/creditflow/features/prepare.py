@@ -28,6 +28,8 @@ from creditflow.features.times import parse_times
 
 TS, ROW, SEQ, OBS_TS, OBS_ROW, OBS_UNTIL = "__ts", "__row", "__seq", "__obs_ts", "__obs_row", "__obs_until"
 RAW = "__raw"
+# `attrs` of an engine's result: events inside some window of some observation, observations with such an event
+EVENTS_USED, OBS_WITH_EVENTS = "events_used", "observations_with_events"
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -343,5 +345,4 @@ def prepare_events(
     # order key of (time, input row) in one int64: dense time rank * n + row (< n**2, no overflow)
     rank, _ = pd.factorize(prepared[TS], sort=True)
     prepared[SEQ] = rank.astype(np.int64) * max(len(events), 1) + prepared[ROW].to_numpy()
-    report.n_events_used = len(prepared)
     return prepared
