@@ -543,3 +543,25 @@ def test_engines_report_the_same_usage_on_a_random_log():
     assert 0 < fast.n_events_used < fast.n_events - fast.dropped_unknown_entity_events
     assert (fast.n_events_used, fast.observations_without_events, fast.observations_with_only_unusable_events) == (
         slow.n_events_used, slow.observations_without_events, slow.observations_with_only_unusable_events)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_filter_on_a_text_no_event_holds_warns_with_the_values_there_are(engine):
+    """A case typo ('Credit' for 'credit') gave all-zero counts without a word."""
+    events = pd.DataFrame({"id": [1, 1, 2], "t": ["2024-01-01", "2024-01-02", "2024-01-03"],
+                           "kind": ["credit", "debit", "credit"], "v": [1.0, 2.0, 3.0]})
+    obs = pd.DataFrame({"id": [1, 2], "obs": ["2024-02-01", "2024-02-01"]})
+    base = {"entity": "id", "event_time": "t", "observation_date": "obs", "windows": ["30d", "90d"]}
+    spec = BehaviourSpec.from_dict({**base, "features": [
+        {"name": "c_{window}", "agg": "count", "filter": "kind == 'Credit'"},
+        {"name": "s_{window}", "agg": "sum", "column": "v", "filter": "kind in ['debit', 'refund']"},
+        {"name": "ok_{window}", "agg": "count", "filter": "kind != 'debit'"}]})
+    table = build_feature_table(None, events, spec, obs, engine=engine, files={"events": "ev.csv"})
+    assert (table.frame["c_30d"] == 0).all()
+    warned = table.report.warnings
+    assert warned == [
+        "filter \"kind == 'Credit'\" (feature(s) 'c_30d', 'c_90d'): no event holds 'Credit' in column 'kind' of "
+        "'ev.csv' (it holds 'credit', 'debit'); did you mean 'credit'?",
+        "filter \"kind in ['debit', 'refund']\" (feature(s) 's_30d', 's_90d'): no event holds 'refund' in column "
+        "'kind' of 'ev.csv' (it holds 'credit', 'debit')",
+    ]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from creditflow.data.errors import DataError, shown
 from creditflow.data.io import check_finite, check_not_nested, first_nested, is_text
-from creditflow.features.expr import KindError, column_kind
+from creditflow.features.expr import EMPTY, TEXT, KindError, column_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.times import parse_times
@@ -212,6 +212,35 @@ def _check_filters(spec: BehaviourSpec, columns: dict[str, pd.Series], events: p
     return as_text
 
 
+def _warn_absent_texts(spec: BehaviourSpec, columns: dict[str, pd.Series], report: BuildReport,
+                       file: str | None) -> None:
+    """Warn of a filter comparing a column with a text no event holds (a case typo, 'Credit' for 'credit',
+    or a wrongly decoded file): its features would be all 0 or all missing without a word."""
+    users: dict[tuple[str, str, str], list[str]] = {}  # (filter, column, text) -> the features using it
+    for fc in spec.columns:
+        for f in (f for t in fc.terms for f in t.filters):
+            for col, text in f.text_literals():
+                names = users.setdefault((f.text, col, text), [])
+                if fc.name not in names:
+                    names.append(fc.name)
+    values: dict[str, set] = {}
+    for (filt, col, text), names in users.items():
+        if col not in columns or column_kind(columns[col]) not in (TEXT, EMPTY):
+            continue
+        if col not in values:
+            values[col] = set(pd.unique(columns[col].dropna()))
+        if text in values[col]:
+            continue
+        held = sorted(str(v) for v in values[col])
+        near = [v for v in held if v.casefold() == text.casefold()]
+        what = ("it is empty" if not held else f"it holds {', '.join(map(repr, held[:8]))}"
+                + (f" and {len(held) - 8} more" if len(held) > 8 else ""))
+        features = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        where = f" of {file!r}" if file else ""
+        report.warn(f"filter {filt!r} (feature(s) {features}): no event holds {text!r} in column '{col}'{where} "
+                    f"({what})" + (f"; did you mean {near[0]!r}?" if near else ""))
+
+
 def _kind_error(exc: KindError, values: pd.Series, file: str | None) -> DataError:
     """The filter's error; where the column holds numbers but for a few text values, the first of those."""
     reason, row = f"filter {exc.reason.removeprefix('expression ')}", None
@@ -337,6 +366,7 @@ def prepare_events(
     columns = {c: _numeric(v, c, file) if c in value_cols else v for c, v in columns.items()}
     for col in _check_filters(spec, columns, events, file):
         columns[col] = pd.Series(pd.array([None] * len(events), dtype="str"))  # matches no text, in SQL too
+    _warn_absent_texts(spec, {c: v[keep] for c, v in columns.items()}, report, file)
     for col, values in columns.items():  # nullable true/false stays so (NULL in SQL), not objects
         out[col] = values.array if isinstance(values.dtype, pd.BooleanDtype) else values.to_numpy()
     prepared = pd.DataFrame(out, copy=False)  # no block consolidation: saves a copy of every column
