@@ -384,3 +384,20 @@ def test_cluster_writes_the_one_machine_table_byte_for_byte(tmp_path):
     r = cli(*common, "--out", tmp_path / "x.parquet", "--cluster", "local:2", "--engine", "spark")
     assert r.returncode == 2 and "unknown engine 'spark'; expected one of ['duckdb', 'pandas']" in r.stderr, r.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_hints_name_the_command_line_flags_and_as_of_and_time_format(tmp_path):
+    labels = "client_id,observation_date\n7,2024-01-15\n"
+    code, text, out = mini(tmp_path, "client_id,ts,amount\n7,2024-01-10,10\n8,2024-01-10,5\n", labels)
+    assert code == 2 and "--drop-unknown-entities" in text and "on_unknown_entity: drop" in text, text
+    code, text, out = mini(tmp_path, "client_id,ts,amount\n7,2024-01-10,10\n7,2024-01-10,10\n", labels)
+    assert code == 2 and "--drop-duplicates" in text and "on_duplicate: drop" in text, text
+    code, text, out = mini(tmp_path, "client_id,ts,amount\n7,10/01/2024,10\n", labels)
+    assert code == 2 and "column 'ts'" in text and "time_format" in text, text
+    (tmp_path / "ev.csv").write_text("client_id,ts,amount\n7,2024-01-10,10\n", encoding="utf-8")
+    code, text = invoke("features", "--events", tmp_path / "ev.csv", "--spec", tmp_path / "spec.yaml",
+                        "--as-of", "01/02/2024", "--out", tmp_path / "o.csv")
+    assert code == 2 and text.startswith("error: --as-of '01/02/2024' is not a date/time") and "row" not in text, text
+    assert not (tmp_path / "o.csv").exists()
+    code, text = invoke("features", "--help")
+    assert code == 0 and "Behaviour events: CSV, Parquet or" in text and "Excel" in text, text

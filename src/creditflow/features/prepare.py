@@ -323,10 +323,17 @@ def prepare_events(
     _check_ids(ids, spec.entity, file)
     same_id_kind(ids, known, spec.entity, file, known_from)
     keep = np.ones(len(events), dtype=bool)
-    ts, raw = parse_times(
-        events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
-        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, to_utc=to_utc, raw=True,
-    )
+    try:
+        ts, raw = parse_times(
+            events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
+            anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, to_utc=to_utc, raw=True,
+        )
+    except DataError as exc:
+        if spec.time_format is not None or "not dates/times" not in exc.reason:
+            raise
+        raise DataError(exc.reason, file=exc.file, column=exc.column, row=exc.row,
+                        hint=f"{exc.hint}; for another layout set 'time_format' in the spec, e.g. '%d/%m/%Y' or "
+                             "'%Y%m'") from None
 
     # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event
     dup = exact_duplicates(events.assign(**{spec.event_time: ts}))
@@ -338,7 +345,8 @@ def prepare_events(
                 # the row is in the error's location only: on a cluster it is relocated to the file's own row
                 f"{n} event row(s) are exact duplicates of an earlier row (every column equal)",
                 file=file, column=spec.entity, row=first,
-                hint="remove them, or set 'on_duplicate: drop' in the spec to drop them with a warning",
+                hint="remove them, or drop them with a warning: --drop-duplicates on the command line, "
+                     "'on_duplicate: drop' in the spec",
             )
         report.dropped_duplicate_events = n
         report.warn(f"dropped {n} exact duplicate event row(s) (first at row {first})")
@@ -352,7 +360,8 @@ def prepare_events(
             raise DataError(
                 f"{n} event(s) for {n_ids} entity id(s) not in the {known_from}, e.g. {shown(ids.iloc[first - 1])}",
                 file=file, column=spec.entity, row=first,
-                hint="set 'on_unknown_entity: drop' in the spec to drop them with a warning",
+                hint="drop them with a warning: --drop-unknown-entities on the command line, "
+                     "'on_unknown_entity: drop' in the spec",
             )
         report.dropped_unknown_entity_events = n
         report.warn(f"dropped {n} event(s) for {n_ids} entity id(s) not in the {known_from} (first at row {first})")
