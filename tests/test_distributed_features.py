@@ -59,6 +59,19 @@ def test_cluster_features_equal_the_embedded_engine(client, inputs):
     assert dist.report.n_features == single.report.n_features
 
 
+def test_cluster_reports_the_events_used_and_warns_of_a_wrong_year_as_one_machine(client, inputs):
+    spec, _, events, obs, profiles, folder = inputs
+    early = obs.assign(observation_date="2005-06-30")  # April to June of September's six months
+    for labels in (early, obs.assign(observation_date="2000-01-01")):
+        one = build_feature_table(profiles, events, spec, labels).report
+        dist = build_features_on_cluster(client, profiles, folder, spec, labels, partitions=5).report
+        keys = ("n_events_used", "observations_without_events", "observations_with_only_unusable_events")
+        assert [getattr(dist, k) for k in keys] == [getattr(one, k) for k in keys]
+        assert len(dist.warnings) == len(one.warnings)
+    assert one.n_events_used == 0 and "have events for their entity but none before the observation" in dist.warnings[0]
+    assert build_feature_table(profiles, events, spec, early).report.n_events_used == len(events) // 2
+
+
 def test_drop_policies_count_and_errors_name_the_original_row(client, inputs, tmp_path):
     spec, tags, events, obs, profiles, _ = inputs
     dirty = pd.concat([events, events.iloc[[10, 20]], events.iloc[[0]].assign(client_id=999_999)], ignore_index=True)

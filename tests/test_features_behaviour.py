@@ -141,7 +141,9 @@ def test_duckdb_and_pandas_agree_on_a_random_log():
     fast = build_feature_table(None, ev, spec, obs, engine="duckdb")
     slow = build_feature_table(None, ev, spec, obs, engine="pandas")
     assert fast.report.dropped_unknown_entity_events > 0  # ids < 20 and >= 310 have no observation
-    assert fast.report.observations_without_events == 10
+    r = fast.report  # 10 observations of entities without events, others with events only outside the windows
+    assert r.observations_without_events - r.observations_with_only_unusable_events == 10
+    assert r.observations_with_only_unusable_events > 0
     pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=False, rtol=1e-9, atol=1e-9)
     assert fast.frame["v_count_3m"].sum() > 0 and fast.frame["ab_45d"].notna().sum() > 50
 
@@ -391,7 +393,8 @@ def test_utc_events_against_dates_without_an_offset_warn_unless_a_zone_is_set():
     assert result.frame["n"].item() == 1 and len(result.report.warnings) == 1
     assert all(w in result.report.warnings[0] for w in ("'ev.csv'", "+00:00", "'lab.csv'", "no UTC offset", "timezone"))
     zoned = build_feature_table(None, ev, BehaviourSpec.from_dict({**base, "timezone": "Asia/Taipei"}), obs)
-    assert zoned.frame["n"].item() == 0 and zoned.report.warnings == []
+    assert zoned.frame["n"].item() == 0 and zoned.report.zone_warning is None
+    assert [w for w in zoned.report.warnings if "UTC offset" in w] == []  # left: its one event is after it
     aware = obs.assign(observation_date=pd.to_datetime(obs["observation_date"]).dt.tz_localize("UTC"))
     assert build_feature_table(None, ev, BehaviourSpec.from_dict(base), aware).report.warnings == []
 
@@ -508,3 +511,57 @@ def test_float_features_are_the_same_on_every_run():
     first = build_feature_table(None, ev, spec, obs).frame
     for _ in range(4):
         pd.testing.assert_frame_equal(build_feature_table(None, ev, spec, obs).frame, first, check_exact=True)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_report_counts_only_events_inside_a_window_and_warns_when_most_observations_get_none(engine):
+    """"180,000 of 180,000 events" and 0 observations without events were reported for an --as-of in the wrong
+    year, which left every behaviour feature empty."""
+    events = pd.DataFrame({"id": [1, 1, 1, 2], "t": ["2005-09-10", "2005-10-05", "2004-01-01", "2005-12-01"],
+                           "v": [1.0, 2.0, 3.0, 4.0]})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "observation_date": "obs", "windows": ["3m"],
+                                    "features": [{"name": "n_{window}", "agg": "count"}]})
+    obs = pd.DataFrame({"id": [1, 2, 3], "obs": ["2005-09-30"] * 3})
+    r = build_feature_table(None, events, spec, obs, engine=engine).report
+    # only 2005-09-10 is before an observation and inside its window; id 2's event is after, id 3 has none
+    assert (r.n_events, r.n_events_used, r.observations_without_events) == (4, 1, 2)
+    assert r.observations_with_only_unusable_events == 1 and r.warnings == []
+    wrong_year = build_feature_table(None, events, spec, obs.assign(obs="2000-01-01"), engine=engine)
+    r = wrong_year.report
+    assert (r.n_events_used, r.observations_without_events, r.observations_with_only_unusable_events) == (0, 3, 2)
+    assert (wrong_year.frame["n_3m"] == 0).all()
+    assert len(r.warnings) == 1 and r.warnings[0].startswith("2 of 3 observation(s) have events for their entity "
+                                                             "but none before the observation inside a window")
+    assert "event times 2004-01-01 to 2005-12-01, observation dates 2000-01-01 to 2000-01-01" in r.warnings[0]
+
+
+def test_engines_report_the_same_usage_on_a_random_log():
+    ev, obs = _random_log()
+    spec = BehaviourSpec.from_dict(RANDOM_SPEC)
+    fast = build_feature_table(None, ev, spec, obs, engine="duckdb").report
+    slow = build_feature_table(None, ev, spec, obs, engine="pandas").report
+    assert 0 < fast.n_events_used < fast.n_events - fast.dropped_unknown_entity_events
+    assert (fast.n_events_used, fast.observations_without_events, fast.observations_with_only_unusable_events) == (
+        slow.n_events_used, slow.observations_without_events, slow.observations_with_only_unusable_events)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_filter_on_a_text_no_event_holds_warns_with_the_values_there_are(engine):
+    """A case typo ('Credit' for 'credit') gave all-zero counts without a word."""
+    events = pd.DataFrame({"id": [1, 1, 2], "t": ["2024-01-01", "2024-01-02", "2024-01-03"],
+                           "kind": ["credit", "debit", "credit"], "v": [1.0, 2.0, 3.0]})
+    obs = pd.DataFrame({"id": [1, 2], "obs": ["2024-02-01", "2024-02-01"]})
+    base = {"entity": "id", "event_time": "t", "observation_date": "obs", "windows": ["30d", "90d"]}
+    spec = BehaviourSpec.from_dict({**base, "features": [
+        {"name": "c_{window}", "agg": "count", "filter": "kind == 'Credit'"},
+        {"name": "s_{window}", "agg": "sum", "column": "v", "filter": "kind in ['debit', 'refund']"},
+        {"name": "ok_{window}", "agg": "count", "filter": "kind != 'debit'"}]})
+    table = build_feature_table(None, events, spec, obs, engine=engine, files={"events": "ev.csv"})
+    assert (table.frame["c_30d"] == 0).all()
+    warned = table.report.warnings
+    assert warned == [
+        "filter \"kind == 'Credit'\" (feature(s) 'c_30d', 'c_90d'): no event holds 'Credit' in column 'kind' of "
+        "'ev.csv' (it holds 'credit', 'debit'); did you mean 'credit'?",
+        "filter \"kind in ['debit', 'refund']\" (feature(s) 's_30d', 's_90d'): no event holds 'refund' in column "
+        "'kind' of 'ev.csv' (it holds 'credit', 'debit')",
+    ]

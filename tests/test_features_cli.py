@@ -182,6 +182,19 @@ def test_as_of_builds_one_row_per_entity(small):
     assert len(table) == 200 and (table["observation_date"] == "2005-09-30").all()
 
 
+def test_as_of_in_a_wrong_year_warns_and_counts_no_event_used(small, tmp_path):
+    d, events, _ = small
+    report = tmp_path / "r.json"
+    code, text = invoke("features", "--profiles", d / "profiles.jsonl", "--events", d / "events.csv", "--spec", SPEC,
+                        "--as-of", "2000-01-01",
+                        "--out", tmp_path / "o.csv", "--report", report)
+    assert code == 0, text
+    assert f"(0 of {len(events):,} events" in text and "warning: 200 of 200" in text, text
+    assert "200 of 200 observation(s) have events for their entity but none before the observation" in text
+    r = json.loads(report.read_text())
+    assert (r["n_events_used"], r["observations_without_events"], len(r["warnings"])) == (0, 200, 1)
+
+
 @pytest.mark.slow
 def test_documented_pipeline_leaves_sex_out_and_gives_the_documented_aucs(tmp_path):
     """docs/features.md: its features -> train commands, re-run here, keep sex out of the card and give
@@ -291,6 +304,18 @@ def test_an_output_that_is_an_input_file_is_refused(tmp_path):
     assert code == 2 and "--report is the --spec file" in text, text
 
 
+def test_a_report_on_the_out_path_is_refused_before_the_table_is_written(tmp_path):
+    (tmp_path / "ev.csv").write_text("client_id,ts,amount\n7,2024-01-10,10\n", encoding="utf-8")
+    (tmp_path / "out.csv").write_text("earlier table\n", encoding="utf-8")
+    code, text, out = mini(tmp_path, "", "client_id,observation_date\n7,2024-01-15\n", "--report",
+                           tmp_path / "." / "out.csv")
+    assert code == 2 and text.startswith("error:") and "--report is the --out file" in text, text
+    assert out.read_text(encoding="utf-8") == "earlier table\n"  # neither the table nor the report written
+    code, text, out = mini(tmp_path, "", "client_id,observation_date\n7,2024-01-15\n", "--report",
+                           tmp_path / "new.csv", out_name="new.csv")  # refused also when neither exists yet
+    assert code == 2 and "--report is the --out file" in text and not out.exists(), text
+
+
 def cli(*args: object):  # noqa: ANN201 - the real command line, in a process of its own
     import subprocess
     import sys
@@ -359,3 +384,20 @@ def test_cluster_writes_the_one_machine_table_byte_for_byte(tmp_path):
     r = cli(*common, "--out", tmp_path / "x.parquet", "--cluster", "local:2", "--engine", "spark")
     assert r.returncode == 2 and "unknown engine 'spark'; expected one of ['duckdb', 'pandas']" in r.stderr, r.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_hints_name_the_command_line_flags_and_as_of_and_time_format(tmp_path):
+    labels = "client_id,observation_date\n7,2024-01-15\n"
+    code, text, out = mini(tmp_path, "client_id,ts,amount\n7,2024-01-10,10\n8,2024-01-10,5\n", labels)
+    assert code == 2 and "--drop-unknown-entities" in text and "on_unknown_entity: drop" in text, text
+    code, text, out = mini(tmp_path, "client_id,ts,amount\n7,2024-01-10,10\n7,2024-01-10,10\n", labels)
+    assert code == 2 and "--drop-duplicates" in text and "on_duplicate: drop" in text, text
+    code, text, out = mini(tmp_path, "client_id,ts,amount\n7,10/01/2024,10\n", labels)
+    assert code == 2 and "column 'ts'" in text and "time_format" in text, text
+    (tmp_path / "ev.csv").write_text("client_id,ts,amount\n7,2024-01-10,10\n", encoding="utf-8")
+    code, text = invoke("features", "--events", tmp_path / "ev.csv", "--spec", tmp_path / "spec.yaml",
+                        "--as-of", "01/02/2024", "--out", tmp_path / "o.csv")
+    assert code == 2 and text.startswith("error: --as-of '01/02/2024' is not a date/time") and "row" not in text, text
+    assert not (tmp_path / "o.csv").exists()
+    code, text = invoke("features", "--help")
+    assert code == 0 and "Behaviour events: CSV, Parquet or" in text and "Excel" in text, text

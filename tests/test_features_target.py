@@ -71,8 +71,8 @@ def test_target_warns_when_its_period_anchor_differs_from_the_features(statement
                                         "period_anchor": "end", "features": [{"agg": "count", "windows": ["3m"]}]})
     labels = pd.DataFrame({"client_id": [1], "observation_date": ["2005-06-30"]})
     with pytest.warns(UserWarning, match="target stamps periods at their start but the features at their end"):
-        define_target(statements, labels, TargetSpec(**STATUS, period="month"), features=features)
-    same = TargetSpec(**STATUS, period="month", period_anchor="end")
+        define_target(statements, labels, TargetSpec(**STATUS, period="month", window="3m"), features=features)
+    same = TargetSpec(**STATUS, period="month", period_anchor="end", window="3m")  # 12m runs past the data
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         define_target(statements, labels, same, features=features)
@@ -137,3 +137,28 @@ def test_plots_are_matplotlib_figures(statements, tmp_path):
     for name, fig in (("vintage.png", vin), ("roll.png", roll)):
         fig.savefig(tmp_path / name)
         assert (tmp_path / name).stat().st_size > 5_000
+
+
+def test_a_window_running_past_the_last_record_gives_a_missing_target_with_a_warning(statements, wide):
+    """Statements end in September 2005: at 2005-07-31 a 3m window (August to October) was labelled 0/1 from
+    August and September only (right-censored), at 2005-06-30 (July to September) it is complete."""
+    spec = TargetSpec(**STATUS, bad_at=2, window="3m", period="month")
+    labels = pd.DataFrame({"client_id": [1, 2, 3], "observation_date": ["2005-07-31", "2005-06-30", "2005-07-31"]})
+    with pytest.warns(UserWarning, match=r"2 of 3 observation\(s\) have a performance window that runs past the "
+                                         r"last record in the data \(2005-09\): their target is missing"):
+        out = define_target(statements, labels, spec)
+    assert out["bad"].isna().tolist() == [True, False, True]
+    assert out["perf_records"].tolist() == [2, 3, 2]  # the records there are, still shown
+    assert out["bad"].iloc[1] == int(wide.loc[1, ["PAY_3", "PAY_2", "PAY_0"]].max() >= 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # complete windows: no warning
+        define_target(statements, labels.assign(observation_date="2005-06-30"), spec)
+    # days and timestamps: a window ending after the last record is censored too
+    rec = pd.DataFrame({"id": [1, 1, 2], "t": ["2024-01-05", "2024-01-20", "2024-01-10"], "dpd": [0, 40, 0]})
+    obs = pd.DataFrame({"id": [1, 2], "observation_date": ["2024-01-01", "2023-12-20"]})
+    for period in ("day", None):
+        with pytest.warns(UserWarning, match=r"1 of 2 observation\(s\)"):
+            got = define_target(rec, obs, TargetSpec(entity="id", time="t", status="dpd", bad_at=30, window="30d",
+                                                     period=period))
+        assert got["bad"].isna().tolist() == [True, False], period  # 2024-01-01 + 30d runs past 2024-01-20
+        assert got["perf_worst_status"].tolist() == [40, 0]

@@ -37,8 +37,21 @@ def _observations(
         source = source()
     if entity not in source.columns:
         raise DataError("column not found, needed by the spec ('entity')", column=entity)
+    _check_as_of(as_of, spec)
     ids = pd.unique(source[entity].dropna())
     return pd.DataFrame({entity: ids, spec.observation_date: as_of}), None  # type: ignore[attr-defined]
+
+
+def _check_as_of(as_of: str, spec: Any) -> None:
+    """Refuse an --as-of that is not a date as --as-of, not as a column of a file that does not exist."""
+    from creditflow.features.times import parse_times
+
+    try:
+        parse_times(pd.Series([as_of]), column="--as-of", timezone=spec.timezone)
+    except DataError as exc:
+        raise DataError(f"--as-of {as_of!r} is not a date/time: {exc.reason}"
+                        if "not dates/times" not in exc.reason else f"--as-of {as_of!r} is not a date/time",
+                        hint="write it as ISO 8601, e.g. 2005-09-30") from None
 
 
 def _entity_ids(client: Any, events: Any, entity: str) -> pd.DataFrame:
@@ -71,7 +84,7 @@ def _build_on_cluster(
 
 @command("features")
 def features_cmd(
-    events: Path = typer.Option(..., "--events", help="Behaviour events: CSV or Parquet (statements, repayments ...)."),
+    events: Path = typer.Option(..., "--events", help="Behaviour events: CSV, Parquet or Excel (statements, repayments ...)."),
     spec: Path = typer.Option(..., "--spec", help="Feature spec (YAML): entity, event time, windows, features."),
     out: Path = typer.Option(
         ..., "--out", help="Output table: .csv, .parquet or .xlsx (dates with a time zone: wall time without it)."
@@ -108,6 +121,9 @@ def features_cmd(
     refuse_overwriting_inputs({"--out": out, "--report": report},
                               {"the --events table": events, "the --profiles file": profiles, "the --labels table": labels,
                                "the --spec file": spec, "the --tags file": tags})
+    if report is not None and report.resolve() == out.resolve():  # neither need exist yet
+        raise DataError("--report is the --out file: the report would overwrite the feature table",
+                        file=str(out), hint="write the report to another file, e.g. report.json")
     behaviour = BehaviourSpec.from_yaml(spec)
     if drop_duplicates:
         behaviour = replace(behaviour, on_duplicate="drop")

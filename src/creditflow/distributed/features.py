@@ -152,7 +152,7 @@ def _ids_as_text(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 _COUNTS = ("n_events", "n_events_used", "dropped_duplicate_events", "dropped_unknown_entity_events",
-           "observations_without_events", "observations_without_profile")
+           "observations_without_events", "observations_with_only_unusable_events", "observations_without_profile")
 
 
 def build_features_on_cluster(
@@ -178,6 +178,7 @@ def build_features_on_cluster(
     import dask.dataframe as dd
 
     from creditflow.features import BuildReport, FeatureTable
+    from creditflow.features.build import warn_unusable_events
     from creditflow.features.flatten import flatten_profiles
     from creditflow.features.prepare import align_ids, same_id_kind
 
@@ -240,6 +241,9 @@ def build_features_on_cluster(
     if report.observations_without_profile:
         report.warn(f"{report.observations_without_profile} observation(s) have no profile; "
                     "their profile columns are missing")
+    with_entity_events = (report.observations_with_only_unusable_events + report.n_observations
+                          - report.observations_without_events)  # the observations with events for their entity
+    warn_unusable_events(report, with_entity_events)
     return FeatureTable(frame, report)
 
 

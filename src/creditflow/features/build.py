@@ -11,6 +11,10 @@ import pandas as pd
 from creditflow.data.errors import DataError
 from creditflow.features.flatten import flatten_profiles
 from creditflow.features.prepare import (
+    EVENTS_USED,
+    OBS_TS,
+    OBS_WITH_EVENTS,
+    TS,
     align_ids,
     prepare_events,
     prepare_observations,
@@ -80,6 +84,28 @@ def _check_offsets(times: pd.Series, dates: pd.Series, files: dict[str, str], re
                            "they are compared by wall-clock time, so events up to hours after an observation may be "
                            "used: set 'timezone' in the spec to convert both to one zone")
     report.warn(report.zone_warning)
+
+
+def _when(ts: object) -> str:
+    stamp = pd.Timestamp(ts)  # type: ignore[arg-type]
+    return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
+
+
+def warn_unusable_events(report: BuildReport, with_entity_events: int, event_times: tuple | None = None,
+                         observation_dates: tuple | None = None) -> None:
+    """Warn when most observations whose entity has events get none of them (none before the observation inside
+    a window): a wrong year in the observation dates gives an all-empty table otherwise. `event_times` and
+    `observation_dates` are (first, last), shown when given."""
+    n = report.observations_with_only_unusable_events
+    if n <= 0 or 2 * n <= with_entity_events:
+        return
+    ranges = ""
+    if event_times is not None and observation_dates is not None and not pd.isna(event_times[0]):
+        ranges = (f" (event times {_when(event_times[0])} to {_when(event_times[1])}, observation dates "
+                  f"{_when(observation_dates[0])} to {_when(observation_dates[1])})")
+    report.warn(f"{n:,} of {report.n_observations:,} observation(s) have events for their entity but none before the "
+                f"observation inside a window, so their behaviour features are empty{ranges}: check the observation "
+                "dates (the labels or --as-of) against the event times")
 
 
 def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.DataFrame:
@@ -154,7 +180,11 @@ def build_feature_table(
     _clash(origin, list(behaviour.columns), "behaviour feature", files.get("spec"))
     behaviour = behaviour.reindex(np.arange(len(out)))
     out = pd.concat([out, behaviour.set_axis(out.index)], axis=1)
-    report.observations_without_events = int((~obs[spec.entity].isin(ev[spec.entity])).sum())
+    report.n_events_used = int(behaviour.attrs.get(EVENTS_USED, 0))
+    report.observations_without_events = len(obs) - int(behaviour.attrs.get(OBS_WITH_EVENTS, 0))
+    with_entity_events = int(obs[spec.entity].isin(ev[spec.entity]).sum())
+    report.observations_with_only_unusable_events = with_entity_events - int(behaviour.attrs.get(OBS_WITH_EVENTS, 0))
+    warn_unusable_events(report, with_entity_events, (ev[TS].min(), ev[TS].max()), (obs[OBS_TS].min(), obs[OBS_TS].max()))
     _clash(origin, [d.name for d in spec.derived], "derived feature", files.get("spec"))
     out = _derive(out, spec, files.get("spec"))
     rules = tags if tags is not None else spec.tags

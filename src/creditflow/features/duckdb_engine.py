@@ -24,7 +24,18 @@ import numpy as np
 import pandas as pd
 
 from creditflow.features.expr import Expression
-from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, RAW, SEQ, TS, keeps_raw_time
+from creditflow.features.prepare import (
+    EVENTS_USED,
+    OBS_ROW,
+    OBS_TS,
+    OBS_UNTIL,
+    OBS_WITH_EVENTS,
+    RAW,
+    ROW,
+    SEQ,
+    TS,
+    keeps_raw_time,
+)
 from creditflow.features.spec import BehaviourSpec, Term
 from creditflow.features.windows import Duration
 
@@ -121,27 +132,43 @@ def _measure_sql(p: Plan, m: int) -> str:
     raise ValueError(f"no SQL for aggregation {agg!r}")
 
 
-def behaviour_sql(spec: BehaviourSpec, events: str = "events", observations: str = "observations") -> str:
-    """The query: one row per (``__obs_row``, window ``__w``) holding events, one column ``m<k>`` per measure."""
-    p = plan(spec)
+def _pairs_sql(spec: BehaviourSpec, p: Plan, events: str, observations: str) -> tuple[str, str]:
+    """The (observation, window) pairs (a ``WITH`` clause) and their join to the events inside the bounds."""
     ent, obs_ts = _q(spec.entity), f"o.{_q(OBS_TS)}"
     rows = ", ".join(f"({w}, {s.n}, '{s.unit}', {o.n})" for w, (s, o) in enumerate(p.windows))
     lo = f"CASE w.unit WHEN 'm' THEN {obs_ts} - {_interval('w.start_n', 'm')} ELSE {obs_ts} - {_interval('w.start_n', 'd')} END"
     hi = f"CASE w.unit WHEN 'm' THEN {obs_ts} - {_interval('w.offset_n', 'm')} ELSE {obs_ts} - {_interval('w.offset_n', 'd')} END"
-    measures = [f"{_measure_sql(p, m)} AS {_q(f'm{m}')}" for m in range(len(p.measures))]
     raw = keeps_raw_time(spec)  # the observation time travels with the pair, to compare the raw time with
     obs_col = f"    {obs_ts},\n" if raw else ""
     written = f"  AND e.{_q(RAW)} < ow.{_q(OBS_TS)}\n" if raw else ""
-    return (
+    pairs = (
         f"WITH w({_q(WIN)}, start_n, unit, offset_n) AS (VALUES {rows}),\n"
         f"ow AS (\n  SELECT o.{ent}, o.{_q(OBS_ROW)}, epoch_us({obs_ts}) AS {_q(OBS_US)}, w.{_q(WIN)},\n{obs_col}"
         f"    {lo} AS {_q(LO)},\n    least({hi}, o.{_q(OBS_UNTIL)}) AS {_q(HI)}\n"
         f"  FROM {observations} AS o CROSS JOIN w\n)\n"
-        f"SELECT ow.{_q(OBS_ROW)}, ow.{_q(WIN)},\n  " + ",\n  ".join(measures) + "\n"
+    )
+    join = (
         f"FROM ow JOIN {events} AS e\n"
         f"  ON e.{ent} = ow.{ent} AND e.{_q(TS)} >= ow.{_q(LO)} AND e.{_q(TS)} < ow.{_q(HI)}\n{written}"
-        f"GROUP BY ow.{_q(OBS_ROW)}, ow.{_q(OBS_US)}, ow.{_q(WIN)}"
     )
+    return pairs, join
+
+
+def behaviour_sql(spec: BehaviourSpec, events: str = "events", observations: str = "observations") -> str:
+    """The query: one row per (``__obs_row``, window ``__w``) holding events, one column ``m<k>`` per measure."""
+    p = plan(spec)
+    measures = [f"{_measure_sql(p, m)} AS {_q(f'm{m}')}" for m in range(len(p.measures))]
+    pairs, join = _pairs_sql(spec, p, events, observations)
+    return (
+        pairs + f"SELECT ow.{_q(OBS_ROW)}, ow.{_q(WIN)},\n  " + ",\n  ".join(measures) + "\n"
+        + join + f"GROUP BY ow.{_q(OBS_ROW)}, ow.{_q(OBS_US)}, ow.{_q(WIN)}"
+    )
+
+
+def events_used_sql(spec: BehaviourSpec, events: str = "events", observations: str = "observations") -> str:
+    """The query counting the distinct events inside at least one window of at least one observation."""
+    pairs, join = _pairs_sql(spec, plan(spec), events, observations)
+    return pairs + f"SELECT count(DISTINCT e.{_q(ROW)}) AS n\n" + join
 
 
 def _layout(result: pd.DataFrame, spec: BehaviourSpec, p: Plan, n_obs: int) -> pd.DataFrame:
@@ -182,6 +209,8 @@ def compute_duckdb(
     `events` is a prepared events frame, or the name of a table/view with the same columns in
     `connection`. Observations are numbered 0..n-1 in ``__obs_row`` (as `prepare_observations` does).
     Without a `connection` the query runs on one DuckDB thread, so the same data give the same floats.
+    ``attrs`` of the result: the events inside some window of some observation (`EVENTS_USED`) and the
+    observations with at least one event inside some window (`OBS_WITH_EVENTS`).
     """
     import duckdb
 
@@ -197,7 +226,11 @@ def compute_duckdb(
             events_sql = events
         con.register("__cf_obs", observations[[spec.entity, OBS_TS, OBS_ROW, OBS_UNTIL]])
         result = con.sql(behaviour_sql(spec, events_sql, "__cf_obs")).df()
+        used = int(con.execute(events_used_sql(spec, events_sql, "__cf_obs")).fetchall()[0][0])
     finally:
         if connection is None:
             con.close()
-    return _layout(result, spec, plan(spec), len(observations))
+    out = _layout(result, spec, plan(spec), len(observations))
+    out.attrs[EVENTS_USED] = used
+    out.attrs[OBS_WITH_EVENTS] = int(result[OBS_ROW].nunique())  # a (observation, window) row holds events
+    return out

@@ -134,6 +134,28 @@ class Expression:
         """Render as DuckDB SQL; column names are quoted and prefixed with `prefix` (e.g. ``e.``)."""
         return _to_sql(self.tree, self, prefix)
 
+    def text_literals(self) -> list[tuple[str, str]]:
+        """(column, text) for each text a column is compared with by ``==``, ``!=``, ``in`` or ``not in``."""
+        out: list[tuple[str, str]] = []
+        for node in ast.walk(self.tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            left = node.left
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                pairs: list[tuple[ast.AST, ast.AST]] = []
+                if isinstance(op, (ast.In, ast.NotIn)):
+                    pairs = [(left, e) for e in right.elts]  # type: ignore[attr-defined]
+                elif isinstance(op, (ast.Eq, ast.NotEq)):
+                    pairs = [(left, right), (right, left)]
+                for col, value in pairs:
+                    if (isinstance(col, ast.Name) and isinstance(value, ast.Constant)
+                            and isinstance(value.value, str)):
+                        item = (self.names.get(col.id, col.id), value.value)
+                        if item not in out:
+                            out.append(item)
+                left = right
+        return out
+
     def check(self, kinds: dict[str, str | None] | None = None, *, condition: bool = False) -> set[str]:
         """Refuse, before any engine runs it, text compared with numbers and (with `condition`) an
         expression that is not true/false, such as ``dpd`` or ``dpd + 1``.

@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 
 from creditflow.features.expr import Expression
-from creditflow.features.prepare import OBS_ROW, OBS_TS, OBS_UNTIL, RAW, SEQ, TS
+from creditflow.features.prepare import (
+    EVENTS_USED,
+    OBS_ROW,
+    OBS_TS,
+    OBS_UNTIL,
+    OBS_WITH_EVENTS,
+    RAW,
+    ROW,
+    SEQ,
+    TS,
+)
 from creditflow.features.spec import BehaviourSpec, Term
 from creditflow.features.windows import Window
 
@@ -101,7 +111,9 @@ def term_pandas(j: _Joined, term: Term) -> pd.Series:
 
 
 def compute_pandas(events: pd.DataFrame, observations: pd.DataFrame, spec: BehaviourSpec) -> pd.DataFrame:
-    """Windowed features for each prepared observation (index = ``__obs_row``), with pandas groupby."""
+    """Windowed features for each prepared observation (index = ``__obs_row``), with pandas groupby.
+
+    ``attrs`` of the result as for `compute_duckdb`: `EVENTS_USED` and `OBS_WITH_EVENTS`."""
     j = _Joined(events, observations, spec)
     out: dict[str, pd.Series] = {}
     for col in spec.columns:
@@ -114,4 +126,9 @@ def compute_pandas(events: pd.DataFrame, observations: pd.DataFrame, spec: Behav
             den = term_pandas(j, col.denominator).astype("float64")
             out[col.name] = num / den.where(den != 0)
     result = pd.DataFrame(out, index=pd.RangeIndex(j.n_obs, name=OBS_ROW))
+    used = np.zeros(len(j.frame), dtype=bool)
+    for w in {t.window for c in spec.columns for t in c.terms}:
+        used |= j.window_mask(w)
+    result.attrs[EVENTS_USED] = int(pd.unique(j.frame[ROW].to_numpy()[used]).size)
+    result.attrs[OBS_WITH_EVENTS] = int(pd.unique(j.group[used]).size)
     return result

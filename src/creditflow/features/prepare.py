@@ -21,13 +21,15 @@ import pandas as pd
 
 from creditflow.data.errors import DataError, shown
 from creditflow.data.io import check_finite, check_not_nested, first_nested, is_text
-from creditflow.features.expr import KindError, column_kind
+from creditflow.features.expr import EMPTY, TEXT, KindError, column_kind
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.times import parse_times
 
 TS, ROW, SEQ, OBS_TS, OBS_ROW, OBS_UNTIL = "__ts", "__row", "__seq", "__obs_ts", "__obs_row", "__obs_until"
 RAW = "__raw"
+# `attrs` of an engine's result: events inside some window of some observation, observations with such an event
+EVENTS_USED, OBS_WITH_EVENTS = "events_used", "observations_with_events"
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -210,6 +212,35 @@ def _check_filters(spec: BehaviourSpec, columns: dict[str, pd.Series], events: p
     return as_text
 
 
+def _warn_absent_texts(spec: BehaviourSpec, columns: dict[str, pd.Series], report: BuildReport,
+                       file: str | None) -> None:
+    """Warn of a filter comparing a column with a text no event holds (a case typo, 'Credit' for 'credit',
+    or a wrongly decoded file): its features would be all 0 or all missing without a word."""
+    users: dict[tuple[str, str, str], list[str]] = {}  # (filter, column, text) -> the features using it
+    for fc in spec.columns:
+        for f in (f for t in fc.terms for f in t.filters):
+            for col, text in f.text_literals():
+                names = users.setdefault((f.text, col, text), [])
+                if fc.name not in names:
+                    names.append(fc.name)
+    values: dict[str, set] = {}
+    for (filt, col, text), names in users.items():
+        if col not in columns or column_kind(columns[col]) not in (TEXT, EMPTY):
+            continue
+        if col not in values:
+            values[col] = set(pd.unique(columns[col].dropna()))
+        if text in values[col]:
+            continue
+        held = sorted(str(v) for v in values[col])
+        near = [v for v in held if v.casefold() == text.casefold()]
+        what = ("it is empty" if not held else f"it holds {', '.join(map(repr, held[:8]))}"
+                + (f" and {len(held) - 8} more" if len(held) > 8 else ""))
+        features = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        where = f" of {file!r}" if file else ""
+        report.warn(f"filter {filt!r} (feature(s) {features}): no event holds {text!r} in column '{col}'{where} "
+                    f"({what})" + (f"; did you mean {near[0]!r}?" if near else ""))
+
+
 def _kind_error(exc: KindError, values: pd.Series, file: str | None) -> DataError:
     """The filter's error; where the column holds numbers but for a few text values, the first of those."""
     reason, row = f"filter {exc.reason.removeprefix('expression ')}", None
@@ -292,10 +323,17 @@ def prepare_events(
     _check_ids(ids, spec.entity, file)
     same_id_kind(ids, known, spec.entity, file, known_from)
     keep = np.ones(len(events), dtype=bool)
-    ts, raw = parse_times(
-        events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
-        anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, to_utc=to_utc, raw=True,
-    )
+    try:
+        ts, raw = parse_times(
+            events[spec.event_time], column=spec.event_time, file=file, period=spec.event_period,
+            anchor=spec.period_anchor, fmt=spec.time_format, timezone=spec.timezone, to_utc=to_utc, raw=True,
+        )
+    except DataError as exc:
+        if spec.time_format is not None or "not dates/times" not in exc.reason:
+            raise
+        raise DataError(exc.reason, file=exc.file, column=exc.column, row=exc.row,
+                        hint=f"{exc.hint}; for another layout set 'time_format' in the spec, e.g. '%d/%m/%Y' or "
+                             "'%Y%m'") from None
 
     # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event
     dup = exact_duplicates(events.assign(**{spec.event_time: ts}))
@@ -307,7 +345,8 @@ def prepare_events(
                 # the row is in the error's location only: on a cluster it is relocated to the file's own row
                 f"{n} event row(s) are exact duplicates of an earlier row (every column equal)",
                 file=file, column=spec.entity, row=first,
-                hint="remove them, or set 'on_duplicate: drop' in the spec to drop them with a warning",
+                hint="remove them, or drop them with a warning: --drop-duplicates on the command line, "
+                     "'on_duplicate: drop' in the spec",
             )
         report.dropped_duplicate_events = n
         report.warn(f"dropped {n} exact duplicate event row(s) (first at row {first})")
@@ -321,7 +360,8 @@ def prepare_events(
             raise DataError(
                 f"{n} event(s) for {n_ids} entity id(s) not in the {known_from}, e.g. {shown(ids.iloc[first - 1])}",
                 file=file, column=spec.entity, row=first,
-                hint="set 'on_unknown_entity: drop' in the spec to drop them with a warning",
+                hint="drop them with a warning: --drop-unknown-entities on the command line, "
+                     "'on_unknown_entity: drop' in the spec",
             )
         report.dropped_unknown_entity_events = n
         report.warn(f"dropped {n} event(s) for {n_ids} entity id(s) not in the {known_from} (first at row {first})")
@@ -335,6 +375,7 @@ def prepare_events(
     columns = {c: _numeric(v, c, file) if c in value_cols else v for c, v in columns.items()}
     for col in _check_filters(spec, columns, events, file):
         columns[col] = pd.Series(pd.array([None] * len(events), dtype="str"))  # matches no text, in SQL too
+    _warn_absent_texts(spec, {c: v[keep] for c, v in columns.items()}, report, file)
     for col, values in columns.items():  # nullable true/false stays so (NULL in SQL), not objects
         out[col] = values.array if isinstance(values.dtype, pd.BooleanDtype) else values.to_numpy()
     prepared = pd.DataFrame(out, copy=False)  # no block consolidation: saves a copy of every column
@@ -343,5 +384,4 @@ def prepare_events(
     # order key of (time, input row) in one int64: dense time rank * n + row (< n**2, no overflow)
     rank, _ = pd.factorize(prepared[TS], sort=True)
     prepared[SEQ] = rank.astype(np.int64) * max(len(events), 1) + prepared[ROW].to_numpy()
-    report.n_events_used = len(prepared)
     return prepared

@@ -14,13 +14,14 @@ class BuildReport:
 
     engine: str = "duckdb"
     n_events: int = 0
-    n_events_used: int = 0
+    n_events_used: int = 0  # events inside at least one window of at least one observation (so before it)
     n_observations: int = 0
     n_profiles: int | None = None
     n_features: int = 0
     dropped_duplicate_events: int = 0
     dropped_unknown_entity_events: int = 0
-    observations_without_events: int = 0
+    observations_without_events: int = 0  # no event inside any window: counts 0, other behaviour features missing
+    observations_with_only_unusable_events: int = 0  # of those, the ones whose entity has events (after it, or older)
     observations_without_profile: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)

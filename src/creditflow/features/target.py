@@ -6,7 +6,9 @@ when the features at D do not use it yet and the features at D + L would (a mont
 counts from its last day on, a day from the next day), so the features and the target never share a
 record, leave no gap, and a month not complete by D + L is not in. Stamp the records as the features
 stamp the events (pass the features' spec to be warned otherwise). An observation with no record in
-its window has a missing target (not "good"): its performance is unknown.
+its window has a missing target (not "good"): its performance is unknown. So has one whose window runs past
+the last record in the data (right-censored, immature: a record after it would still be in the window), with
+a warning; its ``perf_records`` and ``perf_worst_status`` still show the records there are.
 """
 
 from __future__ import annotations
@@ -124,6 +126,35 @@ def define_target(
     out["perf_records"] = n.to_numpy()
     out["perf_worst_status"] = worst.to_numpy()
     target = pd.array(np.where(worst.to_numpy() >= spec.bad_at, 1, 0), dtype="Int8")
-    target[worst.isna().to_numpy()] = pd.NA
+    censored = _runs_past_the_data(rec_ts, obs, spec)
+    target[worst.isna().to_numpy() | censored] = pd.NA
     out[spec.target] = target
+    if censored.any():
+        n_bad = int((worst.to_numpy()[censored] >= spec.bad_at).sum())
+        last = pd.Timestamp(rec_ts.max())
+        shown_last = last.strftime("%Y-%m") if spec.period == "month" else (
+            str(last.date()) if last == last.normalize() else str(last))
+        warnings.warn(
+            f"{int(censored.sum()):,} of {len(obs):,} observation(s) have a performance window that runs past the last "
+            f"record in the data ({shown_last}): their target is missing (immature), not good or bad ({n_bad:,} of "
+            "them reached bad_at within the records there are: see perf_worst_status); use earlier observation "
+            "dates or a shorter window", UserWarning, stacklevel=2)
     return out
+
+
+def _runs_past_the_data(rec_ts: pd.Series, obs: pd.DataFrame, spec: TargetSpec) -> np.ndarray:
+    """Whether each observation's performance window would hold a record later than the last one in the data
+    (right-censored): the first period after the last record, or for timestamps any later time, is in the window."""
+    if rec_ts.empty:
+        return np.ones(len(obs), dtype=bool)
+    last = pd.Timestamp(rec_ts.max())
+    if spec.period == "day":
+        nxt = first = last + pd.Timedelta(days=1)
+    elif spec.period == "month" and spec.period_anchor == "end":  # stamped at the month's end; written from its start
+        first = last + pd.Timedelta(days=1)
+        nxt = last + pd.offsets.MonthEnd(1)
+    elif spec.period == "month":
+        nxt = first = last + pd.DateOffset(months=1)
+    else:
+        nxt = first = last + pd.Timedelta(microseconds=1)
+    return ((np.datetime64(nxt) < obs["__until"].to_numpy()) & (np.datetime64(first) < obs["__end"].to_numpy()))
