@@ -243,3 +243,166 @@ def test_json_lines_ending_in_a_carriage_return_alone_are_read(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_bytes(b'{"id": 7, "city": "A"}\r{"id": 8, "city": "B"}\r')
     assert read_profiles(path)["id"].tolist() == [7, 8]
+
+
+def _nested_lists(levels: int) -> dict:
+    """`levels` lists of objects, each inside an item of the one before: {"a": [{"a": [{"a": 1}]}]} is 2."""
+    value: object = 1
+    for _ in range(levels):
+        value = [{"a": value}]
+    return {"uid": 1, "deep": value}
+
+
+def test_nested_lists_of_objects_are_capped_rather_than_multiplying_columns(tmp_path):
+    import time
+
+    assert len(flatten_record(_nested_lists(3))) < 150  # three levels (loans[].repayments[].items[]) are kept
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="nested more than 3 deep") as err:  # was 4x the columns per level
+        flatten_profiles([{"uid": 0}, _nested_lists(14)], file="p.jsonl")
+    assert time.perf_counter() - start < 5
+    assert (err.value.file, err.value.column, err.value.row) == ("p.jsonl", "deep__0__a__0__a__0__a", 2)
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"uid": 0}\n\n' + json.dumps(_nested_lists(7)) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="nested more than 3 deep") as err:
+        read_profiles(path)
+    assert (err.value.file, err.value.row) == (str(path), 3)
+
+
+def test_more_flattened_columns_than_max_columns_are_refused():
+    wide = [{"uid": 1, "tags": {f"t{i}": i for i in range(30)}}, {"uid": 2, "tags": {"t99": 1}}]
+    assert flatten_profiles(wide, FlattenOptions(max_columns=32)).shape[1] == 32
+    with pytest.raises(DataError, match="more than 30 columns") as err:
+        flatten_profiles(wide, FlattenOptions(max_columns=30), file="p.jsonl")
+    assert (err.value.column, err.value.row) == ("tags__t29", 1)
+    with pytest.raises(DataError, match="more than 31 columns") as err:  # the union of the records
+        flatten_profiles(wide, FlattenOptions(max_columns=31), file="p.jsonl")
+    assert (err.value.column, err.value.row) == ("tags__t99", 2)
+    loans = {"uid": 1, "loans": [{"r": [{f"x{i}": i for i in range(10)}] * 3}] * 3}  # 1 + 3*(1+30+30) + 3*61
+    with pytest.raises(DataError, match="more than 100 columns") as err:  # within one record's lists too
+        flatten_profiles([loans], FlattenOptions(list_items=3, max_columns=100))
+    assert err.value.column.startswith("loans__")
+    assert FlattenOptions.from_dict({"max_columns": 50}).max_columns == 50
+    assert FlattenOptions().to_dict() == {"list_items": 3}  # stored specs stay as they were
+    assert FlattenOptions.from_dict(FlattenOptions(max_columns=50).to_dict()) == FlattenOptions(max_columns=50)
+    with pytest.raises(DataError, match="max_columns"):
+        FlattenOptions.from_dict({"max_columns": 0})
+
+
+@pytest.mark.parametrize("deep", [
+    '{"k": ' * 3000 + "1" + "}" * 3000,  # beyond what Python's JSON parser nests
+    '{"k": ' * 100 + "1" + "}" * 100,  # parsed, but beyond the flattening's limit
+    '[{"k": ' * 500 + "1" + "}]" * 500,
+])
+@pytest.mark.parametrize("array", [False, True])
+def test_deep_nesting_is_refused_with_its_line(tmp_path, deep, array):
+    path = tmp_path / ("p.json" if array else "p.jsonl")
+    lines = ['{"uid": 1}', "", '{"uid": 2, "deep": ' + deep + "}", '{"uid": 3}']
+    path.write_text("[\n" + ",\n".join(x for x in lines if x) + "\n]" if array else "\n".join(lines), encoding="utf-8")
+    with pytest.raises(DataError, match="nesting deeper than 64 levels") as err:
+        read_profiles(path)
+    assert (err.value.file, err.value.row) == (str(path), 2 if array else 3)  # an array: the record
+    with pytest.raises(DataError, match="nesting deeper"):  # records built in Python too
+        flatten_profiles([{"uid": 1, "deep": json.loads('{"k": ' * 100 + "1" + "}" * 100)}])
+
+
+def test_the_cli_refuses_deep_and_multiplying_nesting_with_exit_2(tmp_path):
+    from tests.test_features_cli import SPEC, invoke
+
+    events = tmp_path / "ev.csv"
+    events.write_text("client_id,statement_month,bill_amt,paid_amt,repay_status\n1,2005-04,1,1,0\n", encoding="utf-8")
+    for n, body in enumerate(['{"k": ' * 3000 + "1" + "}" * 3000, json.dumps(_nested_lists(12)["deep"])]):
+        path = tmp_path / f"p{n}.jsonl"
+        path.write_text('{"client_id": 1}\n{"client_id": 2, "deep": ' + body + "}\n", encoding="utf-8")
+        code, text = invoke("features", "--profiles", path, "--events", events, "--as-of", "2005-10-01",
+                            "--spec", SPEC, "--out", tmp_path / "o.csv")
+        assert code == 2 and f"file '{path}'" in text and "row 2" in text, text
+        assert "internal error" not in text and "RecursionError" not in text
+
+
+@pytest.mark.parametrize(("lines", "field", "shapes"), [
+    (['{"uid": 1, "job": {"income": 1000}}', '{"uid": 2, "job": "unemployed"}', '{"uid": 3, "job": [{"income": 3}]}'],
+     "job", ["an object on line 1", "a value (number, text or true/false) on line 2", "a list of objects on line 3"]),
+    (['{"uid": 1, "loans": [{"amount": 100}]}', '{"uid": 2, "loans": []}', '{"uid": 3, "loans": [1, 2]}'],
+     "loans", ["a list of objects on line 1", "a list of values on line 3"]),
+    (['{"uid": 1, "x": 5}', '{"uid": 2, "x": {"y": 1}}'], "x", ["a value", "on line 1", "an object on line 2"]),
+    (['{"uid": 1, "l": [{"x": {"y": 1}}]}', '{"uid": 2, "l": [{"x": 2}]}'], "l[]__x",
+     ["an object on line 1", "a value (number, text or true/false) on line 2"]),
+])
+def test_a_field_with_different_shapes_in_different_profiles_is_refused(tmp_path, lines, field, shapes):
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="different shapes") as err:
+        read_profiles(path)
+    assert (err.value.file, err.value.column) == (str(path), field)
+    for shape in shapes:
+        assert shape in err.value.reason
+
+
+def test_shapes_that_agree_are_accepted():
+    flat = flatten_profiles([{"uid": 1, "loans": []}, {"uid": 2, "loans": [{"amt": 1}]}, {"uid": 3, "loans": None},
+                             {"uid": 4, "job": {"a": 1}}, {"uid": 5, "job": None}, {"uid": 6, "tags": [None]},
+                             {"uid": 7, "tags": ["x"]}])
+    assert flat["loans__amt__sum"].tolist()[1] == 1 and flat["tags__first"].tolist()[6] == "x"
+    with pytest.raises(DataError, match="in one place and a list of values in another of the same profile"):
+        flatten_record({"uid": 1, "l": [{"x": {"y": 1}}, {"x": [1]}]})
+
+
+def test_a_duplicate_key_in_a_json_object_is_refused(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"uid": 1, "job": {"income": 1}}\n\n{"uid": 2, "job": {"income": 1000, "income": 5}}\n',
+                    encoding="utf-8")
+    with pytest.raises(DataError, match="holds the key 'income' twice") as err:
+        read_profiles(path)
+    assert (err.value.file, err.value.column, err.value.row) == (str(path), "income", 3)
+    path = tmp_path / "p.json"
+    path.write_text('[{"uid": 1, "job": 1, "job": 2}]', encoding="utf-8")
+    with pytest.raises(DataError, match="holds the key 'job' twice") as err:
+        read_profiles(path)
+    assert (err.value.file, err.value.column) == (str(path), "job")
+
+
+def test_a_key_holding_the_separator_and_a_nested_key_in_other_records_are_refused(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"uid": 1, "a__b": 5}\n{"uid": 2}\n\n{"uid": 3, "a": {"b": 6}}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="two fields flatten to this column name") as err:
+        read_profiles(path)
+    assert (err.value.file, err.value.column, err.value.row) == (str(path), "a__b", 4)
+    assert '["a__b"] on line 1' in err.value.reason and '["a"]["b"] on line 4' in err.value.reason
+    flat = flatten_profiles([{"uid": 1, "a__b": 5}, {"uid": 2, "a__b": 7, "c": {"d__e": 1}}])  # the same key: one column
+    assert flat["a__b"].tolist() == [5, 7] and flat["c__d__e"].tolist()[1] == 1
+
+
+@pytest.mark.parametrize(("second", "match"), [
+    ('{"uid": 1, "x": 2}', "repeat an entity id"),
+    ('{"x": 2}', "missing entity id"),
+    ("[3]", "not JSON objects"),
+])
+def test_profile_errors_after_blank_lines_name_the_files_line(tmp_path, second, match):
+    from creditflow.features import BehaviourSpec, build_feature_table
+
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"uid": 1, "x": 1}\n\n\n' + second + '\n{"uid": 3, "x": 3}\n', encoding="utf-8")
+    spec = BehaviourSpec.from_dict({"entity": "uid", "event_time": "t", "windows": ["30d"],
+                                    "features": [{"name": "n_{window}", "agg": "count"}]})
+    events = pd.DataFrame({"uid": [1], "t": ["2024-01-01"]})
+    obs = pd.DataFrame({"uid": [1], "observation_date": ["2024-02-01"]})
+    with pytest.raises(DataError, match=match) as err:
+        build_feature_table(read_profiles(path), events, spec, obs, files={"profiles": str(path)})
+    assert err.value.row == 4
+
+
+def test_the_lines_read_profiles_keeps_for_errors_stay_out_of_the_table(tmp_path):
+    from creditflow.features import BehaviourSpec, build_feature_table
+
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"uid": 1, "x": 1}\n\n{"uid": 2, "x": 2}\n', encoding="utf-8")
+    spec = BehaviourSpec.from_dict({"entity": "uid", "event_time": "t", "windows": ["30d"],
+                                    "features": [{"name": "n_{window}", "agg": "count"}]})
+    events = pd.DataFrame({"uid": [1, 2], "t": ["2024-01-01", "2024-01-02"]})
+    obs = pd.DataFrame({"uid": [1, 2], "observation_date": ["2024-02-01", "2024-02-01"]})
+    table = build_feature_table(read_profiles(path), events, spec, obs).frame
+    assert table.attrs == {} and table["x"].tolist() == [1, 2]
+    out = tmp_path / "t.parquet"
+    table.to_parquet(out)
+    assert b"profile_lines" not in out.read_bytes()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError
-from creditflow.features.flatten import flatten_profiles
+from creditflow.features.flatten import flatten_profiles, profile_lines
 from creditflow.features.prepare import (
     EVENTS_USED,
     OBS_TS,
@@ -150,7 +150,7 @@ def build_feature_table(
     obs = prepare_observations(observations, spec, file=files.get("observations"), to_utc=to_utc)
     report.n_observations = len(obs)
     if flat is not None:
-        flat = prepare_profiles(flat, spec, file=files.get("profiles"))
+        flat = prepare_profiles(flat, spec, file=files.get("profiles"), lines=profile_lines(profiles))
         report.n_profiles = len(flat)
         same_id_kind(obs[spec.entity], flat[spec.entity], spec.entity, files.get("observations"), "profiles")
         known, known_from = flat[spec.entity], "profiles"

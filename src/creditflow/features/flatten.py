@@ -20,6 +20,12 @@ are never rounded: with missing values a column holding one beyond 2**53 (where 
 whole numbers) is nullable ``Int64``; one beyond the 64-bit range, or one beyond 2**53 next to
 fractional numbers, is refused; ``__min``/``__max`` of whole numbers are the items themselves.
 An infinite number (JSON ``Infinity``) is refused.
+
+Refused too, naming the file, the line and the field: a field with different shapes (object, list of
+objects, list of values, value) in different records; one column made of different fields (``"a__b"`` in one
+record, ``"a": {"b"}`` in another); a key twice in one JSON object; nesting deeper than `MAX_DEPTH`; lists of
+objects nested more than `MAX_LIST_NESTING` deep (each level multiplies the columns); more than
+``max_columns`` flattened columns.
 """
 
 from __future__ import annotations
@@ -43,25 +49,43 @@ _EXACT = 2**53  # float64 holds every whole number up to this exactly
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+MAX_DEPTH = 64  # levels of objects and lists below a profile record
+MAX_LIST_NESTING = 3  # lists of objects inside lists of objects: each level multiplies the columns
+MAX_COLUMNS = 10_000  # flattened columns of a profile file, by default (`profile: {max_columns: N}`)
+_LINES = "creditflow.profile_lines"  # DataFrame.attrs key: the file's line of each row (JSON lines with gaps)
+
+# the shapes a field takes in a record; a field with different shapes in different records is refused
+_OBJECT, _VALUE = "an object", "a value (number, text or true/false)"
+_LIST_OBJECTS, _LIST_VALUES, _LIST_EMPTY = "a list of objects", "a list of values", "an empty list"
+
+
 @dataclass(frozen=True)
 class FlattenOptions:
-    """How lists of objects are flattened: `list_items` indexed items (and sum/min/max of numbers)."""
+    """How lists of objects are flattened: `list_items` indexed items (and sum/min/max of numbers);
+    `max_columns`: more flattened columns than this in a profile file are refused."""
 
     list_items: int = 3
+    max_columns: int = MAX_COLUMNS
 
     def to_dict(self) -> dict:
-        return {"list_items": self.list_items}
+        out: dict[str, int] = {"list_items": self.list_items}
+        if self.max_columns != MAX_COLUMNS:  # as before unless set: stored specs stay the same
+            out["max_columns"] = self.max_columns
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping | None) -> FlattenOptions:
         data = dict(data or {})
-        unknown = set(data) - {"list_items"}
+        unknown = set(data) - {"list_items", "max_columns"}
         if unknown:
-            raise DataError(f"profile options: unknown key(s) {sorted(unknown)}; expected 'list_items'")
+            raise DataError(f"profile options: unknown key(s) {sorted(unknown)}; expected 'list_items', 'max_columns'")
         n = data.get("list_items", 3)
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise DataError(f"profile options: 'list_items' must be a whole number >= 0, got {n!r}")
-        return cls(list_items=n)
+        m = data.get("max_columns", MAX_COLUMNS)
+        if not isinstance(m, int) or isinstance(m, bool) or m < 1:
+            raise DataError(f"profile options: 'max_columns' must be a whole number >= 1, got {m!r}")
+        return cls(list_items=n, max_columns=m)
 
 
 def _is_missing(value: object) -> bool:
@@ -70,6 +94,55 @@ def _is_missing(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+class _FieldError(DataError):
+    """An error whose column is already the field's full path (not relative to a list item)."""
+
+
+class _Walk:
+    """One record's flattening: the options, the separator, the shape of each field, keys holding the separator."""
+
+    __slots__ = ("list_items", "max_columns", "sep", "shapes", "sep_keys")
+
+    def __init__(self, options: FlattenOptions, sep: str = SEP) -> None:
+        self.list_items = options.list_items
+        self.max_columns = options.max_columns
+        self.sep = sep
+        self.shapes: dict[str, str] = {}
+        self.sep_keys = False
+
+    def shape(self, path: str, kind: str) -> None:
+        old = self.shapes.setdefault(path, kind)
+        if old is not kind:
+            merged = _merge_shapes(old, kind)
+            if merged is None:
+                raise _FieldError(
+                    f"this field is {old} in one place and {kind} in another of the same profile, so its values "
+                    "would land in unrelated columns", column=path, hint="give the field one shape in every profile",
+                )
+            self.shapes[path] = merged
+
+
+def _merge_shapes(old: str, new: str) -> str | None:
+    """An empty list goes with either kind of list; any other difference is a clash (None)."""
+    if old == new:
+        return old
+    if old is _LIST_EMPTY and new in (_LIST_OBJECTS, _LIST_VALUES):
+        return new
+    if new is _LIST_EMPTY and old in (_LIST_OBJECTS, _LIST_VALUES):
+        return old
+    return None
+
+
+def _too_wide(w: _Walk) -> str:
+    return (f"this profile flattens to more than {w.max_columns:,} columns (each key of an object is one, each list "
+            f"of objects adds up to {w.list_items} indexed copies of its items' fields and a sum, min and max of "
+            "each numeric field)")
+
+
+_WIDE_HINT = ("keep only the fields the features need, or set 'profile: {max_columns: N}' in the spec if the "
+              "profiles really are this wide")
 
 
 def _put(out: dict[str, Any], key: str, value: object) -> None:
@@ -83,22 +156,42 @@ def _put(out: dict[str, Any], key: str, value: object) -> None:
     out[key] = value
 
 
-def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
+def _check_width(out: dict[str, Any], w: _Walk) -> None:
+    """Lists of objects are where columns multiply: after each, at most `max_columns` in the record so far."""
+    if len(out) > w.max_columns:
+        raise DataError(_too_wide(w), column=list(out)[w.max_columns], hint=_WIDE_HINT)
+
+
+def _flatten_list(
+    items: list, prefix: str, out: dict[str, Any], w: _Walk, depth: int, path: str, lists: int,
+) -> None:
+    sep = w.sep
     if any(isinstance(v, Mapping) for v in items):
+        w.shape(path, _LIST_OBJECTS)
+        if lists >= MAX_LIST_NESTING:
+            raise DataError(
+                f"lists of objects nested more than {MAX_LIST_NESTING} deep (each level multiplies the flattened "
+                "columns: indexed items, and a sum, min and max of each numeric field)",
+                column=prefix, hint="flatten or aggregate the inner lists before this step",
+            )
         objects = [v if isinstance(v, Mapping) else {"value": v} for v in items if not _is_missing(v)]
-        _put(out, prefix + SEP + "count", len(objects))
+        _put(out, prefix + sep + "count", len(objects))
         flat_items = []
+        item_path = path + "[]"
         for i, obj in enumerate(objects):
             flat: dict[str, Any] = {}
             try:
-                _flatten_value(obj, "", flat, options)
+                _flatten_value(obj, "", flat, w, depth + 1, item_path, lists + 1)
+            except _FieldError:
+                raise
             except DataError as exc:
-                exc.column = f"{prefix}{SEP}{i}{SEP}{exc.column}"
+                exc.column = f"{prefix}{sep}{i}" + ("" if exc.column is None else f"{sep}{exc.column}")
                 raise
             flat_items.append(flat)
-        for i, flat in enumerate(flat_items[: options.list_items]):
+        for i, flat in enumerate(flat_items[: w.list_items]):
             for key, value in flat.items():
-                _put(out, f"{prefix}{SEP}{i}{SEP}{key}", value)
+                _put(out, f"{prefix}{sep}{i}{sep}{key}", value)
+            _check_width(out, w)
         numeric_keys: dict[str, list[float | int]] = {}
         number: dict[str, object] = {}  # first number and first other value per field, to refuse a mix
         other: dict[str, object] = {}
@@ -114,46 +207,101 @@ def _flatten_list(items: list, prefix: str, out: dict[str, Any], options: Flatte
                 f"the list's objects mix numbers and {'true/false' if isinstance(other[key], bool) else 'text'} "
                 f"in this field (e.g. {shown(number[key])} and {shown(other[key])}), so its sum, min "
                 "and max would leave values out",
-                column=f"{prefix}{SEP}{key}", hint="make the field one type in every item",
+                column=f"{prefix}{sep}{key}", hint="make the field one type in every item",
             )
         for key, values in numeric_keys.items():
-            _put(out, f"{prefix}{SEP}{key}{SEP}sum", float(sum(values)))  # min, max: the items, unrounded
-            _put(out, f"{prefix}{SEP}{key}{SEP}min", min(values))
-            _put(out, f"{prefix}{SEP}{key}{SEP}max", max(values))
+            _put(out, f"{prefix}{sep}{key}{sep}sum", float(sum(values)))  # min, max: the items, unrounded
+            _put(out, f"{prefix}{sep}{key}{sep}min", min(values))
+            _put(out, f"{prefix}{sep}{key}{sep}max", max(values))
+        _check_width(out, w)
         return
     present = [v for v in items if not _is_missing(v)]
+    w.shape(path, _LIST_VALUES if present else _LIST_EMPTY)
     as_text = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in present]
-    _put(out, prefix + SEP + "count", len(present))
-    _put(out, prefix + SEP + "first", present[0] if present and not isinstance(present[0], list) else (
+    _put(out, prefix + sep + "count", len(present))
+    _put(out, prefix + sep + "first", present[0] if present and not isinstance(present[0], list) else (
         as_text[0] if present else None
     ))
-    _put(out, prefix + SEP + "joined", JOIN.join(as_text))
+    _put(out, prefix + sep + "joined", JOIN.join(as_text))
 
 
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _flatten_value(value: object, prefix: str, out: dict[str, Any], options: FlattenOptions) -> None:
+def _flatten_value(
+    value: object, prefix: str, out: dict[str, Any], w: _Walk, depth: int = 0, path: str = "", lists: int = 0,
+) -> None:
+    """`prefix`: the column name so far (relative to a list item); `path`: the field's name for shapes, with
+    ``[]`` for a list's items; `depth`: objects and lists above `value`; `lists`: lists of objects above it."""
     kind = type(value)
     if kind in _SCALARS:
-        _put(out, prefix, None if (kind is float and value != value) else value)
-    elif kind is dict or isinstance(value, Mapping):
-        for key, sub in value.items():  # type: ignore[union-attr]
-            _flatten_value(sub, f"{prefix}{SEP}{key}" if prefix else str(key), out, options)
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        _flatten_list(list(value), prefix, out, options)
-    else:
+        if value is None or (kind is float and value != value):
+            value = None
+        elif path:
+            w.shape(path, _VALUE)
+        _put(out, prefix, value)
+        return
+    is_object = kind is dict or isinstance(value, Mapping)
+    if not is_object and not isinstance(value, (list, tuple, np.ndarray)):
+        if path and not _is_missing(value):
+            w.shape(path, _VALUE)
         _put(out, prefix, None if _is_missing(value) else value)
+        return
+    if depth > MAX_DEPTH:
+        raise DataError(f"nesting deeper than {MAX_DEPTH} levels (objects and lists)", column=prefix or None,
+                        hint="flatten the structure before this step")
+    if not is_object:
+        _flatten_list(list(value), prefix, out, w, depth, path, lists)  # type: ignore[call-overload]
+        return
+    shapes, sep = w.shapes, w.sep
+    if path and shapes.setdefault(path, _OBJECT) is not _OBJECT:
+        w.shape(path, _OBJECT)
+    same = path == prefix  # outside lists of objects, the field's name is its column's
+    for key, sub in value.items():  # type: ignore[union-attr]
+        if type(key) is not str:
+            key = str(key)
+        elif sep in key:
+            w.sep_keys = True
+        name = f"{prefix}{sep}{key}" if prefix else key
+        field = name if same else (f"{path}{SEP}{key}" if path else key)
+        kind = type(sub)
+        if kind in _SCALARS:  # the common case, inline
+            if sub is None or (kind is float and sub != sub):
+                sub = None
+            elif shapes.setdefault(field, _VALUE) is not _VALUE:
+                w.shape(field, _VALUE)
+            if name in out:
+                _put(out, name, sub)  # refused
+            out[name] = sub
+        else:
+            _flatten_value(sub, name, out, w, depth + 1, field, lists)
 
 
 def flatten_record(record: Mapping, options: FlattenOptions | None = None) -> dict[str, Any]:
     """One nested record as a flat ``{column: scalar}`` dict."""
     out: dict[str, Any] = {}
-    _flatten_value(record, "", out, options or FlattenOptions())
+    _flatten_value(record, "", out, _Walk(options or FlattenOptions()))
     return out
 
 
-def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
+def _origins(record: Mapping, options: FlattenOptions) -> dict[str, str]:
+    """Of a record with a key holding the separator: ``{column: its keys joined with NUL}`` for each column
+    whose keys are not simply its name split at the separator (``"a__b": 5`` next to ``"a": {"b": 6}``)."""
+    out: dict[str, Any] = {}
+    _flatten_value(record, "", out, _Walk(options, sep="\0"))
+    odd = {}
+    for origin in out:
+        column = origin.replace("\0", SEP)
+        if column.replace(SEP, "\0") != origin:
+            odd[column] = origin
+    return odd
+
+
+def _keys_shown(origin: str) -> str:
+    return "".join(f"[{json.dumps(k, ensure_ascii=False)}]" for k in origin.split("\0"))
+
+
+def _typed(values: pd.Series, column: str, file: str | None, lines: Sequence[int] | None = None) -> pd.Series:
     present = values.dropna()
     if present.empty:
         return values.astype("float64")
@@ -161,7 +309,7 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
     if kind == "boolean":
         return values.astype("boolean")
     if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
-        return _numbers(values, present, kind, column, file)
+        return _numbers(values, present, kind, column, file, lines)
     if kind == "string":
         return values.astype("str").where(values.notna())
     kinds = present.map(lambda v: "bool" if isinstance(v, (bool, np.bool_)) else (
@@ -170,6 +318,8 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
     if odd.empty:  # e.g. dates or other objects: keep them as text
         return values.astype("str").where(values.notna())
     row = int(odd.index[0]) + 1
+    if lines is not None:
+        row = lines[row - 1]
     raise DataError(
         f"mixes {', '.join(sorted(set(kinds)))} values ({len(odd)} of {len(present)} differ from the rest, "
         f"e.g. {shown(present[odd.index[0]])})",
@@ -177,7 +327,8 @@ def _typed(values: pd.Series, column: str, file: str | None) -> pd.Series:
     )
 
 
-def _numbers(values: pd.Series, present: pd.Series, kind: str, column: str, file: str | None) -> pd.Series:
+def _numbers(values: pd.Series, present: pd.Series, kind: str, column: str, file: str | None,
+             lines: Sequence[int] | None = None) -> pd.Series:
     """Whole numbers stay exact: int64, or with gaps float64 (nullable Int64 beyond 2**53, where
     float64 would round them); beyond int64, or too large next to fractions, they are refused."""
     whole = present[present.map(lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool))]
@@ -190,7 +341,8 @@ def _numbers(values: pd.Series, present: pd.Series, kind: str, column: str, file
                    else "cannot be kept exactly in a column that also holds fractional numbers")
             raise DataError(
                 f"{len(bad)} whole number(s) too large: {bad.iloc[0]} {why}",
-                file=file, column=column, row=int(bad.index[0]) + 1,
+                file=file, column=column,
+                row=int(bad.index[0]) + 1 if lines is None else lines[int(bad.index[0])],
                 hint="write such ids as text (in quotes) in every profile",
             )
     if kind == "integer":
@@ -214,28 +366,85 @@ def flatten_profiles(
     options: FlattenOptions | None = None,
     *,
     file: str | None = None,
+    lines: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """Flatten nested profile records (dicts, or a DataFrame whose cells hold dicts/lists) into typed columns."""
+    """Flatten nested profile records (dicts, or a DataFrame whose cells hold dicts/lists) into typed columns.
+
+    `lines`: the line of each record in `file` (JSON lines), for errors; default the record's number."""
     options = options or FlattenOptions()
     if isinstance(records, pd.DataFrame):
         if not _has_nested_cells(records):
-            return records.copy()
+            out = records.copy()
+            if _LINES in out.attrs:  # read_profiles' lines are for errors, not for the table
+                out.attrs = {k: v for k, v in out.attrs.items() if k != _LINES}
+            return out
         records = records.to_dict("records")
+    where = "line" if lines is not None else "record"
+
+    def line(i: int) -> int:
+        return lines[i - 1] if lines is not None else i
+
     rows = []
+    known: dict[str, tuple[str, int]] = {}  # field -> (shape, first record with it)
+    clash: dict[str, int] | None = None  # the shapes of the first field seen in two, and a record of each
+    clash_field = ""
+    previous: dict[str, str] | None = None
+    odd: dict[int, dict[str, str]] = {}  # record -> its columns named by keys holding the separator
+    walk = _Walk(options)
     for i, record in enumerate(records, start=1):
+        walk.shapes, walk.sep_keys = {}, False
+        out: dict[str, Any] = {}
         try:
-            rows.append(flatten_record(record, options))
+            _flatten_value(record, "", out, walk)
+            if walk.sep_keys:
+                odd[i] = _origins(record, options)
+        except RecursionError:
+            raise DataError(f"nesting deeper than {MAX_DEPTH} levels (objects and lists)", file=file,
+                            row=line(i), hint="flatten the structure before this step") from None
         except DataError as exc:
-            raise DataError(exc.reason, file=file, column=exc.column, row=i, hint=exc.hint) from None
+            raise DataError(exc.reason, file=file, column=exc.column, row=line(i), hint=exc.hint) from None
+        rows.append(out)
+        shapes = walk.shapes
+        if shapes != previous:  # most records have the shapes of the one before
+            for field, kind in shapes.items():
+                seen = known.get(field)
+                if seen is None:
+                    known[field] = (kind, i)
+                elif seen[0] is not kind:
+                    merged = _merge_shapes(seen[0], kind)
+                    if merged is None:
+                        if clash is None:
+                            clash, clash_field = {seen[0]: seen[1]}, field
+                        if field == clash_field:
+                            clash.setdefault(kind, i)
+                    elif merged is not seen[0]:
+                        known[field] = (merged, i)
+            previous = shapes
+    if clash is not None:
+        ordered = sorted(clash.items(), key=lambda kv: kv[1])
+        raise DataError(
+            "this field has different shapes in different profiles: "
+            + ", ".join(f"{kind} on {where} {line(i)}" for kind, i in ordered)
+            + ", so its values would land in unrelated columns (or be lost)",
+            file=file, column=clash_field, row=line(ordered[1][1]),
+            hint="give the field one shape in every profile",
+        )
     if not rows:
         raise DataError("no profiles to flatten", file=file)
+    if odd:
+        _refuse_merged_fields(rows, odd, file, where, line)
     columns: list[str] = []
-    seen: set[str] = set()
-    for r in rows:
+    seen_columns: set[str] = set()
+    for i, r in enumerate(rows, start=1):
         for key in r:
-            if key not in seen:
-                seen.add(key)
+            if key not in seen_columns:
+                seen_columns.add(key)
                 columns.append(key)
+        if len(columns) > options.max_columns:
+            raise DataError(
+                f"the profiles flatten to more than {options.max_columns:,} columns (this one is the first beyond)",
+                file=file, column=columns[options.max_columns], row=line(i), hint=_WIDE_HINT,
+            )
     # a key null in some records and an object or list in others: its nested columns say it all, the
     # bare key would be a column missing on every row
     nested = {p for c in columns for p in _prefixes(c)}
@@ -243,7 +452,30 @@ def flatten_profiles(
     index = pd.RangeIndex(len(rows))
     # object columns, not from_records: its inference turns whole numbers with gaps into float64
     cells = {c: pd.Series([r.get(c) for r in rows], index=index, dtype=object) for c in columns}
-    return pd.DataFrame({c: _typed(cells[c], c, file) for c in columns}, index=index)
+    return pd.DataFrame({c: _typed(cells[c], c, file, lines) for c in columns}, index=index)
+
+
+def _refuse_merged_fields(rows: list[dict[str, Any]], odd: dict[int, dict[str, str]], file: str | None,
+                          where: str, line: Any) -> None:
+    """Refuse one column made of different fields in different records (``"a__b"`` and ``"a": {"b"}``)."""
+    first: dict[str, tuple[str, int]] = {}
+    for i, origins in odd.items():
+        for column, origin in origins.items():
+            first.setdefault(column, (origin, i))
+    for column, (origin, i) in first.items():
+        for j, r in enumerate(rows, start=1):
+            if column not in r:
+                continue
+            other = odd[j].get(column, column.replace(SEP, "\0")) if j in odd else column.replace(SEP, "\0")
+            if other != origin:
+                a, b = sorted([(i, origin), (j, other)])
+                raise DataError(
+                    f"two fields flatten to this column name: {_keys_shown(a[1])} on {where} {line(a[0])} and "
+                    f"{_keys_shown(b[1])} on {where} {line(b[0])} (nested keys are joined with '{SEP}'), so one "
+                    "column would hold different fields",
+                    file=file, column=column, row=line(b[0]),
+                    hint=f"rename one of the fields, e.g. avoid '{SEP}' in key names",
+                )
 
 
 def _prefixes(name: str) -> list[str]:
@@ -274,33 +506,97 @@ def read_profiles(
     lines_of: list[int] | None = None  # JSON lines: the line of each record, for errors
     if text.lstrip().startswith("["):
         try:
-            records = json.loads(text)
+            records = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=exc.lineno) from None
+        except _DuplicateKey as exc:
+            raise exc.error(str(path), None) from None
+        except RecursionError:
+            raise _too_deep(str(path), _deep_record(text)) from None
     else:
         # line ends "\r\n", "\r" or "\n" only: splitlines() also splits on U+2028, \x85 ..., characters a
         # JSON string may hold raw (pasted addresses do), and the join turned them into ","
         lines = re.split(r"\r\n?|\n", text)
         lines_of = [n for n, line in enumerate(lines, start=1) if line.strip()]
         try:  # one parse for the whole file; line by line only to find a bad line
-            records = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
-        except json.JSONDecodeError:
+            records = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]",
+                                 object_pairs_hook=_no_duplicate_keys)
+        except (json.JSONDecodeError, _DuplicateKey, RecursionError):
             for lineno, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
                 try:
-                    json.loads(line)
+                    json.loads(line, object_pairs_hook=_no_duplicate_keys)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"not valid JSON: {exc.msg}", file=str(path), row=lineno) from None
+                except _DuplicateKey as exc:
+                    raise exc.error(str(path), lineno) from None
+                except RecursionError:
+                    raise _too_deep(str(path), lineno) from None
             raise DataError("not valid JSON lines", file=str(path)) from None
     bad = [i for i, r in enumerate(records, start=1) if not isinstance(r, Mapping)]
     if bad:
-        raise DataError(f"{len(bad)} record(s) are not JSON objects", file=str(path), row=bad[0])
+        raise DataError(f"{len(bad)} record(s) are not JSON objects", file=str(path),
+                        row=bad[0] if lines_of is None else lines_of[bad[0] - 1])
+    flat = flatten_profiles(records, options, file=str(path), lines=lines_of)
     try:
-        flat = flatten_profiles(records, options, file=str(path))
         check_finite(flat, str(path))  # JSON's Infinity: events and `train` refuse it too
     except DataError as exc:
         if lines_of is None or exc.row is None:
             raise
         raise DataError(exc.reason, file=exc.file, column=exc.column, row=lines_of[exc.row - 1], hint=exc.hint) from None
+    if lines_of is not None and lines_of[-1] != len(lines_of):  # blank lines: for the id checks of
+        flat.attrs[_LINES] = np.asarray(lines_of)           # build_feature_table (`profile_lines`)
     return flat
+
+
+def profile_lines(profiles: object) -> np.ndarray | None:
+    """The file's line of each row of a `read_profiles` frame where they are not the row numbers (JSON lines
+    with blank lines), else None."""
+    lines = profiles.attrs.get(_LINES) if isinstance(profiles, pd.DataFrame) else None
+    return lines if lines is not None and len(lines) == len(profiles) else None  # type: ignore[arg-type]
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def error(self, file: str, line: int | None) -> DataError:
+        return DataError(
+            f"a JSON object holds the key {self.key!r} twice, so one value would silently replace the other",
+            file=file, column=self.key, row=line, hint="keep one of the two",
+        )
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def _too_deep(file: str, line: int | None) -> DataError:
+    return DataError(f"nesting deeper than {MAX_DEPTH} levels (objects and lists)", file=file, row=line,
+                     hint="flatten the structure before this step")
+
+
+def _deep_record(text: str) -> int | None:
+    """The number of the record of a JSON array whose objects and lists first nest deeper than `MAX_DEPTH`
+    (records of an array are numbered, as in the array's other errors)."""
+    depth, record = 0, 1
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{},]', text):
+        token = m.group()
+        if token == ",":
+            record += depth == 1
+        elif token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH + 2:
+                return record
+        elif token in "]}":
+            depth -= 1
+    return None

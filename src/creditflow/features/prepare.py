@@ -15,6 +15,7 @@ month-stamped events the stamp of the first period not complete by then, see `us
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -280,17 +281,26 @@ def prepare_observations(observations: pd.DataFrame, spec: BehaviourSpec, *, fil
     return out
 
 
-def prepare_profiles(profiles: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None) -> pd.DataFrame:
-    """Check that the (flat) profiles have the entity column, once per entity, and no infinite number."""
+def prepare_profiles(profiles: pd.DataFrame, spec: BehaviourSpec, *, file: str | None = None,
+                     lines: Sequence[int] | None = None) -> pd.DataFrame:
+    """Check that the (flat) profiles have the entity column, once per entity, and no infinite number.
+
+    `lines`: the file's line of each row (`read_profiles` of JSON lines with blank lines), for errors."""
+    def row(first: int) -> int:
+        return first if lines is None else int(lines[first - 1])
+
     _require_columns(profiles, {spec.entity: "the spec ('entity')"}, file)
     check_finite(profiles, file)
     ids = profiles[spec.entity]
-    _check_ids(ids, spec.entity, file)
+    miss = ids.isna().to_numpy()
+    if miss.any():
+        raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=spec.entity,
+                        row=row(_first_row(miss)))
     dup = ids.duplicated().to_numpy()
     if dup.any():
         raise DataError(
             f"{int(dup.sum())} profile(s) repeat an entity id, e.g. {shown(ids.iloc[_first_row(dup) - 1])}",
-            file=file, column=spec.entity, row=_first_row(dup),
+            file=file, column=spec.entity, row=row(_first_row(dup)),
         )
     return profiles
 
