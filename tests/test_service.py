@@ -301,6 +301,13 @@ def test_idempotent_retry_returns_the_first_response_without_a_second_record(ser
     assert other.status_code == 422 and other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
     assert client.post("/v1/decisions", json=body, headers={"Idempotency-Key": "x" * 300}).status_code == 422
     assert audit_count(server) == before + 1
+    # the same request serialised in another key order and layout is a retry (before: a 422 conflict)
+    reordered = json.dumps({"applicant": dict(reversed(list(applicants[5].items()))), "application_id": "retry-1"},
+                           indent=2)
+    r = client.post("/v1/decisions", content=reordered.encode(), headers={"Idempotency-Key": "order-0001",
+                                                                          "content-type": "application/json"})
+    assert r.status_code == 200 and r.headers["idempotent-replayed"] == "true" and r.json() == first.json()
+    assert audit_count(server) == before + 1
 
 
 def test_idempotency_keys_belong_to_the_client_that_sent_them(server, applicants):  # noqa: F811

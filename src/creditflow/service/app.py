@@ -32,7 +32,7 @@ from creditflow.service.decide import decide, new_id, now_iso
 from creditflow.service.metrics import CONTENT_TYPE
 from creditflow.service.runtime import Runtime
 from creditflow.service.schemas import BatchOut, DecisionOut, ErrorOut, ReloadIn, ReloadOut
-from creditflow.service.validation import applicant_dict, duplicate_key, error_details
+from creditflow.service.validation import applicant_dict, canonical_body, duplicate_key, error_details
 
 log = logging.getLogger("creditflow.service")
 REQUEST_ID = "creditflow.request_id"
@@ -227,7 +227,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         body, too_large = await body_or_error(request, cfg.batch_body_bytes if batch else cfg.max_body_bytes)
         if too_large is not None:
             return too_large
-        request_hash = sha256_text(request.url.path + "\n" + body.decode("utf-8", "replace"))
+        # only a request with an Idempotency-Key is compared with an earlier one
+        request_hash = sha256_text(request.url.path + "\n" + canonical_body(body)) if key is not None else ""
         if key is not None:
             try:
                 stored = await runtime.audit_call(runtime.audit.lookup, key, client)

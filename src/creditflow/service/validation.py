@@ -199,6 +199,16 @@ def build_models(fields: list[InputField], max_batch: int = 100, reject_unknown:
     return RequestModels(applicant=applicant, decision=decision, batch=batch, fields=tuple(fields))
 
 
+def canonical_body(body: bytes) -> str:
+    """A request body as compared for an `Idempotency-Key` retry: JSON with its keys sorted and no spaces (a
+    client that serialises the same request in another key order or layout is retrying it, not sending a
+    different one); a body that is not JSON as its text."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")
+
+
 def duplicate_key(body: bytes) -> str | None:
     """The first key written twice inside one JSON object of `body`, or None. JSON parsers keep the last value
     of a repeated key without a word, so `{"AGE": 37, "AGE": 10}` would be decided on 10; the service refuses
