@@ -256,6 +256,14 @@ def test_duplicates_and_unknown_entities_are_dropped_only_when_asked_and_counted
         build_features(None, ev, BehaviourSpec.from_dict(HAND_SPEC), OBS)
 
 
+def test_event_ids_written_as_floats_are_named_as_such():
+    # before, ids exported as 1.0 beside observations' 1 were "not in the observations" with a hint to drop them
+    ev = EVENTS.assign(id=EVENTS["id"].map(lambda v: f"{v}.0"))
+    with pytest.raises(DataError, match="entity id.s. not in the observations, e.g. '1.0'") as err:
+        build_features(None, ev, BehaviourSpec.from_dict(HAND_SPEC), OBS.assign(id=OBS["id"].astype(str)))
+    assert "write it '1': ids exported as floats" in str(err.value) and "--drop-unknown-entities" not in str(err.value)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_month_is_used_only_once_complete(engine):
     ev = pd.DataFrame({"id": [1, 1, 1], "m": ["2024-01-10", "2024-02-10", "2024-03-28"], "v": [1.0, 5.0, 999.0]})

@@ -367,11 +367,16 @@ def prepare_events(
         n, n_ids = int(unknown.sum()), int(ids[unknown].nunique())
         first = _first_row(unknown)
         if spec.on_unknown_entity == "error":
+            example = ids.iloc[first - 1]
+            whole = str(example)[:-2] if str(example).endswith(".0") else None
+            same = whole is not None and whole in {str(k) for k in known}
             raise DataError(
-                f"{n} event(s) for {n_ids} entity id(s) not in the {known_from}, e.g. {shown(ids.iloc[first - 1])}",
+                f"{n} event(s) for {n_ids} entity id(s) not in the {known_from}, e.g. {shown(example)}",
                 file=file, column=spec.entity, row=first,
-                hint="drop them with a warning: --drop-unknown-entities on the command line, "
-                     "'on_unknown_entity: drop' in the spec",
+                hint=(f"the {known_from} write it {whole!r}: ids exported as floats (1.0)? write them as whole "
+                      "numbers in every file" if same else
+                      "drop them with a warning: --drop-unknown-entities on the command line, "
+                      "'on_unknown_entity: drop' in the spec"),
             )
         report.dropped_unknown_entity_events = n
         report.warn(f"dropped {n} event(s) for {n_ids} entity id(s) not in the {known_from} (first at row {first})")
