@@ -180,3 +180,10 @@ def test_docs_mention_every_spec_key():
     spec.tags = TagRules.from_dict({"t": [{"value": 1}]})
     for key in [*spec.to_dict(), "windows"]:
         assert f"{key}:" in docs, key
+
+
+def test_arithmetic_on_a_text_column_names_the_column_and_a_value():
+    # before: "arithmetic needs numeric columns, got str", naming neither the column nor what it holds
+    frame = pd.DataFrame({"spend": [10.0, 20.0], "income": ["1000", "2000"]})
+    with pytest.raises(DataError, match="column 'income' holds str, e.g. '1000': numbers written as text"):
+        Expression.parse("spend / income").evaluate(frame)

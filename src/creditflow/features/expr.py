@@ -316,7 +316,11 @@ def _as_bool(value: object, text: str) -> pd.Series | bool:
 def _as_number(value: object, text: str) -> pd.Series | float:
     if isinstance(value, pd.Series):
         if pd.api.types.is_bool_dtype(value.dtype) or not pd.api.types.is_numeric_dtype(value.dtype):
-            raise ExpressionError(f"expression {text!r}: arithmetic needs numeric columns, got {value.dtype}")
+            present = value.dropna()
+            example = f", e.g. {present.iloc[0]!r}" if len(present) else ""
+            named = f"column {value.name!r} holds {value.dtype}{example}" if value.name is not None else f"got {value.dtype}"
+            hint = ": numbers written as text (\"1000\" in the JSON)?" if example and isinstance(present.iloc[0], str) else ""
+            raise ExpressionError(f"expression {text!r}: arithmetic needs numeric columns, but {named}{hint}")
         return value.astype("float64")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ExpressionError(f"expression {text!r}: arithmetic needs numbers, got {value!r}")
