@@ -197,6 +197,7 @@ def test_special_values_among_the_ordinary_ones_are_warned_of_on_the_cluster_too
     age[40:100] = -999.0
     frame = pd.DataFrame({"age": age, "flag": (np.arange(n) % 10 == 0).astype(float),
                           "bad": (rng.random(n) < 0.2).astype(int)})
+    frame["outcome"] = frame["bad"].map({0: "paid", 1: "default"})  # the target left among the features
     write_parts(frame, tmp_path / "book", sizes=(500, 500, 500, 500))
     params = {"special_values": {"age": [-999, 30], "flag": [0]}}
 
@@ -204,13 +205,15 @@ def test_special_values_among_the_ordinary_ones_are_warned_of_on_the_cluster_too
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             fit()
-        return sorted(str(w.message) for w in seen if issubclass(w.category, cf.SpecialValueWarning))
+        return sorted(str(w.message) for w in seen if issubclass(w.category, (cf.SpecialValueWarning,
+                                                                              cf.LeakageWarning)))
 
     single = caught(lambda: train(cf.read_table(tmp_path / "book", "bad"), kind=kind, params=params))
     data = read_labelled(client, tmp_path / "book", "bad", rows_per_piece=250)
     dist = caught(lambda: train_on_cluster(client, data, kind=kind, params=params))
-    assert len(single) == 2 and dist == single
+    assert len(single) == 3 and dist == single
     assert dist[0].startswith("column 'age': special value 30 lies among its other values")
+    assert dist[2].startswith("column 'outcome' has an information value of")
 
 
 def test_scores_equal_and_parts_keep_input_order(both, client, uci_dir, tmp_path):

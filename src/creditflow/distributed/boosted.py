@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from creditflow.binning.process import special_map, warn_special_counts
+from creditflow.binning.process import special_map, warn_small_sample, warn_special_counts
 from creditflow.binning.variable import VariableBinning
 from creditflow.data.errors import CreditflowError
 from creditflow.distributed.labelled import LabelledTable
@@ -53,6 +53,7 @@ def fit_boosted_stats(
     say(f"counting values of {len(data.features)} columns in {data.table.npartitions} pieces")
     stats = feature_stats(client, data, labels, categorical, specials)
     warn_special_counts(stats.counts, specials, set(categorical))
+    warn_small_sample(data.y[data.role == 0])
     cats = set(categorical)
     fine = {c: fine_from_counts(c, stats.counts[c], c in cats, specials.get(c, []), bset.max_fine_bins)
             for c in data.features}

@@ -21,7 +21,14 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.patterns import crossprod
-from creditflow.binning.process import BinningProcess, column_names, is_categorical, warn_special_counts
+from creditflow.binning.process import (
+    BinningProcess,
+    column_names,
+    is_categorical,
+    warn_leakage,
+    warn_small_sample,
+    warn_special_counts,
+)
 from creditflow.binning.variable import (
     BinningSettings,
     ValueCounts,
@@ -199,6 +206,8 @@ def fit_scorecard_stats(
     warn_special_counts(stats.counts, specials, set(categorical))
     say(f"binning {len(data.features)} columns")
     card.binning_ = binning_from_stats(bp, stats, data.features, categorical, client)
+    warn_small_sample(data.y[data.role == 0])
+    warn_leakage(card.binning_.iv_)
     n = stats.n_train
     missing_rate = pd.Series({c: stats.n_missing_train[c] / n for c in data.features})
     report = prefilter(data.features, bp.iv_, missing_rate, sset, unusable_variables(bp.bins_))
