@@ -310,6 +310,30 @@ def test_idempotent_retry_returns_the_first_response_without_a_second_record(ser
     assert audit_count(server) == before + 1
 
 
+def test_keyed_requests_across_an_upgrade_odd_text_and_repeated_keys(server, client, applicants):  # noqa: F811
+    # a first attempt recorded by a version that hashed the raw body still replays (review of the canonical hash)
+    body = json.dumps({"application_id": "up-1", "applicant": applicants[9]}, indent=1).encode()
+    headers = {"Idempotency-Key": "upgrade-0001", "content-type": "application/json"}
+    first = client.post("/v1/decisions", content=body, headers=headers)
+    assert first.status_code == 200, first.text
+    legacy = hashlib.sha256(("/v1/decisions\n" + body.decode()).encode()).hexdigest()
+    db = sqlite3.connect(server.workdir / "creditflow-audit.db", isolation_level=None)
+    try:
+        db.execute("UPDATE idempotency_keys SET request_hash = ? WHERE idempotency_key = 'upgrade-0001'", (legacy,))
+    finally:
+        db.close()
+    again = client.post("/v1/decisions", content=body, headers=headers)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    # a lone surrogate in a keyed request: a clear answer, not a 500 from hashing it
+    odd = b'{"application_id": "\\ud800", "applicant": ' + json.dumps(applicants[9]).encode() + b"}"
+    r = client.post("/v1/decisions", content=odd, headers={**headers, "Idempotency-Key": "upgrade-0002"})
+    assert r.status_code in (200, 422), r.text
+    # a repeated key is refused before any replay, and a top-level one is located at the top
+    dup = body[:-1] + b', "application_id": "up-2"}'
+    r = client.post("/v1/decisions", content=dup, headers=headers)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "application_id"], r.text
+
+
 def test_idempotency_keys_belong_to_the_client_that_sent_them(server, applicants):  # noqa: F811
     key = {"Idempotency-Key": "shared-0001"}
     mine, theirs = {"application_id": "a-1", "applicant": applicants[7]}, {"application_id": "b-1", "applicant": applicants[8]}

@@ -32,7 +32,13 @@ from creditflow.service.decide import decide, new_id, now_iso
 from creditflow.service.metrics import CONTENT_TYPE
 from creditflow.service.runtime import Runtime
 from creditflow.service.schemas import BatchOut, DecisionOut, ErrorOut, ReloadIn, ReloadOut
-from creditflow.service.validation import applicant_dict, canonical_body, duplicate_key, error_details
+from creditflow.service.validation import (
+    applicant_dict,
+    canonical_body,
+    duplicate_key,
+    error_details,
+    legacy_request_hash,
+)
 
 log = logging.getLogger("creditflow.service")
 REQUEST_ID = "creditflow.request_id"
@@ -189,8 +195,9 @@ def create_app(runtime: Runtime) -> FastAPI:
                                       f"must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters", "value_error")
         return key, None
 
-    def replay(request: Request, stored: StoredResponse, request_hash: str) -> Response:
-        if stored.request_hash != request_hash:
+    def replay(request: Request, stored: StoredResponse, request_hash: str, legacy_hash: str = "") -> Response:
+        # `legacy_hash`: the raw-body hash earlier versions stored, so a retry across an upgrade still replays
+        if stored.request_hash not in (request_hash, legacy_hash):
             return _field_error(request, ["header", "Idempotency-Key"],
                                 "this Idempotency-Key was already used for a different request", "idempotency_conflict")
         return Response(stored.response_json.encode("utf-8"), media_type="application/json",
@@ -202,7 +209,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         except _TooLarge:
             return b"", _error(413, request, f"request body larger than {limit:,} bytes")
 
-    async def record(request: Request, entries: list, stored: StoredResponse | None) -> Response | None:
+    async def record(request: Request, entries: list, stored: StoredResponse | None, raw: bytes) -> Response | None:
         """Write the audit rows; a response to send instead (503, or a replay) or None when written."""
         try:
             existing = await runtime.audit_call(runtime.audit.record, entries, stored)
@@ -213,7 +220,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                           {"Retry-After": "1"})
         runtime.audit_writable = True
         if existing is not None and stored is not None:
-            return replay(request, existing, stored.request_hash)
+            return replay(request, existing, stored.request_hash, legacy_request_hash(request.url.path, raw))
         return None
 
     async def handle(request: Request, batch: bool) -> Response:
@@ -227,6 +234,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         body, too_large = await body_or_error(request, cfg.batch_body_bytes if batch else cfg.max_body_bytes)
         if too_large is not None:
             return too_large
+        repeated = duplicate_key(body)  # before a replay: the stored request holds only one of the values
+        if repeated is not None:
+            top = repeated in ("applicant", "application_id", "applications")
+            where = ["body", repeated] if top else ["body", "applications" if batch else "applicant", repeated]
+            return _error(422, request, [{"loc": where, "msg": f"the key {repeated!r} is written twice in one JSON "
+                                          "object: which value counts is ambiguous; send it once",
+                                          "type": "value_error", "input": None}])
         # only a request with an Idempotency-Key is compared with an earlier one
         request_hash = sha256_text(request.url.path + "\n" + canonical_body(body)) if key is not None else ""
         if key is not None:
@@ -235,19 +249,13 @@ def create_app(runtime: Runtime) -> FastAPI:
             except AuditUnavailable:
                 return _error(503, request, "the audit log cannot be read; retry later", {"Retry-After": "1"})
             if stored is not None:
-                return replay(request, stored, request_hash)
+                return replay(request, stored, request_hash, legacy_request_hash(request.url.path, body))
         state = runtime.state  # this request keeps this snapshot, whatever a reload does meanwhile
         rid = request.scope[REQUEST_ID]
         try:
             parsed = state.models.parse_batch(body) if batch else state.models.parse_decision(body)
         except ValidationError as exc:
             return _error(422, request, error_details(exc, fields=state.models.fields))
-        repeated = duplicate_key(body)
-        if repeated is not None:
-            return _error(422, request, [{"loc": ["body", "applications" if batch else "applicant", repeated],
-                                          "msg": f"the key {repeated!r} is written twice in one JSON object: which "
-                                                 "value counts is ambiguous; send it once", "type": "value_error",
-                                          "input": None}])
         created = now_iso()
         items = parsed.applications if batch else [parsed]
 
@@ -269,7 +277,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             doc = results[0][0]
         content = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         stored = StoredResponse(key, request_hash, content, created, client) if key is not None else None
-        instead = await record(request, [e for _, e in results], stored)
+        instead = await record(request, [e for _, e in results], stored, body)
         if instead is not None:
             return instead
         for r, _ in results:

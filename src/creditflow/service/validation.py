@@ -203,10 +203,18 @@ def canonical_body(body: bytes) -> str:
     """A request body as compared for an `Idempotency-Key` retry: JSON with its keys sorted and no spaces (a
     client that serialises the same request in another key order or layout is retrying it, not sending a
     different one); a body that is not JSON as its text."""
-    try:
-        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:  # ASCII escapes: a lone surrogate ("\\ud800") would not encode for the hash
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     except (ValueError, RecursionError):
         return body.decode("utf-8", "replace")
+
+
+def legacy_request_hash(path: str, body: bytes) -> str:
+    """The hash of a request body as versions before canonical JSON stored it (the raw text), so that a retry
+    whose first attempt was recorded by such a version still replays."""
+    from creditflow.service.audit.base import sha256_text
+
+    return sha256_text(path + "\n" + body.decode("utf-8", "replace"))
 
 
 def duplicate_key(body: bytes) -> str | None:
@@ -226,7 +234,7 @@ def duplicate_key(body: bytes) -> str | None:
 
     try:
         json.loads(body, object_pairs_hook=pairs)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: the model says so
         return None
     return found[0] if found else None
 
