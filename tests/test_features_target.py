@@ -162,3 +162,8 @@ def test_a_window_running_past_the_last_record_gives_a_missing_target_with_a_war
                                                      period=period))
         assert got["bad"].isna().tolist() == [True, False], period  # 2024-01-01 + 30d runs past 2024-01-20
         assert got["perf_worst_status"].tolist() == [40, 0]
+    # no records at all: every target missing, as before the censoring rule (it crashed on NaT)
+    for period in ("day", "month", None):
+        empty = define_target(rec.iloc[:0], obs, TargetSpec(entity="id", time="t", status="dpd", bad_at=30,
+                                                             window="30d" if period != "month" else "1m", period=period))
+        assert empty["bad"].isna().all(), period

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -219,6 +220,16 @@ def warn_small_sample(yv: np.ndarray) -> None:
         warnings.warn(f"only {n_bad} bad(s) and {n_good} good(s) to fit on: bins, WOE and points from so few are "
                       f"mostly noise (a scorecard wants hundreds of each)", SmallSampleWarning,
                       stacklevel=_caller_level())
+
+
+@contextlib.contextmanager
+def internal_fit() -> Iterator[None]:
+    """Silence the small-sample and leakage warnings of a fit a model makes for itself (a blend's classic card,
+    its folds, a trend search): the user's own fit has warned of the data already, with its own numbers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        warnings.simplefilter("ignore", LeakageWarning)
+        yield
 
 
 def warn_leakage(iv: pd.Series) -> None:

@@ -129,7 +129,7 @@ def define_target(
     censored = _runs_past_the_data(rec_ts, obs, spec)
     target[worst.isna().to_numpy() | censored] = pd.NA
     out[spec.target] = target
-    if censored.any():
+    if censored.any() and not rec_ts.empty:  # no records at all: every target is missing, nothing to date
         n_bad = int((worst.to_numpy()[censored] >= spec.bad_at).sum())
         last = pd.Timestamp(rec_ts.max())
         shown_last = last.strftime("%Y-%m") if spec.period == "month" else (

@@ -24,6 +24,7 @@ from creditflow.binning.process import (
     as_target,
     column_names,
     fit_inputs,
+    internal_fit,
     is_categorical,
     real_number,
     refuse_infinite,
@@ -200,7 +201,8 @@ class BoostedScorecard(Scorecard):
         shapes, intercept = result.shapes, result.intercept
         if weight > 0:
             try:
-                card = self._classic().fit(frame, yv)
+                with internal_fit():
+                    card = self._classic().fit(frame, yv)
             except CreditflowError as exc:
                 raise CreditflowError(f"blend={weight} needs the classic card, which could not be fitted: {exc}") from exc
             shapes, intercept = _blend(shapes, intercept, _classic_shapes(card, frame, fine, codes, layouts),
@@ -269,7 +271,8 @@ class BoostedScorecard(Scorecard):
             fb[va] = res.intercept + sum(sh[c[va]] for sh, c in zip(res.shapes, codes, strict=True))
             part = frame.iloc[tr].reset_index(drop=True)
             try:
-                card = self._classic().fit(part, y[tr])
+                with internal_fit():
+                    card = self._classic().fit(part, y[tr])
             except CreditflowError:  # no variable survives on this fold: the classic card has nothing to add
                 return 0.0, {}, {}
             fc[va] = card.logodds(frame.iloc[va].reset_index(drop=True))

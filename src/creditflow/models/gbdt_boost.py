@@ -124,12 +124,13 @@ def monotone_trends(frame: pd.DataFrame, y: np.ndarray, numeric: Sequence[str], 
     and none). The better monotone direction is kept when its IV is at least `min_iv` and at least
     `keep` of the unconstrained binning's IV (so U-shapes, e.g. of age, stay unconstrained).
     """
-    from creditflow.binning.process import BinningProcess
+    from creditflow.binning.process import BinningProcess, internal_fit
 
     if not numeric:
         return {}
     cols = frame[list(numeric)]
-    iv = {trend: BinningProcess(monotonic=trend).fit(cols, y).iv_ for trend in ("ascending", "descending", "none")}
+    with internal_fit():
+        iv = {trend: BinningProcess(monotonic=trend).fit(cols, y).iv_ for trend in ("ascending", "descending", "none")}
     out = {}
     for name in map(str, numeric):
         up, down, free = iv["ascending"][name], iv["descending"][name], iv["none"][name]
