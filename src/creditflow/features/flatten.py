@@ -546,15 +546,30 @@ def read_profiles(
             raise
         raise DataError(exc.reason, file=exc.file, column=exc.column, row=lines_of[exc.row - 1], hint=exc.hint) from None
     if lines_of is not None and lines_of[-1] != len(lines_of):  # blank lines: for the id checks of
-        flat.attrs[_LINES] = np.asarray(lines_of)           # build_feature_table (`profile_lines`)
+        flat.attrs[_LINES] = _Lines(np.asarray(lines_of))   # build_feature_table (`profile_lines`)
     return flat
+
+
+class _Lines:
+    """A file's line per row, kept in `DataFrame.attrs`: pandas deep-copies attrs into every frame derived
+    from it (each column selection), so a copy returns the same object instead of copying the array."""
+
+    def __init__(self, lines: np.ndarray) -> None:
+        self.lines = lines
+
+    def __deepcopy__(self, memo: dict) -> _Lines:
+        return self
 
 
 def profile_lines(profiles: object) -> np.ndarray | None:
     """The file's line of each row of a `read_profiles` frame where they are not the row numbers (JSON lines
-    with blank lines), else None."""
-    lines = profiles.attrs.get(_LINES) if isinstance(profiles, pd.DataFrame) else None
-    return lines if lines is not None and len(lines) == len(profiles) else None  # type: ignore[arg-type]
+    with blank lines) and its rows are still in the file's order (its index untouched), else None."""
+    if not isinstance(profiles, pd.DataFrame):
+        return None
+    kept = profiles.attrs.get(_LINES)
+    if not isinstance(kept, _Lines) or len(kept.lines) != len(profiles):
+        return None
+    return kept.lines if profiles.index.equals(pd.RangeIndex(len(profiles))) else None
 
 
 class _DuplicateKey(Exception):
