@@ -223,6 +223,10 @@ def test_a_column_excluded_from_the_model_is_watched_shown_only(tmp_path):
     assert "not a model input" in found["message"].iloc[0]
     assert r.status == "stable"
     assert r.summary()["other_csi_by_period"][1]["SEX"] == pytest.approx(other.loc["2024-02", "SEX"])
+    few = pd.concat([months, raw.head(20).assign(month="2024-03-10", SEX=2)], ignore_index=True)
+    tiny = monitor(tmp_path / "model", few, time="month").findings
+    tiny = tiny[(tiny["area"] == "other column") & (tiny["period"] == "2024-03")]
+    assert "not a model input, and only 20 rows: shown" in tiny["message"].iloc[0]
 
 
 def test_thresholds_are_configurable_and_checked(model_dir, live):

@@ -58,12 +58,15 @@ def _drift_findings(result: Any, add: Any) -> None:
                 add(level, "input", r.period, moved.index[0], float(moved.iloc[0]), f"CSI: {names}{small}",
                     bool(r.counts_for_status))
     others = d.other_csi_by_period.set_index("period") if d.other_csi_by_period is not None else pd.DataFrame()
+    rows = d.periods.set_index("period")["rows"]
     for period, row in others.iterrows():
         moved = row[row >= t.warn].sort_values(ascending=False)
         if len(moved):
+            n = int(rows.get(period, 0))
+            few = f", and only {n:,} rows" if n < t.min_period_rows else ""
             names = ", ".join(f"{v} {x:.3f}" for v, x in moved.items())
             add("alert" if moved.iloc[0] >= t.alert else "warn", "other column", str(period), moved.index[0],
-                float(moved.iloc[0]), f"CSI: {names} (not a model input: shown, does not raise the status)", False)
+                float(moved.iloc[0]), f"CSI: {names} (not a model input{few}: shown, does not raise the status)", False)
 
 
 def _performance_findings(result: Any, add: Any) -> None:
