@@ -338,6 +338,9 @@ def test_big5_text_is_not_read_as_gbk_silently(tmp_path):
     assert "--encoding big5" in str(err.value) and err.value.file == str(tmp_path / "big5.csv")
     back = read_frame(tmp_path / "big5.csv", encoding="big5")
     assert list(back.columns) == ["客戶號", "交易日期", "交易金額", "類型"] and back["類型"].tolist()[:2] == ["消費", "還款"]
+    # Japanese names (kana) in a GBK file are no Big5 (review)
+    (tmp_path / "kana.csv").write_bytes("编号,姓名,逾期\n1,さくら,0\n2,たなか,1\n".encode("gbk"))
+    assert read_frame(tmp_path / "kana.csv")["姓名"].tolist() == ["さくら", "たなか"]
     # the same traditional text written in GBK is read as GBK (it is not Big5 that happens to decode)
     (tmp_path / "gbk.csv").write_bytes(text.encode("gbk"))
     assert read_frame(tmp_path / "gbk.csv")["類型"].tolist()[:2] == ["消費", "還款"]

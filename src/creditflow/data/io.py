@@ -52,13 +52,14 @@ def decode_text(path: Path, data: bytes, encoding: str | None) -> str:
         except UnicodeDecodeError:
             continue
         if enc != ENCODINGS[0]:
-            _check_looks_chinese(path, text)
-            _check_not_big5(path, text, data)
+            chars = {c for c in set(text) if ord(c) > 0x7F}
+            _check_looks_chinese(path, text, chars)
+            _check_not_big5(path, text, data, chars)
         return text
     raise DataError("cannot decode the file as UTF-8 or GBK/GB18030", file=str(path), hint="pass --encoding")
 
 
-def _check_looks_chinese(path: Path, text: str) -> None:
+def _check_looks_chinese(path: Path, text: str, chars: set[str]) -> None:
     """Refuse a non-UTF-8 file that decodes as GB18030 into what Latin-1 / cp1252 text turns into.
 
     An accented letter followed by a letter ("gerät": E4 74) is a valid GBK pair, but one outside the
@@ -66,7 +67,6 @@ def _check_looks_chinese(path: Path, text: str) -> None:
     Chinese text is mostly GB2312 characters, and its rarer (traditional, name) characters are not all of
     that one shape; a misread Latin-1 file is nothing else. Its categories would come out garbled.
     """
-    chars = {c for c in set(text) if ord(c) > 0x7F}
     rare = sorted(c for c in chars if not _gb2312_pair(c.encode("gb18030")))
     latin = [c for c in rare if _latin_letter_pair(c.encode("gb18030"))]
     if rare and len(rare) > len(chars) / 2 and len(latin) >= 0.9 * len(rare):
@@ -85,13 +85,13 @@ def _odd_in_chinese(c: str) -> bool:
     return 0xE000 <= o <= 0xF8FF or 0x3040 <= o <= 0x30FF or 0x0370 <= o <= 0x04FF or 0x2500 <= o <= 0x257F
 
 
-def _check_not_big5(path: Path, text: str, data: bytes) -> None:
+def _check_not_big5(path: Path, text: str, data: bytes, chars: set[str]) -> None:
     """Refuse a file that reads as GB18030 into kana, Greek or private-use characters and as Big5 cleanly:
     traditional Chinese (Taiwan, Hong Kong) written in Big5, whose text values would come out garbled and
-    match no filter or category."""
-    chars = {c for c in set(text) if ord(c) > 0x7F}
+    match no filter or category. Kana alone do not count (a GBK file may hold Japanese names): Big5's
+    frequent characters also land in GBK's private-use, Greek or Cyrillic rows."""
     odd = sorted(c for c in chars if _odd_in_chinese(c))
-    if not odd or len(odd) < 0.2 * len(chars):
+    if len(odd) < 0.2 * len(chars) or all(0x3040 <= ord(c) <= 0x30FF for c in odd):
         return
     try:
         big5 = data.decode("big5")
