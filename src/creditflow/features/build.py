@@ -105,7 +105,8 @@ def warn_unusable_events(report: BuildReport, with_entity_events: int, event_tim
                   f"{_when(observation_dates[0])} to {_when(observation_dates[1])})")
     report.warn(f"{n:,} of {report.n_observations:,} observation(s) have events for their entity but none before the "
                 f"observation inside a window, so their behaviour features are empty{ranges}: check the observation "
-                "dates (the labels or --as-of) against the event times")
+                "dates (the labels or --as-of) against the event times, or whether the windows are shorter than the "
+                "gaps between events")
 
 
 def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.DataFrame:
