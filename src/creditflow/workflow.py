@@ -262,10 +262,14 @@ def write_splits(path: Path, roles: np.ndarray, id_column: str | None = None,
 
 
 def _whole_ids(ids: pd.Series) -> pd.Series:
-    """Ids of whole numbers stored as floats (an integer column with blanks) as integers: 17, not 17.0."""
-    if ids.dtype.kind == "f" and (ids.dropna() % 1 == 0).all():
-        return ids.astype("Int64")
-    return ids
+    """Float ids that are whole numbers (an integer column with blanks) as integers: 17, not 17.0. Decided
+    value by value, so the file is the same however the rows come in chunks."""
+    if ids.dtype.kind != "f":
+        return ids
+    whole = (ids.notna() & (ids % 1 == 0)).to_numpy()
+    out = ids.astype(object)
+    out[whole] = ids[whole].astype("int64").to_numpy()
+    return out
 
 
 def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: dict, training: dict) -> Any:
