@@ -165,3 +165,22 @@ def test_mixed_utc_offsets_across_buckets_are_refused_as_on_one_machine(client, 
     zoned = BehaviourSpec.from_dict({**base, "timezone": "Asia/Shanghai"})
     built = build_features_on_cluster(client, None, ev, zoned, obs, partitions=4)
     assert built.frame["s"].tolist() == build_feature_table(None, ev, zoned, obs).frame["s"].tolist() == [1, 0]
+
+
+def test_a_filter_on_a_text_no_event_holds_warns_as_on_one_machine(client):
+    # before, only one machine warned of kind == 'Credit' where the events hold 'credit'; the cluster gave the
+    # all-zero counts without a word. The values are merged over the partitions first: 'debit' is present in
+    # only some of them, and must not be warned of.
+    rng = np.random.default_rng(3)
+    n = 600
+    ids = rng.integers(1, 61, n)
+    events = pd.DataFrame({"id": ids, "t": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 80, n), "D"),
+                           "kind": np.where(ids <= 20, "debit", "credit"), "v": rng.random(n)})
+    obs = pd.DataFrame({"id": np.arange(1, 61), "observation_date": "2024-04-01"})
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "windows": ["3m"], "features": [
+        {"name": "n_credit", "agg": "count", "filter": "kind == 'Credit'"},
+        {"name": "n_debit", "agg": "count", "filter": "kind == 'debit'"}]})
+    one = build_feature_table(None, events, spec, obs).report.warnings
+    dist = build_features_on_cluster(client, None, events, spec, obs, partitions=4).report.warnings
+    assert len(one) == 1 and "no event holds 'Credit' in column 'kind'" in one[0] and "did you mean 'credit'?" in one[0]
+    assert dist == one

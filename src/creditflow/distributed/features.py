@@ -142,7 +142,7 @@ def build_partition(events: pd.DataFrame, observations: pd.DataFrame, profiles: 
     out.index = observations.index
     report = table.report
     out.attrs["report"] = {**{k: int(getattr(report, k) or 0) for k in _COUNTS},
-                           "zone_warning": report.zone_warning}
+                           "zone_warning": report.zone_warning, "filter_texts": report.filter_texts}
     return out
 
 
@@ -180,7 +180,7 @@ def build_features_on_cluster(
     from creditflow.features import BuildReport, FeatureTable
     from creditflow.features.build import warn_unusable_events
     from creditflow.features.flatten import flatten_profiles
-    from creditflow.features.prepare import align_ids, same_id_kind
+    from creditflow.features.prepare import align_ids, same_id_kind, warn_absent_texts
 
     files = dict(files or {})
     entity = spec.entity
@@ -232,6 +232,11 @@ def build_features_on_cluster(
     zone = next((r["zone_warning"] for _, r in results if r.get("zone_warning")), None)
     if zone:  # every partition compares the same two columns: one warning
         report.warn(zone)
+    held: dict[str, set] = {}
+    for _, r in results:
+        for col, values in r.get("filter_texts", {}).items():
+            held.setdefault(col, set()).update(values)
+    warn_absent_texts(spec, held, report, files.get("events"))
     rules = tags if tags is not None else spec.tags
     report.n_features = len(spec.output_names) + (len(rules.rules) if rules is not None else 0)
     for key, what in (("dropped_duplicate_events", "exact duplicate event row(s)"),
@@ -248,6 +253,6 @@ def build_features_on_cluster(
 
 
 def _build_part(events: pd.DataFrame, observations: pd.DataFrame, profiles: pd.DataFrame | None = None, *,
-                inputs: _Inputs, engine: str) -> tuple[pd.DataFrame, dict[str, int]]:
+                inputs: _Inputs, engine: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     out = build_partition(events, observations, profiles, inputs, engine)
     return out, out.attrs.pop("report")

@@ -213,29 +213,37 @@ def _check_filters(spec: BehaviourSpec, columns: dict[str, pd.Series], events: p
     return as_text
 
 
-def _warn_absent_texts(spec: BehaviourSpec, columns: dict[str, pd.Series], report: BuildReport,
-                       file: str | None) -> None:
-    """Warn of a filter comparing a column with a text no event holds (a case typo, 'Credit' for 'credit',
-    or a wrongly decoded file): its features would be all 0 or all missing without a word."""
-    users: dict[tuple[str, str, str], list[str]] = {}  # (filter, column, text) -> the features using it
+def filter_texts(spec: BehaviourSpec) -> dict[tuple[str, str, str], list[str]]:
+    """Each (filter, column, text) a filter compares a column with, and the features using that filter."""
+    users: dict[tuple[str, str, str], list[str]] = {}
     for fc in spec.columns:
         for f in (f for t in fc.terms for f in t.filters):
             for col, text in f.text_literals():
                 names = users.setdefault((f.text, col, text), [])
                 if fc.name not in names:
                     names.append(fc.name)
-    values: dict[str, set] = {}
-    for (filt, col, text), names in users.items():
-        if col not in columns or column_kind(columns[col]) not in (TEXT, EMPTY):
+    return users
+
+
+def held_texts(spec: BehaviourSpec, columns: dict[str, pd.Series]) -> dict[str, set]:
+    """The distinct values of each text column a filter compares with a text (what `warn_absent_texts` needs;
+    a cluster merges them over its partitions)."""
+    wanted = {col for _, col, _ in filter_texts(spec)}
+    return {col: set(pd.unique(columns[col].dropna())) for col in sorted(wanted)
+            if col in columns and column_kind(columns[col]) in (TEXT, EMPTY)}
+
+
+def warn_absent_texts(spec: BehaviourSpec, held: dict[str, set], report: BuildReport, file: str | None) -> None:
+    """Warn of a filter comparing a column with a text no event holds (a case typo, 'Credit' for 'credit',
+    or a wrongly decoded file): its features would be all 0 or all missing without a word. `held`: the
+    values of each such text column (`held_texts`)."""
+    for (filt, col, text), names in filter_texts(spec).items():
+        if col not in held or text in held[col]:
             continue
-        if col not in values:
-            values[col] = set(pd.unique(columns[col].dropna()))
-        if text in values[col]:
-            continue
-        held = sorted(str(v) for v in values[col])
-        near = [v for v in held if v.casefold() == text.casefold()]
-        what = ("it is empty" if not held else f"it holds {', '.join(map(repr, held[:8]))}"
-                + (f" and {len(held) - 8} more" if len(held) > 8 else ""))
+        values = sorted(str(v) for v in held[col])
+        near = [v for v in values if v.casefold() == text.casefold()]
+        what = ("it is empty" if not values else f"it holds {', '.join(map(repr, values[:8]))}"
+                + (f" and {len(values) - 8} more" if len(values) > 8 else ""))
         features = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         where = f" of {file!r}" if file else ""
         report.warn(f"filter {filt!r} (feature(s) {features}): no event holds {text!r} in column '{col}'{where} "
@@ -390,7 +398,8 @@ def prepare_events(
     columns = {c: _numeric(v, c, file) if c in value_cols else v for c, v in columns.items()}
     for col in _check_filters(spec, columns, events, file):
         columns[col] = pd.Series(pd.array([None] * len(events), dtype="str"))  # matches no text, in SQL too
-    _warn_absent_texts(spec, {c: v[keep] for c, v in columns.items()}, report, file)
+    report.filter_texts = held_texts(spec, {c: v[keep] for c, v in columns.items()})
+    warn_absent_texts(spec, report.filter_texts, report, file)
     for col, values in columns.items():  # nullable true/false stays so (NULL in SQL), not objects
         out[col] = values.array if isinstance(values.dtype, pd.BooleanDtype) else values.to_numpy()
     prepared = pd.DataFrame(out, copy=False)  # no block consolidation: saves a copy of every column

@@ -24,6 +24,8 @@ class BuildReport:
     observations_with_only_unusable_events: int = 0  # of those, the ones whose entity has events (after it, or older)
     observations_without_profile: int = 0
     warnings: list[str] = field(default_factory=list)
+    # the values of the text columns filters compare with texts (merged over a cluster's partitions; not shown)
+    filter_texts: dict[str, set] = field(default_factory=dict, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
     zone_warning: str | None = None  # event times and observation dates in different UTC offsets (also a warning)
 
@@ -33,5 +35,7 @@ class BuildReport:
         logger.warning(message)
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable dict."""
-        return asdict(self)
+        """A JSON-serialisable dict (the filters' column values left out: they serve the warnings)."""
+        out = asdict(self)
+        out.pop("filter_texts")
+        return out
