@@ -462,10 +462,10 @@ def _refuse_merged_fields(rows: list[dict[str, Any]], odd: dict[int, dict[str, s
     for i, origins in odd.items():
         for column, origin in origins.items():
             first.setdefault(column, (origin, i))
-    for column, (origin, i) in first.items():
-        for j, r in enumerate(rows, start=1):
-            if column not in r:
-                continue
+    order = {c: k for k, c in enumerate(first)}
+    for j, r in enumerate(rows, start=1):  # one pass over the rows: each row's columns among those names
+        for column in sorted(r.keys() & order.keys(), key=order.__getitem__):
+            origin, i = first[column]
             other = odd[j].get(column, column.replace(SEP, "\0")) if j in odd else column.replace(SEP, "\0")
             if other != origin:
                 a, b = sorted([(i, origin), (j, other)])
