@@ -23,6 +23,7 @@ from creditflow.binning.process import (
 from creditflow.binning.variable import BinningSettings
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, SchemaError, SmallSampleWarning
+from creditflow.data.io import NESTED_TYPES
 from creditflow.models.base import (
     UNSEEN_MIN_ROWS,
     BadClassOutputs,
@@ -480,7 +481,8 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 value = row[var]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=var) from None
-            refuse_nested_value(value, var)
+            if isinstance(value, NESTED_TYPES):  # checked inline: this loop is the service's per-request cost
+                refuse_nested_value(value, var)
             i = binner(value)  # refuses infinities, whatever their type
             logit += lp[i]
             total += pts[i]
