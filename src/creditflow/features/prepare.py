@@ -66,10 +66,13 @@ def _distinct_ignoring_case(columns: list[str], file: str | None) -> None:
             )
 
 
-def _check_ids(ids: pd.Series, column: str, file: str | None) -> None:
+def _check_ids(ids: pd.Series, column: str, file: str | None, lines: Sequence[int] | None = None) -> None:
+    """Refuse missing entity ids; `lines`: the file's line of each row, for the error (else the row number)."""
     miss = ids.isna().to_numpy()
     if miss.any():
-        raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=column, row=_first_row(miss))
+        first = _first_row(miss)
+        raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=column,
+                        row=first if lines is None else int(lines[first - 1]))
 
 
 def align_ids(frames: list[pd.DataFrame | None], column: str) -> list[pd.DataFrame | None]:
@@ -300,10 +303,7 @@ def prepare_profiles(profiles: pd.DataFrame, spec: BehaviourSpec, *, file: str |
     _require_columns(profiles, {spec.entity: "the spec ('entity')"}, file)
     check_finite(profiles, file)
     ids = profiles[spec.entity]
-    miss = ids.isna().to_numpy()
-    if miss.any():
-        raise DataError(f"{int(miss.sum())} missing entity id(s)", file=file, column=spec.entity,
-                        row=row(_first_row(miss)))
+    _check_ids(ids, spec.entity, file, lines)
     dup = ids.duplicated().to_numpy()
     if dup.any():
         raise DataError(
