@@ -569,3 +569,20 @@ def test_cli_train_and_score_on_a_running_cluster(client, german_dir, tmp_path):
     assert "id column 'app_id': 2 repeated id(s), e.g. 'A0003' in part.0.parquet row 4 and part.1.parquet row 101" in text
     assert ("column 'installment_rate_in_percentage_of_disposable_income' is stored as text but holds only numbers"
             in text)
+
+
+def test_cluster_training_warns_of_protected_variables_as_one_machine(client, german_dir, tmp_path):
+    # before, only workflow.train (and the CLI's summary) warned; train_on_cluster in Python kept
+    # personal_status_and_sex and foreign_worker without a word
+    import warnings
+
+    def caught(fit):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            fit()
+        return sorted(str(w.message) for w in seen if issubclass(w.category, cf.ProtectedVariableWarning))
+
+    single = caught(lambda: train(cf.read_table(german_dir, "creditability", bad="bad")))
+    data = read_labelled(client, german_dir, "creditability", bad="bad", rows_per_piece=100)
+    dist = caught(lambda: train_on_cluster(client, data))
+    assert single and dist == single

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from creditflow.cli.app import console, err_console, warn_repeated_ids, warn_text_numbers
-from creditflow.data.errors import CreditflowError
+from creditflow.data.errors import CreditflowError, ProtectedVariableWarning
 from creditflow.distributed.cluster import cluster_client, worker_info
 from creditflow.distributed.labelled import read_labelled, repeated_ids
 from creditflow.workflow import TrainResult
@@ -44,8 +45,10 @@ def train_command(
             raise CreditflowError(f"protected variable(s) not among the features: {lacking}", file=str(data),
                                   column=lacking[0])
         reasons["protected"] = names
-        result = train_on_cluster(client, ds, out, kind=kind, params=params, progress=say, reasons=reasons,
-                                  force=True)  # the command checked --out (and --force)
+        with warnings.catch_warnings():  # the command's summary prints them below the model's table
+            warnings.simplefilter("ignore", ProtectedVariableWarning)
+            result = train_on_cluster(client, ds, out, kind=kind, params=params, progress=say, reasons=reasons,
+                                      force=True)  # the command checked --out (and --force)
     if report:
         err_console.print("[yellow]note:[/] the validation report is not built on a cluster (it needs the rows in "
                           "memory); run `creditflow report` on a sample of the table")

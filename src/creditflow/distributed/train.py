@@ -26,6 +26,7 @@ from creditflow.workflow import (
     SPLITS_FILE,
     TrainResult,
     refuse_existing_bundle,
+    warn_protected,
     write_splits,
 )
 
@@ -98,6 +99,7 @@ def train_on_cluster(
         model = fit_gbdt(client, data, stats, params, say)
     else:
         raise DataError(f"model kind {kind!r} cannot be trained on a cluster; use scorecard, boosted-scorecard or gbdt")
+    warn_protected(model)
     say("scoring every split")
     p, score = score_all(client, data.table, model)
     metrics = {}
