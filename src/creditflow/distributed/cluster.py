@@ -76,6 +76,11 @@ def cluster_client(
         # the client's own log, restored once it is closed (the callbacks run last-in, first-out)
         client_log = logging.getLogger("distributed.client")
         stack.callback(client_log.setLevel, client_log.level)
+        # a connection to a lost worker fails in the background with a logged traceback (CommClosedError from
+        # its batched sender): `lost_workers` says it in one line, so those logs stay quiet while we run
+        batched_log = logging.getLogger("distributed.batched")
+        stack.callback(batched_log.setLevel, batched_log.level)
+        batched_log.setLevel(logging.CRITICAL)
         # a big table's task graph (its pieces' labels) passes Dask's 10 MB threshold: its "Sending large graph"
         # warning, printed amid the progress lines with a source path, is not the user's business
         stack.enter_context(dask.config.set({"distributed.admin.large-graph-warning-threshold": "64GiB"}))
