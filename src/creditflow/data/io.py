@@ -70,12 +70,15 @@ def _check_looks_chinese(path: Path, text: str, chars: set[str]) -> None:
     rare = sorted(c for c in chars if not _gb2312_pair(c.encode("gb18030")))
     latin = [c for c in rare if _latin_letter_pair(c.encode("gb18030"))]
     if rare and len(rare) > len(chars) / 2 and len(latin) >= 0.9 * len(rare):
-        at = text.index(latin[0])
-        end = text.find("\n", at)
-        line = text[max(text.rfind("\n", 0, at) + 1, at - 30) : min(at + 30, len(text) if end < 0 else end)]
         raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives rare characters "
-                        f"(e.g. {line!r}) of the kind Latin-1/cp1252 accented letters turn into", file=str(path),
+                        f"(e.g. {_around(text, text.index(latin[0]))!r}) of the kind Latin-1/cp1252 accented letters turn into", file=str(path),
                         hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
+
+
+def _around(text: str, at: int) -> str:
+    """Up to 30 characters either side of position `at`, within its line: a misread character shown in context."""
+    end = text.find("\n", at)
+    return text[max(text.rfind("\n", 0, at) + 1, at - 30) : min(at + 30, len(text) if end < 0 else end)]
 
 
 def _odd_in_chinese(c: str) -> bool:
@@ -98,13 +101,10 @@ def _check_not_big5(path: Path, text: str, data: bytes, chars: set[str]) -> None
     except UnicodeDecodeError:
         return
     at = text.index(odd[0])
-    start = text.rfind("\n", 0, at) + 1
-    end = text.find("\n", at)
-    line = text[max(start, at - 30) : min(at + 30, len(text) if end < 0 else end)]
     lines = big5.splitlines()
     shown = lines[text.count("\n", 0, at)][:60] if lines else ""
     raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives characters Chinese text does not "
-                    f"hold (e.g. {line!r}); read as Big5 (traditional Chinese) it gives {shown!r}", file=str(path),
+                    f"hold (e.g. {_around(text, at)!r}); read as Big5 (traditional Chinese) it gives {shown!r}", file=str(path),
                     hint="pass --encoding big5 (encoding='big5' in Python); --encoding gbk if it really is GBK")
 
 
