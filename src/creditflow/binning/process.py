@@ -32,6 +32,7 @@ from creditflow.data.errors import (
     SchemaError,
     SmallSampleWarning,
     SpecialValueWarning,
+    caller_level,
 )
 from creditflow.data.io import (
     NESTED_TYPES,
@@ -77,12 +78,10 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
                  "feature_names_in_ order",
         )
     if [str(n) for n in names] != [f"x{i}" for i in range(len(names))]:
-        from creditflow.models.base import _caller_level
-
         # as scikit-learn warns: nothing shows whether the columns are in the order the model was fitted on
         warnings.warn("X has no column names, but the model was fitted with them: its columns are taken as "
                       "feature_names_in_ in that order; pass a DataFrame to have them matched by name",
-                      UserWarning, stacklevel=_caller_level())
+                      UserWarning, stacklevel=caller_level())
     return _numbers_as_float(pd.DataFrame(arr, columns=[str(n) for n in names]), names)
 
 
@@ -212,14 +211,12 @@ credit variables stay under about 1 (a month past due on the last statement: 0.8
 
 def warn_small_sample(yv: np.ndarray) -> None:
     """`SmallSampleWarning` when the 0/1 target holds fewer than `SMALL_SAMPLE` bads or goods."""
-    from creditflow.models.base import _caller_level  # imported here: creditflow.models imports this module
-
     n_bad = int(np.sum(yv))
     n_good = len(yv) - n_bad
     if min(n_bad, n_good) < SMALL_SAMPLE:
         warnings.warn(f"only {n_bad} bad(s) and {n_good} good(s) to fit on: bins, WOE and points from so few are "
                       f"mostly noise (a scorecard wants hundreds of each)", SmallSampleWarning,
-                      stacklevel=_caller_level())
+                      stacklevel=caller_level())
 
 
 @contextlib.contextmanager
@@ -234,12 +231,10 @@ def internal_fit() -> Iterator[None]:
 
 def warn_leakage(iv: pd.Series) -> None:
     """`LeakageWarning` for each column whose information value is above `LEAKAGE_IV`."""
-    from creditflow.models.base import _caller_level
-
     for name, value in iv[iv > LEAKAGE_IV].items():
         warnings.warn(f"column {name!r} has an information value of {value:.1f}: it all but gives the target away. "
                       "Is it the target, a copy of it, or recorded after the outcome (leakage)? Drop it (--exclude / "
-                      "exclude=) unless you know why it separates so well", LeakageWarning, stacklevel=_caller_level())
+                      "exclude=) unless you know why it separates so well", LeakageWarning, stacklevel=caller_level())
 
 
 NESTED_HINT = "flatten it into columns of their own (creditflow features) or drop it"
@@ -357,8 +352,6 @@ def warn_special_counts(counts: Mapping[str, ValueCounts], specials: Mapping[str
 
 
 def _warn_special(name: Any, v: float, rows: int, n_rows: int, n_regular: int, lo: float, hi: float) -> None:
-    from creditflow.models.base import _caller_level  # imported here: creditflow.models imports this module
-
     if not rows:
         return
     share = f"{rows / n_rows:.1%}".replace("%", " %")
@@ -370,7 +363,7 @@ def _warn_special(name: Any, v: float, rows: int, n_rows: int, n_regular: int, l
         return
     warnings.warn(f"column {name!r}: special value {v:g} {where}: an ordinary value declared special (a "
                   "typo, or the wrong column)? It gets a bin of its own as asked", SpecialValueWarning,
-                  stacklevel=_caller_level())
+                  stacklevel=caller_level())
 
 
 def whole_number(value: Any, what: str) -> int:

@@ -119,3 +119,16 @@ def located(file: str | None = None, column: str | None = None) -> Iterator[None
         exc.file = exc.file or file
         exc.column = exc.column or column
         raise
+
+
+def caller_level() -> int:
+    """`warnings.warn`'s stacklevel for the first frame outside creditflow (the user's call), from its caller:
+    2 when the function calling this was called by the user directly."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

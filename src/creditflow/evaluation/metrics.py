@@ -15,7 +15,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from creditflow.data.errors import DataError
+from creditflow.data.errors import DataError, caller_level
 from creditflow.evaluation._checks import check_target, check_values, interval_labels, risk_of
 
 __all__ = [
@@ -223,7 +223,8 @@ def ks(y: ArrayLike, p: ArrayLike, *, higher_is_better: bool = False) -> KSResul
     pop = (np.flatnonzero(last) + 1) / ys.shape[0]
     diff = cum_bad - cum_good  # its last value is 1 - 1 = 0: rejecting everyone separates nothing
     i = int(np.argmax(diff))
-    if -diff.min() > diff[i] + 0.1 and _called_by_user():
+    # called by the user (2): the report and the monitor judge a model ranking the wrong way round themselves
+    if -diff.min() > diff[i] + 0.1 and caller_level() == 2:
         # a score given where a probability of bad was meant (or the reverse) reads as "no separation"
         warnings.warn(f"KS {diff[i]:.3f} with {'lower' if higher_is_better else 'higher'} values the riskier, "
                       f"{-diff.min():.3f} the other way round: pass higher_is_better={not higher_is_better} if "
@@ -236,16 +237,6 @@ def ks(y: ArrayLike, p: ArrayLike, *, higher_is_better: bool = False) -> KSResul
         statistic=float(diff[i]), threshold=float(thresholds[i]), population=float(pop[i]),
         curve=curve, higher_is_better=higher_is_better,
     )
-
-
-def _called_by_user() -> bool:
-    """Whether the public function calling this was called from outside creditflow (the report and the
-    monitor judge a model that ranks the wrong way round themselves)."""
-    import os
-    import sys
-
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return not sys._getframe(2).f_code.co_filename.startswith(package)
 
 
 # --- Lift, gain, bands --------------------------------------------------------------------------------

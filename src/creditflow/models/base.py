@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import UnseenCategoryWarning, shown
+from creditflow.data.errors import UnseenCategoryWarning, caller_level, shown
 from creditflow.scoring.scaling import Grades, Scaling
 
 
@@ -239,7 +239,7 @@ def warn_blank(columns: list[str], rows: int) -> None:
     for var in columns:
         warnings.warn(f"column {var!r} is missing on every one of its {rows:,} rows, though on no training row (a "
                       "failed join, a column dropped upstream?): each row was scored at its Missing bin",
-                      MissingColumnWarning, stacklevel=_caller_level())
+                      MissingColumnWarning, stacklevel=caller_level())
 
 
 def warn_recoded(unseen: Mapping[str, int], frame: pd.DataFrame) -> None:
@@ -257,19 +257,7 @@ def warn_recoded(unseen: Mapping[str, int], frame: pd.DataFrame) -> None:
             f"{shown(example)}: coded unlike the training data? They were scored as unseen (the Unseen bin, or the "
             "trees' other branch). Recode it as in training; `creditflow score` and "
             "creditflow.workflow.score_table refuse such a table unless --allow-unseen / allow_unseen=True",
-            UnseenCategoryWarning, stacklevel=_caller_level())
-
-
-def _caller_level() -> int:
-    """`warnings.warn`'s stacklevel for the first frame outside creditflow (the user's call), from its caller."""
-    import os
-    import sys
-
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
+            UnseenCategoryWarning, stacklevel=caller_level())
 
 
 def numeric_special_values(model: Any) -> dict[str, list[float]]:
