@@ -124,6 +124,29 @@ def test_decisions_match_the_model_and_policy_and_are_audited(server, client, se
         assert row["client"] == hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
 
 
+def test_a_clients_x_request_id_is_echoed_and_audited_beside_the_decision_id(server, client, applicants):  # noqa: F811
+    """A gateway's trace id comes back in X-Request-ID and lands in the audit row's trace_id; the decision
+    keeps the service's own unique request_id (the audit key), so a trace id sent twice is two decisions."""
+    ids = []
+    for _ in range(2):
+        r = client.post("/v1/decisions", json={"applicant": applicants[1]}, headers={"X-Request-ID": "gw-7f3a/1"})
+        assert r.status_code == 200 and r.headers["x-request-id"] == "gw-7f3a/1"
+        ids.append(r.json()["request_id"])
+    assert len(set(ids)) == 2 and "gw-7f3a/1" not in ids
+    rows = audit_rows(server, "WHERE trace_id = ?", ("gw-7f3a/1",))
+    assert sorted(r["request_id"] for r in rows) == sorted(ids)
+    batch = client.post("/v1/decisions/batch", json={"applications": [{"applicant": a} for a in applicants[:3]]},
+                        headers={"X-Request-ID": "gw-batch-1"})
+    assert batch.headers["x-request-id"] == "gw-batch-1"
+    assert len(audit_rows(server, "WHERE trace_id = ? AND batch_id = ?", ("gw-batch-1", batch.json()["request_id"]))) == 3
+    bad = client.post("/v1/decisions", json={"applicant": {}}, headers={"X-Request-ID": "gw-8"})
+    assert bad.status_code == 422 and bad.headers["x-request-id"] == "gw-8" and bad.json()["request_id"] != "gw-8"
+    for odd in ("two words", "x" * 201):  # not a token a gateway would send: the service's own id instead
+        r = client.post("/v1/decisions", json={"applicant": applicants[1]}, headers={"X-Request-ID": odd})
+        assert r.headers["x-request-id"] == r.json()["request_id"]
+        assert audit_rows(server, "WHERE request_id = ?", (r.json()["request_id"],))[0]["trace_id"] is None
+
+
 def test_a_reject_rule_overrides_a_good_score(client, applicants):  # noqa: F811
     young = {**applicants[0], "AGE": 16.0}
     doc = client.post("/v1/decisions", json={"applicant": young}).json()

@@ -246,7 +246,7 @@ def check_migrated(log) -> None:
     entry = AuditEntry(request_id="r9", batch_id=None, created_at="2024-01-02T00:00:00.000+00:00",
                        application_id=None, client="bbbbbbbbbbbb", input_json="{}", input_hash="h",
                        model_version="m", policy_version="p", probability=0.1, score=600, grade="B",
-                       decision="approve", reasons_json="[]", idempotency_key="old-key")
+                       decision="approve", reasons_json="[]", idempotency_key="old-key", trace_id="gw-9")
     stored = StoredResponse("old-key", "hash-b", "{}", entry.created_at, "bbbbbbbbbbbb")
     assert log.record([entry], stored) is None  # another client's first use of the key
     assert log.record([entry], stored).request_hash == "hash-b"  # its retry replays
@@ -264,7 +264,10 @@ def test_an_audit_database_of_schema_1_is_migrated_with_its_keys(tmp_path):
     finally:
         log.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 2
+    # schema 3: the client's X-Request-ID in its own column, NULL on the rows written before
+    assert dict(conn.execute("SELECT request_id, trace_id FROM decisions")) == {
+        "r1": None, "r2": None, "r3": None, "r9": "gw-9"}
+    assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 3
     assert conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 4
     conn.close()
 

@@ -163,7 +163,9 @@ def test_an_audit_database_of_schema_1_is_migrated_with_its_keys(postgres):  # n
     finally:
         log.close()
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 2
+        assert conn.execute("SELECT MAX(version) FROM creditflow_audit_schema").fetchone()[0] == 3
+        assert dict(conn.execute("SELECT request_id, trace_id FROM decisions").fetchall()) == {
+            "r1": None, "r2": None, "r3": None, "r9": "gw-9"}
 
 
 def test_the_audit_timeout_bounds_every_concurrent_request(postgres, service_bundle, applicants, tmp_path):  # noqa: F811

@@ -42,6 +42,8 @@ from creditflow.service.validation import (
 
 log = logging.getLogger("creditflow.service")
 REQUEST_ID = "creditflow.request_id"
+TRACE_ID = "creditflow.trace_id"  # the client's own X-Request-ID, kept as it came
+MAX_TRACE_ID = 200
 ROUTES = ("/v1/decisions", "/v1/decisions/batch", "/v1/model", "/v1/admin/reload", "/healthz", "/readyz",
           "/metrics", "/docs", "/openapi.json")
 MAX_IDEMPOTENCY_KEY = 255
@@ -60,6 +62,17 @@ def _error(status: int, request: Request, detail: Any, headers: dict[str, str] |
 
 def _field_error(request: Request, loc: list, msg: str, type_: str) -> Response:
     return _error(422, request, [{"loc": loc, "msg": msg, "type": type_, "input": None}])
+
+
+def client_trace_id(scope: dict) -> str | None:
+    """The request's own X-Request-ID (a gateway's or client's trace id) when it is 1-200 visible ASCII
+    characters; another value is ignored (the service's own id is answered in its place)."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            if 0 < len(value) <= MAX_TRACE_ID and all(0x21 <= b <= 0x7E for b in value):
+                return value.decode("ascii")
+            return None
+    return None
 
 
 class _Observe:
@@ -82,6 +95,9 @@ class _Observe:
         start = time.perf_counter()
         request_id = new_id()
         scope[REQUEST_ID] = request_id
+        trace_id = client_trace_id(scope)
+        scope[TRACE_ID] = trace_id
+        echoed = (trace_id or request_id).encode()
         status = 500
         started = False
 
@@ -91,7 +107,7 @@ class _Observe:
                 started = True
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", echoed)]
             await send(message)
 
         metrics = self.runtime.metrics
@@ -104,13 +120,14 @@ class _Observe:
             else:
                 await self.app(scope, receive, send_wrapper)
         except Exception:
-            log.exception("internal error on %s %s, request id %s", scope.get("method"), scope.get("path"), request_id)
+            log.exception("internal error on %s %s, request id %s%s", scope.get("method"), scope.get("path"), request_id,
+                          f" (client's X-Request-ID {trace_id})" if trace_id else "")
             status = 500
             if not started:
                 body = json.dumps({"detail": "internal error; it has been logged, quote the request id",
                                    "request_id": request_id}).encode()
                 await send({"type": "http.response.start", "status": 500,
-                            "headers": [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]})
+                            "headers": [(b"content-type", b"application/json"), (b"x-request-id", echoed)]})
                 await send({"type": "http.response.body", "body": body})
         finally:
             metrics.in_flight -= 1
@@ -262,7 +279,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         def run() -> list[tuple[dict, Any]]:
             return [decide(state, applicant_dict(item.applicant), application_id=item.application_id,
                            request_id=new_id() if batch else rid, created_at=created, client=client,
-                           batch_id=rid if batch else None, idempotency_key=key, n_reasons=cfg.reasons)
+                           batch_id=rid if batch else None, idempotency_key=key, n_reasons=cfg.reasons,
+                           trace_id=request.scope.get(TRACE_ID))
                     for item in items]
 
         try:

@@ -24,11 +24,12 @@ def new_id() -> str:
 
 def decide(state: ServingState, applicant: dict[str, Any], *, application_id: str | None, request_id: str,
            created_at: str, client: str | None, batch_id: str | None = None,
-           idempotency_key: str | None = None, n_reasons: int = 4) -> tuple[dict, AuditEntry]:
+           idempotency_key: str | None = None, n_reasons: int = 4,
+           trace_id: str | None = None) -> tuple[dict, AuditEntry]:
     """The response document and the audit entry for one validated applicant.
 
     probability: probability of going overdue (0-1); score: integer points on the model's scale
-    (higher is better); decision: approve | review | reject.
+    (higher is better); decision: approve | review | reject. trace_id: the client's X-Request-ID, audited.
     """
     scored = state.model.score_row(applicant)
     outcome = state.policy.decide(applicant, scored["score"])
@@ -59,6 +60,7 @@ def decide(state: ServingState, applicant: dict[str, Any], *, application_id: st
         model_version=state.model_version, policy_version=state.policy_version,
         probability=response["probability"], score=response["score"], grade=response["grade"],
         decision=outcome.decision, reasons_json=canonical_json(reasons), idempotency_key=idempotency_key,
+        trace_id=trace_id,
     )
     return response, entry
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # `decisions` is the table `creditflow monitor --audit URL` looks for; its input_json is the flat applicant.
 DECISIONS_TABLE = "decisions"
 IDEMPOTENCY_TABLE = "idempotency_keys"
@@ -24,7 +24,7 @@ SCHEMA_TABLE = "creditflow_audit_schema"
 COLUMNS = (
     "request_id", "batch_id", "created_at", "application_id", "client", "input_json", "input_hash",
     "model_version", "policy_version", "probability", "score", "grade", "decision", "reasons_json",
-    "idempotency_key",
+    "idempotency_key", "trace_id",
 )
 
 
@@ -79,6 +79,8 @@ def migrations(timestamp: str, json_type: str, real: str) -> dict[int, list[str]
                 ) d ON d.idempotency_key = k.idempotency_key""",
             f"DROP TABLE {IDEMPOTENCY_TABLE}_v1",
         ],
+        # the client's own X-Request-ID (a gateway's trace id); NULL on rows written before
+        3: [f"ALTER TABLE {DECISIONS_TABLE} ADD COLUMN trace_id TEXT"],
     }
 
 
@@ -113,6 +115,7 @@ class AuditEntry:
     decision: str
     reasons_json: str
     idempotency_key: str | None = None
+    trace_id: str | None = None  # the request's X-Request-ID header as the client sent it
 
     def row(self) -> tuple:
         return tuple(getattr(self, c) for c in COLUMNS)
