@@ -278,18 +278,20 @@ class VariableBinning:
         specials = {float(v): missing + 1 + k for k, v in enumerate(self.special_values)}
         name = self.name
 
+        na, nat, inf, ninf = pd.NA, pd.NaT, _INF, -_INF  # closure locals: this runs once per field per request
+
         def binner(value: Any) -> int:
-            if value is None or value is pd.NA or value is pd.NaT:
-                return missing
             cls = value.__class__
-            if cls is int:
-                try:
-                    value = float(value)
-                except OverflowError:
-                    raise SchemaError(f"number too large: {str(value)[:20]}... ({len(str(value))} digits)",
-                                      column=name) from None
-            elif cls is not float:
-                if isinstance(value, str):
+            if cls is not float:  # a float (JSON's numbers, pandas' records) goes straight to the checks below
+                if value is None or value is na or value is nat:
+                    return missing
+                if cls is int:
+                    try:
+                        value = float(value)
+                    except OverflowError:
+                        raise SchemaError(f"number too large: {str(value)[:20]}... ({len(str(value))} digits)",
+                                          column=name) from None
+                elif isinstance(value, str):
                     if not value.strip():
                         return missing
                     try:
@@ -303,7 +305,7 @@ class VariableBinning:
                         raise SchemaError(f"not a number: {str(value)[:40]!r}", column=name) from None
             if value != value:
                 return missing
-            if value == _INF or value == -_INF:
+            if value == inf or value == ninf:
                 raise SchemaError(f"infinite value {value!r}", column=name,
                                   hint="replace it with a missing value or a declared special value")
             if specials:

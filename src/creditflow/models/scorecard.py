@@ -476,12 +476,14 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         """Log-odds of bad and point total of one applicant, summed in feature order."""
         logit = self.intercept_
         total = self.base_points_
+        nested = NESTED_TYPES
         for var, binner, lp, pts in self._row_plan:
             try:
                 value = row[var]
             except KeyError:
                 raise SchemaError("model field missing from the applicant", column=var) from None
-            if isinstance(value, NESTED_TYPES):  # checked inline: this loop is the service's per-request cost
+            # checked inline (a float never is): this loop is the service's per-request cost
+            if value.__class__ is not float and isinstance(value, nested):
                 refuse_nested_value(value, var)
             i = binner(value)  # refuses infinities, whatever their type
             logit += lp[i]
