@@ -182,3 +182,20 @@ def test_one_bad_gives_an_auc_without_interval_and_no_numpy_warnings():
     assert np.isnan(t["p_value"]) and t["difference"] == pytest.approx(r.auc - auc(y, p[::-1]))
     two = auc_ci(np.array([1, 1, 0, 0, 0]), np.array([0.9, 0.3, 0.2, 0.4, 0.1]))
     assert np.isfinite(two.se) and 0 <= two.auc_low <= two.auc <= two.auc_high <= 1
+
+
+def test_delong_midranks_from_one_sort_equal_scipys_rankdata():
+    """The DeLong components rank bads, goods and both from one stable sort: the same midranks as rankdata,
+    with heavy ties (integer scores), signed zeros and a group of one."""
+    from scipy import stats
+
+    from creditflow.evaluation.metrics import _three_midranks
+
+    rng = np.random.default_rng(7)
+    cases = [(rng.integers(0, 5, 300).astype(float), rng.integers(0, 5, 700).astype(float)),
+             (rng.normal(size=50), rng.normal(size=80)), (np.array([0.0]), np.array([-0.0, 1.0, 0.0])),
+             (np.array([2.0, 2.0]), np.array([2.0]))]
+    for bads, goods in cases:
+        tx, ty, tz = _three_midranks(bads, goods)
+        assert np.array_equal(tx, stats.rankdata(bads)) and np.array_equal(ty, stats.rankdata(goods))
+        assert np.array_equal(tz, stats.rankdata(np.concatenate([bads, goods])))

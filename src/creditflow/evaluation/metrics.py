@@ -60,6 +60,31 @@ def gini(y: ArrayLike, p: ArrayLike, *, higher_is_better: bool = False) -> float
 # --- DeLong -------------------------------------------------------------------------------------------
 
 
+def _midranks(sorted_values: np.ndarray) -> np.ndarray:
+    """1-based ranks of sorted values, ties sharing their mean rank (scipy's rankdata 'average')."""
+    if not sorted_values.size:
+        return np.empty(0)
+    starts = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:], sorted_values.size] - 1
+    return ((first + last) / 2 + 1)[np.cumsum(starts) - 1]
+
+
+def _three_midranks(bads: np.ndarray, goods: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Midranks of the bads among themselves, of the goods among themselves and of both together, from one
+    stable sort of both together (a stable sort keeps each group's own order): a third of rankdata's sorting."""
+    z = np.concatenate([bads, goods])
+    order = np.argsort(z, kind="stable")
+    zs = z[order]
+    tz = np.empty(z.size)
+    tz[order] = _midranks(zs)
+    is_bad = order < bads.size
+    tx, ty = np.empty(bads.size), np.empty(goods.size)
+    tx[order[is_bad]] = _midranks(zs[is_bad])
+    ty[order[~is_bad] - bads.size] = _midranks(zs[~is_bad])
+    return tx, ty, tz
+
+
 def _delong_components(y: np.ndarray, risks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AUCs and DeLong structural components for k risk vectors (rows of `risks`), O(k·n log n).
 
@@ -67,9 +92,9 @@ def _delong_components(y: np.ndarray, risks: np.ndarray) -> tuple[np.ndarray, np
     """
     bads, goods = risks[:, y == 1], risks[:, y == 0]
     m, n = bads.shape[1], goods.shape[1]
-    tx = stats.rankdata(bads, axis=1)
-    ty = stats.rankdata(goods, axis=1)
-    tz = stats.rankdata(np.concatenate([bads, goods], axis=1), axis=1)
+    tx, ty, tz = np.empty(bads.shape), np.empty(goods.shape), np.empty((risks.shape[0], m + n))
+    for r in range(risks.shape[0]):  # values were checked finite (check_values)
+        tx[r], ty[r], tz[r] = _three_midranks(bads[r], goods[r])
     aucs = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
     v10 = (tz[:, :m] - tx) / n
     v01 = 1.0 - (tz[:, m:] - ty) / m

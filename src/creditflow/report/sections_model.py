@@ -465,9 +465,9 @@ def reasons_section(reasoner: Any, sample: Sample) -> Section:
     n = max(len(codes), 1)
     first = codes["reason_1_code"].value_counts()
     anywhere = pd.concat([codes[f"reason_{k}_code"] for k in range(1, N_REASONS + 1)]).value_counts()
-    texts = {}
-    for k in range(1, N_REASONS + 1):
-        texts.update(zip(codes[f"reason_{k}_code"], codes[f"reason_{k}_text"], strict=True))
+    pairs = pd.concat([codes[[f"reason_{k}_code", f"reason_{k}_text"]].set_axis(["code", "text"], axis=1)
+                       for k in range(1, N_REASONS + 1)]).drop_duplicates("code", keep="last")
+    texts = dict(zip(pairs["code"], pairs["text"], strict=True))
     rows = [{"code": c, "text": texts.get(c, ""), "first_reason_share": first.get(c, 0) / n,
              "top4_share": anywhere.get(c, 0) / n} for c in anywhere.index if c]
     t = pd.DataFrame(rows, columns=["code", "text", "first_reason_share", "top4_share"])

@@ -188,12 +188,14 @@ def empty_grades(grades: Grades, scores: Any, counts: Any = None) -> tuple[list[
     s, w = s[w > 0], w[w > 0]
     if not len(s):
         return None
+    # integer scores: a few hundred distinct values however many rows, each with its total weight
+    s, inverse = np.unique(s, return_inverse=True)
+    w = np.bincount(inverse.ravel(), weights=w, minlength=len(s))
     held = set(grades.assign(s))
     empty = [g for g in grades.names if g not in held]
     if len(empty) < 2:
         return None
-    order = np.argsort(s, kind="stable")
-    s, cum = s[order], np.cumsum(w[order])
+    cum = np.cumsum(w)
     k = len(grades.names)
     lows = [int(s[np.searchsorted(cum, cum[-1] * i / k)]) for i in range(k - 1, 0, -1)]
     text = (f"{len(empty)} of the {k} grades ({', '.join(empty)}) hold no development rows (scores "
