@@ -126,6 +126,7 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
     log.info("serving model %s with policy %s on http://%s:%d with %d workers", state.model_version,
              state.policy_version, host, port, config.workers)
     state.log_warnings()
+    del state  # the workers load their own; the supervisor need not hold a third copy of the model
     uv_config = uvicorn.Config("creditflow.service.server:worker_app", factory=True, workers=config.workers, **common)
     try:
         _supervisor(uv_config, sock, config).run()  # as uvicorn.run does, but on our TCP_NODELAY socket
