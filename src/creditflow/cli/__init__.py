@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "creditflow.cli.monitor",
     "creditflow.cli.features",
     "creditflow.cli.report",
+    "creditflow.cli.sql",
 ]
 
 

@@ -1,0 +1,161 @@
+"""`creditflow sql`: a scorecard bundle as one query, run in real SQLite, DuckDB and PostgreSQL databases on the
+real data, must give every row the score and grade `creditflow score` gives it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+import creditflow as cf
+from creditflow.data.errors import CreditflowError
+from creditflow.scoring.sql import scorecard_sql
+from tests.conftest import GERMAN, UCI, UCI_TARGET
+from tests.service_support import postgres  # noqa: F401
+from tests.test_compare import run
+
+
+def _odd_german_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows a database may hold: a NULL category, padded text, an unseen category, a NULL amount."""
+    odd = frame.head(5).copy()
+    odd["app_id"] = [90_000 + i for i in range(5)]
+    odd.loc[odd.index[0], "purpose"] = None
+    odd.loc[odd.index[1], "purpose"] = "  radio/television  "
+    odd.loc[odd.index[2], "purpose"] = "spaceship"
+    odd.loc[odd.index[3], "credit_amount"] = np.nan
+    return odd
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """A uci_taiwan scorecard trained by the CLI, and german_credit scorecard with the rows to score."""
+    root = tmp_path_factory.mktemp("sql")
+    r = run("train", UCI, "--target", UCI_TARGET, "--id", "ID", "--exclude", "SEX", "--exclude", "MARRIAGE",
+            "--exclude", "AGE", "--out", root / "uci")
+    assert r.exit_code == 0, r.output
+    german = pd.read_csv(GERMAN)
+    german.insert(0, "app_id", np.arange(len(german)))
+    german = pd.concat([german, _odd_german_rows(german)], ignore_index=True)
+    german.to_csv(root / "german.csv", index=False)
+    r = run("train", root / "german.csv", "--target", "creditability", "--id", "app_id", "--exclude",
+            "personal_status_and_sex", "--exclude", "age_in_years", "--exclude", "foreign_worker", "--out", root / "de")
+    assert r.exit_code == 0, r.output
+    expected = {}
+    for name, data in (("uci", UCI), ("de", root / "german.csv")):
+        r = run("score", root / name / "model", data, "--out", root / f"{name}_scores.csv", "--no-reasons",
+                "--allow-unseen")
+        assert r.exit_code == 0, r.output
+        expected[name] = pd.read_csv(root / f"{name}_scores.csv")
+    tables = {"uci": pd.read_csv(UCI).drop(columns=[UCI_TARGET]), "de": german.drop(columns=["creditability"])}
+    return root, tables, expected
+
+
+def _query(root, name: str, dialect: str, *extra: str) -> str:
+    r = run("sql", root / name / "model", "--table", "applicants", "--dialect", dialect, *extra)
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
+def _check(got: pd.DataFrame, expected: pd.DataFrame, id_col: str) -> None:
+    got = got.set_index(id_col).loc[expected[id_col]]
+    assert len(got) == len(expected)
+    assert np.array_equal(got["score"].to_numpy(dtype=np.int64), expected["score"].to_numpy())
+    assert got["grade"].tolist() == expected["grade"].tolist()
+    assert np.allclose(got["probability"].to_numpy(dtype=float), expected["probability"].to_numpy(), rtol=1e-12,
+                       atol=0)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_the_query_scores_every_row_as_creditflow_score_does(bundles, dialect):
+    root, tables, expected = bundles
+    for name, id_col in (("uci", "ID"), ("de", "app_id")):
+        sql = _query(root, name, dialect, "--probability", "--points")
+        if dialect == "sqlite":
+            con = sqlite3.connect(":memory:")
+            tables[name].to_sql("applicants", con, index=False)
+            got = pd.read_sql(sql, con)
+        else:
+            con = duckdb.connect()
+            con.register("frame", tables[name])
+            con.execute("CREATE TABLE applicants AS SELECT * FROM frame")
+            got = con.execute(sql).df()
+        _check(got, expected[name], id_col)
+        points = got.filter(like="points_").sum(axis=1) + got["base_points"]
+        assert np.array_equal(np.clip(points, 350, 950).to_numpy(), got["score"].to_numpy())
+        assert got.filter(like="points_").shape[1] == len(cf.load_bundle(root / name / "model").model.features_)
+
+
+def test_the_query_runs_in_postgresql(bundles, postgres):  # noqa: F811
+    import psycopg
+
+    root, tables, expected = bundles
+    types = {"i": "BIGINT", "f": "DOUBLE PRECISION", "O": "TEXT"}
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        for name, id_col in (("uci", "ID"), ("de", "app_id")):
+            frame = tables[name]
+            conn.execute("DROP TABLE IF EXISTS applicants")
+            cols = ", ".join(f'"{c}" {types[frame[c].dtype.kind]}' for c in frame.columns)
+            conn.execute(f"CREATE TABLE applicants ({cols})")
+            with conn.cursor().copy("COPY applicants FROM STDIN") as copy:
+                for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
+                    copy.write_row(row)
+            cur = conn.execute(_query(root, name, "postgresql", "--probability"))
+            got = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+            _check(got, expected[name], id_col)
+
+
+def test_rows_the_model_refuses_get_a_null_score_never_a_wrong_one(bundles):
+    root, tables, _ = bundles
+    con = sqlite3.connect(":memory:")
+    frame = tables["uci"].head(4).astype(object)
+    con.execute("CREATE TABLE applicants (" + ", ".join(f'"{c}" REAL' for c in frame.columns) + ")")
+    frame.loc[0, "PAY_0"] = "two"  # text in a numeric column: SQLite's CAST would make it 0.0
+    frame.loc[1, "LIMIT_BAL"] = float("inf")
+    frame.loc[2, "PAY_0"] = " "  # blank: missing, as creditflow reads it
+    con.executemany(f"INSERT INTO applicants VALUES ({', '.join('?' * frame.shape[1])})",
+                    frame.itertuples(index=False))
+    got = pd.read_sql(_query(root, "uci", "sqlite"), con).set_index("ID").loc[frame["ID"].tolist()]
+    assert got["score"].isna().tolist() == [True, True, False, False]
+    model = cf.load_bundle(root / "uci" / "model").model
+    expected = model.predict_score(tables["uci"].iloc[2:4].astype(float).assign(
+        PAY_0=[np.nan, float(tables["uci"]["PAY_0"].iloc[3])]))
+    assert got["score"].iloc[2:].astype(int).tolist() == expected.tolist()
+    # a column of text (a CSV `.import`ed into SQLite without declared types): no score, not a guessed one
+    tables["uci"].head(3).astype(str).to_sql("applicants", con, index=False, if_exists="replace")
+    assert pd.read_sql(_query(root, "uci", "sqlite"), con)["score"].isna().all()
+
+
+def test_refusals_are_one_line_with_exit_status_2(bundles, tmp_path):
+    root, _, _ = bundles
+    r = run("train", UCI, "--target", UCI_TARGET, "--id", "ID", "--model", "gbdt", "--param", "tune=false",
+            "--out", tmp_path / "gb")
+    assert r.exit_code == 0, r.output
+    for args, message in [
+        (["sql", tmp_path / "gb" / "model", "--table", "t"], "only a fitted scorecard"),
+        (["sql", root / "uci" / "model", "--table", "t", "--dialect", "oracle"], "unknown SQL dialect"),
+        (["sql", root / "uci" / "model", "--table", " "], "the table to score must be named"),
+        (["sql", root / "uci" / "model", "--table", "t", "--out", UCI], "the file exists"),
+        (["sql", tmp_path / "nowhere", "--table", "t"], "nowhere"),
+    ]:
+        r = run(*args)
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, (args, r.output)
+    out = tmp_path / "score.sql"
+    assert run("sql", root / "uci" / "model", "--table", "risk.applicants", "--out", out).exit_code == 0
+    assert 'FROM "risk"."applicants"' in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.filterwarnings("ignore::creditflow.data.errors.LeakageWarning")
+def test_names_are_quoted_whatever_they_hold():
+    X = pd.DataFrame({'weird "name"; DROP TABLE x': np.r_[np.zeros(300), np.ones(300)], "月收入": np.arange(600.0)})
+    y = np.r_[np.zeros(250), np.ones(50), np.zeros(100), np.ones(200)]
+    card = cf.Scorecard(selection={"min_iv": 0.0}).fit(X, y)
+    assert len(card.features_) == 2
+    con = sqlite3.connect(":memory:")
+    X.assign(app=np.arange(600)).to_sql("t", con, index=False)
+    got = pd.read_sql(scorecard_sql(card, "t", id_columns=["app"], dialect="sqlite"), con).set_index("app")
+    assert np.array_equal(got.loc[np.arange(600), "score"].to_numpy(), card.predict_score(X))
+    with pytest.raises(CreditflowError, match="only a fitted scorecard"):
+        scorecard_sql(cf.Scorecard(), "t")
