@@ -159,3 +159,26 @@ def test_names_are_quoted_whatever_they_hold():
     assert np.array_equal(got.loc[np.arange(600), "score"].to_numpy(), card.predict_score(X))
     with pytest.raises(CreditflowError, match="only a fitted scorecard"):
         scorecard_sql(cf.Scorecard(), "t")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_declared_special_values_keep_their_bins(dialect):
+    """uci_taiwan's PAY_x of -2 (no consumption) declared special, on a numeric and a categorical column."""
+    frame = pd.read_csv(UCI).head(6000)
+    y = frame.pop(UCI_TARGET).to_numpy()
+    X = frame.drop(columns=["ID", "SEX", "MARRIAGE", "AGE"]).astype({"EDUCATION": str})
+    X.loc[X.index[:40], "EDUCATION"] = "-2"
+    card = cf.Scorecard(special_values=[-2], categorical=["EDUCATION"], selection={"min_iv": 0.0}).fit(X, y)
+    assert {v for v, vb, _, _ in card._compiled if vb.special_values} >= {"PAY_0", "EDUCATION"}
+    X = X.assign(rid=np.arange(len(X)))
+    sql = scorecard_sql(card, "applicants", id_columns=["rid"], dialect=dialect)
+    if dialect == "sqlite":
+        con = sqlite3.connect(":memory:")
+        X.to_sql("applicants", con, index=False)
+        got = pd.read_sql(sql, con)
+    else:
+        con = duckdb.connect()
+        con.register("frame", X)
+        got = con.execute(f"CREATE TABLE applicants AS SELECT * FROM frame; {sql}").df()
+    got = got.set_index("rid").loc[X["rid"]]
+    assert np.array_equal(got["score"].to_numpy(), card.predict_score(X.drop(columns=["rid"])))
