@@ -182,3 +182,57 @@ def test_declared_special_values_keep_their_bins(dialect):
         got = con.execute(f"CREATE TABLE applicants AS SELECT * FROM frame; {sql}").df()
     got = got.set_index("rid").loc[X["rid"]]
     assert np.array_equal(got["score"].to_numpy(), card.predict_score(X.drop(columns=["rid"])))
+
+
+@pytest.fixture(scope="module")
+def coded_card():
+    """A uci_taiwan card on MARRIAGE and EDUCATION read as text codes (categorical) and PAY_0 (numeric)."""
+    frame = pd.read_csv(UCI).head(6000)
+    y = frame.pop(UCI_TARGET).to_numpy()
+    X = frame[["MARRIAGE", "EDUCATION", "PAY_0", "LIMIT_BAL"]].astype({"MARRIAGE": object, "EDUCATION": str})
+    X["MARRIAGE"] = X["MARRIAGE"].astype(str).where((frame["ID"] % 5 > 0) | (y == 0), None)  # Missing: own points
+    card = cf.Scorecard(categorical=["MARRIAGE", "EDUCATION"], selection={"min_iv": 0.0}).fit(X, y)
+    assert {"MARRIAGE", "PAY_0"} <= set(card.features_)
+    points = card.points_.loc[card.points_["variable"] == "MARRIAGE", "points"]
+    assert len(points) == 4 and points.nunique() == 4  # two groups, Missing and Unseen: a wrong bin shows
+    return card
+
+
+def _run(sql: str, frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
+    if dialect == "sqlite":
+        con = sqlite3.connect(":memory:")
+        frame.to_sql("applicants", con, index=False)
+        return pd.read_sql(sql, con)
+    con = duckdb.connect()
+    con.register("frame", frame)
+    return con.execute(f"CREATE TABLE applicants AS SELECT * FROM frame; {sql}").df()
+
+
+def test_a_refused_row_gets_no_grade_either(coded_card):
+    rows = pd.DataFrame({"rid": [0, 1], "MARRIAGE": ["1", "1"], "EDUCATION": "2", "PAY_0": [0.0, float("inf")],
+                         "LIMIT_BAL": 50_000.0})
+    got = _run(scorecard_sql(coded_card, "applicants", id_columns=["rid"], dialect="sqlite", probability=True),
+               rows, "sqlite").set_index("rid")
+    assert got.loc[0, "score"] == coded_card.predict_score(rows.iloc[:1].drop(columns=["rid"]))[0]
+    assert got.loc[1, ["score", "grade", "probability"]].isna().all()  # the reviewed query graded it E
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_a_model_column_missing_from_the_table_stops_the_query(coded_card, dialect):
+    """SQLite read the unqualified "MARRIAGE" of a table without it as the text 'MARRIAGE': every row was
+    scored in the Unseen bin, silently."""
+    rows = pd.DataFrame({"rid": [0, 1], "EDUCATION": "2", "PAY_0": 0.0, "LIMIT_BAL": 50_000.0})
+    with pytest.raises(Exception, match="MARRIAGE"):
+        _run(scorecard_sql(coded_card, "applicants", id_columns=["rid"], dialect=dialect), rows, dialect)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_carried_columns_may_be_named_like_the_querys_own(coded_card, dialect):
+    """An id column called score (an old bureau score carried through) is neither taken for the score nor
+    makes it ambiguous."""
+    rows = pd.DataFrame({"rid": [0, 1], "score": [123, 456], "cf_total": [1, 2], "MARRIAGE": ["1", "2"],
+                         "EDUCATION": "2", "PAY_0": 0.0, "LIMIT_BAL": 50_000.0})
+    sql = scorecard_sql(coded_card, "applicants", id_columns=["rid", "score", "cf_total"], dialect=dialect)
+    got = _run(sql, rows, dialect)
+    assert got.iloc[:, :3].to_numpy().tolist() == [[0, 123, 1], [1, 456, 2]]
+    assert got.iloc[:, 3].tolist() == coded_card.predict_score(rows.drop(columns=["rid", "score", "cf_total"])).tolist()

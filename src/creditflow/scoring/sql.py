@@ -23,6 +23,7 @@ from creditflow.data.errors import CreditflowError
 
 DIALECTS = ("postgresql", "duckdb", "sqlite")
 _INTEGER_KEY = re.compile(r"-?\d+")
+SOURCE = "cf_src"  # the scored table's alias: its columns are named through it (see `column_ref`)
 
 
 def quote_name(name: str) -> str:
@@ -30,6 +31,13 @@ def quote_name(name: str) -> str:
     if "\x00" in name:
         raise CreditflowError(f"a name with a NUL character cannot be written in SQL: {name!r}")
     return '"' + name.replace('"', '""') + '"'
+
+
+def column_ref(name: str) -> str:
+    """A column of the scored table, qualified by its alias: SQLite reads an unqualified double-quoted name
+    that no column has as a text literal, so a model column missing from the table would be scored as that
+    text (a categorical one in its Unseen bin) instead of stopping the query with "no such column"."""
+    return f"{SOURCE}.{quote_name(name)}"
 
 
 def _text(value: str) -> str:
@@ -94,7 +102,7 @@ def _categorical_bin(column: str, vb: VariableBinning) -> str:
 
 
 def bin_sql(column: str, vb: VariableBinning, dialect: str = "postgresql") -> str:
-    """SQL expression of the bin index (0-based, `vb.labels` order) of the quoted column `column`."""
+    """SQL expression of the bin index (0-based, `vb.labels` order) of the column `column` (SQL: `column_ref`)."""
     return _numeric_bin(column, vb, dialect) if vb.kind == "numeric" else _categorical_bin(column, vb)
 
 
@@ -127,14 +135,14 @@ def scorecard_sql(model: Any, table: str, *, id_columns: list[str] | tuple[str, 
     if not table.strip():
         raise CreditflowError("the table to score must be named")
     source = ".".join(quote_name(part) for part in table.split("."))
-    ids = [quote_name(c) for c in id_columns]
+    ids = list(id_columns)
     parts: list[tuple[str, str, list[int], list[float]]] = []  # (name, bin expression, points, log-odds)
     for var, vb, lp, pts in model._compiled:
-        parts.append((var, bin_sql(quote_name(var), vb, dialect), [int(p) for p in pts], [float(v) for v in lp]))
+        parts.append((var, bin_sql(column_ref(var), vb, dialect), [int(p) for p in pts], [float(v) for v in lp]))
     for t, lp, pts, _, _ in getattr(model, "_pair_plan", None) or []:
         nb = len(t.axis_b.labels)
-        cell = (f"({bin_sql(quote_name(t.a), t.axis_a, dialect)}) * {nb} + "
-                f"({bin_sql(quote_name(t.b), t.axis_b, dialect)})")
+        cell = (f"({bin_sql(column_ref(t.a), t.axis_a, dialect)}) * {nb} + "
+                f"({bin_sql(column_ref(t.b), t.axis_b, dialect)})")
         parts.append((t.name, cell, [int(p) for p in pts], [float(v) for v in lp]))
     binned = [f"    {b} AS {quote_name(f'cf_bin_{i}')}" for i, (_, b, _, _) in enumerate(parts)]
     pointed = [f"    {_lookup(quote_name(f'cf_bin_{i}'), p, False)} AS {quote_name(f'cf_points_{i}')}"
@@ -148,23 +156,28 @@ def scorecard_sql(model: Any, table: str, *, id_columns: list[str] | tuple[str, 
     score = (f"CASE WHEN cf_total < {int(s.min_score)} THEN {int(s.min_score)} "
              f"WHEN cf_total > {int(s.max_score)} THEN {int(s.max_score)} ELSE cf_total END")
     bands = model.grades_.bands
-    grade = ("CASE " + " ".join(f"WHEN score >= {int(m)} THEN {_text(str(g))}" for g, m in bands[:-1])
+    # a refused row (NULL score) gets no grade either: the ELSE would give it the worst
+    grade = ("CASE WHEN cf_score IS NULL THEN NULL "
+             + " ".join(f"WHEN cf_score >= {int(m)} THEN {_text(str(g))}" for g, m in bands[:-1])
              + f" ELSE {_text(str(bands[-1][0]))} END")
-    out = [*ids, "score", f"{grade} AS grade"]
+    # the carried columns go through under names of their own, so that one called score, grade, cf_total...
+    # is neither taken for the query's own column nor makes it ambiguous
+    out = [f"{quote_name(f'cf_id_{j}')} AS {quote_name(c)}" for j, c in enumerate(ids)]
+    out += ["cf_score AS score", f"{grade} AS grade"]
     if probability:
         out.append("1.0 / (1.0 + EXP(-cf_logit)) AS probability")
     if points:
         out.append(f"{int(model.base_points_)} AS base_points")
         out += [f"{quote_name(f'cf_points_{i}')} AS {quote_name('points_' + name)}" for i, (name, *_) in enumerate(parts)]
-    carried = ", ".join(ids) + ", " if ids else ""
+    carried = "".join(f"{column_ref(c)} AS {quote_name(f'cf_id_{j}')}, " for j, c in enumerate(ids))
     header = (f"-- creditflow {model.model_type} as SQL ({dialect}){f', model {model_version}' if model_version else ''}: "
               f"{len(parts)} variables and tables; score = {int(model.base_points_)} base points + their points, "
               f"clipped to {int(s.min_score)}-{int(s.max_score)}.\n"
               "-- A NULL score marks a row the model refuses (an infinite number; text in a numeric column).\n")
     return (header
             + "WITH cf_binned AS (\n  SELECT " + carried.rstrip() + ("\n" if ids else "\n")
-            + ",\n".join(binned) + f"\n  FROM {source}\n),\n"
+            + ",\n".join(binned) + f"\n  FROM {source} AS {SOURCE}\n),\n"
             + "cf_pointed AS (\n  SELECT cf_binned.*,\n" + ",\n".join(pointed) + "\n  FROM cf_binned\n),\n"
             + f"cf_total AS (\n  SELECT cf_pointed.*, {total} AS cf_total\n  FROM cf_pointed\n),\n"
-            + f"cf_scored AS (\n  SELECT cf_total.*, {score} AS score\n  FROM cf_total\n)\n"
+            + f"cf_scored AS (\n  SELECT cf_total.*, {score} AS cf_score\n  FROM cf_total\n)\n"
             + "SELECT " + ",\n       ".join(out) + "\nFROM cf_scored\n")
