@@ -208,6 +208,36 @@ def _run(sql: str, frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
     return con.execute(f"CREATE TABLE applicants AS SELECT * FROM frame; {sql}").df()
 
 
+# codes as the model reads them: all of Python's whitespace stripped, a zero fraction ('2.00', a DECIMAL
+# column's text) the whole number, '-0.0' 0; the reviewed query put all but the first in the Unseen bin
+CODES = ["2", " 2 ", "\t2", "2\n", "\xa02", "\u30002\u3000", "2.00", "1.000", "-0.0", "-0.00", "0", "-0", "02",
+         "2.5", "\t", "\u3000", None]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_category_codes_are_read_as_the_model_reads_them(coded_card, dialect):
+    rows = pd.DataFrame({"rid": np.arange(len(CODES)), "MARRIAGE": CODES, "EDUCATION": "2", "PAY_0": 0.0,
+                         "LIMIT_BAL": 50_000.0})
+    expected = coded_card.scores(rows.drop(columns=["rid"]))
+    got = _run(scorecard_sql(coded_card, "applicants", id_columns=["rid"], dialect=dialect), rows, dialect)
+    got = got.set_index("rid").loc[rows["rid"]]
+    assert got["score"].tolist() == expected["score"].tolist()
+    assert got["grade"].tolist() == expected["grade"].tolist()
+
+
+def test_a_decimal_code_column_is_read_as_its_whole_numbers(coded_card):
+    """A DECIMAL(5,2) column of codes (DuckDB writes 2 as '2.00'; psycopg gives Decimal('2.00'))."""
+    from decimal import Decimal
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE applicants AS SELECT rid, CAST(m AS DECIMAL(5, 2)) AS \"MARRIAGE\", '2' AS \"EDUCATION\", "
+                "0.0::DOUBLE AS \"PAY_0\", 50000.0::DOUBLE AS \"LIMIT_BAL\" FROM (VALUES (0, 1), (1, 2), (2, 3)) v(rid, m)")
+    got = con.execute(scorecard_sql(coded_card, "applicants", id_columns=["rid"], dialect="duckdb")).df()
+    expected = [coded_card.score_row({"MARRIAGE": Decimal(f"{m}.00"), "EDUCATION": "2", "PAY_0": 0.0,
+                                      "LIMIT_BAL": 50_000.0})["score"] for m in (1, 2, 3)]
+    assert got.sort_values("rid")["score"].tolist() == expected
+
+
 def test_a_refused_row_gets_no_grade_either(coded_card):
     rows = pd.DataFrame({"rid": [0, 1], "MARRIAGE": ["1", "1"], "EDUCATION": "2", "PAY_0": [0.0, float("inf")],
                          "LIMIT_BAL": 50_000.0})
@@ -236,3 +266,28 @@ def test_carried_columns_may_be_named_like_the_querys_own(coded_card, dialect):
     got = _run(sql, rows, dialect)
     assert got.iloc[:, :3].to_numpy().tolist() == [[0, 123, 1], [1, 456, 2]]
     assert got.iloc[:, 3].tolist() == coded_card.predict_score(rows.drop(columns=["rid", "score", "cf_total"])).tolist()
+
+
+def test_nan_is_missing_in_postgresql_as_in_the_model(coded_card, postgres):  # noqa: F811
+    """PostgreSQL holds a NaN (NaN = NaN there): the model reads it as missing; the reviewed query gave NULL."""
+    import psycopg
+
+    rows = pd.DataFrame({"rid": [0, 1], "MARRIAGE": ["1", "2"], "EDUCATION": "2", "PAY_0": [float("nan"), 1.0],
+                         "LIMIT_BAL": [50_000.0, float("nan")]})
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS applicants")
+        conn.execute('CREATE TABLE applicants (rid BIGINT, "MARRIAGE" TEXT, "EDUCATION" TEXT, "PAY_0" DOUBLE PRECISION, '
+                     '"LIMIT_BAL" NUMERIC)')
+        with conn.cursor().copy("COPY applicants FROM STDIN") as copy:
+            for row in rows.itertuples(index=False):
+                copy.write_row(row)
+        cur = conn.execute(scorecard_sql(coded_card, "applicants", id_columns=["rid"], dialect="postgresql"))
+        got = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description]).sort_values("rid")
+        assert got["score"].tolist() == coded_card.predict_score(rows.drop(columns=["rid"])).tolist()
+        # codes in a float column: a NaN is missing there too, where the text 'NaN' would be a category (Unseen)
+        conn.execute('ALTER TABLE applicants ALTER COLUMN "MARRIAGE" TYPE DOUBLE PRECISION USING "MARRIAGE"::float8')
+        conn.execute("""UPDATE applicants SET "MARRIAGE" = 'NaN', "LIMIT_BAL" = 1 WHERE rid = 1""")
+        cur = conn.execute(scorecard_sql(coded_card, "applicants", id_columns=["rid"], dialect="postgresql"))
+        got = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description]).sort_values("rid")
+    rows.loc[1, ["MARRIAGE", "LIMIT_BAL"]] = [None, 1.0]
+    assert got["score"].tolist() == coded_card.predict_score(rows.drop(columns=["rid"])).tolist()

@@ -7,10 +7,12 @@ the tests on all three databases. The probability of bad is the same sum of per-
 precision, equal to the model's to within rounding (the databases' `EXP`).
 
 What the query cannot do that `creditflow score` does is refuse a row with a message; such rows get NULL
-bins, so a NULL score (never a wrong one): an infinite or NaN number, and under SQLite a text value in a
+bins, so a NULL score and grade (never wrong ones): an infinite number, and under SQLite a text value in a
 numeric model column (PostgreSQL and DuckDB stop the query with their own cast error instead). A
-category never seen in training gets the Unseen bin's points, as `score --allow-unseen` does; only NULL
-and blank text are missing (a text such as 'NA' is a category, which `read_table` would read as missing).
+category never seen in training gets the Unseen bin's points, as `score --allow-unseen` does; only NULL,
+a float NaN and blank text are missing (a text such as 'NA' is a category, which `read_table` would read
+as missing). Text is trimmed of what Python's `str.strip()` trims, and an integer code matches its float
+and DECIMAL forms ('3.0', '3.00'), as `category_key` reads them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from creditflow.data.errors import CreditflowError
 
 DIALECTS = ("postgresql", "duckdb", "sqlite")
 _INTEGER_KEY = re.compile(r"-?\d+")
+# what Python's str.strip() strips (category_key and the numeric checks strip text so); SQL's TRIM only spaces
+_WHITESPACE = [c for c in range(0x3001) if chr(c).isspace()]
 SOURCE = "cf_src"  # the scored table's alias: its columns are named through it (see `column_ref`)
 
 
@@ -38,6 +42,17 @@ def column_ref(name: str) -> str:
     that no column has as a text literal, so a model column missing from the table would be scored as that
     text (a categorical one in its Unseen bin) instead of stopping the query with "no such column"."""
     return f"{SOURCE}.{quote_name(name)}"
+
+
+def _whitespace(dialect: str) -> str:
+    """The characters Python's `str.strip()` removes, as an SQL text expression of the dialect."""
+    if dialect == "sqlite":
+        return f"char({', '.join(map(str, _WHITESPACE))})"
+    return "(" + " || ".join(f"chr({c})" for c in _WHITESPACE) + ")"
+
+
+def _trim(text: str, dialect: str) -> str:
+    return f"TRIM({text}, {_whitespace(dialect)})"
 
 
 def _text(value: str) -> str:
@@ -57,9 +72,11 @@ def _numeric_bin(column: str, vb: VariableBinning, dialect: str) -> str:
     x = f"CAST({column} AS DOUBLE PRECISION)"
     whens = [f"WHEN {column} IS NULL THEN {vb.missing_index}"]
     if dialect == "sqlite":  # SQLite would cast text to 0.0 silently: blank is missing, other text NULL
-        whens.append(f"WHEN typeof({column}) = 'text' AND TRIM({column}) = '' THEN {vb.missing_index}")
+        whens.append(f"WHEN typeof({column}) = 'text' AND {_trim(column, dialect)} = '' THEN {vb.missing_index}")
         whens.append(f"WHEN typeof({column}) NOT IN ('integer', 'real') THEN NULL")
-    whens.append(f"WHEN ({x} - {x} = 0) IS NOT TRUE THEN NULL")  # infinite or NaN: refused by the model
+    else:  # a NaN (PostgreSQL and DuckDB hold one; NaN = NaN there) is missing to the model, as in pandas
+        whens.append(f"WHEN {x} = CAST('NaN' AS DOUBLE PRECISION) THEN {vb.missing_index}")
+    whens.append(f"WHEN ({x} - {x} = 0) IS NOT TRUE THEN NULL")  # infinite: refused by the model
     for k, v in enumerate(vb.special_values):
         whens.append(f"WHEN {x} = {_number(v)} THEN {vb.missing_index + 1 + k}")
     for i, s in enumerate(vb.splits):
@@ -68,42 +85,55 @@ def _numeric_bin(column: str, vb: VariableBinning, dialect: str) -> str:
     return "CASE " + " ".join(whens) + " END"
 
 
-def _key_forms(key: str) -> tuple[list[str], list[str]]:
-    """The texts a category's key matches as they are, and in lower case: an integer code also as a
-    database writes a float ('3.0'), true/false in any case (as `category_key` reads them)."""
+def _key_forms(key: str) -> tuple[list[str], list[str], list[str]]:
+    """The texts a category's key matches as they are, in lower case (true/false in any case), and as the
+    whole part of a number with only zeros after its point (an integer code as a float or a DECIMAL column
+    writes it, '3.0', '3.00'; '-0.0' is 0), as `category_key` reads them."""
     if key in ("True", "False"):
-        return [], [key.lower()]
-    return ([key, key + ".0"] if _INTEGER_KEY.fullmatch(key) else [key]), []
+        return [], [key.lower()], []
+    if not _INTEGER_KEY.fullmatch(key):
+        return [key], [], []
+    return [key], [], [] if key == "-0" else ["0", "-0"] if key == "0" else [key]
 
 
-def _categorical_bin(column: str, vb: VariableBinning) -> str:
-    """CASE giving the bin index of a categorical column: its trimmed text matched to the categories."""
-    k = f"TRIM(CAST({column} AS VARCHAR))"
-    whens = [f"WHEN {column} IS NULL OR {k} = '' THEN {vb.missing_index}"]
-    bins: list[tuple[int, list[str]]] = []
+def _categorical_bin(column: str, vb: VariableBinning, dialect: str) -> str:
+    """CASE giving the bin index of a categorical column: its trimmed text matched to the categories.
+
+    The keys map to bins as `VariableBinning`'s row binner maps them (a declared special value before its
+    category); the forms of the keys (`_key_forms`) cannot overlap, so each level of the nested CASEs
+    (the text as it is, in lower case, the whole part of a zero fraction) is looked up once.
+    """
+    k = _trim(f"CAST({column} AS VARCHAR)", dialect)
+    z = f"RTRIM({k}, '0')"  # 'W.000' -> 'W.': W is the whole part of a number written with a zero fraction
+    whole = f"CASE WHEN {z} LIKE '%.' AND {k} NOT LIKE '%.' THEN SUBSTR({z}, 1, LENGTH({z}) - 1) END"
+    mapping = {key: i for key, i in vb._category_lookup().items() if key is not None}
     for j, v in enumerate(vb.special_values):
-        bins.append((vb.missing_index + 1 + j, [category_key(v)]))
-    seen = {key for _, keys in bins for key in keys}
-    for i, group in enumerate(vb.groups):
-        keys = [key for key in (category_key(c) for c in group) if key is not None and key not in seen]
-        bins.append((i, keys))
-    for index, keys in bins:
-        exact, lower = [], []
-        for key in keys:
-            e, lo = _key_forms(key)
-            exact += e
-            lower += lo
-        conds = ([f"{k} IN ({', '.join(_text(x) for x in exact)})"] if exact else []) + (
-            [f"LOWER({k}) IN ({', '.join(_text(x) for x in lower)})"] if lower else [])
-        if conds:
-            whens.append(f"WHEN {' OR '.join(conds)} THEN {index}")
-    whens.append(f"ELSE {vb.missing_index + 1 + len(vb.special_values)}")  # the Unseen bin
-    return "CASE " + " ".join(whens) + " END"
+        mapping[category_key(v)] = vb.missing_index + 1 + j
+    levels: tuple[list[str], list[str], list[str]] = ([f"WHEN '' THEN {vb.missing_index}"], [], [])
+    for key, index in mapping.items():
+        for level, forms in zip(levels, _key_forms(key), strict=True):
+            level += [f"WHEN {_text(form)} THEN {index}" for form in forms]
+    case = f"{vb.missing_index + 1 + len(vb.special_values)}"  # the Unseen bin
+    for operand, whens in reversed(list(zip((k, f"LOWER({k})", whole), levels, strict=True))):
+        if whens:
+            case = f"CASE {operand} {' '.join(whens)} ELSE {case} END"
+    return f"CASE WHEN {column} IS NULL{_float_nan(column, dialect)} THEN {vb.missing_index} ELSE {case} END"
+
+
+def _float_nan(column: str, dialect: str) -> str:
+    """` OR` a float NaN (missing to the model, as NULL is), told by the column's type from the text 'NaN' (a
+    category); SQLite holds no NaN."""
+    if dialect == "postgresql":
+        return (f" OR (CAST({column} AS VARCHAR) = 'NaN' AND pg_typeof({column}) IN "
+                "('double precision'::regtype, 'real'::regtype, 'numeric'::regtype))")
+    if dialect == "duckdb":
+        return f" OR (LOWER(CAST({column} AS VARCHAR)) IN ('nan', '-nan') AND typeof({column}) IN ('DOUBLE', 'FLOAT'))"
+    return ""
 
 
 def bin_sql(column: str, vb: VariableBinning, dialect: str = "postgresql") -> str:
     """SQL expression of the bin index (0-based, `vb.labels` order) of the column `column` (SQL: `column_ref`)."""
-    return _numeric_bin(column, vb, dialect) if vb.kind == "numeric" else _categorical_bin(column, vb)
+    return _numeric_bin(column, vb, dialect) if vb.kind == "numeric" else _categorical_bin(column, vb, dialect)
 
 
 def _lookup(index_sql: str, values: list[Any], as_double: bool) -> str:
