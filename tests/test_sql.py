@@ -291,3 +291,27 @@ def test_nan_is_missing_in_postgresql_as_in_the_model(coded_card, postgres):  # 
         got = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description]).sort_values("rid")
     rows.loc[1, ["MARRIAGE", "LIMIT_BAL"]] = [None, 1.0]
     assert got["score"].tolist() == coded_card.predict_score(rows.drop(columns=["rid"])).tolist()
+
+
+def test_postgresql_reads_codes_as_the_model_in_utf8_and_latin1_databases(coded_card, postgres):  # noqa: F811
+    """The Unicode spaces are trimmed in a UTF8 database; a LATIN1 one (where chr(12288) is refused, even in
+    a CASE arm never taken) still runs the query, trimming what it can hold."""
+    import psycopg
+
+    base = postgres.url.rsplit("/", 1)[0]
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS latin")
+        conn.execute("CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    for url, codes in ((postgres.url, CODES), (f"{base}/latin", [c for c in CODES if c is None or "\u3000" not in c])):
+        rows = pd.DataFrame({"rid": np.arange(len(codes)), "MARRIAGE": codes, "EDUCATION": "2", "PAY_0": 0.0,
+                             "LIMIT_BAL": 50_000.0})
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS applicants")
+            conn.execute('CREATE TABLE applicants (rid BIGINT, "MARRIAGE" TEXT, "EDUCATION" TEXT, '
+                         '"PAY_0" DOUBLE PRECISION, "LIMIT_BAL" DOUBLE PRECISION)')
+            with conn.cursor().copy("COPY applicants FROM STDIN") as copy:
+                for row in rows.astype(object).where(rows.notna(), None).itertuples(index=False):
+                    copy.write_row(row)
+            cur = conn.execute(scorecard_sql(coded_card, "applicants", id_columns=["rid"], dialect="postgresql"))
+            got = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description]).sort_values("rid")
+        assert got["score"].tolist() == coded_card.predict_score(rows.drop(columns=["rid"])).tolist(), url

@@ -48,6 +48,14 @@ def _whitespace(dialect: str) -> str:
     """The characters Python's `str.strip()` removes, as an SQL text expression of the dialect."""
     if dialect == "sqlite":
         return f"char({', '.join(map(str, _WHITESPACE))})"
+    if dialect == "postgresql":
+        # chr() names a code point in a UTF8 database only (in another it refuses one above 127, or names a
+        # byte of its own encoding: the LATINn ones are Unicode's up to 255), and PostgreSQL folds a constant
+        # chr(12288) when it plans the query, even in a CASE arm never taken: so the set is built once per
+        # query, of what the database's encoding can hold
+        return (f"(SELECT string_agg(chr(c), '') FROM unnest(ARRAY[{', '.join(map(str, _WHITESPACE))}]) AS cf_ws(c) "
+                "WHERE c < 128 OR current_setting('server_encoding') = 'UTF8' "
+                "OR (c < 256 AND current_setting('server_encoding') LIKE 'LATIN%'))")
     return "(" + " || ".join(f"chr({c})" for c in _WHITESPACE) + ")"
 
 
