@@ -102,7 +102,9 @@ def _check_not_big5(path: Path, text: str, data: bytes, chars: set[str]) -> None
         return
     at = text.index(odd[0])
     lines = big5.splitlines()
-    shown = lines[text.count("\n", 0, at)][:60] if lines else ""
+    line = lines[text.count("\n", 0, at)] if lines else ""
+    # the same place in the Big5 reading: both readings take a CJK character's two bytes as one character
+    shown = _around(line, min(at - text.rfind("\n", 0, at) - 1, len(line)))
     raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives characters Chinese text does not "
                     f"hold (e.g. {_around(text, at)!r}); read as Big5 (traditional Chinese) it gives {shown!r}", file=str(path),
                     hint="pass --encoding big5 (encoding='big5' in Python); --encoding gbk if it really is GBK")
