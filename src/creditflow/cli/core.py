@@ -92,10 +92,20 @@ def _summary(result: TrainResult, report: bool = True) -> None:
         left_out.update({row.variable: row.reason for row in selection[warn].itertuples()})
     for var, why in left_out.items():
         err_console.print(f"[yellow]warning:[/] column {var!r} left out of the model: {why}")
-    if "train" in result.splits and hasattr(model, "grades_"):
+    if hasattr(model, "grades_"):
+        import numpy as np
+
         from creditflow.scoring.scaling import empty_grades
 
-        found = empty_grades(model.grades_, model.scores(result.splits["train"].X)["score"].to_numpy(dtype=float))
+        found = None
+        if "train" in result.splits:
+            found = empty_grades(model.grades_, model.scores(result.splits["train"].X)["score"].to_numpy(dtype=float))
+        elif result.out is not None and (result.out / "model" / "baseline.json").is_file():
+            # a cluster run keeps no rows here: the training scores' histogram its baseline stores, as the report reads
+            hist = (json.loads((result.out / "model" / "baseline.json").read_text(encoding="utf-8"))
+                    .get("score") or {}).get("histogram")
+            if hist:
+                found = empty_grades(model.grades_, int(hist["min"]) + np.arange(len(hist["counts"])), hist["counts"])
         if found:
             err_console.print(f"[yellow]note:[/] {found[1]}", highlight=False, soft_wrap=True)
     if result.out is not None:
