@@ -400,6 +400,7 @@ def test_row_numbers_and_unnamed_columns_are_not_features(tmp_path):
     with pytest.raises(DataError, match=r"row numbers or ids \(1 to 1000") as err:
         read_table(frame, UCI_TARGET)  # ID not given as the id
     assert err.value.column == "ID" and "--id ID" in str(err.value)
+    assert "id= in Python" in str(err.value)  # docs audit: read_table in Python named only the CLI option
     assert "ID" not in read_table(frame, UCI_TARGET, id="ID").X.columns
     german = read_table(GERMAN, "creditability")  # amounts and durations are features, not ids
     assert {"credit_amount", "duration_in_month"} <= set(german.X.columns)

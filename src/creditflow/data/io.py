@@ -669,7 +669,7 @@ def fills_like_row_numbers(n_rows: int, low: float, high: float) -> bool:
 
 def row_numbers_error(column: str, low: float, high: float, file: str | None) -> DataError:
     return DataError(f"the column holds row numbers or ids ({low:.0f} to {high:.0f}, each row its own), not a "
-                     "feature", file=file, column=column, hint=f"give it as the id (--id {column}) or --exclude {column}")
+                     "feature", file=file, column=column, hint=f"give it as the id (--id {column}; id= in Python) or --exclude {column} (exclude=)")
 
 
 def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
