@@ -21,6 +21,7 @@ from creditflow.cli.app import (
     refuse_overwriting_input,
     sheet_option,
     warn_repeated_ids,
+    warn_text_dates,
     warn_text_numbers,
 )
 from creditflow.data.dictionary import FieldDictionary
@@ -293,9 +294,7 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             again = int(((ids == first).to_numpy() & repeated).nonzero()[0][1])
             n = int(ids[ids.notna()].duplicated().sum())
             warn_repeated_ids(data, ds.id_column, n, first, f" in rows {first_pos + 1} and {again + 1}")
-    from creditflow.data.errors import DataError
-    from creditflow.data.io import text_numbers
-    from creditflow.data.split import parse_dates
+    from creditflow.data.io import dates_as_text, first_distinct, text_numbers
 
     for col in ds.X.columns:
         s = ds.X[col]
@@ -307,17 +306,8 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
         if t.only_numbers:
             warn_text_numbers(data, col, f"pass --categorical {col}")
             continue
-        values = s.dropna()
-        distinct = pd.Series(values.unique()[:1000])  # enough to tell a date column, cheap on an id-like one
-        try:
-            dates = len(distinct) > 1 and parse_dates(distinct).notna().mean() >= 0.99
-        except DataError:  # dates ambiguous between day/month and month/day are dates all the same
-            dates = True
-        if dates:
-            err_console.print(f"[yellow]warning:[/] file '{data}', column '{col}' holds dates as text: each date is "
-                              "binned as a category and a later date scores as unseen; derive a number (e.g. days "
-                              f"since the date at the observation point), pass it as --time, or --exclude {col}",
-                              highlight=False, soft_wrap=True)
+        if dates_as_text(first_distinct(s)):
+            warn_text_dates(data, col)
 
 
 def _time_note(ds: Dataset) -> None:

@@ -705,6 +705,26 @@ def text_columns_to_check(frame: pd.DataFrame, skip: set[str] | None = None) -> 
             and is_text(frame[c])]
 
 
+DATE_SAMPLE = 1000  # distinct values enough to tell a column of dates, cheap on an id-like one
+
+
+def first_distinct(values: pd.Series, n: int = DATE_SAMPLE) -> list:
+    """The first `n` distinct values present, in row order."""
+    return values.dropna().unique()[:n].tolist()
+
+
+def dates_as_text(distinct: list) -> bool:
+    """Whether the distinct values of a text column (`first_distinct`) are dates written as text."""
+    from creditflow.data.split import parse_dates
+
+    if len(distinct) <= 1:
+        return False
+    try:
+        return bool(parse_dates(pd.Series(distinct)).notna().mean() >= 0.99)
+    except DataError:  # dates ambiguous between day/month and month/day are dates all the same
+        return True
+
+
 # Numbers written for people: thousands separators (20,000), a percent sign (37%), a decimal comma (0,196).
 _FORMATTED = r"[+-]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?\s*%|\d+,\d+)"
 _KEEP_NUMBERS, _KEEP_OTHERS = 10, 4  # distinct values kept: enough to judge, bounded for an id-like column
