@@ -352,4 +352,4 @@ def demo_cmd(
     _summary(result)
     scored = score_table(out / "model", path, out / "scores.csv", reasons=True)
     console.print(f"scores: [bold]{out / 'scores.csv'}[/] ({len(scored):,} rows); grade mix: "
-                  + json.dumps(scored["grade"].value_counts().sort_index().to_dict()))
+                  + json.dumps(scored["grade"].value_counts().sort_index().to_dict()), soft_wrap=True)
