@@ -149,10 +149,14 @@ def test_tampered_bundle_is_refused(trained, tmp_path):
 
 
 def test_demo_runs_on_the_bundled_data(tmp_path):
-    r = run("demo", "--out", tmp_path / "demo")
+    r = run("demo", "--out", "demo", cwd=tmp_path)  # as the README writes it
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "demo" / "model" / "manifest.json").exists()
-    assert len(pd.read_csv(tmp_path / "demo" / "scores.csv")) == 30000
+    scores = pd.read_csv(tmp_path / "demo" / "scores.csv")
+    assert len(scores) == 30000
+    # docs audit: the grade mix was wrapped at 80 columns in the middle of its JSON
+    mix = next(line for line in r.stdout.splitlines() if "grade mix: " in line).split("grade mix: ")[1]
+    assert json.loads(mix) == scores["grade"].value_counts().sort_index().to_dict()
 
 
 def test_train_output_folder_given_for_the_bundle_suggests_dir_model(trained, tmp_path):

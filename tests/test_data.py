@@ -346,6 +346,16 @@ def test_big5_text_is_not_read_as_gbk_silently(tmp_path):
     assert read_frame(tmp_path / "gbk.csv")["類型"].tolist()[:2] == ["消費", "還款"]
 
 
+def test_big5_refusal_shows_the_big5_reading_of_the_misread_place(tmp_path):
+    # docs audit: the Big5 reading quoted the first 60 characters of the line, so on a long row (german_credit)
+    # it stopped before the traditional text and the user could not see that Big5 reads it right
+    frame = pd.read_csv(GERMAN).head(200)
+    frame["purpose"] = frame["purpose"].where(frame.index % 3 != 0, "汽車貸款")
+    frame.to_csv(tmp_path / "big5.csv", index=False, encoding="big5")
+    with pytest.raises(DataError, match="read as Big5 .traditional Chinese. it gives '[^']*汽車貸款"):
+        read_frame(tmp_path / "big5.csv")
+
+
 @pytest.mark.parametrize("written, example", [
     (lambda v: f"{v:,.0f}", "'20,000'"),  # thousands separators
     (lambda v: f"{v / 1e4:.0f}%", "%"),  # a percent sign
@@ -390,6 +400,7 @@ def test_row_numbers_and_unnamed_columns_are_not_features(tmp_path):
     with pytest.raises(DataError, match=r"row numbers or ids \(1 to 1000") as err:
         read_table(frame, UCI_TARGET)  # ID not given as the id
     assert err.value.column == "ID" and "--id ID" in str(err.value)
+    assert "id= in Python" in str(err.value)  # docs audit: read_table in Python named only the CLI option
     assert "ID" not in read_table(frame, UCI_TARGET, id="ID").X.columns
     german = read_table(GERMAN, "creditability")  # amounts and durations are features, not ids
     assert {"credit_amount", "duration_in_month"} <= set(german.X.columns)

@@ -184,6 +184,32 @@ def test_cluster_training_equals_single_machine(both, uci_dir):
                                                      json.loads((out / "dist" / "metrics.json").read_text())["splits"].items()}
 
 
+def test_cluster_train_prints_the_grade_bands_note_of_one_machine(both, capsys):
+    # docs audit: docs/report.md says `creditflow train` notes grades that hold no development rows; with --cluster
+    # the note was missing (the cluster's result keeps no training rows). Now it comes from the baseline's histogram
+    from creditflow.cli.core import _summary
+
+    single, dist, _ = both
+    notes = []
+    for result in (single, dist):
+        _summary(result, report=False)
+        notes.append([line for line in capsys.readouterr().err.splitlines() if "hold no development rows" in line])
+    assert len(notes[0]) == 1 and notes[1] == notes[0]
+
+
+def test_a_text_column_of_dates_is_warned_of_on_the_cluster_as_on_one_machine(client, uci_dir, capsys):
+    # docs audit: one machine warns that a text column of dates is binned as categories (README); `train --cluster`
+    # said nothing. Now the cluster judges the column's first distinct values, gathered piece by piece, as one machine
+    from creditflow.cli.core import _input_notes as single_notes
+    from creditflow.distributed.cli import _input_notes as cluster_notes
+
+    single_notes(cf.read_table(uci_dir, UCI_TARGET, id="ID"), uci_dir, [])  # "month" is a feature here
+    one = capsys.readouterr().err
+    assert "column 'month' holds dates as text" in one
+    cluster_notes(read_labelled(client, uci_dir, UCI_TARGET, id="ID", rows_per_piece=1000), uci_dir)
+    assert capsys.readouterr().err == one
+
+
 @pytest.mark.parametrize("kind", ["scorecard", "boosted-scorecard"])
 def test_special_values_among_the_ordinary_ones_are_warned_of_on_the_cluster_too(client, kind, tmp_path):
     # before, only one machine warned of a special value that is an ordinary one (a typo); the cluster took it

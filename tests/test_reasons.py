@@ -407,7 +407,9 @@ def test_export_never_overwrites_a_table_unless_forced(card, uci, tmp_path):
     """Exporting again before importing would silently lose the edits made to the table."""
     save_bundle(card, tmp_path / "m", extras=reason_docs(card, uci.train))
     out = tmp_path / "codes.csv"
-    assert run("reasons", "export", tmp_path / "m", out).returncode == 0
+    r = run("reasons", "export", tmp_path / "m", out)
+    # docs audit: the command to run next was wrapped at 80 columns, a line break inside what the user copies
+    assert r.returncode == 0 and f"`creditflow reasons import {tmp_path / 'm'} {out}`" in r.stdout, r.stdout
     out.write_text(out.read_text(encoding="utf-8-sig").replace("R01", "X01"), encoding="utf-8-sig")
     edited = out.read_bytes()
     r = run("reasons", "export", tmp_path / "m", out)

@@ -87,6 +87,14 @@ def warn_text_numbers(data: Any, column: str, declare: str) -> None:
                       "codes", highlight=False, soft_wrap=True)
 
 
+def warn_text_dates(data: Any, column: str) -> None:
+    """Warn of a text column of dates: each date a category, and a later date unseen at scoring."""
+    err_console.print(f"[yellow]warning:[/] file '{data}', column '{column}' holds dates as text: each date is "
+                      "binned as a category and a later date scores as unseen; derive a number (e.g. days "
+                      f"since the date at the observation point), pass it as --time, or --exclude {column}",
+                      highlight=False, soft_wrap=True)
+
+
 def fail(reason: str, **where: Any) -> None:
     """Stop a command for bad input (exit status 2)."""
     raise CreditflowError(reason, **where)

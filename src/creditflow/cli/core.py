@@ -21,6 +21,7 @@ from creditflow.cli.app import (
     refuse_overwriting_input,
     sheet_option,
     warn_repeated_ids,
+    warn_text_dates,
     warn_text_numbers,
 )
 from creditflow.data.dictionary import FieldDictionary
@@ -92,10 +93,20 @@ def _summary(result: TrainResult, report: bool = True) -> None:
         left_out.update({row.variable: row.reason for row in selection[warn].itertuples()})
     for var, why in left_out.items():
         err_console.print(f"[yellow]warning:[/] column {var!r} left out of the model: {why}")
-    if "train" in result.splits and hasattr(model, "grades_"):
+    if hasattr(model, "grades_"):
+        import numpy as np
+
         from creditflow.scoring.scaling import empty_grades
 
-        found = empty_grades(model.grades_, model.scores(result.splits["train"].X)["score"].to_numpy(dtype=float))
+        found = None
+        if "train" in result.splits:
+            found = empty_grades(model.grades_, model.scores(result.splits["train"].X)["score"].to_numpy(dtype=float))
+        elif result.out is not None and (result.out / "model" / "baseline.json").is_file():
+            # a cluster run keeps no rows here: the training scores' histogram its baseline stores, as the report reads
+            hist = (json.loads((result.out / "model" / "baseline.json").read_text(encoding="utf-8"))
+                    .get("score") or {}).get("histogram")
+            if hist:
+                found = empty_grades(model.grades_, int(hist["min"]) + np.arange(len(hist["counts"])), hist["counts"])
         if found:
             err_console.print(f"[yellow]note:[/] {found[1]}", highlight=False, soft_wrap=True)
     if result.out is not None:
@@ -283,9 +294,7 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
             again = int(((ids == first).to_numpy() & repeated).nonzero()[0][1])
             n = int(ids[ids.notna()].duplicated().sum())
             warn_repeated_ids(data, ds.id_column, n, first, f" in rows {first_pos + 1} and {again + 1}")
-    from creditflow.data.errors import DataError
-    from creditflow.data.io import text_numbers
-    from creditflow.data.split import parse_dates
+    from creditflow.data.io import dates_as_text, first_distinct, text_numbers
 
     for col in ds.X.columns:
         s = ds.X[col]
@@ -297,17 +306,8 @@ def _input_notes(ds: Dataset, data: Path, categorical: list[str]) -> None:
         if t.only_numbers:
             warn_text_numbers(data, col, f"pass --categorical {col}")
             continue
-        values = s.dropna()
-        distinct = pd.Series(values.unique()[:1000])  # enough to tell a date column, cheap on an id-like one
-        try:
-            dates = len(distinct) > 1 and parse_dates(distinct).notna().mean() >= 0.99
-        except DataError:  # dates ambiguous between day/month and month/day are dates all the same
-            dates = True
-        if dates:
-            err_console.print(f"[yellow]warning:[/] file '{data}', column '{col}' holds dates as text: each date is "
-                              "binned as a category and a later date scores as unseen; derive a number (e.g. days "
-                              f"since the date at the observation point), pass it as --time, or --exclude {col}",
-                              highlight=False, soft_wrap=True)
+        if dates_as_text(first_distinct(s)):
+            warn_text_dates(data, col)
 
 
 def _time_note(ds: Dataset) -> None:
@@ -352,4 +352,4 @@ def demo_cmd(
     _summary(result)
     scored = score_table(out / "model", path, out / "scores.csv", reasons=True)
     console.print(f"scores: [bold]{out / 'scores.csv'}[/] ({len(scored):,} rows); grade mix: "
-                  + json.dumps(scored["grade"].value_counts().sort_index().to_dict()))
+                  + json.dumps(scored["grade"].value_counts().sort_index().to_dict()), soft_wrap=True)

@@ -46,7 +46,7 @@ def export_cmd(
 
     frame = export_codes(model_dir, out)
     console.print(f"{len(frame)} reason codes -> [bold]{out}[/]; edit code/text columns, then "
-                  f"`creditflow reasons import {model_dir} {out}`")
+                  f"`creditflow reasons import {model_dir} {out}`", soft_wrap=True)  # a command to copy: one line
 
 
 @_command("import")

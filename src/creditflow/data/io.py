@@ -102,7 +102,9 @@ def _check_not_big5(path: Path, text: str, data: bytes, chars: set[str]) -> None
         return
     at = text.index(odd[0])
     lines = big5.splitlines()
-    shown = lines[text.count("\n", 0, at)][:60] if lines else ""
+    line = lines[text.count("\n", 0, at)] if lines else ""
+    # the same place in the Big5 reading: both readings take a CJK character's two bytes as one character
+    shown = _around(line, min(at - text.rfind("\n", 0, at) - 1, len(line)))
     raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives characters Chinese text does not "
                     f"hold (e.g. {_around(text, at)!r}); read as Big5 (traditional Chinese) it gives {shown!r}", file=str(path),
                     hint="pass --encoding big5 (encoding='big5' in Python); --encoding gbk if it really is GBK")
@@ -667,7 +669,7 @@ def fills_like_row_numbers(n_rows: int, low: float, high: float) -> bool:
 
 def row_numbers_error(column: str, low: float, high: float, file: str | None) -> DataError:
     return DataError(f"the column holds row numbers or ids ({low:.0f} to {high:.0f}, each row its own), not a "
-                     "feature", file=file, column=column, hint=f"give it as the id (--id {column}) or --exclude {column}")
+                     "feature", file=file, column=column, hint=f"give it as the id (--id {column}; id= in Python) or --exclude {column} (exclude=)")
 
 
 def check_no_dates(frame: pd.DataFrame, file: str | None = None) -> None:
@@ -701,6 +703,26 @@ def text_columns_to_check(frame: pd.DataFrame, skip: set[str] | None = None) -> 
     return [c for c in frame.columns if str(c) not in (skip or set())
             and not isinstance(frame[c].dtype, pd.CategoricalDtype)
             and is_text(frame[c])]
+
+
+DATE_SAMPLE = 1000  # distinct values enough to tell a column of dates, cheap on an id-like one
+
+
+def first_distinct(values: pd.Series, n: int = DATE_SAMPLE) -> list:
+    """The first `n` distinct values present, in row order."""
+    return values.dropna().unique()[:n].tolist()
+
+
+def dates_as_text(distinct: list) -> bool:
+    """Whether the distinct values of a text column (`first_distinct`) are dates written as text."""
+    from creditflow.data.split import parse_dates
+
+    if len(distinct) <= 1:
+        return False
+    try:
+        return bool(parse_dates(pd.Series(distinct)).notna().mean() >= 0.99)
+    except DataError:  # dates ambiguous between day/month and month/day are dates all the same
+        return True
 
 
 # Numbers written for people: thousands separators (20,000), a percent sign (37%), a decimal comma (0,196).

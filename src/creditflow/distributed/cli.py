@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from creditflow.cli.app import console, err_console, warn_repeated_ids, warn_text_numbers
+from creditflow.cli.app import console, err_console, warn_repeated_ids, warn_text_dates, warn_text_numbers
 from creditflow.data.errors import CreditflowError, ProtectedVariableWarning
 from creditflow.distributed.cluster import cluster_client, worker_info
 from creditflow.distributed.labelled import read_labelled, repeated_ids
@@ -75,7 +75,7 @@ def score_command(model_dir: Path, data: Path, out: Path, cluster: str, reasons:
 
 
 def _input_notes(ds: Any, data: Path) -> None:
-    """The warnings single-machine `train` gives: repeated ids, text columns holding only numbers."""
+    """The warnings single-machine `train` gives: repeated ids, text columns holding only numbers or dates."""
     if ds.id_column:
         n, example, rows = repeated_ids(ds.table, ds.id_column)
         if n:
@@ -85,3 +85,5 @@ def _input_notes(ds: Any, data: Path) -> None:
             warn_repeated_ids(data, ds.id_column, n, example, f" in {where}" if where else "")
     for col in ds.text_numbers:
         warn_text_numbers(data, col, f"declare it with --param 'categorical=[\"{col}\"]'")
+    for col in ds.text_dates:
+        warn_text_dates(data, col)

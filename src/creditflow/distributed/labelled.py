@@ -19,10 +19,13 @@ from creditflow.binning.process import column_names
 from creditflow.data.dictionary import FieldDictionary, read_dictionary
 from creditflow.data.errors import DataError, located
 from creditflow.data.io import (
+    DATE_SAMPLE,
     TextNumbers,
     check_no_dates,
     check_roles,
+    dates_as_text,
     encode_target,
+    first_distinct,
     numeric_text_error,
     text_columns_to_check,
     text_numbers,
@@ -49,6 +52,7 @@ class LabelledTable:
     test_size: float = 0.3
     bad_value: str | None = None  # the bad value given (kept in the model's metadata, as read_table's)
     text_numbers: list[str] = field(default_factory=list)  # text feature columns holding only numbers
+    text_dates: list[str] = field(default_factory=list)  # text feature columns holding dates
     excluded: list[str] = field(default_factory=list)  # columns kept out by `exclude` (kept in the metadata)
     # with a time column: each row's period (as `period_of` reads it) as a code into `period_names`
     period: np.ndarray | None = None
@@ -122,7 +126,8 @@ def read_labelled(
         raise DataError("no feature columns besides the target, id and time", file=table.path)
     check_no_dates(table.meta[features], file=table.path)
     declared = set(column_names(categorical, "categorical"))
-    text_numbers = _check_numeric_text(client, table, text_columns_to_check(table.meta[features], declared))
+    text_numbers, text_dates = _check_numeric_text(client, table,
+                                                   text_columns_to_check(table.meta[features], declared))
     parts = client.gather(client.map(_label_piece, table.pieces, target=target, time=time, pure=False))
     y = _encode(parts, table, target, bad)
     periods = _periods(parts, table.pieces, time) if time else None
@@ -141,16 +146,19 @@ def read_labelled(
     return LabelledTable(table=table, target=target, features=features, y=y, role=role, id_column=id,
                          time_column=time, dictionary=fd, seed=seed, test_size=test_size,
                          bad_value=str(bad).strip() if bad is not None else None, text_numbers=text_numbers,
+                         text_dates=text_dates,
                          excluded=[str(c) for c in exclude or []], period=period, period_names=period_names)
 
 
-def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]) -> list[str]:
+def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]) -> tuple[list[str], list[str]]:
     """Refuse, as `read_table` does, a text column of numbers but for a few text values (a typo), counted
-    over every piece (one piece alone may hold none of them); returns the text columns holding only numbers."""
+    over every piece (one piece alone may hold none of them); returns the text columns holding only numbers,
+    and those holding dates (judged on the column's first distinct values, as on one machine)."""
     if not columns:
-        return []
-    parts = client.gather(client.map(_numeric_text_piece, table.pieces, columns=columns, pure=False))
-    only_numbers = []
+        return [], []
+    pieces = client.gather(client.map(_numeric_text_piece, table.pieces, columns=columns, pure=False))
+    parts = [{col: p[col][0] for col in columns} for p in pieces]
+    only_numbers, dates = [], []
     for col in columns:
         t = sum((p[col] for p in parts), TextNumbers())
         if t.problem():
@@ -163,13 +171,17 @@ def _check_numeric_text(client: Any, table: PartitionedTable, columns: list[str]
                                      hint=f"if the column holds codes, declare it: --param 'categorical=[\"{col}\"]'")
         if t.only_numbers:
             only_numbers.append(col)
-    return only_numbers
+            continue
+        distinct = list(dict.fromkeys(v for p in pieces for v in p[col][1]))[:DATE_SAMPLE]
+        if distinct and isinstance(distinct[0], str) and dates_as_text(distinct):  # not Decimal objects
+            dates.append(col)
+    return only_numbers, dates
 
 
-def _numeric_text_piece(piece: Piece, columns: list[str]) -> dict[str, TextNumbers]:
-    """Per text column of a piece: how its values read as numbers."""
+def _numeric_text_piece(piece: Piece, columns: list[str]) -> dict[str, tuple[TextNumbers, list]]:
+    """Per text column of a piece: how its values read as numbers, and its first distinct values."""
     frame = read_piece(piece, columns)
-    return {col: text_numbers(frame[col]) for col in columns}
+    return {col: (text_numbers(frame[col]), first_distinct(frame[col])) for col in columns}
 
 
 def _encode(parts: list[dict], table: PartitionedTable, target: str, bad: object) -> np.ndarray:
