@@ -269,7 +269,7 @@ def test_loads_while_the_bundle_is_replaced_see_one_bundle_or_the_other(tmp_path
     def deploy(card) -> None:
         try:
             for _ in range(15):
-                save_bundle(card, live)
+                save_bundle(card, live, overwrite=True)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
 

@@ -300,7 +300,7 @@ def test_outputs_never_replace_a_directory_they_did_not_write(tmp_path):
         save_bundle(card, folder)
     assert (folder / "notes.txt").read_text() == "keep"
     save_bundle(card, tmp_path / "bundle")
-    save_bundle(card, tmp_path / "bundle")  # an older bundle is replaced
+    save_bundle(card, tmp_path / "bundle", overwrite=True)  # an older bundle is replaced when asked
     (tmp_path / "empty").mkdir()
     save_bundle(card, tmp_path / "empty")  # and so is an empty folder
     assert (tmp_path / "empty" / "manifest.json").is_file()

@@ -99,13 +99,21 @@ def save_bundle(
     *,
     metadata: dict | None = None,
     extras: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write `model` (and extra documents: dict -> JSON, str/bytes -> as is) to directory `path` atomically.
+
+    A `path` that holds a model bundle already is refused unless `overwrite` (a re-run cell would replace
+    the champion's bundle, and with it the baseline, schema and reason codes `train` stored there), as
+    `creditflow train` refuses one without `--force`.
 
     The model version recorded in the manifest is the SHA-256 of every document but `metadata.json`
     (the model's own and the extras, such as reason settings, that change what it returns), so the
     same data, seed and settings give the same version.
     """
+    if not overwrite and is_bundle(path):
+        raise BundleError("already holds a model bundle; pass overwrite=True to replace it, or save to another "
+                          "folder", file=str(path))
     docs: dict[str, Any] = dict(model.to_bundle())
     docs.update(extras or {})
     meta = {

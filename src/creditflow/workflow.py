@@ -198,7 +198,7 @@ def train(
 
         extras.update(bundle_reason_docs(model, splits["train"], reasons))
         validation = _build_report(model, splits, data, extras, meta["training"]) if report else None
-        save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
+        save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras, overwrite=force)
         with atomic_path(out / METRICS_FILE) as tmp:
             tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
         write_splits(out / SPLITS_FILE, roles, data.id_column, None if data.ids is None else [data.ids])
