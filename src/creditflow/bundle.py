@@ -10,6 +10,7 @@ import hashlib
 import json
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from creditflow.data.errors import BundleError
+from creditflow.data.errors import BundleError, BundleVersionWarning, caller_level
 from creditflow.data.output import atomic_path
 
 FORMAT = "creditflow-bundle"
@@ -606,8 +607,42 @@ def load_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"the bundle's documents are invalid or inconsistent ({type(exc).__name__}: {exc})",
                           file=str(path)) from None
     _check_version(path, manifest, blobs)
+    _warn_versions(path, manifest.get("model_type", ""), files.get("metadata.json"))
     model.bundle_version_ = manifest.get("model_version", "")
     return Bundle(path=path, model=model, files=files, manifest=manifest)
+
+
+# the libraries whose release turns a bundle's documents into scores, and how many leading version numbers count
+SCORING_LIBRARIES = {"creditflow": 2, "lightgbm": 1}
+
+
+def _release(version: Any, parts: int) -> tuple[int, ...] | None:
+    """The leading `parts` numbers of a version text ("4.7.0" -> (4,)); None when it does not start so."""
+    nums = []
+    for piece in str(version).split(".")[:parts]:
+        head = len(piece) - len(piece.lstrip("0123456789"))  # "0rc1" -> 0
+        if head == 0:
+            return None
+        nums.append(int(piece[:head]))
+    return tuple(nums) if len(nums) == parts else None
+
+
+def _warn_versions(path: Path, model_type: str, metadata: Any) -> None:
+    """A `BundleVersionWarning` when the bundle was written with another creditflow release (major.minor) or,
+    for the LightGBM challenger, another LightGBM major version than the one installed."""
+    recorded = metadata.get("versions") if isinstance(metadata, dict) else None
+    if not isinstance(recorded, dict):
+        return
+    installed = versions()
+    for lib, parts in SCORING_LIBRARIES.items():
+        if lib == "lightgbm" and model_type != "gbdt":
+            continue
+        then, now = recorded.get(lib), installed.get(lib)
+        if then is None or now is None or _release(then, parts) in (None, _release(now, parts)):
+            continue
+        warnings.warn(f"model bundle '{path}' was written with {lib} {then} and is loaded with {lib} {now}: its "
+                      "documents verify, but score a sample under both before relying on its scores",
+                      BundleVersionWarning, stacklevel=caller_level())
 
 
 def load_model(path: str | Path) -> Any:
