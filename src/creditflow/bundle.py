@@ -268,10 +268,11 @@ def _check_version(path: Path, manifest: dict, blobs: dict[str, bytes]) -> None:
 
 
 def _being_replaced(path: Path) -> bool:
-    """Whether an atomic write of `path` is under way (`data.output.atomic_path`'s sibling folders)."""
+    """Whether an atomic write of `path` is under way (`data.output.atomic_path`'s sibling folders), or of the
+    folder it links to (`reasons import` edits a linked bundle where it lives)."""
     try:
-        return any(path.parent.glob(f".{path.name}.*"))
-    except OSError:
+        return any(any(p.parent.glob(f".{p.name}.*")) for p in {path, path.resolve()})
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         return False
 
 
