@@ -87,6 +87,18 @@ def test_bundle_round_trip_and_tamper_detection(card, uci, tmp_path):
         load_bundle(path)
 
 
+def test_a_bundle_copied_with_crlf_line_endings_is_refused_saying_so(card, tmp_path):
+    path = save_bundle(card, tmp_path / "model")
+    doc = path / "binning.json"
+    doc.write_bytes(doc.read_bytes().replace(b"\n", b"\r\n"))  # as git checks it out with core.autocrlf
+    with pytest.raises(BundleError, match=r"line endings were changed to CRLF.*refusing to load") as err:
+        load_bundle(path)
+    assert err.value.file == str(doc)
+    doc.write_bytes(doc.read_bytes().replace(b"\r\n", b"\n").replace(b"1", b"2", 1))  # an edit is still an edit
+    with pytest.raises(BundleError, match="the bundle was modified or corrupted"):
+        load_bundle(path)
+
+
 def test_save_bundle_refuses_a_folder_holding_a_bundle_unless_overwrite(card, uci, tmp_path):
     from creditflow.workflow import train
 

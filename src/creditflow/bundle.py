@@ -242,8 +242,7 @@ def read_bundle(path: str | Path, check_version: bool = True) -> tuple[dict, dic
                 fault = (name, "file listed in the manifest is missing")
                 break
             if sha256(blobs[name]) != digest:
-                fault = (name, "SHA-256 does not match the manifest: the bundle was modified or corrupted; "
-                               "refusing to load")
+                fault = (name, _mismatch(blobs[name], digest))
                 break
         # a fault, or another manifest, may be a swap under way (even one back to a bundle whose manifest reads
         # the same: same model, same second): read again; a fault still there at the end is the bundle's own
@@ -259,6 +258,15 @@ def read_bundle(path: str | Path, check_version: bool = True) -> tuple[dict, dic
     if check_version:
         _check_version(path, manifest, blobs)
     return manifest, blobs
+
+
+def _mismatch(data: bytes, digest: str) -> str:
+    """Why a file does not match its digest: a copy that only changed its line endings is told apart from an edit."""
+    if b"\r\n" in data and sha256(data.replace(b"\r\n", b"\n")) == digest:
+        return ("SHA-256 does not match the manifest: its line endings were changed to CRLF, as git's core.autocrlf "
+                "or a Windows copy does (the content is otherwise as saved); copy the bundle byte for byte, e.g. with "
+                "'* -text' in a .gitattributes beside it; refusing to load")
+    return "SHA-256 does not match the manifest: the bundle was modified or corrupted; refusing to load"
 
 
 def _check_version(path: Path, manifest: dict, blobs: dict[str, bytes]) -> None:
