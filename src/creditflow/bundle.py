@@ -115,6 +115,12 @@ def save_bundle(
     if not overwrite and is_bundle(path):
         raise BundleError("already holds a model bundle; pass overwrite=True to replace it, or save to another "
                           "folder", file=str(path))
+    write_bundle_files(path, bundle_blobs(model, metadata=metadata, extras=extras), model.model_type)
+    return Path(path)
+
+
+def bundle_blobs(model: Any, *, metadata: dict | None = None, extras: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """The bytes of every document `save_bundle` writes (`content_version` of them is the model version)."""
     docs: dict[str, Any] = dict(model.to_bundle())
     docs.update(extras or {})
     meta = {
@@ -125,10 +131,8 @@ def save_bundle(
         **(metadata or {}),
     }
     docs["metadata.json"] = meta
-    blobs = {name: doc if isinstance(doc, bytes) else doc.encode("utf-8") if isinstance(doc, str) else dumps(doc)
-             for name, doc in docs.items()}
-    write_bundle_files(path, blobs, model.model_type)
-    return Path(path)
+    return {name: doc if isinstance(doc, bytes) else doc.encode("utf-8") if isinstance(doc, str) else dumps(doc)
+            for name, doc in docs.items()}
 
 
 def write_bundle_files(path: str | Path, blobs: dict[str, bytes], model_type: str,
