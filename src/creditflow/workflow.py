@@ -214,9 +214,9 @@ def train(
 
 def write_outputs(out: Path, model: Any, metadata: dict, extras: dict, outputs: Mapping[str, Callable[[Path], Any]],
                   overwrite: bool = False) -> None:
-    """Write `out/model` and the other outputs of a run (file name -> writer of a path) so that a run stopped
-    midway never leaves an output of the previous model beside the new bundle, nor the new ones beside the old:
-    the outputs are written aside first, then the bundle is swapped in and they follow it at once (renames)."""
+    """Write `out/model` and the other outputs of a run (file name -> writer of a path): the outputs are written
+    aside first, then the bundle is swapped in and they follow it at once (renames, milliseconds), so a run stopped
+    while writing them (Ctrl-C, a full disk) leaves the previous run's bundle and outputs as they were."""
     with contextlib.ExitStack() as aside:  # on an error, none is swapped in
         for name, write in outputs.items():
             write(aside.enter_context(atomic_path(out / name)))
