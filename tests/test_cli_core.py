@@ -273,7 +273,7 @@ def test_loads_while_the_bundle_is_replaced_see_one_bundle_or_the_other(tmp_path
     def deploy(card) -> None:
         try:
             for _ in range(15):
-                save_bundle(card, live)
+                save_bundle(card, live, overwrite=True)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
 
@@ -343,6 +343,24 @@ def test_splits_file_gives_each_rows_sample_and_an_existing_bundle_needs_force(t
     r = run("train", GERMAN, "--target", "creditability", "--out", out, "--no-report", "--model", "gbdt", "--force")
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "model" / "manifest.json").read_text())["model_type"] == "gbdt"
+
+
+def test_train_force_over_a_linked_bundle_replaces_the_link_and_keeps_the_release(tmp_path):
+    # out/model -> releases/v1 (a deploy by symbolic link): --force trained, then crashed at the save with
+    # "internal error: NotADirectoryError" (exit 1), writing nothing
+    release = tmp_path / "releases" / "v1"
+    assert run("train", GERMAN, "--target", "creditability", "--out", release.parent, "--no-report").returncode == 0
+    (tmp_path / "releases" / "model").rename(release)
+    before = (release / "manifest.json").read_text()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model").symlink_to(release, target_is_directory=True)
+    r = run("train", GERMAN, "--target", "creditability", "--out", tmp_path / "out", "--no-report", "--model", "gbdt",
+            "--force")
+    assert r.returncode == 0, r.stderr
+    model = tmp_path / "out" / "model"
+    assert not model.is_symlink() and json.loads((model / "manifest.json").read_text())["model_type"] == "gbdt"
+    assert (release / "manifest.json").read_text() == before  # the release it pointed to is left as it was
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metrics.json", "model", "splits.csv"]
 
 
 def test_unknown_excluded_column_is_refused(tmp_path):

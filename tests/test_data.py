@@ -300,10 +300,35 @@ def test_outputs_never_replace_a_directory_they_did_not_write(tmp_path):
         save_bundle(card, folder)
     assert (folder / "notes.txt").read_text() == "keep"
     save_bundle(card, tmp_path / "bundle")
-    save_bundle(card, tmp_path / "bundle")  # an older bundle is replaced
+    save_bundle(card, tmp_path / "bundle", overwrite=True)  # an older bundle is replaced when asked
     (tmp_path / "empty").mkdir()
     save_bundle(card, tmp_path / "empty")  # and so is an empty folder
     assert (tmp_path / "empty" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), OSError(5, "Input/output error")])
+def test_a_directory_swap_stopped_between_its_renames_keeps_the_previous_one(tmp_path, monkeypatch, stop):
+    import os
+    from pathlib import Path
+
+    from creditflow.data import output
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "manifest.json").write_text("the champion")
+    real = os.replace
+
+    def replace(src, dst):  # the previous folder is moved aside; then the new one's rename is stopped
+        if Path(src).name == "model" and Path(dst) == target:
+            raise stop
+        return real(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", replace)
+    with pytest.raises(type(stop)), output.atomic_path(target, replaces=lambda p: True) as tmp:
+        tmp.mkdir()
+        (tmp / "manifest.json").write_text("the challenger")
+    assert (target / "manifest.json").read_text() == "the champion"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left behind
 
 
 def test_latin1_text_is_not_read_as_gbk_silently(tmp_path):

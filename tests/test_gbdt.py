@@ -86,6 +86,29 @@ def test_deterministic(german):
     assert a.to_bundle()["gbdt.json"] == b.to_bundle()["gbdt.json"]
 
 
+def test_a_bundle_written_with_other_library_releases_warns_on_load(model, uci, tmp_path):
+    import hashlib
+    import warnings
+
+    path = save_bundle(model, tmp_path / "m")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the releases it was written with: no warning
+        load_bundle(path)
+    meta = json.loads((path / "metadata.json").read_text())
+    installed = meta["versions"]["lightgbm"]
+    meta["versions"].update({"lightgbm": "3.3.5", "creditflow": "0.0.9"})  # as a bundle of other releases reads
+    blob = (json.dumps(meta) + "\n").encode()
+    (path / "metadata.json").write_bytes(blob)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["metadata.json"] = hashlib.sha256(blob).hexdigest()  # not part of the model version
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match=f"written with lightgbm 3.3.5 and is loaded with lightgbm {installed}") as got:
+        back = load_bundle(path).model
+    assert any("written with creditflow 0.0.9" in str(w.message) for w in got)
+    assert all(w.filename == __file__ for w in got)  # pointed at the caller
+    pd.testing.assert_frame_equal(back.scores(uci.test), model.scores(uci.test))  # still loaded and scored
+
+
 def test_bundle_round_trip_is_exact_and_verified(model, uci, tmp_path):
     save_bundle(model, tmp_path / "m")
     text = (tmp_path / "m" / "model.txt").read_text()

@@ -421,6 +421,21 @@ def test_export_never_overwrites_a_table_unless_forced(card, uci, tmp_path):
     assert out.read_bytes() != edited and "R01" in out.read_text(encoding="utf-8-sig")
 
 
+def test_import_through_a_symbolic_link_edits_the_bundle_it_points_to(card, uci, tmp_path):
+    """`current -> releases/v1`: the import crashed (NotADirectoryError: a rename cannot put a folder over a link)."""
+    release = save_bundle(card, tmp_path / "releases" / "v1", extras=reason_docs(card, uci.train))
+    (tmp_path / "current").symlink_to(release, target_is_directory=True)
+    before = load_bundle(release).model_version
+    table = tmp_path / "codes.csv"
+    assert run("reasons", "export", tmp_path / "current", table).returncode == 0
+    table.write_text(table.read_text(encoding="utf-8-sig").replace("R01,", "X01,", 1), encoding="utf-8-sig")
+    r = run("reasons", "import", tmp_path / "current", table)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "current").is_symlink()  # the link stays, and its bundle is the edited one
+    assert load_bundle(tmp_path / "current").model_version == load_bundle(release).model_version != before
+    assert "X01" in (release / "reason_codes.json").read_text()
+
+
 def test_a_special_value_has_its_own_reason_code_and_text(card, tmp_path):
     """Before, a row in a special-value bin (x = -1, "no record") got the variable's regular reason, R01 "x", the
     same as a low value; now it gets R01S "x: special value -1", as a missing value gets R01M, in batch and

@@ -87,6 +87,34 @@ def test_bundle_round_trip_and_tamper_detection(card, uci, tmp_path):
         load_bundle(path)
 
 
+def test_a_bundle_copied_with_crlf_line_endings_is_refused_saying_so(card, tmp_path):
+    path = save_bundle(card, tmp_path / "model")
+    doc = path / "binning.json"
+    doc.write_bytes(doc.read_bytes().replace(b"\n", b"\r\n"))  # as git checks it out with core.autocrlf
+    with pytest.raises(BundleError, match=r"line endings were changed to CRLF.*refusing to load") as err:
+        load_bundle(path)
+    assert err.value.file == str(doc)
+    doc.write_bytes(doc.read_bytes().replace(b"\r\n", b"\n").replace(b"1", b"2", 1))  # an edit is still an edit
+    with pytest.raises(BundleError, match="the bundle was modified or corrupted"):
+        load_bundle(path)
+
+
+def test_save_bundle_refuses_a_folder_holding_a_bundle_unless_overwrite(card, uci, tmp_path):
+    from creditflow.workflow import train
+
+    data = cf.read_table(GERMAN, "creditability", bad="bad")
+    champion = train(data, tmp_path / "out").model  # a bundle with its baseline, schema and reason codes
+    path = tmp_path / "out" / "model"
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    with pytest.raises(BundleError, match="already holds a model bundle; pass overwrite=True") as err:
+        save_bundle(card, path)
+    assert err.value.file == str(path)
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before  # nothing replaced, nothing dropped
+    save_bundle(champion, path, overwrite=True)
+    assert load_bundle(path).model_version == load_bundle(save_bundle(champion, tmp_path / "again")).model_version
+    assert not (path / "schema.json").exists()  # replaced as asked: the model's own documents only
+
+
 def test_same_data_and_seed_give_the_same_model(uci, tmp_path):
     a = save_bundle(cf.Scorecard().fit(uci.train), tmp_path / "a")
     b = save_bundle(cf.Scorecard().fit(uci.train), tmp_path / "b")

@@ -571,3 +571,29 @@ def test_python_train_into_a_folder_holding_a_bundle_needs_force(tmp_path):
         train(data, tmp_path / "champion", kind="gbdt")
     assert (tmp_path / "champion" / "model" / "manifest.json").read_text() == before
     assert train(data, tmp_path / "champion", kind="gbdt", force=True).model.model_type == "gbdt"
+
+
+def test_a_retrain_stopped_while_writing_its_outputs_leaves_the_previous_run_whole(tmp_path, monkeypatch):
+    # before, the bundle was swapped in first and metrics.json, splits.csv and the report followed one by one:
+    # a run stopped among them (Ctrl-C while the report rendered, a full disk) left the new bundle beside the
+    # previous model's splits and report
+    from creditflow import workflow
+
+    data = cf.read_table(GERMAN, "creditability", bad="bad")
+    workflow.train(data, tmp_path / "out", report=True)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    manifest = (tmp_path / "out" / "model" / "manifest.json").read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(workflow, "write_splits", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        workflow.train(data, tmp_path / "out", kind="gbdt", report=True, force=True)
+    assert (tmp_path / "out" / "model" / "manifest.json").read_bytes() == manifest
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*before, "model"])  # nothing left aside
+    monkeypatch.undo()
+    result = workflow.train(data, tmp_path / "out", kind="gbdt", report=True, force=True)
+    version = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())["model_version"]
+    assert version in (tmp_path / "out" / "report.html").read_text() and result.model.model_type == "gbdt"

@@ -13,6 +13,7 @@ from creditflow.binning import BinningProcess
 from creditflow.bundle import load_bundle, load_model, save_bundle
 from creditflow.data import CreditflowError, Dataset, FieldDictionary, read_dictionary, read_table
 from creditflow.data.errors import (
+    BundleVersionWarning,
     LeakageWarning,
     MissingColumnWarning,
     ProtectedVariableWarning,
@@ -36,6 +37,7 @@ __all__ = [
     "Grades",
     "Scaling",
     "Scorecard",
+    "BundleVersionWarning",
     "LeakageWarning",
     "MissingColumnWarning",
     "ProtectedVariableWarning",

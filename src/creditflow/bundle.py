@@ -10,6 +10,7 @@ import hashlib
 import json
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from creditflow.data.errors import BundleError
+from creditflow.data.errors import BundleError, BundleVersionWarning, caller_level
 from creditflow.data.output import atomic_path
 
 FORMAT = "creditflow-bundle"
@@ -99,13 +100,27 @@ def save_bundle(
     *,
     metadata: dict | None = None,
     extras: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write `model` (and extra documents: dict -> JSON, str/bytes -> as is) to directory `path` atomically.
+
+    A `path` that holds a model bundle already is refused unless `overwrite` (a re-run cell would replace
+    the champion's bundle, and with it the baseline, schema and reason codes `train` stored there), as
+    `creditflow train` refuses one without `--force`.
 
     The model version recorded in the manifest is the SHA-256 of every document but `metadata.json`
     (the model's own and the extras, such as reason settings, that change what it returns), so the
     same data, seed and settings give the same version.
     """
+    if not overwrite and is_bundle(path):
+        raise BundleError("already holds a model bundle; pass overwrite=True to replace it, or save to another "
+                          "folder", file=str(path))
+    write_bundle_files(path, bundle_blobs(model, metadata=metadata, extras=extras), model.model_type)
+    return Path(path)
+
+
+def bundle_blobs(model: Any, *, metadata: dict | None = None, extras: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """The bytes of every document `save_bundle` writes (`content_version` of them is the model version)."""
     docs: dict[str, Any] = dict(model.to_bundle())
     docs.update(extras or {})
     meta = {
@@ -116,10 +131,8 @@ def save_bundle(
         **(metadata or {}),
     }
     docs["metadata.json"] = meta
-    blobs = {name: doc if isinstance(doc, bytes) else doc.encode("utf-8") if isinstance(doc, str) else dumps(doc)
-             for name, doc in docs.items()}
-    write_bundle_files(path, blobs, model.model_type)
-    return Path(path)
+    return {name: doc if isinstance(doc, bytes) else doc.encode("utf-8") if isinstance(doc, str) else dumps(doc)
+            for name, doc in docs.items()}
 
 
 def write_bundle_files(path: str | Path, blobs: dict[str, bytes], model_type: str,
@@ -233,8 +246,7 @@ def read_bundle(path: str | Path, check_version: bool = True) -> tuple[dict, dic
                 fault = (name, "file listed in the manifest is missing")
                 break
             if sha256(blobs[name]) != digest:
-                fault = (name, "SHA-256 does not match the manifest: the bundle was modified or corrupted; "
-                               "refusing to load")
+                fault = (name, _mismatch(blobs[name], digest))
                 break
         # a fault, or another manifest, may be a swap under way (even one back to a bundle whose manifest reads
         # the same: same model, same second): read again; a fault still there at the end is the bundle's own
@@ -252,6 +264,15 @@ def read_bundle(path: str | Path, check_version: bool = True) -> tuple[dict, dic
     return manifest, blobs
 
 
+def _mismatch(data: bytes, digest: str) -> str:
+    """Why a file does not match its digest: a copy that only changed its line endings is told apart from an edit."""
+    if b"\r\n" in data and sha256(data.replace(b"\r\n", b"\n")) == digest:
+        return ("SHA-256 does not match the manifest: its line endings were changed to CRLF, as git's core.autocrlf "
+                "or a Windows copy does (the content is otherwise as saved); copy the bundle byte for byte, e.g. with "
+                "'* -text' in a .gitattributes beside it; refusing to load")
+    return "SHA-256 does not match the manifest: the bundle was modified or corrupted; refusing to load"
+
+
 def _check_version(path: Path, manifest: dict, blobs: dict[str, bytes]) -> None:
     if manifest.get("model_version") != content_version(blobs):
         raise BundleError(f"model_version {manifest.get('model_version')!r} is not that of the documents: the "
@@ -259,10 +280,11 @@ def _check_version(path: Path, manifest: dict, blobs: dict[str, bytes]) -> None:
 
 
 def _being_replaced(path: Path) -> bool:
-    """Whether an atomic write of `path` is under way (`data.output.atomic_path`'s sibling folders)."""
+    """Whether an atomic write of `path` is under way (`data.output.atomic_path`'s sibling folders), or of the
+    folder it links to (`reasons import` edits a linked bundle where it lives)."""
     try:
-        return any(path.parent.glob(f".{path.name}.*"))
-    except OSError:
+        return any(any(p.parent.glob(f".{p.name}.*")) for p in {path, path.resolve()})
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         return False
 
 
@@ -598,8 +620,42 @@ def load_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"the bundle's documents are invalid or inconsistent ({type(exc).__name__}: {exc})",
                           file=str(path)) from None
     _check_version(path, manifest, blobs)
+    _warn_versions(path, manifest.get("model_type", ""), files.get("metadata.json"))
     model.bundle_version_ = manifest.get("model_version", "")
     return Bundle(path=path, model=model, files=files, manifest=manifest)
+
+
+# the libraries whose release turns a bundle's documents into scores, and how many leading version numbers count
+SCORING_LIBRARIES = {"creditflow": 2, "lightgbm": 1}
+
+
+def _release(version: Any, parts: int) -> tuple[int, ...] | None:
+    """The leading `parts` numbers of a version text ("4.7.0" -> (4,)); None when it does not start so."""
+    nums = []
+    for piece in str(version).split(".")[:parts]:
+        head = len(piece) - len(piece.lstrip("0123456789"))  # "0rc1" -> 0
+        if head == 0:
+            return None
+        nums.append(int(piece[:head]))
+    return tuple(nums) if len(nums) == parts else None
+
+
+def _warn_versions(path: Path, model_type: str, metadata: Any) -> None:
+    """A `BundleVersionWarning` when the bundle was written with another creditflow release (major.minor) or,
+    for the LightGBM challenger, another LightGBM major version than the one installed."""
+    recorded = metadata.get("versions") if isinstance(metadata, dict) else None
+    if not isinstance(recorded, dict):
+        return
+    installed = versions()
+    for lib, parts in SCORING_LIBRARIES.items():
+        if lib == "lightgbm" and model_type != "gbdt":
+            continue
+        then, now = recorded.get(lib), installed.get(lib)
+        if then is None or now is None or _release(then, parts) in (None, _release(now, parts)):
+            continue
+        warnings.warn(f"model bundle '{path}' was written with {lib} {then} and is loaded with {lib} {now}: its "
+                      "documents verify, but score a sample under both before relying on its scores",
+                      BundleVersionWarning, stacklevel=caller_level())
 
 
 def load_model(path: str | Path) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.bundle import load_model, read_manifest, save_bundle
+from creditflow.bundle import bundle_blobs, content_version, load_model, save_bundle
 from creditflow.data.errors import (
     CreditflowError,
     DataError,
@@ -198,17 +199,28 @@ def train(
 
         extras.update(bundle_reason_docs(model, splits["train"], reasons))
         validation = _build_report(model, splits, data, extras, meta["training"]) if report else None
-        save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
-        with atomic_path(out / METRICS_FILE) as tmp:
-            tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
-        write_splits(out / SPLITS_FILE, roles, data.id_column, None if data.ids is None else [data.ids])
+        outputs: dict[str, Callable[[Path], Any]] = {
+            METRICS_FILE: lambda tmp: tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8"),
+            SPLITS_FILE: lambda tmp: write_splits(tmp, roles, data.id_column, None if data.ids is None else [data.ids]),
+        }
         if validation is not None:
-            # known once the bundle is written
-            validation.meta["model version"] = read_manifest(out / MODEL_DIR)["model_version"]
-            validation.to_html(out / REPORT_HTML)
-            validation.to_excel(out / REPORT_XLSX)
+            validation.meta["model version"] = content_version(bundle_blobs(model, extras=extras))
+            outputs[REPORT_HTML] = validation.to_html
+            outputs[REPORT_XLSX] = validation.to_excel
+        write_outputs(out, model, meta, extras, outputs, overwrite=force)
         result.out = out
     return result
+
+
+def write_outputs(out: Path, model: Any, metadata: dict, extras: dict, outputs: Mapping[str, Callable[[Path], Any]],
+                  overwrite: bool = False) -> None:
+    """Write `out/model` and the other outputs of a run (file name -> writer of a path): the outputs are written
+    aside first, then the bundle is swapped in and they follow it at once (renames, milliseconds), so a run stopped
+    while writing them (Ctrl-C, a full disk) leaves the previous run's bundle and outputs as they were."""
+    with contextlib.ExitStack() as aside:  # on an error, none is swapped in
+        for name, write in outputs.items():
+            write(aside.enter_context(atomic_path(out / name)))
+        save_bundle(model, out / MODEL_DIR, metadata=metadata, extras=extras, overwrite=overwrite)
 
 
 def refuse_existing_bundle(out: Path) -> None:

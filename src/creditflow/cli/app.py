@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from creditflow.data.errors import (
+    BundleVersionWarning,
     CreditflowError,
     LeakageWarning,
     MissingColumnWarning,
@@ -58,7 +59,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     """Print creditflow's own warnings (unseen categories, special values, small samples, leakage) as one `warning:` line,
     as the commands' own warnings are, instead of Python's `path:line: Category: ...` with a source line; others as Python does."""
     if issubclass(category, (UnseenCategoryWarning, SpecialValueWarning, SmallSampleWarning, LeakageWarning,
-                                MissingColumnWarning)):
+                                MissingColumnWarning, BundleVersionWarning)):
         err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)

@@ -64,6 +64,13 @@ class BundleError(CreditflowError):
     """A model bundle is missing, incomplete or fails its SHA-256 manifest."""
 
 
+class BundleVersionWarning(UserWarning):
+    """A model bundle was written with another release of creditflow (major.minor) or, for the LightGBM
+    challenger, another major version of LightGBM than the one loading it: its documents verify, but the
+    code that turns them into scores is not the code that wrote them. Score a sample under both before
+    relying on the scores. Silence it with ``warnings.filterwarnings("ignore", category=BundleVersionWarning)``."""
+
+
 class UnseenCategoryWarning(UserWarning):
     """An estimator scored a categorical column of which every value is a category unseen in training (coded
     unlike the training data?). `creditflow score` and `workflow.score_table` refuse such a table unless told

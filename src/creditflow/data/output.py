@@ -60,25 +60,40 @@ def _replaceable(target: Path, replaces: Callable[[Path], bool]) -> bool:
 
 def _swap_in(tmp: Path, target: Path) -> None:
     """Put `tmp` at `target`; a directory there is moved aside first (a rename cannot replace a non-empty one).
-    Another process writing the same directory at the same moment is not an error: the last one wins."""
+    Another process writing the same directory at the same moment is not an error: the last one wins. A swap
+    stopped between the two renames (an error, Ctrl-C) puts the directory moved aside back, never losing it.
+    A symbolic link at `target` is itself replaced, as a file's is: the folder it points to is left as it was."""
     for attempt in range(10):
-        old = None
-        if target.is_dir() and not target.is_symlink():
-            old = tmp.parent / f"old-{attempt}"  # in this writer's own temporary folder
-            try:
-                os.replace(target, old)
-            except FileNotFoundError:  # the other writer moved it aside just now
-                old = None
+        old = tmp.parent / f"old-{attempt}"  # in this writer's own temporary folder
         try:
+            if target.is_symlink() or target.is_dir():  # a rename cannot put a directory over a link either
+                try:
+                    os.replace(target, old)
+                except FileNotFoundError:  # the other writer moved it aside just now
+                    pass
             os.replace(tmp, target)
-            return
         except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):  # the other writer's directory is there now
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):  # else the other writer's directory is there now
+                _put_back(old, target)
                 raise
+        except BaseException:
+            _put_back(old, target)
+            raise
+        else:
+            return
         finally:
-            if old is not None:
+            if old.is_symlink():
+                old.unlink()
+            else:
                 shutil.rmtree(old, ignore_errors=True)
     raise DataError("another process keeps replacing it: write to another path", file=str(target))
+
+
+def _put_back(old: Path, target: Path) -> None:
+    """Return the directory `_swap_in` moved aside to `target` when nothing took its place."""
+    if os.path.lexists(old) and not os.path.lexists(target):  # a link moved aside may point nowhere from there
+        with contextlib.suppress(OSError):
+            os.replace(old, target)
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:

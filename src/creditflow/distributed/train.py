@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.bundle import save_bundle
 from creditflow.data.errors import DataError
-from creditflow.data.output import atomic_path
 from creditflow.distributed.cluster import worker_info
 from creditflow.distributed.labelled import SPLIT_NAMES, LabelledTable
 from creditflow.distributed.models import ModelDocs
@@ -22,11 +20,11 @@ from creditflow.evaluate import SplitMetrics
 from creditflow.evaluation.metrics import auc, bad_rate_by_band, ks
 from creditflow.workflow import (
     METRICS_FILE,
-    MODEL_DIR,
     SPLITS_FILE,
     TrainResult,
     refuse_existing_bundle,
     warn_protected,
+    write_outputs,
     write_splits,
 )
 
@@ -113,7 +111,7 @@ def train_on_cluster(
         train = data.role == 0
         scored = pd.DataFrame({"probability": p[train], "score": score[train],
                                "grade": model.grades_.assign(score[train])})
-        _save(model, data, stats, result, scored, out, client, reasons)
+        _save(model, data, stats, result, scored, out, client, reasons, overwrite=force)
         result.out = out
     return result
 
@@ -161,7 +159,7 @@ def reason_reference(client: Any, model: Any, data: LabelledTable, scored: pd.Da
 
 
 def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResult, scored: pd.DataFrame,
-          out: Path, client: Any, reasons: dict | None) -> None:
+          out: Path, client: Any, reasons: dict | None, overwrite: bool = False) -> None:
     from creditflow.distributed.baseline import baseline_from_stats, with_excluded
     from creditflow.monitor.baseline import BASELINE_FILE
     from creditflow.scoring.reasons import bundle_reason_docs
@@ -182,10 +180,11 @@ def _save(model: Any, data: LabelledTable, stats: TableStats, result: TrainResul
         BASELINE_FILE: baseline_from_stats(model, *with_excluded(client, data, stats), scored, data.y[data.role == 0]),
     }
     extras.update(bundle_reason_docs(model, reason_reference(client, model, data, scored, reasons), reasons))
-    save_bundle(model, out / MODEL_DIR, metadata=meta, extras=extras)
-    with atomic_path(out / METRICS_FILE) as tmp:
-        tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8")
-    write_splits(out / SPLITS_FILE, data.role, data.id_column, piece_ids(client, data) if data.id_column else None)
+    write_outputs(out, model, meta, extras, {
+        METRICS_FILE: lambda tmp: tmp.write_text(json.dumps(result.metrics_json(), indent=2), encoding="utf-8"),
+        SPLITS_FILE: lambda tmp: write_splits(tmp, data.role, data.id_column,
+                                              piece_ids(client, data) if data.id_column else None),
+    }, overwrite=overwrite)
 
 
 def column_of(piece: Piece, column: str) -> pd.Series:

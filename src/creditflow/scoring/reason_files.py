@@ -25,9 +25,10 @@ from creditflow.scoring.reasons import CODES_FILE, REASONS_FILE, ReasonCodes, Re
 def rewrite_bundle(path: str | Path, docs: dict[str, Any]) -> dict:
     """Replace (or add) documents of a verified bundle and write a new manifest; returns the manifest.
 
-    The model version is recomputed as in `save_bundle` (SHA-256 over every document but metadata).
+    The model version is recomputed as in `save_bundle` (SHA-256 over every document but metadata). A `path`
+    that is a symbolic link (`current -> releases/v3`) edits the bundle it points to, and the link stays.
     """
-    path = Path(path)
+    path = Path(path).resolve() if Path(path).is_symlink() else Path(path)
     manifest, blobs = read_bundle(path)
     for name, doc in docs.items():
         if name in (MANIFEST, "metadata.json"):
