@@ -78,18 +78,21 @@ def _number(value: float) -> str:
 def _numeric_bin(column: str, vb: VariableBinning, dialect: str) -> str:
     """CASE giving the bin index of a numeric column, as `VariableBinning.bin_indices` does."""
     x = f"CAST({column} AS DOUBLE PRECISION)"
-    whens = [f"WHEN {column} IS NULL THEN {vb.missing_index}"]
-    if dialect == "sqlite":  # SQLite would cast text to 0.0 silently: blank is missing, other text NULL
-        whens.append(f"WHEN typeof({column}) = 'text' AND {_trim(column, dialect)} = '' THEN {vb.missing_index}")
-        whens.append(f"WHEN typeof({column}) NOT IN ('integer', 'real') THEN NULL")
-    else:  # a NaN (PostgreSQL and DuckDB hold one; NaN = NaN there) is missing to the model, as in pandas
-        whens.append(f"WHEN {x} = CAST('NaN' AS DOUBLE PRECISION) THEN {vb.missing_index}")
-    whens.append(f"WHEN ({x} - {x} = 0) IS NOT TRUE THEN NULL")  # infinite: refused by the model
-    for k, v in enumerate(vb.special_values):
-        whens.append(f"WHEN {x} = {_number(v)} THEN {vb.missing_index + 1 + k}")
-    for i, s in enumerate(vb.splits):
-        whens.append(f"WHEN {x} < {_number(s)} THEN {i}")
-    whens.append(f"ELSE {len(vb.splits)}")
+    finite = [f"WHEN {x} = {_number(v)} THEN {vb.missing_index + 1 + k}" for k, v in enumerate(vb.special_values)]
+    finite += [f"WHEN {x} < {_number(s)} THEN {i}" for i, s in enumerate(vb.splits)]
+    finite.append(f"ELSE {len(vb.splits)}")
+    if dialect == "sqlite":
+        # by storage class, each value tested once (SQLite would cast text to 0.0 silently: blank text is
+        # missing, other text NULL; it has no NaN, and an infinite real fails x - x = 0)
+        return (f"CASE typeof({column}) WHEN 'null' THEN {vb.missing_index} "
+                f"WHEN 'integer' THEN CASE {' '.join(finite)} END "
+                f"WHEN 'real' THEN CASE WHEN ({column} - {column} = 0) IS NOT TRUE THEN NULL {' '.join(finite)} END "
+                f"WHEN 'text' THEN CASE WHEN {_trim(column, dialect)} = '' THEN {vb.missing_index} END END")
+    whens = [f"WHEN {column} IS NULL THEN {vb.missing_index}",
+             # a NaN (PostgreSQL and DuckDB hold one; NaN = NaN there) is missing to the model, as in pandas
+             f"WHEN {x} = CAST('NaN' AS DOUBLE PRECISION) THEN {vb.missing_index}",
+             f"WHEN ({x} - {x} = 0) IS NOT TRUE THEN NULL",  # infinite: refused by the model
+             *finite]
     return "CASE " + " ".join(whens) + " END"
 
 
@@ -212,10 +215,13 @@ def scorecard_sql(model: Any, table: str, *, id_columns: list[str] | tuple[str, 
               f"{len(parts)} variables and tables; score = {int(model.base_points_)} base points + their points, "
               f"clipped to {int(s.min_score)}-{int(s.max_score)}.\n"
               "-- A NULL score marks a row the model refuses (an infinite number; text in a numeric column).\n")
+    # SQLite and PostgreSQL inline a CTE's expressions where they are referenced, and the clip and the grade
+    # reference the total several times: computed once per row instead (DuckDB shares them by itself)
+    materialized = "" if dialect == "duckdb" else "MATERIALIZED "
     return (header
             + "WITH cf_binned AS (\n  SELECT " + carried.rstrip() + ("\n" if ids else "\n")
             + ",\n".join(binned) + f"\n  FROM {source} AS {SOURCE}\n),\n"
             + "cf_pointed AS (\n  SELECT cf_binned.*,\n" + ",\n".join(pointed) + "\n  FROM cf_binned\n),\n"
-            + f"cf_total AS (\n  SELECT cf_pointed.*, {total} AS cf_total\n  FROM cf_pointed\n),\n"
+            + f"cf_total AS {materialized}(\n  SELECT cf_pointed.*, {total} AS cf_total\n  FROM cf_pointed\n),\n"
             + f"cf_scored AS (\n  SELECT cf_total.*, {score} AS cf_score\n  FROM cf_total\n)\n"
             + "SELECT " + ",\n       ".join(out) + "\nFROM cf_scored\n")
