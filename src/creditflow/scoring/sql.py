@@ -216,12 +216,14 @@ def scorecard_sql(model: Any, table: str, *, id_columns: list[str] | tuple[str, 
               f"clipped to {int(s.min_score)}-{int(s.max_score)}.\n"
               "-- A NULL score marks a row the model refuses (an infinite number; text in a numeric column).\n")
     # SQLite and PostgreSQL inline a CTE's expressions where they are referenced, and the clip and the grade
-    # reference the total several times: computed once per row instead (DuckDB shares them by itself)
-    materialized = "" if dialect == "duckdb" else "MATERIALIZED "
+    # reference the total several times: an OFFSET keeps it a subquery computed once per row (the fence both
+    # have honoured in every version, where MATERIALIZED needs PostgreSQL 12 and SQLite 3.35); DuckDB shares
+    # common expressions by itself
+    fence = {"sqlite": "\n  LIMIT -1 OFFSET 0", "postgresql": "\n  OFFSET 0"}.get(dialect, "")
     return (header
             + "WITH cf_binned AS (\n  SELECT " + carried.rstrip() + ("\n" if ids else "\n")
             + ",\n".join(binned) + f"\n  FROM {source} AS {SOURCE}\n),\n"
             + "cf_pointed AS (\n  SELECT cf_binned.*,\n" + ",\n".join(pointed) + "\n  FROM cf_binned\n),\n"
-            + f"cf_total AS {materialized}(\n  SELECT cf_pointed.*, {total} AS cf_total\n  FROM cf_pointed\n),\n"
+            + f"cf_total AS (\n  SELECT cf_pointed.*, {total} AS cf_total\n  FROM cf_pointed{fence}\n),\n"
             + f"cf_scored AS (\n  SELECT cf_total.*, {score} AS cf_score\n  FROM cf_total\n)\n"
             + "SELECT " + ",\n       ".join(out) + "\nFROM cf_scored\n")
