@@ -799,3 +799,22 @@ def test_categorical_with_cluster_names_the_param_that_works_and_one_machine_tak
     assert r.returncode == 0, r.stderr
     fields = json.loads((tmp_path / "one" / "model" / "schema.json").read_text())["fields"]
     assert {f["name"]: f["type"] for f in fields}.get("PAY_AMT2") == "string"
+
+
+def test_long_commands_show_what_they_are_doing_on_a_terminal(trained, tmp_path):
+    """score, report and monitor on a 2,500,000-row table work for a minute or more: on a terminal a spinner names
+    the step and its time (TTY_COMPATIBLE=1 makes rich treat the captured stderr as one); in a pipe, nothing."""
+    import os
+
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "200"}
+    commands = {
+        "scoring": ["score", trained / "model", UCI, "--out", tmp_path / "s.csv"],
+        "reporting on": ["report", trained / "model", UCI, "--out", tmp_path / "r.html"],
+        "monitoring": ["monitor", trained / "model", UCI, "--out", tmp_path / "m.html"],
+    }
+    for step, args in commands.items():
+        r = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode in (0, 3, 4), r.stderr
+        assert f"{step} {UCI}" in r.stderr, (step, r.stderr)
+    plain = run("score", trained / "model", UCI, "--out", tmp_path / "s2.csv")  # not a terminal
+    assert plain.returncode == 0 and "scoring" not in plain.stderr

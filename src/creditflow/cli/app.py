@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from creditflow.data.errors import (
     CreditflowError,
@@ -51,6 +53,21 @@ def guarded(func: Callable) -> Callable:
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return run
+
+
+@contextlib.contextmanager
+def working(what: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the step under way, with the time it has taken ("scoring loans.csv 0:00:41"),
+    while a command reads, computes and writes; gone when it ends. The function it gives names the next step.
+    Only on a terminal: in a pipe or a log it would leave blank lines behind."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
+                  transient=True, disable=not err_console.is_terminal) as bar:
+        task = bar.add_task(escape(what), total=None)
+
+        def step(text: str) -> None:
+            bar.update(task, description=escape(text), refresh=True)  # shown now, not at the next refresh
+
+        yield step
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

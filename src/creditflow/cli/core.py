@@ -22,6 +22,7 @@ from creditflow.cli.app import (
     sheet_option,
     warn_repeated_ids,
     warn_text_numbers,
+    working,
 )
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, ProtectedVariableWarning
@@ -40,6 +41,8 @@ def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None =
 
         def tick(var: str) -> None:
             bar.update(task, advance=1, var=var)
+            if bar.tasks[0].completed >= data.X.shape[1]:  # the bar stays while the rest of the fit runs
+                bar.update(task, var="done; selecting, fitting, evaluating and writing")
 
         with warnings.catch_warnings():  # `_summary` prints them below the model's table
             warnings.simplefilter("ignore", ProtectedVariableWarning)
@@ -171,8 +174,9 @@ def train_cmd(
     if isinstance(named, list) and all(isinstance(c, str) for c in named):
         categorical = list(dict.fromkeys([*categorical, *named]))
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
-    ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
-                    encoding=encoding, categorical=categorical, sheet=sheet if sheet is not None else 0)
+    with working(f"reading {data}"):
+        ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
+                        encoding=encoding, categorical=categorical, sheet=sheet if sheet is not None else 0)
     if ds.time is not None:
         _time_note(ds)
     _input_notes(ds, data, categorical or [])
@@ -242,8 +246,9 @@ def score_cmd(
             fail("--points is not available with --cluster", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id, allow_unseen=allow_unseen)
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
-    scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
-                         allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)
+    with working(f"scoring {data}"):
+        scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
+                             allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
