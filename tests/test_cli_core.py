@@ -818,3 +818,16 @@ def test_long_commands_show_what_they_are_doing_on_a_terminal(trained, tmp_path)
         assert f"{step} {UCI}" in r.stderr, (step, r.stderr)
     plain = run("score", trained / "model", UCI, "--out", tmp_path / "s2.csv")  # not a terminal
     assert plain.returncode == 0 and "scoring" not in plain.stderr
+
+
+def test_gbdt_training_names_its_candidates_and_folds_not_a_binning_bar(tmp_path):
+    """train --model gbdt reports candidates and folds to the progress display: it used to show them as a
+    'binning' bar over the table's columns (candidate 1/4 ━━ 1/20), which never filled and named the wrong step."""
+    import os
+
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "200"}
+    r = subprocess.run([*CLI, "train", str(GERMAN), "--target", "creditability", "--out", str(tmp_path / "g"),
+                        "--no-report", "--model", "gbdt"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "training gbdt" in r.stderr and "candidate 1/" in r.stderr and "fold 2/" in r.stderr, r.stderr
+    assert "binning" not in r.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from creditflow.cli.app import (
@@ -32,14 +32,21 @@ from creditflow.workflow import TrainResult, score_table, train
 
 def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None = None,
                     report: bool = True, reasons: dict | None = None) -> TrainResult:
+    if kind == "gbdt":  # it says which candidate or fold it fits: no count of columns to fill a bar with
+        columns = [SpinnerColumn(), TextColumn("[bold]training gbdt[/] {task.fields[var]}"), TimeElapsedColumn()]
+    else:
+        columns = [TextColumn("[bold]binning[/] {task.fields[var]}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn()]
     with Progress(
-        TextColumn("[bold]binning[/] {task.fields[var]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err_console, transient=True,
+        *columns, console=err_console, transient=True,
         disable=not err_console.is_terminal,  # a bar in a pipe or log only leaves a blank line behind
     ) as bar:
-        task = bar.add_task("binning", total=data.X.shape[1], var="")
+        task = bar.add_task("binning", total=None if kind == "gbdt" else data.X.shape[1], var="")
 
         def tick(var: str) -> None:
+            if kind == "gbdt":
+                bar.update(task, var=var, refresh=True)
+                return
             bar.update(task, advance=1, var=var)
             if bar.tasks[0].completed >= data.X.shape[1]:  # the bar stays while the rest of the fit runs
                 bar.update(task, var="done; selecting, fitting, evaluating and writing")
