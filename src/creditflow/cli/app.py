@@ -124,6 +124,15 @@ def refuse_overwriting_inputs(outputs: dict[str, Path | None], inputs: dict[str,
             refuse_overwriting_input(out, data, what, option)
 
 
+def refuse_directory_outputs(outputs: dict[str, Path | None]) -> None:
+    """Refuse, before the work, an output file (option -> path) that is an existing directory: it could only be
+    refused when written, after minutes on a big table, and a command writing several files (the HTML report, then
+    the workbook, then the JSON) would leave the first ones behind."""
+    for option, out in outputs.items():
+        if out is not None and out.is_dir():
+            fail(f"{option} is an existing directory: name a file to write", file=str(out))
+
+
 def encoding_option() -> Any:
     """`--encoding` for commands that read CSV tables (passed to `read_frame` / `read_table`)."""
     return typer.Option(None, "--encoding", help="Text encoding of CSV input, e.g. gbk, big5, latin-1 "

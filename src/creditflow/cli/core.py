@@ -18,6 +18,7 @@ from creditflow.cli.app import (
     encoding_option,
     err_console,
     fail,
+    refuse_directory_outputs,
     refuse_overwriting_input,
     sheet_option,
     warn_repeated_ids,
@@ -252,6 +253,10 @@ def score_cmd(
         if points:
             fail("--points is not available with --cluster", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id, allow_unseen=allow_unseen)
+    refuse_directory_outputs({"--out": out})  # (with --cluster --out is a directory of parts)
+    from creditflow.data.output import check_frame_path
+
+    check_frame_path(out)  # not only when the scores are written, after the whole table
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
     with working(f"scoring {data}"):
         scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,

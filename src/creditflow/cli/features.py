@@ -17,6 +17,7 @@ from creditflow.cli.app import (
     console,
     encoding_option,
     err_console,
+    refuse_directory_outputs,
     refuse_overwriting_inputs,
     working,
 )
@@ -128,6 +129,7 @@ def features_cmd(
     refuse_overwriting_inputs({"--out": out, "--report": report},
                               {"the --events table": events, "the --profiles file": profiles, "the --labels table": labels,
                                "the --spec file": spec, "the --tags file": tags})
+    refuse_directory_outputs({"--out": out, "--report": report})
     if report is not None and report.resolve() == out.resolve():  # neither need exist yet
         raise DataError("--report is the --out file: the report would overwrite the feature table",
                         file=str(out), hint="write the report to another file, e.g. report.json")

@@ -13,6 +13,7 @@ from creditflow.cli.app import (
     console,
     encoding_option,
     err_console,
+    refuse_directory_outputs,
     refuse_overwriting_inputs,
     sheet_option,
     working,
@@ -108,6 +109,7 @@ def monitor_cmd(
                               {"the table being monitored": data, "the --labels table": labels,
                                "the --reference table": reference, "the --policy file": policy,
                                "the --audit database": audit_file})
+    refuse_directory_outputs({"--out": out, "--xlsx": xlsx, "--json": json_out})
     thresholds = Thresholds(warn=warn, alert=alert, min_period_rows=min_period_rows, min_rows=min_rows)
     with working(f"monitoring {data if data is not None else audit}"):
         result = monitor(model_dir, data, audit=audit, audit_table=audit_table, labels=labels, target=target, bad=bad,

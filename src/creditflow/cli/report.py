@@ -13,6 +13,7 @@ from creditflow.cli.app import (
     command,
     console,
     encoding_option,
+    refuse_directory_outputs,
     refuse_overwriting_inputs,
     sheet_option,
     working,
@@ -86,6 +87,7 @@ def report_cmd(
     if oot_sheet is not None and oot is None:
         raise DataError("--oot-sheet chooses the sheet of the --oot table: give --oot FILE too")
     refuse_overwriting_inputs({"--out": out, "--xlsx": xlsx}, {"the table being reported on": data, "the --oot table": oot})
+    refuse_directory_outputs({"--out": out, "--xlsx": xlsx})
     with working(f"reporting on {data}"):
         bundle = load_bundle(model_dir)
         info = _training(bundle)
