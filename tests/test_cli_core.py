@@ -821,3 +821,62 @@ def test_categorical_with_cluster_names_the_param_that_works_and_one_machine_tak
     assert r.returncode == 0, r.stderr
     fields = json.loads((tmp_path / "one" / "model" / "schema.json").read_text())["fields"]
     assert {f["name"]: f["type"] for f in fields}.get("PAY_AMT2") == "string"
+
+
+def test_long_commands_show_what_they_are_doing_on_a_terminal(trained, tmp_path):
+    """score, report and monitor on a 2,500,000-row table work for a minute or more: on a terminal a spinner names
+    the step and its time (TTY_COMPATIBLE=1 makes rich treat the captured stderr as one); in a pipe, nothing."""
+    import os
+
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "200"}
+    commands = {
+        "scoring": ["score", trained / "model", UCI, "--out", tmp_path / "s.csv"],
+        "reporting on": ["report", trained / "model", UCI, "--out", tmp_path / "r.html"],
+        "monitoring": ["monitor", trained / "model", UCI, "--out", tmp_path / "m.html"],
+    }
+    for step, args in commands.items():
+        r = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode in (0, 3, 4), r.stderr
+        assert f"{step} {UCI}" in r.stderr, (step, r.stderr)
+    plain = run("score", trained / "model", UCI, "--out", tmp_path / "s2.csv")  # not a terminal
+    assert plain.returncode == 0 and "scoring" not in plain.stderr
+
+
+def test_gbdt_training_names_its_candidates_and_folds_not_a_binning_bar(tmp_path):
+    """train --model gbdt reports candidates and folds to the progress display: it used to show them as a
+    'binning' bar over the table's columns (candidate 1/4 ━━ 1/20), which never filled and named the wrong step."""
+    import os
+
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "200"}
+    r = subprocess.run([*CLI, "train", str(GERMAN), "--target", "creditability", "--out", str(tmp_path / "g"),
+                        "--no-report", "--model", "gbdt"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "training gbdt" in r.stderr and "candidate 1/" in r.stderr and "fold 2/" in r.stderr, r.stderr
+    assert "binning" not in r.stderr
+
+
+def test_an_output_file_that_is_a_directory_is_refused_before_the_work_and_leaves_nothing(trained, tmp_path):
+    """monitor --json DIR and report --xlsx DIR used to fail only when writing, after the whole run (minutes on a
+    big table), with the HTML report already written beside the error; score --out DIR after scoring every row."""
+    folder, book = tmp_path / "a_folder", tmp_path / "a_book.xlsx"
+    folder.mkdir()
+    book.mkdir()
+    cases = [
+        (["monitor", trained / "model", UCI, "--out", tmp_path / "m.html", "--json", folder], "--json", folder, "m.html"),
+        (["report", trained / "model", UCI, "--out", tmp_path / "r.html", "--xlsx", book], "--xlsx", book, "r.html"),
+        (["score", trained / "model", UCI, "--out", folder], "--out", folder, None),
+    ]
+    for args, option, path, html in cases:
+        r = run(*args)
+        assert r.returncode == 2, r.stderr
+        assert html is None or not (tmp_path / html).exists(), f"{html} left behind by a failed {args[0]}"
+        assert f"{option} is an existing directory" in r.stderr and path.name in r.stderr, r.stderr
+    assert list(folder.iterdir()) == [] and list(book.iterdir()) == []
+
+
+def test_score_refuses_an_output_format_before_reading_the_table(trained, tmp_path):
+    """score --out scores.txt was refused only when writing, after every row was scored (68 s for 2,500,000 rows):
+    now first, so the table is not even read (here it does not exist, and the output is what is named)."""
+    r = run("score", trained / "model", tmp_path / "not_there.csv", "--out", tmp_path / "scores.txt")
+    assert r.returncode == 2
+    assert "scores.txt" in r.stderr and "unsupported output format" in r.stderr, r.stderr

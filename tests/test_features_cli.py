@@ -401,3 +401,21 @@ def test_hints_name_the_command_line_flags_and_as_of_and_time_format(tmp_path):
     assert not (tmp_path / "o.csv").exists()
     code, text = invoke("features", "--help")
     assert code == 0 and "Behaviour events: CSV, Parquet or" in text and "Excel" in text, text
+
+
+def test_features_shows_its_steps_on_a_terminal(small, tmp_path):
+    """A million clients take a minute or more: on a terminal a spinner names the step under way (reading the
+    profiles, the events, building, writing); TTY_COMPATIBLE=1 makes rich treat the captured stderr as one."""
+    import os
+    import subprocess
+    import sys
+
+    d, _, _ = small
+    r = subprocess.run([sys.executable, "-m", "creditflow", "features", "--profiles", str(d / "profiles.jsonl"),
+                        "--events", str(d / "events.csv"), "--labels", str(d / "labels.csv"), "--spec", str(SPEC),
+                        "--out", str(tmp_path / "f.parquet")], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "300"})
+    assert r.returncode == 0, r.stderr
+    for step in (f"reading {d / 'profiles.jsonl'}", f"reading {d / 'events.csv'}", "building the features",
+                 f"writing {tmp_path / 'f.parquet'}"):
+        assert step in r.stderr, (step, r.stderr)

@@ -482,3 +482,18 @@ def test_a_special_value_has_its_own_reason_code_and_text(card, tmp_path):
     assert Reasoner(model, codes=old).row(row)[0]["code"] == code
     assert all("special_code" not in c for c in ReasonCodes.default(card).to_dict()["codes"])
     assert "special_code" not in ReasonCodes.default(card).to_frame().columns
+
+
+def test_a_large_table_is_given_reasons_in_chunks_as_in_one_piece(card, applicants, monkeypatch):
+    """`Reasoner.table` works 200,000 rows at a time (memory); the chunks give the table of one piece, index
+    included, and an infinity in a later chunk is refused naming its row in the whole table."""
+    import creditflow.scoring.reasons as reasons
+
+    whole = reason_table(card, applicants)
+    monkeypatch.setattr(reasons, "TABLE_CHUNK_ROWS", 7)
+    pd.testing.assert_frame_equal(reason_table(card, applicants), whole)
+    bad = applicants.copy()
+    bad.loc[bad.index[300], card.features_[0]] = np.inf
+    with pytest.raises(CreditflowError) as err:
+        reason_table(card, bad)
+    assert err.value.row == 301

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from creditflow.data.errors import (
     BundleVersionWarning,
@@ -52,6 +54,21 @@ def guarded(func: Callable) -> Callable:
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return run
+
+
+@contextlib.contextmanager
+def working(what: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the step under way, with the time it has taken ("scoring loans.csv 0:00:41"),
+    while a command reads, computes and writes; gone when it ends. The function it gives names the next step.
+    Only on a terminal: in a pipe or a log it would leave blank lines behind."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
+                  transient=True, disable=not err_console.is_terminal) as bar:
+        task = bar.add_task(escape(what), total=None)
+
+        def step(text: str) -> None:
+            bar.update(task, description=escape(text), refresh=True)  # shown now, not at the next refresh
+
+        yield step
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -114,6 +131,15 @@ def refuse_overwriting_inputs(outputs: dict[str, Path | None], inputs: dict[str,
     for option, out in outputs.items():
         for what, data in inputs.items():
             refuse_overwriting_input(out, data, what, option)
+
+
+def refuse_directory_outputs(outputs: dict[str, Path | None]) -> None:
+    """Refuse, before the work, an output file (option -> path) that is an existing directory: it could only be
+    refused when written, after minutes on a big table, and a command writing several files (the HTML report, then
+    the workbook, then the JSON) would leave the first ones behind."""
+    for option, out in outputs.items():
+        if out is not None and out.is_dir():
+            fail(f"{option} is an existing directory: name a file to write", file=str(out))
 
 
 def encoding_option() -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from creditflow.cli.app import (
@@ -18,11 +18,13 @@ from creditflow.cli.app import (
     encoding_option,
     err_console,
     fail,
+    refuse_directory_outputs,
     refuse_overwriting_input,
     sheet_option,
     warn_repeated_ids,
     warn_text_dates,
     warn_text_numbers,
+    working,
 )
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import CreditflowError, ProtectedVariableWarning
@@ -32,15 +34,24 @@ from creditflow.workflow import TrainResult, score_table, train
 
 def _progress_train(data, out: Path, kind: str, seed: int, params: dict | None = None,
                     report: bool = True, reasons: dict | None = None) -> TrainResult:
+    if kind == "gbdt":  # it says which candidate or fold it fits: no count of columns to fill a bar with
+        columns = [SpinnerColumn(), TextColumn("[bold]training gbdt[/] {task.fields[var]}"), TimeElapsedColumn()]
+    else:
+        columns = [TextColumn("[bold]binning[/] {task.fields[var]}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn()]
     with Progress(
-        TextColumn("[bold]binning[/] {task.fields[var]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err_console, transient=True,
+        *columns, console=err_console, transient=True,
         disable=not err_console.is_terminal,  # a bar in a pipe or log only leaves a blank line behind
     ) as bar:
-        task = bar.add_task("binning", total=data.X.shape[1], var="")
+        task = bar.add_task("binning", total=None if kind == "gbdt" else data.X.shape[1], var="")
 
         def tick(var: str) -> None:
+            if kind == "gbdt":
+                bar.update(task, var=var, refresh=True)
+                return
             bar.update(task, advance=1, var=var)
+            if bar.tasks[0].completed >= data.X.shape[1]:  # the bar stays while the rest of the fit runs
+                bar.update(task, var="done; selecting, fitting, evaluating and writing")
 
         with warnings.catch_warnings():  # `_summary` prints them below the model's table
             warnings.simplefilter("ignore", ProtectedVariableWarning)
@@ -182,8 +193,9 @@ def train_cmd(
     if isinstance(named, list) and all(isinstance(c, str) for c in named):
         categorical = list(dict.fromkeys([*categorical, *named]))
     # an --exclude name that is not a column is refused by read_table (a typo would leave it in the model)
-    ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
-                    encoding=encoding, categorical=categorical, sheet=sheet if sheet is not None else 0)
+    with working(f"reading {data}"):
+        ds = read_table(data, target, bad=bad, id=id, time=time, dictionary=dictionary, exclude=exclude,
+                        encoding=encoding, categorical=categorical, sheet=sheet if sheet is not None else 0)
     if ds.time is not None:
         _time_note(ds)
     _input_notes(ds, data, categorical or [])
@@ -252,9 +264,14 @@ def score_cmd(
         if points:
             fail("--points is not available with --cluster", file=str(data))
         return score_command(model_dir, data, out, cluster, reasons=reasons, id_column=id, allow_unseen=allow_unseen)
+    refuse_directory_outputs({"--out": out})  # (with --cluster --out is a directory of parts)
+    from creditflow.data.output import check_frame_path
+
+    check_frame_path(out)  # not only when the scores are written, after the whole table
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
-    scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
-                         allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)
+    with working(f"scoring {data}"):
+        scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
+                             allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:

@@ -12,7 +12,15 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
-from creditflow.cli.app import command, console, encoding_option, err_console, refuse_overwriting_inputs
+from creditflow.cli.app import (
+    command,
+    console,
+    encoding_option,
+    err_console,
+    refuse_directory_outputs,
+    refuse_overwriting_inputs,
+    working,
+)
 from creditflow.data.errors import DataError
 from creditflow.data.io import read_frame
 from creditflow.data.output import write_frame
@@ -121,6 +129,7 @@ def features_cmd(
     refuse_overwriting_inputs({"--out": out, "--report": report},
                               {"the --events table": events, "the --profiles file": profiles, "the --labels table": labels,
                                "the --spec file": spec, "the --tags file": tags})
+    refuse_directory_outputs({"--out": out, "--report": report})
     if report is not None and report.resolve() == out.resolve():  # neither need exist yet
         raise DataError("--report is the --out file: the report would overwrite the feature table",
                         file=str(out), hint="write the report to another file, e.g. report.json")
@@ -130,29 +139,36 @@ def features_cmd(
     if drop_unknown:
         behaviour = replace(behaviour, on_unknown_entity="drop")
     rules = TagRules.from_yaml(tags) if tags is not None else None
-    ids = [behaviour.entity]  # read as written: "007" is not 7
-    flat = read_profiles(profiles, behaviour.profile, encoding=encoding, ids=ids) if profiles is not None else None
-    files = {"events": str(events), "spec": str(spec)}
-    files.update({k: str(v) for k, v in (("profiles", profiles), ("tags", tags)) if v is not None})
-    import logging
+    with working("building features") as step:
+        ids = [behaviour.entity]  # read as written: "007" is not 7
+        if profiles is not None:
+            step(f"reading {profiles}")
+        flat = read_profiles(profiles, behaviour.profile, encoding=encoding, ids=ids) if profiles is not None else None
+        files = {"events": str(events), "spec": str(spec)}
+        files.update({k: str(v) for k, v in (("profiles", profiles), ("tags", tags)) if v is not None})
+        import logging
 
-    # the warnings are printed below, once, with the CLI's prefix (the logger would print them a second time)
-    features_log = logging.getLogger("creditflow.features")
-    if not features_log.handlers:
-        features_log.addHandler(logging.NullHandler())
-    if cluster:
-        table = _build_on_cluster(cluster, events, flat, behaviour, labels, as_of, engine=engine, tags=rules,
-                                  files=files, encoding=encoding)
-    else:
-        event_frame = read_frame(events, encoding=encoding, ids=ids, sheet_option=None)
-        observations, obs_file = _observations(labels, as_of, flat, event_frame, behaviour, encoding)
-        if obs_file:
-            files["observations"] = obs_file
-        table = build_feature_table(flat, event_frame, behaviour, observations, engine=engine, tags=rules,
-                                    files=files)
-    for warning in table.report.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)  # one line
-    write_frame(excel_ready(table.frame, behaviour.timezone) if out.suffix.lower() == ".xlsx" else table.frame, out)
+        # the warnings are printed below, once, with the CLI's prefix (the logger would print them a second time)
+        features_log = logging.getLogger("creditflow.features")
+        if not features_log.handlers:
+            features_log.addHandler(logging.NullHandler())
+        if cluster:
+            step("building the features on the cluster")
+            table = _build_on_cluster(cluster, events, flat, behaviour, labels, as_of, engine=engine, tags=rules,
+                                      files=files, encoding=encoding)
+        else:
+            step(f"reading {events}")
+            event_frame = read_frame(events, encoding=encoding, ids=ids, sheet_option=None)
+            observations, obs_file = _observations(labels, as_of, flat, event_frame, behaviour, encoding)
+            if obs_file:
+                files["observations"] = obs_file
+            step("building the features")
+            table = build_feature_table(flat, event_frame, behaviour, observations, engine=engine, tags=rules,
+                                        files=files)
+        for warning in table.report.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)  # one line
+        step(f"writing {out}")
+        write_frame(excel_ready(table.frame, behaviour.timezone) if out.suffix.lower() == ".xlsx" else table.frame, out)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(table.report.to_dict(), indent=2), encoding="utf-8")

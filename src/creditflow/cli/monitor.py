@@ -13,8 +13,10 @@ from creditflow.cli.app import (
     console,
     encoding_option,
     err_console,
+    refuse_directory_outputs,
     refuse_overwriting_inputs,
     sheet_option,
+    working,
 )
 from creditflow.data.errors import DataError
 
@@ -107,19 +109,21 @@ def monitor_cmd(
                               {"the table being monitored": data, "the --labels table": labels,
                                "the --reference table": reference, "the --policy file": policy,
                                "the --audit database": audit_file})
+    refuse_directory_outputs({"--out": out, "--xlsx": xlsx, "--json": json_out})
     thresholds = Thresholds(warn=warn, alert=alert, min_period_rows=min_period_rows, min_rows=min_rows)
-    result = monitor(model_dir, data, audit=audit, audit_table=audit_table, labels=labels, target=target, bad=bad,
-                     id=id, time=time, policy=policy, reference=reference, thresholds=thresholds,
-                     encoding=encoding, sheet=sheet if sheet is not None else 0)
-    report = result.report()
-    report.to_html(out)
-    written = [str(out)]
-    if xlsx is not None:
-        report.to_excel(xlsx)
-        written.append(str(xlsx))
-    if json_out is not None:
-        result.to_json(json_out)
-        written.append(str(json_out))
+    with working(f"monitoring {data if data is not None else audit}"):
+        result = monitor(model_dir, data, audit=audit, audit_table=audit_table, labels=labels, target=target, bad=bad,
+                         id=id, time=time, policy=policy, reference=reference, thresholds=thresholds,
+                         encoding=encoding, sheet=sheet if sheet is not None else 0)
+        report = result.report()
+        report.to_html(out)
+        written = [str(out)]
+        if xlsx is not None:
+            report.to_excel(xlsx)
+            written.append(str(xlsx))
+        if json_out is not None:
+            result.to_json(json_out)
+            written.append(str(json_out))
     _print(result)
     console.print("written: " + ", ".join(f"[bold]{w}[/]" for w in written))
     raise typer.Exit(result.exit_code)

@@ -9,7 +9,15 @@ from typing import Any
 
 import typer
 
-from creditflow.cli.app import command, console, encoding_option, refuse_overwriting_inputs, sheet_option
+from creditflow.cli.app import (
+    command,
+    console,
+    encoding_option,
+    refuse_directory_outputs,
+    refuse_overwriting_inputs,
+    sheet_option,
+    working,
+)
 from creditflow.data.errors import DataError, located
 from creditflow.data.excel import naming_sheet
 from creditflow.data.io import Dataset, read_frame, read_table, text_columns
@@ -79,26 +87,28 @@ def report_cmd(
     if oot_sheet is not None and oot is None:
         raise DataError("--oot-sheet chooses the sheet of the --oot table: give --oot FILE too")
     refuse_overwriting_inputs({"--out": out, "--xlsx": xlsx}, {"the table being reported on": data, "the --oot table": oot})
-    bundle = load_bundle(model_dir)
-    info = _training(bundle)
-    tgt, idc, tcol = target or info["target"], id or info["id"], time_col or info["time"]
-    main = _load(data, tgt, bad, idc, tcol, dictionary, encoding, bundle, sheet=sheet)
-    if split:
-        datasets = dict(main.split(test_size=float(info["test_size"]), seed=int(info["seed"])))
-    else:
-        datasets = {"data": main}
-    if oot is not None:  # beside the split's own out-of-time sample, when it has one, not in its place
-        datasets["oot" if "oot" not in datasets else f"oot ({oot.name})"] = _load(
-            oot, tgt, bad, idc, tcol, dictionary, encoding, bundle, sheet=oot_sheet, sheet_option="--oot-sheet")
-    version = getattr(bundle, "model_version", "")
-    # the bundle itself, not its model: the reason-code section then uses the bundle's reason settings
-    report = build_report(bundle, datasets, title=title,
-                          meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)})
-    report.to_html(out)
-    written = [str(out)]
-    if xlsx is not None:
-        report.to_excel(xlsx)
-        written.append(str(xlsx))
+    refuse_directory_outputs({"--out": out, "--xlsx": xlsx})
+    with working(f"reporting on {data}"):
+        bundle = load_bundle(model_dir)
+        info = _training(bundle)
+        tgt, idc, tcol = target or info["target"], id or info["id"], time_col or info["time"]
+        main = _load(data, tgt, bad, idc, tcol, dictionary, encoding, bundle, sheet=sheet)
+        if split:
+            datasets = dict(main.split(test_size=float(info["test_size"]), seed=int(info["seed"])))
+        else:
+            datasets = {"data": main}
+        if oot is not None:  # beside the split's own out-of-time sample, when it has one, not in its place
+            datasets["oot" if "oot" not in datasets else f"oot ({oot.name})"] = _load(
+                oot, tgt, bad, idc, tcol, dictionary, encoding, bundle, sheet=oot_sheet, sheet_option="--oot-sheet")
+        version = getattr(bundle, "model_version", "")
+        # the bundle itself, not its model: the reason-code section then uses the bundle's reason settings
+        report = build_report(bundle, datasets, title=title,
+                              meta={"model bundle": f"{model_dir} (version {version})" if version else str(model_dir)})
+        report.to_html(out)
+        written = [str(out)]
+        if xlsx is not None:
+            report.to_excel(xlsx)
+            written.append(str(xlsx))
     d = report.metrics["discrimination"]
     for name, m in d.items():
         interval = (f"[{m['auc_low']:.4f}, {m['auc_high']:.4f}]" if math.isfinite(m["auc_low"])

@@ -415,11 +415,15 @@ def _read_csv(path: Path, text: str, sep: str, dtype: dict | None, header: list[
     """
     import warnings
 
+    # pandas reads the text as UTF-8 bytes: a StringIO would hold a copy of it at 4 bytes a character (1 GB for a
+    # 263 MB file of 2,500,000 rows), beside the bytes and the text
+    raw = text.encode("utf-8")
+
     def parse(strict: bool) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("error" if strict else "ignore", pd.errors.ParserWarning)
-            return pd.read_csv(io.StringIO(text), sep=sep, low_memory=False, dtype=dtype, index_col=False,
-                               na_values=NA_TEXT, keep_default_na=False)
+            return pd.read_csv(io.BytesIO(raw), encoding="utf-8", sep=sep, low_memory=False, dtype=dtype,
+                               index_col=False, na_values=NA_TEXT, keep_default_na=False)
 
     try:
         frame = parse(strict=True)

@@ -96,12 +96,20 @@ def _put_back(old: Path, target: Path) -> None:
             os.replace(old, target)
 
 
+FRAME_SUFFIXES = (".csv", ".parquet", ".pq", ".xlsx")
+
+
+def check_frame_path(path: str | Path) -> None:
+    """Refuse a table output `write_frame` cannot write (its suffix): a command checks it before its work."""
+    if Path(path).suffix.lower() not in FRAME_SUFFIXES:
+        raise DataError("unsupported output format; use .csv, .parquet or .xlsx", file=str(path))
+
+
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as CSV (UTF-8 with BOM, so Excel shows Chinese), Parquet or XLSX by suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in {".csv", ".parquet", ".pq", ".xlsx"}:
-        raise DataError("unsupported output format; use .csv, .parquet or .xlsx", file=str(path))
+    check_frame_path(path)
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             frame.to_csv(tmp, index=False, encoding="utf-8-sig")
