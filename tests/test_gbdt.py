@@ -4,6 +4,7 @@ determinism, bundle round trip, exact TreeSHAP tables, compiled trees."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import lightgbm as lgb
 import numpy as np
@@ -300,3 +301,15 @@ def test_predicting_leaves_the_model_unchanged(tmp_path):
         assert vars(model).keys() == before.keys()
         assert all(vars(model)[k] is v for k, v in before.items())
     check_dict_unchanged("GBDTModel", GBDTModel(folds=2, tune=False))
+
+
+def test_folds_that_never_stop_early_are_warned_of(uci):
+    """Folds that run all max_rounds (too small a learning rate, or duplicate applicants across folds, where the
+    fit runs the longest it can) get a ConvergenceWarning naming both causes; an early-stopped fit gets none."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match=r"2 of 2 fold\(s\) ran all max_rounds=8 .*duplicate rows"):
+        GBDTModel(folds=2, tune=False, max_rounds=8, learning_rate=0.01).fit(uci.train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        GBDTModel(folds=2, tune=False, max_rounds=300, learning_rate=0.3, early_stopping=20).fit(uci.train)

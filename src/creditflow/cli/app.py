@@ -75,8 +75,10 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   file: Any = None, line: str | None = None) -> None:
     """Print creditflow's own warnings (unseen categories, special values, small samples, leakage) as one `warning:` line,
     as the commands' own warnings are, instead of Python's `path:line: Category: ...` with a source line; others as Python does."""
+    from sklearn.exceptions import ConvergenceWarning
+
     if issubclass(category, (UnseenCategoryWarning, SpecialValueWarning, SmallSampleWarning, LeakageWarning,
-                                MissingColumnWarning, BundleVersionWarning)):
+                                MissingColumnWarning, BundleVersionWarning, ConvergenceWarning)):
         err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)

@@ -32,7 +32,7 @@ from creditflow.binning.process import (
 )
 from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import BundleError, CreditflowError
+from creditflow.data.errors import BundleError, CreditflowError, caller_level
 from creditflow.models.base import (
     UNSEEN_MIN_ROWS,
     BadClassOutputs,
@@ -255,6 +255,22 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         self.tuning_["chosen"] = np.arange(len(trials)) == best
         self.folds_ = pd.DataFrame([{"fold": i + 1, "best_iteration": f.best_iteration, "valid_auc": f.valid_auc,
                                      "valid_rows": len(f.valid_index)} for i, f in enumerate(fits)])
+        # early stopping ends a fold `early_stopping` rounds after its best: a best round later than that means
+        # the fold ran into max_rounds instead
+        capped = [f for f in fits if f.best_iteration + int(self.early_stopping) > int(self.max_rounds)]
+        if capped:
+            import warnings
+
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.warn(
+                f"{len(capped)} of {len(fits)} fold(s) ran all max_rounds={int(self.max_rounds)} boosting rounds without "
+                f"early stopping (best rounds {min(f.best_iteration for f in capped)}-"
+                f"{max(f.best_iteration for f in capped)}, within early_stopping={int(self.early_stopping)} rounds of the "
+                f"end; validation AUC {min(f.valid_auc for f in capped):.3f}-{max(f.valid_auc for f in capped):.3f}). "
+                "Either the learning rate is too small for the data (raise learning_rate or max_rounds), or the folds "
+                "share applicants (duplicate rows in different folds let the trees memorise them, and the fit runs the "
+                "longest it can): remove duplicate rows", ConvergenceWarning, stacklevel=caller_level())
         self._set_booster(average_models([f.booster.model_to_string() for f in fits]))
 
     def _set_booster(self, text: str) -> None:
