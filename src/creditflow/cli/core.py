@@ -105,8 +105,7 @@ def _summary(result: TrainResult, report: bool = True) -> None:
     for var, why in left_out.items():
         err_console.print(f"[yellow]warning:[/] column {var!r} left out of the model: {why}")
     if hasattr(model, "grades_"):
-        import numpy as np
-
+        from creditflow.report.model_view import Development
         from creditflow.scoring.scaling import empty_grades
 
         found = None
@@ -114,10 +113,10 @@ def _summary(result: TrainResult, report: bool = True) -> None:
             found = empty_grades(model.grades_, model.scores(result.splits["train"].X)["score"].to_numpy(dtype=float))
         elif result.out is not None and (result.out / "model" / "baseline.json").is_file():
             # a cluster run keeps no rows here: the training scores' histogram its baseline stores, as the report reads
-            hist = (json.loads((result.out / "model" / "baseline.json").read_text(encoding="utf-8"))
-                    .get("score") or {}).get("histogram")
-            if hist:
-                found = empty_grades(model.grades_, int(hist["min"]) + np.arange(len(hist["counts"])), hist["counts"])
+            dev = Development.of_files(
+                {"baseline.json": json.loads((result.out / "model" / "baseline.json").read_text(encoding="utf-8"))})
+            if dev is not None and dev.histogram:
+                found = empty_grades(model.grades_, *dev.score_values())
         if found:
             err_console.print(f"[yellow]note:[/] {found[1]}", highlight=False, soft_wrap=True)
     if result.out is not None:

@@ -66,6 +66,12 @@ class Development:
         files = getattr(bundle, "files", None)
         if not isinstance(files, dict) or not hasattr(bundle, "model"):
             return None
+        return cls.of_files(files)
+
+    @classmethod
+    def of_files(cls, files: dict) -> Development | None:
+        """What a bundle's parsed documents (name -> JSON: ``baseline.json``, ``metadata.json``) record of its
+        training sample; None when they record neither its score histogram nor its Gini."""
         base = files.get("baseline.json") or {}
         train = ((files.get("metadata.json") or {}).get("metrics") or {}).get("train") or {}
         histogram = (base.get("score") or {}).get("histogram")
