@@ -497,3 +497,8 @@ def test_a_large_table_is_given_reasons_in_chunks_as_in_one_piece(card, applican
     with pytest.raises(CreditflowError) as err:
         reason_table(card, bad)
     assert err.value.row == 301
+    held = applicants.astype({card.features_[0]: object})  # numbers in an object column: checked once read as such
+    held.loc[held.index[300], card.features_[0]] = float("inf")
+    with pytest.raises(CreditflowError) as err:
+        reason_table(card, held)
+    assert err.value.row == 301

@@ -106,8 +106,9 @@ def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.Da
             raise _complex_error(col)
         if kind in _NUMBER_KINDS:
             values = frame[col].astype(float)
-            # whole numbers beyond 2**53 (long codes, ids) would be rounded by float64: left as they are
-            if not (np.abs(values) >= _EXACT).any():
+            # whole numbers beyond 2**53 (long codes, ids) would be rounded by float64: left as they are (an
+            # infinity is no such number: converted, so the infinity checks see it where it is)
+            if not (np.abs(values[np.isfinite(values)]) >= _EXACT).any():
                 change[col] = values
     if not change:
         return frame

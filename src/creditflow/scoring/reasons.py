@@ -302,11 +302,12 @@ class Reasoner:
 
     def _check_inputs(self, frame: pd.DataFrame) -> None:
         """Refuse a table (scorecards) lacking a model column or holding an infinity in one."""
-        lacking = [v for v in dict.fromkeys(v for vs in self.unit_variables for v in vs) if v not in frame.columns]
+        variables = list(dict.fromkeys(v for vs in self.unit_variables for v in vs))
+        lacking = [v for v in variables if v not in frame.columns]
         if lacking:
             raise SchemaError(f"{len(lacking)} model column(s) missing from the data: {lacking[:10]}",
                               column=lacking[0])
-        refuse_infinite(frame, list(dict.fromkeys(v for vs in self.unit_variables for v in vs)))
+        refuse_infinite(frame, variables)
 
     def impacts(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """(rows, units) impact in score points (positive = pulled the score down) and value states.
@@ -318,23 +319,27 @@ class Reasoner:
         if self.kind == "points":
             frame = as_frame(X)
             self._check_inputs(frame)
-            n = len(frame)
-            pts = np.empty((n, len(self.units)))
-            miss = np.empty((n, len(self.units)), dtype=np.intp)
-            for j, (var, vb, _, p) in enumerate(self.model._compiled):
-                idx = vb.bin_indices(frame[var])
-                pts[:, j] = p[idx]
-                miss[:, j] = _state(vb, idx)
-            F = len(self.features)
-            for k, (t, p) in enumerate(zip(self.pairs, self._pair_points, strict=True)):
-                ia = t.axis_a.bin_indices(frame[t.a]).astype(np.intp)
-                ib = t.axis_b.bin_indices(frame[t.b]).astype(np.intp)
-                pts[:, F + k] = p[ia * len(t.axis_b.labels) + ib]
-                miss[:, F + k] = 3 * _state(t.axis_a, ia) + _state(t.axis_b, ib)
-            return self._ref[None, :] - pts, miss
+            return self._point_impacts(frame)
         M = self.model._matrix(X)
         phi, _ = self.model.contributions(M)
         return (phi - self._ref[None, :]) * self._points_scale(), np.isnan(M).astype(np.intp)
+
+    def _point_impacts(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """`impacts` of a scorecard on a frame already checked (`_check_inputs`)."""
+        n = len(frame)
+        pts = np.empty((n, len(self.units)))
+        miss = np.empty((n, len(self.units)), dtype=np.intp)
+        for j, (var, vb, _, p) in enumerate(self.model._compiled):
+            idx = vb.bin_indices(frame[var])
+            pts[:, j] = p[idx]
+            miss[:, j] = _state(vb, idx)
+        F = len(self.features)
+        for k, (t, p) in enumerate(zip(self.pairs, self._pair_points, strict=True)):
+            ia = t.axis_a.bin_indices(frame[t.a]).astype(np.intp)
+            ib = t.axis_b.bin_indices(frame[t.b]).astype(np.intp)
+            pts[:, F + k] = p[ia * len(t.axis_b.labels) + ib]
+            miss[:, F + k] = 3 * _state(t.axis_a, ia) + _state(t.axis_b, ib)
+        return self._ref[None, :] - pts, miss
 
     def _row_impacts(self, row: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == "points":
@@ -370,11 +375,15 @@ class Reasoner:
         if self.kind == "points" and isinstance(X, pd.DataFrame) and len(X) > TABLE_CHUNK_ROWS:
             # a row's reasons are its own: in chunks, the impact, state and ranking matrices (some 50 bytes a row per
             # variable each, 3.7 GB of peak for 2,500,000 rows of a boosted card) stay small. The whole table is
-            # checked first, so an error names its row in the table, not in a chunk.
-            self._check_inputs(X)
-            return pd.concat([self.table(X.iloc[i:i + TABLE_CHUNK_ROWS], n)
-                              for i in range(0, len(X), TABLE_CHUNK_ROWS)])
-        impact, missing = self.impacts(X)
+            # read and checked first, so an error names its row in the table, not in a chunk.
+            frame = as_frame(X)
+            self._check_inputs(frame)
+            return pd.concat([self._columns(*self._point_impacts(frame.iloc[i:i + TABLE_CHUNK_ROWS]), n,
+                                            X.index[i:i + TABLE_CHUNK_ROWS]) for i in range(0, len(X), TABLE_CHUNK_ROWS)])
+        return self._columns(*self.impacts(X), n, X.index if isinstance(X, pd.DataFrame) else None)
+
+    def _columns(self, impact: np.ndarray, missing: np.ndarray, n: int, index: pd.Index | None) -> pd.DataFrame:
+        """The reason code and text columns of rows with these impacts and value states (`impacts`)."""
         order, valid = self._rank(impact, n)
         cols: dict[str, np.ndarray] = {}
         rows = np.arange(impact.shape[0])
@@ -386,7 +395,6 @@ class Reasoner:
                 key = np.full(impact.shape[0], self._empty)
             cols[f"reason_{k + 1}_code"] = self._codes[key]
             cols[f"reason_{k + 1}_text"] = self._texts[key]
-        index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(cols, index=index)
 
     def row(self, row: Mapping[str, Any], n: int = N_REASONS) -> list[dict]:
