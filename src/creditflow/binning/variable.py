@@ -316,11 +316,17 @@ class VariableBinning:
 
         return binner
 
-    def _categorical_row_binner(self) -> Callable[[Any], int]:
+    def category_bins(self) -> dict[str | None, int]:
+        """Each category key's bin index (`category_key`), a declared special value's bin over its category's:
+        what a categorical value is looked up in, one row at a time or in SQL (`scoring.sql`)."""
         lookup = dict(self._category_lookup())
-        missing = self.missing_index
         for k, v in enumerate(self.special_values):
-            lookup[category_key(v)] = missing + 1 + k
+            lookup[category_key(v)] = self.missing_index + 1 + k
+        return lookup
+
+    def _categorical_row_binner(self) -> Callable[[Any], int]:
+        lookup = self.category_bins()
+        missing = self.missing_index
         unseen = missing + 1 + len(self.special_values)
 
         def binner(value: Any) -> int:

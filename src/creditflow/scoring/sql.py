@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from creditflow.binning.variable import VariableBinning, category_key
+from creditflow.binning.variable import VariableBinning
 from creditflow.data.errors import CreditflowError
 
 DIALECTS = ("postgresql", "duckdb", "sqlite")
@@ -117,9 +117,7 @@ def _categorical_bin(column: str, vb: VariableBinning, dialect: str) -> str:
     k = _trim(f"CAST({column} AS VARCHAR)", dialect)
     z = f"RTRIM({k}, '0')"  # 'W.000' -> 'W.': W is the whole part of a number written with a zero fraction
     whole = f"CASE WHEN {z} LIKE '%.' AND {k} NOT LIKE '%.' THEN SUBSTR({z}, 1, LENGTH({z}) - 1) END"
-    mapping = {key: i for key, i in vb._category_lookup().items() if key is not None}
-    for j, v in enumerate(vb.special_values):
-        mapping[category_key(v)] = vb.missing_index + 1 + j
+    mapping = {key: i for key, i in vb.category_bins().items() if key is not None}
     levels: tuple[list[str], list[str], list[str]] = ([f"WHEN '' THEN {vb.missing_index}"], [], [])
     for key, index in mapping.items():
         for level, forms in zip(levels, _key_forms(key), strict=True):
