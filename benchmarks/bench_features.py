@@ -69,6 +69,11 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+def current_rss_gb() -> float:
+    """Resident memory of this process now, in GB (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**3
+
+
 def synthesise(n_events: int, n_entities: int, path: Path, seed: int = 42) -> pd.DataFrame:
     """Write the events Parquet file at `path`; return the observations (one per client)."""
     rng = np.random.default_rng(seed)
@@ -137,7 +142,9 @@ def main() -> None:
 
     result["duckdb_version"] = duckdb.__version__
     result["pandas_version"] = pd.__version__
+    result["rss_before_engines_gb"] = round(current_rss_gb(), 2)
     result["duckdb"], fast = run_engine("duckdb", events, obs, spec)
+    result["peak_rss_after_duckdb_gb"] = round(peak_rss_gb(), 2)  # before pandas runs
     print("duckdb:", result["duckdb"], flush=True)
     if not args.no_pandas:
         result["pandas"], slow = run_engine("pandas", events, obs, spec)

@@ -17,6 +17,7 @@ filter, does about half the aggregate updates (`benchmarks/bench_features.py`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,30 +172,76 @@ def events_used_sql(spec: BehaviourSpec, events: str = "events", observations: s
     return pairs + f"SELECT count(DISTINCT e.{_q(ROW)}) AS n\n" + join
 
 
-def _layout(result: pd.DataFrame, spec: BehaviourSpec, p: Plan, n_obs: int) -> pd.DataFrame:
-    """(observation, window) rows -> one row per observation, one column per feature."""
-    win = result[WIN].to_numpy()
-    rows = result[OBS_ROW].to_numpy()
-    where = {w: (win == w) for w in range(len(p.windows))}
+# (observation, window) pairs per query. DuckDB's aggregate state and the fetched result grow with the pairs of one
+# query (about 1.4 KB per pair for examples/uci_taiwan_features.yaml: 5.8 GB for 1,020,000 observations of 8
+# windows in one query), so a large table is queried in batches of whole entities, each with only its entities'
+# events. A million pairs kept the time of one query there (smaller batches took longer) at 2.6 GB.
+BATCH_PAIRS = 1_000_000
 
-    def cell(m: int, w: int) -> np.ndarray:
-        count = p.measures[m].agg == "count"
-        out = np.zeros(n_obs, dtype=np.int64) if count else np.full(n_obs, np.nan)
-        sel = where[w]
-        values = result[f"m{m}"].to_numpy()[sel]
-        out[rows[sel]] = values if count else values.astype("float64")
-        return out
 
-    columns: dict[str, np.ndarray] = {}
-    for name, (num, den) in p.cells.items():
-        if den is None:
-            columns[name] = cell(*num)
+def _entity_batches(events: pd.DataFrame | str, obs: pd.DataFrame, entity: str, size: int
+                    ) -> Iterator[tuple[pd.DataFrame | str, pd.DataFrame]]:
+    """(events, observations) per batch of about `size` observations, no entity in two batches; a batch gets only
+    its entities' events, in their order, when `events` is a frame (a table name is queried whole each time)."""
+    if len(obs) <= size:
+        yield events, obs
+        return
+    framed = isinstance(events, pd.DataFrame)
+    ids = pd.concat([obs[entity], events[entity]], ignore_index=True) if framed else obs[entity]
+    codes = pd.factorize(ids)[0]
+    obs_codes = codes[:len(obs)]
+    obs_order = np.argsort(obs_codes, kind="stable")
+    obs_sorted = obs_codes[obs_order]
+    if framed:
+        ev_order = np.argsort(codes[len(obs):], kind="stable")
+        ev_sorted = codes[len(obs):][ev_order]
+    start = 0
+    while start < len(obs):
+        # the batch ends with the last observation of the entity at its nominal end
+        end = int(np.searchsorted(obs_sorted, obs_sorted[min(start + size, len(obs)) - 1], side="right"))
+        batch = obs.iloc[np.sort(obs_order[start:end])]
+        if framed:
+            lo = int(np.searchsorted(ev_sorted, obs_sorted[start], side="left"))
+            hi = int(np.searchsorted(ev_sorted, obs_sorted[end - 1], side="right"))
+            yield events.iloc[np.sort(ev_order[lo:hi])], batch
         else:
-            d = cell(*den).astype("float64")
-            with np.errstate(divide="ignore", invalid="ignore"):
-                columns[name] = cell(*num).astype("float64") / np.where(d == 0, np.nan, d)
-    ordered = {c.name: columns[c.name] for c in spec.columns}
-    return pd.DataFrame(ordered, index=pd.RangeIndex(n_obs, name=OBS_ROW), copy=False)
+            yield events, batch
+        start = end
+
+
+class _Cells:
+    """One array per (measure, window) the spec reads, filled batch by batch at the observations' rows."""
+
+    def __init__(self, p: Plan, n_obs: int) -> None:
+        self.p = p
+        self.cells: dict[tuple[int, int], np.ndarray] = {}
+        for num, den in p.cells.values():
+            for m, w in (num, den) if den is not None else (num,):
+                count = p.measures[m].agg == "count"
+                self.cells[(m, w)] = np.zeros(n_obs, dtype=np.int64) if count else np.full(n_obs, np.nan)
+
+    def fill(self, result: pd.DataFrame) -> None:
+        """Write one batch's result (one row per observation and window holding events) into the cells."""
+        win = result[WIN].to_numpy()
+        rows = result[OBS_ROW].to_numpy()
+        where = {w: (win == w) for w in range(len(self.p.windows))}
+        for (m, w), out in self.cells.items():
+            sel = where[w]
+            values = result[f"m{m}"].to_numpy()[sel]
+            out[rows[sel]] = values if out.dtype.kind == "i" else values.astype("float64")
+
+    def frame(self, spec: BehaviourSpec, n_obs: int) -> pd.DataFrame:
+        """One row per observation, one column per feature, in the spec's order."""
+        columns: dict[str, np.ndarray] = {}
+        for name, (num, den) in self.p.cells.items():
+            if den is None:
+                columns[name] = self.cells[num]
+            else:
+                d = self.cells[den].astype("float64")
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    columns[name] = self.cells[num].astype("float64") / np.where(d == 0, np.nan, d)
+        ordered = {c.name: columns[c.name] for c in spec.columns}
+        return pd.DataFrame(ordered, index=pd.RangeIndex(n_obs, name=OBS_ROW), copy=False)
 
 
 def compute_duckdb(
@@ -203,34 +250,47 @@ def compute_duckdb(
     spec: BehaviourSpec,
     *,
     connection: Any = None,
+    batch_pairs: int | None = None,
 ) -> pd.DataFrame:
     """Windowed features for each prepared observation (index = ``__obs_row``), computed by DuckDB.
 
     `events` is a prepared events frame, or the name of a table/view with the same columns in
     `connection`. Observations are numbered 0..n-1 in ``__obs_row`` (as `prepare_observations` does).
     Without a `connection` the query runs on one DuckDB thread, so the same data give the same floats.
+    Observations are queried in batches of whole entities, about `batch_pairs` (observation, window) pairs
+    each (default `BATCH_PAIRS`), which bounds the memory of the query; the features do not depend on it.
     ``attrs`` of the result: the events inside some window of some observation (`EVENTS_USED`) and the
     observations with at least one event inside some window (`OBS_WITH_EVENTS`).
     """
     import duckdb
 
+    p = plan(spec)
+    n_obs = len(observations)
+    cells = _Cells(p, n_obs)
+    n_used = with_events = 0
+    events_sql = "__cf_events" if isinstance(events, pd.DataFrame) else events
+    query, used_query = behaviour_sql(spec, events_sql, "__cf_obs"), events_used_sql(spec, events_sql, "__cf_obs")
+    obs = observations[[spec.entity, OBS_TS, OBS_ROW, OBS_UNTIL]]
+    size = max(1, int(batch_pairs or BATCH_PAIRS) // max(len(p.windows), 1))
     # One thread: DuckDB merges partial sums of one group in whatever order its threads finish, so float
     # features (sum, std, slope) differed in the last digit from run to run. Scale-out is per entity
     # partition on a cluster (`creditflow.distributed.features`), where a thread per task is what fits.
     con = connection if connection is not None else duckdb.connect(config={"threads": 1})
     try:
-        if isinstance(events, pd.DataFrame):
-            con.register("__cf_events", events)
-            events_sql = "__cf_events"
-        else:
-            events_sql = events
-        con.register("__cf_obs", observations[[spec.entity, OBS_TS, OBS_ROW, OBS_UNTIL]])
-        result = con.sql(behaviour_sql(spec, events_sql, "__cf_obs")).df()
-        used = int(con.execute(events_used_sql(spec, events_sql, "__cf_obs")).fetchall()[0][0])
+        for batch_events, batch in _entity_batches(events, obs, spec.entity, size):
+            if isinstance(batch_events, pd.DataFrame):
+                con.register("__cf_events", batch_events)
+            con.register("__cf_obs", batch)
+            result = con.sql(query).df()
+            cells.fill(result)
+            with_events += int(result[OBS_ROW].nunique())  # a (observation, window) row holds events
+            del result
+            # batches share no entity, so no event is inside the windows of two batches
+            n_used += int(con.execute(used_query).fetchall()[0][0])
     finally:
         if connection is None:
             con.close()
-    out = _layout(result, spec, plan(spec), len(observations))
-    out.attrs[EVENTS_USED] = used
-    out.attrs[OBS_WITH_EVENTS] = int(result[OBS_ROW].nunique())  # a (observation, window) row holds events
+    out = cells.frame(spec, n_obs)
+    out.attrs[EVENTS_USED] = n_used
+    out.attrs[OBS_WITH_EVENTS] = with_events
     return out
