@@ -406,3 +406,78 @@ def test_the_lines_read_profiles_keeps_for_errors_stay_out_of_the_table(tmp_path
     out = tmp_path / "t.parquet"
     table.to_parquet(out)
     assert b"profile_lines" not in out.read_bytes()
+
+
+FAST_PATH_CASES = {
+    "keys reordered, nulls, a parent null": ['{"id": 1, "a": {"x": 1, "y": "u"}, "b": true}',
+                                             '{"b": null, "id": 2, "a": {"y": null, "x": 2}}', '{"id": 3, "a": null}'],
+    "whole numbers with gaps and beside fractions": ['{"id": 1, "n": 5, "f": 1}', '{"id": 2, "n": null, "f": 2.5}',
+                                                     '{"id": 3, "n": 7, "f": -0.0}'],
+    "whole numbers beyond 2**53": ['{"id": 1, "big": 9007199254740993}', '{"id": 2, "big": null}'],
+    "beyond int64": ['{"id": 1, "big": 9223372036854775808}', '{"id": 2, "big": 1}'],
+    "beyond 2**53 beside a fraction": ['{"id": 1, "v": 9007199254740993}', '{"id": 2, "v": 0.5}'],
+    "NaN and Infinity": ['{"id": 1, "v": NaN}', '{"id": 2, "v": 1.5}', '{"id": 3, "v": Infinity}'],
+    "blank lines and CRLF": ['{"id": 1, "v": 1.25}\r', '', '  ', '{"id": 2, "v": Infinity}\r'],
+    "blank lines and CRLF, no error": ['', '{"id": 1, "v": 1.25}\r', '', '  ', '{"id": 2, "v": 3}\r', ''],
+    "NaN alone": ['{"id": 1, "v": NaN}', '{"id": 2, "v": 1.5}'],
+    "a carriage return alone": ['{"id": 1, "v": 1}\r{"id": 2, "v": 2}'],
+    "text, Chinese keys, separators in strings": ['{"id": "007", "城市": "上海\\u2028浦东", "s": "a|b"}',
+                                                  '{"id": "8", "城市": null, "s": ""}'],
+    "a field seen first later": ['{"id": 1, "a": {"x": 1}}', '{"id": 2, "a": {"x": 2, "z": 3}, "c": 4}'],
+    "a key twice": ['{"id": 1, "v": 1, "v": 2}'],
+    "two types in a field": ['{"id": 1, "v": 1}', '{"id": 2, "v": "x"}'],
+    "a value and an object": ['{"id": 1, "v": 1}', '{"id": 2, "v": {"w": 1}}'],
+    "lists": ['{"id": 1, "l": [1, 2], "o": [{"k": 1}]}', '{"id": 2, "l": [], "o": []}'],
+    "a key holding the separator": ['{"id": 1, "a__b": 1, "a": {"c": 2}}'],
+    "empty objects and all missing": ['{"id": 1, "e": {}, "m": null}', '{"id": 2, "e": {}, "m": null}'],
+    "true/false with gaps": ['{"id": 1, "t": true}', '{"id": 2, "t": null}', '{"id": 3}'],
+    "a surrogate pair escaped": ['{"id": 1, "s": "\\ud83d\\ude00"}'],
+    "not an object": ['{"id": 1}', '5'],
+}
+
+
+def _read(path, walk_only: bool, monkeypatch):
+    from creditflow.features import flatten
+
+    with monkeypatch.context() as m:
+        if walk_only:
+            m.setattr(flatten, "_arrow_columns", lambda text, options: None)
+        try:
+            return read_profiles(path)
+        except DataError as exc:
+            return exc
+
+
+ARROW_READS = {"keys reordered, nulls, a parent null", "whole numbers with gaps and beside fractions",
+               "whole numbers beyond 2**53", "text, Chinese keys, separators in strings", "empty objects and all missing",
+               "true/false with gaps", "blank lines and CRLF, no error", "NaN alone"}
+
+
+@pytest.mark.parametrize("case", list(FAST_PATH_CASES))
+def test_arrow_reading_of_json_lines_gives_the_walks_table_and_errors(tmp_path, monkeypatch, case):
+    """JSON lines are read by Arrow where it gives what the record walk gives (2.8 GB and 42 s for 1,020,000
+    profiles by the walk): the same columns, order, types, values, line numbers and refusals."""
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(FAST_PATH_CASES[case]) + "\n", encoding="utf-8", newline="")
+    from creditflow.features.flatten import _arrow_columns
+
+    taken = _arrow_columns(path.read_bytes().decode("utf-8"), FlattenOptions()) is not None
+    assert taken == (case in ARROW_READS)
+    fast, walk = _read(path, False, monkeypatch), _read(path, True, monkeypatch)
+    if isinstance(walk, DataError):
+        assert isinstance(fast, DataError) and str(fast) == str(walk)
+        return
+    assert not isinstance(fast, DataError), fast
+    pd.testing.assert_frame_equal(fast, walk, check_exact=True)
+    assert [str(t) for t in fast.dtypes] == [str(t) for t in walk.dtypes]
+    lines = lambda f: None if "creditflow.profile_lines" not in f.attrs else f.attrs["creditflow.profile_lines"].lines.tolist()  # noqa: E731
+    assert lines(fast) == lines(walk)
+
+
+def test_arrow_reads_the_real_profiles_as_the_walk_does(monkeypatch):
+    from creditflow.features.flatten import FlattenOptions as Options
+    from creditflow.features.flatten import _arrow_columns
+
+    path = SHARED_DATA / "uci_taiwan" / "profiles.jsonl"
+    assert _arrow_columns(path.read_text(encoding="utf-8"), Options()) is not None  # the fast path is taken
+    pd.testing.assert_frame_equal(_read(path, False, monkeypatch), _read(path, True, monkeypatch), check_exact=True)

@@ -484,6 +484,84 @@ def _prefixes(name: str) -> list[str]:
     return [SEP.join(parts[:k]) for k in range(1, len(parts))]
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON's \ud800 ... \udfff
+
+
+def _arrow_columns(text: str, options: FlattenOptions) -> dict[str, Any] | None:
+    """JSON lines of objects and values (no lists) read by Arrow's C++ JSON reader, as ``{column: Arrow column}``
+    in the order the record walk (`flatten_profiles`) gives them, or None where only the walk gives the right
+    table or the right error: lists, a key twice, a field of two shapes or two types, keys holding the separator,
+    fields first seen after the first record (the walk orders columns by first sight), whole numbers beyond 2**53
+    (Arrow reads those beyond int64 as floats), escaped surrogates, lone CR line ends, very wide or deep records.
+    The walk holds every record as Python objects: 2.8 GB and 42 s for 1,020,000 uci profiles."""
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    if "\r" in text and text.count("\r") != text.count("\r\n") or (
+            ("\\ud" in text or "\\uD" in text) and _SURROGATE_ESCAPE.search(text)):
+        return None
+    try:
+        table = pa_json.read_json(pa.py_buffer(text.encode("utf-8")))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    columns: dict[str, pa.ChunkedArray] = {}
+
+    def walk(name: str, column: pa.ChunkedArray, depth: int) -> bool:
+        kind = column.type
+        if pa.types.is_struct(kind):
+            if depth >= MAX_DEPTH:
+                return False
+            children = [chunk.flatten() for chunk in column.chunks]  # each child with its parent's nulls
+            for i in range(kind.num_fields):
+                key = kind.field(i).name
+                child = pa.chunked_array([c[i] for c in children], kind.field(i).type)
+                if not key or SEP in key or not walk(f"{name}{SEP}{key}" if name else key, child, depth + 1):
+                    return False
+            return True
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_string(kind)
+                or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
+            return False
+        if name in columns or len(columns) >= options.max_columns:
+            return False
+        if pa.types.is_floating(kind):
+            import pyarrow.compute as pc
+
+            big = pc.max(pc.abs(pc.fill_null(column, 0.0)))
+            if big.is_valid and not big.as_py() < _EXACT:  # 2**53 + 1 reads as 2**53; NaN falls back too
+                return False
+        columns[name] = column
+        return True
+
+    def columns_walked(table: pa.Table) -> bool:
+        return all(walk(name, table.column(name), 0) for name in table.column_names) and bool(columns)
+
+    if any(SEP in name or not name for name in table.column_names) or not columns_walked(table):
+        return None
+    first = text.lstrip().split("\n", 1)[0]  # the walk orders columns by first sight: all in the first record
+    if list(columns) != list(flatten_record(json.loads(first), options)):
+        return None
+    return columns
+
+
+def _typed_arrow(column: Any, name: str, file: str, lines: Sequence[int] | None) -> pd.Series:
+    """`_typed` of an Arrow column from `_arrow_columns`: numbers straight from Arrow where `_typed` gives int64
+    (whole numbers, none missing) or float64 (with gaps, or fractions: `_arrow_columns` has left out any beyond
+    2**53); other columns through `_typed` itself."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    exact = pa.types.is_floating(kind)
+    if pa.types.is_integer(kind):
+        low, high = pc.min_max(column).values()
+        exact = low.as_py() >= -_EXACT and high.as_py() <= _EXACT
+        if exact and column.null_count == 0:
+            return pd.Series(column.to_numpy(), dtype="int64")
+    if exact:
+        return pd.Series(column.to_numpy(zero_copy_only=False), dtype="float64")
+    return _typed(pd.Series(column.to_pylist(), dtype=object), name, file, lines)
+
+
 def read_profiles(
     path: str | Path, options: FlattenOptions | None = None, encoding: str | None = None,
     ids: Sequence[str] | None = None,
@@ -492,7 +570,7 @@ def read_profiles(
 
     `encoding`: of a CSV table, or of JSON text (default: UTF-8, then GBK/GB18030, as CSV tables);
     `ids`: id columns of a CSV/Excel table, read as written (`read_frame`)."""
-    from creditflow.data.io import check_finite, decode_text, read_frame
+    from creditflow.data.io import decode_text, read_frame
 
     path = Path(path)
     if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
@@ -514,6 +592,15 @@ def read_profiles(
         except RecursionError:
             raise _too_deep(str(path), _deep_record(text)) from None
     else:
+        fast = _arrow_columns(text, options or FlattenOptions())
+        if fast is not None:
+            n = len(next(iter(fast.values())))
+            if text.count("\n", 0, len(text.rstrip())) + 1 != n:  # blank lines: keep each record's line
+                lines_of = [k for k, line in enumerate(re.split(r"\r\n?|\n", text), start=1) if line.strip()]
+            else:
+                lines_of = range(1, n + 1)  # type: ignore[assignment]
+            flat = pd.DataFrame({c: _typed_arrow(v, c, str(path), lines_of) for c, v in fast.items()})
+            return _checked_profiles(flat, path, lines_of)
         # line ends "\r\n", "\r" or "\n" only: splitlines() also splits on U+2028, \x85 ..., characters a
         # JSON string may hold raw (pasted addresses do), and the join turned them into ","
         lines = re.split(r"\r\n?|\n", text)
@@ -538,15 +625,21 @@ def read_profiles(
     if bad:
         raise DataError(f"{len(bad)} record(s) are not JSON objects", file=str(path),
                         row=bad[0] if lines_of is None else lines_of[bad[0] - 1])
-    flat = flatten_profiles(records, options, file=str(path), lines=lines_of)
+    return _checked_profiles(flatten_profiles(records, options, file=str(path), lines=lines_of), path, lines_of)
+
+
+def _checked_profiles(flat: pd.DataFrame, path: Path, lines_of: Sequence[int] | None) -> pd.DataFrame:
+    """Refuse infinities with their line; keep the file's lines when they are not the rows' numbers."""
+    from creditflow.data.io import check_finite
+
     try:
         check_finite(flat, str(path))  # JSON's Infinity: events and `train` refuse it too
     except DataError as exc:
         if lines_of is None or exc.row is None:
             raise
         raise DataError(exc.reason, file=exc.file, column=exc.column, row=lines_of[exc.row - 1], hint=exc.hint) from None
-    if lines_of is not None and lines_of[-1] != len(lines_of):  # blank lines: for the id checks of
-        flat.attrs[_LINES] = _Lines(np.asarray(lines_of))   # build_feature_table (`profile_lines`)
+    if lines_of is not None and len(lines_of) and lines_of[-1] != len(lines_of):  # blank lines: for the id checks
+        flat.attrs[_LINES] = _Lines(np.asarray(lines_of))   # of build_feature_table (`profile_lines`)
     return flat
 
 
