@@ -10,6 +10,7 @@ import pandas as pd
 from creditflow.report import figures, svg
 from creditflow.report.content import Figure, Group, Note, Section, Table
 from creditflow.report.model_view import ModelView, Sample
+from creditflow.selection.filters import reads_below
 
 IV_STRENGTH = ((0.02, "unpredictive"), (0.1, "weak"), (0.3, "medium"), (0.5, "strong"))
 
@@ -317,7 +318,7 @@ def binning_flags(view: ModelView, samples: list[Sample]) -> pd.DataFrame:
         if widest > 0 and spread >= widest / 2 and iv < WEAK_IV:
             # a boosted card's partial effects can spread a variable's points whatever its own IV
             rows.append({"variable": var, "flag": "wide points spread on an unpredictive variable",
-                         "detail": f"IV {iv:.4f} (< {WEAK_IV}); points {low:.0f} to {high:.0f}, a spread of "
+                         "detail": f"IV {reads_below(iv, WEAK_IV, 4)} (< {WEAK_IV}); points {low:.0f} to {high:.0f}, a spread of "
                                    f"{spread:.0f} (card's widest {widest:.0f})"})
     return pd.DataFrame(rows, columns=cols)
 
