@@ -192,9 +192,13 @@ def model_section(view: ModelView) -> Section:
         note="Fitted on the training rows by penalised maximum likelihood (L2, C = "
              f"{getattr(view.model, 'C', float('nan')):g}; the intercept is not penalised). std_error: square root of "
              "the diagonal of the inverse information matrix of that objective at the fit; wald_z = coefficient / "
-             "std_error, p_value two-sided from the normal. A coefficient on WOE near 1 means the variable's bins "
-             "count as their own evidence; far below 1 (or a large std_error) points at overlap with other "
-             "variables. vif: variance inflation factor from the WOE correlations below (1/(1 − R²) of each "
+             "std_error, p_value two-sided from the normal: the penalised fit's, not an unpenalised logit's. The "
+             "penalty 1/C is fixed while the information grows with the rows, so on a few hundred training rows "
+             "it shrinks every coefficient towards 0 and raises its p_value (german_credit, 490 rows: a "
+             "coefficient of 0.31, p 0.26, is 1.80, p 0.008, unpenalised); on thousands of rows it moves the "
+             "strong variables' by about 1 % and weak ones' more. A coefficient on WOE near 1 means the variable's bins count as their own "
+             "evidence; far below 1 (or a large std_error) points at overlap with other variables, or on a "
+             "small sample at the penalty. vif: variance inflation factor from the WOE correlations below (1/(1 − R²) of each "
              "variable on the others).")]
     off = corr.where(~np.eye(len(corr), dtype=bool)).abs()
     if off.notna().to_numpy().any():
