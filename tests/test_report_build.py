@@ -77,6 +77,22 @@ def test_auc_gini_ks_agree_with_sklearn_and_scipy(report, card, uci):
         assert m.loc[name, "ks_pd"] == pytest.approx(ks_2samp(pd_bad[ds.y == 1], pd_bad[ds.y == 0]).statistic, abs=1e-12)
 
 
+def test_the_ks_card_states_the_split_its_score_stands_for(report, card, uci):
+    """Before, the KS card read "at score 555" (uci_taiwan scorecard, CLI test split of rows 1-20,000): the KS is that of rejecting scores at or below 555,
+    while the report's cutoff strategy table approves at or above its cutoff, where 555 separates less (0.407
+    against 0.411). The card and the table note now say which side the score falls on."""
+    from creditflow.report.content import Metric
+
+    m = report.table("discrimination.metrics").set_index("sample").loc["test"]
+    score, y = card.scores(uci["test"].X)["score"].to_numpy(), uci["test"].y
+    gap = lambda rejected: rejected[y == 1].mean() - rejected[y == 0].mean()  # noqa: E731
+    t = m["ks_score"]
+    assert gap(score <= t) == pytest.approx(m["ks"], abs=1e-12) and gap(score < t) < m["ks"]
+    cards = [b for b in report.section("discrimination").blocks[0] if isinstance(b, Metric)]
+    ks_card = next(c for c in cards if c.label == "KS")
+    assert ks_card.detail == f"rejecting scores ≤ {t:g}"
+
+
 def test_psi_of_the_score_by_hand(report, card, uci):
     ref = card.scores(uci["train"].X)["score"].to_numpy(dtype=float)
     act = card.scores(uci["oot"].X)["score"].to_numpy(dtype=float)
