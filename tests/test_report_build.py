@@ -77,6 +77,22 @@ def test_auc_gini_ks_agree_with_sklearn_and_scipy(report, card, uci):
         assert m.loc[name, "ks_pd"] == pytest.approx(ks_2samp(pd_bad[ds.y == 1], pd_bad[ds.y == 0]).statistic, abs=1e-12)
 
 
+def test_the_ks_card_states_the_split_its_score_stands_for(report, card, uci):
+    """Before, the KS card read "at score 555" (uci_taiwan scorecard, CLI test split of rows 1-20,000): the KS is that of rejecting scores at or below 555,
+    while the report's cutoff strategy table approves at or above its cutoff, where 555 separates less (0.407
+    against 0.411). The card and the table note now say which side the score falls on."""
+    from creditflow.report.content import Metric
+
+    m = report.table("discrimination.metrics").set_index("sample").loc["test"]
+    score, y = card.scores(uci["test"].X)["score"].to_numpy(), uci["test"].y
+    gap = lambda rejected: rejected[y == 1].mean() - rejected[y == 0].mean()  # noqa: E731
+    t = m["ks_score"]
+    assert gap(score <= t) == pytest.approx(m["ks"], abs=1e-12) and gap(score < t) < m["ks"]
+    cards = [b for b in report.section("discrimination").blocks[0] if isinstance(b, Metric)]
+    ks_card = next(c for c in cards if c.label == "KS")
+    assert ks_card.detail == f"rejecting scores ≤ {t:g}"
+
+
 def test_psi_of_the_score_by_hand(report, card, uci):
     ref = card.scores(uci["train"].X)["score"].to_numpy(dtype=float)
     act = card.scores(uci["oot"].X)["score"].to_numpy(dtype=float)
@@ -255,6 +271,32 @@ def test_grades_empty_on_the_development_sample_are_flagged_with_bands_that_fit(
     _, text = empty_grades(card.grades_, scores)
     bands = json.loads(re.search(r"grades='(\[.*?\])'", text).group(1))
     assert set(Grades(bands=[tuple(b) for b in bands]).assign(scores)) == {b[0] for b in bands}
+
+
+def test_every_evaluation_sample_gets_the_discrimination_checks(card, uci):
+    """Before, only the primary sample (test) was judged on AUC, KS and Gini drop: an out-of-time sample of the
+    applicants with no current delinquency (uci_taiwan ids > 25,000 with PAY_0 <= 0; the card's Gini falls from
+    about 0.54 on train to about 0.3 there) showed its numbers in the Discrimination section while every
+    discrimination check read "ok". Now each sample but train is judged, the primary first."""
+    from sklearn.metrics import roc_auc_score
+
+    oot = uci["oot"]
+    current = oot.subset(np.flatnonzero(oot.X["PAY_0"].to_numpy() <= 0))
+    report = build_report(card, {"train": uci["train"], "test": uci["test"], "oot": current})
+    checks = report.table("findings.checks")
+    disc = checks[checks["area"] == "discrimination"]
+    assert list(dict.fromkeys(disc["sample"])) == ["test", "oot"]
+    score = lambda ds: card.scores(ds.X)["score"].to_numpy(dtype=float)  # noqa: E731
+    gini = {n: 2 * roc_auc_score(ds.y, -score(ds)) - 1 for n, ds in (("train", uci["train"]), ("oot", current))}
+    drop = (gini["train"] - gini["oot"]) / gini["train"]
+    assert drop > 0.2  # the collapse the check must catch
+    row = disc[(disc["sample"] == "oot") & (disc["check"] == "Gini drop from train")].iloc[0]
+    assert row["value"] == f"{drop:.1%} lower than train" and row["result"] == "fail"
+    metrics = report.table("discrimination.metrics").set_index("sample")
+    oot_rows = disc[disc["sample"] == "oot"].set_index("check")
+    assert oot_rows.loc["KS", "value"] == f"{metrics.loc['oot', 'ks']:.3f}"
+    assert oot_rows.loc["AUC, lower 95% bound", "value"] == (f"{metrics.loc['oot', 'auc_low']:.3f} "
+                                                             f"(AUC {metrics.loc['oot', 'auc']:.3f})")
 
 
 def test_zigzag_bins_their_reversals_and_thin_bins_with_large_swings_are_flagged(shared_data):

@@ -244,10 +244,13 @@ def test_a_report_without_training_rows_measures_psi_against_the_bundles_trainin
         assert table.loc[name, "psi"] == pytest.approx(expected, rel=1e-12)
     checks = report.table("findings.checks")
     drop = checks[checks["check"].str.startswith("Gini drop from train")]
-    assert list(drop["sample"]) == ["data"]
+    assert list(drop["sample"]) == ["data", "oot"]  # every sample is judged
     train_gini = b.metadata["metrics"]["train"]["gini"]
-    test_gini = report.table("discrimination.metrics").set_index("sample").loc["data", "auc_pd"] * 2 - 1
-    assert drop["value"].iloc[0] == f"{(train_gini - test_gini) / train_gini:.1%} lower than train"
+    for i, name in enumerate(["data", "oot"]):
+        gini = report.table("discrimination.metrics").set_index("sample").loc[name, "auc_pd"] * 2 - 1
+        change = (train_gini - gini) / train_gini
+        assert drop["value"].iloc[i] == (f"{change:.1%} lower than train" if change >= 0
+                                         else f"{-change:.1%} higher than train")
 
     frame = pd.read_csv(uci)
     test_csv, oot_csv, html = tmp_path / "test.csv", tmp_path / "oot.csv", tmp_path / "r.html"

@@ -143,6 +143,24 @@ def test_selection_reports_a_reason_for_every_dropped_variable(card):
     assert set(dropped["step"]) <= {"missing", "iv", "correlation", "vif", "max_features", "stepwise", "sign", "flat"}
 
 
+def test_selection_reasons_never_round_onto_their_threshold(uci):
+    """Before, uci_taiwan's BILL_AMT1 (IV 0.009966 on the CLI's training split of rows 1-20,000) was dropped with
+    the reason "IV 0.0100 < 0.01": at four decimals the IV rounds up onto min_iv, and the reason contradicts
+    itself. Now the reason shows as many digits as it takes to read below the threshold."""
+    X, y = uci.train.X.head(8000), uci.train.y[:8000]
+    iv = cf.BinningProcess().fit(X, y).iv_
+    up = iv[(iv.round(4) > iv) & (iv > 0.01)]  # IVs whose four-decimal text rounds up
+    var = up.idxmin()
+    limit = float(f"{up[var]:.4f}")  # the threshold that IV rounds onto: the IV is below it, its text is not
+    card = cf.Scorecard(selection={"min_iv": limit}).fit(X, y)
+    by_iv = card.selection_[card.selection_["step"] == "iv"].set_index("variable")
+    assert var in by_iv.index
+    for v, row in by_iv.iterrows():
+        shown = float(re.fullmatch(r"IV ([0-9.]+) < ([0-9.]+)", row["reason"]).group(1))
+        assert shown < limit, (v, row["reason"])
+        assert abs(shown - iv[v]) < 5e-5, (v, row["reason"], iv[v])
+
+
 def test_stepwise_selection_runs_on_real_data(uci):
     card = cf.Scorecard(selection={"stepwise": "forward", "criterion": "bic"}).fit(uci.train.X.head(5000),
                                                                                  uci.train.y[:5000])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,7 +19,7 @@ class Thresholds:
     auc_low_warn: float = 0.60
     ks_ok: float = 0.30
     ks_warn: float = 0.20
-    gini_drop_ok: float = 0.10  # relative drop of Gini from train to the primary sample
+    gini_drop_ok: float = 0.10  # relative drop of Gini from train to each evaluation sample
     gini_drop_warn: float = 0.20
     hl_p: float = 0.05
 
@@ -28,6 +29,34 @@ def _grade(value: float, ok: float, warn: float) -> str:
 
 
 _STATUS = {"stable": "ok", "monitor": "warn", "shift": "fail", "n/a": "info"}
+
+
+def _discrimination(add: Callable[..., None], disc: dict[str, dict], name: str, th: Thresholds,
+                    development_gini: float | None) -> None:
+    """The AUC lower bound, KS and Gini drop checks of one sample."""
+    d = disc[name]
+    if d["auc_low"] == d["auc_low"]:
+        add("discrimination", "AUC, lower 95% bound", name, f"{d['auc_low']:.3f} (AUC {d['auc']:.3f})",
+            f"ok ≥ {th.auc_low_ok}, warn ≥ {th.auc_low_warn}", _grade(d["auc_low"], th.auc_low_ok, th.auc_low_warn))
+    else:  # DeLong needs two bads and two goods: no bound to judge
+        add("discrimination", "AUC, lower 95% bound", name,
+            f"no interval from {d.get('n_bads', '?')} bad(s) and {d.get('n_goods', '?')} good(s) (AUC {d['auc']:.3f})",
+            f"ok ≥ {th.auc_low_ok}, warn ≥ {th.auc_low_warn}", "warn")
+    add("discrimination", "KS", name, f"{d['ks']:.3f}", f"ok ≥ {th.ks_ok}, warn ≥ {th.ks_warn}",
+        _grade(d["ks"], th.ks_ok, th.ks_warn))
+    drop, check = None, "Gini drop from train"
+    if "train" in disc:
+        if name != "train" and disc["train"]["gini"] > 0:
+            drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
+    elif development_gini is not None and development_gini > 0 and "gini_pd" in d:
+        # the bundle records the Gini of the probability, so compare the sample's Gini of the probability
+        drop = (development_gini - d["gini_pd"]) / development_gini
+        check = "Gini drop from train (training Gini of the probability, metadata.json)"
+    if drop is not None:
+        add("discrimination", check, name,
+            f"{drop:.1%} lower than train" if drop >= 0 else f"{-drop:.1%} higher than train",
+            f"ok < {th.gini_drop_ok:.0%}, warn < {th.gini_drop_warn:.0%}",
+            "ok" if drop < th.gini_drop_ok else "warn" if drop < th.gini_drop_warn else "fail")
 
 
 def findings(
@@ -50,24 +79,10 @@ def findings(
         rows.append({"area": area, "check": check, "sample": sample, "value": value, "threshold": threshold,
                      "result": result})
 
-    d = disc[primary]
-    add("discrimination", "AUC, lower 95% bound", primary, f"{d['auc_low']:.3f} (AUC {d['auc']:.3f})",
-        f"ok ≥ {th.auc_low_ok}, warn ≥ {th.auc_low_warn}", _grade(d["auc_low"], th.auc_low_ok, th.auc_low_warn))
-    add("discrimination", "KS", primary, f"{d['ks']:.3f}", f"ok ≥ {th.ks_ok}, warn ≥ {th.ks_warn}",
-        _grade(d["ks"], th.ks_ok, th.ks_warn))
-    drop, check = None, "Gini drop from train"
-    if "train" in disc:
-        if primary != "train" and disc["train"]["gini"] > 0:
-            drop = (disc["train"]["gini"] - d["gini"]) / disc["train"]["gini"]
-    elif development_gini is not None and development_gini > 0 and "gini_pd" in d:
-        # the bundle records the Gini of the probability, so compare the sample's Gini of the probability
-        drop = (development_gini - d["gini_pd"]) / development_gini
-        check = "Gini drop from train (training Gini of the probability, metadata.json)"
-    if drop is not None:
-        add("discrimination", check, primary,
-            f"{drop:.1%} lower than train" if drop >= 0 else f"{-drop:.1%} higher than train",
-            f"ok < {th.gini_drop_ok:.0%}, warn < {th.gini_drop_warn:.0%}",
-            "ok" if drop < th.gini_drop_ok else "warn" if drop < th.gini_drop_warn else "fail")
+    # every evaluation sample is judged, the primary first: an out-of-time sample whose ranking collapsed must
+    # not pass unseen behind a good test sample ('train' is only the reference of the Gini drop)
+    for name in [primary, *(n for n in disc if n not in (primary, "train"))]:
+        _discrimination(add, disc, name, th, development_gini)
     for name, c in calib.items():
         if c["rank_breaks"]:
             value = "no: " + ", ".join(c["rank_breaks"])

@@ -63,13 +63,15 @@ def discrimination(samples: list[Sample], primary: Sample) -> tuple[Section, dic
         Metric("AUC", f"{p['auc']:.3f}",
                f"95% CI {p['auc_low']:.3f} – {p['auc_high']:.3f} ({primary.name})" if known else f"{few} ({primary.name})"),
         Metric("Gini", f"{p['gini']:.3f}", f"95% CI {p['gini_low']:.3f} – {p['gini_high']:.3f}" if known else few),
-        Metric("KS", f"{p['ks']:.3f}", f"at score {p['ks_score']:g}"),
+        Metric("KS", f"{p['ks']:.3f}", f"rejecting scores ≤ {p['ks_score']:g}"),
     ]
     blocks: list = [
         cards,
         Table("discrimination.metrics", "AUC, Gini and KS by sample", metrics,
               note="95% confidence intervals by DeLong's method; Gini = 2·AUC − 1. KS is the largest lead of the "
-                   "cumulative share of bads over that of goods, rejecting from the riskiest; ks_score is the score where it occurs. AUC, Gini and KS "
+                   "cumulative share of bads over that of goods, rejecting from the riskiest; ks_score is the highest score "
+                   "rejected where it occurs (reject at or below it: in the cutoff strategy table, which approves at or "
+                   "above the cutoff, that split is the cutoff ks_score + 1 for integer scores). AUC, Gini and KS "
                    "are those of the integer score, as decisions see it; auc_pd and ks_pd those of the probability "
                    "of bad, as metrics.json, train's summary and compare give them (the integer score ties rows, "
                    "so they differ slightly)."),

@@ -83,7 +83,10 @@ def correlation_filter_corr(cols: list[str], corr: pd.DataFrame, iv: pd.Series, 
         if hit is None:
             kept.append(j)
         else:
-            dropped[c] = f"correlation {m[j, hit]:.3f} > {max_corr} with {cols[hit]} (IV {iv[cols[hit]]:.3f})"
+            r = float(m[j, hit])
+            size = reads_above(abs(r), max_corr, 3)
+            text = f"correlation {size} > {max_corr}" if r > 0 else f"correlation -{size} (|r| > {max_corr})"
+            dropped[c] = f"{text} with {cols[hit]} (IV {iv[cols[hit]]:.3f})"
     return dropped
 
 
@@ -115,16 +118,26 @@ def vif_filter_corr(cols: list[str], corr: pd.DataFrame, max_vif: float) -> dict
         worst = v.idxmax()
         if v[worst] <= max_vif:
             break
-        dropped[worst] = f"VIF {_above(float(v[worst]), max_vif)} > {max_vif}"
+        dropped[worst] = f"VIF {reads_above(float(v[worst]), max_vif)} > {max_vif}"
         cols.remove(worst)
     return dropped
 
 
-def _above(value: float, limit: float) -> str:
-    """`value` with one decimal, or as many more as it takes to read as above `limit` (2.02, not 2.0 > 2)."""
-    for digits in range(1, 8):
-        text = f"{value:.{digits}f}"
+def reads_above(value: float, limit: float, digits: int = 1) -> str:
+    """`value` with `digits` decimals, or as many more as it takes to read as above `limit` (2.02, not 2.0 > 2)."""
+    for d in range(digits, digits + 8):
+        text = f"{value:.{d}f}"
         if float(text) > limit:
+            return text
+    return repr(value)
+
+
+def reads_below(value: float, limit: float, digits: int = 1) -> str:
+    """`value` with `digits` decimals, or as many more as it takes to read as below `limit` (0.00997, not
+    0.0100 < 0.01)."""
+    for d in range(digits, digits + 8):
+        text = f"{value:.{d}f}"
+        if float(text) < limit:
             return text
     return repr(value)
 
@@ -191,10 +204,11 @@ def prefilter(
     for step in sorted({st for st, _ in (unusable or {}).values()}):
         mark_dropped(report, {v: why for v, (st, why) in unusable.items() if st == step and v in report.index}, step)
     if settings.max_missing is not None:
-        mark_dropped(report, {v: f"missing rate {report.at[v, 'missing_rate']:.3f} > {settings.max_missing}"
+        mark_dropped(report, {v: f"missing rate {reads_above(report.at[v, 'missing_rate'], settings.max_missing, 3)} > "
+                                 f"{settings.max_missing}"
                        for v in alive_variables(report) if report.at[v, "missing_rate"] > settings.max_missing}, "missing")
     if settings.min_iv is not None:
-        mark_dropped(report, {v: f"IV {report.at[v, 'iv']:.4f} < {settings.min_iv}"
+        mark_dropped(report, {v: f"IV {reads_below(report.at[v, 'iv'], settings.min_iv, 4)} < {settings.min_iv}"
                        for v in alive_variables(report) if report.at[v, "iv"] < settings.min_iv}, "iv")
     return report
 

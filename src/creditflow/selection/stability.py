@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.evaluation.stability import psi_from_shares
+from creditflow.selection.filters import reads_above
 
 MIN_PERIOD_ROWS = 500
 """Fewest training rows in a period the stability step compares; smaller periods are pooled with the next.
@@ -89,6 +90,6 @@ def stability_filter(
         worst[var] = float(csi[k])
         if csi[k] > max_csi:
             above = int((csi > max_csi).sum())
-            dropped[var] = (f"CSI {csi[k]:.3f} > {max_csi} in period {names[k]} against the whole training sample "
+            dropped[var] = (f"CSI {reads_above(float(csi[k]), max_csi, 3)} > {max_csi} in period {names[k]} against the whole training sample "
                             f"({above} of {len(names)} training periods above {max_csi})")
     return worst, dropped
