@@ -319,3 +319,30 @@ def test_cli_simulate_sheet_reads_a_workbook_whose_data_is_not_first(service_bun
              "--json", tmp_path / "sim.json")
     assert r.returncode == 0, r.stderr
     assert sum(d["count"] for d in json.loads((tmp_path / "sim.json").read_text())["decisions"].values()) == 500
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # YAML keeps the last of two equal keys: approving at 600 where the file reads 575 first, the rules of
+    # the second `rules:`, or the second declaration of a field, without a word
+    ("version: v\ncutoffs: {approve: 575, review: 550, approve: 600}\n",
+     "line 2: the key 'approve' is written twice in one mapping (first on line 2)"),
+    ("version: v\ncutoffs:\n  approve: 575\n  review: 550\ncutoffs:\n  approve: 600\n",
+     "line 5: the key 'cutoffs' is written twice in one mapping (first on line 2)"),
+    ("version: v\ncutoffs: {approve: 575}\nfields:\n  AGE: {type: number, max: 120}\n  AGE: {type: number}\n",
+     "line 5: the key 'AGE' is written twice"),
+    # .inf is a YAML float: it was an OverflowError (exit 1, "internal error") instead of a refusal
+    ("version: v\ncutoffs: {approve: .inf, review: 550}\n", "cutoffs.approve must be a number, not inf"),
+    ("version: v\ncutoffs: {approve: 575, review: -.inf}\n", "cutoffs.review must be a number, not -inf"),
+])
+def test_cli_refuses_a_policy_file_with_a_repeated_key_or_an_infinite_cutoff(service_bundle, population, tmp_path,  # noqa: F811
+                                                                              text, message):
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(text, encoding="utf-8")
+    data = tmp_path / "pop.csv"
+    population.head(200).to_csv(data, index=False)
+    for args in (("policy", "simulate", pol, service_bundle, data), ("policy", "check", pol, service_bundle)):
+        r = _cli(*args)
+        err = " ".join(r.stderr.split())
+        assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
+        assert message in err and str(pol) in err and "Traceback" not in r.stderr and "internal error" not in err
+        assert "approval rate" not in r.stdout

@@ -21,6 +21,7 @@ reject rule rejects whatever the score.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,12 +225,40 @@ def load_policy(path: str | Path) -> Policy:
     if len(data) > MAX_POLICY_BYTES:
         raise PolicyError(f"policy file is larger than {MAX_POLICY_BYTES:,} bytes", file=str(path))
     try:
-        doc = yaml.safe_load(data.decode("utf-8"))
+        doc = yaml.load(data.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except UnicodeDecodeError:
         raise PolicyError("policy file is not UTF-8 text", file=str(path)) from None
+    except _RepeatedKey as exc:
+        raise PolicyError(str(exc), file=str(path),
+                          hint="YAML would silently keep the last one: write each key once") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"not valid YAML: {' '.join(str(exc).split())}", file=str(path)) from None
     return policy_from_dict(doc, source=str(path))
+
+
+class _RepeatedKey(yaml.YAMLError):
+    """A key written twice in one mapping of a policy file."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping (`cutoffs:` twice, `approve:` twice in
+    one `cutoffs`, a field declared twice): YAML keeps the last value, so the policy would silently decide
+    on a cutoff, rule list or field bounds other than the one read first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.get(key)
+            except TypeError:  # an unhashable key: the base loader says so
+                break
+            if first is not None:
+                raise _RepeatedKey(f"line {line}: the key {key!r} is written twice in one mapping (first on "
+                                   f"line {first})")
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
@@ -269,7 +298,8 @@ def _mapping(value: Any, name: str, source: str | None) -> dict:
 
 
 def _integer(value: Any, what: str, source: str | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
         raise PolicyError(f"{what} must be a number, not {value!r}", file=source)
     if float(value) != int(value):
         raise PolicyError(f"{what} must be a whole score, not {value!r}", file=source)
