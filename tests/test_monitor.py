@@ -672,3 +672,22 @@ def _psi_by_hand(expected, actual) -> float:
     e = np.maximum(np.asarray(expected, dtype=float), 1e-4)
     a = np.maximum(np.asarray(actual, dtype=float), 1e-4)
     return float(((a - e) * np.log(a / e)).sum())
+
+
+def test_decision_mix_decides_rows_without_an_optional_policy_field_as_simulate_does(setup, live):
+    # The example policy reads EDUCATION, declared `required: false`: the service decides a request without it
+    # and `policy simulate` a table without the column (missing on every row: HR05 sends each to review); the
+    # monitor refused that table ("the policy's rules read column(s) missing from the data").
+    from creditflow.bundle import load_bundle
+    from creditflow.policy import load_policy, simulate
+    from tests.service_support import EXAMPLE_POLICY
+
+    model_dir, _, _ = setup
+    young = live[live["AGE"] < 30].drop(columns=["EDUCATION"]).reset_index(drop=True)
+    r = monitor(model_dir, young, policy=EXAMPLE_POLICY)
+    sim = simulate(load_policy(EXAMPLE_POLICY), load_bundle(model_dir).model, young)
+    mix = r.decisions.table.set_index("decision")
+    assert {d: int(mix.loc[d, "current_count"]) for d in sim.counts} == sim.counts
+    assert sim.counts["approve"] == 0 and sim.absent == ["EDUCATION"]
+    assert {x["code"]: x["fired"] for x in r.decisions.rules.to_dict(orient="records")}["HR05"] == len(young)
+    assert any("'EDUCATION', an optional policy field" in n for n in r.decisions.notes)

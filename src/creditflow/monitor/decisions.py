@@ -92,17 +92,23 @@ def decision_mix(policy_path: Any, bundle: Any, baseline: Baseline, batch: Any, 
                  reference: pd.DataFrame | None = None) -> DecisionMix:
     """Apply the policy to the monitored rows and compare the decision mix with training's."""
     from creditflow.policy import DECISIONS, decide_frame, load_policy
+    from creditflow.policy.simulate import with_absent_fields
 
     policy = load_policy(policy_path)
-    need = [f for f in policy.rule_fields if f not in batch.frame.columns]
+    # an optional policy field (required: false) the table lacks is missing on every row, as in the service
+    # and `policy simulate`
+    frame, absent = with_absent_fields(policy, batch.frame, bundle.model.features_)
+    need = [f for f in policy.rule_fields if f not in frame.columns]
     if need:
         raise SchemaError(f"the policy's rules read column(s) missing from the data: {need[:10]}",
                           file=batch.source, column=need[0])
     score = scores["score"].to_numpy(dtype=float)
-    decided, fired = decide_frame(policy, batch.frame, score)
+    decided, fired = decide_frame(policy, frame, score)
     now, now_cut = _shares(decided, DECISIONS), _cutoff_shares(policy, score, DECISIONS)
-    notes = []
+    notes = [f"the data has no column {name!r}, an optional policy field: every row was decided as a request "
+             "without it" for name in absent]
     if reference is not None:
+        reference = with_absent_fields(policy, reference, bundle.model.features_)[0]
         ref_scores = bundle.model.scores(reference)["score"].to_numpy(dtype=float)
         base = _shares(decide_frame(policy, reference, ref_scores)[0], DECISIONS)
         basis, psi = "cutoffs and rules, training mix from the reference table", psi_from_shares(base, now).sum()
