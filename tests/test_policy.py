@@ -346,3 +346,24 @@ def test_cli_refuses_a_policy_file_with_a_repeated_key_or_an_infinite_cutoff(ser
         assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
         assert message in err and str(pol) in err and "Traceback" not in r.stderr and "internal error" not in err
         assert "approval rate" not in r.stdout
+
+
+def test_a_condition_split_by_its_commas_in_a_flow_mapping_says_to_quote_it(service_bundle, tmp_path):  # noqa: F811
+    # `{code: X, when: EDUCATION in (0, 5, 6), action: review}`: YAML ends the value at the first comma and reads
+    # "5" and "6)" as keys; the refusal named only those keys, which the file never meant as keys
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: v\ncutoffs: {approve: 575, review: 550}\nrules:\n"
+                   "  - {code: EDU, when: EDUCATION in (0, 5, 6) or EDUCATION is missing, action: review}\n"
+                   "fields:\n  EDUCATION: {type: number, required: false, nullable: true}\n", encoding="utf-8")
+    r = _cli("policy", "check", pol, service_bundle)
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown key(s) ['5', '6) or EDUCATION is missing'] in rules[0]" in err
+    assert 'quote the condition, when: "EDUCATION in (0, 5, 6) or EDUCATION is missing"' in err
+    pol.write_text(pol.read_text().replace("when: EDUCATION in (0, 5, 6) or EDUCATION is missing",
+                                           'when: "EDUCATION in (0, 5, 6) or EDUCATION is missing"'), encoding="utf-8")
+    assert _cli("policy", "check", pol, service_bundle).returncode == 0
+    # a misspelt key keeps the plain refusal
+    pol.write_text("version: v\ncutoffs: {approve: 575}\nrules:\n  - {code: A, when: PAY_0 > 3, acton: reject}\n")
+    err = " ".join(_cli("policy", "check", pol, service_bundle).stderr.split())
+    assert "unknown key(s) ['acton'] in rules[0]" in err and "quote" not in err

@@ -283,10 +283,10 @@ def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
                   description=str(doc.get("description") or ""), source=source)
 
 
-def _known(doc: dict, allowed: set[str], where: str, source: str | None) -> None:
+def _known(doc: dict, allowed: set[str], where: str, source: str | None, hint: str | None = None) -> None:
     unknown = sorted(str(k) for k in doc if k not in allowed)
     if unknown:
-        raise PolicyError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}", file=source)
+        raise PolicyError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}", file=source, hint=hint)
 
 
 def _mapping(value: Any, name: str, source: str | None) -> dict:
@@ -321,7 +321,16 @@ def _cutoffs(value: Any, source: str | None) -> Cutoffs:
 def _rule(i: int, doc: Any, source: str | None) -> Rule:
     if not isinstance(doc, dict):
         raise PolicyError(f"rules[{i}] must be a mapping with code, when and action", file=source)
-    _known(doc, {"code", "when", "action", "description"}, f"rules[{i}]", source)
+    allowed = {"code", "when", "action", "description"}
+    when = doc.get("when")
+    split = (isinstance(when, str) and when.count("(") + when.count("[") > when.count(")") + when.count("]")
+             and all(v is None for k, v in doc.items() if k not in allowed))
+    # `{code: X, when: A in (1, 2), action: review}`: inside {...} a comma ends the value, and the rest of the
+    # list reads as keys without values
+    whole = ", ".join([str(when), *(str(k) for k in doc if k not in allowed)])
+    _known(doc, allowed, f"rules[{i}]", source,
+           hint=f"inside {{ ... }} a comma ends a value: quote the condition, when: \"{whole}\", or write the rule "
+                "one key a line" if split else None)
     code = doc.get("code")
     if not isinstance(code, str) or not code.strip():
         raise PolicyError(f"rules[{i}] needs a 'code' (text, e.g. HR01)", file=source)
