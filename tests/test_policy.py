@@ -367,3 +367,28 @@ def test_a_condition_split_by_its_commas_in_a_flow_mapping_says_to_quote_it(serv
     pol.write_text("version: v\ncutoffs: {approve: 575}\nrules:\n  - {code: A, when: PAY_0 > 3, acton: reject}\n")
     err = " ".join(_cli("policy", "check", pol, service_bundle).stderr.split())
     assert "unknown key(s) ['acton'] in rules[0]" in err and "quote" not in err
+
+
+def test_cli_simulate_notes_rows_scored_with_a_category_unseen_in_training(tmp_path):
+    # `creditflow score` notes them and the service notes each such request; simulate decided them on the
+    # Unseen bin's score (WOE 0: 'Business' for 'business' scored above the applicant's own category) silently
+    from tests.conftest import GERMAN
+
+    out = tmp_path / "g"
+    assert _cli("train", GERMAN, "--target", "creditability", "--no-report", "--out", out).returncode == 0
+    pol = tmp_path / "p.yaml"
+    pol.write_text('version: "g1"\ncutoffs: {approve: 560, review: 520}\n', encoding="utf-8")
+    frame = pd.read_csv(GERMAN)
+    frame.loc[[3, 7], "purpose"] = "Business"
+    frame.loc[9, "purpose"] = "crypto"
+    data = tmp_path / "typos.csv"
+    frame.to_csv(data, index=False)
+    r = _cli("policy", "simulate", pol, out / "model", data, "--out", tmp_path / "dec.csv")
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0, r.stderr
+    assert "note: column 'purpose': 3 row(s) with categories unseen in training scored as unseen" in text
+    scored = _cli("score", out / "model", data, "--out", tmp_path / "scores.csv")
+    assert "column 'purpose': 3 row(s) with categories unseen" in " ".join(scored.stderr.split())
+    assert (pd.read_csv(tmp_path / "dec.csv")["score"] == pd.read_csv(tmp_path / "scores.csv")["score"]).all()
+    clean = _cli("policy", "simulate", pol, out / "model", GERMAN)
+    assert clean.returncode == 0 and "unseen" not in clean.stderr
