@@ -47,6 +47,10 @@ def test_example_policy_loads():
     ({**BASE, "rules": [{"code": "R1", "when": "__import__('os')", "action": "reject"}]}, "rule 'R1'"),
     ({**BASE, "fields": {"AGE": {"type": "date"}}}, "must be number or string"),
     ({**BASE, "fields": {"AGE": {"min": 10, "max": 1}}}, "min is above max"),
+    # a description that YAML read as a list or a mapping was written into the decisions as "[1, 2]"
+    ({**BASE, "description": ["under 18", "over 70"]}, "'description' must be text, not ['under 18', 'over 70']"),
+    ({**BASE, "rules": [{"code": "R1", "when": "AGE < 18", "action": "reject", "description": {"a": 1}}]},
+     "rule 'R1' (rules[0]): 'description' must be text"),
 ])
 def test_bad_policies_are_refused_with_a_reason(doc, message):
     with pytest.raises(PolicyError) as err:

@@ -280,13 +280,22 @@ def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
     if dupes:
         raise PolicyError(f"rule codes must be unique; repeated: {dupes}", file=source)
     return Policy(version=version.strip(), cutoffs=cutoffs, rules=rules, fields=fields,
-                  description=str(doc.get("description") or ""), source=source)
+                  description=_text(doc.get("description"), "'description'", source), source=source)
 
 
 def _known(doc: dict, allowed: set[str], where: str, source: str | None, hint: str | None = None) -> None:
     unknown = sorted(str(k) for k in doc if k not in allowed)
     if unknown:
         raise PolicyError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}", file=source, hint=hint)
+
+
+def _text(value: Any, what: str, source: str | None) -> str:
+    """A description: text (a number, as YAML reads `description: 2024`, is written as text); absent is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise PolicyError(f"{what} must be text, not {value!r}", file=source, hint="quote it")
+    return str(value)
 
 
 def _mapping(value: Any, name: str, source: str | None) -> dict:
@@ -342,7 +351,8 @@ def _rule(i: int, doc: Any, source: str | None) -> Rule:
         condition = Condition.parse(doc.get("when"))
     except ConditionError as exc:
         raise PolicyError(f"rule {code!r} (rules[{i}]): {exc.reason}", file=source) from None
-    return Rule(code=code.strip(), condition=condition, action=action, description=str(doc.get("description") or ""))
+    return Rule(code=code.strip(), condition=condition, action=action,
+                description=_text(doc.get("description"), f"rule {code!r} (rules[{i}]): 'description'", source))
 
 
 def _field(name: Any, spec: Any, source: str | None) -> FieldSpec:
