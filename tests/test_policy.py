@@ -396,3 +396,25 @@ def test_cli_simulate_notes_rows_scored_with_a_category_unseen_in_training(tmp_p
     assert (pd.read_csv(tmp_path / "dec.csv")["score"] == pd.read_csv(tmp_path / "scores.csv")["score"]).all()
     clean = _cli("policy", "simulate", pol, out / "model", GERMAN)
     assert clean.returncode == 0 and "unseen" not in clean.stderr
+
+
+def test_a_rule_no_accepted_applicant_can_fire_is_warned_of(service_bundle, population, tmp_path):  # noqa: F811
+    # `AGE > 200` where the policy accepts AGE up to 120, `PAY_0 > 100` where the model accepts -12 to 18, two
+    # bounds that exclude each other: each reads as a safeguard and decides nothing; they loaded without a word
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: v\ncutoffs: {approve: 575, review: 550}\nrules:\n"
+                   "  - {code: OLD, when: AGE > 200, action: reject}\n"
+                   "  - {code: DPD, when: PAY_0 > 100, action: reject}\n"
+                   "  - {code: BOTH, when: PAY_0 >= 3 and PAY_0 < 2, action: review}\n"
+                   "  - {code: YOUNG, when: AGE < 18 or AGE > 300, action: reject}\n"
+                   "fields:\n  AGE: {type: number, min: 0, max: 120}\n", encoding="utf-8")
+    data = tmp_path / "pop.csv"
+    population.head(500).to_csv(data, index=False)
+    for args in (("policy", "check", pol, service_bundle), ("policy", "simulate", pol, service_bundle, data)):
+        r = _cli(*args)
+        text = " ".join(r.stderr.split())
+        assert r.returncode == 0, r.stderr
+        assert ("warning: rule 'OLD' (rules[0]) can never fire: `AGE > 200` holds for no value the service accepts "
+                "(AGE accepted from 0 to 120)") in text
+        assert "rule 'DPD' (rules[1]) can never fire" in text and "rule 'BOTH' (rules[2]) can never fire" in text
+        assert "YOUNG" not in text

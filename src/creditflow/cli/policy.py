@@ -69,7 +69,8 @@ def simulate_cmd(
     schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
     fields = input_fields(schema, pol)
     _print_warnings([*pol.input_warnings({f.name for f in fields if f.model_input}),
-                     *pol.unknown_categories(training_categories(bundle.model))])
+                     *pol.unknown_categories(training_categories(bundle.model)),
+                     *pol.unreachable({f.name: (f.min, f.max) for f in fields if f.type == "number"})])
     types = {f.name: f.type for f in fields}
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))

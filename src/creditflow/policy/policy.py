@@ -189,6 +189,23 @@ class Policy:
                            "model's score with cutoffs:")
         return out
 
+    def unreachable(self, ranges: dict[str, tuple[float | None, float | None]]) -> list[str]:
+        """Warnings for rules that no accepted applicant can fire (`ranges`: each number field's accepted min and
+        max, None where open): a bound beyond the range (`AGE > 200` where AGE is accepted up to 120),
+        comparisons that exclude each other (`PAY_0 > 3 and PAY_0 < 2`), `false`. Such a rule reads as a
+        safeguard in the file and decides nothing."""
+        from creditflow.policy.expr import never_holds
+
+        accepted = {name: (-math.inf if lo is None else lo, False, math.inf if hi is None else hi, False)
+                    for name, (lo, hi) in ranges.items()}
+        out = []
+        for i, rule in enumerate(self.rules):
+            if never_holds(rule.condition.tree, accepted):
+                shown = [f"{name} {_bound_text(*ranges[name])}" for name in rule.condition.fields if name in ranges]
+                out.append(f"rule {rule.code!r} (rules[{i}]) can never fire: `{rule.condition.text}` holds for no "
+                           f"value the service accepts" + (f" ({'; '.join(shown)})" if shown else ""))
+        return out
+
     def unknown_categories(self, known: dict[str, set[str]]) -> list[str]:
         """Warnings for rules comparing a text field with a value its training data never held (a typo, or
         a category the model has not seen): `known` maps fields to their training categories."""
@@ -213,6 +230,16 @@ class Policy:
             "cutoffs": {"approve": self.cutoffs.approve, "review": self.cutoffs.review},
             "rules": [r.to_dict() for r in self.rules], "fields": [f.to_dict() for f in self.fields],
         }
+
+
+def _bound_text(lo: float | None, hi: float | None) -> str:
+    if lo is None and hi is None:
+        return "accepts any number"
+    if lo is None:
+        return f"accepted up to {hi:g}"
+    if hi is None:
+        return f"accepted from {lo:g}"
+    return f"accepted from {lo:g} to {hi:g}"
 
 
 # ---------------------------------------------------------------------------- loading
