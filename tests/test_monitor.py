@@ -642,3 +642,52 @@ def test_the_training_id_and_target_as_defaults_are_noted(model_dir, live, tmp_p
     assert any(f"training target column '{UCI_TARGET}'" in n for n in r.notes)
     named = monitor(model_dir, tmp_path / "data.csv", labels=tmp_path / "labels.csv", id="ID", target=UCI_TARGET)
     assert not any("training id column" in n or "training target column" in n for n in named.notes)
+
+
+def test_decision_mix_finding_quotes_the_approval_share_its_psi_compared(setup, live):
+    # Without a reference table the mix PSI compares the cutoffs' decisions now with the cutoffs' at training;
+    # the finding quoted the approval share with the rules (which only ever lower it) beside the training share
+    # of the cutoffs alone, so on young UCI applicants it read a drop the PSI never measured.
+    from tests.service_support import EXAMPLE_POLICY
+
+    model_dir, _, _ = setup
+    young = live[live["AGE"] < 30].reset_index(drop=True)
+    r = monitor(model_dir, young, policy=EXAMPLE_POLICY, thresholds=Thresholds(warn=0.0001, alert=10))
+    mix = r.decisions.table.set_index("decision")
+    cut, ruled = mix.loc["approve", "current_share_cutoffs"], mix.loc["approve", "current_share"]
+    assert f"{cut:.1%}" != f"{ruled:.1%}"  # the example policy's review rules move approvals to review
+    (finding,) = r.findings.loc[r.findings["area"] == "decisions", "message"]
+    assert r.decisions.psi == pytest.approx(_psi_by_hand(mix["baseline_share"], mix["current_share_cutoffs"]))
+    assert f"at training, {cut:.1%} now by the cutoffs alone ({ruled:.1%} with the rules)" in finding
+    # with a reference table the training mix has the rules too, and so does the share quoted
+    ref = live.sample(3000, random_state=1)
+    with_ref = monitor(model_dir, young, policy=EXAMPLE_POLICY, reference=ref,
+                       thresholds=Thresholds(warn=0.0001, alert=10))
+    (finding,) = with_ref.findings.loc[with_ref.findings["area"] == "decisions", "message"]
+    assert finding.endswith(f", {ruled:.1%} now") and "cutoffs and rules" in finding
+
+
+def _psi_by_hand(expected, actual) -> float:
+    """PSI = sum (a - e) ln(a / e), empty shares floored at 0.01 % (docs/monitoring.md), by hand."""
+    e = np.maximum(np.asarray(expected, dtype=float), 1e-4)
+    a = np.maximum(np.asarray(actual, dtype=float), 1e-4)
+    return float(((a - e) * np.log(a / e)).sum())
+
+
+def test_decision_mix_decides_rows_without_an_optional_policy_field_as_simulate_does(setup, live):
+    # The example policy reads EDUCATION, declared `required: false`: the service decides a request without it
+    # and `policy simulate` a table without the column (missing on every row: HR05 sends each to review); the
+    # monitor refused that table ("the policy's rules read column(s) missing from the data").
+    from creditflow.bundle import load_bundle
+    from creditflow.policy import load_policy, simulate
+    from tests.service_support import EXAMPLE_POLICY
+
+    model_dir, _, _ = setup
+    young = live[live["AGE"] < 30].drop(columns=["EDUCATION"]).reset_index(drop=True)
+    r = monitor(model_dir, young, policy=EXAMPLE_POLICY)
+    sim = simulate(load_policy(EXAMPLE_POLICY), load_bundle(model_dir).model, young)
+    mix = r.decisions.table.set_index("decision")
+    assert {d: int(mix.loc[d, "current_count"]) for d in sim.counts} == sim.counts
+    assert sim.counts["approve"] == 0 and sim.absent == ["EDUCATION"]
+    assert {x["code"]: x["fired"] for x in r.decisions.rules.to_dict(orient="records")}["HR05"] == len(young)
+    assert any("'EDUCATION', an optional policy field" in n for n in r.decisions.notes)

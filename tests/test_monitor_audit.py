@@ -359,3 +359,44 @@ def test_latest_decision_sorts_on_times_an_int64_view_cannot_hold():
     # seconds-resolution times in the year 55980 overflow as nanoseconds: the order must still be by time
     times = pd.Series(np.array([1704420000000, 1712023200000, 1700000000000], dtype="datetime64[s]"))
     assert latest_decisions(pd.Series(["a", "a", "a"]), times).tolist() == [False, True, False]
+
+
+def test_logged_decisions_are_checked_against_the_policy_of_their_version(service_bundle, tmp_path):  # noqa: F811
+    # A policy file edited without a new version (the approve cutoff moved from 575 to 560, still
+    # "uci-demo-2024.06"): the decisions logged under that version were made by another policy. The monitor
+    # counted logged decisions but never compared them with the policy it was given, so only scores were
+    # checked; it now re-decides every logged row under the policy's version and warns of each that differs.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(EXAMPLE_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    frame = pd.read_csv(UCI).iloc[20_000:20_400].drop(columns=[UCI_TARGET, "ID"])
+    apps = [{"application_id": f"a{i}", "applicant": {k: float(v) for k, v in row.items()}}
+            for i, row in enumerate(frame.to_dict(orient="records"))]
+    server = ServiceProcess([str(service_bundle), "--policy", str(policy), "--max-batch", "400"],
+                            workdir=tmp_path).start()
+    try:
+        with server.client() as client:
+            r = client.post("/v1/decisions/batch", json={"applications": apps})
+            assert r.status_code == 200, r.text
+            returned = r.json()["decisions"]
+    finally:
+        server.stop()
+    audit = str(tmp_path / "creditflow-audit.db")
+    same = monitor(service_bundle, audit=audit, policy=policy)
+    assert same.audit["decisions_checked"] == len(apps) and same.audit["decision_mismatches"] == 0
+    assert "audit" not in set(same.findings["area"])
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(policy.read_text(encoding="utf-8").replace("approve: 575", "approve: 560"), encoding="utf-8")
+    # by hand, from the service's answers: the cutoffs' decision at 560, then the most severe rule that fired
+    severity = {"approve": 0, "review": 1, "reject": 2}
+    differ = 0
+    for d in returned:
+        by_score = "approve" if d["score"] >= 560 else "review" if d["score"] >= 550 else "reject"
+        rules = [x["action"] for x in d["reasons"] if x["source"] == "policy"]
+        decision = max([by_score, *rules], key=severity.__getitem__)
+        differ += decision != d["decision"]
+    assert differ > 0
+    moved = monitor(service_bundle, audit=audit, policy=edited)
+    assert moved.audit["decision_mismatches"] == differ and moved.audit["decision_policy_version"] == "uci-demo-2024.06"
+    assert moved.status == "warn" and moved.exit_code == 3
+    (message,) = moved.findings.loc[moved.findings["item"] == "decision", "message"]
+    assert message.startswith(f"{differ:,} of {len(apps):,} decision(s) logged under policy uci-demo-2024.06 differ")

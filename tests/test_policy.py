@@ -47,6 +47,10 @@ def test_example_policy_loads():
     ({**BASE, "rules": [{"code": "R1", "when": "__import__('os')", "action": "reject"}]}, "rule 'R1'"),
     ({**BASE, "fields": {"AGE": {"type": "date"}}}, "must be number or string"),
     ({**BASE, "fields": {"AGE": {"min": 10, "max": 1}}}, "min is above max"),
+    # a description that YAML read as a list or a mapping was written into the decisions as "[1, 2]"
+    ({**BASE, "description": ["under 18", "over 70"]}, "'description' must be text, not ['under 18', 'over 70']"),
+    ({**BASE, "rules": [{"code": "R1", "when": "AGE < 18", "action": "reject", "description": {"a": 1}}]},
+     "rule 'R1' (rules[0]): 'description' must be text"),
 ])
 def test_bad_policies_are_refused_with_a_reason(doc, message):
     with pytest.raises(PolicyError) as err:
@@ -319,3 +323,98 @@ def test_cli_simulate_sheet_reads_a_workbook_whose_data_is_not_first(service_bun
              "--json", tmp_path / "sim.json")
     assert r.returncode == 0, r.stderr
     assert sum(d["count"] for d in json.loads((tmp_path / "sim.json").read_text())["decisions"].values()) == 500
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # YAML keeps the last of two equal keys: approving at 600 where the file reads 575 first, the rules of
+    # the second `rules:`, or the second declaration of a field, without a word
+    ("version: v\ncutoffs: {approve: 575, review: 550, approve: 600}\n",
+     "line 2: the key 'approve' is written twice in one mapping (first on line 2)"),
+    ("version: v\ncutoffs:\n  approve: 575\n  review: 550\ncutoffs:\n  approve: 600\n",
+     "line 5: the key 'cutoffs' is written twice in one mapping (first on line 2)"),
+    ("version: v\ncutoffs: {approve: 575}\nfields:\n  AGE: {type: number, max: 120}\n  AGE: {type: number}\n",
+     "line 5: the key 'AGE' is written twice"),
+    # .inf is a YAML float: it was an OverflowError (exit 1, "internal error") instead of a refusal
+    ("version: v\ncutoffs: {approve: .inf, review: 550}\n", "cutoffs.approve must be a number, not inf"),
+    ("version: v\ncutoffs: {approve: 575, review: -.inf}\n", "cutoffs.review must be a number, not -inf"),
+])
+def test_cli_refuses_a_policy_file_with_a_repeated_key_or_an_infinite_cutoff(service_bundle, population, tmp_path,  # noqa: F811
+                                                                              text, message):
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(text, encoding="utf-8")
+    data = tmp_path / "pop.csv"
+    population.head(200).to_csv(data, index=False)
+    for args in (("policy", "simulate", pol, service_bundle, data), ("policy", "check", pol, service_bundle)):
+        r = _cli(*args)
+        err = " ".join(r.stderr.split())
+        assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
+        assert message in err and str(pol) in err and "Traceback" not in r.stderr and "internal error" not in err
+        assert "approval rate" not in r.stdout
+
+
+def test_a_condition_split_by_its_commas_in_a_flow_mapping_says_to_quote_it(service_bundle, tmp_path):  # noqa: F811
+    # `{code: X, when: EDUCATION in (0, 5, 6), action: review}`: YAML ends the value at the first comma and reads
+    # "5" and "6)" as keys; the refusal named only those keys, which the file never meant as keys
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: v\ncutoffs: {approve: 575, review: 550}\nrules:\n"
+                   "  - {code: EDU, when: EDUCATION in (0, 5, 6) or EDUCATION is missing, action: review}\n"
+                   "fields:\n  EDUCATION: {type: number, required: false, nullable: true}\n", encoding="utf-8")
+    r = _cli("policy", "check", pol, service_bundle)
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown key(s) ['5', '6) or EDUCATION is missing'] in rules[0]" in err
+    assert 'quote the condition, when: "EDUCATION in (0, 5, 6) or EDUCATION is missing"' in err
+    pol.write_text(pol.read_text().replace("when: EDUCATION in (0, 5, 6) or EDUCATION is missing",
+                                           'when: "EDUCATION in (0, 5, 6) or EDUCATION is missing"'), encoding="utf-8")
+    assert _cli("policy", "check", pol, service_bundle).returncode == 0
+    # a misspelt key keeps the plain refusal
+    pol.write_text("version: v\ncutoffs: {approve: 575}\nrules:\n  - {code: A, when: PAY_0 > 3, acton: reject}\n")
+    err = " ".join(_cli("policy", "check", pol, service_bundle).stderr.split())
+    assert "unknown key(s) ['acton'] in rules[0]" in err and "quote" not in err
+
+
+def test_cli_simulate_notes_rows_scored_with_a_category_unseen_in_training(tmp_path):
+    # `creditflow score` notes them and the service notes each such request; simulate decided them on the
+    # Unseen bin's score (WOE 0: 'Business' for 'business' scored above the applicant's own category) silently
+    from tests.conftest import GERMAN
+
+    out = tmp_path / "g"
+    assert _cli("train", GERMAN, "--target", "creditability", "--no-report", "--out", out).returncode == 0
+    pol = tmp_path / "p.yaml"
+    pol.write_text('version: "g1"\ncutoffs: {approve: 560, review: 520}\n', encoding="utf-8")
+    frame = pd.read_csv(GERMAN)
+    frame.loc[[3, 7], "purpose"] = "Business"
+    frame.loc[9, "purpose"] = "crypto"
+    data = tmp_path / "typos.csv"
+    frame.to_csv(data, index=False)
+    r = _cli("policy", "simulate", pol, out / "model", data, "--out", tmp_path / "dec.csv")
+    text = " ".join(r.stderr.split())
+    assert r.returncode == 0, r.stderr
+    assert "note: column 'purpose': 3 row(s) with categories unseen in training scored as unseen" in text
+    scored = _cli("score", out / "model", data, "--out", tmp_path / "scores.csv")
+    assert "column 'purpose': 3 row(s) with categories unseen" in " ".join(scored.stderr.split())
+    assert (pd.read_csv(tmp_path / "dec.csv")["score"] == pd.read_csv(tmp_path / "scores.csv")["score"]).all()
+    clean = _cli("policy", "simulate", pol, out / "model", GERMAN)
+    assert clean.returncode == 0 and "unseen" not in clean.stderr
+
+
+def test_a_rule_no_accepted_applicant_can_fire_is_warned_of(service_bundle, population, tmp_path):  # noqa: F811
+    # `AGE > 200` where the policy accepts AGE up to 120, `PAY_0 > 100` where the model accepts -12 to 18, two
+    # bounds that exclude each other: each reads as a safeguard and decides nothing; they loaded without a word
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: v\ncutoffs: {approve: 575, review: 550}\nrules:\n"
+                   "  - {code: OLD, when: AGE > 200, action: reject}\n"
+                   "  - {code: DPD, when: PAY_0 > 100, action: reject}\n"
+                   "  - {code: BOTH, when: PAY_0 >= 3 and PAY_0 < 2, action: review}\n"
+                   "  - {code: YOUNG, when: AGE < 18 or AGE > 300, action: reject}\n"
+                   "fields:\n  AGE: {type: number, min: 0, max: 120}\n", encoding="utf-8")
+    data = tmp_path / "pop.csv"
+    population.head(500).to_csv(data, index=False)
+    for args in (("policy", "check", pol, service_bundle), ("policy", "simulate", pol, service_bundle, data)):
+        r = _cli(*args)
+        text = " ".join(r.stderr.split())
+        assert r.returncode == 0, r.stderr
+        assert ("warning: rule 'OLD' (rules[0]) can never fire: `AGE > 200` holds for no value the service accepts "
+                "(AGE accepted from 0 to 120)") in text
+        assert "rule 'DPD' (rules[1]) can never fire" in text and "rule 'BOTH' (rules[2]) can never fire" in text
+        assert "YOUNG" not in text

@@ -143,3 +143,19 @@ def test_one_row_and_whole_table_agree(uci_with_gaps, text):
     assert vectorised.dtype == bool and len(vectorised) == len(rows)
     np.testing.assert_array_equal(vectorised, one_by_one)
     assert 0 < vectorised.sum() < len(rows), "the condition should split the sample, or the test proves little"
+
+
+@pytest.mark.parametrize(("text", "never"), [
+    ("AGE > 200", True), ("AGE >= 120", False), ("AGE > 120", True), ("AGE < 0", True), ("AGE <= 0", False),
+    ("AGE == 121", True), ("AGE == 120", False), ("AGE != 500", False), ("200 < AGE", True),
+    ("PAY_0 > 3 and PAY_0 < 2", True), ("PAY_0 > 3 and PAY_0 < 4", False), ("PAY_0 >= 3 and PAY_0 <= 3", False),
+    ("PAY_0 > 3 and PAY_0 <= 3", True), ("AGE > 200 or PAY_0 > 3", False), ("AGE > 200 or PAY_0 > 30", True),
+    ("not AGE > 200", False), ("AGE > 200 and CITY is missing", True), ("X > 5 and X < 1", True), ("X > 5", False),
+    ("false", True), ("true", False), ("AGE > 50 and (AGE < 40 or PAY_0 > 100)", True),
+    ("AGE in (200, 300)", False), ("AGE > PAY_0", False), ('CITY == "x" and CITY != "x"', False),
+])
+def test_never_holds_only_what_it_can_prove(text, never):
+    from creditflow.policy.expr import never_holds
+
+    accepted = {"AGE": (0.0, False, 120.0, False), "PAY_0": (-12.0, False, 18.0, False)}
+    assert never_holds(Condition.parse(text).tree, accepted) is never

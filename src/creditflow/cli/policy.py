@@ -69,7 +69,8 @@ def simulate_cmd(
     schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
     fields = input_fields(schema, pol)
     _print_warnings([*pol.input_warnings({f.name for f in fields if f.model_input}),
-                     *pol.unknown_categories(training_categories(bundle.model))])
+                     *pol.unknown_categories(training_categories(bundle.model)),
+                     *pol.unreachable({f.name: (f.min, f.max) for f in fields if f.type == "number"})])
     types = {f.name: f.type for f in fields}
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
@@ -93,6 +94,7 @@ def simulate_cmd(
         err_console.print(f"[yellow]note:[/] file '{data}' has no column '{name}', an optional policy field: every row "
                           "was decided as a request without it", highlight=False, soft_wrap=True)
     _warn_refused(frame, fields, str(data))
+    _note_unseen(model, frame)
     if json_out is not None:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -157,6 +159,22 @@ def _print_warnings(warnings: Any) -> None:
     never seen in training)."""
     for warning in warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+def _note_unseen(model: Any, frame: Any) -> None:
+    """Name the model inputs with categories unseen in training, as `creditflow score` does (the service notes
+    each such request): those rows were scored in the Unseen bin and decided on that score. A column of which
+    every value is unseen was warned of when it was scored."""
+    from creditflow.models.base import recoded_columns
+
+    counts = getattr(model, "unseen_counts", None) or getattr(getattr(model, "binning_", None), "unseen_counts", None)
+    unseen = counts(frame, model.features_) if counts else {}
+    recoded = set(recoded_columns(unseen, {v: int(frame[v].notna().sum()) for v in unseen}))
+    for var, n in unseen.items():
+        if var not in recoded:
+            err_console.print(f"[yellow]note:[/] column '{escape(var)}': {n:,} row(s) with categories unseen in "
+                              "training scored as unseen (the Unseen bin, or the trees' other branch) and decided "
+                              "on that score", highlight=False, soft_wrap=True)
 
 
 def _warn_refused(frame: Any, fields: list, source: str) -> None:

@@ -342,3 +342,28 @@ def compare_stored(stored: pd.DataFrame, scores: pd.DataFrame) -> dict[str, Any]
     if "policy_version" in stored.columns:
         out["policy_versions"] = {str(k): int(v) for k, v in stored["policy_version"].astype(str).value_counts().items()}
     return out
+
+
+def compare_decisions(stored: pd.DataFrame, policy_path: Any, frame: pd.DataFrame,
+                      scores: pd.DataFrame) -> dict[str, Any]:
+    """The logged decisions against what the policy decides on the logged inputs and the logged score (the
+    rescored one where none was logged), on the rows logged under the policy's version (every row when the
+    log has no policy version): a policy edited without a new version, or a service that ran another file."""
+    if "decision" not in stored.columns:
+        return {}
+    from creditflow.policy import decide_frame, load_policy
+    from creditflow.policy.simulate import with_absent_fields
+
+    policy = load_policy(policy_path)
+    n = len(stored)
+    mine = (stored["policy_version"].astype(str).to_numpy() == policy.version if "policy_version" in stored.columns
+            else np.ones(n, dtype=bool))
+    logged = (pd.to_numeric(stored["score"], errors="coerce").to_numpy(dtype=float) if "score" in stored.columns
+              else np.full(n, np.nan))
+    score = np.where(np.isfinite(logged), logged, scores["score"].to_numpy(dtype=float))
+    decided, _ = decide_frame(policy, with_absent_fields(policy, frame)[0], score)
+    bad = mine & (decided != stored["decision"].astype(str).to_numpy())
+    return {"decision_policy_version": policy.version, "decisions_checked": int(mine.sum()),
+            "decision_mismatches": int(bad.sum()),
+            "decision_mismatch_examples": [str(x) for x in stored.loc[bad, "request_id"].head(5)]}
+

@@ -31,6 +31,9 @@ class DecisionMix:
     rules: pd.DataFrame
     periods: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    # the share now that `psi` compares with training's: "current_share_cutoffs" when the training mix is
+    # the cutoffs' alone, "current_share" (cutoffs and rules) with a reference table
+    compared: str = "current_share"
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -57,9 +60,12 @@ class DecisionMix:
         status = thresholds.status(self.psi)
         if LEVELS[status]:
             a = self.table.set_index("decision")
+            now = f"{a.loc['approve', self.compared]:.1%} now"
+            if self.compared != "current_share":  # the rules' approvals are not what the PSI compared
+                now += f" by the cutoffs alone ({a.loc['approve', 'current_share']:.1%} with the rules)"
             add(status, "decisions", "", "decision mix", self.psi,
                 f"decision mix PSI {self.psi:.3f} ({self.basis}); approve {a.loc['approve', 'baseline_share']:.1%} "
-                f"at training, {a.loc['approve', 'current_share']:.1%} now")
+                f"at training, {now}")
 
 
 def _cutoff_shares(policy: Any, score: np.ndarray, decisions: tuple[str, ...],
@@ -86,17 +92,23 @@ def decision_mix(policy_path: Any, bundle: Any, baseline: Baseline, batch: Any, 
                  reference: pd.DataFrame | None = None) -> DecisionMix:
     """Apply the policy to the monitored rows and compare the decision mix with training's."""
     from creditflow.policy import DECISIONS, decide_frame, load_policy
+    from creditflow.policy.simulate import with_absent_fields
 
     policy = load_policy(policy_path)
-    need = [f for f in policy.rule_fields if f not in batch.frame.columns]
+    # an optional policy field (required: false) the table lacks is missing on every row, as in the service
+    # and `policy simulate`
+    frame, absent = with_absent_fields(policy, batch.frame, bundle.model.features_)
+    need = [f for f in policy.rule_fields if f not in frame.columns]
     if need:
         raise SchemaError(f"the policy's rules read column(s) missing from the data: {need[:10]}",
                           file=batch.source, column=need[0])
     score = scores["score"].to_numpy(dtype=float)
-    decided, fired = decide_frame(policy, batch.frame, score)
+    decided, fired = decide_frame(policy, frame, score)
     now, now_cut = _shares(decided, DECISIONS), _cutoff_shares(policy, score, DECISIONS)
-    notes = []
+    notes = [f"the data has no column {name!r}, an optional policy field: every row was decided as a request "
+             "without it" for name in absent]
     if reference is not None:
+        reference = with_absent_fields(policy, reference, bundle.model.features_)[0]
         ref_scores = bundle.model.scores(reference)["score"].to_numpy(dtype=float)
         base = _shares(decide_frame(policy, reference, ref_scores)[0], DECISIONS)
         basis, psi = "cutoffs and rules, training mix from the reference table", psi_from_shares(base, now).sum()
@@ -116,7 +128,8 @@ def decision_mix(policy_path: Any, bundle: Any, baseline: Baseline, batch: Any, 
     rules = pd.DataFrame([{"code": r.code, "action": r.action, "when": r.condition.text,
                            "fired": int(fired[:, j].sum()), "share": float(fired[:, j].mean()) if len(score) else 0.0}
                           for j, r in enumerate(policy.rules)])
-    mix = DecisionMix(policy_version=policy.version, table=table, psi=float(psi), basis=basis, rules=rules, notes=notes)
+    mix = DecisionMix(policy_version=policy.version, table=table, psi=float(psi), basis=basis, rules=rules, notes=notes,
+                      compared="current_share" if reference is not None else "current_share_cutoffs")
     if batch.period_codes is not None and len(batch.periods) > 1:
         rows = []
         for i, name in enumerate(batch.periods):

@@ -121,6 +121,12 @@ def findings(result: Any) -> pd.DataFrame:
         add("warn", "audit", "", "score", audit["score_mismatches"],
             f"{audit['score_mismatches']:,} logged score(s) differ from this bundle's score for the logged inputs "
             f"(e.g. request {audit['mismatch_examples'][0]})")
+    if audit.get("decision_mismatches"):
+        add("warn", "audit", "", "decision", audit["decision_mismatches"],
+            f"{audit['decision_mismatches']:,} of {audit['decisions_checked']:,} decision(s) logged under policy "
+            f"{audit['decision_policy_version']} differ from what that policy decides on the logged inputs and score "
+            f"(e.g. request {audit['decision_mismatch_examples'][0]}): the service ran another policy under this "
+            "version")
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if len(frame):
         rank = frame["level"].map(LEVELS).fillna(0) + frame["counts"].astype(int) * 0.5

@@ -148,6 +148,10 @@ def _decision_section(r: Any) -> Section | None:
                            f"bundle's rescoring of the logged inputs (largest difference "
                            f"{audit['max_score_difference']:g} points).",
                            "warn" if audit["score_mismatches"] else "ok"))
+    if "decision_mismatches" in audit:
+        blocks.append(Note(f"{audit['decision_mismatches']:,} of {audit['decisions_checked']:,} decisions logged under "
+                           f"policy {audit['decision_policy_version']} differ from that policy's decision on the "
+                           "logged inputs and score.", "warn" if audit["decision_mismatches"] else "ok"))
     if not blocks:
         return None
     return Section("decisions", "Decisions", blocks)

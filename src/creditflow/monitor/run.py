@@ -314,6 +314,10 @@ def monitor(
         from creditflow.monitor.audit import compare_stored
 
         audited = compare_stored(batch.stored, scores)
+        if policy is not None:  # and every logged decision against the policy's, under its version
+            from creditflow.monitor.audit import compare_decisions
+
+            audited.update(compare_decisions(batch.stored, policy, batch.frame, scores))
     if batch.rows is not None:  # a re-decided application counts once: its latest decision
         scores = scores.loc[batch.rows].reset_index(drop=True)
         batch = batch.counted()

@@ -545,3 +545,57 @@ def _frame_operand(x: Field | Const, frame: pd.DataFrame, text: bool, cache: dic
         cache[key] = numeric_values(_column(frame, x.name), x.name)
     values = cache[key]
     return values, ~np.isnan(values)
+
+
+# ------------------------------------------------------------------ rules that never fire
+Interval = tuple[float, bool, float, bool]  # low, low excluded, high, high excluded
+_EVERYTHING: Interval = (-math.inf, False, math.inf, False)
+
+
+def _narrow(interval: Interval, op: str, c: float) -> Interval:
+    """`interval` cut by `x op c` (op one of < <= > >= ==)."""
+    lo, lo_open, hi, hi_open = interval
+    if op in (">", ">=", "==") and (c > lo or (c == lo and op == ">")):
+        lo, lo_open = c, op == ">"
+    if op in ("<", "<=", "==") and (c < hi or (c == hi and op == "<")):
+        hi, hi_open = c, op == "<"
+    return lo, lo_open, hi, hi_open
+
+
+def _empty(interval: Interval) -> bool:
+    lo, lo_open, hi, hi_open = interval
+    return lo > hi or (lo == hi and (lo_open or hi_open))
+
+
+def _bound(node: Any) -> tuple[str, str, float] | None:
+    """A comparison of one field with a number as (field, op, number), the field on the left; else None."""
+    if not isinstance(node, Compare) or node.op == "!=":
+        return None
+    left, right, op = node.left, node.right, node.op
+    if isinstance(left, Const):
+        left, right, op = right, left, _SWAP[op]
+    if isinstance(left, Field) and isinstance(right, Const) and not isinstance(right.value, str):
+        return left.name, op, float(right.value)
+    return None
+
+
+def never_holds(node: Node, ranges: dict[str, Interval]) -> bool:
+    """Whether no applicant whose numbers lie in `ranges` (field -> accepted interval) makes the condition true:
+    a comparison beyond a field's range (`AGE > 200` where AGE is accepted up to 120), comparisons on one field
+    that exclude each other under `and` (`PAY_0 > 3 and PAY_0 < 2`), `false`, and and/or of those. Only what
+    can be proven is said: a condition not shown impossible may still never hold."""
+    if isinstance(node, Bool):
+        return not node.value
+    if isinstance(node, Compare):
+        bound = _bound(node)
+        return bound is not None and _empty(_narrow(ranges.get(bound[0], _EVERYTHING), bound[1], bound[2]))
+    if isinstance(node, Or):
+        return all(never_holds(item, ranges) for item in node.items)
+    if isinstance(node, And):
+        narrowed = dict(ranges)
+        for item in node.items:
+            bound = _bound(item)
+            if bound is not None:
+                narrowed[bound[0]] = _narrow(narrowed.get(bound[0], _EVERYTHING), bound[1], bound[2])
+        return any(_empty(v) for v in narrowed.values()) or any(never_holds(item, narrowed) for item in node.items)
+    return False

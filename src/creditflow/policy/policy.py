@@ -21,6 +21,7 @@ reject rule rejects whatever the score.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,23 @@ class Policy:
                            "model's score with cutoffs:")
         return out
 
+    def unreachable(self, ranges: dict[str, tuple[float | None, float | None]]) -> list[str]:
+        """Warnings for rules that no accepted applicant can fire (`ranges`: each number field's accepted min and
+        max, None where open): a bound beyond the range (`AGE > 200` where AGE is accepted up to 120),
+        comparisons that exclude each other (`PAY_0 > 3 and PAY_0 < 2`), `false`. Such a rule reads as a
+        safeguard in the file and decides nothing."""
+        from creditflow.policy.expr import never_holds
+
+        accepted = {name: (-math.inf if lo is None else lo, False, math.inf if hi is None else hi, False)
+                    for name, (lo, hi) in ranges.items()}
+        out = []
+        for i, rule in enumerate(self.rules):
+            if never_holds(rule.condition.tree, accepted):
+                shown = [f"{name} {_bound_text(*ranges[name])}" for name in rule.condition.fields if name in ranges]
+                out.append(f"rule {rule.code!r} (rules[{i}]) can never fire: `{rule.condition.text}` holds for no "
+                           f"value the service accepts" + (f" ({'; '.join(shown)})" if shown else ""))
+        return out
+
     def unknown_categories(self, known: dict[str, set[str]]) -> list[str]:
         """Warnings for rules comparing a text field with a value its training data never held (a typo, or
         a category the model has not seen): `known` maps fields to their training categories."""
@@ -214,6 +232,16 @@ class Policy:
         }
 
 
+def _bound_text(lo: float | None, hi: float | None) -> str:
+    if lo is None and hi is None:
+        return "accepts any number"
+    if lo is None:
+        return f"accepted up to {hi:g}"
+    if hi is None:
+        return f"accepted from {lo:g}"
+    return f"accepted from {lo:g} to {hi:g}"
+
+
 # ---------------------------------------------------------------------------- loading
 def load_policy(path: str | Path) -> Policy:
     """Read and check a policy YAML file (safe loader; no code is ever run)."""
@@ -224,12 +252,40 @@ def load_policy(path: str | Path) -> Policy:
     if len(data) > MAX_POLICY_BYTES:
         raise PolicyError(f"policy file is larger than {MAX_POLICY_BYTES:,} bytes", file=str(path))
     try:
-        doc = yaml.safe_load(data.decode("utf-8"))
+        doc = yaml.load(data.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except UnicodeDecodeError:
         raise PolicyError("policy file is not UTF-8 text", file=str(path)) from None
+    except _RepeatedKey as exc:
+        raise PolicyError(str(exc), file=str(path),
+                          hint="YAML would silently keep the last one: write each key once") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"not valid YAML: {' '.join(str(exc).split())}", file=str(path)) from None
     return policy_from_dict(doc, source=str(path))
+
+
+class _RepeatedKey(yaml.YAMLError):
+    """A key written twice in one mapping of a policy file."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping (`cutoffs:` twice, `approve:` twice in
+    one `cutoffs`, a field declared twice): YAML keeps the last value, so the policy would silently decide
+    on a cutoff, rule list or field bounds other than the one read first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.get(key)
+            except TypeError:  # an unhashable key: the base loader says so
+                break
+            if first is not None:
+                raise _RepeatedKey(f"line {line}: the key {key!r} is written twice in one mapping (first on "
+                                   f"line {first})")
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
@@ -251,13 +307,22 @@ def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
     if dupes:
         raise PolicyError(f"rule codes must be unique; repeated: {dupes}", file=source)
     return Policy(version=version.strip(), cutoffs=cutoffs, rules=rules, fields=fields,
-                  description=str(doc.get("description") or ""), source=source)
+                  description=_text(doc.get("description"), "'description'", source), source=source)
 
 
-def _known(doc: dict, allowed: set[str], where: str, source: str | None) -> None:
+def _known(doc: dict, allowed: set[str], where: str, source: str | None, hint: str | None = None) -> None:
     unknown = sorted(str(k) for k in doc if k not in allowed)
     if unknown:
-        raise PolicyError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}", file=source)
+        raise PolicyError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}", file=source, hint=hint)
+
+
+def _text(value: Any, what: str, source: str | None) -> str:
+    """A description: text (a number, as YAML reads `description: 2024`, is written as text); absent is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise PolicyError(f"{what} must be text, not {value!r}", file=source, hint="quote it")
+    return str(value)
 
 
 def _mapping(value: Any, name: str, source: str | None) -> dict:
@@ -269,7 +334,8 @@ def _mapping(value: Any, name: str, source: str | None) -> dict:
 
 
 def _integer(value: Any, what: str, source: str | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
         raise PolicyError(f"{what} must be a number, not {value!r}", file=source)
     if float(value) != int(value):
         raise PolicyError(f"{what} must be a whole score, not {value!r}", file=source)
@@ -291,7 +357,16 @@ def _cutoffs(value: Any, source: str | None) -> Cutoffs:
 def _rule(i: int, doc: Any, source: str | None) -> Rule:
     if not isinstance(doc, dict):
         raise PolicyError(f"rules[{i}] must be a mapping with code, when and action", file=source)
-    _known(doc, {"code", "when", "action", "description"}, f"rules[{i}]", source)
+    allowed = {"code", "when", "action", "description"}
+    when = doc.get("when")
+    split = (isinstance(when, str) and when.count("(") + when.count("[") > when.count(")") + when.count("]")
+             and all(v is None for k, v in doc.items() if k not in allowed))
+    # `{code: X, when: A in (1, 2), action: review}`: inside {...} a comma ends the value, and the rest of the
+    # list reads as keys without values
+    whole = ", ".join([str(when), *(str(k) for k in doc if k not in allowed)])
+    _known(doc, allowed, f"rules[{i}]", source,
+           hint=f"inside {{ ... }} a comma ends a value: quote the condition, when: \"{whole}\", or write the rule "
+                "one key a line" if split else None)
     code = doc.get("code")
     if not isinstance(code, str) or not code.strip():
         raise PolicyError(f"rules[{i}] needs a 'code' (text, e.g. HR01)", file=source)
@@ -303,7 +378,8 @@ def _rule(i: int, doc: Any, source: str | None) -> Rule:
         condition = Condition.parse(doc.get("when"))
     except ConditionError as exc:
         raise PolicyError(f"rule {code!r} (rules[{i}]): {exc.reason}", file=source) from None
-    return Rule(code=code.strip(), condition=condition, action=action, description=str(doc.get("description") or ""))
+    return Rule(code=code.strip(), condition=condition, action=action,
+                description=_text(doc.get("description"), f"rule {code!r} (rules[{i}]): 'description'", source))
 
 
 def _field(name: Any, spec: Any, source: str | None) -> FieldSpec:

@@ -71,6 +71,16 @@ def decide_frame(policy: Policy, frame: pd.DataFrame, scores: np.ndarray) -> tup
     return np.asarray(DECISIONS, dtype=object)[severity], fired
 
 
+def with_absent_fields(policy: Policy, frame: pd.DataFrame, features: Any = ()) -> tuple[pd.DataFrame, list[str]]:
+    """`frame` with the optional policy fields (`required: false`, not model inputs) its rules read but it
+    lacks added as missing on every row, as the service decides a request without them; and their names."""
+    optional = {f.name for f in policy.fields if not f.required}
+    absent = [v for v in policy.rule_fields if v not in frame.columns and v in optional and v not in features]
+    if absent:
+        frame = frame.assign(**{v: pd.Series(np.nan, index=frame.index, dtype=object) for v in absent})
+    return frame, absent
+
+
 def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray | None = None,
              model_version: str = "") -> Simulation:
     """Apply `policy` with `model` to every row of `frame`; `target` (0/1, 1 = bad) adds realised bad rates.
@@ -78,10 +88,7 @@ def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray
     A field only the policy reads, declared optional (`required: false`), may be absent from the table: as
     in the service, where a request may leave it out, it is missing on every row.
     """
-    optional = {f.name for f in policy.fields if not f.required}
-    absent = [v for v in policy.rule_fields if v not in frame.columns and v in optional and v not in model.features_]
-    if absent:
-        frame = frame.assign(**{v: pd.Series(np.nan, index=frame.index, dtype=object) for v in absent})
+    frame, absent = with_absent_fields(policy, frame, model.features_)
     missing = [v for v in dict.fromkeys([*model.features_, *policy.rule_fields]) if v not in frame.columns]
     if missing:
         raise SchemaError(f"{len(missing)} column(s) needed by the model or the policy are missing: {missing[:10]}",

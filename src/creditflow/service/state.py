@@ -165,7 +165,8 @@ def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str 
     from creditflow.models.base import training_categories
 
     warnings = (*pol.input_warnings({f.name for f in fields if f.model_input}),
-                *pol.unknown_categories(training_categories(model)))
+                *pol.unknown_categories(training_categories(model)),
+                *pol.unreachable({f.name: (f.min, f.max) for f in fields if f.type == "number"}))
     models = build_models(fields, max_batch=config.max_batch, reject_unknown=config.reject_unknown_fields)
     reasons = reason_function(bundle) if config.reasons > 0 else None
     state = ServingState(bundle=bundle, policy=pol, models=models, model_dir=model_dir, policy_path=policy_path,
