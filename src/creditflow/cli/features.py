@@ -79,11 +79,16 @@ def _build_on_cluster(
     from creditflow.distributed.cluster import cluster_client
     from creditflow.distributed.features import build_features_on_cluster
     from creditflow.distributed.source import read_dataset
+    from creditflow.features.build import check_references
 
     table = read_dataset(events)  # metadata only: a CSV, a hive folder or a stray file is refused before a cluster
+    early = None
+    if labels is not None:  # read here, so that derived features and tags naming absent columns stop before a cluster
+        early = _observations(labels, as_of, profiles, pd.DataFrame(), spec, encoding)
+        check_references(early[0], profiles, spec, tags, files)
     with cluster_client(cluster) as client:
-        observations, obs_file = _observations(labels, as_of, profiles, lambda: _entity_ids(client, table, spec.entity),
-                                               spec, encoding)
+        observations, obs_file = early or _observations(labels, as_of, profiles,
+                                                        lambda: _entity_ids(client, table, spec.entity), spec, encoding)
         if obs_file:
             files["observations"] = obs_file
         return build_features_on_cluster(client, profiles, table, spec, observations, engine=engine, tags=tags,

@@ -178,7 +178,7 @@ def build_features_on_cluster(
     import dask.dataframe as dd
 
     from creditflow.features import BuildReport, FeatureTable
-    from creditflow.features.build import warn_unusable_events
+    from creditflow.features.build import check_references, warn_unusable_events
     from creditflow.features.flatten import flatten_profiles
     from creditflow.features.prepare import align_ids, same_id_kind, warn_absent_texts
 
@@ -209,6 +209,7 @@ def build_features_on_cluster(
     for frame, which in ((obs, "observations"), (flat, "profiles")):
         if frame is not None and entity in frame.columns:
             same_id_kind(ev._meta[entity], frame[entity], entity, files.get("events"), which)
+    check_references(obs, flat, spec, tags, files)  # before the events are shuffled
     _refuse_mixed_zones(client, events if isinstance(events, pd.DataFrame) else table, obs, inputs)
     with dask.config.set({"dataframe.convert-string": False}):
         ev = ev.map_partitions(_with_bucket, entity, p, meta=_with_bucket(ev._meta, entity, p))

@@ -121,6 +121,30 @@ def _derive(frame: pd.DataFrame, spec: BehaviourSpec, file: str | None) -> pd.Da
     return frame
 
 
+def check_references(observations: pd.DataFrame, profiles: pd.DataFrame | None, spec: BehaviourSpec,
+                     tags: TagRules | None = None, files: dict[str, str] | None = None) -> None:
+    """Run the derived features and the tag rules on no rows of the table's columns and types (observations,
+    flattened profiles, behaviour features), so that a column they name and the data lack, or a type they cannot
+    use, is refused before the behaviour features are computed (minutes on a large table, and on a cluster)
+    rather than after."""
+    files = files or {}
+    rules = tags if tags is not None else spec.tags
+    if not spec.derived and rules is None:
+        return
+    empty = {c: observations[c].iloc[:0].reset_index(drop=True) for c in observations.columns}
+    if profiles is not None:
+        empty.update({c: profiles[c].iloc[:0].reset_index(drop=True) for c in profiles.columns if c not in empty})
+    for col in spec.columns:  # as the engines give them: counts as integers, the rest as floats
+        count = col.term is not None and col.term.agg == "count"
+        empty.setdefault(col.name, pd.Series([], dtype="int64" if count else "float64"))
+    made = [d.name for d in spec.derived] + (rules.names if rules is not None else [])
+    if len(set(made)) < len(made) or any(name in empty for name in made):
+        return  # a name clash: refused by the build, which names the file holding each column
+    frame = _derive(pd.DataFrame(empty), spec, files.get("spec"))
+    if rules is not None:
+        rules.apply(frame, file=files.get("tags") or files.get("spec"))
+
+
 def build_feature_table(
     profiles: pd.DataFrame | None,
     events: pd.DataFrame,
@@ -158,6 +182,7 @@ def build_feature_table(
     else:
         known, known_from = obs[spec.entity], "observations"
     ev = prepare_events(events, spec, known, report, file=files.get("events"), known_from=known_from, to_utc=to_utc)
+    check_references(observations, flat, spec, tags, files)
     if spec.timezone is None:
         _check_offsets(events[spec.event_time], observations[spec.observation_date], files, report)
     report.seconds["prepare"] = time.perf_counter() - clock
