@@ -12,7 +12,9 @@ The query works on (observation, window) pairs rather than on feature columns:
 
 The result (one row per observation and window holding events) is then laid out as one column per
 feature. Computing a measure once per window, instead of once per feature column with a window
-filter, does about half the aggregate updates (`benchmarks/bench_features.py`).
+filter, does about half the aggregate updates (`benchmarks/bench_features.py`). A large table is queried
+in batches of whole entities, each with its entities' events only (`BATCH_PAIRS`), which bounds the memory
+of the query and changes no feature.
 """
 
 from __future__ import annotations
