@@ -439,6 +439,7 @@ FAST_PATH_CASES = {
     "an object over lines beside blank ones": ['{"id": 1, "v": 1}', '', '{"id": 2,', '"v": 2}', '{"id": 3, "v": 3}'],
     "-NaN": ['{"id": 1, "v": 1.5}', '{"id": 2, "v": -NaN}'],
     "-NaN first": ['{"id": 1, "v": -NaN}', '{"id": 2, "v": 1.5}'],
+    "nested 20,000 deep": ['{"id": 1, "a": ' + "[" * 20_000 + "1" + "]" * 20_000 + "}"],
 }
 
 

@@ -485,6 +485,8 @@ def _prefixes(name: str) -> list[str]:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON's \ud800 ... \udfff
+_ARROW_OPENERS = 1_000  # "{" and "[" of a line read by Arrow: bounds its nesting
+_NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[\n")
 
 
 def _arrow_columns(text: str, options: FlattenOptions) -> dict[str, Any] | None:
@@ -504,6 +506,10 @@ def _arrow_columns(text: str, options: FlattenOptions) -> dict[str, Any] | None:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate of an odd --encoding
+        return None
+    # Arrow's parser recurses once per level of nesting: some 10,000 levels on a line crash the process (the walk
+    # refuses them), so a line with more than _ARROW_OPENERS "{" and "[" (in strings too) is walked
+    if re.search(rb"[{\[]{%d}" % (_ARROW_OPENERS + 1), data.translate(None, _NOT_OPENERS)):
         return None
     try:
         table = pa_json.read_json(pa.py_buffer(data))
