@@ -594,7 +594,11 @@ def test_batches_of_entities_give_the_features_and_report_of_one_query(monkeypat
         profiles = profiles.assign(client_id="c" + profiles["client_id"].astype(str))
     one = build_feature_table(profiles, ev, spec, obs)
     monkeypatch.setattr(duckdb_engine, "BATCH_PAIRS", 4_000)  # 500 observations of 8 windows a batch: 102 batches
+    shapes = []
+    plan_shape = duckdb_engine._plan_shape
+    monkeypatch.setattr(duckdb_engine, "_plan_shape", lambda con, q: shapes.append(plan_shape(con, q)) or shapes[-1])
     batched = build_feature_table(profiles, ev, spec, obs)
+    assert len(shapes) == 103 and len(set(shapes)) == 1  # every batch planned as the one query: batched indeed
     pd.testing.assert_frame_equal(batched.frame, one.frame, check_exact=True)
     a, b = one.report, batched.report
     assert (b.n_events_used, b.observations_without_events, b.observations_with_only_unusable_events) == (
@@ -602,3 +606,26 @@ def test_batches_of_entities_give_the_features_and_report_of_one_query(monkeypat
     assert a.n_events_used == len(ev) and b.n_observations == len(obs) == 51_000
     july = batched.frame["observation_date"] == "2005-07-31"  # its m1 is July; no statement before April
     assert july.sum() == 21_000 and batched.frame.loc[july, "bill_m5"].isna().all()
+
+
+def test_a_batch_planned_otherwise_than_the_one_query_leaves_the_floats_of_the_one_query(monkeypatch):
+    """DuckDB builds its hash join on the side it estimates smaller, and the side decides the order in which an
+    observation's events reach their sum: entity 2's 4 events beside its 10 observations were summed in reverse
+    in a batch of their own (0.0), in their order in the one query, where entity 1's 1,000 events outweigh the
+    11 observations (1.0)."""
+    from creditflow.features import duckdb_engine
+
+    spec = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "observation_date": "obs", "windows": ["3m"],
+                                    "features": [{"name": "s", "agg": "sum", "column": "v"},
+                                                 {"name": "sd", "agg": "std", "column": "v"}]})
+    many = pd.DataFrame({"id": 1, "t": "2005-09-01", "v": np.arange(1000.0)})
+    few = pd.DataFrame({"id": 2, "t": ["2005-08-01", "2005-08-02", "2005-08-03", "2005-08-04"],
+                        "v": [1e16, 1.0, -1e16, 1.0]})
+    events = pd.concat([many, few], ignore_index=True)
+    obs = pd.DataFrame({"id": [2] * 10 + [1], "obs": [f"2005-09-{d:02d}" for d in range(10, 30, 2)] + ["2005-09-30"]})
+    one = build_feature_table(None, events, spec, obs)
+    assert (one.frame.loc[one.frame["id"] == 2, "s"] == 1.0).all()  # 1e16 + 1 - 1e16 + 1, in the events' order
+    monkeypatch.setattr(duckdb_engine, "BATCH_PAIRS", 10)  # entity 2's observations in a batch of their own
+    batched = build_feature_table(None, events, spec, obs)
+    pd.testing.assert_frame_equal(batched.frame, one.frame, check_exact=True)
+    assert batched.report.n_events_used == one.report.n_events_used == 1004

@@ -433,6 +433,13 @@ FAST_PATH_CASES = {
     "true/false with gaps": ['{"id": 1, "t": true}', '{"id": 2, "t": null}', '{"id": 3}'],
     "a surrogate pair escaped": ['{"id": 1, "s": "\\ud83d\\ude00"}'],
     "not an object": ['{"id": 1}', '5'],
+    "an object over two lines": ['{"id": 1, "v": 1}', '{"id": 2,', ' "v": 2}'],
+    "two objects on one line": ['{"id": 1, "v": 1}', '{"id": 2, "v": 2} {"id": 3, "v": 3}'],
+    "two objects on the first line": ['{"id": 1, "v": 1}{"id": 2, "v": 2}', '{"id": 3, "v": 3}'],
+    "an object over lines beside blank ones": ['{"id": 1, "v": 1}', '', '{"id": 2,', '"v": 2}', '{"id": 3, "v": 3}'],
+    "-NaN": ['{"id": 1, "v": 1.5}', '{"id": 2, "v": -NaN}'],
+    "-NaN first": ['{"id": 1, "v": -NaN}', '{"id": 2, "v": 1.5}'],
+    "nested 20,000 deep": ['{"id": 1, "a": ' + "[" * 20_000 + "1" + "]" * 20_000 + "}"],
 }
 
 
@@ -472,6 +479,23 @@ def test_arrow_reading_of_json_lines_gives_the_walks_table_and_errors(tmp_path, 
     assert [str(t) for t in fast.dtypes] == [str(t) for t in walk.dtypes]
     lines = lambda f: None if "creditflow.profile_lines" not in f.attrs else f.attrs["creditflow.profile_lines"].lines.tolist()  # noqa: E731
     assert lines(fast) == lines(walk)
+
+
+def test_arrow_reading_refuses_a_bom_kept_by_the_encoding_as_the_walk_does(tmp_path, monkeypatch):
+    """--encoding utf-8 keeps a UTF-8 BOM, which Arrow skips and Python's json refuses."""
+    from creditflow.features import flatten
+
+    path = tmp_path / "p.jsonl"
+    path.write_text('\ufeff{"id": 1, "v": 1}\n{"id": 2, "v": 2}\n', encoding="utf-8")
+    errors = []
+    for walk_only in (False, True):
+        with monkeypatch.context() as m:
+            if walk_only:
+                m.setattr(flatten, "_arrow_columns", lambda text, options: None)
+            with pytest.raises(DataError) as exc:
+                read_profiles(path, encoding="utf-8")
+            errors.append(str(exc.value))
+    assert errors[0] == errors[1] and "row 1: not valid JSON" in errors[0]
 
 
 def test_arrow_reads_the_real_profiles_as_the_walk_does(monkeypatch):

@@ -246,6 +246,29 @@ class _Cells:
         return pd.DataFrame(ordered, index=pd.RangeIndex(n_obs, name=OBS_ROW), copy=False)
 
 
+def _register(con: Any, events: pd.DataFrame | str, obs: pd.DataFrame) -> None:
+    if isinstance(events, pd.DataFrame):
+        con.register("__cf_events", events)
+    con.register("__cf_obs", obs)
+
+
+def _plan_shape(con: Any, query: str) -> str:
+    """The query's physical plan without its row estimates. DuckDB builds a join's hash table on the side it
+    estimates smaller, and a side decides the order in which an (observation, window)'s events reach their
+    sums: a batch planned otherwise than the one query gave sums, means, std and slopes differing in the last
+    bit (events probing the pairs reach them in their order, pairs probing the events in the reverse)."""
+    import json
+
+    rows = con.execute("EXPLAIN (FORMAT JSON) " + query).fetchall()
+    text = next((r[1] for r in rows if "physical" in str(r[0])), rows[-1][1])
+
+    def shape(node: dict) -> list:
+        info = {k: v for k, v in (node.get("extra_info") or {}).items() if k != "Estimated Cardinality"}
+        return [node.get("name"), info, [shape(c) for c in node.get("children", [])]]
+
+    return json.dumps([shape(n) for n in json.loads(text)], sort_keys=True)
+
+
 def compute_duckdb(
     events: pd.DataFrame | str,
     observations: pd.DataFrame,
@@ -260,7 +283,8 @@ def compute_duckdb(
     `connection`. Observations are numbered 0..n-1 in ``__obs_row`` (as `prepare_observations` does).
     Without a `connection` the query runs on one DuckDB thread, so the same data give the same floats.
     Observations are queried in batches of whole entities, about `batch_pairs` (observation, window) pairs
-    each (default `BATCH_PAIRS`), which bounds the memory of the query; the features do not depend on it.
+    each (default `BATCH_PAIRS`), which bounds the memory of the query, where DuckDB plans every batch as it
+    plans the one query (`_plan_shape`); else in one query, so the features do not depend on the batches.
     ``attrs`` of the result: the events inside some window of some observation (`EVENTS_USED`) and the
     observations with at least one event inside some window (`OBS_WITH_EVENTS`).
     """
@@ -278,17 +302,31 @@ def compute_duckdb(
     # features (sum, std, slope) differed in the last digit from run to run. Scale-out is per entity
     # partition on a cluster (`creditflow.distributed.features`), where a thread per task is what fits.
     con = connection if connection is not None else duckdb.connect(config={"threads": 1})
+
+    def run() -> None:  # the query on the registered events and observations
+        nonlocal n_used, with_events
+        result = con.sql(query).df()
+        cells.fill(result)
+        with_events += int(result[OBS_ROW].nunique())  # a (observation, window) row holds events
+        del result
+        # batches share no entity, so no event is inside the windows of two batches
+        n_used += int(con.execute(used_query).fetchall()[0][0])
+
     try:
-        for batch_events, batch in _entity_batches(events, obs, spec.entity, size):
-            if isinstance(batch_events, pd.DataFrame):
-                con.register("__cf_events", batch_events)
-            con.register("__cf_obs", batch)
-            result = con.sql(query).df()
-            cells.fill(result)
-            with_events += int(result[OBS_ROW].nunique())  # a (observation, window) row holds events
-            del result
-            # batches share no entity, so no event is inside the windows of two batches
-            n_used += int(con.execute(used_query).fetchall()[0][0])
+        batched = len(obs) > size
+        if batched:
+            _register(con, events, obs)
+            whole = _plan_shape(con, query)
+            for batch_events, batch in _entity_batches(events, obs, spec.entity, size):
+                _register(con, batch_events, batch)
+                if _plan_shape(con, query) != whole:  # its floats could differ from the one query's: one query
+                    batched = False
+                    cells, n_used, with_events = _Cells(p, n_obs), 0, 0
+                    break
+                run()
+        if not batched:
+            _register(con, events, obs)
+            run()
     finally:
         if connection is None:
             con.close()
