@@ -142,10 +142,15 @@ class Policy:
                         file=self.source, hint="act on the score with cutoffs: (approve / review), not with a rule",
                     )
                 if name not in types:
+                    import difflib
+
+                    close = difflib.get_close_matches(name, list(types), n=1, cutoff=0.5)
+                    kind = "string" if "text" in kinds else "number"
+                    hint = f"declare it, e.g. fields: {{{name}: {{type: {kind}}}}}"
                     raise PolicyError(
                         f"rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is neither a model input "
-                        "nor declared under 'fields:'", file=self.source,
-                        hint=f"declare it, e.g. fields: {{{name}: {{type: number}}}}",
+                        "nor declared under 'fields:'" + (f"; did you mean {close[0]!r}?" if close else ""),
+                        file=self.source, hint=hint,
                     )
                 kind = types[name]
                 if kind == "number" and "text" in kinds:
