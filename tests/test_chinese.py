@@ -12,7 +12,7 @@ import pytest
 
 from creditflow.policy import PolicyError, policy_from_dict
 from creditflow.policy.expr import Condition, ConditionError
-from tests.conftest import UCI, UCI_TARGET
+from tests.conftest import SHARED_DATA, UCI, UCI_TARGET
 
 EDUCATION = {1: "硕士", 2: "本科", 3: "高中", 4: "其他", 0: "未知", 5: "未知", 6: "未知"}
 MARRIAGE = {1: "已婚", 2: "未婚", 3: "其他", 0: "未知"}
@@ -101,3 +101,42 @@ def test_a_rule_on_an_undeclared_text_field_suggests_type_string_and_the_close_m
         pol.check_against({"学历": "string", "额度": "number"})
     msg = str(err.value)
     assert "did you mean '学历'?" in msg and "{学力: {type: string}}" in msg   # was: {type: number}, a wrong fix
+
+
+# ---------------------------------------------------------- hand-written YAML: GBK files, a leading backtick
+def test_a_policy_or_feature_spec_saved_as_gbk_is_refused_naming_the_line(chinese_bundle, tmp_path):
+    pol = tmp_path / "策略.yaml"
+    pol.write_text('version: "zh-1"\ncutoffs: {approve: 560, review: 530}\nrules:\n'
+                   '  - {code: P02, description: 近3个月逾期, when: "`3个月最大逾期` >= 3", action: reject}\n',
+                   encoding="gbk")
+    r = _cli("policy", "check", pol, chinese_bundle)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "policy file is not UTF-8 text (line 4; it reads as GBK/GB18030" in r.stderr and "save it as UTF-8" in r.stderr
+    spec = tmp_path / "特征.yaml"
+    spec.write_text("entity: 客户编号\nevent_time: 账单月\nobservation_date: 观察日\n"
+                    "features:\n  - {name: 最大逾期_6m, agg: max, column: 还款状态, windows: [6m]}\n", encoding="gbk")
+    events = tmp_path / "账单.csv"
+    st = pd.read_csv(SHARED_DATA / "uci_taiwan" / "statements.csv", nrows=600)
+    st.columns = ["客户编号", "账单月", "账单金额", "还款金额", "还款状态"]
+    st.to_csv(events, index=False)
+    r = _cli("features", "--events", events, "--spec", spec, "--as-of", "2005-09-30", "--out", tmp_path / "f.csv")
+    # was: "internal error: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xbf in position 8"
+    assert r.returncode == 2 and "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "spec file is not UTF-8 text (line 1; it reads as GBK/GB18030" in r.stderr
+    spec.write_text(spec.read_text(encoding="gbk"), encoding="utf-8")
+    r = _cli("features", "--events", events, "--spec", spec, "--as-of", "2005-09-30", "--out", tmp_path / "f.csv")
+    assert r.returncode == 0, r.stderr
+    out = pd.read_csv(tmp_path / "f.csv")
+    assert out["最大逾期_6m"].tolist() == st.groupby("客户编号")["还款状态"].max().tolist()
+
+
+def test_a_condition_starting_with_a_backtick_unquoted_in_yaml_says_to_quote_it(chinese_bundle, tmp_path):
+    pol = tmp_path / "策略.yaml"
+    pol.write_text('version: "zh-1"\ncutoffs: {approve: 560, review: 530}\nrules:\n'
+                   "  - code: P02\n    when: `3个月最大逾期` >= 3\n    action: reject\n", encoding="utf-8")
+    r = _cli("policy", "check", pol, chinese_bundle)
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "must be in quotes in YAML" in err
+    pol.write_text(pol.read_text(encoding="utf-8").replace("when: `3个月最大逾期` >= 3", 'when: "`3个月最大逾期` >= 3"'),
+                   encoding="utf-8")
+    assert _cli("policy", "check", pol, chinese_bundle).returncode == 0

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from creditflow.data.errors import DataError
+from creditflow.data.textfile import utf8_text, yaml_hint
 from creditflow.features.expr import Expression
 from creditflow.features.flatten import FlattenOptions
 from creditflow.features.tags import TagRules
@@ -170,9 +171,9 @@ class BehaviourSpec:
         if not path.exists():
             raise SpecError("no such spec file", file=str(path))
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(utf8_text(path.read_bytes(), path, "spec file", SpecError))
         except yaml.YAMLError as exc:
-            raise SpecError(f"cannot parse YAML: {exc}", file=str(path)) from None
+            raise SpecError(f"cannot parse YAML: {exc}", file=str(path), hint=yaml_hint(exc)) from None
         try:
             return cls.from_dict(data)
         except DataError as exc:
