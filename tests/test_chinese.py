@@ -10,9 +10,11 @@ import sys
 import pandas as pd
 import pytest
 
+from creditflow.data.dictionary import read_dictionary
+from creditflow.data.io import read_table
 from creditflow.policy import PolicyError, policy_from_dict
 from creditflow.policy.expr import Condition, ConditionError
-from tests.conftest import SHARED_DATA, UCI, UCI_TARGET
+from tests.conftest import SHARED_DATA, UCI, UCI_TARGET, YINLIAN
 
 EDUCATION = {1: "硕士", 2: "本科", 3: "高中", 4: "其他", 0: "未知", 5: "未知", 6: "未知"}
 MARRIAGE = {1: "已婚", 2: "未婚", 3: "其他", 0: "未知"}
@@ -140,3 +142,15 @@ def test_a_condition_starting_with_a_backtick_unquoted_in_yaml_says_to_quote_it(
     pol.write_text(pol.read_text(encoding="utf-8").replace("when: `3个月最大逾期` >= 3", 'when: "`3个月最大逾期` >= 3"'),
                    encoding="utf-8")
     assert _cli("policy", "check", pol, chinese_bundle).returncode == 0
+
+
+# ------------------------------------------------------------------------------ dictionaries and encodings
+@pytest.mark.parametrize("var, meaning", [("字段名称", "字段含义"), ("变量名称", "中文名称"), ("字段代码", "字段说明")])
+def test_a_dictionary_with_common_chinese_headers_is_read(tmp_path, var, meaning):
+    src = pd.read_csv(SHARED_DATA / "yinlian" / "field_dictionary.csv")
+    path = tmp_path / "字段解释.xlsx"
+    src.rename(columns={"var": var, "meaning": meaning}).to_excel(path, index=False, sheet_name="字段解释")
+    d = read_dictionary(path)
+    assert d.meaning("x_001") == "性别" and len(d) == src["meaning"].notna().sum()
+    data = read_table(YINLIAN, target="y", id="user_id", dictionary=path)
+    assert data.dictionary.meaning("x_002") == "年龄"
