@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from creditflow.data.dictionary import read_dictionary
+from creditflow.data.errors import DataError
 from creditflow.data.io import read_table
 from creditflow.policy import PolicyError, policy_from_dict
 from creditflow.policy.expr import Condition, ConditionError
@@ -154,3 +155,20 @@ def test_a_dictionary_with_common_chinese_headers_is_read(tmp_path, var, meaning
     assert d.meaning("x_001") == "性别" and len(d) == src["meaning"].notna().sum()
     data = read_table(YINLIAN, target="y", id="user_id", dictionary=path)
     assert data.dictionary.meaning("x_002") == "年龄"
+
+
+def test_a_csv_of_utf8_and_gbk_lines_names_where_each_reading_fails(tmp_path):
+    t = chinese_table(slice(0, 200))
+    lines = t.to_csv(index=False).encode("utf-8").split(b"\n")
+    lines[51] = lines[51].decode("utf-8").encode("gbk")   # a row pasted in from a GBK export
+    path = tmp_path / "混合.csv"
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(DataError) as err:
+        read_table(path, target="逾期标签")
+    assert "UTF-8 (first failing at line 52, after '51," in str(err.value)
+    gbk = tmp_path / "样本.csv"
+    t.to_csv(gbk, index=False, encoding="gbk")
+    with pytest.raises(DataError) as err:
+        read_table(gbk, target="逾期标签", encoding="utf-8")
+    assert "line 1" in str(err.value) and "it reads as GBK/GB18030: leave --encoding out" in str(err.value)
+    assert read_table(gbk, target="逾期标签", id="用户编号").X.shape == (200, 10)

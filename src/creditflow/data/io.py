@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Sequence
@@ -44,19 +45,41 @@ def decode_text(path: Path, data: bytes, encoding: str | None) -> str:
     if encoding:
         try:
             return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
+        except UnicodeDecodeError as exc:
+            hint = None
+            if codecs.lookup(encoding).name != "gb18030":
+                try:
+                    data.decode("gb18030")
+                    hint = "it reads as GBK/GB18030: leave --encoding out, or pass --encoding gbk"
+                except UnicodeDecodeError:
+                    pass
+            raise DataError(f"cannot decode as {encoding}: {exc.reason} at {_byte_place(data, exc.start)}",
+                            file=str(path), hint=hint) from None
+        except LookupError as exc:
             raise DataError(f"cannot decode as {encoding}: {exc}", file=str(path)) from None
+    failed: list[str] = []
     for enc in ENCODINGS:
         try:
             text = data.decode(enc)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            failed.append(_byte_place(data, exc.start))
             continue
         if enc != ENCODINGS[0]:
             chars = {c for c in set(text) if ord(c) > 0x7F}
             _check_looks_chinese(path, text, chars)
             _check_not_big5(path, text, data, chars)
         return text
-    raise DataError("cannot decode the file as UTF-8 or GBK/GB18030", file=str(path), hint="pass --encoding")
+    # a file of both (a UTF-8 export with rows pasted in from a GBK one) fails each at another place: name both
+    raise DataError(f"cannot decode the file as UTF-8 (first failing at {failed[0]}) or GBK/GB18030 (at {failed[1]})",
+                    file=str(path), hint="pass --encoding, or re-save the lines named in one encoding")
+
+
+def _byte_place(data: bytes, at: int) -> str:
+    """Where byte `at` of a file is, for a person: its line (the header is line 1) and the text before it there."""
+    line = data.count(b"\n", 0, at) + 1
+    start = data.rfind(b"\n", 0, at) + 1
+    before = data[max(start, at - 30):at].decode("utf-8", "ignore").replace("\r", "")
+    return f"line {line}, after {before!r}" if before else f"line {line}, at its start"
 
 
 def _check_looks_chinese(path: Path, text: str, chars: set[str]) -> None:
