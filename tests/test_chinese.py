@@ -172,3 +172,21 @@ def test_a_csv_of_utf8_and_gbk_lines_names_where_each_reading_fails(tmp_path):
         read_table(gbk, target="逾期标签", encoding="utf-8")
     assert "line 1" in str(err.value) and "it reads as GBK/GB18030: leave --encoding out" in str(err.value)
     assert read_table(gbk, target="逾期标签", id="用户编号").X.shape == (200, 10)
+
+
+def test_a_misspelt_chinese_column_is_refused_naming_the_column_meant(chinese_bundle, tmp_path):
+    path = tmp_path / "样本.csv"
+    chinese_table(slice(0, 1000)).to_csv(path, index=False)
+    with pytest.raises(DataError, match="id column not found \\(did you mean '用户编号'\\?\\)"):
+        read_table(path, target="逾期标签", id="用户编码")
+    with pytest.raises(DataError, match="categorical column not found \\(did you mean '学历'\\?\\)"):
+        read_table(path, target="逾期标签", id="用户编号", categorical=["学力"])
+    # ASCII parentheses typed for the header's full-width ones: the same name but for width
+    with pytest.raises(DataError, match="\\(did you mean '还款状态（8月）'\\?\\)"):
+        read_table(path, target="逾期标签", id="用户编号", exclude=["还款状态(8月)"])
+    r = _cli("train", path, "--target", "逾期标签", "--id", "用户编号", "--no-report", "--out", tmp_path / "o",
+             "--param", "binning.monotonic.3月最大逾期=ascending")
+    assert r.returncode == 2 and "(did you mean '3个月最大逾期'?)" in r.stderr, r.stderr
+    r = _cli("score", chinese_bundle, path, "--id", "用户编码", "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "no column '用户编码' to carry as the id (did you mean '用户编号'?)" in r.stderr, r.stderr
+    assert not (tmp_path / "s.csv").exists()

@@ -921,6 +921,31 @@ def text_columns(schema: dict) -> list[str]:
     return [f["name"] for f in schema.get("fields", []) if f.get("type") == "string" and "name" in f]
 
 
+def closest_column(name: str, columns: Sequence[Any]) -> str | None:
+    """The column `name` most likely meant: the same text but for letter width, case and spaces (`还款状态(8月)`
+    typed for the header's `还款状态（8月）`, `ＡＧＥ` for `AGE`), else the closest by `difflib` (`用户编码` for
+    `用户编号`), else None."""
+    import difflib
+    import unicodedata
+
+    def norm(text: object) -> str:
+        return "".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+
+    names = [str(c) for c in columns if str(c) != name]
+    same = [c for c in names if norm(c) == norm(name)]
+    if same:
+        return same[0]
+    by_norm = {norm(c): c for c in names}
+    close = difflib.get_close_matches(norm(name), list(by_norm), n=1, cutoff=0.5)
+    return by_norm[close[0]] if close else None
+
+
+def did_you_mean(name: str, columns: Sequence[Any]) -> str:
+    """' (did you mean 'X'?)' for the closest column (see `closest_column`), or ''."""
+    close = closest_column(name, columns)
+    return f" (did you mean {close!r}?)" if close is not None else ""
+
+
 def check_roles(
     columns: list[str],
     source: str | None,
@@ -940,12 +965,12 @@ def check_roles(
              "the header" if len(columns) > 1 and unnamed >= len(columns) / 2 else None)
     for role, col in roles:
         if col not in columns:
-            raise DataError(f"{role} column not found; {listing}", file=source, column=col,
+            raise DataError(f"{role} column not found{did_you_mean(col, columns)}; {listing}", file=source, column=col,
                             hint=title or misread_hint(columns))
     unknown = [c for c in exclude or [] if c not in columns]
     if unknown:  # a typo would leave the column in the model
-        raise DataError(f"--exclude (exclude=) names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
-                        file=source, column=unknown[0])
+        raise DataError(f"--exclude (exclude=) names {len(unknown)} column(s) the table does not have: {unknown}"
+                        f"{did_you_mean(unknown[0], columns)}; {listing}", file=source, column=unknown[0])
     named = [(r, c) for r, c in roles if r in ("target", "id", "time")]
     for i, (role, col) in enumerate(named):
         other = next((r for r, c in named[:i] if c == col), None)
