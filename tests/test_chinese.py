@@ -190,3 +190,30 @@ def test_a_misspelt_chinese_column_is_refused_naming_the_column_meant(chinese_bu
     r = _cli("score", chinese_bundle, path, "--id", "用户编码", "--out", tmp_path / "s.csv")
     assert r.returncode == 2 and "no column '用户编码' to carry as the id (did you mean '用户编号'?)" in r.stderr, r.stderr
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_feature_filter_on_a_chinese_column_name_without_backticks_says_to_backtick_it(tmp_path):
+    st = pd.read_csv(SHARED_DATA / "uci_taiwan" / "statements.csv", nrows=600)
+    st.columns = ["客户编号", "账单月", "账单 金额", "还款金额/元", "还款状态"]
+    events = tmp_path / "账单.csv"
+    st.to_csv(events, index=False)
+    spec = tmp_path / "特征.yaml"
+
+    def run(condition: str) -> subprocess.CompletedProcess:
+        spec.write_text("entity: 客户编号\nevent_time: 账单月\nobservation_date: 观察日\nfeatures:\n"
+                        f"  - {{name: 还款次数_6m, agg: count, filter: \"{condition}\", windows: [6m]}}\n", encoding="utf-8")
+        return _cli("features", "--events", events, "--spec", spec, "--as-of", "2005-09-30", "--out", tmp_path / "f.csv")
+
+    # a slash reads as division: the refusal named '还款金额' and '元' as missing columns, never the one meant
+    r = run("还款金额/元 > 0")
+    assert r.returncode == 2 and "the data has '还款金额/元': write it in backticks, `还款金额/元`" in r.stderr, r.stderr
+    # a space or full-width parentheses: was only "invalid syntax" / "invalid character '（' (U+FF08)"
+    r = run("账单 金额 > 0")
+    assert r.returncode == 2 and "write it in backticks: `账单 金额`" in r.stderr, r.stderr
+    r = run("还款金额（元） > 0")
+    assert r.returncode == 2 and "write it in backticks: `还款金额（元）`" in r.stderr, r.stderr
+    r = run("`还款金额/元` > 0 and `账单 金额` > 0")
+    assert r.returncode == 0, r.stderr
+    both = (st["还款金额/元"] > 0) & (st["账单 金额"] > 0)
+    got = pd.read_csv(tmp_path / "f.csv").set_index("客户编号")["还款次数_6m"]
+    assert got.to_dict() == both.groupby(st["客户编号"]).sum().to_dict()

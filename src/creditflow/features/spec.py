@@ -321,14 +321,14 @@ def _window(value: object, where: str) -> Window:
     try:
         return Window.parse(value)
     except DataError as exc:
-        raise SpecError(f"{where}: {exc.reason}") from None
+        raise SpecError(f"{where}: {exc.reason}", hint=exc.hint) from None
 
 
 def _expression(text: object, where: str) -> Expression:
     try:
         return Expression.parse(text)  # type: ignore[arg-type]
     except DataError as exc:
-        raise SpecError(f"{where}: {exc.reason}") from None
+        raise SpecError(f"{where}: {exc.reason}", hint=exc.hint) from None
 
 
 def _condition(text: object, where: str) -> Expression:
@@ -337,7 +337,7 @@ def _condition(text: object, where: str) -> Expression:
     try:
         expr.check(condition=True)
     except DataError as exc:
-        raise SpecError(f"{where}: {exc.reason}") from None
+        raise SpecError(f"{where}: {exc.reason}", hint=exc.hint) from None
     return expr
 
 
