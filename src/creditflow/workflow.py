@@ -344,7 +344,10 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         frame, source = read_frame(data, encoding=encoding, sheet=sheet, text=text_columns(schema), ids=ids), str(data)
     with naming_sheet(source, sheet):  # the columns may be on another sheet
         if id_column is not None and id_column not in frame.columns:
-            raise SchemaError(f"no column {id_column!r} to carry as the id", file=source, column=id_column)
+            from creditflow.data.io import did_you_mean
+
+            raise SchemaError(f"no column {id_column!r} to carry as the id{did_you_mean(id_column, frame.columns)}",
+                              file=source, column=id_column)
         missing = [v for v in model.features_ if v not in frame.columns]
         if missing:
             raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source,

@@ -274,8 +274,10 @@ def column_names(value: Any, what: str, columns: Sequence[str] | None = None) ->
         known = set(columns)
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise CreditflowError(f"{what} names {len(unknown)} column(s) not in the data: {unknown[:10]}",
-                                  column=unknown[0])
+            from creditflow.data.io import did_you_mean
+
+            raise CreditflowError(f"{what} names {len(unknown)} column(s) not in the data: {unknown[:10]}"
+                                  f"{did_you_mean(unknown[0], list(columns))}", column=unknown[0])
     return names
 
 
@@ -480,8 +482,11 @@ class BinningProcess(TransformerMixin, BaseEstimator):
         given = {str(k): v for k, v in settings.monotonic.items() if str(k) != ALL_COLUMNS}
         unknown = [c for c in given if c not in set(columns)]
         if unknown:
+            from creditflow.data.io import did_you_mean
+
             raise CreditflowError(f"binning.monotonic names {len(unknown)} column(s) not in the data: {unknown[:10]} "
-                                  "(or excluded, or the target / id / time column)", column=unknown[0])
+                                  "(or excluded, or the target / id / time column)"
+                                  f"{did_you_mean(unknown[0], list(columns))}", column=unknown[0])
         cats = set(categorical)
         for var, trend in given.items():
             if trend not in ("ascending", "descending"):

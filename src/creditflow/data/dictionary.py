@@ -11,8 +11,11 @@ import pandas as pd
 from creditflow.data.errors import DataError
 
 # Header words that mark the variable-name and meaning columns, lower-cased.
-_VARIABLE_HEADERS = ("variable", "var", "field", "column", "name", "变量名", "变量", "字段名", "字段", "特征")
-_MEANING_HEADERS = ("meaning", "description", "label", "desc", "变量解释", "字段解释", "含义", "解释", "说明", "中文名")
+_VARIABLE_HEADERS = ("variable", "var", "field", "column", "name", "变量名", "变量", "字段名", "字段", "特征",
+                     "变量名称", "字段名称", "变量代码", "字段代码", "列名")
+_MEANING_HEADERS = ("meaning", "description", "label", "desc", "变量解释", "字段解释", "含义", "解释", "说明", "中文名",
+                    "变量含义", "字段含义", "中文含义", "中文名称", "变量说明", "字段说明", "变量描述", "字段描述", "描述",
+                    "业务含义")
 _LOGIC_HEADERS = ("logic", "business logic", "业务逻辑说明", "业务逻辑", "取值说明")
 _CATEGORY_HEADERS = ("category", "cat", "group", "变量分类", "分类", "类别")
 _HEADER_HINT = "expected headers such as 'variable'/'meaning' or '变量名'/'变量解释'"

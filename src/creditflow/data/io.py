@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Sequence
@@ -44,19 +45,41 @@ def decode_text(path: Path, data: bytes, encoding: str | None) -> str:
     if encoding:
         try:
             return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
+        except UnicodeDecodeError as exc:
+            hint = None
+            if codecs.lookup(encoding).name != "gb18030":
+                try:
+                    data.decode("gb18030")
+                    hint = "it reads as GBK/GB18030: leave --encoding out, or pass --encoding gbk"
+                except UnicodeDecodeError:
+                    pass
+            raise DataError(f"cannot decode as {encoding}: {exc.reason} at {_byte_place(data, exc.start)}",
+                            file=str(path), hint=hint) from None
+        except LookupError as exc:
             raise DataError(f"cannot decode as {encoding}: {exc}", file=str(path)) from None
+    failed: list[str] = []
     for enc in ENCODINGS:
         try:
             text = data.decode(enc)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            failed.append(_byte_place(data, exc.start))
             continue
         if enc != ENCODINGS[0]:
             chars = {c for c in set(text) if ord(c) > 0x7F}
             _check_looks_chinese(path, text, chars)
             _check_not_big5(path, text, data, chars)
         return text
-    raise DataError("cannot decode the file as UTF-8 or GBK/GB18030", file=str(path), hint="pass --encoding")
+    # a file of both (a UTF-8 export with rows pasted in from a GBK one) fails each at another place: name both
+    raise DataError(f"cannot decode the file as UTF-8 (first failing at {failed[0]}) or GBK/GB18030 (at {failed[1]})",
+                    file=str(path), hint="pass --encoding, or re-save the lines named in one encoding")
+
+
+def _byte_place(data: bytes, at: int) -> str:
+    """Where byte `at` of a file is, for a person: its line (the header is line 1) and the text before it there."""
+    line = data.count(b"\n", 0, at) + 1
+    start = data.rfind(b"\n", 0, at) + 1
+    before = data[max(start, at - 30):at].decode("utf-8", "ignore").replace("\r", "")
+    return f"line {line}, after {before!r}" if before else f"line {line}, at its start"
 
 
 def _check_looks_chinese(path: Path, text: str, chars: set[str]) -> None:
@@ -898,6 +921,31 @@ def text_columns(schema: dict) -> list[str]:
     return [f["name"] for f in schema.get("fields", []) if f.get("type") == "string" and "name" in f]
 
 
+def closest_column(name: str, columns: Sequence[Any]) -> str | None:
+    """The column `name` most likely meant: the same text but for letter width, case and spaces (`还款状态(8月)`
+    typed for the header's `还款状态（8月）`, `ＡＧＥ` for `AGE`), else the closest by `difflib` (`用户编码` for
+    `用户编号`), else None."""
+    import difflib
+    import unicodedata
+
+    def norm(text: object) -> str:
+        return "".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+
+    names = [str(c) for c in columns if str(c) != name]
+    same = [c for c in names if norm(c) == norm(name)]
+    if same:
+        return same[0]
+    by_norm = {norm(c): c for c in names}
+    close = difflib.get_close_matches(norm(name), list(by_norm), n=1, cutoff=0.5)
+    return by_norm[close[0]] if close else None
+
+
+def did_you_mean(name: str, columns: Sequence[Any]) -> str:
+    """' (did you mean 'X'?)' for the closest column (see `closest_column`), or ''."""
+    close = closest_column(name, columns)
+    return f" (did you mean {close!r}?)" if close is not None else ""
+
+
 def check_roles(
     columns: list[str],
     source: str | None,
@@ -917,12 +965,12 @@ def check_roles(
              "the header" if len(columns) > 1 and unnamed >= len(columns) / 2 else None)
     for role, col in roles:
         if col not in columns:
-            raise DataError(f"{role} column not found; {listing}", file=source, column=col,
+            raise DataError(f"{role} column not found{did_you_mean(col, columns)}; {listing}", file=source, column=col,
                             hint=title or misread_hint(columns))
     unknown = [c for c in exclude or [] if c not in columns]
     if unknown:  # a typo would leave the column in the model
-        raise DataError(f"--exclude (exclude=) names {len(unknown)} column(s) the table does not have: {unknown}; {listing}",
-                        file=source, column=unknown[0])
+        raise DataError(f"--exclude (exclude=) names {len(unknown)} column(s) the table does not have: {unknown}"
+                        f"{did_you_mean(unknown[0], columns)}; {listing}", file=source, column=unknown[0])
     named = [(r, c) for r, c in roles if r in ("target", "id", "time")]
     for i, (role, col) in enumerate(named):
         other = next((r for r, c in named[:i] if c == col), None)

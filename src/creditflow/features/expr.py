@@ -73,6 +73,23 @@ class KindError(ExpressionError):
         self.text = text
 
 
+# a run of words joined by spaces or by characters no identifier holds (`还款 金额`, `还款金额（元）`, `3个月逾期`)
+_ODD_NAME = re.compile(r"(?<![\w`'\"])(?:\d+[^\W\d]\w*|[^\W\d]\w*(?:(?:[ \u3000]+|[（）()/%.\-])+\w+[）)]?)+)")
+
+
+def _name_hint(text: str) -> str | None:
+    """For an expression that does not parse: a column name that is not an identifier, written without
+    backticks, is the usual cause in a Chinese spec. Name the first such run, or say the rule."""
+    outside = _BACKTICK.sub(lambda m: " " * len(m.group(0)), re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), text))
+    for m in _ODD_NAME.finditer(outside):
+        words = m.group(0).split()
+        if not any(w.lower() in ("and", "or", "not", "in", "is") for w in words):
+            return f"if {m.group(0)!r} is one column's name, write it in backticks: `{m.group(0)}`"
+    if any(c in text for c in "（），"):
+        return "full-width punctuation (（ ） ，): write ASCII ( ) , or, in a column's name, backtick the name"
+    return None
+
+
 @dataclass(frozen=True)
 class Expression:
     """A parsed, validated expression; `text` is what the user wrote."""
@@ -98,7 +115,7 @@ class Expression:
         try:
             tree = ast.parse(source, mode="eval").body
         except SyntaxError as exc:
-            raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
+            raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}", hint=_name_hint(text)) from None
         _check(tree, text)
         return cls(text=text, tree=tree, names=names)
 

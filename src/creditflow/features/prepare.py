@@ -46,8 +46,18 @@ def _require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str | No
             f"column not found, needed by {needed[missing[0]]}"
             + (f" ({len(missing)} missing: {missing})" if len(missing) > 1 else "")
             + f"; the data has {shown}" + (" ..." if frame.shape[1] > 15 else ""),
-            file=file, column=missing[0],
+            file=file, column=missing[0], hint=_split_name_hint(frame.columns, missing),
         )
+
+
+def _split_name_hint(columns: pd.Index, missing: list[str]) -> str | None:
+    """`收入/月 > 0` written without backticks reads as 收入 divided by 月: when one column of the data holds
+    every missing name and is no identifier, say to backtick it."""
+    whole = [str(c) for c in columns if not str(c).isidentifier() and all(m in str(c) for m in missing)]
+    if not whole:
+        return None
+    return (f"the data has {whole[0]!r}: write it in backticks, `{whole[0]}`; without them its / - ( ) or spaces "
+            "read as operators")
 
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)

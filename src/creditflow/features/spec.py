@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from creditflow.data.errors import DataError
+from creditflow.data.textfile import utf8_text, yaml_hint
 from creditflow.features.expr import Expression
 from creditflow.features.flatten import FlattenOptions
 from creditflow.features.tags import TagRules
@@ -170,9 +171,9 @@ class BehaviourSpec:
         if not path.exists():
             raise SpecError("no such spec file", file=str(path))
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(utf8_text(path.read_bytes(), path, "spec file", SpecError))
         except yaml.YAMLError as exc:
-            raise SpecError(f"cannot parse YAML: {exc}", file=str(path)) from None
+            raise SpecError(f"cannot parse YAML: {exc}", file=str(path), hint=yaml_hint(exc)) from None
         try:
             return cls.from_dict(data)
         except DataError as exc:
@@ -320,14 +321,14 @@ def _window(value: object, where: str) -> Window:
     try:
         return Window.parse(value)
     except DataError as exc:
-        raise SpecError(f"{where}: {exc.reason}") from None
+        raise SpecError(f"{where}: {exc.reason}", hint=exc.hint) from None
 
 
 def _expression(text: object, where: str) -> Expression:
     try:
         return Expression.parse(text)  # type: ignore[arg-type]
     except DataError as exc:
-        raise SpecError(f"{where}: {exc.reason}") from None
+        raise SpecError(f"{where}: {exc.reason}", hint=exc.hint) from None
 
 
 def _condition(text: object, where: str) -> Expression:
@@ -336,7 +337,7 @@ def _condition(text: object, where: str) -> Expression:
     try:
         expr.check(condition=True)
     except DataError as exc:
-        raise SpecError(f"{where}: {exc.reason}") from None
+        raise SpecError(f"{where}: {exc.reason}", hint=exc.hint) from None
     return expr
 
 

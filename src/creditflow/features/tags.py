@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from creditflow.data.errors import DataError
+from creditflow.data.textfile import utf8_text, yaml_hint
 from creditflow.features.expr import Expression
 
 
@@ -85,12 +86,12 @@ class TagRules:
         if not path.exists():
             raise DataError("no such tag rule file", file=str(path))
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(utf8_text(path.read_bytes(), path, "tag rule file", DataError))
             return cls.from_dict(data)
         except yaml.YAMLError as exc:
-            raise DataError(f"cannot parse YAML: {exc}", file=str(path)) from None
+            raise DataError(f"cannot parse YAML: {exc}", file=str(path), hint=yaml_hint(exc)) from None
         except DataError as exc:
-            raise DataError(exc.reason, file=str(path), column=exc.column) from None
+            raise DataError(exc.reason, file=str(path), column=exc.column, hint=exc.hint) from None
 
     def to_dict(self) -> dict:
         """JSON-serialisable form; `from_dict(to_dict())` gives equal rules."""

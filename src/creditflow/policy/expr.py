@@ -140,7 +140,8 @@ def tokenize(text: str) -> list[Token]:
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
             start = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
-            raise ConditionError(f"unexpected character {text[start]!r} at position {start + 1} in {text!r}")
+            raise ConditionError(f"unexpected character {text[start]!r} at position {start + 1} in {text!r}"
+                                 + _character_hint(text, start))
         kind = m.lastgroup or ""
         value = m.group(kind)
         start = m.start(kind)
@@ -159,6 +160,37 @@ def tokenize(text: str) -> list[Token]:
         pos = m.end()
     tokens.append(Token("end", "", len(text)))
     return tokens
+
+
+# characters that end a name written without backticks in a hint (operators, quotes, commas, brackets)
+_NAME_STOP = "<>=!,'\"`[]"
+# full-width punctuation a Chinese input method types, and the ASCII the language reads
+_FULL_WIDTH = {"（": "(", "）": ")", "，": ",", "＝": "=", "＜": "<", "＞": ">", "！": "!", "“": '"', "”": '"',
+               "‘": "'", "’": "'", "［": "[", "］": "]", "｀": "`"}
+
+
+def _backtick_hint(name: str) -> str:
+    return (f" (if {name!r} is one field's name, write it in backticks: `{name}`; a name that is not an "
+            "identifier — spaces, a leading digit, punctuation such as / ( ) （ ） — goes in backticks)")
+
+
+def _character_hint(text: str, start: int) -> str:
+    """Why a character the language does not know is there: part of a field's name written without
+    backticks (`收入/月`, `还款状态（8月）`), or full-width punctuation (（ ， ＝) where ASCII was meant."""
+    if start > 0 and not text[start - 1].isspace() and text[start - 1] not in _NAME_STOP + "()":
+        begin = start
+        while begin > 0 and not text[begin - 1].isspace() and text[begin - 1] not in _NAME_STOP + "()":
+            begin -= 1
+        end = start
+        while end < len(text) and not text[end].isspace() and text[end] not in _NAME_STOP:
+            end += 1
+        name = text[begin:end]
+        if name and not name[0].isdigit() or any(c.isalpha() for c in name):
+            return _backtick_hint(name)
+    ascii_ = _FULL_WIDTH.get(text[start])
+    if ascii_ is not None:
+        return f" (full-width {text[start]!r}: write the ASCII {ascii_!r})"
+    return ""
 
 
 class _Parser:
@@ -193,7 +225,30 @@ class _Parser:
 
     def fail(self, why: str) -> None:
         got = "the end" if self.tok.kind == "end" else repr(self.tok.text)
-        raise ConditionError(f"{why} but found {got} at position {self.tok.pos + 1} in {self.text!r}")
+        raise ConditionError(f"{why} but found {got} at position {self.tok.pos + 1} in {self.text!r}"
+                             + self._name_hint())
+
+    def _name_hint(self) -> str:
+        """When the token that failed continues a bare name or number before it (`3个月最大逾期`, `最近 还款状态`,
+        `账单金额(9月)`), the text was most likely one field's name that is not an identifier: say to backtick it."""
+        tok = self.tok
+        prev = self.tokens[self.i - 1] if self.i > 0 else None
+        if prev is None or prev.kind not in ("name", "number") or self.text[prev.pos] == "`":
+            return ""
+        if self.i >= 2 and self.tokens[self.i - 2].kind == "op":
+            return ""  # `PAY_0 >= 3 AGE`: the name or number is a comparison's right side, complete
+        adjacent = tok.pos == prev.pos + len(prev.text)
+        if prev.kind == "number" and not (adjacent and prev.text[-1].isdigit()):
+            return ""
+        if not (tok.kind == "name" and self.text[tok.pos] != "`" or adjacent and tok.kind in ("punct", "number")):
+            return ""
+        end = tok.pos
+        while end < len(self.text) and not self.text[end].isspace() and self.text[end] not in _NAME_STOP:
+            end += 1
+        if tok.kind == "punct" and tok.text == "(":  # `账单金额(9月)`: through the closing parenthesis
+            close = self.text.find(")", tok.pos)
+            end = close + 1 if close > 0 else end
+        return _backtick_hint(self.text[prev.pos:end].strip())
 
     # grammar
     def parse(self) -> Node:

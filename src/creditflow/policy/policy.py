@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from creditflow.data.errors import CreditflowError
+from creditflow.data.textfile import utf8_text, yaml_hint
 from creditflow.policy.expr import Condition, ConditionError
 
 DECISIONS = ("approve", "review", "reject")
@@ -142,10 +143,15 @@ class Policy:
                         file=self.source, hint="act on the score with cutoffs: (approve / review), not with a rule",
                     )
                 if name not in types:
+                    import difflib
+
+                    close = difflib.get_close_matches(name, list(types), n=1, cutoff=0.5)
+                    kind = "string" if "text" in kinds else "number"
+                    hint = f"declare it, e.g. fields: {{{name}: {{type: {kind}}}}}"
                     raise PolicyError(
                         f"rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is neither a model input "
-                        "nor declared under 'fields:'", file=self.source,
-                        hint=f"declare it, e.g. fields: {{{name}: {{type: number}}}}",
+                        "nor declared under 'fields:'" + (f"; did you mean {close[0]!r}?" if close else ""),
+                        file=self.source, hint=hint,
                     )
                 kind = types[name]
                 if kind == "number" and "text" in kinds:
@@ -252,14 +258,14 @@ def load_policy(path: str | Path) -> Policy:
     if len(data) > MAX_POLICY_BYTES:
         raise PolicyError(f"policy file is larger than {MAX_POLICY_BYTES:,} bytes", file=str(path))
     try:
-        doc = yaml.load(data.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except UnicodeDecodeError:
-        raise PolicyError("policy file is not UTF-8 text", file=str(path)) from None
+        doc = yaml.load(utf8_text(data, path, "policy file", PolicyError),  # noqa: S506 (a SafeLoader)
+                        Loader=_UniqueKeyLoader)
     except _RepeatedKey as exc:
         raise PolicyError(str(exc), file=str(path),
                           hint="YAML would silently keep the last one: write each key once") from None
     except yaml.YAMLError as exc:
-        raise PolicyError(f"not valid YAML: {' '.join(str(exc).split())}", file=str(path)) from None
+        raise PolicyError(f"not valid YAML: {' '.join(str(exc).split())}", file=str(path),
+                          hint=yaml_hint(exc)) from None
     return policy_from_dict(doc, source=str(path))
 
 
