@@ -140,6 +140,10 @@ def test_the_bad_value_given_at_training_is_remembered(runner, shared_data, tmp_
     assert result.exit_code == 0, result.output
     auc = float(result.output.split("AUC ")[1].split()[0])
     assert auc > 0.75  # read the other way round (1 = bad) it would be below 0.5
+    import html
+
+    page = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert "Bad: the target's value '2' (--bad); the other value is good." in page and "Bad = 1" not in page
     result = runner.invoke(app, ["compare", model, model, str(path)])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["monitor", model, str(path), "--min-rows", "0", "--out", str(tmp_path / "m.html"),

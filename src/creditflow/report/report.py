@@ -204,7 +204,7 @@ def build_report(
                                binning_flags=sm.binning_flags(view, samples) if view.has_binning else None)
     sections = [
         fnd.findings_section(rows, cards, disc_sec.blocks[0], [Note(fit[2], "warn")] if fit else None),
-        sm.summary_section(view, samples, _kept_out(model, data, training)),
+        sm.summary_section(view, samples, _kept_out(model, data, training), _bad_value(model, data, training)),
         sm.selection_section(view),
         sm.model_section(view),
         sm.binning_section(view, samples),
@@ -257,6 +257,16 @@ def _declared_protected(model: Any, docs: Mapping[str, Any] | None) -> list[str]
         docs = reason_docs_of(model)
     settings = (docs or {}).get("reasons.json") or {}
     return [str(v) for v in settings.get("protected", []) or []] if isinstance(settings, Mapping) else []
+
+
+def _bad_value(model: Any, data: Mapping[str, Dataset], training: Mapping[str, Any] | None) -> str | None:
+    """The target's value read as bad (``--bad``, e.g. '逾期'), as training recorded it; None for a 0/1 target."""
+    if training is None and hasattr(model, "metadata") and hasattr(model, "model"):  # a loaded Bundle
+        training = model.metadata.get("training")
+    if training is not None:
+        return None if training.get("bad") is None else str(training["bad"])
+    first = next(iter(data.values()))
+    return getattr(first, "bad_value", None)
 
 
 def _kept_out(model: Any, data: Mapping[str, Dataset], training: Mapping[str, Any] | None) -> dict[str, str]:

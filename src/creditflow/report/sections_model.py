@@ -36,8 +36,10 @@ def drop_empty(frame: pd.DataFrame, columns: tuple[str, ...] = ("meaning",)) -> 
     return frame.drop(columns=empty)
 
 
-def summary_section(view: ModelView, samples: list[Sample], kept_out: dict[str, str] | None = None) -> Section:
-    """Samples, variables and (`kept_out`: {column: role}) the columns kept out of the model."""
+def summary_section(view: ModelView, samples: list[Sample], kept_out: dict[str, str] | None = None,
+                    bad_value: str | None = None) -> Section:
+    """Samples, variables and (`kept_out`: {column: role}) the columns kept out of the model; `bad_value`: the
+    target's value counted as bad (``--bad``), None for a 0/1 target."""
     rows = []
     for s in samples:
         period = ""
@@ -71,7 +73,10 @@ def summary_section(view: ModelView, samples: list[Sample], kept_out: dict[str, 
     order = {"model": 0, "dropped": 1, "not used": 2}
     var = var.sort_values("role", key=lambda r: r.map(order), kind="mergesort").reset_index(drop=True)
     blocks: list = [
-        Table("summary.samples", "Samples", overview, note="Bad = 1. Every sample is scored by the model as saved."),
+        Table("summary.samples", "Samples", overview,
+              note=("Bad: the target's bad value of a recognised pair (1, bad, yes, 逾期 ...; README, 'The target'). "
+                    if bad_value is None else f"Bad: the target's value '{bad_value}' (--bad); the other value is good. ")
+              + "Every sample is scored by the model as saved."),
         Table("summary.variables", "Variables", drop_empty(var),
               note=f"'distinct' counts values in the first sample ({samples[0].name}). "
                    "Missing rates are per sample."),
