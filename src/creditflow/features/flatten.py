@@ -489,9 +489,9 @@ _ARROW_OPENERS = 1_000  # "{" and "[" of a line read by Arrow: bounds its nestin
 _NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[\n")
 
 
-def _arrow_columns(text: str, options: FlattenOptions) -> dict[str, Any] | None:
+def _arrow_columns(text: str, options: FlattenOptions) -> tuple[dict[str, Any], Sequence[int]] | None:
     """JSON lines of objects and values (no lists) read by Arrow's C++ JSON reader, as ``{column: Arrow column}``
-    in the order the record walk (`flatten_profiles`) gives them, or None where only the walk gives the right
+    in the order the record walk (`flatten_profiles`) gives them and the line of each record, or None where only the walk gives the right
     table or the right error: lists, a key twice, a field of two shapes or two types, keys holding the separator,
     fields first seen after the first record (the walk orders columns by first sight), whole numbers beyond 2**53
     (Arrow reads those beyond int64 as floats), escaped surrogates, lone CR line ends, very wide or deep records,
@@ -515,7 +515,8 @@ def _arrow_columns(text: str, options: FlattenOptions) -> dict[str, Any] | None:
         table = pa_json.read_json(pa.py_buffer(data))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if not _one_record_a_line(text, table.num_rows):
+    lines = _record_lines(text, table.num_rows)
+    if lines is None:
         return None
     columns: dict[str, pa.ChunkedArray] = {}
 
@@ -545,10 +546,9 @@ def _arrow_columns(text: str, options: FlattenOptions) -> dict[str, Any] | None:
         columns[name] = column
         return True
 
-    def columns_walked(table: pa.Table) -> bool:
-        return all(walk(name, table.column(name), 0) for name in table.column_names) and bool(columns)
-
-    if any(SEP in name or not name for name in table.column_names) or not columns_walked(table):
+    if any(SEP in name or not name for name in table.column_names):
+        return None
+    if not all(walk(name, table.column(name), 0) for name in table.column_names) or not columns:
         return None
     first = text.lstrip().split("\n", 1)[0]  # the walk orders columns by first sight: all in the first record
     try:
@@ -556,25 +556,28 @@ def _arrow_columns(text: str, options: FlattenOptions) -> dict[str, Any] | None:
             return None
     except (ValueError, DataError, RecursionError):  # e.g. a BOM left by --encoding utf-8: Arrow skips it
         return None
-    return columns
+    return columns, lines
 
 
-def _one_record_a_line(text: str, n: int) -> bool:
-    """Whether each non-blank line of JSON text that Arrow read as `n` objects holds exactly one of them, as the
-    walk reads it: Arrow also reads an object written over several lines, and several objects on one line.
-    A line break inside an object is between tokens, never between a "}" and a "{", so where every non-blank
-    line starts with "{" and ends with "}" no object spans lines; n such lines then hold one object each."""
+def _record_lines(text: str, n: int) -> Sequence[int] | None:
+    """The line of each of the `n` objects Arrow read from JSON text, where each non-blank line holds exactly one of
+    them, as the walk reads it; None otherwise (Arrow also reads an object written over several lines, and several
+    objects on one line). A line break inside an object is between tokens, never between a "}" and a "{", so where
+    every non-blank line starts with "{" and ends with "}" no object spans lines; n such lines hold one each."""
     lo, hi = 0, len(text)  # the text without its leading and trailing blanks, not copied (190 MB at 1,020,000)
     while lo < hi and text[lo].isspace():
         lo += 1
     while hi > lo and text[hi - 1].isspace():
         hi -= 1
     breaks = text.count("}\n{", lo, hi) + (text.count("}\r\n{", lo, hi) if "\r" in text else 0)
-    if breaks == n - 1 and text.count("\n", lo, hi) == n - 1:
-        return True  # the usual file: every line break is one between two objects
-    lines = [line.strip() for line in re.split(r"\r\n?|\n", text)]
-    lines = [line for line in lines if line]
-    return len(lines) == n and all(line[0] == "{" and line[-1] == "}" for line in lines)
+    if breaks == n - 1 and text.count("\n", lo, hi) == n - 1:  # the usual file: every break is between two objects
+        first = text.count("\n", 0, lo) + 1  # after any blank lines at the top
+        return range(first, first + n)
+    lines = [(k, line.strip()) for k, line in enumerate(re.split(r"\r\n?|\n", text), start=1)]
+    lines = [(k, line) for k, line in lines if line]
+    if len(lines) != n or not all(line[0] == "{" and line[-1] == "}" for _, line in lines):
+        return None
+    return [k for k, _ in lines]
 
 
 def _typed_arrow(column: Any, name: str, file: str, lines: Sequence[int] | None) -> pd.Series:
@@ -628,13 +631,9 @@ def read_profiles(
     else:
         fast = _arrow_columns(text, options or FlattenOptions())
         if fast is not None:
-            n = len(next(iter(fast.values())))
-            if text.count("\n", 0, len(text.rstrip())) + 1 != n:  # blank lines: keep each record's line
-                lines_of = [k for k, line in enumerate(re.split(r"\r\n?|\n", text), start=1) if line.strip()]
-            else:
-                lines_of = range(1, n + 1)  # type: ignore[assignment]
-            flat = pd.DataFrame({c: _typed_arrow(v, c, str(path), lines_of) for c, v in fast.items()})
-            return _checked_profiles(flat, path, lines_of)
+            columns, read_lines = fast
+            flat = pd.DataFrame({c: _typed_arrow(v, c, str(path), read_lines) for c, v in columns.items()})
+            return _checked_profiles(flat, path, read_lines)
         # line ends "\r\n", "\r" or "\n" only: splitlines() also splits on U+2028, \x85 ..., characters a
         # JSON string may hold raw (pasted addresses do), and the join turned them into ","
         lines = re.split(r"\r\n?|\n", text)
