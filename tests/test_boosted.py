@@ -82,6 +82,20 @@ def test_dict_scorer_equals_vectorised_scorer(card, uci):
         card.score_row({"LIMIT_BAL": 1000})
 
 
+def test_large_batches_score_as_small_ones(card, uci):
+    """Batch scoring sums the rows in blocks: 40,000 rows (several blocks, pairs included) give the very
+    numbers of the same rows scored 700 at a time; the grade column has pandas' default text dtype."""
+    frame = pd.concat([uci.test.X] * 5, ignore_index=True).sample(40_000, random_state=1)
+    big = card.scores(frame)
+    small = pd.concat([card.scores(frame.iloc[k:k + 700]) for k in range(0, len(frame), 700)])
+    pd.testing.assert_frame_equal(big, small)
+    np.testing.assert_array_equal(big["probability"].to_numpy().view(np.int64),
+                                  small["probability"].to_numpy().view(np.int64))
+    np.testing.assert_array_equal(card.predict_score(frame), big["score"].to_numpy())
+    assert big["grade"].dtype == pd.Series(["A"]).dtype
+    assert big["grade"].tolist() == card.grades_.assign(big["score"].to_numpy()).tolist()
+
+
 def test_beats_the_classic_scorecard_on_the_same_split(card, uci):
     classic = cf.Scorecard().fit(uci.train)
     auc_boosted = roc_auc_score(uci.test.y, card.predict_proba(uci.test)[:, 1])

@@ -471,14 +471,14 @@ class BoostedScorecard(Scorecard):
             self.points_ = pd.concat([self.points_, pd.DataFrame(rows)], ignore_index=True)
 
     # ------------------------------------------------------------- scoring with interaction tables
-    def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        logit, total, idx = super()._components(frame)
-        for t, lp, pts, _, _ in self._pair_plan:
-            i = t.cell_indices(frame)
-            logit += lp[i]
-            total += pts[i]
-            idx[t.name] = i
-        return logit, total, idx
+    def _indices(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        idx = super()._indices(frame)
+        for t, *_ in self._pair_plan:
+            idx[t.name] = t.cell_indices(frame)
+        return idx
+
+    def _tables(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        return super()._tables() + [(t.name, lp, pts) for t, lp, pts, _, _ in self._pair_plan]
 
     def point_matrix(self, X: Any) -> pd.DataFrame:
         """Each row's points per variable and per interaction table ("A × B" columns); with

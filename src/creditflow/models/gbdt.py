@@ -352,7 +352,7 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         logit = self._logit(M)
         score = self.scaling_.score_from_logit(logit)
         return pd.DataFrame({"probability": 1.0 / (1.0 + np.exp(-logit)), "score": score,
-                             "grade": self.grades_.assign(score)}, index=index)
+                             "grade": self.grades_.column(score)}, index=index)
 
     def score_row(self, row: Mapping[str, Any]) -> dict:
         """Score one applicant given as a dict; the same numbers as `scores` on a one-row table."""

@@ -52,6 +52,8 @@ from creditflow.selection.filters import (
 from creditflow.selection.logistic import NewtonSums, logistic_sums, newton_logistic
 from creditflow.selection.stability import period_bin_counts, period_groups
 
+SUM_BLOCK = 16_384  # rows per block in `_sums`: its sums and indices stay in a core's cache
+
 _settings = coerce_settings
 
 
@@ -397,18 +399,20 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         return frame
 
     def _components(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Log-odds of bad, point totals and each variable's bin indices; summed in feature order. Warns of a
-        categorical variable of which every value is unseen in training (`warn_recoded`)."""
+        """Log-odds of bad, point totals and each variable's bin indices; summed in feature order."""
+        idx = self._indices(frame)
+        logit, total = self._sums(idx, len(frame))
+        return logit, total, idx
+
+    def _indices(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Each variable's bin indices. Warns of a categorical variable of which every value is unseen in
+        training (`warn_recoded`) and of an input missing on every row though on no training row."""
         n = len(frame)
-        logit = np.full(n, self.intercept_)
-        total = np.full(n, self.base_points_, dtype=np.int64)
         idx = {}
         unseen = {}
-        blank = []  # inputs missing on every row, though on no training row
-        for var, vb, lp, pts in self._compiled:
+        blank = []
+        for var, vb, _, _ in self._compiled:
             i = vb.bin_indices(frame[var])
-            logit += lp[i]
-            total += pts[i]
             idx[var] = i
             if vb.kind == "categorical" and n >= UNSEEN_MIN_ROWS:
                 unseen[var] = int(np.count_nonzero(i == len(vb.labels) - 1))  # the Unseen bin is the last
@@ -417,7 +421,30 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
                 blank.append(var)
         warn_recoded(unseen, frame)
         warn_blank(blank, n)
-        return logit, total, idx
+        return idx
+
+    def _tables(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """What `_sums` adds up, in order: each variable's per-bin log-odds and points."""
+        return [(var, lp, pts) for var, _, lp, pts in self._compiled]
+
+    def _sums(self, idx: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Log-odds of bad (intercept first, then each table in order) and point totals (int64) per row.
+
+        Each table's log-odds and points travel as one complex number, the points exact in the imaginary
+        part, so a row's cell is fetched once, not twice; rows go in blocks that stay in the processor's
+        cache. The real parts add in the same order as one float sum per table: the same bits.
+        """
+        acc = np.full(n, complex(self.intercept_, self.base_points_))
+        cells = []
+        for name, lp, pts in self._tables():
+            cell = np.empty(len(lp), dtype=complex)
+            cell.real, cell.imag = lp, pts
+            cells.append((idx[name], cell))
+        for start in range(0, n, SUM_BLOCK):
+            block = acc[start:start + SUM_BLOCK]
+            for i, cell in cells:
+                block += cell[i[start:start + SUM_BLOCK]]
+        return acc.real.copy(), acc.imag.astype(np.int64)
 
     def logodds(self, X: Any) -> np.ndarray:
         """Log-odds of bad per row."""
@@ -453,7 +480,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             {
                 "probability": 1.0 / (1.0 + np.exp(-logit)),
                 "score": score,
-                "grade": self.grades_.assign(score),
+                "grade": self.grades_.column(score),
             },
             index=frame.index,
         )

@@ -167,7 +167,7 @@ class ModelView:
                 return out.reset_index(drop=True)
         p = np.asarray(self.model.predict_proba(X[self.features]))[:, _bad_column(self.model)].astype(float)
         score = self.scaling.score_from_proba(p)
-        return pd.DataFrame({"probability": p, "score": score, "grade": self.grades.assign(score)})
+        return pd.DataFrame({"probability": p, "score": score, "grade": self.grades.column(score)})
 
     def sample(self, name: str, dataset: Dataset) -> Sample:
         self.check(name, dataset)

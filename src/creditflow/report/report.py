@@ -181,6 +181,7 @@ def build_report(
     Raises `SchemaError`/`DataError` (CLI exit 2) when a sample lacks a model column or the target.
     """
     data = _as_datasets(datasets, model)
+    record = _training_record(model, training)
     merged = FieldDictionary()
     for d in [*(x.dictionary for x in data.values()), dictionary]:
         if d is not None:
@@ -204,7 +205,7 @@ def build_report(
                                binning_flags=sm.binning_flags(view, samples) if view.has_binning else None)
     sections = [
         fnd.findings_section(rows, cards, disc_sec.blocks[0], [Note(fit[2], "warn")] if fit else None),
-        sm.summary_section(view, samples, _kept_out(model, data, training), _bad_value(model, data, training)),
+        sm.summary_section(view, samples, _kept_out(data, record), _bad_value(data, record)),
         sm.selection_section(view),
         sm.model_section(view),
         sm.binning_section(view, samples),
@@ -259,20 +260,23 @@ def _declared_protected(model: Any, docs: Mapping[str, Any] | None) -> list[str]
     return [str(v) for v in settings.get("protected", []) or []] if isinstance(settings, Mapping) else []
 
 
-def _bad_value(model: Any, data: Mapping[str, Dataset], training: Mapping[str, Any] | None) -> str | None:
-    """The target's value read as bad (``--bad``, e.g. '逾期'), as training recorded it; None for a 0/1 target."""
+def _training_record(model: Any, training: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The training record given, else a loaded bundle's own (``metadata.json``), else None."""
     if training is None and hasattr(model, "metadata") and hasattr(model, "model"):  # a loaded Bundle
-        training = model.metadata.get("training")
+        return model.metadata.get("training")
+    return training
+
+
+def _bad_value(data: Mapping[str, Dataset], training: Mapping[str, Any] | None) -> str | None:
+    """The target's value read as bad (``--bad``, e.g. '逾期'), as training recorded it; None for a 0/1 target."""
     if training is not None:
         return None if training.get("bad") is None else str(training["bad"])
     first = next(iter(data.values()))
     return getattr(first, "bad_value", None)
 
 
-def _kept_out(model: Any, data: Mapping[str, Dataset], training: Mapping[str, Any] | None) -> dict[str, str]:
+def _kept_out(data: Mapping[str, Dataset], training: Mapping[str, Any] | None) -> dict[str, str]:
     """{column: role} of the columns kept out of the model: target, id, time and those the user excluded."""
-    if training is None and hasattr(model, "metadata") and hasattr(model, "model"):  # a loaded Bundle
-        training = model.metadata.get("training")
     if training is None:
         first = next(iter(data.values()))
         training = {"target": first.target, "id_column": first.id_column, "time_column": first.time_column,
