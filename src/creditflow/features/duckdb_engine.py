@@ -216,6 +216,7 @@ class _Cells:
 
     def __init__(self, p: Plan, n_obs: int) -> None:
         self.p = p
+        self.n_obs = n_obs
         self.cells: dict[tuple[int, int], np.ndarray] = {}
         for num, den in p.cells.values():
             for m, w in (num, den) if den is not None else (num,):
@@ -232,7 +233,7 @@ class _Cells:
             values = result[f"m{m}"].to_numpy()[sel]
             out[rows[sel]] = values if out.dtype.kind == "i" else values.astype("float64")
 
-    def frame(self, spec: BehaviourSpec, n_obs: int) -> pd.DataFrame:
+    def frame(self, spec: BehaviourSpec) -> pd.DataFrame:
         """One row per observation, one column per feature, in the spec's order."""
         columns: dict[str, np.ndarray] = {}
         for name, (num, den) in self.p.cells.items():
@@ -243,7 +244,7 @@ class _Cells:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     columns[name] = self.cells[num].astype("float64") / np.where(d == 0, np.nan, d)
         ordered = {c.name: columns[c.name] for c in spec.columns}
-        return pd.DataFrame(ordered, index=pd.RangeIndex(n_obs, name=OBS_ROW), copy=False)
+        return pd.DataFrame(ordered, index=pd.RangeIndex(self.n_obs, name=OBS_ROW), copy=False)
 
 
 def _register(con: Any, events: pd.DataFrame | str, obs: pd.DataFrame) -> None:
@@ -330,7 +331,7 @@ def compute_duckdb(
     finally:
         if connection is None:
             con.close()
-    out = cells.frame(spec, n_obs)
+    out = cells.frame(spec)
     out.attrs[EVENTS_USED] = n_used
     out.attrs[OBS_WITH_EVENTS] = with_events
     return out
