@@ -585,3 +585,24 @@ def test_vif_and_grade_notes_read_true():
     assert "rest on only 1 populated grade." in text and "rows" not in text.split("grade rest")[1][:40]
     _, text = empty_grades(Grades(), np.array([500.0, 570.0, 590.0]))
     assert "rest on only 2 populated grades." in text
+
+
+def test_a_bundle_saved_with_rounded_split_labels_still_loads_with_exact_ones():
+    """Bin labels showed splits to 6 digits ("[-inf, 10068.8)" for a split at 10068.82), so rows between the two
+    sat in a bin their label left out; they now show the split exactly. A bundle saved before keys its points
+    table by the rounded labels: it loads (the points are matched bin by bin), with the exact labels."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 2, 4000)
+    y = (rng.random(4000) < np.where(x < 1.0000004, 0.1, 0.4)).astype(int)
+    card = cf.Scorecard(user_splits={"x": [1.0000004]}).fit(pd.DataFrame({"x": x}), y)
+    assert card.points_["bin"].tolist()[:2] == ["[-inf, 1.0000004)", "[1.0000004, inf)"]
+    files = json.loads(json.dumps(card.to_bundle()))
+    old = {"[-inf, 1.0000004)": "[-inf, 1)", "[1.0000004, inf)": "[1, inf)"}
+    for row in files["model.json"]["points"]:
+        row["bin"] = old.get(row["bin"], row["bin"])
+    loaded = cf.Scorecard.from_bundle(files)
+    assert loaded.points_["bin"].tolist() == card.points_["bin"].tolist()
+    assert (loaded.predict_score(pd.DataFrame({"x": x})) == card.predict_score(pd.DataFrame({"x": x}))).all()
+    files["model.json"]["points"][0]["points"] += 1
+    with pytest.raises(BundleError, match="points table does not match"):
+        cf.Scorecard.from_bundle(files)

@@ -615,8 +615,10 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             obj.woe_corr_ = pd.DataFrame([stats["woe_correlation"][v] for v in obj.features_],
                                          index=obj.features_, columns=obj.features_, dtype=float)
         obj._make_points()
-        stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
-        rebuilt = {(r.variable, r.bin): r.points for r in obj.points_.itertuples()}
+        # matched by each variable's bins in order, not by label: a bundle saved before labels showed splits
+        # exactly has "[-inf, 10068.8)" where the rebuilt table reads "[-inf, 10068.82)"
+        stored = [(r["variable"], r["points"]) for r in m["points"]]
+        rebuilt = [(r.variable, r.points) for r in obj.points_.itertuples()]
         if stored != rebuilt or obj.base_points_ != m["base_points"]:
             from creditflow.data.errors import BundleError
 
