@@ -45,6 +45,7 @@ from creditflow.selection.filters import (
     correlation,
     finish,
     mark_dropped,
+    missing_rates,
     prefilter,
     stability_step,
     unusable_variables,
@@ -200,7 +201,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             warnings.simplefilter("ignore", SmallSampleWarning)
             self.binning_ = bp.fit(frame, yv, progress=progress)
         self.binning_.dictionary_ = self.dictionary_
-        missing_rate = frame.isna().mean()
+        missing_rate = missing_rates(self.binning_.bins_)
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
                            unusable_variables(self.binning_.bins_))
         codes = {v: self.binning_.bins_[v].bin_indices(frame[v]) for v in alive_variables(report)}
