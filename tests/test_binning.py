@@ -11,7 +11,7 @@ import pytest
 from creditflow.binning import BinningProcess
 from creditflow.binning.optimal import optimal_splits, segment_stats
 from creditflow.data import CreditflowError, read_table
-from tests.conftest import GERMAN, UCI, UCI_TARGET
+from tests.conftest import GERMAN, UCI, UCI_TARGET, YINLIAN
 
 
 def _brute(g, b, max_bins, min_count, trend):
@@ -334,3 +334,40 @@ def test_a_mostly_missing_text_column_is_not_taken_for_an_identifier():
     ids = BinningProcess().fit(pd.DataFrame({"app": [f"A{i}" for i in range(n)]}), y)
     vb = ids.bins_["app"]
     assert vb.note.startswith("identifier-like") and set(vb.woe) == {0.0} and ids.iv_["app"] == 0.0
+
+
+def _label_bounds(label):
+    lo, hi = label[1:-1].split(", ")
+    return float(lo), float(hi)
+
+
+def test_every_training_row_lies_in_the_interval_its_bin_label_states():
+    # yinlian's splits are data values such as 10068.82 and 499.56624999999985; labels rounded to 6 digits
+    # ("[..., 10068.8)") put 121 training rows in a bin whose label leaves them out (x_078's 10068.81)
+    frame = pd.read_csv(YINLIAN)
+    y = frame.pop("y")
+    frame = frame.drop(columns="user_id")
+    bp = BinningProcess().fit(frame, y)
+    checked = 0
+    for name, vb in bp.bins_.items():
+        if vb.kind != "numeric" or not vb.splits:
+            continue
+        x = frame[name].to_numpy(dtype=float)
+        idx = vb.bin_indices(frame[name])
+        bounds = np.array([_label_bounds(lab) for lab in vb.labels[: vb.n_regular]])
+        regular = idx < vb.n_regular
+        lo, hi = bounds[idx[regular], 0], bounds[idx[regular], 1]
+        outside = ~((x[regular] >= lo) & (x[regular] < hi))
+        assert not outside.any(), (name, x[regular][outside][:3], np.asarray(vb.labels)[idx[regular][outside][:3]])
+        checked += 1
+    assert checked > 20
+    x_078 = bp.bins_["x_078"]
+    assert "10068.82" in " ".join(x_078.labels)
+
+
+def test_labels_show_a_split_as_the_number_it_is():
+    vb = BinningProcess(user_splits={"x": [1.0000004, 2, 1e16 + 2]}, special_values=[0.1234567]).fit(
+        pd.DataFrame({"x": [0.5, 1.0000002, 1.5, 3.0, 2e16, 0.1234567] * 20}), ([0] * 6 + [1] * 6) * 10).bins_["x"]
+    assert vb.labels == ["[-inf, 1.0000004)", "[1.0000004, 2)", "[2, 10000000000000002)",
+                         "[10000000000000002, inf)", "Missing", "Special 0.1234567"]
+    assert vb.bin_index(1.0000002) == 0

@@ -31,13 +31,19 @@ def _fmt(v: float, digits: int = 6) -> str:
 
 
 def _split_texts(splits: Sequence[float]) -> list[str]:
-    """Split points (or special values) as text: 6 significant digits, more where that would print two of
-    them alike (labels must stay unique: bundles key the points by them)."""
-    for digits in (6, 9, 12, 17):
-        texts = [_fmt(float(v), digits) for v in splits]
-        if len(set(texts)) == len(texts):
-            break
-    return texts
+    """Split points (or special values) as text: 6 significant digits, more where 6 would not read back as the
+    number itself. A split rounded in its label misplaces the values between the two: yinlian's x_078 split
+    at 10068.82 printed as 10068.8 put the rows of 10068.81 in the bin labelled "[..., 10068.8)". Exact texts
+    of distinct numbers are distinct, so labels stay unique too (bundles key the points by them)."""
+    return [_exact_text(float(v)) for v in splits]
+
+
+def _exact_text(v: float) -> str:
+    for digits in range(6, 18):
+        text = _fmt(v, digits)
+        if float(text) == v:
+            return text
+    return repr(v)
 
 
 def numeric_values(values: pd.Series, name: str) -> np.ndarray:

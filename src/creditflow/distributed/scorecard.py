@@ -46,6 +46,7 @@ from creditflow.models.scorecard import Scorecard
 from creditflow.selection.filters import (
     SelectionSettings,
     alive_variables,
+    missing_rates,
     prefilter,
     stability_step,
     unusable_variables,
@@ -209,7 +210,7 @@ def fit_scorecard_stats(
     warn_small_sample(data.y[data.role == 0])
     warn_leakage(card.binning_.iv_)
     n = stats.n_train
-    missing_rate = pd.Series({c: stats.n_missing_train[c] / n for c in data.features})
+    missing_rate = missing_rates(bp.bins_)
     report = prefilter(data.features, bp.iv_, missing_rate, sset, unusable_variables(bp.bins_))
     groups = training_groups(data, sset)
     if groups is not None:

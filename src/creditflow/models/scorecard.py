@@ -45,6 +45,7 @@ from creditflow.selection.filters import (
     correlation,
     finish,
     mark_dropped,
+    missing_rates,
     prefilter,
     stability_step,
     unusable_variables,
@@ -200,7 +201,7 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             warnings.simplefilter("ignore", SmallSampleWarning)
             self.binning_ = bp.fit(frame, yv, progress=progress)
         self.binning_.dictionary_ = self.dictionary_
-        missing_rate = frame.isna().mean()
+        missing_rate = missing_rates(self.binning_.bins_)
         report = prefilter(list(self.binning_.bins_), self.binning_.iv_, missing_rate, sset,
                            unusable_variables(self.binning_.bins_))
         codes = {v: self.binning_.bins_[v].bin_indices(frame[v]) for v in alive_variables(report)}
@@ -615,8 +616,10 @@ class Scorecard(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             obj.woe_corr_ = pd.DataFrame([stats["woe_correlation"][v] for v in obj.features_],
                                          index=obj.features_, columns=obj.features_, dtype=float)
         obj._make_points()
-        stored = {(r["variable"], r["bin"]): r["points"] for r in m["points"]}
-        rebuilt = {(r.variable, r.bin): r.points for r in obj.points_.itertuples()}
+        # matched by each variable's bins in order, not by label: a bundle saved before labels showed splits
+        # exactly has "[-inf, 10068.8)" where the rebuilt table reads "[-inf, 10068.82)"
+        stored = [(r["variable"], r["points"]) for r in m["points"]]
+        rebuilt = [(r.variable, r.points) for r in obj.points_.itertuples()]
         if stored != rebuilt or obj.base_points_ != m["base_points"]:
             from creditflow.data.errors import BundleError
 

@@ -18,7 +18,7 @@ from creditflow.selection.stepwise import frame_loglik, stepwise_search
 class SelectionSettings:
     """Thresholds of the selection steps; a step is skipped when its threshold is None."""
 
-    max_missing: float | None = 0.95  # drop when the missing rate exceeds this (fraction)
+    max_missing: float | None = 0.95  # drop when the missing rate (share of rows in the Missing bin) exceeds this
     min_iv: float | None = 0.01  # drop when IV is below this
     max_corr: float | None = 0.8  # of two WOE columns correlated above this, drop the lower-IV one
     max_vif: float | None = 10.0  # drop the highest-VIF column until all are at or below this
@@ -168,6 +168,16 @@ def correlation(crossprod: np.ndarray, n_rows: float) -> np.ndarray:
         c = c / sd[:, None]
         c = c / sd[None, :]
     return np.clip(c, -1, 1)
+
+
+def missing_rates(bins: Mapping[str, Any]) -> pd.Series:
+    """Share of each variable's training rows in its Missing bin: the missing rate `max_missing` judges. It counts
+    what the bins count as missing, a blank text cell too, where pandas' isna counts only NaN and None."""
+    out = {}
+    for name, vb in bins.items():
+        rows = np.asarray(vb.goods, dtype=float) + np.asarray(vb.bads, dtype=float)
+        out[name] = float(rows[vb.missing_index] / rows.sum()) if rows.sum() else 0.0
+    return pd.Series(out, dtype=float)
 
 
 def unusable_variables(bins: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
