@@ -1,7 +1,8 @@
 """The target: bad when the worst delinquency in a performance window after the observation reaches N.
 
 The performance window of an observation at date D with length L holds the repayment records
-with ``D <= record_time < D + L``, under the features' rule for period-stamped records: a record is in
+with ``D <= record_time < D + L`` (with monthly records and a month window, D + L of a month-end D is a month
+end too), under the features' rule for period-stamped records: a record is in
 when the features at D do not use it yet and the features at D + L would (a month stamped at its start
 counts from its last day on, a day from the next day), so the features and the target never share a
 record, leave no gap, and a month not complete by D + L is not in. Stamp the records as the features
@@ -107,6 +108,10 @@ def define_target(
                                   anchor=spec.period_anchor, to_utc=to_utc, raw=True)
     obs_ts = parse_times(obs_date, column=spec.observation_date, file=ofile, to_utc=to_utc)
     end = window.add_to(obs_ts)
+    if spec.period == "month" and window.unit == "m":
+        # a month-end observation's window ends at a month's end: 2005-04-30 + 3m is 07-31, not 07-30, when July
+        # is not complete yet and would be left out of a window of May and June only
+        end = end.where(~obs_ts.dt.is_month_end, end + pd.offsets.MonthEnd(0))
     obs = pd.DataFrame({"__ent": obs_ent.to_numpy(), "__obs": obs_ts.to_numpy(), "__end": end.to_numpy(),
                         "__from": usable_until(obs_ts, spec.period, spec.period_anchor).to_numpy(),
                         "__until": usable_until(end, spec.period, spec.period_anchor).to_numpy(),
