@@ -79,6 +79,31 @@ def test_a_month_window_after_a_month_end_observation_holds_as_many_whole_months
     assert got["perf_records"].tolist() == [1, 1] and got["bad"].tolist() == [0, 1]  # February, March
 
 
+def test_target_reads_times_in_the_features_timezone():
+    """TargetSpec had no timezone: with the features' `timezone: Asia/Shanghai`, a record at 00:30 +09:00 on the
+    observation day (23:30 the day before in Shanghai) was in the features and, by its wall-clock time, in the
+    target too; and a log with daylight-saving offsets was refused, pointing to a 'timezone' TargetSpec lacked."""
+    from creditflow.features import BehaviourSpec, build_features
+
+    rec = pd.DataFrame({"id": [1, 1], "t": ["2024-01-15T00:30:00+09:00", "2024-03-01T00:00:00+09:00"],
+                        "dpd": [90, 0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2024-01-15"]})
+    features = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "timezone": "Asia/Shanghai",
+                                        "features": [{"name": "worst", "agg": "max", "column": "dpd", "windows": ["3m"]}]})
+    assert build_features(None, rec, features, obs)["worst"].item() == 90
+    base = {"entity": "id", "time": "t", "status": "dpd", "bad_at": 30, "window": "30d"}
+    with pytest.warns(UserWarning, match="the target's timezone is None but the features' 'Asia/Shanghai'"):
+        define_target(rec, obs, TargetSpec(**base), features=features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = define_target(rec, obs, TargetSpec(**base, timezone="Asia/Shanghai"), features=features)
+    assert out["perf_records"].item() == 0 and pd.isna(out["bad"].item())  # the 90 is the features' alone
+    london = pd.DataFrame({"id": [1, 1, 1], "t": ["2024-03-30T10:00:00+00:00", "2024-04-02T10:00:00+01:00",
+                                                  "2024-05-01T10:00:00+01:00"], "dpd": [0, 40, 0]})
+    got = define_target(london, obs.assign(observation_date="2024-03-15"), TargetSpec(**base, timezone="Europe/London"))
+    assert got["perf_records"].item() == 2 and got["bad"].item() == 1
+
+
 def test_target_warns_when_its_period_anchor_differs_from_the_features(statements):
     from creditflow.features import BehaviourSpec
 
