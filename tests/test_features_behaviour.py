@@ -445,6 +445,23 @@ def test_the_same_event_with_its_time_written_two_ways_is_a_duplicate():
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("period", ["day", "month"])
+def test_equal_events_at_different_times_of_one_period_are_not_duplicates(engine, period):
+    """The duplicate check compared the day- or month-stamped times: two payments of 100 at 09:00 and 18:00
+    (or on the 5th and the 20th) were refused as exact duplicates, and with on_duplicate: drop one vanished."""
+    ev = pd.DataFrame({"id": [1, 1, 1], "t": ["2024-03-05 09:00", "2024-03-05 18:00", "2024-03-20"],
+                       "amt": [100.0, 100.0, 100.0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2024-04-01"]})
+    base = {"entity": "id", "event_time": "t", "event_period": period, "windows": ["3m"],
+            "features": [{"name": "n", "agg": "count"}, {"name": "s", "column": "amt", "agg": "sum"}]}
+    for policy in ("error", "drop"):
+        spec = BehaviourSpec.from_dict({**base, "on_duplicate": policy})
+        result = build_feature_table(None, ev, spec, obs, engine=engine)
+        assert result.frame[["n", "s"]].values.tolist() == [[3, 300.0]], policy
+        assert result.report.dropped_duplicate_events == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_slope_over_one_shared_time_is_missing_on_both_engines(engine):
     """pandas gave 1.4e17 here: the mean of three x = -0.1 day rounds off, so their spread was ~1e-32, not 0."""
     ev = pd.DataFrame({"id": [1, 1, 1, 2, 2], "v": [1.0, 5.0, 2.0, 1.0, 3.0],

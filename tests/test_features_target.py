@@ -42,7 +42,8 @@ def test_target_is_the_worst_status_in_the_window_after_the_observation(statemen
 
 def test_target_is_missing_without_performance_records(statements):
     labels = pd.DataFrame({"client_id": [1, 1, 2], "observation_date": ["2005-09-30", "2005-03-31", "2005-03-31"]})
-    out = define_target(statements, labels, TargetSpec(**STATUS, window="1m", period="month"))
+    with pytest.warns(UserWarning, match=r"1 of 3 observation\(s\) have a performance window that runs past"):
+        out = define_target(statements, labels, TargetSpec(**STATUS, window="1m", period="month"))
     assert pd.isna(out["bad"].iloc[0]) and out["perf_records"].iloc[0] == 0  # no October data
     assert out["bad"].iloc[1] == 0 and out["perf_worst_status"].iloc[1] == -2  # April 2005 (PAY_6)
     assert out["bad"].iloc[2] == 1 and out["perf_worst_status"].iloc[2] == 2
@@ -62,6 +63,45 @@ def test_target_window_takes_the_months_the_features_leave_and_only_complete_one
     spec = TargetSpec(entity="client_id", time="m", status="dpd", window="2m", period="month")
     one = define_target(rec, obs, spec)  # 06-30 18:00 not yet seen by the features; 08-31 23:00 after 12:00
     assert one["perf_records"].item() == 2 and one["perf_worst_status"].item() == 2
+
+
+def test_a_month_window_after_a_month_end_observation_holds_as_many_whole_months(statements, wide):
+    """2005-04-30 + 3m was 07-30, when July is not complete: the window held May and June only, and 1,600 UCI
+    clients delinquent in July alone were labelled good. A month-end observation's window ends at a month end."""
+    labels = pd.read_csv(DATA / "labels.csv").assign(observation_date="2005-04-30")
+    out = define_target(statements, labels, TargetSpec(**STATUS, bad_at=2, window="3m", period="month"))
+    assert (out["perf_records"] == 3).all()  # May, June, July = PAY_5, PAY_4, PAY_3
+    expected = (wide[["PAY_5", "PAY_4", "PAY_3"]].max(axis=1) >= 2).astype(int).to_numpy()
+    assert (out["bad"].to_numpy(dtype=int) == expected).all()
+    rec = pd.DataFrame({"id": [1, 1, 1, 1], "m": ["2024-01", "2024-02", "2024-03", "2024-04"], "dpd": [0, 0, 60, 0]})
+    obs = pd.DataFrame({"id": [1, 1], "observation_date": ["2024-01-31", "2024-02-29"]})  # + 1m: 02-29, 03-31
+    got = define_target(rec, obs, TargetSpec(entity="id", time="m", status="dpd", bad_at=30, window="1m", period="month"))
+    assert got["perf_records"].tolist() == [1, 1] and got["bad"].tolist() == [0, 1]  # February, March
+
+
+def test_target_reads_times_in_the_features_timezone():
+    """TargetSpec had no timezone: with the features' `timezone: Asia/Shanghai`, a record at 00:30 +09:00 on the
+    observation day (23:30 the day before in Shanghai) was in the features and, by its wall-clock time, in the
+    target too; and a log with daylight-saving offsets was refused, pointing to a 'timezone' TargetSpec lacked."""
+    from creditflow.features import BehaviourSpec, build_features
+
+    rec = pd.DataFrame({"id": [1, 1], "t": ["2024-01-15T00:30:00+09:00", "2024-03-01T00:00:00+09:00"],
+                        "dpd": [90, 0]})
+    obs = pd.DataFrame({"id": [1], "observation_date": ["2024-01-15"]})
+    features = BehaviourSpec.from_dict({"entity": "id", "event_time": "t", "timezone": "Asia/Shanghai",
+                                        "features": [{"name": "worst", "agg": "max", "column": "dpd", "windows": ["3m"]}]})
+    assert build_features(None, rec, features, obs)["worst"].item() == 90
+    base = {"entity": "id", "time": "t", "status": "dpd", "bad_at": 30, "window": "30d"}
+    with pytest.warns(UserWarning, match="the target's timezone is None but the features' 'Asia/Shanghai'"):
+        define_target(rec, obs, TargetSpec(**base), features=features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = define_target(rec, obs, TargetSpec(**base, timezone="Asia/Shanghai"), features=features)
+    assert out["perf_records"].item() == 0 and pd.isna(out["bad"].item())  # the 90 is the features' alone
+    london = pd.DataFrame({"id": [1, 1, 1], "t": ["2024-03-30T10:00:00+00:00", "2024-04-02T10:00:00+01:00",
+                                                  "2024-05-01T10:00:00+01:00"], "dpd": [0, 40, 0]})
+    got = define_target(london, obs.assign(observation_date="2024-03-15"), TargetSpec(**base, timezone="Europe/London"))
+    assert got["perf_records"].item() == 2 and got["bad"].item() == 1
 
 
 def test_target_warns_when_its_period_anchor_differs_from_the_features(statements):

@@ -363,8 +363,9 @@ def prepare_events(
                         hint=f"{exc.hint}; for another layout set 'time_format' in the spec, e.g. '%d/%m/%Y' or "
                              "'%Y%m'") from None
 
-    # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event
-    dup = exact_duplicates(events.assign(**{spec.event_time: ts}))
+    # times compared as times: the same event exported as "2024-01-10" and "2024-01-10 00:00:00" is one event;
+    # as written, not stamped: two equal payments at 09:00 and 18:00 of one day (or month) are two events
+    dup = exact_duplicates(events.assign(**{spec.event_time: raw}))
     if dup.any():
         n = int(dup.sum())
         first = _first_row(dup)

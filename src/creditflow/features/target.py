@@ -1,7 +1,8 @@
 """The target: bad when the worst delinquency in a performance window after the observation reaches N.
 
 The performance window of an observation at date D with length L holds the repayment records
-with ``D <= record_time < D + L``, under the features' rule for period-stamped records: a record is in
+with ``D <= record_time < D + L`` (with monthly records and a month window, D + L of a month-end D is a month
+end too), under the features' rule for period-stamped records: a record is in
 when the features at D do not use it yet and the features at D + L would (a month stamped at its start
 counts from its last day on, a day from the next day), so the features and the target never share a
 record, leave no gap, and a month not complete by D + L is not in. Stamp the records as the features
@@ -36,7 +37,8 @@ class TargetSpec:
 
     `status` is a days-past-due or status column; an observation is bad (1) when the largest
     value in the window is ``>= bad_at``, good (0) otherwise. `window` is a duration such as
-    ``'12m'`` or ``'90d'``; `period`/`period_anchor` stamp period-typed times as in the spec.
+    ``'12m'`` or ``'90d'``; `period`/`period_anchor` stamp period-typed times as in the spec, and
+    `timezone` converts times with a UTC offset as the spec's ``timezone`` does.
     """
 
     entity: str
@@ -48,6 +50,7 @@ class TargetSpec:
     period_anchor: str = "start"
     observation_date: str = "observation_date"
     target: str = "bad"
+    timezone: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,7 +90,7 @@ def define_target(
 ) -> pd.DataFrame:
     """The observations with ``perf_records``, ``perf_worst_status`` and the 0/1 target (``Int8``, missing when unknown).
 
-    `features`: the spec the observations' features are built with; a different period anchor warns."""
+    `features`: the spec the observations' features are built with; a different period anchor or timezone warns."""
     files = files or {}
     if (features is not None and features.event_period is not None and spec.period is not None
             and features.period_anchor != spec.period_anchor):
@@ -95,6 +98,11 @@ def define_target(
             f"the target stamps periods at their {spec.period_anchor} but the features at their "
             f"{features.period_anchor}: a record may be in both the features and the target, or in neither; "
             "give TargetSpec the features' period_anchor", UserWarning, stacklevel=2)
+    if features is not None and features.timezone != spec.timezone:
+        warnings.warn(
+            f"the target's timezone is {spec.timezone!r} but the features' {features.timezone!r}: a record may be in "
+            "both the features and the target, or in neither; give TargetSpec the features' timezone", UserWarning,
+            stacklevel=2)
     rfile, ofile = files.get("records"), files.get("observations")
     window = Duration.parse(spec.window)
     rec_ent = _column(records, spec.entity, rfile, "the entity")
@@ -102,11 +110,15 @@ def define_target(
     status = _status(_column(records, spec.status, rfile, "the status"), spec.status, rfile)
     obs_ent = _column(observations, spec.entity, ofile, "the entity")
     obs_date = _column(observations, spec.observation_date, ofile, "the observation date")
-    to_utc = compare_in_utc(rec_time, obs_date)  # as the features compare them
+    to_utc = spec.timezone is None and compare_in_utc(rec_time, obs_date)  # as the features compare them
     rec_ts, rec_raw = parse_times(rec_time, column=spec.time, file=rfile, period=spec.period,
-                                  anchor=spec.period_anchor, to_utc=to_utc, raw=True)
-    obs_ts = parse_times(obs_date, column=spec.observation_date, file=ofile, to_utc=to_utc)
+                                  anchor=spec.period_anchor, timezone=spec.timezone, to_utc=to_utc, raw=True)
+    obs_ts = parse_times(obs_date, column=spec.observation_date, file=ofile, timezone=spec.timezone, to_utc=to_utc)
     end = window.add_to(obs_ts)
+    if spec.period == "month" and window.unit == "m":
+        # a month-end observation's window ends at a month's end: 2005-04-30 + 3m is 07-31, not 07-30, when July
+        # is not complete yet and would be left out of a window of May and June only
+        end = end.where(~obs_ts.dt.is_month_end, end + pd.offsets.MonthEnd(0))
     obs = pd.DataFrame({"__ent": obs_ent.to_numpy(), "__obs": obs_ts.to_numpy(), "__end": end.to_numpy(),
                         "__from": usable_until(obs_ts, spec.period, spec.period_anchor).to_numpy(),
                         "__until": usable_until(end, spec.period, spec.period_anchor).to_numpy(),
