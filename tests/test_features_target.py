@@ -207,3 +207,11 @@ def test_a_window_running_past_the_last_record_gives_a_missing_target_with_a_war
         empty = define_target(rec.iloc[:0], obs, TargetSpec(entity="id", time="t", status="dpd", bad_at=30,
                                                              window="30d" if period != "month" else "1m", period=period))
         assert empty["bad"].isna().all(), period
+
+
+def test_a_bad_target_window_is_named_as_the_targets():
+    """'3x' in TargetSpec.window: the error says it is the target's window, not only 'cannot read duration'."""
+    rec = pd.DataFrame({"client_id": [1], "statement_month": ["2005-04"], "repayment_status": [0]})
+    obs = pd.DataFrame({"client_id": [1], "observation_date": ["2005-03-31"]})
+    with pytest.raises(DataError, match=r"the target's window \(TargetSpec.window\): cannot read duration '3x'"):
+        define_target(rec, obs, TargetSpec(**STATUS, window="3x", period="month"))

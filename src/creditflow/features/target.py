@@ -104,7 +104,10 @@ def define_target(
             "both the features and the target, or in neither; give TargetSpec the features' timezone", UserWarning,
             stacklevel=2)
     rfile, ofile = files.get("records"), files.get("observations")
-    window = Duration.parse(spec.window)
+    try:
+        window = Duration.parse(spec.window)
+    except DataError as exc:
+        raise DataError(f"the target's window (TargetSpec.window): {exc.reason}") from None
     rec_ent = _column(records, spec.entity, rfile, "the entity")
     rec_time = _column(records, spec.time, rfile, "the record time")
     status = _status(_column(records, spec.status, rfile, "the status"), spec.status, rfile)
