@@ -215,3 +215,18 @@ def test_a_bad_target_window_is_named_as_the_targets():
     obs = pd.DataFrame({"client_id": [1], "observation_date": ["2005-03-31"]})
     with pytest.raises(DataError, match=r"the target's window \(TargetSpec.window\): cannot read duration '3x'"):
         define_target(rec, obs, TargetSpec(**STATUS, window="3x", period="month"))
+
+
+def test_records_with_an_offset_against_dates_without_one_warn_as_the_features_do():
+    """Records written in UTC against local observation dates are compared by wall-clock time: the target warns,
+    as build_features does for the same columns; with `timezone` set (both converted) it does not."""
+    rec = pd.DataFrame({"client_id": [1, 1, 1], "dpd": [0, 40, 0],
+                        "t": ["2024-01-14T20:00:00+00:00", "2024-02-03T08:00:00+00:00", "2024-03-01T08:00:00+00:00"]})
+    obs = pd.DataFrame({"client_id": [1], "observation_date": ["2024-01-15"]})
+    spec = TargetSpec(entity="client_id", time="t", status="dpd", bad_at=30, window="30d")
+    with pytest.warns(UserWarning, match=r"record times have UTC offset \+00:00 but observation dates no UTC offset"):
+        assert define_target(rec, obs, spec)["perf_records"].tolist() == [1]  # 01-14 20:00 by the clock: before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = define_target(rec, obs, TargetSpec(**{**spec.to_dict(), "timezone": "Asia/Shanghai"}))
+    assert out["perf_records"].tolist() == [2]  # 2024-01-15 04:00 in Shanghai: after the observation

@@ -24,7 +24,7 @@ from creditflow.features.prepare import (
 from creditflow.features.report import BuildReport
 from creditflow.features.spec import BehaviourSpec
 from creditflow.features.tags import TagRules
-from creditflow.features.times import compare_in_utc, same_zone, utc_offset
+from creditflow.features.times import compare_in_utc, wall_clock_offsets
 
 ENGINES = ("duckdb", "pandas")
 
@@ -70,11 +70,10 @@ def _check_offsets(times: pd.Series, dates: pd.Series, files: dict[str, str], re
     """Warn when one of event times and observation dates carries a UTC offset and the other none: both
     keep their wall-clock time, so UTC events against local dates may use events after the observation.
     (Two explicit, different offsets are compared in UTC: `compare_in_utc`.)"""
-    if times.empty or dates.empty:  # nothing to compare (a Dask bucket without events or observations)
+    offsets = wall_clock_offsets(times, dates)
+    if offsets is None:
         return
-    ev_off, obs_off = utc_offset(times), utc_offset(dates)
-    if ev_off == obs_off or "no offset" not in (ev_off, obs_off) or same_zone(times, dates):
-        return
+    ev_off, obs_off = offsets
 
     def say(what: str, off: str, key: str) -> str:
         where = f" in {files[key]!r}" if files.get(key) else ""

@@ -24,7 +24,7 @@ import pandas as pd
 
 from creditflow.data.errors import DataError, shown
 from creditflow.features.prepare import usable_until
-from creditflow.features.times import compare_in_utc, parse_times
+from creditflow.features.times import compare_in_utc, parse_times, wall_clock_offsets
 from creditflow.features.windows import Duration
 
 if TYPE_CHECKING:
@@ -114,6 +114,12 @@ def define_target(
     obs_ent = _column(observations, spec.entity, ofile, "the entity")
     obs_date = _column(observations, spec.observation_date, ofile, "the observation date")
     to_utc = spec.timezone is None and compare_in_utc(rec_time, obs_date)  # as the features compare them
+    offsets = wall_clock_offsets(rec_time, obs_date) if spec.timezone is None else None
+    if offsets is not None:  # as the features warn (`build._check_offsets`)
+        said = ["no UTC offset" if off == "no offset" else f"UTC offset {off}" for off in offsets]
+        warnings.warn(f"record times have {said[0]} but observation dates {said[1]}; they are compared by wall-clock "
+                      "time, so a record within hours of an observation may fall on the wrong side of it (in its "
+                      "features instead of its target, or the other way round): set 'timezone' in TargetSpec and in the features' spec", UserWarning, stacklevel=2)
     rec_ts, rec_raw = parse_times(rec_time, column=spec.time, file=rfile, period=spec.period,
                                   anchor=spec.period_anchor, timezone=spec.timezone, to_utc=to_utc, raw=True)
     obs_ts = parse_times(obs_date, column=spec.observation_date, file=ofile, timezone=spec.timezone, to_utc=to_utc)

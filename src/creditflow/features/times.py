@@ -60,6 +60,17 @@ def same_zone(times: pd.Series, dates: pd.Series) -> bool:
     return zones[0] is not None and str(zones[0]) == str(zones[1])
 
 
+def wall_clock_offsets(times: pd.Series, dates: pd.Series) -> tuple[str, str] | None:
+    """The two columns' UTC offsets (`utc_offset`) when one has an offset and the other none, so they are
+    compared by wall-clock time and a time hours after a date may count before it; None otherwise."""
+    if times.empty or dates.empty:  # nothing to compare (a Dask bucket without events or observations)
+        return None
+    offsets = (utc_offset(times), utc_offset(dates))
+    if offsets[0] == offsets[1] or "no offset" not in offsets or same_zone(times, dates):
+        return None
+    return offsets
+
+
 def compare_in_utc(times: pd.Series, dates: pd.Series) -> bool:
     """Whether both columns carry explicit UTC offsets (or zones) that differ: both are then instants, to be
     compared in UTC (``parse_times(to_utc=True)``), not by wall-clock times hours apart."""
