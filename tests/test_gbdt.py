@@ -258,6 +258,33 @@ def test_text_in_a_numeric_column_is_refused_unless_declared_categorical(german)
     assert by_dtype.encoder_.categories["age_in_years"] == coded.encoder_.categories["age_in_years"]
 
 
+def test_candidate_values_lightgbm_refuses_are_refused_before_the_fit(german, tmp_path):
+    # LightGBM's own checks used to stop the fit midway: "internal error: LightGBMError: Check failed:
+    # (num_leaves) > (1)", exit status 1, after a "[LightGBM] [Fatal]" line
+    for candidate, words in [({"num_leaves": 1}, "num_leaves must be above 1"),
+                             ({"feature_fraction": 1.5}, "feature_fraction must be above 0 and at most 1"),
+                             ({"min_data_in_leaf": 0.5}, "min_data_in_leaf must be a whole number"),
+                             ({"num_leaves": "abc"}, "num_leaves must be a whole number"),
+                             ({"max_bin": 1}, "max_bin must be above 1"),
+                             ({"extra_trees": "yes"}, "extra_trees must be true or false"),
+                             (5, "each candidate must be a mapping")]:
+        with pytest.raises(cf.CreditflowError, match=words):
+            GBDTModel(**FAST, candidates=[candidate]).fit(german.train)
+    with pytest.raises(cf.CreditflowError, match="candidates must be a list"):
+        GBDTModel(**FAST, candidates={"num_leaves": 7}).fit(german.train)
+    # a whole number written as 8.0 (JSON) is one
+    m = GBDTModel(**FAST, candidates=[{"num_leaves": 8.0, "extra_trees": True, "max_depth": -1}]).fit(german.train)
+    assert m.params_["num_leaves"] == 8 and isinstance(m.params_["num_leaves"], int)
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    out = CliRunner().invoke(app, ["train", str(GERMAN), "--target", "creditability", "--model", "gbdt",
+                                   "--param", 'candidates=[{"num_leaves": -3}]', "--out", str(tmp_path / "m")])
+    assert out.exit_code == 2 and "num_leaves must be above 1" in out.output and "internal error" not in out.output
+
+
 def test_column_names_of_any_type_and_arrays_of_the_fitted_width(gmodel, german):
     X, y = german.train.X, german.train.y
     numbered = GBDTModel(**FAST, tune=False).fit(X.set_axis(range(X.shape[1]), axis=1), y)

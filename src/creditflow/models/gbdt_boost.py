@@ -36,12 +36,44 @@ def fixed_params(learning_rate: float, seed: int, num_threads: int) -> dict[str,
     }
 
 
+# the values LightGBM accepts for each tunable setting: (whole number?, lowest, lowest allowed itself?, highest);
+# a value outside them would stop the fit midway with LightGBM's own error (and exit status 1 on the command line)
+_RANGES: dict[str, tuple[bool, float, bool, float]] = {
+    "num_leaves": (True, 1, False, 131072), "min_data_in_leaf": (True, 0, True, math.inf),
+    "feature_fraction": (False, 0, False, 1), "bagging_fraction": (False, 0, False, 1),
+    "lambda_l1": (False, 0, True, math.inf), "lambda_l2": (False, 0, True, math.inf),
+    "max_depth": (True, -math.inf, True, math.inf), "min_gain_to_split": (False, 0, True, math.inf),
+    "max_bin": (True, 1, False, math.inf), "cat_smooth": (False, 0, True, math.inf),
+    "min_data_per_group": (True, 0, False, math.inf), "max_cat_to_onehot": (True, 0, False, math.inf),
+    "path_smooth": (False, 0, True, math.inf), "min_sum_hessian_in_leaf": (False, 0, True, math.inf),
+}
+
+
 def check_candidate(params: dict[str, Any]) -> dict[str, Any]:
+    from creditflow.binning.process import real_number, whole_number
+
+    if not isinstance(params, dict):
+        raise CreditflowError(f"each candidate must be a mapping of LightGBM settings, e.g. {{\"num_leaves\": 7}}, "
+                              f"not {params!r}")
     unknown = set(params) - TUNABLE
     if unknown:
         raise CreditflowError(f"unknown LightGBM setting(s) in a candidate: {sorted(unknown)}; "
                               f"allowed: {sorted(TUNABLE)}")
-    return dict(params)
+    out = dict(params)
+    for name, value in params.items():
+        if name == "extra_trees":
+            if not isinstance(value, (bool, np.bool_)):
+                raise CreditflowError(f"candidate setting extra_trees must be true or false, not {value!r}")
+            continue
+        whole, low, low_ok, high = _RANGES[name]
+        what = f"candidate setting {name}"
+        number = whole_number(value, what) if whole else float(real_number(value, what))
+        if not (low <= number if low_ok else low < number) or number > high:
+            span = f"{'at least' if low_ok else 'above'} {low:g}" + (f" and at most {high:g}" if high < math.inf else "")
+            raise CreditflowError(f"{what} must be {span}, not {value!r}")
+        if whole:  # LightGBM reads 8.0 as no whole number
+            out[name] = number
+    return out
 
 
 @dataclass
