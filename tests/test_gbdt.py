@@ -272,6 +272,8 @@ def test_candidate_values_lightgbm_refuses_are_refused_before_the_fit(german, tm
             GBDTModel(**FAST, candidates=[candidate]).fit(german.train)
     with pytest.raises(cf.CreditflowError, match="candidates must be a list"):
         GBDTModel(**FAST, candidates={"num_leaves": 7}).fit(german.train)
+    with pytest.raises(cf.CreditflowError, match="candidates is empty"):  # was: the defaults, without a word
+        GBDTModel(**FAST, candidates=[]).fit(german.train)
     # a whole number written as 8.0 (JSON) is one
     m = GBDTModel(**FAST, candidates=[{"num_leaves": 8.0, "extra_trees": True, "max_depth": -1}]).fit(german.train)
     assert m.params_["num_leaves"] == 8 and isinstance(m.params_["num_leaves"], int)

@@ -163,6 +163,9 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         if self.candidates is not None and not isinstance(self.candidates, (list, tuple)):
             raise CreditflowError(f"candidates must be a list of LightGBM settings such as [{{\"num_leaves\": 7}}], "
                                   f"not {self.candidates!r}")
+        if self.candidates is not None and not len(self.candidates):
+            raise CreditflowError("candidates is empty: give at least one LightGBM setting, or leave candidates out "
+                                  "for the defaults")
         seed_number(self.random_state)
 
     @fit_afresh
@@ -195,8 +198,6 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         fit_args = {"names": [f"f{i}" for i in range(M.shape[1])], "categorical": self.encoder_.categorical_indices,
                     "max_rounds": int(self.max_rounds), "patience": int(self.early_stopping)}
         candidates = [check_candidate(c) for c in (self.candidates or DEFAULT_CANDIDATES)]
-        if not candidates:
-            raise CreditflowError("candidates is empty")
         if not self.tune:
             candidates = candidates[:1]
         trials, first = [], []
