@@ -272,6 +272,8 @@ def test_candidate_values_lightgbm_refuses_are_refused_before_the_fit(german, tm
             GBDTModel(**FAST, candidates=[candidate]).fit(german.train)
     with pytest.raises(cf.CreditflowError, match="candidates must be a list"):
         GBDTModel(**FAST, candidates={"num_leaves": 7}).fit(german.train)
+    with pytest.raises(cf.CreditflowError, match="num_threads must be at least 1"):  # 0 and -1: every core
+        GBDTModel(**FAST, num_threads=0).fit(german.train)
     with pytest.raises(cf.CreditflowError, match="candidates is empty"):  # was: the defaults, without a word
         GBDTModel(**FAST, candidates=[]).fit(german.train)
     # a whole number written as 8.0 (JSON) is one

@@ -160,6 +160,9 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             raise CreditflowError(f"monotone must be 'none', 'binning' or a dict, not {self.monotone!r}")
         if self.engine not in ENGINES:
             raise CreditflowError(f"engine must be one of {ENGINES}, not {self.engine!r}")
+        if whole_number(self.num_threads, "num_threads") < 1:  # LightGBM reads 0 and -1 as "every core"
+            raise CreditflowError(f"num_threads must be at least 1 (a fixed number, for reproducible fits), "
+                                  f"not {self.num_threads!r}")
         if self.candidates is not None and not isinstance(self.candidates, (list, tuple)):
             raise CreditflowError(f"candidates must be a list of LightGBM settings such as [{{\"num_leaves\": 7}}], "
                                   f"not {self.candidates!r}")
