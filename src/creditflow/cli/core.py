@@ -286,12 +286,14 @@ def missing_warnings(data: Path, all_missing: dict, untrained_missing: dict) -> 
     (`workflow.missing_notes`)."""
     for var, rate in all_missing.items():
         was = f" (missing in {rate:.1%} of the training rows)" if isinstance(rate, float) else ""
-        err_console.print(f"[yellow]warning:[/] column '{var}' is blank on every row of '{data}'{was}: each row got "
-                          "its Missing bin's points; check the column was not dropped upstream",
+        err_console.print(f"[yellow]warning:[/] column '{var}' is blank on every row of '{data}'{was}: each row was "
+                          "scored as missing (its Missing bin's points, or the trees' missing-value branch); check the "
+                          "column was not dropped upstream",
                           highlight=False, soft_wrap=True)
     for var, n in untrained_missing.items():
         err_console.print(f"[yellow]warning:[/] column '{var}' is missing in {n:,} row(s) of '{data}' but in no training "
-                          "row: they got its Missing bin's points, which no training row had; the service refuses "
+                          "row: they were scored as missing (its Missing bin's points, or the trees' missing-value branch), "
+                          "as no training row was; the service refuses "
                           "such requests with 422 (unless the policy declares the field nullable)",
                           highlight=False, soft_wrap=True)
 
