@@ -265,3 +265,15 @@ def test_a_sample_of_one_class_is_left_out_with_a_note(models, uci):
     assert "sample 'late goods' holds only goods: not compared on its own" in result.notes
     assert result.samples["early"].rows == len(y) // 2
     assert "by_sample" in result.tables() and "samples" not in compare_models(card, gbdt, uci.test).to_dict()
+
+
+def test_html_shows_small_p_values_as_numbers(models, uci):
+    """The by-sample table printed every float to 4 decimals: a DeLong p of 5.6e-13 read 0.0000 in the HTML
+    while the console and JSON gave the number."""
+    card, gbdt = models
+    names = np.where(np.arange(len(uci.test.y)) < len(uci.test.y) // 2, "early", "late").astype(object)
+    result = compare_models(card, gbdt, uci.test, samples=names)
+    result.samples["early"].delong["p_value"] = 5.6e-13
+    page = result.to_html()
+    assert "<td>5.6e-13</td>" in page
+    assert f"<td>{result.samples['late'].delong['p_value']:.3g}</td>" in page

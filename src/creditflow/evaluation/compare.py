@@ -121,8 +121,10 @@ class Comparison:
                 where = dict(zip(self.names, self.paths, strict=True))
                 frame = frame.copy()
                 frame.insert(1, "bundle", frame["model"].map(where))
-            pct = {c: _percent for c in frame.columns if _PERCENT.search(str(c))}
-            return frame.to_html(float_format=lambda v: f"{v:.4f}", formatters=pct, index=False, border=0)
+            shown = {c: _percent for c in frame.columns if _PERCENT.search(str(c))}
+            # p-values as the console shows them: 5.6e-13, not 0.0000
+            shown.update({c: lambda v: f"{v:.3g}" for c in frame.columns if str(c).endswith("p_value")})
+            return frame.to_html(float_format=lambda v: f"{v:.4f}", formatters=shown, index=False, border=0)
 
         models = "".join(f"<li>{html.escape(n)}: {html.escape(p)}</li>" for n, p in zip(self.names, self.paths,
                                                                                        strict=True) if p)
