@@ -121,6 +121,24 @@ def test_bad_training_input_exits_2_with_a_clear_message(case, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_number_beyond_the_float_range_exits_2_naming_its_row(tmp_path):
+    """A 400-digit amount (pandas keeps such a CSV column as Python ints) stopped train and score with "internal
+    error: OverflowError" instead of being refused as the infinity it becomes."""
+    frame = pd.read_csv(GERMAN, dtype=str, keep_default_na=False)
+    frame.to_csv(tmp_path / "clean.csv", index=False)
+    frame.loc[7, "credit_amount"] = "9" * 400
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    r = run("train", tmp_path / "bad.csv", "--target", "creditability", "--no-report", "--out", tmp_path / "bad")
+    assert r.returncode == 2, r.stderr
+    assert "bad.csv', column 'credit_amount', row 8: 1 infinite value(s)" in r.stderr
+    r = run("train", tmp_path / "clean.csv", "--target", "creditability", "--no-report", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    r = run("score", tmp_path / "o" / "model", tmp_path / "bad.csv", "--out", tmp_path / "s.csv")
+    assert r.returncode == 2, r.stderr
+    assert "bad.csv', column 'credit_amount', row 8: 1 infinite value(s)" in r.stderr
+    assert "internal error" not in r.stderr and not (tmp_path / "s.csv").exists()
+
+
 def test_empty_and_undecodable_files(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     r = run("train", tmp_path / "empty.csv", "--target", "y")

@@ -164,6 +164,26 @@ def test_bad_input_is_refused_with_column_and_row(model, uci):
         model.scores(inf)
 
 
+def test_score_row_reads_numbers_as_scores_does(model, uci):
+    # score_row scored the text "inf" / "1e400" as an infinity (scores refuses it), refused pandas' NA (scores
+    # reads it as missing) and let a 400-digit integer out as a bare OverflowError
+    row = uci.test.X.iloc[0].to_dict()
+    for bad in ("inf", "1e400", "-Infinity", 10**400):
+        with pytest.raises(SchemaError, match="infinite|too large") as err:
+            model.score_row({**row, "LIMIT_BAL": bad})
+        assert err.value.column == "LIMIT_BAL"
+        frame = uci.test.X.head(3).astype({"LIMIT_BAL": object})
+        frame.loc[frame.index[1], "LIMIT_BAL"] = bad
+        with pytest.raises(SchemaError, match="infinite") as err:
+            model.scores(frame)
+        assert (err.value.column, err.value.row) == ("LIMIT_BAL", 2)
+    missing = model.score_row({**row, "LIMIT_BAL": None})
+    assert model.score_row({**row, "LIMIT_BAL": pd.NA}) == missing
+    nullable = uci.test.X.head(1).astype({"LIMIT_BAL": "Float64"})
+    nullable.loc[nullable.index[0], "LIMIT_BAL"] = pd.NA
+    assert model.scores(nullable).iloc[0]["probability"] == missing["probability"]
+
+
 def test_monotone_constraints_from_binning(uci):
     m = GBDTModel(**FAST, tune=False, monotone="binning").fit(uci.train)
     iv = {t: cf.BinningProcess(monotonic=t).fit(uci.train.X, uci.train.y).iv_ for t in ("ascending", "descending", "none")}

@@ -385,6 +385,23 @@ def test_infinities_are_refused_at_scoring_whatever_their_type(card, uci):
     assert err.value.column == var and err.value.row == 8
 
 
+def test_a_whole_number_beyond_the_float_range_is_refused_as_infinite(card, uci):
+    # a column of Python ints holding one of 400 digits (as pandas reads such a CSV cell) stopped scoring with a
+    # bare OverflowError ("internal error" at `creditflow score`) instead of the infinity's column and row
+    from creditflow.data.errors import SchemaError
+
+    var = next(v for v in card.features_ if card.binning_.bins_[v].kind == "numeric")
+    frame = uci.test.X.head(5).copy()
+    frame[var] = [int(v) for v in frame[var]]
+    frame[var] = frame[var].astype(object)
+    frame.loc[frame.index[3], var] = -(10**400)
+    with pytest.raises(SchemaError, match="infinite") as err:
+        card.scores(frame)
+    assert err.value.column == var and err.value.row == 4
+    with pytest.raises(SchemaError, match="too large"):
+        card.score_row({**uci.test.X.iloc[0].to_dict(), var: 10**400})
+
+
 def test_a_repeated_column_the_model_does_not_use_does_not_block_scoring(card, uci):
     frame = uci.test.X.head(100)
     extra = frame[[card.features_[0]]].rename(columns={card.features_[0]: "NOTE"})

@@ -105,7 +105,10 @@ def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.Da
         if kind == "complex":
             raise _complex_error(col)
         if kind in _NUMBER_KINDS:
-            values = frame[col].astype(float)
+            try:
+                values = frame[col].astype(float)
+            except OverflowError:  # a whole number beyond float64's range (over 308 digits): infinite, so refused
+                values = frame[col].map(_float_or_infinity).astype(float)
             # whole numbers beyond 2**53 (long codes, ids) would be rounded by float64: left as they are (an
             # infinity is no such number: converted, so the infinity checks see it where it is)
             if not (np.abs(values[np.isfinite(values)]) >= _EXACT).any():
@@ -116,6 +119,16 @@ def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.Da
     for col, values in change.items():
         out[col] = values
     return out
+
+
+def _float_or_infinity(value: Any) -> float:
+    """A number as float; a whole number too large for float64 as the infinity of its sign."""
+    if pd.isna(value):
+        return np.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf if value > 0 else -np.inf
 
 
 def _complex_error(column: Any) -> DataError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -603,8 +604,13 @@ def first_infinite(frame: pd.DataFrame, columns: Sequence[Any] | None = None) ->
         s = frame[col]
         if pd.api.types.is_float_dtype(s.dtype):
             bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
-            if bad.any():
-                return str(col), int(np.flatnonzero(bad)[0]), int(bad.sum())
+        elif pd.api.types.is_object_dtype(s.dtype) and pd.api.types.infer_dtype(s, skipna=True) == "integer":
+            # whole numbers beyond float64's range (pandas keeps a CSV column holding one as Python ints): infinite
+            bad = np.array([not pd.isna(v) and abs(v) > sys.float_info.max for v in s.to_numpy()], dtype=bool)
+        else:
+            continue
+        if bad.any():
+            return str(col), int(np.flatnonzero(bad)[0]), int(bad.sum())
     return None
 
 

@@ -125,22 +125,25 @@ class FeatureEncoder:
 
 
 def _number(value: Any, name: str) -> float:
-    """A single value as float (None, NaN and blank text are missing); other text is refused."""
-    if value is None:
+    """A single value as float (None, pandas' NA/NaT, NaN and blank text are missing, as `numeric_values` reads
+    them in a table); other text is refused, and so are infinities, written as text ("inf", "1e400") too."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return np.nan
     if isinstance(value, str):
         if not value.strip():
             return np.nan
         try:
-            return float(value)
+            out = float(value)
         except ValueError:
             raise SchemaError(f"not a number: {value!r}", column=name) from None
-    if isinstance(value, bool):
-        return float(value)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise SchemaError(f"not a number: {value!r}", column=name) from None
+    else:
+        try:
+            out = float(value)
+        except OverflowError:
+            raise SchemaError(f"number too large: {str(value)[:20]}... ({len(str(value))} digits)",
+                              column=name) from None
+        except (TypeError, ValueError):
+            raise SchemaError(f"not a number: {value!r}", column=name) from None
     if np.isinf(out):
         raise SchemaError(f"infinite value {value!r}", column=name)
     return out
