@@ -364,3 +364,19 @@ def test_folds_that_never_stop_early_are_warned_of(uci):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         GBDTModel(folds=2, tune=False, max_rounds=300, learning_rate=0.3, early_stopping=20).fit(uci.train)
+
+
+def test_one_applicant_and_a_table_refuse_the_same_odd_values(gmodel, german):
+    """"nan" as text in a numeric input and an infinity in a categorical one: refused by `scores` and by
+    `score_row` alike, for the gbdt and the scorecard (score_row read "nan" as missing, and the gbdt's `scores`
+    and both `score_row`s took an infinite category as the unseen category "inf")."""
+    card = cf.Scorecard().fit(german.train)
+    row = german.test.X.iloc[0].to_dict()
+    for model in (gmodel, card):
+        for var, value, words in (("duration_in_month", "nan", "not (a number|numbers)"), ("purpose", float("inf"), "infinite")):
+            assert var in model.features_
+            bad = {**row, var: value}
+            with pytest.raises(SchemaError, match=words):
+                model.scores(pd.DataFrame([bad]))
+            with pytest.raises(SchemaError, match=words):
+                model.score_row(bad)

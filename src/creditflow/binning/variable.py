@@ -300,10 +300,13 @@ class VariableBinning:
                 elif isinstance(value, str):
                     if not value.strip():
                         return missing
+                    text = value
                     try:
                         value = float(value)
                     except ValueError:
-                        raise SchemaError(f"not a number: {value!r}", column=name) from None
+                        raise SchemaError(f"not a number: {text!r}", column=name) from None
+                    if value != value:  # "nan" as text: refused, as `numeric_values` refuses it in a table
+                        raise SchemaError(f"not a number: {text!r}", column=name)
                 else:
                     try:
                         value = float(value)
@@ -336,6 +339,9 @@ class VariableBinning:
         unseen = missing + 1 + len(self.special_values)
 
         def binner(value: Any) -> int:
+            if isinstance(value, float) and value in (_INF, -_INF):  # as `refuse_infinite` in a table
+                raise SchemaError(f"infinite value {value!r}", column=self.name,
+                                  hint="replace it with a missing value or a declared special value")
             key = category_key(value)
             if key is None:
                 return missing

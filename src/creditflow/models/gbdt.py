@@ -26,6 +26,7 @@ from creditflow.binning.process import (
     fit_inputs,
     is_categorical,
     real_number,
+    refuse_infinite,
     refuse_nested,
     seed_number,
     whole_number,
@@ -302,7 +303,8 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             return X, None
         frame = as_frame(X, self.feature_names_in_)
         refuse_nested(frame, self.features_)
-        M = self.encoder_.matrix(frame)
+        M = self.encoder_.matrix(frame)  # refuses missing columns, and infinities in numeric ones
+        refuse_infinite(frame, list(self.encoder_.categories))  # a categorical's too: "inf" is no category
         if len(frame) >= UNSEEN_MIN_ROWS:
             cats = self.encoder_.categories
             warn_recoded({name: int(np.count_nonzero(M[:, j] == len(cats[name])))  # the code past the list

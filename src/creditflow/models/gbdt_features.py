@@ -89,6 +89,8 @@ class FeatureEncoder:
                 raise SchemaError("model field missing from the applicant", column=name) from None
             refuse_nested_value(value, name)
             if name in self.categories:
+                if isinstance(value, float) and np.isinf(value):  # as `refuse_infinite` in a table
+                    raise SchemaError(f"infinite value {value!r}", column=name)
                 key = category_key(value)
                 lookup = self._lookup(name)
                 out[0, j] = np.nan if key is None else float(lookup.get(key, len(lookup)))
@@ -136,6 +138,8 @@ def _number(value: Any, name: str) -> float:
             out = float(value)
         except ValueError:
             raise SchemaError(f"not a number: {value!r}", column=name) from None
+        if out != out:  # "nan" as text: refused, as `numeric_values` refuses it in a table
+            raise SchemaError(f"not a number: {value!r}", column=name)
     else:
         try:
             out = float(value)
