@@ -641,3 +641,14 @@ def test_blank_text_cells_count_as_missing_in_the_missing_rate_as_in_the_bins():
     assert s.loc["blank", "missing_rate"] == s.loc["nan", "missing_rate"] == pytest.approx(rate)
     assert s.loc["blank", "step"] == s.loc["nan", "step"] == "missing"
     assert s.loc["age_in_years", "missing_rate"] == 0.0
+
+
+def test_dates_in_a_numeric_input_are_refused_and_nat_alone_is_missing(card, uci):
+    """pandas makes a column of pd.NaT (a missing value in a record) a date column: it is missing, as score_row
+    reads it; it scored as NaT's integer, the lowest int64, in the lowest bin. Real dates are refused."""
+    row = {**uci.test.X.iloc[0].to_dict(), "LIMIT_BAL": pd.NaT}
+    assert card.scores(pd.DataFrame([row]))["score"].iat[0] == card.score_row(row)["score"]
+    frame = uci.test.X.head(3).assign(LIMIT_BAL=pd.to_datetime([None, "2024-01-01", "2024-02-01"]))
+    with pytest.raises(SchemaError, match="dates or durations") as err:
+        card.scores(frame)
+    assert err.value.column == "LIMIT_BAL" and err.value.row == 2

@@ -47,9 +47,16 @@ def _exact_text(v: float) -> str:
 
 
 def numeric_values(values: pd.Series, name: str) -> np.ndarray:
-    """A column as float64 (NaN = missing); text that is not a number is refused, never read as missing."""
+    """A column as float64 (NaN = missing); text that is not a number is refused, never read as missing, and so
+    are dates (pandas would give nanoseconds since 1970, and NaT the lowest int64)."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.to_numpy(dtype=float, na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or pd.api.types.is_timedelta64_dtype(values.dtype):
+        present = values.notna().to_numpy()
+        if present.any():  # a column of NaT only is what pandas makes of missing values (pd.NaT) in a record
+            raise SchemaError(f"the column holds dates or durations ({values.dtype}), not numbers", column=name,
+                              row=int(np.flatnonzero(present)[0]) + 1)
+        return np.full(len(values), np.nan)
     coerced = pd.to_numeric(values, errors="coerce")
     blank = values.isna() | values.astype(str).str.strip().eq("")
     bad = coerced.isna() & ~blank
