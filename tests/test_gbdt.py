@@ -380,3 +380,17 @@ def test_one_applicant_and_a_table_refuse_the_same_odd_values(gmodel, german):
                 model.scores(pd.DataFrame([bad]))
             with pytest.raises(SchemaError, match=words):
                 model.score_row(bad)
+
+
+def test_an_encoded_matrix_with_other_than_category_codes_is_refused(gmodel, german):
+    """A float matrix of the model's width is taken as already encoded; 1e300 in a categorical column crashed the
+    process in the table kernel (it indexes by the code), -1e-300 scored otherwise than LightGBM."""
+    M = gmodel._matrix(german.test.X.head(5))
+    j = gmodel.encoder_.features.index("purpose")
+    np.testing.assert_array_equal(gmodel.predict_proba(M.copy()), gmodel.predict_proba(german.test.X.head(5)))
+    for value in (1e300, -1e-300, 0.5, float(len(gmodel.encoder_.categories["purpose"]) + 1)):
+        bad = M.copy()
+        bad[3, j] = value
+        with pytest.raises(SchemaError, match="a category's code is a whole number") as err:
+            gmodel.predict_proba(bad)
+        assert err.value.column == "purpose" and err.value.row == 4

@@ -33,7 +33,7 @@ from creditflow.binning.process import (
 )
 from creditflow.binning.variable import identifier_note
 from creditflow.data.dictionary import FieldDictionary
-from creditflow.data.errors import BundleError, CreditflowError, caller_level
+from creditflow.data.errors import BundleError, CreditflowError, SchemaError, caller_level
 from creditflow.models.base import (
     UNSEEN_MIN_ROWS,
     BadClassOutputs,
@@ -300,6 +300,7 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
         """The encoded matrix of `X` and its rows' index (None for an already encoded float matrix)."""
         check_is_fitted(self, "booster_")
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64 and X.shape[1] == len(self.features_):
+            self._check_codes(X)
             return X, None
         frame = as_frame(X, self.feature_names_in_)
         refuse_nested(frame, self.features_)
@@ -310,6 +311,21 @@ class GBDTModel(BadClassOutputs, NestedSettings, ClassifierMixin, BaseEstimator)
             warn_recoded({name: int(np.count_nonzero(M[:, j] == len(cats[name])))  # the code past the list
                           for j, name in enumerate(self.encoder_.features) if name in cats}, frame)
         return M, frame.index
+
+    def _check_codes(self, M: np.ndarray) -> None:
+        """Refuse an encoded matrix whose categorical columns hold other than missing or a category's code (0 to
+        the number of categories, that one for unseen): the scoring kernel indexes its tables by them."""
+        for j, name in enumerate(self.encoder_.features):
+            if name in self.encoder_.categories:
+                codes = M[:, j]
+                with np.errstate(invalid="ignore"):
+                    bad = ~np.isnan(codes) & ~((codes >= 0) & (codes <= len(self.encoder_.categories[name]))
+                                               & (codes == np.floor(codes)))
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    raise SchemaError(f"an encoded matrix holds {codes[row]!r} in a categorical column: a category's "
+                                      f"code is a whole number from 0 to {len(self.encoder_.categories[name])}",
+                                      column=name, row=row + 1, hint="pass the table itself, not a matrix")
 
     def predictor(self, rows: int = 0) -> Any:
         """The batch predictor for a table of `rows` rows (see `engine`); every engine gives LightGBM's margins
