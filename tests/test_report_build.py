@@ -227,6 +227,22 @@ def test_excel_columns_fit_chinese_text(tmp_path):
     assert text_width("x_054") == 5 and text_width(meaning) == 32
 
 
+def test_excel_shows_a_tiny_p_value_as_the_page_does(tmp_path):
+    """Before, a p-value of 2e-157 (PAY_0's Wald test on uci_taiwan) read '<0.0001' on the page but 0.0000 in
+    Excel, whose format was '0.0000'; the cell keeps the number, and its format now shows '<0.0001' too."""
+    from openpyxl import load_workbook
+
+    from creditflow.report.content import Section, Table, format_value
+
+    frame = pd.DataFrame({"variable": ["PAY_0", "AGE"], "p_value": [2.0e-157, 0.3912]})
+    r = Report("t", "", {}, [Section("s", "Coefficients", [Table("s.t", "Wald tests", frame)])])
+    assert "&lt;0.0001" in r.html() and format_value(2.0e-157, "p") == "<0.0001"
+    ws = load_workbook(r.to_excel(tmp_path / "r.xlsx"))["Coefficients"]
+    tiny, plain = ws["B5"], ws["B6"]
+    assert tiny.value == pytest.approx(2.0e-157) and plain.value == pytest.approx(0.3912)
+    assert tiny.number_format == plain.number_format == '[<0.0001]"<0.0001";0.0000'
+
+
 def test_data_summary_lists_the_columns_kept_out(report):
     """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
     t = report.table("summary.kept_out").set_index("column")
