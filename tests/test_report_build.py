@@ -243,6 +243,17 @@ def test_excel_shows_a_tiny_p_value_as_the_page_does(tmp_path):
     assert tiny.number_format == plain.number_format == '[<0.0001]"<0.0001";0.0000'
 
 
+def test_the_findings_show_a_tiny_hosmer_lemeshow_p_value_as_the_calibration_table_does(report):
+    """Before, the checks wrote the HL p-value with '.4f': a gbdt's 1e-16 on uci_taiwan's training rows read
+    0.0000 in the findings (page and workbook) beside '<0.0001' in the calibration summary."""
+    from creditflow.report import findings as fnd
+
+    calib = {name: {**c, "hl_p": 1.1e-16} for name, c in report.metrics["calibration"].items()}
+    rows, _ = fnd.findings(report.metrics["discrimination"], calib, report.metrics["stability"], "test")
+    values = {r["value"] for r in rows if r["check"] == "Hosmer–Lemeshow p-value"}
+    assert values == {"<0.0001"}
+
+
 def test_data_summary_lists_the_columns_kept_out(report):
     """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
     t = report.table("summary.kept_out").set_index("column")
