@@ -254,6 +254,23 @@ def test_the_findings_show_a_tiny_hosmer_lemeshow_p_value_as_the_calibration_tab
     assert values == {"<0.0001"}
 
 
+def test_excel_keeps_text_starting_with_an_equals_sign_as_text(tmp_path):
+    """Before, a category "=A, =B" or a dictionary meaning "=逾期天数/30" went into the workbook as a formula
+    (openpyxl reads a leading '=' so): Excel computed it or refused the sheet and offered to repair it."""
+    from openpyxl import load_workbook
+
+    from creditflow.report.content import Section, Table
+
+    frame = pd.DataFrame({"variable": ["x_001", "x_002"], "meaning": ["=逾期天数/30", "=SUM(A1:A3)"],
+                          "bin": ["=A, =B", "-1"]})
+    r = Report("t", "", {"note": "=1+1"}, [Section("s", "Data summary", [Table("s.t", "=Vars", frame)])])
+    wb = load_workbook(r.to_excel(tmp_path / "r.xlsx"))
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    values = {c.value for c in cells}
+    assert {"=逾期天数/30", "=SUM(A1:A3)", "=A, =B", "=Vars", "=1+1"} <= values
+
+
 def test_data_summary_lists_the_columns_kept_out(report):
     """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
     t = report.table("summary.kept_out").set_index("column")
