@@ -227,6 +227,50 @@ def test_excel_columns_fit_chinese_text(tmp_path):
     assert text_width("x_054") == 5 and text_width(meaning) == 32
 
 
+def test_excel_shows_a_tiny_p_value_as_the_page_does(tmp_path):
+    """Before, a p-value of 2e-157 (PAY_0's Wald test on uci_taiwan) read '<0.0001' on the page but 0.0000 in
+    Excel, whose format was '0.0000'; the cell keeps the number, and its format now shows '<0.0001' too."""
+    from openpyxl import load_workbook
+
+    from creditflow.report.content import Section, Table, format_value
+
+    frame = pd.DataFrame({"variable": ["PAY_0", "AGE"], "p_value": [2.0e-157, 0.3912]})
+    r = Report("t", "", {}, [Section("s", "Coefficients", [Table("s.t", "Wald tests", frame)])])
+    assert "&lt;0.0001" in r.html() and format_value(2.0e-157, "p") == "<0.0001"
+    ws = load_workbook(r.to_excel(tmp_path / "r.xlsx"))["Coefficients"]
+    tiny, plain = ws["B5"], ws["B6"]
+    assert tiny.value == pytest.approx(2.0e-157) and plain.value == pytest.approx(0.3912)
+    assert tiny.number_format == plain.number_format == '[<0.0001]"<0.0001";0.0000'
+
+
+def test_the_findings_show_a_tiny_hosmer_lemeshow_p_value_as_the_calibration_table_does(report):
+    """Before, the checks wrote the HL p-value with '.4f': a gbdt's 1e-16 on uci_taiwan's training rows read
+    0.0000 in the findings (page and workbook) beside '<0.0001' in the calibration summary."""
+    from creditflow.report import findings as fnd
+
+    calib = {name: {**c, "hl_p": 1.1e-16} for name, c in report.metrics["calibration"].items()}
+    rows, _ = fnd.findings(report.metrics["discrimination"], calib, report.metrics["stability"], "test")
+    values = {r["value"] for r in rows if r["check"] == "Hosmer–Lemeshow p-value"}
+    assert values == {"<0.0001"}
+
+
+def test_excel_keeps_text_starting_with_an_equals_sign_as_text(tmp_path):
+    """Before, a category "=A, =B" or a dictionary meaning "=逾期天数/30" went into the workbook as a formula
+    (openpyxl reads a leading '=' so): Excel computed it or refused the sheet and offered to repair it."""
+    from openpyxl import load_workbook
+
+    from creditflow.report.content import Section, Table
+
+    frame = pd.DataFrame({"variable": ["x_001", "x_002"], "meaning": ["=逾期天数/30", "=SUM(A1:A3)"],
+                          "bin": ["=A, =B", "-1"]})
+    r = Report("t", "", {"note": "=1+1"}, [Section("s", "Data summary", [Table("s.t", "=Vars", frame)])])
+    wb = load_workbook(r.to_excel(tmp_path / "r.xlsx"))
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    values = {c.value for c in cells}
+    assert {"=逾期天数/30", "=SUM(A1:A3)", "=A, =B", "=Vars", "=1+1"} <= values
+
+
 def test_data_summary_lists_the_columns_kept_out(report):
     """Without a bundle's metadata the samples' own roles are listed (here the target and the id)."""
     t = report.table("summary.kept_out").set_index("column")

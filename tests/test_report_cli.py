@@ -282,6 +282,21 @@ def test_an_output_that_is_data_or_the_oot_table_is_refused(runner, bundle, shar
         assert book.read_bytes() == before and not (tmp_path / "r.html").exists()
 
 
+def test_an_output_under_an_existing_file_is_refused_before_the_work(runner, bundle, shared_data, tmp_path):
+    """Before, --out existing.html/r.html ended in 'internal error: FileExistsError' (exit 1) once the report was
+    built, and an --xlsx under a file left the HTML report behind."""
+    uci = shared_data / "uci_taiwan" / "UCI_Credit_Card.csv"
+    blocker = tmp_path / "existing.html"
+    blocker.write_text("not a folder")
+    for args in (["--out", str(blocker / "r.html")],
+                 ["--out", str(tmp_path / "r.html"), "--xlsx", str(blocker / "sub" / "r.xlsx")]):
+        result = runner.invoke(app, ["report", str(bundle), str(uci), *args])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2, text
+        assert f"error: file '{blocker}'" in text and "lies under an existing file" in text, text
+        assert not (tmp_path / "r.html").exists()
+
+
 def test_text_in_a_model_column_names_the_file_of_the_sample(runner, bundle, shared_data, tmp_path):
     """With DATA and --oot, the error must say which of the two tables holds the text."""
     frame = pd.read_csv(shared_data / "uci_taiwan" / "UCI_Credit_Card.csv").head(2000)

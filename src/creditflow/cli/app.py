@@ -138,10 +138,15 @@ def refuse_overwriting_inputs(outputs: dict[str, Path | None], inputs: dict[str,
 def refuse_directory_outputs(outputs: dict[str, Path | None]) -> None:
     """Refuse, before the work, an output file (option -> path) that is an existing directory: it could only be
     refused when written, after minutes on a big table, and a command writing several files (the HTML report, then
-    the workbook, then the JSON) would leave the first ones behind."""
+    the workbook, then the JSON) would leave the first ones behind. So is one under an existing file (a folder that
+    could not be made)."""
     for option, out in outputs.items():
         if out is not None and out.is_dir():
             fail(f"{option} is an existing directory: name a file to write", file=str(out))
+        parent = next((p for p in (out.parents if out is not None else ()) if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            fail(f"{option} lies under an existing file, not a directory: name a file in a directory",
+                 file=str(parent))
 
 
 def encoding_option() -> Any:

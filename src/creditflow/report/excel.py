@@ -38,6 +38,15 @@ def _cell(value: object) -> object:
     return str(value)
 
 
+def _put(ws, row: int, column: int, value: object):
+    """Write one value; a text starting with '=' (a category "=A", a meaning "=逾期天数/30") stays text: openpyxl
+    would store it as a formula, which Excel computes or repairs. The report writes no formulas."""
+    cell = ws.cell(row=row, column=column, value=_cell(value))
+    if cell.data_type == "f":
+        cell.data_type = "s"
+    return cell
+
+
 def text_width(text: str) -> int:
     """Display width of `text` in Excel column units: East Asian wide and full-width characters (Chinese,
     Japanese, Korean, full-width punctuation) take two, others one."""
@@ -55,12 +64,12 @@ def _sheet_name(title: str, used: set[str]) -> str:
 
 
 def _write_table(ws, t: Table, row: int, widths: dict[int, int]) -> int:
-    ws.cell(row=row, column=1, value=_cell(t.title)).font = TITLE_FONT
+    _put(ws, row, 1, t.title).font = TITLE_FONT
     row += 1
     kinds = t.kinds()
     cols = list(t.frame.columns)
     for j, c in enumerate(cols, start=1):
-        cell = ws.cell(row=row, column=j, value=str(c))
+        cell = _put(ws, row, j, str(c))
         cell.fill, cell.font = HEADER_FILL, HEADER_FONT
         cell.alignment = Alignment(horizontal="center")
         widths[j] = max(widths.get(j, 8), min(text_width(str(c)) + 2, 40))
@@ -68,7 +77,7 @@ def _write_table(ws, t: Table, row: int, widths: dict[int, int]) -> int:
     formats = [FORMATS.get(kinds[c], FORMATS["text"])[1] for c in cols]
     for i, r in enumerate(values, start=row + 1):
         for j, v in enumerate(r, start=1):
-            cell = ws.cell(row=i, column=j, value=_cell(v))
+            cell = _put(ws, i, j, v)
             if formats[j - 1] != "@" and isinstance(cell.value, int | float):
                 cell.number_format = formats[j - 1]
             if isinstance(cell.value, str):
@@ -77,21 +86,21 @@ def _write_table(ws, t: Table, row: int, widths: dict[int, int]) -> int:
                 widths[j] = max(widths.get(j, 8), 12)
     row += len(values) + 1
     if t.note:
-        ws.cell(row=row, column=1, value=_cell(t.note)).font = NOTE_FONT
+        _put(ws, row, 1, t.note).font = NOTE_FONT
         row += 1
     return row + 1
 
 
 def _write_section(wb: Workbook, s: Section, used: set[str]) -> None:
     ws = wb.create_sheet(_sheet_name(s.title, used))
-    ws.cell(row=1, column=1, value=_cell(s.title)).font = Font(bold=True, size=14, color="1F3B63")
+    _put(ws, 1, 1, s.title).font = Font(bold=True, size=14, color="1F3B63")
     row = 2
     if s.intro:
-        ws.cell(row=row, column=1, value=_cell(s.intro)).font = NOTE_FONT
+        _put(ws, row, 1, s.intro).font = NOTE_FONT
         row += 1
     for b in s.blocks:
         if isinstance(b, Note):
-            ws.cell(row=row, column=1, value=_cell(b.text)).font = NOTE_FONT
+            _put(ws, row, 1, b.text).font = NOTE_FONT
             row += 1
     row += 1
     widths: dict[int, int] = {}
@@ -106,11 +115,11 @@ def write_workbook(report: Report, path: str | Path) -> None:
     wb = Workbook()
     info = wb.active
     info.title = "Report"
-    info.cell(row=1, column=1, value=_cell(report.title)).font = Font(bold=True, size=14, color="1F3B63")
-    info.cell(row=2, column=1, value=_cell(report.subtitle)).font = NOTE_FONT
+    _put(info, 1, 1, report.title).font = Font(bold=True, size=14, color="1F3B63")
+    _put(info, 2, 1, report.subtitle).font = NOTE_FONT
     for i, (k, v) in enumerate(report.meta.items(), start=4):
-        info.cell(row=i, column=1, value=_cell(str(k))).font = Font(bold=True)
-        info.cell(row=i, column=2, value=_cell(str(v)))
+        _put(info, i, 1, str(k)).font = Font(bold=True)
+        _put(info, i, 2, str(v))
     info.column_dimensions["A"].width = max([24, *(min(text_width(str(k)) + 2, 40) for k in report.meta)])
     info.column_dimensions["B"].width = 80
     used = {"Report"}

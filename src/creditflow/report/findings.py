@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from creditflow.evaluation import stability_status
-from creditflow.report.content import Metric, Note, Section, Table
+from creditflow.report.content import Metric, Note, Section, Table, format_value
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def findings(
             value = "yes"
         add("calibration", "bad rate rises grade by grade", name, value,
             "no fall beyond the Jeffreys intervals", "ok" if c["rank_ordered"] else "warn")
-        add("calibration", "Hosmer–Lemeshow p-value", name, f"{c['hl_p']:.4f}", f"ok ≥ {th.hl_p}",
+        add("calibration", "Hosmer–Lemeshow p-value", name, format_value(c["hl_p"], "p"), f"ok ≥ {th.hl_p}",
             "ok" if c["hl_p"] >= th.hl_p else "warn")
         outside = c["grades_outside"]
         add("calibration", "grades whose PD is outside the Jeffreys interval", name,
