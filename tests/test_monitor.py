@@ -384,6 +384,34 @@ def test_bad_labels_are_refused(model_dir, live, tmp_path):
         monitor(model_dir)
 
 
+
+def test_labels_are_read_in_the_training_coding_kept_in_the_bundle(live, tmp_path):
+    # a bundle trained with `--bad 0` (0 = bad) read 0/1 outcomes as 1 = bad: on the UCI held-out rows the bad rate
+    # was 78 % instead of 22 % and the AUC 0.23, with a false AUC warning; one trained 1/2 with `--bad 2` read a
+    # batch whose matured outcomes were all good (1) as 100 % bad. Found by monitoring such bundles on uci_taiwan.
+    raw = pd.read_csv(UCI).sample(6000, random_state=3)
+    raw["paid"] = 1 - raw.pop(UCI_TARGET)
+    result = train(read_table(raw, "paid", bad=0, id="ID"), tmp_path)
+    data = live.head(3000).assign(paid=lambda d: 1 - d[UCI_TARGET]).drop(columns=UCI_TARGET)
+    r = monitor(tmp_path / "model", data)
+    s = r.performance.summary
+    y = 1 - data["paid"].to_numpy()
+    assert s["bad_rate"] == pytest.approx(y.mean())
+    assert s["auc"] == pytest.approx(roc_auc_score(y, result.model.predict_proba(data)[:, 1]), abs=1e-12)
+    goods = data[data["paid"] == 1]  # no bad matured yet
+    with pytest.raises(DataError, match="labels hold only 1, and the model was trained with bad = 0"):
+        monitor(tmp_path / "model", goods)
+    assert monitor(tmp_path / "model", goods, bad="0").performance.summary["bads"] == 0
+    # the row of an error is the row of the file, not of the labels known so far
+    labels = data[["ID", "paid"]].astype({"paid": object})
+    labels.loc[labels.index[:10], "paid"] = None
+    labels.loc[labels.index[20], "paid"] = "maybe"
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(DataError, match="maybe") as e:
+        monitor(tmp_path / "model", data.drop(columns="paid"), labels=tmp_path / "labels.csv", target="paid", id="ID")
+    assert e.value.row == 21 and "row 21" in str(e.value)
+
+
 # ---------------------------------------------------------------- outputs
 
 
