@@ -412,6 +412,19 @@ def test_labels_are_read_in_the_training_coding_kept_in_the_bundle(live, tmp_pat
     assert e.value.row == 21 and "row 21" in str(e.value)
 
 
+
+def test_text_in_a_watched_column_the_model_does_not_use_names_the_file(model_dir, live, tmp_path):
+    # the error named the column and row but not the file ("column 'BILL_AMT1', row 6: ... 'abc'"): the model's
+    # inputs are checked where the file is known, the other watched columns only when drift is measured
+    data = live.head(600).astype({"BILL_AMT1": object})
+    data.loc[5, "BILL_AMT1"] = "abc"
+    data.to_csv(tmp_path / "d.csv", index=False)
+    assert "BILL_AMT1" not in load_bundle(model_dir).model.features_
+    with pytest.raises(CreditflowError, match="abc") as e:
+        monitor(model_dir, tmp_path / "d.csv")
+    assert (e.value.file, e.value.column, e.value.row) == (str(tmp_path / "d.csv"), "BILL_AMT1", 6)
+
+
 # ---------------------------------------------------------------- outputs
 
 
