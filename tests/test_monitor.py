@@ -113,6 +113,24 @@ def test_bundle_without_baseline_needs_a_reference(setup, live, tmp_path):
     assert any(f"are not in the data and are not monitored: {gone[0]}" in n for n in r.notes), r.notes
 
 
+
+@pytest.mark.parametrize("edit", ["grade", "min"])
+def test_a_baseline_edited_into_non_numbers_is_refused_as_bad_input(setup, live, tmp_path, edit):
+    # a baseline.json edited by hand and saved with its manifest (save_bundle's extras) stopped with an internal
+    # error (exit 1): "could not convert string to float: 'x'" from the grade test, "'<' not supported between
+    # float and str" from the range check; the other fields were already refused as an incomplete baseline
+    model_dir, _, result = setup
+    doc = json.loads((model_dir / "baseline.json").read_text())
+    if edit == "grade":
+        next(g for g in doc["grades"] if g["rows"])["promised_bad_rate"] = "x"
+    else:
+        doc["variables"][0]["min"] = "abc"
+    bundle = save_bundle(result.model, tmp_path / "edited", extras={"baseline.json": doc})
+    data = live.head(600)
+    with pytest.raises(BundleError, match="baseline.json is incomplete"):
+        monitor(bundle, data)
+
+
 # ---------------------------------------------------------------- drift
 
 
