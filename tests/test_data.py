@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from creditflow.data import DataError, read_dictionary, read_frame, read_table
+from creditflow.data.io import encode_target
 from creditflow.models.scorecard import Scorecard
 from tests.conftest import GERMAN, SHARED_DATA, UCI, UCI_TARGET, YINLIAN, YINLIAN_DICT
 
@@ -81,6 +82,17 @@ def test_a_one_two_target_needs_the_bad_value(tmp_path):
         read_table(tmp_path / "g12.csv", "creditability")
     assert "--bad" in err.value.message
     assert read_table(tmp_path / "g12.csv", "creditability", bad=2).bad_rate == pytest.approx(0.3)
+
+
+
+def test_the_training_bad_value_decides_before_a_recognised_pair():
+    # README: a `--bad` given to `train` is kept in the bundle and `report`, `compare`, `monitor` use it for data
+    # coded the same way; a model trained with --bad 0 had its 0/1 test data read as 1 = bad (report: AUC 0.23)
+    y = pd.Series([0, 1, 1, 0, 1], name="paid")
+    assert encode_target(y, default_bad=0).tolist() == [1, 0, 0, 1, 0]
+    assert encode_target(y).tolist() == [0, 1, 1, 0, 1]
+    assert encode_target(y, default_bad=2).tolist() == [0, 1, 1, 0, 1]  # not this coding: the pair decides
+    assert encode_target(pd.Series(["good", "bad"]), default_bad="good").tolist() == [1, 0]
 
 
 def test_text_in_a_numeric_column_is_refused_not_binned_as_categories(tmp_path):

@@ -113,6 +113,24 @@ def test_bundle_without_baseline_needs_a_reference(setup, live, tmp_path):
     assert any(f"are not in the data and are not monitored: {gone[0]}" in n for n in r.notes), r.notes
 
 
+
+@pytest.mark.parametrize("edit", ["grade", "min"])
+def test_a_baseline_edited_into_non_numbers_is_refused_as_bad_input(setup, live, tmp_path, edit):
+    # a baseline.json edited by hand and saved with its manifest (save_bundle's extras) stopped with an internal
+    # error (exit 1): "could not convert string to float: 'x'" from the grade test, "'<' not supported between
+    # float and str" from the range check; the other fields were already refused as an incomplete baseline
+    model_dir, _, result = setup
+    doc = json.loads((model_dir / "baseline.json").read_text())
+    if edit == "grade":
+        next(g for g in doc["grades"] if g["rows"])["promised_bad_rate"] = "x"
+    else:
+        doc["variables"][0]["min"] = "abc"
+    bundle = save_bundle(result.model, tmp_path / "edited", extras={"baseline.json": doc})
+    data = live.head(600)
+    with pytest.raises(BundleError, match="baseline.json is incomplete"):
+        monitor(bundle, data)
+
+
 # ---------------------------------------------------------------- drift
 
 
@@ -382,6 +400,47 @@ def test_bad_labels_are_refused(model_dir, live, tmp_path):
         monitor(model_dir, data, labels=tmp_path / "wrong.csv", target="nope", id="ID")
     with pytest.raises(DataError, match="exactly one source"):
         monitor(model_dir)
+
+
+
+def test_labels_are_read_in_the_training_coding_kept_in_the_bundle(live, tmp_path):
+    # a bundle trained with `--bad 0` (0 = bad) read 0/1 outcomes as 1 = bad: on the UCI held-out rows the bad rate
+    # was 78 % instead of 22 % and the AUC 0.23, with a false AUC warning; one trained 1/2 with `--bad 2` read a
+    # batch whose matured outcomes were all good (1) as 100 % bad. Found by monitoring such bundles on uci_taiwan.
+    raw = pd.read_csv(UCI).sample(6000, random_state=3)
+    raw["paid"] = 1 - raw.pop(UCI_TARGET)
+    result = train(read_table(raw, "paid", bad=0, id="ID"), tmp_path)
+    data = live.head(3000).assign(paid=lambda d: 1 - d[UCI_TARGET]).drop(columns=UCI_TARGET)
+    r = monitor(tmp_path / "model", data)
+    s = r.performance.summary
+    y = 1 - data["paid"].to_numpy()
+    assert s["bad_rate"] == pytest.approx(y.mean())
+    assert s["auc"] == pytest.approx(roc_auc_score(y, result.model.predict_proba(data)[:, 1]), abs=1e-12)
+    goods = data[data["paid"] == 1]  # no bad matured yet
+    with pytest.raises(DataError, match="labels hold only 1, and the model was trained with bad = 0"):
+        monitor(tmp_path / "model", goods)
+    assert monitor(tmp_path / "model", goods, bad="0").performance.summary["bads"] == 0
+    # the row of an error is the row of the file, not of the labels known so far
+    labels = data[["ID", "paid"]].astype({"paid": object})
+    labels.loc[labels.index[:10], "paid"] = None
+    labels.loc[labels.index[20], "paid"] = "maybe"
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(DataError, match="maybe") as e:
+        monitor(tmp_path / "model", data.drop(columns="paid"), labels=tmp_path / "labels.csv", target="paid", id="ID")
+    assert e.value.row == 21 and "row 21" in str(e.value)
+
+
+
+def test_text_in_a_watched_column_the_model_does_not_use_names_the_file(model_dir, live, tmp_path):
+    # the error named the column and row but not the file ("column 'BILL_AMT1', row 6: ... 'abc'"): the model's
+    # inputs are checked where the file is known, the other watched columns only when drift is measured
+    data = live.head(600).astype({"BILL_AMT1": object})
+    data.loc[5, "BILL_AMT1"] = "abc"
+    data.to_csv(tmp_path / "d.csv", index=False)
+    assert "BILL_AMT1" not in load_bundle(model_dir).model.features_
+    with pytest.raises(CreditflowError, match="abc") as e:
+        monitor(model_dir, tmp_path / "d.csv")
+    assert (e.value.file, e.value.column, e.value.row) == (str(tmp_path / "d.csv"), "BILL_AMT1", 6)
 
 
 # ---------------------------------------------------------------- outputs

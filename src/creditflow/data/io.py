@@ -533,8 +533,9 @@ def encode_target(
 ) -> np.ndarray:
     """Turn a target column into 0/1 (1 = bad), using `bad` as the bad value when given.
 
-    Without `bad`, a recognised pair (0/1, good/bad ...) decides; otherwise `default_bad` (e.g. the
-    bad value a model was trained with) is used when given.
+    Without `bad`, `default_bad` (e.g. the bad value a model was trained with, `train --bad`) decides when the
+    column holds it, so data coded as the training data was reads the same (0 = bad stays 0 = bad); else a
+    recognised pair (0/1, good/bad ...) decides; else `default_bad` is used when given.
     """
     name = str(values.name)
     if values.isna().any():
@@ -543,18 +544,12 @@ def encode_target(
         raise DataError(f"target has {n} missing value(s)", file=file, column=name, row=row)
     text = values.astype(str).str.strip()
     classes = sorted(text.unique())
+    if bad is None and default_bad is not None and bad_class(default_bad, classes) is not None:
+        bad = default_bad
     if bad is not None:
-        bad_text = str(bad).strip()
-        if bad_text not in classes:
-            # numeric targets written as 1.0 should still match --bad 1
-            try:
-                num = float(bad_text)
-                match = [c for c in classes if _as_float(c) == num]
-            except ValueError:
-                match = []
-            if not match:
-                raise DataError(f"bad value '{bad}' not found; the column holds {classes[:10]}", file=file, column=name)
-            bad_text = match[0]
+        bad_text = bad_class(bad, classes)
+        if bad_text is None:
+            raise DataError(f"bad value '{bad}' not found; the column holds {classes[:10]}", file=file, column=name)
         y = (text == bad_text).to_numpy(dtype=np.int8)
     else:
         if len(classes) == 1:
@@ -589,6 +584,17 @@ def _rarest(text: pd.Series) -> tuple[str, int]:
     """The least frequent value of a target column and its first row (from 1): a stray header line, a typo."""
     value = text.value_counts(sort=True).index[-1]
     return value, int(np.flatnonzero((text == value).to_numpy())[0]) + 1
+
+
+def bad_class(bad: object, classes: Sequence[str]) -> str | None:
+    """The class (as text) that the bad value `bad` names, or None: as written, or as the same number (numeric
+    targets written as 1.0 still match --bad 1)."""
+    bad_text = str(bad).strip()
+    if bad_text in classes:
+        return bad_text
+    num = _as_float(bad_text)
+    match = [c for c in classes if num is not None and _as_float(c) == num]
+    return match[0] if match else None
 
 
 def _as_float(text: str) -> float | None:

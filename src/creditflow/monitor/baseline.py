@@ -93,7 +93,8 @@ class VariableBaseline:
         return cls(
             name=d["name"], in_model=bool(d["in_model"]), source=d.get("source", ""),
             dist=Distribution.from_dict(d["name"], d), missing_rate=float(d["missing_rate"]),
-            min=d.get("min"), max=d.get("max"), categories=d.get("categories"), meaning=d.get("meaning", ""),
+            min=_number(d.get("min")), max=_number(d.get("max")), categories=d.get("categories"),
+            meaning=d.get("meaning", ""),
         )
 
 
@@ -114,7 +115,15 @@ class GradeBaseline:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GradeBaseline:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        return cls(grade=str(d["grade"]), min_score=int(d["min_score"]), max_score=int(d["max_score"]),
+                   rows=int(d["rows"]), share=float(d["share"]), promised_bad_rate=_number(d.get("promised_bad_rate")),
+                   observed_bad_rate=_number(d.get("observed_bad_rate")))
+
+
+def _number(value: Any) -> float | None:
+    """A stored number read back as float (None stays None); a value that is no number is a ValueError/TypeError,
+    which `Baseline.from_dict` reports as an incomplete baseline."""
+    return None if value is None else float(value)
 
 
 @dataclass

@@ -325,7 +325,8 @@ def monitor(
     codes = batch.period_codes if len(batch.periods) > 1 else None
     periods = batch.periods if codes is not None else []
     scored = Scored.from_scores(scores, [g.grade for g in baseline.grades], getattr(mdl, "grades_", None))
-    drift = measure_drift(baseline, batch.frame, scored, thresholds, codes, periods)
+    with located(batch.source):  # a watched column the model does not use is read here first
+        drift = measure_drift(baseline, batch.frame, scored, thresholds, codes, periods)
     perf = None
     if batch.y is not None and batch.labelled:
         perf = measure_performance(baseline, scored, batch.y, codes, periods,

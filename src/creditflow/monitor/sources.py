@@ -11,7 +11,7 @@ import pandas as pd
 
 from creditflow.binning.variable import category_keys
 from creditflow.data.errors import DataError, SchemaError, shown
-from creditflow.data.io import Dataset, check_finite, encode_target, misread_hint, read_frame
+from creditflow.data.io import Dataset, bad_class, check_finite, encode_target, misread_hint, read_frame
 from creditflow.data.split import distinct_periods
 
 NO_PERIOD = "(no time)"
@@ -70,26 +70,44 @@ def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) 
 def encode_labels(
     values: pd.Series, bad: object = None, *, file: str | None = None, default_bad: object = None
 ) -> np.ndarray:
-    """Labels as float 0/1 (1 = bad) with NaN where the outcome is not known yet (`default_bad`: see
-    `encode_target`)."""
+    """Labels as float 0/1 (1 = bad) with NaN where the outcome is not known yet (`default_bad`: the training's
+    bad value, see `encode_target`: it decides where the labels hold it, so 0 = bad at training stays so)."""
     known = values.notna().to_numpy()
     out = np.full(len(values), np.nan)
     if not known.any():
         return out
     kept = values[known]
-    if bad is None and pd.api.types.is_numeric_dtype(kept.dtype) and not pd.api.types.is_bool_dtype(kept.dtype):
-        arr = kept.to_numpy(dtype=float)
-        wrong = ~np.isin(arr, (0.0, 1.0))
-        if wrong.any() and default_bad is not None:
-            out[known] = encode_target(kept.reset_index(drop=True), default_bad, file=file)
+    try:
+        only = kept.astype(str).str.strip().unique()
+        if bad is not None and len(only) == 1:  # one outcome so far (no bad matured yet, say): --bad tells which
+            out[known] = float(bad_class(bad, list(only)) is not None)
             return out
-        if wrong.any():
-            row = int(np.flatnonzero(known)[np.flatnonzero(wrong)[0]]) + 1
-            raise DataError(f"labels must be 0/1 (1 = bad) or empty, found {arr[wrong][0]:g}",
-                            file=file, column=str(values.name), row=row, hint="pass --bad VALUE for other codes")
-        out[known] = arr
-        return out
-    out[known] = encode_target(kept.reset_index(drop=True), bad, file=file, default_bad=default_bad)
+        if bad is None and pd.api.types.is_numeric_dtype(kept.dtype) and not pd.api.types.is_bool_dtype(kept.dtype):
+            arr = kept.to_numpy(dtype=float)
+            wrong = ~np.isin(arr, (0.0, 1.0))
+            if default_bad is not None and len(only) == 1:  # one outcome so far, read in the training's coding
+                if bad_class(default_bad, list(only)) is not None or arr[0] == 0:
+                    out[known] = float(bad_class(default_bad, list(only)) is not None)
+                    return out
+                raise DataError(f"labels hold only {arr[0]:g}, and the model was trained with bad = "
+                                f"{str(default_bad).strip()}: good in that coding, bad in a 0/1 one, so which is "
+                                "not told", file=file, column=str(values.name),
+                                hint="pass --bad VALUE to say which value is bad")
+            if default_bad is not None and (wrong.any() or bad_class(default_bad, list(only)) is not None):
+                out[known] = encode_target(kept.reset_index(drop=True), default_bad, file=file)
+                return out
+            if wrong.any():
+                row = int(np.flatnonzero(wrong)[0]) + 1
+                raise DataError(f"labels must be 0/1 (1 = bad) or empty, found {arr[wrong][0]:g}",
+                                file=file, column=str(values.name), row=row, hint="pass --bad VALUE for other codes")
+            out[known] = arr
+            return out
+        out[known] = encode_target(kept.reset_index(drop=True), bad, file=file, default_bad=default_bad)
+    except DataError as exc:  # a row of the known labels is a row of the column
+        if exc.row is not None:
+            exc.row = int(np.flatnonzero(known)[exc.row - 1]) + 1
+            exc.args = (exc.message,)
+        raise
     return out
 
 
