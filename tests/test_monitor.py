@@ -247,6 +247,26 @@ def test_a_column_excluded_from_the_model_is_watched_shown_only(tmp_path):
     assert "not a model input, and only 20 rows: shown" in tiny["message"].iloc[0]
 
 
+def test_a_watched_column_turned_text_is_shown_moved_and_the_run_goes_on(tmp_path):
+    """SEX (numbers in training, not a model input) recoded M/F stopped the whole run with exit 2; it is shown
+    as moved, without a CSI, and the model's inputs are still measured."""
+    raw = pd.read_csv(UCI).sample(8000, random_state=5)
+    train(read_table(raw.head(6000), UCI_TARGET, id="ID", exclude=["SEX"]), tmp_path)
+    live = raw.tail(2000).assign(SEX=np.where(raw.tail(2000)["SEX"] == 1, "M", "F"))
+    r = monitor(tmp_path / "model", live)
+    row = r.drift.variables.set_index("variable").loc["SEX"]
+    assert row["status"] == "alert" and not row["in_model"] and np.isnan(row["csi"])
+    assert "not measured" in row["note"] and ("'M'" in row["note"] or "'F'" in row["note"])
+    found = r.findings[r.findings["item"] == "SEX"]
+    assert "not measured" in found["message"].iloc[0] and not found["counts"].any()
+    assert r.status == "stable" and r.exit_code == 0
+    assert r.drift.variables["in_model"].sum() == len(load_bundle(tmp_path / "model").model.features_)
+    json.dumps(r.summary(), allow_nan=False)  # the JSON written stays valid
+    assert "not measured" in r._repr_html_()
+    with pytest.raises(CreditflowError, match="PAY_0"):  # a model input turned text is still refused
+        monitor(tmp_path / "model", live.assign(PAY_0="late"))
+
+
 def test_thresholds_are_configurable_and_checked(model_dir, live):
     young = live[live["AGE"] < 30]
     age = monitor(model_dir, young).drift.variables.set_index("variable").loc["AGE", "csi"]
@@ -431,16 +451,16 @@ def test_labels_are_read_in_the_training_coding_kept_in_the_bundle(live, tmp_pat
 
 
 
-def test_text_in_a_watched_column_the_model_does_not_use_names_the_file(model_dir, live, tmp_path):
-    # the error named the column and row but not the file ("column 'BILL_AMT1', row 6: ... 'abc'"): the model's
-    # inputs are checked where the file is known, the other watched columns only when drift is measured
+def test_text_in_a_watched_column_the_model_does_not_use_names_the_value_and_row(model_dir, live, tmp_path):
+    # the error named the column and row but not the file ("column 'BILL_AMT1', row 6: ... 'abc'"); a column the
+    # model does not use no longer stops the run: it is shown as not measured, with the value and its row
     data = live.head(600).astype({"BILL_AMT1": object})
     data.loc[5, "BILL_AMT1"] = "abc"
     data.to_csv(tmp_path / "d.csv", index=False)
     assert "BILL_AMT1" not in load_bundle(model_dir).model.features_
-    with pytest.raises(CreditflowError, match="abc") as e:
-        monitor(model_dir, tmp_path / "d.csv")
-    assert (e.value.file, e.value.column, e.value.row) == (str(tmp_path / "d.csv"), "BILL_AMT1", 6)
+    r = monitor(model_dir, tmp_path / "d.csv")
+    note = r.drift.variables.set_index("variable").loc["BILL_AMT1", "note"]
+    assert "not measured" in note and "'abc'" in note and "row 6" in note
 
 
 # ---------------------------------------------------------------- outputs

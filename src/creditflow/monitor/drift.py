@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.variable import category_keys, numeric_values
-from creditflow.data.errors import CreditflowError
+from creditflow.data.errors import CreditflowError, SchemaError
 from creditflow.evaluation.stability import psi_from_shares
 from creditflow.monitor.baseline import Baseline, VariableBaseline
 from creditflow.monitor.bins import grouped_counts, numeric_codes
@@ -130,7 +130,19 @@ def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray
     layout = vb.dist.layout
     n_bins = len(layout.labels)
     if layout.kind == "numeric":
-        x = numeric_values(values, vb.name)
+        try:
+            x = numeric_values(values, vb.name)
+        except SchemaError as exc:
+            if vb.in_model:  # the model refused it already when scoring; this is another column's
+                raise
+            # a watched column that is not a model input, now text (SEX recoded to M/F): shown as moved,
+            # without a CSI, rather than stopping the run
+            where = f" (row {exc.row})" if exc.row is not None else ""
+            row = {"variable": vb.name, "meaning": vb.meaning, "in_model": False, "source": vb.source,
+                   "csi": np.nan, "status": "alert", "baseline_missing": vb.missing_rate, "current_missing": np.nan,
+                   "missing_change": np.nan, "out_of_range": 0, "out_of_range_share": 0.0,
+                   "note": f"not measured: {exc.reason}{where}; numbers in training"}
+            return row, _bin_table(layout.labels, vb.dist.shares, np.zeros(n_bins)), None
         lowest, highest = (float(x.min()), float(x.max())) if len(x) else (np.nan, np.nan)
         has_nan = bool(np.isnan(lowest))  # min propagates NaN: one pass tells whether any value is missing
         if has_nan and not np.isnan(x).all():

@@ -34,8 +34,9 @@ def _drift_findings(result: Any, add: Any) -> None:
     for r in d.variables.itertuples(index=False):
         if LEVELS.get(r.status, 0):
             extra = small if r.in_model else " (not a model input: shown, does not raise the status)"
+            what = f"CSI {r.csi:.3f}" if np.isfinite(r.csi) else r.note  # NaN: a column no longer measurable
             add(r.status, "input" if r.in_model else "other column", "", r.variable, r.csi,
-                f"CSI {r.csi:.3f}{extra}", bool(r.in_model) and enough)
+                f"{what}{extra}", bool(r.in_model) and enough)
         if r.in_model and r.out_of_range:
             add("info", "range", "", r.variable, r.out_of_range_share, r.note, False)
         if r.in_model and abs(r.missing_change) >= MISSING_CHANGE:
