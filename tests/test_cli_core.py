@@ -363,6 +363,32 @@ def test_splits_file_gives_each_rows_sample_and_an_existing_bundle_needs_force(t
     assert json.loads((out / "model" / "manifest.json").read_text())["model_type"] == "gbdt"
 
 
+def test_out_that_is_a_bundle_itself_is_refused_even_with_force(tmp_path):
+    # `train --out champ/model` (the bundle, not its folder) wrote a second bundle to champ/model/model and
+    # metrics.json, splits.csv and the report into the champion's bundle, exit 0 (demo too, with scores.csv)
+    champ = tmp_path / "champ"
+    assert run("train", GERMAN, "--target", "creditability", "--out", champ, "--no-report").returncode == 0
+    before = sorted(p.name for p in (champ / "model").iterdir())
+    for args in (["train", GERMAN, "--target", "creditability", "--no-report", "--out", champ / "model"],
+                 ["train", GERMAN, "--target", "creditability", "--no-report", "--force", "--out", champ / "model"],
+                 ["train", GERMAN, "--target", "creditability", "--no-report", "--out", champ / "model" / "v2"],
+                 ["demo", "--out", champ / "model"]):
+        r = run(*args)
+        text = " ".join(r.stderr.split())
+        assert r.returncode == 2 and f"file '{champ / 'model'}'" in text, r.stderr
+        assert "model bundle" in text and f"give its folder {champ}" in text and "Traceback" not in text
+    assert sorted(p.name for p in (champ / "model").iterdir()) == before
+
+    from creditflow.data.errors import CreditflowError
+    from creditflow.data.io import read_table
+    from creditflow.workflow import train
+
+    data = read_table(GERMAN, target="creditability")
+    with pytest.raises(CreditflowError, match="is a model bundle itself"):
+        train(data, champ / "model", force=True)
+    assert sorted(p.name for p in (champ / "model").iterdir()) == before
+
+
 def test_train_force_over_a_linked_bundle_replaces_the_link_and_keeps_the_release(tmp_path):
     # out/model -> releases/v1 (a deploy by symbolic link): --force trained, then crashed at the save with
     # "internal error: NotADirectoryError" (exit 1), writing nothing

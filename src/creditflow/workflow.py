@@ -168,8 +168,8 @@ def train(
     """Split (train / test / out-of-time), fit, evaluate each split, and write `out/model`, `out/metrics.json`
     and `out/splits.csv`. An `out` that holds a model bundle already is refused unless `force` (a re-run cell
     would replace the champion's bundle)."""
-    if out is not None and not force:
-        refuse_existing_bundle(Path(out))
+    if out is not None:
+        refuse_existing_bundle(Path(out), force)
     roles = data.roles(test_size, seed)  # also written to splits.csv
     splits = data.split(test_size=test_size, seed=seed, roles=roles)
     # checked and read as `--param` is: unknown names listed, binning.max_bins spelt with a dot or "__"
@@ -223,11 +223,25 @@ def write_outputs(out: Path, model: Any, metadata: dict, extras: dict, outputs: 
         save_bundle(model, out / MODEL_DIR, metadata=metadata, extras=extras, overwrite=overwrite)
 
 
-def refuse_existing_bundle(out: Path) -> None:
-    """Refuse to train into `out` when `out/model` is a model bundle already (`force=True` replaces it)."""
+def bundle_as_out_message(out: Path, bundle: Path, force: str = "", name: str = "") -> str:
+    """Why an output folder that is (or lies inside) a model bundle is refused: training writes `out/model` and
+    its metrics, splits and report beside it, which would land inside that bundle. `name`: how `out` is named
+    (`--out`), `force`: the option that replaces a bundle, when there is one."""
+    where = "is a model bundle itself" if bundle == out else f"lies inside the model bundle {bundle}"
+    return (f"{name or out} {where}: training writes the bundle to {out / MODEL_DIR} and metrics.json, "
+            f"splits.csv and the report beside it, which would land in that bundle; to replace it give its folder "
+            f"{bundle.parent}{f' (with {force})' if force else ''}, or another folder")
+
+
+def refuse_existing_bundle(out: Path, force: bool = False) -> None:
+    """Refuse to train into `out` when `out/model` is a model bundle already (`force=True` replaces it), and
+    always when `out` is, or lies inside, a bundle (the new bundle and outputs would be written into it)."""
     from creditflow.bundle import is_bundle
 
-    if is_bundle(out / MODEL_DIR):
+    inside = next((p for p in (out, *out.parents) if is_bundle(p)), None)
+    if inside is not None:
+        raise CreditflowError(bundle_as_out_message(out, inside, "force=True"))
+    if not force and is_bundle(out / MODEL_DIR):
         raise CreditflowError(f"{out / MODEL_DIR} already holds a model bundle; pass force=True to replace it, or "
                               "train into another folder")
 

@@ -171,13 +171,17 @@ def require_extra(extra: str, *modules: str, command: str) -> None:
                               f"pip install 'creditflow[{extra}]'")
 
 
-def check_output_dir(out: Path, what: str = "--out", replace: bool = False) -> None:
+def check_output_dir(out: Path, what: str = "--out", replace: bool = False, force: str = "--force") -> None:
     """A training output directory: refuse a path that is (or lies under) an existing regular file, or
     whose model/ folder holds files that are not a bundle (saving would have to replace them), or a bundle
-    unless `replace` (a champion model lost to a retrain) — before the work."""
+    unless `replace` (a champion model lost to a retrain), and always a path that is or lies inside a bundle
+    (`force`: the option that replaces a bundle, named in that message) — before the work."""
     from creditflow.bundle import is_bundle, read_manifest
-    from creditflow.workflow import MODEL_DIR
+    from creditflow.workflow import MODEL_DIR, bundle_as_out_message
 
+    inside = next((p for p in (out, *out.parents) if is_bundle(p)), None)
+    if inside is not None:  # even with --force: the new bundle would be written into the old one
+        fail(bundle_as_out_message(out, inside, force, name=what), file=str(inside))
     for p in (out, *out.parents):
         if p.exists():
             if not p.is_dir():

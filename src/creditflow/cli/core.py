@@ -355,7 +355,7 @@ def demo_cmd(
     out: Path = typer.Option(Path("creditflow-demo"), "--out", help="Output directory."),
 ) -> None:
     """Train and score a scorecard on the UCI Taiwan credit-card data shipped with creditflow."""
-    check_output_dir(out, replace=True)  # the demo's own folder: a second run replaces the first
+    check_output_dir(out, replace=True, force="")  # the demo's own folder: a second run replaces the first
     from creditflow.datasets import UCI_TAIWAN_ID, UCI_TAIWAN_MEANINGS, UCI_TAIWAN_TARGET, uci_taiwan_path
 
     path = uci_taiwan_path()

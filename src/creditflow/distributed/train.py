@@ -75,8 +75,8 @@ def train_on_cluster(
     and test size; so are those of kind "boosted-scorecard" (`distributed.boosted`). kind "gbdt": the same recipe with data-parallel LightGBM (see `distributed.gbdt`).
     `reasons` as for `creditflow.workflow.train`.
     """
-    if out is not None and not force:
-        refuse_existing_bundle(Path(out))
+    if out is not None:
+        refuse_existing_bundle(Path(out), force)
     say = progress or (lambda _msg: None)
     if kind == "scorecard":
         from creditflow.distributed.scorecard import fit_scorecard_stats
