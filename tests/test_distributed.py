@@ -449,6 +449,29 @@ def test_bad_input_names_file_column_and_row(client, tmp_path):
         cf.read_table(serial, "creditability", bad="bad")
 
 
+def test_a_relative_path_is_read_by_the_workers_from_the_clients_directory(client, tmp_path, monkeypatch):
+    """Workers opened a relative path in their own working directory: the client read the metadata, the
+    workers found no file there (or another one)."""
+    write_parts(pd.read_csv(GERMAN).head(400), tmp_path / "loans", sizes=(150, 100, 100, 50))
+    monkeypatch.chdir(tmp_path)  # the client's directory; the workers stay where they started
+    data = read_labelled(client, "loans", "creditability", bad="bad")
+    assert len(data.y) == 400 and data.table.pieces[0].file == str(Path("loans") / "part.0.parquet")
+    score_on_cluster(client, _german_model(tmp_path), "loans", "scores")
+    assert len(pd.read_parquet(tmp_path / "scores")) == 400
+    # a file the workers do not see under the client's path is named, saying so
+    from creditflow.distributed.source import read_piece
+
+    gone = data.table.pieces[0].__class__("loans/part.9.parquet", (0,), 0, 0, 10, path="/nowhere/part.9.parquet")
+    with pytest.raises(DataError, match="no such file on the Dask worker") as err:
+        read_piece(gone)
+    assert err.value.file == "loans/part.9.parquet" and "the path the client reads it" in str(err.value)
+
+
+def _german_model(folder: Path) -> Path:
+    train(cf.read_table(pd.read_csv(GERMAN), "creditability", bad="bad"), folder / "o", report=False)
+    return folder / "o" / "model"
+
+
 def test_a_column_coded_unlike_training_is_refused_on_the_cluster_as_on_one_machine(client, tmp_path):
     frame = pd.read_csv(GERMAN)
     train(cf.read_table(frame, "creditability", bad="bad"), tmp_path / "o", report=False)
