@@ -449,6 +449,22 @@ def test_bad_input_names_file_column_and_row(client, tmp_path):
         cf.read_table(serial, "creditability", bad="bad")
 
 
+def test_a_stray_target_value_is_named_with_its_file_and_row_on_the_cluster(client, tmp_path):
+    """A third target value was named by its place among the sorted distinct values (row 3 of the directory,
+    the rarest 'good', with 700 rows) instead of the rarest value and its row in its file."""
+    frame = pd.read_csv(GERMAN).head(400)
+    frame.loc[250 + 6, "creditability"] = "Bad"  # 7th row of part.10
+    write_parts(frame, tmp_path / "stray", sizes=(150, 100, 100, 50))
+    with pytest.raises(DataError, match="the rarest, 'Bad', first here") as one:
+        cf.read_table(frame, "creditability")
+    assert one.value.row == 257
+    for bad in (None, "bad"):
+        with pytest.raises(DataError, match="the rarest, 'Bad', first here") as err:
+            read_labelled(client, tmp_path / "stray", "creditability", bad=bad)
+        assert err.value.row == 7 and err.value.file.endswith("part.10.parquet")
+        assert err.value.column == "creditability"
+
+
 def test_a_relative_path_is_read_by_the_workers_from_the_clients_directory(client, tmp_path, monkeypatch):
     """Workers opened a relative path in their own working directory: the client read the metadata, the
     workers found no file there (or another one)."""
