@@ -558,6 +558,12 @@ def test_cluster_specs_and_unreachable_scheduler():
         with cluster_client(f"tcp://127.0.0.1:{port}", timeout=30):
             pass
     assert time.monotonic() - start < 5
+    # a host name that does not resolve (a typo): said at once, not as a time-out 30 s later
+    start = time.monotonic()
+    with pytest.raises(CreditflowError, match="the host name 'scheduler.invalid' cannot be resolved"):
+        with cluster_client("tcp://scheduler.invalid:8786", timeout=30):
+            pass
+    assert time.monotonic() - start < 10
     # something else listening there: a web server answering HTTP, or one that never answers
     import socket
     import threading
