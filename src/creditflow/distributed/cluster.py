@@ -151,6 +151,8 @@ def _lost_message(client: Any, before: set[str], exc: BaseException) -> str:
         return (f"Dask workers died while running a task{f' (the last, {last})' if last else ''}, again on each "
                 f"retry (out of memory?); {rerun}, on workers with more memory if it happens again")
     reason = getattr(exc, "reason", None) or detail[:200] or type(exc).__name__
+    if reason == "scheduler-connection-lost":  # the client cancels its tasks: the workers it knew seem gone too
+        return f"the connection to the Dask scheduler was lost during the run (Dask: {reason}); {rerun}"
     gone: list[str] = []
     if before:
         try:
