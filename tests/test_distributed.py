@@ -513,6 +513,19 @@ def test_a_csv_given_to_the_cluster_is_refused_with_a_hint(tmp_path):
     assert "convert the table to Parquet" in str(err.value) and err.value.file == str(tmp_path / "g.csv")
 
 
+def test_a_stray_file_among_the_parquet_files_is_named_as_on_one_machine(tmp_path):
+    """notes.txt in a directory of Parquet files was refused with "--cluster reads Parquet, not .txt files (convert
+    the table to Parquet first ...)": the table is Parquet; one machine says to move the file out or hide it."""
+    write_parts(pd.read_csv(GERMAN).head(400), tmp_path / "loans", sizes=(150, 100, 100, 50))
+    (tmp_path / "loans" / "notes.txt").write_text("written 2026-12-01\n")
+    for read in (read_dataset, lambda p: cf.read_table(p, "creditability", bad="bad")):
+        with pytest.raises(DataError, match="not a Parquet file \\(.txt\\), but every file of the directory") as err:
+            read(tmp_path / "loans")
+        assert err.value.file == str(tmp_path / "loans" / "notes.txt") and "start its name with _ or ." in str(err.value)
+    (tmp_path / "loans" / "notes.txt").rename(tmp_path / "loans" / "_notes.txt")  # skipped
+    assert read_dataset(tmp_path / "loans").n_rows == 400
+
+
 def read_labelled_fit(client, folder):
     return fit_scorecard(client, read_labelled(client, folder, "creditability", bad="bad"))
 

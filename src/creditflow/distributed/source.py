@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError
-from creditflow.data.io import parquet_files, parquet_schema
+from creditflow.data.io import PARQUET_SUFFIXES, parquet_files, parquet_schema, stray_file_error
 
 ROWS_PER_PIECE = 1_000_000
 PIECE_ATTR = "creditflow_piece"
@@ -140,6 +140,8 @@ def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> P
         try:
             opened.append(pq.ParquetFile(f))
         except (OSError, ValueError, pa.ArrowException) as exc:
+            if any(g.suffix.lower() in PARQUET_SUFFIXES for g in files) and f.suffix.lower() not in PARQUET_SUFFIXES:
+                raise stray_file_error(f, path) from None  # notes.txt among the Parquet files: not a table to convert
             if f.suffix.lower() in (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".jsonl", ".json"):
                 raise DataError(f"--cluster reads Parquet, not {f.suffix} files", file=str(f),
                                 hint="convert the table to Parquet first, e.g. pandas.read_csv(...).to_parquet(...), "
