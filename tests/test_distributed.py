@@ -449,6 +449,45 @@ def test_bad_input_names_file_column_and_row(client, tmp_path):
         cf.read_table(serial, "creditability", bad="bad")
 
 
+def test_a_stray_target_value_is_named_with_its_file_and_row_on_the_cluster(client, tmp_path):
+    """A third target value was named by its place among the sorted distinct values (row 3 of the directory,
+    the rarest 'good', with 700 rows) instead of the rarest value and its row in its file."""
+    frame = pd.read_csv(GERMAN).head(400)
+    frame.loc[250 + 6, "creditability"] = "Bad"  # 7th row of part.10
+    write_parts(frame, tmp_path / "stray", sizes=(150, 100, 100, 50))
+    with pytest.raises(DataError, match="the rarest, 'Bad', first here") as one:
+        cf.read_table(frame, "creditability")
+    assert one.value.row == 257
+    for bad in (None, "bad"):
+        with pytest.raises(DataError, match="the rarest, 'Bad', first here") as err:
+            read_labelled(client, tmp_path / "stray", "creditability", bad=bad)
+        assert err.value.row == 7 and err.value.file.endswith("part.10.parquet")
+        assert err.value.column == "creditability"
+
+
+def test_a_relative_path_is_read_by_the_workers_from_the_clients_directory(client, tmp_path, monkeypatch):
+    """Workers opened a relative path in their own working directory: the client read the metadata, the
+    workers found no file there (or another one)."""
+    write_parts(pd.read_csv(GERMAN).head(400), tmp_path / "loans", sizes=(150, 100, 100, 50))
+    monkeypatch.chdir(tmp_path)  # the client's directory; the workers stay where they started
+    data = read_labelled(client, "loans", "creditability", bad="bad")
+    assert len(data.y) == 400 and data.table.pieces[0].file == str(Path("loans") / "part.0.parquet")
+    score_on_cluster(client, _german_model(tmp_path), "loans", "scores")
+    assert len(pd.read_parquet(tmp_path / "scores")) == 400
+    # a file the workers do not see under the client's path is named, saying so
+    from creditflow.distributed.source import read_piece
+
+    gone = data.table.pieces[0].__class__("loans/part.9.parquet", (0,), 0, 0, 10, path="/nowhere/part.9.parquet")
+    with pytest.raises(DataError, match="no such file on the Dask worker") as err:
+        read_piece(gone)
+    assert err.value.file == "loans/part.9.parquet" and "the path the client reads it" in str(err.value)
+
+
+def _german_model(folder: Path) -> Path:
+    train(cf.read_table(pd.read_csv(GERMAN), "creditability", bad="bad"), folder / "o", report=False)
+    return folder / "o" / "model"
+
+
 def test_a_column_coded_unlike_training_is_refused_on_the_cluster_as_on_one_machine(client, tmp_path):
     frame = pd.read_csv(GERMAN)
     train(cf.read_table(frame, "creditability", bad="bad"), tmp_path / "o", report=False)
@@ -472,6 +511,19 @@ def test_a_csv_given_to_the_cluster_is_refused_with_a_hint(tmp_path):
     with pytest.raises(DataError, match="--cluster reads Parquet, not .csv files") as err:
         read_dataset(tmp_path / "g.csv")
     assert "convert the table to Parquet" in str(err.value) and err.value.file == str(tmp_path / "g.csv")
+
+
+def test_a_stray_file_among_the_parquet_files_is_named_as_on_one_machine(tmp_path):
+    """notes.txt in a directory of Parquet files was refused with "--cluster reads Parquet, not .txt files (convert
+    the table to Parquet first ...)": the table is Parquet; one machine says to move the file out or hide it."""
+    write_parts(pd.read_csv(GERMAN).head(400), tmp_path / "loans", sizes=(150, 100, 100, 50))
+    (tmp_path / "loans" / "notes.txt").write_text("written 2026-12-01\n")
+    for read in (read_dataset, lambda p: cf.read_table(p, "creditability", bad="bad")):
+        with pytest.raises(DataError, match="not a Parquet file \\(.txt\\), but every file of the directory") as err:
+            read(tmp_path / "loans")
+        assert err.value.file == str(tmp_path / "loans" / "notes.txt") and "start its name with _ or ." in str(err.value)
+    (tmp_path / "loans" / "notes.txt").rename(tmp_path / "loans" / "_notes.txt")  # skipped
+    assert read_dataset(tmp_path / "loans").n_rows == 400
 
 
 def read_labelled_fit(client, folder):
@@ -519,6 +571,12 @@ def test_cluster_specs_and_unreachable_scheduler():
         with cluster_client(f"tcp://127.0.0.1:{port}", timeout=30):
             pass
     assert time.monotonic() - start < 5
+    # a host name that does not resolve (a typo): said at once, not as a time-out 30 s later
+    start = time.monotonic()
+    with pytest.raises(CreditflowError, match="the host name 'scheduler.invalid' cannot be resolved"):
+        with cluster_client("tcp://scheduler.invalid:8786", timeout=30):
+            pass
+    assert time.monotonic() - start < 10
     # something else listening there: a web server answering HTTP, or one that never answers
     import socket
     import threading

@@ -171,6 +171,17 @@ def test_lost_worker_errors_name_what_happened():
     assert text.startswith("worker tcp://a:1 left the cluster during the run") and "lost dependencies" in text
     assert "the connection to the Dask cluster was lost" in _lost_message(Client(), set(), CommClosedError("gone"))
 
+    # the scheduler killed mid-run: the client cancels every task and lists no workers any more, which read as
+    # "worker tcp://a:1, tcp://b:2 left the cluster ... its data was lost" while the workers were fine
+    class Orphan:
+        def scheduler_info(self, n_workers=-1):
+            return {"workers": {}}
+
+    text = _lost_message(Orphan(), {"tcp://a:1", "tcp://b:2"},
+                         FutureCancelledError(key="x", reason="scheduler-connection-lost"))
+    assert text.startswith("the connection to the Dask scheduler was lost during the run"), text
+    assert "left the cluster" not in text and "rerun the command" in text
+
 
 def test_local_cluster_starts_no_dashboard_on_8787_and_prints_no_dask_warnings():
     """`local:N` said "no dashboard" but its scheduler served HTTP on port 8787: a second cluster warned "Port 8787

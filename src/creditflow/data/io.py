@@ -212,11 +212,7 @@ def _parquet_directory_schema(path: Path) -> dict:
             try:
                 pq.read_schema(f)
             except (OSError, ValueError, pa.ArrowException):
-                raise DataError(
-                    f"not a Parquet file ({f.suffix or 'no suffix'}), but every file of the directory {path} is read "
-                    "as part of one table", file=str(f),
-                    hint="move it out of the directory, or start its name with _ or . to have it skipped",
-                ) from None
+                raise stray_file_error(f, path) from None
     try:
         dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
     except (OSError, ValueError) as exc:
@@ -229,6 +225,13 @@ def _parquet_directory_schema(path: Path) -> dict:
         return {}
     extra = [f for f in dataset.schema if f.name not in schema.names]  # hive partition keys
     return {"schema": parquet_schema_with(schema, extra)}
+
+
+def stray_file_error(f: Path, path: str | Path) -> DataError:
+    """A file of a directory of Parquet files that is not one (notes.txt), named with how to have it skipped."""
+    return DataError(f"not a Parquet file ({f.suffix or 'no suffix'}), but every file of the directory {path} is read "
+                     "as part of one table", file=str(f),
+                     hint="move it out of the directory, or start its name with _ or . to have it skipped")
 
 
 def parquet_schema_with(schema: Any, fields: list) -> Any:

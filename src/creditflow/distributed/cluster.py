@@ -151,6 +151,8 @@ def _lost_message(client: Any, before: set[str], exc: BaseException) -> str:
         return (f"Dask workers died while running a task{f' (the last, {last})' if last else ''}, again on each "
                 f"retry (out of memory?); {rerun}, on workers with more memory if it happens again")
     reason = getattr(exc, "reason", None) or detail[:200] or type(exc).__name__
+    if reason == "scheduler-connection-lost":  # the client cancels its tasks: the workers it knew seem gone too
+        return f"the connection to the Dask scheduler was lost during the run (Dask: {reason}); {rerun}"
     gone: list[str] = []
     if before:
         try:
@@ -192,8 +194,8 @@ def _check_scheduler(address: str, timeout: float) -> None:
 
 
 def _check_listening(address: str, timeout: float) -> None:
-    """A tcp:// address where nothing listens is refused at once ("connection refused"), not after `timeout`
-    seconds of Dask retrying to connect."""
+    """A tcp:// address where nothing listens, or whose host name does not resolve (a typo), is refused at once,
+    saying so, not after `timeout` seconds of Dask retrying to connect."""
     import socket
     from urllib.parse import urlparse
 
@@ -209,6 +211,10 @@ def _check_listening(address: str, timeout: float) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
+    except socket.gaierror as exc:
+        raise CreditflowError(f"cannot reach a Dask scheduler at {address}: the host name {host!r} cannot be resolved "
+                              f"({exc.strerror or exc})",
+                              hint="check the scheduler's host name or give its IP address (tcp://10.0.0.5:8786)") from None
     except ConnectionRefusedError:
         raise CreditflowError(f"cannot reach a Dask scheduler at {address}: connection refused (nothing listens "
                               f"on port {port} of {host})",

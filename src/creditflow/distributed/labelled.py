@@ -192,11 +192,32 @@ def _encode(parts: list[dict], table: PartitionedTable, target: str, bad: object
         raise DataError(f"target has {n_na} missing value(s)", file=piece.file, column=target,
                         row=piece.file_row + parts[k]["first_na"] + 1)
     classes = sorted({c for p in parts for c in p["classes"]})
-    flags = encode_target(pd.Series(classes, name=target, dtype=object), bad, file=table.path)
+    try:
+        flags = encode_target(pd.Series(classes, name=target, dtype=object), bad, file=table.path)
+    except DataError as exc:
+        if exc.row is None:
+            raise
+        # the row is the position among the distinct classes: name the rarest class by its rows, and its first row
+        # in its file, as one machine names it in the table
+        raise _rarest_error(exc, parts, table) from None
     lookup = dict(zip(classes, flags.tolist(), strict=True))
     return np.concatenate(
         [np.asarray([lookup[c] for c in p["classes"]], dtype=np.int8)[p["codes"]] for p in parts]
     ).astype(np.int8)
+
+
+def _rarest_error(exc: DataError, parts: list[dict], table: PartitionedTable) -> DataError:
+    """`exc` (a target with more than two classes) naming the least frequent class over every piece and its first row."""
+    counts: dict[str, int] = {}
+    for p in parts:
+        for c, n in zip(p["classes"], np.bincount(p["codes"], minlength=len(p["classes"])), strict=True):
+            counts[c] = counts.get(c, 0) + int(n)
+    value = min(counts, key=lambda c: counts[c])  # the first class met among the rarest
+    k = next(i for i, p in enumerate(parts) if value in p["classes"])
+    at = int(np.flatnonzero(parts[k]["codes"] == parts[k]["classes"].index(value))[0])
+    piece = table.pieces[k]
+    reason = exc.reason.rsplit("; the rarest, ", 1)[0] + f"; the rarest, {value!r}, first here"
+    return DataError(reason, file=piece.file, column=exc.column, row=piece.file_row + at + 1, hint=exc.hint)
 
 
 def _periods(parts: list[dict], pieces: list[Piece], time: str) -> tuple[np.ndarray, pd.Series]:

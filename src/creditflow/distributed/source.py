@@ -7,6 +7,7 @@ every error names the file and the row inside it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.data.errors import DataError
-from creditflow.data.io import parquet_files, parquet_schema
+from creditflow.data.io import PARQUET_SUFFIXES, parquet_files, parquet_schema, stray_file_error
 
 ROWS_PER_PIECE = 1_000_000
 PIECE_ATTR = "creditflow_piece"
@@ -33,6 +34,9 @@ class Piece:
     # the table's schema when the file's own differs (columns in another order, int64 where the table has
     # double, Arrow null where it has text): the rows are cast to it, as `pandas.read_parquet` casts them
     schema: Any = None
+    # the file as an absolute path, which the workers open: a relative `file` would be read from each worker's own
+    # working directory (another file, or none), not the client's; `file` stays as given, for messages
+    path: str | None = None
 
 
 @dataclass
@@ -92,12 +96,16 @@ def read_piece(piece: Piece, columns: list[str] | None = None) -> pd.DataFrame:
     if piece.schema is not None and columns is None:
         columns = list(piece.schema.names)
     try:
-        table = pq.ParquetFile(piece.file).read_row_groups(
+        table = pq.ParquetFile(piece.path or piece.file).read_row_groups(
             list(piece.row_groups), columns=columns, use_pandas_metadata=False
         )
         if piece.schema is not None:
             target = pa.schema([piece.schema.field(c) for c in table.column_names], metadata=table.schema.metadata)
             table = table.cast(target)
+    except FileNotFoundError:  # the client read its metadata: this worker does not see it
+        raise DataError(f"no such file on the Dask worker that reads it (as {piece.path or piece.file})",
+                        file=piece.file, hint="every worker must see the data under the path the client reads it "
+                                              "from (docs/scaling.md)") from None
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise DataError(f"cannot read: {exc}", file=piece.file) from None
     frame = table.to_pandas()
@@ -132,6 +140,8 @@ def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> P
         try:
             opened.append(pq.ParquetFile(f))
         except (OSError, ValueError, pa.ArrowException) as exc:
+            if any(g.suffix.lower() in PARQUET_SUFFIXES for g in files) and f.suffix.lower() not in PARQUET_SUFFIXES:
+                raise stray_file_error(f, path) from None  # notes.txt among the Parquet files: not a table to convert
             if f.suffix.lower() in (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".jsonl", ".json"):
                 raise DataError(f"--cluster reads Parquet, not {f.suffix} files", file=str(f),
                                 hint="convert the table to Parquet first, e.g. pandas.read_csv(...).to_parquet(...), "
@@ -148,12 +158,12 @@ def read_dataset(path: str | Path, *, rows_per_piece: int = ROWS_PER_PIECE) -> P
         for rg in range(md.num_row_groups):
             n = md.row_group(rg).num_rows
             if group and rows + n > rows_per_piece:
-                pieces.append(Piece(str(f), tuple(group), file_row, offset, rows, cast))
+                pieces.append(Piece(str(f), tuple(group), file_row, offset, rows, cast, os.path.abspath(f)))
                 offset, file_row, group, rows = offset + rows, file_row + rows, [], 0
             group.append(rg)
             rows += n
         if rows:
-            pieces.append(Piece(str(f), tuple(group), file_row, offset, rows, cast))
+            pieces.append(Piece(str(f), tuple(group), file_row, offset, rows, cast, os.path.abspath(f)))
             offset += rows
     if offset == 0:
         raise DataError("the data has no rows", file=str(path))
