@@ -267,6 +267,25 @@ def test_a_watched_column_turned_text_is_shown_moved_and_the_run_goes_on(tmp_pat
         monitor(tmp_path / "model", live.assign(PAY_0="late"))
 
 
+def test_blank_text_cells_are_missing_in_the_schema_and_the_baseline(tmp_path):
+    """Blank text cells of a DataFrame are missing to the model (its Missing bin); schema.json and the baseline
+    counted NaN only, so the service refused null for the field (missing_rate 0) and monitoring showed a missing
+    rate jumping from 0 to the same share on the same rows."""
+    df = pd.read_csv(GERMAN)
+    df.loc[df.index[::10], "purpose"] = ""  # a tenth of the rows blank
+    train(read_table(df, "creditability", bad="bad"), tmp_path, report=False)
+    bundle = load_bundle(tmp_path / "model")
+    assert "purpose" in bundle.model.features_
+    schema = {f["name"]: f for f in bundle.files["schema.json"]["fields"]}
+    assert schema["purpose"]["missing_rate"] == pytest.approx(0.1)
+    assert schema["duration_in_month"]["missing_rate"] == 0.0
+    stored = {v["name"]: v for v in bundle.files["baseline.json"]["variables"]}
+    assert stored["purpose"]["missing_rate"] == pytest.approx(0.1, abs=0.02)  # the training rows' share
+    r = monitor(tmp_path / "model", df.drop(columns="creditability"))
+    row = r.drift.variables.set_index("variable").loc["purpose"]
+    assert abs(row["missing_change"]) < 0.02
+
+
 def test_thresholds_are_configurable_and_checked(model_dir, live):
     young = live[live["AGE"] < 30]
     age = monitor(model_dir, young).drift.variables.set_index("variable").loc["AGE", "csi"]

@@ -312,6 +312,7 @@ def _build_report(model: Any, splits: dict[str, Dataset], data: Dataset, docs: d
 def _schema_doc(model: Any, data: Dataset) -> dict:
     """The training schema: every model input with its type and training range, for validation at scoring
     (and, where special values were declared, the range of the other values, for the service's notes)."""
+    from creditflow.binning.variable import category_keys
     from creditflow.models.base import numeric_special_values
 
     specials = numeric_special_values(model)
@@ -321,7 +322,9 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
         numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
         doc: dict[str, Any] = {
             "name": var, "type": "number" if numeric else "string",
-            "meaning": model.dictionary_.meaning(var), "missing_rate": float(s.isna().mean()),
+            # as the model reads it: a blank text cell given in a DataFrame is missing too (`category_keys`)
+            "meaning": model.dictionary_.meaning(var),
+            "missing_rate": float(s.isna().mean() if numeric else pd.isna(category_keys(s)).mean()),
         }
         if numeric:
             doc.update(min=float(s.min()), max=float(s.max()))

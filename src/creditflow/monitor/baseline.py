@@ -196,8 +196,9 @@ def _variable(name: str, values: pd.Series, model: Any, in_model: bool, bins: in
         layout = own_layout(name, values, bins)
         source = "deciles" if layout.kind == "numeric" else "categories"
     dist = Distribution.measure(layout, values)
+    # the Missing bin's share: what monitoring compares it with (blank text cells are missing there too)
     out = VariableBaseline(name=name, in_model=in_model, source=source, dist=dist,
-                           missing_rate=float(values.isna().mean()))
+                           missing_rate=float(dist.shares[layout.missing_index]))
     if layout.kind == "numeric":
         x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         regular = x[np.isfinite(x) & ~np.isin(x, layout.special_values)]
