@@ -74,6 +74,33 @@ def numeric_values(values: pd.Series, name: str) -> np.ndarray:
 
 
 _INF = float("inf")
+
+
+def row_number(value: Any, name: str) -> float:
+    """One applicant's value of a numeric input as float, NaN when missing (None, pandas' NA/NaT, NaN, blank
+    text), as `numeric_values` reads a table's: other text, "nan" written as text included, and whole numbers
+    beyond float64 are refused. Infinities are returned: the callers refuse them."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return math.nan
+    if isinstance(value, str):
+        if not value.strip():
+            return math.nan
+        try:
+            out = float(value)
+        except ValueError:
+            raise SchemaError(f"not a number: {value!r}", column=name) from None
+        if out != out:  # "nan" as text: refused, as `numeric_values` refuses it in a table
+            raise SchemaError(f"not a number: {value!r}", column=name)
+        return out
+    try:
+        return float(value)
+    except OverflowError:
+        if isinstance(value, int):
+            raise SchemaError(f"number too large: {str(value)[:20]}... ({len(str(value))} digits)",
+                              column=name) from None
+        raise SchemaError(f"not a number: {str(value)[:40]!r}", column=name) from None
+    except (TypeError, ValueError):
+        raise SchemaError(f"not a number: {str(value)[:40]!r}", column=name) from None
 _FLOAT_TEXT = re.compile(r"-?\d+\.0+")
 
 
@@ -291,34 +318,18 @@ class VariableBinning:
         specials = {float(v): missing + 1 + k for k, v in enumerate(self.special_values)}
         name = self.name
 
-        na, nat, inf, ninf = pd.NA, pd.NaT, _INF, -_INF  # closure locals: this runs once per field per request
+        inf, ninf = _INF, -_INF  # closure locals: this runs once per field per request
 
         def binner(value: Any) -> int:
             cls = value.__class__
             if cls is not float:  # a float (JSON's numbers, pandas' records) goes straight to the checks below
-                if value is None or value is na or value is nat:
-                    return missing
-                if cls is int:
+                if cls is int:  # JSON's whole numbers: inline, the common case after floats
                     try:
                         value = float(value)
                     except OverflowError:
-                        raise SchemaError(f"number too large: {str(value)[:20]}... ({len(str(value))} digits)",
-                                          column=name) from None
-                elif isinstance(value, str):
-                    if not value.strip():
-                        return missing
-                    text = value
-                    try:
-                        value = float(value)
-                    except ValueError:
-                        raise SchemaError(f"not a number: {text!r}", column=name) from None
-                    if value != value:  # "nan" as text: refused, as `numeric_values` refuses it in a table
-                        raise SchemaError(f"not a number: {text!r}", column=name)
+                        value = row_number(value, name)  # refuses it, saying why
                 else:
-                    try:
-                        value = float(value)
-                    except (TypeError, ValueError, OverflowError):
-                        raise SchemaError(f"not a number: {str(value)[:40]!r}", column=name) from None
+                    value = row_number(value, name)
             if value != value:
                 return missing
             if value == inf or value == ninf:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from creditflow.binning.process import refuse_nested_value
-from creditflow.binning.variable import category_key, category_keys, numeric_values
+from creditflow.binning.variable import category_key, category_keys, numeric_values, row_number
 from creditflow.data.errors import SchemaError
 
 
@@ -127,27 +127,9 @@ class FeatureEncoder:
 
 
 def _number(value: Any, name: str) -> float:
-    """A single value as float (None, pandas' NA/NaT, NaN and blank text are missing, as `numeric_values` reads
-    them in a table); other text is refused, and so are infinities, written as text ("inf", "1e400") too."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return np.nan
-    if isinstance(value, str):
-        if not value.strip():
-            return np.nan
-        try:
-            out = float(value)
-        except ValueError:
-            raise SchemaError(f"not a number: {value!r}", column=name) from None
-        if out != out:  # "nan" as text: refused, as `numeric_values` refuses it in a table
-            raise SchemaError(f"not a number: {value!r}", column=name)
-    else:
-        try:
-            out = float(value)
-        except OverflowError:
-            raise SchemaError(f"number too large: {str(value)[:20]}... ({len(str(value))} digits)",
-                              column=name) from None
-        except (TypeError, ValueError):
-            raise SchemaError(f"not a number: {value!r}", column=name) from None
+    """A single value as float (missing as NaN), read as the scorecards read one (`row_number`); infinities,
+    written as text ("inf", "1e400") too, are refused."""
+    out = row_number(value, name)
     if np.isinf(out):
         raise SchemaError(f"infinite value {value!r}", column=name)
     return out
