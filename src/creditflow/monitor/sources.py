@@ -85,15 +85,17 @@ def encode_labels(
         if bad is None and pd.api.types.is_numeric_dtype(kept.dtype) and not pd.api.types.is_bool_dtype(kept.dtype):
             arr = kept.to_numpy(dtype=float)
             wrong = ~np.isin(arr, (0.0, 1.0))
+            # the labels' value that is the training's bad value, if they hold it
+            trained_bad = bad_class(default_bad, list(only)) if default_bad is not None else None
             if default_bad is not None and len(only) == 1:  # one outcome so far, read in the training's coding
-                if bad_class(default_bad, list(only)) is not None or arr[0] == 0:
-                    out[known] = float(bad_class(default_bad, list(only)) is not None)
+                if trained_bad is not None or arr[0] == 0:
+                    out[known] = float(trained_bad is not None)
                     return out
                 raise DataError(f"labels hold only {arr[0]:g}, and the model was trained with bad = "
                                 f"{str(default_bad).strip()}: good in that coding, bad in a 0/1 one, so which is "
                                 "not told", file=file, column=str(values.name),
                                 hint="pass --bad VALUE to say which value is bad")
-            if default_bad is not None and (wrong.any() or bad_class(default_bad, list(only)) is not None):
+            if default_bad is not None and (wrong.any() or trained_bad is not None):
                 out[known] = encode_target(kept.reset_index(drop=True), default_bad, file=file)
                 return out
             if wrong.any():
