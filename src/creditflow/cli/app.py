@@ -143,10 +143,16 @@ def refuse_directory_outputs(outputs: dict[str, Path | None]) -> None:
     for option, out in outputs.items():
         if out is not None and out.is_dir():
             fail(f"{option} is an existing directory: name a file to write", file=str(out))
-        parent = next((p for p in (out.parents if out is not None else ()) if p.exists()), None)
+        parent = nearest_existing(out.parent) if out is not None else None
         if parent is not None and not parent.is_dir():
             fail(f"{option} lies under an existing file, not a directory: name a file in a directory",
                  file=str(parent))
+
+
+def nearest_existing(path: Path) -> Path | None:
+    """`path` itself or its nearest ancestor that exists (None when none does): an output under an existing
+    file, not a directory, can be refused before the work."""
+    return next((p for p in (path, *path.parents) if p.exists()), None)
 
 
 def encoding_option() -> Any:
@@ -182,12 +188,10 @@ def check_output_dir(out: Path, what: str = "--out", replace: bool = False, forc
     inside = next((p for p in (out, *out.parents) if is_bundle(p)), None)
     if inside is not None:  # even with --force: the new bundle would be written into the old one
         fail(bundle_as_out_message(out, inside, force, name=what), file=str(inside))
-    for p in (out, *out.parents):
-        if p.exists():
-            if not p.is_dir():
-                fail(f"{what} must be a directory, but {'this' if p == out else 'a parent'} is an existing file",
-                     file=str(p))
-            break
+    p = nearest_existing(out)
+    if p is not None and not p.is_dir():
+        fail(f"{what} must be a directory, but {'this' if p == out else 'a parent'} is an existing file",
+             file=str(p))
     model = out / MODEL_DIR
     if model.is_dir() and any(model.iterdir()) and not is_bundle(model):
         fail(f"{what}: the model is written to this folder, which holds other files (not a creditflow bundle); "

@@ -124,6 +124,15 @@ def _unseen_note(values: pd.Series, unseen: np.ndarray) -> tuple[int, str]:
     return n, f"{len(keys)} categor{'y' if len(keys) == 1 else 'ies'} unseen in training: {shown}{more}"
 
 
+def _summary_row(vb: VariableBaseline, csi: float, status: str, current_missing: float, out_of_range: int, n: int,
+                 note: str) -> dict:
+    """One column's row of the drift summary (`n`: rows measured, for the out-of-range share)."""
+    return {"variable": vb.name, "meaning": vb.meaning, "in_model": vb.in_model, "source": vb.source, "csi": csi,
+            "status": status, "baseline_missing": vb.missing_rate, "current_missing": current_missing,
+            "missing_change": current_missing - vb.missing_rate, "out_of_range": out_of_range,
+            "out_of_range_share": out_of_range / n, "note": note}
+
+
 def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray | None, n_p: int,
                       thresholds: Thresholds) -> tuple[dict, pd.DataFrame, np.ndarray | None]:
     """One column against its baseline: the summary row, its bin table, and its CSI per period."""
@@ -138,10 +147,8 @@ def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray
             # a watched column that is not a model input, now text (SEX recoded to M/F): shown as moved,
             # without a CSI, rather than stopping the run
             where = f" (row {exc.row})" if exc.row is not None else ""
-            row = {"variable": vb.name, "meaning": vb.meaning, "in_model": False, "source": vb.source,
-                   "csi": np.nan, "status": "alert", "baseline_missing": vb.missing_rate, "current_missing": np.nan,
-                   "missing_change": np.nan, "out_of_range": 0, "out_of_range_share": 0.0,
-                   "note": f"not measured: {exc.reason}{where}; numbers in training"}
+            row = _summary_row(vb, csi=np.nan, status="alert", current_missing=np.nan, out_of_range=0, n=1,
+                               note=f"not measured: {exc.reason}{where}; numbers in training")
             return row, _bin_table(layout.labels, vb.dist.shares, np.zeros(n_bins)), None
         lowest, highest = (float(x.min()), float(x.max())) if len(x) else (np.nan, np.nan)
         has_nan = bool(np.isnan(lowest))  # min propagates NaN: one pass tells whether any value is missing
@@ -159,12 +166,8 @@ def _measure_variable(vb: VariableBaseline, values: pd.Series, codes: np.ndarray
     csi = float(_psi(vb.dist.shares, total[None, :])[0])
     n = max(int(total.sum()), 1)
     missing_now = float(total[layout.missing_index] / n)
-    row = {
-        "variable": vb.name, "meaning": vb.meaning, "in_model": vb.in_model, "source": vb.source, "csi": csi,
-        "status": thresholds.status(csi), "baseline_missing": vb.missing_rate, "current_missing": missing_now,
-        "missing_change": missing_now - vb.missing_rate, "out_of_range": out_n, "out_of_range_share": out_n / n,
-        "note": note,
-    }
+    row = _summary_row(vb, csi=csi, status=thresholds.status(csi), current_missing=missing_now, out_of_range=out_n,
+                       n=n, note=note)
     per_period = _psi(vb.dist.shares, counts) if codes is not None else None
     return row, _bin_table(layout.labels, vb.dist.shares, total), per_period
 
