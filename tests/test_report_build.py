@@ -387,3 +387,20 @@ def test_a_boosted_cards_wide_points_on_an_unpredictive_variable_are_flagged():
         iv = float(re.search(r"IV ([0-9.]+)", detail).group(1))
         assert iv < 0.02 and f"a spread of {spread[var]:.0f}" in detail, detail
         assert spread[var] >= spread[[v for v in card.features_ if v in spread.index]].max() / 2
+
+
+def test_excel_freezes_and_filters_a_sheet_of_one_table(report, tmp_path):
+    """A sheet holding one table keeps its header in view and can be filtered; a sheet of stacked tables (one per
+    variable) is left unfrozen, as no one header fits all of them."""
+    from openpyxl import load_workbook
+
+    from creditflow.report.content import Section, Table
+
+    frame = pd.DataFrame({"variable": ["PAY_0", "AGE", "LIMIT_BAL"], "iv": [0.86, 0.01, 0.17]})
+    r = Report("t", "", {}, [Section("s", "Selection", [Table("s.t", "Variables", frame)])])
+    ws = load_workbook(r.to_excel(tmp_path / "one.xlsx"))["Selection"]
+    header = next(c.row for c in ws["A"] if c.value == "variable")
+    assert ws.freeze_panes == f"A{header + 1}"
+    assert ws.auto_filter.ref == f"A{header}:B{header + 3}"
+    binning = load_workbook(report.to_excel(tmp_path / "r.xlsx"))["Binning"]
+    assert binning.freeze_panes is None and not binning.auto_filter.ref

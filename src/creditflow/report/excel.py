@@ -104,8 +104,15 @@ def _write_section(wb: Workbook, s: Section, used: set[str]) -> None:
             row += 1
     row += 1
     widths: dict[int, int] = {}
-    for t in s.tables():
+    tables = list(s.tables())
+    for t in tables:
+        header = row + 1
         row = _write_table(ws, t, row, widths)
+        if len(tables) == 1 and len(t.frame):
+            # one table: its header stays in view while scrolling, and its columns can be filtered and sorted
+            ws.freeze_panes = ws.cell(row=header + 1, column=1)
+            last = get_column_letter(max(len(t.frame.columns), 1))
+            ws.auto_filter.ref = f"A{header}:{last}{header + len(t.frame)}"
     for j, w in widths.items():
         ws.column_dimensions[get_column_letter(j)].width = w
 
