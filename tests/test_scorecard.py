@@ -652,3 +652,20 @@ def test_dates_in_a_numeric_input_are_refused_and_nat_alone_is_missing(card, uci
     with pytest.raises(SchemaError, match="dates or durations") as err:
         card.scores(frame)
     assert err.value.column == "LIMIT_BAL" and err.value.row == 2
+
+
+def test_a_correlation_reason_says_when_its_partner_left_later():
+    """On yinlian with max_features=8, x_196 loses on correlation to x_198, which max_features then drops: the
+    reason named x_198 as if it stood for x_196 in the card. Now it says x_198 left too, and by which step."""
+    data = cf.read_table(YINLIAN, "y", id="user_id")
+    card = cf.Scorecard(selection={"max_features": 8}).fit(data.train)
+    sel = card.selection_.set_index("variable")
+    later = sel[sel["reason"].str.contains("was dropped later", na=False)]
+    assert len(later) > 0
+    for var, row in later.iterrows():
+        partner = row["reason"].split(" with ")[1].split(" (IV")[0]
+        assert row["step"] == "correlation" and not sel.at[partner, "selected"]
+        assert row["reason"].endswith(f"; {partner} was dropped later ({sel.at[partner, 'step']})")
+    kept_partner = sel[(sel["step"] == "correlation") & ~sel.index.isin(later.index)]
+    for var, row in kept_partner.iterrows():
+        assert sel.at[row["reason"].split(" with ")[1].split(" (IV")[0], "selected"]

@@ -70,8 +70,10 @@ def woe_correlation(woe: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(np.atleast_2d(corr), index=woe.columns, columns=woe.columns)
 
 
-def correlation_filter_corr(cols: list[str], corr: pd.DataFrame, iv: pd.Series, max_corr: float) -> dict[str, str]:
-    """`correlation_filter` from a correlation matrix (single machine or merged worker sums)."""
+def correlation_filter_corr(cols: list[str], corr: pd.DataFrame, iv: pd.Series, max_corr: float,
+                            partners: dict[str, str] | None = None) -> dict[str, str]:
+    """`correlation_filter` from a correlation matrix (single machine or merged worker sums); `partners`, when
+    given, receives each dropped variable's kept partner."""
     cols = sorted(cols, key=lambda c: -iv[c])
     if len(cols) < 2:
         return {}
@@ -87,6 +89,8 @@ def correlation_filter_corr(cols: list[str], corr: pd.DataFrame, iv: pd.Series, 
             size = reads_above(abs(r), max_corr, 3)
             text = f"correlation {size} > {max_corr}" if r > 0 else f"correlation -{size} (|r| > {max_corr})"
             dropped[c] = f"{text} with {cols[hit]} (IV {iv[cols[hit]]:.3f})"
+            if partners is not None:
+                partners[c] = cols[hit]
     return dropped
 
 
@@ -245,8 +249,10 @@ def finish(
     loglik: Loglik,
 ) -> pd.DataFrame:
     """The remaining steps (correlation, VIF, max_features, stepwise) and the final report layout."""
+    partners: dict[str, str] = {}
     if settings.max_corr is not None:
-        mark_dropped(report, correlation_filter_corr(alive_variables(report), corr, iv, settings.max_corr), "correlation")
+        mark_dropped(report, correlation_filter_corr(alive_variables(report), corr, iv, settings.max_corr, partners),
+                     "correlation")
     if settings.max_vif is not None:
         mark_dropped(report, vif_filter_corr(alive_variables(report), corr, settings.max_vif), "vif")
     if settings.max_features is not None and len(alive_variables(report)) > settings.max_features:
@@ -256,6 +262,11 @@ def finish(
     if settings.stepwise:
         mark_dropped(report, stepwise_search(alive_variables(report), int(n_rows), loglik, settings.stepwise, settings.criterion),
               "stepwise")
+    for var, partner in partners.items():
+        # the partner a variable was dropped for may itself leave later (VIF, max_features, stepwise): say so, so
+        # that no one reads the pair as represented in the model
+        if not report.at[partner, "selected"]:
+            report.at[var, "reason"] += f"; {partner} was dropped later ({report.at[partner, 'step']})"
     report.index.name = "variable"
     return report.reset_index().sort_values(["selected", "iv"], ascending=[False, False], ignore_index=True)
 
