@@ -789,3 +789,20 @@ def test_decision_mix_decides_rows_without_an_optional_policy_field_as_simulate_
     assert sim.counts["approve"] == 0 and sim.absent == ["EDUCATION"]
     assert {x["code"]: x["fired"] for x in r.decisions.rules.to_dict(orient="records")}["HR05"] == len(young)
     assert any("'EDUCATION', an optional policy field" in n for n in r.decisions.notes)
+
+
+def test_text_labels_of_one_outcome_are_read_in_the_training_coding():
+    """Before, a german_credit bundle (trained with bad = 'bad') monitored on a batch whose matured outcomes were
+    all 'good' stopped with "target has a single class", while 0/1 labels of one outcome were read; now the good
+    of the known pair is good, the training's bad value is bad, and anything else asks for --bad."""
+    from creditflow.monitor.sources import encode_labels
+
+    goods = pd.Series(["good", "good", None, " good"], name="creditability")
+    assert encode_labels(goods, default_bad="bad")[[0, 1, 3]].tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(encode_labels(goods, default_bad="bad")[2])
+    assert encode_labels(pd.Series(["bad", "bad"], name="c"), default_bad="bad").tolist() == [1.0, 1.0]
+    assert encode_labels(pd.Series(["正常"], name="c"), default_bad="逾期").tolist() == [0.0]
+    for only, trained in (("2", "bad"), ("yes", "bad"), ("good", "2")):
+        with pytest.raises(DataError, match=f"labels hold only '{only}'"):
+            encode_labels(pd.Series([only, only], name="c"), default_bad=trained)
+    assert encode_labels(pd.Series(["good"], name="c"), bad="bad").tolist() == [0.0]

@@ -11,7 +11,16 @@ import pandas as pd
 
 from creditflow.binning.variable import category_keys
 from creditflow.data.errors import DataError, SchemaError, shown
-from creditflow.data.io import Dataset, bad_class, check_finite, encode_target, misread_hint, read_frame
+from creditflow.data.io import (
+    DEFAULT_BAD_VALUES,
+    DEFAULT_GOOD_VALUES,
+    Dataset,
+    bad_class,
+    check_finite,
+    encode_target,
+    misread_hint,
+    read_frame,
+)
 from creditflow.data.split import distinct_periods
 
 NO_PERIOD = "(no time)"
@@ -67,6 +76,19 @@ def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) 
     check_finite(frame[features], file=source)
 
 
+def _one_outcome(value: str, default_bad: object, *, file: str | None, column: str) -> float:
+    """1.0 or 0.0 for labels that all hold `value`, read in the training's coding: its bad value is bad, and the
+    good of a known pair (good/bad, yes/no, 正常/逾期 ...) whose bad the training used is good; else refused."""
+    if bad_class(default_bad, [value]) is not None:
+        return 1.0
+    trained = str(default_bad).strip().lower()
+    if value.lower() in DEFAULT_GOOD_VALUES and trained in DEFAULT_BAD_VALUES:
+        return 0.0
+    raise DataError(f"labels hold only {value!r}, and the model was trained with bad = {str(default_bad).strip()}: "
+                    "whether it is good is not told", file=file, column=column,
+                    hint="pass --bad VALUE to say which value is bad")
+
+
 def encode_labels(
     values: pd.Series, bad: object = None, *, file: str | None = None, default_bad: object = None
 ) -> np.ndarray:
@@ -103,6 +125,9 @@ def encode_labels(
                 raise DataError(f"labels must be 0/1 (1 = bad) or empty, found {arr[wrong][0]:g}",
                                 file=file, column=str(values.name), row=row, hint="pass --bad VALUE for other codes")
             out[known] = arr
+            return out
+        if bad is None and default_bad is not None and len(only) == 1:  # text labels of one outcome so far
+            out[known] = _one_outcome(only[0], default_bad, file=file, column=str(values.name))
             return out
         out[known] = encode_target(kept.reset_index(drop=True), bad, file=file, default_bad=default_bad)
     except DataError as exc:  # a row of the known labels is a row of the column
