@@ -806,3 +806,18 @@ def test_text_labels_of_one_outcome_are_read_in_the_training_coding():
         with pytest.raises(DataError, match=f"labels hold only '{only}'"):
             encode_labels(pd.Series([only, only], name="c"), default_bad=trained)
     assert encode_labels(pd.Series(["good"], name="c"), bad="bad").tolist() == [0.0]
+
+
+def test_a_baseline_whose_grades_are_not_the_models_is_refused(setup, live, tmp_path):
+    """A baseline.json edited to list fewer grades than the model's (and saved with its manifest) ran: the grade
+    mix matched the batch's grades to the baseline's by position. It is refused as an incomplete baseline."""
+    model_dir, _, result = setup
+    doc = json.loads((model_dir / "baseline.json").read_text())
+    doc["grades"] = doc["grades"][:-1]
+    bundle = save_bundle(result.model, tmp_path / "short", extras={"baseline.json": doc})
+    with pytest.raises(BundleError, match="baseline.json is incomplete: its grades"):
+        monitor(bundle, live.head(600))
+    doc["grades"] = list(reversed(json.loads((model_dir / "baseline.json").read_text())["grades"]))
+    bundle = save_bundle(result.model, tmp_path / "reordered", extras={"baseline.json": doc})
+    with pytest.raises(BundleError, match="are not the model's"):
+        monitor(bundle, live.head(600))

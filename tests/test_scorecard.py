@@ -662,10 +662,10 @@ def test_a_correlation_reason_says_when_its_partner_left_later():
     sel = card.selection_.set_index("variable")
     later = sel[sel["reason"].str.contains("was dropped later", na=False)]
     assert len(later) > 0
-    for var, row in later.iterrows():
+    for _var, row in later.iterrows():
         partner = row["reason"].split(" with ")[1].split(" (IV")[0]
         assert row["step"] == "correlation" and not sel.at[partner, "selected"]
         assert row["reason"].endswith(f"; {partner} was dropped later ({sel.at[partner, 'step']})")
     kept_partner = sel[(sel["step"] == "correlation") & ~sel.index.isin(later.index)]
-    for var, row in kept_partner.iterrows():
+    for _var, row in kept_partner.iterrows():
         assert sel.at[row["reason"].split(" with ")[1].split(" (IV")[0], "selected"]

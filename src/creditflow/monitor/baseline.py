@@ -291,4 +291,10 @@ def load_baseline(bundle: Any) -> Baseline:
             f"the bundle has no {BASELINE_FILE} (saved before monitoring existed or outside `train`)",
             file=str(getattr(bundle, "path", "")), hint="pass --reference TRAINING_TABLE (reference= in Python) to build one",
         )
-    return Baseline.from_dict(doc)
+    baseline = Baseline.from_dict(doc)
+    names = list(getattr(getattr(bundle.model, "grades_", None), "names", None) or [])
+    stored = [g.grade for g in baseline.grades]
+    if names and stored != names:  # grade shares are matched to the model's grades by position
+        raise BundleError(f"{BASELINE_FILE} is incomplete: its grades {stored} are not the model's {names}",
+                          file=str(getattr(bundle, "path", "")))
+    return baseline
