@@ -494,3 +494,17 @@ def test_a_card_that_left_a_variable_out_is_reported_on_its_own_inputs(tmp_path)
     r = CliRunner().invoke(app, ["report", str(tmp_path / "model"), str(tmp_path / "test.csv"),
                                  "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
+
+
+def test_report_trade_off_has_a_row_for_this_model_whatever_its_max_bins(german):
+    """A card fitted with a max_bins the usual list (4, 6, 8, ...) lacks still finds its own row, marked, with
+    its own bins and accuracy."""
+    from creditflow.report import build_report
+
+    model = BoostedScorecard(shape={"max_bins": 5}, boosting={"outer_bags": 2}).fit(german.train)
+    t = build_report(model, {"test": german.test}).table("points.tradeoff")
+    mine = t[t["setting"] == "max_bins 5 (this model)"]
+    assert len(mine) == 1 and t["setting"].str.contains("this model").sum() == 1
+    assert mine["total_bins"].iloc[0] == sum(model.binning_.bins_[v].n_regular for v in model.features_)
+    assert mine["auc"].iloc[0] == pytest.approx(roc_auc_score(german.test.y, model.logodds(german.test.X)))
+    assert t["setting"].iloc[:3].tolist() == ["max_bins 4", "max_bins 5 (this model)", "max_bins 6"]

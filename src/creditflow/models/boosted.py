@@ -685,11 +685,14 @@ def _binning_process(bins: dict[str, VariableBinning], special_values: Any, cate
     return bp
 
 
+TRADEOFF_BINS = (4, 6, 8, 12, 16, 24)  # the settings of max_bins `accuracy_by_bins` tries by default
+
+
 def accuracy_by_bins(
     model: BoostedScorecard,
     X: Any,
     y: Any = None,
-    max_bins: Sequence[int] = (4, 6, 8, 12, 16, 24),
+    max_bins: Sequence[int] = TRADEOFF_BINS,
 ) -> pd.DataFrame:
     """Accuracy against readability: the fitted shapes recompressed at each `max_bins`, scored on (X, y).
 
