@@ -508,3 +508,12 @@ def test_report_trade_off_has_a_row_for_this_model_whatever_its_max_bins(german)
     assert mine["total_bins"].iloc[0] == sum(model.binning_.bins_[v].n_regular for v in model.features_)
     assert mine["auc"].iloc[0] == pytest.approx(roc_auc_score(german.test.y, model.logodds(german.test.X)))
     assert t["setting"].iloc[:3].tolist() == ["max_bins 4", "max_bins 5 (this model)", "max_bins 6"]
+
+
+@pytest.mark.parametrize("bad", [[5.5], ["6"], [True], 6, "6"])
+def test_accuracy_by_bins_refuses_settings_it_cannot_use_as_they_are(card, uci, bad):
+    """5.5 was read as 5, "6" as 6 and True as 1 (refused as "not 1"), and a bare 6 raised a TypeError."""
+    with pytest.raises(CreditflowError, match="max_bins must be") as err:
+        accuracy_by_bins(card, uci.test.subset(np.arange(200)), max_bins=bad)
+    shown = repr(bad[0] if isinstance(bad, list) else bad)
+    assert isinstance(err.value, ValueError) and str(err.value).endswith(f"not {shown}")

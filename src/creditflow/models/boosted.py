@@ -706,12 +706,13 @@ def accuracy_by_bins(
     from creditflow.evaluation.metrics import ks as ks_stat
 
     check_is_fitted(model, "features_")
+    settings = _max_bins_list(max_bins)
     yv = as_target(y, X)
     frame = as_frame(X)
     base = model.shape_settings_.to_dict()
     rows = []
-    for k in max_bins:
-        m = model.recompress({**base, "max_bins": int(k)})
+    for k in settings:
+        m = model.recompress({**base, "max_bins": k})
         logit = m.logodds(frame)
         nb = [m.binning_.bins_[v].n_regular for v in m.features_]
         lo, hi = m.score_range()
@@ -727,6 +728,21 @@ def accuracy_by_bins(
     out = pd.DataFrame(rows)
     out["max_bins"] = out["max_bins"].astype("Int64")
     out["gini"] = 2 * out["auc"] - 1
+    return out
+
+
+def _max_bins_list(max_bins: Any) -> list[int]:
+    """The `max_bins` settings of `accuracy_by_bins`, each a whole number from 2 to 256 (5.5, "6" or True are
+    refused, not read as 5, 6 or 1)."""
+    if isinstance(max_bins, (str, bytes, Mapping)) or not isinstance(max_bins, (Sequence, np.ndarray, range, set,
+                                                                              frozenset, tuple)):
+        raise CreditflowError(f"max_bins must be a list of whole numbers of bins per variable, e.g. (4, 6, 8), "
+                              f"not {max_bins!r}")
+    out = []
+    for k in max_bins:
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 2 <= k <= 256:
+            raise CreditflowError(f"max_bins must be whole numbers from 2 to 256 (bins per variable), not {k!r}")
+        out.append(int(k))
     return out
 
 
