@@ -307,6 +307,22 @@ class BoostedScorecard(Scorecard):
         f = np.asarray(self.shapes_[var])[np.asarray(self.fine_counts_[var]) > 0]
         return float(self.scaling_.factor * (f.max() - f.min())) if len(f) else 0.0
 
+    def _spread_without_min_share(self, var: str, trend: str | None) -> float:
+        """Points between the lowest and highest regular bin of a variable compressed as now but with
+        min_bin_share 0, when the minimum share allows no two bins at all (0 otherwise): what the minimum
+        share took away from a variable it left a single bin."""
+        from dataclasses import replace
+
+        def regular(**change: Any) -> tuple[VariableBinning, np.ndarray]:
+            vb, lp, _ = self._compress_one(self.fine_bins_[var], self.shapes_[var], self.fine_counts_[var],
+                                           self.fine_hessian_[var], trend, replace(self.shape_settings_, **change))
+            return vb, lp[: vb.n_regular]
+
+        if regular(max_bins=2, merge_points=0.0)[0].n_regular > 1:  # two bins fit: merging made it flat
+            return 0.0
+        pts = self._points(regular(min_bin_share=0.0)[1])
+        return float(pts.max() - pts.min()) if len(pts) else 0.0
+
     def _check_monotone(self, columns: list[str]) -> dict[str, str]:
         if self.monotone is not None and not isinstance(self.monotone, Mapping):
             raise CreditflowError("monotone must map columns to trends, e.g. {\"PAY_0\": \"ascending\"} "
@@ -367,6 +383,13 @@ class BoostedScorecard(Scorecard):
             if not selected and trend in ("ascending", "descending") and (free := self._fine_spread(var)) >= 1:
                 step, reason = "monotone", (f"the monotone constraint ({trend}) flattened its shape, which moves "
                                             f"{free:.0f} points unconstrained: check the direction")
+            share = self.shape_settings_.min_bin_share
+            if step == "flat" and vb.n_regular <= 1 and share > 0 and var in getattr(self, "shapes_", {}) \
+                    and (moved := self._spread_without_min_share(var, monotone.get(var))) >= 1:
+                step, reason = "min_bin_share", (
+                    f"shape.min_bin_share={share:g} leaves it one bin (no cut of its values leaves {share:.1%} of the "
+                    f"training rows on both sides), while with smaller bins its points move {moved:.0f} points: "
+                    "lower shape.min_bin_share to keep it")
             if note:
                 step, reason = "identifier", identifier_reason(note)
             rows.append({
