@@ -494,3 +494,52 @@ def test_a_card_that_left_a_variable_out_is_reported_on_its_own_inputs(tmp_path)
     r = CliRunner().invoke(app, ["report", str(tmp_path / "model"), str(tmp_path / "test.csv"),
                                  "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
+
+
+def test_report_trade_off_has_a_row_for_this_model_whatever_its_max_bins(german):
+    """A card fitted with a max_bins the usual list (4, 6, 8, ...) lacks still finds its own row, marked, with
+    its own bins and accuracy."""
+    from creditflow.report import build_report
+
+    model = BoostedScorecard(shape={"max_bins": 5}, boosting={"outer_bags": 2}).fit(german.train)
+    t = build_report(model, {"test": german.test}).table("points.tradeoff")
+    mine = t[t["setting"] == "max_bins 5 (this model)"]
+    assert len(mine) == 1 and t["setting"].str.contains("this model").sum() == 1
+    assert mine["total_bins"].iloc[0] == sum(model.binning_.bins_[v].n_regular for v in model.features_)
+    assert mine["auc"].iloc[0] == pytest.approx(roc_auc_score(german.test.y, model.logodds(german.test.X)))
+    assert t["setting"].iloc[:3].tolist() == ["max_bins 4", "max_bins 5 (this model)", "max_bins 6"]
+
+
+@pytest.mark.parametrize("bad", [[5.5], ["6"], [True], 6, "6"])
+def test_accuracy_by_bins_refuses_settings_it_cannot_use_as_they_are(card, uci, bad):
+    """5.5 was read as 5, "6" as 6 and True as 1 (refused as "not 1"), and a bare 6 raised a TypeError."""
+    with pytest.raises(CreditflowError, match="max_bins must be") as err:
+        accuracy_by_bins(card, uci.test.subset(np.arange(200)), max_bins=bad)
+    shown = repr(bad[0] if isinstance(bad, list) else bad)
+    assert isinstance(err.value, ValueError) and str(err.value).endswith(f"not {shown}")
+
+
+def test_a_variable_the_minimum_bin_share_leaves_one_bin_says_so(german, tmp_path):
+    """shape.min_bin_share=0.45 allows no two bins of credit_history (german_credit's strongest category):
+    before, it was left out as "every bin of its boosted shape gets the same points", as if it had no signal."""
+    model = BoostedScorecard(shape={"min_bin_share": 0.45}, boosting={"outer_bags": 2}, interactions=0)
+    model.fit(german.train)
+    row = model.selection_.set_index("variable").loc["credit_history"]
+    assert not row["selected"] and row["step"] == "min_bin_share"
+    assert row["reason"].startswith("shape.min_bin_share=0.45 leaves it one bin")
+    assert int(row["reason"].split("points move ")[1].split()[0]) >= 10
+    # the kept variables hold the share: at least 45 % of the training rows in every regular bin
+    for var in model.features_:
+        vb = model.binning_.bins_[var]
+        counts = np.bincount(vb.bin_indices(german.train.X[var]), minlength=len(vb.labels))[: vb.n_regular]
+        assert counts.min() >= 0.45 * len(german.train.X)
+    # the same reason after recompress, and on the command line as a warning
+    assert model.recompress({"min_bin_share": 0.45}).selection_.set_index("variable").loc["credit_history", "step"] \
+        == "min_bin_share"
+    r = subprocess.run([sys.executable, "-m", "creditflow", "train", str(GERMAN), "--target", "creditability",
+                        "--bad", "bad", "--model", "boosted-scorecard", "--no-report", "-p", "shape.min_bin_share=0.45",
+                        "-p", "boosting.outer_bags=2", "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "warning: column 'credit_history' left out of the model: shape.min_bin_share=0.45 leaves it one bin" in \
+        " ".join(r.stderr.split())

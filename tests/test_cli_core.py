@@ -610,6 +610,40 @@ def test_bad_boosted_parameter_exits_2(param, expected, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(("params", "expected"), [
+    # before, the later one won silently
+    (["shape.max_bins=5", "shape.max_bins=6"], "--param shape.max_bins is given twice, as 5 and as 6"),
+    (["monotone.duration_in_month=ascending", "monotone.duration_in_month=descending"],
+     "--param monotone.duration_in_month is given twice, as 'ascending' and as 'descending'"),
+    # before, the entry won over the whole value in either order
+    (["shape.max_bins=5", 'shape={"max_bins": 8}'], "--param shape.max_bins is given twice, as 5 (by shape.max_bins) "
+                                                     "and as 8 (by shape)"),
+    # before, the whole mapping dropped the entry given before it
+    (["monotone.duration_in_month=ascending", 'monotone={"age_in_years": "descending"}'],
+     "--param monotone is given whole after monotone.duration_in_month, which it would silently replace"),
+    # before, the second whole value replaced the first
+    (['shape={"max_bins": 5}', 'shape={"min_bin_share": 0.1}'], "--param shape is given whole twice"),
+])
+def test_contradictory_boosted_parameters_exit_2(params, expected, tmp_path):
+    args = [a for p in params for a in ("-p", p)]
+    r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "boosted-scorecard", *args,
+            "--out", tmp_path / "o")
+    assert r.returncode == 2, r.stderr
+    assert expected in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_parameters_that_combine_are_still_taken():
+    from creditflow.workflow import model_params
+
+    assert model_params("boosted-scorecard", ['monotone={"PAY_2": "ascending"}', "monotone.PAY_0=ascending",
+                                              "shape.max_bins=5", 'shape={"min_bin_share": 0.1}',
+                                              "shape.max_bins=5"]) == \
+        {"monotone": {"PAY_2": "ascending", "PAY_0": "ascending"}, "shape": {"min_bin_share": 0.1, "max_bins": 5}}
+    assert model_params("scorecard", ["binning.monotonic=none", "binning.monotonic.age_in_years=descending"]) == \
+        {"binning": {"monotonic": {"*": "none", "age_in_years": "descending"}}}
+
+
 def test_a_monotone_constraint_that_flattens_a_variable_is_warned(tmp_path):
     r = run("train", GERMAN, "--target", "creditability", "--bad", "bad", "--model", "boosted-scorecard",
             "--no-report", "-p", "monotone.duration_in_month=descending", "--out", tmp_path / "o")

@@ -65,8 +65,10 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
     valid = sorted(k for k in current if k not in ("random_state", "dictionary"))
     nested = getattr(model, "_nested_settings", {})
     flat: dict[str, Any] = {}
+    given: dict[str, tuple[Any, str]] = {}  # each setting given so far: its value and the --param that gave it
     for key, value in items:
         key = key.strip().replace(".", "__")
+        _refuse_contradiction(given, key, value, nested)
         head, sep, sub = key.partition("__")
         if head == "random_state" and "random_state" in current:
             raise CreditflowError("the model's random_state is set by --seed (seed= in Python), not as a parameter")
@@ -106,6 +108,32 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
                 text = str(exc)
                 raise CreditflowError(text if text.startswith(f"{head}.") else f"parameter {head!r}: {text}") from None
     return params
+
+
+def _refuse_contradiction(given: dict[str, tuple[Any, str]], key: str, value: Any, nested: Mapping) -> None:
+    """Refuse what would silently drop a setting: one setting given two values (shape.max_bins=5 and later
+    shape.max_bins=6, or max_bins in a whole shape={...}), a parameter given whole twice, and a whole
+    mapping given after one of its entries, which replaces them (monotone.PAY_0=ascending, then monotone={...};
+    a nested settings group such as shape takes its entries on top of the whole in any order). A whole value
+    first and then entries that add to it (binning.monotonic=none, then binning.monotonic.AGE=descending) is
+    the way to combine them. `given` records each setting's value and the --param that gave it."""
+    name = key.replace("__", ".")
+    whole = f"{key}=*"  # the record of a whole value
+    if whole in given and given[whole][0] != value and isinstance(value, Mapping):
+        raise CreditflowError(f"--param {name} is given whole twice, as {given[whole][0]!r} and as {value!r}, the "
+                              "second replacing the first: give it once")
+    given[whole] = (value, name)
+    earlier = [origin for k, (_, origin) in given.items() if k.startswith(key + "__") and origin != name]
+    if earlier and key not in nested:
+        raise CreditflowError(f"--param {name} is given whole after {earlier[0]}, which it would silently replace: "
+                              f"give {name} first and then the entries that change it, or put them in it")
+    leaves = {f"{key}__{k}": v for k, v in value.items()} if isinstance(value, Mapping) and value else {key: value}
+    for leaf, v in leaves.items():
+        if leaf in given and given[leaf][0] != v:
+            was, by = given[leaf]
+            told = f"as {was!r} and as {v!r}" if by == name else f"as {was!r} (by {by}) and as {v!r} (by {name})"
+            raise CreditflowError(f"--param {leaf.replace('__', '.')} is given twice, {told}: give each setting once")
+        given[leaf] = (v, name)
 
 
 def _nested_value(settings: Any, name: str) -> Any:

@@ -307,6 +307,22 @@ class BoostedScorecard(Scorecard):
         f = np.asarray(self.shapes_[var])[np.asarray(self.fine_counts_[var]) > 0]
         return float(self.scaling_.factor * (f.max() - f.min())) if len(f) else 0.0
 
+    def _spread_without_min_share(self, var: str, trend: str | None) -> float:
+        """Points between the lowest and highest regular bin of a variable compressed as now but with
+        min_bin_share 0, when the minimum share allows no two bins at all (0 otherwise): what the minimum
+        share took away from a variable it left a single bin."""
+        from dataclasses import replace
+
+        def regular(**change: Any) -> tuple[VariableBinning, np.ndarray]:
+            vb, lp, _ = self._compress_one(self.fine_bins_[var], self.shapes_[var], self.fine_counts_[var],
+                                           self.fine_hessian_[var], trend, replace(self.shape_settings_, **change))
+            return vb, lp[: vb.n_regular]
+
+        if regular(max_bins=2, merge_points=0.0)[0].n_regular > 1:  # two bins fit: merging made it flat
+            return 0.0
+        pts = self._points(regular(min_bin_share=0.0)[1])
+        return float(pts.max() - pts.min()) if len(pts) else 0.0
+
     def _check_monotone(self, columns: list[str]) -> dict[str, str]:
         if self.monotone is not None and not isinstance(self.monotone, Mapping):
             raise CreditflowError("monotone must map columns to trends, e.g. {\"PAY_0\": \"ascending\"} "
@@ -367,6 +383,13 @@ class BoostedScorecard(Scorecard):
             if not selected and trend in ("ascending", "descending") and (free := self._fine_spread(var)) >= 1:
                 step, reason = "monotone", (f"the monotone constraint ({trend}) flattened its shape, which moves "
                                             f"{free:.0f} points unconstrained: check the direction")
+            share = self.shape_settings_.min_bin_share
+            if step == "flat" and vb.n_regular <= 1 and share > 0 and var in getattr(self, "shapes_", {}) \
+                    and (moved := self._spread_without_min_share(var, monotone.get(var))) >= 1:
+                step, reason = "min_bin_share", (
+                    f"shape.min_bin_share={share:g} leaves it one bin (no cut of its values leaves {share:.1%} of the "
+                    f"training rows on both sides), while with smaller bins its points move {moved:.0f} points: "
+                    "lower shape.min_bin_share to keep it")
             if note:
                 step, reason = "identifier", identifier_reason(note)
             rows.append({
@@ -685,11 +708,14 @@ def _binning_process(bins: dict[str, VariableBinning], special_values: Any, cate
     return bp
 
 
+TRADEOFF_BINS = (4, 6, 8, 12, 16, 24)  # the settings of max_bins `accuracy_by_bins` tries by default
+
+
 def accuracy_by_bins(
     model: BoostedScorecard,
     X: Any,
     y: Any = None,
-    max_bins: Sequence[int] = (4, 6, 8, 12, 16, 24),
+    max_bins: Sequence[int] = TRADEOFF_BINS,
 ) -> pd.DataFrame:
     """Accuracy against readability: the fitted shapes recompressed at each `max_bins`, scored on (X, y).
 
@@ -703,12 +729,13 @@ def accuracy_by_bins(
     from creditflow.evaluation.metrics import ks as ks_stat
 
     check_is_fitted(model, "features_")
+    settings = _max_bins_list(max_bins)
     yv = as_target(y, X)
     frame = as_frame(X)
     base = model.shape_settings_.to_dict()
     rows = []
-    for k in max_bins:
-        m = model.recompress({**base, "max_bins": int(k)})
+    for k in settings:
+        m = model.recompress({**base, "max_bins": k})
         logit = m.logodds(frame)
         nb = [m.binning_.bins_[v].n_regular for v in m.features_]
         lo, hi = m.score_range()
@@ -724,6 +751,21 @@ def accuracy_by_bins(
     out = pd.DataFrame(rows)
     out["max_bins"] = out["max_bins"].astype("Int64")
     out["gini"] = 2 * out["auc"] - 1
+    return out
+
+
+def _max_bins_list(max_bins: Any) -> list[int]:
+    """The `max_bins` settings of `accuracy_by_bins`, each a whole number from 2 to 256 (5.5, "6" or True are
+    refused, not read as 5, 6 or 1)."""
+    if isinstance(max_bins, (str, bytes, Mapping)) or not isinstance(max_bins, (Sequence, np.ndarray, range, set,
+                                                                              frozenset, tuple)):
+        raise CreditflowError(f"max_bins must be a list of whole numbers of bins per variable, e.g. (4, 6, 8), "
+                              f"not {max_bins!r}")
+    out = []
+    for k in max_bins:
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 2 <= k <= 256:
+            raise CreditflowError(f"max_bins must be whole numbers from 2 to 256 (bins per variable), not {k!r}")
+        out.append(int(k))
     return out
 
 

@@ -374,15 +374,16 @@ def tradeoff_table(view: ModelView, sample: Sample) -> Table | None:
     model = view.model
     if getattr(model, "model_type", "") != "boosted-scorecard" or not hasattr(model, "fine_bins_"):
         return None
-    from creditflow.models.boosted import accuracy_by_bins
+    from creditflow.models.boosted import TRADEOFF_BINS, accuracy_by_bins
 
     X, y, note = sample.X, sample.y, ""
     if sample.n > TRADEOFF_MAX_ROWS:  # recompression is cheap, scoring every row 7 times is not
         keep = np.sort(np.random.default_rng(0).choice(sample.n, TRADEOFF_MAX_ROWS, replace=False))
         X, y = X.iloc[keep], y[keep]
         note = f" On {TRADEOFF_MAX_ROWS:,} rows drawn at random (seed 0) from the {sample.n:,}."
-    t = accuracy_by_bins(model, X, y)
     current = int(model.shape_settings_.max_bins)
+    # the model's own setting is always a row, also one the usual list lacks (max_bins=5)
+    t = accuracy_by_bins(model, X, y, max_bins=sorted({*TRADEOFF_BINS, current}))
     t.insert(0, "setting", ["fine shapes (before compression)" if pd.isna(k) else
                             f"max_bins {int(k)}" + (" (this model)" if int(k) == current else "")
                             for k in t["max_bins"]])
