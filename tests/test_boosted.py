@@ -543,3 +543,19 @@ def test_a_variable_the_minimum_bin_share_leaves_one_bin_says_so(german, tmp_pat
     assert r.returncode == 0, r.stderr
     assert "warning: column 'credit_history' left out of the model: shape.min_bin_share=0.45 leaves it one bin" in \
         " ".join(r.stderr.split())
+
+
+def test_a_variable_the_merge_tolerance_flattens_says_so(german):
+    """A large shape.merge_points merges every neighbour of a variable into one bin; before, it was left out as
+    "every bin of its boosted shape gets the same points", as if it had no signal."""
+    model = BoostedScorecard(shape={"merge_points": 40}, boosting={"outer_bags": 2}, interactions=0)
+    model.fit(german.train)
+    merged = model.selection_[model.selection_["step"] == "merge_points"].set_index("variable")
+    assert len(merged) > 0
+    for var, row in merged.iterrows():
+        assert row["reason"].startswith("shape.merge_points=40 merged all its bins")
+        moved = int(row["reason"].split("points move ")[1].split()[0])
+        assert moved >= 1 and model._spread_with(var, None, merge_points=0.0)[1] >= 1
+    assert "flat" not in set(model.selection_["step"]) or all(
+        model._spread_with(v, None, merge_points=0.0)[1] < 1
+        for v in model.selection_.loc[model.selection_["step"] == "flat", "variable"])

@@ -100,7 +100,7 @@ def _summary(result: TrainResult, report: bool = True) -> None:
     left_out = {var: identifier_reason(note) for var, note in getattr(model, "unused_", {}).items()}
     selection = getattr(model, "selection_", None)
     if selection is not None and "step" in selection:
-        warn = selection["step"].isin(["identifier", "monotone", "min_bin_share"])
+        warn = selection["step"].isin(["identifier", "monotone", "min_bin_share", "merge_points"])
         left_out.update({row.variable: row.reason for row in selection[warn].itertuples()})
     for var, why in left_out.items():
         err_console.print(f"[yellow]warning:[/] column {var!r} left out of the model: {why}")

@@ -307,21 +307,33 @@ class BoostedScorecard(Scorecard):
         f = np.asarray(self.shapes_[var])[np.asarray(self.fine_counts_[var]) > 0]
         return float(self.scaling_.factor * (f.max() - f.min())) if len(f) else 0.0
 
-    def _spread_without_min_share(self, var: str, trend: str | None) -> float:
-        """Points between the lowest and highest regular bin of a variable compressed as now but with
-        min_bin_share 0, when the minimum share allows no two bins at all (0 otherwise): what the minimum
-        share took away from a variable it left a single bin."""
+    def _spread_with(self, var: str, trend: str | None, **change: Any) -> tuple[int, float]:
+        """Regular bins and the points between the lowest and highest of them, of a variable compressed as now
+        but with the shape settings `change`d: what a setting took away from a variable it left flat."""
         from dataclasses import replace
 
-        def regular(**change: Any) -> tuple[VariableBinning, np.ndarray]:
-            vb, lp, _ = self._compress_one(self.fine_bins_[var], self.shapes_[var], self.fine_counts_[var],
-                                           self.fine_hessian_[var], trend, replace(self.shape_settings_, **change))
-            return vb, lp[: vb.n_regular]
+        vb, lp, _ = self._compress_one(self.fine_bins_[var], self.shapes_[var], self.fine_counts_[var],
+                                       self.fine_hessian_[var], trend, replace(self.shape_settings_, **change))
+        pts = self._points(lp[: vb.n_regular])
+        return vb.n_regular, float(pts.max() - pts.min()) if len(pts) else 0.0
 
-        if regular(max_bins=2, merge_points=0.0)[0].n_regular > 1:  # two bins fit: merging made it flat
-            return 0.0
-        pts = self._points(regular(min_bin_share=0.0)[1])
-        return float(pts.max() - pts.min()) if len(pts) else 0.0
+    def _flattened_by(self, var: str, trend: str | None) -> tuple[str, str]:
+        """(step, reason) when shape.min_bin_share or shape.merge_points left a variable one flat bin that
+        moves at least a point without it; ("", "") otherwise."""
+        shape = self.shape_settings_
+        if shape.min_bin_share > 0 and self._spread_with(var, trend, max_bins=2, merge_points=0.0)[0] <= 1:
+            moved = self._spread_with(var, trend, min_bin_share=0.0)[1]
+            if moved >= 1:
+                return "min_bin_share", (
+                    f"shape.min_bin_share={shape.min_bin_share:g} leaves it one bin (no cut of its values leaves "
+                    f"{shape.min_bin_share:.1%} of the training rows on both sides), while with smaller bins its points "
+                    f"move {moved:.0f} points: lower shape.min_bin_share to keep it")
+            return "", ""
+        if shape.merge_points > 0 and (moved := self._spread_with(var, trend, merge_points=0.0)[1]) >= 1:
+            return "merge_points", (
+                f"shape.merge_points={shape.merge_points:g} merged all its bins (each neighbour closer than that), "
+                f"while unmerged its points move {moved:.0f} points: lower shape.merge_points to keep it")
+        return "", ""
 
     def _check_monotone(self, columns: list[str]) -> dict[str, str]:
         if self.monotone is not None and not isinstance(self.monotone, Mapping):
@@ -383,13 +395,9 @@ class BoostedScorecard(Scorecard):
             if not selected and trend in ("ascending", "descending") and (free := self._fine_spread(var)) >= 1:
                 step, reason = "monotone", (f"the monotone constraint ({trend}) flattened its shape, which moves "
                                             f"{free:.0f} points unconstrained: check the direction")
-            share = self.shape_settings_.min_bin_share
-            if step == "flat" and vb.n_regular <= 1 and share > 0 and var in getattr(self, "shapes_", {}) \
-                    and (moved := self._spread_without_min_share(var, monotone.get(var))) >= 1:
-                step, reason = "min_bin_share", (
-                    f"shape.min_bin_share={share:g} leaves it one bin (no cut of its values leaves {share:.1%} of the "
-                    f"training rows on both sides), while with smaller bins its points move {moved:.0f} points: "
-                    "lower shape.min_bin_share to keep it")
+            if step == "flat" and vb.n_regular <= 1 and var in getattr(self, "shapes_", {}):
+                by, why = self._flattened_by(var, monotone.get(var))
+                step, reason = (by, why) if by else (step, reason)
             if note:
                 step, reason = "identifier", identifier_reason(note)
             rows.append({
