@@ -414,7 +414,63 @@ def test_a_rule_no_accepted_applicant_can_fire_is_warned_of(service_bundle, popu
         r = _cli(*args)
         text = " ".join(r.stderr.split())
         assert r.returncode == 0, r.stderr
-        assert ("warning: rule 'OLD' (rules[0]) can never fire: `AGE > 200` holds for no value the service accepts "
+        assert ("warning: line 4: rule 'OLD' (rules[0]) can never fire: `AGE > 200` holds for no value the service accepts "
                 "(AGE accepted from 0 to 120)") in text
         assert "rule 'DPD' (rules[1]) can never fire" in text and "rule 'BOTH' (rules[2]) can never fire" in text
         assert "YOUNG" not in text
+
+
+@pytest.mark.parametrize("code", ["HR;01", "HR\n01", "HR\t01"])
+def test_a_rule_code_that_would_garble_rules_fired_is_refused(code):
+    # `policy simulate --out` lists the rules fired as codes joined by ';': codes "HR;01" and "HR01" wrote
+    # "HR;01;HR01", which reads back as three rules, HR, 01 and HR01
+    with pytest.raises(PolicyError, match="a rule code may not hold"):
+        policy(rules=[{"code": code, "when": "AGE < 18", "action": "reject"},
+                      {"code": "HR01", "when": "AGE > 99", "action": "review"}])
+
+
+def test_policy_errors_name_the_line_of_the_file(tmp_path):
+    # a typo'd key, cutoffs out of order, a rule on a column nobody supplies, text compared with a number, a
+    # repeated code: each names the line to fix, not only the key or rules[i]
+    head = 'version: "v"\ndescription: trial\n'
+    cases = [
+        (head + "cutoffs: {approve: 575, review: 550}\nrules:\n  - code: R1\n    when: AGE < 18\n"
+                "    acton: reject\n", "line 7: unknown key(s) ['acton'] in rules[0]", "'acton' for 'action'"),
+        (head + "cutoffs:\n  approve: 550\n  review: 575\n", "line 5: cutoffs.review (575) must not be above", None),
+        (head + "cutofs: {approve: 575}\n", "line 3: unknown key(s) ['cutofs'] in the policy", "for 'cutoffs'"),
+        (head + "cutoffs: {approve: 575}\nfields:\n  AGE: {type: number, nulable: true}\n",
+         "line 5: unknown key(s) ['nulable'] in fields.AGE", "'nulable' for 'nullable'"),
+        (head + "cutoffs: {approve: 575}\nrules:\n  - {code: R1, when: AGE < 18, action: reject}\n"
+                "  - {code: R1, when: AGE > 99, action: review}\nfields:\n  AGE: {}\n",
+         "line 6: rule codes must be unique; repeated: ['R1'] (first on line 5)", None),
+        (head + "cutoffs: {approve: 575}\nrules:\n  - {code: R1, when: 'AGE ==', action: reject}\n",
+         "line 5: rule 'R1' (rules[0]): expected", None),
+        (head + "cutoffs: {approve: 575}\nrules:\n  - {code: 101, when: AGE < 18, action: reject}\n",
+         "line 5: rules[0]: 'code' must be text, not 101", 'quote it: code: "101"'),
+    ]
+    for i, (text, message, also) in enumerate(cases):
+        path = tmp_path / f"p{i}.yaml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(PolicyError) as err:
+            load_policy(path)
+        assert message in err.value.message and str(path) in err.value.message, err.value.message
+        assert also is None or also in err.value.message, err.value.message
+    # checked against the model's inputs: the rule's line
+    path = tmp_path / "check.yaml"
+    path.write_text(head + "cutoffs: {approve: 575}\nrules:\n  - {code: R1, when: AGE < 18, action: reject}\n"
+                    "  - code: R2\n    when: PAY_O >= 3\n    action: reject\n"
+                    "  - {code: R3, when: 'PAY_0 == \"3\"', action: reject}\n"
+                    "  - {code: R4, when: AGE == null, action: review}\nfields:\n  AGE: {}\n", encoding="utf-8")
+    pol = load_policy(path)
+    with pytest.raises(PolicyError, match=r"line 6: rule 'R2' \(rules\[1\]\) reads field 'PAY_O'"):
+        pol.check_against({"PAY_0": "number"})
+    with pytest.raises(PolicyError, match=r"line 9: rule 'R3' \(rules\[2\]\) compares number field 'PAY_0' with text"):
+        pol.check_against({"PAY_0": "number", "PAY_O": "number"})
+    with pytest.raises(PolicyError, match=r"line 10: rule 'R4' .* a missing value is tested with `FIELD is missing`"):
+        pol.check_against({"PAY_0": "string", "PAY_O": "number"})
+    with pytest.raises(PolicyError, match=r"line 3: cutoff approve: 575 is outside the model's score scale 350-500"):
+        pol.check_against({"PAY_0": "string", "PAY_O": "number", "null": "number"}, (350, 500))
+    # a policy given as a mapping (the service's reload body) has no lines: the messages go on without them
+    with pytest.raises(PolicyError) as err:
+        policy(cutofs={"approve": 1})
+    assert "line" not in err.value.message and "unknown key(s) ['cutofs']" in err.value.message

@@ -159,3 +159,25 @@ def test_never_holds_only_what_it_can_prove(text, never):
 
     accepted = {"AGE": (0.0, False, 120.0, False), "PAY_0": (-12.0, False, 18.0, False)}
     assert never_holds(Condition.parse(text).tree, accepted) is never
+
+
+def test_frame_keys_of_a_text_column_are_the_one_value_keys():
+    # text columns are keyed once per distinct text (`category_keys`' fast path): the same keys as one value at a time
+    from creditflow.binning.variable import category_key, category_keys
+
+    values = [" a", "a", "1.0", "1", "-0.0", "True", "true", "", "  ", None, np.nan, pd.NA, "007", "1.50", "False "]
+    for series in (pd.Series(values, dtype=object), pd.Series(values[::-1] * 3, dtype=object),
+                   pd.Series(["a", None, " b"], dtype="string"), pd.Series([1, "1", True, None], dtype=object)):
+        assert list(category_keys(series)) == [category_key(v) for v in series.tolist()]
+
+
+def test_rules_fired_codes_per_row_are_joined_in_policy_order():
+    from creditflow.policy import policy_from_dict
+    from creditflow.policy.simulate import fired_codes
+
+    rules = [{"code": f"R{j}", "when": "AGE < 18", "action": "review"} for j in range(11)]  # over one byte of bits
+    pol = policy_from_dict({"version": "v", "cutoffs": {"approve": 500}, "rules": rules})
+    fired = np.random.default_rng(3).random((2000, 11)) < 0.3
+    expected = [";".join(f"R{j}" for j in range(11) if row[j]) for row in fired]
+    assert list(fired_codes(pol, fired)) == expected
+    assert list(fired_codes(pol, fired[:0])) == [] and list(fired_codes(pol, np.zeros((3, 0), bool))) == ["", "", ""]

@@ -148,7 +148,12 @@ def category_keys(values: pd.Series) -> np.ndarray:
         out = values.astype(str).to_numpy(dtype=object)
         out[values.isna().to_numpy()] = None
         return out
-    return np.array([category_key(v) for v in values.to_numpy(dtype=object)], dtype=object)
+    arr = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(arr, skipna=True) == "string":
+        # text (and missing values) only: one key per distinct text, as a column of categories holds few
+        codes, uniques = pd.factorize(arr)  # missing -> -1, the last key below
+        return np.array([*(category_key(u) for u in uniques), None], dtype=object)[codes]
+    return np.array([category_key(v) for v in arr], dtype=object)
 
 
 TRENDS = ("auto", "ascending", "descending", "none")

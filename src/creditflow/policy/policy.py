@@ -22,7 +22,7 @@ reject rule rejects whatever the score.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from creditflow.policy.expr import Condition, ConditionError
 DECISIONS = ("approve", "review", "reject")
 SEVERITY = {d: i for i, d in enumerate(DECISIONS)}
 RULE_ACTIONS = ("review", "reject")
+CODE_SEPARATOR = ";"  # joins the codes of the rules fired in `policy simulate --out`'s rules_fired
 # What the service answers with, beside the applicant: rules read the applicant's inputs, never these
 RESPONSE_FIELDS = ("score", "grade", "probability", "decision")
 MAX_POLICY_BYTES = 1_000_000
@@ -68,6 +69,12 @@ class Rule:
     condition: Condition
     action: str
     description: str = ""
+    line: int | None = field(default=None, compare=False)  # where the rule starts in its policy file
+
+    @property
+    def at(self) -> str:
+        """"line N: " for a rule read from a file, to lead a message about it; else empty."""
+        return f"line {self.line}: " if self.line else ""
 
     def to_dict(self) -> dict:
         return {"code": self.code, "when": self.condition.text, "action": self.action, "description": self.description}
@@ -79,6 +86,7 @@ class Cutoffs:
 
     approve: int
     review: int
+    line: int | None = field(default=None, compare=False)  # where `cutoffs:` is in the policy file
 
     def decide(self, score: float) -> str:
         return "approve" if score >= self.approve else "review" if score >= self.review else "reject"
@@ -138,7 +146,7 @@ class Policy:
             for name, kinds in rule.condition.uses().items():
                 if name not in types and name.lower() in RESPONSE_FIELDS:
                     raise PolicyError(
-                        f"rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is not an applicant input: "
+                        f"{rule.at}rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is not an applicant input: "
                         "rules see the applicant's inputs only, never the model's score, grade or probability",
                         file=self.source, hint="act on the score with cutoffs: (approve / review), not with a rule",
                     )
@@ -148,18 +156,21 @@ class Policy:
                     close = difflib.get_close_matches(name, list(types), n=1, cutoff=0.5)
                     kind = "string" if "text" in kinds else "number"
                     hint = f"declare it, e.g. fields: {{{name}: {{type: {kind}}}}}"
+                    if name.lower() in ("null", "none", "nan", "na", "nil"):
+                        hint = f"{name} is read as a field's name: a missing value is tested with `FIELD is missing`"
+                        close = []
                     raise PolicyError(
-                        f"rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is neither a model input "
+                        f"{rule.at}rule {rule.code!r} (rules[{i}]) reads field {name!r}, which is neither a model input "
                         "nor declared under 'fields:'" + (f"; did you mean {close[0]!r}?" if close else ""),
                         file=self.source, hint=hint,
                     )
                 kind = types[name]
                 if kind == "number" and "text" in kinds:
-                    raise PolicyError(f"rule {rule.code!r} (rules[{i}]) compares number field {name!r} with text",
+                    raise PolicyError(f"{rule.at}rule {rule.code!r} (rules[{i}]) compares number field {name!r} with text",
                                       file=self.source)
                 if kind == "string" and ({"number", "order"} & kinds):
                     raise PolicyError(
-                        f"rule {rule.code!r} (rules[{i}]) compares text field {name!r} with a number or by order; "
+                        f"{rule.at}rule {rule.code!r} (rules[{i}]) compares text field {name!r} with a number or by order; "
                         "use == or in with quoted values", file=self.source,
                     )
         if score_range is not None:
@@ -167,7 +178,8 @@ class Policy:
             for name in ("approve", "review"):
                 value = getattr(self.cutoffs, name)
                 if not lo <= value <= hi + 1:
-                    raise PolicyError(f"cutoff {name}: {value} is outside the model's score scale {lo}-{hi}",
+                    at = f"line {self.cutoffs.line}: " if self.cutoffs.line else ""
+                    raise PolicyError(f"{at}cutoff {name}: {value} is outside the model's score scale {lo}-{hi}",
                                       file=self.source)
 
     def input_warnings(self, model_inputs: set[str]) -> list[str]:
@@ -182,7 +194,7 @@ class Policy:
         for i, rule in enumerate(self.rules):
             for name, values in rule.condition.text_values().items():
                 for value in sorted(v for v in values if missing_text(v)):
-                    out.append(f"rule {rule.code!r} (rules[{i}]) compares {name!r} with {value!r}, which tables and "
+                    out.append(f"{rule.at}rule {rule.code!r} (rules[{i}]) compares {name!r} with {value!r}, which tables and "
                                f"requests read as a missing value, so no value equals it; write `{name} is missing`")
         for f in self.fields:
             if f.name in model_inputs:
@@ -208,7 +220,7 @@ class Policy:
         for i, rule in enumerate(self.rules):
             if never_holds(rule.condition.tree, accepted):
                 shown = [f"{name} {_bound_text(*ranges[name])}" for name in rule.condition.fields if name in ranges]
-                out.append(f"rule {rule.code!r} (rules[{i}]) can never fire: `{rule.condition.text}` holds for no "
+                out.append(f"{rule.at}rule {rule.code!r} (rules[{i}]) can never fire: `{rule.condition.text}` holds for no "
                            f"value the service accepts" + (f" ({'; '.join(shown)})" if shown else ""))
         return out
 
@@ -226,7 +238,7 @@ class Policy:
                 if unseen:
                     seen = sorted(k for k in known[name] if k is not None)
                     shown = ", ".join(repr(v) for v in seen[:8]) + (", ..." if len(seen) > 8 else "")
-                    out.append(f"rule {rule.code!r} (rules[{i}]) compares {name!r} with {', '.join(map(repr, unseen))}, "
+                    out.append(f"{rule.at}rule {rule.code!r} (rules[{i}]) compares {name!r} with {', '.join(map(repr, unseen))}, "
                                f"never seen in training ({shown})")
         return out
 
@@ -273,6 +285,20 @@ class _RepeatedKey(yaml.YAMLError):
     """A key written twice in one mapping of a policy file."""
 
 
+class _Located(dict):
+    """A mapping read from a policy file, with the line it starts on and the line of each key (for messages)."""
+
+    line: int | None = None
+    key_lines: dict[str, int]
+
+
+def _line(doc: Any, key: Any = None) -> str:
+    """"line N: " for `doc` (a mapping read from a file) or, with `key`, for that key of it; else empty."""
+    line = getattr(doc, "key_lines", {}).get(str(key)) if key is not None else None
+    line = line or getattr(doc, "line", None)
+    return f"line {line}: " if line else ""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """The safe loader, refusing a key written twice in one mapping (`cutoffs:` twice, `approve:` twice in
     one `cutoffs`, a field declared twice): YAML keeps the last value, so the policy would silently decide
@@ -293,6 +319,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             lines[key] = line
         return super().construct_mapping(node, deep=deep)
 
+    def construct_located_map(self, node: yaml.MappingNode) -> Any:
+        data = _Located()
+        data.line = node.start_mark.line + 1
+        data.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+        yield data
+        data.update(self.construct_mapping(node))
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:map", _UniqueKeyLoader.construct_located_map)
+
 
 def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
     """Build a `Policy` from its parsed YAML/JSON form, refusing unknown keys and bad values."""
@@ -301,25 +337,36 @@ def policy_from_dict(doc: Any, source: str | None = None) -> Policy:
     _known(doc, {"version", "description", "cutoffs", "rules", "fields"}, "the policy", source)
     version = doc.get("version")
     if not isinstance(version, str) or not version.strip():
-        raise PolicyError("'version' must be non-empty text (quote it: version: \"2024.1\")", file=source)
-    cutoffs = _cutoffs(doc.get("cutoffs"), source)
-    fields = tuple(_field(name, spec, source) for name, spec in (_mapping(doc.get("fields"), "fields", source)).items())
+        raise PolicyError(f"{_line(doc, 'version')}'version' must be non-empty text (quote it: version: \"2024.1\")",
+                          file=source)
+    cutoffs = _cutoffs(doc.get("cutoffs"), source, _line(doc, "cutoffs"))
+    declared = _mapping(doc.get("fields"), "fields", source, _line(doc, "fields"))
+    fields = tuple(_field(name, spec, source, _line(declared, name)) for name, spec in declared.items())
     raw_rules = doc.get("rules") or []
     if not isinstance(raw_rules, list):
-        raise PolicyError("'rules' must be a list", file=source)
+        raise PolicyError(f"{_line(doc, 'rules')}'rules' must be a list", file=source)
     rules = tuple(_rule(i, r, source) for i, r in enumerate(raw_rules))
-    codes = [r.code for r in rules]
-    dupes = sorted({c for c in codes if codes.count(c) > 1})
-    if dupes:
-        raise PolicyError(f"rule codes must be unique; repeated: {dupes}", file=source)
+    first: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.code in first:
+            raise PolicyError(f"{rule.at}rule codes must be unique; repeated: [{rule.code!r}]"
+                              + (f" (first on line {first[rule.code].line})" if first[rule.code].line else ""),
+                              file=source)
+        first[rule.code] = rule
     return Policy(version=version.strip(), cutoffs=cutoffs, rules=rules, fields=fields,
                   description=_text(doc.get("description"), "'description'", source), source=source)
 
 
 def _known(doc: dict, allowed: set[str], where: str, source: str | None, hint: str | None = None) -> None:
-    unknown = sorted(str(k) for k in doc if k not in allowed)
+    unknown = [k for k in doc if k not in allowed]
     if unknown:
-        raise PolicyError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}", file=source, hint=hint)
+        import difflib
+
+        meant = [f"{k!r} for {m[0]!r}" for k in unknown
+                 if (m := difflib.get_close_matches(str(k), sorted(allowed), n=1, cutoff=0.75))]
+        raise PolicyError(f"{_line(doc, unknown[0])}unknown key(s) {sorted(str(k) for k in unknown)} in {where}; "
+                          f"allowed: {sorted(allowed)}" + (f"; a typo? {', '.join(meant)}" if meant else ""),
+                          file=source, hint=hint)
 
 
 def _text(value: Any, what: str, source: str | None) -> str:
@@ -331,38 +378,41 @@ def _text(value: Any, what: str, source: str | None) -> str:
     return str(value)
 
 
-def _mapping(value: Any, name: str, source: str | None) -> dict:
+def _mapping(value: Any, name: str, source: str | None, at: str = "") -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise PolicyError(f"'{name}' must be a mapping", file=source)
+        raise PolicyError(f"{at}'{name}' must be a mapping", file=source)
     return value
 
 
-def _integer(value: Any, what: str, source: str | None) -> int:
+def _integer(value: Any, what: str, source: str | None, at: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not math.isfinite(value)):
-        raise PolicyError(f"{what} must be a number, not {value!r}", file=source)
+        raise PolicyError(f"{at}{what} must be a number, not {value!r}", file=source)
     if float(value) != int(value):
-        raise PolicyError(f"{what} must be a whole score, not {value!r}", file=source)
+        raise PolicyError(f"{at}{what} must be a whole score, not {value!r}", file=source)
     return int(value)
 
 
-def _cutoffs(value: Any, source: str | None) -> Cutoffs:
-    doc = _mapping(value, "cutoffs", source)
+def _cutoffs(value: Any, source: str | None, at: str = "") -> Cutoffs:
+    doc = _mapping(value, "cutoffs", source, at)
+    at = _line(doc) or at
     _known(doc, {"approve", "review"}, "'cutoffs'", source)
     if "approve" not in doc:
-        raise PolicyError("'cutoffs' needs 'approve' (the lowest score approved)", file=source)
-    approve = _integer(doc["approve"], "cutoffs.approve", source)
-    review = _integer(doc.get("review", approve), "cutoffs.review", source)
+        raise PolicyError(f"{at}'cutoffs' needs 'approve' (the lowest score approved)", file=source)
+    approve = _integer(doc["approve"], "cutoffs.approve", source, _line(doc, "approve"))
+    review = _integer(doc.get("review", approve), "cutoffs.review", source, _line(doc, "review"))
     if review > approve:
-        raise PolicyError(f"cutoffs.review ({review}) must not be above cutoffs.approve ({approve})", file=source)
-    return Cutoffs(approve=approve, review=review)
+        raise PolicyError(f"{_line(doc, 'review')}cutoffs.review ({review}) must not be above cutoffs.approve "
+                          f"({approve})", file=source)
+    return Cutoffs(approve=approve, review=review, line=getattr(doc, "line", None))
 
 
 def _rule(i: int, doc: Any, source: str | None) -> Rule:
     if not isinstance(doc, dict):
         raise PolicyError(f"rules[{i}] must be a mapping with code, when and action", file=source)
+    at = _line(doc)
     allowed = {"code", "when", "action", "description"}
     when = doc.get("when")
     split = (isinstance(when, str) and when.count("(") + when.count("[") > when.count(")") + when.count("]")
@@ -374,41 +424,52 @@ def _rule(i: int, doc: Any, source: str | None) -> Rule:
            hint=f"inside {{ ... }} a comma ends a value: quote the condition, when: \"{whole}\", or write the rule "
                 "one key a line" if split else None)
     code = doc.get("code")
-    if not isinstance(code, str) or not code.strip():
-        raise PolicyError(f"rules[{i}] needs a 'code' (text, e.g. HR01)", file=source)
+    if code is None or isinstance(code, str) and not code.strip():
+        raise PolicyError(f"{at}rules[{i}] needs a 'code' (text, e.g. HR01)", file=source)
+    if not isinstance(code, str):
+        raise PolicyError(f"{at}rules[{i}]: 'code' must be text, not {code!r}", file=source,
+                          hint=f"quote it: code: \"{code}\"" if isinstance(code, (int, float)) else None)
+    bad = next((c for c in code if c == CODE_SEPARATOR or not c.isprintable()), None)
+    if bad is not None:
+        # `policy simulate --out` lists the rules fired as codes joined by ';': "HR;01;HR02" would read as three
+        raise PolicyError(f"{at}rule {code!r} (rules[{i}]): a rule code may not hold {bad!r} (rules_fired lists codes "
+                          f"joined by {CODE_SEPARATOR!r}, and a code is written on one line)", file=source)
     action = doc.get("action")
     if action not in RULE_ACTIONS:
-        raise PolicyError(f"rule {code!r} (rules[{i}]): action must be one of {list(RULE_ACTIONS)}, not {action!r}",
-                          file=source)
+        raise PolicyError(f"{at}rule {code!r} (rules[{i}]): action must be one of {list(RULE_ACTIONS)}, "
+                          f"not {action!r}", file=source)
     try:
         condition = Condition.parse(doc.get("when"))
     except ConditionError as exc:
-        raise PolicyError(f"rule {code!r} (rules[{i}]): {exc.reason}", file=source) from None
+        raise PolicyError(f"{_line(doc, 'when')}rule {code!r} (rules[{i}]): {exc.reason}", file=source) from None
     return Rule(code=code.strip(), condition=condition, action=action,
-                description=_text(doc.get("description"), f"rule {code!r} (rules[{i}]): 'description'", source))
+                description=_text(doc.get("description"), f"{at}rule {code!r} (rules[{i}]): 'description'", source),
+                line=getattr(doc, "line", None))
 
 
-def _field(name: Any, spec: Any, source: str | None) -> FieldSpec:
+def _field(name: Any, spec: Any, source: str | None, at: str = "") -> FieldSpec:
     if not isinstance(name, str) or not name:
-        raise PolicyError(f"field names must be text, not {name!r}", file=source)
-    spec = _mapping(spec, f"fields.{name}", source)
+        raise PolicyError(f"{at}field names must be text, not {name!r}", file=source)
+    spec = _mapping(spec, f"fields.{name}", source, at)
     _known(spec, {"type", "required", "nullable", "min", "max"}, f"fields.{name}", source)
     kind = spec.get("type", "number")
     if kind not in ("number", "string"):
-        raise PolicyError(f"fields.{name}.type must be number or string, not {kind!r}", file=source)
+        raise PolicyError(f"{_line(spec, 'type') or at}fields.{name}.type must be number or string, not {kind!r}",
+                          file=source)
     bounds = {}
     for key in ("min", "max"):
         v = spec.get(key)
         if v is not None:
             if kind != "number" or isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise PolicyError(f"fields.{name}.{key} must be a number (number fields only)", file=source)
+                raise PolicyError(f"{_line(spec, key) or at}fields.{name}.{key} must be a number (number fields only)",
+                                  file=source)
             bounds[key] = float(v)
     if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
-        raise PolicyError(f"fields.{name}: min is above max", file=source)
+        raise PolicyError(f"{at}fields.{name}: min is above max", file=source)
     flags = {}
     for key, default in (("required", True), ("nullable", False)):
         v = spec.get(key, default)
         if not isinstance(v, bool):
-            raise PolicyError(f"fields.{name}.{key} must be true or false", file=source)
+            raise PolicyError(f"{_line(spec, key) or at}fields.{name}.{key} must be true or false", file=source)
         flags[key] = v
     return FieldSpec(name=name, type=kind, **flags, **bounds)

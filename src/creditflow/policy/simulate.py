@@ -15,7 +15,7 @@ import pandas as pd
 
 from creditflow.data.errors import SchemaError
 from creditflow.data.io import check_finite
-from creditflow.policy.policy import DECISIONS, SEVERITY, Policy
+from creditflow.policy.policy import CODE_SEPARATOR, DECISIONS, SEVERITY, Policy
 
 
 @dataclass
@@ -71,6 +71,20 @@ def decide_frame(policy: Policy, frame: pd.DataFrame, scores: np.ndarray) -> tup
     return np.asarray(DECISIONS, dtype=object)[severity], fired
 
 
+def fired_codes(policy: Policy, fired: np.ndarray) -> np.ndarray:
+    """Each row's codes of the rules that fired, in policy order, joined by ';' (object array): built once per
+    distinct combination of rules fired, as a table holds few of them."""
+    codes = [r.code for r in policy.rules]
+    if fired.shape[0] == 0 or fired.shape[1] == 0:
+        return np.full(fired.shape[0], "", dtype=object)
+    packed = np.ascontiguousarray(np.packbits(fired, axis=1))
+    rows = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    unique, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    labels = np.array([CODE_SEPARATOR.join(c for c, hit in zip(codes, fired[i], strict=True) if hit) for i in first],
+                      dtype=object)
+    return labels[inverse.ravel()]
+
+
 def with_absent_fields(policy: Policy, frame: pd.DataFrame, features: Any = ()) -> tuple[pd.DataFrame, list[str]]:
     """`frame` with the optional policy fields (`required: false`, not model inputs) its rules read but it
     lacks added as missing on every row, as the service decides a request without them; and their names."""
@@ -115,9 +129,7 @@ def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray
             "fired": int(col.sum()), "share": float(col.mean()) if len(col) else float("nan"),
             "only_rule": int((col & (n_fired == 1)).sum()),
         })
-    codes = [r.code for r in policy.rules]
-    decided = scored.assign(decision=decisions,
-                            rules_fired=[";".join(c for c, hit in zip(codes, row, strict=True) if hit) for row in fired])
+    decided = scored.assign(decision=decisions, rules_fired=fired_codes(policy, fired))
     return Simulation(rows=len(frame), policy_version=policy.version, model_version=model_version, counts=counts,
                       expected_bad_rate=expected, realised_bad_rate=realised if target is not None else None,
                       rules=rules, mean_score=mean_score, absent=absent, decided=decided.reset_index(drop=True))
