@@ -670,3 +670,34 @@ def test_cluster_training_warns_of_protected_variables_as_one_machine(client, ge
     data = read_labelled(client, german_dir, "creditability", bad="bad", rows_per_piece=100)
     dist = caught(lambda: train_on_cluster(client, data))
     assert single and dist == single
+
+
+def test_ctrl_c_on_a_local_cluster_stops_with_exit_130_and_no_tracebacks(tmp_path):
+    """Ctrl-C (SIGINT to the whole foreground process group, as a terminal sends it) during `train --cluster
+    local:2` printed each worker process's KeyboardInterrupt traceback and the client's "Task exception was never
+    retrieved" (AllExit) tracebacks; now the run stops with exit status 130 and nothing but that."""
+    import os
+    import signal
+    import time
+
+    frame = pd.read_csv(UCI)
+    data = tmp_path / "uci.parquet"
+    pd.concat([frame] * 4, ignore_index=True).assign(ID=lambda d: np.arange(len(d))).to_parquet(data)
+    proc = subprocess.Popen([sys.executable, "-m", "creditflow", "train", str(data), "--target", UCI_TARGET,
+                             "--id", "ID", "--cluster", "local:2", "--no-report", "--out", str(tmp_path / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # the first progress line comes once the cluster is up
+        line = proc.stderr.readline()
+        lines.append(line)
+        if "worker(s)" in line or not line:
+            break
+    assert "worker(s)" in lines[-1], "".join(lines)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    err = "".join(lines) + err
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "never retrieved" not in err and "KeyboardInterrupt" not in err, err
+    assert not (tmp_path / "o" / "model").exists()

@@ -85,19 +85,8 @@ def cluster_client(
         # warning, printed amid the progress lines with a source path, is not the user's business
         stack.enter_context(dask.config.set({"distributed.admin.large-graph-warning-threshold": "64GiB"}))
         if kind == "local":
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=int(where), threads_per_worker=1, processes=True, dashboard_address=None,
-                    # dashboard_address=None alone still starts the scheduler's HTTP server on port 8787 (a
-                    # second cluster warns "Port 8787 is already in use"): no dashboard, and its health/metrics
-                    # routes on a free loopback port
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                    scheduler_port=0, memory_limit=memory_limit if memory_limit is not None else "auto",
-                    # CRITICAL: a task refusing bad input is logged by its worker as "Compute Failed" with a
-                    # traceback; the client raises the same error, which the CLI prints as one line
-                    local_directory=local_directory, silence_logs=logging.CRITICAL,
-                )
-            )
+            with _workers_ignore_sigint():
+                cluster = _local_cluster(stack, LocalCluster, int(where), memory_limit, local_directory)
             client = stack.enter_context(Client(cluster, set_as_default=False))
         else:
             _check_scheduler(str(where), timeout)
@@ -113,8 +102,73 @@ def cluster_client(
         stack.callback(client_log.setLevel, logging.CRITICAL)
         if check_versions:
             check_workers(client)
-        with lost_workers(client):
+        with lost_workers(client), _quiet_on_sigint():
             yield client
+
+
+def _local_cluster(stack: contextlib.ExitStack, local_cluster: Any, n_workers: int, memory_limit: Any,
+                   local_directory: str | None) -> Any:
+    """A `LocalCluster` of `n_workers` single-threaded worker processes, closed by `stack`."""
+    return stack.enter_context(
+        local_cluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            # dashboard_address=None alone still starts the scheduler's HTTP server on port 8787 (a
+            # second cluster warns "Port 8787 is already in use"): no dashboard, and its health/metrics
+            # routes on a free loopback port
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            scheduler_port=0, memory_limit=memory_limit if memory_limit is not None else "auto",
+            # CRITICAL: a task refusing bad input is logged by its worker as "Compute Failed" with a
+            # traceback; the client raises the same error, which the CLI prints as one line
+            local_directory=local_directory, silence_logs=logging.CRITICAL,
+        )
+    )
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start local workers with Ctrl-C ignored: the terminal sends SIGINT to every process of the foreground
+    group, and each worker process printed its own KeyboardInterrupt traceback; this process alone stops on it
+    and closes the cluster. An ignored signal stays ignored in the processes started meanwhile (Python installs
+    its KeyboardInterrupt handler only where SIGINT is at its default). The cost: a Ctrl-C in the few seconds
+    the cluster takes to start is lost; press it again. (Blocking the signal instead does not reach the workers:
+    processes are started with the signal mask reset.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@contextlib.contextmanager
+def _quiet_on_sigint() -> Iterator[None]:
+    """Ctrl-C during a cluster run stops it with KeyboardInterrupt as usual, but first quiets Dask's and asyncio's
+    logs: the client's cancelled gathers are reported as "Task exception was never retrieved" tracebacks (AllExit)
+    while the interrupt unwinds and the client closes, noise for a run stopped on purpose. The logs stay quiet
+    afterwards in this process, which is usually ending."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        for name in ("distributed", "asyncio", "tornado"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager
