@@ -144,7 +144,8 @@ def _supervisor(uv_config: Any, sock: socket.socket, config: ServiceConfig) -> A
             """A bundle or policy that would be refused is refused here, in one log line, and no worker is
             touched (else each new worker would fail to start, and uvicorn would report it "not ready in time")."""
             model_dir, policy = read_deploy_file(config.deploy_file)  # where an admin reload switched to
-            try:
+            try:  # the keys too: each new worker reads its key files again
+                load_key_rings(config)
                 load_state(config, model_dir, policy if model_dir else None)
             except CreditflowError as exc:
                 log.error("reload on SIGHUP refused, the workers keep serving their current model: %s", exc.message)
