@@ -458,3 +458,21 @@ def test_monitor_reads_the_service_audit_log(server, service_bundle):  # noqa: F
     rescored = bundle.model.scores(batch.frame)
     stats = compare_stored(batch.stored, rescored)
     assert stats["rows"] == audit_count(server) and stats["score_mismatches"] == 0
+
+
+def test_the_access_log_never_shows_a_key_sent_in_the_query_string(service_bundle, tmp_path):  # noqa: F811
+    """`--access-log` wrote each request's query string: a client sending its key as `?api_key=...` (as some
+    APIs take it; this one reads no query parameter) left the key in the service log."""
+    server = ServiceProcess([str(service_bundle), "--access-log"], workdir=tmp_path).start()
+    try:
+        with server.client(None) as c:
+            assert c.get("/v1/model", params={"api_key": API_KEY}).status_code == 401
+            assert c.get("/healthz?token=" + API_KEY_2).status_code == 200
+        with server.client() as c:
+            assert c.get("/v1/model").status_code == 200
+    finally:
+        server.stop()
+    log = server.log()
+    assert API_KEY not in log and API_KEY_2 not in log, log[-2000:]
+    assert '"GET /v1/model?... HTTP/1.1" 401' in log and '"GET /healthz?... HTTP/1.1" 200' in log
+    assert '"GET /v1/model HTTP/1.1" 200' in log  # a path without a query string is logged as it was

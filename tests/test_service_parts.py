@@ -66,6 +66,86 @@ def test_input_rules_from_the_training_schema():
         parse(tight, {**ok, "AGE": 80})
 
 
+def test_a_declared_special_value_is_accepted_wherever_it_lies_and_nothing_else_is():
+    specials = {"AGE": [-1.0], "BILL": [-999999.0], "城市": [-9.0]}
+    fields = {f.name: f for f in input_fields(SCHEMA, None, specials=specials)}
+    models = build_models(list(fields.values()))
+    ok = {"AGE": 30, "BILL": -5, "INCOME": None, "城市": "上海"}
+    assert parse(models, {**ok, "AGE": -1})["AGE"] == -1.0  # never negative in training, but declared special
+    assert parse(models, {**ok, "AGE": -1.0, "BILL": -999999})["BILL"] == -999999.0  # far below the range
+    for bad, field in [({"AGE": -2}, "AGE"), ({"AGE": -0.5}, "AGE"), ({"AGE": "-1"}, "AGE"), ({"AGE": True}, "AGE"),
+                       ({"BILL": -999998}, "BILL"), ({"AGE": 138}, "AGE"), ({"城市": -9}, "城市")]:
+        with pytest.raises(ValidationError) as err:
+            parse(models, {**ok, **bad})
+        assert [e["loc"] for e in err.value.errors()] == [("applicant", field)], bad
+    assert fields["AGE"].to_dict()["special_values"] == [-1.0] and fields["AGE"].span == (-1.0, 137.0)
+    assert fields["城市"].specials == ()  # a text field takes any text already
+    documented = models.applicant.model_json_schema()["properties"]
+    assert {"enum": [-1.0]} in documented["AGE"]["anyOf"] and "anyOf" not in documented["城市"]
+    import pandas as pd
+
+    assert fields["AGE"].refused(pd.Series([-1.0, -2.0, 30.0, 200.0])).tolist() == [False, True, False, True]
+    # the policy's own bounds hold for special values too; a bound on the other side keeps them
+    for declared, accepted in [({"min": 18}, False), ({"max": 100}, True)]:
+        pol = policy_from_dict({"version": "v", "cutoffs": {"approve": 1}, "fields": {"AGE": declared}})
+        narrowed = build_models(input_fields(SCHEMA, pol, specials=specials))
+        if accepted:
+            assert parse(narrowed, {**ok, "AGE": -1})["AGE"] == -1.0
+        else:
+            with pytest.raises(ValidationError):
+                parse(narrowed, {**ok, "AGE": -1})
+
+
+def test_a_special_value_no_training_row_held_is_decided_as_creditflow_score_scores_it(tmp_path, applicants):  # noqa: F811
+    """A -1 "not recorded" declared at training but held by no training row: `creditflow score` scores it in
+    its special bin; the service used to refuse it with 422 (PAY_AMT1 was never negative in training)."""
+    import pandas as pd
+
+    from creditflow.data.io import read_table
+    from creditflow.workflow import score_table, train
+
+    csv = tmp_path / "train.csv"
+    uci_frame().iloc[:TRAIN_ROWS].to_csv(csv, index=False)
+    train(read_table(csv, UCI_TARGET, id="ID"), tmp_path / "sv", params={"special_values": {"PAY_AMT1": [-1]}})
+    model_dir = tmp_path / "sv" / "model"
+    pol_path = tmp_path / "p.yaml"
+    pol_path.write_text("version: s1\ncutoffs: {approve: 575, review: 550}\n"
+                        "rules:\n- {code: NR1, when: PAY_AMT1 == -1, action: review}\n", encoding="utf-8")
+    state = load_state(ServiceConfig(model_dir=str(model_dir), policy=str(pol_path)))
+    assert "PAY_AMT1" in state.model.features_
+    rows = [{**a, "PAY_AMT1": -1.0} if i % 2 == 0 else a for i, a in enumerate(applicants[:40])]
+    data = tmp_path / "rows.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    batch = score_table(model_dir, data, reasons=True)
+    said: set[str] = set()
+    for i, a in enumerate(rows):
+        body = json.dumps({"applicant": {**a, "PAY_AMT1": -1} if i % 2 == 0 else a}).encode()  # -1 as JSON sends it
+        doc, entry = decide(state, applicant_dict(state.models.parse_decision(body).applicant), application_id=None,
+                            request_id="r", created_at="t", client=None)
+        assert (doc["probability"], doc["score"], doc["grade"]) == (
+            batch.loc[i, "probability"], batch.loc[i, "score"], batch.loc[i, "grade"])
+        codes = [r["code"] for r in doc["reasons"] if r["source"] == "model"]
+        assert codes == [batch.loc[i, f"reason_{k}_code"] for k in range(1, 5) if pd.notna(batch.loc[i, f"reason_{k}_code"])]
+        assert doc["rules_fired"] == (["NR1"] if i % 2 == 0 else []) and doc["notes"] == []
+        assert json.loads(entry.input_json)["PAY_AMT1"] == a["PAY_AMT1"]
+        said.update(r["text"] for r in doc["reasons"] if r["source"] == "model")
+    assert "PAY_AMT1: special value -1" in said  # its special bin's own reason, as in the batch table
+    assert not state.warnings  # the rule reading the special value can fire: no "can never fire"
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()  # policy simulate neither counts the special rows as refused nor warns of the rule
+    result = CliRunner().invoke(app, ["policy", "simulate", str(pol_path), str(model_dir), str(data)])
+    assert result.exit_code == 0, result.output
+    assert "would refuse" not in result.output and "never fire" not in result.output
+    described = {f["name"]: f for f in state.describe()["input_schema"]["fields"]}
+    assert described["PAY_AMT1"]["special_values"] == [-1.0] and described["PAY_AMT1"]["min"] == 0.0
+    for bad in (-2, -1.5, "-1"):  # strict about everything else
+        with pytest.raises(ValidationError):
+            state.models.parse_decision(json.dumps({"applicant": {**rows[1], "PAY_AMT1": bad}}).encode())
+
+
 def test_policy_fields_narrow_or_add_inputs():
     pol = policy_from_dict({"version": "v", "cutoffs": {"approve": 1},
                             "fields": {"AGE": {"min": 18, "max": 100}, "EDU": {"type": "string", "required": False,

@@ -3,6 +3,7 @@ inconsistent bundle is refused and the old one keeps serving; no request is drop
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ import pytest
 from creditflow.bundle import load_bundle
 from tests.service_support import (  # noqa: F401
     ADMIN_KEY,
+    API_KEY,
+    API_KEY_2,
     EXAMPLE_POLICY,
     ServiceProcess,
     applicants,
@@ -276,3 +279,38 @@ def test_several_workers_refuse_a_bad_bundle_on_sighup_in_one_line(service_bundl
     assert len(refused) == 1 and " ERROR " in refused[0] and "SIGHUP" in refused[0], log[-3000:]
     assert "model.json" in refused[0] and "SHA-256 does not match" in refused[0], refused
     assert "Traceback" not in log and "not ready in time" not in log, log[-3000:]
+
+
+def test_a_key_removed_from_its_file_is_refused_after_sighup_or_reload(service_bundle, tmp_path):  # noqa: F811
+    """Revoking a key: take its digest out of --api-keys-file and reload. The service used to keep the keys it
+    started with until a restart (while several workers, restarted on SIGHUP, read the file again)."""
+    keys = tmp_path / "keys.sha256"
+    digest = hashlib.sha256(API_KEY_2.encode()).hexdigest()
+    keys.write_text(f"{digest}  ops team\n")
+    server = ServiceProcess([str(service_bundle), "--api-keys-file", str(keys)], workdir=tmp_path).start()
+
+    def status(key: str) -> int:
+        return httpx.get(server.url + "/v1/model", headers={"X-API-Key": key}, timeout=30).status_code
+
+    try:
+        assert (status(API_KEY), status(API_KEY_2)) == (200, 200)
+        keys.write_text("# ops team's key revoked\n" + hashlib.sha256(b"another-key-for-the-ops-team-01").hexdigest() + "\n")
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while status(API_KEY_2) != 403 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (status(API_KEY_2), status("another-key-for-the-ops-team-01"), status(API_KEY)) == (403, 200, 200)
+        assert "keys re-read: 2 API key(s) (were 2)" in server.log()
+        # a keys file that cannot be read refuses the whole reload: the keys (and model) stay as they were
+        keys.write_text("not a digest\n")
+        r = admin(server)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["keys"], r.text
+        assert "not a SHA-256 hex digest" in r.json()["detail"][0]["msg"]
+        assert (status("another-key-for-the-ops-team-01"), status(API_KEY)) == (200, 200)
+        keys.write_text(digest + "\n")
+        assert admin(server).status_code == 200
+        assert (status(API_KEY_2), status("another-key-for-the-ops-team-01")) == (200, 403)
+    finally:
+        server.stop()
+    log = server.log()
+    assert "Traceback" not in log and API_KEY_2 not in log and "another-key-for-the-ops-team-01" not in log

@@ -63,14 +63,14 @@ def simulate_cmd(
 
     pol = load_policy(policy)
     bundle = load_bundle(model_dir)
-    from creditflow.models.base import training_categories
+    from creditflow.models.base import declared_special_values, training_categories
 
     model = bundle.model
     schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
-    fields = input_fields(schema, pol)
+    fields = input_fields(schema, pol, specials=declared_special_values(model))
     _print_warnings([*pol.input_warnings({f.name for f in fields if f.model_input}),
                      *pol.unknown_categories(training_categories(bundle.model)),
-                     *pol.unreachable({f.name: (f.min, f.max) for f in fields if f.type == "number"})])
+                     *pol.unreachable({f.name: f.span for f in fields if f.type == "number"})])
     types = {f.name: f.type for f in fields}
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))

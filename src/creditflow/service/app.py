@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from creditflow.data.errors import CreditflowError
 from creditflow.policy.policy import PolicyError
 from creditflow.service.audit import AuditUnavailable, StoredResponse, sha256_text
-from creditflow.service.auth import hash_key, presented_key
+from creditflow.service.auth import KeysError, hash_key, presented_key
 from creditflow.service.decide import decide, new_id, now_iso
 from creditflow.service.metrics import CONTENT_TYPE
 from creditflow.service.runtime import Runtime
@@ -359,8 +359,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         except CreditflowError as exc:
             log.error("reload by POST /v1/admin/reload refused, still serving model %s: %s",
                       runtime.state.model_version, exc.message)
-            field = "policy" if isinstance(exc, PolicyError) else "model_dir"
-            return _error(422, request, [{"loc": ["body", field], "msg": f"reload refused: {exc.message}",
+            loc = ["body", "policy"] if isinstance(exc, PolicyError) else ["keys"] if isinstance(exc, KeysError) \
+                else ["body", "model_dir"]
+            return _error(422, request, [{"loc": loc, "msg": f"reload refused: {exc.message}",
                                           "type": "reload_refused", "input": None}])
         return _json({"status": "reloaded" if runtime.config.workers == 1 else "reloading",
                       "model_version": new.model_version, "policy_version": new.policy_version,

@@ -23,6 +23,10 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 MIN_KEY_LENGTH = 16
 
 
+class KeysError(CreditflowError):
+    """The API or admin keys cannot be read (no file, a line that is no digest, no key at all)."""
+
+
 def hash_key(key: str) -> str:
     """SHA-256 hex digest of an API key (what a keys file stores)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -88,7 +92,7 @@ def keys_from_file(path: str | Path) -> KeyRing:
     """SHA-256 hex digests, one a line; blank lines and lines starting with # are skipped."""
     path = Path(path)
     if not path.is_file():
-        raise CreditflowError("no such API keys file", file=str(path))
+        raise KeysError("no such API keys file", file=str(path))
     digests = []
     for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         text = line.split("#", 1)[0].strip().lower()
@@ -96,11 +100,11 @@ def keys_from_file(path: str | Path) -> KeyRing:
             continue
         text = text.split()[0]
         if not _HEX.match(text):
-            raise CreditflowError("not a SHA-256 hex digest (64 hex characters); make one with "
+            raise KeysError("not a SHA-256 hex digest (64 hex characters); make one with "
                                   "`creditflow keys hash`", file=str(path), row=i)
         digests.append(text)
     if not digests:
-        raise CreditflowError("the API keys file holds no key digests", file=str(path))
+        raise KeysError("the API keys file holds no key digests", file=str(path))
     return KeyRing.from_hex(digests)
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from creditflow.data.errors import CreditflowError
 from creditflow.data.output import atomic_path
 from creditflow.service.audit import AuditBusy, AuditLog, AuditUnavailable, open_audit
-from creditflow.service.auth import ADMIN_KEYS_ENV, API_KEYS_ENV, KeyRing, load_keys
+from creditflow.service.auth import ADMIN_KEYS_ENV, API_KEYS_ENV, KeyRing, KeysError, load_keys
 from creditflow.service.config import ServiceConfig
 from creditflow.service.metrics import Metrics
 from creditflow.service.state import ServingState, load_state, read_deploy_file
@@ -31,7 +31,7 @@ def load_key_rings(config: ServiceConfig) -> tuple[KeyRing, KeyRing]:
     api = load_keys(API_KEYS_ENV, config.api_keys_file)
     admin = load_keys(ADMIN_KEYS_ENV, config.admin_keys_file)
     if not api and not config.insecure_no_auth:
-        raise CreditflowError(
+        raise KeysError(
             f"no API keys: set {API_KEYS_ENV} (comma-separated) or pass --api-keys-file "
             "(SHA-256 digests from `creditflow keys hash`); --insecure-no-auth serves without keys (local only)"
         )
@@ -102,8 +102,11 @@ class Runtime:
                      roll: bool = False) -> tuple[ServingState, ServingState]:
         """Load and check a new state off the event loop, then swap it in; returns (old, new).
 
-        On any error the old state keeps serving and the error is raised. `roll`: with several
-        workers, also have the supervisor replace the other workers (one by one) with the new state.
+        The key files (`--api-keys-file`, `--admin-keys-file`) are read again too, so a key removed from
+        its file is refused from then on, as a restarted worker would refuse it; keys from the environment
+        stay as the process started with them. On any error (the bundle, the policy, or a key file that
+        cannot be read) nothing changes: the old state and keys keep serving and the error is raised.
+        `roll`: with several workers, also have the supervisor replace the other workers (one by one).
         """
         if self._reload_lock is None:
             self._reload_lock = asyncio.Lock()
@@ -112,11 +115,15 @@ class Runtime:
             target_dir = model_dir or self.config.model_dir
             target_policy = policy if policy is not None else self.config.policy
             try:
+                api, admin = await asyncio.to_thread(load_key_rings, self.config)
                 new = await asyncio.to_thread(load_state, self.config, target_dir, target_policy)
             except CreditflowError:
                 self.metrics.reload("refused")
                 raise
-            self.state = new
+            if (api, admin) != (self.api_keys, self.admin_keys):
+                log.info("keys re-read: %d API key(s) (were %d), %d admin key(s) (were %d)", len(api.digests),
+                         len(self.api_keys.digests), len(admin.digests), len(self.admin_keys.digests))
+            self.state, self.api_keys, self.admin_keys = new, api, admin
             # The new model joins the frozen long-lived heap (see app.freeze_heap). The old one is freed by
             # reference counting; what sits in reference cycles stays frozen: measured at about 85 KB per
             # reload, cheaper than a full collection (~100 ms) on the event loop each time.

@@ -32,6 +32,25 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
 
 
+class _NoQueryString(logging.Filter):
+    """uvicorn's access log (`--access-log`) writes each request's path with its query string. The service
+    reads no query parameters, but a client may put its key there (`?api_key=...`, as other APIs take it):
+    the line keeps the path and shows `?...` for the rest, so no key or other value reaches the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?...", *args[3:])
+        return True
+
+
+def _hide_query_strings() -> None:
+    """After uvicorn configured its loggers (it does so in each worker process too)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoQueryString) for f in access.filters):
+        access.addFilter(_NoQueryString())
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, or a clear error when the address cannot be used.
 
@@ -112,6 +131,7 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, log_
         from creditflow.service.app import create_app
 
         server = uvicorn.Server(uvicorn.Config(create_app(runtime), lifespan="on", **common))
+        _hide_query_strings()
         log.info("serving model %s with policy %s on http://%s:%d (audit: %s)", state.model_version,
                  state.policy_version, host, port, runtime.audit.url)
         state.log_warnings()
@@ -144,7 +164,8 @@ def _supervisor(uv_config: Any, sock: socket.socket, config: ServiceConfig) -> A
             """A bundle or policy that would be refused is refused here, in one log line, and no worker is
             touched (else each new worker would fail to start, and uvicorn would report it "not ready in time")."""
             model_dir, policy = read_deploy_file(config.deploy_file)  # where an admin reload switched to
-            try:
+            try:  # the keys too: each new worker reads its key files again
+                load_key_rings(config)
                 load_state(config, model_dir, policy if model_dir else None)
             except CreditflowError as exc:
                 log.error("reload on SIGHUP refused, the workers keep serving their current model: %s", exc.message)
@@ -159,6 +180,7 @@ def worker_app() -> Any:
     from creditflow.service.app import create_app
 
     _setup_logging(os.environ.get("CREDITFLOW_SERVICE_LOG_LEVEL", "info"))
+    _hide_query_strings()
     config = ServiceConfig.from_env()
     try:
         runtime = Runtime.from_config(config)

@@ -155,18 +155,18 @@ def load_state(config: ServiceConfig, model_dir: str | None = None, policy: str 
         raise BundleError("the bundle has no schema.json (input schema); retrain it with creditflow train",
                           file=model_dir)
     pol = load_policy(policy_path) if policy_path else default_policy(model)
-    fields = input_fields(schema, pol, config.range_tolerance)
+    from creditflow.models.base import declared_special_values, training_categories
+
+    fields = input_fields(schema, pol, config.range_tolerance, specials=declared_special_values(model))
     types = {f.name: f.type for f in fields}
     missing = [v for v in model.features_ if v not in types]
     if missing:
         raise BundleError(f"schema.json does not describe model input(s) {missing[:10]}", file=model_dir)
     s = model.scaling_
     pol.check_against(types, (int(s.min_score), int(s.max_score)))
-    from creditflow.models.base import training_categories
-
     warnings = (*pol.input_warnings({f.name for f in fields if f.model_input}),
                 *pol.unknown_categories(training_categories(model)),
-                *pol.unreachable({f.name: (f.min, f.max) for f in fields if f.type == "number"}))
+                *pol.unreachable({f.name: f.span for f in fields if f.type == "number"}))
     models = build_models(fields, max_batch=config.max_batch, reject_unknown=config.reject_unknown_fields)
     reasons = reason_function(bundle) if config.reasons > 0 else None
     state = ServingState(bundle=bundle, policy=pol, models=models, model_dir=model_dir, policy_path=policy_path,

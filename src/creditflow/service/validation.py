@@ -8,7 +8,10 @@ Rules, so a wrong input gets a field-level 422 and never a silently wrong score:
 * numbers must be JSON numbers (not text, not true/false), finite, and inside the plausible range:
   a field never negative in training may not be negative, and no value may lie more than
   `range_tolerance` training ranges beyond the training minimum or maximum (default 1.0: for AGE
-  seen as 21-79, anything in 0-137 is accepted; rules in the policy decide what is acceptable);
+  seen as 21-79, anything in 0-137 is accepted; rules in the policy decide what is acceptable); a
+  special value declared at training (``special_values``: a -1 "not recorded") is accepted wherever it
+  lies, held by a training row or not, as `creditflow score` scores it in its special bin (bounds the
+  policy's ``fields:`` declare still apply to it);
 * text fields (and ``application_id``) must be JSON strings of at most 200 (128) characters, without
   the NUL character ``\\u0000`` (PostgreSQL text cannot hold it; refused on SQLite too, so the answer
   does not depend on the audit database); a text that a CSV cell would be read as missing ("", "NA",
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -32,6 +35,9 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
     create_model,
 )
 
@@ -55,6 +61,8 @@ class InputField:
     max: float | None = None
     meaning: str = ""
     model_input: bool = True  # False: a field only the policy reads
+    # declared special values, accepted even outside [min, max] (a -1 "not recorded" for a field never negative)
+    specials: tuple[float, ...] = ()
 
     @property
     def null_refused(self) -> str:
@@ -65,7 +73,15 @@ class InputField:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "nullable": self.nullable, "required": self.required,
-                "min": self.min, "max": self.max, "meaning": self.meaning}
+                "min": self.min, "max": self.max, "special_values": list(self.specials), "meaning": self.meaning}
+
+    @property
+    def span(self) -> tuple[float | None, float | None]:
+        """The smallest interval holding every accepted number: [min, max] widened to the special values."""
+        if not self.specials:
+            return self.min, self.max
+        return (None if self.min is None else min(self.min, *self.specials),
+                None if self.max is None else max(self.max, *self.specials))
 
     def refused(self, values: Any) -> Any:
         """Which cells of a table column (a pandas Series) this field's request validation refuses, as a
@@ -78,13 +94,19 @@ class InputField:
         if self.type == "number" and (self.min is not None or self.max is not None):
             x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             with np.errstate(invalid="ignore"):
-                bad = bad | (x < (-np.inf if self.min is None else self.min)) | (x > (np.inf if self.max is None else self.max))
+                out = (x < (-np.inf if self.min is None else self.min)) | (x > (np.inf if self.max is None else self.max))
+            bad = bad | (out & ~np.isin(x, list(self.specials)))
         return bad
 
 
-def input_fields(schema: dict, policy: Policy | None = None, range_tolerance: float = 1.0) -> list[InputField]:
-    """The accepted inputs: the bundle's schema fields with their ranges, then the policy's own fields."""
+def input_fields(schema: dict, policy: Policy | None = None, range_tolerance: float = 1.0,
+                 specials: Mapping[str, Sequence[float]] | None = None) -> list[InputField]:
+    """The accepted inputs: the bundle's schema fields with their ranges, then the policy's own fields.
+
+    `specials`: the declared special values of the model's inputs (`models.base.declared_special_values`),
+    accepted in a number field wherever they lie, as batch scoring puts them in their own bins."""
     out: dict[str, InputField] = {}
+    specials = specials or {}
     fields = schema.get("fields")
     if not isinstance(fields, list) or not fields:
         raise BundleError("schema.json lists no input fields; retrain with creditflow train to write one")
@@ -99,9 +121,11 @@ def input_fields(schema: dict, policy: Policy | None = None, range_tolerance: fl
             span = max(tmax - tmin, 1.0)
             lo = 0.0 if tmin >= 0 else tmin - range_tolerance * span
             hi = tmax + range_tolerance * span
+        extra = () if kind != "number" else tuple(sorted({float(v) for v in specials.get(name, ())
+                                                          if math.isfinite(float(v))}))
         out[name] = InputField(name=name, type="number" if kind == "number" else "string",
                                nullable=float(doc.get("missing_rate") or 0.0) > 0.0, min=lo, max=hi,
-                               meaning=str(doc.get("meaning") or ""))
+                               meaning=str(doc.get("meaning") or ""), specials=extra)
     for spec in policy.fields if policy is not None else ():
         out[spec.name] = _merge(out.get(spec.name), spec, policy.source)
     return list(out.values())
@@ -129,8 +153,11 @@ def _merge(model_field: InputField | None, spec: FieldSpec, source: str | None =
         raise PolicyError(
             f"fields.{spec.name}: {declared} leaves no valid value: the model's input accepts {accepts} (the training "
             f"range widened by the range tolerance), so every request would be refused", file=source)
+    # the policy's own bounds hold for special values too (`fields: {X: {min: 0}}` refuses a -1)
+    kept = tuple(v for v in model_field.specials
+                 if (spec.min is None or v >= spec.min) and (spec.max is None or v <= spec.max))
     return InputField(name=model_field.name, type=model_field.type, nullable=model_field.nullable or spec.nullable,
-                      required=True, min=lo, max=hi, meaning=model_field.meaning)
+                      required=True, min=lo, max=hi, meaning=model_field.meaning, specials=kept)
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -154,9 +181,27 @@ def _bound(x: float | None) -> str:
     return "any" if x is None else f"{x:g}"
 
 
+def _special_values(specials: tuple[float, ...]) -> WrapValidator:
+    """Let a declared special value (a JSON number equal to one, not true/false) past the range check."""
+    allowed = frozenset(specials)
+
+    def accept(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if value.__class__ in (int, float) and value in allowed:
+            return float(value)
+        return handler(value)
+
+    return WrapValidator(accept)
+
+
 def _annotation(f: InputField) -> Any:
     if f.type == "number":
         base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=f.min, le=f.max)]
+        outside = tuple(v for v in f.specials if (f.min is not None and v < f.min) or (f.max is not None and v > f.max))
+        if outside:  # only those the range would refuse: the other fields keep the plain (fast) check
+            ranged = {"type": "number", **({"minimum": f.min} if f.min is not None else {}),
+                      **({"maximum": f.max} if f.max is not None else {})}
+            base = Annotated[base, _special_values(outside),
+                             WithJsonSchema({"anyOf": [ranged, {"enum": list(outside)}]})]
     else:
         base = Annotated[str, Field(strict=True, max_length=MAX_TEXT), NO_NUL]
         return Annotated[base | None if f.nullable else base, MISSING_TEXT]
