@@ -282,6 +282,11 @@ def test_random_malformed_requests_never_get_a_500(server, client, applicants): 
 def test_unknown_route_and_oversized_body(client):
     r = client.get("/v1/nothing")
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/json")
+    # an unknown route or method answers with the request id to quote, as every other error does (it had none)
+    assert r.json()["request_id"] == r.headers["x-request-id"] and r.json()["detail"] == "Not Found"
+    r = client.get("/v1/decisions")
+    assert r.status_code == 405 and r.json()["request_id"] == r.headers["x-request-id"]
+    assert "POST" in r.headers["allow"]
     r = client.post("/v1/decisions", content=b"{" + b" " * (65 * 1024) + b"}")
     assert r.status_code == 413 and "larger than" in r.json()["detail"]
 

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditflow.data.errors import CreditflowError
 from creditflow.policy.policy import PolicyError
@@ -186,6 +187,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # an unknown route (404) or method (405): the same body as every other error, with the request id to quote
+        return _error(exc.status_code, request, exc.detail, headers=dict(exc.headers or {}))
+
     fast_paths: dict[str, Any] = {}
     app.add_middleware(_Observe, runtime=runtime, fast_paths=fast_paths)
 
