@@ -217,3 +217,18 @@ def test_a_feature_filter_on_a_chinese_column_name_without_backticks_says_to_bac
     both = (st["还款金额/元"] > 0) & (st["账单 金额"] > 0)
     got = pd.read_csv(tmp_path / "f.csv").set_index("客户编号")["还款次数_6m"]
     assert got.to_dict() == both.groupby(st["客户编号"]).sum().to_dict()
+
+
+def test_a_hand_written_yaml_saved_as_latin1_is_not_called_gbk():
+    """A policy written on a Western Windows ("ANSI" = cp1252: "Gerät", "Prüfung") decodes as GB18030 too, which
+    takes most bytes: the message said "it reads as GBK/GB18030", sending the user the wrong way."""
+    from creditflow.data.errors import CreditflowError
+    from creditflow.data.textfile import utf8_text
+
+    latin = 'version: "v1"\n# Gerät, Prüfung, Müller, Bärbel, Überweisung\ncutoffs: {approve: 560}\n'.encode("cp1252")
+    with pytest.raises(CreditflowError) as err:
+        utf8_text(latin, "policy.yaml", "policy file", CreditflowError)
+    assert "line 2; it looks like Latin-1/cp1252 text" in str(err.value) and "GBK" not in str(err.value)
+    gbk = 'version: "v1"\n# 近3个月逾期次数, 收入\ncutoffs: {approve: 560}\n'.encode("gbk")
+    with pytest.raises(CreditflowError, match="line 2; it reads as GBK/GB18030"):
+        utf8_text(gbk, "policy.yaml", "policy file", CreditflowError)

@@ -91,12 +91,19 @@ def _check_looks_chinese(path: Path, text: str, chars: set[str]) -> None:
     Chinese text is mostly GB2312 characters, and its rarer (traditional, name) characters are not all of
     that one shape; a misread Latin-1 file is nothing else. Its categories would come out garbled.
     """
+    latin = latin_misread(chars)
+    if latin is not None:
+        raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives rare characters "
+                        f"(e.g. {_around(text, text.index(latin))!r}) of the kind Latin-1/cp1252 accented letters turn into", file=str(path),
+                        hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
+
+
+def latin_misread(chars: set[str]) -> str | None:
+    """The first of a GB18030 reading's non-ASCII characters `chars` that shows it to be Latin-1 / cp1252 text
+    misread (see `_check_looks_chinese`), or None when the reading looks like Chinese."""
     rare = sorted(c for c in chars if not _gb2312_pair(c.encode("gb18030")))
     latin = [c for c in rare if _latin_letter_pair(c.encode("gb18030"))]
-    if rare and len(rare) > len(chars) / 2 and len(latin) >= 0.9 * len(rare):
-        raise DataError(f"the file is not UTF-8, and read as GBK/GB18030 it gives rare characters "
-                        f"(e.g. {_around(text, text.index(latin[0]))!r}) of the kind Latin-1/cp1252 accented letters turn into", file=str(path),
-                        hint="pass --encoding latin-1 (or cp1252); --encoding gbk if it really is GBK")
+    return latin[0] if rare and len(rare) > len(chars) / 2 and len(latin) >= 0.9 * len(rare) else None
 
 
 def _around(text: str, at: int) -> str:

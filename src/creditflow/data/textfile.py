@@ -11,14 +11,18 @@ from creditflow.data.errors import CreditflowError
 def utf8_text(data: bytes, path: str | Path, what: str, error: type[CreditflowError]) -> str:
     """`data` decoded as UTF-8 (a leading BOM dropped), or `error` naming the line of the first byte
     that is not UTF-8 and, when the file reads as GBK/GB18030 (Windows Notepad's "ANSI" on a Chinese
-    system), saying so."""
+    system) or looks like Latin-1/cp1252 (its "ANSI" in the West), saying which."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+        from creditflow.data.io import latin_misread
+
         try:
-            data.decode("gb18030")
-            found = "; it reads as GBK/GB18030, as Windows Notepad saves 'ANSI' text on a Chinese system"
+            chars = {c for c in data.decode("gb18030") if ord(c) > 0x7F}
+            found = ("; it looks like Latin-1/cp1252 text (accented letters), as Windows saves 'ANSI' text in the "
+                     "West" if latin_misread(chars) is not None else
+                     "; it reads as GBK/GB18030, as Windows Notepad saves 'ANSI' text on a Chinese system")
         except UnicodeDecodeError:
             found = ""
         raise error(f"{what} is not UTF-8 text (line {line}{found})", file=str(path),
