@@ -274,13 +274,19 @@ def test_check_warns_of_declarations_that_do_not_do_what_they_seem(service_bundl
     pol.write_text("version: v4\ncutoffs: {approve: 560, review: 500}\n"
                    "fields:\n  AGE: {type: number, required: false}\n  score: {type: number}\n"
                    "  LIMIT_BAL: {type: number, nullable: true}\n"
-                   "rules:\n- {code: S1, when: 'score < 500', action: reject}\n", encoding="utf-8")
+                   "  channel: {type: string}\n  blacklisted: {type: number, required: false}\n"
+                   "  income: {type: number}\n"
+                   "rules:\n- {code: S1, when: 'score < 500', action: reject}\n"
+                   "- {code: I1, when: 'income < 1000', action: review}\n", encoding="utf-8")
     r = _cli("policy", "check", pol, service_bundle)
     text = " ".join(r.stderr.split())
     assert r.returncode == 0, r.stderr
     assert "fields.AGE: required: false has no effect: 'AGE' is a model input" in text
     assert "fields.score declares an applicant input named like the response's 'score'" in text
     assert "LIMIT_BAL" not in text  # nullable on a model input does apply
+    # a required field no rule reads: the service refused every request without it, and nothing said so
+    assert "fields.channel is read by no rule and is not a model input, yet the service requires it" in text
+    assert "blacklisted" not in text and "fields.income" not in text  # optional, or read by a rule
 
 
 def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bundle, population, tmp_path):  # noqa: F811

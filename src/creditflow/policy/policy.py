@@ -205,6 +205,9 @@ class Policy:
                 out.append(f"fields.{f.name} declares an applicant input named like the response's {f.name.lower()!r}: "
                            f"rules on it read what the caller sends, not the model's {f.name.lower()}; act on the "
                            "model's score with cutoffs:")
+            elif f.required and not any(f.name in rule.condition.fields for rule in self.rules):
+                out.append(f"fields.{f.name} is read by no rule and is not a model input, yet the service requires "
+                           f"it in every request (a request without it gets 422): remove it, or set required: false")
         return out
 
     def unreachable(self, ranges: dict[str, tuple[float | None, float | None]]) -> list[str]:
