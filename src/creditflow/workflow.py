@@ -105,8 +105,14 @@ def model_params(kind: str, settings: list[str] | dict[str, Any], seed: int = 42
             try:
                 coerce_settings(params[head], cls, head).check()
             except CreditflowError as exc:
-                text = str(exc)
-                raise CreditflowError(text if text.startswith(f"{head}.") else f"parameter {head!r}: {text}") from None
+                text = str(exc).removeprefix(f"{head} setting ")
+                import dataclasses
+
+                # "max_bins must be ..." names the setting as --param writes it: "shape.max_bins must be ..."
+                named = next((f.name for f in dataclasses.fields(cls) if text.startswith(f"{f.name} ")), None) \
+                    if dataclasses.is_dataclass(cls) else None
+                raise CreditflowError(text if text.startswith(f"{head}.") else f"{head}.{text}" if named
+                                      else f"parameter {head!r}: {text}") from None
     return params
 
 
