@@ -371,6 +371,22 @@ def test_the_models_declare_themselves_binary(german, kind):
         MODELS[kind]().fit(X, (labels == "bad").astype(int) + 1)
 
 
+def test_the_tags_say_missing_values_are_taken_so_feature_selectors_pass_them_on(german):
+    # the models and BinningProcess bin NaN (Missing bin; the trees' missing branch), but their tags said
+    # allow_nan=False, so SequentialFeatureSelector / RFE / SelectFromModel refused a table with a blank
+    # cell ("SequentialFeatureSelector does not accept missing values encoded as NaN natively")
+    from sklearn.feature_selection import SequentialFeatureSelector
+    from sklearn.utils import get_tags
+
+    X, labels = german
+    for make in [*MODELS.values(), cf.BinningProcess]:
+        assert get_tags(make()).input_tags.allow_nan is True
+    num = X[["duration_in_month", "credit_amount", "age_in_years"]].astype(float)
+    num.loc[num.index % 10 == 0, "credit_amount"] = np.nan
+    sfs = SequentialFeatureSelector(cf.Scorecard(), n_features_to_select=1, cv=2, scoring="roc_auc")
+    assert sfs.fit(num, labels).get_feature_names_out().tolist() == ["duration_in_month"]
+
+
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_scoring_a_column_of_only_unseen_categories_warns_where_the_workflow_refuses(german, kind, tmp_path):
     import warnings

@@ -642,6 +642,11 @@ class BinningProcess(TransformerMixin, BaseEstimator):
                     out[n] = k
         return out
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values get their own bin: a selector in front must not refuse NaN
+        return tags
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "bins_")
         return np.asarray(list(self.bins_), dtype=object)
