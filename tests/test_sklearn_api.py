@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 import creditflow as cf
@@ -613,3 +615,32 @@ def test_a_retrain_stopped_while_writing_its_outputs_leaves_the_previous_run_who
     result = workflow.train(data, tmp_path / "out", kind="gbdt", report=True, force=True)
     version = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())["model_version"]
     assert version in (tmp_path / "out" / "report.html").read_text() and result.model.model_type == "gbdt"
+
+
+def test_a_target_in_another_row_order_than_the_table_is_refused(german):
+    # rows pair by position (as in scikit-learn); a y whose index holds X's labels in another order (y sorted,
+    # or X shuffled, after the two were taken apart) was fitted and measured against other rows' targets
+    # without a word: evaluate gave AUC 0.476 instead of 0.824
+    from creditflow.evaluation.compare import compare_models
+    from creditflow.report import build_report
+
+    X, labels = german
+    y = (labels == "bad").astype(int)
+    card = cf.Scorecard().fit(X, y)
+    reordered = y.iloc[::-1]
+    for call in (lambda: cf.Scorecard().fit(X, reordered), lambda: cf.BinningProcess().fit(X, reordered),
+                 lambda: cf.Scorecard().fit(X.sample(frac=1, random_state=0), y),
+                 lambda: cf.evaluate(card, X, reordered), lambda: compare_models(card, card, X, reordered),
+                 lambda: build_report(card, {"test": (X, reordered)})):
+        with pytest.raises(DataError, match=r"same labels as X's, in another order: X's row 1 is labelled \d+, "
+                                            r"y's \d+.*y\.loc\[X\.index\]"):
+            call()
+    auc = cf.evaluate(card, X, y).auc
+    assert cf.evaluate(card, X, reordered.loc[X.index]).auc == auc
+    # other labels (X reset, y not) or a subset pair by position, as before
+    assert cf.evaluate(card, X.reset_index(drop=True).set_axis(range(7, 1007)), y).auc == auc
+    assert cf.evaluate(card, X.iloc[::2], y.iloc[::2]).auc == pytest.approx(
+        roc_auc_score(y.iloc[::2], card.predict_proba(X.iloc[::2])[:, 1]))
+    # an (X, y) pair, as build_report takes; it was "a target is needed to fit"
+    assert cf.evaluate(card, (X, y)).auc == auc == pytest.approx(roc_auc_score(y, card.predict_proba(X)[:, 1]))
+

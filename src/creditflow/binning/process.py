@@ -198,10 +198,29 @@ def _text_target(y: Any) -> np.ndarray:
                         hint="encode the target as 0/1 (1 = bad)") from None
 
 
+def check_aligned(X: Any, y: Any) -> None:
+    """Refuse a pandas `y` whose index holds the labels of `X`'s index in another order (y sorted, or X
+    shuffled, after they were taken apart). Rows pair by position, as in scikit-learn, so such a pair would
+    fit or be measured against the wrong targets without a word; which pairing is meant cannot be told."""
+    xi = getattr(X, "index", None) if isinstance(X, (pd.DataFrame, pd.Series)) else None
+    yi = y.index if isinstance(y, (pd.Series, pd.DataFrame)) else None
+    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi):
+        return
+    if not (xi.is_unique and yi.is_unique and xi.isin(yi).all()):
+        return  # other labels (X reset, y not): position is all that pairs them
+    row = int(np.flatnonzero(xi.to_numpy() != yi.to_numpy())[0])
+    xl, yl = (v.item() if isinstance(v, np.generic) else v for v in (xi[row], yi[row]))
+    raise DataError(
+        f"y's index holds the same labels as X's, in another order: X's row {row + 1} is labelled "
+        f"{xl!r}, y's {yl!r}; rows are paired by position, so the targets would be those of other rows",
+        hint="pass y.loc[X.index] if the labels pair them, or y.to_numpy() if the positions do")
+
+
 def fit_inputs(X: Any, y: Any, categorical: Sequence[str] = ()) -> tuple[pd.DataFrame, np.ndarray]:
-    """The table and 0/1 target to fit on, checked: as many rows as targets, at least one column, no
-    infinities, and no text in an otherwise numeric column (other than the `categorical` ones and
-    those of category dtype)."""
+    """The table and 0/1 target to fit on, checked: as many rows as targets (a pandas target not in X's order
+    refused, `check_aligned`), at least one column, no infinities, and no text in an otherwise numeric column
+    (other than the `categorical` ones and those of category dtype)."""
+    check_aligned(X, y)
     yv = as_target(y, X)
     frame = as_frame(X)
     if len(frame) != len(yv):
