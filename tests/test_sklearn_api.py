@@ -644,3 +644,27 @@ def test_a_target_in_another_row_order_than_the_table_is_refused(german):
     # an (X, y) pair, as build_report takes; it was "a target is needed to fit"
     assert cf.evaluate(card, (X, y)).auc == auc == pytest.approx(roc_auc_score(y, card.predict_proba(X)[:, 1]))
 
+
+def test_one_applicant_as_a_series_or_dict_and_a_missing_target_are_explained(german):
+    # a row (X.iloc[5]), a dict or a list of dicts read "got an array of shape (20,)" / "of shape ()"; a fit
+    # without y "a target is needed to fit" (also from evaluate, which fits nothing)
+    from sklearn.utils.estimator_checks import check_fit2d_predict1d, check_requires_y_none
+
+    X, labels = german
+    card = cf.Scorecard().fit(X, labels)
+    with pytest.raises(DataError, match=r"got a Series of 20 values: for one applicant .*X\.iloc\[\[i\]\]"):
+        card.predict_proba(X.iloc[5])
+    with pytest.raises(DataError, match=r"got a dict: for one applicant pass pd\.DataFrame\(\[row\]\) or use "
+                                        r"score_row"):
+        card.scores(X.iloc[5].to_dict())
+    with pytest.raises(DataError, match=r"got a list of 2 dicts: pass pd\.DataFrame\(records\)"):
+        card.predict(X.head(2).to_dict("records"))
+    assert card.score_row(X.iloc[5].to_dict())["probability"] == card.scores(X.iloc[[5]])["probability"].iloc[0]
+    for call in (lambda: cf.Scorecard().fit(X), lambda: cf.evaluate(card, X)):
+        with pytest.raises(DataError, match="requires y to be passed, but the target y is None"):
+            call()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the checks' 20-row fits: small sample, leakage
+        for kind in MODELS:
+            check_requires_y_none(kind, MODELS[kind]())
+            check_fit2d_predict1d(kind, MODELS[kind]())

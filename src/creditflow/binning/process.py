@@ -66,9 +66,13 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
     if sparse.issparse(X):  # np.asarray would make it a 0-d array of one object
         raise DataError(f"sparse input is not supported (a {type(X).__name__} of shape {X.shape}); convert it "
                         "with X.toarray() or pass a DataFrame")
+    if isinstance(X, (pd.Series, Mapping)) or (isinstance(X, (list, tuple)) and X and isinstance(X[0], Mapping)):
+        raise DataError(_one_row_hint(X))  # (after the sparse check: a dok_matrix is a dict)
     arr = np.asarray(X)
     if arr.ndim != 2:
-        raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}")
+        raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}",
+                        hint="Reshape your data: a DataFrame, or a 2-D array of rows by columns; one applicant as "
+                             "array.reshape(1, -1)")
     if names is None:
         return _numbers_as_float(pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])]), None)
     if arr.shape[1] != len(names):
@@ -83,6 +87,19 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
                       "feature_names_in_ in that order; pass a DataFrame to have them matched by name",
                       UserWarning, stacklevel=caller_level())
     return _numbers_as_float(pd.DataFrame(arr, columns=[str(n) for n in names]), names)
+
+
+def _one_row_hint(X: Any) -> str:
+    """Why a Series, a dict or a list of dicts is not taken as a table, and what to pass instead."""
+    if isinstance(X, pd.Series):
+        return (f"expected a 2-D table, got a Series of {len(X)} values: for one applicant (a row such as "
+                "X.iloc[i]) pass a one-row DataFrame, X.iloc[[i]] or row.to_frame().T, or use score_row(row.to_dict()); "
+                "for one column, series.to_frame()")
+    if isinstance(X, Mapping):
+        return ("expected a 2-D table, got a dict: for one applicant pass pd.DataFrame([row]) or use score_row(row); "
+                "for columns of values, pd.DataFrame(the_dict)")
+    return (f"expected a 2-D table, got a list of {len(X)} dicts: pass pd.DataFrame(records), or score each "
+            "with score_row")
 
 
 _NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
@@ -161,8 +178,9 @@ def as_target(y: Any, X: Any = None) -> np.ndarray:
     if y is None and hasattr(X, "y"):
         y = X.y
     if y is None:
-        raise DataError("a target is needed to fit")
-    shape = np.shape(y)
+        raise DataError("requires y to be passed, but the target y is None",
+                        hint="pass y (0/1, 1 = bad, or labels such as good/bad), or a Dataset read with target=")
+    shape = np.shape(np.asarray(y, dtype=object)) if not hasattr(y, "shape") else tuple(y.shape)
     if len(shape) > 1 and int(np.prod(shape[1:])) != 1:
         raise DataError(f"y must be one column (the target, 1 = bad), not {int(np.prod(shape[1:]))} columns "
                         f"(shape {shape})")
