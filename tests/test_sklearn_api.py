@@ -668,3 +668,21 @@ def test_one_applicant_as_a_series_or_dict_and_a_missing_target_are_explained(ge
         for kind in MODELS:
             check_requires_y_none(kind, MODELS[kind]())
             check_fit2d_predict1d(kind, MODELS[kind]())
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_a_nullable_table_as_an_array_fits_and_scores_as_the_table_does(german, kind):
+    # convert_dtypes().to_numpy() (and any object column of numbers with pd.NA) raised a raw TypeError from
+    # pandas, "float() argument must be a string or a real number, not 'NAType'"
+    X, labels = german
+    y = (labels == "bad").astype(int).to_numpy().copy()
+    gaps = X.copy()
+    gaps.loc[::7, "duration_in_month"] = np.nan
+    gaps.loc[::11, "purpose"] = np.nan
+    named = gaps.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
+    arr = gaps.convert_dtypes().to_numpy()
+    assert arr[0, 1] is pd.NA
+    expected = MODELS[kind]().fit(named, y).predict_proba(named)
+    np.testing.assert_array_equal(MODELS[kind]().fit(arr, y).predict_proba(arr), expected)
+    one = named.assign(x1=named["x1"].astype(object).where(named["x1"].notna(), pd.NA))  # an object column
+    np.testing.assert_array_equal(MODELS[kind]().fit(named, y).predict_proba(one), expected)

@@ -122,10 +122,13 @@ def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.Da
         if kind == "complex":
             raise _complex_error(col)
         if kind in _NUMBER_KINDS:
+            column = frame[col]
+            if column.isna().any():  # pd.NA / None among the numbers (a nullable table's to_numpy()): float() refuses them
+                column = column.where(column.notna(), np.nan)
             try:
-                values = frame[col].astype(float)
+                values = column.astype(float)
             except OverflowError:  # a whole number beyond float64's range (over 308 digits): infinite, so refused
-                values = frame[col].map(_float_or_infinity).astype(float)
+                values = column.map(_float_or_infinity).astype(float)
             # whole numbers beyond 2**53 (long codes, ids) would be rounded by float64: left as they are (an
             # infinity is no such number: converted, so the infinity checks see it where it is)
             if not (np.abs(values[np.isfinite(values)]) >= _EXACT).any():
