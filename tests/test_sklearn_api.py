@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 import creditflow as cf
@@ -371,6 +373,22 @@ def test_the_models_declare_themselves_binary(german, kind):
         MODELS[kind]().fit(X, (labels == "bad").astype(int) + 1)
 
 
+def test_the_tags_say_missing_values_are_taken_so_feature_selectors_pass_them_on(german):
+    # the models and BinningProcess bin NaN (Missing bin; the trees' missing branch), but their tags said
+    # allow_nan=False, so SequentialFeatureSelector / RFE / SelectFromModel refused a table with a blank
+    # cell ("SequentialFeatureSelector does not accept missing values encoded as NaN natively")
+    from sklearn.feature_selection import SequentialFeatureSelector
+    from sklearn.utils import get_tags
+
+    X, labels = german
+    for make in [*MODELS.values(), cf.BinningProcess]:
+        assert get_tags(make()).input_tags.allow_nan is True
+    num = X[["duration_in_month", "credit_amount", "age_in_years"]].astype(float)
+    num.loc[num.index % 10 == 0, "credit_amount"] = np.nan
+    sfs = SequentialFeatureSelector(cf.Scorecard(), n_features_to_select=1, cv=2, scoring="roc_auc")
+    assert sfs.fit(num, labels).get_feature_names_out().tolist() == ["duration_in_month"]
+
+
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_scoring_a_column_of_only_unseen_categories_warns_where_the_workflow_refuses(german, kind, tmp_path):
     import warnings
@@ -597,3 +615,74 @@ def test_a_retrain_stopped_while_writing_its_outputs_leaves_the_previous_run_who
     result = workflow.train(data, tmp_path / "out", kind="gbdt", report=True, force=True)
     version = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())["model_version"]
     assert version in (tmp_path / "out" / "report.html").read_text() and result.model.model_type == "gbdt"
+
+
+def test_a_target_in_another_row_order_than_the_table_is_refused(german):
+    # rows pair by position (as in scikit-learn); a y whose index holds X's labels in another order (y sorted,
+    # or X shuffled, after the two were taken apart) was fitted and measured against other rows' targets
+    # without a word: evaluate gave AUC 0.476 instead of 0.824
+    from creditflow.evaluation.compare import compare_models
+    from creditflow.report import build_report
+
+    X, labels = german
+    y = (labels == "bad").astype(int)
+    card = cf.Scorecard().fit(X, y)
+    reordered = y.iloc[::-1]
+    for call in (lambda: cf.Scorecard().fit(X, reordered), lambda: cf.BinningProcess().fit(X, reordered),
+                 lambda: cf.Scorecard().fit(X.sample(frac=1, random_state=0), y),
+                 lambda: cf.evaluate(card, X, reordered), lambda: compare_models(card, card, X, reordered),
+                 lambda: build_report(card, {"test": (X, reordered)})):
+        with pytest.raises(DataError, match=r"same labels as X's, in another order: X's row 1 is labelled \d+, "
+                                            r"y's \d+.*y\.loc\[X\.index\]"):
+            call()
+    auc = cf.evaluate(card, X, y).auc
+    assert cf.evaluate(card, X, reordered.loc[X.index]).auc == auc
+    # other labels (X reset, y not) or a subset pair by position, as before
+    assert cf.evaluate(card, X.reset_index(drop=True).set_axis(range(7, 1007)), y).auc == auc
+    assert cf.evaluate(card, X.iloc[::2], y.iloc[::2]).auc == pytest.approx(
+        roc_auc_score(y.iloc[::2], card.predict_proba(X.iloc[::2])[:, 1]))
+    # an (X, y) pair, as build_report takes; it was "a target is needed to fit"
+    assert cf.evaluate(card, (X, y)).auc == auc == pytest.approx(roc_auc_score(y, card.predict_proba(X)[:, 1]))
+
+
+def test_one_applicant_as_a_series_or_dict_and_a_missing_target_are_explained(german):
+    # a row (X.iloc[5]), a dict or a list of dicts read "got an array of shape (20,)" / "of shape ()"; a fit
+    # without y "a target is needed to fit" (also from evaluate, which fits nothing)
+    from sklearn.utils.estimator_checks import check_fit2d_predict1d, check_requires_y_none
+
+    X, labels = german
+    card = cf.Scorecard().fit(X, labels)
+    with pytest.raises(DataError, match=r"got a Series of 20 values: for one applicant .*X\.iloc\[\[i\]\]"):
+        card.predict_proba(X.iloc[5])
+    with pytest.raises(DataError, match=r"got a dict: for one applicant pass pd\.DataFrame\(\[row\]\) or use "
+                                        r"score_row"):
+        card.scores(X.iloc[5].to_dict())
+    with pytest.raises(DataError, match=r"got a list of 2 dicts: pass pd\.DataFrame\(records\)"):
+        card.predict(X.head(2).to_dict("records"))
+    assert card.score_row(X.iloc[5].to_dict())["probability"] == card.scores(X.iloc[[5]])["probability"].iloc[0]
+    for call in (lambda: cf.Scorecard().fit(X), lambda: cf.evaluate(card, X)):
+        with pytest.raises(DataError, match="requires y to be passed, but the target y is None"):
+            call()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the checks' 20-row fits: small sample, leakage
+        for kind in MODELS:
+            check_requires_y_none(kind, MODELS[kind]())
+            check_fit2d_predict1d(kind, MODELS[kind]())
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_a_nullable_table_as_an_array_fits_and_scores_as_the_table_does(german, kind):
+    # convert_dtypes().to_numpy() (and any object column of numbers with pd.NA) raised a raw TypeError from
+    # pandas, "float() argument must be a string or a real number, not 'NAType'"
+    X, labels = german
+    y = (labels == "bad").astype(int).to_numpy().copy()
+    gaps = X.copy()
+    gaps.loc[::7, "duration_in_month"] = np.nan
+    gaps.loc[::11, "purpose"] = np.nan
+    named = gaps.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
+    arr = gaps.convert_dtypes().to_numpy()
+    assert arr[0, 1] is pd.NA
+    expected = MODELS[kind]().fit(named, y).predict_proba(named)
+    np.testing.assert_array_equal(MODELS[kind]().fit(arr, y).predict_proba(arr), expected)
+    one = named.assign(x1=named["x1"].astype(object).where(named["x1"].notna(), pd.NA))  # an object column
+    np.testing.assert_array_equal(MODELS[kind]().fit(named, y).predict_proba(one), expected)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.binning.process import as_frame, as_target
+from creditflow.binning.process import as_frame, as_target, check_aligned
 from creditflow.evaluation.metrics import auc, bad_rate_by_band, ks
 
 
@@ -32,7 +32,12 @@ class SplitMetrics:
 
 
 def evaluate(model: Any, data: Any, y: Any = None) -> SplitMetrics:
-    """AUC, KS and Gini of the model's probability of bad, and bad rate by grade, on `data`."""
+    """AUC, KS and Gini of the model's probability of bad, and bad rate by grade, on `data`: a `Dataset`,
+    a table with its target `y`, or an (X, y) pair (as `build_report` takes). A pandas `y` must be in `X`'s
+    row order (`check_aligned`)."""
+    if y is None and isinstance(data, tuple) and len(data) == 2:
+        data, y = data
+    check_aligned(data, y)
     yv = as_target(y, data).astype(int)
     frame = as_frame(data)
     scored = model.scores(frame)

@@ -66,9 +66,13 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
     if sparse.issparse(X):  # np.asarray would make it a 0-d array of one object
         raise DataError(f"sparse input is not supported (a {type(X).__name__} of shape {X.shape}); convert it "
                         "with X.toarray() or pass a DataFrame")
+    if isinstance(X, (pd.Series, Mapping)) or (isinstance(X, (list, tuple)) and X and isinstance(X[0], Mapping)):
+        raise DataError(_one_row_hint(X))  # (after the sparse check: a dok_matrix is a dict)
     arr = np.asarray(X)
     if arr.ndim != 2:
-        raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}")
+        raise DataError(f"expected a 2-D table, got an array of shape {arr.shape}",
+                        hint="Reshape your data: a DataFrame, or a 2-D array of rows by columns; one applicant as "
+                             "array.reshape(1, -1)")
     if names is None:
         return _numbers_as_float(pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])]), None)
     if arr.shape[1] != len(names):
@@ -83,6 +87,19 @@ def as_frame(X: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
                       "feature_names_in_ in that order; pass a DataFrame to have them matched by name",
                       UserWarning, stacklevel=caller_level())
     return _numbers_as_float(pd.DataFrame(arr, columns=[str(n) for n in names]), names)
+
+
+def _one_row_hint(X: Any) -> str:
+    """Why a Series, a dict or a list of dicts is not taken as a table, and what to pass instead."""
+    if isinstance(X, pd.Series):
+        return (f"expected a 2-D table, got a Series of {len(X)} values: for one applicant (a row such as "
+                "X.iloc[i]) pass a one-row DataFrame, X.iloc[[i]] or row.to_frame().T, or use score_row(row.to_dict()); "
+                "for one column, series.to_frame()")
+    if isinstance(X, Mapping):
+        return ("expected a 2-D table, got a dict: for one applicant pass pd.DataFrame([row]) or use score_row(row); "
+                "for columns of values, pd.DataFrame(the_dict)")
+    return (f"expected a 2-D table, got a list of {len(X)} dicts: pass pd.DataFrame(records), or score each "
+            "with score_row")
 
 
 _NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
@@ -105,10 +122,13 @@ def _numbers_as_float(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.Da
         if kind == "complex":
             raise _complex_error(col)
         if kind in _NUMBER_KINDS:
+            column = frame[col]
+            if column.isna().any():  # pd.NA / None among the numbers (a nullable table's to_numpy()): float() refuses them
+                column = column.where(column.notna(), np.nan)
             try:
-                values = frame[col].astype(float)
+                values = column.astype(float)
             except OverflowError:  # a whole number beyond float64's range (over 308 digits): infinite, so refused
-                values = frame[col].map(_float_or_infinity).astype(float)
+                values = column.map(_float_or_infinity).astype(float)
             # whole numbers beyond 2**53 (long codes, ids) would be rounded by float64: left as they are (an
             # infinity is no such number: converted, so the infinity checks see it where it is)
             if not (np.abs(values[np.isfinite(values)]) >= _EXACT).any():
@@ -161,8 +181,9 @@ def as_target(y: Any, X: Any = None) -> np.ndarray:
     if y is None and hasattr(X, "y"):
         y = X.y
     if y is None:
-        raise DataError("a target is needed to fit")
-    shape = np.shape(y)
+        raise DataError("requires y to be passed, but the target y is None",
+                        hint="pass y (0/1, 1 = bad, or labels such as good/bad), or a Dataset read with target=")
+    shape = np.shape(np.asarray(y, dtype=object)) if not hasattr(y, "shape") else tuple(y.shape)
     if len(shape) > 1 and int(np.prod(shape[1:])) != 1:
         raise DataError(f"y must be one column (the target, 1 = bad), not {int(np.prod(shape[1:]))} columns "
                         f"(shape {shape})")
@@ -198,10 +219,29 @@ def _text_target(y: Any) -> np.ndarray:
                         hint="encode the target as 0/1 (1 = bad)") from None
 
 
+def check_aligned(X: Any, y: Any) -> None:
+    """Refuse a pandas `y` whose index holds the labels of `X`'s index in another order (y sorted, or X
+    shuffled, after they were taken apart). Rows pair by position, as in scikit-learn, so such a pair would
+    fit or be measured against the wrong targets without a word; which pairing is meant cannot be told."""
+    xi = getattr(X, "index", None) if isinstance(X, (pd.DataFrame, pd.Series)) else None
+    yi = y.index if isinstance(y, (pd.Series, pd.DataFrame)) else None
+    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi):
+        return
+    if not (xi.is_unique and yi.is_unique and xi.isin(yi).all()):
+        return  # other labels (X reset, y not): position is all that pairs them
+    row = int(np.flatnonzero(xi.to_numpy() != yi.to_numpy())[0])
+    xl, yl = (v.item() if isinstance(v, np.generic) else v for v in (xi[row], yi[row]))
+    raise DataError(
+        f"y's index holds the same labels as X's, in another order: X's row {row + 1} is labelled "
+        f"{xl!r}, y's {yl!r}; rows are paired by position, so the targets would be those of other rows",
+        hint="pass y.loc[X.index] if the labels pair them, or y.to_numpy() if the positions do")
+
+
 def fit_inputs(X: Any, y: Any, categorical: Sequence[str] = ()) -> tuple[pd.DataFrame, np.ndarray]:
-    """The table and 0/1 target to fit on, checked: as many rows as targets, at least one column, no
-    infinities, and no text in an otherwise numeric column (other than the `categorical` ones and
-    those of category dtype)."""
+    """The table and 0/1 target to fit on, checked: as many rows as targets (a pandas target not in X's order
+    refused, `check_aligned`), at least one column, no infinities, and no text in an otherwise numeric column
+    (other than the `categorical` ones and those of category dtype)."""
+    check_aligned(X, y)
     yv = as_target(y, X)
     frame = as_frame(X)
     if len(frame) != len(yv):
@@ -641,6 +681,11 @@ class BinningProcess(TransformerMixin, BaseEstimator):
                 if k:
                     out[n] = k
         return out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values get their own bin: a selector in front must not refuse NaN
+        return tags
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "bins_")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditflow.binning.process import as_frame, as_target
+from creditflow.binning.process import as_frame, as_target, check_aligned
 from creditflow.data.errors import CreditflowError
 from creditflow.evaluation.calibration import calibration_table, hosmer_lemeshow
 from creditflow.evaluation.metrics import auc_ci, delong_test, ks
@@ -199,6 +199,7 @@ def compare_models(
     the same cutoff (`Comparison.samples`, `Comparison.by_sample`), a sample of one class only left out with a note.
     """
     champ, chall = _model(champion), _model(challenger)
+    check_aligned(X, y)
     yv = as_target(y, X).astype(int)
     frame = as_frame(X)
     if len(frame) != len(yv):

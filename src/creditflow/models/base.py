@@ -331,11 +331,14 @@ class BadClassOutputs:
     """scikit-learn's outputs from a model's log-odds or probability of bad, in `classes_` order: for a 0/1
     target column 1 (and a positive decision) is bad; text labels are sorted as scikit-learn sorts them.
     The model gives `_p_bad(X)` (probability of bad per row), which refuses an unfitted model
-    (`NotFittedError`). A model of good and bad only: scikit-learn's tags say it is binary."""
+    (`NotFittedError`). A model of good and bad only, taking missing values: scikit-learn's tags say it is binary and allows NaN."""
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()  # type: ignore[misc]
         tags.classifier_tags.multi_class = False
+        # missing values are a bin (or the trees' missing branch) of their own: meta-estimators that check
+        # the tag before passing X on (SequentialFeatureSelector, RFE, SelectFromModel) must not refuse NaN
+        tags.input_tags.allow_nan = True
         return tags
 
     def predict_proba(self, X: Any) -> np.ndarray:

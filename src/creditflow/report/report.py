@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditflow.binning.process import check_aligned
 from creditflow.data.dictionary import FieldDictionary
 from creditflow.data.errors import DataError
 from creditflow.data.io import Dataset, encode_target
@@ -135,6 +136,10 @@ def _as_datasets(datasets: Any, model: Any = None) -> dict[str, Dataset]:
             continue
         if isinstance(d, tuple) and len(d) == 2:
             X, y = d
+            try:
+                check_aligned(X, y)
+            except DataError as exc:
+                raise DataError(f"sample '{name}': {exc.reason}", hint=exc.hint) from None
             d = Dataset(X=pd.DataFrame(X).reset_index(drop=True), y=_target(y, model, str(name)))
         if not isinstance(d, Dataset):
             raise DataError(f"sample '{name}' is a {type(d).__name__}, not a Dataset or (X, y) pair")
