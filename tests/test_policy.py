@@ -291,7 +291,7 @@ def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bun
     r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", out, "--json", tmp_path / "s.json")
     assert r.returncode == 0, r.stderr
     got = pd.read_csv(out, keep_default_na=False)
-    assert list(got.columns) == ["ID", "probability", "score", "grade", "decision", "rules_fired"]
+    assert list(got.columns) == ["ID", "probability", "score", "grade", "decision", "score_decision", "rules_fired"]
     assert got["ID"].tolist() == shuffled["ID"].tolist()
     doc = json.loads((tmp_path / "s.json").read_text())
     assert got["decision"].value_counts().to_dict() == {d: v["count"] for d, v in doc["decisions"].items() if v["count"]}
@@ -302,7 +302,11 @@ def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bun
         scored = bundle.model.score_row(row)
         outcome = pol.decide(row, scored["score"])
         assert (got.loc[i, "score"], got.loc[i, "decision"]) == (scored["score"], outcome.decision)
+        assert got.loc[i, "score_decision"] == outcome.score_decision  # as the service answers it
         assert got.loc[i, "rules_fired"] == ";".join(x.code for x in outcome.fired)
+    # the cutoffs alone, applied to the score: a decline by score alone is told from one by a rule
+    pol_cut = load_policy(EXAMPLE_POLICY).cutoffs
+    assert got["score_decision"].tolist() == [pol_cut.decide(x) for x in got["score"]]
     r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", data)
     assert r.returncode == 2 and "would be overwritten" in r.stderr + r.stdout
     assert pd.read_csv(data).shape == shuffled.shape  # the input is untouched
@@ -474,3 +478,4 @@ def test_policy_errors_name_the_line_of_the_file(tmp_path):
     with pytest.raises(PolicyError) as err:
         policy(cutofs={"approve": 1})
     assert "line" not in err.value.message and "unknown key(s) ['cutofs']" in err.value.message
+

@@ -43,8 +43,8 @@ def simulate_cmd(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
     out: Path | None = typer.Option(None, "--out", help="Also write each applicant's decision here (.csv, .parquet "
                                                         "or .xlsx): the id column (when the model has one), "
-                                                        "probability, score, grade, decision and rules_fired, in "
-                                                        "input order."),
+                                                        "probability, score, grade, decision, score_decision (the "
+                                                        "cutoffs alone) and rules_fired, in input order."),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
 ) -> None:
