@@ -297,7 +297,7 @@ def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bun
     r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", out, "--json", tmp_path / "s.json")
     assert r.returncode == 0, r.stderr
     got = pd.read_csv(out, keep_default_na=False)
-    assert list(got.columns) == ["ID", "probability", "score", "grade", "decision", "rules_fired"]
+    assert list(got.columns) == ["ID", "probability", "score", "grade", "decision", "score_decision", "rules_fired"]
     assert got["ID"].tolist() == shuffled["ID"].tolist()
     doc = json.loads((tmp_path / "s.json").read_text())
     assert got["decision"].value_counts().to_dict() == {d: v["count"] for d, v in doc["decisions"].items() if v["count"]}
@@ -308,7 +308,11 @@ def test_cli_simulate_writes_each_applicants_decision_in_input_order(service_bun
         scored = bundle.model.score_row(row)
         outcome = pol.decide(row, scored["score"])
         assert (got.loc[i, "score"], got.loc[i, "decision"]) == (scored["score"], outcome.decision)
+        assert got.loc[i, "score_decision"] == outcome.score_decision  # as the service answers it
         assert got.loc[i, "rules_fired"] == ";".join(x.code for x in outcome.fired)
+    # the cutoffs alone, applied to the score: a decline by score alone is told from one by a rule
+    pol_cut = load_policy(EXAMPLE_POLICY).cutoffs
+    assert got["score_decision"].tolist() == [pol_cut.decide(x) for x in got["score"]]
     r = _cli("policy", "simulate", EXAMPLE_POLICY, service_bundle, data, "--out", data)
     assert r.returncode == 2 and "would be overwritten" in r.stderr + r.stdout
     assert pd.read_csv(data).shape == shuffled.shape  # the input is untouched
@@ -480,3 +484,97 @@ def test_policy_errors_name_the_line_of_the_file(tmp_path):
     with pytest.raises(PolicyError) as err:
         policy(cutofs={"approve": 1})
     assert "line" not in err.value.message and "unknown key(s) ['cutofs']" in err.value.message
+
+
+# a policy reading a field only it knows, declared text ("007" stays "007"), and a reject rule on a model input
+# that fires on applicants the cutoffs alone would approve
+FIRING_POLICY = """version: fires-1
+cutoffs: {approve: 560, review: 530}
+fields:
+  branch: {type: string}
+rules:
+- {code: B7, when: 'branch == "007"', action: review}
+- {code: RICH, when: 'LIMIT_BAL >= 300000', action: reject}
+- {code: LATE, when: 'PAY_0 >= 2', action: review}
+"""
+
+
+@pytest.mark.parametrize("which", ["example", "firing"])
+def test_cli_score_policy_decides_each_row_as_simulate_out(service_bundle, population, tmp_path, which):  # noqa: F811
+    if which == "example":
+        pol, table = EXAMPLE_POLICY, population
+    else:
+        pol = tmp_path / "p.yaml"
+        pol.write_text(FIRING_POLICY, encoding="utf-8")
+        table = population.assign(branch=np.array(["007", "7", "010"])[np.arange(len(population)) % 3])
+    data = tmp_path / "pop.csv"
+    table.to_csv(data, index=False)
+    r = _cli("score", service_bundle, data, "--out", tmp_path / "scored.csv", "--policy", pol)
+    assert r.returncode == 0, r.stderr
+    plain = _cli("score", service_bundle, data, "--out", tmp_path / "plain.csv")
+    assert plain.returncode == 0, plain.stderr
+    sim = _cli("policy", "simulate", pol, service_bundle, data, "--out", tmp_path / "sim.csv")
+    assert sim.returncode == 0, sim.stderr
+    got = pd.read_csv(tmp_path / "scored.csv", keep_default_na=False)
+    usual = pd.read_csv(tmp_path / "plain.csv", keep_default_na=False)
+    want = pd.read_csv(tmp_path / "sim.csv", keep_default_na=False)
+    decided = ["decision", "score_decision", "rules_fired"]
+    # the usual score columns, unchanged, then the decisions
+    assert list(got.columns) == [*usual.columns, *decided] and "reason_1_code" in usual.columns
+    pd.testing.assert_frame_equal(got[list(usual.columns)], usual)
+    # row by row as `policy simulate --out` decides them (the service's one-applicant path: see above)
+    assert len(got) == len(want) == len(population)
+    pd.testing.assert_frame_equal(got[list(want.columns)], want)
+    cutoffs = load_policy(pol).cutoffs
+    assert got["score_decision"].tolist() == [cutoffs.decide(x) for x in got["score"]]
+    by_rule = got["decision"] != got["score_decision"]
+    assert by_rule.any() and (got.loc[by_rule, "rules_fired"] != "").all()
+    if which == "firing":
+        fired = got["rules_fired"].str.split(";")
+        assert fired.map(lambda c: "B7" in c).sum() == (table["branch"] == "007").sum()  # "7" is not "007"
+        assert ((got["score_decision"] == "approve") & (got["decision"] == "reject")).any()
+    counts = got["decision"].value_counts()
+    line = " ".join(r.stdout.split())
+    assert f"approve {counts['approve']:,} (" in line and f"reject {counts['reject']:,} (" in line
+    assert f"a rule fired on {(got['rules_fired'] != '').sum():,} row(s)" in line
+
+
+def test_cli_score_policy_bad_input_exits_2_naming_it(service_bundle, population, tmp_path):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from creditflow.cli import _load_commands, app
+
+    _load_commands()
+    runner = CliRunner()
+
+    def run(*args) -> tuple[int, str]:
+        result = runner.invoke(app, [str(a) for a in args])
+        return result.exit_code, " ".join(result.output.split())
+
+    data, out = tmp_path / "pop.csv", tmp_path / "scored.csv"
+    population.head(300).to_csv(data, index=False)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: v\ncutoffs: {approve: 500}\nrules:\n- {code: X, when: 'SALARY > 1', action: reject}\n")
+    code, text = run("score", service_bundle, data, "--out", out, "--policy", bad)
+    assert code == 2 and "SALARY" in text and str(bad) in text and "Traceback" not in text, text
+    code, text = run("score", service_bundle, data, "--out", out, "--policy", tmp_path / "none.yaml")
+    assert code == 2 and "no such policy file" in text, text
+    off_scale = tmp_path / "off.yaml"
+    off_scale.write_text("version: v\ncutoffs: {approve: 5000, review: 500}\n")
+    code, text = run("score", service_bundle, data, "--out", out, "--policy", off_scale)
+    assert code == 2 and "5000" in text and "Traceback" not in text, text
+    pol = tmp_path / "p.yaml"
+    pol.write_text(FIRING_POLICY, encoding="utf-8")
+    code, text = run("score", service_bundle, data, "--out", out, "--policy", pol)  # no branch column
+    assert code == 2 and "missing: ['branch']" in text and str(data) in text, text
+    odd = population.head(300).assign(branch="007").astype({"PAY_2": object})
+    odd.loc[7, "PAY_2"] = "x"
+    odd.to_csv(data, index=False)
+    code, text = run("score", service_bundle, data, "--out", out, "--policy", pol)
+    assert code == 2 and "column 'PAY_2', row 8" in text and str(data) in text, text
+    code, text = run("score", service_bundle, data, "--out", pol, "--policy", pol)
+    assert code == 2 and "--out is the policy file: it would be overwritten" in text, text
+    code, text = run("score", service_bundle, data, "--out", tmp_path / "parts", "--policy", pol,
+                     "--cluster", "local:1")
+    assert code == 2 and "--policy is not available with --cluster: decide on one machine" in text, text
+    assert not out.exists()

@@ -372,7 +372,7 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
 def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, out: str | Path | None = None,
                 id_column: str | None = None, reasons: bool = False, n_reasons: int = 4,
                 encoding: str | None = None, points: bool = False, allow_unseen: bool = False,
-                sheet: str | int = 0) -> pd.DataFrame:
+                sheet: str | int = 0, policy: Any = None, source: str | None = None) -> pd.DataFrame:
     """Score every row of a table with a bundle (directory or loaded `Bundle`): id (when known),
     probability, score, grade and, with `reasons`, reason_k_code / reason_k_text (k = 1..n_reasons,
     see `scoring.reasons`); input order. The model's text inputs are read as written. With `points`
@@ -382,17 +382,26 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     training data, unless `allow_unseen` (they then score in the Unseen bin). `sheet`: the Excel sheet
     to read. ``attrs``: "unseen" and "all_missing" (a model input blank on every row), and
     "untrained_missing" (column -> rows missing it though no training row did: scored at its Missing bin,
-    where the service refuses a null)."""
+    where the service refuses a null).
+
+    With `policy` (a `creditflow.policy.Policy`), each row is also decided as `policy simulate --out` and the
+    service decide it: decision, score_decision (the cutoffs alone) and rules_fired (codes, ';'), after the
+    other columns; a field only the policy reads, declared optional, may be absent (missing on every row,
+    listed in attrs "absent"), and its `type: string` fields are read as written. `source`: the file a
+    DataFrame `data` was read from, to name in errors."""
     from creditflow.bundle import Bundle, load_bundle
 
     bundle = model_dir if isinstance(model_dir, Bundle) else load_bundle(model_dir)
     model = bundle.model
     schema = bundle.files.get("schema.json", {})
     if isinstance(data, pd.DataFrame):
-        frame, source = data, None
+        frame = data
     else:
         ids = [c for c in (id_column or schema.get("id_column"),) if c]  # as written, like the model's text inputs
-        frame, source = read_frame(data, encoding=encoding, sheet=sheet, text=text_columns(schema), ids=ids), str(data)
+        frame = read_frame(data, encoding=encoding, sheet=sheet, ids=ids,
+                           text=[*text_columns(schema), *policy_text_fields(policy)])
+        source = str(data)
+    absent: list[str] = []
     with naming_sheet(source, sheet):  # the columns may be on another sheet
         if id_column is not None and id_column not in frame.columns:
             from creditflow.data.io import did_you_mean
@@ -403,6 +412,14 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         if missing:
             raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source,
                               column=missing[0])
+        if policy is not None:
+            from creditflow.policy.simulate import with_absent_fields
+
+            frame, absent = with_absent_fields(policy, frame, model.features_)
+            lacking = [v for v in policy.rule_fields if v not in frame.columns]
+            if lacking:
+                raise SchemaError(f"{len(lacking)} column(s) the policy's rules read are missing: {lacking[:10]}",
+                                  file=source, column=lacking[0])
     id_col = id_column or schema.get("id_column")
     from creditflow.data.io import check_finite, check_not_nested
 
@@ -439,9 +456,22 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
             raise recoded_error(var, scored.attrs["unseen"][var], source, row=first + 1, example=frame[var].iloc[first])
     scored.attrs["all_missing"], scored.attrs["untrained_missing"] = missing_notes(
         schema, model.features_, len(frame), n_missing)
+    if policy is not None:
+        from creditflow.policy.simulate import decision_columns
+
+        with located(source):
+            columns, _ = decision_columns(policy, frame, scored["score"].to_numpy())
+        for col, values in columns.items():
+            scored[col] = values
+        scored.attrs["absent"] = absent
     if out is not None:
         write_frame(scored, out)
     return scored
+
+
+def policy_text_fields(policy: Any) -> list[str]:
+    """The fields a policy declares `type: string`: read as written ("007" stays "007"), as the service gets them."""
+    return [f.name for f in getattr(policy, "fields", ()) if f.type == "string"]
 
 
 def missing_notes(schema: Mapping, features: list[str], rows: int,

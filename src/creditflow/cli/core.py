@@ -19,7 +19,8 @@ from creditflow.cli.app import (
     err_console,
     fail,
     refuse_directory_outputs,
-    refuse_overwriting_input,
+    refuse_overwriting_inputs,
+    require_extra,
     sheet_option,
     warn_repeated_ids,
     warn_text_dates,
@@ -243,16 +244,23 @@ def score_cmd(
                                                      "column the model was trained with)."),
     allow_unseen: bool = typer.Option(False, "--allow-unseen", help="Score a categorical column even when every "
                                                                     "value is unseen in training (else refused)."),
+    policy: Path | None = typer.Option(None, "--policy", help="Lending policy YAML: also decide each row as "
+                                                              "`policy simulate --out` and the service do (columns "
+                                                              "decision, score_decision, rules_fired)."),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
 ) -> None:
     """Score a table: id, probability (of bad), score (350-950, higher is better) and grade per row, in input order.
 
     The id column is --id, else the one the model was trained with; when the table lacks the training
-    id the scores carry no id (a warning says so) and stay in input order."""
+    id the scores carry no id (a warning says so) and stay in input order. With --policy, each row's
+    decision too."""
     from creditflow.bundle import load_bundle
 
-    refuse_overwriting_input(out, data, "the table being scored")
+    refuse_overwriting_inputs({"--out": out}, {"the table being scored": data, "the policy file": policy})
+    if cluster and policy is not None:
+        fail("--policy is not available with --cluster: decide on one machine (`creditflow score MODEL DATA --out "
+             "FILE --policy POLICY`, or `creditflow policy simulate POLICY MODEL DATA --out FILE`)", file=str(data))
     if cluster:
         from creditflow.distributed.cli import score_command
 
@@ -268,14 +276,41 @@ def score_cmd(
 
     check_frame_path(out)  # not only when the scores are written, after the whole table
     bundle = load_bundle(model_dir)  # a wrong bundle path fails before a big table is read
+    pol = fields = frame = None
+    if policy is not None:  # checked against the model as `policy simulate` and the service check it
+        require_extra("service", "pydantic", command="creditflow score --policy")
+        from creditflow.cli.policy import policy_fields
+        from creditflow.policy import load_policy
+
+        pol = load_policy(policy)
+        fields = policy_fields(pol, bundle)
+    at = sheet if sheet is not None else 0
     with working(f"scoring {data}"):
-        scored = score_table(bundle, data, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
-                             allow_unseen=allow_unseen, sheet=sheet if sheet is not None else 0)
+        table: Path | object = data
+        if pol is not None:  # read here, for the rows the service would refuse (below)
+            from creditflow.data.io import read_frame, text_columns
+            from creditflow.workflow import policy_text_fields
+
+            ids = [c for c in (id or bundle.files.get("schema.json", {}).get("id_column"),) if c]
+            table = frame = read_frame(data, encoding=encoding, sheet=at, ids=ids,
+                                        text=[*text_columns(bundle.files.get("schema.json", {})),
+                                              *policy_text_fields(pol)])
+        scored = score_table(bundle, table, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
+                             allow_unseen=allow_unseen, sheet=at, policy=pol, source=str(data))
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")
     id_col = id or bundle.files.get("schema.json", {}).get("id_column")
     if id_col and id_col not in scored.columns:
         missing_id_warning(data, id_col)
-    missing_warnings(data, scored.attrs.get("all_missing", {}), scored.attrs.get("untrained_missing", {}))
+    # with a policy, the rows the service would refuse are counted per field, nullable declarations included
+    missing_warnings(data, scored.attrs.get("all_missing", {}),
+                     scored.attrs.get("untrained_missing", {}) if pol is None else {})
+    if pol is not None:
+        from creditflow.cli.policy import decision_mix, note_absent, warn_refused
+
+        console.print(decision_mix(scored["decision"].to_numpy(), scored["rules_fired"].to_numpy(), pol.version),
+                      highlight=False, soft_wrap=True)
+        note_absent(scored.attrs.get("absent", []), data)
+        warn_refused(frame, fields, str(data))
     for var, n in scored.attrs.get("unseen", {}).items():
         err_console.print(f"[yellow]note:[/] column '{var}': {n} row(s) with categories unseen in training "
                           "scored as unseen (the Unseen bin, or the trees' other branch)")

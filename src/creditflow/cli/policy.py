@@ -29,6 +29,43 @@ app.add_typer(policy_app, name="policy")
 
 
 
+def policy_fields(pol: Any, bundle: Any) -> list:
+    """The inputs a policy with a bundle's model accepts (`service.validation.input_fields`), after printing the
+    policy's warnings and refusing it where it does not fit the model's schema or score scale (exit 2), as the
+    service does when it loads them: `policy simulate` and `score --policy`."""
+    from creditflow.models.base import declared_special_values, training_categories
+    from creditflow.service.validation import input_fields
+
+    model = bundle.model
+    schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
+    fields = input_fields(schema, pol, specials=declared_special_values(model))
+    _print_warnings([*pol.input_warnings({f.name for f in fields if f.model_input}),
+                     *pol.unknown_categories(training_categories(model)),
+                     *pol.unreachable({f.name: f.span for f in fields if f.type == "number"})])
+    s = model.scaling_
+    pol.check_against({f.name: f.type for f in fields}, (int(s.min_score), int(s.max_score)))
+    return fields
+
+
+def note_absent(absent: list[str], data: Path) -> None:
+    """Say which optional policy fields the table lacks: every row was decided as a request without them."""
+    for name in absent:
+        err_console.print(f"[yellow]note:[/] file '{data}' has no column '{name}', an optional policy field: every row "
+                          "was decided as a request without it", highlight=False, soft_wrap=True)
+
+
+def decision_mix(decisions: Any, rules_fired: Any, version: str) -> str:
+    """One line: how many rows each decision got, and on how many some rule fired."""
+    from creditflow.policy import DECISIONS
+
+    n = len(decisions)
+    counts = {d: int((decisions == d).sum()) for d in DECISIONS}
+    fired = int((rules_fired != "").sum())
+    return (f"decisions (policy {escape(version)}): " + ", ".join(f"{d} {c:,} ({_pct(c / n if n else None)})"
+                                                                for d, c in counts.items())
+            + f"; a rule fired on {fired:,} row(s)")
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None or x != x else f"{100 * x:.2f}%"
 
@@ -43,8 +80,8 @@ def simulate_cmd(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
     out: Path | None = typer.Option(None, "--out", help="Also write each applicant's decision here (.csv, .parquet "
                                                         "or .xlsx): the id column (when the model has one), "
-                                                        "probability, score, grade, decision and rules_fired, in "
-                                                        "input order."),
+                                                        "probability, score, grade, decision, score_decision (the "
+                                                        "cutoffs alone) and rules_fired, in input order."),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
 ) -> None:
@@ -59,21 +96,11 @@ def simulate_cmd(
     refuse_overwriting_inputs({"--out": out, "--json": json_out}, {"the table being simulated": data,
                                                                 "the policy file": policy})
     from creditflow.policy import load_policy, simulate
-    from creditflow.service.validation import input_fields
 
     pol = load_policy(policy)
     bundle = load_bundle(model_dir)
-    from creditflow.models.base import declared_special_values, training_categories
-
     model = bundle.model
-    schema = bundle.files.get("schema.json") or {"fields": [{"name": v, "type": "number"} for v in model.features_]}
-    fields = input_fields(schema, pol, specials=declared_special_values(model))
-    _print_warnings([*pol.input_warnings({f.name for f in fields if f.model_input}),
-                     *pol.unknown_categories(training_categories(bundle.model)),
-                     *pol.unreachable({f.name: f.span for f in fields if f.type == "number"})])
-    types = {f.name: f.type for f in fields}
-    s = model.scaling_
-    pol.check_against(types, (int(s.min_score), int(s.max_score)))
+    fields = policy_fields(pol, bundle)
     # the model's text inputs and the policy's `type: string` fields are read as written ("007" stays
     # "007", as the service receives it), not as numbers
     id_col = bundle.files.get("schema.json", {}).get("id_column") if out is not None else None
@@ -90,10 +117,8 @@ def simulate_cmd(
         with located(str(data)):
             result = simulate(pol, model, frame, y, model_version=bundle.model_version)
     _print(result, str(data))
-    for name in result.absent:
-        err_console.print(f"[yellow]note:[/] file '{data}' has no column '{name}', an optional policy field: every row "
-                          "was decided as a request without it", highlight=False, soft_wrap=True)
-    _warn_refused(frame, fields, str(data))
+    note_absent(result.absent, data)
+    warn_refused(frame, fields, str(data))
     _note_unseen(model, frame)
     if json_out is not None:
         with atomic_path(json_out) as tmp:
@@ -177,7 +202,7 @@ def _note_unseen(model: Any, frame: Any) -> None:
                               "on that score", highlight=False, soft_wrap=True)
 
 
-def _warn_refused(frame: Any, fields: list, source: str) -> None:
+def warn_refused(frame: Any, fields: list, source: str) -> None:
     """Say how many rows the service would refuse with 422 (a value outside a field's accepted range, or
     missing where the field may not be): the simulation decided them all the same."""
     problems = []

@@ -31,7 +31,8 @@ class Simulation:
     rules: list[dict[str, Any]] = field(default_factory=list)
     mean_score: dict[str, float] = field(default_factory=dict)
     absent: list[str] = field(default_factory=list)  # optional policy fields the table lacks: missing on every row
-    # one row per applicant, in the table's order: probability, score, grade, decision, rules_fired (codes, ";")
+    # one row per applicant, in the table's order: probability, score, grade, decision, score_decision (the
+    # cutoffs alone), rules_fired (codes, ";")
     decided: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -59,11 +60,21 @@ def _none(x: float) -> float | None:
     return None if x != x else float(x)
 
 
-def decide_frame(policy: Policy, frame: pd.DataFrame, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decisions (object array) and the rules-fired matrix (rows x rules, bool) for a scored table."""
+def _cutoff_severity(policy: Policy, scores: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores, dtype=float)
     c = policy.cutoffs
-    severity = np.where(scores >= c.approve, 0, np.where(scores >= c.review, 1, 2))
+    return np.where(scores >= c.approve, 0, np.where(scores >= c.review, 1, 2))
+
+
+def score_decisions(policy: Policy, scores: np.ndarray) -> np.ndarray:
+    """What the cutoffs alone decide for each score (object array): `Cutoffs.decide`, the service's
+    `score_decision`."""
+    return np.asarray(DECISIONS, dtype=object)[_cutoff_severity(policy, scores)]
+
+
+def decide_frame(policy: Policy, frame: pd.DataFrame, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decisions (object array) and the rules-fired matrix (rows x rules, bool) for a scored table."""
+    severity = _cutoff_severity(policy, scores)
     fired = np.zeros((len(frame), len(policy.rules)), dtype=bool)
     for j, rule in enumerate(policy.rules):
         fired[:, j] = rule.condition.evaluate_frame(frame)
@@ -83,6 +94,15 @@ def fired_codes(policy: Policy, fired: np.ndarray) -> np.ndarray:
     labels = np.array([CODE_SEPARATOR.join(c for c, hit in zip(codes, fired[i], strict=True) if hit) for i in first],
                       dtype=object)
     return labels[inverse.ravel()]
+
+
+def decision_columns(policy: Policy, frame: pd.DataFrame, scores: np.ndarray) -> tuple[dict[str, np.ndarray],
+                                                                                      np.ndarray]:
+    """The columns `policy simulate --out` and `score --policy` write for a scored table: decision,
+    score_decision (the cutoffs alone) and rules_fired (codes, ';'); and the rules-fired matrix."""
+    decisions, fired = decide_frame(policy, frame, scores)
+    return {"decision": decisions, "score_decision": score_decisions(policy, scores),
+            "rules_fired": fired_codes(policy, fired)}, fired
 
 
 def with_absent_fields(policy: Policy, frame: pd.DataFrame, features: Any = ()) -> tuple[pd.DataFrame, list[str]]:
@@ -109,7 +129,8 @@ def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray
                           column=missing[0])
     check_finite(frame[model.features_])
     scored = model.scores(frame)
-    decisions, fired = decide_frame(policy, frame, scored["score"].to_numpy())
+    columns, fired = decision_columns(policy, frame, scored["score"].to_numpy())
+    decisions = columns["decision"]
     prob = scored["probability"].to_numpy(dtype=float)
     score = scored["score"].to_numpy(dtype=float)
     counts, expected, realised, mean_score = {}, {}, {}, {}
@@ -129,7 +150,7 @@ def simulate(policy: Policy, model: Any, frame: pd.DataFrame, target: np.ndarray
             "fired": int(col.sum()), "share": float(col.mean()) if len(col) else float("nan"),
             "only_rule": int((col & (n_fired == 1)).sum()),
         })
-    decided = scored.assign(decision=decisions, rules_fired=fired_codes(policy, fired))
+    decided = scored.assign(**columns)
     return Simulation(rows=len(frame), policy_version=policy.version, model_version=model_version, counts=counts,
                       expected_bad_rate=expected, realised_bad_rate=realised if target is not None else None,
                       rules=rules, mean_score=mean_score, absent=absent, decided=decided.reset_index(drop=True))
