@@ -232,3 +232,22 @@ def test_a_hand_written_yaml_saved_as_latin1_is_not_called_gbk():
     gbk = 'version: "v1"\n# 近3个月逾期次数, 收入\ncutoffs: {approve: 560}\n'.encode("gbk")
     with pytest.raises(CreditflowError, match="line 2; it reads as GBK/GB18030"):
         utf8_text(gbk, "policy.yaml", "policy file", CreditflowError)
+
+
+def test_a_dictionary_giving_one_variable_two_business_logic_texts_is_refused_naming_both_rows(tmp_path):
+    # the logic is printed beside the bins and points: a second row reversing the coding ('0-有，1-无' for
+    # '0-无或未知，1-有') silently replaced the first
+    src = pd.read_csv(SHARED_DATA / "yinlian" / "field_dictionary.csv")
+    again = src[src["var"] == "x_004"].assign(logic="0-有，1-无")
+    path = tmp_path / "字段解释.csv"
+    pd.concat([src, again]).to_csv(path, index=False, encoding="gbk")
+    with pytest.raises(DataError, match=r"'x_004' is given two different business logic texts \(rows 6 and 202\)"):
+        read_dictionary(path)
+    r = _cli("train", YINLIAN, "--target", "y", "--id", "user_id", "--dictionary", path, "--no-report",
+             "--out", tmp_path / "out")
+    assert r.returncode == 2 and "字段解释.csv" in r.stderr and "row 202" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+    # the same row twice, or a second row without logic, is still one explanation
+    pd.concat([src, src[src["var"] == "x_004"], src[src["var"] == "x_004"].assign(logic=None)]).to_csv(
+        path, index=False, encoding="gbk")
+    assert read_dictionary(path).logic["x_004"] == "0-无或未知，1-有"
