@@ -251,3 +251,22 @@ def test_a_dictionary_giving_one_variable_two_business_logic_texts_is_refused_na
     pd.concat([src, src[src["var"] == "x_004"], src[src["var"] == "x_004"].assign(logic=None)]).to_csv(
         path, index=False, encoding="gbk")
     assert read_dictionary(path).logic["x_004"] == "0-无或未知，1-有"
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_a_gbk_file_read_with_a_western_encoding_names_gbk(chinese_bundle, tmp_path, encoding):
+    # Latin-1 decodes any byte, so a GBK file read with it gives mojibake names ('ÄêÁä' for '年龄') and every
+    # model column is missing: the error said only that, with no word of the encoding
+    path = tmp_path / "样本.csv"
+    chinese_table(slice(0, 200)).to_csv(path, index=False, encoding="gbk")
+    hint = "column names look like GBK read as Latin-1/cp1252 ("
+    r = _cli("score", chinese_bundle, path, "--encoding", encoding, "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "model column(s) missing" in r.stderr and hint in r.stderr, r.stderr
+    assert "is '用户编号' in GBK" in r.stderr and "--encoding gbk" in r.stderr
+    r = _cli("train", path, "--target", "逾期标签", "--encoding", encoding, "--out", tmp_path / "out")
+    assert r.returncode == 2 and "target column not found" in r.stderr and hint in r.stderr, r.stderr
+    # a Latin-1 file with accented letters is not called GBK
+    from creditflow.data.io import misread_hint
+
+    assert misread_hint(["Größe", "Gerät", "Année", "café"]) is None
+    assert misread_hint(["Größe", "Straße", "Bürgschaft"]) is None

@@ -144,7 +144,8 @@ def _check_not_big5(path: Path, text: str, data: bytes, chars: set[str]) -> None
 def misread_hint(columns: Sequence[Any]) -> str | None:
     """A hint when column names look like UTF-8 read in another encoding ('閫炬湡' for '逾期': a forced
     --encoding gbk on a UTF-8 file): their bytes in that encoding are valid UTF-8, which text really written
-    in GBK or Latin-1 almost never is."""
+    in GBK or Latin-1 almost never is. Also when they look like GBK read as Latin-1/cp1252 ('ÄêÁä' for '年龄':
+    Latin-1 decodes any byte, so a GBK file read with it fails nowhere but in its column names)."""
     for name in (str(c) for c in columns if not str(c).isascii()):
         for enc, shown_as in (("gb18030", "GBK/GB18030"), ("cp1252", "cp1252"), ("latin-1", "Latin-1")):
             try:
@@ -155,6 +156,21 @@ def misread_hint(columns: Sequence[Any]) -> str | None:
                 return (f"column names look like UTF-8 read as {shown_as} ({name!r} is {meant!r} in UTF-8): "
                         "the file is UTF-8; --encoding applies to every file read (data, labels, reference), "
                         "so leave it out to detect each file's own")
+    names = [str(c) for c in columns if not str(c).isascii()]
+    for enc in ("cp1252", "latin-1"):
+        try:
+            meant = [name.encode(enc).decode("gb18030") for name in names]
+        except UnicodeError:
+            continue
+        # GBK text read byte by byte: every name common Chinese characters (GB2312 pairs) only, and some name two
+        # of them in a row (a word), which Latin-1 names with accented letters ('Gerät', 'Größe') never give
+        wide = [[_gb2312_pair(c.encode("gb18030")) for c in m if not c.isascii()] for m in meant]
+        if names and all(all(w) for w in wide) and any(
+                _gb2312_pair(a.encode("gb18030")) and _gb2312_pair(b.encode("gb18030"))
+                for m in meant for a, b in zip(m, m[1:])):
+            at = next(k for k, m in enumerate(meant) if any(not c.isascii() for c in m))
+            return (f"column names look like GBK read as Latin-1/cp1252 ({names[at]!r} is {meant[at]!r} in GBK): "
+                    "the file is GBK; leave --encoding out (UTF-8 and GBK are detected), or pass --encoding gbk")
     return None
 
 
