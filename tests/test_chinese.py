@@ -270,3 +270,28 @@ def test_a_gbk_file_read_with_a_western_encoding_names_gbk(chinese_bundle, tmp_p
 
     assert misread_hint(["Größe", "Gerät", "Année", "café"]) is None
     assert misread_hint(["Größe", "Straße", "Bürgschaft"]) is None
+
+
+def test_numbers_in_full_width_digits_are_refused_naming_the_number_meant(chinese_bundle, tmp_path):
+    # a column typed with a Chinese input method's full-width digits ('３２') is not numbers to pandas: where every
+    # row was so, train read the column as categories (one per age) and fitted a model without a word
+    df = chinese_table(slice(0, 1000))
+    wide = str.maketrans("0123456789.-", "０１２３４５６７８９．－")
+    df["年龄"] = df["年龄"].astype(str).str.translate(wide)
+    path = tmp_path / "全角.csv"
+    df.to_csv(path, index=False, encoding="gbk")
+    r = _cli("train", path, "--target", "逾期标签", "--id", "用户编号", "--no-report", "--out", tmp_path / "out")
+    assert r.returncode == 2 and not (tmp_path / "out").exists(), r.stdout + r.stderr
+    assert "column '年龄', row 1: 1000 value(s) are numbers written with full-width digits" in r.stderr
+    assert "half-width (ASCII) digits, '24'" in r.stderr, r.stderr
+    with pytest.raises(DataError, match="full-width"):
+        read_table(path, target="逾期标签", id="用户编号")
+    # one such value among numbers: refused as before, now saying what it is, at train and at score
+    one = chinese_table(slice(0, 1000)).astype({"年龄": object})
+    one.loc[4, "年龄"] = "３２"
+    one.to_csv(path, index=False, encoding="gbk")
+    for args in (("train", path, "--target", "逾期标签", "--out", tmp_path / "out"),
+                 ("score", chinese_bundle, path, "--out", tmp_path / "s.csv")):
+        r = _cli(*args)
+        assert r.returncode == 2 and "column '年龄', row 5" in r.stderr, r.stderr
+        assert "'３２' is written in full-width characters" in r.stderr and "digits, '32'" in r.stderr, r.stderr

@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -167,7 +168,7 @@ def misread_hint(columns: Sequence[Any]) -> str | None:
         wide = [[_gb2312_pair(c.encode("gb18030")) for c in m if not c.isascii()] for m in meant]
         if names and all(all(w) for w in wide) and any(
                 _gb2312_pair(a.encode("gb18030")) and _gb2312_pair(b.encode("gb18030"))
-                for m in meant for a, b in zip(m, m[1:])):
+                for m in meant for a, b in zip(m, m[1:], strict=False)):
             at = next(k for k, m in enumerate(meant) if any(not c.isascii() for c in m))
             return (f"column names look like GBK read as Latin-1/cp1252 ({names[at]!r} is {meant[at]!r} in GBK): "
                     "the file is GBK; leave --encoding out (UTF-8 and GBK are detected), or pass --encoding gbk")
@@ -853,6 +854,9 @@ def text_numbers(s: pd.Series) -> TextNumbers:
     text = pd.Series(uniques, dtype=object).astype(str).str.strip()
     parsed = pd.to_numeric(text, errors="coerce").notna().to_numpy()
     formatted = ~parsed & text.str.fullmatch(_FORMATTED).to_numpy(dtype=bool)
+    wide = ~parsed & ~formatted & ~text.map(str.isascii).to_numpy(dtype=bool)
+    if wide.any():  # numbers in full-width characters ('３２．０', as a Chinese input method types them)
+        formatted[wide] = text[wide].map(lambda v: full_width_hint(v) is not None).to_numpy(dtype=bool)
     counts = np.bincount(codes, minlength=len(uniques))
     rows = np.flatnonzero(present)
 
@@ -868,13 +872,30 @@ def text_numbers(s: pd.Series) -> TextNumbers:
                        first_formatted, formatted_example)
 
 
+def full_width_hint(value: Any) -> str | None:
+    """A hint when text that is not a number is one written in full-width characters ('３２', '１．５', '－３', as a
+    Chinese input method types them), naming the number meant; else None."""
+    if not isinstance(value, str) or value.isascii():
+        return None
+    meant = unicodedata.normalize("NFKC", value).strip()
+    if meant == value.strip() or not meant.isascii() or _as_float(meant) is None:
+        return None
+    return (f"{value!r} is written in full-width characters, as a Chinese input method types them: write "
+            f"half-width (ASCII) digits, {meant!r}")
+
+
 def numeric_text_error(t: TextNumbers, file: str | None, column: str, row: int, hint: str) -> DataError:
     """The error for a column `t.problem()` finds fault with, at `row` (from 1) of `file` (see `t.where()`)."""
     example = t.where()[1]
+    wide = full_width_hint(example)
     if t.problem() == "formatted":
-        return DataError(f"{t.formatted} value(s) are numbers written with thousands separators, a percent sign or "
-                         f"a decimal comma, e.g. {example!r}", file=file, column=column, row=row,
-                         hint=f"write plain numbers (20000, 0.37, 0.196); {hint}")
+        how = ("thousands separators, a percent sign or a decimal comma" if wide is None else
+               "full-width digits, thousands separators, a percent sign or a decimal comma")
+        return DataError(f"{t.formatted} value(s) are numbers written with {how}, e.g. {example!r}", file=file,
+                         column=column, row=row,
+                         hint=f"{wide or 'write plain numbers (20000, 0.37, 0.196)'}; {hint}")
+    if wide is not None:
+        hint = f"{wide}; {hint}"
     return DataError(f"{t.present - t.numeric} non-numeric value(s) in a column that is otherwise numeric, "
                      f"e.g. {example!r}", file=file, column=column, row=row,
                      hint=f"fix or blank them (a blank is a missing value); {hint}")
