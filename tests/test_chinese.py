@@ -295,3 +295,14 @@ def test_numbers_in_full_width_digits_are_refused_naming_the_number_meant(chines
         r = _cli(*args)
         assert r.returncode == 2 and "column '年龄', row 5" in r.stderr, r.stderr
         assert "'３２' is written in full-width characters" in r.stderr and "digits, '32'" in r.stderr, r.stderr
+
+
+def test_a_header_with_a_trailing_full_width_space_is_the_trimmed_column(tmp_path):
+    df = chinese_table(slice(0, 300))
+    path = tmp_path / "表头.csv"
+    df.rename(columns={"年龄": "年龄\u3000"}).to_csv(path, index=False, encoding="gbk")
+    data = read_table(path, target="逾期标签", id="用户编号")
+    assert "年龄" in data.X.columns and data.X["年龄"].tolist() == df["年龄"].tolist()
+    df.assign(**{"年龄\u3000": df["年龄"] + 1}).to_csv(path, index=False, encoding="gbk")
+    with pytest.raises(DataError, match="column '年龄'.*names this column more than once"):
+        read_table(path, target="逾期标签", id="用户编号")
