@@ -232,3 +232,77 @@ def test_a_hand_written_yaml_saved_as_latin1_is_not_called_gbk():
     gbk = 'version: "v1"\n# 近3个月逾期次数, 收入\ncutoffs: {approve: 560}\n'.encode("gbk")
     with pytest.raises(CreditflowError, match="line 2; it reads as GBK/GB18030"):
         utf8_text(gbk, "policy.yaml", "policy file", CreditflowError)
+
+
+def test_a_dictionary_giving_one_variable_two_business_logic_texts_is_refused_naming_both_rows(tmp_path):
+    # the logic is printed beside the bins and points: a second row reversing the coding ('0-有，1-无' for
+    # '0-无或未知，1-有') silently replaced the first
+    src = pd.read_csv(SHARED_DATA / "yinlian" / "field_dictionary.csv")
+    again = src[src["var"] == "x_004"].assign(logic="0-有，1-无")
+    path = tmp_path / "字段解释.csv"
+    pd.concat([src, again]).to_csv(path, index=False, encoding="gbk")
+    with pytest.raises(DataError, match=r"'x_004' is given two different business logic texts \(rows 6 and 202\)"):
+        read_dictionary(path)
+    r = _cli("train", YINLIAN, "--target", "y", "--id", "user_id", "--dictionary", path, "--no-report",
+             "--out", tmp_path / "out")
+    assert r.returncode == 2 and "字段解释.csv" in r.stderr and "row 202" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+    # the same row twice, or a second row without logic, is still one explanation
+    pd.concat([src, src[src["var"] == "x_004"], src[src["var"] == "x_004"].assign(logic=None)]).to_csv(
+        path, index=False, encoding="gbk")
+    assert read_dictionary(path).logic["x_004"] == "0-无或未知，1-有"
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_a_gbk_file_read_with_a_western_encoding_names_gbk(chinese_bundle, tmp_path, encoding):
+    # Latin-1 decodes any byte, so a GBK file read with it gives mojibake names ('ÄêÁä' for '年龄') and every
+    # model column is missing: the error said only that, with no word of the encoding
+    path = tmp_path / "样本.csv"
+    chinese_table(slice(0, 200)).to_csv(path, index=False, encoding="gbk")
+    hint = "column names look like GBK read as Latin-1/cp1252 ("
+    r = _cli("score", chinese_bundle, path, "--encoding", encoding, "--out", tmp_path / "s.csv")
+    assert r.returncode == 2 and "model column(s) missing" in r.stderr and hint in r.stderr, r.stderr
+    assert "is '用户编号' in GBK" in r.stderr and "--encoding gbk" in r.stderr
+    r = _cli("train", path, "--target", "逾期标签", "--encoding", encoding, "--out", tmp_path / "out")
+    assert r.returncode == 2 and "target column not found" in r.stderr and hint in r.stderr, r.stderr
+    # a Latin-1 file with accented letters is not called GBK
+    from creditflow.data.io import misread_hint
+
+    assert misread_hint(["Größe", "Gerät", "Année", "café"]) is None
+    assert misread_hint(["Größe", "Straße", "Bürgschaft"]) is None
+
+
+def test_numbers_in_full_width_digits_are_refused_naming_the_number_meant(chinese_bundle, tmp_path):
+    # a column typed with a Chinese input method's full-width digits ('３２') is not numbers to pandas: where every
+    # row was so, train read the column as categories (one per age) and fitted a model without a word
+    df = chinese_table(slice(0, 1000))
+    wide = str.maketrans("0123456789.-", "０１２３４５６７８９．－")
+    df["年龄"] = df["年龄"].astype(str).str.translate(wide)
+    path = tmp_path / "全角.csv"
+    df.to_csv(path, index=False, encoding="gbk")
+    r = _cli("train", path, "--target", "逾期标签", "--id", "用户编号", "--no-report", "--out", tmp_path / "out")
+    assert r.returncode == 2 and not (tmp_path / "out").exists(), r.stdout + r.stderr
+    assert "column '年龄', row 1: 1000 value(s) are numbers written with full-width digits" in r.stderr
+    assert "half-width (ASCII) digits, '24'" in r.stderr, r.stderr
+    with pytest.raises(DataError, match="full-width"):
+        read_table(path, target="逾期标签", id="用户编号")
+    # one such value among numbers: refused as before, now saying what it is, at train and at score
+    one = chinese_table(slice(0, 1000)).astype({"年龄": object})
+    one.loc[4, "年龄"] = "３２"
+    one.to_csv(path, index=False, encoding="gbk")
+    for args in (("train", path, "--target", "逾期标签", "--out", tmp_path / "out"),
+                 ("score", chinese_bundle, path, "--out", tmp_path / "s.csv")):
+        r = _cli(*args)
+        assert r.returncode == 2 and "column '年龄', row 5" in r.stderr, r.stderr
+        assert "'３２' is written in full-width characters" in r.stderr and "digits, '32'" in r.stderr, r.stderr
+
+
+def test_a_header_with_a_trailing_full_width_space_is_the_trimmed_column(tmp_path):
+    df = chinese_table(slice(0, 300))
+    path = tmp_path / "表头.csv"
+    df.rename(columns={"年龄": "年龄\u3000"}).to_csv(path, index=False, encoding="gbk")
+    data = read_table(path, target="逾期标签", id="用户编号")
+    assert "年龄" in data.X.columns and data.X["年龄"].tolist() == df["年龄"].tolist()
+    df.assign(**{"年龄\u3000": df["年龄"] + 1}).to_csv(path, index=False, encoding="gbk")
+    with pytest.raises(DataError, match="column '年龄'.*names this column more than once"):
+        read_table(path, target="逾期标签", id="用户编号")

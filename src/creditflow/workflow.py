@@ -410,8 +410,10 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
                               file=source, column=id_column)
         missing = [v for v in model.features_ if v not in frame.columns]
         if missing:
+            from creditflow.data.io import misread_hint
+
             raise SchemaError(f"{len(missing)} model column(s) missing: {missing[:10]}", file=source,
-                              column=missing[0])
+                              column=missing[0], hint=misread_hint(frame.columns))
         if policy is not None:
             from creditflow.policy.simulate import with_absent_fields
 

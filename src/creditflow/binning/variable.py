@@ -62,8 +62,11 @@ def numeric_values(values: pd.Series, name: str) -> np.ndarray:
     bad = coerced.isna() & ~blank
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
+        from creditflow.data.io import full_width_hint
+
         raise SchemaError(
-            f"{int(bad.sum())} value(s) are not numbers, e.g. {values.iloc[first]!r}", column=name, row=first + 1
+            f"{int(bad.sum())} value(s) are not numbers, e.g. {values.iloc[first]!r}", column=name, row=first + 1,
+            hint=full_width_hint(values.iloc[first]),
         )
     out = coerced.to_numpy(dtype=float, na_value=np.nan)
     inf = np.isinf(out)  # "inf" as text: no bin holds it

@@ -155,6 +155,7 @@ def read_dictionary(path: str | Path) -> FieldDictionary:
     out = FieldDictionary(source=str(path))
     category = ""
     first_row: dict[str, int] = {}
+    logic_row: dict[str, int] = {}
     for i, (_, row) in enumerate(raw.iloc[r + 1 :].iterrows(), start=1):
         var = row.iloc[vcol]
         if ccol is not None and isinstance(row.iloc[ccol], str) and row.iloc[ccol].strip():
@@ -171,7 +172,14 @@ def read_dictionary(path: str | Path) -> FieldDictionary:
             first_row.setdefault(name, i)
             out.meanings[name] = meaning.strip()
         if lcol is not None and isinstance(row.iloc[lcol], str) and row.iloc[lcol].strip():
-            out.logic[name] = row.iloc[lcol].strip()
+            logic = row.iloc[lcol].strip()
+            if name in logic_row and out.logic[name] != logic:
+                # the logic is printed beside the bins and points: a second row must not silently replace it
+                raise DataError(f"variable {name!r} is given two different business logic texts (rows "
+                                f"{logic_row[name]} and {i}): {out.logic[name]!r} and {logic!r}",
+                                file=str(path), row=i, hint="keep one row per variable")
+            logic_row.setdefault(name, i)
+            out.logic[name] = logic
         if category:
             out.categories[name] = category
     if not out.meanings:

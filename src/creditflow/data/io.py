@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -144,7 +145,8 @@ def _check_not_big5(path: Path, text: str, data: bytes, chars: set[str]) -> None
 def misread_hint(columns: Sequence[Any]) -> str | None:
     """A hint when column names look like UTF-8 read in another encoding ('閫炬湡' for '逾期': a forced
     --encoding gbk on a UTF-8 file): their bytes in that encoding are valid UTF-8, which text really written
-    in GBK or Latin-1 almost never is."""
+    in GBK or Latin-1 almost never is. Also when they look like GBK read as Latin-1/cp1252 ('ÄêÁä' for '年龄':
+    Latin-1 decodes any byte, so a GBK file read with it fails nowhere but in its column names)."""
     for name in (str(c) for c in columns if not str(c).isascii()):
         for enc, shown_as in (("gb18030", "GBK/GB18030"), ("cp1252", "cp1252"), ("latin-1", "Latin-1")):
             try:
@@ -155,6 +157,21 @@ def misread_hint(columns: Sequence[Any]) -> str | None:
                 return (f"column names look like UTF-8 read as {shown_as} ({name!r} is {meant!r} in UTF-8): "
                         "the file is UTF-8; --encoding applies to every file read (data, labels, reference), "
                         "so leave it out to detect each file's own")
+    names = [str(c) for c in columns if not str(c).isascii()]
+    for enc in ("cp1252", "latin-1"):
+        try:
+            meant = [name.encode(enc).decode("gb18030") for name in names]
+        except UnicodeError:
+            continue
+        # GBK text read byte by byte: every name common Chinese characters (GB2312 pairs) only, and some name two
+        # of them in a row (a word), which Latin-1 names with accented letters ('Gerät', 'Größe') never give
+        wide = [[_gb2312_pair(c.encode("gb18030")) for c in m if not c.isascii()] for m in meant]
+        if names and all(all(w) for w in wide) and any(
+                _gb2312_pair(a.encode("gb18030")) and _gb2312_pair(b.encode("gb18030"))
+                for m in meant for a, b in zip(m, m[1:], strict=False)):
+            at = next(k for k, m in enumerate(meant) if any(not c.isascii() for c in m))
+            return (f"column names look like GBK read as Latin-1/cp1252 ({names[at]!r} is {meant[at]!r} in GBK): "
+                    "the file is GBK; leave --encoding out (UTF-8 and GBK are detected), or pass --encoding gbk")
     return None
 
 
@@ -837,6 +854,9 @@ def text_numbers(s: pd.Series) -> TextNumbers:
     text = pd.Series(uniques, dtype=object).astype(str).str.strip()
     parsed = pd.to_numeric(text, errors="coerce").notna().to_numpy()
     formatted = ~parsed & text.str.fullmatch(_FORMATTED).to_numpy(dtype=bool)
+    wide = ~parsed & ~formatted & ~text.map(str.isascii).to_numpy(dtype=bool)
+    if wide.any():  # numbers in full-width characters ('３２．０', as a Chinese input method types them)
+        formatted[wide] = text[wide].map(lambda v: full_width_hint(v) is not None).to_numpy(dtype=bool)
     counts = np.bincount(codes, minlength=len(uniques))
     rows = np.flatnonzero(present)
 
@@ -852,13 +872,30 @@ def text_numbers(s: pd.Series) -> TextNumbers:
                        first_formatted, formatted_example)
 
 
+def full_width_hint(value: Any) -> str | None:
+    """A hint when text that is not a number is one written in full-width characters ('３２', '１．５', '－３', as a
+    Chinese input method types them), naming the number meant; else None."""
+    if not isinstance(value, str) or value.isascii():
+        return None
+    meant = unicodedata.normalize("NFKC", value).strip()
+    if meant == value.strip() or not meant.isascii() or _as_float(meant) is None:
+        return None
+    return (f"{value!r} is written in full-width characters, as a Chinese input method types them: write "
+            f"half-width (ASCII) digits, {meant!r}")
+
+
 def numeric_text_error(t: TextNumbers, file: str | None, column: str, row: int, hint: str) -> DataError:
     """The error for a column `t.problem()` finds fault with, at `row` (from 1) of `file` (see `t.where()`)."""
     example = t.where()[1]
+    wide = full_width_hint(example)
     if t.problem() == "formatted":
-        return DataError(f"{t.formatted} value(s) are numbers written with thousands separators, a percent sign or "
-                         f"a decimal comma, e.g. {example!r}", file=file, column=column, row=row,
-                         hint=f"write plain numbers (20000, 0.37, 0.196); {hint}")
+        how = ("thousands separators, a percent sign or a decimal comma" if wide is None else
+               "full-width digits, thousands separators, a percent sign or a decimal comma")
+        return DataError(f"{t.formatted} value(s) are numbers written with {how}, e.g. {example!r}", file=file,
+                         column=column, row=row,
+                         hint=f"{wide or 'write plain numbers (20000, 0.37, 0.196)'}; {hint}")
+    if wide is not None:
+        hint = f"{wide}; {hint}"
     return DataError(f"{t.present - t.numeric} non-numeric value(s) in a column that is otherwise numeric, "
                      f"e.g. {example!r}", file=file, column=column, row=row,
                      hint=f"fix or blank them (a blank is a missing value); {hint}")
