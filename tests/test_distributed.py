@@ -685,7 +685,10 @@ def test_ctrl_c_on_a_local_cluster_stops_with_exit_130_and_no_tracebacks(tmp_pat
     pd.concat([frame] * 4, ignore_index=True).assign(ID=lambda d: np.arange(len(d))).to_parquet(data)
     proc = subprocess.Popen([sys.executable, "-m", "creditflow", "train", str(data), "--target", UCI_TARGET,
                              "--id", "ID", "--cluster", "local:2", "--no-report", "--out", str(tmp_path / "o")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # a test run started in the background (`pytest &`) has SIGINT ignored, which the
+                            # child would inherit: give it the default disposition, as a terminal's command has
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # the first progress line comes once the cluster is up
