@@ -21,6 +21,20 @@ def test_field_dictionary_from_xlsx_with_title_row_and_from_csv():
     assert xlsx.label("x_002") == "x_002 (年龄)"
 
 
+def test_a_merged_logic_cell_explains_every_variable_of_its_block():
+    """字段解释.xlsx merges one business-logic cell over the block of variables it explains (D38:D44: "各类银行划分见
+    参数表" for the bank-card counts); it was read for the block's first variable only."""
+    from openpyxl import load_workbook
+
+    ws = load_workbook(YINLIAN_DICT)["字段解释"]
+    block = next(r for r in ws.merged_cells.ranges if str(r) == "D38:D44")
+    names = [ws.cell(row, 2).value for row in range(block.min_row, block.max_row + 1)]
+    xlsx = read_dictionary(YINLIAN_DICT)
+    assert len(names) == 7 and all(xlsx.logic.get(v, "").startswith("各类银行划分见参数表") for v in names), names
+    assert xlsx.logic.get("x_001") == "0-男，1-女"  # an unmerged cell is its own row's only
+    assert xlsx.meanings == read_dictionary(SHARED_DATA / "yinlian" / "field_dictionary.csv").meanings
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
 def test_csv_encodings_read_the_same(tmp_path, encoding):
     frame = pd.read_csv(YINLIAN).head(200)
