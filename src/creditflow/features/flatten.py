@@ -490,13 +490,14 @@ _NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[\n")
 
 
 def _arrow_columns(text: str, options: FlattenOptions) -> tuple[dict[str, Any], Sequence[int]] | None:
-    """JSON lines of objects and values (no lists) read by Arrow's C++ JSON reader, as ``{column: Arrow column}``
-    in the order the record walk (`flatten_profiles`) gives them and the line of each record, or None where only the walk gives the right
-    table or the right error: lists, a key twice, a field of two shapes or two types, keys holding the separator,
-    fields first seen after the first record (the walk orders columns by first sight), whole numbers beyond 2**53
-    (Arrow reads those beyond int64 as floats), escaped surrogates, lone CR line ends, very wide or deep records,
-    lines that are not one object each (Arrow reads an object over lines, and two on one line), ``-NaN``.
-    The walk holds every record as Python objects: 2.8 GB and 42 s for 1,020,000 uci profiles."""
+    """JSON lines read by Arrow's C++ JSON reader, as ``{column: Arrow column}`` in the order the record walk
+    (`flatten_profiles`) gives them and the line of each record (`_ArrowFlat`), or None where only the walk gives the
+    right table or the right error: a key twice, a field of two shapes or two types, keys holding the separator,
+    whole numbers beyond 2**53 outside lists (Arrow reads those beyond int64 as floats), fractions, dates, lists or
+    lists of lists inside lists, escaped surrogates, lone CR line ends, very wide or deep records, lines that are not
+    one object each (Arrow reads an object over lines, and two on one line), ``-NaN``, a key first given as null
+    after the first record or in a list's objects where more than `_PARSE_BUDGET` lines would settle it.
+    The walk holds every record as Python objects: 2.8 GB and 42 s for 1,020,000 uci profiles (without lists)."""
     import pyarrow as pa
     import pyarrow.json as pa_json
 
@@ -620,7 +621,7 @@ class _ArrowFlat:
         self.pending: dict[str, tuple[np.ndarray, int]] = {}  # column -> rows that may hold it as null, first sure row
         self.bare: dict[str, tuple[np.ndarray, bool]] = {}  # an object in list items given as null: rows, has leaves
         self.nodes: set[str] = set()  # objects and lists outside lists: null gives a bare column the walk drops
-        self._newlines: np.ndarray | None = None
+        self._breaks: list[int] = []  # offsets of the first line breaks of `data`
         self._keys: dict[int, list[str]] = {}
         self._parsed = 0
 
@@ -785,12 +786,13 @@ class _ArrowFlat:
     # -- lines ---------------------------------------------------------------------------------------------------
 
     def line_bytes(self, row: int) -> bytes:
-        if self._newlines is None:
-            self._newlines = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10)
-        k = self.lines[row] - 1  # the file's line, from 0
-        start = 0 if k == 0 else int(self._newlines[k - 1]) + 1
-        end = int(self._newlines[k]) if k < len(self._newlines) else len(self.data)
-        return self.data[start:end]
+        k = self.lines[row] - 1  # the file's line, from 0; the line breaks found as far as needed (usually few)
+        breaks, data = self._breaks, self.data
+        while len(breaks) <= k and (not breaks or breaks[-1] < len(data)):
+            at = data.find(b"\n", breaks[-1] + 1 if breaks else 0)
+            breaks.append(len(data) if at < 0 else at)
+        start = 0 if k == 0 else breaks[k - 1] + 1
+        return data[start:breaks[k] if k < len(breaks) else len(data)]
 
     def keys(self, row: int) -> list[str]:
         """The walk's columns of one record, in its order."""
