@@ -13,7 +13,13 @@ The file is the real uci_taiwan ``profiles.jsonl`` repeated ``--copies`` times w
 
 The three tables must hold the same values (the column names differ: pandas joins keys with ``.``).
 
+``--lists`` adds to each profile a list of values (``phones``: 0-3 numbers as text, some null) and a list of objects
+(``loans``: 0-5 of ``{amount, term, status}``, whole numbers, some keys null or absent, some items null), drawn with a
+fixed seed; pandas is then left out (``json_normalize`` keeps lists as cells), and the two creditflow readings must
+give the same values.
+
     .venv/bin/python benchmarks/bench_profiles.py                 # 34 copies, writes results/profiles.json
+    .venv/bin/python benchmarks/bench_profiles.py --lists         # writes results/profiles_lists.json
     .venv/bin/python benchmarks/bench_profiles.py --copies 5 --no-write
 """
 
@@ -25,6 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import random
 import resource
 import sys
 import tempfile
@@ -36,17 +43,37 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT.parent / "shared" / "data" / "uci_taiwan" / "profiles.jsonl"
-RESULTS = ROOT / "benchmarks" / "results" / "profiles.json"
+RESULTS = ROOT / "benchmarks" / "results"
 
 
-def synthesise(copies: int, path: Path) -> int:
-    """Write `copies` of the real profiles with client ids shifted by 100,000 per copy; return the line count."""
+def _lists(rng: random.Random) -> dict:
+    """A phone list and a loan list of one profile."""
+    phones = [None if rng.random() < 0.05 else str(rng.randrange(13_000_000_000, 19_000_000_000))
+              for _ in range(rng.randrange(4))]
+    loans = []
+    for _ in range(rng.randrange(6)):
+        if rng.random() < 0.05:
+            loans.append(None)
+            continue
+        loan = {"amount": rng.randrange(1_000, 200_000), "term": rng.choice([6, 12, 24, 36, None]),
+                "status": rng.choice(["current", "closed", "overdue"])}
+        if rng.random() < 0.1:
+            del loan["status"]
+        loans.append(loan)
+    return {"phones": phones, "loans": loans}
+
+
+def synthesise(copies: int, path: Path, lists: bool = False) -> int:
+    """Write `copies` of the real profiles with client ids shifted by 100,000 per copy (with `lists`, each with
+    a phone and a loan list); return the line count."""
     records = [json.loads(line) for line in PROFILES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng = random.Random(20261207)
     n = 0
     with open(path, "w", encoding="utf-8") as out:
         for k in range(copies):
             for record in records:
-                out.write(json.dumps({**record, "client_id": record["client_id"] + 100_000 * k}) + "\n")
+                extra = _lists(rng) if lists else {}
+                out.write(json.dumps({**record, "client_id": record["client_id"] + 100_000 * k, **extra}) + "\n")
                 n += 1
     return n
 
@@ -81,13 +108,16 @@ def _child(reader: str, path: str, queue: mp.Queue) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=34)
-    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/profiles.json")
+    parser.add_argument("--lists", action="store_true", help="profiles with a list of values and a list of objects")
+    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/profiles*.json")
     args = parser.parse_args()
+    results = RESULTS / ("profiles_lists.json" if args.lists else "profiles.json")
     from importlib.metadata import version
 
     result: dict = {
         "benchmark": "nested JSON-lines profiles -> flat columns: creditflow (Arrow, record walk) vs pandas json_normalize",
-        "command": "python benchmarks/bench_profiles.py" + ("" if args.copies == 34 else f" --copies {args.copies}"),
+        "command": "python benchmarks/bench_profiles.py" + ("" if args.copies == 34 else f" --copies {args.copies}")
+                   + (" --lists" if args.lists else ""),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
@@ -96,11 +126,11 @@ def main() -> None:
     ctx = mp.get_context("spawn")  # a fresh process per reader: its own peak memory
     with tempfile.TemporaryDirectory(prefix="cf_bench_profiles_") as tmp:
         path = Path(tmp) / "profiles.jsonl"
-        result["profiles"] = synthesise(args.copies, path)
+        result["profiles"] = synthesise(args.copies, path, args.lists)
         result["file_mb"] = round(path.stat().st_size / 1e6, 1)
         print(f"{result['profiles']:,} profiles, {result['file_mb']} MB", flush=True)
         runs = []
-        for reader in ("creditflow", "creditflow (record walk)", "pandas"):
+        for reader in ("creditflow", "creditflow (record walk)") + (() if args.lists else ("pandas",)):
             queue: mp.Queue = ctx.Queue()
             child = ctx.Process(target=_child, args=(reader, str(path), queue))
             child.start()
@@ -113,8 +143,8 @@ def main() -> None:
     if not result["same_values"]:
         sys.exit("the readers' tables differ")
     if not args.no_write:
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {RESULTS}")
+        results.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {results}")
 
 
 if __name__ == "__main__":

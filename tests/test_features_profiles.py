@@ -440,6 +440,36 @@ FAST_PATH_CASES = {
     "-NaN": ['{"id": 1, "v": 1.5}', '{"id": 2, "v": -NaN}'],
     "-NaN first": ['{"id": 1, "v": -NaN}', '{"id": 2, "v": 1.5}'],
     "nested 20,000 deep": ['{"id": 1, "a": ' + "[" * 20_000 + "1" + "]" * 20_000 + "}"],
+    "an empty object beside null": ['{"id": 1, "e": {}}', '{"id": 2, "e": null}'],
+    "lists of values: lengths, nulls, empty": [
+        '{"id": 1, "phones": ["138", "139"], "n": [1, 2, 3], "b": [true, null, false], "z": [null]}',
+        '{"id": 2, "phones": [], "n": null, "b": [null], "z": []}', '{"id": 3, "phones": null, "n": [5], "b": []}',
+        '{"id": 4, "phones": ["1|2", null, "上海"], "n": [-7, null], "b": [false], "z": [null, null]}'],
+    "lists of objects: lengths, nulls, nested objects": [
+        '{"id": 1, "loans": [{"amount": 100, "term": 12, "s": "ok", "d": {"x": 1}, "ok": true}]}',
+        '{"id": 2, "loans": []}', '{"id": 3, "loans": null}',
+        '{"id": 4, "loans": [{"amount": 5, "term": null, "s": "late"}, null, {"amount": -3, "term": 6, "d": null}, '
+        '{"amount": 7, "term": 24, "s": null, "d": {"x": 2}, "ok": false}, {"amount": 1}]}', '{"id": 5}',
+        '{"id": 6, "loans": [null]}'],
+    "a list object's key null before its first value": [
+        '{"id": 1, "loans": [{"a": 1}]}', '{"id": 2, "loans": [{"a": 2, "note": null}]}',
+        '{"id": 3, "loans": [{"a": 3}, {"a": 4, "note": "x"}]}', '{"id": 4, "loans": [{"a": 1, "z": null}]}',
+        '{"id": 5, "loans": [{"a": 1}, {"a": 2}, {"a": 3, "zz": null}]}'],
+    "lists in an object, null in the first record": ['{"id": 1, "a": {"tags": null, "k": 1}, "p": null}',
+                                                     '{"id": 2, "a": {"tags": ["x"], "k": 2}, "p": [{"q": 1}]}',
+                                                     '{"id": 3, "a": null, "p": []}'],
+    "lists of objects all empty": ['{"id": 1, "o": []}', '{"id": 2, "o": [null]}', '{"id": 3, "o": [{}, {}]}'],
+    "whole numbers beyond 2**53 in lists": ['{"id": 1, "n": [9007199254740993, 1], "o": [{"v": 9007199254740993}]}',
+                                            '{"id": 2, "n": [], "o": [{"v": 2}, {"v": -9007199254740993}]}'],
+    "fractions in a list": ['{"id": 1, "n": [1, 2.5], "o": [{"v": 1.0}]}'],
+    "a list of lists": ['{"id": 1, "n": [[1], [2]]}'],
+    "a list inside a list's objects": ['{"id": 1, "o": [{"n": [1]}]}'],
+    "numbers and text in a list's objects": ['{"id": 1, "o": [{"a": 1}, {"a": "x"}]}'],
+    "numbers and true/false in a list's objects": ['{"id": 1, "o": [{"a": 1}]}', '{"id": 2, "o": [{"a": true}]}'],
+    "digit keys in a list's objects": ['{"id": 1, "o": [{"1": 5, "sum": 1}, {"sum": 2}]}'],
+    "a list object's object null, never given": ['{"id": 1, "o": [{"a": {"b": 1}}]}',
+                                                 '{"id": 2, "o": [{"x": 1}, {"a": null}]}'],
+    "a list's objects and values": ['{"id": 1, "o": [{"a": 1}, 5]}'],
 }
 
 
@@ -457,7 +487,11 @@ def _read(path, walk_only: bool, monkeypatch):
 
 ARROW_READS = {"keys reordered, nulls, a parent null", "whole numbers with gaps and beside fractions",
                "whole numbers beyond 2**53", "text, Chinese keys, separators in strings", "empty objects and all missing",
-               "true/false with gaps", "blank lines and CRLF, no error", "NaN alone"}
+               "true/false with gaps", "blank lines and CRLF, no error", "NaN alone", "lists",
+               "lists of values: lengths, nulls, empty", "lists of objects: lengths, nulls, nested objects",
+               "a list object's key null before its first value", "lists in an object, null in the first record",
+               "lists of objects all empty", "whole numbers beyond 2**53 in lists",
+               "a list object's object null, never given", "a field seen first later"}
 
 
 @pytest.mark.parametrize("case", list(FAST_PATH_CASES))
@@ -505,3 +539,74 @@ def test_arrow_reads_the_real_profiles_as_the_walk_does(monkeypatch):
     path = SHARED_DATA / "uci_taiwan" / "profiles.jsonl"
     assert _arrow_columns(path.read_text(encoding="utf-8"), Options()) is not None  # the fast path is taken
     pd.testing.assert_frame_equal(_read(path, False, monkeypatch), _read(path, True, monkeypatch), check_exact=True)
+
+
+def _random_profiles(rng, rows: int) -> list[str]:
+    """JSON lines of profiles with lists of values and of objects: lengths 0-5, missing and null keys, null items,
+    objects inside the lists' objects, whole numbers up to beyond 2**53, text with '|', true/false."""
+    import json
+
+    def maybe(value, p_absent=0.1, p_null=0.1):
+        u = rng.random()
+        return "<absent>" if u < p_absent else (None if u < p_absent + p_null else value)
+
+    def number():
+        return int(rng.choice([rng.integers(-5, 50), rng.integers(-2**62, 2**62)], p=[0.97, 0.03]))
+
+    def loan():
+        fields = {"amount": maybe(number()), "term": maybe(int(rng.integers(1, 36)), 0.3, 0.2),
+                  "status": maybe(str(rng.choice(["ok", "late", "a|b", "上海"]))), "open": maybe(bool(rng.random() < .5)),
+                  "meta": maybe({k: v for k, v in {"score": maybe(number()), "src": maybe("x")}.items()
+                                 if v != "<absent>"}, 0.3, 0.3), "note": maybe(None, 0.9, 0.1)}
+        return {k: v for k, v in fields.items() if v != "<absent>"}
+
+    out = []
+    for i in range(rows):
+        record = {"id": i, "age": int(rng.integers(18, 80)),
+                  "phones": maybe([maybe(str(rng.integers(100, 999)), 0, 0.1) for _ in range(rng.integers(0, 4))]),
+                  "scores": maybe([number() for _ in range(rng.integers(0, 3))]),
+                  "flags": maybe([bool(rng.random() < .5) for _ in range(rng.integers(0, 3))]),
+                  "loans": maybe([loan() if rng.random() < 0.9 else None for _ in range(rng.integers(0, 6))]),
+                  "job": maybe({k: v for k, v in {"tags": maybe(["a", "b"][: int(rng.integers(0, 3))]),
+                                                  "years": maybe(3)}.items() if v != "<absent>"}, 0, 0.1)}
+        out.append(json.dumps({k: v for k, v in record.items() if v != "<absent>"}, ensure_ascii=False))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_arrow_reading_of_random_profiles_with_lists_gives_the_walks_table(tmp_path, monkeypatch, seed):
+    """Random files with lists, whichever reading they take, give the walk's table exactly (columns, order,
+    dtypes, values, lines); small files have fields first seen later, larger ones mostly take the fast path."""
+    from creditflow.features.flatten import _arrow_columns
+
+    rng = np.random.default_rng(seed)
+    path = tmp_path / "p.jsonl"
+    lines = _random_profiles(rng, [3, 20, 200, 2000][seed % 4])
+    if seed % 3 == 0:
+        lines.insert(1, "")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fast, walk = _read(path, False, monkeypatch), _read(path, True, monkeypatch)
+    if isinstance(walk, DataError):
+        assert isinstance(fast, DataError) and str(fast) == str(walk)
+        return
+    pd.testing.assert_frame_equal(fast, walk, check_exact=True)
+    assert [str(t) for t in fast.dtypes] == [str(t) for t in walk.dtypes]
+    lines_of = lambda f: None if "creditflow.profile_lines" not in f.attrs else f.attrs["creditflow.profile_lines"].lines.tolist()  # noqa: E731
+    assert lines_of(fast) == lines_of(walk)
+    if len(lines) >= 2000:
+        assert _arrow_columns(path.read_text(encoding="utf-8"), FlattenOptions()) is not None
+
+
+def test_profiles_with_lists_take_the_arrow_reading(tmp_path, monkeypatch):
+    """A file with lists of values and of objects is read by Arrow (not silently walked), giving the walk's table."""
+    from creditflow.features import flatten
+
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(_random_profiles(np.random.default_rng(7), 3000)) + "\n", encoding="utf-8")
+    walked = _read(path, True, monkeypatch)
+    with monkeypatch.context() as m:
+        m.setattr(flatten, "flatten_profiles", lambda *a, **k: pytest.fail("the profiles were walked"))
+        fast = read_profiles(path)
+    assert {"loans__count", "loans__0__amount", "loans__amount__sum", "loans__meta__score__max", "phones__joined",
+            "job__tags__first"} <= set(fast.columns)
+    pd.testing.assert_frame_equal(fast, walked, check_exact=True)

@@ -490,13 +490,14 @@ _NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[\n")
 
 
 def _arrow_columns(text: str, options: FlattenOptions) -> tuple[dict[str, Any], Sequence[int]] | None:
-    """JSON lines of objects and values (no lists) read by Arrow's C++ JSON reader, as ``{column: Arrow column}``
-    in the order the record walk (`flatten_profiles`) gives them and the line of each record, or None where only the walk gives the right
-    table or the right error: lists, a key twice, a field of two shapes or two types, keys holding the separator,
-    fields first seen after the first record (the walk orders columns by first sight), whole numbers beyond 2**53
-    (Arrow reads those beyond int64 as floats), escaped surrogates, lone CR line ends, very wide or deep records,
-    lines that are not one object each (Arrow reads an object over lines, and two on one line), ``-NaN``.
-    The walk holds every record as Python objects: 2.8 GB and 42 s for 1,020,000 uci profiles."""
+    """JSON lines read by Arrow's C++ JSON reader, as ``{column: Arrow column}`` in the order the record walk
+    (`flatten_profiles`) gives them and the line of each record (`_ArrowFlat`), or None where only the walk gives the
+    right table or the right error: a key twice, a field of two shapes or two types, keys holding the separator,
+    whole numbers beyond 2**53 outside lists (Arrow reads those beyond int64 as floats), fractions, dates, lists or
+    lists of lists inside lists, escaped surrogates, lone CR line ends, very wide or deep records, lines that are not
+    one object each (Arrow reads an object over lines, and two on one line), ``-NaN``, a key first given as null
+    after the first record or in a list's objects where more than `_PARSE_BUDGET` lines would settle it.
+    The walk holds every record as Python objects: 2.8 GB and 42 s for 1,020,000 uci profiles (without lists)."""
     import pyarrow as pa
     import pyarrow.json as pa_json
 
@@ -513,50 +514,355 @@ def _arrow_columns(text: str, options: FlattenOptions) -> tuple[dict[str, Any], 
         return None
     try:
         table = pa_json.read_json(pa.py_buffer(data))
+        if not _lists_sound(table):
+            # Arrow 26 reads a list whose first items are null, before their type is known, with fewer items than
+            # its offsets count (checked: an invalid array); read again with the types known from the start
+            table = pa_json.read_json(pa.py_buffer(data), parse_options=pa_json.ParseOptions(explicit_schema=table.schema))
+            if not _lists_sound(table):
+                return None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     lines = _record_lines(text, table.num_rows)
     if lines is None:
         return None
-    columns: dict[str, pa.ChunkedArray] = {}
+    try:
+        return _ArrowFlat(table, options, data, lines).columns()
+    except (_NoFastPath, pa.ArrowException):
+        return None
 
-    def walk(name: str, column: pa.ChunkedArray, depth: int) -> bool:
+
+def _has_list(kind: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(kind):
+        return any(_has_list(kind.field(i).type) for i in range(kind.num_fields))
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind)
+
+
+def _lists_sound(table: Any) -> bool:
+    """Whether every list is a valid Arrow array (offsets within its items ...); of a list of nulls only, whose
+    items are never read (only which lists are null), Arrow may give fewer items than the offsets count."""
+    import pyarrow as pa
+
+    def sound(array: Any) -> None:
+        kind = array.type
+        if pa.types.is_struct(kind):
+            for i in range(kind.num_fields):
+                if _has_list(kind.field(i).type):
+                    sound(array.field(i))
+        elif not pa.types.is_null(kind.value_type):
+            array.validate(full=True)
+
+    try:
+        for column in table.columns:
+            if _has_list(column.type):
+                for chunk in column.chunks:
+                    sound(chunk)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+class _NoFastPath(Exception):
+    """Only the record walk gives this file's table (or its error)."""
+
+
+_PARSE_BUDGET = 10_000  # lines parsed to settle whether a missing key was absent or null (else: the walk)
+
+
+def _scalar_kind(kind: Any) -> str | None:
+    import pyarrow as pa
+
+    if pa.types.is_string(kind):
+        return "string"
+    if pa.types.is_int64(kind):
+        return "int64"
+    if pa.types.is_boolean(kind):
+        return "bool"
+    if pa.types.is_null(kind):
+        return "null"
+    return None
+
+
+def _has_leaves(kind: Any) -> bool:
+    """Whether a field of this Arrow type gives a column somewhere (an object with no keys gives none)."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(kind):
+        return any(_has_leaves(kind.field(i).type) for i in range(kind.num_fields))
+    return True
+
+
+def _valid(array: Any) -> np.ndarray:
+    """Where an Arrow array (or chunked array) is not null."""
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        return np.concatenate([_valid(chunk) for chunk in array.chunks] or [np.zeros(0, dtype=bool)])
+    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class _ArrowFlat:
+    """The walk's table from an Arrow table of JSON lines, lists included, or `_NoFastPath`.
+
+    Every column gets the first row where the walk's record holds its key: objects and values outside lists must
+    all be in the first record (the walk orders columns by first sight); a list's columns are in the rows where
+    the list is (``__count``, and ``__first``/``__joined`` of lists of values), where it has an i-th object
+    (``__i__field``), where some object has a number (``__sum/__min/__max``). Arrow reads an absent key and
+    ``null`` alike, so where an object in a list lacks a value, that line is parsed (few, else the walk) to see
+    whether the key was there. The walk's order is then the first sight over those first rows, each flattened
+    by the walk itself (`flatten_record`), which also checks the model: any difference falls back to the walk."""
+
+    def __init__(self, table: Any, options: FlattenOptions, data: bytes, lines: Sequence[int]) -> None:
+        self.table, self.options, self.data, self.lines = table, options, data, lines
+        self.n = table.num_rows
+        self.arrays: dict[str, Any] = {}  # column -> Arrow array, in no particular order
+        self.first: dict[str, int] = {}  # column -> first row holding it (n: none)
+        self.pending: dict[str, tuple[np.ndarray, int]] = {}  # column -> rows that may hold it as null, first sure row
+        self.bare: dict[str, tuple[np.ndarray, bool]] = {}  # an object in list items given as null: rows, has leaves
+        self.nodes: set[str] = set()  # objects and lists outside lists: null gives a bare column the walk drops
+        self._breaks: list[int] = []  # offsets of the first line breaks of `data`
+        self._keys: dict[int, list[str]] = {}
+        self._parsed = 0
+
+    # -- columns -------------------------------------------------------------------------------------------------
+
+    def add(self, name: str, array: Any, sure: np.ndarray, maybe: np.ndarray | None = None) -> None:
+        """A column, the rows sure to hold its key (a value, a list's count ...) and those that may (as null)."""
+        if name in self.arrays or name in self.bare or name in self.nodes:
+            raise _NoFastPath  # two fields flatten to one name: the walk refuses it or merges them
+        self.arrays[name] = array
+        first = int(np.argmax(sure)) if sure.any() else self.n
+        self.first[name] = first
+        if maybe is not None and maybe[:first].any():
+            self.pending[name] = (maybe, first)
+
+    def walk(self, name: str, column: Any, depth: int, present: np.ndarray) -> None:
+        """The columns of a field outside lists; `present`: the rows where its parent object is."""
+        import pyarrow as pa
+
         kind = column.type
         if pa.types.is_struct(kind):
-            if depth >= MAX_DEPTH:
-                return False
+            if depth >= MAX_DEPTH - 2:
+                raise _NoFastPath
+            if not _has_leaves(kind) and column.null_count:
+                raise _NoFastPath  # "e": {} beside "e": null: the walk keeps a bare column e
+            if name:
+                self.nodes.add(name)
             children = [chunk.flatten() for chunk in column.chunks]  # each child with its parent's nulls
+            there = _valid(column)
             for i in range(kind.num_fields):
                 key = kind.field(i).name
+                if not key or SEP in key:
+                    raise _NoFastPath
                 child = pa.chunked_array([c[i] for c in children], kind.field(i).type)
-                if not key or SEP in key or not walk(f"{name}{SEP}{key}" if name else key, child, depth + 1):
-                    return False
-            return True
+                self.walk(f"{name}{SEP}{key}" if name else key, child, depth + 1, there)
+            return
+        if pa.types.is_list(kind):
+            if depth >= MAX_DEPTH - 4:
+                raise _NoFastPath
+            self.nodes.add(name)
+            if pa.types.is_null(kind.value_type):  # only nulls: Arrow's item array may be short of its offsets
+                self.null_list(name, np.concatenate([_valid(chunk) for chunk in column.chunks]))
+            else:
+                self.list_columns(name, column.chunk(0) if column.num_chunks == 1 else column.combine_chunks(), depth)
+            return
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_string(kind)
                 or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
-            return False
-        if name in columns or len(columns) >= options.max_columns:
-            return False
+            raise _NoFastPath
         if pa.types.is_floating(kind):
             import pyarrow.compute as pc
 
             big = pc.max(pc.abs(pc.fill_null(column, 0.0)))
             if big.is_valid and not big.as_py() < _EXACT:  # 2**53 + 1 reads as 2**53; NaN falls back too
-                return False
-        columns[name] = column
-        return True
+                raise _NoFastPath
+        there = _valid(column)
+        self.add(name, column, there, present & ~there)
 
-    if any(SEP in name or not name for name in table.column_names):
-        return None
-    if not all(walk(name, table.column(name), 0) for name in table.column_names) or not columns:
-        return None
-    first = text.lstrip().split("\n", 1)[0]  # the walk orders columns by first sight: all in the first record
-    try:
-        if list(columns) != list(flatten_record(json.loads(first), options)):
-            return None
-    except (ValueError, DataError, RecursionError):  # e.g. a BOM left by --encoding utf-8: Arrow skips it
-        return None
-    return columns, lines
+    def null_list(self, p: str, valid: np.ndarray) -> None:
+        """A list whose items are all missing, in every record: a list of values of no values."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = self.n
+        self.add(p + SEP + "count", pa.array(np.zeros(n, dtype=np.int64), mask=~valid), valid)
+        self.add(p + SEP + "first", pa.nulls(n), valid)
+        self.add(p + SEP + "joined", pc.if_else(pa.array(valid), "", pa.scalar(None, pa.string())), valid)
+
+    def list_columns(self, p: str, arr: Any, depth: int) -> None:
+        """The columns of the list at `p` (outside other lists): its items are values or objects without lists."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n, sep = self.n, SEP
+        valid = _valid(arr)
+        flat = pc.list_flatten(arr)
+        rows_of = np.asarray(pc.list_parent_indices(arr).to_numpy(zero_copy_only=False), dtype=np.int64)
+        keep = _valid(flat)
+        items = flat.filter(pa.array(keep))  # the non-missing items, row by row
+        rows_of = rows_of[keep]
+        counts = np.bincount(rows_of, minlength=n).astype(np.int64)
+        starts = np.cumsum(counts) - counts
+        self.add(p + sep + "count", pa.array(counts, mask=~valid), valid)
+        value = arr.type.value_type
+        if not pa.types.is_struct(value):
+            kind = _scalar_kind(value)
+            if kind is None:
+                raise _NoFastPath  # fractions (5 and 5.0 read alike), dates, lists of lists ...
+            some = counts > 0
+            first = items.take(pa.array(np.where(some, starts, 0), mask=~some))
+            text = items if kind == "string" else pc.cast(items, pa.string())
+            offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+            joined = pc.binary_join(pa.ListArray.from_arrays(offsets, text, mask=pa.array(~valid)), JOIN)
+            self.add(p + sep + "first", first, valid)
+            self.add(p + sep + "joined", joined, valid)
+            return
+        # a list of objects; one whose items are all missing (or empty) is a list of values to the walk
+        empty = valid & (counts == 0)
+        if empty.any():
+            self.add(p + sep + "first", pa.nulls(n), empty)
+            self.add(p + sep + "joined", pc.if_else(pa.array(empty), "", pa.scalar(None, pa.string())), empty)
+        leaves: list[tuple[str, Any, np.ndarray, np.ndarray]] = []  # key in the item, values, parent present, present
+        objects: list[tuple[str, np.ndarray, np.ndarray, bool]] = []
+
+        def fields(array: Any, prefix: str, present: np.ndarray, level: int) -> None:
+            if level >= MAX_DEPTH - 4:
+                raise _NoFastPath
+            kind = array.type
+            children = array.flatten()  # each with its parent's nulls
+            for i in range(kind.num_fields):
+                key = kind.field(i).name
+                if not key or SEP in key:
+                    raise _NoFastPath
+                child, name = children[i], f"{prefix}{SEP}{key}" if prefix else key
+                there = _valid(child)
+                if pa.types.is_struct(child.type):
+                    if not _has_leaves(child.type) and (present & ~there).any():
+                        raise _NoFastPath
+                    objects.append((name, present, there, _has_leaves(child.type)))
+                    fields(child, name, there, level + 1)
+                elif _scalar_kind(child.type) is not None:
+                    leaves.append((name, child, present, there))
+                else:
+                    raise _NoFastPath
+
+        fields(items, "", np.ones(len(items), dtype=bool), depth + 2)
+        for i in range(self.options.list_items):
+            has = counts > i
+            at = starts[has] + i
+            take = pa.array(np.where(has, starts + i, 0), mask=~has)
+            for key, values, present, there in leaves:
+                sure = np.zeros(n, dtype=bool)
+                maybe = np.zeros(n, dtype=bool)
+                sure[has] = there[at]
+                maybe[has] = present[at] & ~there[at]
+                self.add(f"{p}{sep}{i}{sep}{key}", values.take(take), sure, maybe)
+            for key, present, there, with_leaves in objects:
+                maybe = np.zeros(n, dtype=bool)
+                maybe[has] = present[at] & ~there[at]
+                name = f"{p}{sep}{i}{sep}{key}"
+                if name in self.arrays or name in self.bare:
+                    raise _NoFastPath
+                self.bare[name] = (maybe, with_leaves)
+        for key, values, _, there in leaves:
+            if not pa.types.is_int64(values.type):
+                continue  # text, true/false: no sum, min, max
+            numbers = np.asarray(values.fill_null(0).to_numpy(), dtype=np.int64)[there]
+            rows = rows_of[there]
+            per_row = np.bincount(rows, minlength=n)
+            some = per_row > 0
+            if not some.any():
+                continue
+            at = (np.cumsum(per_row) - per_row)[some]
+            sums = np.add.reduceat(numbers, at).astype(np.float64)  # float(sum(...)): the whole sum, rounded once
+            for j in np.flatnonzero(np.add.reduceat(np.abs(numbers.astype(np.float64)), at) >= 2.0**62):
+                sums[j] = float(sum(int(v) for v in numbers[at[j]:at[j] + per_row[some][j]]))  # int64 could wrap
+            for agg, column in (("sum", sums), ("min", np.minimum.reduceat(numbers, at)),
+                                ("max", np.maximum.reduceat(numbers, at))):
+                out = np.zeros(n, dtype=column.dtype)
+                out[some] = column
+                self.add(f"{p}{sep}{key}{sep}{agg}", pa.array(out, mask=~some), some)
+
+    # -- lines ---------------------------------------------------------------------------------------------------
+
+    def line_bytes(self, row: int) -> bytes:
+        k = self.lines[row] - 1  # the file's line, from 0; the line breaks found as far as needed (usually few)
+        breaks, data = self._breaks, self.data
+        while len(breaks) <= k and (not breaks or breaks[-1] < len(data)):
+            at = data.find(b"\n", breaks[-1] + 1 if breaks else 0)
+            breaks.append(len(data) if at < 0 else at)
+        start = 0 if k == 0 else breaks[k - 1] + 1
+        return data[start:breaks[k] if k < len(breaks) else len(data)]
+
+    def keys(self, row: int) -> list[str]:
+        """The walk's columns of one record, in its order."""
+        if row not in self._keys:
+            self._parsed += 1
+            if self._parsed > _PARSE_BUDGET:
+                raise _NoFastPath
+            try:
+                self._keys[row] = list(flatten_record(json.loads(self.line_bytes(row).decode("utf-8")), self.options))
+            except (ValueError, TypeError, AttributeError, DataError, RecursionError):  # e.g. a BOM Arrow skips
+                raise _NoFastPath from None
+        return self._keys[row]
+
+    def holds(self, row: int, name: str) -> bool:
+        """Whether the record of `row` has the key of column `name` (a list object's key, present as null)."""
+        if row not in self._keys:
+            key = name.rsplit(SEP, 1)[-1]
+            line = self.line_bytes(row)
+            if json.dumps(key, ensure_ascii=False).encode() not in line and b"\\" not in line:
+                return False  # the key is not written on the line
+        return name in self.keys(row)
+
+    # -- order ---------------------------------------------------------------------------------------------------
+
+    def columns(self) -> tuple[dict[str, Any], Sequence[int]]:
+        import pyarrow as pa
+
+        for name in self.table.column_names:
+            if not name or SEP in name:
+                raise _NoFastPath
+            self.walk(name, self.table.column(name), 0, np.ones(self.n, dtype=bool))
+        for name, (maybe, first) in self.pending.items():  # a key given as null before its first value?
+            for row in np.flatnonzero(maybe[:first]):
+                if self.holds(int(row), name):
+                    self.first[name] = int(row)
+                    break
+        seen = {c for c, r in self.first.items() if r < self.n}
+        nested = {q for c in seen for q in _prefixes(c)}
+        # an object of a list item given as null: a column of missing values, which the walk drops where it has
+        # nested columns (its own or those of a deeper one it keeps), deepest first
+        for name in sorted(self.bare, key=lambda c: -c.count(SEP)):
+            if name in nested:
+                continue
+            for row in np.flatnonzero(self.bare[name][0]):
+                if self.holds(int(row), name):
+                    self.arrays[name], self.first[name] = pa.nulls(self.n), int(row)
+                    seen.add(name)
+                    nested.update(_prefixes(name))
+                    break
+        if len(seen | self.nodes | set(self.bare)) > self.options.max_columns or not seen:
+            raise _NoFastPath
+        if any(self.first[p + SEP + "count"] >= self.n for p in self.nodes if p + SEP + "count" in self.first):
+            raise _NoFastPath
+        # as the walk: a column of an object or a list (nested columns) that is missing everywhere is dropped
+        dropped = {c for c in seen if c in nested and self.arrays[c].null_count == len(self.arrays[c])}
+        dropped |= set(self.bare) & nested
+        kept = seen - dropped
+        order: list[str] = []
+        added: dict[str, int] = {}
+        for row in sorted({0} | {self.first[c] for c in kept}):
+            for key in self.keys(row):
+                if key not in added:
+                    added[key] = row
+                    order.append(key)
+        for key in order:
+            if key not in kept and not (key in dropped or (key in self.nodes and key in nested)):
+                raise _NoFastPath  # a column the model does not know
+        if any(added.get(c) != self.first[c] for c in kept):
+            raise _NoFastPath
+        return {c: self.arrays[c] for c in order if c in kept}, self.lines
 
 
 def _record_lines(text: str, n: int) -> Sequence[int] | None:
@@ -588,6 +894,8 @@ def _typed_arrow(column: Any, name: str, file: str, lines: Sequence[int] | None)
     import pyarrow.compute as pc
 
     kind = column.type
+    if column.null_count == len(column):  # e.g. a list object's key given as null wherever it is
+        return pd.Series(np.full(len(column), np.nan), dtype="float64")
     exact = pa.types.is_floating(kind)
     if pa.types.is_integer(kind):
         low, high = pc.min_max(column).values()
