@@ -35,6 +35,28 @@ def test_a_merged_logic_cell_explains_every_variable_of_its_block():
     assert xlsx.meanings == read_dictionary(SHARED_DATA / "yinlian" / "field_dictionary.csv").meanings
 
 
+def test_a_variable_merged_over_its_code_rows_joins_their_logic(tmp_path):
+    """A common layout: the variable and meaning cells merged over one row per code (1=男, 2=女, 9=未知). Filling
+    every merged cell made each code row a second explanation of SEX (refused as two logic texts); it is one
+    variable whose logic is the codes joined. A header merged over two rows is not read as a variable."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["变量名", "含义", "取值说明"])
+    ws.append([None, None, None])
+    ws.merge_cells("A1:A2")
+    ws.merge_cells("B1:B2")
+    for row in (["SEX", "性别", "1=男"], [None, None, "2=女"], [None, None, "9=未知"], ["AGE", "年龄", "周岁"]):
+        ws.append(row)
+    ws.merge_cells("A3:A5")
+    ws.merge_cells("B3:B5")
+    wb.save(tmp_path / "d.xlsx")
+    d = read_dictionary(tmp_path / "d.xlsx")
+    assert d.meanings == {"SEX": "性别", "AGE": "年龄"}
+    assert d.logic == {"SEX": "1=男; 2=女; 9=未知", "AGE": "周岁"}
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
 def test_csv_encodings_read_the_same(tmp_path, encoding):
     frame = pd.read_csv(YINLIAN).head(200)

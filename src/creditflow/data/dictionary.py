@@ -138,8 +138,9 @@ def read_dictionary(path: str | Path) -> FieldDictionary:
     """Read a field dictionary from CSV or XLSX with variable and meaning columns.
 
     The header row may sit below a title line (as in 字段解释.xlsx); category cells that
-    span several rows (merged cells) are carried down. In a workbook, the first sheet that has
-    the variable and meaning columns is read.
+    span several rows (merged cells) are carried down, and so is a merged logic cell over the block of variables
+    it explains; a variable's own merged cell over several rows (one a code) joins their logic texts with "; ".
+    In a workbook, the first sheet that has the variable and meaning columns is read.
     """
     from creditflow.data.io import read_raw_cells
 
@@ -153,6 +154,15 @@ def read_dictionary(path: str | Path) -> FieldDictionary:
     lcol = next((i for i, c in enumerate(header) if c in _LOGIC_HEADERS), None)
     ccol = next((i for i, c in enumerate(header) if c in _CATEGORY_HEADERS), None)
     out = FieldDictionary(source=str(path))
+    # merged cells (Excel): one logic text over the block of variables it explains is every row's; a variable's own
+    # cell over several rows (one row per code: 1=男, 2=女 ...) makes those rows its, their logic texts joined
+    merged = [m for m in raw.attrs.get("merged", []) if m[0] > r]
+    if lcol is not None:
+        raw = raw.copy()
+        for r0, r1, c0, c1 in merged:
+            if c0 <= lcol <= c1:
+                raw.iloc[r0 + 1 : r1 + 1, lcol] = raw.iloc[r0, lcol]
+    owner = {row: r0 for r0, r1, c0, c1 in merged if c0 <= vcol <= c1 for row in range(r0 + 1, r1 + 1)}
     category = ""
     first_row: dict[str, int] = {}
     logic_row: dict[str, int] = {}
@@ -160,6 +170,13 @@ def read_dictionary(path: str | Path) -> FieldDictionary:
         var = row.iloc[vcol]
         if ccol is not None and isinstance(row.iloc[ccol], str) and row.iloc[ccol].strip():
             category = row.iloc[ccol].strip()
+        if (r + i) in owner and lcol is not None:  # a further row of a variable's merged cell: more of its logic
+            top = raw.iloc[owner[r + i], vcol]
+            more = row.iloc[lcol]
+            if isinstance(top, str) and top.strip() in out.logic and isinstance(more, str) and more.strip() \
+                    and more.strip() != out.logic[top.strip()]:
+                out.logic[top.strip()] += "; " + more.strip()
+            continue
         if var is None or (isinstance(var, float) and pd.isna(var)) or str(var).strip() == "":
             continue
         name = str(var).strip()

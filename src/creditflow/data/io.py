@@ -538,39 +538,32 @@ def _sniff_separator(text: str) -> str:
         return ","
 
 
-def _fill_merged_cells(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
-    """Give every cell of a merged range its top-left value, in place. A field dictionary (字段解释) often
-    merges one business-logic or category cell over the block of variables it explains; read as it is
-    stored, the text belongs to the block's first row only."""
+def _note_merged_cells(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """Record each sheet's merged ranges in ``frame.attrs["merged"]`` as (first row, last row, first column, last
+    column), from 0 and inclusive, the frame's [0, 0] being A1 (pandas keeps blank leading rows): only the top-left
+    cell of a range holds its value, and a field dictionary decides which columns' ranges explain every row."""
     from openpyxl import load_workbook
 
     wb = load_workbook(path, data_only=True)
     try:
         for ws in wb.worksheets:
             frame = sheets.get(ws.title)
-            if frame is None or frame.empty or not ws.merged_cells.ranges:
-                continue
-            for rng in ws.merged_cells.ranges:  # the frame's cell [0, 0] is A1 (blank leading rows are kept)
-                value = ws.cell(rng.min_row, rng.min_col).value
-                r0, r1, c0, c1 = rng.min_row - 1, rng.max_row - 1, rng.min_col - 1, rng.max_col - 1
-                if value is None:
-                    continue
-                r1, c1 = min(r1, len(frame) - 1), min(c1, frame.shape[1] - 1)
-                if r0 <= r1 and c0 <= c1:
-                    frame.iloc[r0 : r1 + 1, c0 : c1 + 1] = value
+            if frame is not None:
+                frame.attrs["merged"] = [(m.min_row - 1, m.max_row - 1, m.min_col - 1, m.max_col - 1)
+                                         for m in ws.merged_cells.ranges]
     finally:
         wb.close()
 
 
 def read_raw_cells(path: Path) -> dict[str, pd.DataFrame]:
     """All cells of each sheet of an Excel workbook, in order, or of a CSV (one entry, named ''), no header
-    inferred (for dictionaries with title rows)."""
+    inferred (for dictionaries with title rows); a workbook's merged ranges in each frame's ``attrs["merged"]``."""
     _check_exists(path)
     if path.suffix.lower() in EXCEL_SUFFIXES:
         try:
             sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=object)
             if path.suffix.lower() != ".xls":
-                _fill_merged_cells(path, sheets)
+                _note_merged_cells(path, sheets)
             return sheets
         except (ValueError, OSError) as exc:
             raise DataError(f"cannot read: {exc}", file=str(path)) from None
