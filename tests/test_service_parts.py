@@ -437,3 +437,24 @@ def test_the_documented_quick_start_request_is_complete_and_answered_as_shown(tm
     assert doc_answer["probability"] == pytest.approx(shown["probability"], abs=1e-9)
     assert [(r["code"], r["impact"]) for r in doc_answer["reasons"]] == [(r["code"], r["impact"])
                                                                           for r in shown["reasons"]]
+
+
+def test_an_unreadable_keys_file_is_a_keys_error_not_a_crash(tmp_path, monkeypatch):
+    """A keys file that exists but cannot be read (permissions, I/O) raised a bare OSError: a 500 on POST
+    /v1/admin/reload instead of the documented 422, and a stopped supervisor with several workers. (Root reads any
+    file here, so the read itself is made to fail.)"""
+    from pathlib import Path
+
+    from creditflow.service.auth import KeysError, keys_from_file
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("0" * 64 + "\n", encoding="utf-8")
+    assert len(keys_from_file(keys).digests) == 1
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(KeysError, match="cannot read the API keys file: Permission denied") as err:
+        keys_from_file(keys)
+    assert err.value.file == str(keys)

@@ -347,9 +347,9 @@ def _schema_doc(model: Any, data: Dataset) -> dict:
     """The training schema: every model input with its type and training range, for validation at scoring
     (and, where special values were declared, the range of the other values, for the service's notes)."""
     from creditflow.binning.variable import category_keys
-    from creditflow.models.base import numeric_special_values
+    from creditflow.models.base import declared_special_values
 
-    specials = numeric_special_values(model)
+    specials = declared_special_values(model, numeric_only=True)
     fields = []
     for var in model.features_:
         s = data.X[var]

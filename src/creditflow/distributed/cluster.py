@@ -72,7 +72,10 @@ def cluster_client(
             yield spec
         return
     kind, where = parse_cluster(spec)
-    with contextlib.ExitStack() as stack:
+    quieted: dict[str, int] = {}  # the log levels a Ctrl-C lowered, restored once the cluster is closed
+    with contextlib.ExitStack() as outer:
+        outer.callback(_restore_levels, quieted)
+        stack = outer.enter_context(contextlib.ExitStack())
         # the client's own log, restored once it is closed (the callbacks run last-in, first-out)
         client_log = logging.getLogger("distributed.client")
         stack.callback(client_log.setLevel, client_log.level)
@@ -102,7 +105,7 @@ def cluster_client(
         stack.callback(client_log.setLevel, logging.CRITICAL)
         if check_versions:
             check_workers(client)
-        with lost_workers(client), _quiet_on_sigint():
+        with lost_workers(client), _quiet_on_sigint(quieted):
             yield client
 
 
@@ -145,12 +148,30 @@ def _workers_ignore_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
+def _in_gc_callback(frame: Any) -> bool:
+    """Whether the code running at `frame` (or one of its callers) is a garbage-collection callback."""
+    import gc
+
+    codes = {getattr(getattr(cb, "__func__", cb), "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _restore_levels(levels: dict[str, int]) -> None:
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
 @contextlib.contextmanager
-def _quiet_on_sigint() -> Iterator[None]:
+def _quiet_on_sigint(quieted: dict[str, int]) -> Iterator[None]:
     """Ctrl-C during a cluster run stops it with KeyboardInterrupt as usual, but first quiets Dask's and asyncio's
     logs: the client's cancelled gathers are reported as "Task exception was never retrieved" tracebacks (AllExit)
-    while the interrupt unwinds and the client closes, noise for a run stopped on purpose. The logs stay quiet
-    afterwards in this process, which is usually ending."""
+    while the interrupt unwinds and the client closes, noise for a run stopped on purpose. `quieted` receives the
+    levels it lowered, for the caller to restore once the client and cluster are closed."""
+    import _thread
     import signal
     import threading
 
@@ -160,7 +181,13 @@ def _quiet_on_sigint() -> Iterator[None]:
         return
 
     def interrupted(signum: int, frame: Any) -> None:
+        if _in_gc_callback(frame):
+            # raised in a gc callback (Dask's scheduler here registers one), KeyboardInterrupt would be printed as
+            # "Exception ignored in ..." and dropped, and the run would go on: deliver the interrupt again
+            threading.Timer(0.05, _thread.interrupt_main).start()
+            return
         for name in ("distributed", "asyncio", "tornado"):
+            quieted.setdefault(name, logging.getLogger(name).level)
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         raise KeyboardInterrupt
 

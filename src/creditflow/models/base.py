@@ -260,19 +260,13 @@ def warn_recoded(unseen: Mapping[str, int], frame: pd.DataFrame) -> None:
             UnseenCategoryWarning, stacklevel=caller_level())
 
 
-def declared_special_values(model: Any) -> dict[str, list[float]]:
-    """The declared special values of each model input with bins, numeric or number codes declared categorical:
-    scored in their own bins wherever they lie, so the service accepts them outside the training range."""
+def declared_special_values(model: Any, numeric_only: bool = False) -> dict[str, list[float]]:
+    """The declared special values (e.g. -1 for "no record") of each model input with bins: numeric ones and, unless
+    `numeric_only`, number codes declared categorical. They are scored in their own bins wherever they lie, so the
+    service accepts them outside the training range."""
     bins = getattr(getattr(model, "binning_", None), "bins_", None) or {}
     return {var: [float(v) for v in bins[var].special_values] for var in getattr(model, "features_", [])
-            if var in bins and bins[var].special_values}
-
-
-def numeric_special_values(model: Any) -> dict[str, list[float]]:
-    """The declared special values (e.g. -1 for "no record") of each numeric model input with bins."""
-    bins = getattr(getattr(model, "binning_", None), "bins_", None) or {}
-    return {var: [float(v) for v in bins[var].special_values] for var in getattr(model, "features_", [])
-            if var in bins and bins[var].kind == "numeric" and bins[var].special_values}
+            if var in bins and bins[var].special_values and (not numeric_only or bins[var].kind == "numeric")}
 
 
 # ---------------------------------------------------------------- what a fit remembers for its bundle

@@ -93,8 +93,12 @@ def keys_from_file(path: str | Path) -> KeyRing:
     path = Path(path)
     if not path.is_file():
         raise KeysError("no such API keys file", file=str(path))
+    try:
+        content = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:  # permissions, I/O: a reload refused with 422, not a 500 (nor a stopped supervisor)
+        raise KeysError(f"cannot read the API keys file: {exc.strerror or exc}", file=str(path)) from None
     digests = []
-    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+    for i, line in enumerate(content.splitlines(), start=1):
         text = line.split("#", 1)[0].strip().lower()
         if not text:
             continue

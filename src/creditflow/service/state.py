@@ -97,12 +97,12 @@ def note_function(bundle: Bundle) -> Callable[[dict], list[str]]:
     """Notes on inputs the model scores but never saw in training: a category it did not learn (scored as
     unseen) or a number outside the training range (scored in the outermost bin / the trees' edge)."""
     from creditflow.binning.variable import category_key
-    from creditflow.models.base import numeric_special_values, training_categories
+    from creditflow.models.base import declared_special_values, training_categories
 
     model = bundle.model
     features = list(model.features_)
     known = training_categories(model)
-    specials = numeric_special_values(model)
+    specials = declared_special_values(model, numeric_only=True)
     ranges = {}
     for f in (bundle.files.get("schema.json") or {}).get("fields", []):
         # categorical inputs get the unseen-category note instead
