@@ -643,6 +643,10 @@ def test_parameters_that_combine_are_still_taken():
         {"monotone": {"PAY_2": "ascending", "PAY_0": "ascending"}, "shape": {"min_bin_share": 0.1, "max_bins": 5}}
     assert model_params("scorecard", ["binning.monotonic=none", "binning.monotonic.age_in_years=descending"]) == \
         {"binning": {"monotonic": {"*": "none", "age_in_years": "descending"}}}
+    # a whole mapping after an entry it holds as given drops nothing: taken (it was refused as a contradiction)
+    assert model_params("boosted-scorecard", ["monotone.PAY_0=ascending",
+                                              'monotone={"PAY_0": "ascending", "AGE": "descending"}']) == \
+        {"monotone": {"PAY_0": "ascending", "AGE": "descending"}}
 
 
 def test_a_monotone_constraint_that_flattens_a_variable_is_warned(tmp_path):

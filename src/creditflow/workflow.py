@@ -129,7 +129,13 @@ def _refuse_contradiction(given: dict[str, tuple[Any, str]], key: str, value: An
         raise CreditflowError(f"--param {name} is given whole twice, as {given[whole][0]!r} and as {value!r}, the "
                               "second replacing the first: give it once")
     given[whole] = (value, name)
-    earlier = [origin for k, (_, origin) in given.items() if k.startswith(key + "__") and origin != name]
+    # entries given before that the whole value would drop or change (one it holds as given is no contradiction)
+    def kept(k: str, v: Any) -> bool:
+        sub = k[len(key) + 2:].removesuffix("=*")
+        return isinstance(value, Mapping) and sub in value and value[sub] == v
+
+    earlier = [origin for k, (v, origin) in given.items() if k.startswith(key + "__") and origin != name
+               and not kept(k, v)]
     if earlier and key not in nested:
         raise CreditflowError(f"--param {name} is given whole after {earlier[0]}, which it would silently replace: "
                               f"give {name} first and then the entries that change it, or put them in it")

@@ -605,8 +605,8 @@ def _valid(array: Any) -> np.ndarray:
 class _ArrowFlat:
     """The walk's table from an Arrow table of JSON lines, lists included, or `_NoFastPath`.
 
-    Every column gets the first row where the walk's record holds its key: objects and values outside lists must
-    all be in the first record (the walk orders columns by first sight); a list's columns are in the rows where
+    Every column gets the first row where the walk's record holds its key (the walk orders columns by first sight:
+    a key first seen after the first record is placed where it is first seen); a list's columns are in the rows where
     the list is (``__count``, and ``__first``/``__joined`` of lists of values), where it has an i-th object
     (``__i__field``), where some object has a number (``__sum/__min/__max``). Arrow reads an absent key and
     ``null`` alike, so where an object in a list lacks a value, that line is parsed (few, else the walk) to see
