@@ -610,3 +610,27 @@ def test_profiles_with_lists_take_the_arrow_reading(tmp_path, monkeypatch):
     assert {"loans__count", "loans__0__amount", "loans__amount__sum", "loans__meta__score__max", "phones__joined",
             "job__tags__first"} <= set(fast.columns)
     pd.testing.assert_frame_equal(fast, walked, check_exact=True)
+
+
+def test_a_key_first_seen_late_in_a_python_written_chinese_file_keeps_the_arrow_reading(tmp_path, monkeypatch):
+    """Python's json.dumps writes every Chinese character as \\uXXXX: every line held a backslash, so each line before
+    a key's first value was parsed to see whether it held the key as null, and past 10,000 such lines the whole file
+    was walked (review of the lists fast path). Only an escape of one of the key's own characters needs a parse."""
+    import json
+
+    from creditflow.features import flatten
+
+    rows = [{"id": i, "city": ["上海", "北京", "深圳"][i % 3], "tags": ["老客户", "白名单"][: i % 3]}
+            for i in range(12_000)]
+    rows[7_000]["z"] = None  # the walk makes column z here, before its first value
+    rows[-1]["z"] = 5
+    rows[-2]["\u57ce"] = "城"  # a key written escaped, first seen late: found through its escape
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert "\\u4e0a" in path.read_text(encoding="utf-8")
+    walked = _read(path, True, monkeypatch)
+    with monkeypatch.context() as m:
+        m.setattr(flatten, "flatten_profiles", lambda *a, **k: pytest.fail("the profiles were walked"))
+        fast = read_profiles(path)
+    pd.testing.assert_frame_equal(fast, walked, check_exact=True)
+    assert list(fast.columns).index("z") < list(fast.columns).index("城")

@@ -30,6 +30,7 @@ objects nested more than `MAX_LIST_NESTING` deep (each level multiplies the colu
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -563,6 +564,22 @@ def _lists_sound(table: Any) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)
+def _key_escapes(key: str) -> tuple[bytes, ...]:
+    """The JSON escapes that could spell a character of `key` (``\\u0061`` for a, ``\\"`` for a quote ...), hex in
+    lower case (compare with the line in lower case: JSON's hex digits may be of either case)."""
+    short = {'"': b'\\"', "\\": b"\\\\", "/": b"\\/", "\b": b"\\b", "\f": b"\\f", "\n": b"\\n", "\r": b"\\r",
+             "\t": b"\\t"}
+    out: set[bytes] = set()
+    for ch in key:
+        code = ord(ch)
+        units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+        out.update(f"\\u{u:04x}".encode() for u in units)
+        if ch in short:
+            out.add(short[ch])
+    return tuple(sorted(out))
+
+
 class _NoFastPath(Exception):
     """Only the record walk gives this file's table (or its error)."""
 
@@ -811,8 +828,11 @@ class _ArrowFlat:
         if row not in self._keys:
             key = name.rsplit(SEP, 1)[-1]
             line = self.line_bytes(row)
-            if json.dumps(key, ensure_ascii=False).encode() not in line and b"\\" not in line:
-                return False  # the key is not written on the line
+            if json.dumps(key, ensure_ascii=False).encode() not in line and not (
+                    b"\\" in line and any(e in line.lower() for e in _key_escapes(key))):
+                # the key is not written on the line, neither as it is nor with an escape of one of its characters
+                # (Python's json.dumps writes every Chinese character of a value as \uXXXX: such lines need no parse)
+                return False
         return name in self.keys(row)
 
     # -- order ---------------------------------------------------------------------------------------------------
