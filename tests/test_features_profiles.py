@@ -625,12 +625,15 @@ def test_a_key_first_seen_late_in_a_python_written_chinese_file_keeps_the_arrow_
     rows[7_000]["z"] = None  # the walk makes column z here, before its first value
     rows[-1]["z"] = 5
     rows[-2]["\u57ce"] = "城"  # a key written escaped, first seen late: found through its escape
+    rows[3_000]["\u57ce"] = None  # and given as null first, below with its escape's hex in mixed case
+    lines = [json.dumps(r) for r in rows]
+    lines[3_000] = lines[3_000].replace('"\\u57ce": null', '"\\u57Ce": null')
     path = tmp_path / "p.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    assert "\\u4e0a" in path.read_text(encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert "\\u4e0a" in path.read_text(encoding="utf-8") and "\\u57Ce" in lines[3_000]
     walked = _read(path, True, monkeypatch)
     with monkeypatch.context() as m:
         m.setattr(flatten, "flatten_profiles", lambda *a, **k: pytest.fail("the profiles were walked"))
         fast = read_profiles(path)
     pd.testing.assert_frame_equal(fast, walked, check_exact=True)
-    assert list(fast.columns).index("z") < list(fast.columns).index("城")
+    assert list(fast.columns).index("城") < list(fast.columns).index("z")  # 城 first written at row 3,000

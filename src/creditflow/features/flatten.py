@@ -580,6 +580,16 @@ def _key_escapes(key: str) -> tuple[bytes, ...]:
     return tuple(sorted(out))
 
 
+@functools.lru_cache(maxsize=1024)
+def _key_pattern(key: str) -> re.Pattern[bytes]:
+    """Where a line may write `key` as a JSON key: as it is (in quotes), or any escape of one of its characters
+    (hex digits of either case), which can spell it otherwise."""
+    parts = [re.escape(json.dumps(key, ensure_ascii=False).encode())]
+    for e in _key_escapes(key):
+        parts.append(rb"\\u(?i:" + re.escape(e[2:]) + rb")" if e.startswith(b"\\u") else re.escape(e))
+    return re.compile(b"|".join(parts))
+
+
 class _NoFastPath(Exception):
     """Only the record walk gives this file's table (or its error)."""
 
@@ -811,6 +821,25 @@ class _ArrowFlat:
         start = 0 if k == 0 else breaks[k - 1] + 1
         return data[start:breaks[k] if k < len(breaks) else len(data)]
 
+    def rows_spelling(self, name: str, first: int) -> list[int]:
+        """The rows before `first` whose line writes the key of column `name`, as it is or with an escape of one of
+        its characters (`_key_pattern`), in order: the only rows that can hold it. One regular-expression search of
+        the lines before row `first` (a row-by-row look cost about 2 µs a row for each key first seen late)."""
+        if first <= 0:
+            return []
+        self.line_bytes(first - 1)  # the line breaks found as far as that row's line
+        k = self.lines[first - 1] - 1
+        breaks = self._breaks
+        end = breaks[k] if k < len(breaks) else len(self.data)
+        offsets = [m.start() for m in _key_pattern(name.rsplit(SEP, 1)[-1]).finditer(self.data, 0, end)]
+        if not offsets:
+            return []
+        line = np.searchsorted(np.asarray(breaks[: k + 1]), offsets, side="left") + 1  # the file's line, from 1
+        lines = np.asarray(self.lines[:first])
+        rows = np.searchsorted(lines, line)
+        found = (rows < first) & (lines[np.minimum(rows, first - 1)] == line)
+        return sorted({int(r) for r in rows[found]})
+
     def keys(self, row: int) -> list[str]:
         """The walk's columns of one record, in its order."""
         if row not in self._keys:
@@ -845,9 +874,9 @@ class _ArrowFlat:
                 raise _NoFastPath
             self.walk(name, self.table.column(name), 0, np.ones(self.n, dtype=bool))
         for name, (maybe, first) in self.pending.items():  # a key given as null before its first value?
-            for row in np.flatnonzero(maybe[:first]):
-                if self.holds(int(row), name):
-                    self.first[name] = int(row)
+            for row in self.rows_spelling(name, first):
+                if maybe[row] and self.holds(row, name):
+                    self.first[name] = row
                     break
         seen = {c for c, r in self.first.items() if r < self.n}
         nested = {q for c in seen for q in _prefixes(c)}
