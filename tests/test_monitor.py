@@ -806,6 +806,13 @@ def test_text_labels_of_one_outcome_are_read_in_the_training_coding():
         with pytest.raises(DataError, match=f"labels hold only '{only}'"):
             encode_labels(pd.Series([only, only], name="c"), default_bad=trained)
     assert encode_labels(pd.Series(["good"], name="c"), bad="bad").tolist() == [0.0]
+    # a bundle trained on a known pair without --bad keeps no bad value ("bad": null): the known pairs tell
+    # (the docs-as-written trial: all-'good' outcomes of such a german_credit model stopped with "single class")
+    assert encode_labels(goods, default_bad=None)[[0, 1, 3]].tolist() == [0.0, 0.0, 0.0]
+    assert encode_labels(pd.Series(["正常"], name="c")).tolist() == [0.0]
+    assert encode_labels(pd.Series(["逾期", "逾期"], name="c")).tolist() == [1.0, 1.0]
+    with pytest.raises(DataError, match="labels hold only 'paid', which is not one of the known good/bad values"):
+        encode_labels(pd.Series(["paid"], name="c"))
 
 
 def test_a_baseline_whose_grades_are_not_the_models_is_refused(setup, live, tmp_path):

@@ -631,7 +631,11 @@ def test_a_target_in_another_row_order_than_the_table_is_refused(german):
     for call in (lambda: cf.Scorecard().fit(X, reordered), lambda: cf.BinningProcess().fit(X, reordered),
                  lambda: cf.Scorecard().fit(X.sample(frac=1, random_state=0), y),
                  lambda: cf.evaluate(card, X, reordered), lambda: compare_models(card, card, X, reordered),
-                 lambda: build_report(card, {"test": (X, reordered)})):
+                 lambda: build_report(card, {"test": (X, reordered)}),
+                 # and in a Dataset built from them (it was accepted silently: the docs-as-written trial)
+                 lambda: build_report(card, cf.Dataset(X=X, y=reordered)),
+                 lambda: cf.evaluate(card, cf.Dataset(X=X, y=reordered)),
+                 lambda: cf.Scorecard().fit(cf.Dataset(X=X, y=reordered))):
         with pytest.raises(DataError, match=r"same labels as X's, in another order: X's row 1 is labelled \d+, "
                                             r"y's \d+.*y\.loc\[X\.index\]"):
             call()

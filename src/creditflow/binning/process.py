@@ -222,7 +222,10 @@ def _text_target(y: Any) -> np.ndarray:
 def check_aligned(X: Any, y: Any) -> None:
     """Refuse a pandas `y` whose index holds the labels of `X`'s index in another order (y sorted, or X
     shuffled, after they were taken apart). Rows pair by position, as in scikit-learn, so such a pair would
-    fit or be measured against the wrong targets without a word; which pairing is meant cannot be told."""
+    fit or be measured against the wrong targets without a word; which pairing is meant cannot be told. A
+    `Dataset` given without `y` is checked for its own X and y."""
+    if y is None and isinstance(getattr(X, "X", None), pd.DataFrame) and hasattr(X, "y"):
+        X, y = X.X, X.y
     xi = getattr(X, "index", None) if isinstance(X, (pd.DataFrame, pd.Series)) else None
     yi = y.index if isinstance(y, (pd.Series, pd.DataFrame)) else None
     if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi):

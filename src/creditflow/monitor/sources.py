@@ -78,7 +78,14 @@ def check_columns(frame: pd.DataFrame, features: list[str], source: str | None) 
 
 def _one_outcome(value: str, default_bad: object, *, file: str | None, column: str) -> float:
     """1.0 or 0.0 for labels that all hold `value`, read in the training's coding: its bad value is bad, and the
-    good of a known pair (good/bad, yes/no, 正常/逾期 ...) whose bad the training used is good; else refused."""
+    good of a known pair (good/bad, yes/no, 正常/逾期 ...) whose bad the training used is good; without a bad value
+    kept in the bundle (trained on a known pair, which told itself), the known pairs' goods and bads. Else refused."""
+    if default_bad is None:
+        low = value.lower()
+        if low in DEFAULT_GOOD_VALUES or low in DEFAULT_BAD_VALUES:
+            return float(low in DEFAULT_BAD_VALUES)
+        raise DataError(f"labels hold only {value!r}, which is not one of the known good/bad values: whether it is good "
+                        "is not told", file=file, column=column, hint="pass --bad VALUE to say which value is bad")
     if bad_class(default_bad, [value]) is not None:
         return 1.0
     trained = str(default_bad).strip().lower()
@@ -126,7 +133,7 @@ def encode_labels(
                                 file=file, column=str(values.name), row=row, hint="pass --bad VALUE for other codes")
             out[known] = arr
             return out
-        if bad is None and default_bad is not None and len(only) == 1:  # text labels of one outcome so far
+        if bad is None and len(only) == 1:  # text labels of one outcome so far
             out[known] = _one_outcome(only[0], default_bad, file=file, column=str(values.name))
             return out
         out[known] = encode_target(kept.reset_index(drop=True), bad, file=file, default_bad=default_bad)

@@ -127,7 +127,7 @@ def _target(y: Any, model: Any, name: str) -> np.ndarray:
 
 def _as_datasets(datasets: Any, model: Any = None) -> dict[str, Dataset]:
     if isinstance(datasets, Dataset):
-        return {"data": datasets}
+        datasets = {"data": datasets}
     if not isinstance(datasets, Mapping) or not datasets:
         raise DataError("datasets must be a Dataset or a non-empty mapping of names to Datasets")
     out = {}
@@ -143,6 +143,10 @@ def _as_datasets(datasets: Any, model: Any = None) -> dict[str, Dataset]:
             d = Dataset(X=pd.DataFrame(X).reset_index(drop=True), y=_target(y, model, str(name)))
         if not isinstance(d, Dataset):
             raise DataError(f"sample '{name}' is a {type(d).__name__}, not a Dataset or (X, y) pair")
+        try:
+            check_aligned(d, None)  # a Dataset built from a table and a target Series taken apart and reordered
+        except DataError as exc:
+            raise DataError(f"sample '{name}': {exc.reason}", hint=exc.hint) from None
         out[str(name)] = d
     if not out:
         raise DataError("no samples to report on")
