@@ -578,3 +578,21 @@ def test_cli_score_policy_bad_input_exits_2_naming_it(service_bundle, population
                      "--cluster", "local:1")
     assert code == 2 and "--policy is not available with --cluster: decide on one machine" in text, text
     assert not out.exists()
+
+
+def test_score_table_in_python_checks_the_policy_as_the_commands_do(service_bundle, population):  # noqa: F811
+    """`score_table(policy=...)` decided with a cutoff off the score scale (every row rejected) and with a rule
+    comparing a number field with text (never firing) without a word; `score --policy` refused both."""
+    from creditflow.workflow import score_table
+
+    rows = population.head(50)
+    off_scale = policy_from_dict({"version": "v", "cutoffs": {"approve": 990, "review": 960}})
+    with pytest.raises(PolicyError, match="cutoff approve: 990 is outside the model's score scale 350-950"):
+        score_table(service_bundle, rows, policy=off_scale)
+    wrong_kind = policy_from_dict({"version": "v", "cutoffs": {"approve": 560},
+                                   "rules": [{"code": "A", "when": 'AGE == "old"', "action": "review"}]})
+    with pytest.raises(PolicyError, match="compares number field 'AGE' with text"):
+        score_table(service_bundle, rows, policy=wrong_kind)
+    fine = policy_from_dict({"version": "v", "cutoffs": {"approve": 560, "review": 530}})
+    decided = score_table(service_bundle, rows, policy=fine)
+    assert set(decided["decision"]) <= {"approve", "review", "reject"} and len(decided) == 50

@@ -390,8 +390,8 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     "untrained_missing" (column -> rows missing it though no training row did: scored at its Missing bin,
     where the service refuses a null).
 
-    With `policy` (a `creditflow.policy.Policy`), each row is also decided as `policy simulate --out` and the
-    service decide it: decision, score_decision (the cutoffs alone) and rules_fired (codes, ';'), after the
+    With `policy` (a `creditflow.policy.Policy`, checked against the model's schema and score scale as the
+    commands check it: `PolicyError`), each row is also decided as `policy simulate --out` and the service decide it: decision, score_decision (the cutoffs alone) and rules_fired (codes, ';'), after the
     other columns; a field only the policy reads, declared optional, may be absent (missing on every row,
     listed in attrs "absent"), and its `type: string` fields are read as written. `source`: the file a
     DataFrame `data` was read from, to name in errors."""
@@ -423,6 +423,12 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
         if policy is not None:
             from creditflow.policy.simulate import with_absent_fields
 
+            # as the commands and the service check it: rules on fields nobody supplies or of the wrong kind,
+            # cutoffs off the model's score scale (in Python too, where no command checked it first)
+            types = {str(f["name"]): str(f.get("type", "number")) for f in schema.get("fields", []) if "name" in f}
+            scale = model.scaling_
+            policy.check_against(types or dict.fromkeys(model.features_, "number"),
+                                 (int(scale.min_score), int(scale.max_score)))
             frame, absent = with_absent_fields(policy, frame, model.features_)
             lacking = [v for v in policy.rule_fields if v not in frame.columns]
             if lacking:
