@@ -273,12 +273,19 @@ def bundle_as_out_message(out: Path, bundle: Path, force: str = "", name: str = 
             f"{bundle.parent}{f' (with {force})' if force else ''}, or another folder")
 
 
+def bundle_holding(out: Path) -> Path | None:
+    """`out` itself or its nearest ancestor that is a model bundle, or None."""
+    from creditflow.bundle import is_bundle
+
+    return next((p for p in (out, *out.parents) if is_bundle(p)), None)
+
+
 def refuse_existing_bundle(out: Path, force: bool = False) -> None:
     """Refuse to train into `out` when `out/model` is a model bundle already (`force=True` replaces it), and
     always when `out` is, or lies inside, a bundle (the new bundle and outputs would be written into it)."""
     from creditflow.bundle import is_bundle
 
-    inside = next((p for p in (out, *out.parents) if is_bundle(p)), None)
+    inside = bundle_holding(out)
     if inside is not None:
         raise CreditflowError(bundle_as_out_message(out, inside, "force=True"))
     if not force and is_bundle(out / MODEL_DIR):
@@ -403,9 +410,7 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     if isinstance(data, pd.DataFrame):
         frame = data
     else:
-        ids = [c for c in (id_column or schema.get("id_column"),) if c]  # as written, like the model's text inputs
-        frame = read_frame(data, encoding=encoding, sheet=sheet, ids=ids,
-                           text=[*text_columns(schema), *policy_text_fields(policy)])
+        frame = read_for_scoring(bundle, data, id_column=id_column, encoding=encoding, sheet=sheet, policy=policy)
         source = str(data)
     absent: list[str] = []
     with naming_sheet(source, sheet):  # the columns may be on another sheet
@@ -483,9 +488,15 @@ def score_table(model_dir: str | Path | Any, data: str | Path | pd.DataFrame, ou
     return scored
 
 
-def policy_text_fields(policy: Any) -> list[str]:
-    """The fields a policy declares `type: string`: read as written ("007" stays "007"), as the service gets them."""
-    return [f.name for f in getattr(policy, "fields", ()) if f.type == "string"]
+def read_for_scoring(bundle: Any, data: str | Path, *, id_column: str | None = None, encoding: str | None = None,
+                     sheet: str | int = 0, policy: Any = None) -> pd.DataFrame:
+    """A table to score with a loaded bundle, read as `score_table` reads it: the id column (`id_column`, else the
+    training one), the model's text inputs and the policy's `type: string` fields as written ("007" stays "007",
+    as the service receives it)."""
+    schema = bundle.files.get("schema.json", {})
+    ids = [c for c in (id_column or schema.get("id_column"),) if c]
+    text = [*text_columns(schema), *(f.name for f in getattr(policy, "fields", ()) if f.type == "string")]
+    return read_frame(data, encoding=encoding, sheet=sheet, ids=ids, text=text)
 
 
 def missing_notes(schema: Mapping, features: list[str], rows: int,

@@ -104,6 +104,8 @@ def row_number(value: Any, name: str) -> float:
         raise SchemaError(f"not a number: {str(value)[:40]!r}", column=name) from None
     except (TypeError, ValueError):
         raise SchemaError(f"not a number: {str(value)[:40]!r}", column=name) from None
+
+
 _FLOAT_TEXT = re.compile(r"-?\d+\.0+")
 
 

@@ -183,9 +183,9 @@ def check_output_dir(out: Path, what: str = "--out", replace: bool = False, forc
     unless `replace` (a champion model lost to a retrain), and always a path that is or lies inside a bundle
     (`force`: the option that replaces a bundle, named in that message) — before the work."""
     from creditflow.bundle import is_bundle, read_manifest
-    from creditflow.workflow import MODEL_DIR, bundle_as_out_message
+    from creditflow.workflow import MODEL_DIR, bundle_as_out_message, bundle_holding
 
-    inside = next((p for p in (out, *out.parents) if is_bundle(p)), None)
+    inside = bundle_holding(out)
     if inside is not None:  # even with --force: the new bundle would be written into the old one
         fail(bundle_as_out_message(out, inside, force, name=what), file=str(inside))
     p = nearest_existing(out)

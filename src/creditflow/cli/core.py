@@ -288,13 +288,9 @@ def score_cmd(
     with working(f"scoring {data}"):
         table: Path | object = data
         if pol is not None:  # read here, for the rows the service would refuse (below)
-            from creditflow.data.io import read_frame, text_columns
-            from creditflow.workflow import policy_text_fields
+            from creditflow.workflow import read_for_scoring
 
-            ids = [c for c in (id or bundle.files.get("schema.json", {}).get("id_column"),) if c]
-            table = frame = read_frame(data, encoding=encoding, sheet=at, ids=ids,
-                                        text=[*text_columns(bundle.files.get("schema.json", {})),
-                                              *policy_text_fields(pol)])
+            table = frame = read_for_scoring(bundle, data, id_column=id, encoding=encoding, sheet=at, policy=pol)
         scored = score_table(bundle, table, out, id_column=id, reasons=reasons, encoding=encoding, points=points,
                              allow_unseen=allow_unseen, sheet=at, policy=pol, source=str(data))
     console.print(f"scored {len(scored):,} rows -> [bold]{out}[/]")

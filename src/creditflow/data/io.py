@@ -165,10 +165,8 @@ def misread_hint(columns: Sequence[Any]) -> str | None:
             continue
         # GBK text read byte by byte: every name common Chinese characters (GB2312 pairs) only, and some name two
         # of them in a row (a word), which Latin-1 names with accented letters ('Gerät', 'Größe') never give
-        wide = [[_gb2312_pair(c.encode("gb18030")) for c in m if not c.isascii()] for m in meant]
-        if names and all(all(w) for w in wide) and any(
-                _gb2312_pair(a.encode("gb18030")) and _gb2312_pair(b.encode("gb18030"))
-                for m in meant for a, b in zip(m, m[1:], strict=False)):
+        if names and all(_gb2312_pair(c.encode("gb18030")) for m in meant for c in m if not c.isascii()) and any(
+                not a.isascii() and not b.isascii() for m in meant for a, b in zip(m, m[1:], strict=False)):
             at = next(k for k, m in enumerate(meant) if any(not c.isascii() for c in m))
             return (f"column names look like GBK read as Latin-1/cp1252 ({names[at]!r} is {meant[at]!r} in GBK): "
                     "the file is GBK; leave --encoding out (UTF-8 and GBK are detected), or pass --encoding gbk")

@@ -74,7 +74,7 @@ class Rule:
     @property
     def at(self) -> str:
         """"line N: " for a rule read from a file, to lead a message about it; else empty."""
-        return f"line {self.line}: " if self.line else ""
+        return line_prefix(self.line)
 
     def to_dict(self) -> dict:
         return {"code": self.code, "when": self.condition.text, "action": self.action, "description": self.description}
@@ -88,8 +88,18 @@ class Cutoffs:
     review: int
     line: int | None = field(default=None, compare=False)  # where `cutoffs:` is in the policy file
 
+    @property
+    def at(self) -> str:
+        """"line N: " for cutoffs read from a file, to lead a message about them; else empty."""
+        return line_prefix(self.line)
+
     def decide(self, score: float) -> str:
         return "approve" if score >= self.approve else "review" if score >= self.review else "reject"
+
+
+def line_prefix(line: int | None) -> str:
+    """"line N: " to lead a message about what stands on line N of a policy file; empty when not from a file."""
+    return f"line {line}: " if line else ""
 
 
 @dataclass(frozen=True)
@@ -178,8 +188,7 @@ class Policy:
             for name in ("approve", "review"):
                 value = getattr(self.cutoffs, name)
                 if not lo <= value <= hi + 1:
-                    at = f"line {self.cutoffs.line}: " if self.cutoffs.line else ""
-                    raise PolicyError(f"{at}cutoff {name}: {value} is outside the model's score scale {lo}-{hi}",
+                    raise PolicyError(f"{self.cutoffs.at}cutoff {name}: {value} is outside the model's score scale {lo}-{hi}",
                                       file=self.source)
 
     def input_warnings(self, model_inputs: set[str]) -> list[str]:
@@ -298,8 +307,7 @@ class _Located(dict):
 def _line(doc: Any, key: Any = None) -> str:
     """"line N: " for `doc` (a mapping read from a file) or, with `key`, for that key of it; else empty."""
     line = getattr(doc, "key_lines", {}).get(str(key)) if key is not None else None
-    line = line or getattr(doc, "line", None)
-    return f"line {line}: " if line else ""
+    return line_prefix(line or getattr(doc, "line", None))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
